@@ -33,7 +33,12 @@ class CacheSpec:
             axis = POS_AXIS.get(site.component)
             if axis is None:
                 raise SiteError(f"site {site} has no position axis; drop positions= from its CacheSpec")
-            index = torch.as_tensor(self.positions, device=value.device)
+            n = value.shape[axis]
+            bad = [p for p in self.positions if not -n <= p < n]
+            if bad:
+                raise SiteError(f"CacheSpec positions {bad} are out of range for {site}, whose "
+                                f"sequence has {n} positions")
+            index = torch.as_tensor([p % n for p in self.positions], device=value.device)
             value = value.index_select(axis, index)
         if self.dtype is not None or self.device is not None:
             value = value.to(device=self.device, dtype=self.dtype)

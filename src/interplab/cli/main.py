@@ -1,0 +1,82 @@
+"""The ``interplab`` command: a thin typer shell over the library."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from interplab.errors import InterplabError
+
+app = typer.Typer(
+    name="interplab",
+    help=(
+        "Mechanistic interpretability whose explanations are checked against ground truth.\n\n"
+        "Start with `interplab bench --out runs/quick` (scores circuit-discovery and dictionary "
+        "methods on the built-in zoo and writes results.json + report.html), then "
+        "`interplab report runs/quick` to re-render. `interplab sites MODEL` lists where you can "
+        "read or intervene in a model."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from interplab import __version__
+
+        typer.echo(f"interplab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Optional[bool] = typer.Option(None, "--version", callback=_version,
+                                                is_eager=True, help="Print the version and exit.")) -> None:
+    """interplab command-line interface."""
+
+
+@app.command()
+def sites(model: str = typer.Argument(..., help="A zoo model name (see `interplab zoo`)."),
+          as_json: bool = typer.Option(False, "--json", help="Print a JSON list of site strings.")) -> None:
+    """List the typed sites of a zoo model: the addresses you can cache, patch or ablate.
+
+    Site strings read [L<layer>.][H<head>.]<component>, e.g. L0.resid_pre or L1.H3.attn_z;
+    per-head sites (add H<n>.) exist for every attn_* component.
+    """
+    from interplab import zoo
+    from interplab.core.model import HookedModel
+
+    organism = zoo.get(model)
+    hooked = organism if isinstance(organism, HookedModel) else organism.model
+    names = [str(s) for s in hooked.sites]
+    if as_json:
+        typer.echo(json.dumps(names))
+        return
+    typer.echo(f"{hooked.name}: {len(names)} sites")
+    for name in names:
+        typer.echo(f"  {name}")
+
+
+@app.command("zoo")
+def zoo_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the built-in model organisms."""
+    from interplab.zoo.registry import entry, names
+
+    rows = [{"name": n, "kind": entry(n).kind, "description": entry(n).description} for n in names()]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        typer.echo(f"{row['name']:<28} {row['kind']:<12} {row['description']}")
+
+
+def run() -> None:
+    """Console entry point: InterplabErrors become one clear line and exit code 2."""
+    try:
+        app()
+    except InterplabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,381 @@
+"""RASP: a tiny language for sequence programs, and its reference evaluator.
+
+A RASP program is a DAG of *expressions*. An :class:`SOp` (sequence operation) denotes one value
+per input position; a :class:`Selector` denotes a boolean matrix ``[query, key]``.
+
+    tokens, indices                        the input values and their positions (0-based)
+    Map(f, x)                              f applied per position
+    SequenceMap(f, x, y)                   f(x_i, y_i) per position
+    LinearSequenceMap(x, y, a, b)          a * x_i + b * y_i (numerical)
+    Full(c) / ConstantSOp(c)               c at every position
+    Select(keys, queries, predicate)       selected[q][k] = predicate(keys[k], queries[q])
+    SelectorAnd / SelectorOr / SelectorNot (also ``&``, ``|``, ``~`` on selectors)
+    Aggregate(selector, x)                 categorical: the unique selected value;
+                                           numerical: the mean of the selected values
+    SelectorWidth(selector)                how many keys each query selects
+
+Every SOp is *categorical* (a finite set of values, one residual direction per value) or
+*numerical* (one residual direction holding the number). Every expression has a readable
+``label``: the name given with ``.named(...)`` or ``kind_N`` from a process-wide counter.
+Library programs name every expression, so their labels are stable across processes.
+
+Missing values: a categorical Aggregate that selects nothing yields ``None`` (the zero vector in
+a compiled model); Maps and SequenceMaps of ``None`` yield ``None`` (categorical output) or
+``0`` (numerical output); ``None`` never satisfies a Select predicate. A numerical Aggregate
+that selects nothing yields ``0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from interplab.errors import InterplabError
+
+_ids = itertools.count(1)
+
+
+class Encoding(str, enum.Enum):
+    CATEGORICAL = "categorical"
+    NUMERICAL = "numerical"
+
+
+class Comparison(str, enum.Enum):
+    """Predicates of Select, read as ``predicate(key, query)``."""
+
+    EQ = "EQ"
+    LT = "LT"
+    LEQ = "LEQ"
+    GT = "GT"
+    GEQ = "GEQ"
+    NEQ = "NEQ"
+    TRUE = "TRUE"
+    FALSE = "FALSE"
+
+    def __call__(self, key: Any, query: Any) -> bool:
+        if key is None or query is None:
+            return False
+        return _COMPARISONS[self](key, query)
+
+
+_COMPARISONS: dict[Comparison, Callable[[Any, Any], bool]] = {
+    Comparison.EQ: lambda k, q: k == q,
+    Comparison.LT: lambda k, q: k < q,
+    Comparison.LEQ: lambda k, q: k <= q,
+    Comparison.GT: lambda k, q: k > q,
+    Comparison.GEQ: lambda k, q: k >= q,
+    Comparison.NEQ: lambda k, q: k != q,
+    Comparison.TRUE: lambda k, q: True,
+    Comparison.FALSE: lambda k, q: False,
+}
+
+
+class EvaluationError(InterplabError, ValueError):
+    """The reference evaluator met an input on which the program is undefined."""
+
+
+@dataclass(frozen=True, eq=False)
+class Expr:
+    """Base of every RASP expression. Identity-hashed; ``label`` is its readable name."""
+
+    name: str | None = field(default=None, kw_only=True)
+    uid: int = field(default_factory=lambda: next(_ids), kw_only=True, repr=False)
+
+    kind = "expr"
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name else f"{self.kind}_{self.uid}"
+
+    @property
+    def children(self) -> tuple["Expr", ...]:
+        return ()
+
+    def named(self, name: str) -> "Expr":
+        """A copy of this expression called ``name`` (use the copy, not the original)."""
+        return dataclasses.replace(self, name=name, uid=next(_ids))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label!r})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SOp(Expr):
+    encoding: Encoding = field(default=Encoding.CATEGORICAL, kw_only=True)
+
+    @property
+    def is_numerical(self) -> bool:
+        return self.encoding is Encoding.NUMERICAL
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TokensType(SOp):
+    kind = "tokens"
+
+    @property
+    def label(self) -> str:
+        return "tokens"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class IndicesType(SOp):
+    kind = "indices"
+
+    @property
+    def label(self) -> str:
+        return "indices"
+
+
+tokens = TokensType()
+indices = IndicesType()
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Full(SOp):
+    """The constant ``value`` at every position."""
+
+    value: Any = None
+    kind = "full"
+
+
+ConstantSOp = Full
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Map(SOp):
+    f: Callable[[Any], Any] = None  # type: ignore[assignment]
+    inner: SOp = None  # type: ignore[assignment]
+    kind = "map"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.inner,)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SequenceMap(SOp):
+    f: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
+    left: SOp = None  # type: ignore[assignment]
+    right: SOp = None  # type: ignore[assignment]
+    kind = "sequence_map"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LinearSequenceMap(SOp):
+    """``a * left + b * right``; numerical by default."""
+
+    left: SOp = None  # type: ignore[assignment]
+    right: SOp = None  # type: ignore[assignment]
+    a: float = 1.0
+    b: float = 1.0
+    encoding: Encoding = field(default=Encoding.NUMERICAL, kw_only=True)
+    kind = "linear_sequence_map"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Selector(Expr):
+    kind = "selector"
+
+    def __and__(self, other: "Selector") -> "SelectorAnd":
+        return SelectorAnd(self, other)
+
+    def __or__(self, other: "Selector") -> "SelectorOr":
+        return SelectorOr(self, other)
+
+    def __invert__(self) -> "SelectorNot":
+        return SelectorNot(self)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Select(Selector):
+    keys: SOp = None  # type: ignore[assignment]
+    queries: SOp = None  # type: ignore[assignment]
+    predicate: Comparison | Callable[[Any, Any], bool] = Comparison.EQ
+    kind = "select"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.keys, self.queries)
+
+    def holds(self, key: Any, query: Any) -> bool:
+        if key is None or query is None:
+            return False
+        return bool(self.predicate(key, query))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SelectorAnd(Selector):
+    left: Selector = None  # type: ignore[assignment]
+    right: Selector = None  # type: ignore[assignment]
+    kind = "selector_and"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SelectorOr(Selector):
+    left: Selector = None  # type: ignore[assignment]
+    right: Selector = None  # type: ignore[assignment]
+    kind = "selector_or"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SelectorNot(Selector):
+    inner: Selector = None  # type: ignore[assignment]
+    kind = "selector_not"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.inner,)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Aggregate(SOp):
+    selector: Selector = None  # type: ignore[assignment]
+    sop: SOp = None  # type: ignore[assignment]
+    kind = "aggregate"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.selector, self.sop)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SelectorWidth(SOp):
+    selector: Selector = None  # type: ignore[assignment]
+    kind = "selector_width"
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.selector,)
+
+
+def first_select(selector: Selector) -> Select:
+    """The leftmost :class:`Select` under ``selector``."""
+    while not isinstance(selector, Select):
+        selector = selector.children[0]  # type: ignore[assignment]
+    return selector
+
+
+def numerical(sop: SOp) -> SOp:
+    """A copy of ``sop`` with numerical encoding (one residual direction holding the number)."""
+    return dataclasses.replace(sop, encoding=Encoding.NUMERICAL, uid=next(_ids))
+
+
+def categorical(sop: SOp) -> SOp:
+    """A copy of ``sop`` with categorical encoding (one residual direction per value)."""
+    return dataclasses.replace(sop, encoding=Encoding.CATEGORICAL, uid=next(_ids))
+
+
+# ---------------------------------------------------------------------------- evaluator
+
+
+def walk(root: Expr) -> list[Expr]:
+    """Every expression reachable from ``root``, children before parents (deterministic)."""
+    order: list[Expr] = []
+    seen: set[int] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        expr, expanded = stack.pop()
+        if expanded:
+            order.append(expr)
+            continue
+        if id(expr) in seen:
+            continue
+        seen.add(id(expr))
+        stack.append((expr, True))
+        for child in reversed(expr.children):
+            if id(child) not in seen:
+                stack.append((child, False))
+    return order
+
+
+def evaluate(program: SOp, xs: Sequence[Any]) -> list[Any]:
+    """Output of ``program`` on input ``xs``: one value per position."""
+    return evaluate_all(program, xs)[program.label]  # type: ignore[return-value]
+
+
+def evaluate_all(program: SOp, xs: Sequence[Any]) -> dict[str, Any]:
+    """Value of every expression of ``program`` on ``xs``, keyed by label.
+
+    SOps map to a list (one value per position); selectors to a ``[query][key]`` bool matrix."""
+    values: dict[int, Any] = {}
+    out: dict[str, Any] = {}
+    for expr in walk(program):
+        values[id(expr)] = _eval_one(expr, xs, values)
+        out[expr.label] = values[id(expr)]
+    return out
+
+
+def _missing(expr: SOp) -> Any:
+    return 0 if expr.is_numerical else None
+
+
+def _eval_one(expr: Expr, xs: Sequence[Any], values: Mapping[int, Any]) -> Any:
+    n = len(xs)
+    get = lambda e: values[id(e)]  # noqa: E731
+    if isinstance(expr, TokensType):
+        return list(xs)
+    if isinstance(expr, IndicesType):
+        return list(range(n))
+    if isinstance(expr, Full):
+        return [expr.value] * n
+    if isinstance(expr, Map):
+        return [_missing(expr) if v is None else expr.f(v) for v in get(expr.inner)]
+    if isinstance(expr, SequenceMap):
+        return [_missing(expr) if a is None or b is None else expr.f(a, b)
+                for a, b in zip(get(expr.left), get(expr.right))]
+    if isinstance(expr, LinearSequenceMap):
+        return [expr.a * (a or 0) + expr.b * (b or 0) for a, b in zip(get(expr.left), get(expr.right))]
+    if isinstance(expr, Select):
+        keys, queries = get(expr.keys), get(expr.queries)
+        return [[expr.holds(k, q) for k in keys] for q in queries]
+    if isinstance(expr, SelectorAnd):
+        return [[a and b for a, b in zip(ra, rb)] for ra, rb in zip(get(expr.left), get(expr.right))]
+    if isinstance(expr, SelectorOr):
+        return [[a or b for a, b in zip(ra, rb)] for ra, rb in zip(get(expr.left), get(expr.right))]
+    if isinstance(expr, SelectorNot):  # None keys/queries stay unselected, as in a compiled model
+        leaf = first_select(expr)
+        keys, queries = get(leaf.keys), get(leaf.queries)
+        return [[(not a) and k is not None and q is not None for a, k in zip(row, keys)]
+                for row, q in zip(get(expr.inner), queries)]
+    if isinstance(expr, SelectorWidth):
+        return [sum(row) for row in get(expr.selector)]
+    if isinstance(expr, Aggregate):
+        return _aggregate(expr, get(expr.selector), get(expr.sop))
+    raise EvaluationError(f"cannot evaluate {type(expr).__name__} {expr.label!r}")
+
+
+def _aggregate(expr: Aggregate, matrix: list[list[bool]], vals: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for q, row in enumerate(matrix):
+        chosen = [v for v, s in zip(vals, row) if s]
+        if expr.is_numerical:
+            out.append(sum(v or 0 for v in chosen) / len(chosen) if chosen else 0)
+            continue
+        distinct = {repr(v) for v in chosen}
+        if len(distinct) > 1:
+            raise EvaluationError(
+                f"categorical Aggregate {expr.label!r} is undefined at query position {q}: it "
+                f"selects {len(chosen)} keys holding different values {sorted(distinct)}; a "
+                "categorical Aggregate needs every selected key to hold the same value. Restrict "
+                "the inputs (e.g. unique keys for sort) or use a numerical Aggregate for a mean.")
+        out.append(chosen[0] if chosen else None)
+    return out

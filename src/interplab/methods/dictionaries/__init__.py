@@ -1,0 +1,18 @@
+"""Sparse dictionaries (SAEs: ReLU+L1, TopK, JumpReLU; transcoders) and their training loop.
+
+    from interplab.methods.dictionaries import DictionaryConfig, train_dictionary, ModelSource
+    trained = train_dictionary(ModelSource(model, site, tokens), DictionaryConfig(d_in=64, d_latent=256))
+"""
+
+from __future__ import annotations
+
+from interplab.methods.dictionaries.checkpoint import load_dictionary, save_dictionary
+from interplab.methods.dictionaries.config import ACTIVATIONS, DictionaryConfig
+from interplab.methods.dictionaries.modules import SparseDictionary
+from interplab.methods.dictionaries.sources import (ActivationSource, FeatureSource, ModelSource,
+                                                    TensorSource, as_source)
+from interplab.methods.dictionaries.train import TrainedDictionary, train_dictionary
+
+__all__ = ["ACTIVATIONS", "ActivationSource", "DictionaryConfig", "FeatureSource", "ModelSource",
+           "SparseDictionary", "TensorSource", "TrainedDictionary", "as_source", "load_dictionary",
+           "save_dictionary", "train_dictionary"]

@@ -1,0 +1,36 @@
+"""Shared fixtures. Every test runs with a private cache directory so nothing leaks between runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interplab.models.config import TransformerConfig
+from interplab.models.transformer import HookedTransformer
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    shared = tmp_path_factory.getbasetemp() / "interplab-cache"
+    monkeypatch.setenv("INTERPLAB_CACHE", str(shared))
+
+
+@pytest.fixture
+def tiny_cfg() -> TransformerConfig:
+    return TransformerConfig(n_layers=2, d_model=32, n_heads=4, d_head=8, d_mlp=64, d_vocab=20,
+                             n_ctx=16, init_std=0.2, seed=3)
+
+
+@pytest.fixture
+def tiny_model(tiny_cfg) -> HookedTransformer:
+    return HookedTransformer(tiny_cfg, name="tiny")
+
+
+@pytest.fixture
+def tokens() -> torch.Tensor:
+    return torch.randint(0, 20, (3, 10), generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture
+def other_tokens() -> torch.Tensor:
+    return torch.randint(0, 20, (3, 10), generator=torch.Generator().manual_seed(1))
