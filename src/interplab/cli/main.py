@@ -73,6 +73,11 @@ def zoo_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
         typer.echo(f"{row['name']:<28} {row['kind']:<12} {row['description']}")
 
 
+from interplab.cli import bench_cmd  # noqa: E402
+
+bench_cmd.register(app)
+
+
 def run() -> None:
     """Console entry point: InterplabErrors become one clear line and exit code 2."""
     try:

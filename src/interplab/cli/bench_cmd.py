@@ -1,0 +1,76 @@
+"""`interplab bench` and `interplab report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+    app.command("report")(report)
+
+
+def bench(
+    spec: str = typer.Option("quick", "--suite", "--spec", "-s",
+                             help="A suite name (quick: ≤5 min on 2 cores; full: every organism, "
+                                  "method and ablation) or the path of a TOML spec file."),
+    out: Path = typer.Option(Path("runs/bench"), "--out", "-o",
+                             help="Directory for results.sqlite, results.json and report.html."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Run this many jobs in parallel processes."),
+    seed: int = typer.Option(0, "--seed", help="Seed for every job (organism training, sampling)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
+    list_jobs: bool = typer.Option(False, "--list", help="Only list the jobs the spec expands to."),
+) -> None:
+    """Score interpretability methods on model organisms whose mechanism is known.
+
+    Every job (organism × method × ablation) is stored in OUT/results.sqlite as it finishes; run
+    the same command again after an interruption and finished jobs are skipped. A failing job is
+    recorded with its error and the rest go on.
+
+    Examples:
+
+      interplab bench --out runs/quick
+
+      interplab bench --suite full --jobs 2 --out runs/full
+
+      interplab bench --spec my_spec.toml --out runs/mine
+    """
+    from interplab.bench.runner import run_bench
+    from interplab.bench.spec import load_spec
+
+    bench_spec = load_spec(spec, seed)
+    if list_jobs:
+        keys = [j.key for j in bench_spec.jobs()]
+        typer.echo(json.dumps(keys) if as_json else "\n".join(keys))
+        return
+    summary = run_bench(bench_spec, out, jobs=jobs, progress=not as_json)
+    report_path = None
+    if not no_report:
+        from interplab.report.html import render_report
+
+        report_path = render_report(out)
+    if as_json:
+        typer.echo(json.dumps({"suite": bench_spec.name, "total": summary.total, "skipped": summary.skipped,
+                               "done": summary.done, "failed": summary.failed,
+                               "seconds": round(summary.seconds, 2),
+                               "results": str(out / "results.json"),
+                               "report": str(report_path) if report_path else None}))
+        return
+    typer.echo(f"{summary.done} jobs run, {summary.skipped} already done, {summary.failed} failed "
+               f"in {summary.seconds:.1f} s")
+    for key, err in summary.failures:
+        typer.echo(f"  failed: {key}: {err}")
+    typer.echo(f"results: {out / 'results.json'}")
+    if report_path:
+        typer.echo(f"report:  {report_path}")
+
+
+def report(out: Path = typer.Argument(..., help="A directory written by `interplab bench --out`.")) -> None:
+    """Re-render DIR/report.html from the stored results (no model is run)."""
+    from interplab.report.html import render_report
+
+    typer.echo(str(render_report(out)))

@@ -1,0 +1,31 @@
+"""A deterministic stand-in track for runner/store/report tests. Each job appends its key to
+the file named by $FAKE_TRACK_LOG, so tests can count what really ran."""
+
+from __future__ import annotations
+
+import os
+
+from interplab.bench.tracks import Job, JobOutput
+from interplab.core.circuit import Circuit, Edge, Node
+
+ORGANISMS = ("org-a", "org-b")
+METHODS = ("good", "bad", "boom")
+ABLATIONS = ("zero", "resample")
+SUITES = {"quick": {"organisms": ["org-a"], "methods": ["good", "bad"], "ablations": ["zero"]}}
+
+TRUTH = Circuit.from_edges([Edge(Node.tok_embed(), Node.attn_head(0, 0), "v"),
+                            Edge(Node.attn_head(0, 0), Node.logits())])
+
+
+def run_job(job: Job) -> JobOutput:
+    with open(os.environ["FAKE_TRACK_LOG"], "a") as fh:
+        fh.write(job.key + "\n")
+    if job.method == "boom":
+        raise RuntimeError("the boom method always fails")
+    auc = 0.9 if job.method == "good" else 0.4
+    return JobOutput(
+        rows=[{"metric": "edge_auroc", "value": auc}, {"metric": "cpr", "value": auc / 2}],
+        artifacts={"roc": {"fpr": [0, 0.5, 1], "tpr": [0, auc, 1], "auc": auc},
+                   "faithfulness": {"percent": [1, 10, 100], "f": [0.1, auc, 1.0]},
+                   "true_circuit": TRUTH.to_json(),
+                   "circuit": Circuit.from_edges([Edge(Node.pos_embed(), Node.attn_head(0, 0), "q")]).to_json()})
