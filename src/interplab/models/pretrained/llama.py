@@ -1,0 +1,280 @@
+"""A readable Llama-style decoder (RMSNorm, rotary positions, grouped-query attention, SwiGLU)
+with a hook point at every site, in the style of :mod:`interplab.models.transformer`.
+
+Parameter layout (h = query heads, g = key/value heads, d = d_model, dh = d_head, m = d_mlp):
+
+    embed.W_E [vocab, d]
+    blocks.{l}.ln1.w [d]   blocks.{l}.ln2.w [d]   ln_final.w [d]
+    blocks.{l}.attn.W_Q [d, h*dh]  W_K/W_V [d, g*dh]  W_O [h*dh, d]    (no biases; head-major,
+                                 fused for speed: head i of W_Q is W_Q[:, i*dh:(i+1)*dh])
+    blocks.{l}.mlp.W_gate/W_up [d, m]  W_down [m, d]
+    unembed.W_U [d, vocab]  (absent when ``tie_embeddings``: logits use embed.W_E.T)
+
+Rotary embedding uses the Hugging Face "rotate half" pairing (dimension i with i + dh/2).
+
+Sites and shapes (b = batch, p = pos):
+
+    embed                              [b, p, d]
+    resid_pre / resid_mid / resid_post [b, p, d]
+    attn_q, attn_k, attn_v             [b, p, h, dh]  q and k *after* rotary; k and v hold one
+                                       copy per **query** head (after the grouped-query repeat),
+                                       so a per-head intervention on k/v touches that query head only
+    attn_scores, attn_pattern          [b, h, p, p]
+    attn_z                             [b, p, h, dh]
+    attn_result                        [b, p, h, d]   (on demand: built only while hooked)
+    attn_out, mlp_in, mlp_out          [b, p, d]
+    mlp_pre                            [b, p, m]      gate pre-activation x W_gate
+    mlp_post                           [b, p, m]      silu(gate) * (x W_up), the input of W_down
+    unembed_in                         [b, p, d]      before the final RMSNorm
+    logits                             [b, p, vocab]
+
+A :class:`PartialRun` input runs only layers ``start_layer..`` from a given residual and
+unembeds only the given positions: patching sweeps use it to skip work that cannot change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from interplab.core.hooks import Binding, HookPoint
+from interplab.core.model import HookedModel
+from interplab.core.sites import Component, Site
+from interplab.errors import ConfigError, ShapeError
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """Shape and constants of a Llama-style model (SmolLM2-135M: 30 layers, 9/3 heads, d 576)."""
+
+    d_vocab: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_mlp: int
+    n_ctx: int = 2048
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.d_model % self.n_heads:
+            problems.append(f"d_model={self.d_model} is not a multiple of n_heads={self.n_heads}")
+        if self.n_heads % self.n_kv_heads:
+            problems.append(f"n_heads={self.n_heads} is not a multiple of n_kv_heads={self.n_kv_heads}")
+        if problems:
+            raise ConfigError("invalid LlamaConfig: " + "; ".join(problems))
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PartialRun:
+    """Run layers ``start_layer..`` from ``resid`` [b, p, d] (the resid_pre of that layer);
+    unembed only at ``positions`` [b] (one position per row); logits come back as [b, 1, vocab]."""
+
+    resid: Tensor
+    start_layer: int
+    positions: Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.resid.shape[0])
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d: int, eps: float):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        var = x.pow(2).mean(-1, keepdim=True)
+        return x * torch.rsqrt(var + self.eps) * self.w
+
+
+def rotary(n: int, dh: int, base: float, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+    """cos, sin tables [n, dh] for rotate-half rotary embedding."""
+    inv = 1.0 / (base ** (torch.arange(0, dh, 2, dtype=torch.float32, device=device) / dh))
+    ang = torch.outer(torch.arange(n, dtype=torch.float32, device=device), inv)
+    ang = torch.cat([ang, ang], dim=-1)
+    return ang.cos(), ang.sin()
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """x [b, p, h, dh] rotated by position; cos/sin [p, dh]."""
+    half = x.shape[-1] // 2
+    rot = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos[:, None, :] + rot * sin[:, None, :]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        h, g, d, dh = cfg.n_heads, cfg.n_kv_heads, cfg.d_model, cfg.d_head
+        self.cfg = cfg
+        self.W_Q = nn.Parameter(torch.zeros(d, h * dh))
+        self.W_K = nn.Parameter(torch.zeros(d, g * dh))
+        self.W_V = nn.Parameter(torch.zeros(d, g * dh))
+        self.W_O = nn.Parameter(torch.zeros(h * dh, d))
+        for name in ("q", "k", "v", "scores", "pattern", "z", "result"):
+            setattr(self, f"hook_{name}", HookPoint())
+
+    def W_O_heads(self) -> Tensor:
+        """W_O as [h, dh, d]."""
+        return self.W_O.view(self.cfg.n_heads, self.cfg.d_head, self.cfg.d_model)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """x: normed residual [b, p, d] -> attention output [b, p, d]."""
+        cfg = self.cfg
+        b, n, _ = x.shape
+        rep = cfg.n_heads // cfg.n_kv_heads
+        q = apply_rotary((x @ self.W_Q).view(b, n, cfg.n_heads, cfg.d_head), cos, sin)
+        k = apply_rotary((x @ self.W_K).view(b, n, cfg.n_kv_heads, cfg.d_head), cos, sin)
+        v = (x @ self.W_V).view(b, n, cfg.n_kv_heads, cfg.d_head)
+        q = self.hook_q(q)
+        k = self.hook_k(k.repeat_interleave(rep, dim=2))
+        v = self.hook_v(v.repeat_interleave(rep, dim=2))
+        scores = torch.matmul(q.transpose(1, 2), k.permute(0, 2, 3, 1)) / cfg.d_head ** 0.5
+        mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+        scores = self.hook_scores(scores.masked_fill(mask, float("-inf")))
+        pattern = self.hook_pattern(scores.softmax(dim=-1))
+        z = self.hook_z(torch.matmul(pattern, v.transpose(1, 2)).transpose(1, 2))
+        if self.hook_result.active:
+            result = torch.einsum("bphe,hed->bphd", z, self.W_O_heads())
+            return self.hook_result(result).sum(dim=2)
+        return z.reshape(b, n, -1) @ self.W_O
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.W_gate = nn.Parameter(torch.zeros(cfg.d_model, cfg.d_mlp))
+        self.W_up = nn.Parameter(torch.zeros(cfg.d_model, cfg.d_mlp))
+        self.W_down = nn.Parameter(torch.zeros(cfg.d_mlp, cfg.d_model))
+        self.hook_pre = HookPoint()
+        self.hook_post = HookPoint()
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate = self.hook_pre(x @ self.W_gate)
+        post = self.hook_post(F.silu(gate) * (x @ self.W_up))
+        return post @ self.W_down
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.ln1 = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.ln2 = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+        for name in ("resid_pre", "attn_out", "resid_mid", "mlp_in", "mlp_out", "resid_post"):
+            setattr(self, f"hook_{name}", HookPoint())
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        x = self.hook_resid_pre(x)
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln1(x), cos, sin)))
+        mlp_in = self.hook_mlp_in(x)
+        return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(self.ln2(mlp_in))))
+
+
+class Llama(nn.Module):
+    """Tokens [b, p] (int64) -> logits [b, p, vocab]; or a :class:`PartialRun`."""
+
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Module()
+        self.embed.W_E = nn.Parameter(torch.zeros(cfg.d_vocab, cfg.d_model))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = RMSNorm(cfg.d_model, cfg.norm_eps)
+        if not cfg.tie_embeddings:
+            self.unembed = nn.Module()
+            self.unembed.W_U = nn.Parameter(torch.zeros(cfg.d_model, cfg.d_vocab))
+        for name in ("embed", "unembed_in", "logits"):
+            setattr(self, f"hook_{name}", HookPoint())
+
+    @property
+    def W_U(self) -> Tensor:
+        """Unembedding [d, vocab]."""
+        return self.embed.W_E.T if self.cfg.tie_embeddings else self.unembed.W_U
+
+    def unembed_logits(self, x: Tensor) -> Tensor:
+        """Final RMSNorm and unembedding of a residual [..., d] -> [..., vocab]."""
+        return self.ln_final(x) @ self.W_U
+
+    def forward(self, inputs: Tensor | PartialRun) -> Tensor:
+        if isinstance(inputs, PartialRun):
+            x, start, positions = inputs.resid, inputs.start_layer, inputs.positions
+        else:
+            x, start, positions = self.hook_embed(self.embed.W_E[inputs]), 0, None
+        cos, sin = rotary(x.shape[1], self.cfg.d_head, self.cfg.rope_base, x.device)
+        for block in self.blocks[start:]:
+            x = block(x, cos, sin)
+        x = self.hook_unembed_in(x)
+        if positions is not None:
+            x = x[torch.arange(x.shape[0], device=x.device), positions].unsqueeze(1)
+        return self.hook_logits(self.unembed_logits(x))
+
+
+def llama_bindings(model: Llama) -> dict[Site, Binding]:
+    """Every typed site of a :class:`Llama`, bound to its hook point."""
+    C = Component
+    out: dict[Site, Binding] = {Site(C.EMBED): Binding(model.hook_embed)}
+    attn = {"q": C.ATTN_Q, "k": C.ATTN_K, "v": C.ATTN_V, "scores": C.ATTN_SCORES,
+            "pattern": C.ATTN_PATTERN, "z": C.ATTN_Z, "result": C.ATTN_RESULT}
+    block_sites = {"resid_pre": C.RESID_PRE, "attn_out": C.ATTN_OUT, "resid_mid": C.RESID_MID,
+                   "mlp_in": C.MLP_IN, "mlp_out": C.MLP_OUT, "resid_post": C.RESID_POST}
+    for layer, block in enumerate(model.blocks):
+        for attr, comp in block_sites.items():
+            out[Site(comp, layer)] = Binding(getattr(block, f"hook_{attr}"))
+        for attr, comp in attn.items():
+            out[Site(comp, layer)] = Binding(getattr(block.attn, f"hook_{attr}"))
+        out[Site(C.MLP_PRE, layer)] = Binding(block.mlp.hook_pre)
+        out[Site(C.MLP_POST, layer)] = Binding(block.mlp.hook_post)
+    out[Site(C.UNEMBED_IN)] = Binding(model.hook_unembed_in)
+    out[Site(C.LOGITS)] = Binding(model.hook_logits)
+    return out
+
+
+class HookedLlama(HookedModel):
+    """A :class:`Llama` as a :class:`HookedModel`. Inputs: int64 tokens [b, p] or PartialRun."""
+
+    def __init__(self, model: Llama, name: str = "llama", tokenizer: Any = None):
+        self.cfg = model.cfg
+        self.tokenizer = tokenizer
+        super().__init__(model, llama_bindings(model), validate=self._check, name=name,
+                         batch_size_of=lambda x: len(x) if isinstance(x, PartialRun) else int(x.shape[0]))
+
+    @property
+    def model(self) -> Llama:
+        return self.module  # type: ignore[return-value]
+
+    @property
+    def default_sites(self) -> tuple[Site, ...]:
+        return tuple(s for s in self.sites if s.component is not Component.ATTN_RESULT)
+
+    def _check(self, inputs: Any) -> None:
+        if isinstance(inputs, PartialRun):
+            return
+        if not isinstance(inputs, Tensor) or inputs.dim() != 2:
+            found = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+            raise ShapeError(f"{self.name} takes token ids [batch, pos], got {found}; "
+                             "add a batch axis with tokens.unsqueeze(0)")
+        if inputs.dtype not in (torch.int64, torch.int32):
+            raise ShapeError(f"token ids must be integers (int64), got {inputs.dtype}; use .long()")
+        if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= self.cfg.d_vocab):
+            raise ShapeError(f"token ids must lie in [0, {self.cfg.d_vocab}), found "
+                             f"[{int(inputs.min())}, {int(inputs.max())}]")
