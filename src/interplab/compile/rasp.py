@@ -318,8 +318,9 @@ def evaluate_all(program: SOp, xs: Sequence[Any]) -> dict[str, Any]:
     SOps map to a list (one value per position); selectors to a ``[query][key]`` bool matrix."""
     values: dict[int, Any] = {}
     out: dict[str, Any] = {}
+    get = lambda e: values[id(e)]  # noqa: E731
     for expr in walk(program):
-        values[id(expr)] = _eval_one(expr, xs, values)
+        values[id(expr)] = eval_node(expr, xs, get)
         out[expr.label] = values[id(expr)]
     return out
 
@@ -328,9 +329,9 @@ def _missing(expr: SOp) -> Any:
     return 0 if expr.is_numerical else None
 
 
-def _eval_one(expr: Expr, xs: Sequence[Any], values: Mapping[int, Any]) -> Any:
+def eval_node(expr: Expr, xs: Sequence[Any], get: Callable[[Expr], Any]) -> Any:
+    """Value of one expression on input ``xs``, given ``get(child)`` for its children."""
     n = len(xs)
-    get = lambda e: values[id(e)]  # noqa: E731
     if isinstance(expr, TokensType):
         return list(xs)
     if isinstance(expr, IndicesType):
@@ -359,11 +360,11 @@ def _eval_one(expr: Expr, xs: Sequence[Any], values: Mapping[int, Any]) -> Any:
     if isinstance(expr, SelectorWidth):
         return [sum(row) for row in get(expr.selector)]
     if isinstance(expr, Aggregate):
-        return _aggregate(expr, get(expr.selector), get(expr.sop))
+        return aggregate_values(expr, get(expr.selector), get(expr.sop))
     raise EvaluationError(f"cannot evaluate {type(expr).__name__} {expr.label!r}")
 
 
-def _aggregate(expr: Aggregate, matrix: list[list[bool]], vals: list[Any]) -> list[Any]:
+def aggregate_values(expr: Aggregate, matrix: list[list[bool]], vals: list[Any]) -> list[Any]:
     out: list[Any] = []
     for q, row in enumerate(matrix):
         chosen = [v for v, s in zip(vals, row) if s]

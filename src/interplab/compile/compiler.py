@@ -1,0 +1,134 @@
+"""The compiler driver. It reads like the pipeline:
+
+    program ─program_to_graph─▶ ProgramGraph ─graph_to_value_sets─▶ ValueSets ─validate─▶ (ok)
+        ─graph_to_allocation─▶ Allocation ─value_sets_to_layout─▶ ResidualLayout
+        ─allocation_to_blocks─▶ [HeadBlock | MLPBlock] ─blocks_to_weights─▶ Weights
+        ─blocks_to_circuit / allocation_to_variables─▶ GroundTruth ─▶ CompiledModel
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from interplab.compile import rasp
+from interplab.compile.assemble import BOS_ID, blocks_to_weights
+from interplab.compile.bases import ResidualLayout, ValueSets, graph_to_value_sets, value_sets_to_layout
+from interplab.compile.blocks import Block, HeadBlock, MLPBlock, allocation_to_blocks
+from interplab.compile.circuit_truth import blocks_to_circuit
+from interplab.compile.compiled import CompiledModel
+from interplab.compile.graph import Allocation, ProgramGraph, graph_to_allocation, program_to_graph
+from interplab.compile.ground_truth import GroundTruth, VariableTruth
+from interplab.compile.validate import validate
+from interplab.core.sites import Component, Site
+from interplab.errors import ConfigError
+
+Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
+
+
+def compile_program(program: rasp.SOp, vocab: Sequence[Any], max_len: int, *,
+                    name: str | None = None, pairs: Pairs | None = None,
+                    softmax_coldness: float = 100.0) -> CompiledModel:
+    """Compile ``program`` for inputs over ``vocab`` of length 1..``max_len``.
+
+    Args:
+        pairs: (clean, corrupted) task inputs of equal length used to decide which circuit edges
+            matter under each ablation; default: 64 seeded random pairs.
+        softmax_coldness: attention score of a selected key (larger = harder attention).
+    Raises:
+        CompileError: listing every unsupported expression at once.
+    """
+    with _one_thread():
+        return _compile(program, _check_inputs(vocab, max_len), max_len, name, pairs,
+                        softmax_coldness)
+
+
+def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None,
+             pairs: Pairs | None, softmax_coldness: float) -> CompiledModel:
+    graph = program_to_graph(program)
+    value_sets = graph_to_value_sets(graph, vocab, max_len)
+    validate(graph, value_sets)
+    allocation = graph_to_allocation(graph)
+    layout = value_sets_to_layout(graph, value_sets)
+    blocks = allocation_to_blocks(graph, allocation, value_sets, layout, max_len, softmax_coldness)
+    weights = blocks_to_weights(blocks, layout, allocation, graph, value_sets, vocab, max_len)
+    pairs = pairs if pairs is not None else random_pairs(vocab, max_len, 64, seed=0)
+    circuit = blocks_to_circuit(graph, allocation, blocks, weights, vocab, pairs)
+    truth = GroundTruth(
+        program=name or program.label, output=program.label, vocab=tuple(vocab), max_len=max_len,
+        bos_id=BOS_ID, directions=layout.directions,
+        variables=allocation_to_variables(graph, allocation, value_sets, layout, blocks),
+        circuit=circuit, notes={"softmax_coldness": str(softmax_coldness)})
+    return CompiledModel(weights.cfg, dict(weights.state_dict), truth, weights.output_values,
+                         program=program, name=name)
+
+
+def allocation_to_variables(graph: ProgramGraph, allocation: Allocation, value_sets: ValueSets,
+                            layout: ResidualLayout, blocks: Sequence[Block]) -> dict[str, VariableTruth]:
+    """Per SOp: the sites writing it, where it is readable, and its residual subspace."""
+    out = {}
+    by_label: dict[str, list[Block]] = {}
+    for b in blocks:
+        by_label.setdefault(b.label, []).append(b)
+    for sop in graph.sops:
+        p = allocation.placements[sop.label]
+        bl = by_label.get(sop.label, [])
+        if p.kind == "tok_embed":
+            sites, resid, how = (Site(Component.EMBED),), Site(Component.RESID_PRE, 0), "token_embedding"
+        elif p.kind == "pos_embed":
+            sites, resid, how = (Site(Component.POS_EMBED),), Site(Component.RESID_PRE, 0), "position_embedding"
+        elif p.kind == "head":
+            sites = (Site(Component.ATTN_RESULT, p.layer, p.head),)
+            resid, how = Site(Component.RESID_MID, p.layer), bl[0].construction
+        else:
+            sites = ((Site(Component.ATTN_RESULT, p.layer, p.head),) if p.kind == "head+mlp" else ()
+                     ) + (Site(Component.MLP_OUT, p.layer),)
+            resid, how = Site(Component.RESID_POST, p.layer), bl[-1].construction
+        reads = sorted({r for b in bl for r in (b.q_reads + b.k_reads + b.v_reads
+                                               if isinstance(b, HeadBlock) else b.reads)})
+        out[sop.label] = VariableTruth(
+            sop.label, sop.kind, sop.encoding.value, tuple(value_sets[sop.label].values or ()),
+            sites, resid, tuple(layout.dims(sop.label)), how, tuple(reads))
+    return out
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run with one torch thread: compiled tensors are tiny, and threads only add contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def random_pairs(vocab: Sequence[Any], max_len: int, n: int, seed: int = 0) -> list[tuple[list, list]]:
+    """``n`` seeded (clean, corrupted) pairs of uniform random inputs sharing a length."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        length = rng.randint(1, max_len)
+        pairs.append(([rng.choice(vocab) for _ in range(length)],
+                      [rng.choice(vocab) for _ in range(length)]))
+    return pairs
+
+
+def _check_inputs(vocab: Sequence[Any], max_len: int) -> list[Any]:
+    vocab = list(vocab)
+    problems = []
+    if not vocab:
+        problems.append("vocab is empty; pass the set of input token values")
+    if len(set(map(repr, vocab))) != len(vocab):
+        problems.append(f"vocab has duplicates: {vocab}")
+    if not isinstance(max_len, int) or max_len < 1:
+        problems.append(f"max_len must be a positive int, got {max_len!r}")
+    if problems:
+        raise ConfigError("cannot compile: " + "; ".join(problems))
+    return vocab
+
+
+__all__ = ["compile_program", "random_pairs", "MLPBlock"]

@@ -1,0 +1,282 @@
+"""The program library: classic RASP programs (after the Tracr paper's list) and a few of ours.
+
+Each :class:`ProgramSpec` declares its vocabulary, maximum length, a description, the inputs on
+which it is defined (``valid``), and generates task data: every valid input (or a seeded sample),
+and (clean, corrupted) pairs of equal length whose outputs differ, as circuit discovery needs.
+Every expression is named, so labels are stable across processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from interplab.compile import rasp
+from interplab.compile.rasp import (Aggregate, Comparison, Full, LinearSequenceMap, Map, Select,
+                                    SelectorWidth, SequenceMap, indices, numerical, tokens)
+from interplab.errors import unknown_name
+
+C = Comparison
+
+
+# ------------------------------------------------------------------------ building blocks
+
+
+def make_length(name: str = "length") -> rasp.SOp:
+    """Number of input positions, at every position."""
+    return SelectorWidth(Select(tokens, tokens, C.TRUE, name=f"{name}_select_all"), name=name)
+
+
+def make_reverse(sop: rasp.SOp = tokens) -> rasp.SOp:
+    length = make_length()
+    opp = SequenceMap(lambda n, i: n - i - 1, length, indices, name="opp_index")
+    return Aggregate(Select(indices, opp, C.EQ, name="reverse_select"), sop, name="reverse")
+
+
+def make_hist(name: str = "hist") -> rasp.SOp:
+    """How many times the token at each position occurs in the input."""
+    return SelectorWidth(Select(tokens, tokens, C.EQ, name=f"{name}_select_same"), name=name)
+
+
+def make_sort_unique(vals: rasp.SOp, keys: rasp.SOp, name: str = "sort") -> rasp.SOp:
+    """``vals`` ordered by ``keys`` (keys must be distinct)."""
+    smaller = Select(keys, keys, C.LT, name=f"{name}_smaller")
+    target = SelectorWidth(smaller, name=f"{name}_target_pos")
+    return Aggregate(Select(target, indices, C.EQ, name=f"{name}_select_target"), vals, name=name)
+
+
+def make_sort(vals: rasp.SOp, keys: rasp.SOp, max_len: int, min_key: float,
+              name: str = "sort") -> rasp.SOp:
+    """Stable sort: keys made distinct by adding ``min_key * index / max_len``."""
+    unique = SequenceMap(lambda k, i: k + min_key * i / max_len, keys, indices, name=f"{name}_keys")
+    return make_sort_unique(vals, unique, name=name)
+
+
+def make_frac_prevs(bools: rasp.SOp, name: str = "frac_prevs") -> rasp.SOp:
+    """Fraction of positions up to and including this one where ``bools`` is 1 (numerical)."""
+    prevs = Select(indices, indices, C.LEQ, name=f"{name}_select_prevs")
+    return numerical(Aggregate(prevs, bools, name=name))
+
+
+def make_pair_balance(sop: rasp.SOp, open_: str, close: str, tag: str) -> rasp.SOp:
+    """Fraction of opens minus fraction of closes so far (numerical)."""
+    opens = numerical(Map(lambda t: 1 if t == open_ else 0, sop, name=f"is_open{tag}"))
+    closes = numerical(Map(lambda t: 1 if t == close else 0, sop, name=f"is_close{tag}"))
+    frac_open = make_frac_prevs(opens, name=f"frac_open{tag}")
+    frac_close = make_frac_prevs(closes, name=f"frac_close{tag}")
+    return LinearSequenceMap(frac_open, frac_close, 1.0, -1.0, name=f"balance{tag}")
+
+
+def make_shuffle_dyck(pairs: Sequence[str]) -> rasp.SOp:
+    """1 where the whole input is balanced in every bracket pair (shuffle-Dyck), else 0."""
+    balances = [make_pair_balance(tokens, p[0], p[1], tag=f"_{i}") for i, p in enumerate(pairs)]
+    negative = [Map(lambda b: b < -1e-9, b, name=f"negative_{i}") for i, b in enumerate(balances)]
+    zero = [Map(lambda b: abs(b) < 1e-9, b, name=f"zero_{i}") for i, b in enumerate(balances)]
+    any_negative, all_zero = negative[0], zero[0]
+    for i in range(1, len(pairs)):
+        any_negative = SequenceMap(lambda a, b: a or b, any_negative, negative[i], name=f"any_negative_{i}")
+        all_zero = SequenceMap(lambda a, b: a and b, all_zero, zero[i], name=f"all_zero_{i}")
+    neg_num = numerical(Map(lambda x: 1 if x else 0, any_negative, name="negative_as_number"))
+    select_all = Select(indices, indices, C.TRUE, name="select_all")
+    has_neg = numerical(Aggregate(select_all, neg_num, name="frac_negative"))
+    length = make_length()
+    last_index = Map(lambda n: n - 1, length, name="last_index")
+    last_zero = Aggregate(Select(indices, last_index, C.EQ, name="select_last"), all_zero,
+                          name="last_balanced")
+    never_negative = Map(lambda x: x < 1e-9, has_neg, name="never_negative")
+    return SequenceMap(lambda a, b: 1 if (a and b) else 0, last_zero, never_negative,
+                       name="shuffle_dyck")
+
+
+def shift_by(offset: int, sop: rasp.SOp, name: str = "shift") -> rasp.SOp:
+    """``sop`` shifted right by ``offset`` (None in the first ``offset`` positions)."""
+    select = Select(indices, indices, lambda k, q: q == k + offset, name=f"{name}_select")
+    return Aggregate(select, sop, name=name)
+
+
+def make_detect_pattern(sop: rasp.SOp, pattern: Sequence[Any]) -> rasp.SOp:
+    """1 where ``pattern`` ends at this position, 0 elsewhere (None before it can fit)."""
+    n = len(pattern)
+    matches = []
+    for i, value in enumerate(pattern):
+        shifted = sop if i == n - 1 else shift_by(n - 1 - i, sop, name=f"shift_{n - 1 - i}")
+        matches.append(Map(lambda x, v=value: x == v, shifted, name=f"match_{i}"))
+    result = matches[0]
+    for i, m in enumerate(matches[1:], start=1):
+        result = SequenceMap(lambda a, b: a and b, result, m, name=f"match_upto_{i}")
+    return Map(lambda x: 1 if x else 0, result, name="detect_pattern")
+
+
+def make_count_less_freq(n: int) -> rasp.SOp:
+    """How many positions hold a token that occurs fewer than ``n`` times."""
+    hist = make_hist()
+    rare = Select(hist, hist, lambda k, q: k < n, name="select_rare")
+    return SelectorWidth(rare, name="count_less_freq")
+
+
+def make_nary_sequencemap(f: Callable[..., Any], *sops: rasp.SOp, name: str = "nary") -> rasp.SOp:
+    """``f`` of several SOps, by pairing them into tuples one SequenceMap at a time."""
+    packed = Map(lambda x: (x,), sops[0], name=f"{name}_pack_0")
+    for i, sop in enumerate(sops[1:], start=1):
+        packed = SequenceMap(lambda t, x: t + (x,), packed, sop, name=f"{name}_pack_{i}")
+    return Map(lambda t: f(*t), packed, name=name)
+
+
+def make_induction_copy() -> rasp.SOp:
+    """The token that followed the previous occurrence of the current token (None if none)."""
+    prev = shift_by(1, tokens, name="previous_token")
+    match = Select(prev, tokens, C.EQ, name="prev_matches_current")
+    earlier = Select(indices, indices, C.LT, name="earlier")
+    return Aggregate(match & earlier, tokens, name="induction")
+
+
+def make_mod_sum(p: int) -> rasp.SOp:
+    """(first token + current token) mod p."""
+    zero = Full(0, name="zero")
+    first = Aggregate(Select(indices, zero, C.EQ, name="select_first"), tokens, name="first_token")
+    return SequenceMap(lambda a, b: (a + b) % p, first, tokens, name="mod_sum")
+
+
+def make_extreme_so_far(vocab: Sequence[int], largest: bool) -> rasp.SOp:
+    """Max (or min) of the tokens up to and including this position."""
+    tag = "max" if largest else "min"
+    one = numerical(Full(1, name="one_number"))
+    so_far = Select(indices, indices, C.LEQ, name="select_so_far")
+    order = sorted(vocab, reverse=not largest)
+    current: rasp.SOp | None = None
+    for n, v in enumerate(order):  # later values win: ascending for max, descending for min
+        is_v = Select(tokens, tokens, lambda k, q, v=v: k == v, name=f"select_token_{v}")
+        seen = numerical(Aggregate(is_v & so_far, one, name=f"seen_{v}"))
+        seen_cat = Map(lambda x: x > 0.5, seen, name=f"seen_{v}_flag")
+        name = f"{tag}_so_far" if n == len(order) - 1 else f"{tag}_upto_{v}"
+        if current is None:  # "none" marks "no token seen yet" (never the final answer)
+            current = Map(lambda s, v=v: v if s else "none", seen_cat, name=name)
+        else:
+            current = SequenceMap(lambda c, s, v=v: v if s else c, current, seen_cat, name=name)
+    return current  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- the library
+
+
+@dataclass(frozen=True)
+class ProgramSpec:
+    """A library program: how to build it, on which inputs it is defined, and its task data."""
+
+    name: str
+    description: str
+    vocab: tuple[Any, ...]
+    max_len: int
+    build: Callable[[], rasp.SOp] = field(repr=False)
+    valid: Callable[[Sequence[Any]], bool] = field(default=lambda xs: True, repr=False)
+    min_len: int = 1
+
+    def program(self) -> rasp.SOp:
+        return self.build()
+
+    def compile(self, **kwargs: Any) -> Any:
+        """The compiled model (see :func:`interplab.compile.compile_program`)."""
+        from interplab.compile.compiler import compile_program
+
+        kwargs.setdefault("pairs", self.task_pairs(64, seed=0))
+        return compile_program(self.program(), self.vocab, self.max_len, name=self.name, **kwargs)
+
+    def n_inputs(self) -> int:
+        """Number of sequences over the vocabulary with a length in [min_len, max_len]."""
+        return sum(len(self.vocab) ** n for n in range(self.min_len, self.max_len + 1))
+
+    def inputs(self, limit: int = 10_000, seed: int = 0) -> list[list[Any]]:
+        """Every valid input when there are at most ``limit`` sequences, else a seeded sample
+        of ``limit`` valid inputs (lengths drawn uniformly)."""
+        if self.n_inputs() <= limit:
+            return [list(x) for n in range(self.min_len, self.max_len + 1)
+                    for x in itertools.product(self.vocab, repeat=n) if self.valid(x)]
+        rng = random.Random(seed)
+        return [self.sample(rng) for _ in range(limit)]
+
+    def sample(self, rng: random.Random, length: int | None = None) -> list[Any]:
+        """One valid input (of ``length`` when given), by rejection sampling."""
+        for _ in range(10_000):
+            n = length if length is not None else rng.randint(self.min_len, self.max_len)
+            xs = [rng.choice(self.vocab) for _ in range(n)]
+            if self.valid(xs):
+                return xs
+        raise RuntimeError(f"{self.name}: no valid input of length {length} found")
+
+    def task_pairs(self, n: int, seed: int = 0, length: int | None = None) -> list[tuple[list, list]]:
+        """``n`` (clean, corrupted) pairs of equal length, the corrupted input chosen (when
+        possible within 20 draws) so that the program's output differs."""
+        rng = random.Random(seed)
+        program = self.program()
+        pairs = []
+        for _ in range(n):
+            clean = self.sample(rng, length)
+            want = rasp.evaluate(program, clean)
+            corrupt = self.sample(rng, len(clean))
+            for _ in range(20):
+                if rasp.evaluate(program, corrupt) != want:
+                    break
+                corrupt = self.sample(rng, len(clean))
+            pairs.append((clean, corrupt))
+        return pairs
+
+
+def _distinct(xs: Sequence[Any]) -> bool:
+    return len(set(xs)) == len(xs)
+
+
+def _at_most_twice(xs: Sequence[Any]) -> bool:
+    return all(xs.count(v) <= 2 for v in set(xs))
+
+
+LIBRARY: dict[str, ProgramSpec] = {s.name: s for s in [
+    ProgramSpec("length", "number of input tokens, at every position", ("a", "b", "c"), 5,
+                make_length),
+    ProgramSpec("reverse", "the input reversed", ("a", "b", "c"), 5, make_reverse),
+    ProgramSpec("hist", "how often each position's token occurs in the input", ("a", "b", "c"), 5,
+                make_hist),
+    ProgramSpec("sort_unique", "sort distinct tokens ascending", (0, 1, 2, 3, 4, 5), 5,
+                lambda: make_sort_unique(tokens, tokens), valid=_distinct),
+    ProgramSpec("sort", "stable ascending sort (duplicates allowed)", (1, 2, 3, 4), 5,
+                lambda: make_sort(tokens, tokens, max_len=5, min_key=1)),
+    ProgramSpec("sort_freq", "tokens sorted by descending frequency", ("a", "b", "c"), 5,
+                lambda: make_sort(tokens, Map(lambda h: -h, make_hist(), name="neg_hist"),
+                                  max_len=5, min_key=1, name="sort_freq")),
+    ProgramSpec("frac_prevs", "fraction of tokens so far equal to 'x' (numerical)",
+                ("a", "b", "x"), 5,
+                lambda: make_frac_prevs(numerical(Map(lambda t: 1 if t == "x" else 0, tokens,
+                                                      name="is_x")))),
+    ProgramSpec("pair_balance", "opens minus closes so far, as fractions (numerical)",
+                ("(", ")", "a"), 5, lambda: make_pair_balance(tokens, "(", ")", tag="")),
+    ProgramSpec("shuffle_dyck", "1 if the parentheses are balanced, else 0 (at every position)",
+                ("(", ")"), 6, lambda: make_shuffle_dyck(["()"])),
+    ProgramSpec("shuffle_dyck2", "1 if both () and {} are balanced (shuffled), else 0",
+                ("(", ")", "{", "}"), 5, lambda: make_shuffle_dyck(["()", "{}"])),
+    ProgramSpec("shift_by", "the input shifted right by 2 (None in front)", ("a", "b", "c"), 5,
+                lambda: shift_by(2, tokens, name="shift_by_2")),
+    ProgramSpec("detect_pattern", "1 where 'abc' ends here, else 0", ("a", "b", "c"), 5,
+                lambda: make_detect_pattern(tokens, "abc")),
+    ProgramSpec("count_less_freq", "number of positions whose token occurs fewer than 2 times",
+                ("a", "b", "c", "d"), 5, lambda: make_count_less_freq(2)),
+    ProgramSpec("nary_arith", "(token + index * length) mod 5, a 3-ary SequenceMap",
+                (0, 1, 2, 3, 4), 4,
+                lambda: make_nary_sequencemap(lambda x, i, n: (x + i * n) % 5, tokens, indices,
+                                              make_length(), name="nary_arith")),
+    ProgramSpec("induction", "copy the token after the previous occurrence of this token",
+                ("a", "b", "c", "d"), 6, make_induction_copy, valid=_at_most_twice),
+    ProgramSpec("mod_sum", "(first token + current token) mod 5", (0, 1, 2, 3, 4), 4,
+                lambda: make_mod_sum(5)),
+    ProgramSpec("max_so_far", "largest token so far", (0, 1, 2, 3), 5,
+                lambda: make_extreme_so_far((0, 1, 2, 3), largest=True)),
+    ProgramSpec("min_so_far", "smallest token so far", (0, 1, 2, 3), 5,
+                lambda: make_extreme_so_far((0, 1, 2, 3), largest=False)),
+]}
+
+
+def get_program(name: str) -> ProgramSpec:
+    """The library entry called ``name`` (UnknownNameError lists the valid names)."""
+    if name not in LIBRARY:
+        raise unknown_name("program", name, list(LIBRARY))
+    return LIBRARY[name]
