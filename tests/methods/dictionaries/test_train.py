@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from interplab.errors import ConfigError, ShapeError, WeightsError
+from interplab.eval.features import mmcs, score_dictionary
+from interplab.methods.dictionaries import (DictionaryConfig, TensorSource, load_dictionary,
+                                            save_dictionary, train_dictionary)
+from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
+
+
+@pytest.fixture(scope="module")
+def small_org() -> SyntheticFeatures:
+    return SyntheticFeatures(SyntheticConfig(n_features=32, d=16, mean_active=3, seed=0))
+
+
+def _cfg(**kw) -> DictionaryConfig:
+    base = dict(d_in=16, d_latent=64, activation="topk", k=3, steps=300, batch_size=512, lr=3e-3)
+    return DictionaryConfig(**{**base, **kw})
+
+
+def test_topk_recovers_the_features_of_a_small_organism(small_org):
+    trained = train_dictionary(small_org, _cfg())
+    assert mmcs(small_org.directions, trained.dictionary.directions) >= 0.97
+    assert trained.steps == 300 and trained.history[-1]["step"] == 300
+    assert trained.history[-1]["variance_explained"] > 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation, extra", [("topk", dict(k=4)), ("jumprelu", dict(l0_coefficient=3e-2))])
+def test_64d_128_feature_organism_reaches_mmcs_099(activation, extra):
+    org = SyntheticFeatures(SyntheticConfig(n_features=128, d=64, mean_active=4, seed=0))
+    cfg = DictionaryConfig(d_in=64, d_latent=256, activation=activation, steps=1200, lr=3e-3, **extra)
+    trained = train_dictionary(org, cfg)
+    batch = org.sample(4096, 10**6)
+    scores = score_dictionary(trained.dictionary, batch.x, true_directions=org.directions)
+    assert scores.mmcs >= 0.99
+    assert scores.recall == 1.0
+
+
+def test_sweeps_over_k_and_l1_give_monotone_l0(small_org):
+    batch = small_org.sample(2048, 10**6)
+    l0_by_k = [score_dictionary(train_dictionary(small_org, _cfg(k=k, steps=100)).dictionary, batch.x).l0
+               for k in (1, 2, 4, 8)]
+    assert all(a < b for a, b in zip(l0_by_k, l0_by_k[1:])), l0_by_k
+    l0_by_l1 = [score_dictionary(train_dictionary(small_org, _cfg(activation="relu", l1_coefficient=c,
+                                                                  steps=150)).dictionary, batch.x).l0
+                for c in (1e-3, 1e-2, 1e-1)]
+    assert all(a > b for a, b in zip(l0_by_l1, l0_by_l1[1:])), l0_by_l1
+
+
+def test_transcoder_recovers_output_directions():
+    org = SyntheticFeatures(SyntheticConfig(n_features=32, d=16, d_out=12, mean_active=3))
+    trained = train_dictionary(org, _cfg(d_out=12, lr=1e-2, steps=400))
+    assert mmcs(org.out_directions, trained.dictionary.directions) >= 0.95
+
+
+class Stop(Exception):
+    pass
+
+
+def test_interrupted_training_resumes_to_the_same_weights(small_org, tmp_path):
+    cfg = _cfg(steps=40, checkpoint_every=10, resample_every=15, batch_size=256)
+    reference = train_dictionary(small_org, cfg)
+
+    def stop_at_25(step, row):
+        if step == 25:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_dictionary(small_org, cfg, checkpoint_dir=tmp_path, callback=stop_at_25)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000010", "step-00000020"]
+    resumed = train_dictionary(small_org, cfg, checkpoint_dir=tmp_path)
+    assert resumed.resumed_from == 20 and resumed.steps == 40
+    for name, value in reference.dictionary.state_dict().items():
+        assert torch.equal(value, resumed.dictionary.state_dict()[name]), name
+    assert [r["step"] for r in resumed.history] == [r["step"] for r in reference.history]
+    assert resumed.history[-1]["resampled"] == reference.history[-1]["resampled"]
+
+
+def test_resume_with_a_different_config_is_refused(small_org, tmp_path):
+    train_dictionary(small_org, _cfg(steps=10), checkpoint_dir=tmp_path)
+    with pytest.raises(ConfigError, match="k: 3 -> 4"):
+        train_dictionary(small_org, _cfg(steps=20, k=4), checkpoint_dir=tmp_path)
+    longer = train_dictionary(small_org, _cfg(steps=20), checkpoint_dir=tmp_path)  # steps may grow
+    assert longer.resumed_from == 10 and longer.steps == 20
+
+
+@pytest.mark.parametrize("damage", ["truncate", "json"])
+def test_corrupt_checkpoint_is_a_weights_error(small_org, tmp_path, damage):
+    train_dictionary(small_org, _cfg(steps=10), checkpoint_dir=tmp_path)
+    ckpt = tmp_path / "step-00000010"
+    if damage == "truncate":
+        data = (ckpt / "state.safetensors").read_bytes()
+        (ckpt / "state.safetensors").write_bytes(data[: len(data) // 2])
+    else:
+        (ckpt / "state.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="step-00000010 is corrupt.*resume=False"):
+        train_dictionary(small_org, _cfg(steps=20), checkpoint_dir=tmp_path)
+    fresh = train_dictionary(small_org, _cfg(steps=5), checkpoint_dir=tmp_path, resume=False)
+    assert fresh.resumed_from is None
+
+
+def test_save_load_roundtrip_and_corrupt_file(small_org, tmp_path):
+    trained = train_dictionary(small_org, _cfg(steps=20, activation="jumprelu"))
+    path = save_dictionary(trained.dictionary, tmp_path / "sae.safetensors")
+    loaded = load_dictionary(path)
+    assert loaded.config == trained.config
+    x = small_org.sample(8).x
+    assert torch.equal(loaded(x), trained.dictionary(x))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(WeightsError, match="corrupt"):
+        load_dictionary(path)
+    with pytest.raises(WeightsError, match="no dictionary file"):
+        load_dictionary(tmp_path / "missing.safetensors")
+
+
+def test_width_mismatch_is_a_shape_error(small_org):
+    with pytest.raises(ShapeError, match=r"width 16 but DictionaryConfig\(d_in=12\).*d_in=16"):
+        train_dictionary(small_org, _cfg(d_in=12))
+
+
+def test_resampling_revives_dead_latents():
+    # Latents initialised pointing away from all data never fire; resampling must revive them.
+    x = torch.rand(4096, 8)
+    cfg = DictionaryConfig(d_in=8, d_latent=32, activation="relu", l1_coefficient=1e-3, steps=60,
+                           batch_size=256, resample_every=20, log_every=10)
+    trained = train_dictionary(TensorSource(x), cfg)
+    assert trained.history[-1]["resampled"] > 0
+    assert trained.history[-1]["dead_fraction"] < max(r["dead_fraction"] for r in trained.history[:2])
+
+
+def test_progress_bar_runs(small_org, capsys):
+    train_dictionary(small_org, _cfg(steps=3), progress=True)
+    assert "dictionary" in capsys.readouterr().err
