@@ -1,0 +1,26 @@
+"""Shared case table: small compiled programs with their full input sets (module-cached)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+from interplab.compile.compiler import compile_program
+from interplab.zoo import siit
+
+CASES = {
+    # name: (program builder, vocab, length, distinct tokens)
+    "hist": (siit.program_hist, tuple(range(4)), 5, False),
+    "sort_unique": (siit.program_sort_unique, tuple(range(6)), 4, True),
+    "sum_prev": (siit.program_sum_prev, tuple(range(3)), 5, False),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(name: str):
+    """(compiled model, every input of the case)."""
+    build, vocab, length, distinct = CASES[name]
+    model = compile_program(build(), list(vocab), length, name=name)
+    inputs = (list(itertools.permutations(vocab, length)) if distinct
+              else list(itertools.product(vocab, repeat=length)))
+    return model, inputs
