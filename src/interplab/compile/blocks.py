@@ -96,24 +96,28 @@ def _table_mlp(layout: ResidualLayout, rows: list[tuple[list[int], Array]]) -> t
 
 def _discretising_mlp(layout: ResidualLayout, in_dim: int, points: tuple[float, ...],
                       g: Callable[[float], Array]) -> tuple[Array, Array, Array]:
-    d, n = layout.d_model, len(points)
-    m = 1 + 2 * (n - 1)
-    W_in, b_in, W_out = np.zeros((d, m)), np.zeros(m), np.zeros((m, d))
+    d = layout.d_model
     bos = layout.index(BOS)
-    b_in[0], W_in[bos, 0], W_out[0] = 1.0, -2.0, g(points[0])  # constant g(p_0), off at BOS
-    previous = g(points[0])
     reach = max([abs(p) for p in points] + [1.0])  # |x| at BOS: 0 for variables, 1 for scratch
-    for k in range(1, n):
+    cols_in, biases, cols_out = [], [], []
+    first = np.zeros(d)
+    first[bos] = -2.0
+    cols_in.append(first), biases.append(1.0), cols_out.append(g(points[0]))  # g(p_0), off at BOS
+    previous = g(points[0])
+    for k in range(1, len(points)):
+        current = g(points[k])
+        if np.array_equal(current, previous):
+            continue  # no step where the output does not change
         lo, hi = points[k - 1], points[k]
         scale, mid = 2.0 / (hi - lo), (lo + hi) / 2
-        current = g(hi)
-        for j, offset, sign in ((2 * k - 1, 0.5, 1.0), (2 * k, -0.5, -1.0)):
-            W_in[in_dim, j] = scale
-            b_in[j] = -scale * mid + offset
-            W_in[bos, j] = -(abs(b_in[j]) + scale * reach + 1.0)  # off at BOS whatever x is
-            W_out[j] = sign * (current - previous)
+        for offset, sign in ((0.5, 1.0), (-0.5, -1.0)):
+            col = np.zeros(d)
+            col[in_dim] = scale
+            bias = -scale * mid + offset
+            col[bos] = -(abs(bias) + scale * reach + 1.0)  # off at BOS whatever x is
+            cols_in.append(col), biases.append(bias), cols_out.append(sign * (current - previous))
         previous = current
-    return W_in, b_in, W_out
+    return np.stack(cols_in, 1), np.array(biases), np.stack(cols_out, 0)
 
 
 def mlp_block(sop: rasp.SOp, layer: int, value_sets: ValueSets, layout: ResidualLayout) -> MLPBlock:

@@ -75,68 +75,79 @@ def measure_edge_ablations(weights: Weights, vocab: Sequence[Any],
                            edges: Sequence[Edge]) -> dict[Edge, frozenset[str]]:
     """For each edge, the ablation types under which ablating it alone changes some output."""
     ids = {repr(v): i + 1 for i, v in enumerate(vocab)}
-    by_length: dict[int, list[tuple[list[int], list[int]]]] = {}
-    for clean, corrupt in pairs:
-        if len(clean) != len(corrupt) or not clean:
-            continue
-        by_length.setdefault(len(clean), []).append(
-            ([BOS_ID] + [ids[repr(v)] for v in clean], [BOS_ID] + [ids[repr(v)] for v in corrupt]))
+    rows = [(c, x) for c, x in pairs if len(c) == len(x) and len(c) > 0]
     found: dict[Edge, set[str]] = {e: set() for e in edges}
+    if not rows:
+        return {e: frozenset() for e in edges}
+    P = 1 + max(len(c) for c, _ in rows)
+    pad = lambda xs: [BOS_ID] + [ids[repr(v)] for v in xs] + [BOS_ID] * (P - 1 - len(xs))  # noqa: E731
+    clean = torch.tensor([pad(c) for c, _ in rows])
+    corrupt = torch.tensor([pad(x) for _, x in rows])
+    lengths = torch.tensor([len(c) for c, _ in rows])
+    valid = torch.arange(P)[None, :] <= lengths[:, None]  # [batch, pos]: BOS and the input
     with torch.no_grad():
-        for rows in by_length.values():
-            clean = torch.tensor([r[0] for r in rows])
-            corrupt = torch.tensor([r[1] for r in rows])
-            for ablation in ABLATIONS:
+        base, clean_out = edge_forward(weights, clean, valid)
+        _, corrupt_out = edge_forward(weights, corrupt, valid)
+        sources = {"zero": {k: torch.zeros_like(v) for k, v in clean_out.items()},
+                   "mean": {k: _mean_per_length(v, lengths) for k, v in clean_out.items()},
+                   "resample": corrupt_out}
+        for ablation in ABLATIONS:
+            # a few rows settle most edges; only the edges still unchanged see every row
+            for rows_used in (slice(0, 8), slice(None)):
                 todo = [e for e in edges if ablation not in found[e]]
-                if todo:
-                    for e in _changed(weights, clean, corrupt, ablation, todo):
-                        found[e].add(ablation)
+                if not todo:
+                    break
+                source = {k: v[rows_used] for k, v in sources[ablation].items()}
+                for e in _changed(weights, clean[rows_used], valid[rows_used], base[rows_used],
+                                  source, todo):
+                    found[e].add(ablation)
     return {e: frozenset(v) for e, v in found.items()}
 
 
-def _changed(weights: Weights, clean: Tensor, corrupt: Tensor, ablation: str,
-             edges: Sequence[Edge]) -> list[Edge]:
-    """Edges whose single ablation changes the decoded output of some clean input."""
+def _mean_per_length(value: Tensor, lengths: Tensor) -> Tensor:
+    """Per-position mean over the inputs of the same length (mean ablation on a batch of one
+    length): [batch, pos, d] -> [batch, pos, d]."""
+    out = torch.empty_like(value)
+    for n in lengths.unique():
+        rows = lengths == n
+        out[rows] = value[rows].mean(0, keepdim=True)
+    return out
+
+
+def _changed(weights: Weights, clean: Tensor, valid: Tensor, base: Tensor,
+             source: dict[Node, Tensor], edges: Sequence[Edge]) -> list[Edge]:
+    """Edges whose single ablation (reading ``source`` from the sender) changes some output."""
     n, E = clean.shape[0], len(edges)
-    base, _ = edge_forward(weights, clean)
-    if ablation == "resample":
-        _, source = edge_forward(weights, corrupt)
-    else:
-        source = {k: (torch.zeros_like(v) if ablation == "zero" else v.mean(0, keepdim=True).expand_as(v))
-                  for k, v in _outputs_cache(weights, clean).items()}
-    tiled = clean.repeat(E, 1)
     source = {k: v.repeat(E, 1, 1) for k, v in source.items()}
     masks = {}
     for i, e in enumerate(edges):
         m = torch.zeros(E * n, dtype=torch.bool)
         m[i * n:(i + 1) * n] = True
         masks[(e.sender, e.receiver, e.channel)] = m
-    logits, _ = edge_forward(weights, tiled, masks, source)
-    diff = _output_differs(weights, base.repeat(E, 1, 1), logits).view(E, n)
+    logits, _ = edge_forward(weights, clean.repeat(E, 1), valid.repeat(E, 1), masks, source)
+    diff = _output_differs(weights, base.repeat(E, 1, 1), logits, valid.repeat(E, 1)).view(E, n)
     return [e for i, e in enumerate(edges) if bool(diff[i].any())]
 
 
-def _outputs_cache(weights: Weights, tokens: Tensor) -> dict[Node, Tensor]:
-    return edge_forward(weights, tokens)[1]
-
-
-def _output_differs(weights: Weights, a: Tensor, b: Tensor) -> Tensor:
+def _output_differs(weights: Weights, a: Tensor, b: Tensor, valid: Tensor) -> Tensor:
     """[batch] True where decoded outputs differ at some input position."""
-    a, b = a[:, 1:], b[:, 1:]
+    a, b, valid = a[:, 1:], b[:, 1:], valid[:, 1:]
     if weights.output_values is None:
-        return ((a - b).abs() > 1e-3).flatten(1).any(1)
+        return (((a - b).abs() > 1e-3).any(-1) & valid).any(1)
     da = torch.where(a.max(-1).values > 0.5, a.argmax(-1), -1)
     db = torch.where(b.max(-1).values > 0.5, b.argmax(-1), -1)
-    return (da != db).any(1)
+    return ((da != db) & valid).any(1)
 
 
-def edge_forward(weights: Weights, tokens: Tensor, masks: dict[EdgeKey, Tensor] | None = None,
+def edge_forward(weights: Weights, tokens: Tensor, valid: Tensor | None = None,
+                 masks: dict[EdgeKey, Tensor] | None = None,
                  source: dict[Node, Tensor] | None = None) -> tuple[Tensor, dict[Node, Tensor]]:
     """Forward pass over the edge graph of a compiled (no-LayerNorm) model.
 
     Each receiver's input on each channel is the sum of every earlier sender's output; where
     ``masks[(sender, receiver, channel)]`` [batch] is True, ``source[sender]`` [batch, pos, d]
-    replaces that sender's output in that input only. Returns (logits [batch, pos, vocab_out],
+    replaces that sender's output in that input only. ``valid`` [batch, pos] marks the key
+    positions each row may attend to (rows of different lengths padded at the end). Returns (logits [batch, pos, vocab_out],
     outputs {node: [batch, pos, d]})."""
     sd, cfg = weights.state_dict, weights.cfg
     masks = masks or {}
@@ -144,14 +155,16 @@ def edge_forward(weights: Weights, tokens: Tensor, masks: dict[EdgeKey, Tensor] 
     out: dict[Node, Tensor] = {Node.tok_embed(): sd["embed.W_E"][tokens],
                                Node.pos_embed(): sd["pos_embed.W_pos"][:P].expand(tokens.shape[0], P, -1)}
 
+    by_receiver: dict[tuple[Node, str], list[tuple[Node, Tensor]]] = {}
+    for (sender, receiver, channel), m in masks.items():
+        by_receiver.setdefault((receiver, channel), []).append((sender, m[:, None, None]))
+    resid = out[Node.tok_embed()] + out[Node.pos_embed()]
+
     def read(receiver: Node, channel: str) -> Tensor:
-        total = None
-        for sender, value in out.items():
-            m = masks.get((sender, receiver, channel))
-            if m is not None:
-                value = torch.where(m[:, None, None], source[sender], value)  # type: ignore[index]
-            total = value if total is None else total + value
-        return total  # type: ignore[return-value]
+        x = resid
+        for sender, m in by_receiver.get((receiver, channel), ()):
+            x = x + torch.where(m, source[sender] - out[sender], 0.0)  # type: ignore[index]
+        return x
 
     for layer in range(cfg.n_layers):
         p = f"blocks.{layer}."
@@ -161,11 +174,16 @@ def edge_forward(weights: Weights, tokens: Tensor, masks: dict[EdgeKey, Tensor] 
             q = read(node, "q") @ sd[p + "attn.W_Q"][h] + sd[p + "attn.b_Q"][h]
             k = read(node, "k") @ sd[p + "attn.W_K"][h] + sd[p + "attn.b_K"][h]
             v = read(node, "v") @ sd[p + "attn.W_V"][h] + sd[p + "attn.b_V"][h]
-            pattern = (q @ k.transpose(1, 2) / cfg.scale).softmax(-1)
+            scores = q @ k.transpose(1, 2) / cfg.scale
+            if valid is not None:
+                scores = scores.masked_fill(~valid[:, None, :], float("-inf"))
+            pattern = scores.softmax(-1)
             new[node] = (pattern @ v) @ sd[p + "attn.W_O"][h]
         out.update(new)
+        resid = resid + sum(new.values())
         node = Node.mlp(layer)
         hidden = torch.relu(read(node, "in") @ sd[p + "mlp.W_in"] + sd[p + "mlp.b_in"])
         out[node] = hidden @ sd[p + "mlp.W_out"] + sd[p + "mlp.b_out"]
+        resid = resid + out[node]
     logits = read(Node.logits(), "in") @ sd["unembed.W_U"] + sd["unembed.b_U"]
     return logits, out

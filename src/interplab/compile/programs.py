@@ -180,7 +180,8 @@ class ProgramSpec:
         """The compiled model (see :func:`interplab.compile.compile_program`)."""
         from interplab.compile.compiler import compile_program
 
-        kwargs.setdefault("pairs", self.task_pairs(64, seed=0))
+        if "pairs" not in kwargs:
+            kwargs["pairs"] = self.task_pairs(64, seed=0)
         return compile_program(self.program(), self.vocab, self.max_len, name=self.name, **kwargs)
 
     def n_inputs(self) -> int:
