@@ -63,15 +63,24 @@ def main() -> None:
 
 
 def _transformer_lens(cfg: TransformerConfig, tokens: torch.Tensor):
+    """TransformerLens on the same config, if importable: HookedTransformer (TL < 4) or a
+    TL-native TransformerBridge (TL 4, randomly initialised, no hub access)."""
+    fields = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads, d_head=cfg.d_head,
+                  d_mlp=cfg.d_mlp, d_vocab=cfg.d_vocab, n_ctx=cfg.n_ctx, act_fn="gelu",
+                  normalization_type="LN", device="cpu")
     try:
         from transformer_lens import HookedTransformer as TLModel, HookedTransformerConfig
+
+        tl = TLModel(HookedTransformerConfig(**fields))
     except Exception:
-        return None
-    tl_cfg = HookedTransformerConfig(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                     d_head=cfg.d_head, d_mlp=cfg.d_mlp, d_vocab=cfg.d_vocab,
-                                     n_ctx=cfg.n_ctx, act_fn="gelu", normalization_type="LN",
-                                     device="cpu")
-    tl = TLModel(tl_cfg)
+        try:
+            from transformer_lens.model_bridge.sources.native import boot
+
+            fields.pop("device")
+            tl = boot(fields, device="cpu")
+        except Exception as exc:  # not installed, or an API we do not know
+            print(f"transformer_lens unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return None
 
     def tl_plain():
         with torch.no_grad():
