@@ -243,7 +243,10 @@ def _call(module: nn.Module, inputs: Any) -> Tensor:
 
 
 def _ids(inputs: Any) -> Tensor:
-    return inputs["input_ids"] if isinstance(inputs, Mapping) else inputs
+    """Token ids [b, p] (or, for ``inputs_embeds`` inputs, the embeddings' [b, p] view)."""
+    if isinstance(inputs, Mapping):
+        return inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"][..., 0]
+    return inputs
 
 
 def _validate(inputs: Any) -> None:

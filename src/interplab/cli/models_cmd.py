@@ -1,0 +1,146 @@
+"""``interplab models``, ``induction``, ``patch`` and ``attribute``: real pretrained models.
+
+Mounted by ``cli/main.py`` with ``register(app)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from interplab.errors import InterplabError
+
+LM_ONLY = "this command needs a language model: smollm2-135m"
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+def _load_lm(name: str) -> Any:
+    from interplab.models.pretrained.registry import get_spec, load
+
+    if get_spec(name).kind != "language model":
+        raise InterplabError(f"{name} is a {get_spec(name).kind}; {LM_ONLY}")
+    return load(name)
+
+
+def _emit(data: dict, json_out: Optional[Path], html_out: Optional[Path], html: Any) -> None:
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(data, indent=1))
+        typer.echo(f"wrote {json_out}")
+    if html_out is not None:
+        from interplab.report.real_models import write
+
+        typer.echo(f"wrote {write(html_out, html())}")
+
+
+def models(list_: bool = typer.Option(True, "--list", help="List the pretrained models."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List pretrained models: source package, size, whether installed, how to install."""
+    from interplab.models.pretrained.registry import list_models
+
+    rows = list_models()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        state = "installed" if r["installed"] else f"missing: {r['install']}"
+        typer.echo(f"{r['name']:<14} {r['kind']:<17} {r['params']:>6}  {r['size_mb']:6.1f} MB  "
+                   f"{r['source']}  [{state}]")
+
+
+def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
+              seq_len: int = typer.Option(40, help="Length of the random sequence (repeated once)."),
+              n_seqs: int = typer.Option(8, help="Number of sequences."),
+              seed: int = typer.Option(0),
+              json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
+              html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
+    """Find induction heads: per-head attention to the token after the previous occurrence."""
+    from interplab.methods.real.induction import detect_induction_heads
+    from interplab.report.real_models import induction_report
+
+    try:
+        lm = _load_lm(model)
+        res = detect_induction_heads(lm, lm.cfg.n_layers, lm.cfg.n_heads, seq_len=seq_len,
+                                     n_seqs=n_seqs, bos=lm.tokenizer.bos_id, seed=seed)
+    except InterplabError as exc:
+        _fail(exc)
+    data = res.to_dict()
+    typer.echo(f"loss first half {res.loss_first:.3f}, repeated half {res.loss_repeat:.3f}")
+    for layer, head, score in res.top:
+        typer.echo(f"  L{layer}.H{head}  {score:.3f}")
+    _emit(data, json_out, html_out, lambda: induction_report(model, data))
+
+
+def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
+          n_prompts: int = typer.Option(32, help="IOI-style prompt pairs."),
+          exact: bool = typer.Option(True, help="Also run activation patching over every head."),
+          seed: int = typer.Option(0),
+          json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
+          html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
+    """IOI-style clean vs corrupted prompts: per-head activation and attribution patching,
+    logit lens and direct logit attribution, all on the logit difference logit(IO) - logit(S)."""
+    from interplab.methods.real.ioi import make_ioi
+    from interplab.methods.real.lens import logit_lens_and_dla
+    from interplab.methods.real.patching import activation_patching, attribution_patching
+    from interplab.report.real_models import patching_report
+
+    try:
+        lm = _load_lm(model)
+        pad = lm.tokenizer.eos_id if lm.tokenizer.eos_id is not None else 0
+        ds = make_ioi(lm.tokenizer, n_prompts, seed=seed, pad_id=pad)
+        L, H = lm.cfg.n_layers, lm.cfg.n_heads
+        approx = attribution_patching(lm, ds, L, H)
+        data: dict[str, Any] = {"n_prompts": len(ds), "examples": ds.texts[:3],
+                                "clean_logit_diff": approx.clean_ld, "corrupt_logit_diff": approx.corrupt_ld,
+                                "attribution_patching": approx.to_dict(),
+                                "lens": logit_lens_and_dla(lm, ds).to_dict()}
+        typer.echo(f"clean logit diff {approx.clean_ld:.3f}, corrupted {approx.corrupt_ld:.3f}")
+        if exact:
+            res = activation_patching(lm, ds, L, H)
+            data["activation_patching"] = res.to_dict()
+            flat = res.scores.flatten().topk(5)
+            typer.echo(f"activation patching over {L * H} heads: {res.seconds:.1f} s; top heads:")
+            for v, i in zip(flat.values, flat.indices):
+                typer.echo(f"  L{int(i) // H}.H{int(i) % H}  {float(v):.3f}")
+    except InterplabError as exc:
+        _fail(exc)
+    _emit(data, json_out, html_out, lambda: patching_report(model, data))
+
+
+def attribute(model: str = typer.Argument("mnist-mlp", help="mnist-mlp or minilm-l6."),
+              n: int = typer.Option(4, help="Examples to attribute."),
+              steps: int = typer.Option(64, help="Integrated-gradients steps."),
+              json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
+              html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
+    """Integrated gradients and input x gradient, with the completeness check
+    (sum of attributions vs output difference from the all-zero baseline)."""
+    from interplab.methods.real.attribute_models import attribute_minilm, attribute_mnist
+    from interplab.report.real_models import attribution_report
+
+    try:
+        if model == "mnist-mlp":
+            data = attribute_mnist(n, steps)
+        elif model == "minilm-l6":
+            data = attribute_minilm(steps=steps)
+        else:
+            raise InterplabError(f"attribute supports mnist-mlp and minilm-l6, not {model!r}")
+    except InterplabError as exc:
+        _fail(exc)
+    for row in data["completeness"]:
+        typer.echo("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    _emit(data, json_out, html_out, lambda: attribution_report(model, data))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the real-model commands to ``app``."""
+    app.command("models")(models)
+    app.command("induction")(induction)
+    app.command("patch")(patch)
+    app.command("attribute")(attribute)

