@@ -92,13 +92,11 @@ class EdgeIndex:
         groups = []
         for site, edges in by_site.items():
             per_head = site.component in _CHANNEL_SITE.values()
-            recv_order = edges[0].receiver.order
-            n_prev = sum(1 for n in self.senders if n.order < recv_order)
+            rows = [self.sender_id[e.sender] for e in edges]
             cols = [e.receiver.head if per_head else 0 for e in edges]
             groups.append(ReceiverGroup(
                 site, torch.tensor([self.edge_id[e] for e in edges]),
-                torch.tensor([self.sender_id[e.sender] for e in edges]), torch.tensor(cols),
-                n_prev, max(cols) + 1, per_head))
+                torch.tensor(rows), torch.tensor(cols), max(rows) + 1, max(cols) + 1, per_head))
         self.groups: tuple[ReceiverGroup, ...] = tuple(groups)
         self.sender_sites: dict[Site, list[tuple[int, int | None]]] = {}
         for i, n in enumerate(self.senders):
