@@ -75,7 +75,8 @@ def measure_edge_ablations(weights: Weights, vocab: Sequence[Any],
                            edges: Sequence[Edge]) -> dict[Edge, frozenset[str]]:
     """For each edge, the ablation types under which ablating it alone changes some output."""
     ids = {repr(v): i + 1 for i, v in enumerate(vocab)}
-    rows = [(c, x) for c, x in pairs if len(c) == len(x) and len(c) > 0]
+    rows = list({repr((list(c), list(x))): (c, x) for c, x in pairs
+                 if len(c) == len(x) and len(c) > 0}.values())
     found: dict[Edge, set[str]] = {e: set() for e in edges}
     if not rows:
         return {e: frozenset() for e in edges}
@@ -98,8 +99,9 @@ def measure_edge_ablations(weights: Weights, vocab: Sequence[Any],
                 if not todo:
                     break
                 source = {k: v[rows_used] for k, v in sources[ablation].items()}
+                before = {k: v[rows_used] for k, v in clean_out.items()}
                 for e in _changed(weights, clean[rows_used], valid[rows_used], base[rows_used],
-                                  source, todo):
+                                  before, source, todo):
                     found[e].add(ablation)
     return {e: frozenset(v) for e, v in found.items()}
 
@@ -115,18 +117,33 @@ def _mean_per_length(value: Tensor, lengths: Tensor) -> Tensor:
 
 
 def _changed(weights: Weights, clean: Tensor, valid: Tensor, base: Tensor,
-             source: dict[Node, Tensor], edges: Sequence[Edge]) -> list[Edge]:
-    """Edges whose single ablation (reading ``source`` from the sender) changes some output."""
-    n, E = clean.shape[0], len(edges)
-    source = {k: v.repeat(E, 1, 1) for k, v in source.items()}
-    masks = {}
-    for i, e in enumerate(edges):
-        m = torch.zeros(E * n, dtype=torch.bool)
-        m[i * n:(i + 1) * n] = True
-        masks[(e.sender, e.receiver, e.channel)] = m
-    logits, _ = edge_forward(weights, clean.repeat(E, 1), valid.repeat(E, 1), masks, source)
-    diff = _output_differs(weights, base.repeat(E, 1, 1), logits, valid.repeat(E, 1)).view(E, n)
-    return [e for i, e in enumerate(edges) if bool(diff[i].any())]
+             clean_out: dict[Node, Tensor], source: dict[Node, Tensor],
+             edges: Sequence[Edge]) -> list[Edge]:
+    """Edges whose single ablation (reading ``source`` from the sender) changes some output.
+
+    Edges are grouped by their receiver's layer; each group's forward reuses the clean outputs
+    of every earlier layer, which an ablation there cannot change."""
+    n, L = clean.shape[0], weights.cfg.n_layers
+    groups: dict[int, list[Edge]] = {}
+    for e in edges:
+        groups.setdefault(L if e.receiver.layer is None else e.receiver.layer, []).append(e)
+    changed = []
+    for layer, group in sorted(groups.items()):
+        E = len(group)
+        masks = {}
+        for i, e in enumerate(group):
+            m = torch.zeros(E * n, dtype=torch.bool)
+            m[i * n:(i + 1) * n] = True
+            masks[(e.sender, e.receiver, e.channel)] = m
+        senders = {e.sender for e in group}
+        tiled_source = {k: v.repeat(E, 1, 1) for k, v in source.items() if k in senders}
+        prefix = {k: v.repeat(E, 1, 1) for k, v in clean_out.items()
+                  if k.layer is None or k.layer < layer}
+        logits, _ = edge_forward(weights, clean.repeat(E, 1), valid.repeat(E, 1), masks,
+                                 tiled_source, start_layer=layer, prefix=prefix)
+        diff = _output_differs(weights, base.repeat(E, 1, 1), logits, valid.repeat(E, 1)).view(E, n)
+        changed += [e for i, e in enumerate(group) if bool(diff[i].any())]
+    return changed
 
 
 def _output_differs(weights: Weights, a: Tensor, b: Tensor, valid: Tensor) -> Tensor:
@@ -141,24 +158,30 @@ def _output_differs(weights: Weights, a: Tensor, b: Tensor, valid: Tensor) -> Te
 
 def edge_forward(weights: Weights, tokens: Tensor, valid: Tensor | None = None,
                  masks: dict[EdgeKey, Tensor] | None = None,
-                 source: dict[Node, Tensor] | None = None) -> tuple[Tensor, dict[Node, Tensor]]:
+                 source: dict[Node, Tensor] | None = None, *, start_layer: int = 0,
+                 prefix: dict[Node, Tensor] | None = None) -> tuple[Tensor, dict[Node, Tensor]]:
     """Forward pass over the edge graph of a compiled (no-LayerNorm) model.
 
     Each receiver's input on each channel is the sum of every earlier sender's output; where
     ``masks[(sender, receiver, channel)]`` [batch] is True, ``source[sender]`` [batch, pos, d]
     replaces that sender's output in that input only. ``valid`` [batch, pos] marks the key
-    positions each row may attend to (rows of different lengths padded at the end). Returns (logits [batch, pos, vocab_out],
-    outputs {node: [batch, pos, d]})."""
+    positions each row may attend to (rows of different lengths padded at the end). With
+    ``start_layer``, the outputs of the embeddings and of layers before it are taken from
+    ``prefix`` instead of being recomputed. Returns (logits [batch, pos, vocab_out], outputs
+    {node: [batch, pos, d]})."""
     sd, cfg = weights.state_dict, weights.cfg
     masks = masks or {}
     P = tokens.shape[1]
-    out: dict[Node, Tensor] = {Node.tok_embed(): sd["embed.W_E"][tokens],
-                               Node.pos_embed(): sd["pos_embed.W_pos"][:P].expand(tokens.shape[0], P, -1)}
+    if prefix is not None:
+        out: dict[Node, Tensor] = dict(prefix)
+    else:
+        out = {Node.tok_embed(): sd["embed.W_E"][tokens],
+               Node.pos_embed(): sd["pos_embed.W_pos"][:P].expand(tokens.shape[0], P, -1)}
 
     by_receiver: dict[tuple[Node, str], list[tuple[Node, Tensor]]] = {}
     for (sender, receiver, channel), m in masks.items():
         by_receiver.setdefault((receiver, channel), []).append((sender, m[:, None, None]))
-    resid = out[Node.tok_embed()] + out[Node.pos_embed()]
+    resid = sum(out.values())
 
     def read(receiver: Node, channel: str) -> Tensor:
         x = resid
@@ -166,7 +189,7 @@ def edge_forward(weights: Weights, tokens: Tensor, valid: Tensor | None = None,
             x = x + torch.where(m, source[sender] - out[sender], 0.0)  # type: ignore[index]
         return x
 
-    for layer in range(cfg.n_layers):
+    for layer in range(start_layer if prefix is not None else 0, cfg.n_layers):
         p = f"blocks.{layer}."
         new = {}
         for h in range(cfg.n_heads):

@@ -18,11 +18,12 @@ from interplab.compile import rasp
 from interplab.compile.assemble import BOS_ID, blocks_to_weights
 from interplab.compile.bases import ResidualLayout, ValueSets, graph_to_value_sets, value_sets_to_layout
 from interplab.compile.blocks import Block, HeadBlock, MLPBlock, allocation_to_blocks
-from interplab.compile.circuit_truth import blocks_to_circuit
+from interplab.compile.circuit_truth import blocks_to_circuit, structural_edges
 from interplab.compile.compiled import CompiledModel
 from interplab.compile.graph import Allocation, ProgramGraph, graph_to_allocation, program_to_graph
 from interplab.compile.ground_truth import GroundTruth, VariableTruth
 from interplab.compile.validate import validate
+from interplab.core.circuit import Circuit
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
 
@@ -31,23 +32,25 @@ Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
 
 def compile_program(program: rasp.SOp, vocab: Sequence[Any], max_len: int, *,
                     name: str | None = None, pairs: Pairs | None = None,
-                    softmax_coldness: float = 100.0) -> CompiledModel:
+                    softmax_coldness: float = 100.0, measure_circuit: bool = True) -> CompiledModel:
     """Compile ``program`` for inputs over ``vocab`` of length 1..``max_len``.
 
     Args:
         pairs: (clean, corrupted) task inputs of equal length used to decide which circuit edges
             matter under each ablation; default: 64 seeded random pairs.
         softmax_coldness: attention score of a selected key (larger = harder attention).
+        measure_circuit: measure on ``pairs`` under which ablations each circuit edge matters
+            (the default). False keeps every structural edge with no per-ablation flags.
     Raises:
         CompileError: listing every unsupported expression at once.
     """
     with _one_thread():
         return _compile(program, _check_inputs(vocab, max_len), max_len, name, pairs,
-                        softmax_coldness)
+                        softmax_coldness, measure_circuit)
 
 
 def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None,
-             pairs: Pairs | None, softmax_coldness: float) -> CompiledModel:
+             pairs: Pairs | None, softmax_coldness: float, measure_circuit: bool) -> CompiledModel:
     graph = program_to_graph(program)
     value_sets = graph_to_value_sets(graph, vocab, max_len)
     validate(graph, value_sets)
@@ -55,13 +58,18 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
     layout = value_sets_to_layout(graph, value_sets)
     blocks = allocation_to_blocks(graph, allocation, value_sets, layout, max_len, softmax_coldness)
     weights = blocks_to_weights(blocks, layout, allocation, graph, value_sets, vocab, max_len)
-    pairs = pairs if pairs is not None else random_pairs(vocab, max_len, 64, seed=0)
-    circuit = blocks_to_circuit(graph, allocation, blocks, weights, vocab, pairs)
+    if measure_circuit:
+        pairs = pairs if pairs is not None else random_pairs(vocab, max_len, 64, seed=0)
+        circuit = blocks_to_circuit(graph, allocation, blocks, weights, vocab, pairs)
+    else:
+        circuit = Circuit.from_edges(structural_edges(graph, allocation, blocks),
+                                     name=f"{program.label} (structural, unmeasured)")
     truth = GroundTruth(
         program=name or program.label, output=program.label, vocab=tuple(vocab), max_len=max_len,
         bos_id=BOS_ID, directions=layout.directions,
         variables=allocation_to_variables(graph, allocation, value_sets, layout, blocks),
-        circuit=circuit, notes={"softmax_coldness": str(softmax_coldness)})
+        circuit=circuit, notes={"softmax_coldness": str(softmax_coldness),
+                                "circuit": "measured" if measure_circuit else "structural"})
     return CompiledModel(weights.cfg, dict(weights.state_dict), truth, weights.output_values,
                          program=program, name=name)
 

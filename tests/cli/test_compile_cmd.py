@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+
+import typer
+from typer.testing import CliRunner
+
+from interplab.cli.compile_cmd import register
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.command()
+    def _other() -> None:  # a second command keeps `compile` a named subcommand
+        pass
+
+    return app
+
+
+def test_list_names_every_library_program():
+    from interplab.compile.programs import LIBRARY
+
+    result = CliRunner().invoke(_app(), ["compile", "--list"])
+    assert result.exit_code == 0
+    for name in LIBRARY:
+        assert name in result.output
+
+
+def test_compile_check_json_and_out(tmp_path):
+    result = CliRunner().invoke(_app(), ["compile", "reverse", "--check", "--json", "--out",
+                                         str(tmp_path / "rev")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert list(data) == ["program", "inputs_checked", "agreement", "layers", "heads", "d_model",
+                          "params", "compile_seconds"]
+    assert data["program"] == "reverse" and data["agreement"] == 1.0
+    assert data["inputs_checked"] == 3 + 9 + 27 + 81 + 243
+    assert (tmp_path / "rev" / "weights.safetensors").exists()
+    assert (tmp_path / "rev" / "compiled.json").exists()
+
+
+def test_unknown_program_lists_valid_names():
+    result = CliRunner().invoke(_app(), ["compile", "revers"])
+    assert result.exit_code == 1
+    assert "Did you mean 'reverse'" in result.output and "sort_unique" in result.output
