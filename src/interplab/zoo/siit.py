@@ -77,6 +77,14 @@ def program_shift_by_1() -> rasp.SOp:
     return _prev_token()
 
 
+def program_shift_by_2() -> rasp.SOp:
+    """shift_by(2): each position holds the token two places back (nothing at the first two)."""
+    back2 = rasp.Map(f=lambda i: i - 2, inner=rasp.indices).named("back2_idx")
+    return rasp.Aggregate(selector=rasp.Select(keys=rasp.indices, queries=back2,
+                                               predicate=rasp.Comparison.EQ).named("select_back2"),
+                          sop=rasp.tokens).named("back2")
+
+
 def program_sum_prev(p: int = 3) -> rasp.SOp:
     """(token + previous token) mod p: a shift head feeding a modular-sum MLP."""
     return rasp.SequenceMap(f=lambda a, b: (a + b) % p, left=rasp.tokens,
@@ -155,6 +163,9 @@ SPECS: dict[str, SIITSpec] = {s.name: s for s in (
     SIITSpec("siit-shift_by", program_shift_by_1, tuple(range(4)), 5,
              {"prev": (("head", 0, 0),)}, n_layers=1, steps=800, quick=True,
              description="shift_by(1): one previous-token head (L0.H0)"),
+    SIITSpec("siit-shift_by_2", program_shift_by_2, tuple(range(4)), 5,
+             {"back2": (("head", 0, 1),)}, n_layers=1, steps=800,
+             description="shift_by(2): one head two tokens back (L0.H1)"),
     SIITSpec("siit-reverse", lambda: program_reverse(5), tuple(range(4)), 5,
              {"reverse": (("head", 0, 0),)}, n_layers=1, steps=800, quick=True,
              description="reverse (length 5): one head reading the mirrored position (L0.H0)"),
@@ -163,15 +174,26 @@ SPECS: dict[str, SIITSpec] = {s.name: s for s in (
              description="hist: a same-token head plus an MLP counting (L0.H0 + L0.MLP)"),
     SIITSpec("siit-sum_prev", program_sum_prev, tuple(range(3)), 5,
              {"prev": (("head", 0, 0),), "sum_prev": (("mlp", 1, None),)}, n_layers=2,
-             steps=1500, description="(tok + prev tok) mod 3: shift head L0.H0 -> MLP L1"),
+             steps=3000, lr=5e-3, description="(tok + prev tok) mod 3: shift head L0.H0 -> MLP L1"),
     SIITSpec("siit-sort_unique", program_sort_unique, tuple(range(6)), 4,
              {"smaller": (("head", 0, 0), ("mlp", 0, None)), "sort": (("head", 1, 0),)},
              n_layers=2, distinct=True, steps=2000,
              description="sort_unique: count-smaller (L0.H0 + L0.MLP) then a placing head L1.H0"),
     SIITSpec("siit-detect_pattern", program_detect_pattern, tuple(range(3)), 5,
              {"prev": (("head", 0, 0),), "detect": (("mlp", 1, None),)}, n_layers=2,
-             steps=1500, description="detect_pattern '0 1': shift head L0.H0 -> MLP L1"),
+             steps=3000, lr=5e-3, description="detect_pattern '0 1': shift head L0.H0 -> MLP L1"),
 )}
+
+
+#: Specs whose training has not yet reached IIA ≥ 0.95 on every variable (measured, seed 0,
+#: 1500–2000 steps): sum_prev prev 0.32 / sum_prev 0.89; sort_unique smaller 0.01 / sort 0.81;
+#: detect_pattern prev 0.61 / detect 0.79. Two-variable head -> MLP mechanisms need more work
+#: (a longer schedule is being tried); they are kept out of the zoo and the bench until verified.
+UNVERIFIED = frozenset({"siit-sum_prev", "siit-sort_unique", "siit-detect_pattern"})
+
+
+def verified_names() -> list[str]:
+    return [n for n in SPECS if n not in UNVERIFIED]
 
 
 def _interchange_output(prog: rasp.SOp, var: str, base: Sequence, src: Sequence) -> Any:
@@ -429,7 +451,7 @@ def load_or_train(name: str, seed: int = 0, *, min_iia: float = 0.95, retrain: b
 
 
 def quick_names() -> list[str]:
-    return [n for n, s in SPECS.items() if s.quick]
+    return [n for n, s in SPECS.items() if s.quick and n not in UNVERIFIED]
 
 
 def register_all() -> None:
@@ -437,6 +459,8 @@ def register_all() -> None:
     from interplab.zoo.registry import ZooEntry, register
 
     for name, spec in SPECS.items():
+        if name in UNVERIFIED:
+            continue
         tags = {"siit", "trained", "circuits", "causal"} | ({"quick"} if spec.quick else set())
         register(ZooEntry(name, "trained", f"SIIT-trained {spec.description}",
                           lambda name=name: load_or_train(name), frozenset(tags)))
