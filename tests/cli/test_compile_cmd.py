@@ -37,8 +37,8 @@ def test_compile_check_json_and_out(tmp_path):
                           "params", "compile_seconds"]
     assert data["program"] == "reverse" and data["agreement"] == 1.0
     assert data["inputs_checked"] == 3 + 9 + 27 + 81 + 243
-    assert (tmp_path / "rev" / "weights.safetensors").exists()
-    assert (tmp_path / "rev" / "compiled.json").exists()
+    assert (tmp_path / "rev" / "model.safetensors").exists()
+    assert (tmp_path / "rev" / "model.json").exists()
 
 
 def test_unknown_program_lists_valid_names():

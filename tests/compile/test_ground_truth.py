@@ -20,7 +20,7 @@ def test_json_round_trip_and_save_load(tmp_path):
     assert again.directions == model.ground_truth.directions
     assert again.circuit.edges == model.ground_truth.circuit.edges
     save_compiled(tmp_path / "m", model)
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["compiled.json", "weights.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "model.safetensors"]
     loaded = load_compiled(tmp_path / "m")
     xs = [[3, 1, 2, 1], [4, 4, 1, 2]]
     assert loaded(xs) == model(xs) == [[1, 1, 2, 3], [1, 2, 4, 4]]
@@ -34,9 +34,18 @@ def test_tuple_values_survive_json():
     assert again.directions == model.ground_truth.directions
 
 
-def test_load_missing_dir_teaches(tmp_path):
-    with pytest.raises(WeightsError, match="interplab compile"):
+def test_load_missing_dir_or_plain_model_teaches(tmp_path, tiny_model):
+    with pytest.raises(WeightsError, match="model.json"):
         load_compiled(tmp_path)
+    from interplab.models.io import load_model, save_model
+
+    save_model(tmp_path / "plain", tiny_model)
+    with pytest.raises(WeightsError, match="not a compiled RASP program"):
+        load_compiled(tmp_path / "plain")
+    # a compiled model directory is also a plain model directory
+    save_compiled(tmp_path / "c", compiled("hist"))
+    plain, extra = load_model(tmp_path / "c")
+    assert "compiled" in extra and plain.cfg == compiled("hist").cfg
 
 
 def test_reverse_circuit_flags_position_edges_zero_only():

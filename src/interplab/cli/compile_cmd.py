@@ -15,14 +15,14 @@ HELP = """Compile a RASP program from the library into a transformer whose groun
 
 \b
   interplab compile --list                      programs, vocabularies, max lengths
-  interplab compile reverse --out runs/reverse  write weights.safetensors + compiled.json
+  interplab compile reverse --out runs/reverse  write model.safetensors + model.json
   interplab compile sort --check --json         verify against the reference evaluator
 
 --check runs the compiled model on every input of the declared vocabulary and lengths (a seeded sample of 10,000 where there are more) and compares each output position with the RASP evaluator (numerical outputs within 1e-4).
 
 --json prints one line with program, inputs_checked, agreement, layers, heads, d_model, params and compile_seconds (inputs_checked 0 and agreement null without --check).
 
-The sidecar compiled.json holds, for every RASP variable, the site that computes it and its residual subspace, and the true circuit with the ablations (zero, mean, resample) under which each edge matters. Load it with interplab.compile.load_compiled(DIR).
+The sidecar model.json holds (under "extra.compiled"), for every RASP variable, the site that computes it and its residual subspace, and the true circuit with the ablations (zero, mean, resample) under which each edge matters. Load it with interplab.compile.load_compiled(DIR).
 """
 
 
@@ -87,4 +87,4 @@ def compile_command(
     if check:
         typer.echo(f"  checked {result['inputs_checked']} inputs: agreement {result['agreement']:.4f}")
     if out is not None:
-        typer.echo(f"  wrote {out}/weights.safetensors and {out}/compiled.json")
+        typer.echo(f"  wrote {out}/model.safetensors and {out}/model.json")

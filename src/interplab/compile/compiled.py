@@ -1,14 +1,12 @@
 """CompiledModel: a HookedTransformer that knows its program, vocabulary and ground truth.
 
-Saved as a directory: ``weights.safetensors`` (the state dict) and ``compiled.json`` (config,
-ground truth, output values). No pickle; files are written to a temp name then renamed.
+Saved with :mod:`interplab.models.io` as a model directory: ``model.safetensors`` (the state
+dict) and ``model.json`` (config, plus ``extra.compiled``: ground truth and output values), so
+any native-model loader reads it as a plain HookedTransformer. No pickle; atomic writes.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,10 +16,10 @@ from interplab.compile import rasp
 from interplab.compile.ground_truth import GroundTruth, decode_json_value, encode_json_value
 from interplab.errors import ShapeError, WeightsError
 from interplab.models.config import TransformerConfig
+from interplab.models.io import load_model, save_model
 from interplab.models.transformer import HookedTransformer
 
-WEIGHTS_FILE = "weights.safetensors"
-SIDECAR_FILE = "compiled.json"
+COMPILED_FORMAT = "interplab.compiled"
 
 
 class CompiledModel(HookedTransformer):
@@ -111,48 +109,29 @@ def _hashable(value: Any) -> Any:
 
 
 def save_compiled(directory: str | Path, model: CompiledModel) -> Path:
-    """Write ``weights.safetensors`` and ``compiled.json`` into ``directory`` (atomically)."""
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous() for k, v in model.model.state_dict().items()}
-    with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as tmp:
-        tmp_path = tmp.name
-    save_file(tensors, tmp_path)
-    os.replace(tmp_path, directory / WEIGHTS_FILE)
-    sidecar = {"format": "interplab.compiled", "version": 1, "config": model.cfg.to_json(),
-               "output_values": None if model.output_values is None
-               else [encode_json_value(v) for v in model.output_values],
-               "ground_truth": model.ground_truth.to_json()}
-    _write_text_atomic(directory / SIDECAR_FILE, json.dumps(sidecar, indent=1))
-    return directory
+    """Write ``model.safetensors`` and the ``model.json`` sidecar into ``directory`` (atomically,
+    via :func:`interplab.models.io.save_model`; the ground truth goes in the sidecar's "extra")."""
+    extra = {"compiled": {
+        "format": COMPILED_FORMAT, "version": 1,
+        "output_values": None if model.output_values is None
+        else [encode_json_value(v) for v in model.output_values],
+        "ground_truth": model.ground_truth.to_json()}}
+    return save_model(directory, model, extra=extra)
 
 
 def load_compiled(directory: str | Path) -> CompiledModel:
-    """Load a model written by :func:`save_compiled` (the program itself is not stored)."""
-    from safetensors.torch import load_file
-
-    directory = Path(directory)
-    weights, sidecar = directory / WEIGHTS_FILE, directory / SIDECAR_FILE
-    for f in (weights, sidecar):
-        if not f.exists():
-            raise WeightsError(f"{f} is missing; a compiled model directory holds {WEIGHTS_FILE} "
-                               f"and {SIDECAR_FILE}. Write one with `interplab compile PROGRAM --out DIR`.")
+    """Load a model written by :func:`save_compiled` (the program's code is not stored; its
+    ground truth, vocabulary and output values are)."""
+    hooked, extra = load_model(directory)
+    data = extra.get("compiled")
+    if not isinstance(data, dict) or data.get("format") != COMPILED_FORMAT:
+        raise WeightsError(f"{directory} holds a model but not a compiled RASP program (its sidecar "
+                           "has no compiled ground truth); write one with `interplab compile "
+                           "PROGRAM --out DIR`")
     try:
-        data = json.loads(sidecar.read_text())
-        cfg = TransformerConfig.from_json(data["config"])
         truth = GroundTruth.from_json(data["ground_truth"])
-        state = load_file(str(weights))
-    except (ValueError, KeyError) as exc:
-        raise WeightsError(f"cannot read compiled model in {directory}: {exc}; recompile it") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"cannot read the ground truth in {directory}: {exc}; recompile it") from None
     out_values = data.get("output_values")
     out = None if out_values is None else tuple(decode_json_value(v) for v in out_values)
-    return CompiledModel(cfg, state, truth, out)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        tmp.write(text)
-        tmp_path = tmp.name
-    os.replace(tmp_path, path)
+    return CompiledModel(hooked.cfg, hooked.model.state_dict(), truth, out)
