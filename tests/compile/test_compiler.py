@@ -6,12 +6,13 @@ from __future__ import annotations
 import random
 
 import pytest
+import torch
 
 from interplab.compile import rasp
 from interplab.compile.check import by_length, check_agreement, decoded_variables
 from interplab.compile.ground_truth import values_equal
 from interplab.compile.programs import LIBRARY
-from interplab.core.sites import Component
+from interplab.core.sites import Component, Site
 
 from tests.compile.cases import CASES, IDS, compiled
 
@@ -48,6 +49,23 @@ def test_residual_decodes_to_intermediate_values(case):
             want = rasp.evaluate_all(model.program, x)
             for label, var in truth.variables.items():
                 assert values_equal(want[label], decoded[label][i]), (label, x, var.resid_site)
+
+
+@pytest.mark.parametrize("name", ["reverse", "sort", "shuffle_dyck", "induction"])
+def test_variables_stay_readable_in_every_later_layer(name):
+    model = compiled(name)
+    truth = model.ground_truth
+    group = by_length(_quick_inputs(name, 40))[max(by_length(_quick_inputs(name, 40)))]
+    later = [Site(Component.RESID_POST, layer) for layer in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(model.encode(group), sites=later)
+    wants = [rasp.evaluate_all(model.program, x) for x in group]
+    for label, var in truth.variables.items():
+        first = var.layer if var.layer is not None else 0
+        for layer in range(first, model.cfg.n_layers):
+            got = truth.decode_residual(cache[later[layer]], label)
+            for want, row in zip(wants, got):
+                assert values_equal(want[label], row), (label, layer)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -50,3 +50,12 @@ def test_ambiguous_categorical_aggregate_is_an_error():
     agg = Aggregate(Select(rasp.tokens, rasp.tokens, Comparison.TRUE), rasp.tokens, name="mix")
     with pytest.raises(rasp.EvaluationError, match="mix"):
         rasp.evaluate(agg, list("ab"))
+
+
+def test_library_labels_are_all_given_names():
+    from interplab.compile.programs import LIBRARY
+
+    for name, spec in LIBRARY.items():
+        unnamed = [e.label for e in rasp.walk(spec.program()) if e.name is None
+                   and not isinstance(e, (rasp.TokensType, rasp.IndicesType))]
+        assert not unnamed, (name, unnamed)

@@ -181,6 +181,6 @@ def values_equal(a: Sequence[Any], b: Sequence[Any], tol: float = 1e-4) -> bool:
         if isinstance(x, float) or isinstance(y, float):
             if x is None or y is None or abs(float(x) - float(y)) > tol:
                 return False
-        elif x != y or type(x) is bool and type(y) is not bool and y is not None:
+        elif x != y:
             return False
     return True

@@ -129,7 +129,7 @@ def make_induction_copy() -> rasp.SOp:
     prev = shift_by(1, tokens, name="previous_token")
     match = Select(prev, tokens, C.EQ, name="prev_matches_current")
     earlier = Select(indices, indices, C.LT, name="earlier")
-    return Aggregate(match & earlier, tokens, name="induction")
+    return Aggregate((match & earlier).named("earlier_match"), tokens, name="induction")
 
 
 def make_mod_sum(p: int) -> rasp.SOp:
@@ -148,7 +148,8 @@ def make_extreme_so_far(vocab: Sequence[int], largest: bool) -> rasp.SOp:
     current: rasp.SOp | None = None
     for n, v in enumerate(order):  # later values win: ascending for max, descending for min
         is_v = Select(tokens, tokens, lambda k, q, v=v: k == v, name=f"select_token_{v}")
-        seen = numerical(Aggregate(is_v & so_far, one, name=f"seen_{v}"))
+        seen = numerical(Aggregate((is_v & so_far).named(f"token_{v}_so_far"), one,
+                                   name=f"seen_{v}"))
         seen_cat = Map(lambda x: x > 0.5, seen, name=f"seen_{v}_flag")
         name = f"{tag}_so_far" if n == len(order) - 1 else f"{tag}_upto_{v}"
         if current is None:  # "none" marks "no token seen yet" (never the final answer)
