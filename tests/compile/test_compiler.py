@@ -84,6 +84,9 @@ def test_ground_truth_names_sites_and_subspaces(case):
                 assert site.head < cfg.n_heads
         for d in var.dims:
             assert truth.directions[d].label == var.label
+        if any(s.component is Component.MLP_OUT for s in var.sites):
+            start, stop = var.mlp_neurons
+            assert 0 <= start < stop <= cfg.d_mlp
     assert cfg.d_model < 300
 
 

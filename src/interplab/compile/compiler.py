@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
@@ -67,7 +67,8 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
     truth = GroundTruth(
         program=name or program.label, output=program.label, vocab=tuple(vocab), max_len=max_len,
         bos_id=BOS_ID, directions=layout.directions,
-        variables=allocation_to_variables(graph, allocation, value_sets, layout, blocks),
+        variables=allocation_to_variables(graph, allocation, value_sets, layout, blocks,
+                                          weights.mlp_columns),
         circuit=circuit, notes={"softmax_coldness": str(softmax_coldness),
                                 "circuit": "measured" if measure_circuit else "structural"})
     return CompiledModel(weights.cfg, dict(weights.state_dict), truth, weights.output_values,
@@ -75,7 +76,9 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
 
 
 def allocation_to_variables(graph: ProgramGraph, allocation: Allocation, value_sets: ValueSets,
-                            layout: ResidualLayout, blocks: Sequence[Block]) -> dict[str, VariableTruth]:
+                            layout: ResidualLayout, blocks: Sequence[Block],
+                            mlp_columns: Mapping[tuple[int, str], tuple[int, int]]
+                            ) -> dict[str, VariableTruth]:
     """Per SOp: the sites writing it, where it is readable, and its residual subspace."""
     out = {}
     by_label: dict[str, list[Block]] = {}
@@ -99,7 +102,8 @@ def allocation_to_variables(graph: ProgramGraph, allocation: Allocation, value_s
                                                if isinstance(b, HeadBlock) else b.reads)})
         out[sop.label] = VariableTruth(
             sop.label, sop.kind, sop.encoding.value, tuple(value_sets[sop.label].values or ()),
-            sites, resid, tuple(layout.dims(sop.label)), how, tuple(reads))
+            sites, resid, tuple(layout.dims(sop.label)), how, tuple(reads),
+            mlp_columns.get((p.layer, sop.label)) if p.layer is not None else None)
     return out
 
 

@@ -36,6 +36,8 @@ class VariableTruth:
         dims: its residual dimensions; ``directions[i]`` labels ``dims[i]``.
         construction: how it is computed ("token_embedding", "categorical_aggregate", ...).
         reads: labels of the variables it reads.
+        mlp_neurons: (start, stop) of its neurons among its layer's MLP hidden units, when an
+            MLP computes it (``mlp_pre``/``mlp_post`` columns), else None.
     """
 
     label: str
@@ -47,6 +49,7 @@ class VariableTruth:
     dims: tuple[int, ...]
     construction: str
     reads: tuple[str, ...] = ()
+    mlp_neurons: tuple[int, int] | None = None
 
     @property
     def layer(self) -> int | None:
@@ -142,7 +145,8 @@ def _var_json(v: VariableTruth) -> dict:
     return {"label": v.label, "kind": v.kind, "encoding": v.encoding,
             "values": [encode_json_value(x) for x in v.values],
             "sites": [_site_json(s) for s in v.sites], "resid_site": _site_json(v.resid_site),
-            "dims": list(v.dims), "construction": v.construction, "reads": list(v.reads)}
+            "dims": list(v.dims), "construction": v.construction, "reads": list(v.reads),
+            "mlp_neurons": None if v.mlp_neurons is None else list(v.mlp_neurons)}
 
 
 def _var_from_json(d: Mapping) -> VariableTruth:
@@ -150,7 +154,8 @@ def _var_from_json(d: Mapping) -> VariableTruth:
     return VariableTruth(d["label"], d["kind"], d["encoding"],
                          tuple(decode_json_value(x) for x in d["values"]),
                          tuple(site(s) for s in d["sites"]), site(d["resid_site"]),
-                         tuple(d["dims"]), d["construction"], tuple(d.get("reads", ())))
+                         tuple(d["dims"]), d["construction"], tuple(d.get("reads", ())),
+                         None if d.get("mlp_neurons") is None else tuple(d["mlp_neurons"]))
 
 
 def encode_json_value(value: Any) -> Any:
