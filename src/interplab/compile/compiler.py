@@ -37,7 +37,8 @@ def compile_program(program: rasp.SOp, vocab: Sequence[Any], max_len: int, *,
 
     Args:
         pairs: (clean, corrupted) task inputs of equal length used to decide which circuit edges
-            matter under each ablation; default: 64 seeded random pairs.
+            matter under each ablation; default: 64 seeded random pairs; ``[]`` skips the
+            measurement (as ``measure_circuit=False``).
         softmax_coldness: attention score of a selected key (larger = harder attention).
         measure_circuit: measure on ``pairs`` under which ablations each circuit edge matters
             (the default). False keeps every structural edge with no per-ablation flags.
@@ -58,7 +59,7 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
     layout = value_sets_to_layout(graph, value_sets)
     blocks = allocation_to_blocks(graph, allocation, value_sets, layout, max_len, softmax_coldness)
     weights = blocks_to_weights(blocks, layout, allocation, graph, value_sets, vocab, max_len)
-    if measure_circuit:
+    if measure_circuit and (pairs is None or len(pairs) > 0):
         pairs = pairs if pairs is not None else random_pairs(vocab, max_len, 64, seed=0)
         circuit = blocks_to_circuit(graph, allocation, blocks, weights, vocab, pairs)
     else:
@@ -70,7 +71,8 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
         variables=allocation_to_variables(graph, allocation, value_sets, layout, blocks,
                                           weights.mlp_columns),
         circuit=circuit, notes={"softmax_coldness": str(softmax_coldness),
-                                "circuit": "measured" if measure_circuit else "structural"})
+                                "circuit": "structural" if circuit.name.endswith("unmeasured)")
+                                else "measured"})
     return CompiledModel(weights.cfg, dict(weights.state_dict), truth, weights.output_values,
                          program=program, name=name)
 
