@@ -34,8 +34,6 @@ class CompiledModel(HookedTransformer):
         super().__init__(cfg, name=name or ground_truth.program)
         self.model.load_state_dict(state_dict)
         self.model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
         self.ground_truth = ground_truth
         self.output_values = output_values
         self.program = program
