@@ -125,13 +125,18 @@ def test_width_mismatch_is_a_shape_error(small_org):
 
 
 def test_resampling_revives_dead_latents():
-    # Latents initialised pointing away from all data never fire; resampling must revive them.
-    x = torch.rand(4096, 8)
-    cfg = DictionaryConfig(d_in=8, d_latent=32, activation="relu", l1_coefficient=1e-3, steps=60,
-                           batch_size=256, resample_every=20, log_every=10)
-    trained = train_dictionary(TensorSource(x), cfg)
-    assert trained.history[-1]["resampled"] > 0
-    assert trained.history[-1]["dead_fraction"] < max(r["dead_fraction"] for r in trained.history[:2])
+    # Data in the positive quadrant of 2 of 8 dims: latents initialised pointing elsewhere never
+    # fire. Resampled latents must fire again, which the unresampled run's stay silent.
+    x = torch.zeros(4096, 8)
+    x[:, :2] = torch.rand(4096, 2, generator=torch.Generator().manual_seed(0))
+    runs = {}
+    for every in (20, 0):
+        cfg = DictionaryConfig(d_in=8, d_latent=32, activation="relu", l1_coefficient=1e-3, steps=40,
+                               batch_size=256, resample_every=every, log_every=10)
+        runs[every] = train_dictionary(TensorSource(x), cfg).history
+    assert runs[20][-1]["resampled"] > 0 and runs[0][-1]["resampled"] == 0
+    assert runs[0][2]["dead_fraction"] > 0  # step 30: still dead without resampling
+    assert runs[20][2]["dead_fraction"] < runs[0][2]["dead_fraction"]
 
 
 def test_progress_bar_runs(small_org, capsys):
