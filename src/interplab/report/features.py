@@ -64,3 +64,38 @@ def superposition_plot(norms: Sequence[float], dimensionality: Sequence[float], 
     right.set_title("dimensionality" + sub)
     fig.suptitle(title)
     return figure_to_svg(fig)
+
+
+GROUND_TRUTH_METRICS = ("mmcs", "feature_f1")
+PROXY_METRICS = ("variance_explained", "loss_recovered")
+
+
+def feature_metrics_plot(rows: Sequence[Mapping], organism: str | None = None, *,
+                         title: str | None = None) -> str:
+    """Grouped bars from feature-track result rows (``{"organism", "method", "metric", "value"}``):
+    per method, the ground-truth scores (MMCS, F1; solid) next to the proxies (variance explained,
+    loss recovered; hatched), so the places where they disagree stand out. Values are averaged over
+    seeds; ``organism`` picks one organism (default: the first one in ``rows``)."""
+    rows = [r for r in rows if r.get("metric") in GROUND_TRUTH_METRICS + PROXY_METRICS]
+    if not rows:
+        raise ValueError("no feature-track rows (metrics mmcs, feature_f1, variance_explained, loss_recovered) to plot")
+    organism = organism or rows[0]["organism"]
+    rows = [r for r in rows if r["organism"] == organism]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    metrics = [m for m in GROUND_TRUTH_METRICS + PROXY_METRICS if any(r["metric"] == m for r in rows)]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(methods), 3.2))
+    width = 0.8 / max(len(metrics), 1)
+    for j, metric in enumerate(metrics):
+        heights = []
+        for method in methods:
+            vals = [float(r["value"]) for r in rows if r["method"] == method and r["metric"] == metric]
+            heights.append(sum(vals) / len(vals) if vals else float("nan"))
+        ax.bar([i + (j - (len(metrics) - 1) / 2) * width for i in range(len(methods))], heights, width,
+               label=metric, hatch="//" if metric in PROXY_METRICS else None, edgecolor="white")
+    ax.set_xticks(range(len(methods)), methods, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score")
+    ax.set_title(title or f"{organism}: ground truth (solid) vs proxies (hatched)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return figure_to_svg(fig)
