@@ -61,3 +61,22 @@ def test_training_is_seeded():
 def test_bad_config():
     with pytest.raises(ConfigError, match="sparsity"):
         SuperpositionConfig(sparsity=1.0)
+
+
+def test_save_load_keeps_weights_and_ground_truth(tmp_path):
+    import json
+
+    from interplab.errors import WeightsError
+    from interplab.models.superposition import load_superposition, save_superposition
+
+    model = train_superposition(SuperpositionConfig(n_features=6, d_hidden=2, steps=30, batch_size=64))
+    save_superposition(tmp_path / "toy", model)
+    loaded = load_superposition(tmp_path / "toy")
+    assert loaded.config == model.config and torch.equal(loaded.W, model.W)
+    truth = json.loads((tmp_path / "toy" / "model.json").read_text())["ground_truth"]
+    assert truth["represented"] == model.represented.tolist()
+    (tmp_path / "toy" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(WeightsError, match="corrupt"):
+        load_superposition(tmp_path / "toy")
+    with pytest.raises(WeightsError, match="model.json"):
+        load_superposition(tmp_path / "missing")

@@ -18,13 +18,17 @@ the per-feature dimensionality ``D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)²`` and di
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from interplab.errors import ConfigError
+from interplab.errors import ConfigError, WeightsError
 from interplab.models.synthetic import FeatureBatch
 
 
@@ -189,3 +193,47 @@ def analyze(model: SuperpositionModel | torch.Tensor) -> SuperpositionAnalysis:
     fro = float((W ** 2).sum())
     dpf = W.shape[0] / fro if fro > 0 else float("inf")
     return SuperpositionAnalysis(norms, interference, dimensionality, dpf)
+
+
+SUPERPOSITION_FORMAT = "interplab-superposition"
+
+
+def save_superposition(directory: str | os.PathLike, model: SuperpositionModel) -> Path:
+    """Save weights (``model.safetensors``) and a JSON sidecar (``model.json``) holding the config
+    and the ground truth: which features are represented, and the per-feature analysis."""
+    from interplab.models.io import atomic_write_text, save_tensors
+
+    directory = Path(directory)
+    save_tensors(directory / "model.safetensors", {"W": model.W, "b": model.b})
+    a = analyze(model)
+    sidecar = {"format": SUPERPOSITION_FORMAT, "version": 1, "config": dataclasses.asdict(model.config),
+               "ground_truth": {"represented": [bool(v) for v in model.represented],
+                                "norms": a.norms.tolist(), "dimensionality": a.dimensionality.tolist(),
+                                "dimensions_per_feature": a.dimensions_per_feature}}
+    atomic_write_text(directory / "model.json", json.dumps(sidecar, indent=2))
+    return directory
+
+
+def load_superposition(directory: str | os.PathLike) -> SuperpositionModel:
+    """Load a model saved by :func:`save_superposition`; WeightsError if missing or corrupt."""
+    from interplab.models.io import load_tensors
+
+    directory = Path(directory)
+    try:
+        sidecar = json.loads((directory / "model.json").read_text())
+        if sidecar.get("format") != SUPERPOSITION_FORMAT:
+            raise ValueError(f"format {sidecar.get('format')!r}, expected {SUPERPOSITION_FORMAT!r}")
+        config = SuperpositionConfig(**sidecar["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"cannot read {directory / 'model.json'} ({type(exc).__name__}: {exc}); "
+                           "save the model again with save_superposition") from None
+    tensors = load_tensors(directory / "model.safetensors")
+    model = SuperpositionModel(config)
+    expected = {"W": tuple(model.W.shape), "b": tuple(model.b.shape)}
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if found != expected:
+        raise WeightsError(f"{directory} holds tensors {found} but its config needs {expected}")
+    with torch.no_grad():
+        model.W.copy_(tensors["W"])
+        model.b.copy_(tensors["b"])
+    return model.eval()
