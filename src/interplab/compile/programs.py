@@ -173,6 +173,11 @@ class ProgramSpec:
     build: Callable[[], rasp.SOp] = field(repr=False)
     valid: Callable[[Sequence[Any]], bool] = field(default=lambda xs: True, repr=False)
     min_len: int = 1
+    #: optional task-input generator ``(rng, length) -> input`` that makes the interesting
+    #: cases common (e.g. balanced brackets); inputs it returns must satisfy ``valid``
+    sampler: Callable[[random.Random, int], list[Any]] | None = field(default=None, repr=False)
+    #: lengths task pairs are drawn from (default: all of min_len..max_len)
+    task_lengths: tuple[int, ...] | None = None
 
     def program(self) -> rasp.SOp:
         return self.build()
@@ -199,22 +204,27 @@ class ProgramSpec:
         return [self.sample(rng) for _ in range(limit)]
 
     def sample(self, rng: random.Random, length: int | None = None) -> list[Any]:
-        """One valid input (of ``length`` when given), by rejection sampling."""
+        """One valid input (of ``length`` when given): from ``sampler`` when the spec has one,
+        else uniform over the vocabulary with rejection of invalid inputs."""
         for _ in range(10_000):
             n = length if length is not None else rng.randint(self.min_len, self.max_len)
-            xs = [rng.choice(self.vocab) for _ in range(n)]
+            xs = (self.sampler(rng, n) if self.sampler is not None
+                  else [rng.choice(self.vocab) for _ in range(n)])
             if self.valid(xs):
                 return xs
         raise RuntimeError(f"{self.name}: no valid input of length {length} found")
 
     def task_pairs(self, n: int, seed: int = 0, length: int | None = None) -> list[tuple[list, list]]:
-        """``n`` (clean, corrupted) pairs of equal length, the corrupted input chosen (when
-        possible within 20 draws) so that the program's output differs."""
+        """``n`` (clean, corrupted) pairs of equal length (``length``, else drawn from
+        ``task_lengths``), the corrupted input chosen (when possible within 20 draws) so that
+        the program's output differs."""
         rng = random.Random(seed)
         program = self.program()
         pairs = []
         for _ in range(n):
-            clean = self.sample(rng, length)
+            n_tokens = length if length is not None else (
+                rng.choice(self.task_lengths) if self.task_lengths else None)
+            clean = self.sample(rng, n_tokens)
             want = rasp.evaluate(program, clean)
             corrupt = self.sample(rng, len(clean))
             for _ in range(20):
@@ -223,6 +233,37 @@ class ProgramSpec:
                 corrupt = self.sample(rng, len(clean))
             pairs.append((clean, corrupt))
         return pairs
+
+
+def _balanced_or_random(pairs: Sequence[str]) -> Callable[[random.Random, int], list[Any]]:
+    """Half the time (even lengths) a balanced shuffle-Dyck word, built by inserting matched
+    pairs at random places; otherwise uniform random brackets."""
+    vocab = [c for p in pairs for c in p]
+
+    def sample(rng: random.Random, n: int) -> list[Any]:
+        if n % 2 or rng.random() < 0.5:
+            return [rng.choice(vocab) for _ in range(n)]
+        word: list[str] = []
+        for _ in range(n // 2):
+            open_, close = rng.choice(list(pairs))
+            i = rng.randint(0, len(word))
+            word.insert(i, open_)
+            word.insert(rng.randint(i + 1, len(word)), close)
+        return word
+
+    return sample
+
+
+def _with_pattern(vocab: Sequence[Any], pattern: Sequence[Any]) -> Callable[[random.Random, int], list[Any]]:
+    """Uniform random inputs, with ``pattern`` planted at a random place half the time."""
+    def sample(rng: random.Random, n: int) -> list[Any]:
+        xs = [rng.choice(vocab) for _ in range(n)]
+        if n >= len(pattern) and rng.random() < 0.5:
+            i = rng.randint(0, n - len(pattern))
+            xs[i:i + len(pattern)] = list(pattern)
+        return xs
+
+    return sample
 
 
 def _distinct(xs: Sequence[Any]) -> bool:
@@ -253,13 +294,16 @@ LIBRARY: dict[str, ProgramSpec] = {s.name: s for s in [
     ProgramSpec("pair_balance", "opens minus closes so far, as fractions (numerical)",
                 ("(", ")", "a"), 5, lambda: make_pair_balance(tokens, "(", ")", tag="")),
     ProgramSpec("shuffle_dyck", "1 if the parentheses are balanced, else 0 (at every position)",
-                ("(", ")"), 6, lambda: make_shuffle_dyck(["()"])),
+                ("(", ")"), 6, lambda: make_shuffle_dyck(["()"]),
+                sampler=_balanced_or_random(["()"]), task_lengths=(2, 4, 6)),
     ProgramSpec("shuffle_dyck2", "1 if both () and {} are balanced (shuffled), else 0",
-                ("(", ")", "{", "}"), 5, lambda: make_shuffle_dyck(["()", "{}"])),
+                ("(", ")", "{", "}"), 5, lambda: make_shuffle_dyck(["()", "{}"]),
+                sampler=_balanced_or_random(["()", "{}"]), task_lengths=(2, 4)),
     ProgramSpec("shift_by", "the input shifted right by 2 (None in front)", ("a", "b", "c"), 5,
                 lambda: shift_by(2, tokens, name="shift_by_2")),
     ProgramSpec("detect_pattern", "1 where 'abc' ends here, else 0", ("a", "b", "c"), 5,
-                lambda: make_detect_pattern(tokens, "abc")),
+                lambda: make_detect_pattern(tokens, "abc"),
+                sampler=_with_pattern(("a", "b", "c"), "abc")),
     ProgramSpec("count_less_freq", "number of positions whose token occurs fewer than 2 times",
                 ("a", "b", "c", "d"), 5, lambda: make_count_less_freq(2)),
     ProgramSpec("nary_arith", "(token + index * length) mod 5, a 3-ary SequenceMap",
