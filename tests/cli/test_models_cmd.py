@@ -38,9 +38,11 @@ def app():
 def test_models_list_json(app):
     res = CliRunner().invoke(app, ["models", "--list", "--json"])
     assert res.exit_code == 0, res.output
-    rows = {r["name"]: r for r in json.loads(res.output)}
+    data = json.loads(res.output)
+    rows = {r["name"]: r for r in data["pretrained"]}
     assert set(rows) == {"smollm2-135m", "minilm-l6", "mnist-mlp"}
     assert all({"source", "size_mb", "installed", "install"} <= set(r) for r in rows.values())
+    assert "random-2l" in {r["name"] for r in data["zoo"]}
 
 
 def test_models_list_text_says_how_to_install(app, monkeypatch):

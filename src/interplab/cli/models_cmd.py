@@ -31,8 +31,9 @@ def _load_lm(name: str) -> Any:
 
 def _emit(data: dict, json_out: Optional[Path], html_out: Optional[Path], html: Any) -> None:
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(data, indent=1))
+        from interplab.models.io import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps(data, indent=1))
         typer.echo(f"wrote {json_out}")
     if html_out is not None:
         from interplab.report.real_models import write
@@ -40,19 +41,28 @@ def _emit(data: dict, json_out: Optional[Path], html_out: Optional[Path], html: 
         typer.echo(f"wrote {write(html_out, html())}")
 
 
-def models(list_: bool = typer.Option(True, "--list", help="List the pretrained models."),
+def models(list_: bool = typer.Option(True, "--list", help="List zoo organisms and pretrained models."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List pretrained models: source package, size, whether installed, how to install."""
+    """List every model interplab can load: the built-in zoo organisms (compiled, trained,
+    toy) and the pretrained models shipped in PyPI packages, with source, size, whether the
+    source is installed and how to install it."""
     from interplab.models.pretrained.registry import list_models
+    from interplab.zoo.registry import entry, names
 
     rows = list_models()
+    zoo_rows = [{"name": n, "kind": entry(n).kind, "source": "built-in zoo", "installed": True,
+                 "description": entry(n).description} for n in names()]
     if as_json:
-        typer.echo(json.dumps(rows, indent=1))
+        typer.echo(json.dumps({"pretrained": rows, "zoo": zoo_rows}, indent=1))
         return
+    typer.echo("Pretrained models (PyPI packages, loaded offline):")
     for r in rows:
         state = "installed" if r["installed"] else f"missing: {r['install']}"
-        typer.echo(f"{r['name']:<14} {r['kind']:<17} {r['params']:>6}  {r['size_mb']:6.1f} MB  "
+        typer.echo(f"  {r['name']:<14} {r['kind']:<17} {r['params']:>6}  {r['size_mb']:6.1f} MB  "
                    f"{r['source']}  [{state}]")
+    typer.echo("Zoo organisms (built here; see `interplab zoo`):")
+    for r in zoo_rows:
+        typer.echo(f"  {r['name']:<28} {r['kind']:<12} {r['description']}")
 
 
 def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
