@@ -15,7 +15,7 @@ def test_topk_keeps_at_most_k_latents():
 
 
 def test_jumprelu_zeroes_below_threshold_and_trains_the_threshold():
-    d = SparseDictionary(DictionaryConfig(d_in=4, d_latent=6, activation="jumprelu", k=1,
+    d = SparseDictionary(DictionaryConfig(d_in=4, d_latent=6, activation="jumprelu",
                                           jumprelu_threshold=0.5, jumprelu_bandwidth=0.2))
     pre = torch.tensor([[0.3, 0.45, 0.55, 1.0, -1.0, 0.7]], requires_grad=True)
     out = d.activate(pre)
@@ -46,9 +46,13 @@ def test_decoder_rows_start_unit_norm_and_projection_keeps_them():
     assert float(radial.max()) < 1e-5 * float(d.W_dec.grad.norm(dim=1).max())
 
 
+def test_k_is_only_checked_for_topk():
+    assert DictionaryConfig(d_in=4, d_latent=6, activation="relu").k == 8
+
+
 @pytest.mark.parametrize("kwargs, needle", [
     (dict(activation="gelu"), "activation"),
-    (dict(k=100), "exceeds d_latent"),
+    (dict(activation="topk", k=100), "exceeds d_latent"),
     (dict(d_in=0), "d_in"),
     (dict(lr=0.0), "lr"),
 ])
