@@ -20,6 +20,27 @@ def induction_batch(n: int, half: int, vocab: int, generator: torch.Generator) -
     return torch.cat([torch.full((n, 1), BOS), seq, seq], 1)
 
 
+def induction_batch_offset(n: int, half: int, pad: int, vocab: int,
+                           generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Training data with a random offset: BOS, r filler tokens, x, x, pad - r filler tokens
+    (r uniform in 0..pad; all tokens of a row distinct). Returns tokens [n, 1 + pad + 2*half]
+    and a mask [n, 1 + pad + 2*half] of positions whose next token is set by induction, so
+    the repeat cannot be found from absolute positions alone."""
+    keys = torch.rand(n, vocab - 1, generator=generator)
+    pool = keys.argsort(-1)[:, : half + pad] + 1
+    x, filler = pool[:, :half], pool[:, half:]
+    r = torch.randint(0, pad + 1, (n,), generator=generator)
+    length = 1 + pad + 2 * half
+    tokens = torch.zeros(n, length, dtype=torch.long)
+    mask = torch.zeros(n, length, dtype=torch.bool)
+    for i in range(n):
+        k = int(r[i])
+        row = torch.cat([torch.tensor([BOS]), filler[i, :k], x[i], x[i], filler[i, k:]])
+        tokens[i] = row
+        mask[i, 1 + k + half + 1: 1 + k + 2 * half] = True  # predicts x_2..x_half of the repeat
+    return tokens, mask
+
+
 def induction_positions(half: int) -> tuple[int, ...]:
     """Positions whose next token is determined by induction: half+1 .. 2*half-1."""
     return tuple(range(half + 1, 2 * half))

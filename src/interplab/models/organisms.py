@@ -1,0 +1,210 @@
+"""Trained organisms: small transformers trained here on tasks whose circuit is known.
+
+    prevtoken  1-layer attention-only, 4 heads, outputs the previous token at every position.
+               Circuit (the first half of induction, Olsson et al. 2022): previous-token heads
+               attend by position (Q/K from the positional embedding) and copy the token
+               (V from the token embedding) to the logits.
+    modadd     1-layer transformer on [a, b, =] -> (a + b) mod 13. Circuit (Nanda et al. 2023):
+               heads at "=" attend to a and b (Q/K from positions) and move their token
+               embeddings (V) to the MLP, which computes the sum; the MLP and those heads
+               write the logits.
+
+Which heads play the roles is read from the trained model's attention patterns (not from any
+discovery method). Ground truth differs by ablation: positional embeddings (and the "=" token)
+are identical on clean and corrupted inputs, so edges from them matter only under zero ablation;
+``Organism.ground_truth[ablation]`` has the right one and tests verify each by ablation.
+
+Models are trained once, seeded, and cached as safetensors under
+``interplab._config.cache_dir() / "organisms"``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from interplab._config import cache_dir
+from interplab.core.circuit import ABLATIONS, Circuit, Edge, Node
+from interplab.core.sites import Component, Site
+from interplab.errors import unknown_name
+from interplab.methods.circuits.task import CircuitTask
+from interplab.models.config import TransformerConfig
+from interplab.models.io import load_model, save_model
+from interplab.models.tasks import modadd_all
+from interplab.models.transformer import HookedTransformer
+
+Tensor = torch.Tensor
+TRAIN_VERSION = 2
+
+
+@dataclass(frozen=True, eq=False)
+class Organism:
+    """A model with a known circuit.
+
+    Attributes:
+        name: registry name.
+        model: the trained HookedTransformer.
+        ground_truth: {ablation: Circuit} for "zero", "mean", "resample".
+        task: clean/corrupted inputs, scored positions and labels.
+        description: what it computes and how.
+        info: training facts (seconds, steps, accuracy, roles of heads).
+    """
+
+    name: str
+    model: HookedTransformer
+    ground_truth: dict[str, Circuit]
+    task: CircuitTask
+    description: str
+    info: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------- prevtoken
+PREV_LEN, PREV_VOCAB = 10, 16
+PREV_CFG = TransformerConfig(n_layers=1, d_model=32, n_heads=4, d_head=8, d_mlp=0, d_vocab=PREV_VOCAB,
+                             n_ctx=PREV_LEN, attn_only=True, normalization="none", init_std=0.1,
+                             seed=0)
+
+
+def _prev_batch(n: int, gen: torch.Generator) -> Tensor:
+    body = torch.randint(1, PREV_VOCAB, (n, PREV_LEN - 1), generator=gen)
+    return torch.cat([torch.zeros(n, 1, dtype=torch.long), body], 1)
+
+
+def _train_prevtoken(steps: int = 300) -> tuple[HookedTransformer, dict]:
+    model = HookedTransformer(PREV_CFG, name="prevtoken")
+    net = model.model
+    gen = torch.Generator().manual_seed(1)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=0.01)
+    for _ in range(steps):
+        x = _prev_batch(64, gen)
+        loss = torch.nn.functional.cross_entropy(net(x)[:, 1:].reshape(-1, PREV_VOCAB),
+                                                 x[:, :-1].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model, {"steps": steps, "final_loss": float(loss.detach())}
+
+
+def _prevtoken_task() -> CircuitTask:
+    gen = torch.Generator().manual_seed(1234)
+    clean, corrupted = _prev_batch(64, gen), _prev_batch(64, gen)
+    return CircuitTask(clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl",
+                       name="prevtoken")
+
+
+def _prevtoken_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
+    pat = _patterns(model, task.clean)[0]  # [h, q, k]
+    prev = [float(torch.stack([pat[h, i, i - 1] for i in range(1, PREV_LEN)]).mean())
+            for h in range(PREV_CFG.n_heads)]
+    heads = [Node.attn_head(0, h) for h in range(PREV_CFG.n_heads) if prev[h] > 0.3]
+    tok, pos, out = Node.tok_embed(), Node.pos_embed(), Node.logits()
+    every, zero_only = [], []
+    for h in heads:
+        every += [Edge(tok, h, "v"), Edge(h, out)]
+        # the token embedding is a constant offset of every query and key: zeroing it moves
+        # the attention, resampling it (random tokens either way) does not on average
+        zero_only += [Edge(pos, h, "q"), Edge(pos, h, "k"), Edge(tok, h, "q"), Edge(tok, h, "k")]
+    circuit = Circuit.from_edges(every + zero_only, "prevtoken", {e: ("zero",) for e in zero_only})
+    roles = {"previous_token_heads": [str(h) for h in heads], "prev_token_attention": prev}
+    return {a: circuit.for_ablation(a) for a in ABLATIONS}, roles
+
+
+# --------------------------------------------------------------------- modadd
+MOD_P = 13
+MOD_CFG = TransformerConfig(n_layers=1, d_model=64, n_heads=4, d_head=16, d_mlp=128,
+                            d_vocab=MOD_P + 1, d_vocab_out=MOD_P, n_ctx=3, normalization="none",
+                            init_std=0.1, seed=0)
+
+
+def _train_modadd(steps: int = 400) -> tuple[HookedTransformer, dict]:
+    model = HookedTransformer(MOD_CFG, name="modadd")
+    net = model.model
+    tokens, labels = modadd_all(MOD_P)
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=0.5)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(net(tokens)[:, -1], labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model, {"steps": steps, "final_loss": float(loss.detach())}
+
+
+def _modadd_task() -> CircuitTask:
+    tokens, labels = modadd_all(MOD_P)
+    perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(1234))
+    corrupted = tokens[perm]
+    return CircuitTask(tokens, corrupted, (2,), labels[:, None], labels[perm][:, None],
+                       metric="kl", name="modadd")
+
+
+def _modadd_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
+    pat = _patterns(model, task.clean)[0][:, 2, :2]  # [h, key a/b] from the "=" position
+    heads = [Node.attn_head(0, h) for h in range(MOD_CFG.n_heads) if float(pat[h].sum()) > 0.5]
+    tok, pos, mlp, out = Node.tok_embed(), Node.pos_embed(), Node.mlp(0), Node.logits()
+    every = [Edge(mlp, out)]
+    zero_only = [Edge(tok, mlp), Edge(pos, mlp)]
+    for h in heads:
+        # keys carry the token too: how attention splits between a and b depends on them
+        every += [Edge(tok, h, "v"), Edge(tok, h, "k"), Edge(h, mlp), Edge(h, out)]
+        zero_only += [Edge(pos, h, "q"), Edge(pos, h, "k")]
+    circuit = Circuit.from_edges(every + zero_only, "modadd", {e: ("zero",) for e in zero_only})
+    roles = {"moving_heads": [str(h) for h in heads],
+             "attention_to_a_b": [float(v) for v in pat.sum(-1)]}
+    return {a: circuit.for_ablation(a) for a in ABLATIONS}, roles
+
+
+def _patterns(model: HookedTransformer, tokens: Tensor) -> list[Tensor]:
+    """Mean attention pattern per layer: [h, q, k]."""
+    sites = [Site(Component.ATTN_PATTERN, l) for l in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(tokens, sites)
+    return [cache[s].mean(0) for s in sites]
+
+
+# ------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class _Spec:
+    train: Callable[[], tuple[HookedTransformer, dict]]
+    task: Callable[[], CircuitTask]
+    truth: Callable[[HookedTransformer, CircuitTask], tuple[dict[str, Circuit], dict]]
+    description: str
+
+
+_SPECS = {
+    "prevtoken": _Spec(_train_prevtoken, _prevtoken_task, _prevtoken_truth,
+                       "1-layer attention-only, 4 heads: output the previous token"),
+    "modadd": _Spec(_train_modadd, _modadd_task, _modadd_truth,
+                    "1-layer modular addition mod 13: heads move a and b to the MLP"),
+}
+ORGANISMS = tuple(_SPECS)
+
+
+def load_organism(name: str, *, use_cache: bool = True) -> Organism:
+    """Train (seeded, at most a minute or two on 2 cores) or load from cache the organism
+    ``name`` (one of :data:`ORGANISMS`)."""
+    if name not in _SPECS:
+        raise unknown_name("organism", name, ORGANISMS)
+    spec = _SPECS[name]
+    directory = cache_dir() / "organisms" / f"{name}-v{TRAIN_VERSION}"
+    info: dict = {}
+    if use_cache and (directory / "model.json").is_file():
+        model, info = load_model(directory, name=name)
+    else:
+        start = time.perf_counter()
+        model, info = spec.train()
+        info["train_seconds"] = time.perf_counter() - start
+        if use_cache:
+            save_model(directory, model, extra=info)
+    model.model.eval()
+    for p in model.model.parameters():
+        p.requires_grad_(False)
+    task = spec.task()
+    truth, roles = spec.truth(model, task)
+    with torch.no_grad():
+        from interplab.methods.circuits.task import select_outputs
+
+        out = select_outputs(model.run(task.clean), task).argmax(-1)
+    info = {**info, **roles, "accuracy": float((out == task.labels).float().mean())}
+    return Organism(name, model, truth, task, spec.description, info)
