@@ -32,12 +32,20 @@ ORGANISMS = ("superposition-20x5", "superposition-40x10", "synthetic-features-32
              "synthetic-features-64x128")
 METHODS = ("sae-relu", "sae-topk", "sae-jumprelu", "transcoder")
 METRICS = ("mmcs", "feature_f1", "l0", "variance_explained", "loss_recovered")
+ABLATIONS = (None,)
+SUITES = {
+    "quick": [{"organisms": ["superposition-20x5", "synthetic-features-32x64"], "methods": list(METHODS),
+               "ablations": [None]}],
+    "full": [{"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": [None]}],
+}
 
 _SYNTHETIC = re.compile(r"^synthetic-features-(\d+)x(\d+)$")
 _SUPERPOSITION = re.compile(r"^superposition-(\d+)x(\d+)$")
 #: Cosine at which a dictionary direction counts as having found a feature.
 THRESHOLD = 0.9
 EVAL_SAMPLES = 4096
+#: Training steps of the quick, tuned schedule per organism kind.
+STEPS = {"synthetic": 1200, "superposition": 1000}
 
 
 def _dictionary_config(kind: str, method: str, d_in: int, n_features: int, d_out: int | None,
@@ -45,7 +53,7 @@ def _dictionary_config(kind: str, method: str, d_in: int, n_features: int, d_out
     """Hyperparameters per organism kind and method (tuned once by hand, fixed here)."""
     synthetic = kind == "synthetic"
     base = dict(d_in=d_in, d_latent=2 * n_features, lr=3e-3, seed=seed,
-                steps=steps or (1200 if synthetic else 1000), batch_size=1024)
+                steps=steps or STEPS[kind], batch_size=1024)
     if method == "sae-relu":
         return DictionaryConfig(activation="relu", l1_coefficient=3e-2 if synthetic else 0.3, **base)
     if method == "sae-topk":
@@ -60,6 +68,19 @@ def run_feature_job(organism: str, method: str, seed: int = 0, *, steps: int | N
     """Train ``method`` on ``organism`` with ``seed`` and return one row per metric.
 
     ``steps`` overrides the training length (the default is the quick, tuned schedule)."""
+    return _run(organism, method, seed, steps)[0]
+
+
+def run_job(job):  # -> interplab.bench.tracks.JobOutput
+    """Track entry point for ``interplab bench``: rows plus a ``max_cosines`` artifact
+    ({"values": per true feature max cosine, "threshold": ...}) for the feature-recovery plot."""
+    from interplab.bench.tracks import JobOutput
+
+    rows, artifacts = _run(job.organism, job.method, job.seed, None)
+    return JobOutput(rows=rows, artifacts=artifacts)
+
+
+def _run(organism: str, method: str, seed: int, steps: int | None) -> tuple[list[dict], dict]:
     if method not in METHODS:
         raise unknown_name("method", method, METHODS)
     syn, sup = _SYNTHETIC.match(organism), _SUPERPOSITION.match(organism)
@@ -97,8 +118,11 @@ def run_feature_job(organism: str, method: str, seed: int = 0, *, steps: int | N
                               loss_recovered=extra.get("loss_recovered"))
     values = {"mmcs": scores.mmcs, "feature_f1": scores.f1, "l0": scores.l0,
               "variance_explained": scores.variance_explained, **extra}
-    return [{"organism": organism, "method": method, "ablation": None, "metric": metric,
+    rows = [{"organism": organism, "method": method, "ablation": None, "metric": metric,
              "value": float(value), "seconds": seconds} for metric, value in values.items()]
+    artifacts = {"max_cosines": {"values": [round(float(v), 5) for v in scores.max_cosines],
+                                 "threshold": THRESHOLD}}
+    return rows, artifacts
 
 
-__all__ = ["METHODS", "METRICS", "ORGANISMS", "THRESHOLD", "run_feature_job"]
+__all__ = ["ABLATIONS", "METHODS", "METRICS", "ORGANISMS", "SUITES", "THRESHOLD", "run_feature_job", "run_job"]
