@@ -16,7 +16,11 @@ def _weights(model) -> Weights:
     return Weights(model.cfg, model.model.state_dict(), {}, model.output_values)
 
 
-@pytest.mark.parametrize("name", ["reverse", "frac_prevs", "induction", "hist"])
+QUICK = ["reverse", "frac_prevs", "induction", "hist"]
+
+
+@pytest.mark.parametrize("name", [
+    *QUICK, *(pytest.param(n, marks=pytest.mark.slow) for n in LIBRARY if n not in QUICK)])
 def test_no_edge_outside_the_circuit_matters(name):
     model = compiled(name)
     cfg = model.cfg

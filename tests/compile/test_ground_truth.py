@@ -86,3 +86,10 @@ def test_encode_rejects_mixed_lengths_and_unknown_tokens():
         model.encode([["z"]])
     tokens = model.encode([["a", "b"]])
     assert tokens.tolist() == [[0, 1, 2]] and tokens.dtype == torch.long
+
+
+def test_basis_selects_the_variable_dims():
+    truth = compiled("reverse").ground_truth
+    basis = truth.basis("opp_index")
+    assert basis.shape == (truth.d_model, len(truth.variables["opp_index"].dims))
+    assert torch.equal(basis.T @ basis, torch.eye(basis.shape[1]))

@@ -46,3 +46,10 @@ def test_duplicate_labels_and_selector_output_are_reported():
         compile_program(b, ["a"], 3)
     with pytest.raises(CompileError, match="must be an SOp"):
         compile_program(Select(rasp.tokens, rasp.tokens, Comparison.EQ), ["a"], 3)  # type: ignore
+
+
+def test_numerical_linear_map_must_stay_numerical():
+    num = numerical(Map(lambda t: 1, rasp.tokens, name="n"))
+    lin = rasp.categorical(rasp.LinearSequenceMap(num, num, 1, 1, name="lin"))
+    with pytest.raises(CompileError, match="lin .*must stay numerical"):
+        compile_program(lin, ["a"], 3)

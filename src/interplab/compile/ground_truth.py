@@ -83,6 +83,14 @@ class GroundTruth:
         """(residual index, direction) of every direction holding ``label``."""
         return [(i, self.directions[i]) for i in self.variable(label).dims]
 
+    def basis(self, label: str) -> torch.Tensor:
+        """The variable's residual subspace as an orthonormal basis [d_model, n_dims] (columns
+        are standard basis vectors, in ``dims`` order)."""
+        dims = list(self.variable(label).dims)
+        out = torch.zeros(self.d_model, len(dims))
+        out[dims, range(len(dims))] = 1.0
+        return out
+
     def decode_residual(self, resid: torch.Tensor, label: str) -> list[list[Any]]:
         """Values of variable ``label`` held in a residual activation.
 

@@ -72,8 +72,12 @@ def _check(expr: rasp.Expr, value_sets: ValueSets | None) -> list[Problem]:
             if side.is_numerical:
                 bad(f"SequenceMap input {side.label!r} is numerical; an MLP can only tabulate "
                     "categorical pairs. Use LinearSequenceMap for a*x + b*y, or make it categorical")
-    if isinstance(expr, rasp.LinearSequenceMap) and expr.left.is_numerical != expr.right.is_numerical:
-        bad("LinearSequenceMap mixes a numerical and a categorical input; make both the same")
+    if isinstance(expr, rasp.LinearSequenceMap):
+        if expr.left.is_numerical != expr.right.is_numerical:
+            bad("LinearSequenceMap mixes a numerical and a categorical input; make both the same")
+        elif expr.left.is_numerical and not expr.is_numerical:
+            bad("a LinearSequenceMap of numerical inputs is computed linearly and must stay "
+                "numerical; wrap it in a Map to get categories")
     if isinstance(expr, rasp.Map) and expr.inner.is_numerical and value_sets is not None:
         if not value_sets[expr.inner.label].bounded:
             bad(f"unbounded value set: its numerical input {expr.inner.label!r} can hold too many "
