@@ -45,3 +45,10 @@ def test_unknown_program_lists_valid_names():
     result = CliRunner().invoke(_app(), ["compile", "revers"])
     assert result.exit_code == 1
     assert "Did you mean 'reverse'" in result.output and "sort_unique" in result.output
+
+
+def test_show_truth_prints_variables_and_edges():
+    result = CliRunner().invoke(_app(), ["compile", "frac_prevs", "--show-truth"])
+    assert result.exit_code == 0, result.output
+    assert "frac_prevs: L1.H0.attn_result -> L1.resid_mid" in result.output
+    assert "L1.H0->logits  mean/resample/zero" in result.output

@@ -38,6 +38,8 @@ def compile_command(
     check: bool = typer.Option(False, "--check", help="Compare with the reference evaluator."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line of results."),
     limit: int = typer.Option(10_000, "--limit", help="Inputs to check when there are more."),
+    show_truth: bool = typer.Option(False, "--show-truth",
+                                    help="Print where each variable lives and the true circuit."),
 ) -> None:
     from interplab.compile.programs import LIBRARY, get_program
 
@@ -86,5 +88,24 @@ def compile_command(
                f"{seconds:.3f} s")
     if check:
         typer.echo(f"  checked {result['inputs_checked']} inputs: agreement {result['agreement']:.4f}")
+    circuit = model.ground_truth.circuit
+    counts = ", ".join(f"{a} {len(circuit.for_ablation(a))}" for a in ("zero", "mean", "resample"))
+    typer.echo(f"  ground truth: {len(model.ground_truth.variables)} variables; circuit edges "
+               f"that matter under {counts}")
+    if show_truth:
+        _show_truth(model)
     if out is not None:
         typer.echo(f"  wrote {out}/model.safetensors and {out}/model.json")
+
+
+def _show_truth(model) -> None:  # type: ignore[no-untyped-def]
+    truth = model.ground_truth
+    typer.echo("  variables (label: computed at -> readable from, residual dims):")
+    for var in truth.variables.values():
+        where = ", ".join(str(s) for s in var.sites)
+        typer.echo(f"    {var.label}: {where} -> {var.resid_site}, {len(var.dims)} dims "
+                   f"[{var.encoding}, {var.construction}]")
+    typer.echo("  circuit edges (ablations under which each matters):")
+    for edge in truth.circuit:
+        flags = sorted(truth.circuit.edge_ablations.get(edge, ("zero", "mean", "resample")))
+        typer.echo(f"    {edge}  {'/'.join(flags)}")
