@@ -25,6 +25,8 @@ from interplab.bench.tracks import TRACK_MODULES, Job, track
 from interplab.errors import SpecError, unknown_name
 
 SUITES = ("quick", "full")
+#: Tracks that built-in suites draw from (tests may register others).
+DEFAULT_TRACKS = ("circuits", "features", "causal")
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,10 @@ def suite(name: str, seed: int = 0) -> BenchSpec:
         raise unknown_name("suite", name, SUITES)
     tracks = []
     for track_name in TRACK_MODULES:
-        mod = track(track_name)
-        part = mod.SUITES.get(name)
-        if part:
+        if track_name not in DEFAULT_TRACKS:
+            continue
+        parts = track(track_name).SUITES.get(name) or []
+        for part in [parts] if isinstance(parts, dict) else parts:  # one block or several
             tracks.append(TrackSpec(track_name, tuple(part["organisms"]), tuple(part["methods"]),
                                     tuple(part.get("ablations", (None,)))))
     return BenchSpec(name, tuple(tracks), seed)

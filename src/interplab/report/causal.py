@@ -8,7 +8,6 @@ Rows are the causal track's result rows (see :mod:`interplab.bench.tracks.causal
 from __future__ import annotations
 
 import html
-import io
 from typing import Iterable, Mapping
 
 ORDER = ("ground_truth", "circuit_eap", "misaligned", "shuffled")
@@ -24,11 +23,9 @@ def _table(rows: list[Mapping]) -> dict[str, dict[str, float]]:
 
 
 def _svg(table: dict[str, dict[str, float]]) -> str:
-    import matplotlib
+    from interplab.report.plots import _pyplot, figure_to_svg
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     hyps = [h for h in ORDER if h in table]
     if not hyps:
         return ""
@@ -41,11 +38,7 @@ def _svg(table: dict[str, dict[str, float]]) -> str:
     ax.set_ylim(min(0.0, *(v for h in hyps for v in table[h].values() if v == v)), 1.05)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return figure_to_svg(fig)
 
 
 def causal_section(rows: Iterable[Mapping], organism: str) -> str:
@@ -63,3 +56,17 @@ def causal_section(rows: Iterable[Mapping], organism: str) -> str:
         + "</tr>" for h in order)
     return (f'<section class="causal"><h3>Explanations that predict: {html.escape(organism)}</h3>'
             f"<table><tr><th>hypothesis</th>{head}</tr>{body}</table>{_svg(table)}</section>")
+
+
+def section(store) -> str:
+    """The report's causal section: every organism that has causal-track jobs."""
+    organisms = sorted({j.organism for j in store.jobs() if j.track == "causal" and j.status == "done"})
+    if not organisms:
+        return ""
+    rows = store.rows()
+    parts = [causal_section(rows, o) for o in organisms]
+    return ("<h2 id='causal'>Explanations that predict</h2><p class='muted'>Per organism, the "
+            "ground-truth hypothesis next to a discovered circuit and deliberately wrong controls: "
+            "counterfactual-prediction accuracy, interchange-intervention accuracy (IIA) and loss "
+            "recovered; replacement fidelity compares a component rebuilt from its explanation with "
+            "mean ablation.</p><div class='figure-wrap'>" + "".join(parts) + "</div>")

@@ -17,3 +17,12 @@ def _random_transformer():
 register(ZooEntry("random-2l", "random",
                   "2-layer, 4-head native transformer with seeded random weights (a control)",
                   _random_transformer, frozenset({"controls"})))
+
+
+def _register_siit() -> None:
+    from interplab.zoo.siit import register_all
+
+    register_all()
+
+
+_register_siit()

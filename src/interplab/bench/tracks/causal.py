@@ -172,3 +172,24 @@ def _eap_hypothesis(model, truth, inputs, seed):
     circuit = scores.to_circuit(top_k=k)
     return from_circuit("EAP circuit", truth.program, circuit.nodes, truth.all_nodes,
                         truth.encode, truth.decode, numerical=truth.numerical)
+
+
+# ----------------------------------------------------------------- bench track interface
+from interplab.zoo.siit import SPECS as _siit_specs, UNVERIFIED as _siit_unverified  # noqa: E402
+
+ABLATIONS = (None,)
+ORGANISMS = tuple(sorted(COMPILED)) + tuple(sorted(n for n in _siit_specs if n not in _siit_unverified))
+SUITES = {
+    "quick": [{"organisms": ["compiled-hist", "compiled-sum_prev", "siit-shift_by"],
+               "methods": ["ground_truth", "misaligned", "probe"]},
+              {"organisms": ["siit-shift_by"], "methods": ["replacement"]}],
+    "full": [{"organisms": list(ORGANISMS),
+              "methods": ["ground_truth", "misaligned", "shuffled", "circuit_eap", "probe"]},
+             {"organisms": [o for o in ORGANISMS if o.startswith("siit-")], "methods": ["replacement"]}],
+}
+
+
+def run_job(job):  # -> interplab.bench.tracks.JobOutput
+    from interplab.bench.tracks import JobOutput
+
+    return JobOutput(rows=run_causal_job(job.organism, job.method, job.seed))
