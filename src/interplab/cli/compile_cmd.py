@@ -15,7 +15,7 @@ HELP = """Compile a RASP program from the library into a transformer whose groun
 
 \b
   interplab compile --list                 the programs
-  interplab compile reverse --out DIR      write DIR/model.safetensors + model.json
+  interplab compile reverse --out DIR      write weights + ground truth
   interplab compile sort --check --json    compare with the RASP evaluator
 
 --check runs the compiled model on every input of the declared vocabulary and lengths (a seeded sample of 10,000 where there are more) and compares each output position with the RASP evaluator (numerical outputs within 1e-4).
