@@ -37,3 +37,16 @@ def test_edge_forward_matches_the_model():
     tokens = model.encode([[3, 1, 2, 1]])
     logits, _ = edge_forward(_weights(model), tokens)
     assert (logits - model.run(tokens)).abs().max() < 1e-4
+
+
+def test_measure_circuit_on_the_same_pairs_reproduces_the_ground_truth():
+    from interplab.compile import measure_circuit
+
+    model = compiled("sort")
+    again = measure_circuit(model, LIBRARY["sort"].task_pairs(64, seed=0))
+    truth = model.ground_truth.circuit
+    assert again.edges == truth.edges and again.edge_ablations == truth.edge_ablations
+    assert truth.edges <= model.ground_truth.structure.edges
+    # on inputs of length 1 only, fewer edges can matter
+    short = measure_circuit(model, LIBRARY["sort"].task_pairs(16, seed=0, length=1))
+    assert short.edges <= truth.edges

@@ -19,6 +19,7 @@ def test_json_round_trip_and_save_load(tmp_path):
     assert again.variables == model.ground_truth.variables
     assert again.directions == model.ground_truth.directions
     assert again.circuit.edges == model.ground_truth.circuit.edges
+    assert again.structure.edges == model.ground_truth.structure.edges
     save_compiled(tmp_path / "m", model)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "model.safetensors"]
     loaded = load_compiled(tmp_path / "m")

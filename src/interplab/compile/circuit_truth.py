@@ -59,6 +59,29 @@ def structural_edges(graph: ProgramGraph, allocation: Allocation, blocks: Sequen
     return sorted(Edge(s, r, ch) for s, r, ch in keys)
 
 
+def measure_circuit(model: Any, pairs: Sequence[tuple[Sequence[Any], Sequence[Any]]],
+                    name: str | None = None) -> Circuit:
+    """Re-measure a compiled model's true circuit on your own task ``pairs`` (clean, corrupted
+    inputs of equal length), e.g. the exact data a circuit-discovery method is scored on.
+
+    ``model`` is a :class:`~interplab.compile.compiled.CompiledModel`; its ground truth's
+    ``structure`` gives the candidate edges (edges outside it never matter)."""
+    truth = model.ground_truth
+    if truth.structure is None:
+        from interplab.core.circuit import full_graph
+
+        cfg = model.cfg
+        candidates = sorted(full_graph(cfg.n_layers, cfg.n_heads).edges)
+    else:
+        candidates = sorted(truth.structure.edges)
+    weights = Weights(model.cfg, model.model.state_dict(), {}, model.output_values)
+    with torch.no_grad():
+        flags = measure_edge_ablations(weights, truth.vocab, pairs, candidates)
+    kept = [e for e in candidates if flags[e]]
+    return Circuit.from_edges(kept, name=name or f"{truth.output} (measured on {len(pairs)} pairs)",
+                              edge_ablations={e: flags[e] for e in kept})
+
+
 def blocks_to_circuit(graph: ProgramGraph, allocation: Allocation, blocks: Sequence[Block],
                       weights: Weights, vocab: Sequence[Any],
                       pairs: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> Circuit:

@@ -59,20 +59,21 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
     layout = value_sets_to_layout(graph, value_sets)
     blocks = allocation_to_blocks(graph, allocation, value_sets, layout, max_len, softmax_coldness)
     weights = blocks_to_weights(blocks, layout, allocation, graph, value_sets, vocab, max_len)
+    structure = Circuit.from_edges(structural_edges(graph, allocation, blocks),
+                                   name=f"{program.label} (structural, unmeasured)")
     if measure_circuit and (pairs is None or len(pairs) > 0):
         pairs = pairs if pairs is not None else random_pairs(vocab, max_len, 64, seed=0)
         circuit = blocks_to_circuit(graph, allocation, blocks, weights, vocab, pairs)
     else:
-        circuit = Circuit.from_edges(structural_edges(graph, allocation, blocks),
-                                     name=f"{program.label} (structural, unmeasured)")
+        circuit = structure
     truth = GroundTruth(
         program=name or program.label, output=program.label, vocab=tuple(vocab), max_len=max_len,
         bos_id=BOS_ID, directions=layout.directions,
         variables=allocation_to_variables(graph, allocation, value_sets, layout, blocks,
                                           weights.mlp_columns),
         circuit=circuit, notes={"softmax_coldness": str(softmax_coldness),
-                                "circuit": "structural" if circuit.name.endswith("unmeasured)")
-                                else "measured"})
+                                "circuit": "structural" if circuit is structure else "measured"},
+        structure=structure)
     return CompiledModel(weights.cfg, dict(weights.state_dict), truth, weights.output_values,
                          program=program, name=name)
 

@@ -69,6 +69,9 @@ class GroundTruth:
     variables: Mapping[str, VariableTruth]
     circuit: Circuit
     notes: Mapping[str, str] = field(default_factory=dict)
+    #: every edge whose receiver's weights read what its sender writes (no ablation flags);
+    #: the candidates :func:`interplab.compile.measure_circuit` re-measures on other data
+    structure: Circuit | None = None
 
     @property
     def d_model(self) -> int:
@@ -127,6 +130,7 @@ class GroundTruth:
                            for d in self.directions],
             "variables": {k: _var_json(v) for k, v in self.variables.items()},
             "circuit": self.circuit.to_json(), "notes": dict(self.notes),
+            "structure": None if self.structure is None else self.structure.to_json(),
         }
 
     @staticmethod
@@ -141,7 +145,8 @@ class GroundTruth:
             directions=tuple(Direction(d["label"], decode_json_value(d["value"]))
                              for d in data["directions"]),
             variables={k: _var_from_json(v) for k, v in data["variables"].items()},
-            circuit=Circuit.from_json(data["circuit"]), notes=dict(data.get("notes", {})))
+            circuit=Circuit.from_json(data["circuit"]), notes=dict(data.get("notes", {})),
+            structure=None if data.get("structure") is None else Circuit.from_json(data["structure"]))
 
 
 def _site_json(site: Site) -> dict:
