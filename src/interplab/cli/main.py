@@ -73,9 +73,10 @@ def zoo_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
         typer.echo(f"{row['name']:<28} {row['kind']:<12} {row['description']}")
 
 
-from interplab.cli import bench_cmd, models_cmd  # noqa: E402
+from interplab.cli import bench_cmd, compile_cmd, models_cmd  # noqa: E402
 
 bench_cmd.register(app)
+compile_cmd.register(app)
 models_cmd.register(app)
 
 

@@ -19,10 +19,34 @@ register(ZooEntry("random-2l", "random",
                   _random_transformer, frozenset({"controls"})))
 
 
+def _register_compiled() -> None:
+    from interplab.compile.programs import LIBRARY
+
+    for name, spec in LIBRARY.items():
+        tags = {"compiled", "circuits"} | ({"quick"} if name in ("reverse", "frac_prevs") else set())
+        register(ZooEntry(f"compiled-{name}", "compiled", f"compiled RASP: {spec.description}",
+                          lambda spec=spec: spec.compile(), frozenset(tags)))
+
+
+def _register_trained() -> None:
+    from interplab.zoo.organisms import ORGANISMS, describe
+
+    for name in ORGANISMS:
+        def build(name: str = name):
+            from interplab.zoo.organisms import load_organism
+
+            return load_organism(name)
+
+        tags = {"trained", "circuits"} | ({"quick"} if name == "prevtoken" else set())
+        register(ZooEntry(f"trained-{name}", "trained", describe(name), build, frozenset(tags)))
+
+
 def _register_siit() -> None:
     from interplab.zoo.siit import register_all
 
     register_all()
 
 
+_register_compiled()
+_register_trained()
 _register_siit()

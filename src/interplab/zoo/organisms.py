@@ -181,6 +181,13 @@ _SPECS = {
 ORGANISMS = tuple(_SPECS)
 
 
+def describe(name: str) -> str:
+    """One-line description of a trained organism (no training)."""
+    if name not in _SPECS:
+        raise unknown_name("organism", name, ORGANISMS)
+    return _SPECS[name].description
+
+
 def load_organism(name: str, *, use_cache: bool = True) -> Organism:
     """Train (seeded, at most a minute or two on 2 cores) or load from cache the organism
     ``name`` (one of :data:`ORGANISMS`)."""
