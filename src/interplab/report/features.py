@@ -99,3 +99,35 @@ def feature_metrics_plot(rows: Sequence[Mapping], organism: str | None = None, *
     ax.set_title(title or f"{organism}: ground truth (solid) vs proxies (hatched)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return figure_to_svg(fig)
+
+
+def section(store) -> str:
+    """The report's feature-recovery section: per organism of the features track, the sorted
+    per-feature max cosine of every dictionary, and ground-truth scores next to proxies."""
+    jobs = {j.key: j for j in store.jobs() if j.track == "features" and j.status == "done"}
+    if not jobs:
+        return ""
+    curves: dict[str, dict[str, list[float]]] = {}
+    threshold = None
+    for key, arts in store.artifacts("max_cosines").items():
+        if key in jobs:
+            art = arts["max_cosines"]
+            curves.setdefault(jobs[key].organism, {})[jobs[key].method] = art["values"]
+            threshold = art.get("threshold", threshold)
+    rows = store.rows()
+    parts = ["<h2 id='features'>Feature recovery</h2><p class='muted'>Dictionaries trained on "
+             "organisms whose true features are known. Left: for each true feature, the best cosine "
+             "to any decoder direction (sorted). Right: ground-truth scores (solid) next to the usual "
+             "proxies (hatched) — where they disagree, the proxies would have misled.</p>"]
+    for organism in sorted({j.organism for j in jobs.values()}):
+        figs = []
+        if organism in curves:
+            figs.append(feature_recovery_plot(curves[organism], threshold=threshold,
+                                              title=f"{organism}: feature recovery"))
+        try:
+            figs.append(feature_metrics_plot(rows, organism))
+        except ValueError:
+            pass
+        parts.append(f"<h3>{organism}</h3><div class='grid'>"
+                     + "".join(f"<div class='card figure'>{f}</div>" for f in figs) + "</div>")
+    return "".join(parts)

@@ -58,9 +58,9 @@ def build_html(store: ResultsStore, title: str) -> str:
     parts.append(roc_section(store))
     parts.append(faithfulness_section(store))
     parts.append(circuits_section(store))
-    from interplab.report import causal
+    from interplab.report import causal, features
 
-    for section in [causal.section, *SECTIONS]:
+    for section in [features.section, causal.section, *SECTIONS]:
         parts.append(section(store))
     parts.append(failures_section(store))
     parts.append("</body></html>")

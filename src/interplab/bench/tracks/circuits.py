@@ -36,9 +36,10 @@ ORGANISMS = tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS) + tuple(f"trained-
 METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "activation_norm")
 ABLATIONS = ("zero", "mean", "resample")
 SUITES = {
-    "quick": {"organisms": ["compiled-reverse", "compiled-frac_prevs", "trained-prevtoken"],
+    "quick": {"organisms": ["compiled-reverse", "compiled-frac_prevs", "compiled-shift_by",
+                            "siit-shift_by", "trained-prevtoken", "trained-modadd"],
               "methods": ["patch_edges", "acdc", "eap", "eap_ig", "random"],
-              "ablations": ["zero", "resample"]},
+              "ablations": ["zero", "mean", "resample"]},
     "full": {"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": list(ABLATIONS)},
 }
 N_PAIRS = 32
@@ -146,12 +147,14 @@ def run_job(job: Job) -> JobOutput:
     rows = [
         {"metric": "edge_auroc", "value": auc},
         {"metric": "edge_auroc_pessimistic", "value": edge_auroc(scores, truth, pessimistic=True)},
-        {"metric": "node_auroc", "value": node_auroc(scores, truth)},
         {"metric": "cpr", "value": faith.cpr},
         {"metric": "cmd", "value": faith.cmd},
         {"metric": "forward_passes", "value": scores.forward_passes},
         {"metric": "method_seconds", "value": seconds},
     ]
+    graph_nodes = {n for e in scores.scores for n in (e.sender, e.receiver) if n.kind in ("head", "mlp")}
+    if graph_nodes - truth.nodes and graph_nodes & truth.nodes:  # AUROC needs both classes
+        rows.append({"metric": "node_auroc", "value": node_auroc(scores, truth)})
     if org.truth[other].edges != truth.edges and org.truth[other].edges:
         rows.append({"metric": "edge_auroc_mismatched", "value": edge_auroc(scores, org.truth[other])})
     recovered = scores.to_circuit(top_k=max(1, len(truth.edges)))
