@@ -29,10 +29,22 @@ table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f4f4f4}
 td.name,th.name{text-align:left}.best{font-weight:bold;background:#e8f4e8}
 .grid{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #eee;border-radius:6px;padding:8px}
-.muted{color:#777;font-size:12px}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}
+.muted{color:#777;font-size:12px}.scroll{overflow-x:auto}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}
 """
 
-_LOWER_IS_BETTER = {"cmd", "l0", "dead_fraction"}
+_LOWER_IS_BETTER = {"cmd", "l0", "dead_fraction", "forward_passes", "method_seconds"}
+#: Headline metrics, shown first in this order; bookkeeping metrics go to the end.
+_METRIC_ORDER = ("edge_auroc", "edge_auroc_mismatched", "cpr", "cmd", "node_auroc",
+                 "edge_auroc_pessimistic", "mmcs", "feature_f1", "variance_explained", "l0",
+                 "loss_recovered", "counterfactual_accuracy", "iia", "replacement_fidelity",
+                 "kl_recovered", "probe_selectivity", "probe_accuracy")
+_BOOKKEEPING = ("forward_passes", "method_seconds", "n_pairs")
+
+
+def _metric_rank(metric: str) -> tuple[int, int, str]:
+    if metric in _METRIC_ORDER:
+        return (0, _METRIC_ORDER.index(metric), metric)
+    return (2 if metric in _BOOKKEEPING else 1, 0, metric)
 
 
 def render_report(out_dir: str | Path) -> Path:
@@ -81,10 +93,10 @@ def leaderboard_section(rows: list[dict]) -> str:
     out = ["<h2 id='leaderboard'>Leaderboard</h2><p class='muted'>Each table is one metric; rows "
            "are organism × ablation, columns are methods; the best value per row is highlighted "
            "(higher is better except for " + ", ".join(sorted(_LOWER_IS_BETTER)) + ").</p>"]
-    for metric in sorted(by_metric):
+    for metric in sorted(by_metric, key=_metric_rank):
         table = by_metric[metric]
         methods = sorted({m for cells in table.values() for m in cells})
-        out.append(f"<h3>{escape(metric)}</h3><table class='leaderboard' data-metric='{escape(metric)}'>"
+        out.append(f"<h3>{escape(metric)}</h3><div class='scroll'><table class='leaderboard' data-metric='{escape(metric)}'>"
                    "<tr><th class='name'>organism</th><th class='name'>ablation</th>"
                    + "".join(f"<th>{escape(m)}</th>" for m in methods) + "</tr>")
         for (organism, ablation), cells in sorted(table.items()):
@@ -94,7 +106,7 @@ def leaderboard_section(rows: list[dict]) -> str:
                 f"<td class='{'best' if cells.get(m) == best and len(cells) > 1 else ''}'>{_fmt(cells.get(m))}</td>"
                 for m in methods)
             out.append(f"<tr><td class='name'>{escape(organism)}</td><td class='name'>{escape(ablation)}</td>{tds}</tr>")
-        out.append("</table>")
+        out.append("</table></div>")
     return "".join(out)
 
 
