@@ -14,7 +14,7 @@ import torch
 
 from interplab.eval.circuits import edge_auroc
 from interplab.methods.circuits import find_circuit
-from interplab.models.organisms import ORGANISMS, load_organism
+from interplab.zoo.organisms import ORGANISMS, load_organism
 
 METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "activation_norm", "weight_norm", "random")
 

@@ -9,7 +9,7 @@ import torch
 from interplab.errors import UnknownNameError
 from interplab.eval.circuits import edge_auroc
 from interplab.methods.circuits import EdgePatcher, find_circuit
-from interplab.models.organisms import ORGANISMS, load_organism
+from interplab.zoo.organisms import ORGANISMS, load_organism
 
 
 def test_unknown_organism_lists_valid_names():
