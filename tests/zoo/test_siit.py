@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from interplab.eval.counterfactuals import score_hypothesis
@@ -16,8 +18,25 @@ def test_specs_are_consistent():
     spec = siit.SPECS["siit-sum_prev"]
     assert spec.output_values() == (0, 1, 2, None)
     circuit = siit.true_circuit(spec, spec.config(0))
-    assert {str(n) for n in circuit.nodes} >= {"L0.H0", "L1.MLP", "tokens", "logits"}
+    assert {str(n) for n in circuit.nodes} >= {"L0.H0", "L0.MLP", "tokens", "logits"}
     assert set(VERIFIED) <= set(siit.SPECS)
+    assert len(VERIFIED) >= 5  # issue 6: at least five verified SIIT organisms
+
+
+def test_library_program_is_used_as_is():
+    from interplab.compile.programs import get_program
+
+    spec, lib = siit.SPECS["siit-mod_sum"], get_program("mod_sum")
+    assert spec.vocab == lib.vocab and spec.length == lib.max_len
+    assert spec.program().label == lib.build().label == "mod_sum"
+    assert set(spec.alignment) == {"first_token", "mod_sum"}
+
+
+def test_fingerprint_tracks_the_spec():
+    spec = siit.SPECS["siit-hist"]
+    assert siit.fingerprint(spec) == siit.fingerprint(dataclasses.replace(spec))
+    assert siit.fingerprint(spec) != siit.fingerprint(dataclasses.replace(spec, n_layers=2))
+    assert siit.fingerprint(spec) != siit.fingerprint(dataclasses.replace(spec, steps=10))
 
 
 @pytest.mark.slow
@@ -25,17 +44,17 @@ def test_specs_are_consistent():
 def test_organism_verifies_predicts_and_replaces(name):
     org = siit.load_or_train(name)  # raises VerificationError below IIA 0.95
     assert min(org.verification["iia"].values()) >= 0.95
-    assert org.verification["train_seconds"] <= 180
+    assert org.verification["n_heldout_pairs"] == 1024
+    assert org.verification["train_cpu_seconds"] <= 180  # ≤ 3 minutes of CPU training
     hyp = org.hypothesis()
     truth = score_hypothesis(org.model, hyp, org.inputs, n_pairs=200, loss=False)
     assert truth.iia.n == 200 and truth.iia.value >= 0.95
     wrong = score_hypothesis(org.model, misaligned(hyp), org.inputs, n_pairs=200, loss=False)
     assert wrong.counterfactual_accuracy.value < truth.counterfactual_accuracy.value - 0.3
-    var = sorted(hyp.alignment)[0]
-    rep = replacement_fidelity(org.model, hyp, var, org.inputs)
-    if name == "siit-hist":
-        # Measured (seed 0): the joint head+MLP prototype part keeps 0.79 of task accuracy vs 0.0
-        # under mean ablation; below the 0.9 goal, recorded as open work.
-        assert rep.fidelity >= 0.7 and rep.mean_fidelity < 0.1
-    else:
-        assert rep.fidelity >= 0.9 and rep.mean_fidelity < 0.5
+    # at least one aligned component (set) swapped for its part keeps ≥ 0.9 of task accuracy,
+    # while mean-ablating the same component keeps markedly less
+    reps = [replacement_fidelity(org.model, hyp, var, org.inputs) for var in sorted(hyp.alignment)]
+    best = max(reps, key=lambda r: r.fidelity - r.mean_fidelity)
+    assert best.n_eval >= 100 and best.accuracy_original >= 0.95
+    assert best.fidelity >= 0.9, reps
+    assert best.mean_fidelity < 0.5 and best.mean_fidelity <= best.fidelity - 0.4, best

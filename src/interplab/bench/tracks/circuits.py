@@ -30,7 +30,8 @@ from interplab.errors import ConfigError, unknown_name
 
 COMPILED_PROGRAMS = ("reverse", "frac_prevs", "hist", "sort_unique", "length", "shift_by")
 TRAINED = ("prevtoken", "modadd")
-SIIT = ("siit-reverse", "siit-shift_by", "siit-shift_by_2", "siit-hist")
+SIIT = ("siit-reverse", "siit-shift_by", "siit-shift_by_2", "siit-hist", "siit-first_token",
+        "siit-mod_sum", "siit-sum_prev")
 
 ORGANISMS = tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS) + tuple(f"trained-{t}" for t in TRAINED) + SIIT
 METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "activation_norm")
