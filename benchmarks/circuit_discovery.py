@@ -1,43 +1,63 @@
-"""Wall time and edge AUROC of circuit-discovery methods on trained organisms.
+"""Wall time and edge AUROC of circuit-discovery methods on the same organisms, side by side.
 
-Prints one JSON line: {"benchmark": "circuit_discovery", "organisms": {name: {ablation:
-{method: {"seconds", "edge_auroc", "forward", "backward"}}}}}. Organisms are trained (or loaded
-from the cache) first; their training time is not counted.
+Organisms come from the bench's circuits track (compiled RASP programs and trained organisms;
+training or compiling is done first and not timed). Each method runs ``REPEATS`` times per
+(organism, ablation); the median wall time is reported.
+
+Prints one JSON line:
+    {"benchmark": "circuit_discovery", "ratio": median over organisms of t(ACDC) / t(EAP),
+     "acdc_seconds_compiled_max": ..., "goal_acdc_compiled_seconds": 30,
+     "organisms": {name: {ablation: {method: {"seconds", "edge_auroc", "forward", "backward"}}}}}
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
+import time
 
 import torch
 
+from interplab.bench.tracks.circuits import _metric, load
 from interplab.eval.circuits import edge_auroc
 from interplab.methods.circuits import find_circuit
-from interplab.zoo.organisms import ORGANISMS, load_organism
 
-METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "activation_norm", "weight_norm", "random")
+METHODS = ("acdc", "eap", "eap_ig", "patch_edges", "activation_norm", "random")
+ORGANISMS = ("compiled-reverse", "compiled-frac_prevs", "trained-prevtoken", "trained-modadd")
+ABLATIONS = ("zero", "resample")
+REPEATS = 3
 
 
 def main(names: list[str]) -> dict:
     torch.set_num_threads(2)
     out: dict = {}
+    ratios, acdc_compiled = [], []
     for name in names:
-        org = load_organism(name)
-        out[name] = {"info": {k: org.info[k] for k in ("accuracy", "train_seconds") if k in org.info}}
-        for ablation in ("zero", "mean", "resample"):
-            truth = org.ground_truth[ablation]
+        org = load(name)
+        out[name] = {}
+        for ablation in ABLATIONS:
+            truth = org.truth[ablation]
             row = {}
             for method in METHODS:
-                metric = "logit_diff" if method in ("eap", "eap_ig") else "kl"
-                res = find_circuit(method, org.model, org.task, ablation=ablation, metric=metric)
-                row[method] = {"seconds": round(res.seconds, 3),
+                times = []
+                for _ in range(REPEATS):
+                    start = time.perf_counter()
+                    res = find_circuit(method, org.model, org.task, ablation=ablation,
+                                       metric=_metric(method, org))
+                    times.append(time.perf_counter() - start)
+                row[method] = {"seconds": round(statistics.median(times), 4),
                                "edge_auroc": round(edge_auroc(res, truth), 3),
                                "forward": res.forward_passes, "backward": res.backward_passes}
+            ratios.append(row["acdc"]["seconds"] / max(row["eap"]["seconds"], 1e-6))
+            if org.kind == "compiled":
+                acdc_compiled.append(row["acdc"]["seconds"])
             out[name][ablation] = row
-    return out
+    return {"benchmark": "circuit_discovery", "ratio": round(statistics.median(ratios), 1),
+            "ratio_meaning": "median t(ACDC) / t(EAP) over organisms and ablations",
+            "acdc_seconds_compiled_max": max(acdc_compiled) if acdc_compiled else None,
+            "goal_acdc_compiled_seconds": 30, "repeats": REPEATS, "organisms": out}
 
 
 if __name__ == "__main__":
-    names = sys.argv[1:] or list(ORGANISMS)
-    print(json.dumps({"benchmark": "circuit_discovery", "organisms": main(names)}))
+    print(json.dumps(main(sys.argv[1:] or list(ORGANISMS))))
