@@ -13,8 +13,9 @@ app = typer.Typer(
     name="interplab",
     help=(
         "Mechanistic interpretability whose explanations are checked against ground truth.\n\n"
-        "Start with `interplab bench --out runs/quick` (scores circuit-discovery and dictionary "
-        "methods on the built-in zoo and writes results.json + report.html), then "
+        "Start with `interplab bench --out runs/quick` (scores circuit discovery, sparse "
+        "dictionaries and causal explanations on the built-in zoo of organisms whose mechanism is "
+        "known, and writes results.json + report.html), then "
         "`interplab report runs/quick` to re-render. `interplab sites MODEL` lists where you can "
         "read or intervene in a model."
     ),

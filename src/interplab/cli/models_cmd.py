@@ -43,9 +43,11 @@ def _emit(data: dict, json_out: Optional[Path], html_out: Optional[Path], html: 
 
 def models(list_: bool = typer.Option(True, "--list", help="List zoo organisms and pretrained models."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List every model interplab can load: the built-in zoo organisms (compiled, trained,
-    toy) and the pretrained models shipped in PyPI packages, with source, size, whether the
-    source is installed and how to install it."""
+    """List every model interplab can load, with source, size and install state.
+
+    Shows the built-in zoo organisms (compiled, trained, toy) and the pretrained models shipped
+    inside PyPI packages (loaded offline), whether each source is installed and how to install it.
+    """
     from interplab.models.pretrained.registry import list_models
     from interplab.zoo.registry import entry, names
 
@@ -94,8 +96,13 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
           seed: int = typer.Option(0),
           json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
           html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
-    """IOI-style clean vs corrupted prompts: per-head activation and attribution patching,
-    logit lens and direct logit attribution, all on the logit difference logit(IO) - logit(S)."""
+    """Patch every head on IOI-style prompts and attribute the logit difference.
+
+    Clean vs corrupted prompts from name templates; per-head activation patching and attribution
+    patching, logit lens and direct logit attribution, all on logit(IO) - logit(S).
+
+    Example: interplab patch smollm2-135m --n-prompts 32 --html runs/ioi.html
+    """
     from interplab.methods.real.ioi import make_ioi
     from interplab.methods.real.lens import logit_lens_and_dla
     from interplab.methods.real.patching import activation_patching, attribution_patching
@@ -129,8 +136,11 @@ def attribute(model: str = typer.Argument("mnist-mlp", help="mnist-mlp or minilm
               steps: int = typer.Option(64, help="Integrated-gradients steps."),
               json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
               html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
-    """Integrated gradients and input x gradient, with the completeness check
-    (sum of attributions vs output difference from the all-zero baseline)."""
+    """Integrated gradients and input x gradient, with the completeness check.
+
+    Completeness: the sum of attributions against the output difference from the all-zero
+    baseline. Example: interplab attribute mnist-mlp --html runs/mnist.html
+    """
     from interplab.methods.real.attribute_models import attribute_minilm, attribute_mnist
     from interplab.report.real_models import attribution_report
 
