@@ -100,3 +100,49 @@ def test_parallel_jobs_match_sequential(tmp_path):
     for key, value in seq_v.items():
         if key[0].startswith("compiled-"):
             assert abs(value - par_v[key]) <= 1e-3, key
+
+
+@pytest.mark.slow
+def test_killed_bench_process_resumes_without_redoing_jobs(tmp_path):
+    """SIGKILL the real CLI midway; the rerun skips every job the store had marked done."""
+    import contextlib
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[circuits]\norganisms = ["compiled-frac_prevs", "compiled-reverse"]\n'
+                    'methods = ["patch_edges", "acdc", "eap", "eap_ig", "random"]\n'
+                    'ablations = ["zero", "mean", "resample"]\n')
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "from interplab.cli.main import run; run()",
+           "bench", "--spec", str(spec), "--out", str(out), "--no-report", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / "results.sqlite"
+    done_before = 0
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                with contextlib.closing(sqlite3.connect(db, timeout=1)) as con:
+                    done_before = con.execute("SELECT count(*) FROM jobs WHERE status='done'").fetchone()[0]
+            except sqlite3.Error:
+                continue
+            if done_before >= 5:
+                break
+    assert proc.poll() is None, "the run finished before it could be killed; make the spec bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        done_at_kill = con.execute("SELECT count(*) FROM jobs WHERE status='done'").fetchone()[0]
+    assert 5 <= done_at_kill < 30
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert summary["skipped"] == done_at_kill
+    assert summary["done"] == 30 - done_at_kill and summary["failed"] == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert len({(r["organism"], r["method"], r["ablation"]) for r in rows}) == 30
