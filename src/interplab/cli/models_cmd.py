@@ -120,7 +120,7 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
                                 "lens": logit_lens_and_dla(lm, ds).to_dict()}
         typer.echo(f"clean logit diff {approx.clean_ld:.3f}, corrupted {approx.corrupt_ld:.3f}")
         if exact:
-            res = activation_patching(lm, ds, L, H)
+            res = activation_patching(lm, ds, L, H, progress=True)
             data["activation_patching"] = res.to_dict()
             flat = res.scores.flatten().topk(5)
             typer.echo(f"activation patching over {L * H} heads: {res.seconds:.1f} s; top heads:")

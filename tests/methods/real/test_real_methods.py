@@ -102,3 +102,19 @@ def test_integrated_gradients_completeness_on_an_mlp():
     linear = torch.nn.Linear(10, 1)
     ixg_lin = input_x_gradient(lambda v: linear(v)[:, 0], x)
     assert ixg_lin.completeness_error.max() < 1e-5  # exact for linear maps
+
+
+def test_attribution_patching_is_exact_where_the_logit_difference_is_linear_in_z():
+    """One attention-only layer without LayerNorm: logits are linear in attn_z, so the
+    first-order estimate must equal activation patching head by head (catches scale bugs)."""
+    from interplab import HookedTransformer, TransformerConfig
+
+    ds = make_ioi(WordTokenizer(), n=8)
+    cfg = TransformerConfig(n_layers=1, d_model=32, n_heads=4, d_head=8, d_mlp=0, d_vocab=64,
+                            n_ctx=int(ds.clean.shape[1]), attn_only=True, normalization="none",
+                            init_std=0.3, seed=2)
+    hm = HookedTransformer(cfg)
+    exact = activation_patching(hm, ds, 1, 4)
+    approx = attribution_patching(hm, ds, 1, 4)
+    assert exact.scores.abs().max() > 0.05
+    assert torch.allclose(approx.scores, exact.scores, atol=1e-4)

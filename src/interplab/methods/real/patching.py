@@ -50,8 +50,12 @@ def _partial(model: HookedModel):
     return PartialRun if isinstance(model, HookedLlama) else None
 
 
-def activation_patching(model: HookedModel, ds: IOIDataset, n_layers: int, n_heads: int) -> PatchingResult:
-    """Patch each head's clean attn_z into the corrupted run, one head at a time."""
+def activation_patching(model: HookedModel, ds: IOIDataset, n_layers: int, n_heads: int, *,
+                        progress: bool = False) -> PatchingResult:
+    """Patch each head's clean attn_z into the corrupted run, one head at a time
+    (``progress`` shows a bar over the n_layers * n_heads patched runs)."""
+    from tqdm.auto import tqdm
+
     start = time.perf_counter()
     z_sites = [Site(C.ATTN_Z, layer) for layer in range(n_layers)]
     resid_sites = [Site(C.RESID_PRE, layer) for layer in range(n_layers)]
@@ -62,12 +66,14 @@ def activation_patching(model: HookedModel, ds: IOIDataset, n_layers: int, n_hea
     corrupt_ld = logit_diff(corrupt_out, ds).mean().item()
     denom = clean_ld - corrupt_ld if abs(clean_ld - corrupt_ld) > 1e-8 else 1e-8
     scores = torch.zeros(n_layers, n_heads)
-    for layer in range(n_layers):
-        inputs = partial(corrupt[resid_sites[layer]], layer, ds.last) if partial else ds.corrupt
-        for head in range(n_heads):
-            site = Site(C.ATTN_Z, layer, head)
-            out = model.run_with(inputs, [Patch(site, clean[site])])
-            scores[layer, head] = (logit_diff(out, ds).mean().item() - corrupt_ld) / denom
+    with tqdm(total=n_layers * n_heads, desc="patching heads", disable=not progress) as bar:
+        for layer in range(n_layers):
+            inputs = partial(corrupt[resid_sites[layer]], layer, ds.last) if partial else ds.corrupt
+            for head in range(n_heads):
+                site = Site(C.ATTN_Z, layer, head)
+                out = model.run_with(inputs, [Patch(site, clean[site])])
+                scores[layer, head] = (logit_diff(out, ds).mean().item() - corrupt_ld) / denom
+                bar.update()
     return PatchingResult(scores, clean_ld, corrupt_ld, "activation_patching",
                           time.perf_counter() - start)
 
@@ -92,7 +98,8 @@ def attribution_patching(model: HookedModel, ds: IOIDataset, n_layers: int, n_he
     clean_ld = logit_diff(clean_out, ds).mean().item()
     corrupt_ld = ld.mean().item()
     denom = clean_ld - corrupt_ld if abs(clean_ld - corrupt_ld) > 1e-8 else 1e-8
-    scores = torch.stack([((clean[s] - leaves[s].detach()) * g).sum(dim=(1, 3)).mean(0)
+    # g is the gradient of the batch *mean*, so per-prompt terms are summed (not averaged again)
+    scores = torch.stack([((clean[s] - leaves[s].detach()) * g).sum(dim=(0, 1, 3))
                           for s, g in zip(z_sites, grads)]) / denom
     return PatchingResult(scores, clean_ld, corrupt_ld, "attribution_patching",
                           time.perf_counter() - start)
