@@ -62,7 +62,7 @@ def run_bench(spec: BenchSpec, out_dir: str | Path, *, jobs: int = 1, progress: 
         done_before = store.done_keys()
         todo = [j for j in all_jobs if j.key not in done_before]
         failures: list[tuple[str, str]] = []
-        bar = _progress(progress, len(all_jobs), len(all_jobs) - len(todo))
+        bar = _Bar(progress, len(all_jobs), len(all_jobs) - len(todo))
 
         def finish(job: Job, result: tuple[list[dict], dict, float, str | None]) -> None:
             rows, artifacts, seconds, error = result
@@ -128,6 +128,3 @@ class _Bar:
         if self._progress is not None:
             self._progress.stop()
 
-
-def _progress(enabled: bool, total: int, completed: int) -> _Bar:
-    return _Bar(enabled, total, completed)

@@ -23,9 +23,9 @@ def _table(rows: list[Mapping]) -> dict[str, dict[str, float]]:
 
 
 def _svg(table: dict[str, dict[str, float]]) -> str:
-    from interplab.report.plots import _pyplot, figure_to_svg
+    from interplab.report.plots import pyplot, figure_to_svg
 
-    plt = _pyplot()
+    plt = pyplot()
     hyps = [h for h in ORDER if h in table]
     if not hyps:
         return ""

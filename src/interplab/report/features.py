@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from interplab.report.plots import _pyplot, figure_to_svg
+from interplab.report.plots import pyplot, figure_to_svg
 
 
 def _floats(values) -> list[float]:
@@ -24,7 +24,7 @@ def feature_recovery_plot(max_cosines: Mapping[str, Sequence[float]] | Sequence[
     """Sorted per-feature max cosine similarity; ``max_cosines`` is one sequence [feature] or
     {dictionary name: sequence}. A dashed line marks the recovery ``threshold``."""
     series = dict(max_cosines) if isinstance(max_cosines, Mapping) else {"dictionary": max_cosines}
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
     for name, values in series.items():
         ys = sorted(_floats(values), reverse=True)
@@ -48,7 +48,7 @@ def superposition_plot(norms: Sequence[float], dimensionality: Sequence[float], 
     reference lines at 1, 1/2, 2/5, 1/3 for the geometries the paper found)."""
     n = _floats(norms)
     dims = _floats(dimensionality)
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 3.0))
     left.bar(range(len(n)), n, color="#4c72b0")
     left.set_xlabel("feature (by importance)")
@@ -83,7 +83,7 @@ def feature_metrics_plot(rows: Sequence[Mapping], organism: str | None = None, *
     rows = [r for r in rows if r["organism"] == organism]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     metrics = [m for m in GROUND_TRUTH_METRICS + PROXY_METRICS if any(r["metric"] == m for r in rows)]
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(methods), 3.2))
     width = 0.8 / max(len(metrics), 1)
     for j, metric in enumerate(metrics):

@@ -5,13 +5,19 @@ from __future__ import annotations
 import io
 from typing import Sequence
 
+from interplab.errors import MissingExtraError
 
-def _pyplot():
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def pyplot():
+    """matplotlib.pyplot on the Agg backend; a missing matplotlib names the extra to install."""
+    try:
+        import matplotlib
 
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtraError("matplotlib is not installed; install the extra: "
+                                "pip install 'interplab[report]'") from None
     plt.rcParams.update({"svg.fonttype": "none", "font.size": 9})
     return plt
 
@@ -20,7 +26,7 @@ def figure_to_svg(fig) -> str:
     """Serialise a matplotlib figure to an SVG string (without the XML prolog) and close it."""
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     start, end = text.find("<metadata>"), text.find("</metadata>")
@@ -33,7 +39,7 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, tit
               xlabel: str, ylabel: str, diagonal: bool = False, xlog: bool = False,
               ylim: tuple[float, float] | None = None) -> str:
     """One line per series name: {name: (xs, ys)} -> SVG."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
     for name, (xs, ys) in series.items():
         ax.plot(list(xs), list(ys), label=name, linewidth=1.4, drawstyle="default")
@@ -54,7 +60,7 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, tit
 
 def heatmap(values: Sequence[Sequence[float]], *, title: str, xlabel: str, ylabel: str,
             cmap: str = "RdBu_r", center_zero: bool = True) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     import numpy as np
 
     arr = np.asarray(values, dtype=float)

@@ -13,7 +13,6 @@ from html import escape
 from pathlib import Path
 from typing import Any, Sequence
 
-from interplab.errors import MissingExtraError
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}"
         "h2{border-bottom:1px solid #ddd}table{border-collapse:collapse;font-size:13px}"
@@ -21,15 +20,9 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto
 
 
 def _plt() -> Any:
-    try:
-        import matplotlib
+    from interplab.report.plots import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingExtraError("matplotlib is not installed; install the extra: "
-                                "pip install 'interplab[report]'") from None
-    return plt
+    return pyplot()
 
 
 def _png(fig: Any) -> str:
