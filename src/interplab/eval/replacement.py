@@ -16,7 +16,8 @@ the part relative to mean ablation:
     mean_fidelity = acc(mean-ablated) / acc(original)
     kl_recovered  = 1 - KL(orig || replaced) / KL(orig || mean-ablated)
 
-Reverse direction (a compiled block replaced by a dictionary reconstruction) is not built yet.
+The reverse direction (a compiled block replaced by a dictionary reconstruction) is
+:mod:`interplab.eval.dictionary_replacement`.
 """
 
 from __future__ import annotations

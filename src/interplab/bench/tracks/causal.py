@@ -14,6 +14,14 @@ alignment). Methods (each a hypothesis or a tool scored against the ground truth
                     (ablation "mean")
     probe           linear probe on a located variable at its component's output
                     probe_selectivity (and probe accuracy)
+    dictionary_replacement
+                    each compiled MLP block replaced by a TopK transcoder (mlp_in -> mlp_out)
+                    trained on half the inputs; method ``dictionary_replacement:<variables>``:
+                    replacement_fidelity (position accuracy vs the RASP evaluator, relative to
+                    the original; ablation None), its mean-ablation baseline (ablation "mean"),
+                    kl_recovered, l2_recovered, mmcs (decoder vs the block's true written
+                    directions), feature_recall, n_positions. Compiled organisms only; also run
+                    on library programs with several input lengths (``library-<program>``).
 
 ``run_causal_job(organism, method, seed)`` returns rows ``{"organism", "method", "ablation",
 "metric", "value", "seconds"}``; :data:`QUICK` lists the jobs cheap enough for the quick suite
@@ -36,16 +44,20 @@ COMPILED = {
     "compiled-sum_prev": ("program_sum_prev", tuple(range(3)), 5, False),
     "compiled-shift_by": ("program_shift_by_1", tuple(range(4)), 5, False),
 }
-METHODS = ("ground_truth", "misaligned", "shuffled", "circuit_eap", "replacement", "probe")
+#: library programs (interplab.compile.programs) run by dictionary_replacement only
+LIBRARY = {"library-mod_sum": "mod_sum", "library-frac_prevs": "frac_prevs",
+           "library-sort_unique": "sort_unique"}
+METHODS = ("ground_truth", "misaligned", "shuffled", "circuit_eap", "replacement", "probe",
+           "dictionary_replacement")
 METRICS = ("counterfactual_accuracy", "iia", "loss_recovered", "replacement_fidelity",
-           "probe_selectivity")
+           "probe_selectivity", "mmcs")
 N_PAIRS = 200
 
 
 def organisms() -> list[str]:
     from interplab.zoo.siit import verified_names
 
-    return sorted(COMPILED) + sorted(verified_names())
+    return sorted(COMPILED) + sorted(verified_names()) + sorted(LIBRARY)
 
 
 #: (organism, method) jobs for a ≤5-minute quick suite.
@@ -66,6 +78,14 @@ def _compiled(name: str) -> tuple[Any, list]:
     return model, inputs
 
 
+@functools.lru_cache(maxsize=8)
+def _library(name: str) -> tuple[Any, list]:
+    from interplab.compile.programs import get_program
+
+    spec = get_program(LIBRARY[name])
+    return spec.compile(), spec.inputs()
+
+
 def load(organism: str, seed: int = 0) -> tuple[Any, Any, list]:
     """(model, ground-truth hypothesis, inputs) for an organism of this track."""
     from interplab.methods.causal import from_ground_truth
@@ -73,6 +93,9 @@ def load(organism: str, seed: int = 0) -> tuple[Any, Any, list]:
 
     if organism in COMPILED:
         model, inputs = _compiled(organism)
+        return model, from_ground_truth(model), inputs
+    if organism in LIBRARY:
+        model, inputs = _library(organism)
         return model, from_ground_truth(model), inputs
     if organism in siit.SPECS:
         org = siit.load_or_train(organism, seed)
@@ -93,6 +116,11 @@ def run_causal_job(organism: str, method: str, seed: int = 0) -> list[dict]:
 
     if method not in METHODS:
         raise unknown_name("causal-track method", method, METHODS)
+    if method == "dictionary_replacement":
+        return _dictionary_rows(organism, seed)
+    if organism in LIBRARY:
+        raise ConfigError(f"{organism} is run by dictionary_replacement only (its inputs have "
+                          f"several lengths); use a compiled-* organism for {method}")
     model, truth, inputs = load(organism, seed)
     start = time.perf_counter()
     if method in ("ground_truth", "misaligned", "shuffled", "circuit_eap"):
@@ -127,6 +155,36 @@ def run_causal_job(organism: str, method: str, seed: int = 0) -> list[dict]:
                               "(SIIT organisms have them; compiled ground truth is subspace-level)")
         return rows
     return _probe_rows(organism, model, truth, inputs, seed, start)
+
+
+def _dictionary_rows(organism: str, seed: int) -> list[dict]:
+    from interplab.eval.dictionary_replacement import dictionary_replacement, mlp_blocks
+
+    if organism in COMPILED:
+        model, inputs = _compiled(organism)
+    elif organism in LIBRARY:
+        model, inputs = _library(organism)
+    else:
+        raise ConfigError(f"dictionary_replacement needs a compiled organism (its blocks' true "
+                          f"directions are known); {organism} is not one of "
+                          f"{sorted(COMPILED) + sorted(LIBRARY)}")
+    if model.program is None:
+        raise ConfigError(f"{organism}: the compiled model carries no RASP program to evaluate")
+    rows = []
+    for layer, labels in mlp_blocks(model).items():
+        start = time.perf_counter()
+        r = dictionary_replacement(model, model.program, inputs, layer, seed=seed)
+        secs = time.perf_counter() - start
+        method = f"dictionary_replacement:{'+'.join(labels)}"
+        rows += [_row(organism, method, "replacement_fidelity", r.fidelity, secs),
+                 _row(organism, method, "replacement_fidelity", r.mean_fidelity, secs, ablation="mean"),
+                 _row(organism, method, "mmcs", r.mmcs, secs),
+                 _row(organism, method, "feature_recall", r.recall, secs),
+                 _row(organism, method, "n_positions", r.n_positions, secs)]
+        rows += [_row(organism, method, k, v, secs)
+                 for k, v in (("kl_recovered", r.kl_recovered), ("l2_recovered", r.l2_recovered))
+                 if v == v]  # NaN when mean ablation changes nothing / numerical output
+    return rows
 
 
 def _probe_rows(organism, model, truth, inputs, seed, start) -> list[dict]:
@@ -178,14 +236,16 @@ def _eap_hypothesis(model, truth, inputs, seed):
 from interplab.zoo.siit import SPECS as _siit_specs, UNVERIFIED as _siit_unverified  # noqa: E402
 
 ABLATIONS = (None,)
-ORGANISMS = tuple(sorted(COMPILED)) + tuple(sorted(n for n in _siit_specs if n not in _siit_unverified))
+_MAIN = tuple(sorted(COMPILED)) + tuple(sorted(n for n in _siit_specs if n not in _siit_unverified))
+ORGANISMS = _MAIN + tuple(sorted(LIBRARY))
 SUITES = {
     "quick": [{"organisms": ["compiled-hist", "compiled-sum_prev", "siit-shift_by"],
                "methods": ["ground_truth", "misaligned", "probe"]},
               {"organisms": ["siit-shift_by"], "methods": ["replacement"]}],
-    "full": [{"organisms": list(ORGANISMS),
+    "full": [{"organisms": list(_MAIN),
               "methods": ["ground_truth", "misaligned", "shuffled", "circuit_eap", "probe"]},
-             {"organisms": [o for o in ORGANISMS if o.startswith("siit-")], "methods": ["replacement"]}],
+             {"organisms": [o for o in _MAIN if o.startswith("siit-")], "methods": ["replacement"]},
+             {"organisms": sorted(COMPILED) + sorted(LIBRARY), "methods": ["dictionary_replacement"]}],
 }
 
 
