@@ -8,6 +8,14 @@
                heads at "=" attend to a and b (Q/K from positions) and move their token
                embeddings (V) to the MLP, which computes the sum; the MLP and those heads
                write the logits.
+    induction  2-layer attention-only, 4 heads per layer, on distinct random tokens in which a
+               random-length segment recurs at a random distance (so neither the absolute nor
+               the relative position of the repeat predicts it). Circuit (Olsson et al. 2022):
+               layer-0 previous-token heads attend by position (Q/K from the positional
+               embedding) and copy the previous token (V from the token embedding); layer-1
+               induction heads read that on K (K-composition), the current token on Q, and the
+               attended token on V, and write the logits. The other layer-0 heads are
+               distractors outside the circuit.
 
 Which heads play the roles is read from the trained model's attention patterns (not from any
 discovery method). Ground truth differs by ablation: positional embeddings (and the "=" token)
@@ -33,7 +41,7 @@ from interplab.errors import unknown_name
 from interplab.methods.circuits.task import CircuitTask
 from interplab.models.config import TransformerConfig
 from interplab.models.io import load_model, save_model
-from interplab.models.tasks import modadd_all
+from interplab.models.tasks import induction_repeat_batch, modadd_all
 from interplab.models.transformer import HookedTransformer
 
 Tensor = torch.Tensor
@@ -156,11 +164,93 @@ def _modadd_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str
     return {a: circuit.for_ablation(a) for a in ABLATIONS}, roles
 
 
-def _patterns(model: HookedTransformer, tokens: Tensor) -> list[Tensor]:
-    """Mean attention pattern per layer: [h, q, k]."""
+# ------------------------------------------------------------------ induction
+IND_LEN, IND_VOCAB, IND_SEG = 32, 64, (6, 12)
+IND_CFG = TransformerConfig(n_layers=2, d_model=64, n_heads=4, d_head=16, d_mlp=0,
+                            d_vocab=IND_VOCAB, n_ctx=IND_LEN, attn_only=True,
+                            normalization="none", init_std=0.1, seed=0)
+#: scored positions: inside the repeat of every row of the task (its repeat ends the row)
+IND_POSITIONS = tuple(range(IND_LEN - IND_SEG[0], IND_LEN - 1))
+
+
+def _train_induction(steps: int = 400) -> tuple[HookedTransformer, dict]:
+    # one thread: multi-threaded reductions round differently from run to run, and Adam
+    # blows the (ideally zero) gradient of b_K up into steps, so two runs would part ways
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_induction_1thread(steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_induction_1thread(steps: int) -> tuple[HookedTransformer, dict]:
+    model = HookedTransformer(IND_CFG, name="induction")
+    net = model.model
+    gen = torch.Generator().manual_seed(1)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=0.01)
+    for _ in range(steps):
+        x, mask, _ = induction_repeat_batch(128, IND_LEN, IND_VOCAB, IND_SEG, gen)
+        mask = mask[:, :-1]  # loss only where the next token is set by the repeat
+        loss = torch.nn.functional.cross_entropy(net(x)[:, :-1][mask], x[:, 1:][mask])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model, {"steps": steps, "final_loss": float(loss.detach())}
+
+
+def _induction_task() -> CircuitTask:
+    gen = torch.Generator().manual_seed(1234)
+    clean, _, layout = induction_repeat_batch(64, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True)
+    # same layout, fresh tokens: the repeated segment (and everything else) changes
+    corrupted, _, _ = induction_repeat_batch(64, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout)
+    nxt = [p + 1 for p in IND_POSITIONS]
+    return CircuitTask(clean, corrupted, IND_POSITIONS, clean[:, nxt], corrupted[:, nxt],
+                       metric="kl", name="induction")
+
+
+def induction_scores(model: HookedTransformer, n: int = 64, seed: int = 4321) -> tuple[list[float], list[float]]:
+    """(previous-token score per layer-0 head, induction score per layer-1 head): mean attention
+    to position i-1, and from a position inside the repeat to the token after the same token's
+    first occurrence, on fresh rows of the training distribution."""
+    tokens, mask, (s, t, _) = induction_repeat_batch(n, IND_LEN, IND_VOCAB, IND_SEG,
+                                                     torch.Generator().manual_seed(seed))
+    pat0, pat1 = _patterns(model, tokens, mean=False)  # [b, h, q, k]
+    i = torch.arange(1, IND_LEN)
+    prev = pat0[:, :, i, i - 1].mean((0, 2))
+    rows, queries = mask.nonzero(as_tuple=True)
+    keys = queries - (t - s)[rows] + 1
+    induction = pat1[rows, :, queries, keys].mean(0)
+    return [float(v) for v in prev], [float(v) for v in induction]
+
+
+def _induction_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
+    prev, induction = induction_scores(model)
+    prev_heads = [Node.attn_head(0, h) for h in range(IND_CFG.n_heads) if prev[h] > 0.4]
+    ind_heads = [Node.attn_head(1, h) for h in range(IND_CFG.n_heads) if induction[h] > 0.4]
+    tok, pos, out = Node.tok_embed(), Node.pos_embed(), Node.logits()
+    every, zero_only = [], []
+    for p in prev_heads:
+        every += [Edge(tok, p, "v")] + [Edge(p, i, "k") for i in ind_heads]
+        # attention by position: positions are the same on clean and corrupted rows (and so
+        # equal their mean), so only zero ablation removes them
+        zero_only += [Edge(pos, p, "q"), Edge(pos, p, "k")]
+    for i in ind_heads:
+        every += [Edge(tok, i, "q"), Edge(tok, i, "v"), Edge(i, out)]
+    circuit = Circuit.from_edges(every + zero_only, "induction", {e: ("zero",) for e in zero_only})
+    heads = {Node.attn_head(l, h) for l in range(IND_CFG.n_layers) for h in range(IND_CFG.n_heads)}
+    roles = {"previous_token_heads": [str(h) for h in prev_heads],
+             "induction_heads": [str(h) for h in ind_heads],
+             "distractor_heads": [str(h) for h in sorted(heads - circuit.nodes)],
+             "prev_token_score": prev, "induction_score": induction}
+    return {a: circuit.for_ablation(a) for a in ABLATIONS}, roles
+
+
+def _patterns(model: HookedTransformer, tokens: Tensor, mean: bool = True) -> list[Tensor]:
+    """Attention pattern per layer: mean over the batch [h, q, k], or [b, h, q, k]."""
     sites = [Site(Component.ATTN_PATTERN, l) for l in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(tokens, sites)
-    return [cache[s].mean(0) for s in sites]
+    return [cache[s].mean(0) if mean else cache[s] for s in sites]
 
 
 # ------------------------------------------------------------------- registry
@@ -177,6 +267,9 @@ _SPECS = {
                        "1-layer attention-only, 4 heads: output the previous token"),
     "modadd": _Spec(_train_modadd, _modadd_task, _modadd_truth,
                     "1-layer modular addition mod 13: heads move a and b to the MLP"),
+    "induction": _Spec(_train_induction, _induction_task, _induction_truth,
+                       "2-layer attention-only, 4 heads each: previous-token head + induction head "
+                       "copy a repeated segment at a random distance"),
 }
 ORGANISMS = tuple(_SPECS)
 

@@ -29,7 +29,7 @@ from interplab.core.circuit import Circuit
 from interplab.errors import ConfigError, unknown_name
 
 COMPILED_PROGRAMS = ("reverse", "frac_prevs", "hist", "sort_unique", "length", "shift_by")
-TRAINED = ("prevtoken", "modadd")
+TRAINED = ("prevtoken", "modadd", "induction")
 SIIT = ("siit-reverse", "siit-shift_by", "siit-shift_by_2", "siit-hist", "siit-first_token",
         "siit-mod_sum", "siit-sum_prev")
 
