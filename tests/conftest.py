@@ -9,10 +9,14 @@ from interplab.models.config import TransformerConfig
 from interplab.models.transformer import HookedTransformer
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """One private cache for the whole session, set before any session fixture trains or
+    loads an organism, so tests never read or write the user's ~/.cache/interplab."""
     shared = tmp_path_factory.getbasetemp() / "interplab-cache"
-    monkeypatch.setenv("INTERPLAB_CACHE", str(shared))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INTERPLAB_CACHE", str(shared))
+        yield shared
 
 
 @pytest.fixture
