@@ -38,7 +38,7 @@ METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "act
 ABLATIONS = ("zero", "mean", "resample")
 SUITES = {
     "quick": {"organisms": ["compiled-reverse", "compiled-frac_prevs", "compiled-shift_by",
-                            "siit-shift_by", "trained-prevtoken", "trained-modadd"],
+                            "siit-shift_by", "trained-prevtoken", "trained-modadd", "trained-induction"],
               "methods": ["patch_edges", "acdc", "eap", "eap_ig", "random"],
               "ablations": ["zero", "mean", "resample"]},
     "full": {"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": list(ABLATIONS)},
