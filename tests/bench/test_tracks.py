@@ -146,3 +146,25 @@ def test_killed_bench_process_resumes_without_redoing_jobs(tmp_path):
     assert summary["done"] == 30 - done_at_kill and summary["failed"] == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert len({(r["organism"], r["method"], r["ablation"]) for r in rows}) == 30
+
+
+@pytest.mark.slow
+def test_siit_ground_truth_is_measured_per_ablation():
+    """The SIIT alignment names one head; the measured truth keeps the edges that matter:
+    under resample only the token value path and the write to the logits."""
+    import torch
+
+    from interplab.bench.tracks.circuits import load
+    from interplab.core.circuit import Edge, Node
+    from interplab.methods.circuits import EdgePatcher
+
+    org = load("siit-shift_by")
+    head = Node.attn_head(0, 0)
+    assert org.truth["resample"].edges == {Edge(Node.tok_embed(), head, "v"), Edge(head, Node.logits())}
+    assert org.truth["resample"].edges < org.truth["zero"].edges  # positions matter under zero only
+    patcher = EdgePatcher(org.model, org.task, ablation="resample", metric="accuracy")
+    keep = torch.zeros(patcher.n_edges)
+    for e in org.truth["resample"].edges:
+        keep[patcher.index.edge_id[e]] = 1.0
+    assert patcher.score_keep(keep) >= 0.9
+    assert patcher.score_keep(1.0 - keep) <= 0.5

@@ -5,8 +5,9 @@ Organisms
                          semantics; ground truth measured on exactly those pairs, per ablation
     trained-<name>       small transformers trained here with a verified circuit
                          (:mod:`interplab.zoo.organisms`)
-    siit-<program>       SIIT-trained organisms (:mod:`interplab.zoo.siit`); their aligned
-                         components form the circuit under every ablation
+    siit-<program>       SIIT-trained organisms (:mod:`interplab.zoo.siit`); the edges among
+                         their aligned components that measurably matter, per ablation
+                         (:func:`measured_truth`)
 
 Rows per job: ``edge_auroc`` (vs the ground truth matching the ablation),
 ``edge_auroc_mismatched`` (vs the ground truth of the *other* of zero/resample, Miller et al.'s
@@ -113,7 +114,37 @@ def _siit(name: str, seed: int) -> CircuitOrganism:
     corrupted = org.encode([rng.choice(inputs) for _ in range(N_PAIRS)])
     task = CircuitTask(clean, corrupted, labels=_predictions(org.model, clean),
                        wrong_labels=_predictions(org.model, corrupted), metric="kl", name=name)
-    return CircuitOrganism(name, org.model, task, {a: org.circuit for a in ABLATIONS}, "siit")
+    truth = {a: measured_truth(org.model, task, org.circuit, a) for a in ABLATIONS}
+    return CircuitOrganism(name, org.model, task, truth, "siit")
+
+
+def measured_truth(model: Any, task: Any, candidates: Circuit, ablation: str,
+                   tolerance: float = 0.02) -> Circuit:
+    """The edges of ``candidates`` that matter on ``task`` under ``ablation``.
+
+    A SIIT organism's alignment names components, and reading it as "every edge between them"
+    over-claims (e.g. position edges under resample ablation, where clean and corrupted inputs
+    share positions). With every edge outside ``candidates`` ablated, an edge is kept when
+    ablating it too lowers task accuracy by more than ``tolerance``. If the candidates alone
+    do not keep the task (accuracy < 0.9), or nothing passes, the candidates are returned."""
+    from interplab.methods.circuits import EdgePatcher
+
+    patcher = EdgePatcher(model, task, ablation=ablation, metric="accuracy")
+    keep = torch.zeros(patcher.n_edges)
+    ids = {e: patcher.index.edge_id[e] for e in candidates.edges if e in patcher.index.edge_id}
+    keep[list(ids.values())] = 1.0
+    base = patcher.score_keep(keep)
+    if base < 0.9:
+        return candidates
+    kept = []
+    for edge, i in ids.items():
+        without = keep.clone()
+        without[i] = 0.0
+        if base - patcher.score_keep(without) > tolerance:
+            kept.append(edge)
+    if not kept:
+        return candidates
+    return Circuit.from_edges(kept, name=f"{candidates.name} (measured, {ablation})")
 
 
 def _metric(method: str, organism: CircuitOrganism) -> str:
