@@ -38,6 +38,7 @@ from interplab.core.interventions import Replace
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
 from interplab.eval.features import feature_recovery, max_cosines
+from interplab.eval.replacement import FidelityRatios
 from interplab.methods.dictionaries import DictionaryConfig, TensorSource, train_dictionary
 
 Tensor = torch.Tensor
@@ -45,7 +46,7 @@ KINDS = ("transcoder", "sae")
 
 
 @dataclass(frozen=True)
-class DictionaryReplacementResult:
+class DictionaryReplacementResult(FidelityRatios):
     """Scores of one compiled block replaced by a dictionary.
 
     Attributes:
@@ -96,17 +97,6 @@ class DictionaryReplacementResult:
     def accuracy_mean_ablated(self) -> float:
         return self.correct_mean_ablated / max(self.n_positions, 1)
 
-    @property
-    def fidelity(self) -> float:
-        return self.accuracy_replaced / max(self.accuracy_original, 1e-12)
-
-    @property
-    def mean_fidelity(self) -> float:
-        return self.accuracy_mean_ablated / max(self.accuracy_original, 1e-12)
-
-    @property
-    def kl_recovered(self) -> float:
-        return 1.0 - self.kl_replaced / self.kl_mean_ablated if self.kl_mean_ablated > 1e-12 else float("nan")
 
     @property
     def l2_recovered(self) -> float:

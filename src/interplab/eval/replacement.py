@@ -37,8 +37,29 @@ from interplab.methods.causal.program import outputs_equal, run_program
 Tensor = torch.Tensor
 
 
+class FidelityRatios:
+    """Ratios shared by replacement results: from ``accuracy_original``, ``accuracy_replaced``,
+    ``accuracy_mean_ablated``, ``kl_replaced`` and ``kl_mean_ablated`` of the subclass."""
+
+    @property
+    def fidelity(self) -> float:
+        """Task accuracy with the replacement, as a fraction of the original's."""
+        return self.accuracy_replaced / max(self.accuracy_original, 1e-12)  # type: ignore[attr-defined]
+
+    @property
+    def mean_fidelity(self) -> float:
+        """The same with the component mean-ablated instead (the baseline)."""
+        return self.accuracy_mean_ablated / max(self.accuracy_original, 1e-12)  # type: ignore[attr-defined]
+
+    @property
+    def kl_recovered(self) -> float:
+        """1 - KL(replaced) / KL(mean-ablated); NaN when mean ablation changes nothing."""
+        kl_mean = self.kl_mean_ablated  # type: ignore[attr-defined]
+        return 1.0 - self.kl_replaced / kl_mean if kl_mean > 1e-12 else float("nan")  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class ReplacementResult:
+class ReplacementResult(FidelityRatios):
     """Scores of one replacement. ``components``: what was swapped (display strings)."""
 
     variable: str
@@ -51,17 +72,6 @@ class ReplacementResult:
     n_fit: int
     n_eval: int
 
-    @property
-    def fidelity(self) -> float:
-        return self.accuracy_replaced / max(self.accuracy_original, 1e-12)
-
-    @property
-    def mean_fidelity(self) -> float:
-        return self.accuracy_mean_ablated / max(self.accuracy_original, 1e-12)
-
-    @property
-    def kl_recovered(self) -> float:
-        return 1.0 - self.kl_replaced / max(self.kl_mean_ablated, 1e-12)
 
 
 def value_prototypes(model: Any, hyp: CausalHypothesis, variable: str,
