@@ -9,7 +9,8 @@ from interplab.methods.real.induction import detect_induction_heads, repeated_to
 from interplab.methods.real.ioi import NAMES, make_ioi
 from interplab.methods.real.lens import logit_lens_and_dla
 from interplab.methods.real.patching import activation_patching, attribution_patching
-from interplab.models.pretrained.llama import HookedLlama, Llama, LlamaConfig
+from interplab.models.pretrained.llama import HookedLlama, LlamaConfig
+from tests.llama_helpers import random_llama
 
 
 class WordTokenizer:
@@ -29,13 +30,8 @@ class WordTokenizer:
 
 
 def tiny_llama(vocab: int = 128) -> HookedLlama:
-    cfg = LlamaConfig(d_vocab=vocab, d_model=24, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=32, n_ctx=64)
-    model = Llama(cfg)
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.3 + (1.0 if p.dim() == 1 else 0.0))
-    return HookedLlama(model.eval())
+    return random_llama(LlamaConfig(d_vocab=vocab, d_model=24, n_layers=2, n_heads=4, n_kv_heads=2,
+                                    d_mlp=32, n_ctx=64))
 
 
 def test_repeated_tokens_shape_and_repeat():

@@ -17,6 +17,7 @@ from interplab.core.hooks import count_hooks
 from interplab.errors import WeightsError
 from interplab.models.pretrained.gguf_loader import open_gguf, unpermute_qk
 from interplab.models.pretrained.llama import HookedLlama, Llama, LlamaConfig, PartialRun
+from tests.llama_helpers import random_llama
 
 
 def to_hf(model: Llama) -> transformers.LlamaForCausalLM:
@@ -43,14 +44,8 @@ def to_hf(model: Llama) -> transformers.LlamaForCausalLM:
 
 
 def tiny() -> HookedLlama:
-    cfg = LlamaConfig(d_vocab=40, d_model=24, n_layers=2, n_heads=6, n_kv_heads=2, d_mlp=32,
-                      n_ctx=16, rope_base=100.0)
-    model = Llama(cfg)
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.3 + (1.0 if p.dim() == 1 else 0.0))
-    return HookedLlama(model.eval())
+    return random_llama(LlamaConfig(d_vocab=40, d_model=24, n_layers=2, n_heads=6, n_kv_heads=2,
+                                    d_mlp=32, n_ctx=16, rope_base=100.0))
 
 
 TOKENS = torch.randint(0, 40, (3, 9), generator=torch.Generator().manual_seed(1))
