@@ -44,3 +44,13 @@ def test_library_covers_the_issue_list():
     assert wanted <= set(LIBRARY)
     for spec in LIBRARY.values():
         assert spec.description and spec.vocab and spec.max_len >= 1
+
+
+def test_sum_prev_adds_the_previous_token_mod_3():
+    spec = get_program("sum_prev")
+    assert spec.vocab == (0, 1, 2) and spec.max_len == 5
+    program = spec.program()
+    # (1+0, 2+1, 2+2, 1+2) mod 3; nothing before the first token
+    assert rasp.evaluate(program, [0, 1, 2, 2, 1]) == [None, 1, 0, 1, 0]
+    labels = {e.label for e in rasp.walk(program)}
+    assert {"prev", "sum_prev"} <= labels  # the SIIT twin aligns these labels

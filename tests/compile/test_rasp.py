@@ -59,3 +59,34 @@ def test_library_labels_are_all_given_names():
         unnamed = [e.label for e in rasp.walk(spec.program()) if e.name is None
                    and not isinstance(e, (rasp.TokensType, rasp.IndicesType))]
         assert not unnamed, (name, unnamed)
+
+
+_EQ_SEL = lambda: Select(rasp.tokens, rasp.tokens, Comparison.EQ)  # noqa: E731
+
+
+@pytest.mark.parametrize("build, fragments", [
+    (lambda: Map(lambda x: x, 3), ["Map", "inner must be an SOp", "got int 3", "Full(3)"]),
+    (lambda: Aggregate(_EQ_SEL(), "x"), ["Aggregate", "sop must be an SOp", "got str 'x'"]),
+    (lambda: Select(rasp.tokens, 5, Comparison.EQ), ["Select", "queries must be an SOp", "got int 5"]),
+    (lambda: Select(rasp.tokens, rasp.tokens, "EQ"), ["predicate must be a Comparison",
+                                                      "use Comparison.EQ"]),
+    (lambda: Aggregate(rasp.tokens, rasp.tokens), ["selector must be a Selector",
+                                                   "got TokensType 'tokens'"]),
+    (lambda: Aggregate(_EQ_SEL(), _EQ_SEL()), ["sop must be an SOp", "Aggregate or SelectorWidth"]),
+    (lambda: Map(rasp.tokens, lambda x: x), ["f must be a function", "inner must be an SOp"]),
+    (lambda: rasp.SequenceMap(lambda a, b: a, rasp.tokens, [1, 2]), ["right must be an SOp"]),
+    (lambda: rasp.SelectorWidth(rasp.tokens), ["SelectorWidth", "selector must be a Selector"]),
+    (lambda: _EQ_SEL() & rasp.indices, ["SelectorAnd", "right must be a Selector"]),
+    (lambda: rasp.LinearSequenceMap(rasp.tokens, rasp.indices, "2", 1), ["a must be a number"]),
+])
+def test_constructors_reject_wrong_arguments(build, fragments):
+    with pytest.raises(rasp.ProgramError) as info:
+        build()
+    assert isinstance(info.value, TypeError)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+
+
+def test_named_copies_and_encodings_still_construct():
+    m = Map(lambda x: x, rasp.tokens).named("m")
+    assert numerical(m).is_numerical and rasp.categorical(numerical(m)).label == "m"

@@ -53,3 +53,101 @@ def test_numerical_linear_map_must_stay_numerical():
     lin = rasp.categorical(rasp.LinearSequenceMap(num, num, 1, 1, name="lin"))
     with pytest.raises(CompileError, match="lin .*must stay numerical"):
         compile_program(lin, ["a"], 3)
+
+
+# ------------------------------------- categorical Aggregates must select one value
+
+
+def _earlier_token():
+    """Selects every earlier key: ambiguous as soon as two earlier tokens differ."""
+    return Aggregate(Select(rasp.indices, rasp.indices, Comparison.LT, name="earlier"),
+                     rasp.tokens, name="some_earlier")
+
+
+def test_ambiguous_categorical_aggregate_is_rejected_with_an_example():
+    with pytest.raises(CompileError) as info:
+        compile_program(_earlier_token(), [0, 1, 2], max_len=4, pairs=[])
+    msg = str(info.value)
+    assert "some_earlier (aggregate): categorical Aggregate is ambiguous" in msg
+    assert "on input [0, 1, 0], query position 2 selects keys [0, 1]" in msg
+    assert "valid=" in msg and "numerical(Aggregate" in msg and "enumerating" in msg
+    # the example really is one where the evaluator has no answer
+    with pytest.raises(rasp.EvaluationError):
+        rasp.evaluate(_earlier_token(), [0, 1, 0])
+
+
+def test_ambiguity_is_sampled_when_the_input_space_is_large():
+    with pytest.raises(CompileError, match=r"some_earlier .*seeded random sample.*too many"):
+        compile_program(_earlier_token(), list(range(10)), max_len=8, pairs=[])
+
+
+def test_ambiguity_is_reported_with_every_other_problem():
+    two = SequenceMap(lambda a, b: (a, b), _earlier_token(),
+                      Aggregate(Select(rasp.tokens, rasp.tokens, Comparison.LT, name="smaller"),
+                                rasp.indices, name="some_smaller"), name="pair")
+    bad = SequenceMap(lambda a, b: a, two, Map(lambda t: [t], rasp.tokens, name="listify"),
+                      name="everything")
+    with pytest.raises(CompileError) as info:
+        compile_program(bad, [0, 1, 2], max_len=4, pairs=[])
+    msg = str(info.value)
+    for label in ("some_earlier (aggregate)", "some_smaller (aggregate)", "listify (map)"):
+        assert label in msg, msg
+
+
+def test_valid_restricts_the_ambiguity_check():
+    # Only defined on inputs whose tokens are all equal: then every earlier key agrees.
+    model = compile_program(_earlier_token(), [0, 1, 2], max_len=4, pairs=[],
+                            valid=lambda xs: len(set(xs)) == 1)
+    assert model.ground_truth.output == "some_earlier"
+
+
+def test_library_programs_pass_their_validity_rule():
+    from interplab.compile.programs import get_program
+
+    spec = get_program("induction")  # ambiguous when a token occurs three times
+    with pytest.raises(CompileError, match=r"induction \(aggregate\).*ambiguous"):
+        compile_program(spec.program(), spec.vocab, spec.max_len, pairs=[])
+    assert spec.compile(pairs=[]).ground_truth.output == "induction"
+
+
+@pytest.mark.parametrize("builder, vocab, length", [
+    ("program_sort_unique", tuple(range(6)), 4), ("program_hist", tuple(range(4)), 5),
+    ("program_sum_prev", tuple(range(3)), 5), ("program_shift_by_1", tuple(range(4)), 5),
+    ("program_shift_by_2", tuple(range(4)), 5), ("program_first_token", tuple(range(4)), 5),
+    ("program_mod_sum", tuple(range(5)), 4), ("program_detect_pattern", tuple(range(4)), 5),
+])
+def test_siit_programs_compile_without_a_validity_rule(builder, vocab, length):
+    from interplab.zoo import siit
+
+    compile_program(getattr(siit, builder)(), list(vocab), length, pairs=[])
+
+
+def test_provably_functional_aggregates_are_accepted_unchecked():
+    from interplab.compile.bases import graph_to_value_sets
+    from interplab.compile.graph import program_to_graph
+    from interplab.compile.validate import _provably_functional
+
+    same = Aggregate(Select(rasp.tokens, rasp.tokens, Comparison.EQ, name="same"), rasp.tokens,
+                     name="same_token")
+    prev = Aggregate(Select(rasp.indices, rasp.indices, lambda k, q: k == q - 1, name="prev_sel"),
+                     rasp.tokens, name="prev")
+    earlier = _earlier_token()
+    for program, expected in ((same, True), (prev, True), (earlier, False)):
+        graph = program_to_graph(program)
+        sets = graph_to_value_sets(graph, ["a", "b"], 6)
+        assert _provably_functional(program, sets, 6) is expected, program.label
+    # a huge input space is no problem for provably functional aggregates
+    compile_program(prev, list(range(20)), 12, pairs=[])
+
+
+@pytest.mark.parametrize("f, kind, fix", [
+    (lambda t: [t], "list", "a tuple"),
+    (lambda t: {t: 1}, "dict", "a tuple of \\(key, value\\) pairs"),
+    (lambda t: {t}, "set", "a frozenset"),
+])
+def test_unhashable_map_values_are_a_compile_error(f, kind, fix):
+    m = Map(f, rasp.tokens, name="boxed")
+    reader = Map(lambda x: x, m, name="reader")
+    with pytest.raises(CompileError, match=rf"boxed \(map\): .*hashable.*a {kind}.*return {fix}") as info:
+        compile_program(reader, ["a", "b"], max_len=3, pairs=[])
+    assert "1 unsupported construct" in str(info.value)  # its reader is not blamed again

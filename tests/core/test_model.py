@@ -225,3 +225,84 @@ def test_wrap_plain_module(tokens):
     assert torch.allclose(ablated, mlp[2].bias.expand(5, 2))
     with pytest.raises(SiteError, match="valid paths"):
         wrap_module(mlp, ["3"])
+
+
+# ------------------------------------------- interventions that cannot take effect
+
+class _Skips(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used = torch.nn.Linear(4, 4)
+        self.unused = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.used(x)
+
+
+def test_intervention_on_a_site_that_never_fires_is_an_error():
+    model = wrap_module(_Skips())
+    x = torch.zeros(2, 4)
+    with pytest.raises(SiteError, match=r"never took effect.*Zero at module:unused.*model\.sites"):
+        model.run_with(x, [Zero(Site.module("used")), Zero(Site.module("unused"))])
+    with pytest.raises(SiteError, match=r"Zero at module:unused"):
+        model.run_with_cache(x, [Site.module("used")], interventions=[Zero(Site.module("unused"))])
+    assert count_hooks(model.module) == 0
+    # The site that does fire still works alone.
+    assert torch.equal(model.run_with(x, [Zero(Site.module("used"))]), torch.zeros(2, 4))
+
+
+def test_intervention_on_an_on_demand_per_head_site_fires(tiny_model, tokens):
+    site = Site(C.ATTN_RESULT, 0, 1)
+    out = tiny_model.run_with(tokens, [Zero(site)])
+    assert not torch.allclose(out, tiny_model.run(tokens), atol=1e-4)
+    q_in = tiny_model.run_with(tokens, [Zero(Site(C.ATTN_Q_IN, 1, 0))])
+    assert not torch.allclose(q_in, tiny_model.run(tokens), atol=1e-4)
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: Zero(s),
+    lambda s: Patch(s, value=torch.zeros(3, 10, 4, 8)),
+    lambda s: Replace(s, fn=lambda v: v),
+])
+def test_head_out_of_range_names_valid_heads(tiny_model, tokens, make):
+    site = Site(C.ATTN_Z, 0, 7)
+    with pytest.raises(SiteError, match=r"head 7 is out of range.*4 heads.*0\.\.3"):
+        tiny_model.run_with(tokens, [make(site)])
+    assert count_hooks(tiny_model.module) == 0
+
+
+def test_cached_head_out_of_range_names_valid_heads(tiny_model, tokens):
+    with pytest.raises(SiteError, match=r"head 4 is out of range.*0\.\.3"):
+        tiny_model.run_with_cache(tokens, [Site(C.ATTN_PATTERN, 1, 4)])
+
+
+@pytest.mark.parametrize("positions", [(10,), (0, -11), (3, 99)])
+def test_positions_out_of_range_name_the_sequence_length(tiny_model, tokens, positions):
+    site = Site(C.RESID_POST, 0)
+    with pytest.raises(SiteError, match=r"out of range.*10 positions.*0\.\.9"):
+        tiny_model.run_with(tokens, [Zero(site, positions=positions)])
+    assert count_hooks(tiny_model.module) == 0
+
+
+def test_negative_positions_count_from_the_end(tiny_model, tokens):
+    site = Site(C.RESID_POST, 0)
+    _, got = tiny_model.run_with_cache(tokens, [site], interventions=[Zero(site, positions=(-1,))])
+    assert torch.all(got[site][:, 9] == 0) and not torch.all(got[site][:, 8] == 0)
+
+
+def test_replace_with_another_dtype_is_an_error(tiny_model, tokens):
+    site = Site(C.MLP_OUT, 0)
+    with pytest.raises(ShapeError, match=r"Replace at L0\.mlp_out.*dtype float64 \(expected float32\)"):
+        tiny_model.run_with(tokens, [Replace(site, fn=lambda v: v.double())])
+    with pytest.raises(ShapeError, match=r"Replace at L0\.H1\.attn_z.*dtype float16"):
+        tiny_model.run_with(tokens, [Replace(Site(C.ATTN_Z, 0, 1), fn=lambda v: v.half())])
+    assert count_hooks(tiny_model.module) == 0
+
+
+def test_replace_with_another_shape_or_type_is_an_error(tiny_model, tokens):
+    site = Site(C.MLP_OUT, 0)
+    expected = r"Replace at L0\.mlp_out.*shape \(3, 10\) \(expected \(3, 10, 32\)\)"
+    with pytest.raises(ShapeError, match=expected):
+        tiny_model.run_with(tokens, [Replace(site, fn=lambda v: v.sum(-1))])
+    with pytest.raises(ShapeError, match=r"Replace at L0\.mlp_out produced a list.*\(3, 10, 32\)"):
+        tiny_model.run_with(tokens, [Replace(site, fn=lambda v: v.tolist())])

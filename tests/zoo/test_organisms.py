@@ -88,3 +88,32 @@ def test_induction_repeat_is_not_positional(organisms):
     first = [int(((task.clean[i] == task.clean[i, -1]).nonzero()[0])) for i in range(task.batch_size)]
     distances = {task.clean.shape[1] - 1 - f for f in first}
     assert len(distances) > 5
+
+
+def test_corrupt_organism_cache_is_rebuilt_with_a_warning(tmp_path, tiny_model, tokens, caplog):
+    import logging
+
+    from interplab.zoo.organisms import cached_model
+
+    calls = []
+
+    def train():
+        calls.append(1)
+        return tiny_model, {"note": "fresh"}
+
+    directory = tmp_path / "cache"
+    cached_model(directory, "tiny", train)
+    assert len(calls) == 1
+    model, info = cached_model(directory, "tiny", train)  # from the cache
+    assert len(calls) == 1 and info["note"] == "fresh"
+    weights = directory / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="interplab.zoo"):
+        model, _ = cached_model(directory, "tiny", train)
+    assert len(calls) == 2, "a corrupt cache must be retrained"
+    assert "rebuilding organism tiny" in caplog.text and "corrupt" in caplog.text
+    assert torch.equal(model.run(tokens), tiny_model.run(tokens))
+    cached_model(directory, "tiny", train)  # the rewritten cache loads cleanly
+    assert len(calls) == 2

@@ -70,13 +70,25 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
     """Infer every SOp's value set; problems (a Map that raises, too many values) are collected."""
     sets: dict[str, ValueSet] = {}
     problems: list[Problem] = []
+    broken: set[str] = set()  # SOps whose function failed: their readers are not blamed again
     for sop in graph.sops:
+        if any(c.label in broken for c in sop.children if isinstance(c, rasp.SOp)):
+            broken.add(sop.label)
+            sets[sop.label] = ValueSet(sop.encoding, None)
+            continue
         try:
             values = _values(sop, sets, vocab, max_len)
         except Exception as exc:  # a user function failed on a reachable value
             problems.append(Problem(sop.label, sop.kind, f"its function raised {exc!r} on a value its "
                                     "input can hold; make it total over the input's value set"))
+            broken.add(sop.label)
             values = None
+        if values is not None and not sop.is_numerical:
+            unhashable = [v for v in values if not _hashable(v)]
+            if unhashable:
+                problems.append(Problem(sop.label, sop.kind, _unhashable_message(unhashable[0])))
+                broken.add(sop.label)
+                values = None
         if values is not None and sop.is_numerical and not all(
                 isinstance(v, (int, float)) for v in values):
             problems.append(Problem(sop.label, sop.kind, "a numerical SOp must hold numbers; its "
@@ -98,6 +110,22 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
                                     "needs them all"))
         sets[sop.label] = ValueSet(sop.encoding, values)
     return ValueSets(sets, tuple(problems))
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _unhashable_message(value: Any) -> str:
+    kind = type(value).__name__
+    fix = {"list": "a tuple", "dict": "a tuple of (key, value) pairs", "set": "a frozenset"}.get(
+        kind, "a hashable value (tuple, frozenset, str, number)")
+    return (f"its values must be hashable (each value gets its own residual direction), but it "
+            f"produces a {kind}, e.g. {value!r}; return {fix} instead")
 
 
 def _values(sop: rasp.SOp, sets: Mapping[str, ValueSet], vocab: Sequence[Any],

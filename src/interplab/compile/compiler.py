@@ -3,14 +3,15 @@
     program ─program_to_graph─▶ ProgramGraph ─graph_to_value_sets─▶ ValueSets ─validate─▶ (ok)
         ─graph_to_allocation─▶ Allocation ─value_sets_to_layout─▶ ResidualLayout
         ─allocation_to_blocks─▶ [HeadBlock | MLPBlock] ─blocks_to_weights─▶ Weights
-        ─blocks_to_circuit / allocation_to_variables─▶ GroundTruth ─▶ CompiledModel
+        ─blocks_to_circuit (designed) ─reads_to_circuit (RASP)─ / allocation_to_variables─▶
+        GroundTruth ─▶ CompiledModel
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -18,11 +19,12 @@ from interplab.compile import rasp
 from interplab.compile.assemble import BOS_ID, blocks_to_weights
 from interplab.compile.bases import ResidualLayout, ValueSets, graph_to_value_sets, value_sets_to_layout
 from interplab.compile.blocks import Block, HeadBlock, MLPBlock, allocation_to_blocks
-from interplab.compile.circuit_truth import blocks_to_circuit, structural_edges
+from interplab.compile.circuit_truth import blocks_to_circuit
+from interplab.compile.dataflow_truth import reads_to_circuit
 from interplab.compile.compiled import CompiledModel
 from interplab.compile.graph import Allocation, ProgramGraph, graph_to_allocation, program_to_graph
 from interplab.compile.ground_truth import GroundTruth, VariableTruth
-from interplab.compile.validate import validate
+from interplab.compile.validate import InputDomain, validate
 from interplab.core.circuit import Circuit
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
@@ -32,38 +34,46 @@ Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
 
 def compile_program(program: rasp.SOp, vocab: Sequence[Any], max_len: int, *,
                     name: str | None = None, pairs: Pairs | None = None,
-                    softmax_coldness: float = 100.0, measure_circuit: bool = True) -> CompiledModel:
+                    softmax_coldness: float = 100.0, measure_circuit: bool = True,
+                    valid: Callable[[Sequence[Any]], bool] | None = None) -> CompiledModel:
     """Compile ``program`` for inputs over ``vocab`` of length 1..``max_len``.
 
     Args:
-        pairs: (clean, corrupted) task inputs of equal length used to decide which circuit edges
-            matter under each ablation; default: 64 seeded random pairs; ``[]`` skips the
-            measurement (as ``measure_circuit=False``).
+        pairs: (clean, corrupted) task inputs of equal length on which the RASP program decides
+            which designed edges matter under each ablation (:mod:`.dataflow_truth`; the
+            compiled weights are not used); default: 64 seeded random pairs; ``[]`` skips it
+            (as ``measure_circuit=False``). To score a method, derive the truth on pairs
+            disjoint from its scoring pairs with :func:`interplab.compile.derive_circuit`.
         softmax_coldness: attention score of a selected key (larger = harder attention).
-        measure_circuit: measure on ``pairs`` under which ablations each circuit edge matters
-            (the default). False keeps every structural edge with no per-ablation flags.
+        measure_circuit: decide on ``pairs`` under which ablations each designed edge matters
+            (the default). False keeps every designed edge with no per-ablation flags.
+        valid: the inputs the program is defined on (``valid(xs) -> bool``; default: all). A
+            categorical Aggregate must select keys holding one value on every valid input; it is
+            checked on all of them (or a seeded sample when there are more than 20,000).
     Raises:
         CompileError: listing every unsupported expression at once.
     """
     with _one_thread():
         return _compile(program, _check_inputs(vocab, max_len), max_len, name, pairs,
-                        softmax_coldness, measure_circuit)
+                        softmax_coldness, measure_circuit, valid)
 
 
 def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None,
-             pairs: Pairs | None, softmax_coldness: float, measure_circuit: bool) -> CompiledModel:
+             pairs: Pairs | None, softmax_coldness: float, measure_circuit: bool,
+             valid: Callable[[Sequence[Any]], bool] | None = None) -> CompiledModel:
     graph = program_to_graph(program)
     value_sets = graph_to_value_sets(graph, vocab, max_len)
-    validate(graph, value_sets)
+    validate(graph, value_sets, InputDomain(tuple(vocab), max_len, valid))
     allocation = graph_to_allocation(graph)
     layout = value_sets_to_layout(graph, value_sets)
     blocks = allocation_to_blocks(graph, allocation, value_sets, layout, max_len, softmax_coldness)
     weights = blocks_to_weights(blocks, layout, allocation, graph, value_sets, vocab, max_len)
-    structure = Circuit.from_edges(structural_edges(graph, allocation, blocks),
-                                   name=f"{program.label} (structural, unmeasured)")
+    designed, reads = blocks_to_circuit(graph, allocation, blocks)
+    structure = Circuit.from_edges(designed, name=f"{program.label} (designed)")
     if measure_circuit and (pairs is None or len(pairs) > 0):
         pairs = pairs if pairs is not None else random_pairs(vocab, max_len, 64, seed=0)
-        circuit = blocks_to_circuit(graph, allocation, blocks, weights, vocab, pairs)
+        circuit = reads_to_circuit(program, designed, reads, pairs,
+                                   name=f"{program.label} (dataflow truth)")
     else:
         circuit = structure
     truth = GroundTruth(
@@ -72,8 +82,8 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
         variables=allocation_to_variables(graph, allocation, value_sets, layout, blocks,
                                           weights.mlp_columns),
         circuit=circuit, notes={"softmax_coldness": str(softmax_coldness),
-                                "circuit": "structural" if circuit is structure else "measured"},
-        structure=structure)
+                                "circuit": "designed" if circuit is structure else "dataflow"},
+        structure=structure, edge_reads=reads)
     return CompiledModel(weights.cfg, dict(weights.state_dict), truth, weights.output_values,
                          program=program, name=name)
 

@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from interplab.compile.bases import Direction
-from interplab.core.circuit import Circuit
+from interplab.compile.dataflow_truth import Read
+from interplab.core.circuit import Circuit, Edge
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError, unknown_name
 
@@ -69,9 +70,17 @@ class GroundTruth:
     variables: Mapping[str, VariableTruth]
     circuit: Circuit
     notes: Mapping[str, str] = field(default_factory=dict)
-    #: every edge whose receiver's weights read what its sender writes (no ablation flags);
-    #: the candidates :func:`interplab.compile.measure_circuit` re-measures on other data
+    #: the designed circuit: every edge whose receiver's weights read what its sender writes
+    #: (the program's dataflow; no data, no ablation flags)
     structure: Circuit | None = None
+    #: what each designed edge carries: (reader label, variable label, role) triples, from
+    #: which :func:`interplab.compile.derive_circuit` decides per ablation which edges matter
+    edge_reads: Mapping[Edge, tuple[Read, ...]] = field(default_factory=dict)
+
+    @property
+    def designed(self) -> Circuit:
+        """The designed circuit (the program's dataflow), or ``circuit`` for old ground truths."""
+        return self.structure if self.structure is not None else self.circuit
 
     @property
     def d_model(self) -> int:
@@ -131,6 +140,9 @@ class GroundTruth:
             "variables": {k: _var_json(v) for k, v in self.variables.items()},
             "circuit": self.circuit.to_json(), "notes": dict(self.notes),
             "structure": None if self.structure is None else self.structure.to_json(),
+            "edge_reads": [{"edge": Circuit.from_edges([e]).to_json()["edges"][0],
+                            "reads": [r.to_json() for r in reads]}
+                           for e, reads in sorted(self.edge_reads.items())],
         }
 
     @staticmethod
@@ -146,7 +158,16 @@ class GroundTruth:
                              for d in data["directions"]),
             variables={k: _var_from_json(v) for k, v in data["variables"].items()},
             circuit=Circuit.from_json(data["circuit"]), notes=dict(data.get("notes", {})),
-            structure=None if data.get("structure") is None else Circuit.from_json(data["structure"]))
+            structure=None if data.get("structure") is None else Circuit.from_json(data["structure"]),
+            edge_reads=_reads_from_json(data.get("edge_reads", [])))
+
+
+def _reads_from_json(items: Sequence[Mapping]) -> dict[Edge, tuple[Read, ...]]:
+    out = {}
+    for item in items:
+        (edge,) = Circuit.from_json({"edges": [item["edge"]]}).edges
+        out[edge] = tuple(Read(*r) for r in item["reads"])
+    return out
 
 
 def _site_json(site: Site) -> dict:

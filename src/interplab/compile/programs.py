@@ -109,6 +109,14 @@ def make_detect_pattern(sop: rasp.SOp, pattern: Sequence[Any]) -> rasp.SOp:
     return Map(lambda x: 1 if x else 0, result, name="detect_pattern")
 
 
+def make_sum_prev(p: int) -> rasp.SOp:
+    """(token + previous token) mod p (None at the first position): a previous-token head
+    feeding a modular-sum MLP. Labels ``prev_idx``, ``select_prev``, ``prev``, ``sum_prev``."""
+    prev_idx = Map(lambda i: i - 1, indices, name="prev_idx")
+    prev = Aggregate(Select(indices, prev_idx, C.EQ, name="select_prev"), tokens, name="prev")
+    return SequenceMap(lambda a, b: (a + b) % p, tokens, prev, name="sum_prev")
+
+
 def make_count_less_freq(n: int) -> rasp.SOp:
     """How many positions hold a token that occurs fewer than ``n`` times."""
     hist = make_hist()
@@ -188,6 +196,7 @@ class ProgramSpec:
 
         if "pairs" not in kwargs:
             kwargs["pairs"] = self.task_pairs(64, seed=0)
+        kwargs.setdefault("valid", lambda xs: len(xs) >= self.min_len and self.valid(xs))
         return compile_program(self.program(), self.vocab, self.max_len, name=self.name, **kwargs)
 
     def n_inputs(self) -> int:
@@ -314,6 +323,8 @@ LIBRARY: dict[str, ProgramSpec] = {s.name: s for s in [
                 ("a", "b", "c", "d"), 6, make_induction_copy, valid=_at_most_twice),
     ProgramSpec("mod_sum", "(first token + current token) mod 5", (0, 1, 2, 3, 4), 4,
                 lambda: make_mod_sum(5)),
+    ProgramSpec("sum_prev", "(token + previous token) mod 3", (0, 1, 2), 5,
+                lambda: make_sum_prev(3)),
     ProgramSpec("max_so_far", "largest token so far", (0, 1, 2, 3), 5,
                 lambda: make_extreme_so_far((0, 1, 2, 3), largest=True)),
     ProgramSpec("min_so_far", "smallest token so far", (0, 1, 2, 3), 5,

@@ -18,6 +18,8 @@ Every SOp is *categorical* (a finite set of values, one residual direction per v
 *numerical* (one residual direction holding the number). Every expression has a readable
 ``label``: the name given with ``.named(...)`` or ``kind_N`` from a process-wide counter.
 Library programs name every expression, so their labels are stable across processes.
+Constructors check their arguments: an argument of the wrong kind (``Map(f, 3)``) raises
+:class:`ProgramError` naming the argument, what it must be and what was given.
 
 Missing values: a categorical Aggregate that selects nothing yields ``None`` (the zero vector in
 a compiled model); Maps and SequenceMaps of ``None`` yield ``None`` (categorical output) or
@@ -33,7 +35,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from interplab.errors import InterplabError
+from interplab.errors import CompileError, InterplabError
 
 _ids = itertools.count(1)
 
@@ -75,6 +77,60 @@ _COMPARISONS: dict[Comparison, Callable[[Any, Any], bool]] = {
 
 class EvaluationError(InterplabError, ValueError):
     """The reference evaluator met an input on which the program is undefined."""
+
+
+class ProgramError(CompileError, TypeError):
+    """A RASP expression was built from arguments of the wrong kind (raised at construction)."""
+
+
+_WANTED = {
+    "sop": "an SOp (tokens, indices, Full(c), Map, SequenceMap, Aggregate, SelectorWidth, ...: "
+           "one value per position)",
+    "selector": "a Selector (Select(keys, queries, predicate), or &, |, ~ of selectors)",
+    "function": "a function (e.g. a lambda)",
+    "predicate": "a Comparison (e.g. Comparison.EQ) or a function predicate(key, query) -> bool",
+    "number": "a number",
+}
+
+
+_IS: dict[str, Callable[[Any], bool]] = {
+    "sop": lambda v: isinstance(v, SOp),
+    "selector": lambda v: isinstance(v, Selector),
+    "function": lambda v: callable(v) and not isinstance(v, Expr),
+    "predicate": lambda v: isinstance(v, Comparison) or (callable(v) and not isinstance(v, Expr)),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Expr):
+        return f"{type(value).__name__} {value.label!r}"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _check_args(expr: "Expr", *args: tuple[str, Any, str]) -> None:
+    """Raise ProgramError listing every ``(field, value, kind)`` whose value is not of ``kind``
+    (one of "sop", "selector", "function", "predicate", "number")."""
+    problems = []
+    for role, value, kind in args:
+        if not _IS[kind](value):
+            hint = ""
+            if kind == "sop" and isinstance(value, (int, float, str)):
+                hint = f" (for a constant, use Full({value!r}))"
+            elif kind == "sop" and isinstance(value, Selector):
+                hint = " (turn a selector into values with Aggregate or SelectorWidth)"
+            elif kind == "selector" and isinstance(value, SOp):
+                hint = f" (build one with Select(keys, queries, predicate) from {value.label!r})"
+            elif kind == "predicate" and isinstance(value, str) and value.upper() in Comparison.__members__:
+                hint = f" (use Comparison.{value.upper()})"
+            problems.append(f"{role} must be {_WANTED[kind]}, got {_describe(value)}{hint}")
+    encoding = getattr(expr, "encoding", Encoding.CATEGORICAL)
+    if not isinstance(encoding, Encoding):
+        problems.append(f"encoding must be Encoding.CATEGORICAL or Encoding.NUMERICAL (or use "
+                        f"numerical(...)/categorical(...)), got {_describe(encoding)}")
+    if problems:
+        raise ProgramError(f"cannot build {type(expr).__name__}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,6 +206,9 @@ class Map(SOp):
     inner: SOp = None  # type: ignore[assignment]
     kind = "map"
 
+    def __post_init__(self) -> None:
+        _check_args(self, ("f", self.f, "function"), ("inner", self.inner, "sop"))
+
     @property
     def children(self) -> tuple[Expr, ...]:
         return (self.inner,)
@@ -161,6 +220,10 @@ class SequenceMap(SOp):
     left: SOp = None  # type: ignore[assignment]
     right: SOp = None  # type: ignore[assignment]
     kind = "sequence_map"
+
+    def __post_init__(self) -> None:
+        _check_args(self, ("f", self.f, "function"), ("left", self.left, "sop"),
+                    ("right", self.right, "sop"))
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -177,6 +240,10 @@ class LinearSequenceMap(SOp):
     b: float = 1.0
     encoding: Encoding = field(default=Encoding.NUMERICAL, kw_only=True)
     kind = "linear_sequence_map"
+
+    def __post_init__(self) -> None:
+        _check_args(self, ("left", self.left, "sop"), ("right", self.right, "sop"),
+                    ("a", self.a, "number"), ("b", self.b, "number"))
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -204,6 +271,10 @@ class Select(Selector):
     predicate: Comparison | Callable[[Any, Any], bool] = Comparison.EQ
     kind = "select"
 
+    def __post_init__(self) -> None:
+        _check_args(self, ("keys", self.keys, "sop"), ("queries", self.queries, "sop"),
+                    ("predicate", self.predicate, "predicate"))
+
     @property
     def children(self) -> tuple[Expr, ...]:
         return (self.keys, self.queries)
@@ -220,6 +291,9 @@ class SelectorAnd(Selector):
     right: Selector = None  # type: ignore[assignment]
     kind = "selector_and"
 
+    def __post_init__(self) -> None:
+        _check_args(self, ("left", self.left, "selector"), ("right", self.right, "selector"))
+
     @property
     def children(self) -> tuple[Expr, ...]:
         return (self.left, self.right)
@@ -231,6 +305,9 @@ class SelectorOr(Selector):
     right: Selector = None  # type: ignore[assignment]
     kind = "selector_or"
 
+    def __post_init__(self) -> None:
+        _check_args(self, ("left", self.left, "selector"), ("right", self.right, "selector"))
+
     @property
     def children(self) -> tuple[Expr, ...]:
         return (self.left, self.right)
@@ -240,6 +317,9 @@ class SelectorOr(Selector):
 class SelectorNot(Selector):
     inner: Selector = None  # type: ignore[assignment]
     kind = "selector_not"
+
+    def __post_init__(self) -> None:
+        _check_args(self, ("inner", self.inner, "selector"))
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -252,6 +332,9 @@ class Aggregate(SOp):
     sop: SOp = None  # type: ignore[assignment]
     kind = "aggregate"
 
+    def __post_init__(self) -> None:
+        _check_args(self, ("selector", self.selector, "selector"), ("sop", self.sop, "sop"))
+
     @property
     def children(self) -> tuple[Expr, ...]:
         return (self.selector, self.sop)
@@ -261,6 +344,9 @@ class Aggregate(SOp):
 class SelectorWidth(SOp):
     selector: Selector = None  # type: ignore[assignment]
     kind = "selector_width"
+
+    def __post_init__(self) -> None:
+        _check_args(self, ("selector", self.selector, "selector"))
 
     @property
     def children(self) -> tuple[Expr, ...]:

@@ -1,26 +1,84 @@
 """Validation: gather every construct the compiler cannot turn into weights, then raise once.
 
-``validate(graph, value_sets)`` raises one :class:`CompileError` whose message lists each
+``validate(graph, value_sets, domain)`` raises one :class:`CompileError` whose message lists each
 offending expression with its label and the reason, so a user fixes them all in one pass.
+
+A categorical Aggregate compiles to one attention head that averages the one-hot codes of the
+selected keys, which decodes to a single value only when every selected key holds the same value.
+When the selector provably picks at most one key (keys are ``indices`` and each query value
+matches at most one index) or only keys equal to the query (``Select(x, q, EQ)`` aggregating
+``x``), it is accepted as is; otherwise it is checked on the program's inputs (``domain``): all
+of them when there are at most :data:`MAX_ENUMERATED_INPUTS`, else a seeded sample of
+:data:`SAMPLED_INPUTS` (which the message then says).
 """
 
 from __future__ import annotations
 
+import itertools
 import numbers
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
 
 from interplab.compile import rasp
 from interplab.compile.bases import ValueSets
 from interplab.compile.graph import Problem, ProgramGraph, selector_terms
 from interplab.errors import CompileError
 
+#: Check categorical Aggregates on every input when there are at most this many.
+MAX_ENUMERATED_INPUTS = 20_000
+#: Otherwise, on this many seeded random inputs.
+SAMPLED_INPUTS = 2_000
 
-def find_problems(graph: ProgramGraph, value_sets: ValueSets | None = None) -> list[Problem]:
-    """Every unsupported construct in ``graph`` (and in its value sets, when given)."""
+
+@dataclass(frozen=True)
+class InputDomain:
+    """The inputs a program is compiled for: sequences over ``vocab`` of length 1..``max_len``
+    on which ``valid`` (default: every input) returns True."""
+
+    vocab: tuple[Any, ...]
+    max_len: int
+    valid: Callable[[Sequence[Any]], bool] | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of sequences before ``valid`` filters them."""
+        return sum(len(self.vocab) ** n for n in range(1, self.max_len + 1))
+
+    @property
+    def enumerable(self) -> bool:
+        return self.size <= MAX_ENUMERATED_INPUTS
+
+    def inputs(self, seed: int = 0) -> Iterator[list[Any]]:
+        """Every valid input when :attr:`enumerable`, else up to SAMPLED_INPUTS seeded samples."""
+        ok = self.valid or (lambda xs: True)
+        if self.enumerable:
+            for n in range(1, self.max_len + 1):
+                for x in itertools.product(self.vocab, repeat=n):
+                    if ok(list(x)):
+                        yield list(x)
+            return
+        rng, given = random.Random(seed), 0
+        for _ in range(SAMPLED_INPUTS * 10):  # rejection sampling, bounded
+            xs = [rng.choice(self.vocab) for _ in range(rng.randint(1, self.max_len))]
+            if ok(xs):
+                yield xs
+                given += 1
+                if given == SAMPLED_INPUTS:
+                    return
+
+
+def find_problems(graph: ProgramGraph, value_sets: ValueSets | None = None,
+                  domain: InputDomain | None = None) -> list[Problem]:
+    """Every unsupported construct in ``graph`` (and in its value sets, when given; and every
+    categorical Aggregate that is ambiguous on some input of ``domain``, when given)."""
     problems = list(graph.problems)
     for expr in graph.nodes:
         problems.extend(_check(expr, value_sets))
     if value_sets is not None:
         problems.extend(value_sets.problems)
+    if value_sets is not None and domain is not None:
+        problems.extend(ambiguous_aggregates(graph, value_sets, domain))
     seen: set[tuple[str, str]] = set()
     unique = []
     for p in problems:
@@ -30,9 +88,10 @@ def find_problems(graph: ProgramGraph, value_sets: ValueSets | None = None) -> l
     return unique
 
 
-def validate(graph: ProgramGraph, value_sets: ValueSets | None = None) -> None:
+def validate(graph: ProgramGraph, value_sets: ValueSets | None = None,
+             domain: InputDomain | None = None) -> None:
     """Raise CompileError listing every problem; return None when the program compiles."""
-    problems = find_problems(graph, value_sets)
+    problems = find_problems(graph, value_sets, domain)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise CompileError(
@@ -88,3 +147,95 @@ def _check(expr: rasp.Expr, value_sets: ValueSets | None) -> list[Problem]:
             bad("a numerical SOp must hold numbers; its values include "
                 f"{[v for v in vs.values if not isinstance(v, numbers.Real)][:3]}")
     return out
+
+
+# ------------------------------------------------- categorical Aggregates must be functional
+
+
+def ambiguous_aggregates(graph: ProgramGraph, value_sets: ValueSets,
+                         domain: InputDomain) -> list[Problem]:
+    """One problem per categorical Aggregate that selects keys holding different values on
+    some input of ``domain`` (with that input as the example); aggregates that provably select
+    one value are not evaluated."""
+    suspects = [e for e in graph.nodes if isinstance(e, rasp.Aggregate) and not e.is_numerical
+                and not _provably_functional(e, value_sets, domain.max_len)]
+    if not suspects:
+        return []
+    needed: set[int] = {id(e) for agg in suspects for e in rasp.walk(agg)}
+    nodes = [e for e in graph.nodes if id(e) in needed]
+    suspect_ids = {id(e) for e in suspects}
+    found: dict[str, Problem] = {}
+    for xs in domain.inputs():
+        _evaluate_checking(nodes, suspect_ids, xs, found)
+        if len(found) == len(suspects):
+            break
+    scope = (f"found by enumerating the valid inputs of length 1..{domain.max_len}"
+             if domain.enumerable else
+             f"found on a seeded random sample: the {domain.size} possible inputs are too many "
+             f"to enumerate, so up to {SAMPLED_INPUTS} of them are checked")
+    return [Problem(p.label, p.kind, f"{p.why} ({scope})") for p in found.values()]
+
+
+def _evaluate_checking(nodes: Sequence[rasp.Expr], suspect_ids: set[int], xs: list[Any],
+                       found: dict[str, Problem]) -> None:
+    """Evaluate ``nodes`` (children first) on ``xs``, recording into ``found`` the first
+    ambiguity of each suspect Aggregate (evaluation then goes on with the first selected value)."""
+    values: dict[int, Any] = {}
+
+    def get_value(e: rasp.Expr) -> Any:
+        return values[id(e)]
+
+    for expr in nodes:
+        if id(expr) in suspect_ids:
+            agg: rasp.Aggregate = expr  # type: ignore[assignment]
+            matrix, vals = get_value(agg.selector), get_value(agg.sop)
+            out = []
+            for q, row in enumerate(matrix):
+                chosen = [v for v, s in zip(vals, row) if s]
+                distinct = list({repr(v): v for v in chosen}.values())
+                if len(distinct) > 1 and agg.label not in found:
+                    found[agg.label] = Problem(agg.label, agg.kind, _ambiguity_message(
+                        agg, xs, q, [i for i, s in enumerate(row) if s], distinct))
+                out.append(chosen[0] if chosen else None)
+            values[id(expr)] = out
+            continue
+        try:
+            values[id(expr)] = rasp.eval_node(expr, xs, get_value)
+        except Exception:  # noqa: BLE001 — reported elsewhere (value sets) or by the evaluator
+            return
+
+
+def _ambiguity_message(agg: rasp.Aggregate, xs: list[Any], q: int, keys: list[int],
+                       distinct: list[Any]) -> str:
+    return (f"categorical Aggregate is ambiguous: on input {xs!r}, query position {q} selects "
+            f"keys {keys} of {agg.sop.label!r}, which hold different values "
+            f"{distinct!r}. A compiled head would output a blend of their codes "
+            "(and the evaluator raises EvaluationError). Make the selector pick one key (or keys "
+            "holding equal values), restrict the inputs with compile_program(..., valid=...) "
+            "(library programs pass their ProgramSpec.valid), or take a mean with "
+            "numerical(Aggregate(...))")
+
+
+def _provably_functional(agg: rasp.Aggregate, value_sets: ValueSets, max_len: int) -> bool:
+    """True when ``agg`` selects keys holding one value on every input: a term keyed by
+    ``indices`` matches at most one index per query value, or the selector is
+    ``Select(x, queries, EQ)`` aggregating ``x`` itself."""
+    sel = agg.selector
+    if isinstance(sel, rasp.Select) and sel.predicate is rasp.Comparison.EQ and sel.keys is agg.sop:
+        return True
+    terms = selector_terms(sel)
+    if isinstance(terms, str):
+        return False
+    for term in terms:
+        if not isinstance(term.keys, rasp.IndicesType):
+            continue
+        queries = value_sets.by_label.get(term.queries.label)
+        if queries is None or queries.values is None:
+            continue
+        try:
+            if all(sum(bool(term.predicate(k, q)) for k in range(max_len)) <= 1
+                   for q in queries.values):
+                return True
+        except Exception:  # noqa: BLE001 — a predicate that raises proves nothing
+            continue
+    return False

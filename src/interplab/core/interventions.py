@@ -14,18 +14,22 @@ compose: they are applied in the order given, each seeing the result of the prev
 
 Sources for Mean/Resample are computed by the model right before the run
 (:meth:`interplab.core.model.HookedModel.run_with`).
+
+Errors name the site: a head or position outside the activation raises SiteError with the valid
+range; a new value of another shape or dtype than the activation raises ShapeError.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 from interplab.core.cache import ActivationCache
-from interplab.core.sites import HEAD_AXIS, POS_AXIS, Site
-from interplab.errors import ShapeError
+from interplab.core.sites import HEAD_AXIS, POS_AXIS, Site, check_head_in_range
+from interplab.errors import ShapeError, SiteError
 
 Tensor = torch.Tensor
 
@@ -47,7 +51,10 @@ class Intervention:
         return False
 
     def apply(self, full: Tensor, source_full: Tensor | None) -> Tensor:
-        """Apply to the whole tensor at ``site.without_head()``; returns a new tensor."""
+        """Apply to the whole tensor at ``site.without_head()``; returns a new tensor.
+        Raises SiteError when the head or a position lies outside the tensor."""
+        check_head_in_range(self.site, full.shape)
+        _check_positions(self, full.shape)
         index = _slice_index(self.site, full.dim(), self.positions)
         if index is None:
             new = self.new_value(full, source_full)
@@ -190,8 +197,47 @@ def _source_slice(iv: Intervention, source: Tensor, index: tuple, ndim: int) -> 
                          "indexed like the activation") from None
 
 
+def _check_positions(iv: Intervention, full_shape: torch.Size) -> None:
+    """Raise SiteError when ``iv.positions`` do not index the site's position axis."""
+    if iv.positions is None:
+        return
+    axis = POS_AXIS.get(iv.site.component)
+    if axis is None or axis >= len(full_shape):
+        raise SiteError(f"{type(iv).__name__} at {iv.site}: this site has no position axis "
+                        f"(shape {tuple(full_shape)}); drop positions=")
+    n = full_shape[axis]
+    bad = [p for p in iv.positions if not _is_index(p) or not -n <= int(p) < n]
+    if bad:
+        raise SiteError(f"{type(iv).__name__} at {iv.site}: positions {bad} are out of range; the "
+                        f"sequence has {n} positions (valid: 0..{n - 1}, or -{n}..-1 from the end)")
+
+
+def _is_index(p: Any) -> bool:
+    if isinstance(p, bool):
+        return False
+    try:
+        operator.index(p)
+    except TypeError:
+        return False
+    return True
+
+
 def _check_shape(iv: Intervention, new: Tensor, current: Tensor) -> None:
-    if not isinstance(new, Tensor) or new.shape != current.shape:
-        found = tuple(new.shape) if isinstance(new, Tensor) else type(new).__name__
-        raise ShapeError(f"{type(iv).__name__} at {iv.site} produced {found}, but the activation "
-                         f"has shape {tuple(current.shape)}; return a tensor of the same shape")
+    if not isinstance(new, Tensor):
+        raise ShapeError(f"{type(iv).__name__} at {iv.site} produced a {type(new).__name__}, "
+                         f"expected a tensor of shape {tuple(current.shape)} and dtype "
+                         f"{_dtype(current)}; return a tensor like the value it was given")
+    problems = []
+    if new.shape != current.shape:
+        problems.append(f"shape {tuple(new.shape)} (expected {tuple(current.shape)})")
+    if new.dtype != current.dtype:
+        problems.append(f"dtype {_dtype(new)} (expected {_dtype(current)})")
+    if problems:
+        raise ShapeError(f"{type(iv).__name__} at {iv.site} produced a tensor of "
+                         f"{' and '.join(problems)}; the activation has shape "
+                         f"{tuple(current.shape)} and dtype {_dtype(current)}. Return a tensor of "
+                         "the same shape and dtype (e.g. `.reshape(value.shape).to(value.dtype)`)")
+
+
+def _dtype(t: Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")

@@ -11,7 +11,7 @@ from torch import nn
 from interplab.core.cache import ActivationCache, CacheSpec
 from interplab.core.hooks import Binding, HookRegistry, SiteHook, hooks_removed_after
 from interplab.core.interventions import Intervention, Mean, Patch, Resample
-from interplab.core.sites import Site
+from interplab.core.sites import Site, check_head_in_range
 from interplab.errors import InterplabError, ShapeError, SiteError
 
 Tensor = torch.Tensor
@@ -118,6 +118,7 @@ class HookedModel:
         def make_hook(base: Site, requested: list[Site]) -> SiteHook:
             def hook(value: Tensor) -> None:
                 for site in requested:
+                    check_head_in_range(site, value.shape)
                     v = value if site.head is None else value.select(_head_axis(site), site.head)
                     v = v if keep_grad else v.detach()
                     store[site] = spec.get(site, default).apply(site, v)
@@ -126,7 +127,7 @@ class HookedModel:
 
         grad_ctx = contextlib.nullcontext() if keep_grad else torch.no_grad()
         with grad_ctx, hooks_removed_after() as registry:
-            self._register_interventions(registry, inputs, interventions)
+            fired = self._register_interventions(registry, inputs, interventions)
             for base, requested in by_base.items():
                 registry.add(self._bindings[base].register(make_hook(base, requested)))
             output = self.forward(inputs)
@@ -135,16 +136,22 @@ class HookedModel:
             raise SiteError(f"these sites never fired during the run: {', '.join(missing)}. The "
                             "module did not execute them for these inputs (a skipped branch, or a "
                             "binding to a module that the forward does not call).")
+        self._check_fired(interventions, fired)
         return output, ActivationCache(store, self._batch_size_of(inputs))
 
     def run_with(self, inputs: Any, interventions: Sequence[Intervention], *,
                  grad: bool = False) -> Tensor:
         """Run with ``interventions`` applied in order; returns the output.
-        ``grad=True`` keeps the autograd graph (e.g. to train through an intervention)."""
+        ``grad=True`` keeps the autograd graph (e.g. to train through an intervention).
+
+        Raises SiteError if an intervention's site never fired during the run (so the
+        intervention changed nothing), naming those sites."""
         ctx = contextlib.nullcontext() if grad else torch.no_grad()
         with ctx, hooks_removed_after() as registry:
-            self._register_interventions(registry, inputs, interventions)
-            return self.forward(inputs)
+            fired = self._register_interventions(registry, inputs, interventions)
+            output = self.forward(inputs)
+        self._check_fired(interventions, fired)
+        return output
 
     @contextlib.contextmanager
     def hooks(self, fns: Mapping[Site, SiteHook]) -> Iterator[None]:
@@ -157,9 +164,12 @@ class HookedModel:
 
     # --------------------------------------------------------------- helpers
     def _register_interventions(self, registry: HookRegistry, inputs: Any,
-                                interventions: Sequence[Intervention]) -> None:
+                                interventions: Sequence[Intervention]) -> set[Site]:
+        """Hook ``interventions`` into the next forward; returns the set that the hooks fill
+        with the whole-tensor sites that fired (see :meth:`_check_fired`)."""
+        fired: set[Site] = set()
         if not interventions:
-            return
+            return fired
         for iv in interventions:
             if not isinstance(iv, Intervention):
                 raise InterplabError(f"interventions must be Intervention values (Zero, Mean, "
@@ -170,11 +180,26 @@ class HookedModel:
         for iv, src in zip(interventions, sources):
             by_base.setdefault(iv.site.without_head(), []).append((iv, src))
         for base, items in by_base.items():
-            def hook(value: Tensor, items: list = items) -> Tensor:
+            def hook(value: Tensor, items: list = items, base: Site = base) -> Tensor:
+                fired.add(base)
                 for iv, src in items:
                     value = iv.apply(value, src)
                 return value
             registry.add(self._bindings[base].register(hook))
+        return fired
+
+    def _check_fired(self, interventions: Sequence[Intervention], fired: set[Site]) -> None:
+        """Raise SiteError naming every intervention whose site never fired (it changed nothing)."""
+        silent = [iv for iv in interventions if iv.site.without_head() not in fired]
+        if not silent:
+            return
+        named = ", ".join(dict.fromkeys(f"{type(iv).__name__} at {iv.site}" for iv in silent))
+        raise SiteError(f"{len(silent)} intervention(s) never took effect because their site never "
+                        f"fired during the run: {named}. {self.name} did not execute these sites "
+                        "for these inputs (a skipped branch, a layer the run starts after, or a "
+                        "binding to a module the forward does not call), so the output is the "
+                        "unchanged run. Check the layer and component against model.sites (or "
+                        "`interplab sites`) and intervene where the computation happens.")
 
     def _resolve_sources(self, inputs: Any, interventions: Sequence[Intervention]) -> list[Tensor | None]:
         """Compute what Mean/Resample/Patch interventions need, running each distinct source

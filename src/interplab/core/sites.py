@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Sequence
 
 from interplab.errors import SiteError
 
@@ -141,6 +142,21 @@ class Site:
 
     def __repr__(self) -> str:
         return f"Site({str(self)!r})"
+
+
+def check_head_in_range(site: Site, full_shape: Sequence[int]) -> None:
+    """Raise SiteError when ``site.head`` does not index the head axis of a tensor of
+    ``full_shape`` (the whole tensor at ``site.without_head()``)."""
+    if site.head is None:
+        return
+    axis = HEAD_AXIS[site.component]
+    if axis >= len(full_shape):
+        raise SiteError(f"site {site} asks for head {site.head}, but the tensor there has shape "
+                        f"{tuple(full_shape)} with no head axis; drop the head")
+    n = full_shape[axis]
+    if not 0 <= site.head < n:
+        raise SiteError(f"site {site}: head {site.head} is out of range; this model has {n} heads "
+                        f"at {site.without_head()} (valid heads: 0..{n - 1})")
 
 
 _SITE_RE = re.compile(r"^(?:L(?P<layer>\d+)\.)?(?:H(?P<head>\d+)\.)?(?P<comp>[a-z_]+)$")

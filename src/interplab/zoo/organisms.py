@@ -23,13 +23,16 @@ are identical on clean and corrupted inputs, so edges from them matter only unde
 ``Organism.ground_truth[ablation]`` has the right one and tests verify each by ablation.
 
 Models are trained once, seeded, and cached as safetensors under
-``interplab._config.cache_dir() / "organisms"``.
+``interplab._config.cache_dir() / "organisms"``; a cache whose weights fail their SHA-256 check
+(or cannot be read) is retrained with a warning (:func:`cached_model`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -37,7 +40,7 @@ import torch
 from interplab._config import cache_dir
 from interplab.core.circuit import ABLATIONS, Circuit, Edge, Node
 from interplab.core.sites import Component, Site
-from interplab.errors import unknown_name
+from interplab.errors import WeightsError, unknown_name
 from interplab.methods.circuits.task import CircuitTask
 from interplab.models.config import TransformerConfig
 from interplab.models.io import load_model, save_model
@@ -46,6 +49,9 @@ from interplab.models.transformer import HookedTransformer
 
 Tensor = torch.Tensor
 TRAIN_VERSION = 2
+#: seed of the fresh rows a truth is read on (tasks use 1234): truth never sees scored samples
+TRUTH_SEED = 4321
+_log = logging.getLogger("interplab.zoo")
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +110,8 @@ def _prevtoken_task() -> CircuitTask:
 
 
 def _prevtoken_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
-    pat = _patterns(model, task.clean)[0]  # [h, q, k]
+    # attention on fresh rows (another seed than the task's): never the scored samples
+    pat = _patterns(model, _prev_batch(64, torch.Generator().manual_seed(TRUTH_SEED)))[0]  # [h, q, k]
     prev = [float(torch.stack([pat[h, i, i - 1] for i in range(1, PREV_LEN)]).mean())
             for h in range(PREV_CFG.n_heads)]
     heads = [Node.attn_head(0, h) for h in range(PREV_CFG.n_heads) if prev[h] > 0.3]
@@ -140,8 +147,17 @@ def _train_modadd(steps: int = 400) -> tuple[HookedTransformer, dict]:
     return model, {"steps": steps, "final_loss": float(loss.detach())}
 
 
+def _modadd_split() -> tuple[Tensor, Tensor]:
+    """A seeded half of all (a, b) inputs for the task, the other half for the truth."""
+    n = MOD_P * MOD_P
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(1234))
+    return order[: n // 2], order[n // 2:]
+
+
 def _modadd_task() -> CircuitTask:
     tokens, labels = modadd_all(MOD_P)
+    idx, _ = _modadd_split()
+    tokens, labels = tokens[idx], labels[idx]
     perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(1234))
     corrupted = tokens[perm]
     return CircuitTask(tokens, corrupted, (2,), labels[:, None], labels[perm][:, None],
@@ -149,7 +165,8 @@ def _modadd_task() -> CircuitTask:
 
 
 def _modadd_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
-    pat = _patterns(model, task.clean)[0][:, 2, :2]  # [h, key a/b] from the "=" position
+    _, held = _modadd_split()  # the inputs the task does not score
+    pat = _patterns(model, modadd_all(MOD_P)[0][held])[0][:, 2, :2]  # [h, key a/b] from "="
     heads = [Node.attn_head(0, h) for h in range(MOD_CFG.n_heads) if float(pat[h].sum()) > 0.5]
     tok, pos, mlp, out = Node.tok_embed(), Node.pos_embed(), Node.mlp(0), Node.logits()
     every = [Edge(mlp, out)]
@@ -209,7 +226,7 @@ def _induction_task() -> CircuitTask:
                        metric="kl", name="induction")
 
 
-def induction_scores(model: HookedTransformer, n: int = 64, seed: int = 4321) -> tuple[list[float], list[float]]:
+def induction_scores(model: HookedTransformer, n: int = 64, seed: int = TRUTH_SEED) -> tuple[list[float], list[float]]:
     """(previous-token score per layer-0 head, induction score per layer-1 head): mean attention
     to position i-1, and from a position inside the repeat to the token after the same token's
     first occurrence, on fresh rows of the training distribution."""
@@ -281,6 +298,27 @@ def describe(name: str) -> str:
     return _SPECS[name].description
 
 
+def cached_model(directory: Path, name: str,
+                 train: Callable[[], tuple[HookedTransformer, dict]], *,
+                 use_cache: bool = True) -> tuple[HookedTransformer, dict]:
+    """The model cached in ``directory``, or ``train()``-ed (and saved there when
+    ``use_cache``). A cache that cannot be loaded (corrupt weights, a hash mismatch, a broken
+    sidecar: any WeightsError) is rebuilt with a one-line warning on the ``interplab.zoo`` logger.
+    Caches written before sidecars held a weights hash load without that check."""
+    if use_cache and (directory / "model.json").is_file():
+        try:
+            return load_model(directory, name=name)
+        except WeightsError as exc:
+            _log.warning("rebuilding organism %s: its cache in %s is unusable (%s)",
+                         name, directory, str(exc).splitlines()[0])
+    start = time.perf_counter()
+    model, info = train()
+    info["train_seconds"] = time.perf_counter() - start
+    if use_cache:
+        save_model(directory, model, extra=info)
+    return model, info
+
+
 def load_organism(name: str, *, use_cache: bool = True) -> Organism:
     """Train (seeded, at most a minute or two on 2 cores) or load from cache the organism
     ``name`` (one of :data:`ORGANISMS`)."""
@@ -288,15 +326,7 @@ def load_organism(name: str, *, use_cache: bool = True) -> Organism:
         raise unknown_name("organism", name, ORGANISMS)
     spec = _SPECS[name]
     directory = cache_dir() / "organisms" / f"{name}-v{TRAIN_VERSION}"
-    info: dict = {}
-    if use_cache and (directory / "model.json").is_file():
-        model, info = load_model(directory, name=name)
-    else:
-        start = time.perf_counter()
-        model, info = spec.train()
-        info["train_seconds"] = time.perf_counter() - start
-        if use_cache:
-            save_model(directory, model, extra=info)
+    model, info = cached_model(directory, name, spec.train, use_cache=use_cache)
     model.model.eval()
     for p in model.model.parameters():
         p.requires_grad_(False)

@@ -19,6 +19,7 @@ outputs are scored at positions 1..length, one class per output value.
 from __future__ import annotations
 
 import hashlib
+import logging
 import itertools
 import json
 import random
@@ -34,10 +35,8 @@ from interplab._config import cache_dir
 from interplab.compile import rasp
 from interplab.core.circuit import Circuit, Edge, Node
 from interplab.core.interventions import Patch
-from interplab.errors import InterplabError, unknown_name
-from interplab.methods.causal.hypothesis import (CausalHypothesis, from_alignment, model_nodes,
-                                                 node_site)
-from interplab.methods.causal.program import UNDEFINED, output
+from interplab.errors import InterplabError, WeightsError, unknown_name
+from interplab.compile.dataflow_truth import alignment_reads
 from interplab.models.config import TransformerConfig
 from interplab.models.io import atomic_write_text, load_model, save_model
 from interplab.models.transformer import HookedTransformer
@@ -76,6 +75,13 @@ def program_sort_unique() -> rasp.SOp:
 def program_shift_by_1() -> rasp.SOp:
     """shift_by(1): each position holds the previous token (nothing at the first)."""
     return _prev_token()
+
+
+def program_library_shift_by() -> rasp.SOp:
+    """The library ``shift_by`` program (shift right by 2), as is: compiled-shift_by's twin."""
+    from interplab.compile.programs import get_program
+
+    return get_program("shift_by").build()
 
 
 def program_shift_by_2() -> rasp.SOp:
@@ -162,6 +168,8 @@ class SIITSpec:
 
     def output_values(self) -> tuple[Any, ...]:
         """Every value the output can take (also under interchanges), sorted by repr."""
+        from interplab.methods.causal.program import UNDEFINED, output
+
         prog, values = self.program(), set()
         inputs = self.all_inputs()
         rng = random.Random(0)
@@ -177,8 +185,12 @@ class SIITSpec:
 
 
 SPECS: dict[str, SIITSpec] = {s.name: s for s in (
-    SIITSpec("siit-shift_by", program_shift_by_1, tuple(range(4)), 5,
-             {"prev": (("head", 0, 0),)}, n_layers=1, steps=800, quick=True,
+    SIITSpec("siit-shift_by", program_library_shift_by, ("a", "b", "c"), 5,
+             {"shift_by_2": (("head", 0, 0),)}, n_layers=1, steps=800, quick=True,
+             description="the twin of compiled-shift_by: the library program (shift right by 2, "
+                         "vocab a b c) on length-5 inputs, one head (L0.H0)"),
+    SIITSpec("siit-shift_by_1", program_shift_by_1, tuple(range(4)), 5,
+             {"prev": (("head", 0, 0),)}, n_layers=1, steps=800,
              description="shift_by(1): one previous-token head (L0.H0)"),
     SIITSpec("siit-shift_by_2", program_shift_by_2, tuple(range(4)), 5,
              {"back2": (("head", 0, 1),)}, n_layers=1, steps=800,
@@ -228,7 +240,7 @@ def verified_names() -> list[str]:
 
 
 def _interchange_output(prog: rasp.SOp, var: str, base: Sequence, src: Sequence) -> Any:
-    from interplab.methods.causal.program import run_program
+    from interplab.methods.causal.program import output, run_program
 
     return output(prog, base, {var: run_program(prog, src)[var]})
 
@@ -272,26 +284,24 @@ class SIITOrganism:
         index = {repr(v): i for i, v in enumerate(self.output_values)}
         return torch.tensor([[index[repr(v)] for v in row] for row in outputs], dtype=torch.long)
 
-    def hypothesis(self) -> CausalHypothesis:
-        """The ground-truth causal hypothesis (node-level alignment)."""
+    def hypothesis(self) -> Any:
+        """The ground-truth causal hypothesis (node-level alignment), a
+        :class:`~interplab.methods.causal.CausalHypothesis`."""
+        from interplab.methods.causal.hypothesis import from_alignment, model_nodes
+
         align = {v: self.spec.nodes(v) for v in self.spec.alignment}
         return from_alignment(f"ground truth ({self.name})", self.program, align,
                               model_nodes(self.model.cfg), self.encode, self.decode,
                               description="the SIIT training alignment")
 
 
-def true_circuit(spec: SIITSpec, cfg: TransformerConfig) -> Circuit:
-    """Aligned components, in forward order, each reading every earlier aligned component and
-    the embeddings (all channels), the last ones feeding the logits."""
-    nodes = sorted({n for v in spec.alignment for n in spec.nodes(v)}, key=lambda n: n.order)
-    senders = [Node.tok_embed(), Node.pos_embed()]
-    edges: list[Edge] = []
-    for node in nodes:
-        for s in senders:
-            edges += [Edge(s, node, ch) for ch in node.channels]
-        senders.append(node)
-    edges += [Edge(s, Node.logits(), "in") for s in senders]
-    return Circuit.from_edges(edges, name=spec.name)
+def true_circuit(spec: SIITSpec, cfg: TransformerConfig | None = None) -> Circuit:
+    """The designed circuit of the alignment: each aligned component reads the program's inputs
+    of its variable from the components (or embeddings) computing them, in the roles the
+    program gives them (:func:`interplab.compile.dataflow_truth.alignment_reads`); the output
+    variable's component feeds the logits."""
+    reads = alignment_reads(spec.program(), {v: spec.nodes(v) for v in spec.alignment})
+    return Circuit.from_edges(reads, name=f"{spec.name} (designed from the alignment)")
 
 
 # --------------------------------------------------------------------------- training
@@ -307,9 +317,9 @@ class PairTable:
 
 
 def _pair_table(spec: SIITSpec, prog: rasp.SOp, inputs: list, values: tuple, pairs: list) -> PairTable:
-    index = {repr(v): i for i, v in enumerate(values)}
-    from interplab.methods.causal.program import run_program
+    from interplab.methods.causal.program import UNDEFINED, output, run_program
 
+    index = {repr(v): i for i, v in enumerate(values)}
     cache = [run_program(prog, xs) for xs in inputs]
 
     def ids(out: Any) -> list[int]:
@@ -349,6 +359,7 @@ def _ce(logits: Tensor, labels: Tensor) -> Tensor:
 def train_siit(spec: SIITSpec, seed: int = 0, *, steps: int | None = None,
                log: Callable[[str], None] | None = None) -> tuple[HookedTransformer, dict]:
     """Train a fresh model for ``spec`` with SIIT. Returns (model, verification dict)."""
+    from interplab.methods.causal.hypothesis import model_nodes
     torch.manual_seed(seed)
     rng = random.Random(seed)
     prog, inputs, values = spec.program(), spec.all_inputs(), spec.output_values()
@@ -383,6 +394,8 @@ def train_siit(spec: SIITSpec, seed: int = 0, *, steps: int | None = None,
 
 
 def _train_loop(model, spec, tokens, train, outside, variables, opt, sched, gen, n_steps, log):
+    from interplab.methods.causal.hypothesis import node_site
+
     model.model.train()
     for step in range(n_steps):
         idx = torch.randint(0, int(train.base.shape[0]), (spec.batch,), generator=gen)
@@ -424,6 +437,8 @@ def verify(model: HookedTransformer, spec: SIITSpec, tokens: Tensor, test: PairT
            outside: Sequence[Node]) -> dict:
     """IIA per aligned variable, task accuracy and strict (non-circuit resampled) accuracy on
     held-out pairs; sequence-level exact match."""
+    from interplab.methods.causal.hypothesis import node_site
+
     base, src = tokens[test.base], tokens[test.source]
     iia = {}
     for var in sorted(spec.alignment):
@@ -469,10 +484,17 @@ def load_or_train(name: str, seed: int = 0, *, min_iia: float = 0.95, retrain: b
     directory = organism_dir(name, seed)
     gt_path = directory / GT_NAME
     stored = json.loads(gt_path.read_text("utf-8")) if gt_path.is_file() else {}
+    model = None
     if stored.get("fingerprint") == fingerprint(spec) and not retrain:
-        model, _ = load_model(directory, name=name)
-        report = stored["verification"]
-    else:
+        try:
+            model, _ = load_model(directory, name=name)
+            report = stored["verification"]
+        except WeightsError as exc:
+            logging.getLogger("interplab.zoo").warning(
+                "rebuilding SIIT organism %s: its cache in %s is unusable (%s)",
+                name, directory, str(exc).splitlines()[0])
+            model = None
+    if model is None:
         model, report = train_siit(spec, seed, log=log)
         worst = min(report["iia"].values())
         if worst < min_iia:

@@ -1,0 +1,416 @@
+"""Which designed edges matter under each ablation, decided in the RASP evaluator.
+
+Pass:
+    reads_to_circuit(program, designed, reads, pairs) -> Circuit
+
+The *designed* circuit (:func:`interplab.compile.circuit_truth.structural_edges`) lists every
+edge whose receiver's weights read something its sender writes. Each edge carries *reads*
+(:class:`Read`): which expression the receiving block computes (``reader``), which variable it
+reads from that sender (``variable``) and in which role (``q``/``k``/``v`` of a head, ``in`` of an
+MLP or of the logits).
+
+Whether an edge matters under an ablation is decided here from the program's semantics, without
+the compiled weights and without any circuit-discovery code: the program is re-evaluated on a
+clean input with the values that one edge carries replaced, and the edge matters when the
+program's output changes on some pair. The replacement per ablation:
+
+* ``zero``: a categorical variable reads ``None`` (the zero vector of a compiled model), a
+  numerical one ``0``;
+* ``mean``: the per-position mean over the clean inputs of the same length: a numerical variable
+  reads the mean; a categorical one reads the *mixture* of its values there (a select holds where
+  its predicate holds with probability > 1/2 under the mixture; any other reader sees the value
+  with share > 1/2, else ``None``);
+* ``resample``: the variable's value on the paired corrupted input.
+
+A select whose predicate is TRUE or FALSE does not depend on its keys and queries. The compiler's
+constant signals ``one`` (queries) and ``bos`` (keys; gating of MLPs at BOS) are the same on every
+input: they matter only under zero ablation and only together with the rest of that side of the
+attention score — when one edge carries a head's whole query (or key) input, zeroing it leaves
+every score equal and the head attends uniformly to BOS and every key. A selector width's scratch
+value (``<label>:bos_weight``, written by its head, read by its MLP; its head reads ``bos`` on
+``v``) stands for the width itself. Tests check these rules against the compiled model's
+behaviour under single-edge ablations on other pairs (:mod:`interplab.compile.edge_measure`).
+
+Callers pass ``pairs`` disjoint from the pairs a method is scored on (the bench does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from interplab.compile import rasp
+from interplab.compile.bases import BOS, ONE
+from interplab.core.circuit import ABLATIONS, Circuit, Edge
+
+Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
+SCRATCH = ":bos_weight"
+CONSTANTS = (ONE, BOS)
+LOGITS = "<logits>"
+UNIFORM = "<uniform attention>"
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A mean-ablated categorical value at one position: each value with its share."""
+
+    shares: tuple[tuple[Any, float], ...]
+
+    def collapse(self) -> Any:
+        """The value holding more than half the share, else None (no value of the variable)."""
+        for value, p in self.shares:
+            if p > 0.5:
+                return value
+        return None
+
+
+@dataclass(frozen=True, order=True)
+class Read:
+    """One value an edge carries: ``reader`` (the label the receiving block computes, or
+    ``<logits>``) reads ``variable`` in ``role`` ("q", "k", "v" or "in")."""
+
+    reader: str
+    variable: str
+    role: str
+
+    def to_json(self) -> list[str]:
+        return [self.reader, self.variable, self.role]
+
+
+def reads_to_circuit(program: rasp.SOp, designed: Iterable[Edge],
+                     reads: Mapping[Edge, Sequence[Read]], pairs: Pairs,
+                     name: str | None = None) -> Circuit:
+    """The designed edges that matter on ``pairs`` (clean, corrupted inputs of equal length),
+    each flagged with the ablations under which it matters."""
+    rows = [(list(c), list(x)) for c, x in pairs if len(c) == len(x) and len(c) > 0]
+    flags = {e: edge_ablations(program, reads.get(e, ()), rows) for e in sorted(designed)}
+    kept = [e for e, f in flags.items() if f]
+    return Circuit.from_edges(kept, name=name or f"{program.label} (dataflow truth on {len(rows)} pairs)",
+                              edge_ablations={e: flags[e] for e in kept})
+
+
+def edge_ablations(program: rasp.SOp, reads: Sequence[Read],
+                   rows: Sequence[tuple[list, list]]) -> frozenset[str]:
+    """The ablations under which replacing ``reads`` changes the program's output on some row."""
+    sops = {e.label: e for e in rasp.walk(program)}
+    carried = [r for r in reads if r.variable not in CONSTANTS]
+    uniform = _uniform_readers(reads, sops)
+    if not rows or not (carried or uniform or any(r.variable in CONSTANTS for r in reads)):
+        return frozenset()
+    clean_values = [rasp.evaluate_all(program, c) for c, _ in rows]
+    found = {"zero"} if _machinery_needed(reads, sops, clean_values, uniform) else set()
+    if not (carried or uniform):
+        return frozenset(found)
+    corrupt_values = [rasp.evaluate_all(program, x) for _, x in rows]
+    means = _means(carried, sops, rows, clean_values)
+    for ablation in ABLATIONS:
+        if ablation in found:
+            continue
+        for (clean, _), cv, xv in zip(rows, clean_values, corrupt_values):
+            replaced = {r: _replacement(ablation, r, sops, cv, xv, means, len(clean)) for r in carried}
+            if ablation == "zero":
+                replaced.update({Read(u, UNIFORM, "qk"): [] for u in uniform})
+            if _changes_output(program, clean, cv, replaced):
+                found.add(ablation)
+                break
+    return frozenset(found)
+
+
+def _machinery_needed(reads: Sequence[Read], sops: Mapping[str, rasp.Expr],
+                      clean_values: Sequence[Mapping], uniform: Sequence[str]) -> bool:
+    """Whether zeroing the constant signals among ``reads`` breaks the compiled mechanism on
+    some clean input: a selector width always needs BOS (its key score and its value are how
+    the width is read out) unless the edge zeroes a whole side of its score (then it attends
+    uniformly, which the evaluator models); an aggregate needs its BOS fallback where a query
+    selects nothing; an MLP's gating at BOS matters where an aggregate reading its output
+    selects nothing."""
+    for r in reads:
+        if r.variable not in CONSTANTS or r.reader in uniform:
+            continue
+        expr = sops.get(r.reader)
+        if isinstance(expr, rasp.SelectorWidth) and r.role in ("q", "k", "v"):
+            return True
+        if isinstance(expr, rasp.Aggregate) and r.role in ("q", "k"):
+            if _selects_nothing(expr, clean_values):
+                return True
+        if r.role == "in":
+            readers = [e for e in sops.values()
+                       if isinstance(e, rasp.Aggregate) and e.sop.label == r.reader]
+            if any(_selects_nothing(a, clean_values) for a in readers):
+                return True
+    return False
+
+
+def _selects_nothing(expr: rasp.Aggregate, clean_values: Sequence[Mapping]) -> bool:
+    """Some query of ``expr`` selects no key on some clean input."""
+    return any(not any(row) for values in clean_values for row in values[expr.selector.label])
+
+
+def _uniform_readers(reads: Sequence[Read], sops: Mapping[str, rasp.Expr]) -> list[str]:
+    """Heads whose whole query or key input (constant included) these reads carry: zeroing
+    them leaves every attention score equal."""
+    out = []
+    for reader in sorted({r.reader for r in reads if r.variable in CONSTANTS and r.role in "qk"}):
+        expr = sops.get(reader)
+        if not isinstance(expr, (rasp.Aggregate, rasp.SelectorWidth)):
+            continue
+        leaves = _selects(expr.selector)
+        for role, const in (("q", ONE), ("k", BOS)):
+            need = {(l.queries if role == "q" else l.keys).label for l in leaves}
+            have = {r.variable for r in reads if r.reader == reader and r.role == role}
+            if const in have and need <= have:
+                out.append(reader)
+                break
+    return out
+
+
+def _selects(sel: rasp.Selector) -> list[rasp.Select]:
+    if isinstance(sel, rasp.Select):
+        return [sel]
+    return [leaf for child in sel.children for leaf in _selects(child)]  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------- replacement values
+def _base(variable: str) -> str:
+    return variable[: -len(SCRATCH)] if variable.endswith(SCRATCH) else variable
+
+
+def _is_numerical(variable: str, sops: Mapping[str, rasp.Expr]) -> bool:
+    expr = sops.get(_base(variable))
+    return bool(isinstance(expr, rasp.SOp) and expr.is_numerical and not variable.endswith(SCRATCH))
+
+
+def _replacement(ablation: str, read: Read, sops: Mapping[str, rasp.Expr], clean: Mapping,
+                 corrupt: Mapping, means: Mapping, length: int) -> list:
+    var = _base(read.variable)
+    if ablation == "resample":
+        return list(corrupt[var])
+    if ablation == "zero":
+        return [0 if _is_numerical(read.variable, sops) else None] * length
+    return list(means[(read.variable, length)])
+
+
+def _means(reads: Sequence[Read], sops: Mapping[str, rasp.Expr], rows: Sequence[tuple[list, list]],
+           clean_values: Sequence[Mapping]) -> dict[tuple[str, int], list]:
+    """(variable, length) -> per-position mean-ablation value over the clean inputs."""
+    out: dict[tuple[str, int], list] = {}
+    for read in reads:
+        numerical = _is_numerical(read.variable, sops)
+        by_len: dict[int, list[list]] = {}
+        for (clean, _), values in zip(rows, clean_values):
+            by_len.setdefault(len(clean), []).append(values[_base(read.variable)])
+        for n, seqs in by_len.items():
+            column = list(zip(*seqs))
+            if numerical:
+                out[(read.variable, n)] = [sum(float(v or 0) for v in col) / len(col) for col in column]
+            else:
+                out[(read.variable, n)] = [_mixture(col) for col in column]
+    return out
+
+
+def _mixture(column: Sequence[Any]) -> Any:
+    counts: dict[str, list] = {}
+    for v in column:
+        counts.setdefault(repr(v), [v, 0])[1] += 1
+    if len(counts) == 1:
+        return column[0]
+    return Mixture(tuple((v, c / len(column)) for v, c in counts.values()))
+
+
+def _collapse(values: Any) -> Any:
+    if isinstance(values, list):
+        return [v.collapse() if isinstance(v, Mixture) else v for v in values]
+    return values
+
+
+# ----------------------------------------------------------------- evaluation with reads replaced
+def _changes_output(program: rasp.SOp, xs: list, clean: Mapping, replaced: Mapping[Read, list]) -> bool:
+    try:
+        out = evaluate_with_reads(program, xs, replaced)
+    except rasp.EvaluationError:  # e.g. a categorical aggregate left selecting different values
+        return True
+    return not _same(out, clean[program.label])
+
+
+def _same(a: Sequence[Any], b: Sequence[Any], tol: float = 1e-6) -> bool:
+    for x, y in zip(a, b):
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
+            if abs(float(x) - float(y)) > tol:
+                return False
+        elif repr(x) != repr(y):
+            return False
+    return True
+
+
+def evaluate_with_reads(program: rasp.SOp, xs: Sequence[Any], replaced: Mapping[Read, list]) -> list:
+    """The program's output on ``xs`` where each :class:`Read` in ``replaced`` takes the given
+    values instead of the computed ones (only in that reader and role; every other reader of the
+    variable sees its computed value). A read of ``<label>:bos_weight`` replaces the selector
+    width ``label`` as its MLP reads it; a read by ``<logits>`` replaces the output itself."""
+    by_reader: dict[str, dict[tuple[str, str], list]] = {}
+    for r, v in replaced.items():
+        by_reader.setdefault(r.reader, {})[(r.variable, r.role)] = v
+    values: dict[int, Any] = {}
+    for expr in rasp.walk(program):
+        mine = by_reader.get(expr.label, {})
+        values[id(expr)] = _eval(expr, xs, values, mine)
+    out = values[id(program)]
+    for (variable, _), v in by_reader.get(LOGITS, {}).items():
+        if variable == program.label:
+            out = v
+    return out
+
+
+def _eval(expr: rasp.Expr, xs: Sequence[Any], values: Mapping[int, Any],
+          mine: Mapping[tuple[str, str], list]) -> Any:
+    def get(child: rasp.Expr, role: str) -> Any:
+        return mine.get((child.label, role), values[id(child)])
+
+    if isinstance(expr, (rasp.Map, rasp.SequenceMap, rasp.LinearSequenceMap)):
+        return rasp.eval_node(expr, xs, lambda c: _collapse(get(c, "in")))
+    if isinstance(expr, rasp.Aggregate):
+        vals = _collapse(get(expr.sop, "v"))
+        if (UNIFORM, "qk") in mine:
+            return _uniform_aggregate(expr, vals)
+        return rasp.aggregate_values(expr, _selector(expr.selector, get), vals)
+    if isinstance(expr, rasp.SelectorWidth):
+        scratch = mine.get((expr.label + SCRATCH, "in"))
+        if scratch is not None:
+            return _collapse(list(scratch))
+        if (UNIFORM, "qk") in mine:
+            return [len(xs)] * len(xs)  # BOS weight 1 / (n + 1) reads as width n
+        return [sum(row) for row in _selector(expr.selector, get)]
+    return rasp.eval_node(expr, xs, lambda c: values[id(c)])
+
+
+def _uniform_aggregate(expr: rasp.Aggregate, vals: list) -> list:
+    """Attention spread evenly over BOS (value zero) and every key."""
+    n = len(vals) + 1
+    if expr.is_numerical:
+        return [sum(float(v or 0) for v in vals) / n] * len(vals)
+    return [_mixture([None] + vals).collapse() if len({repr(v) for v in vals}) > 0 else None] * len(vals)
+
+
+def _selector(sel: rasp.Selector, get: Callable[[rasp.Expr, str], Any]) -> list[list[bool]]:
+    """A selector's matrix with its keys read in role "k" and queries in role "q"."""
+    if isinstance(sel, rasp.Select):
+        if sel.predicate in (rasp.Comparison.TRUE, rasp.Comparison.FALSE):
+            keys, queries = get(sel.keys, "-"), get(sel.queries, "-")  # never replaced
+        else:
+            keys, queries = get(sel.keys, "k"), get(sel.queries, "q")
+        return [[_holds(sel, k, q) for k in keys] for q in queries]
+    if isinstance(sel, rasp.SelectorAnd):
+        a, b = _selector(sel.left, get), _selector(sel.right, get)
+        return [[x and y for x, y in zip(ra, rb)] for ra, rb in zip(a, b)]
+    if isinstance(sel, rasp.SelectorOr):
+        a, b = _selector(sel.left, get), _selector(sel.right, get)
+        return [[x or y for x, y in zip(ra, rb)] for ra, rb in zip(a, b)]
+    if isinstance(sel, rasp.SelectorNot):
+        leaf = rasp.first_select(sel)
+        keys, queries = _collapse(get(leaf.keys, "k")), _collapse(get(leaf.queries, "q"))
+        inner = _selector(sel.inner, get)
+        return [[(not a) and k is not None and q is not None for a, k in zip(row, keys)]
+                for row, q in zip(inner, queries)]
+    raise rasp.EvaluationError(f"cannot evaluate selector {type(sel).__name__} {sel.label!r}")
+
+
+def derive_circuit(model: Any, pairs: Pairs, name: str | None = None) -> Circuit:
+    """A compiled model's per-ablation truth, derived from its RASP program on ``pairs``.
+
+    ``model`` is a :class:`~interplab.compile.compiled.CompiledModel` (it carries its program,
+    its designed circuit and what each designed edge reads). Pass pairs disjoint from the pairs
+    a method is scored on."""
+    from interplab.errors import ConfigError
+
+    truth = model.ground_truth
+    if model.program is None or not truth.edge_reads:
+        raise ConfigError(f"{model.name}: deriving the truth needs the RASP program and the "
+                          "designed edges' reads; recompile it with this interplab (a model "
+                          "loaded from disk carries no program)")
+    return reads_to_circuit(model.program, truth.designed.edges, truth.edge_reads, pairs,
+                            name=name or f"{truth.output} (dataflow truth on {len(pairs)} pairs)")
+
+
+def _holds(sel: rasp.Select, key: Any, query: Any) -> bool:
+    """The predicate, or for mixtures whether it holds with probability > 1/2."""
+    if not isinstance(key, Mixture) and not isinstance(query, Mixture):
+        return sel.holds(key, query)
+    ks = key.shares if isinstance(key, Mixture) else ((key, 1.0),)
+    qs = query.shares if isinstance(query, Mixture) else ((query, 1.0),)
+    return sum(pk * pq for k, pk in ks for q, pq in qs if sel.holds(k, q)) > 0.5
+
+
+def evaluate_with_values(program: rasp.SOp, xs: Sequence[Any], forced: Mapping[str, list]) -> list:
+    """The program's output on ``xs`` with each expression labelled in ``forced`` taking the given
+    values for every reader (a node-level interchange when the values come from another input).
+    Raises :class:`~interplab.compile.rasp.EvaluationError` where the result is undefined."""
+    values: dict[int, Any] = {}
+    for expr in rasp.walk(program):
+        if expr.label in forced:
+            values[id(expr)] = list(forced[expr.label])
+        else:
+            values[id(expr)] = rasp.eval_node(expr, xs, lambda c: values[id(c)])
+    return values[id(program)]
+
+
+def alignment_reads(program: rasp.SOp, alignment: Mapping[str, Sequence[Any]]) -> dict[Edge, tuple[Read, ...]]:
+    """The designed edges of a model trained to an *alignment* (variable label -> the heads/MLPs
+    computing it, in forward order), with what each edge reads.
+
+    An aligned variable's first component reads the variable's inputs (a head its selector's
+    queries on ``q``, keys on ``k``, its aggregated values on ``v``; an MLP everything on
+    ``in``) from the component that computes each input: the token or position embedding, the
+    last component of an aligned variable, or — for an input no component is aligned to — the
+    components its own inputs come from. A variable on several components (a selector width on a
+    head and an MLP) passes along that chain; the output variable's last component feeds the
+    logits. Constants (``Full``) come from no component."""
+    from interplab.core.circuit import Node
+
+    sops = {e.label: e for e in rasp.walk(program)}
+    nodes = {v: sorted(ns, key=lambda n: n.order) for v, ns in alignment.items()}
+    problems = [v for v in nodes if v not in sops] + [v for v, ns in nodes.items() if not ns]
+    if program.label not in nodes:
+        problems.append(f"{program.label} (the output) is aligned to no component")
+    if problems:
+        from interplab.errors import ConfigError
+
+        raise ConfigError(f"alignment cannot be read against {program.label}: {problems}")
+
+    def senders(expr: rasp.Expr) -> set:
+        if expr.label in nodes:
+            return {nodes[expr.label][-1]}
+        if isinstance(expr, rasp.TokensType):
+            return {Node.tok_embed()}
+        if isinstance(expr, rasp.IndicesType):
+            return {Node.pos_embed()}
+        return {s for child in expr.children for s in senders(child)}
+
+    out: dict[Edge, set[Read]] = {}
+    for var, chain in nodes.items():
+        expr = sops[var]
+        first = chain[0]
+        for child, role in _child_roles(expr):
+            channel = role if first.kind == "head" else "in"
+            for s in senders(child):
+                out.setdefault(Edge(s, first, channel), set()).add(Read(var, child.label, role))
+        for a, b in zip(chain, chain[1:]):
+            scratch = var + SCRATCH if isinstance(expr, rasp.SelectorWidth) else var
+            out.setdefault(Edge(a, b, "in" if b.kind != "head" else "v"), set()).add(Read(var, scratch, "in"))
+    out.setdefault(Edge(nodes[program.label][-1], Node.logits(), "in"), set()).add(
+        Read(LOGITS, program.label, "in"))
+    return {e: tuple(sorted(v)) for e, v in sorted(out.items())}
+
+
+def _child_roles(expr: rasp.Expr) -> list[tuple[rasp.Expr, str]]:
+    """(child, role) for each value an expression reads: selector queries "q", keys "k",
+    aggregated values "v"; anything else "in"."""
+    if isinstance(expr, (rasp.Aggregate, rasp.SelectorWidth)):
+        out = []
+        for leaf in _selects(expr.selector):
+            if leaf.predicate in (rasp.Comparison.TRUE, rasp.Comparison.FALSE):
+                continue
+            out += [(leaf.queries, "q"), (leaf.keys, "k")]
+        if isinstance(expr, rasp.Aggregate):
+            out.append((expr.sop, "v"))
+        return out
+    return [(c, "in") for c in expr.children]
