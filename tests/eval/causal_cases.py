@@ -1,4 +1,9 @@
-"""Shared case table: small compiled programs with their full input sets (module-cached)."""
+"""Shared case table: small compiled programs with their full input sets (module-cached).
+
+``compiled(name)``: the SIIT program builders compiled at a fixed length (historical cases of
+the hypothesis and DAS tests). ``library(name)``: the program library's model, exactly as the
+bench's ``compiled-<name>`` organisms build it, with every valid input of length ``max_len``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import functools
 import itertools
 
 from interplab.compile.compiler import compile_program
+from interplab.compile.programs import get_program
 from interplab.zoo import siit
 
 CASES = {
@@ -24,3 +30,10 @@ def compiled(name: str):
     inputs = (list(itertools.permutations(vocab, length)) if distinct
               else list(itertools.product(vocab, repeat=length)))
     return model, inputs
+
+
+@functools.lru_cache(maxsize=None)
+def library(name: str):
+    """(the library program's compiled model, every valid input of length max_len)."""
+    spec = get_program(name)
+    return spec.compile(), [x for x in spec.inputs() if len(x) == spec.max_len]

@@ -1,63 +1,86 @@
-"""Causal track: do explanations predict the model? (issue 6)
+"""Causal track: do explanations predict the model? (issues 6, 10)
 
-Organisms: ``compiled-<prog>`` (a compiled RASP program; ground truth from the compiler) and the
-SIIT-trained organisms of :mod:`interplab.zoo.siit` (ground truth = the verified training
-alignment). Methods (each a hypothesis or a tool scored against the ground truth):
+Organisms: ``compiled-<program>``, the library program compiled with its defaults
+(``interplab.compile.programs.get_program(program).compile()``: the very model the circuits
+track and the zoo call by that name; ground truth from the compiler), scored on every valid
+input of length ``max_len`` (interchanges align by position), and the SIIT-trained organisms of
+:mod:`interplab.zoo.siit` (ground truth = the verified training alignment). Methods (each a
+hypothesis or a tool scored against the ground truth):
 
-    ground_truth    the true hypothesis            counterfactual_accuracy, iia, loss_recovered
-    misaligned      control: variables misplaced   counterfactual_accuracy, iia, loss_recovered
-    shuffled        control: variables swapped     (needs ≥2 located variables)
+    ground_truth    the true hypothesis: a SCORER SELF-CHECK, not a result. It is right by
+                    construction on compiled organisms (anything below 1.0 is a scorer or
+                    compiler bug) and by verified training on SIIT ones, so every metric it
+                    emits is prefixed ``selfcheck_`` (``selfcheck_counterfactual_accuracy_
+                    interchange``, ...) and never shares a table with the hypotheses below
+    misaligned      control: variables misplaced
+    shuffled        control: variables swapped (needs ≥2 located variables)
     circuit_eap     EAP's top edges as a circuit + "everything else irrelevant"
-                                                   counterfactual_accuracy, loss_recovered
+                    (locates no variable: no interchange pairs)
     replacement     aligned components swapped for the explanation's part (SIIT organisms)
                     replacement_fidelity (ablation None) and the mean-ablation baseline
-                    (ablation "mean")
-    probe           linear probe on a located variable at its component's output
-                    probe_selectivity (and probe accuracy)
+                    (ablation "mean"), kl_recovered
+    probe           linear probe on a located variable at its component's output:
+                    probe_accuracy, and probe_selectivity / probe_control_accuracy against a
+                    Hewitt–Liang control task over (token, position) types; when that control is
+                    degenerate selectivity is not emitted and the reason goes to the job's
+                    ``omitted`` artifact
     dictionary_replacement
                     each compiled MLP block replaced by a TopK transcoder (mlp_in -> mlp_out)
-                    trained on half the inputs; method ``dictionary_replacement:<variables>``:
-                    replacement_fidelity (position accuracy vs the RASP evaluator, relative to
-                    the original; ablation None), its mean-ablation baseline (ablation "mean"),
-                    kl_recovered, l2_recovered, mmcs (decoder vs the block's true written
-                    directions), feature_recall, n_positions. Compiled organisms only; also run
-                    on library programs with several input lengths (``library-<program>``).
+                    trained on half the inputs (every valid input, all lengths); method
+                    ``dictionary_replacement:<variables>``: replacement_fidelity (position
+                    accuracy vs the RASP evaluator, relative to the original; ablation None),
+                    its mean-ablation baseline (ablation "mean"), kl_recovered, l2_recovered,
+                    mmcs_written_directions (decoder vs the block's true written directions; not
+                    the features track's ``mmcs``), feature_recall, n_positions. Compiled only.
 
-``run_causal_job(organism, method, seed)`` returns rows ``{"organism", "method", "ablation",
-"metric", "value", "seconds"}``; :data:`QUICK` lists the jobs cheap enough for the quick suite
-(SIIT organisms there train in ~20–40 s on first use, then load from the cache).
+Hypothesis metrics (see :mod:`interplab.eval.counterfactuals`), per pair kind, never pooled:
+``counterfactual_accuracy_interchange`` (= IIA), ``counterfactual_accuracy_ablation``,
+``counterfactual_accuracy_new_input``, each with ``n_<kind>``, and
+``hypothesis_loss_recovered``. Every hypothesis on one organism and seed is scored on the same
+sampled pairs (equal n); a kind that does not apply to a hypothesis is left out of its rows and
+its reason recorded in the ``omitted`` artifact. The ``estimates`` artifact holds each metric's
+value, 95% interval and n.
+
+``job_output(organism, method, seed)`` returns a JobOutput (rows ``{"organism", "method",
+"ablation", "metric", "value", "seconds"}`` and artifacts); ``run_causal_job`` its rows.
+:data:`QUICK` lists the jobs cheap enough for the quick suite (SIIT organisms there train in
+~20–40 s on first use, then load from the cache).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import random
 import time
 from typing import Any
 
 from interplab.errors import ConfigError, unknown_name
 
-COMPILED = {
-    # name: (program builder name in interplab.zoo.siit, vocab, length, distinct)
-    "compiled-hist": ("program_hist", tuple(range(4)), 5, False),
-    "compiled-sort_unique": ("program_sort_unique", tuple(range(6)), 4, True),
-    "compiled-sum_prev": ("program_sum_prev", tuple(range(3)), 5, False),
-    "compiled-shift_by": ("program_shift_by_1", tuple(range(4)), 5, False),
-}
-#: library programs (interplab.compile.programs) run by dictionary_replacement only
-LIBRARY = {"library-mod_sum": "mod_sum", "library-frac_prevs": "frac_prevs",
-           "library-sort_unique": "sort_unique"}
-METHODS = ("ground_truth", "misaligned", "shuffled", "circuit_eap", "replacement", "probe",
-           "dictionary_replacement")
-METRICS = ("counterfactual_accuracy", "iia", "loss_recovered", "replacement_fidelity",
-           "probe_selectivity", "mmcs")
+#: library programs whose compiled models are causal-track organisms (``compiled-<program>``)
+COMPILED_PROGRAMS = ("hist", "sort_unique", "sum_prev", "shift_by")
+#: further library programs, run by dictionary_replacement only in the suites
+DICTIONARY_PROGRAMS = ("mod_sum", "frac_prevs")
+COMPILED = tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS)
+DICTIONARY_ONLY = tuple(f"compiled-{p}" for p in DICTIONARY_PROGRAMS)
+HYPOTHESES = ("ground_truth", "misaligned", "shuffled", "circuit_eap")
+METHODS = HYPOTHESES + ("replacement", "probe", "dictionary_replacement")
+#: controls and the scorer self-check, never ranked as the best method
+BASELINES = ("misaligned", "shuffled", "ground_truth")
+METRICS = ("counterfactual_accuracy_interchange", "counterfactual_accuracy_ablation",
+           "counterfactual_accuracy_new_input", "hypothesis_loss_recovered",
+           "replacement_fidelity", "probe_selectivity", "mmcs_written_directions")
+#: prefix of every metric the ground_truth method emits (a scorer self-check, not a result)
+SELFCHECK = "selfcheck_"
 N_PAIRS = 200
+#: at most this many inputs are enumerated (else a seeded sample of this many)
+MAX_INPUTS = 10_000
 
 
 def organisms() -> list[str]:
     from interplab.zoo.siit import verified_names
 
-    return sorted(COMPILED) + sorted(verified_names()) + sorted(LIBRARY)
+    return sorted(COMPILED) + sorted(verified_names()) + sorted(DICTIONARY_ONLY)
 
 
 #: (organism, method) jobs for a ≤5-minute quick suite.
@@ -66,37 +89,35 @@ QUICK = tuple((o, m) for o in ("compiled-hist", "compiled-sum_prev", "siit-shift
               if not (m == "replacement" and o.startswith("compiled")))
 
 
-@functools.lru_cache(maxsize=8)
-def _compiled(name: str) -> tuple[Any, list]:
-    from interplab.compile.compiler import compile_program
-    from interplab.zoo import siit
-
-    builder, vocab, length, distinct = COMPILED[name]
-    model = compile_program(getattr(siit, builder)(), list(vocab), length, name=name)
-    inputs = (list(itertools.permutations(vocab, length)) if distinct
-              else list(itertools.product(vocab, repeat=length)))
-    return model, inputs
+def fixed_length_inputs(spec: Any, seed: int = 0) -> list[list]:
+    """Every valid input of length ``spec.max_len`` (a seeded sample of :data:`MAX_INPUTS`
+    when there are more): the pool hypotheses are scored on."""
+    if len(spec.vocab) ** spec.max_len <= MAX_INPUTS:
+        return [list(x) for x in itertools.product(spec.vocab, repeat=spec.max_len)
+                if spec.valid(x)]
+    rng = random.Random(seed)
+    return [spec.sample(rng, spec.max_len) for _ in range(MAX_INPUTS)]
 
 
 @functools.lru_cache(maxsize=8)
-def _library(name: str) -> tuple[Any, list]:
+def _compiled(name: str) -> tuple[Any, Any]:
+    """(the library's compiled model, its ProgramSpec) for ``compiled-<program>``."""
     from interplab.compile.programs import get_program
 
-    spec = get_program(LIBRARY[name])
-    return spec.compile(), spec.inputs()
+    if name not in COMPILED + DICTIONARY_ONLY:
+        raise unknown_name("causal-track organism", name, organisms())
+    spec = get_program(name.removeprefix("compiled-"))
+    return spec.compile(), spec
 
 
 def load(organism: str, seed: int = 0) -> tuple[Any, Any, list]:
-    """(model, ground-truth hypothesis, inputs) for an organism of this track."""
+    """(model, ground-truth hypothesis, inputs of one length) for an organism of this track."""
     from interplab.methods.causal import from_ground_truth
     from interplab.zoo import siit
 
-    if organism in COMPILED:
-        model, inputs = _compiled(organism)
-        return model, from_ground_truth(model), inputs
-    if organism in LIBRARY:
-        model, inputs = _library(organism)
-        return model, from_ground_truth(model), inputs
+    if organism in COMPILED + DICTIONARY_ONLY:
+        model, spec = _compiled(organism)
+        return model, from_ground_truth(model), fixed_length_inputs(spec)
     if organism in siit.SPECS:
         org = siit.load_or_train(organism, seed)
         return org.model, org.hypothesis(), org.inputs
@@ -109,67 +130,83 @@ def _row(organism: str, method: str, metric: str, value: float, seconds: float,
             "value": float(value), "seconds": round(seconds, 3)}
 
 
-def run_causal_job(organism: str, method: str, seed: int = 0) -> list[dict]:
-    """Run one (organism, method) job; see the module docstring for the rows."""
-    from interplab.eval.counterfactuals import score_hypothesis
-    from interplab.methods.causal import misaligned, shuffled
+def job_output(organism: str, method: str, seed: int = 0):  # -> JobOutput
+    """Run one (organism, method) job: rows and artifacts (see the module docstring)."""
+    from interplab.bench.tracks import JobOutput
 
     if method not in METHODS:
         raise unknown_name("causal-track method", method, METHODS)
     if method == "dictionary_replacement":
-        return _dictionary_rows(organism, seed)
-    if organism in LIBRARY:
-        raise ConfigError(f"{organism} is run by dictionary_replacement only (its inputs have "
-                          f"several lengths); use a compiled-* organism for {method}")
+        return JobOutput(rows=_dictionary_rows(organism, seed))
     model, truth, inputs = load(organism, seed)
     start = time.perf_counter()
-    if method in ("ground_truth", "misaligned", "shuffled", "circuit_eap"):
-        if method == "ground_truth":
-            hyp = truth
-        elif method == "misaligned":
-            hyp = misaligned(truth, seed=seed)
-        elif method == "shuffled":
-            hyp = shuffled(truth)
-        else:
-            hyp = _eap_hypothesis(model, truth, inputs, seed)
-        report = score_hypothesis(model, hyp, inputs, n_pairs=N_PAIRS, seed=seed)
-        secs = time.perf_counter() - start
-        rows = [_row(organism, method, k, v, secs) for k, v in report.rows().items()]
-        rows.append(_row(organism, method, "n_pairs", report.counterfactual_accuracy.n, secs))
-        return rows
+    if method in HYPOTHESES:
+        return _hypothesis_output(organism, method, model, truth, inputs, seed, start)
     if method == "replacement":
-        from interplab.eval.replacement import replacement_fidelity
+        return JobOutput(rows=_replacement_rows(organism, model, truth, inputs, seed, start))
+    return _probe_output(organism, model, truth, inputs, seed, start)
 
-        rows = []
-        for var in sorted(truth.alignment):
-            if not truth.alignment[var].nodes:
-                continue
-            r = replacement_fidelity(model, truth, var, inputs, seed=seed)
-            secs = time.perf_counter() - start
-            rows += [_row(organism, f"replacement:{var}", "replacement_fidelity", r.fidelity, secs),
-                     _row(organism, f"replacement:{var}", "replacement_fidelity",
-                          r.mean_fidelity, secs, ablation="mean"),
-                     _row(organism, f"replacement:{var}", "kl_recovered", r.kl_recovered, secs)]
-        if not rows:
-            raise ConfigError(f"{organism}: replacement needs components aligned to variables "
-                              "(SIIT organisms have them; compiled ground truth is subspace-level)")
-        return rows
-    return _probe_rows(organism, model, truth, inputs, seed, start)
+
+def run_causal_job(organism: str, method: str, seed: int = 0) -> list[dict]:
+    """The rows of :func:`job_output`."""
+    return job_output(organism, method, seed).rows
+
+
+def _hypothesis(method: str, model, truth, inputs, seed):
+    from interplab.methods.causal import misaligned, shuffled
+
+    if method == "ground_truth":
+        return truth
+    if method == "misaligned":
+        return misaligned(truth, seed=seed)
+    if method == "shuffled":
+        return shuffled(truth)
+    return _eap_hypothesis(model, truth, inputs, seed)
+
+
+def _hypothesis_output(organism, method, model, truth, inputs, seed, start):
+    """Score one hypothesis; rows per pair kind (prefixed ``selfcheck_`` for ground_truth)."""
+    from interplab.bench.tracks import JobOutput
+    from interplab.eval.counterfactuals import score_hypothesis
+
+    hyp = _hypothesis(method, model, truth, inputs, seed)
+    report = score_hypothesis(model, hyp, inputs, n_pairs=N_PAIRS, seed=seed)
+    secs = time.perf_counter() - start
+    prefix = SELFCHECK if method == "ground_truth" else ""
+    rows = [_row(organism, method, prefix + k, v, secs) for k, v in report.rows().items()]
+    artifacts = {"estimates": {prefix + k: e.as_dict() for k, e in report.estimates().items()},
+                 "omitted": {prefix + k: why for k, why in report.omitted.items()}}
+    return JobOutput(rows=rows, artifacts=artifacts)
+
+
+def _replacement_rows(organism, model, truth, inputs, seed, start) -> list[dict]:
+    from interplab.eval.replacement import replacement_fidelity
+
+    rows = []
+    for var in sorted(truth.alignment):
+        if not truth.alignment[var].nodes:
+            continue
+        r = replacement_fidelity(model, truth, var, inputs, seed=seed)
+        secs = time.perf_counter() - start
+        rows += [_row(organism, f"replacement:{var}", "replacement_fidelity", r.fidelity, secs),
+                 _row(organism, f"replacement:{var}", "replacement_fidelity",
+                      r.mean_fidelity, secs, ablation="mean"),
+                 _row(organism, f"replacement:{var}", "kl_recovered", r.kl_recovered, secs)]
+    if not rows:
+        raise ConfigError(f"{organism}: replacement needs components aligned to variables "
+                          "(SIIT organisms have them; compiled ground truth is subspace-level)")
+    return rows
 
 
 def _dictionary_rows(organism: str, seed: int) -> list[dict]:
     from interplab.eval.dictionary_replacement import dictionary_replacement, mlp_blocks
 
-    if organism in COMPILED:
-        model, inputs = _compiled(organism)
-    elif organism in LIBRARY:
-        model, inputs = _library(organism)
-    else:
+    if organism not in COMPILED + DICTIONARY_ONLY:
         raise ConfigError(f"dictionary_replacement needs a compiled organism (its blocks' true "
                           f"directions are known); {organism} is not one of "
-                          f"{sorted(COMPILED) + sorted(LIBRARY)}")
-    if model.program is None:
-        raise ConfigError(f"{organism}: the compiled model carries no RASP program to evaluate")
+                          f"{sorted(COMPILED + DICTIONARY_ONLY)}")
+    model, spec = _compiled(organism)
+    inputs = spec.inputs(limit=MAX_INPUTS, seed=seed)  # per-position scores: any lengths
     rows = []
     for layer, labels in mlp_blocks(model).items():
         start = time.perf_counter()
@@ -178,7 +215,7 @@ def _dictionary_rows(organism: str, seed: int) -> list[dict]:
         method = f"dictionary_replacement:{'+'.join(labels)}"
         rows += [_row(organism, method, "replacement_fidelity", r.fidelity, secs),
                  _row(organism, method, "replacement_fidelity", r.mean_fidelity, secs, ablation="mean"),
-                 _row(organism, method, "mmcs", r.mmcs, secs),
+                 _row(organism, method, "mmcs_written_directions", r.mmcs, secs),
                  _row(organism, method, "feature_recall", r.recall, secs),
                  _row(organism, method, "n_positions", r.n_positions, secs)]
         rows += [_row(organism, method, k, v, secs)
@@ -187,36 +224,57 @@ def _dictionary_rows(organism: str, seed: int) -> list[dict]:
     return rows
 
 
-def _probe_rows(organism, model, truth, inputs, seed, start) -> list[dict]:
+def _probe_target(model, truth):
+    """(variable, site): the last-named computed variable, at the output of the component
+    that computes it (SIIT: its aligned component; compiled: the ground truth's writer)."""
     from interplab.core.sites import Component, Site
-    from interplab.methods.causal import run_program
-    from interplab.methods.probing import probe_selectivity
 
     var = sorted(v for v in truth.alignment if v not in ("tokens", "indices"))[-1]
     real = truth.alignment[var]
     if real.nodes:
-        site = real.sites[-1]
-    else:  # compiled: the component that writes the variable
-        writers = model.ground_truth.variables[var].sites
-        site = writers[-1]
-        if site.component is Component.ATTN_RESULT and site.head is None:
-            site = Site(Component.ATTN_RESULT, site.layer, 0)
+        return var, real.sites[-1]
+    site = model.ground_truth.variables[var].sites[-1]
+    if site.component is Component.ATTN_RESULT and site.head is None:
+        site = Site(Component.ATTN_RESULT, site.layer, 0)
+    return var, site
+
+
+def _probe_output(organism, model, truth, inputs, seed, start):
+    """probe_accuracy always; probe_selectivity and probe_control_accuracy only when the
+    (token, position) control task passes its checks, else the reason in ``omitted``."""
+    from interplab.bench.tracks import JobOutput
+    from interplab.methods.causal import run_program
+    from interplab.methods.probing import (DegenerateControlTask, probe_accuracy,
+                                           probe_selectivity, token_position_types)
+
+    var, site = _probe_target(model, truth)
     pool = inputs[:2048]
     _, cache = model.run_with_cache(truth.encode(pool), [site])
     X = cache[site][:, 1:].reshape(-1, cache[site].shape[-1])
     y = [v for xs in pool for v in run_program(truth.program, xs)[var]]
-    types = [t for xs in pool for t in xs]
-    result = probe_selectivity(X, y, types, seed=seed)
+    method = f"probe:{var}"
+    info = {"variable": var, "site": str(site), "types": "(token, position)"}
+    try:
+        result = probe_selectivity(X, y, token_position_types(pool), seed=seed)
+    except DegenerateControlTask as err:
+        acc = probe_accuracy(X, y, seed=seed)
+        secs = time.perf_counter() - start
+        return JobOutput(rows=[_row(organism, method, "probe_accuracy", acc, secs)],
+                         artifacts={"probe": info,
+                                    "omitted": {"probe_selectivity": str(err),
+                                                "probe_control_accuracy": str(err)}})
     secs = time.perf_counter() - start
-    return [_row(organism, f"probe:{var}", "probe_selectivity", result.selectivity, secs),
-            _row(organism, f"probe:{var}", "probe_accuracy", result.accuracy, secs)]
+    rows = [_row(organism, method, "probe_selectivity", result.selectivity, secs),
+            _row(organism, method, "probe_accuracy", result.accuracy, secs),
+            _row(organism, method, "probe_control_accuracy", result.control_accuracy, secs)]
+    info.update(n_control_types=result.n_control_types, n_train=result.n_train,
+                n_test=result.n_test, majority_baseline=result.majority_baseline)
+    return JobOutput(rows=rows, artifacts={"probe": info})
 
 
 def _eap_hypothesis(model, truth, inputs, seed):
     """EAP (resample ablation, KL) on random clean/corrupted pairs; keep as many top edges as
     the true circuit has; read its heads/MLPs as a circuit hypothesis."""
-    import random
-
     from interplab.methods.causal import from_circuit
     from interplab.methods.circuits import CircuitTask, find_circuit
 
@@ -236,8 +294,8 @@ def _eap_hypothesis(model, truth, inputs, seed):
 from interplab.zoo.siit import SPECS as _siit_specs, UNVERIFIED as _siit_unverified  # noqa: E402
 
 ABLATIONS = (None,)
-_MAIN = tuple(sorted(COMPILED)) + tuple(sorted(n for n in _siit_specs if n not in _siit_unverified))
-ORGANISMS = _MAIN + tuple(sorted(LIBRARY))
+_MAIN = COMPILED + tuple(sorted(n for n in _siit_specs if n not in _siit_unverified))
+ORGANISMS = _MAIN + DICTIONARY_ONLY
 SUITES = {
     "quick": [{"organisms": ["compiled-hist", "compiled-sum_prev", "siit-shift_by"],
                "methods": ["ground_truth", "misaligned", "probe"]},
@@ -245,11 +303,9 @@ SUITES = {
     "full": [{"organisms": list(_MAIN),
               "methods": ["ground_truth", "misaligned", "shuffled", "circuit_eap", "probe"]},
              {"organisms": [o for o in _MAIN if o.startswith("siit-")], "methods": ["replacement"]},
-             {"organisms": sorted(COMPILED) + sorted(LIBRARY), "methods": ["dictionary_replacement"]}],
+             {"organisms": list(COMPILED + DICTIONARY_ONLY), "methods": ["dictionary_replacement"]}],
 }
 
 
 def run_job(job):  # -> interplab.bench.tracks.JobOutput
-    from interplab.bench.tracks import JobOutput
-
-    return JobOutput(rows=run_causal_job(job.organism, job.method, job.seed))
+    return job_output(job.organism, job.method, job.seed)

@@ -2,11 +2,17 @@
 
     probe = LinearProbe().fit(X_train, y_train)
     acc = probe.score(X_test, y_test)
+    types = token_position_types(inputs)      # one (token, position) type per example
     result = probe_selectivity(X, y, types)   # accuracy on y minus accuracy on a control task
 
-The control task gives every *type* (e.g. the token at the position) a random label drawn from
-the real labels' distribution, fixed per type: a probe that merely memorises types scores well
-on it; selectivity = real accuracy - control accuracy rewards probes that read the variable.
+The control task gives every *type* a random label drawn from the real labels' distribution,
+fixed per type: a probe that merely memorises types scores well on it; selectivity = real
+accuracy - control accuracy rewards probes that read the variable. The control task is only
+informative when there are many types and its labels vary: on a 3-token vocabulary with the
+token as the type, all three types often draw the same label and the control is constant (every
+probe then scores 1.0 on it and selectivity is 0 or negative whatever the site holds). Hence
+(token, position) types, and :func:`control_task` refuses a degenerate control
+(:class:`DegenerateControlTask`, with the reason) instead of returning a meaningless number.
 
 Shapes: n = examples, d = features, c = classes.
 """
@@ -86,7 +92,8 @@ def _check_x(X: Tensor, n: int | None) -> Tensor:
 
 def control_labels(y: Sequence[Any], types: Sequence[Any], seed: int = 0) -> list[Any]:
     """Hewitt & Liang control task: each distinct type gets one label sampled from y's
-    empirical distribution (seeded); every example of that type carries it."""
+    empirical distribution (seeded); every example of that type carries it. Unchecked: see
+    :func:`control_task`."""
     if len(y) != len(types):
         raise ShapeError(f"{len(y)} labels but {len(types)} types")
     gen = torch.Generator().manual_seed(seed)
@@ -96,9 +103,63 @@ def control_labels(y: Sequence[Any], types: Sequence[Any], seed: int = 0) -> lis
     return [table[repr(t)] for t in types]
 
 
+def token_position_types(inputs: Sequence[Sequence[Any]]) -> list[tuple[Any, int]]:
+    """One control-task type per example, (token, position), for every position of every input,
+    in order (matching features read at each position of each input, flattened)."""
+    return [(t, i) for xs in inputs for i, t in enumerate(xs)]
+
+
+class DegenerateControlTask(ConfigError):
+    """The control task cannot make selectivity meaningful (too few types, or labels too
+    concentrated); the message says which check failed and how to get more types."""
+
+
+#: Checks on a control task: at least this many distinct types ...
+MIN_CONTROL_TYPES = 10
+#: ... and no label on more than this share of examples (else a majority guess scores at least
+#: that on the control, and selectivity is capped at 1 minus it).
+MAX_CONTROL_MAJORITY = 0.9
+
+
+def _majority_share(labels: Sequence[Any]) -> float:
+    counts: dict[str, int] = {}
+    for v in labels:
+        counts[repr(v)] = counts.get(repr(v), 0) + 1
+    return max(counts.values()) / len(labels)
+
+
+def control_task(y: Sequence[Any], types: Sequence[Any], seed: int = 0, *,
+                 min_types: int = MIN_CONTROL_TYPES,
+                 max_majority: float = MAX_CONTROL_MAJORITY) -> list[Any]:
+    """:func:`control_labels`, checked: raises :class:`DegenerateControlTask` unless the
+    variable ``y`` takes ≥2 values, there are ≥ ``min_types`` distinct types, and the control
+    labels take ≥2 values with none on more than ``max_majority`` of the examples."""
+    if len(y) != len(types):
+        raise ShapeError(f"{len(y)} labels but {len(types)} types")
+    n_types = len({repr(t) for t in types})
+    if len({repr(v) for v in y}) < 2:
+        raise DegenerateControlTask("the probed variable takes a single value on these inputs; "
+                                    "there is nothing to probe (pick another variable or inputs)")
+    if n_types < min_types:
+        raise DegenerateControlTask(
+            f"the control task has {n_types} distinct types (need ≥ {min_types}): a control of "
+            "so few types is often constant; use richer types, e.g. (token, position) pairs "
+            "from token_position_types(inputs), or token n-grams")
+    ctrl = control_labels(y, types, seed)
+    share = _majority_share(ctrl)
+    if share > max_majority:
+        raise DegenerateControlTask(
+            f"control labels are {'constant' if share == 1 else 'near-constant'}: one label "
+            f"covers {share:.2f} of examples (max {max_majority}) over {n_types} types, so a "
+            "majority guess already scores that on the control; use more types or another seed")
+    return ctrl
+
+
 @dataclass(frozen=True)
 class ProbeResult:
-    """Held-out accuracy on the variable and on the control task; selectivity = difference."""
+    """Held-out accuracy on the variable and on the control task; selectivity = difference.
+    ``majority_baseline``: the share of the commonest label of y on the test part;
+    ``n_control_types``: distinct types behind the control task."""
 
     accuracy: float
     control_accuracy: float
@@ -106,25 +167,49 @@ class ProbeResult:
     majority_baseline: float
     n_train: int
     n_test: int
+    n_control_types: int = 0
+
+
+def _split(n: int, test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, test) indices of a seeded shuffle; the test part has max(1, n * fraction)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_test = max(1, int(n * test_fraction))
+    return perm[n_test:], perm[:n_test]
+
+
+def _held_out(X: Tensor, y: Sequence[Any], tr: list[int], te: list[int], seed: int,
+              **probe_kw: Any) -> float:
+    pick = lambda idx: [y[i] for i in idx]  # noqa: E731
+    return LinearProbe(seed=seed, **probe_kw).fit(X[tr], pick(tr)).score(X[te], pick(te))
+
+
+def probe_accuracy(X: Tensor, y: Sequence[Any], *, test_fraction: float = 0.3, seed: int = 0,
+                   **probe_kw: Any) -> float:
+    """Held-out accuracy of a linear probe for ``y`` (the split :func:`probe_selectivity`
+    uses), for when no meaningful control task exists."""
+    X = _check_x(X, len(y))
+    tr, te = _split(X.shape[0], test_fraction, seed)
+    return _held_out(X, y, tr, te, seed, **probe_kw)
 
 
 def probe_selectivity(X: Tensor, y: Sequence[Any], types: Sequence[Any], *,
-                      test_fraction: float = 0.3, seed: int = 0, **probe_kw: Any) -> ProbeResult:
+                      test_fraction: float = 0.3, seed: int = 0,
+                      min_types: int = MIN_CONTROL_TYPES,
+                      max_majority: float = MAX_CONTROL_MAJORITY,
+                      **probe_kw: Any) -> ProbeResult:
     """Fit a probe on the variable ``y`` and on the control task of ``types``; report held-out
-    accuracies and selectivity. Examples are shuffled (seeded) before the split."""
+    accuracies and selectivity. Examples are shuffled (seeded) before the split. Raises
+    :class:`DegenerateControlTask` (see :func:`control_task`) rather than report selectivity
+    against a control that cannot tell reading from memorising."""
     X = _check_x(X, len(y))
-    n = X.shape[0]
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    n_test = max(1, int(n * test_fraction))
-    te, tr = perm[:n_test], perm[n_test:]
-    ctrl = control_labels(y, types, seed)
-    pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
-    real = LinearProbe(seed=seed, **probe_kw).fit(X[tr], pick(y, tr)).score(X[te], pick(y, te))
-    fake = LinearProbe(seed=seed, **probe_kw).fit(X[tr], pick(ctrl, tr)).score(X[te], pick(ctrl, te))
-    counts: dict[str, int] = {}
-    for v in pick(y, te):
-        counts[repr(v)] = counts.get(repr(v), 0) + 1
-    return ProbeResult(real, fake, real - fake, max(counts.values()) / n_test, len(tr), n_test)
+    ctrl = control_task(y, types, seed, min_types=min_types, max_majority=max_majority)
+    tr, te = _split(X.shape[0], test_fraction, seed)
+    real = _held_out(X, y, tr, te, seed, **probe_kw)
+    fake = _held_out(X, ctrl, tr, te, seed, **probe_kw)
+    return ProbeResult(real, fake, real - fake, _majority_share([y[i] for i in te]), len(tr),
+                       len(te), len({repr(t) for t in types}))
 
 
-__all__ = ["LinearProbe", "ProbeResult", "control_labels", "probe_selectivity"]
+__all__ = ["DegenerateControlTask", "LinearProbe", "MAX_CONTROL_MAJORITY", "MIN_CONTROL_TYPES",
+           "ProbeResult", "control_labels", "control_task", "probe_accuracy", "probe_selectivity",
+           "token_position_types"]
