@@ -1,6 +1,10 @@
 """Exception types. Every error raised for bad user input derives from InterplabError.
 
 Messages follow one rule: say what was expected, what was found, and how to fix it.
+
+``exit_code`` is what the command line exits with when the error reaches it: 2 for usage
+errors (a bad name, option value or spec file: the user can fix the command), 1 for runtime
+failures (corrupt files, missing packages, a program that cannot compile).
 """
 
 from __future__ import annotations
@@ -9,9 +13,13 @@ from __future__ import annotations
 class InterplabError(Exception):
     """Root of every error interplab raises on purpose."""
 
+    exit_code: int = 1
+
 
 class SiteError(InterplabError, KeyError):
     """A site string is malformed, or the model has no such site, or a site never fired."""
+
+    exit_code = 2
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return str(self.args[0]) if self.args else ""
@@ -22,7 +30,9 @@ class ShapeError(InterplabError, ValueError):
 
 
 class ConfigError(InterplabError, ValueError):
-    """A configuration value is invalid."""
+    """A configuration value (or command-line option) is invalid."""
+
+    exit_code = 2
 
 
 class WeightsError(InterplabError):
@@ -36,12 +46,16 @@ class CompileError(InterplabError):
 class UnknownNameError(InterplabError, KeyError):
     """A name (organism, method, program, model) is not registered; the message lists valid names."""
 
+    exit_code = 2
+
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
 class SpecError(InterplabError, ValueError):
     """A benchmark spec file is invalid; the message points to the line."""
+
+    exit_code = 2
 
 
 class ResultsStoreError(InterplabError):

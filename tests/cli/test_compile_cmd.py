@@ -41,10 +41,15 @@ def test_compile_check_json_and_out(tmp_path):
     assert (tmp_path / "rev" / "model.json").exists()
 
 
-def test_unknown_program_lists_valid_names():
-    result = CliRunner().invoke(_app(), ["compile", "revers"])
-    assert result.exit_code == 1
-    assert "Did you mean 'reverse'" in result.output and "sort_unique" in result.output
+def test_unknown_program_is_a_usage_error_listing_valid_names():
+    from interplab.cli.main import app
+
+    result = CliRunner().invoke(app, ["compile", "revers"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "Did you mean 'reverse'" in result.stderr and "sort_unique" in result.stderr
+    result = CliRunner().invoke(app, ["compile"])
+    assert result.exit_code == 2 and "name a program" in result.stderr
 
 
 def test_show_truth_prints_variables_and_edges():

@@ -46,9 +46,20 @@ def test_missing_model_is_one_line(app, monkeypatch):
     from interplab.models.pretrained import registry
 
     monkeypatch.setattr(registry, "is_installed", lambda name: False)
-    res = CliRunner().invoke(app, ["induction", "smollm2-135m"])
-    assert res.exit_code == 1
+    from interplab.cli.main import app as main_app
+
+    res = CliRunner().invoke(main_app, ["induction", "smollm2-135m"])
+    assert res.exit_code == 1, "a missing package is a runtime failure"
     assert res.output.strip().count("\n") == 0 and "pip install" in res.output
+
+
+def test_wrong_kind_of_model_is_a_usage_error(app):
+    from interplab.cli.main import app as main_app
+
+    res = CliRunner().invoke(main_app, ["induction", "mnist-mlp"])
+    assert res.exit_code == 2 and "needs a language model" in res.stderr
+    res = CliRunner().invoke(main_app, ["attribute", "smollm2"])
+    assert res.exit_code == 2 and "unknown attribute model 'smollm2'" in res.stderr
 
 
 def test_attribute_mnist_writes_report(app, tmp_path):

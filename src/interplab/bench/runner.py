@@ -1,4 +1,11 @@
-"""Run a bench spec: every job once, results stored as they finish, resumable, optionally parallel."""
+"""Run a bench spec: every job once, results stored as they finish, resumable, optionally parallel.
+
+Each job runs with a fixed number of torch threads (``threads_per_job``, default 1): on a busy
+machine torch's default (one thread per core, in every process) made one ACDC job 20× slower.
+Whatever goes wrong while a job's results are *recorded* (a NaN, a value that is not a number,
+an artifact that is not JSON) becomes a recorded failure of that job; the run goes on. On Ctrl-C
+the finished jobs stay stored, results.json is written, and :class:`BenchInterrupted` is raised.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from interplab.bench.results import write_results_json
+from interplab.bench.results import last_line, write_results_json
 from interplab.bench.spec import BenchSpec
 from interplab.bench.store import ResultsStore
-from interplab.bench.tracks import Job, JobOutput, track
+from interplab.bench.tracks import TRACK_MODULES, Job, JobOutput, track
+from interplab.errors import ConfigError, ResultsStoreError
 
 DB_NAME = "results.sqlite"
+
+JobResult = tuple[list[dict], dict, float, "str | None"]  # rows, artifacts, seconds, error
 
 
 @dataclass(frozen=True)
@@ -30,8 +40,26 @@ class BenchSummary:
     out_dir: Path
 
 
-def execute_job(job: Job, threads: int | None = None) -> tuple[list[dict], dict, float, str | None]:
-    """Run one job, catching its error. Returns (rows, artifacts, seconds, error or None)."""
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_bench`, raised after the finished jobs are stored and
+    results.json is written. Jobs that were running are not marked done."""
+
+    def __init__(self, finished: int, total: int, out_dir: Path):
+        super().__init__(f"interrupted after {finished} of {total} jobs")
+        self.finished, self.total, self.out_dir = finished, total, out_dir
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def execute_job(job: Job, threads: int | None = None) -> JobResult:
+    """Run one job with ``threads`` torch threads, catching its error.
+    Returns (rows, artifacts, seconds, error or None)."""
     import torch
 
     if threads:
@@ -41,66 +69,127 @@ def execute_job(job: Job, threads: int | None = None) -> tuple[list[dict], dict,
         output: JobOutput = track(job.track).run_job(job)
         seconds = time.perf_counter() - start
         rows = [{"organism": job.organism, "method": job.method, "ablation": job.ablation,
-                 "seconds": seconds, **r} for r in output.rows]
+                 "seed": job.seed, "seconds": seconds, **r} for r in output.rows]
         return rows, output.artifacts, seconds, None
     except Exception:
         return [], {}, time.perf_counter() - start, traceback.format_exc()
 
 
-def run_bench(spec: BenchSpec, out_dir: str | Path, *, jobs: int = 1, progress: bool = True,
-              on_done: Callable[[Job], None] | None = None) -> BenchSummary:
+def check_parallelism(jobs: int, threads_per_job: int) -> None:
+    """Raise ConfigError unless 1 <= jobs <= available cores and threads_per_job >= 1."""
+    cores = available_cores()
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if jobs > cores:
+        raise ConfigError(f"--jobs {jobs} is more than the {cores} CPU cores this process may use; "
+                          f"pass --jobs {cores} or fewer (each job runs its own torch threads)")
+    if threads_per_job < 1:
+        raise ConfigError(f"--threads-per-job must be at least 1, got {threads_per_job}")
+
+
+def run_bench(spec: BenchSpec, out_dir: str | Path, *, jobs: int = 1, threads_per_job: int = 1,
+              progress: bool = True, on_done: Callable[[Job], None] | None = None) -> BenchSummary:
     """Run every job of ``spec`` not already done in ``out_dir/results.sqlite``.
 
     Results go to the store as each job finishes; ``out_dir/results.json`` is rewritten at the
-    end. A failing job is recorded with its traceback and the others continue.
-    ``jobs`` > 1 runs jobs in that many worker processes (torch threads split between them).
+    end, also after Ctrl-C (then :class:`BenchInterrupted` is raised). A failing job is recorded
+    with its traceback and the others continue. ``jobs`` > 1 runs jobs in that many worker
+    processes (at most one per core); every job uses ``threads_per_job`` torch threads, and the
+    caller's torch thread count is restored afterwards.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"the output directory {out_dir} is an existing file; pass a directory "
+                          "with --out (it is created if missing)")
+    check_parallelism(jobs, threads_per_job)
     start = time.perf_counter()
     all_jobs = spec.jobs()
     with ResultsStore(out_dir / DB_NAME) as store:
         done_before = store.done_keys()
         todo = [j for j in all_jobs if j.key not in done_before]
         failures: list[tuple[str, str]] = []
-        bar = _Bar(progress, len(all_jobs), len(all_jobs) - len(todo))
+        finished = len(all_jobs) - len(todo)
+        bar = _Bar(progress, len(all_jobs), finished)
 
-        def finish(job: Job, result: tuple[list[dict], dict, float, str | None]) -> None:
-            rows, artifacts, seconds, error = result
-            if error is None:
-                store.record(job, rows, artifacts, seconds)
-            else:
-                store.record_failure(job, error, seconds)
-                failures.append((job.key, error.strip().splitlines()[-1]))
+        def finish(job: Job, result: JobResult) -> None:
+            nonlocal finished
+            _record(store, job, result, failures)
+            finished += 1
             bar.advance(job)
             if on_done is not None:
                 on_done(job)
 
+        interrupted = False
         try:
             if jobs <= 1 or len(todo) <= 1:
-                for job in todo:
-                    bar.start(job)
-                    finish(job, execute_job(job))
+                _run_sequential(todo, threads_per_job, finish, bar)
             else:
-                _run_parallel(todo, jobs, finish, bar)
+                _run_parallel(todo, jobs, threads_per_job, finish)
+        except KeyboardInterrupt:
+            interrupted = True
         finally:
             bar.close()
             write_results_json(store, out_dir / "results.json")
+        if interrupted:
+            raise BenchInterrupted(finished, len(all_jobs), out_dir)
         return BenchSummary(len(all_jobs), len(all_jobs) - len(todo), len(todo) - len(failures),
                             len(failures), tuple(failures), time.perf_counter() - start, out_dir)
 
 
-def _run_parallel(todo: list[Job], jobs: int, finish: Callable, bar: "_Bar") -> None:
-    threads = max(1, (os.cpu_count() or 2) // jobs)
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {pool.submit(execute_job, job, threads): job for job in todo}
+def _record(store: ResultsStore, job: Job, result: JobResult, failures: list[tuple[str, str]]) -> None:
+    """Store a job's outcome; an error while storing its results becomes its recorded failure."""
+    rows, artifacts, seconds, error = result
+    if error is None:
         try:
-            for future in cf.as_completed(futures):
-                finish(futures[future], future.result())
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+            store.record(job, rows, artifacts, seconds)
+            return
+        except Exception:
+            error = "the job ran but its results could not be recorded:\n" + traceback.format_exc()
+    try:
+        store.record_failure(job, error, seconds)
+    except Exception as exc:
+        raise ResultsStoreError(f"cannot write to {store.path} ({exc}); the jobs stored so far "
+                                "are kept: fix the cause and rerun the same command") from exc
+    failures.append((job.key, last_line(error)))
+
+
+def _run_sequential(todo: list[Job], threads: int, finish: Callable, bar: "_Bar") -> None:
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        for job in todo:
+            bar.start(job)
+            finish(job, execute_job(job, threads))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _init_worker(track_modules: dict[str, str], threads: int) -> None:
+    """Worker setup: the parent's track registry (tracks added at run time) and thread count."""
+    import torch
+
+    TRACK_MODULES.update(track_modules)
+    torch.set_num_threads(threads)
+
+
+def _run_parallel(todo: list[Job], jobs: int, threads: int, finish: Callable) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                  initargs=(dict(TRACK_MODULES), threads))
+    clean = False
+    try:
+        futures = {pool.submit(execute_job, job, threads): job for job in todo}
+        for future in cf.as_completed(futures):
+            try:
+                result = future.result()
+            except Exception:  # the worker died (BrokenProcessPool) or the result did not pickle
+                result = ([], {}, 0.0, traceback.format_exc())
+            finish(futures[future], result)
+        clean = True
+    finally:
+        # On Ctrl-C or an error, drop the queued jobs and do not wait for the running ones.
+        pool.shutdown(wait=clean, cancel_futures=True)
 
 
 class _Bar:
@@ -127,4 +216,3 @@ class _Bar:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
-

@@ -64,50 +64,122 @@ def suite(name: str, seed: int = 0) -> BenchSpec:
 
 
 def load_spec(name_or_path: str, seed: int | None = None) -> BenchSpec:
-    """A suite name or the path of a TOML spec file."""
+    """A suite name or the path of a TOML spec file. ``seed`` (when given) overrides the
+    file's ``seed``; a suite's seed defaults to 0."""
     path = Path(name_or_path)
     if name_or_path in SUITES:
-        return suite(name_or_path, seed or 0)
+        return suite(name_or_path, 0 if seed is None else _check_seed(seed, "seed"))
     if not path.suffix == ".toml" and not path.exists():
         raise unknown_name("suite", name_or_path, SUITES + ("<path/to/spec.toml>",))
     if not path.is_file():
-        raise SpecError(f"spec file {path} does not exist")
-    return parse_spec(path.read_text("utf-8"), str(path), seed)
+        raise SpecError(f"spec file {path} does not exist (or is not a file); pass a suite name "
+                        f"({', '.join(SUITES)}) or the path of a TOML spec file")
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {path} ({exc})") from None
+    return parse_spec(text, str(path), seed)
+
+
+def _check_seed(seed: object, where: str) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise SpecError(f"{where}: seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    return seed
+
+
+class _Lines:
+    """Line numbers of sections, keys and values in a TOML text, for error messages. A key is
+    looked up inside its own section, so a key that repeats across sections (``organisms`` in
+    [circuits] and in [features]) points to the right line."""
+
+    _HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\"' -]+?)\s*\]")
+    _KEY = re.compile(r"^\s*[\"']?([A-Za-z0-9_-]+)[\"']?\s*=")
+
+    def __init__(self, text: str, source: str):
+        self.source = source
+        self.lines = text.splitlines()
+        # section name -> (first line index, end index); None is the top-level table
+        self.sections: dict[str | None, tuple[int, int]] = {}
+        name: str | None = None
+        begin = 0
+        for i, line in enumerate(self.lines):
+            m = self._HEADER.match(line)
+            if m and not line.lstrip().startswith("[["):
+                self.sections.setdefault(name, (begin, i))
+                name, begin = m.group(1).strip("\"' "), i
+        self.sections.setdefault(name, (begin, len(self.lines)))
+
+    def _at(self, index: int | None) -> str:
+        return self.source if index is None else f"{self.source}:{index + 1}"
+
+    def section(self, section: str | None) -> str:
+        span = self.sections.get(section)
+        return self._at(span[0] if span is not None and section is not None else None)
+
+    def _key_index(self, section: str | None, key: str) -> int | None:
+        begin, end = self.sections.get(section, (0, 0))
+        for i in range(begin, end):
+            m = self._KEY.match(self.lines[i])
+            if m and m.group(1) == key:
+                return i
+        return None
+
+    def key(self, section: str | None, key: str) -> str:
+        index = self._key_index(section, key)
+        return self._at(index) if index is not None else self.section(section)
+
+    def value(self, section: str | None, key: str, value: object) -> str:
+        """The line of ``value`` in the (possibly multi-line) value of ``key``."""
+        first = self._key_index(section, key)
+        if first is None:
+            return self.section(section)
+        end = self.sections[section][1]
+        needle = (re.compile(rf"[\"']{re.escape(value)}[\"']") if isinstance(value, str)
+                  else re.compile(rf"\b{re.escape(str(value))}\b"))
+        for i in range(first, end):
+            if i > first and self._KEY.match(self.lines[i]):
+                break  # the next key: the value was not found on a line of its own
+            if needle.search(self.lines[i].split("=", 1)[1] if i == first else self.lines[i]):
+                return self._at(i)
+        return self._at(first)
 
 
 def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> BenchSpec:
+    """Parse a TOML spec; every problem is reported at once, each with its line. ``seed``
+    (when given) overrides the file's ``seed``."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{source}: not valid TOML: {exc}") from None
     problems: list[str] = []
-    lines = text.splitlines()
-
-    def where(key: str, value: object = None) -> str:
-        needle = re.compile(rf"\b{re.escape(str(value if value is not None else key))}\b")
-        for i, line in enumerate(lines, 1):
-            if needle.search(line):
-                return f"{source}:{i}"
-        return source
+    at = _Lines(text, source)
 
     file_seed = data.pop("seed", 0)
-    if not isinstance(file_seed, int):
-        problems.append(f"{where('seed')}: seed must be an integer, got {file_seed!r}")
+    try:
+        file_seed = _check_seed(file_seed, at.key(None, "seed"))
+    except SpecError as exc:
+        problems.append(str(exc))
         file_seed = 0
     tracks = []
     for track_name, body in data.items():
-        if track_name not in TRACK_MODULES:
-            problems.append(f"{where(track_name)}: unknown section [{track_name}]; "
-                            f"sections are {', '.join(TRACK_MODULES)}")
-            continue
         if not isinstance(body, dict):
-            problems.append(f"{where(track_name)}: [{track_name}] must be a table")
+            if track_name in TRACK_MODULES:
+                problems.append(f"{at.key(None, track_name)}: {track_name} must be a section "
+                                f"[{track_name}] with organisms, methods and ablations")
+            else:
+                problems.append(f"{at.key(None, track_name)}: unknown top-level key {track_name!r}; "
+                                f"the only one is seed, the rest are sections "
+                                f"({', '.join(f'[{t}]' for t in TRACK_MODULES)})")
+            continue
+        if track_name not in TRACK_MODULES:
+            problems.append(f"{at.section(track_name)}: unknown section [{track_name}]; "
+                            f"sections are {', '.join(TRACK_MODULES)}")
             continue
         mod = track(track_name)
         valid = {"organisms": mod.ORGANISMS, "methods": mod.METHODS, "ablations": mod.ABLATIONS}
         values: dict[str, tuple] = {}
         for key in sorted(set(body) - set(valid)):
-            problems.append(f"{where(key)}: unknown key {key!r} in [{track_name}]; "
+            problems.append(f"{at.key(track_name, key)}: unknown key {key!r} in [{track_name}]; "
                             f"keys are organisms, methods, ablations")
         for key, allowed in valid.items():
             given = body.get(key)
@@ -115,15 +187,16 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
                 if key == "ablations":
                     values[key] = tuple(a for a in allowed)
                     continue
-                problems.append(f"{source}: [{track_name}] needs {key} = [...]; valid: "
+                problems.append(f"{at.section(track_name)}: [{track_name}] needs {key} = [...]; valid: "
                                 f"{', '.join(str(a) for a in allowed)}")
                 continue
             if not isinstance(given, list) or not given:
-                problems.append(f"{where(key)}: {key} must be a non-empty list")
+                problems.append(f"{at.key(track_name, key)}: {key} must be a non-empty list, "
+                                f"e.g. {key} = [\"{allowed[0]}\"]")
                 continue
             for item in given:
                 if item not in allowed:
-                    problems.append(f"{where(key, item)}: unknown {key[:-1]} {item!r} in "
+                    problems.append(f"{at.value(track_name, key, item)}: unknown {key[:-1]} {item!r} in "
                                     f"[{track_name}]; valid: {', '.join(str(a) for a in allowed)}")
             values[key] = tuple(given)
         if len(values) == 3:
@@ -132,4 +205,6 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
         raise SpecError("invalid bench spec:\n  " + "\n  ".join(problems))
     if not tracks:
         raise SpecError(f"{source}: the spec names no track; add a section such as [circuits]")
-    return BenchSpec(Path(source).stem, tuple(tracks), seed if seed is not None else file_seed)
+    if seed is not None:
+        _check_seed(seed, "--seed")
+    return BenchSpec(Path(source).stem, tuple(tracks), file_seed if seed is None else seed)

@@ -2,12 +2,17 @@
 
 Rows are written as each job finishes, so an interrupted run loses at most the jobs in flight,
 and a rerun skips every job already marked done. A file that is not a readable interplab store
-is reported (ResultsStoreError), never silently replaced.
+is reported (ResultsStoreError), never silently replaced; a store of schema version 1 is
+migrated in place (one transaction) to version 2.
+
+A row's value is a finite float, or NULL with a ``reason`` (NaN and ±inf are stored as NULL:
+"not a number", "+infinity", "-infinity" unless the track gave a reason of its own).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -16,20 +21,39 @@ from typing import Any, Iterable
 
 from interplab.errors import ResultsStoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_ROWS_TABLE = """
+CREATE TABLE IF NOT EXISTS rows (
+    job_key TEXT NOT NULL, organism TEXT NOT NULL, method TEXT NOT NULL, ablation TEXT,
+    seed INTEGER NOT NULL, metric TEXT NOT NULL, value REAL, reason TEXT, seconds REAL NOT NULL,
+    CHECK (value IS NOT NULL OR reason IS NOT NULL));
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY, track TEXT NOT NULL, organism TEXT NOT NULL, method TEXT NOT NULL,
     ablation TEXT, seed INTEGER NOT NULL, status TEXT NOT NULL, error TEXT,
     seconds REAL, finished_at REAL);
-CREATE TABLE IF NOT EXISTS rows (
-    job_key TEXT NOT NULL, organism TEXT NOT NULL, method TEXT NOT NULL, ablation TEXT,
-    metric TEXT NOT NULL, value REAL NOT NULL, seconds REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS artifacts (
     job_key TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (job_key, name));
+""" + _ROWS_TABLE
+#: Version 1 -> 2: rows gain seed (from the row's job), value becomes nullable with a reason.
+_MIGRATE_1_TO_2 = """
+BEGIN IMMEDIATE;
+ALTER TABLE rows RENAME TO rows_v1;
+""" + _ROWS_TABLE + """
+INSERT INTO rows SELECT r.job_key, r.organism, r.method, r.ablation, COALESCE(j.seed, 0), r.metric,
+    CASE WHEN abs(r.value) > 1.7976931348623157e308 THEN NULL ELSE r.value END,
+    CASE WHEN r.value > 1.7976931348623157e308 THEN '+infinity'
+         WHEN r.value < -1.7976931348623157e308 THEN '-infinity' END,
+    r.seconds
+  FROM rows_v1 r LEFT JOIN jobs j ON j.key = r.job_key;
+DROP TABLE rows_v1;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+COMMIT;
 """
+ROW_FIELDS = ("organism", "method", "ablation", "seed", "metric", "value", "reason", "seconds")
 
 
 @dataclass(frozen=True)
@@ -50,19 +74,31 @@ class ResultsStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ResultsStoreError(f"cannot create the results database {self.path}: a parent of it "
+                                    "is a file, not a directory; pass another directory") from None
         existed = self.path.exists() and self.path.stat().st_size > 0
         try:
             self._db = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise ResultsStoreError(f"cannot open the results database {self.path} ({exc}); "
+                                    "check that its directory is writable") from None
+        try:
             if existed:
                 self._check_existing()
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._db.commit()
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise ResultsStoreError(
                 f"{self.path} is not a readable results database ({exc}). It was left untouched: "
                 "move it away (or pass another --out directory) to start a fresh run.") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     def _check_existing(self) -> None:
         (status,) = self._db.execute("PRAGMA quick_check").fetchone()
@@ -72,25 +108,40 @@ class ResultsStore:
         if "meta" not in tables:
             raise sqlite3.DatabaseError("it has no interplab meta table")
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None or int(row[0]) != SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(f"schema version {row and row[0]} != {SCHEMA_VERSION}")
+        version = row[0] if row else None
+        if version == "1":
+            self._migrate(_MIGRATE_1_TO_2)
+        elif version != str(SCHEMA_VERSION):
+            raise ResultsStoreError(
+                f"{self.path} holds results of store schema version {version}, which this interplab "
+                f"(schema {SCHEMA_VERSION}) cannot read; it was left untouched: pass a new --out "
+                "directory (or use the interplab version that wrote it)")
+
+    def _migrate(self, script: str) -> None:
+        try:
+            self._db.executescript(script)
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.rollback()
+            raise
 
     # -------------------------------------------------------------- writing
     def record(self, job: Any, rows: Iterable[dict], artifacts: dict[str, Any], seconds: float) -> None:
-        """Store a finished job's rows and artifacts atomically (one transaction)."""
+        """Store a finished job's rows and artifacts atomically (one transaction).
+
+        Every row is checked before anything is written; a row that cannot be stored raises
+        ValueError (or TypeError) naming it, and the store is left as it was."""
+        values = [_row_tuple(job, r) for r in rows]
+        bodies = [(job.key, name, json.dumps(body)) for name, body in artifacts.items()]
         with self._db:
             self._db.execute("DELETE FROM rows WHERE job_key=?", (job.key,))
-            self._db.executemany(
-                "INSERT INTO rows VALUES (?,?,?,?,?,?,?)",
-                [(job.key, r["organism"], r["method"], r.get("ablation"), r["metric"],
-                  float(r["value"]), float(r["seconds"])) for r in rows])
-            self._db.executemany(
-                "INSERT OR REPLACE INTO artifacts VALUES (?,?,?)",
-                [(job.key, name, json.dumps(body)) for name, body in artifacts.items()])
+            self._db.executemany("INSERT INTO rows VALUES (?,?,?,?,?,?,?,?,?)", values)
+            self._db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?)", bodies)
             self._upsert_job(job, "done", None, seconds)
 
     def record_failure(self, job: Any, error: str, seconds: float) -> None:
         with self._db:
+            self._db.execute("DELETE FROM rows WHERE job_key=?", (job.key,))
             self._upsert_job(job, "failed", error, seconds)
 
     def _upsert_job(self, job: Any, status: str, error: str | None, seconds: float) -> None:
@@ -108,9 +159,11 @@ class ResultsStore:
             "SELECT key, track, organism, method, ablation, seed, status, error, seconds FROM jobs ORDER BY key")]
 
     def rows(self) -> list[dict]:
-        cur = self._db.execute("SELECT organism, method, ablation, metric, value, seconds FROM rows "
-                               "ORDER BY organism, method, ablation, metric")
-        return [dict(zip(("organism", "method", "ablation", "metric", "value", "seconds"), r)) for r in cur]
+        """Every result row as {organism, method, ablation, seed, metric, value, reason, seconds};
+        ``value`` is None (with a ``reason``) where the metric had no finite value."""
+        cur = self._db.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM rows "
+                               "ORDER BY organism, method, ablation, seed, metric")
+        return [dict(zip(ROW_FIELDS, r)) for r in cur]
 
     def artifacts(self, name: str | None = None) -> dict[str, dict[str, Any]]:
         """{job_key: {artifact_name: body}}."""
@@ -132,3 +185,29 @@ class ResultsStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _row_tuple(job: Any, row: dict) -> tuple:
+    """One row as stored: non-finite values become NULL with a reason."""
+    metric = row.get("metric")
+    if not isinstance(metric, str) or not metric:
+        raise ValueError(f"job {job.key} returned a row without a metric name: {row!r}")
+    value, reason = row.get("value"), row.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise TypeError(f"job {job.key}, metric {metric}: reason must be a string, got {reason!r}")
+    if value is not None:
+        try:
+            if isinstance(value, (str, bytes)):
+                raise TypeError
+            value = float(value)  # also numpy and 0-d torch scalars
+        except (TypeError, ValueError):
+            raise TypeError(f"job {job.key}, metric {metric}: value must be a number or None, "
+                            f"got {type(value).__name__} {value!r}") from None
+        if math.isnan(value):
+            value, reason = None, reason or "not a number"
+        elif math.isinf(value):
+            value, reason = None, reason or ("+infinity" if value > 0 else "-infinity")
+    elif reason is None:
+        reason = "no value"
+    return (job.key, row["organism"], row["method"], row.get("ablation"), int(row.get("seed", job.seed)),
+            metric, value, reason, float(row["seconds"]))

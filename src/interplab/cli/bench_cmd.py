@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
+
+from interplab.errors import ConfigError
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def register(app: typer.Typer) -> None:
@@ -19,8 +24,15 @@ def bench(
                                   "method and ablation) or the path of a TOML spec file."),
     out: Path = typer.Option(Path("runs/bench"), "--out", "-o",
                              help="Directory for results.sqlite, results.json and report.html."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Run this many jobs in parallel processes."),
-    seed: int = typer.Option(0, "--seed", help="Seed for every job (organism training, sampling)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1,
+                             help="Run this many jobs in parallel processes (at most one per CPU core)."),
+    threads_per_job: int = typer.Option(1, "--threads-per-job", min=1,
+                                        help="Torch threads each job uses (default 1: on a shared "
+                                             "machine more threads per job are often slower)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0,
+                                       help="Seed for every job (organism training, sampling); "
+                                            "overrides the spec file's `seed` (default: the "
+                                            "file's seed, else 0)."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
     list_jobs: bool = typer.Option(False, "--list", help="Only list the jobs the spec expands to."),
@@ -28,8 +40,8 @@ def bench(
     """Score interpretability methods on model organisms whose mechanism is known.
 
     Every job (organism × method × ablation) is stored in OUT/results.sqlite as it finishes; run
-    the same command again after an interruption and finished jobs are skipped. A failing job is
-    recorded with its error and the rest go on.
+    the same command again after an interruption (Ctrl-C exits with code 130) and finished jobs
+    are skipped. A failing job is recorded with its error and the rest go on.
 
     Examples:
 
@@ -37,9 +49,9 @@ def bench(
 
       interplab bench --suite full --jobs 2 --out runs/full
 
-      interplab bench --spec my_spec.toml --out runs/mine
+      interplab bench --spec my_spec.toml --seed 1 --out runs/mine
     """
-    from interplab.bench.runner import run_bench
+    from interplab.bench.runner import BenchInterrupted, run_bench
     from interplab.bench.spec import load_spec
 
     bench_spec = load_spec(spec, seed)
@@ -47,16 +59,22 @@ def bench(
         keys = [j.key for j in bench_spec.jobs()]
         typer.echo(json.dumps(keys) if as_json else "\n".join(keys))
         return
-    summary = run_bench(bench_spec, out, jobs=jobs, progress=not as_json)
+    try:
+        summary = run_bench(bench_spec, out, jobs=jobs, threads_per_job=threads_per_job,
+                            progress=not as_json)
+    except BenchInterrupted as stop:
+        typer.echo(f"interrupted after {stop.finished} of {stop.total} jobs; results so far are in "
+                   f"{out / 'results.sqlite'} — rerun the same command to resume", err=True)
+        raise typer.Exit(INTERRUPTED_EXIT) from None
     report_path = None
     if not no_report:
         from interplab.report.html import render_report
 
         report_path = render_report(out)
     if as_json:
-        typer.echo(json.dumps({"suite": bench_spec.name, "total": summary.total, "skipped": summary.skipped,
-                               "done": summary.done, "failed": summary.failed,
-                               "seconds": round(summary.seconds, 2),
+        typer.echo(json.dumps({"suite": bench_spec.name, "seed": bench_spec.seed, "total": summary.total,
+                               "skipped": summary.skipped, "done": summary.done,
+                               "failed": summary.failed, "seconds": round(summary.seconds, 2),
                                "results": str(out / "results.json"),
                                "report": str(report_path) if report_path else None}))
         return
@@ -73,4 +91,7 @@ def report(out: Path = typer.Argument(..., help="A directory written by `interpl
     """Re-render DIR/report.html from the stored results (no model is run)."""
     from interplab.report.html import render_report
 
+    if not out.is_dir():
+        raise ConfigError(f"{out} is not a directory; pass the --out directory of an "
+                          "`interplab bench` run")
     typer.echo(str(render_report(out)))

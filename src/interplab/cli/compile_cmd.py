@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from interplab.errors import InterplabError
+from interplab.errors import ConfigError
 
 HELP = """Compile a RASP program from the library into a transformer whose ground truth ships with it.
 
@@ -55,31 +55,26 @@ def compile_command(
                        f"{spec.description}")
         return
     if program is None:
-        typer.echo("Name a program to compile (e.g. `interplab compile reverse`), or pass --list "
-                   "to see them.", err=True)
-        raise typer.Exit(2)
-    try:
-        spec = get_program(program)
-        pairs = spec.task_pairs(64, seed=0)
-        start = time.perf_counter()
-        model = spec.compile(pairs=pairs)
-        seconds = time.perf_counter() - start
-        result = {"program": spec.name, "inputs_checked": 0, "agreement": None,
-                  "layers": model.cfg.n_layers, "heads": model.cfg.n_heads,
-                  "d_model": model.cfg.d_model, "params": model.n_params,
-                  "compile_seconds": round(seconds, 4)}
-        if check:
-            from interplab.compile.check import check_agreement
+        raise ConfigError("name a program to compile (e.g. `interplab compile reverse`), or pass "
+                          "--list to see them")
+    spec = get_program(program)
+    pairs = spec.task_pairs(64, seed=0)
+    start = time.perf_counter()
+    model = spec.compile(pairs=pairs)
+    seconds = time.perf_counter() - start
+    result = {"program": spec.name, "inputs_checked": 0, "agreement": None,
+              "layers": model.cfg.n_layers, "heads": model.cfg.n_heads,
+              "d_model": model.cfg.d_model, "params": model.n_params,
+              "compile_seconds": round(seconds, 4)}
+    if check:
+        from interplab.compile.check import check_agreement
 
-            report = check_agreement(model, model.program, spec.inputs(limit=limit, seed=0))
-            result["inputs_checked"], result["agreement"] = report.inputs_checked, report.agreement
-        if out is not None:
-            from interplab.compile.compiled import save_compiled
+        report = check_agreement(model, model.program, spec.inputs(limit=limit, seed=0))
+        result["inputs_checked"], result["agreement"] = report.inputs_checked, report.agreement
+    if out is not None:
+        from interplab.compile.compiled import save_compiled
 
-            save_compiled(out, model)
-    except InterplabError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        save_compiled(out, model)
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -1,15 +1,39 @@
-"""The ``interplab`` command: a thin typer shell over the library."""
+"""The ``interplab`` command: a thin typer shell over the library.
+
+Errors are turned into exit codes in one place, :class:`_Commands`: an InterplabError prints
+one ``error: ...`` line on stderr and exits with its ``exit_code`` (2 for usage errors: an
+unknown name, a bad option value or spec file; 1 for runtime failures), as does an OSError
+(exit 1). Click's own usage errors exit 2. Ctrl-C in ``bench`` exits 130.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from interplab.errors import InterplabError
 
+
+class _Commands(TyperGroup):
+    """The command group: maps InterplabError / OSError to one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InterplabError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="interplab",
     help=(
         "Mechanistic interpretability whose explanations are checked against ground truth.\n\n"
@@ -82,9 +106,5 @@ models_cmd.register(app)
 
 
 def run() -> None:
-    """Console entry point: InterplabErrors become one clear line and exit code 2."""
-    try:
-        app()
-    except InterplabError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+    """Console entry point (errors become exit codes in :class:`_Commands`)."""
+    app()

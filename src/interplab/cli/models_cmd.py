@@ -11,21 +11,16 @@ from typing import Any, Optional
 
 import typer
 
-from interplab.errors import InterplabError
+from interplab.errors import ConfigError, unknown_name
 
 LM_ONLY = "this command needs a language model: smollm2-135m"
-
-
-def _fail(exc: Exception) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(1)
 
 
 def _load_lm(name: str) -> Any:
     from interplab.models.pretrained.registry import get_spec, load
 
     if get_spec(name).kind != "language model":
-        raise InterplabError(f"{name} is a {get_spec(name).kind}; {LM_ONLY}")
+        raise ConfigError(f"{name} is a {get_spec(name).kind}; {LM_ONLY}")
     return load(name)
 
 
@@ -77,12 +72,9 @@ def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained langu
     from interplab.methods.real.induction import detect_induction_heads
     from interplab.report.real_models import induction_report
 
-    try:
-        lm = _load_lm(model)
-        res = detect_induction_heads(lm, lm.cfg.n_layers, lm.cfg.n_heads, seq_len=seq_len,
-                                     n_seqs=n_seqs, bos=lm.tokenizer.bos_id, seed=seed)
-    except InterplabError as exc:
-        _fail(exc)
+    lm = _load_lm(model)
+    res = detect_induction_heads(lm, lm.cfg.n_layers, lm.cfg.n_heads, seq_len=seq_len,
+                                 n_seqs=n_seqs, bos=lm.tokenizer.bos_id, seed=seed)
     data = res.to_dict()
     typer.echo(f"loss first half {res.loss_first:.3f}, repeated half {res.loss_repeat:.3f}")
     for layer, head, score in res.top:
@@ -108,26 +100,23 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
     from interplab.methods.real.patching import activation_patching, attribution_patching
     from interplab.report.real_models import patching_report
 
-    try:
-        lm = _load_lm(model)
-        pad = lm.tokenizer.eos_id if lm.tokenizer.eos_id is not None else 0
-        ds = make_ioi(lm.tokenizer, n_prompts, seed=seed, pad_id=pad)
-        L, H = lm.cfg.n_layers, lm.cfg.n_heads
-        approx = attribution_patching(lm, ds, L, H)
-        data: dict[str, Any] = {"n_prompts": len(ds), "examples": ds.texts[:3],
-                                "clean_logit_diff": approx.clean_ld, "corrupt_logit_diff": approx.corrupt_ld,
-                                "attribution_patching": approx.to_dict(),
-                                "lens": logit_lens_and_dla(lm, ds).to_dict()}
-        typer.echo(f"clean logit diff {approx.clean_ld:.3f}, corrupted {approx.corrupt_ld:.3f}")
-        if exact:
-            res = activation_patching(lm, ds, L, H, progress=True)
-            data["activation_patching"] = res.to_dict()
-            flat = res.scores.flatten().topk(5)
-            typer.echo(f"activation patching over {L * H} heads: {res.seconds:.1f} s; top heads:")
-            for v, i in zip(flat.values, flat.indices):
-                typer.echo(f"  L{int(i) // H}.H{int(i) % H}  {float(v):.3f}")
-    except InterplabError as exc:
-        _fail(exc)
+    lm = _load_lm(model)
+    pad = lm.tokenizer.eos_id if lm.tokenizer.eos_id is not None else 0
+    ds = make_ioi(lm.tokenizer, n_prompts, seed=seed, pad_id=pad)
+    L, H = lm.cfg.n_layers, lm.cfg.n_heads
+    approx = attribution_patching(lm, ds, L, H)
+    data: dict[str, Any] = {"n_prompts": len(ds), "examples": ds.texts[:3],
+                            "clean_logit_diff": approx.clean_ld, "corrupt_logit_diff": approx.corrupt_ld,
+                            "attribution_patching": approx.to_dict(),
+                            "lens": logit_lens_and_dla(lm, ds).to_dict()}
+    typer.echo(f"clean logit diff {approx.clean_ld:.3f}, corrupted {approx.corrupt_ld:.3f}")
+    if exact:
+        res = activation_patching(lm, ds, L, H, progress=True)
+        data["activation_patching"] = res.to_dict()
+        flat = res.scores.flatten().topk(5)
+        typer.echo(f"activation patching over {L * H} heads: {res.seconds:.1f} s; top heads:")
+        for v, i in zip(flat.values, flat.indices):
+            typer.echo(f"  L{int(i) // H}.H{int(i) % H}  {float(v):.3f}")
     _emit(data, json_out, html_out, lambda: patching_report(model, data))
 
 
@@ -144,15 +133,12 @@ def attribute(model: str = typer.Argument("mnist-mlp", help="mnist-mlp or minilm
     from interplab.methods.real.attribute_models import attribute_minilm, attribute_mnist
     from interplab.report.real_models import attribution_report
 
-    try:
-        if model == "mnist-mlp":
-            data = attribute_mnist(n, steps)
-        elif model == "minilm-l6":
-            data = attribute_minilm(steps=steps)
-        else:
-            raise InterplabError(f"attribute supports mnist-mlp and minilm-l6, not {model!r}")
-    except InterplabError as exc:
-        _fail(exc)
+    if model == "mnist-mlp":
+        data = attribute_mnist(n, steps)
+    elif model == "minilm-l6":
+        data = attribute_minilm(steps=steps)
+    else:
+        raise unknown_name("attribute model", model, ("mnist-mlp", "minilm-l6"))
     for row in data["completeness"]:
         typer.echo("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     _emit(data, json_out, html_out, lambda: attribution_report(model, data))

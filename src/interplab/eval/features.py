@@ -11,7 +11,8 @@ Proxies need only activations:
     dead_fraction       latents that never fire on the evaluation batch
     loss_recovered      (L_ablated - L_spliced) / (L_ablated - L_clean) when the reconstruction
                         replaces a model site (1 = as good as the real activation, 0 = as bad as
-                        ablating it)
+                        ablating it). This is the only quantity called ``loss_recovered`` in the
+                        bench; a causal hypothesis's version is ``hypothesis_loss_recovered``.
 Everything here is a pure function of its arguments (the model runs only in loss_recovered).
 """
 

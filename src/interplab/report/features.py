@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from html import escape
+from typing import Collection, Mapping, Sequence
 
 from interplab.report.plots import pyplot, figure_to_svg
 
@@ -71,17 +72,19 @@ PROXY_METRICS = ("variance_explained", "loss_recovered")
 
 
 def feature_metrics_plot(rows: Sequence[Mapping], organism: str | None = None, *,
-                         title: str | None = None) -> str:
+                         title: str | None = None, baselines: Collection[str] = ()) -> str:
     """Grouped bars from feature-track result rows (``{"organism", "method", "metric", "value"}``):
     per method, the ground-truth scores (MMCS, F1; solid) next to the proxies (variance explained,
     loss recovered; hatched), so the places where they disagree stand out. Values are averaged over
-    seeds; ``organism`` picks one organism (default: the first one in ``rows``)."""
+    seeds; ``organism`` picks one organism (default: the first one in ``rows``); methods named in
+    ``baselines`` come last, labelled "(baseline)"."""
     rows = [r for r in rows if r.get("metric") in GROUND_TRUTH_METRICS + PROXY_METRICS]
     if not rows:
         raise ValueError("no feature-track rows (metrics mmcs, feature_f1, variance_explained, loss_recovered) to plot")
     organism = organism or rows[0]["organism"]
     rows = [r for r in rows if r["organism"] == organism]
     methods = list(dict.fromkeys(r["method"] for r in rows))
+    methods = [m for m in methods if m not in baselines] + [m for m in methods if m in baselines]
     metrics = [m for m in GROUND_TRUTH_METRICS + PROXY_METRICS if any(r["metric"] == m for r in rows)]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(methods), 3.2))
@@ -89,16 +92,41 @@ def feature_metrics_plot(rows: Sequence[Mapping], organism: str | None = None, *
     for j, metric in enumerate(metrics):
         heights = []
         for method in methods:
-            vals = [float(r["value"]) for r in rows if r["method"] == method and r["metric"] == metric]
+            vals = [float(r["value"]) for r in rows
+                    if r["method"] == method and r["metric"] == metric and r["value"] is not None]
             heights.append(sum(vals) / len(vals) if vals else float("nan"))
         ax.bar([i + (j - (len(metrics) - 1) / 2) * width for i in range(len(methods))], heights, width,
                label=metric, hatch="//" if metric in PROXY_METRICS else None, edgecolor="white")
-    ax.set_xticks(range(len(methods)), methods, fontsize=8)
+    ax.set_xticks(range(len(methods)), [f"{m}\n(baseline)" if m in baselines else m for m in methods],
+                  fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
     ax.set_title(title or f"{organism}: ground truth (solid) vs proxies (hatched)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return figure_to_svg(fig)
+
+
+def _setting(field: str, value: float) -> str:
+    return str(int(value)) if field == "k" else f"{value:.3g}"
+
+
+def sweep_table(sweeps: Mapping[str, Mapping]) -> str:
+    """HTML table of one organism's sparsity sweeps, ``{method: sparsity_sweep artifact}``: per
+    method the settings tried (held-out variance explained, L0) and the one the rule chose."""
+    if not sweeps:
+        return ""
+    body = []
+    for method, sw in sorted(sweeps.items()):
+        tried = " · ".join(
+            f"<span class='{'best' if v == sw['chosen'] else ''}'>{escape(_setting(sw['field'], v))}: "
+            f"VE {ve:.3f}, L0 {l0:.2f}</span>"
+            for v, ve, l0 in zip(sw["values"], sw["variance_explained"], sw["l0"]))
+        body.append(f"<tr><td class='name'>{escape(method)}</td><td class='name'>{escape(sw['field'])}</td>"
+                    f"<td class='name'>{tried}</td><td>{escape(_setting(sw['field'], sw['chosen']))}</td></tr>")
+    rule = next(iter(sweeps.values())).get("rule", "")
+    return ("<table class='sweeps'><tr><th class='name'>method</th><th class='name'>setting</th>"
+            "<th class='name'>tried, sparsest first (held-out variance explained, L0)</th><th>chosen</th></tr>"
+            + "".join(body) + f"</table><p class='muted'>Rule: {escape(rule)}. The truth is never consulted.</p>")
 
 
 def section(store) -> str:
@@ -114,20 +142,29 @@ def section(store) -> str:
             art = arts["max_cosines"]
             curves.setdefault(jobs[key].organism, {})[jobs[key].method] = art["values"]
             threshold = art.get("threshold", threshold)
+    sweeps: dict[str, dict[str, dict]] = {}
+    for key, arts in store.artifacts("sparsity_sweep").items():
+        if key in jobs:
+            sweeps.setdefault(jobs[key].organism, {})[jobs[key].method] = arts["sparsity_sweep"]
+    from interplab.bench.tracks.features import BASELINES
+
     rows = store.rows()
     parts = ["<h2 id='features'>Feature recovery</h2><p class='muted'>Dictionaries trained on "
              "organisms whose true features are known. Left: for each true feature, the best cosine "
              "to any decoder direction (sorted). Right: ground-truth scores (solid) next to the usual "
-             "proxies (hatched) — where they disagree, the proxies would have misled.</p>"]
+             "proxies (hatched) — where they disagree, the proxies would have misled. The random "
+             "baseline is an untrained dictionary of random directions. Below: how each dictionary's "
+             "sparsity was chosen, from held-out activations only.</p>"]
     for organism in sorted({j.organism for j in jobs.values()}):
         figs = []
         if organism in curves:
             figs.append(feature_recovery_plot(curves[organism], threshold=threshold,
                                               title=f"{organism}: feature recovery"))
         try:
-            figs.append(feature_metrics_plot(rows, organism))
+            figs.append(feature_metrics_plot(rows, organism, baselines=BASELINES))
         except ValueError:
             pass
-        parts.append(f"<h3>{organism}</h3><div class='grid'>"
-                     + "".join(f"<div class='card figure'>{f}</div>" for f in figs) + "</div>")
+        parts.append(f"<h3>{escape(organism)}</h3><div class='grid'>"
+                     + "".join(f"<div class='card figure'>{f}</div>" for f in figs) + "</div>"
+                     + sweep_table(sweeps.get(organism, {})))
     return "".join(parts)

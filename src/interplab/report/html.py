@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections import defaultdict
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from interplab.bench.runner import DB_NAME
 from interplab.bench.store import ResultsStore
 from interplab.core.circuit import Circuit
-from interplab.errors import ResultsStoreError
+from interplab.errors import InterplabError, ResultsStoreError
 from interplab.models.io import atomic_write_text
 from interplab.report.circuit_svg import circuit_svg
 from interplab.report.plots import line_plot
@@ -29,6 +30,8 @@ table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f4f4f4}
 td.name,th.name{text-align:left}.best{font-weight:bold;background:#e8f4e8}
 .grid{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #eee;border-radius:6px;padding:8px}
+.baseline{color:#666;font-style:italic;background:#f7f7f7}.baseline .tag{font-size:10px;font-weight:normal}
+td.above{background:#fbe9e7}.baseline-note{color:#a33;font-size:12px;margin:-12px 0 14px}
 .muted{color:#777;font-size:12px}.scroll{overflow-x:auto}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}
 """
 
@@ -36,9 +39,35 @@ _LOWER_IS_BETTER = {"cmd", "l0", "dead_fraction", "forward_passes", "method_seco
 #: Headline metrics, shown first in this order; bookkeeping metrics go to the end.
 _METRIC_ORDER = ("edge_auroc", "edge_auroc_mismatched", "cpr", "cmd", "node_auroc",
                  "edge_auroc_pessimistic", "mmcs", "feature_f1", "variance_explained", "l0",
-                 "loss_recovered", "counterfactual_accuracy", "iia", "replacement_fidelity",
-                 "kl_recovered", "probe_selectivity", "probe_accuracy")
-_BOOKKEEPING = ("forward_passes", "method_seconds", "n_pairs")
+                 "loss_recovered", "counterfactual_accuracy_interchange",
+                 "counterfactual_accuracy_ablation", "counterfactual_accuracy_new_input",
+                 "hypothesis_loss_recovered", "replacement_fidelity", "kl_recovered",
+                 "probe_selectivity", "probe_accuracy", "mmcs_written_directions")
+_BOOKKEEPING = ("forward_passes", "method_seconds", "n_pairs", "n_interchange", "n_ablation",
+                "n_new_input", "k_chosen", "l1_coefficient_chosen", "l0_coefficient_chosen")
+#: Settings, not scores: shown, never judged.
+_UNRANKED = frozenset({"k_chosen", "l1_coefficient_chosen", "l0_coefficient_chosen"})
+#: Controls and self-checks of a track that does not list its own (a track module's ``BASELINES``).
+#: They are shown apart, labelled, and never highlighted as best.
+DEFAULT_BASELINES = frozenset({"random", "weight_norm", "activation_norm", "misaligned", "shuffled",
+                               "ground_truth", "ground_truth_selfcheck"})
+#: Of those, the ones that check the scorer (right by construction) rather than set a floor.
+_SELF_CHECKS = frozenset({"ground_truth", "ground_truth_selfcheck"})
+
+
+def baseline_methods(tracks_used: Iterable[str]) -> frozenset[str]:
+    """The baseline and self-check method names of these tracks: each track module's
+    ``BASELINES``, or :data:`DEFAULT_BASELINES` for a track without one (or one that fails to import)."""
+    from interplab.bench import tracks
+
+    names: set[str] = set()
+    for name in set(tracks_used):
+        try:
+            listed = getattr(tracks.track(name), "BASELINES", None)
+        except (InterplabError, ImportError):  # a track this process does not know: fall back
+            listed = None
+        names |= DEFAULT_BASELINES if listed is None else set(listed)
+    return frozenset(names)
 
 
 def _metric_rank(metric: str) -> tuple[int, int, str]:
@@ -66,7 +95,7 @@ def build_html(store: ResultsStore, title: str) -> str:
              f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>",
              f"<p class='muted'>Generated {_dt.datetime.now().isoformat(timespec='seconds')} · "
              f"{len(rows)} result rows · {len(store.jobs())} jobs</p>"]
-    parts.append(leaderboard_section(rows))
+    parts.append(leaderboard_section(rows, baseline_methods(j.track for j in store.jobs())))
     parts.append(roc_section(store))
     parts.append(faithfulness_section(store))
     parts.append(circuits_section(store))
@@ -83,31 +112,99 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
-def leaderboard_section(rows: list[dict]) -> str:
-    """One table per metric: rows (organism, ablation), columns methods; best per row bold."""
+def leaderboard_section(rows: list[dict], baselines: Iterable[str] = DEFAULT_BASELINES) -> str:
+    """One table per metric: rows (organism, ablation), columns methods; best per row bold.
+
+    ``baselines`` (controls, self-checks) get their own labelled columns after the methods and
+    are never highlighted; where one beats every method, a note under the table says so."""
+    baselines = frozenset(baselines)
     if not rows:
         return "<h2>Leaderboard</h2><p>No results yet.</p>"
-    by_metric: dict[str, dict[tuple, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    by_metric: dict[str, dict[tuple, dict[str, float | None]]] = defaultdict(lambda: defaultdict(dict))
+    reasons: dict[tuple, str] = {}  # (metric, row, method) -> why the value is missing
+    several_seeds = len({r.get("seed") for r in rows}) > 1
     for r in rows:
-        by_metric[r["metric"]][(r["organism"], r["ablation"] or "–")][r["method"]] = r["value"]
+        organism = f"{r['organism']} · seed {r.get('seed')}" if several_seeds else r["organism"]
+        row = (organism, r["ablation"] or "–")
+        by_metric[r["metric"]][row][r["method"]] = r["value"]
+        if r["value"] is None:
+            reasons[(r["metric"], row, r["method"])] = r.get("reason") or "no value"
     out = ["<h2 id='leaderboard'>Leaderboard</h2><p class='muted'>Each table is one metric; rows "
-           "are organism × ablation, columns are methods; the best value per row is highlighted "
-           "(higher is better except for " + ", ".join(sorted(_LOWER_IS_BETTER)) + ").</p>"]
+           "are organism × ablation, columns are methods; the best value per row among the methods is "
+           "highlighted (higher is better except for " + ", ".join(sorted(_LOWER_IS_BETTER)) + "). "
+           "Baselines and self-checks (grey, italic, after the methods) are never highlighted; where one "
+           "beats every method, a red note under the table says so.</p>"]
     for metric in sorted(by_metric, key=_metric_rank):
         table = by_metric[metric]
-        methods = sorted({m for cells in table.values() for m in cells})
+        present_methods = {m for cells in table.values() for m in cells}
+        # Methods first, then the baselines and self-checks, set apart and never "best".
+        methods = sorted(present_methods - baselines) + sorted(present_methods & baselines)
         out.append(f"<h3>{escape(metric)}</h3><div class='scroll'><table class='leaderboard' data-metric='{escape(metric)}'>"
                    "<tr><th class='name'>organism</th><th class='name'>ablation</th>"
-                   + "".join(f"<th>{escape(m)}</th>" for m in methods) + "</tr>")
+                   + "".join(_method_header(m, baselines) for m in methods) + "</tr>")
+        notes = []
         for (organism, ablation), cells in sorted(table.items()):
-            pick = min if metric in _LOWER_IS_BETTER else max
-            best = pick(cells.values()) if cells else None
+            verdict = _judge(metric, cells, baselines)
             tds = "".join(
-                f"<td class='{'best' if cells.get(m) == best and len(cells) > 1 else ''}'>{_fmt(cells.get(m))}</td>"
+                f"<td class='missing' title='{escape(reasons[(metric, (organism, ablation), m)])}'>—</td>"
+                if (metric, (organism, ablation), m) in reasons else
+                f"<td class='{verdict.css(m, baselines)}'>{_fmt(cells.get(m))}</td>"
                 for m in methods)
             out.append(f"<tr><td class='name'>{escape(organism)}</td><td class='name'>{escape(ablation)}</td>{tds}</tr>")
-        out.append("</table></div>")
+            notes += verdict.notes(metric, organism, ablation)
+        out.append("</table>" + "".join(f"<p class='baseline-note'>{n}</p>" for n in notes) + "</div>")
     return "".join(out)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """One leaderboard row judged: the best methods, and the baselines that beat all of them."""
+
+    best: frozenset[str]
+    best_value: float | None
+    above: tuple[tuple[str, float], ...]  # (baseline, value) strictly better than every method
+
+    def css(self, method: str, baselines: frozenset[str]) -> str:
+        if method in baselines:
+            return "baseline above" if any(b == method for b, _ in self.above) else "baseline"
+        return "best" if method in self.best else ""
+
+    def notes(self, metric: str, organism: str, ablation: str) -> list[str]:
+        where = escape(organism) + ("" if ablation == "–" else f" · {escape(ablation)}")
+        methods = ", ".join(sorted(self.best))
+        return [f"{where}: {_kind(b)} <b>{escape(b)}</b> ({_fmt(v)}) scores better than every method on "
+                f"{escape(metric)} (best method: {escape(methods)}, {_fmt(self.best_value)})."
+                for b, v in self.above]
+
+
+def _judge(metric: str, cells: dict[str, float | None], baselines: frozenset[str]) -> _Verdict:
+    """Best among the methods only (a value that is None or NaN never counts); baselines that beat
+    them are reported, not highlighted. Unranked metrics (chosen hyperparameters) judge nothing."""
+    if metric in _UNRANKED:
+        return _Verdict(frozenset(), None, ())
+    scored = {m: v for m, v in cells.items() if v is not None and v == v}
+    methods = {m: v for m, v in scored.items() if m not in baselines}
+    controls = {m: v for m, v in scored.items() if m in baselines}
+    lower = metric in _LOWER_IS_BETTER
+    better = (lambda a, b: a < b) if lower else (lambda a, b: a > b)
+    if not methods:
+        return _Verdict(frozenset(), None, ())
+    best_value = min(methods.values()) if lower else max(methods.values())
+    best = frozenset(m for m, v in methods.items() if v == best_value) if len(scored) > 1 else frozenset()
+    above = tuple(sorted((b, v) for b, v in controls.items() if better(v, best_value)))
+    return _Verdict(best, best_value, above)
+
+
+def _kind(method: str) -> str:
+    return "self-check" if method in _SELF_CHECKS else "baseline"
+
+
+def _method_header(method: str, baselines: frozenset[str]) -> str:
+    if method not in baselines:
+        return f"<th>{escape(method)}</th>"
+    kind = _kind(method)
+    return (f"<th class='baseline' title='a {kind}, not a method: never counted as best'>{escape(method)}"
+            f"<br><span class='tag'>{kind}</span></th>")
 
 
 def _group_artifacts(store: ResultsStore, name: str) -> dict[tuple[str, str], dict[str, dict]]:

@@ -17,14 +17,23 @@ def small_org() -> SyntheticFeatures:
 
 
 def _cfg(**kw) -> DictionaryConfig:
-    base = dict(d_in=16, d_latent=64, activation="topk", k=3, steps=300, batch_size=512, lr=3e-3)
+    # seed 1, not the organism's 0: SyntheticFeatures and SparseDictionary both draw randn(rows, d)
+    # from manual_seed(seed), so with equal seeds the dictionary would start at the true directions.
+    base = dict(d_in=16, d_latent=64, activation="topk", k=3, steps=300, batch_size=512, lr=3e-3, seed=1)
     return DictionaryConfig(**{**base, **kw})
 
 
+def test_the_dictionary_does_not_start_at_the_truth(small_org):
+    untrained = train_dictionary(small_org, _cfg(steps=0))
+    assert mmcs(small_org.directions, untrained.dictionary.directions) < 0.8
+
+
 def test_topk_recovers_the_features_of_a_small_organism(small_org):
-    trained = train_dictionary(small_org, _cfg())
+    # 1000 steps: from an init that is not the truth, 300 steps reach MMCS 0.935-0.96 (seeds 1-3),
+    # 1000 steps 0.994-0.995.
+    trained = train_dictionary(small_org, _cfg(steps=1000))
     assert mmcs(small_org.directions, trained.dictionary.directions) >= 0.97
-    assert trained.steps == 300 and trained.history[-1]["step"] == 300
+    assert trained.steps == 1000 and trained.history[-1]["step"] == 1000
     assert trained.history[-1]["variance_explained"] > 0.8
 
 
@@ -32,7 +41,7 @@ def test_topk_recovers_the_features_of_a_small_organism(small_org):
 @pytest.mark.parametrize("activation, extra", [("topk", dict(k=4)), ("jumprelu", dict(l0_coefficient=3e-2))])
 def test_64d_128_feature_organism_reaches_mmcs_099(activation, extra):
     org = SyntheticFeatures(SyntheticConfig(n_features=128, d=64, mean_active=4, seed=0))
-    cfg = DictionaryConfig(d_in=64, d_latent=256, activation=activation, steps=1200, lr=3e-3, **extra)
+    cfg = DictionaryConfig(d_in=64, d_latent=256, activation=activation, steps=1200, lr=3e-3, seed=1, **extra)
     trained = train_dictionary(org, cfg)
     batch = org.sample(4096, 10**6)
     scores = score_dictionary(trained.dictionary, batch.x, true_directions=org.directions)
