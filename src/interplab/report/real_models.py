@@ -97,9 +97,10 @@ def page(title: str, sections: Sequence[tuple[str, str]], data: dict[str, Any] |
 
 
 def write(path: str | Path, html: str) -> Path:
+    from interplab.models.io import atomic_write_text
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
+    atomic_write_text(path, html)
     return path
 
 

@@ -60,3 +60,29 @@ def test_bad_config(kwargs, needle):
     base = dict(d_in=4, d_latent=8)
     with pytest.raises(ConfigError, match=needle):
         DictionaryConfig(**{**base, **kwargs})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_a_dictionary_does_not_start_at_the_features_of_an_organism_with_its_seed(seed):
+    """Both draw unit rows from a seeded generator; unsalted, the first decoder rows *were* the
+    true features (MMCS ~1 before any training)."""
+    from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
+
+    truth = SyntheticFeatures(SyntheticConfig(n_features=32, d=16, seed=seed)).directions
+    d = SparseDictionary(DictionaryConfig(d_in=16, d_latent=64, activation="relu", seed=seed))
+    cos = torch.nn.functional.normalize(d.W_dec.detach(), dim=1) @ truth.T  # [latent, feature]
+    assert float(cos.abs().max(0).values.mean()) < 0.9
+
+
+def test_saved_dictionaries_follow_the_umask(tmp_path):
+    import os
+
+    from interplab.methods.dictionaries.checkpoint import save_dictionary
+
+    old = os.umask(0o022)
+    try:
+        path = save_dictionary(SparseDictionary(DictionaryConfig(d_in=4, d_latent=8, activation="relu")),
+                               tmp_path / "d.safetensors")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

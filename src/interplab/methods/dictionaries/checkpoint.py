@@ -21,6 +21,7 @@ import torch
 from interplab.errors import WeightsError
 from interplab.methods.dictionaries.config import DictionaryConfig
 from interplab.methods.dictionaries.modules import SparseDictionary
+from interplab.models.io import atomic_output, current_umask
 
 FORMAT = "interplab.dictionary/1"
 CHECKPOINT_FORMAT = "interplab.dictionary-checkpoint/1"
@@ -39,14 +40,8 @@ def save_dictionary(dictionary: SparseDictionary, path: str | os.PathLike) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in dictionary.state_dict().items()}
     meta = {"format": FORMAT, "config": json.dumps(dictionary.config.to_json())}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp:  # replaced atomically, mode per the umask
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 
@@ -99,6 +94,10 @@ def write_checkpoint(root: Path, step: int, tensors: dict[str, torch.Tensor], st
     try:
         save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
         (tmp / "state.json").write_text(json.dumps({"format": CHECKPOINT_FORMAT, **state}))
+        mode = 0o777 & ~current_umask()  # mkdtemp makes 0700; checkpoints are shared like results
+        os.chmod(tmp, mode)
+        for f in tmp.iterdir():
+            os.chmod(f, mode & 0o666)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

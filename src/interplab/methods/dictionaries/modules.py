@@ -18,6 +18,10 @@ def _rectangle(u: torch.Tensor) -> torch.Tensor:
     return ((u > -0.5) & (u < 0.5)).to(u.dtype)
 
 
+#: XOR-ed into a dictionary's seed for its initial weights
+INIT_SALT = 0x5D1C7
+
+
 class _JumpReLU(torch.autograd.Function):
     """``z · H(z - θ)``; the threshold gets a straight-through pseudo-gradient
     ``-(θ/ε) K((z-θ)/ε)`` with a rectangle kernel K of bandwidth ε."""
@@ -64,7 +68,9 @@ class SparseDictionary(nn.Module):
     def __init__(self, config: DictionaryConfig) -> None:
         super().__init__()
         self.config = config
-        gen = torch.Generator().manual_seed(config.seed)
+        # salted: a dictionary and a synthetic organism given the same seed must not draw the
+        # same directions (the dictionary would start at the true features)
+        gen = torch.Generator().manual_seed(config.seed ^ INIT_SALT)
         d_in, d_lat, d_out = config.d_in, config.d_latent, config.out_width
         dec = torch.randn(d_lat, d_out, generator=gen)
         dec = dec / dec.norm(dim=1, keepdim=True)
