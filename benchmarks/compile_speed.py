@@ -7,6 +7,11 @@ the ground truth included (value-set inference, weights, and the measured circui
 ablated under zero/mean/resample on 64 task pairs generated beforehand). ``weights_only_seconds``
 skips the circuit measurement (``measure_circuit=False``): the work Tracr does.
 
+``apply``: calling compiled models (``model(inputs)``: encode, forward, decode) with torch's
+default thread count against the count the model picks (one thread for small work), measured
+round-robin in the same run: one input, and a batch of 256 inputs, on three programs.
+``apply.speedup`` is default / chosen (median over the calls); above 1 the choice pays.
+
 Reference: Tracr takes 3.5-6 s per program on this machine size (measured by the issue author,
 2 CPU cores). With --tracr-python pointing at a venv where `tracr-pypi` is installed
 (`python -m venv v && v/bin/pip install tracr-pypi`), the same classic programs are compiled by
@@ -17,9 +22,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleaved_medians  # noqa: E402
+
+import torch  # noqa: E402
+
+DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice, read before anything sets it
+APPLY_PROGRAMS = ("reverse", "sort", "causal-induction")
 
 REFERENCE_SECONDS = 3.5  # Tracr, per program, lower end of the quoted 3.5-6 s range
 
@@ -94,12 +108,41 @@ def time_interplab(repeats: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def time_apply(repeats: int) -> dict[str, object]:
+    """Seconds per model call with torch's default threads vs the model's choice."""
+    from interplab.compile.programs import LIBRARY
+
+    rows = {}
+    for name in APPLY_PROGRAMS:
+        spec = LIBRARY[name]
+        model = spec.compile(measure_circuit=False)
+        one = spec.inputs(limit=1, seed=0)[:1]
+        batch = spec.inputs(limit=256, seed=1)
+        for label, inputs in (("one_input", one[0]), ("batch_256", batch)):
+            def call(threads: int | None, inputs=inputs) -> None:
+                model.threads = threads
+                model(inputs)
+
+            times = interleaved_medians({"default": lambda c=call: c(DEFAULT_THREADS),
+                                         "chosen": lambda c=call: c(None)},
+                                        repeats=max(repeats * 7, 15), warmup=3)
+            rows[f"{name}/{label}"] = {"default_seconds": round(times["default"], 6),
+                                       "chosen_seconds": round(times["chosen"], 6),
+                                       "speedup": round(times["default"] / times["chosen"], 2)}
+        model.threads = None
+    speedups = [r["speedup"] for r in rows.values()]
+    return {"default_threads": DEFAULT_THREADS, "calls": rows,
+            "speedup_median": round(statistics.median(speedups), 2),
+            "speedup_min": min(speedups), "speedup_max": max(speedups)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tracr-python", default=None,
                         help="python of a venv with tracr-pypi installed: time Tracr side by side")
     args = parser.parse_args()
+    apply = time_apply(args.repeats)
     per_program = time_interplab(args.repeats)
     seconds = [v["seconds"] for v in per_program.values()]
     bare = [v["weights_only_seconds"] for v in per_program.values()]
@@ -125,6 +168,7 @@ def main() -> None:
         "per_program": per_program,
         "reference_seconds_per_program": "3.5-6 (Tracr, measured on this machine size, quoted)",
         "speedup_vs_reference": round(REFERENCE_SECONDS / median, 1),
+        "apply": apply,
         "python": sys.version.split()[0],
         **extra,
     }))

@@ -57,3 +57,16 @@ def test_show_truth_prints_variables_and_edges():
     assert result.exit_code == 0, result.output
     assert "frac_prevs: L1.H0.attn_result -> L1.resid_mid" in result.output
     assert "L1.H0->logits  mean/resample/zero" in result.output
+
+
+def test_help_teaches_the_options():
+    result = CliRunner().invoke(_app(), ["compile", "--help"])
+    assert result.exit_code == 0
+    for text in ("--causal", "--vocab", "--max-len", "causal-<name>", "--vocab 0,1,2"):
+        assert text in result.output
+
+
+def test_list_shows_the_causal_variants():
+    result = CliRunner().invoke(_app(), ["compile", "--list", "--json"])
+    names = {row["program"] for row in json.loads(result.output)}
+    assert {"causal-frac_prevs", "causal-shift_by"} <= names and "causal-reverse" not in names

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import pytest
+
 from interplab.compile.programs import LIBRARY
 
 
@@ -20,8 +22,13 @@ class Case:
 
 
 NUMERICAL = {"frac_prevs", "pair_balance"}
-CASES = [Case(name, numerical=name in NUMERICAL) for name in LIBRARY]
+CASES = [Case(name, numerical=name.removeprefix("causal-") in NUMERICAL) for name in LIBRARY]
 IDS = [c.program for c in CASES]
+#: compiled only in the slow run (the quick run has their bidirectional twins)
+SLOW_ONLY = {"causal-max_so_far", "causal-min_so_far"}
+#: CASES as pytest params, SLOW_ONLY marked slow
+PARAMS = [pytest.param(c, id=c.program, marks=[pytest.mark.slow] if c.program in SLOW_ONLY else [])
+          for c in CASES]
 
 
 @functools.lru_cache(maxsize=None)

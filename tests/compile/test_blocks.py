@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from interplab.compile.bases import BOS, Direction, ResidualLayout
+from interplab.compile.residual_basis import BOS, Direction, ResidualLayout
 from interplab.compile.blocks import _discretising_mlp
 
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from interplab.compile import rasp
-from interplab.compile.check import by_length, check_agreement, decoded_variables
+from interplab.compile.agreement import by_length, check_agreement, decoded_variables
 from interplab.compile.ground_truth import values_equal
 from interplab.compile.programs import LIBRARY
 from interplab.core.sites import Component, Site
 
-from tests.compile.cases import CASES, IDS, compiled
+from tests.compile.cases import CASES, IDS, PARAMS, compiled
 
 
 def _quick_inputs(name: str, n: int) -> list[list]:
@@ -22,7 +22,7 @@ def _quick_inputs(name: str, n: int) -> list[list]:
     return random.Random(0).sample(inputs, min(n, len(inputs)))
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", PARAMS)
 def test_agreement_is_exact(case):
     model = compiled(case.program)
     report = check_agreement(model, model.program, _quick_inputs(case.program, case.quick_inputs))
@@ -39,7 +39,7 @@ def test_agreement_on_every_declared_input(case):
     assert report.inputs_checked == len(inputs) and report.agreement == 1.0, report.mismatches
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", PARAMS)
 def test_residual_decodes_to_intermediate_values(case):
     model = compiled(case.program)
     truth = model.ground_truth
@@ -68,7 +68,7 @@ def test_variables_stay_readable_in_every_later_layer(name):
                 assert values_equal(want[label], row), (label, layer)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", PARAMS)
 def test_ground_truth_names_sites_and_subspaces(case):
     model = compiled(case.program)
     truth = model.ground_truth

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from interplab.compile import compile_program
-from interplab.compile.check import check_agreement
+from interplab.compile.agreement import check_agreement
 from interplab.compile.rasp import (Aggregate, Comparison as C, Full, LinearSequenceMap, Map,
                                     Select, SelectorWidth, SequenceMap, categorical, indices,
                                     numerical, tokens)

@@ -17,6 +17,12 @@ HELP = """Compile a RASP program from the library into a transformer whose groun
   interplab compile --list                 the programs
   interplab compile reverse --out DIR      write weights + ground truth
   interplab compile sort --check --json    compare with the RASP evaluator
+  interplab compile frac_prevs --causal    a decoder (attention masked to earlier positions)
+  interplab compile reverse --vocab a,b,c,d --max-len 8     another vocabulary / length
+
+--causal compiles a decoder; programs whose selects can look forward (length, reverse, sort, ...) are rejected with a message naming them. The library's causal variants are also listed as causal-<name>.
+
+--vocab takes comma-separated tokens: integers when every token is one (--vocab 0,1,2), else strings. A program that needs something of its vocabulary (frac_prevs counts 'x', sort adds numbers) says what is missing.
 
 --check runs the compiled model on every input of the declared vocabulary and lengths (a seeded sample of 10,000 where there are more) and compares each output position with the RASP evaluator (numerical outputs within 1e-4).
 
@@ -40,6 +46,11 @@ def compile_command(
     limit: int = typer.Option(10_000, "--limit", help="Inputs to check when there are more."),
     show_truth: bool = typer.Option(False, "--show-truth",
                                     help="Print where each variable lives and the true circuit."),
+    causal: bool = typer.Option(False, "--causal",
+                                help="Compile a decoder: attention masked to earlier positions."),
+    vocab: Optional[str] = typer.Option(None, "--vocab",
+                                        help="Comma-separated tokens (integers if all are)."),
+    max_len: Optional[int] = typer.Option(None, "--max-len", help="Longest input."),
 ) -> None:
     from interplab.compile.programs import LIBRARY, get_program
 
@@ -58,6 +69,9 @@ def compile_command(
         raise ConfigError("name a program to compile (e.g. `interplab compile reverse`), or pass "
                           "--list to see them")
     spec = get_program(program)
+    if causal or vocab is not None or max_len is not None:
+        spec = spec.with_options(vocab=None if vocab is None else parse_vocab(vocab),
+                                 max_len=max_len, causal=True if causal else None)
     pairs = spec.task_pairs(64, seed=0)
     start = time.perf_counter()
     model = spec.compile(pairs=pairs)
@@ -67,7 +81,7 @@ def compile_command(
               "d_model": model.cfg.d_model, "params": model.n_params,
               "compile_seconds": round(seconds, 4)}
     if check:
-        from interplab.compile.check import check_agreement
+        from interplab.compile.agreement import check_agreement
 
         report = check_agreement(model, model.program, spec.inputs(limit=limit, seed=0))
         result["inputs_checked"], result["agreement"] = report.inputs_checked, report.agreement
@@ -91,6 +105,18 @@ def compile_command(
         _show_truth(model)
     if out is not None:
         typer.echo(f"  wrote {out}/model.safetensors and {out}/model.json")
+
+
+def parse_vocab(text: str) -> list:
+    """``"a,b,c"`` -> ["a", "b", "c"]; ``"0,1,2"`` -> [0, 1, 2] (integers when all tokens are)."""
+    tokens = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(t == "" for t in tokens):
+        raise ConfigError(f"--vocab {text!r} has an empty token; pass comma-separated tokens, "
+                          "e.g. --vocab a,b,c or --vocab 0,1,2")
+    try:
+        return [int(t) for t in tokens]
+    except ValueError:
+        return tokens
 
 
 def _show_truth(model) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from interplab.compile import rasp
-from interplab.compile.bases import BOS, ONE, ResidualLayout, ValueSets
+from interplab.compile.residual_basis import BOS, ONE, ResidualLayout, ValueSets
 from interplab.compile.blocks import Block, HeadBlock, MLPBlock, encode_value
 from interplab.compile.graph import Allocation, ProgramGraph
 from interplab.models.config import TransformerConfig
@@ -40,7 +40,7 @@ class Weights:
 
 def blocks_to_weights(blocks: Sequence[Block], layout: ResidualLayout, allocation: Allocation,
                       graph: ProgramGraph, value_sets: ValueSets, vocab: Sequence[Any],
-                      max_len: int) -> Weights:
+                      max_len: int, causal: bool = False) -> Weights:
     heads = [b for b in blocks if isinstance(b, HeadBlock)]
     mlps = [b for b in blocks if isinstance(b, MLPBlock)]
     d, L, H = layout.d_model, allocation.n_layers, allocation.n_heads
@@ -52,7 +52,8 @@ def blocks_to_weights(blocks: Sequence[Block], layout: ResidualLayout, allocatio
     cfg = TransformerConfig(
         n_layers=L, d_model=d, n_heads=H, d_head=d_head, d_mlp=d_mlp, d_vocab=len(vocab) + 1,
         n_ctx=max_len + 1, d_vocab_out=1 if output_values is None else max(len(output_values), 1),
-        act_fn="relu", normalization="none", attention="bidirectional", attn_scale=1.0,
+        act_fn="relu", normalization="none",
+        attention="causal" if causal else "bidirectional", attn_scale=1.0,
         attn_only=False, positional="learned", init_std=0.0, seed=0)
     sd: dict[str, np.ndarray] = {
         "embed.W_E": _token_embedding(graph, layout, vocab),

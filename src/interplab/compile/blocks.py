@@ -14,7 +14,9 @@ Constructions (d = d_model; every matrix indexes the full residual stream):
 * attention: score(q, k) = C * sum_terms [predicate(key_k, query_q)] plus a BOS term, so a
   query with no selected key attends to BOS (whose value is zero). Aggregates give BOS
   C * (terms - 1/2) (wins only when nothing is selected); SelectorWidth gives BOS C * terms, so
-  the BOS weight is 1 / (width + 1) and its MLP turns that into the width.
+  the BOS weight is 1 / (width + 1) and its MLP turns that into the width. An Aggregate with a
+  ``default`` also reads ``bos`` on its values and writes the default's code from it, so a query
+  that selects nothing reads the default.
 
 Every MLP is gated off at the BOS position so that every variable reads zero there.
 """
@@ -27,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from interplab.compile import rasp
-from interplab.compile.bases import BOS, ONE, ResidualLayout, ValueSets, min_gap, width_scratch
+from interplab.compile.residual_basis import BOS, ONE, ResidualLayout, ValueSets, min_gap, width_scratch
 from interplab.compile.graph import Allocation, ProgramGraph, selector_terms
 
 Array = np.ndarray
@@ -183,19 +185,28 @@ def head_block(sop: rasp.Aggregate | rasp.SelectorWidth, layer: int, head: int,
         return HeadBlock(sop.label, layer, head, W_Q, W_K, W_V, W_O, q_reads, k_reads, (BOS,),
                          "selector_width")
     src = sop.sop
+    default = sop.has_default
     if sop.is_numerical:
-        W_V, W_O = np.zeros((d, 1)), np.zeros((1, d))
+        W_V, W_O = np.zeros((d, 2 if default else 1)), np.zeros((2 if default else 1, d))
         W_V[layout.index(src.label), 0] = 1.0
         W_O[0, layout.index(sop.label)] = 1.0
+        if default:
+            W_V[layout.index(BOS), 1] = 1.0
+            W_O[1, layout.index(sop.label)] = float(sop.default)
         kind = "numerical_aggregate"
     else:
         values = value_sets[src.label].values or ()
-        W_V, W_O = np.zeros((d, max(len(values), 1))), np.zeros((max(len(values), 1), d))
+        n = max(len(values) + (1 if default else 0), 1)
+        W_V, W_O = np.zeros((d, n)), np.zeros((n, d))
         for j, v in enumerate(values):
             W_V[layout.index(src.label, v), j] = 1.0
             W_O[j, layout.index(sop.label, v)] = 1.0
+        if default:
+            W_V[layout.index(BOS), len(values)] = 1.0
+            W_O[len(values), layout.index(sop.label, sop.default)] = 1.0
         kind = "categorical_aggregate"
-    return HeadBlock(sop.label, layer, head, W_Q, W_K, W_V, W_O, q_reads, k_reads, (src.label,), kind)
+    v_reads = (src.label, BOS) if default else (src.label,)
+    return HeadBlock(sop.label, layer, head, W_Q, W_K, W_V, W_O, q_reads, k_reads, v_reads, kind)
 
 
 def width_mlp_block(sop: rasp.SelectorWidth, layer: int, max_len: int,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from interplab.compile.bases import BOS, ONE
+from interplab.compile.residual_basis import BOS, ONE
 from interplab.compile.blocks import Block, HeadBlock
 from interplab.compile.dataflow_truth import LOGITS, Read
 from interplab.compile.graph import Allocation, ProgramGraph

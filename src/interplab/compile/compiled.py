@@ -3,12 +3,19 @@
 Saved with :mod:`interplab.models.io` as a model directory: ``model.safetensors`` (the state
 dict) and ``model.json`` (config, plus ``extra.compiled``: ground truth and output values), so
 any native-model loader reads it as a plain HookedTransformer. No pickle; atomic writes.
+
+Calling a compiled model (``model(["a", "b"])`` or ``model([["a", "b"], ["c"]])``) runs with one
+torch thread when the work is small (:data:`ONE_THREAD_BELOW` multiply-adds): these models are
+tiny, and torch's default thread count only adds synchronisation (up to two orders of magnitude
+slower on a busy 2-core machine; ``benchmarks/compile_speed.py`` measures it). Set
+``model.threads`` to an int to force a count, or to 0 to leave torch's setting alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -20,6 +27,11 @@ from interplab.models.io import load_model, save_model
 from interplab.models.transformer import HookedTransformer
 
 COMPILED_FORMAT = "interplab.compiled"
+#: a call whose parameters x positions is below this runs with one torch thread
+ONE_THREAD_BELOW = 50_000_000
+ACCEPTED_FORMS = ("one sequence of vocabulary values: model(['a', 'b']) -> one output list; "
+                  "a batch of sequences (lengths may differ): model([['a', 'b'], ['c']]) -> one "
+                  "output list per sequence")
 
 
 class CompiledModel(HookedTransformer):
@@ -38,6 +50,9 @@ class CompiledModel(HookedTransformer):
         self.output_values = output_values
         self.program = program
         self._token_ids = {_hashable(v): i + 1 for i, v in enumerate(ground_truth.vocab)}
+        #: torch threads for calls: None picks one thread for small work, 0 leaves torch's
+        #: setting, n > 0 uses n
+        self.threads: int | None = None
 
     @property
     def vocab(self) -> tuple[Any, ...]:
@@ -60,9 +75,10 @@ class CompiledModel(HookedTransformer):
         inputs = [list(x) for x in inputs]
         lengths = {len(x) for x in inputs}
         if len(lengths) > 1:
-            raise ShapeError(f"encode takes inputs of one length (compiled attention is "
-                             f"bidirectional, so padding would be read); got lengths "
-                             f"{sorted(lengths)}. Group inputs by length first.")
+            raise ShapeError(f"encode takes inputs of one length (a compiled model has no "
+                             f"padding mask); got lengths {sorted(lengths)}. Group inputs by "
+                             "length first, or call the model on raw values: model(batch) "
+                             "groups them for you.")
         problems = []
         rows = []
         for x in inputs:
@@ -92,10 +108,77 @@ class CompiledModel(HookedTransformer):
         return [[self.output_values[int(i)] if float(b) > 0.5 else None for b, i in zip(br, ir)]
                 for br, ir in zip(best, idx)]
 
-    def __call__(self, inputs: Sequence[Sequence[Any]]) -> list[list[Any]]:
-        """Run on raw input values and decode: the compiled program's outputs."""
-        with torch.no_grad():
-            return self.decode(self.run(self.encode(inputs)))
+    def __call__(self, inputs: Sequence[Any]) -> list[Any]:
+        """Run on raw input values and decode: the compiled program's outputs.
+
+        ``inputs`` is one sequence of vocabulary values (``["a", "b"]`` -> one output list) or a
+        batch of sequences (``[["a", "b"], ["c"]]`` -> one output list each, in order; inputs of
+        different lengths are run in groups of one length). Anything else raises ShapeError
+        listing these forms."""
+        single, batch = self._as_batch(inputs)
+        outputs: list[Any] = [None] * len(batch)
+        groups: dict[int, list[int]] = {}
+        for i, x in enumerate(batch):
+            groups.setdefault(len(x), []).append(i)
+        with self.thread_setting(sum(len(x) + 1 for x in batch)), torch.no_grad():
+            for idx in groups.values():
+                decoded = self.decode(self.run(self.encode([batch[i] for i in idx])))
+                for i, out in zip(idx, decoded):
+                    outputs[i] = out
+        return outputs[0] if single else outputs
+
+    def _as_batch(self, inputs: Any) -> tuple[bool, list[list[Any]]]:
+        """(is one sequence, the inputs as a batch of lists)."""
+        def fail(why: str) -> ShapeError:
+            return ShapeError(f"cannot run {self.name!r} on {_short(inputs)}: {why}. Accepted: "
+                              f"{ACCEPTED_FORMS}; the vocabulary is {list(self.vocab)}")
+
+        if isinstance(inputs, torch.Tensor):
+            raise fail("a tensor; model(...) takes raw values (run token ids from model.encode "
+                       "with model.run)")
+        if isinstance(inputs, (str, bytes)) or not isinstance(inputs, (list, tuple)):
+            hint = (f" (for its characters as tokens pass list({inputs!r}))"
+                    if isinstance(inputs, str) else "")
+            kind = type(inputs).__name__
+            raise fail(f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a list{hint}")
+        if not inputs:
+            return False, []
+        if all(self._is_token(v) for v in inputs):
+            return True, [list(inputs)]
+        if all(isinstance(x, (list, tuple)) for x in inputs):
+            bad = [v for x in inputs for v in x if not self._is_token(v)]
+            if bad:
+                raise fail(f"{bad[0]!r} is not in the vocabulary" + _bos_hint(bad[0]))
+            return False, [list(x) for x in inputs]
+        bad = next(v for v in inputs if not self._is_token(v))
+        why = (f"{bad!r} is neither a vocabulary value nor a list of them"
+               + (" (a string is one token; pass list('...') for its characters)"
+                  if isinstance(bad, str) else "") + _bos_hint(bad))
+        raise fail(why)
+
+    def _is_token(self, value: Any) -> bool:
+        try:
+            return _hashable(value) in self._token_ids
+        except TypeError:
+            return False
+
+    @contextlib.contextmanager
+    def thread_setting(self, positions: int) -> Iterator[None]:
+        """Torch threads for a call over ``positions`` positions (see ``threads``)."""
+        want = self.threads
+        if want is None:
+            if getattr(self, "_param_count", None) is None:
+                self._param_count = self.n_params
+            want = 1 if self._param_count * positions < ONE_THREAD_BELOW else 0
+        before = torch.get_num_threads()
+        if want <= 0 or want == before:
+            yield
+            return
+        torch.set_num_threads(want)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     @property
     def n_params(self) -> int:
@@ -104,6 +187,17 @@ class CompiledModel(HookedTransformer):
 
 def _hashable(value: Any) -> Any:
     return (type(value).__name__, value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bos_hint(value: Any) -> str:
+    if isinstance(value, str) and value.upper() == "BOS":
+        return " (interplab adds BOS itself: drop the leading 'BOS' that Tracr's apply needs)"
+    return ""
 
 
 def save_compiled(directory: str | Path, model: CompiledModel) -> Path:

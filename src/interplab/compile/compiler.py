@@ -1,6 +1,7 @@
 """The compiler driver. It reads like the pipeline:
 
     program ─program_to_graph─▶ ProgramGraph ─graph_to_value_sets─▶ ValueSets ─validate─▶ (ok)
+        [causal: ─check_causal─▶ (no select looks forward)]
         ─graph_to_allocation─▶ Allocation ─value_sets_to_layout─▶ ResidualLayout
         ─allocation_to_blocks─▶ [HeadBlock | MLPBlock] ─blocks_to_weights─▶ Weights
         ─blocks_to_circuit (designed) ─reads_to_circuit (RASP)─ / allocation_to_variables─▶
@@ -17,14 +18,15 @@ import torch
 
 from interplab.compile import rasp
 from interplab.compile.assemble import BOS_ID, blocks_to_weights
-from interplab.compile.bases import ResidualLayout, ValueSets, graph_to_value_sets, value_sets_to_layout
+from interplab.compile.residual_basis import ResidualLayout, ValueSets, graph_to_value_sets, value_sets_to_layout
 from interplab.compile.blocks import Block, HeadBlock, MLPBlock, allocation_to_blocks
+from interplab.compile.causality import check_causal
 from interplab.compile.circuit_truth import blocks_to_circuit
 from interplab.compile.dataflow_truth import reads_to_circuit
 from interplab.compile.compiled import CompiledModel
 from interplab.compile.graph import Allocation, ProgramGraph, graph_to_allocation, program_to_graph
 from interplab.compile.ground_truth import GroundTruth, VariableTruth
-from interplab.compile.validate import InputDomain, validate
+from interplab.compile.compilability import InputDomain, validate
 from interplab.core.circuit import Circuit
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
@@ -35,7 +37,8 @@ Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
 def compile_program(program: rasp.SOp, vocab: Sequence[Any], max_len: int, *,
                     name: str | None = None, pairs: Pairs | None = None,
                     softmax_coldness: float = 100.0, measure_circuit: bool = True,
-                    valid: Callable[[Sequence[Any]], bool] | None = None) -> CompiledModel:
+                    valid: Callable[[Sequence[Any]], bool] | None = None,
+                    causal: bool = False) -> CompiledModel:
     """Compile ``program`` for inputs over ``vocab`` of length 1..``max_len``.
 
     Args:
@@ -50,30 +53,41 @@ def compile_program(program: rasp.SOp, vocab: Sequence[Any], max_len: int, *,
         valid: the inputs the program is defined on (``valid(xs) -> bool``; default: all). A
             categorical Aggregate must select keys holding one value on every valid input; it is
             checked on all of them (or a seeded sample when there are more than 20,000).
+        causal: build a decoder: attention masked to the query's position and earlier ones.
+            Programs whose selects can look forward are rejected (:mod:`.causality`).
     Raises:
-        CompileError: listing every unsupported expression at once.
+        CompileError: listing every unsupported expression at once (with ``causal``, every
+            forward-looking select).
     """
     with _one_thread():
         return _compile(program, _check_inputs(vocab, max_len), max_len, name, pairs,
-                        softmax_coldness, measure_circuit, valid)
+                        softmax_coldness, measure_circuit, valid, causal)
 
 
 def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None,
              pairs: Pairs | None, softmax_coldness: float, measure_circuit: bool,
-             valid: Callable[[Sequence[Any]], bool] | None = None) -> CompiledModel:
+             valid: Callable[[Sequence[Any]], bool] | None = None,
+             causal: bool = False) -> CompiledModel:
+    if not isinstance(program, rasp.Expr):
+        raise ConfigError(f"compile_program takes a RASP SOp (e.g. rasp.tokens, Map(...), "
+                          f"Aggregate(...)), got {type(program).__name__} {program!r:.60}")
     graph = program_to_graph(program)
     value_sets = graph_to_value_sets(graph, vocab, max_len)
-    validate(graph, value_sets, InputDomain(tuple(vocab), max_len, valid))
+    domain = InputDomain(tuple(vocab), max_len, valid)
+    validate(graph, value_sets, domain)
+    if causal:
+        check_causal(graph, value_sets, domain)
     allocation = graph_to_allocation(graph)
     layout = value_sets_to_layout(graph, value_sets)
     blocks = allocation_to_blocks(graph, allocation, value_sets, layout, max_len, softmax_coldness)
-    weights = blocks_to_weights(blocks, layout, allocation, graph, value_sets, vocab, max_len)
+    weights = blocks_to_weights(blocks, layout, allocation, graph, value_sets, vocab, max_len,
+                                causal=causal)
     designed, reads = blocks_to_circuit(graph, allocation, blocks)
     structure = Circuit.from_edges(designed, name=f"{program.label} (designed)")
     if measure_circuit and (pairs is None or len(pairs) > 0):
         pairs = pairs if pairs is not None else random_pairs(vocab, max_len, 64, seed=0)
         circuit = reads_to_circuit(program, designed, reads, pairs,
-                                   name=f"{program.label} (dataflow truth)")
+                                   name=f"{program.label} (dataflow truth)", causal=causal)
     else:
         circuit = structure
     truth = GroundTruth(
@@ -82,7 +96,8 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
         variables=allocation_to_variables(graph, allocation, value_sets, layout, blocks,
                                           weights.mlp_columns),
         circuit=circuit, notes={"softmax_coldness": str(softmax_coldness),
-                                "circuit": "designed" if circuit is structure else "dataflow"},
+                                "circuit": "designed" if circuit is structure else "dataflow",
+                                "attention": "causal" if causal else "bidirectional"},
         structure=structure, edge_reads=reads)
     return CompiledModel(weights.cfg, dict(weights.state_dict), truth, weights.output_values,
                          program=program, name=name)
@@ -143,6 +158,13 @@ def random_pairs(vocab: Sequence[Any], max_len: int, n: int, seed: int = 0) -> l
 
 
 def _check_inputs(vocab: Sequence[Any], max_len: int) -> list[Any]:
+    if isinstance(vocab, (set, frozenset)):  # Tracr passes sets: fix an order (token ids)
+        from interplab.compile.residual_basis import sort_values
+
+        vocab = sort_values(list(vocab))
+    if isinstance(vocab, (str, bytes)) or not hasattr(vocab, "__iter__"):
+        raise ConfigError(f"vocab must be a list (or set) of token values, got "
+                          f"{type(vocab).__name__} {vocab!r:.40}")
     vocab = list(vocab)
     problems = []
     if not vocab:

@@ -26,10 +26,19 @@ A select whose predicate is TRUE or FALSE does not depend on its keys and querie
 constant signals ``one`` (queries) and ``bos`` (keys; gating of MLPs at BOS) are the same on every
 input: they matter only under zero ablation and only together with the rest of that side of the
 attention score — when one edge carries a head's whole query (or key) input, zeroing it leaves
-every score equal and the head attends uniformly to BOS and every key. A selector width's scratch
+every score equal and the head attends uniformly to BOS and every key. When an edge carries an
+Aggregate's BOS score term (``one`` on q, ``bos`` on k) with only part of the rest, zeroing it
+drops BOS's score to 0: a query reads its fully selected keys as before, and otherwise the keys
+satisfying the most selector terms (BOS among them when that is none) — a mixture, as for mean
+ablation. A selector width's scratch
 value (``<label>:bos_weight``, written by its head, read by its MLP; its head reads ``bos`` on
 ``v``) stands for the width itself. Tests check these rules against the compiled model's
 behaviour under single-edge ablations on other pairs (:mod:`interplab.compile.edge_measure`).
+
+For a causal model (``causal=True``) every selector is masked to keys at or before the query, as
+the compiled attention is; this matters for ablated values, which can make a select reach forward.
+An Aggregate with a ``default`` reads ``bos`` on its values (the default comes from BOS): that
+read matters under zero ablation where some query selects nothing.
 
 Callers pass ``pairs`` disjoint from the pairs a method is scored on (the bench does).
 """
@@ -40,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from interplab.compile import rasp
-from interplab.compile.bases import BOS, ONE
+from interplab.compile.residual_basis import BOS, ONE
 from interplab.core.circuit import ABLATIONS, Circuit, Edge
 
 Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
@@ -48,6 +57,7 @@ SCRATCH = ":bos_weight"
 CONSTANTS = (ONE, BOS)
 LOGITS = "<logits>"
 UNIFORM = "<uniform attention>"
+NO_BOS_SCORE = "<no BOS score>"
 
 
 @dataclass(frozen=True)
@@ -79,27 +89,29 @@ class Read:
 
 def reads_to_circuit(program: rasp.SOp, designed: Iterable[Edge],
                      reads: Mapping[Edge, Sequence[Read]], pairs: Pairs,
-                     name: str | None = None) -> Circuit:
+                     name: str | None = None, causal: bool = False) -> Circuit:
     """The designed edges that matter on ``pairs`` (clean, corrupted inputs of equal length),
-    each flagged with the ablations under which it matters."""
+    each flagged with the ablations under which it matters (``causal``: for a decoder)."""
     rows = [(list(c), list(x)) for c, x in pairs if len(c) == len(x) and len(c) > 0]
-    flags = {e: edge_ablations(program, reads.get(e, ()), rows) for e in sorted(designed)}
+    flags = {e: edge_ablations(program, reads.get(e, ()), rows, causal) for e in sorted(designed)}
     kept = [e for e, f in flags.items() if f]
     return Circuit.from_edges(kept, name=name or f"{program.label} (dataflow truth on {len(rows)} pairs)",
                               edge_ablations={e: flags[e] for e in kept})
 
 
 def edge_ablations(program: rasp.SOp, reads: Sequence[Read],
-                   rows: Sequence[tuple[list, list]]) -> frozenset[str]:
+                   rows: Sequence[tuple[list, list]], causal: bool = False) -> frozenset[str]:
     """The ablations under which replacing ``reads`` changes the program's output on some row."""
     sops = {e.label: e for e in rasp.walk(program)}
     carried = [r for r in reads if r.variable not in CONSTANTS]
     uniform = _uniform_readers(reads, sops)
+    unbiased = [u for u in _bos_score_readers(reads, sops) if u not in uniform]
     if not rows or not (carried or uniform or any(r.variable in CONSTANTS for r in reads)):
         return frozenset()
     clean_values = [rasp.evaluate_all(program, c) for c, _ in rows]
-    found = {"zero"} if _machinery_needed(reads, sops, clean_values, uniform) else set()
-    if not (carried or uniform):
+    found = ({"zero"} if _machinery_needed(reads, sops, clean_values, uniform + unbiased)
+             else set())
+    if not (carried or uniform or unbiased) or found == {"zero"} and not carried:
         return frozenset(found)
     corrupt_values = [rasp.evaluate_all(program, x) for _, x in rows]
     means = _means(carried, sops, rows, clean_values)
@@ -110,7 +122,8 @@ def edge_ablations(program: rasp.SOp, reads: Sequence[Read],
             replaced = {r: _replacement(ablation, r, sops, cv, xv, means, len(clean)) for r in carried}
             if ablation == "zero":
                 replaced.update({Read(u, UNIFORM, "qk"): [] for u in uniform})
-            if _changes_output(program, clean, cv, replaced):
+                replaced.update({Read(u, NO_BOS_SCORE, "qk"): [] for u in unbiased})
+            if _changes_output(program, clean, cv, replaced, causal):
                 found.add(ablation)
                 break
     return frozenset(found)
@@ -130,7 +143,8 @@ def _machinery_needed(reads: Sequence[Read], sops: Mapping[str, rasp.Expr],
         expr = sops.get(r.reader)
         if isinstance(expr, rasp.SelectorWidth) and r.role in ("q", "k", "v"):
             return True
-        if isinstance(expr, rasp.Aggregate) and r.role in ("q", "k"):
+        if isinstance(expr, rasp.Aggregate) and (r.role in ("q", "k") or (
+                r.role == "v" and r.variable == BOS and expr.has_default)):
             if _selects_nothing(expr, clean_values):
                 return True
         if r.role == "in":
@@ -162,6 +176,13 @@ def _uniform_readers(reads: Sequence[Read], sops: Mapping[str, rasp.Expr]) -> li
                 out.append(reader)
                 break
     return out
+
+
+def _bos_score_readers(reads: Sequence[Read], sops: Mapping[str, rasp.Expr]) -> list[str]:
+    """Aggregates whose BOS score term these reads carry (``one`` on q or ``bos`` on k)."""
+    return sorted({r.reader for r in reads
+                   if (r.role, r.variable) in (("q", ONE), ("k", BOS))
+                   and isinstance(sops.get(r.reader), rasp.Aggregate)})
 
 
 def _selects(sel: rasp.Selector) -> list[rasp.Select]:
@@ -224,9 +245,10 @@ def _collapse(values: Any) -> Any:
 
 
 # ----------------------------------------------------------------- evaluation with reads replaced
-def _changes_output(program: rasp.SOp, xs: list, clean: Mapping, replaced: Mapping[Read, list]) -> bool:
+def _changes_output(program: rasp.SOp, xs: list, clean: Mapping, replaced: Mapping[Read, list],
+                    causal: bool = False) -> bool:
     try:
-        out = evaluate_with_reads(program, xs, replaced)
+        out = evaluate_with_reads(program, xs, replaced, causal)
     except rasp.EvaluationError:  # e.g. a categorical aggregate left selecting different values
         return True
     return not _same(out, clean[program.label])
@@ -242,18 +264,20 @@ def _same(a: Sequence[Any], b: Sequence[Any], tol: float = 1e-6) -> bool:
     return True
 
 
-def evaluate_with_reads(program: rasp.SOp, xs: Sequence[Any], replaced: Mapping[Read, list]) -> list:
+def evaluate_with_reads(program: rasp.SOp, xs: Sequence[Any], replaced: Mapping[Read, list],
+                        causal: bool = False) -> list:
     """The program's output on ``xs`` where each :class:`Read` in ``replaced`` takes the given
     values instead of the computed ones (only in that reader and role; every other reader of the
     variable sees its computed value). A read of ``<label>:bos_weight`` replaces the selector
-    width ``label`` as its MLP reads it; a read by ``<logits>`` replaces the output itself."""
+    width ``label`` as its MLP reads it; a read by ``<logits>`` replaces the output itself.
+    ``causal``: every selector is masked to keys at or before the query."""
     by_reader: dict[str, dict[tuple[str, str], list]] = {}
     for r, v in replaced.items():
         by_reader.setdefault(r.reader, {})[(r.variable, r.role)] = v
     values: dict[int, Any] = {}
     for expr in rasp.walk(program):
         mine = by_reader.get(expr.label, {})
-        values[id(expr)] = _eval(expr, xs, values, mine)
+        values[id(expr)] = _eval(expr, xs, values, mine, causal)
     out = values[id(program)]
     for (variable, _), v in by_reader.get(LOGITS, {}).items():
         if variable == program.label:
@@ -262,33 +286,87 @@ def evaluate_with_reads(program: rasp.SOp, xs: Sequence[Any], replaced: Mapping[
 
 
 def _eval(expr: rasp.Expr, xs: Sequence[Any], values: Mapping[int, Any],
-          mine: Mapping[tuple[str, str], list]) -> Any:
+          mine: Mapping[tuple[str, str], list], causal: bool = False) -> Any:
     def get(child: rasp.Expr, role: str) -> Any:
         return mine.get((child.label, role), values[id(child)])
+
+    def matrix(sel: rasp.Selector) -> list[list[bool]]:
+        m = _selector(sel, get)
+        return [[s and k <= q for k, s in enumerate(row)] for q, row in enumerate(m)] if causal else m
 
     if isinstance(expr, (rasp.Map, rasp.SequenceMap, rasp.LinearSequenceMap)):
         return rasp.eval_node(expr, xs, lambda c: _collapse(get(c, "in")))
     if isinstance(expr, rasp.Aggregate):
         vals = _collapse(get(expr.sop, "v"))
         if (UNIFORM, "qk") in mine:
-            return _uniform_aggregate(expr, vals)
-        return rasp.aggregate_values(expr, _selector(expr.selector, get), vals)
+            return _uniform_aggregate(expr, vals, causal)
+        if (NO_BOS_SCORE, "qk") in mine:
+            return _scored_aggregate(expr, vals, get, causal)
+        return rasp.aggregate_values(expr, matrix(expr.selector), vals)
     if isinstance(expr, rasp.SelectorWidth):
         scratch = mine.get((expr.label + SCRATCH, "in"))
         if scratch is not None:
             return _collapse(list(scratch))
-        if (UNIFORM, "qk") in mine:
-            return [len(xs)] * len(xs)  # BOS weight 1 / (n + 1) reads as width n
-        return [sum(row) for row in _selector(expr.selector, get)]
+        if (UNIFORM, "qk") in mine:  # BOS weight 1 / (n + 1) reads as width n (n keys seen)
+            return [q + 1 for q in range(len(xs))] if causal else [len(xs)] * len(xs)
+        return [sum(row) for row in matrix(expr.selector)]
+    if isinstance(expr, rasp.Selector):
+        return None  # every reader recomputes its selector with its own reads (``_selector``)
     return rasp.eval_node(expr, xs, lambda c: values[id(c)])
 
 
-def _uniform_aggregate(expr: rasp.Aggregate, vals: list) -> list:
-    """Attention spread evenly over BOS (value zero) and every key."""
-    n = len(vals) + 1
-    if expr.is_numerical:
-        return [sum(float(v or 0) for v in vals) / n] * len(vals)
-    return [_mixture([None] + vals).collapse() if len({repr(v) for v in vals}) > 0 else None] * len(vals)
+def _scored_aggregate(expr: rasp.Aggregate, vals: list, get: Callable[[rasp.Expr, str], Any],
+                      causal: bool) -> list:
+    """The head with its BOS score term zeroed: each key scores the number of selector terms it
+    satisfies; a query with fully selected keys reads them, else the keys with the most terms
+    satisfied (with BOS, whose score is now 0, when that is none)."""
+    from interplab.compile.graph import selector_terms
+
+    terms = selector_terms(expr.selector)
+    if isinstance(terms, str):  # pragma: no cover - rejected at compile time
+        raise rasp.EvaluationError(terms)
+    sides = []
+    for t in terms:
+        role = "-" if isinstance(t.keys, rasp.SOp) and _constant_term(expr.selector, t) else None
+        sides.append((_collapse(get(t.keys, role or "k")), _collapse(get(t.queries, role or "q")),
+                      t.predicate))
+    bos = expr.default if expr.default is not None else (0 if expr.is_numerical else None)
+    out = []
+    for q in range(len(vals)):
+        visible = range(q + 1) if causal else range(len(vals))
+        score = {k: sum(bool(p(ks[k], qs[q])) for ks, qs, p in sides) for k in visible}
+        best = max(score.values(), default=0)
+        chosen = [vals[k] for k in visible if score[k] == best]
+        if best == 0:
+            chosen = [bos] + chosen
+        if expr.is_numerical:
+            out.append(sum(float(v or 0) for v in chosen) / len(chosen))
+        else:
+            mixed = _mixture(chosen)
+            out.append(mixed)
+    return out
+
+
+def _constant_term(sel: rasp.Selector, term: Any) -> bool:
+    """Whether ``term`` comes from a select whose predicate is TRUE or FALSE (its keys and
+    queries are never replaced, as in :func:`_selector`)."""
+    return any(s.predicate in (rasp.Comparison.TRUE, rasp.Comparison.FALSE)
+               and s.keys is term.keys and s.queries is term.queries for s in _selects(sel))
+
+
+def _uniform_aggregate(expr: rasp.Aggregate, vals: list, causal: bool = False) -> list:
+    """Attention spread evenly over BOS (which holds the default: None / 0 without one) and every
+    key (causal: every key up to the query)."""
+    bos = expr.default if expr.default is not None else (0 if expr.is_numerical else None)
+    out = []
+    for q in range(len(vals)):
+        seen = vals[: q + 1] if causal else vals
+        if expr.is_numerical:
+            out.append((sum(float(v or 0) for v in seen) + float(bos or 0)) / (len(seen) + 1))
+        else:
+            mixed = _mixture([bos] + list(seen))
+            out.append(mixed.collapse() if isinstance(mixed, Mixture) else mixed)
+    return out
 
 
 def _selector(sel: rasp.Selector, get: Callable[[rasp.Expr, str], Any]) -> list[list[bool]]:
@@ -328,7 +406,8 @@ def derive_circuit(model: Any, pairs: Pairs, name: str | None = None) -> Circuit
                           "designed edges' reads; recompile it with this interplab (a model "
                           "loaded from disk carries no program)")
     return reads_to_circuit(model.program, truth.designed.edges, truth.edge_reads, pairs,
-                            name=name or f"{truth.output} (dataflow truth on {len(pairs)} pairs)")
+                            name=name or f"{truth.output} (dataflow truth on {len(pairs)} pairs)",
+                            causal=getattr(model.cfg, "attention", "") == "causal")
 
 
 def _holds(sel: rasp.Select, key: Any, query: Any) -> bool:

@@ -143,7 +143,8 @@ def edge_forward(weights: Weights, tokens: Tensor, valid: Tensor | None = None,
     Each receiver's input on each channel is the sum of every earlier sender's output; where
     ``masks[(sender, receiver, channel)]`` [batch] is True, ``source[sender]`` [batch, pos, d]
     replaces that sender's output in that input only. ``valid`` [batch, pos] marks the key
-    positions each row may attend to (rows of different lengths padded at the end). With
+    positions each row may attend to (rows of different lengths padded at the end); a causal
+    model (``cfg.attention == "causal"``) also masks every key after the query. With
     ``start_layer``, the outputs of the embeddings and of layers before it are taken from
     ``prefix`` instead of being recomputed. Returns (logits [batch, pos, vocab_out], outputs
     {node: [batch, pos, d]})."""
@@ -167,6 +168,7 @@ def edge_forward(weights: Weights, tokens: Tensor, valid: Tensor | None = None,
             x = x + torch.where(m, source[sender] - out[sender], 0.0)  # type: ignore[index]
         return x
 
+    later = torch.ones(P, P, dtype=torch.bool).triu(1)  # [query, key]: key after the query
     for layer in range(start_layer if prefix is not None else 0, cfg.n_layers):
         p = f"blocks.{layer}."
         new = {}
@@ -178,6 +180,8 @@ def edge_forward(weights: Weights, tokens: Tensor, valid: Tensor | None = None,
             scores = q @ k.transpose(1, 2) / cfg.scale
             if valid is not None:
                 scores = scores.masked_fill(~valid[:, None, :], float("-inf"))
+            if cfg.attention == "causal":
+                scores = scores.masked_fill(later, float("-inf"))
             pattern = scores.softmax(-1)
             new[node] = (pattern @ v) @ sd[p + "attn.W_O"][h]
         out.update(new)

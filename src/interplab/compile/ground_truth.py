@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from interplab.compile.bases import Direction
+from interplab.compile.residual_basis import Direction
 from interplab.compile.dataflow_truth import Read
 from interplab.core.circuit import Circuit, Edge
 from interplab.core.sites import Component, Site

@@ -14,6 +14,17 @@ per input position; a :class:`Selector` denotes a boolean matrix ``[query, key]`
                                            numerical: the mean of the selected values
     SelectorWidth(selector)                how many keys each query selects
 
+Shorthand (as in Tracr): operators on SOps build the same expressions as the long form, with a
+readable label (``"tokens == 'x'"``, ``"(length - indices) - 1"``):
+
+    tokens == "x"        Map(lambda t: t == "x", tokens)         also != < <= > >=
+    x * 2, 1 - x         Map(lambda v: v * 2, x), ...            also + - * / // % ** and -x
+    x + y                SequenceMap(lambda a, b: a + b, x, y)   (numerical x, y: LinearSequenceMap)
+    x & y, x | y, ~x     logical and / or / not of values        (on selectors: And / Or / Not)
+
+An SOp has no truth value (``if tokens == "x":`` raises :class:`ProgramError`): compare values
+inside a function, or build an SOp with the shorthand.
+
 Every SOp is *categorical* (a finite set of values, one residual direction per value) or
 *numerical* (one residual direction holding the number). Every expression has a readable
 ``label``: the name given with ``.named(...)`` or ``kind_N`` from a process-wide counter.
@@ -21,10 +32,10 @@ Library programs name every expression, so their labels are stable across proces
 Constructors check their arguments: an argument of the wrong kind (``Map(f, 3)``) raises
 :class:`ProgramError` naming the argument, what it must be and what was given.
 
-Missing values: a categorical Aggregate that selects nothing yields ``None`` (the zero vector in
-a compiled model); Maps and SequenceMaps of ``None`` yield ``None`` (categorical output) or
-``0`` (numerical output); ``None`` never satisfies a Select predicate. A numerical Aggregate
-that selects nothing yields ``0``.
+Missing values: an Aggregate that selects nothing yields its ``default`` (``None`` for a
+categorical Aggregate, the zero vector in a compiled model; ``0`` for a numerical one unless
+given); Maps and SequenceMaps of ``None`` yield ``None`` (categorical output) or ``0``
+(numerical output); ``None`` never satisfies a Select predicate.
 """
 
 from __future__ import annotations
@@ -90,6 +101,7 @@ _WANTED = {
     "function": "a function (e.g. a lambda)",
     "predicate": "a Comparison (e.g. Comparison.EQ) or a function predicate(key, query) -> bool",
     "number": "a number",
+    "value": "a hashable value (a number, string, bool or tuple)",
 }
 
 
@@ -99,7 +111,17 @@ _IS: dict[str, Callable[[Any], bool]] = {
     "function": lambda v: callable(v) and not isinstance(v, Expr),
     "predicate": lambda v: isinstance(v, Comparison) or (callable(v) and not isinstance(v, Expr)),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "value": lambda v: not isinstance(v, Expr) and is_hashable(v),
 }
+
+
+def is_hashable(value: Any) -> bool:
+    """Whether ``value`` can be a categorical value (a dict key)."""
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _describe(value: Any) -> str:
@@ -139,16 +161,27 @@ class Expr:
 
     name: str | None = field(default=None, kw_only=True)
     uid: int = field(default_factory=lambda: next(_ids), kw_only=True, repr=False)
+    #: readable description given by the shorthand operators (``"tokens == 'x'"``); the label
+    #: of an unnamed expression built by them (made unique with `` #2``, `` #3``, ...)
+    text: str | None = field(default=None, kw_only=True, repr=False)
 
     kind = "expr"
 
     @property
     def label(self) -> str:
-        return self.name if self.name else f"{self.kind}_{self.uid}"
+        if self.name:
+            return self.name
+        if self.text:
+            return _text_label(self.uid, self.text)
+        return f"{self.kind}_{self.uid}"
 
     @property
     def children(self) -> tuple["Expr", ...]:
         return ()
+
+    def __call__(self, xs: Sequence[Any]) -> Any:
+        """Evaluate on one input, as in Tracr (``make_length()("abc") == [3, 3, 3]``)."""
+        return evaluate_all(self, list(xs))[self.label]  # type: ignore[arg-type]
 
     def named(self, name: str) -> "Expr":
         """A copy of this expression called ``name`` (use the copy, not the original)."""
@@ -165,6 +198,93 @@ class SOp(Expr):
     @property
     def is_numerical(self) -> bool:
         return self.encoding is Encoding.NUMERICAL
+
+    # Shorthand: each operator builds a Map (SOp with a constant) or a SequenceMap (two SOps).
+    __hash__ = Expr.__hash__  # identity, although == builds an expression
+
+    def __bool__(self) -> bool:
+        raise ProgramError(
+            f"an SOp has no truth value: {self.label!r} stands for one value per position, so "
+            "`if`, `and`, `or`, `not` cannot read it. Compare inside a function "
+            "(Map(lambda t: t == 'x', tokens)) or combine SOps with & | ~")
+
+    def __eq__(self, other: Any) -> "SOp":  # type: ignore[override]
+        return _binary(self, other, "==", lambda a, b: a == b)
+
+    def __ne__(self, other: Any) -> "SOp":  # type: ignore[override]
+        return _binary(self, other, "!=", lambda a, b: a != b)
+
+    def __lt__(self, other: Any) -> "SOp":
+        return _binary(self, other, "<", lambda a, b: a < b)
+
+    def __le__(self, other: Any) -> "SOp":
+        return _binary(self, other, "<=", lambda a, b: a <= b)
+
+    def __gt__(self, other: Any) -> "SOp":
+        return _binary(self, other, ">", lambda a, b: a > b)
+
+    def __ge__(self, other: Any) -> "SOp":
+        return _binary(self, other, ">=", lambda a, b: a >= b)
+
+    def __add__(self, other: Any) -> "SOp":
+        return _binary(self, other, "+", lambda a, b: a + b, linear=(1.0, 1.0))
+
+    def __radd__(self, other: Any) -> "SOp":
+        return _binary(other, self, "+", lambda a, b: a + b, linear=(1.0, 1.0))
+
+    def __sub__(self, other: Any) -> "SOp":
+        return _binary(self, other, "-", lambda a, b: a - b, linear=(1.0, -1.0))
+
+    def __rsub__(self, other: Any) -> "SOp":
+        return _binary(other, self, "-", lambda a, b: a - b, linear=(1.0, -1.0))
+
+    def __mul__(self, other: Any) -> "SOp":
+        return _binary(self, other, "*", lambda a, b: a * b)
+
+    def __rmul__(self, other: Any) -> "SOp":
+        return _binary(other, self, "*", lambda a, b: a * b)
+
+    def __truediv__(self, other: Any) -> "SOp":
+        return _binary(self, other, "/", lambda a, b: a / b)
+
+    def __rtruediv__(self, other: Any) -> "SOp":
+        return _binary(other, self, "/", lambda a, b: a / b)
+
+    def __floordiv__(self, other: Any) -> "SOp":
+        return _binary(self, other, "//", lambda a, b: a // b)
+
+    def __rfloordiv__(self, other: Any) -> "SOp":
+        return _binary(other, self, "//", lambda a, b: a // b)
+
+    def __mod__(self, other: Any) -> "SOp":
+        return _binary(self, other, "%", lambda a, b: a % b)
+
+    def __rmod__(self, other: Any) -> "SOp":
+        return _binary(other, self, "%", lambda a, b: a % b)
+
+    def __pow__(self, other: Any) -> "SOp":
+        return _binary(self, other, "**", lambda a, b: a ** b)
+
+    def __rpow__(self, other: Any) -> "SOp":
+        return _binary(other, self, "**", lambda a, b: a ** b)
+
+    def __and__(self, other: Any) -> "SOp":
+        return _binary(self, other, "&", lambda a, b: a and b)
+
+    def __rand__(self, other: Any) -> "SOp":
+        return _binary(other, self, "&", lambda a, b: a and b)
+
+    def __or__(self, other: Any) -> "SOp":
+        return _binary(self, other, "|", lambda a, b: a or b)
+
+    def __ror__(self, other: Any) -> "SOp":
+        return _binary(other, self, "|", lambda a, b: a or b)
+
+    def __invert__(self) -> "SOp":
+        return Map(lambda a: not a, self, text=_short(f"~{_operand(self)}"))
+
+    def __neg__(self) -> "SOp":
+        return Map(lambda a: -a, self, text=_short(f"-{_operand(self)}"))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -202,8 +322,12 @@ ConstantSOp = Full
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Map(SOp):
+    """``f`` applied per position. ``simplify`` is accepted for Tracr code and unused (nested
+    Maps stay separate MLPs, so each keeps its label and site)."""
+
     f: Callable[[Any], Any] = None  # type: ignore[assignment]
     inner: SOp = None  # type: ignore[assignment]
+    simplify: bool = field(default=True, repr=False)
     kind = "map"
 
     def __post_init__(self) -> None:
@@ -328,12 +452,31 @@ class SelectorNot(Selector):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Aggregate(SOp):
+    """``default``: the value where the selector selects nothing (``None``, which a numerical
+    Aggregate reads as 0, unless given)."""
+
     selector: Selector = None  # type: ignore[assignment]
     sop: SOp = None  # type: ignore[assignment]
+    default: Any = None
     kind = "aggregate"
 
     def __post_init__(self) -> None:
         _check_args(self, ("selector", self.selector, "selector"), ("sop", self.sop, "sop"))
+        if self.default is not None:
+            _check_args(self, ("default", self.default,
+                               "number" if self.is_numerical else "value"))
+
+    @property
+    def has_default(self) -> bool:
+        """Whether ``default`` differs from what selecting nothing gives anyway (None / 0)."""
+        return self.default is not None and not (self.is_numerical and self.default == 0)
+
+    @property
+    def empty_value(self) -> Any:
+        """What a query that selects nothing reads: ``default``, or None / 0 without one."""
+        if self.default is not None:
+            return self.default
+        return 0 if self.is_numerical else None
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -368,6 +511,58 @@ def numerical(sop: SOp) -> SOp:
 def categorical(sop: SOp) -> SOp:
     """A copy of ``sop`` with categorical encoding (one residual direction per value)."""
     return dataclasses.replace(sop, encoding=Encoding.CATEGORICAL, uid=next(_ids))
+
+
+# ---------------------------------------------------------------------------- shorthand
+
+_TEXT_LABELS: dict[int, str] = {}
+_TEXT_USES: dict[str, int] = {}
+MAX_TEXT_LABEL = 60
+
+
+def _text_label(uid: int, text: str) -> str:
+    """The label of an unnamed shorthand expression: its text, suffixed `` #n`` from the second
+    expression with the same text on (labels must be unique within a program)."""
+    if uid not in _TEXT_LABELS:
+        n = _TEXT_USES[text] = _TEXT_USES.get(text, 0) + 1
+        _TEXT_LABELS[uid] = text if n == 1 else f"{text} #{n}"
+    return _TEXT_LABELS[uid]
+
+
+def _operand(value: Any) -> str:
+    if isinstance(value, Expr):
+        label = value.label
+        return f"({label})" if " " in label else label
+    return repr(value)
+
+
+def _short(text: str) -> str | None:
+    return text if len(text) <= MAX_TEXT_LABEL else None
+
+
+def _binary(left: Any, right: Any, op: str, f: Callable[[Any, Any], Any],
+            linear: tuple[float, float] | None = None) -> SOp:
+    """``left op right`` where one side (or both) is an SOp: a Map of the SOp with the constant
+    bound, or a SequenceMap of two SOps (a LinearSequenceMap for + and - of numerical SOps)."""
+    text = _short(f"{_operand(left)} {op} {_operand(right)}")
+    for side in (left, right):
+        if isinstance(side, Selector):
+            other = right if side is left else left
+            raise ProgramError(
+                f"cannot build `{_operand(left)} {op} {_operand(right)}`: {side.label!r} is a "
+                f"Selector and {_describe(other)} is not"
+                + (" (combine selectors with & | ~ only with selectors; turn a selector into "
+                   "values with Aggregate or SelectorWidth)" if op in "&|" else
+                   " (turn a selector into values with Aggregate or SelectorWidth)"))
+        if isinstance(side, Expr) and not isinstance(side, SOp):  # pragma: no cover - defensive
+            raise ProgramError(f"cannot build `{text}`: {_describe(side)} is not an SOp")
+    if isinstance(left, SOp) and isinstance(right, SOp):
+        if linear is not None and left.is_numerical and right.is_numerical:
+            return LinearSequenceMap(left, right, linear[0], linear[1], text=text)
+        return SequenceMap(f, left, right, text=text)
+    if isinstance(left, SOp):
+        return Map(lambda a, c=right: f(a, c), left, text=text)
+    return Map(lambda b, c=left: f(c, b), right, text=text)
 
 
 # ---------------------------------------------------------------------------- evaluator
@@ -455,7 +650,7 @@ def aggregate_values(expr: Aggregate, matrix: list[list[bool]], vals: list[Any])
     for q, row in enumerate(matrix):
         chosen = [v for v, s in zip(vals, row) if s]
         if expr.is_numerical:
-            out.append(sum(v or 0 for v in chosen) / len(chosen) if chosen else 0)
+            out.append(sum(v or 0 for v in chosen) / len(chosen) if chosen else expr.empty_value)
             continue
         distinct = {repr(v) for v in chosen}
         if len(distinct) > 1:
@@ -464,5 +659,5 @@ def aggregate_values(expr: Aggregate, matrix: list[list[bool]], vals: list[Any])
                 f"selects {len(chosen)} keys holding different values {sorted(distinct)}; a "
                 "categorical Aggregate needs every selected key to hold the same value. Restrict "
                 "the inputs (e.g. unique keys for sort) or use a numerical Aggregate for a mean.")
-        out.append(chosen[0] if chosen else None)
+        out.append(chosen[0] if chosen else expr.empty_value)
     return out

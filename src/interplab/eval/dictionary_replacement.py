@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import torch
 
 from interplab.compile import rasp
-from interplab.compile.check import by_length
+from interplab.compile.agreement import by_length
 from interplab.compile.ground_truth import values_equal
 from interplab.core.interventions import Replace
 from interplab.core.sites import Component, Site

@@ -123,9 +123,9 @@ def test_siit_programs_compile_without_a_validity_rule(builder, vocab, length):
 
 
 def test_provably_functional_aggregates_are_accepted_unchecked():
-    from interplab.compile.bases import graph_to_value_sets
+    from interplab.compile.residual_basis import graph_to_value_sets
     from interplab.compile.graph import program_to_graph
-    from interplab.compile.validate import _provably_functional
+    from interplab.compile.compilability import _provably_functional
 
     same = Aggregate(Select(rasp.tokens, rasp.tokens, Comparison.EQ, name="same"), rasp.tokens,
                      name="same_token")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from interplab.compile import rasp
-from interplab.compile.bases import ValueSets
+from interplab.compile.residual_basis import ValueSets
 from interplab.compile.graph import Problem, ProgramGraph, selector_terms
 from interplab.errors import CompileError
 

@@ -84,7 +84,7 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
             broken.add(sop.label)
             values = None
         if values is not None and not sop.is_numerical:
-            unhashable = [v for v in values if not _hashable(v)]
+            unhashable = [v for v in values if not rasp.is_hashable(v)]
             if unhashable:
                 problems.append(Problem(sop.label, sop.kind, _unhashable_message(unhashable[0])))
                 broken.add(sop.label)
@@ -110,14 +110,6 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
                                     "needs them all"))
         sets[sop.label] = ValueSet(sop.encoding, values)
     return ValueSets(sets, tuple(problems))
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def _unhashable_message(value: Any) -> str:
@@ -153,9 +145,11 @@ def _values(sop: rasp.SOp, sets: Mapping[str, ValueSet], vocab: Sequence[Any],
         return list(range(max_len + 1))
     if isinstance(sop, rasp.Aggregate):
         xs = of(sop.sop)
+        default = [] if sop.default is None else [sop.default]
         if xs is None or not sop.is_numerical:
-            return None if xs is None else list(xs)
-        return _means(xs, max_len)
+            return None if xs is None else list(xs) + default
+        means = _means(xs, max_len)
+        return None if means is None else means + default
     raise TypeError(f"unknown SOp {type(sop).__name__}")
 
 
