@@ -1,0 +1,170 @@
+"""Rationales track: attributions, recourse, surrogates and checked rationales on decision organisms.
+
+Organisms (:mod:`interplab.zoo.tabular`): credit-rule (truth: the 4-feature scorecard),
+credit-linear (truth: the exact Shapley oracle), credit-mlp, cancer-mlp (no truth: only
+counterfactual checks), digits-rule (truth: the 3 planted patch pixels). Each job explains the
+first N decisions of a seeded shuffle of the organism's *test* rows (N = N_ROWS["quick"] on the
+quick suite's organisms, whatever the suite, so their jobs stay cheap; N_ROWS["full"] on the
+others); the background
+(reference population) is the training rows. Truths come from the zoo (the rule, or the stored
+coefficients), never from :mod:`interplab.methods`.
+
+Methods and their metrics (each with an ``estimates`` artifact: value, 95 % interval, n):
+    kernel_shap, linear_shap, integrated_gradients, occlusion, permutation, random
+        attribution_agreement (top-k recall of the true features), attribution_rank_corr,
+        deletion_auc (lower = more faithful), insertion_auc, stability, claim_accuracy (the
+        rationale built on these attributions, re-tested on fresh interventions),
+        claim_accuracy_unchecked, claims_dropped; on credit-linear also oracle_max_abs_error
+        and (kernel_shap) error_coverage: the share of features within the reported error
+    recourse, nearest_neighbour, random
+        counterfactual_validity, actionability, proximity, sparsity
+    surrogate
+        surrogate_fidelity (held-out agreement of a depth-3 tree with the model) and
+        majority_fidelity (always predicting the commoner decision: the floor)
+``random`` is the control for both families; ``nearest_neighbour`` (a real applicant with the
+other decision, immutable features kept) and ``permutation`` (a global, not per-decision,
+importance) are the non-interpretability baselines.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import torch
+
+from interplab.bench.tracks import Job, JobOutput
+from interplab.errors import unknown_name
+
+ORGANISMS = ("credit-rule", "credit-linear", "credit-mlp", "cancer-mlp", "digits-rule")
+ATTRIBUTION = ("kernel_shap", "linear_shap", "integrated_gradients", "occlusion", "permutation")
+METHODS = ATTRIBUTION + ("recourse", "nearest_neighbour", "surrogate", "random")
+BASELINES = ("random", "nearest_neighbour", "permutation")
+ABLATIONS: tuple[str | None, ...] = (None,)
+SUITES = {
+    "quick": {"organisms": ["credit-rule", "credit-linear"],
+              "methods": ["kernel_shap", "linear_shap", "integrated_gradients", "occlusion", "recourse",
+                          "nearest_neighbour", "random"], "ablations": [None]},
+    "full": {"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": [None]},
+}
+N_ROWS = {"quick": 16, "full": 48}
+N_STABILITY = 6  # rows re-attributed under noise
+
+
+def n_rows(organism: str) -> int:
+    return N_ROWS["quick"] if organism in SUITES["quick"]["organisms"] else N_ROWS["full"]
+
+
+@functools.lru_cache(maxsize=8)
+def _setup(organism: str, seed: int, n: int) -> tuple[Any, Any, torch.Tensor, torch.Tensor]:
+    from interplab.methods.rationales import DecisionModel
+    from interplab.zoo.tabular import get
+
+    org = get(organism, seed)
+    model = DecisionModel.from_torch(org.model, org.features, outcomes=org.data.outcomes)
+    test = org.test_rows
+    pick = torch.randperm(test.shape[0], generator=torch.Generator().manual_seed(seed + 5))[:n]
+    return org, model, test[pick], org.background
+
+
+@functools.lru_cache(maxsize=8)
+def _recourse(organism: str, seed: int, n: int) -> tuple:
+    from interplab.methods.rationales import find_recourse
+
+    _, model, rows, bg = _setup(organism, seed, n)
+    return tuple(find_recourse(model, x, bg) for x in rows)
+
+
+def run_job(job: Job) -> JobOutput:
+    if job.organism not in ORGANISMS:
+        raise unknown_name("rationales-track organism", job.organism, ORGANISMS)
+    if job.method not in METHODS:
+        raise unknown_name("rationales-track method", job.method, METHODS)
+    n = n_rows(job.organism)
+    org, model, rows, bg = _setup(job.organism, job.seed, n)
+    start = time.perf_counter()
+    est: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    if job.method in ATTRIBUTION or job.method == "random":
+        _attribution_job(job, org, model, rows, bg, est, reasons)
+    if job.method in ("recourse", "nearest_neighbour", "random"):
+        _recourse_job(job, model, rows, bg, est)
+    if job.method == "surrogate":
+        from interplab.methods.rationales import fit_surrogate
+
+        s = fit_surrogate(model, bg, org.test_rows)
+        est["surrogate_fidelity"] = {"value": s.fidelity, "n": s.n_held_out}
+        est["majority_fidelity"] = {"value": s.majority_fidelity, "n": s.n_held_out}
+        est["rules"] = s.rules(org.data.outcomes)
+    seconds = time.perf_counter() - start
+    rows_out = [{"metric": m, "value": e["value"], "seconds": seconds}
+                for m, e in est.items() if isinstance(e, dict) and "value" in e]
+    rows_out += [{"metric": m, "value": None, "reason": r} for m, r in reasons.items()]
+    rows_out.append({"metric": "n_rows", "value": float(n)})
+    artifacts = {"estimates": {m: e for m, e in est.items() if isinstance(e, dict) and "value" in e},
+                 "omitted": reasons}
+    artifacts.update({k: v for k, v in est.items() if not (isinstance(v, dict) and "value" in v)})
+    return JobOutput(rows=rows_out, artifacts=artifacts)
+
+
+def _put(est: dict, scores: dict) -> None:
+    for name, e in scores.items():
+        if hasattr(e, "value"):
+            est[name] = {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
+        else:
+            est[name] = e
+
+
+def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
+    from interplab.errors import ConfigError
+    from interplab.eval import rationales as E
+    from interplab.methods.rationales import attribute, explain
+
+    method = "random" if job.method == "random" else job.method
+    try:
+        attrs = [attribute(method, model, x, bg, seed=job.seed + i) for i, x in enumerate(rows)]
+    except ConfigError as exc:
+        for m in ("attribution_agreement", "claim_accuracy", "deletion_auc", "stability"):
+            reasons[m] = str(exc)
+        return
+    values = torch.stack([a.values for a in attrs])
+    truth = org.true_attributions(rows)
+    true_feats = org.true_features()
+    names = list(model.names)
+    if true_feats is not None or truth is not None:
+        idx = [names.index(f) for f in true_feats] if true_feats is not None else None
+        _put(est, E.attribution_agreement(values, true_values=truth, true_features=idx))
+    else:
+        reasons["attribution_agreement"] = f"{job.organism} has no known reason (no ground truth)"
+    if truth is not None and org.truth.get("kind") == "linear":
+        err = (values - truth).abs()
+        est["oracle_max_abs_error"] = {"value": float(err.max()), "n": int(err.numel())}
+        if attrs[0].error is not None:
+            within = int((err <= torch.stack([a.error for a in attrs]) + 1e-9).sum())
+            _put(est, {"error_coverage": E.wilson(within, int(err.numel()))})
+    curves = E.deletion_insertion(model, rows, values, bg, seed=job.seed)
+    _put(est, {k: v for k, v in curves.items() if not k.endswith("curve")})
+    est["curves"] = {"deletion": curves["deletion_curve"], "insertion": curves["insertion_curve"]}
+    if method != "permutation":
+        fn = lambda x, s: attribute(method, model, x, bg, seed=job.seed + s).values  # noqa: E731
+        _put(est, {"stability": E.stability(fn, model.features, rows[:N_STABILITY], bg, seed=job.seed)})
+    else:
+        reasons["stability"] = "permutation importance is global: the same for every row"
+    recs = _recourse(job.organism, job.seed, rows.shape[0])
+    rats = [explain(model, x, bg, method=method, seed=job.seed + i, recourse=recs[i], attributions=attrs[i])
+            for i, x in enumerate(rows)]
+    _put(est, E.claim_accuracy(model, rats, bg, seed=job.seed + 1))
+
+
+def _recourse_job(job, model, rows, bg, est) -> None:
+    from interplab.eval import rationales as E
+    from interplab.methods.rationales import nearest_neighbour, random_recourse
+
+    if job.method == "recourse":
+        recs = _recourse(job.organism, job.seed, rows.shape[0])
+    elif job.method == "nearest_neighbour":
+        recs = tuple(nearest_neighbour(model, x, bg) for x in rows)
+    else:
+        recs = tuple(random_recourse(model, x, bg, seed=job.seed + i) for i, x in enumerate(rows))
+    _put(est, E.counterfactual_scores(model, list(rows), recs))

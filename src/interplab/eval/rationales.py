@@ -1,0 +1,218 @@
+"""Scores for decision rationales (pure functions of a model, rows and method results).
+
+    counterfactual_scores   validity: share of recourse options on which the model, run again
+                            here, really gives the other decision; proximity: mean cost;
+                            sparsity: mean number of changed features; actionability: share of
+                            options that change no immutable feature and keep every value legal
+    claim_accuracy          share of a rationale's shown claims that hold when re-tested on
+                            *fresh* interventions (a seed of their own), by tests written here,
+                            apart from the code that made and filtered the claims; also the same
+                            over every candidate claim (what an unchecked rationale would say)
+    attribution_agreement   per row: top-k recall of the true features among the k largest |φ|
+                            (k = number of true features) and Spearman correlation with the
+                            true contributions, where an organism has them
+    deletion_insertion      faithfulness curves: P(original decision) as the top-ranked features
+                            are replaced by background values (deletion, lower area = better)
+                            or restored from the row into background rows (insertion, higher)
+    stability               Spearman correlation between a row's attributions and those of the
+                            row with small noise on its numeric features (0.05 × the feature's
+                            background standard deviation)
+
+Proportions carry a Wilson 95 % interval; means a normal-approximation 95 % interval; all with n.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from interplab.eval.counterfactuals import Estimate, wilson
+
+Tensor = torch.Tensor
+
+
+def mean_estimate(values: Sequence[float]) -> Estimate:
+    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
+    v = v[torch.isfinite(v)]
+    n = int(v.numel())
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0)
+    m = float(v.mean())
+    half = 1.96 * float(v.std()) / math.sqrt(n) if n > 1 else float("nan")
+    return Estimate(m, m - half, m + half, n)
+
+
+# ----------------------------------------------------------------------------- counterfactuals
+def counterfactual_scores(model: Any, rows: Sequence[Tensor], recourses: Sequence[Any]) -> dict[str, Estimate]:
+    """Scores over every option of every recourse (``model``: a DecisionModel)."""
+    valid = legal = total = 0
+    costs, sizes = [], []
+    for x, rec in zip(rows, recourses):
+        before = bool(model.decide(x[None].double())[0])
+        for opt in rec.options:
+            total += 1
+            valid += int(bool(model.decide(opt.row[None].double())[0]) != before)
+            legal += int(_actionable(model.features, x, opt.row))
+            costs.append(opt.cost)
+            sizes.append(int((opt.row != x).sum()))
+    return {"counterfactual_validity": wilson(valid, total), "actionability": wilson(legal, total),
+            "proximity": mean_estimate(costs), "sparsity": mean_estimate(sizes),
+            "options_per_row": mean_estimate([len(r.options) for r in recourses])}
+
+
+def _actionable(features: Sequence[Any], x: Tensor, row: Tensor) -> bool:
+    for f, a, b in zip(features, x.tolist(), row.tolist()):
+        if f.immutable and a != b:
+            return False
+        lo, hi = f.span
+        if not lo - 1e-9 <= b <= hi + 1e-9 or (f.discrete and not float(b).is_integer()):
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------- claims
+def claim_accuracy(model: Any, rationales: Sequence[Any], background: Tensor, *, seed: int = 1,
+                   n_draws: int = 32, n_background: int = 128) -> dict[str, Estimate]:
+    """Re-test the claims of each rationale on fresh interventions (see the module docstring)."""
+    gen = torch.Generator().manual_seed(7919 * (seed + 3))
+    shown = [_retest(c, model, r.row, background, gen, n_draws, n_background)
+             for r in rationales for c in r.claims]
+    every = shown + [_retest(c, model, r.row, background, gen, n_draws, n_background)
+                     for r in rationales for c in r.dropped]
+    n_all = sum(len(r.claims) + len(r.dropped) for r in rationales)
+    return {"claim_accuracy": wilson(sum(shown), len(shown)),
+            "claim_accuracy_unchecked": wilson(sum(every), len(every)),
+            "claims_dropped": wilson(sum(len(r.dropped) for r in rationales), n_all),
+            "claims_per_decision": mean_estimate([len(r.claims) for r in rationales])}
+
+
+def _retest(claim: Any, model: Any, x: Tensor, background: Tensor, gen: torch.Generator,
+            n_draws: int, n_background: int) -> bool:
+    p, names = claim.params, [f.name for f in model.features]
+    x = x.double()
+    decide = lambda rows: model.logit(rows) > 0  # noqa: E731
+    if claim.kind == "counterfactual":
+        rows = x.repeat(n_draws, 1)
+        for name, v in p["set"].items():
+            rows[:, names.index(name)] = v
+        for name, (lo, hi) in p["ranges"].items():
+            j = names.index(name)
+            v = lo + (hi - lo) * torch.rand(n_draws, generator=gen, dtype=torch.float64)
+            rows[:, j] = v.round() if model.features[j].integer else v
+        return bool((decide(rows) == bool(p["outcome"])).all())
+    if claim.kind == "irrelevant":
+        j = names.index(p["feature"])
+        f = model.features[j]
+        if f.discrete:
+            values = torch.arange(len(f.values), dtype=torch.float64)
+        else:
+            values = f.low + (f.high - f.low) * torch.rand(n_draws, generator=gen, dtype=torch.float64)
+            values = values.round() if f.integer else values
+        rows = x.repeat(len(values), 1)
+        rows[:, j] = values
+        return bool((decide(rows) == decide(x[None])[0]).all())
+    bg = background[torch.randint(0, background.shape[0], (n_background,), generator=gen)].double()
+    score = float(model.logit(x[None])[0])
+    cols = [names.index(n) for n in (p["features"] if claim.kind == "share" else [p["feature"]])]
+    rows = x.repeat(n_background, 1)
+    rows[:, cols] = bg[:, cols]
+    delta = score - float(model.logit(rows).mean())
+    if claim.kind == "direction":
+        return delta * p["sign"] >= p["min_effect"]
+    gap = score - float(model.logit(bg).mean())
+    return abs(gap) > 1e-9 and abs(delta / gap - p["share"]) <= p["tolerance"]
+
+
+# ----------------------------------------------------------------------------- attributions
+def _ranks(v: Tensor) -> Tensor:
+    """Average ranks (ties share their mean rank)."""
+    order = v.argsort()
+    ranks = torch.empty_like(v, dtype=torch.float64)
+    ranks[order] = torch.arange(len(v), dtype=torch.float64)
+    for u in v.unique():
+        tie = v == u
+        if int(tie.sum()) > 1:
+            ranks[tie] = ranks[tie].mean()
+    return ranks
+
+
+def spearman(a: Tensor, b: Tensor) -> float:
+    ra, rb = _ranks(a.double()), _ranks(b.double())
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = float(ra.norm() * rb.norm())
+    return float((ra * rb).sum()) / den if den > 0 else float("nan")
+
+
+def top_k_recall(values: Tensor, true: Iterable[int]) -> float:
+    true = set(true)
+    k = len(true)
+    top = set(values.abs().argsort(descending=True)[:k].tolist())
+    return len(top & true) / k
+
+
+def attribution_agreement(values: Tensor, *, true_values: Tensor | None = None,
+                          true_features: Sequence[int] | None = None) -> dict[str, Estimate]:
+    """``values`` [n, feature]. Truth: per-row contributions ``true_values`` [n, feature] (top-k
+    uses each row's k = |true_features| largest |truth| when no feature set is given) and/or a
+    fixed set of deciding features."""
+    recalls, corrs = [], []
+    for i in range(values.shape[0]):
+        if true_features is not None:
+            truth_set = list(true_features)
+        else:
+            assert true_values is not None
+            truth_set = true_values[i].abs().argsort(descending=True)[:4].tolist()
+        recalls.append(top_k_recall(values[i], truth_set))
+        if true_values is not None:
+            corrs.append(spearman(values[i].abs(), true_values[i].abs()))
+    out = {"attribution_agreement": mean_estimate(recalls)}
+    if corrs:
+        out["attribution_rank_corr"] = mean_estimate(corrs)
+    return out
+
+
+def deletion_insertion(model: Any, rows: Tensor, values: Tensor, background: Tensor, *,
+                       n_background: int = 32, seed: int = 0) -> dict[str, Any]:
+    """Deletion / insertion curves over k = 0..d features (see the module docstring)."""
+    gen = torch.Generator().manual_seed(seed)
+    d = rows.shape[1]
+    dele, ins = torch.zeros(rows.shape[0], d + 1), torch.zeros(rows.shape[0], d + 1)
+    for i, x in enumerate(rows.double()):
+        bg = background[torch.randint(0, background.shape[0], (n_background,), generator=gen)].double()
+        target = bool(model.decide(x[None])[0])
+        order = values[i].abs().argsort(descending=True)
+        del_rows, ins_rows = [], []
+        for k in range(d + 1):
+            top = order[:k]
+            r = x.repeat(n_background, 1)
+            r[:, top] = bg[:, top]
+            del_rows.append(r)
+            s = bg.clone()
+            s[:, top] = x[top]
+            ins_rows.append(s)
+        p_del = torch.sigmoid(model.logit(torch.cat(del_rows))).reshape(d + 1, n_background).mean(1)
+        p_ins = torch.sigmoid(model.logit(torch.cat(ins_rows))).reshape(d + 1, n_background).mean(1)
+        dele[i] = p_del if target else 1 - p_del
+        ins[i] = p_ins if target else 1 - p_ins
+    auc = lambda c: ((c[:, 1:] + c[:, :-1]) / 2).mean(1)  # noqa: E731  (area over k / d)
+    return {"deletion_auc": mean_estimate(auc(dele).tolist()),
+            "insertion_auc": mean_estimate(auc(ins).tolist()),
+            "deletion_curve": dele.mean(0).tolist(), "insertion_curve": ins.mean(0).tolist()}
+
+
+def stability(attribute_fn: Callable[[Tensor, int], Tensor], features: Sequence[Any], rows: Tensor,
+              background: Tensor, *, seed: int = 0, noise: float = 0.05) -> Estimate:
+    """Mean Spearman correlation of ``attribute_fn(x, seed)`` with ``attribute_fn(x + noise)``."""
+    gen = torch.Generator().manual_seed(seed + 99)
+    sd = background.double().std(0)
+    numeric = torch.tensor([not f.discrete for f in features])
+    lo = torch.tensor([f.span[0] for f in features], dtype=torch.float64)
+    hi = torch.tensor([f.span[1] for f in features], dtype=torch.float64)
+    corrs = []
+    for i, x in enumerate(rows.double()):
+        noisy = x + noise * sd * torch.randn(x.shape, generator=gen, dtype=torch.float64) * numeric
+        noisy = torch.minimum(torch.maximum(noisy, lo), hi)
+        corrs.append(spearman(attribute_fn(x, i), attribute_fn(noisy, i + 10_000)))
+    return mean_estimate(corrs)

@@ -1,0 +1,174 @@
+"""Rationales: the bench report's section and the one-page explanation of a single decision.
+
+``section(store)``: per organism, tables of methods × metrics (attributions and claims;
+recourse and the surrogate) (value [95 % interval] n=…),
+baselines (``random``, ``nearest_neighbour``, ``permutation``) labelled and never highlighted.
+
+``decision_page(data)``: a self-contained HTML page (no scripts, no external files) a
+non-specialist can read, from :meth:`interplab.methods.rationales.Rationale.to_dict`: the
+outcome, the factors as bars, the recourse options, each claim with the check behind it, and
+how many candidate claims failed their check and are therefore not shown as facts.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping
+
+TRACK = "rationales"
+ATTRIBUTION_METRICS = ("attribution_agreement", "attribution_rank_corr", "claim_accuracy",
+                       "claim_accuracy_unchecked", "deletion_auc", "insertion_auc", "stability",
+                       "oracle_max_abs_error", "error_coverage")
+RECOURSE_METRICS = ("counterfactual_validity", "actionability", "proximity", "sparsity",
+                    "surrogate_fidelity", "majority_fidelity")
+BASELINES = ("random", "nearest_neighbour", "permutation")
+_E = html.escape
+
+
+def _cell(est: Mapping[str, Any] | None, reason: str | None) -> str:
+    if reason:
+        return f"<td title='{_E(reason, quote=True)}'>n/a</td>"
+    if not est or est.get("value") is None:
+        return "<td>–</td>"
+    text = f"{float(est['value']):.3f}"
+    if est.get("low") is not None and est.get("high") is not None and est["low"] == est["low"]:
+        text += f" [{float(est['low']):.2f}, {float(est['high']):.2f}]"
+    if est.get("n") is not None:
+        text += f" <span class='muted'>n={int(est['n'])}</span>"
+    return f"<td>{text}</td>"
+
+
+def _table(metrics: tuple[str, ...], estimates: Mapping[str, Mapping], omitted: Mapping[str, Mapping]) -> str:
+    methods = sorted((m for m in estimates if any(k in estimates[m] or k in omitted.get(m, {}) for k in metrics)),
+                     key=lambda m: (m in BASELINES, m))
+    metrics = tuple(k for k in metrics if any(k in estimates[m] or k in omitted.get(m, {}) for m in methods))
+    if not methods:
+        return ""
+    head = "".join(f"<th>{_E(m)}</th>" for m in metrics)
+    body = ""
+    for m in methods:
+        cls = " class='baseline'" if m in BASELINES else ""
+        tag = " <span class='tag'>(baseline)</span>" if m in BASELINES else ""
+        body += (f"<tr{cls}><td class='name'>{_E(m)}{tag}</td>"
+                 + "".join(_cell(estimates[m].get(k), omitted.get(m, {}).get(k)) for k in metrics) + "</tr>")
+    return (f"<div class='scroll'><table class='rationales'>"
+            f"<tr><th class='name'>method</th>{head}</tr>{body}</table></div>")
+
+
+def organism_table(organism: str, estimates: Mapping[str, Mapping], omitted: Mapping[str, Mapping]) -> str:
+    """Two tables for one organism: attributions and claims; recourse and the surrogate."""
+    return (f"<h3>{_E(organism)}</h3>" + _table(ATTRIBUTION_METRICS, estimates, omitted)
+            + _table(RECOURSE_METRICS, estimates, omitted))
+
+
+def section(store: Any) -> str:
+    jobs = {j.key: j for j in store.jobs() if j.track == TRACK and j.status == "done"}
+    if not jobs:
+        return ""
+    est: dict[str, dict[str, Mapping]] = {}
+    omit: dict[str, dict[str, Mapping]] = {}
+    for key, arts in store.artifacts().items():
+        if key in jobs:
+            j = jobs[key]
+            est.setdefault(j.organism, {})[j.method] = arts.get("estimates", {})
+            omit.setdefault(j.organism, {})[j.method] = arts.get("omitted", {})
+    tables = "".join(organism_table(o, est[o], omit.get(o, {})) for o in sorted(est))
+    return ("<h2 id='rationales'>Decision rationales</h2><p class='muted'>Attribution agreement: "
+            "top-k recall of the true deciding features (credit-rule: the scorecard; digits-rule: "
+            "the planted pixels; credit-linear: the exact Shapley oracle). Claim accuracy: share of "
+            "the shown claims that hold when re-tested on fresh interventions (unchecked: every "
+            "candidate claim, as a tool without checks would state them). Deletion AUC: lower is "
+            "more faithful. Counterfactual validity: share of recourse options that really flip "
+            "the decision. 95% intervals (Wilson for shares), n = rows, claims or options. "
+            "Baselines are in grey.</p>" + tables)
+
+
+# ----------------------------------------------------------------------------- one decision
+_PAGE_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:860px;margin:24px auto;padding:0 16px;color:#222;line-height:1.45}
+.outcome{font-size:1.5em;padding:12px 16px;border-radius:8px;margin:12px 0}
+.good{background:#e6f4ea;border:1px solid #9ccfa8}.bad{background:#fdecea;border:1px solid #f1a9a0}
+.factor{display:flex;align-items:center;gap:10px;margin:4px 0;font-size:14px}
+.fname{width:300px;text-align:right}.track{flex:1;position:relative;height:16px;background:#f4f4f4;border-radius:3px}
+.bar{position:absolute;top:0;height:16px;border-radius:3px}.pos{background:#4caf50}.neg{background:#e57373}
+.mid{position:absolute;left:50%;top:-2px;height:20px;border-left:1px solid #999}
+.claim{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:8px 0}
+.claim .check{color:#555;font-size:13px}.ok{color:#2e7d32;font-weight:bold}.fail{color:#c62828;font-weight:bold}
+.option{border-left:4px solid #4caf50;padding:4px 12px;margin:8px 0;background:#fafafa}
+.muted{color:#777;font-size:13px}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+"""
+
+
+def _factors(data: Mapping[str, Any]) -> str:
+    a = data["attributions"]
+    vals = a["values"]
+    feats = data["features"]
+    order = sorted(range(len(vals)), key=lambda j: -abs(vals[j]))[:10]
+    top = max(abs(vals[j]) for j in order) or 1.0
+    pos, neg = data["outcomes"][1], data["outcomes"][0]
+    rows = []
+    for j in order:
+        f, v = feats[j], vals[j]
+        width = 50 * abs(v) / top
+        left = 50 if v >= 0 else 50 - width
+        label = f"{f['label'] or f['name']}: {data['row'][f['name']]}"
+        err = a["error"][j] if a.get("error") else None
+        tip = f"{v:+.2f}" + (f" ± {err:.2f}" if err is not None else "")
+        rows.append(f"<div class='factor' data-feature='{_E(f['name'], quote=True)}'><div class='fname'>"
+                    f"{_E(label)}</div><div class='track' title='{_E(tip, quote=True)}'><div class='mid'></div>"
+                    f"<div class='bar {'pos' if v >= 0 else 'neg'}' style='left:{left:.1f}%;width:{width:.1f}%'>"
+                    f"</div></div><div class='muted'>{tip}</div></div>")
+    note = ("Bars to the right pushed towards <b>" + _E(pos) + "</b>, to the left towards <b>" + _E(neg)
+            + f"</b> (method: {_E(a['method'])}; units: change in the model's score against the "
+            "average applicant's).")
+    return "<h2>What counted</h2><p class='muted'>" + note + "</p>" + "".join(rows)
+
+
+def _recourse(data: Mapping[str, Any]) -> str:
+    feats = {f["name"]: f for f in data["features"]}
+    if not data["recourse"]:
+        return "<h2>What would change the outcome</h2><p>No change to the features you can act on was found.</p>"
+    items = []
+    for k, opt in enumerate(data["recourse"], 1):
+        parts = []
+        for c in opt["changes"]:
+            f = feats[c["feature"]]
+            show = (lambda v, f=f: f["values"][int(round(v))]) if f["kind"] != "numeric" else \
+                (lambda v, f=f: f"{v:g} {f['unit']}".strip())
+            parts.append(f"{_E(f['label'] or f['name'])}: {_E(show(c['before']))} → <b>{_E(show(c['after']))}</b>")
+        status = "checked: the model gives the other outcome" if opt["valid"] else "check failed"
+        items.append(f"<div class='option'>Option {k}: " + "; ".join(parts)
+                     + f" <span class='muted'>({status}; effort {opt['cost']:.2f})</span></div>")
+    return ("<h2>What would change the outcome</h2><p class='muted'>The smallest changes found, "
+            "never touching what you cannot change (age, sex, nationality).</p>" + "".join(items))
+
+
+def _claims(data: Mapping[str, Any]) -> str:
+    shown = "".join(f"<div class='claim passed'><span class='ok'>✓ checked</span> {_E(c['text'])}."
+                    f"<div class='check'>How it was checked: {_E(c['test'])}. Result: {_E(c['evidence'])}.</div></div>"
+                    for c in data["claims"])
+    n_drop = len(data["dropped"])
+    dropped = "".join(f"<li>{_E(c['text'])} <span class='muted'>({_E(c['evidence'])})</span></li>"
+                      for c in data["dropped"])
+    tail = (f"<h3>Not shown as facts</h3><p><span class='fail'>{n_drop}</span> of "
+            f"{data['n_claims_tested']} candidate statements failed their check and are not "
+            f"claimed:</p><ul class='dropped'>{dropped}</ul>") if n_drop else \
+        f"<p class='muted'>All {data['n_claims_tested']} candidate statements passed their checks.</p>"
+    return "<h2>Statements about this decision, each checked</h2>" + shown + tail
+
+
+def decision_page(data: Mapping[str, Any], title: str = "Why this decision") -> str:
+    """The self-contained HTML page for one explained decision (see the module docstring)."""
+    good = data["decision"] == data["outcomes"][1]
+    details = "".join(f"<tr><td>{_E(f['label'] or f['name'])}</td><td>{_E(data['row'][f['name']])}</td></tr>"
+                      for f in data["features"])
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+            f"content='width=device-width, initial-scale=1'><title>{_E(title)}</title><style>{_PAGE_CSS}</style>"
+            f"</head><body><h1>{_E(title)}</h1>"
+            f"<div class='outcome {'good' if good else 'bad'}' id='outcome'>Outcome: <b>{_E(data['decision'])}</b> "
+            f"<span class='muted'>(model's probability of '{_E(data['outcomes'][1])}': "
+            f"{data['probability']:.0%})</span></div>"
+            + _factors(data) + _recourse(data) + _claims(data)
+            + f"<h2>The data used</h2><table>{details}</table>"
+            + "<p class='muted'>Generated by interplab explain. Every statement above was tested "
+              "by running the model on new inputs before it was shown.</p></body></html>")
