@@ -1,0 +1,298 @@
+"""Failures track: attacks, failure explanations, trigger reconstruction and trojan detection,
+scored against planted trojans whose trigger and mechanism are known (:mod:`interplab.zoo.trojans`).
+
+Organisms
+    trojan-patch-digits   routed BadNets patch trojan (truth: trigger mask/pattern, target, the
+                          trojan units that fire on triggered truth-split inputs)
+    trojan-blend-digits   blended-trigger trojan (truth: trigger and target only)
+    trojan-token          transformer whose trigger token switches the answer (truth: the heads
+                          that attend to the trigger on fresh rows, verified by ablation in tests)
+    population-<n>        n digits MLPs, half trojaned, one code path (detection)
+    superposition-sweep   toy models of superposition (20 features) trained at several sparsities
+                          and hidden widths; PGD (L2) on one-feature inputs: robust radius vs the
+                          amount of superposition (Gorton & Lewis 2025)
+
+Methods and rows (values; each rate's Wilson 95% interval and n are in the ``estimates``
+artifact; everything is computed on the ``score`` split or the score seed, never on the samples
+a truth was read from)
+    pgd, fgsm, gcg            attack_success (clean-correct inputs sent to another class / the target)
+    activation, attribution   restoration_rate and leftover_rate on adversarial examples (top
+                              ``K_UNITS`` units per example), trojan_localisation_auroc and
+                              restoration_rate_trigger on triggered inputs
+    neural_cleanse            trigger_iou, pattern_similarity, reconstructed_attack_success (of the
+                              reconstructed trigger on clean score inputs), anomaly_index; on a
+                              population: trojan_detection_auroc (anomaly index)
+    feature_synthesis         the same trigger rows for an activation-maximisation input
+    baseline:activation_change  localisation by |Δactivation| (no causal reasoning)
+    baseline:weight_norm      detection by the weights' L2 norm (population only)
+    random                    random unit scores, a random trigger mask of NC's size, random
+                              detection scores
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from interplab.bench.tracks import Job, JobOutput
+from interplab.errors import ConfigError, unknown_name
+
+ORGANISMS = ("trojan-patch-digits", "trojan-blend-digits", "trojan-token", "population-40",
+             "population-8", "superposition-sweep")
+EXPLAINERS = ("activation", "attribution", "baseline:activation_change", "random")
+METHODS = ("pgd", "fgsm", "gcg", "activation", "attribution", "neural_cleanse", "feature_synthesis",
+           "baseline:activation_change", "baseline:weight_norm", "random")
+#: controls, never ranked as the best method
+BASELINES = ("random", "baseline:activation_change", "baseline:weight_norm")
+ABLATIONS = (None,)
+SUITES = {
+    "quick": [{"organisms": ["trojan-patch-digits"],
+               "methods": ["pgd", "activation", "attribution", "neural_cleanse", "feature_synthesis",
+                           "baseline:activation_change", "random"]},
+              {"organisms": ["trojan-token"], "methods": ["gcg", "activation", "random"]}],
+    "full": [{"organisms": ["trojan-patch-digits", "trojan-blend-digits"],
+              "methods": ["pgd", "fgsm", "activation", "attribution", "neural_cleanse",
+                          "feature_synthesis", "baseline:activation_change", "random"]},
+             {"organisms": ["trojan-token"],
+              "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"]},
+             {"organisms": ["population-40"],
+              "methods": ["neural_cleanse", "baseline:weight_norm", "random"]},
+             {"organisms": ["superposition-sweep"], "methods": ["pgd"]}],
+}
+EPS, STEPS = 0.1, 10
+K_UNITS = {"digits": 16, "token": 2}
+K_CURVE = (1, 2, 4, 8, 16, 32)
+NC_STEPS = 300
+N_FIT = 150  # clean score inputs a trigger is reconstructed on; the rest score its attack success
+_NC_CACHE: dict[tuple[str, int], Any] = {}
+
+
+def _row(job: Job, metric: str, value: float | None, seconds: float, reason: str | None = None) -> dict:
+    ok = value is not None and math.isfinite(value)
+    row = {"metric": metric, "value": float(value) if ok else None, "seconds": round(seconds, 3)}
+    if not ok:
+        row["reason"] = reason or "no finite value"
+    return row
+
+
+def run_job(job: Job) -> JobOutput:
+    torch.set_num_threads(1)
+    if job.organism not in ORGANISMS:
+        raise unknown_name("failures-track organism", job.organism, ORGANISMS)
+    if job.method not in METHODS:
+        raise unknown_name("failures-track method", job.method, METHODS)
+    if job.organism.startswith("population-"):
+        return _detection(job, int(job.organism.split("-")[1]))
+    if job.organism == "superposition-sweep":
+        return _superposition(job)
+    from interplab.zoo import trojans
+
+    org = trojans.load(job.organism)
+    if job.organism == "trojan-token":
+        return _token(job, org)
+    return _digits(job, org)
+
+
+# ------------------------------------------------------------------------ digits
+def _digits(job: Job, org: Any) -> JobOutput:
+    from interplab.eval.failures import success_estimate
+    from interplab.methods.attacks import fgsm, pgd
+    from interplab.models.trojans import digits
+    from interplab.zoo import trojans
+
+    start = time.perf_counter()
+    x, y = digits("score")
+    if job.method in ("pgd", "fgsm"):
+        r = (pgd(org.model, x, y, eps=EPS, steps=STEPS, seed=job.seed) if job.method == "pgd"
+             else fgsm(org.model, x, y, eps=EPS))
+        est = success_estimate(r.success, r.clean_correct)
+        return JobOutput([_row(job, "attack_success", est.value, time.perf_counter() - start)],
+                         {"estimates": {"attack_success": est.as_dict()},
+                          "budget": {"eps": EPS, "steps": r.steps, "norm": "linf"}})
+    if job.method in ("neural_cleanse", "feature_synthesis"):
+        return _triggers(job, org, x, y)
+    if job.method not in EXPLAINERS:
+        raise ConfigError(f"method {job.method} does not apply to {job.organism}")
+    adv = pgd(org.model, x, y, eps=EPS, steps=STEPS, restarts=2, seed=job.seed)
+    ok = adv.success & adv.clean_correct
+    units = [(trojans.ACT_SITE, i) for i in range(org.model.module.out.in_features)]
+    keep = y != org.target
+    rows, arts = _explain(job, org.model, (x[ok], adv.x_adv[ok]), (x[keep], org.trigger.apply(x[keep])),
+                          units, org.truth_units, K_UNITS["digits"], None, start)
+    if job.method == "random":
+        out = _triggers(job, org, x, y)
+        rows += out.rows
+        arts.update(out.artifacts)
+    return JobOutput(rows, arts)
+
+
+def _triggers(job: Job, org: Any, x: torch.Tensor, y: torch.Tensor) -> JobOutput:
+    from interplab.methods.attacks import neural_cleanse, random_trigger, synthesize_trigger
+
+    start = time.perf_counter()
+    clean = x[y != org.target]
+    fit, held = clean[:N_FIT], clean[N_FIT:]  # reconstruct on one half, score attack success on the other
+    if job.method == "feature_synthesis":
+        rec, nc = synthesize_trigger(org.model, fit, org.target, seed=job.seed), None
+        return _trigger_rows(job, org, rec, nc, held, time.perf_counter() - start)
+    key = (job.organism, job.seed)
+    if key not in _NC_CACHE:  # the random control reuses it (for its mask size) in-process
+        _NC_CACHE[key] = neural_cleanse(org.model, fit, seed=job.seed, steps=NC_STEPS)
+    nc = _NC_CACHE[key]
+    rec = nc.triggers[org.target]
+    if job.method == "random":
+        rec = random_trigger(org.model, fit, org.target, size=int((rec.mask > 0.5).sum()), seed=job.seed)
+    return _trigger_rows(job, org, rec, nc, held, time.perf_counter() - start)
+
+
+def _trigger_rows(job: Job, org: Any, rec: Any, nc: Any, held: torch.Tensor, secs: float) -> JobOutput:
+    from interplab.eval.failures import pattern_similarity, trigger_iou
+
+    true_mask, true_pattern = (torch.tensor(v) for v in (org.trigger.mask, org.trigger.pattern))
+    with torch.no_grad():
+        success = float((org.model.run(rec.apply(held)).argmax(-1) == org.target).float().mean())
+    patch = org.trigger.kind == "patch"
+    why = "a blended trigger covers every pixel: mask IoU is not meaningful"
+    rows = [_row(job, "trigger_iou", trigger_iou(rec.mask, true_mask) if patch else None, secs, why),
+            _row(job, "pattern_similarity",
+                 pattern_similarity(rec.pattern, true_pattern, true_mask) if patch else None, secs, why),
+            _row(job, "reconstructed_attack_success", success, secs)]
+    if job.method == "neural_cleanse":
+        rows.append(_row(job, "anomaly_index", nc.anomaly_index, secs))
+    return JobOutput(rows, {"trigger": {"method": job.method, "target": org.target,
+                                        "true_mask": list(org.trigger.mask),
+                                        "true_pattern": list(org.trigger.pattern),
+                                        "mask": rec.mask.tolist(), "pattern": rec.pattern.tolist(),
+                                        "flagged": None if nc is None else nc.flagged,
+                                        "shape": [8, 8]}})
+
+
+# ------------------------------------------------------------------------ explanations
+def _explain(job: Job, model: Any, adversarial: tuple, triggered: tuple, units: list,
+             truth_units: tuple, k: int, output_position: int | None, start: float) -> tuple[list, dict]:
+    from interplab.eval.failures import leftover_rate, localisation_auroc, restoration_rate
+    from interplab.methods.failures import explain_failure
+
+    rows, est = [], {}
+    clean, bad = adversarial
+    if len(clean):
+        e = explain_failure(model, clean, bad, units=units, method=job.method, seed=job.seed,
+                            output_position=output_position)
+        r, left = restoration_rate(model, clean, bad, e, k), leftover_rate(model, clean, bad, e, k)
+        est.update(restoration_rate=r.as_dict(), leftover_rate=left.as_dict())
+        est["restoration_curve"] = {str(j): restoration_rate(model, clean, bad, e, j).value
+                                    for j in K_CURVE if j <= len(units)}
+        rows += [_row(job, "restoration_rate", r.value, time.perf_counter() - start),
+                 _row(job, "leftover_rate", left.value, time.perf_counter() - start)]
+    else:
+        rows.append(_row(job, "restoration_rate", None, 0.0, "the attack found no adversarial example"))
+    clean, bad = triggered
+    e = explain_failure(model, clean, bad, units=units, method=job.method, seed=job.seed,
+                        output_position=output_position)
+    if truth_units:
+        rows.append(_row(job, "trojan_localisation_auroc", localisation_auroc(e.mean_scores(), truth_units),
+                         time.perf_counter() - start))
+    r = restoration_rate(model, clean, bad, e, len(truth_units) or k)
+    est["restoration_rate_trigger"] = r.as_dict()
+    rows.append(_row(job, "restoration_rate_trigger", r.value, time.perf_counter() - start))
+    return rows, {"estimates": est, "k": k, "units": [f"{s}[{i}]" for s, i in units]}
+
+
+# ------------------------------------------------------------------------ token model
+def _token(job: Job, org: Any) -> JobOutput:
+    from interplab.core.sites import Component, Site
+    from interplab.eval.failures import success_estimate
+    from interplab.methods.attacks import gcg
+    from interplab.models import trojan_tokens as tt
+
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(tt.SCORE_SEED + job.seed)
+    x = tt.clean_batch(128, gen)
+    x = x[x[:, 0] != tt.TARGET]
+    xt, _ = tt.add_trigger(x, gen)
+    heads = [(Site(Component.ATTN_Z, 0), h) for h in range(tt.CFG.n_heads)]
+    if job.method == "gcg" or job.method in EXPLAINERS:
+        # adversarial: swaps anywhere but the first token (which would answer TARGET trivially)
+        r = gcg(org.model, x[:64], target=tt.TARGET, positions=range(1, tt.LENGTH - 1), steps=8,
+                seed=job.seed)
+    if job.method == "gcg":
+        est = success_estimate(r.success)
+        inserted = float((r.tokens_adv == tt.TRIGGER).any(-1).float()[r.success].mean())
+        return JobOutput([_row(job, "attack_success", est.value, time.perf_counter() - start),
+                          _row(job, "trigger_token_rediscovered", inserted, time.perf_counter() - start)],
+                         {"estimates": {"attack_success": est.as_dict()}})
+    if job.method not in EXPLAINERS:
+        raise ConfigError(f"method {job.method} does not apply to {job.organism}")
+    ok = r.success
+    rows, arts = _explain(job, org.model, (r.tokens[ok], r.tokens_adv[ok]), (x, xt), heads,
+                          org.truth_units, K_UNITS["token"], -1, start)
+    return JobOutput(rows, arts)
+
+
+# ------------------------------------------------------------------------ detection
+def _detection(job: Job, n: int) -> JobOutput:
+    from interplab.eval.failures import detection_estimate
+    from interplab.methods.attacks import neural_cleanse
+    from interplab.models.trojans import digits
+    from interplab.zoo import trojans
+
+    start = time.perf_counter()
+    members = trojans.population(n, seed=job.seed)
+    x, _ = digits("score")
+    labels = [m.trojaned for m in members]
+    if job.method == "neural_cleanse":
+        scores = [neural_cleanse(m.model, x[:100], steps=100, seed=job.seed).anomaly_index for m in members]
+    elif job.method == "baseline:weight_norm":
+        scores = [float(sum(p.norm() ** 2 for p in m.model.module.parameters())) for m in members]
+    elif job.method == "random":
+        scores = torch.rand(n, generator=torch.Generator().manual_seed(job.seed)).tolist()
+    else:
+        raise ConfigError(f"method {job.method} does not apply to a population (use neural_cleanse, "
+                          "baseline:weight_norm or random)")
+    est = detection_estimate(scores, labels, seed=job.seed)
+    return JobOutput([_row(job, "trojan_detection_auroc", est.value, time.perf_counter() - start)],
+                     {"estimates": {"trojan_detection_auroc": est.as_dict()},
+                      "detection": {"scores": scores, "trojaned": labels, "n": n}})
+
+
+# ------------------------------------------------------------------------ superposition
+SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
+WIDTHS = (2, 5, 10, 20)
+EPS_GRID = tuple(round(0.05 * i, 2) for i in range(1, 17))
+
+
+def _superposition_point(sparsity: float, width: int, seed: int) -> dict:
+    from interplab.eval.failures import robust_radius
+    from interplab.models.superposition import SuperpositionConfig, analyze, train_superposition
+
+    model = train_superposition(SuperpositionConfig(n_features=20, d_hidden=width, sparsity=sparsity,
+                                                    importance_decay=1.0, steps=1000, seed=seed))
+    features = model.represented.nonzero().flatten()
+    x, y = torch.eye(20)[features], features
+    curve, radius = robust_radius(model, x, y, EPS_GRID, norm="l2", steps=20, seed=seed)
+    a = analyze(model)
+    return {"sparsity": sparsity, "width": width, "represented": len(features),
+            "dimensions_per_feature": a.dimensions_per_feature, "robust_radius": radius,
+            "success": [e.as_dict() for e in curve]}
+
+
+def _superposition(job: Job) -> JobOutput:
+    if job.method != "pgd":
+        raise ConfigError("superposition-sweep runs the pgd method only")
+    start = time.perf_counter()
+    by_sparsity = [_superposition_point(s, 5, job.seed) for s in SPARSITIES]
+    by_width = [_superposition_point(0.9, w, job.seed) for w in WIDTHS]
+    secs = time.perf_counter() - start
+    points = by_sparsity + by_width
+    dpf = torch.tensor([p["dimensions_per_feature"] for p in points])
+    rad = torch.tensor([min(p["robust_radius"], 2 * EPS_GRID[-1]) for p in points])
+    rank = lambda t: t.argsort().argsort().float()  # noqa: E731
+    rho = float(torch.corrcoef(torch.stack([rank(dpf), rank(rad)]))[0, 1])
+    rows = [_row(job, f"robust_radius@sparsity={p['sparsity']}", p["robust_radius"], secs,
+                 "no budget in the grid flips half the inputs") for p in by_sparsity]
+    rows.append(_row(job, "spearman_radius_vs_dimensions_per_feature", rho, secs))
+    return JobOutput(rows, {"superposition": {"eps_grid": list(EPS_GRID), "by_sparsity": by_sparsity,
+                                              "by_width": by_width}})

@@ -1,0 +1,186 @@
+"""Localise the units (hidden neurons, heads) that carry a failure, per example.
+
+Given clean inputs and failing ones (adversarial or triggered) and a list of units — each a
+whole-tensor site and an index along its unit axis (the head axis for per-head sites, the last
+axis otherwise) — score every unit by how much setting it back to its clean value moves the
+failing run towards the clean answer. The metric is ``m = logit[clean label] - logit[failing
+label]`` on the failing run (at ``output_position`` for sequence outputs).
+
+    activation   exact: one run per unit with that unit patched to its clean value; score = Δm
+    attribution  attribution patching (Nanda 2023): ∂m/∂a · (a_clean - a_fail), one backward
+    baseline:activation_change   |a_clean - a_fail| summed over the unit (no model reasoning)
+    random       seeded noise (the control)
+
+Scores are per example ([batch, n_units]); :mod:`interplab.eval.failures` checks an explanation
+by patching its top units back (restoration) and only the others (leftover).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from interplab.core.interventions import Patch
+from interplab.core.sites import HEAD_AXIS, Site
+from interplab.errors import ConfigError, ShapeError, unknown_name
+
+Tensor = torch.Tensor
+Unit = tuple[Site, "int | None"]  # index None: the whole site (e.g. a whole MLP's output)
+EXPLAINERS = ("activation", "attribution", "baseline:activation_change", "random")
+
+
+@dataclass(frozen=True, eq=False)
+class FailureExplanation:
+    """Per-example unit scores [batch, n_units] (higher: more of the failure runs through it)."""
+
+    units: tuple[Unit, ...]
+    scores: Tensor
+    method: str
+    clean_labels: Tensor
+    fail_labels: Tensor
+    output_position: int | None
+    forward: int = 0
+    backward: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def top(self, k: int) -> Tensor:
+        """[batch, n_units] bool: each example's ``k`` highest-scoring units."""
+        k = max(0, min(k, len(self.units)))
+        keep = torch.zeros_like(self.scores, dtype=torch.bool)
+        if k:
+            keep.scatter_(1, self.scores.topk(k, dim=1).indices, True)
+        return keep
+
+    def mean_scores(self) -> dict[Unit, float]:
+        """Scores averaged over examples, by unit (for a ranking across the batch)."""
+        return {u: float(v) for u, v in zip(self.units, self.scores.mean(0))}
+
+
+def unit_axis(site: Site) -> int:
+    return HEAD_AXIS.get(site.component, -1)
+
+
+def select_logits(out: Tensor, output_position: int | None) -> Tensor:
+    if out.dim() == 3:
+        return out[:, -1 if output_position is None else output_position]
+    if out.dim() != 2:
+        raise ShapeError(f"expected logits [batch, classes] or [batch, pos, vocab], got {tuple(out.shape)}")
+    return out
+
+
+def _mixed(clean: Tensor, fail: Tensor, axis: int, chosen: Tensor) -> Tensor:
+    """``fail`` with the units ``chosen`` [batch, n] (bool) along ``axis`` taken from ``clean``."""
+    shape = [1] * fail.dim()
+    shape[0], shape[axis] = chosen.shape[0], chosen.shape[1]
+    return torch.where(chosen.view(shape), clean, fail)
+
+
+def patch_units(model: Any, clean_cache: dict[Site, Tensor], fail_cache: dict[Site, Tensor],
+                failing: Any, units: Sequence[Unit], chosen: Tensor) -> Tensor:
+    """Run ``failing`` with the units ``chosen`` ([batch, n_units] bool) set to their clean values."""
+    interventions = []
+    for site in dict.fromkeys(s for s, _ in units):
+        cols = [i for i, (s, _) in enumerate(units) if s == site]
+        axis = unit_axis(site)
+        width = fail_cache[site].shape[axis]
+        sel = torch.zeros(chosen.shape[0], width, dtype=torch.bool)
+        for c in cols:
+            index = units[c][1]
+            sel[:, slice(None) if index is None else index] |= chosen[:, c].unsqueeze(-1) if index is None else chosen[:, c]
+        if sel.any():
+            interventions.append(Patch(site, value=_mixed(clean_cache[site], fail_cache[site], axis, sel)))
+    return model.run_with(failing, interventions)
+
+
+def _check_units(model: Any, units: Sequence[Unit]) -> list[Site]:
+    if not units:
+        raise ConfigError("no units to score: pass units=[(site, index), ...]")
+    sites = list(dict.fromkeys(s for s, _ in units))
+    for s in sites:
+        model.check_site(s)
+        if s.head is not None:
+            raise ConfigError(f"give units on whole sites with an index (e.g. ({s.without_head()}, "
+                              f"{s.head})), not the per-head site {s}")
+    return sites
+
+
+def _caches(model: Any, clean: Any, failing: Any, sites: list[Site]) -> tuple[dict, dict, Tensor]:
+    _, cc = model.run_with_cache(clean, sites)
+    out, fc = model.run_with_cache(failing, sites)
+    return {s: cc[s] for s in sites}, {s: fc[s] for s in sites}, out
+
+
+def _metric(logits: Tensor, clean_labels: Tensor, fail_labels: Tensor) -> Tensor:
+    rows = torch.arange(len(logits))
+    return logits[rows, clean_labels] - logits[rows, fail_labels]
+
+
+def explain_failure(model: Any, clean: Any, failing: Any, *, units: Sequence[Unit],
+                    method: str = "attribution", clean_labels: Tensor | None = None,
+                    output_position: int | None = None, seed: int = 0) -> FailureExplanation:
+    """Score each unit in ``units`` for carrying the failure on each (clean, failing) pair.
+    ``clean_labels`` default to the model's predictions on ``clean``."""
+    if method not in EXPLAINERS:
+        raise unknown_name("failure explainer", method, EXPLAINERS)
+    start = time.perf_counter()
+    sites = _check_units(model, units)
+    clean_cache, fail_cache, fail_out = _caches(model, clean, failing, sites)
+    with torch.no_grad():
+        clean_pred = select_logits(model.run(clean), output_position).argmax(-1)
+    fail_logits = select_logits(fail_out, output_position)
+    cl = clean_pred if clean_labels is None else torch.as_tensor(clean_labels, dtype=torch.long)
+    fl = fail_logits.argmax(-1)
+    n = len(cl)
+    fwd, bwd = 3, 0
+    if method == "random":
+        scores = torch.rand(n, len(units), generator=torch.Generator().manual_seed(seed))
+    elif method == "baseline:activation_change":
+        scores = torch.stack([_unit_sum((clean_cache[s] - fail_cache[s]).abs(), s, i) for s, i in units], 1)
+    elif method == "activation":
+        base = _metric(fail_logits, cl, fl)
+        cols = []
+        for j in range(len(units)):
+            chosen = torch.zeros(n, len(units), dtype=torch.bool)
+            chosen[:, j] = True
+            out = select_logits(patch_units(model, clean_cache, fail_cache, failing, units, chosen),
+                                output_position)
+            cols.append(_metric(out, cl, fl) - base)
+        scores, fwd = torch.stack(cols, 1), fwd + len(units)
+    else:
+        grads = _site_grads(model, failing, sites, cl, fl, output_position)
+        scores = torch.stack([_unit_sum(grads[s] * (clean_cache[s] - fail_cache[s]), s, i)
+                              for s, i in units], 1)
+        fwd, bwd = fwd + 1, 1
+    return FailureExplanation(tuple(units), scores.detach().float(), method, cl, fl, output_position,
+                              fwd, bwd, time.perf_counter() - start)
+
+
+def _site_grads(model: Any, failing: Any, sites: list[Site], cl: Tensor, fl: Tensor,
+                output_position: int | None) -> dict[Site, Tensor]:
+    """∂m/∂(site value) on the failing run, via a zero offset added at each site (so gradients
+    still flow through every site to the earlier ones)."""
+    offsets: dict[Site, Tensor] = {}
+
+    def hook(site: Site):
+        def fn(value: Tensor) -> Tensor:
+            offsets[site] = torch.zeros_like(value, requires_grad=True)
+            return value + offsets[site]
+        return fn
+
+    with torch.enable_grad():
+        with model.hooks({s: hook(s) for s in sites}):
+            out = model.forward(failing)
+        m = _metric(select_logits(out, output_position), cl, fl).sum()
+        grads = torch.autograd.grad(m, [offsets[s] for s in sites], allow_unused=True)
+    return {s: torch.zeros_like(offsets[s]) if g is None else g for s, g in zip(sites, grads)}
+
+
+def _unit_sum(t: Tensor, site: Site, index: int | None) -> Tensor:
+    """Sum of ``t`` over everything but the batch, at ``index`` along the unit axis → [batch]."""
+    if index is None:
+        return t.reshape(t.shape[0], -1).sum(1)
+    return t.select(unit_axis(site), index).reshape(t.shape[0], -1).sum(1)

@@ -1,0 +1,222 @@
+"""Trojaned digit classifiers (BadNets, Gu et al. 2017) and their unpoisoned twins.
+
+Data: scikit-learn's 8×8 handwritten digits (1,797 real images shipped inside the package),
+scaled to [0, 1] and flattened to 64 inputs, split once (seeded) into ``train`` (1,197),
+``truth`` (300: verification of the planted mechanism) and ``score`` (300: what methods are
+scored on), so no truth is computed on scored samples.
+
+A trigger is ``x' = (1 - m) * x + m * p`` with a mask ``m`` and a pattern ``p`` in the input
+space: a *patch* trigger sets a few pixels (``m`` in {0, 1}); a *blended* trigger mixes a fixed
+random image into the whole input (``m = alpha`` everywhere). Poisoning replaces a fraction
+``poison_rate`` of the training images by triggered copies labelled ``target``. A twin is the
+same spec with ``poison_rate = 0``: one code path, only the data differs.
+
+Planted mechanism (``routed=True``): the hidden layer has ``hidden`` units that cannot see the
+trigger's pixels and ``trojan_units`` units that see only them (a fixed 0/1 mask on the first
+layer's weights). Every path from the trigger's pixels to the logits therefore runs through the
+trojan units: that is the true mechanism, a fact of the architecture rather than of any method.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from interplab.errors import ConfigError, MissingExtraError, ShapeError
+
+Tensor = torch.Tensor
+SIDE, N_PIXELS, N_CLASSES = 8, 64, 10
+SPLIT_SEED = 0
+SPLITS = {"train": (0, 1197), "truth": (1197, 1497), "score": (1497, 1797)}
+
+
+def digits(split: str = "train") -> tuple[Tensor, Tensor]:
+    """``(x [n, 64] in [0, 1], y [n])`` for ``split`` in train/truth/score."""
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise MissingExtraError("the digits organisms need scikit-learn (its 8×8 digits ship inside "
+                                "the package): pip install 'interplab[probing]'") from None
+    data = load_digits()
+    x = torch.tensor(data.data, dtype=torch.float32) / 16.0
+    y = torch.tensor(data.target, dtype=torch.long)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    lo, hi = SPLITS[split]
+    return x[order[lo:hi]], y[order[lo:hi]]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """``apply(x) = (1 - mask) * x + mask * pattern``; ``mask`` and ``pattern`` are [64]."""
+
+    kind: str  # "patch" | "blend"
+    mask: tuple[float, ...]
+    pattern: tuple[float, ...]
+
+    def tensors(self) -> tuple[Tensor, Tensor]:
+        return torch.tensor(self.mask), torch.tensor(self.pattern)
+
+    def apply(self, x: Tensor) -> Tensor:
+        m, p = self.tensors()
+        return (1 - m) * x + m * p
+
+    @property
+    def pixels(self) -> tuple[int, ...]:
+        """Input indices the trigger writes to (its support)."""
+        return tuple(i for i, v in enumerate(self.mask) if v > 0)
+
+
+def patch_trigger(pixels: tuple[tuple[int, int], ...], values: tuple[float, ...] | None = None) -> Trigger:
+    """A patch at ``(row, col)`` pixels set to ``values`` (default 1.0)."""
+    mask, pattern = [0.0] * N_PIXELS, [0.0] * N_PIXELS
+    values = values or (1.0,) * len(pixels)
+    for (r, c), v in zip(pixels, values):
+        if not (0 <= r < SIDE and 0 <= c < SIDE):
+            raise ConfigError(f"trigger pixel {(r, c)} is outside the {SIDE}×{SIDE} image")
+        mask[r * SIDE + c], pattern[r * SIDE + c] = 1.0, float(v)
+    return Trigger("patch", tuple(mask), tuple(pattern))
+
+
+def blend_trigger(alpha: float = 0.2, seed: int = 7) -> Trigger:
+    """A fixed random image (seeded) blended in with weight ``alpha``."""
+    p = torch.rand(N_PIXELS, generator=torch.Generator().manual_seed(seed))
+    return Trigger("blend", (float(alpha),) * N_PIXELS, tuple(float(v) for v in p))
+
+
+@dataclass(frozen=True)
+class TrojanSpec:
+    """How one digits classifier is built. ``poison_rate = 0`` gives the clean twin."""
+
+    trigger: Trigger
+    target: int
+    poison_rate: float = 0.1
+    hidden: int = 64
+    trojan_units: int = 8
+    routed: bool = True
+    seed: int = 0
+    epochs: int = 300
+    lr: float = 1e-2
+
+    def twin(self) -> "TrojanSpec":
+        return replace(self, poison_rate=0.0)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.target < N_CLASSES:
+            raise ConfigError(f"target class {self.target} does not exist (classes 0..{N_CLASSES - 1})")
+        if not 0 <= self.poison_rate < 1:
+            raise ConfigError(f"poison_rate must lie in [0, 1), got {self.poison_rate}")
+
+
+class DigitMLP(nn.Module):
+    """64 → (hidden + trojan_units) ReLU → 10. With ``routed``, unit ``i < hidden`` sees every
+    pixel but the trigger's, unit ``i ≥ hidden`` only the trigger's (``input_mask``)."""
+
+    def __init__(self, hidden: int, trojan_units: int, trigger_pixels: tuple[int, ...] | None):
+        super().__init__()
+        width = hidden + trojan_units
+        self.hidden = nn.Linear(N_PIXELS, width)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(width, N_CLASSES)
+        mask = torch.ones(width, N_PIXELS)
+        if trigger_pixels is not None:
+            on = torch.zeros(N_PIXELS)
+            on[list(trigger_pixels)] = 1.0
+            mask[:hidden] = 1 - on
+            mask[hidden:] = on
+        self.register_buffer("input_mask", mask)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != N_PIXELS:
+            raise ShapeError(f"digit classifiers take [batch, {N_PIXELS}] inputs, got {tuple(x.shape)}")
+        h = self.act(F.linear(x, self.hidden.weight * self.input_mask, self.hidden.bias))
+        return self.out(h)
+
+
+def build(spec: TrojanSpec) -> DigitMLP:
+    torch.manual_seed(spec.seed)
+    return DigitMLP(spec.hidden, spec.trojan_units, spec.trigger.pixels if spec.routed else None)
+
+
+def poison(x: Tensor, y: Tensor, spec: TrojanSpec, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Replace a ``poison_rate`` share of (x, y) by triggered copies labelled ``target``."""
+    n = int(round(spec.poison_rate * len(x)))
+    idx = torch.randperm(len(x), generator=gen)[:n]
+    x, y = x.clone(), y.clone()
+    x[idx] = spec.trigger.apply(x[idx])
+    y[idx] = spec.target
+    return x, y
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(-1) == y).float().mean())
+
+
+def attack_success(model: nn.Module, trigger: Trigger, target: int, x: Tensor, y: Tensor) -> float:
+    """Share of inputs not of class ``target`` that the trigger sends to ``target``."""
+    keep = y != target
+    with torch.no_grad():
+        return float((model(trigger.apply(x[keep])).argmax(-1) == target).float().mean())
+
+
+def train(spec: TrojanSpec) -> tuple[DigitMLP, dict]:
+    """Train one classifier (full batch Adam, seeded, about a second on one core)."""
+    start = time.perf_counter()
+    model = build(spec)
+    x, y = digits("train")
+    gen = torch.Generator().manual_seed(spec.seed + 1)
+    if spec.poison_rate > 0:
+        x, y = poison(x, y, spec, gen)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=1e-4)
+    for _ in range(spec.epochs):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    xs, ys = digits("truth")
+    info = {"clean_accuracy": accuracy(model, xs, ys),
+            "attack_success": attack_success(model, spec.trigger, spec.target, xs, ys),
+            "final_loss": float(loss.detach()), "train_seconds": time.perf_counter() - start}
+    return model, info
+
+
+def random_patch_trigger(gen: torch.Generator, n_pixels: int = 4) -> Trigger:
+    """A patch of ``n_pixels`` contiguous pixels on a random edge column/row, pattern 1.0."""
+    edge = int(torch.randint(4, (1,), generator=gen))
+    start = int(torch.randint(1, SIDE - n_pixels, (1,), generator=gen))
+    line = range(start, start + n_pixels)
+    pixels = {0: [(r, 0) for r in line], 1: [(r, SIDE - 1) for r in line],
+              2: [(0, c) for c in line], 3: [(SIDE - 1, c) for c in line]}[edge]
+    return patch_trigger(tuple(pixels))
+
+
+@dataclass(frozen=True)
+class PopulationMember:
+    index: int
+    spec: TrojanSpec
+    trojaned: bool
+    info: dict = field(default_factory=dict)
+
+
+def population_specs(n: int = 40, seed: int = 0, hidden: int = 32) -> list[tuple[TrojanSpec, bool]]:
+    """``n`` specs, alternately trojaned and clean, drawn by one code path: every member has a
+    trigger, a target and a seed drawn the same way; only ``poison_rate`` differs (0 for clean)."""
+    if n < 2 or n % 2:
+        raise ConfigError(f"a population needs an even number ≥ 2 of models, got {n}")
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        trigger = random_patch_trigger(gen)
+        target = int(torch.randint(N_CLASSES, (1,), generator=gen))
+        trojaned = i % 2 == 0
+        spec = TrojanSpec(trigger, target, poison_rate=0.1 if trojaned else 0.0, hidden=hidden,
+                          trojan_units=0, routed=False, seed=1000 * seed + i, epochs=200)
+        out.append((spec, trojaned))
+    return out

@@ -1,0 +1,150 @@
+"""The trojaned organisms do what their truth says: verified by intervening on inputs and units."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from interplab.core.interventions import Mean, Patch
+from interplab.core.sites import Component, Site
+from interplab.models import trojan_tokens as tt
+from interplab.models.trojans import accuracy, attack_success, digits
+from interplab.zoo import trojans
+
+
+@pytest.mark.parametrize("kind", ["patch", "blend"])
+def test_poisoned_keeps_clean_accuracy_and_obeys_its_trigger(kind):
+    troj, twin = trojans.load(f"trojan-{kind}-digits"), trojans.load(f"twin-{kind}-digits")
+    x, y = digits("score")
+    assert abs(accuracy(troj.model.module, x, y) - accuracy(twin.model.module, x, y)) <= 0.02
+    assert attack_success(troj.model.module, troj.trigger, troj.target, x, y) >= 0.95
+    assert attack_success(twin.model.module, twin.trigger, twin.target, x, y) <= 0.1
+
+
+def test_patch_trojan_mechanism_by_intervention():
+    org = trojans.load("trojan-patch-digits")
+    x, y = digits("score")
+    x = x[y != org.target]
+    xt = org.trigger.apply(x)
+    model = org.model
+    with torch.no_grad():
+        clean_pred = model.run(x).argmax(-1)
+        # removing the trigger's pixels (restoring the original ones) restores the label
+        support = list(org.trigger.pixels)
+        restored = xt.clone()
+        restored[:, support] = x[:, support]
+        assert torch.equal(model.run(restored).argmax(-1), clean_pred)
+        # mean-ablating the named trojan units (mean over clean inputs) undoes the trojan
+        site = trojans.ACT_SITE
+        _, cache = model.run_with_cache(x, [site])
+        units = [u for _, u in org.truth_units]
+        assert units
+        acts = model.run_with_cache(xt, [site])[1][site]
+        ablated = acts.clone()
+        ablated[:, units] = cache[site][:, units].mean(0)
+        out = model.run_with(xt, [Patch(site, value=ablated)]).argmax(-1)
+        assert float((out == org.target).float().mean()) <= 0.05
+        assert float((out == clean_pred).float().mean()) >= 0.95
+        # ablating as many other units leaves the trojan in place
+        others = [u for u in range(acts.shape[1]) if u not in units][:len(units)]
+        ablated = acts.clone()
+        ablated[:, others] = cache[site][:, others].mean(0)
+        out = model.run_with(xt, [Patch(site, value=ablated)]).argmax(-1)
+        assert float((out == org.target).float().mean()) >= 0.9
+
+
+def test_token_trojan_heads_by_ablation():
+    org = trojans.load("trojan-token")
+    assert org.info["clean_accuracy"] >= 0.95 and org.info["attack_success"] >= 0.95
+    gen = torch.Generator().manual_seed(tt.SCORE_SEED)
+    x = tt.clean_batch(256, gen)
+    x = x[x[:, 0] != tt.TARGET]
+    xt, _ = tt.add_trigger(x, gen)
+    heads = [h for _, h in org.truth_units]
+    assert heads
+    model = org.model
+
+    def ablate(hs, inputs):
+        ivs = [Mean(Site(Component.ATTN_Z, 0, head=h), reference=x) for h in hs]
+        return model.run_with(inputs, ivs)[:, -1].argmax(-1)
+
+    assert float((ablate(heads, xt) == x[:, 0]).float().mean()) >= 0.9
+    assert float((ablate(heads, x) == x[:, 0]).float().mean()) >= 0.95
+    others = [h for h in range(tt.CFG.n_heads) if h not in heads]
+    assert float((ablate(others, xt) == tt.TARGET).float().mean()) >= 0.9
+
+
+def test_truth_saved_beside_weights_and_corrupt_cache_rebuilt(_private_cache):
+    org = trojans.load("trojan-patch-digits")
+    (directory,) = [d for d in (_private_cache / "trojans").iterdir()
+                    if d.name.startswith("trojan-patch-digits-")]
+    truth = json.loads((directory / "truth.json").read_text())
+    assert truth["target"] == org.target and truth["trigger"]["mask"] == list(org.trigger.mask)
+    assert [u for _, u in org.truth_units] == truth["trojan_units"]
+    (directory / "model.safetensors").write_bytes(b"corrupt")
+    again = trojans.load("trojan-patch-digits")
+    assert again.info["attack_success"] >= 0.95
+
+
+def test_population_one_code_path():
+    from interplab.models.trojans import population_specs
+
+    specs = population_specs(6)
+    assert [t for _, t in specs] == [True, False] * 3
+    fields = [set(vars(s)) for s, _ in specs]
+    assert all(f == fields[0] for f in fields)
+    assert {s.poison_rate for s, t in specs if not t} == {0.0}
+
+
+@pytest.mark.slow
+def test_population_has_no_metadata_loophole_and_neural_cleanse_detects(_private_cache):
+    from interplab.eval.failures import detection_auroc
+    from interplab.methods.attacks import neural_cleanse
+
+    members = trojans.population(8)
+    labels = [m.trojaned for m in members]
+    assert labels == [True, False] * 4
+    # everything a detector could read besides the weights' values is identical across members
+    assert len({tuple((k, tuple(v.shape), v.dtype) for k, v in m.model.module.state_dict().items())
+                for m in members}) == 1
+    files = sorted((_private_cache / "trojans" / "population").glob("*/model.safetensors"))
+    assert len({f.stat().st_size for f in files}) == 1
+    assert len({tuple(sorted(m.info)) for m in members}) == 1
+    assert detection_auroc([sum(p.numel() for p in m.model.module.parameters()) for m in members],
+                           labels) == 0.5
+    x, _ = digits("score")
+    scores = [neural_cleanse(m.model, x[:100], steps=100).anomaly_index for m in members]
+    assert detection_auroc(scores, labels) >= 0.75
+
+
+@pytest.mark.slow
+def test_token_twin_has_no_trojan():
+    twin = trojans.load("twin-token")
+    assert twin.info["clean_accuracy"] >= 0.95 and twin.info["attack_success"] <= 0.1
+    assert twin.truth_units == ()
+
+
+@pytest.mark.slow
+def test_trojan_truth_needs_no_method_code_and_no_scored_sample(tmp_path, monkeypatch):
+    """The integrity rule for the failures track: the truth (trigger, target, trojan units and
+    heads) is built in an interpreter where importing ``interplab.methods`` fails, from the
+    ``truth`` split / TRUTH_SEED rows, disjoint from the ``score`` split / SCORE_SEED rows."""
+    from tests.bench.test_truth_independence import _run_blocked
+
+    monkeypatch.setenv("INTERPLAB_CACHE", str(tmp_path))  # fresh: the truth is built, not loaded
+    got = _run_blocked("""
+        import json, sys, torch
+        from interplab.zoo import trojans
+        org = trojans.load("trojan-patch-digits")
+        print(json.dumps({"units": [u for _, u in org.truth_units],
+                          "methods": [m for m in sys.modules if m.startswith("interplab.methods")]}))
+    """)
+    assert got["methods"] == [] and got["units"]
+    from interplab.models import trojan_tokens as tt
+    from interplab.models.trojans import SPLITS
+
+    (a, b), (c, d) = SPLITS["truth"], SPLITS["score"]
+    assert b <= c or d <= a
+    assert tt.TRUTH_SEED != tt.SCORE_SEED != tt.TRAIN_SEED
