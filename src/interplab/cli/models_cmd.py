@@ -17,11 +17,32 @@ LM_ONLY = "this command needs a language model: smollm2-135m"
 
 
 def _load_lm(name: str) -> Any:
-    from interplab.models.pretrained.registry import get_spec, load
+    import time
+
+    from interplab.models.pretrained.registry import get_spec, load, require
 
     if get_spec(name).kind != "language model":
         raise ConfigError(f"{name} is a {get_spec(name).kind}; {LM_ONLY}")
-    return load(name)
+    require(name)  # one line saying what to install, before any progress output
+
+    typer.echo(f"loading {name} (the first load converts the weights and caches them as "
+               "safetensors; later loads read the cache) ...", err=True)
+    start = time.perf_counter()
+    model = load(name)
+    typer.echo(f"loaded {name} in {time.perf_counter() - start:.1f} s", err=True)
+    return model
+
+
+def _threads() -> int:
+    from interplab.cli.circuit_cmd import default_threads
+
+    return default_threads()
+
+
+def _positive(*pairs: tuple[str, int]) -> None:
+    bad = [f"{name} must be at least 1, got {value}" for name, value in pairs if value < 1]
+    if bad:
+        raise ConfigError("; ".join(bad))
 
 
 def _emit(data: dict, json_out: Optional[Path], html_out: Optional[Path], html: Any) -> None:
@@ -63,19 +84,40 @@ def models(list_: bool = typer.Option(True, "--list", help="List zoo organisms a
 
 
 def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
-              seq_len: int = typer.Option(40, help="Length of the random sequence (repeated once)."),
+              seq_len: int = typer.Option(40, help="Length of the random sequence (repeated once); "
+                                                   "2 x seq_len (+1 with a start token) must fit the context."),
               n_seqs: int = typer.Option(8, help="Number of sequences."),
               seed: int = typer.Option(0),
+              top_k: int = typer.Option(5, "--top-k", help="Heads printed and listed (JSON always keeps "
+                                                           "the full [layer, head] score matrix)."),
+              bos: Optional[bool] = typer.Option(None, "--bos/--no-bos",
+                                                 help="Prepend the start token (default: as the model file "
+                                                      "says; SmolLM2's says not to)."),
+              threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
               json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
               html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
     """Find induction heads: per-head attention to the token after the previous occurrence."""
+    import torch
+
     from interplab.methods.real.induction import detect_induction_heads
     from interplab.report.real_models import induction_report
 
+    _positive(("--n-seqs", n_seqs), ("--top-k", top_k), ("--threads", threads))
+    if seq_len < 2:
+        raise ConfigError(f"--seq-len must be at least 2 (a repeat needs a token before it), got {seq_len}")
+    torch.set_num_threads(threads)
     lm = _load_lm(model)
+    add = lm.tokenizer.add_bos if bos is None else bos
+    start = lm.tokenizer.bos_id if add else None
+    need = 2 * seq_len + (start is not None)
+    if need > lm.cfg.n_ctx:
+        raise ConfigError(f"--seq-len {seq_len} needs {need} tokens, more than {model}'s context of "
+                          f"{lm.cfg.n_ctx}; use --seq-len {(lm.cfg.n_ctx - 1) // 2} or less")
+    typer.echo(f"start token: {'prepended (id %d)' % start if start is not None else 'none'} "
+               f"({'as the model file says' if bos is None else 'as asked'})", err=True)
     res = detect_induction_heads(lm, lm.cfg.n_layers, lm.cfg.n_heads, seq_len=seq_len,
-                                 n_seqs=n_seqs, bos=lm.tokenizer.bos_id, seed=seed)
-    data = res.to_dict()
+                                 n_seqs=n_seqs, bos=start, seed=seed, top_k=top_k)
+    data = {**res.to_dict(), "start_token": start}
     typer.echo(f"loss first half {res.loss_first:.3f}, repeated half {res.loss_repeat:.3f}")
     for layer, head, score in res.top:
         typer.echo(f"  L{layer}.H{head}  {score:.3f}")
@@ -84,14 +126,22 @@ def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained langu
 
 def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
           n_prompts: int = typer.Option(32, help="IOI-style prompt pairs."),
-          exact: bool = typer.Option(True, help="Also run activation patching over every head."),
+          exact: bool = typer.Option(True, help="Also run activation patching over every head (270 "
+                                                "patched runs on SmolLM2: ~1-5 min on 2 cores); "
+                                                "--no-exact keeps the first-order estimate only."),
           seed: int = typer.Option(0),
+          top_k: int = typer.Option(5, "--top-k", help="Heads printed (JSON keeps every head's score)."),
+          threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
           json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
           html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
     """Patch every head on IOI-style prompts and attribute the logit difference.
 
     Clean vs corrupted prompts from name templates; per-head activation patching and attribution
     patching, logit lens and direct logit attribution, all on logit(IO) - logit(S).
+
+    Cost: the first-order estimate (attribution patching, one forward/backward) comes first and
+    takes seconds; exact activation patching then runs one patched forward per head (270 on
+    SmolLM2), about 1-5 minutes on 2 idle cores and much longer on a busy machine.
 
     Example: interplab patch smollm2-135m --n-prompts 32 --html runs/ioi.html
     """
@@ -100,6 +150,10 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
     from interplab.methods.real.patching import activation_patching, attribution_patching
     from interplab.report.real_models import patching_report
 
+    import torch
+
+    _positive(("--n-prompts", n_prompts), ("--top-k", top_k), ("--threads", threads))
+    torch.set_num_threads(threads)
     lm = _load_lm(model)
     pad = lm.tokenizer.eos_id if lm.tokenizer.eos_id is not None else 0
     ds = make_ioi(lm.tokenizer, n_prompts, seed=seed, pad_id=pad)
@@ -110,10 +164,15 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
                             "attribution_patching": approx.to_dict(),
                             "lens": logit_lens_and_dla(lm, ds).to_dict()}
     typer.echo(f"clean logit diff {approx.clean_ld:.3f}, corrupted {approx.corrupt_ld:.3f}")
+    first = approx.scores.flatten().topk(min(top_k, approx.scores.numel()))
+    typer.echo("first-order estimate (attribution patching); top heads:")
+    for v, i in zip(first.values, first.indices):
+        typer.echo(f"  L{int(i) // H}.H{int(i) % H}  {float(v):.3f}")
     if exact:
+        typer.echo(f"activation patching {L * H} heads (one patched run each; --no-exact skips it)", err=True)
         res = activation_patching(lm, ds, L, H, progress=True)
         data["activation_patching"] = res.to_dict()
-        flat = res.scores.flatten().topk(5)
+        flat = res.scores.flatten().topk(min(top_k, res.scores.numel()))
         typer.echo(f"activation patching over {L * H} heads: {res.seconds:.1f} s; top heads:")
         for v, i in zip(flat.values, flat.indices):
             typer.echo(f"  L{int(i) // H}.H{int(i) % H}  {float(v):.3f}")

@@ -56,8 +56,9 @@ def model_graph(model) -> Circuit:
     if cfg is None:
         raise ConfigError(f"circuit discovery needs a native transformer with a .cfg, got "
                           f"{type(model).__name__}; wrap compiled models with their HookedTransformer")
-    return full_graph(cfg.n_layers, cfg.n_heads, has_mlp=not cfg.attn_only,
-                      has_pos_embed=cfg.positional == "learned")
+    # native transformers say attn_only / positional; Llamas have MLPs and rotary positions
+    return full_graph(cfg.n_layers, cfg.n_heads, has_mlp=not getattr(cfg, "attn_only", False),
+                      has_pos_embed=getattr(cfg, "positional", None) == "learned")
 
 
 @dataclass(frozen=True)

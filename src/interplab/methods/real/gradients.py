@@ -1,7 +1,7 @@
 """Integrated gradients and input x gradient, with the completeness check.
 
 ``fn`` maps inputs x [b, ...] to one scalar per example [b]. Integrated gradients (Riemann
-midpoint rule with ``steps`` points on the straight path from ``baseline``) satisfy
+midpoint or Gauss-Legendre rule with ``steps`` points on the straight path from ``baseline``) satisfy
 completeness: sum(attributions) = fn(x) - fn(baseline), up to discretisation error, which is
 reported. Input x gradient has no such guarantee; its gap is reported too.
 """
@@ -41,14 +41,18 @@ def _grad(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def integrated_gradients(fn: Callable[[Tensor], Tensor], x: Tensor, baseline: Tensor | None = None,
-                         steps: int = 64) -> Attributions:
+                         steps: int = 64, rule: str = "midpoint") -> Attributions:
+    """``rule``: "midpoint" (Riemann midpoints, captum's riemann_middle) or "gauss_legendre"
+    (captum's gausslegendre; exact for polynomial paths of degree < 2 * steps)."""
+    from interplab.methods.circuits.full_graph import ig_points
+
+    alphas, weights = ig_points(steps, rule)
     baseline = torch.zeros_like(x) if baseline is None else baseline.expand_as(x)
     total = torch.zeros_like(x)
-    for k in range(steps):
-        alpha = (k + 0.5) / steps
+    for alpha, weight in zip(alphas, weights):
         _, g = _grad(fn, baseline + alpha * (x - baseline))
-        total += g
-    values = (x - baseline) * total / steps
+        total += weight * g
+    values = (x - baseline) * total
     with torch.no_grad():
         diff = fn(x) - fn(baseline)
     err = (values.flatten(1).sum(1) - diff).abs()

@@ -141,6 +141,7 @@ class GGUFTokenizer:
     backend: Any
     bos_id: int | None
     eos_id: int | None
+    add_bos: bool | None = None  # the model file's tokenizer.ggml.add_bos_token (None: not stated)
 
     def encode(self, text: str) -> list[int]:
         return list(self.backend.encode(text, add_special_tokens=False).ids)
@@ -176,14 +177,23 @@ def tokenizer_from_gguf(reader: Any) -> GGUFTokenizer:
     tok.add_special_tokens(special)
     bos = reader.fields.get("tokenizer.ggml.bos_token_id")
     eos = reader.fields.get("tokenizer.ggml.eos_token_id")
-    return GGUFTokenizer(tok, int(bos.contents()) if bos else None, int(eos.contents()) if eos else None)
+    add_bos = reader.fields.get("tokenizer.ggml.add_bos_token")
+    return GGUFTokenizer(tok, int(bos.contents()) if bos else None, int(eos.contents()) if eos else None,
+                         bool(add_bos.contents()) if add_bos else None)
 
 
-def load_gguf_llama(path: str | Path, name: str = "llama") -> HookedLlama:
-    """Read, dequantise and wrap a Llama GGUF file; the tokenizer is on ``.tokenizer``."""
+def load_gguf_llama(path: str | Path, name: str = "llama", cache: bool = False) -> HookedLlama:
+    """Read, dequantise and wrap a Llama GGUF file; the tokenizer is on ``.tokenizer``.
+    ``cache=True`` keeps the dequantised weights as safetensors in the interplab cache (see
+    :mod:`.weights_cache`) and reads them from there next time."""
     reader = open_gguf(path)
     cfg = config_from_gguf(reader)
-    sd = state_dict_from_gguf(reader, cfg)
+    if cache:
+        from interplab.models.pretrained.weights_cache import cached_state_dict
+
+        sd, _ = cached_state_dict(name, path, lambda: state_dict_from_gguf(reader, cfg))
+    else:
+        sd = state_dict_from_gguf(reader, cfg)
     tokenizer = tokenizer_from_gguf(reader)
     del reader
     with torch.device("meta"):

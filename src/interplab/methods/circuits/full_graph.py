@@ -1,0 +1,367 @@
+"""EAP, EAP-IG and edge ablation over the *full* edge graph of a large model, memory-bounded.
+
+The residual stream read by a receiver r is the sum of the outputs of the senders before it. The
+engine of :mod:`.engine` ablates edges by stacking every sender's output at every receiver,
+which is exact but needs O(senders x batch x pos x d_model) memory per receiver: fine for
+organisms, too much for SmolLM2 (301 senders, 841 receivers, 123,000 edges). Here the same
+quantities come from two running sums kept during one forward,
+
+    live(r) = sum of the senders' outputs before r in this run
+    abl(r)  = sum of their ablated outputs A_s before r
+
+so that, with every edge ablated by the same strength t, each receiver reads
+
+    x_r + t (abl(r) - live(r))                           (the engine with strength t·1)
+
+and the gradient of the metric m with respect to edge s -> r at that point is
+(A_s - S_s) · dm/dx_r: one matrix product between the senders' differences [senders, N] and
+the receivers' input gradients [receivers, N] (N = batch x pos x d_model), accumulated over
+batch chunks of ``batch_size`` prompts. EAP uses t = 0; EAP-IG averages over ``steps`` points of
+t in (0, 1) (midpoint rule, or Gauss-Legendre nodes and weights).
+
+To run a circuit (edges kept, the rest ablated) a receiver reads
+``x_r + (abl - live) - sum over kept s of (A_s - S_s)``, which touches only the kept edges; a
+sparse ablation (a node's outgoing edges) reads ``x_r + sum over ablated s of (A_s - S_s)``.
+Both agree with :class:`~.engine.EdgePatcher` on the full graph (tested on a tiny Llama).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from interplab.core.circuit import ABLATIONS, Node
+from interplab.core.sites import Site
+from interplab.errors import ConfigError, ShapeError, unknown_name
+from interplab.methods.circuits.graph import EdgeIndex, model_graph, receiver_site, sender_site
+from interplab.methods.circuits.scores import EdgeScores, NodeScores
+
+Tensor = torch.Tensor
+RULES = ("midpoint", "gauss_legendre")
+
+
+def ig_points(steps: int, rule: str = "midpoint") -> tuple[list[float], list[float]]:
+    """Points t in (0, 1) and weights summing to 1 for integrating over the path."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"steps must be a positive int, got {steps!r}")
+    if rule == "midpoint":
+        return [(k + 0.5) / steps for k in range(steps)], [1.0 / steps] * steps
+    if rule == "gauss_legendre":
+        x, w = np.polynomial.legendre.leggauss(steps)
+        return [float((xi + 1) / 2) for xi in x], [float(wi / 2) for wi in w]
+    raise unknown_name("integration rule", rule, RULES)
+
+
+class GraphLayout:
+    """The full graph of ``model`` with senders and (node, channel) receivers numbered.
+
+    ``edge_sender[e]`` / ``edge_receiver[e]`` give edge e's sender and receiver ids;
+    ``receiver_cols[site]`` lists (receiver id, head column or None) read at that site."""
+
+    def __init__(self, model: Any):
+        self.index = EdgeIndex(model_graph(model))
+        self.senders: tuple[Node, ...] = self.index.senders
+        recv: dict[tuple[Node, str], int] = {}
+        for e in self.index.edges:
+            recv.setdefault((e.receiver, e.channel), len(recv))
+        self.receivers = tuple(recv)
+        self.edge_sender = torch.tensor([self.index.sender_id[e.sender] for e in self.index.edges])
+        self.edge_receiver = torch.tensor([recv[(e.receiver, e.channel)] for e in self.index.edges])
+        self.receiver_cols: dict[Site, list[tuple[int, int | None]]] = {}
+        for (node, ch), rid in recv.items():
+            self.receiver_cols.setdefault(receiver_site(node, ch), []).append(
+                (rid, node.head if node.kind == "head" else None))
+        self.sender_sites = self.index.sender_sites  # site -> [(sender id, head or None)]
+        self.n_prev = {g.site: g.n_prev for g in self.index.groups}  # senders before each site
+        # per receiver site: its edge ids and head columns (for running circuits)
+        self.site_list = [g.site for g in self.index.groups]
+        self.site_edges = [g.edge_ids for g in self.index.groups]
+        self.site_cols = [g.n_cols for g in self.index.groups]
+        self.edge_col = torch.zeros(len(self.index.edges), dtype=torch.long)
+        self.edge_site = torch.zeros(len(self.index.edges), dtype=torch.long)
+        for k, g in enumerate(self.index.groups):
+            self.edge_col[g.edge_ids] = g.cols
+            self.edge_site[g.edge_ids] = k
+
+    @property
+    def edges(self):
+        return self.index.edges
+
+    def __len__(self) -> int:
+        return len(self.index.edges)
+
+
+@dataclass
+class Ablation:
+    """A_s for one batch chunk: {sender site: tensor broadcastable to the site's value}."""
+
+    values: dict[Site, Tensor]
+
+
+def _check(model: Any, task: Any, ablation: str, batch_size: int) -> None:
+    if ablation not in ABLATIONS:
+        raise unknown_name("ablation", str(ablation), ABLATIONS)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigError(f"batch size must be a positive int, got {batch_size!r}")
+    if task.seq_len > getattr(model.cfg, "n_ctx", task.seq_len):
+        raise ShapeError(f"prompts have {task.seq_len} tokens, more than the model's context "
+                         f"({model.cfg.n_ctx})")
+
+
+def _sender_values(model: Any, layout: GraphLayout, tokens: Tensor) -> dict[Site, Tensor]:
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, list(layout.sender_sites))
+    return {s: cache[s] for s in layout.sender_sites}
+
+
+def ablation_sources(model: Any, layout: GraphLayout, task: Any, ablation: str,
+                     batch_size: int) -> Callable[[Any], Ablation]:
+    """A function chunk -> :class:`Ablation`. Mean ablation averages each sender's clean output
+    over every prompt of ``task`` (one pass over the chunks, done here)."""
+    if ablation == "resample":
+        return lambda chunk: Ablation(_sender_values(model, layout, chunk.corrupted))
+    if ablation == "zero":
+        probe = _sender_values(model, layout, task.clean[:1])
+        zeros = {s: torch.zeros_like(v) for s, v in probe.items()}
+        return lambda chunk: Ablation(zeros)
+    total: dict[Site, Tensor] = {}
+    for chunk in task.chunks(batch_size):
+        for s, v in _sender_values(model, layout, chunk.clean).items():
+            total[s] = total.get(s, 0) + v.sum(0, keepdim=True)
+    means = {s: v / len(task) for s, v in total.items()}
+    return lambda chunk: Ablation(means)
+
+
+def _hooks(layout: GraphLayout, abl: Ablation, record: dict[Site, Tensor],
+           on_receiver: Callable[[Site, Tensor, Tensor], Tensor | None]) -> dict:
+    """Site hooks keeping live/abl running sums; ``on_receiver(site, x, abl - live)``."""
+    state: dict[str, Any] = {"live": 0.0, "abl": 0.0}
+    hooks: dict = {}
+    for site in layout.sender_sites:
+        def send(value: Tensor, site: Site = site) -> None:
+            a = abl.values[site]
+            per_head = value.dim() == 4
+            state["live"] = state["live"] + (value.sum(2) if per_head else value)
+            state["abl"] = state["abl"] + (a.sum(2) if per_head else a)
+            record[site] = value
+            return None
+        hooks[site] = send
+    for site in layout.receiver_cols:
+        def receive(value: Tensor, site: Site = site) -> Tensor | None:
+            return on_receiver(site, value, state["abl"] - state["live"])
+        hooks[site] = receive
+    return hooks
+
+
+def _sender_diffs(layout: GraphLayout, abl: Ablation, record: dict[Site, Tensor]) -> Tensor:
+    """[senders, b*p*d]: A_s - S_s of this run, flattened (one copy per sender site)."""
+    first = next(iter(record.values()))
+    n = first.shape[0] * first.shape[1] * first.shape[-1]
+    out = torch.empty(len(layout.senders), n, dtype=first.dtype)
+    for site, members in layout.sender_sites.items():
+        value = record[site].detach()
+        diff = abl.values[site].to(value.dtype) - value
+        ids = [i for i, _ in members]
+        if value.dim() == 4:  # [b, p, h, d] -> [h, b*p*d], heads in member order
+            heads = [h for _, h in members]
+            out[ids] = diff.permute(2, 0, 1, 3)[heads].reshape(len(heads), -1)
+        else:
+            out[ids[0]] = diff.reshape(-1)
+    return out
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+
+
+def attribute_edges(model: Any, task: Any, *, method: str = "eap_ig", ablation: str = "mean",
+                    steps: int = 8, rule: str = "midpoint", batch_size: int = 8,
+                    progress: bool = False, signed: bool = False,
+                    layout: GraphLayout | None = None) -> EdgeScores:
+    """EAP (``method="eap"``) or EAP-IG (``"eap_ig"``) scores for every edge of the full graph.
+
+    ``task`` is a :class:`~interplab.methods.tasks.TokenTask` (its ``metric`` is the mean logit
+    difference). Signed scores are dm/da_e (positive = ablating the edge raises the metric);
+    the default reports their absolute value. ``extra`` holds the signed sum (for EAP-IG close
+    to m(all ablated) - m(clean)), steps, rule and peak chunk size."""
+    if method not in ("eap", "eap_ig"):
+        raise unknown_name("edge attribution method", method, ("eap", "eap_ig"))
+    _check(model, task, ablation, batch_size)
+    points, weights = ([0.0], [1.0]) if method == "eap" else ig_points(steps, rule)
+    start = time.perf_counter()
+    layout = layout or GraphLayout(model)
+    source = ablation_sources(model, layout, task, ablation, batch_size)
+    chunks = task.chunks(batch_size)
+    scores = torch.zeros(len(layout.senders), len(layout.receivers), dtype=torch.float64)
+    forward = backward = 0
+    bar = _progress(len(chunks) * len(points), f"{method} [{ablation}]", progress)
+    for chunk in chunks:
+        abl = source(chunk)
+        forward += ablation != "zero"
+        for t, w in zip(points, weights):
+            scores += w * _chunk_gradients(model, layout, chunk, abl, t) * (len(chunk) / len(task))
+            forward, backward = forward + 1, backward + 1
+            bar.update(1)
+    bar.close()
+    values = scores[layout.edge_sender, layout.edge_receiver].float()
+    signed_sum = float(values.sum())
+    values = values if signed else values.abs()
+    return EdgeScores(dict(zip(layout.edges, values.tolist())), method, ablation, "logit_diff",
+                      forward, backward, time.perf_counter() - start,
+                      {"steps": len(points), "rule": rule if method == "eap_ig" else None,
+                       "signed_sum": signed_sum, "batch_size": batch_size, "n_prompts": len(task)})
+
+
+def _chunk_gradients(model: Any, layout: GraphLayout, chunk: Any, abl: Ablation, t: float) -> Tensor:
+    """[senders, receivers]: sum over the chunk of (A_s - S_s) · dm/dx_r at strength t."""
+    record: dict[Site, Tensor] = {}
+    inputs: dict[Site, Tensor] = {}
+
+    def on_receiver(site: Site, value: Tensor, delta: Tensor) -> Tensor:
+        y = value + t * (delta.unsqueeze(2) if value.dim() == 4 else delta)
+        if y.requires_grad:
+            y.retain_grad()
+        else:  # nothing upstream needs grad (frozen weights, t = 0): y is a leaf
+            y.requires_grad_(True)
+        inputs[site] = y
+        return y
+
+    with torch.enable_grad(), model.hooks(_hooks(layout, abl, record, on_receiver)):
+        logits = model.run(chunk.clean)
+        chunk.metric(logits).backward()
+    diffs = _sender_diffs(layout, abl, record)
+    out = torch.zeros(len(layout.senders), len(layout.receivers), dtype=torch.float64)
+    for site, cols in layout.receiver_cols.items():
+        grad = inputs[site].grad
+        if grad is None:
+            continue
+        if grad.dim() == 4:  # [b, p, h, d] -> [cols, b*p*d]
+            g = grad.permute(2, 0, 1, 3)[[c for _, c in cols]].reshape(len(cols), -1)
+        else:
+            g = grad.reshape(1, -1)
+        n_prev = layout.n_prev[site]  # only senders before the site can feed it
+        out[:n_prev, [rid for rid, _ in cols]] = (diffs[:n_prev] @ g.T).double()
+    return out
+
+
+# ------------------------------------------------------------------ running with edges ablated
+def run_ablated(model: Any, layout: GraphLayout, chunk: Any, abl: Ablation,
+                strength: Tensor | None) -> Tensor:
+    """Logits of ``chunk.clean`` with edge e ablated by ``strength[e]`` (0 keep .. 1 ablate;
+    None = the clean run). Touches only the edges whose strength is not 0 (or not 1)."""
+    if strength is None:
+        with torch.no_grad():
+            return model.run(chunk.clean)
+    if strength.shape != (len(layout),):
+        raise ShapeError(f"edge strengths must have shape [{len(layout)}], got {tuple(strength.shape)}")
+    plan = _plan(layout, strength)
+    record: dict[Site, Tensor] = {}
+
+    def on_receiver(site: Site, value: Tensor, delta: Tensor) -> Tensor | None:
+        mode, senders, coef = plan.get(site, ("none", None, None))
+        if mode == "none":
+            return None
+        per_head = value.dim() == 4
+        out = value
+        if mode == "complement":
+            out = value + (delta.unsqueeze(2) if per_head else delta)
+        if senders:
+            diffs = torch.stack([_diff(layout, abl, record, s) for s in senders])  # [k, b, p, d]
+            sign = -1.0 if mode == "complement" else 1.0
+            if per_head:
+                out = out + sign * torch.einsum("kbpd,kh->bphd", diffs, coef.to(diffs.dtype))
+            else:
+                out = out + sign * torch.einsum("kbpd,k->bpd", diffs, coef[:, 0].to(diffs.dtype))
+        return out
+
+    with torch.no_grad(), model.hooks(_hooks(layout, abl, record, on_receiver)):
+        return model.run(chunk.clean)
+
+
+def _diff(layout: GraphLayout, abl: Ablation, record: dict[Site, Tensor], sender: int) -> Tensor:
+    node = layout.senders[sender]
+    site = sender_site(node)
+    value = record[site]
+    a = abl.values[site].to(value.dtype)
+    if node.kind == "head":
+        return (a[:, :, node.head] - value[:, :, node.head]).expand(value.shape[0], -1, -1)
+    return (a - value).expand(value.shape[0], -1, -1)
+
+
+def _plan(layout: GraphLayout, strength: Tensor) -> dict[Site, tuple[str, list[int], Tensor]]:
+    """Per receiver site: "direct" (add a·(A - S) over edges with a != 0) or "complement"
+    (ablate all, then put back (1 - a)·(A - S) over edges with a != 1), whichever is sparser."""
+    plan = {}
+    col_of = layout.edge_col
+    for k, site in enumerate(layout.site_list):
+        ids = layout.site_edges[k]
+        a = strength[ids]
+        n_direct, n_comp = int((a != 0).sum()), int((a != 1).sum())
+        if n_direct == 0:
+            continue
+        mode = "direct" if n_direct <= n_comp else "complement"
+        coef_all = a if mode == "direct" else 1.0 - a
+        live = coef_all != 0
+        ids, coef_all = ids[live], coef_all[live]
+        senders, inv = torch.unique(layout.edge_sender[ids], return_inverse=True)
+        coef = torch.zeros(len(senders), layout.site_cols[k])
+        coef[inv, col_of[ids]] = coef_all.float()
+        plan[site] = (mode, senders.tolist(), coef)
+    return plan
+
+
+class CircuitRunner:
+    """Per-prompt metric values of ``task`` with edges ablated, over batch chunks.
+
+    ``values(strength)`` -> [n_prompts] tensor of the task's per-prompt metric (mean over its
+    scored positions); ``strength`` as in :func:`run_ablated`."""
+
+    def __init__(self, model: Any, task: Any, ablation: str = "mean", batch_size: int = 8,
+                 layout: GraphLayout | None = None):
+        _check(model, task, ablation, batch_size)
+        self.model, self.task, self.ablation = model, task, ablation
+        self.layout = layout or GraphLayout(model)
+        self.chunks = task.chunks(batch_size)
+        source = ablation_sources(model, self.layout, task, ablation, batch_size)
+        self._abl = [source(c) for c in self.chunks]
+        self.forward = 0
+
+    def values(self, strength: Tensor | None) -> Tensor:
+        out = []
+        for chunk, abl in zip(self.chunks, self._abl):
+            logits = run_ablated(self.model, self.layout, chunk, abl, strength)
+            out.append(chunk.logit_diffs(logits).mean(1))
+            self.forward += 1
+        return torch.cat(out)
+
+    def keep(self, edges: Sequence[int]) -> Tensor:
+        """Per-prompt metric keeping only edge ids ``edges`` (all others ablated)."""
+        strength = torch.ones(len(self.layout))
+        strength[list(edges)] = 0.0
+        return self.values(strength)
+
+
+def patch_nodes_full(model: Any, task: Any, *, ablation: str = "mean", batch_size: int = 8,
+                     progress: bool = False, runner: CircuitRunner | None = None) -> NodeScores:
+    """Node-level activation patching: |m(node's outputs ablated for every reader) - m(clean)|
+    for each head and MLP (one forward per node and chunk)."""
+    start = time.perf_counter()
+    runner = runner or CircuitRunner(model, task, ablation, batch_size)
+    layout = runner.layout
+    base = float(runner.values(None).mean())
+    nodes = [n for n in layout.senders if n.kind in ("head", "mlp")]
+    scores = {}
+    bar = _progress(len(nodes), f"patch nodes [{ablation}]", progress)
+    for node in nodes:
+        strength = (layout.edge_sender == layout.index.sender_id[node]).float()
+        scores[node] = abs(float(runner.values(strength).mean()) - base)
+        bar.update(1)
+    bar.close()
+    return NodeScores(scores, "patch_nodes", ablation, "logit_diff", runner.forward, 0,
+                      time.perf_counter() - start)

@@ -1,0 +1,49 @@
+"""Builders of the named tasks (seeded; tokenizer.encode(str) -> list[int])."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from interplab.errors import ConfigError
+from interplab.methods.tasks.base import TokenTask
+
+
+def ioi_task(tokenizer: Any, *, n: int = 32, seed: int = 0) -> TokenTask:
+    """IOI-style prompts (see :mod:`interplab.methods.real.ioi`): scored at each prompt's last
+    position, right = the indirect object, wrong = the subject."""
+    from interplab.methods.real.ioi import make_ioi
+
+    ds = make_ioi(tokenizer, n=n, seed=seed)
+    return TokenTask(ds.clean, ds.corrupt, ds.last.unsqueeze(1), ds.io_ids.unsqueeze(1),
+                     ds.s_ids.unsqueeze(1), "ioi",
+                     "indirect object identification: logit(IO) - logit(S) at the last token; "
+                     "corrupted prompts use three other names", tuple(ds.texts))
+
+
+def induction_task(tokenizer: Any, *, n: int = 32, seed: int = 0, half: int = 8,
+                   vocab: tuple[int, int] | None = None, bos: int | None = None) -> TokenTask:
+    """BOS? + r + r with r ``half`` random tokens; corrupted BOS? + r' + r. Scored at the
+    ``half - 1`` positions of the second copy whose next token is the copy's next token.
+    ``vocab``: the (low, high) token id range to draw from (default: ids 1000..min(20000, V))."""
+    if not isinstance(half, int) or half < 2:
+        raise ConfigError(f"half (the repeated sequence length) must be an int >= 2, got {half!r}")
+    size = len(tokenizer) if tokenizer is not None else None
+    lo, hi = vocab if vocab is not None else (1000, min(20000, size or 20000))
+    if hi - lo < half:
+        raise ConfigError(f"token range {lo}..{hi} is too small for {half} random tokens")
+    gen = torch.Generator().manual_seed(seed)
+    r = torch.randint(lo, hi, (n, half), generator=gen)
+    r2 = torch.randint(lo, hi, (n, half), generator=gen)
+    clean, corrupt = torch.cat([r, r], 1), torch.cat([r2, r], 1)
+    start = 0
+    if bos is not None:
+        col = torch.full((n, 1), bos)
+        clean, corrupt, start = torch.cat([col, clean], 1), torch.cat([col, corrupt], 1), 1
+    # position start + half + j (j = 0..half-2) holds r[j] in the second copy; its next is r[j+1]
+    positions = torch.arange(start + half, start + 2 * half - 1).expand(n, -1).clone()
+    labels = r[:, 1:].clone()
+    return TokenTask(clean, corrupt, positions, labels, None, "induction",
+                     f"induction on {half} repeated random tokens: logit(next token) - mean logit "
+                     "over the second copy; corrupted prompts have a different first copy")
