@@ -3,8 +3,11 @@
 Model: 4 layers, 4 heads, d_model 128 (d_head 32, d_mlp 512), batch 64, sequence 32, CPU.
 Prints one JSON line: {"benchmark": "hook_overhead", "ratio": R, ...} where
 R = median time(forward with every default site cached) / median time(plain forward), both
-measured interleaved in this process with the default allocator; then both again after
-``interplab.core.memory.retain_freed_memory()`` ("ratio_retain_freed_memory"). Also reports the ratio when the on-demand per-head sites
+measured interleaved in this process with default settings (hooked runs keep freed memory for
+reuse: ``interplab.core.memory.keep_freed_memory_for_hooks``); "ratio_opted_out" is the same
+measured in a child process after ``return_freed_memory()`` (glibc's defaults, the old
+behaviour); then both again after the unbounded ``retain_freed_memory()``
+("ratio_retain_freed_memory"). Also reports the ratio when the on-demand per-head sites
 (attn_result, attn_*_in, which cost extra compute by nature) are cached too, and, when
 TransformerLens is importable, its run_with_cache ratio on the same config.
 """
@@ -25,6 +28,12 @@ from interplab.models.transformer import HookedTransformer  # noqa: E402
 
 
 def main() -> None:
+    opted_out = "--opted-out" in sys.argv
+    if opted_out:
+        from interplab.core.memory import return_freed_memory
+
+        return_freed_memory()
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     torch.manual_seed(0)
     cfg = TransformerConfig(n_layers=4, d_model=128, n_heads=4, d_head=32, d_mlp=512, d_vocab=512,
                             n_ctx=32, act_fn="gelu")
@@ -46,6 +55,14 @@ def main() -> None:
     if tl is not None:
         fns.update(tl)
     med = interleaved_medians(fns, repeats=25, warmup=3)
+    if opted_out:
+        print(json.dumps({"ratio": med["cache_default"] / med["plain"]}))
+        return
+    import subprocess
+
+    child = subprocess.run([sys.executable, __file__, "--opted-out"], capture_output=True, text=True,
+                           check=True)
+    opted = json.loads(child.stdout.strip().splitlines()[-1])["ratio"]
     # Same measurement after asking glibc to keep freed memory (interplab.core.memory): the
     # default allocator's page faults, not the hooks, are most of the caching cost.
     from interplab.core.memory import retain_freed_memory
@@ -55,6 +72,7 @@ def main() -> None:
                                        repeats=25, warmup=3) if retained else None
     result.update({
         "ratio": med["cache_default"] / med["plain"],
+        "ratio_opted_out": opted,
         "ratio_all_sites_incl_on_demand": med["cache_all"] / med["plain"],
         "plain_ms": 1000 * med["plain"],
         "ratio_retain_freed_memory": (med_retained["cache_default"] / med_retained["plain"]

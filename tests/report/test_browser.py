@@ -21,6 +21,10 @@ def test_report_renders_in_chromium(monkeypatch, tmp_path):
     browser = Browser(tmp_path / "profile")
     try:
         browser.load(page.resolve().as_uri())
+        # the page opens on the one-screen summary; the long tables and figures are collapsed
+        assert browser.evaluate("document.querySelectorAll('details[open]').length") == 0
+        assert browser.evaluate("document.querySelectorAll('details').length") >= 3
+        browser.evaluate("document.querySelectorAll('details').forEach(d => d.open = true); 1")
         stats = browser.evaluate("""JSON.stringify({
             tables: document.querySelectorAll('table.leaderboard').length,
             rows: document.querySelectorAll('table.leaderboard tr').length,

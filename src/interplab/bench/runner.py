@@ -88,23 +88,36 @@ def check_parallelism(jobs: int, threads_per_job: int) -> None:
 
 
 def run_bench(spec: BenchSpec, out_dir: str | Path, *, jobs: int = 1, threads_per_job: int = 1,
-              progress: bool = True, on_done: Callable[[Job], None] | None = None) -> BenchSummary:
+              progress: bool = True, on_done: Callable[[Job], None] | None = None,
+              cluster: str | None = None) -> BenchSummary:
     """Run every job of ``spec`` not already done in ``out_dir/results.sqlite``.
 
     Results go to the store as each job finishes; ``out_dir/results.json`` is rewritten at the
     end, also after Ctrl-C (then :class:`BenchInterrupted` is raised). A failing job is recorded
     with its traceback and the others continue. ``jobs`` > 1 runs jobs in that many worker
     processes (at most one per core); every job uses ``threads_per_job`` torch threads, and the
-    caller's torch thread count is restored afterwards.
+    caller's torch thread count is restored afterwards. ``cluster`` ("local" or a Dask
+    scheduler address, :mod:`interplab.bench.dask_runner`) runs the jobs on Dask instead; with
+    "local", ``jobs`` is the number of worker processes.
+
+    The store records the spec's fingerprint (``spec``; the whole spec, not the shard), which
+    :func:`interplab.bench.merge.merge_stores` checks.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"the output directory {out_dir} is an existing file; pass a directory "
                           "with --out (it is created if missing)")
-    check_parallelism(jobs, threads_per_job)
+    if cluster is not None:
+        from interplab.bench.dask_runner import check_cluster
+
+        check_cluster(cluster)
+    if cluster is None or cluster == "local":
+        check_parallelism(jobs, threads_per_job)
     start = time.perf_counter()
     all_jobs = spec.jobs()
     with ResultsStore(out_dir / DB_NAME) as store:
+        store.set_meta("spec", spec.fingerprint())
+        store.set_meta("spec_name", spec.name)
         done_before = store.done_keys()
         todo = [j for j in all_jobs if j.key not in done_before]
         failures: list[tuple[str, str]] = []
@@ -121,7 +134,11 @@ def run_bench(spec: BenchSpec, out_dir: str | Path, *, jobs: int = 1, threads_pe
 
         interrupted = False
         try:
-            if jobs <= 1 or len(todo) <= 1:
+            if cluster is not None and todo:
+                from interplab.bench.dask_runner import run_dask
+
+                run_dask(todo, cluster, jobs, threads_per_job, finish)
+            elif jobs <= 1 or len(todo) <= 1:
                 _run_sequential(todo, threads_per_job, finish, bar)
             else:
                 _run_parallel(todo, jobs, threads_per_job, finish)

@@ -24,9 +24,10 @@ from pathlib import Path
 from interplab.bench.tracks import TRACK_MODULES, Job, track
 from interplab.errors import SpecError, unknown_name
 
-SUITES = ("quick", "full")
-#: Tracks that built-in suites draw from (tests may register others).
-DEFAULT_TRACKS = ("circuits", "features", "causal")
+SUITES = ("quick", "full", "zoo")
+#: Tracks that built-in suites draw from (tests may register others). A track contributes to a
+#: suite only if its SUITES has that name (the zoo track has only "zoo").
+DEFAULT_TRACKS = ("circuits", "features", "causal", "zoo", "failures", "data_attribution", "rationales")
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,60 @@ class TrackSpec:
 
 @dataclass(frozen=True)
 class BenchSpec:
+    """What to run. ``shard`` = (i, n): only the i-th of n deterministic parts (see :meth:`jobs`)."""
+
     name: str
     tracks: tuple[TrackSpec, ...]
     seed: int = 0
+    shard: tuple[int, int] | None = None
 
-    def jobs(self) -> list[Job]:
+    def all_jobs(self) -> list[Job]:
+        """Every job of the spec, ignoring ``shard``."""
         return [Job(t.track, o, m, a, self.seed)
                 for t in self.tracks for o in t.organisms for m in t.methods for a in t.ablations]
+
+    def jobs(self) -> list[Job]:
+        """The jobs to run: all of them, or this shard's. Shards split by organism — the
+        (track, organism) groups in order of first appearance are dealt round-robin — so a
+        shard loads each organism it needs and no other shard loads it; every job is in
+        exactly one shard."""
+        jobs = self.all_jobs()
+        if self.shard is None:
+            return jobs
+        i, n = self.shard
+        groups: dict[tuple[str, str], int] = {}
+        for j in jobs:
+            groups.setdefault((j.track, j.organism), len(groups))
+        return [j for j in jobs if groups[(j.track, j.organism)] % n == i - 1]
+
+    def fingerprint(self) -> str:
+        """Identifies the whole (unsharded) spec: a hash of its job keys. Stores written by
+        shards of one spec share it, and ``interplab bench merge`` requires that they do."""
+        import hashlib
+
+        keys = "\n".join(sorted(j.key for j in self.all_jobs()))
+        return hashlib.sha256(keys.encode()).hexdigest()[:16]
+
+    def sharded(self, shard: "str | tuple[int, int] | None") -> "BenchSpec":
+        """This spec restricted to ``shard`` ("i/N" or (i, N), 1 <= i <= N); None: unchanged."""
+        import dataclasses
+
+        if shard is None:
+            return self
+        return dataclasses.replace(self, shard=parse_shard(shard))
+
+
+def parse_shard(shard: "str | tuple[int, int]") -> tuple[int, int]:
+    """"i/N" (1 <= i <= N) -> (i, N); a clear SpecError otherwise."""
+    text = shard if isinstance(shard, str) else f"{shard[0]}/{shard[1]}"
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m:
+        raise SpecError(f"--shard must read i/N (e.g. 1/4: the first of 4 parts), got {text!r}")
+    i, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or not 1 <= i <= n:
+        raise SpecError(f"--shard {text}: need 1 <= i <= N (parts are numbered 1..N), got "
+                        f"i={i}, N={n}" + (f"; the last part of {n} is {n}/{n}" if n >= 1 else ""))
+    return i, n
 
 
 def suite(name: str, seed: int = 0) -> BenchSpec:

@@ -150,6 +150,15 @@ class ResultsStore:
             (job.key, job.track, job.organism, job.method, job.ablation, job.seed, status, error,
              seconds, time.time()))
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a ``meta`` entry (e.g. the spec fingerprint the runner records)."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
     # -------------------------------------------------------------- reading
     def done_keys(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT key FROM jobs WHERE status='done'")}

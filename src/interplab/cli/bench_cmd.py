@@ -14,14 +14,19 @@ INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench")(bench)
+    bench_app = typer.Typer(invoke_without_command=True, add_completion=False, rich_markup_mode=None)
+    bench_app.callback()(bench)
+    bench_app.command("merge")(merge)
+    app.add_typer(bench_app, name="bench")
     app.command("report")(report)
 
 
 def bench(
+    ctx: typer.Context,
     spec: str = typer.Option("quick", "--suite", "--spec", "-s",
                              help="A suite name (quick: ≤5 min on 2 cores; full: every organism, "
-                                  "method and ablation) or the path of a TOML spec file."),
+                                  "method and ablation; zoo: 210 generated organisms × the circuit "
+                                  "methods × 3 ablations) or the path of a TOML spec file."),
     out: Path = typer.Option(Path("runs/bench"), "--out", "-o",
                              help="Directory for results.sqlite, results.json and report.html."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1,
@@ -36,6 +41,13 @@ def bench(
     no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
     list_jobs: bool = typer.Option(False, "--list", help="Only list the jobs the spec expands to."),
+    cluster: Optional[str] = typer.Option(None, "--cluster",
+                                          help="Run on Dask (pip install 'interplab[dask]'): "
+                                               "'local' starts a LocalCluster with --jobs workers; "
+                                               "tcp://HOST:PORT submits to a running scheduler."),
+    shard: Optional[str] = typer.Option(None, "--shard",
+                                        help="Run only part i of N (e.g. 2/8), split by organism, "
+                                             "for array jobs; combine with `interplab bench merge`."),
 ) -> None:
     """Score interpretability methods on model organisms whose mechanism is known.
 
@@ -50,18 +62,24 @@ def bench(
       interplab bench --suite full --jobs 2 --out runs/full
 
       interplab bench --spec my_spec.toml --seed 1 --out runs/mine
+
+      interplab bench --suite zoo --cluster tcp://10.0.0.5:8786 --out runs/zoo
+
+      interplab bench --suite zoo --shard 3/8 --out runs/zoo-3   (then: bench merge runs/zoo runs/zoo-*)
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from interplab.bench.runner import BenchInterrupted, run_bench
     from interplab.bench.spec import load_spec
 
-    bench_spec = load_spec(spec, seed)
+    bench_spec = load_spec(spec, seed).sharded(shard)
     if list_jobs:
         keys = [j.key for j in bench_spec.jobs()]
         typer.echo(json.dumps(keys) if as_json else "\n".join(keys))
         return
     try:
         summary = run_bench(bench_spec, out, jobs=jobs, threads_per_job=threads_per_job,
-                            progress=not as_json)
+                            progress=not as_json, cluster=cluster)
     except BenchInterrupted as stop:
         typer.echo(f"interrupted after {stop.finished} of {stop.total} jobs; results so far are in "
                    f"{out / 'results.sqlite'} — rerun the same command to resume", err=True)
@@ -85,6 +103,34 @@ def bench(
     typer.echo(f"results: {out / 'results.json'}")
     if report_path:
         typer.echo(f"report:  {report_path}")
+
+
+def merge(out: Path = typer.Argument(..., help="New directory for the merged results.sqlite."),
+          inputs: list[Path] = typer.Argument(..., help="Result directories (or .sqlite files) "
+                                                        "of shards of one spec."),
+          no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
+          as_json: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
+    """Combine the result stores of one spec's shards (`bench --shard i/N`) into OUT.
+
+    Stores written by different specs are refused. A job done in any input is kept done.
+
+    Example: interplab bench merge runs/zoo runs/zoo-1 runs/zoo-2
+    """
+    from interplab.bench.merge import merge_stores
+
+    summary = merge_stores(out, list(inputs))
+    report_path = None
+    if not no_report:
+        from interplab.report.html import render_report
+
+        report_path = render_report(out)
+    if as_json:
+        typer.echo(json.dumps({"inputs": summary.inputs, "jobs": summary.jobs, "done": summary.done,
+                               "failed": summary.failed, "results": str(out / "results.json"),
+                               "report": str(report_path) if report_path else None}))
+        return
+    typer.echo(f"merged {summary.inputs} stores: {summary.jobs} jobs ({summary.done} done, "
+               f"{summary.failed} failed) into {out / 'results.sqlite'}")
 
 
 def report(out: Path = typer.Argument(..., help="A directory written by `interplab bench --out`.")) -> None:

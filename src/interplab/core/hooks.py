@@ -108,7 +108,13 @@ class HookRegistry:
 
 @contextlib.contextmanager
 def hooks_removed_after() -> Iterator[HookRegistry]:
-    """Context manager yielding a registry whose hooks are removed however the block exits."""
+    """Context manager yielding a registry whose hooks are removed however the block exits.
+
+    Hooked runs keep freed memory for reuse (:func:`interplab.core.memory.keep_freed_memory_for_hooks`,
+    applied once per process unless opted out)."""
+    from interplab.core.memory import keep_freed_memory_for_hooks
+
+    keep_freed_memory_for_hooks()
     registry = HookRegistry()
     try:
         yield registry

@@ -1,0 +1,115 @@
+"""Run bench jobs on a Dask cluster (optional extra ``interplab[dask]``).
+
+    --cluster local              a dask.distributed.LocalCluster on this machine (``--jobs``
+                                 worker processes, one thread each)
+    --cluster tcp://HOST:PORT    an existing scheduler: a laptop (``dask scheduler`` +
+                                 ``dask worker``), a Slurm allocation via dask-jobqueue, a
+                                 Kubernetes deployment — the same code
+
+Jobs are grouped by (track, organism, seed) and each group is one Dask task, so a worker loads an
+organism once for all its methods and ablations. Results come back to this process and go into
+the SQLite store as each group finishes (the store is only ever written here, never by a worker).
+A worker that dies mid-task loses nothing: the scheduler reruns its task on another worker, and a
+job is recorded only when its result arrives, so no job is lost or recorded twice. The store is
+the resume point, exactly as with the process pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+import uuid
+from typing import Any, Callable
+
+from interplab.bench.tracks import TRACK_MODULES, Job
+from interplab.errors import ConfigError, MissingExtraError
+
+#: seconds to wait for a scheduler before giving up with a clear error
+CONNECT_TIMEOUT = 5
+_ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx)://[^\s/]+(:\d+)?/?$")
+
+
+def check_cluster(cluster: str) -> str:
+    """``local`` or a scheduler address (``tcp://host:port``); ConfigError otherwise."""
+    if cluster == "local" or _ADDRESS.match(cluster):
+        return cluster
+    raise ConfigError(f"--cluster must be 'local' or a Dask scheduler address such as "
+                      f"tcp://127.0.0.1:8786, got {cluster!r}")
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise MissingExtraError("--cluster needs Dask: pip install 'interplab[dask]' (or run "
+                                "without --cluster: the process pool needs no extra)") from None
+    return distributed
+
+
+def connect(cluster: str, workers: int) -> tuple[Any, Callable[[], None]]:
+    """A Dask client for ``cluster`` and a function that closes what was started here."""
+    distributed = _distributed()
+    check_cluster(cluster)
+    if cluster == "local":
+        local = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                         dashboard_address=None, silence_logs=logging.ERROR)
+        client = distributed.Client(local)
+
+        def close() -> None:
+            client.close()
+            local.close()
+
+        return client, close
+    try:
+        client = distributed.Client(cluster, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {cluster} within {CONNECT_TIMEOUT} s "
+                          f"({type(exc).__name__}); start one (`dask scheduler`, then `dask worker "
+                          f"{cluster}`) or check the address") from None
+    return client, client.close
+
+
+def group_jobs(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs grouped by (track, organism, seed), in order of first appearance."""
+    groups: dict[tuple[str, str, int], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.track, job.organism, job.seed), []).append(job)
+    return list(groups.values())
+
+
+def execute_group(jobs: list[Job], threads: int, track_modules: dict[str, str]) -> list:
+    """Run one group on a worker: every job with ``threads`` torch threads (the organism is
+    built once: tracks cache their organisms per process)."""
+    from interplab.bench.runner import execute_job
+
+    TRACK_MODULES.update(track_modules)
+    return [execute_job(job, threads) for job in jobs]
+
+
+def run_dask(todo: list[Job], cluster: str, workers: int, threads: int,
+             finish: Callable[[Job, Any], None]) -> None:
+    """Run ``todo`` on ``cluster``; ``finish(job, result)`` is called here as results arrive."""
+    distributed = _distributed()
+    client, close = connect(cluster, workers)
+    futures: dict[Any, list[Job]] = {}
+    try:
+        run_id = uuid.uuid4().hex[:8]
+        for n, group in enumerate(group_jobs(todo)):
+            future = client.submit(execute_group, group, threads, dict(TRACK_MODULES),
+                                   key=f"interplab-{run_id}-{n}-{group[0].organism}", pure=False)
+            futures[future] = group
+        for future in distributed.as_completed(list(futures)):
+            group = futures[future]
+            try:
+                results = future.result()
+            except Exception:  # the task failed on every worker it was given (e.g. KilledWorker)
+                error = traceback.format_exc()
+                results = [([], {}, 0.0, error)] * len(group)
+            for job, result in zip(group, results):
+                finish(job, result)
+    finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+        close()

@@ -1,0 +1,496 @@
+"""Seeded random RASP programs: as many verified organisms as a study needs.
+
+    candidate(seed, j) ─draw─▶ rasp.SOp ─compile_program─▶ CompiledModel
+        ─check_agreement (every input, or ≥ 2,000 sampled)─▶ 1.0 or rejected
+        ─behaviour (outputs on a fixed input set)─▶ new or a duplicate (rejected)
+        ─task_pairs (from the program's semantics: outputs differ)─▶ GeneratedProgram
+
+A candidate is drawn from a small grammar over the constructs the compiler supports: ``Map``
+(categorical and to numerical), ``SequenceMap``, ``LinearSequenceMap``, ``Select`` with every
+:class:`~interplab.compile.rasp.Comparison`, categorical and numerical ``Aggregate``,
+``SelectorWidth`` and selector ``&``/``|``. Its depth (the longest chain of operations from the
+input to the output) and its number of operations are bounded by :class:`Grammar`. Candidate
+``j`` of ``seed`` depends on nothing but ``(seed, j)``, so ``generated-<seed>-<i>`` — the ``i``-th
+accepted candidate — is rebuilt in any process without replaying the others' compilation (the
+accepted candidate numbers are cached, keyed by seed and :data:`GENERATOR_VERSION`).
+
+A candidate is rejected when it does not compile (e.g. a categorical Aggregate that would average
+different values), when its compiled model disagrees with the RASP evaluator on a single checked
+input (counted: a compiler bug, never expected), when its output does not depend on the tokens
+(no task pair), or when another accepted program has the same behaviour (its outputs on every
+input, or on a fixed seeded sample of 2,000 when the input space is larger).
+
+Task pairs come from the semantics: for each clean input, a corrupted input of the same length
+whose program output differs, the nearest such input in Hamming distance (ties broken by the seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection, Iterator, Sequence
+
+from interplab.compile import rasp
+from interplab.compile.rasp import (Aggregate, Comparison, LinearSequenceMap, Map, Select,
+                                    SelectorWidth, SequenceMap, indices, numerical, tokens)
+from interplab.errors import CompileError, ConfigError, InterplabError
+
+#: bump when the grammar changes: cached candidate lists and organism names depend on it
+GENERATOR_VERSION = 1
+#: agreement is checked on every input up to this many, else on this many seeded samples
+MAX_CHECKED_INPUTS = 2_000
+
+_CAT_MAPS: tuple[tuple[str, Callable[[int, int], Callable[[Any], Any]]], ...] = (
+    ("(x+{k})%{m}", lambda k, m: lambda x: (x + k) % m),
+    ("(x*{k})%{m}", lambda k, m: lambda x: (x * k) % m),
+    ("x<{k}", lambda k, m: lambda x: 1 if x < k else 0),
+    ("x=={k}", lambda k, m: lambda x: 1 if x == k else 0),
+    ("min(x,{k})", lambda k, m: lambda x: min(x, k)),
+    ("x%2", lambda k, m: lambda x: x % 2),
+)
+_SEQ_MAPS: tuple[tuple[str, Callable[[int], Callable[[Any, Any], Any]]], ...] = (
+    ("(a+b)%{m}", lambda m: lambda a, b: (a + b) % m),
+    ("(a-b)%{m}", lambda m: lambda a, b: (a - b) % m),
+    ("a==b", lambda m: lambda a, b: 1 if a == b else 0),
+    ("a<b", lambda m: lambda a, b: 1 if a < b else 0),
+    ("max(a,b)", lambda m: lambda a, b: max(a, b)),
+    ("min(a,b)", lambda m: lambda a, b: min(a, b)),
+)
+_SELECT_PREDICATES = (Comparison.EQ, Comparison.LT, Comparison.LEQ, Comparison.GT,
+                      Comparison.GEQ, Comparison.NEQ, Comparison.TRUE)
+#: the operations the grammar draws from (the constructs a program is tagged with)
+CONSTRUCTS = ("map", "numerical_map", "sequence_map", "linear_sequence_map", "aggregate",
+              "numerical_aggregate", "selector_width", "selector_and", "selector_or")
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """Bounds on the drawn programs. ``max_depth``: longest chain of operations from the input;
+    ``min_ops``/``max_ops``: how many operations are drawn (the program is what the last one
+    reads, so it may use fewer); vocabularies are ``0..v-1`` for ``v`` in ``vocab_sizes``."""
+
+    max_depth: int = 4
+    min_ops: int = 2
+    max_ops: int = 6
+    vocab_sizes: tuple[int, ...] = (3, 4)
+    max_lens: tuple[int, ...] = (3, 4, 5)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_depth < 1:
+            problems.append(f"max_depth must be >= 1, got {self.max_depth}")
+        if not 1 <= self.min_ops <= self.max_ops:
+            problems.append(f"need 1 <= min_ops <= max_ops, got {self.min_ops}, {self.max_ops}")
+        if not self.vocab_sizes or min(self.vocab_sizes) < 2:
+            problems.append(f"vocab_sizes must be >= 2, got {self.vocab_sizes}")
+        if not self.max_lens or min(self.max_lens) < 2:
+            problems.append(f"max_lens must be >= 2, got {self.max_lens}")
+        if problems:
+            raise ConfigError("invalid program grammar: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One drawn program with its shape: ``depth`` (longest chain of operations), ``width``
+    (most operations at one depth), ``n_ops`` and the ``constructs`` it uses (selects tagged
+    with their comparison, e.g. ``select_LT``)."""
+
+    seed: int
+    index: int
+    program: rasp.SOp = field(repr=False)
+    vocab: tuple[int, ...]
+    max_len: int
+    depth: int
+    width: int
+    n_ops: int
+    constructs: tuple[str, ...]
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+class _Drawer:
+    """Draws one program; every expression is named ``v<k>`` (stable across processes)."""
+
+    def __init__(self, rng: random.Random, grammar: Grammar, vocab_size: int, max_len: int):
+        self.rng, self.g, self.v, self.n = rng, grammar, vocab_size, max_len
+        self.depth: dict[int, int] = {id(tokens): 0, id(indices): 0}
+        self.reads_tokens: set[int] = {id(tokens)}
+        self.k = 0
+        self.cat: list[rasp.SOp] = [tokens, indices]
+        self.num: list[rasp.SOp] = []
+
+    def _name(self, suffix: str = "") -> str:
+        self.k += 1
+        return f"v{self.k}{suffix}"
+
+    def _pick(self, pool: list[rasp.SOp], limit: int) -> rasp.SOp | None:
+        ok = [s for s in pool if self.depth[id(s)] < limit]
+        if not ok:
+            return None
+        # recent expressions are likelier: programs grow deeper instead of wider only
+        weights = [1 + i for i in range(len(ok))]
+        return self.rng.choices(ok, weights)[0]
+
+    def _add(self, sop: rasp.SOp, *parents: Any) -> rasp.SOp:
+        self.depth[id(sop)] = 1 + max(self.depth.get(id(p), 0) for p in parents)
+        if any(id(p) in self.reads_tokens for p in parents):
+            self.reads_tokens.add(id(sop))
+        (self.num if sop.is_numerical else self.cat).append(sop)
+        return sop
+
+    def _select(self, limit: int, predicate: Comparison | None = None) -> tuple[rasp.Selector, list]:
+        keys, queries = self._pick(self.cat, limit), self._pick(self.cat, limit)
+        assert keys is not None and queries is not None  # tokens/indices have depth 0
+        pred = predicate or self.rng.choice(_SELECT_PREDICATES)
+        return Select(keys, queries, pred, name=self._name("_select")), [keys, queries]
+
+    def _combined(self, limit: int, kind: str) -> tuple[rasp.Selector, list]:
+        """``a & b`` (any two selects) or ``a | b`` (the same keys and queries: one pattern)."""
+        first, parents = self._select(limit)
+        if kind == "selector_and":
+            second, more = self._select(limit)
+            return rasp.SelectorAnd(first, second, name=self._name("_selector")), parents + more
+        assert isinstance(first, Select)
+        pred = self.rng.choice([p for p in _SELECT_PREDICATES if p is not first.predicate])
+        second = Select(first.keys, first.queries, pred, name=self._name("_select"))
+        return rasp.SelectorOr(first, second, name=self._name("_selector")), parents
+
+    def step(self) -> rasp.SOp | None:
+        limit = self.g.max_depth
+        kind = self.rng.choice(CONSTRUCTS)
+        if kind == "map":
+            x = self._pick(self.cat, limit)
+            _, make = self.rng.choice(_CAT_MAPS)
+            k, m = self.rng.randint(1, self.v - 1), self.v
+            return self._add(Map(make(k, m), x, name=self._name()), x) if x is not None else None
+        if kind == "numerical_map":
+            x = self._pick(self.cat, limit)
+            k = self.rng.randint(0, self.v - 1)
+            return self._add(numerical(Map(lambda t, k=k: 1 if t == k else 0, x, name=self._name())),
+                             x) if x is not None else None
+        if kind == "sequence_map":
+            a, b = self._pick(self.cat, limit), self._pick(self.cat, limit)
+            if a is None or b is None or a is b:
+                return None
+            _, make = self.rng.choice(_SEQ_MAPS)
+            return self._add(SequenceMap(make(self.v), a, b, name=self._name()), a, b)
+        if kind == "linear_sequence_map":
+            a, b = self._pick(self.num, limit), self._pick(self.num, limit)
+            if a is None or b is None or a is b:
+                return None
+            ca, cb = self.rng.choice((1.0, -1.0, 0.5)), self.rng.choice((1.0, -1.0, 0.5))
+            return self._add(LinearSequenceMap(a, b, ca, cb, name=self._name()), a, b)
+        if kind == "aggregate":  # categorical: one key per query (keys are the indices)
+            x, q = self._pick(self.cat, limit), self._pick(self.cat, limit)
+            if x is None or q is None:
+                return None
+            sel = Select(indices, q, Comparison.EQ, name=self._name("_select"))
+            return self._add(Aggregate(sel, x, name=self._name()), x, q)
+        if kind == "numerical_aggregate":
+            x = self._pick(self.num, limit)
+            if x is None:
+                return None
+            sel, parents = (self._select(limit) if self.rng.random() < 0.8
+                            else self._combined(limit, self.rng.choice(("selector_and", "selector_or"))))
+            return self._add(numerical(Aggregate(sel, x, default=0, name=self._name())), x, *parents)
+        if kind in ("selector_and", "selector_or"):
+            sel, parents = self._combined(limit, kind)
+        else:
+            sel, parents = self._select(limit)
+        return self._add(SelectorWidth(sel, name=self._name()), *parents)
+
+
+def draw(seed: int, index: int, grammar: Grammar = Grammar()) -> Candidate:
+    """Candidate ``index`` of ``seed``: a function of ``(seed, index, grammar)`` only."""
+    rng = random.Random(f"interplab-generate-v{GENERATOR_VERSION}-{seed}-{index}")
+    vocab_size, max_len = rng.choice(grammar.vocab_sizes), rng.choice(grammar.max_lens)
+    drawer = _Drawer(rng, grammar, vocab_size, max_len)
+    n_ops = rng.randint(grammar.min_ops, grammar.max_ops)
+    last: rasp.SOp = tokens
+    made = 0
+    for _ in range(20 * n_ops):
+        sop = drawer.step()
+        if sop is not None:
+            made += 1
+            if id(sop) in drawer.reads_tokens:  # the output is the last op that reads the input
+                last = sop
+            if made >= n_ops:
+                break
+    depth, width, ops, constructs = shape(last)
+    return Candidate(seed, index, last, tuple(range(vocab_size)), max_len, depth, width, ops,
+                     constructs)
+
+
+def shape(program: rasp.SOp) -> tuple[int, int, int, tuple[str, ...]]:
+    """(depth, width, number of SOp operations, constructs) of ``program``'s DAG."""
+    depth: dict[int, int] = {}
+    constructs: set[str] = set()
+    levels: dict[int, int] = {}
+    for expr in rasp.walk(program):
+        below = max((depth[id(c)] for c in expr.children), default=0)
+        is_op = isinstance(expr, rasp.SOp) and not isinstance(expr, (rasp.TokensType, rasp.IndicesType))
+        depth[id(expr)] = below + (1 if is_op else 0)
+        if is_op:
+            levels[depth[id(expr)]] = levels.get(depth[id(expr)], 0) + 1
+            constructs.add(_construct(expr))
+        elif isinstance(expr, rasp.Select):
+            pred = expr.predicate
+            constructs.add(f"select_{pred.value if isinstance(pred, Comparison) else 'fn'}")
+        elif isinstance(expr, (rasp.SelectorAnd, rasp.SelectorOr)):
+            constructs.add(expr.kind)
+    return depth[id(program)], max(levels.values(), default=0), sum(levels.values()), tuple(sorted(constructs))
+
+
+def _construct(expr: rasp.SOp) -> str:
+    if isinstance(expr, Map):
+        return "numerical_map" if expr.is_numerical else "map"
+    if isinstance(expr, Aggregate):
+        return "numerical_aggregate" if expr.is_numerical else "aggregate"
+    return expr.kind
+
+
+# ----------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratedProgram:
+    """An accepted program: its candidate, behaviour fingerprint, agreement with the evaluator
+    (``checked`` inputs, all matching) and the duck-typed :class:`ProgramSpec` interface the
+    bench uses (``name``, ``vocab``, ``max_len``, ``program()``, ``task_pairs``, ``compile``)."""
+
+    name: str
+    candidate: Candidate = field(repr=False)
+    behaviour: str
+    checked: int
+    exhaustive: bool
+    _outputs: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def vocab(self) -> tuple[int, ...]:
+        return self.candidate.vocab
+
+    @property
+    def max_len(self) -> int:
+        return self.candidate.max_len
+
+    def program(self) -> rasp.SOp:
+        return self.candidate.program
+
+    def describe(self) -> dict[str, Any]:
+        c = self.candidate
+        return {"name": self.name, "seed": c.seed, "candidate": c.index, "vocab": list(c.vocab),
+                "max_len": c.max_len, "depth": c.depth, "width": c.width, "n_ops": c.n_ops,
+                "constructs": list(c.constructs), "behaviour": self.behaviour,
+                "agreement": 1.0, "inputs_checked": self.checked, "exhaustive": self.exhaustive}
+
+    def task_pairs(self, n: int, seed: int = 0, length: int | None = None,
+                   within: Collection[tuple] | None = None) -> list[tuple[list, list]]:
+        """``n`` (clean, corrupted) pairs whose outputs differ (see :func:`task_pairs`)."""
+        return task_pairs(self.candidate.program, self.vocab, self.max_len, n, seed=seed,
+                          length=length, outputs=self._outputs, within=within)
+
+    def compile(self, **kwargs: Any) -> Any:
+        """The compiled model; its per-ablation truth is left to
+        :func:`interplab.compile.derive_circuit` on pairs the caller holds out (default)."""
+        from interplab.compile.compiler import compile_program
+
+        kwargs.setdefault("measure_circuit", False)
+        return compile_program(self.candidate.program, self.vocab, self.max_len, name=self.name,
+                               **kwargs)
+
+
+def checked_inputs(vocab: Sequence[Any], max_len: int, seed: int = 0) -> tuple[list[tuple], bool]:
+    """Every input of length 1..max_len when there are at most :data:`MAX_CHECKED_INPUTS`, else a
+    seeded sample of that many; and whether it is every input."""
+    total = sum(len(vocab) ** n for n in range(1, max_len + 1))
+    if total <= MAX_CHECKED_INPUTS:
+        return [x for n in range(1, max_len + 1) for x in itertools.product(vocab, repeat=n)], True
+    rng = random.Random(seed)
+    return [tuple(rng.choice(vocab) for _ in range(rng.randint(1, max_len)))
+            for _ in range(MAX_CHECKED_INPUTS)], False
+
+
+def _canonical(out: Sequence[Any]) -> tuple:
+    return tuple(round(v, 6) if isinstance(v, float) else v for v in out)
+
+
+def behaviour(outputs: dict[tuple, tuple]) -> str:
+    """A fingerprint of a program's outputs on its checked inputs (numbers rounded to 1e-6)."""
+    h = hashlib.sha256()
+    for x in sorted(outputs, key=lambda x: (len(x), repr(x))):
+        h.update(repr((x, outputs[x])).encode())
+    return h.hexdigest()[:16]
+
+
+def task_pairs(program: rasp.SOp, vocab: Sequence[Any], max_len: int, n: int, *, seed: int = 0,
+               length: int | None = None, outputs: dict | None = None,
+               within: Collection[tuple] | None = None) -> list[tuple[list, list]]:
+    """``n`` (clean, corrupted) pairs of equal length whose program outputs differ; the corrupted
+    input is a nearest such input in Hamming distance (random among the nearest), found by
+    changing one token, then two, .... Lengths: ``length``, else drawn from those where the output
+    varies. ``outputs`` caches evaluator outputs. ``within``: both inputs of every pair come from
+    this set (e.g. one half of the inputs, so that another set of pairs can avoid them).
+    Raises ConfigError when no pair has outputs that differ."""
+    rng = random.Random(seed)
+    allowed = None if within is None else {tuple(x) for x in within}
+    cache = outputs if outputs is not None else {}
+
+    def out(x: tuple) -> tuple:
+        if x not in cache:
+            cache[x] = _canonical(rasp.evaluate(program, list(x)))
+        return cache[x]
+
+    lengths = [length] if length is not None else list(range(1, max_len + 1))
+    pools = {L: [x for x in _inputs_of_length(vocab, L) if allowed is None or x in allowed]
+             for L in lengths}
+    pools = {L: xs for L, xs in pools.items() if len({out(x) for x in xs}) > 1}
+    if not pools:
+        raise ConfigError(f"program {program.label!r}: its output is the same on every "
+                          f"{'allowed ' if allowed is not None else ''}input of length {lengths}, "
+                          "so no task pair has outputs that differ")
+    pairs = []
+    for _ in range(100 * n):
+        if len(pairs) == n:
+            break
+        L = rng.choice(sorted(pools))
+        clean = rng.choice(pools[L])
+        corrupted = _nearest_different(clean, out, vocab, rng, allowed)
+        if corrupted is not None:
+            pairs.append((list(clean), list(corrupted)))
+    if len(pairs) < n:  # pragma: no cover - every pool has two outputs, so draws succeed
+        raise ConfigError(f"program {program.label!r}: found only {len(pairs)} of {n} task pairs")
+    return pairs
+
+
+def _nearest_different(x: tuple, out: Callable[[tuple], tuple], vocab: Sequence[Any],
+                       rng: random.Random, allowed: set | None = None) -> tuple | None:
+    want = out(x)
+    for distance in range(1, len(x) + 1):
+        found = []
+        for where in itertools.combinations(range(len(x)), distance):
+            options = [[v for v in vocab if v != x[i]] for i in where]
+            for values in itertools.product(*options):
+                y = list(x)
+                for i, v in zip(where, values):
+                    y[i] = v
+                t = tuple(y)
+                if (allowed is None or t in allowed) and out(t) != want:
+                    found.append(t)
+        if found:
+            return rng.choice(found)
+    return None
+
+
+def _inputs_of_length(vocab: Sequence[Any], length: int) -> list[tuple]:
+    if len(vocab) ** length <= MAX_CHECKED_INPUTS:
+        return list(itertools.product(vocab, repeat=length))
+    rng = random.Random(length)
+    return [tuple(rng.choice(vocab) for _ in range(length)) for _ in range(MAX_CHECKED_INPUTS)]
+
+
+@dataclass
+class Rejections:
+    """Why candidates were rejected (counts), for the generation report."""
+
+    trivial: int = 0
+    constant: int = 0
+    compile: int = 0
+    disagree: int = 0
+    duplicate: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, index: int, reason: str) -> None:
+        kind = reason.split(":")[0]
+        setattr(self, kind, getattr(self, kind) + 1)
+        if kind in ("compile", "disagree") and len(self.examples) < 5:
+            self.examples.append(f"candidate {index}: {reason}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"trivial": self.trivial, "constant": self.constant, "compile": self.compile,
+                "disagree": self.disagree, "duplicate": self.duplicate}
+
+
+def verify(candidate: Candidate, name: str, grammar: Grammar = Grammar()
+           ) -> tuple[GeneratedProgram, Any] | str:
+    """Compile ``candidate`` and check it (see the module docstring). Returns the accepted
+    program and its compiled model, or why it was rejected (``"trivial"``: fewer than
+    ``grammar.min_ops`` operations; ``"constant"``; ``"compile: ..."``; ``"disagree: ..."``)."""
+    from interplab.compile.compiler import compile_program
+    from interplab.compile.ground_truth import values_equal
+
+    program = candidate.program
+    if candidate.n_ops < grammar.min_ops or not isinstance(program, rasp.SOp):
+        return "trivial"
+    inputs, exhaustive = checked_inputs(candidate.vocab, candidate.max_len, seed=candidate.index)
+    outputs: dict[tuple, tuple] = {}
+    try:
+        for x in inputs:
+            outputs[x] = _canonical(rasp.evaluate(program, list(x)))
+    except InterplabError as exc:  # undefined on some input (the compiler would reject it too)
+        return f"compile: {str(exc).splitlines()[0][:200]}"
+    full = [o for x, o in outputs.items() if len(x) == candidate.max_len]
+    if len(set(full)) < 2:
+        return "constant"
+    try:
+        model = compile_program(program, candidate.vocab, candidate.max_len, name=name,
+                                measure_circuit=False)
+    except InterplabError as exc:
+        lines = str(exc).splitlines()
+        return "compile: " + " ".join(lines[1:2] or lines[:1]).strip()[:200]
+    bad = 0
+    with _no_grad():
+        for n in range(1, candidate.max_len + 1):
+            group = [x for x in inputs if len(x) == n]
+            if group:
+                for x, got in zip(group, model([list(x) for x in group])):
+                    bad += not values_equal(list(outputs[x]), got, 1e-4)
+    if bad:
+        return f"disagree: {bad} of {len(inputs)} inputs"
+    spec = GeneratedProgram(name, candidate, behaviour(outputs), len(inputs), exhaustive, outputs)
+    return spec, model
+
+
+def _no_grad() -> Any:
+    import torch
+
+    return torch.no_grad()
+
+
+def generate(count: int, seed: int = 0, grammar: Grammar = Grammar(), *,
+             max_candidates: int | None = None, rejections: Rejections | None = None,
+             ) -> Iterator[tuple[GeneratedProgram, Any]]:
+    """Yield ``count`` accepted (program, compiled model) pairs for ``seed``, in order, named
+    ``generated-<seed>-<i>``. Raises CompileError if ``max_candidates`` (default 50 × count)
+    draws do not give ``count`` programs."""
+    if count < 0:
+        raise ConfigError(f"count must be >= 0, got {count}")
+    limit = max_candidates if max_candidates is not None else 50 * max(count, 1)
+    seen: set[str] = set()
+    rej = rejections if rejections is not None else Rejections()
+    accepted = 0
+    for j in range(limit):
+        if accepted == count:
+            return
+        outcome = verify(draw(seed, j, grammar), f"generated-{seed}-{accepted}", grammar)
+        if isinstance(outcome, str):
+            rej.add(j, outcome)
+            continue
+        spec, model = outcome
+        if spec.behaviour in seen:
+            rej.duplicate += 1
+            continue
+        seen.add(spec.behaviour)
+        accepted += 1
+        yield spec, model
+    if accepted < count:
+        raise CompileError(f"only {accepted} of {count} programs accepted after {limit} candidates "
+                           f"for seed {seed} (rejected: {json.dumps(rej.to_json())})")
+
+
+__all__ = ["Grammar", "Candidate", "GeneratedProgram", "Rejections", "draw", "shape", "verify",
+           "generate", "task_pairs", "behaviour", "checked_inputs", "GENERATOR_VERSION",
+           "CONSTRUCTS"]

@@ -1,0 +1,169 @@
+"""Report section of the ``zoo`` track: the circuit methods ranked over generated organisms.
+
+The unit of resampling is the organism: each method's score on an organism is its ``edge_auroc``
+averaged over the ablations run; only organisms on which every method has a score are used, so
+every comparison is paired. Reported per method: the mean with a 95% bootstrap interval, the
+rank (1 = best) with the 95% interval of its rank over bootstrap resamples of the organisms; then
+the mean per program depth, width and construct (each with its n), and a plot of the ranking
+against depth. Baselines are shown, labelled, and never ranked among the methods.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from interplab.bench.store import ResultsStore
+from interplab.report.stats import Interval, RankInterval, bootstrap_mean, bootstrap_ranks
+
+TRACK = "zoo"
+METRIC = "edge_auroc"
+
+
+@dataclass(frozen=True)
+class ZooRanking:
+    metric: str
+    organisms: int  # with every method scored
+    methods: tuple[str, ...]
+    baselines: tuple[str, ...]
+    score: dict[str, Interval]
+    rank: dict[str, RankInterval]
+    #: {"depth"|"width"|construct name: {value: {method: Interval}}}
+    by_shape: dict[str, dict[Any, dict[str, Interval]]] = field(default_factory=dict)
+
+
+def ranking(store: ResultsStore, metric: str = METRIC) -> ZooRanking | None:
+    """The zoo track's ranking, or None when the store holds no zoo results."""
+    from interplab.report.html import baseline_methods
+
+    zoo_jobs = {j.key: j for j in store.jobs() if j.track == TRACK and j.status == "done"}
+    if not zoo_jobs:
+        return None
+    wanted = {(j.organism, j.method, j.ablation, j.seed) for j in zoo_jobs.values()}
+    cells: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in store.rows():
+        if r["metric"] == metric and r["value"] is not None and \
+                (r["organism"], r["method"], r["ablation"], r["seed"]) in wanted:
+            cells[r["organism"]][r["method"]].append(r["value"])
+    methods_all = sorted({m for per in cells.values() for m in per})
+    complete = sorted(o for o, per in cells.items() if all(per.get(m) for m in methods_all))
+    if not complete:
+        return None
+    per_org = {m: [sum(cells[o][m]) / len(cells[o][m]) for o in complete] for m in methods_all}
+    base = sorted(baseline_methods([TRACK]) & set(methods_all))
+    methods = tuple(m for m in methods_all if m not in base)
+    score = {m: bootstrap_mean(per_org[m], seed=i) for i, m in enumerate(methods_all)}
+    rank = bootstrap_ranks({m: per_org[m] for m in methods})
+    shapes = _shapes(store, zoo_jobs)
+    by_shape: dict[str, dict[Any, dict[str, Interval]]] = {}
+    for key in ("depth", "width"):
+        groups: dict[Any, list[int]] = defaultdict(list)
+        for i, o in enumerate(complete):
+            if o in shapes:
+                groups[shapes[o][key]].append(i)
+        by_shape[key] = {v: {m: bootstrap_mean([per_org[m][i] for i in idx]) for m in methods_all}
+                         for v, idx in sorted(groups.items())}
+    constructs: dict[str, list[int]] = defaultdict(list)
+    for i, o in enumerate(complete):
+        for c in shapes.get(o, {}).get("constructs", ()):
+            constructs[c].append(i)
+    by_shape["construct"] = {c: {m: bootstrap_mean([per_org[m][i] for i in idx]) for m in methods_all}
+                             for c, idx in sorted(constructs.items())}
+    return ZooRanking(metric, len(complete), methods, tuple(base), score, rank, by_shape)
+
+
+def _shapes(store: ResultsStore, jobs: dict) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for key, arts in store.artifacts("organism_shape").items():
+        if key in jobs:
+            out[jobs[key].organism] = arts["organism_shape"]
+    return out
+
+
+def section(store: ResultsStore) -> str:
+    r = ranking(store)
+    if r is None:
+        return ""
+    order = sorted(r.methods, key=lambda m: (r.rank[m].rank, m)) + list(r.baselines)
+    rows = []
+    for m in order:
+        is_base = m in r.baselines
+        rank = "baseline" if is_base else r.rank[m].fmt()
+        cls = " class='baseline'" if is_base else ""
+        rows.append(f"<tr{cls}><td class='name'>{escape(m)}</td><td>{r.score[m].fmt()}</td>"
+                    f"<td>{rank}</td></tr>")
+    parts = [f"<h2>Zoo: circuit methods over {r.organisms} generated organisms</h2>",
+             f"<p class='muted'>{escape(r.metric)} per organism (mean over the ablations run), "
+             "mean with a 95% bootstrap interval over organisms; rank 1 = best, with the 95% "
+             "interval of the rank over bootstrap resamples of the organisms. Baselines are not "
+             "ranked.</p>",
+             "<table><tr><th class='name'>method</th><th>mean [95% CI]</th><th>rank [95% CI]</th>"
+             f"</tr>{''.join(rows)}</table>"]
+    parts.append(_plot(r))
+    for key, title in (("depth", "program depth"), ("width", "program width"),
+                       ("construct", "construct used")):
+        groups = r.by_shape.get(key) or {}
+        if not groups:
+            continue
+        head = "".join(f"<th>{escape(m)}</th>" for m in order)
+        body = []
+        for value, per in groups.items():
+            n = next(iter(per.values())).n
+            body.append(f"<tr><td class='name'>{escape(str(value))}</td><td>{n}</td>"
+                        + "".join(f"<td>{per[m].mean:.2f}</td>" for m in order) + "</tr>")
+        parts.append(f"<details><summary>mean {escape(r.metric)} by {title}</summary>"
+                     f"<div class='scroll'><table><tr><th class='name'>{key}</th><th>n</th>{head}"
+                     f"</tr>{''.join(body)}</table></div></details>")
+    return "".join(parts)
+
+
+def _plot(r: ZooRanking) -> str:
+    try:
+        from interplab.report.plots import line_plot
+    except ImportError:  # pragma: no cover
+        return ""
+    from interplab.errors import MissingExtraError
+
+    out = []
+    for key in ("depth", "width"):
+        groups = r.by_shape.get(key) or {}
+        if len(groups) < 2:
+            continue
+        xs = list(groups)
+        series = {m: (xs, [groups[x][m].mean for x in xs]) for m in list(r.methods) + list(r.baselines)}
+        try:
+            out.append(f"<div class='card'>{line_plot(series, title=f'{r.metric} by program {key}', xlabel=key, ylabel=r.metric, ylim=(0, 1.02))}</div>")
+        except MissingExtraError as exc:
+            return f"<p class='muted'>{escape(str(exc))}</p>"
+    return f"<div class='grid'>{''.join(out)}</div>" if out else ""
+
+
+class _WithoutTrack:
+    """A read-only view of a store without one track's jobs, rows and artifacts (the per-organism
+    sections would draw a figure per generated organism)."""
+
+    def __init__(self, store: ResultsStore, track: str):
+        self._store = store
+        self._jobs = [j for j in store.jobs() if j.track != track]
+        hidden = {(j.organism, j.method, j.ablation, j.seed) for j in store.jobs() if j.track == track}
+        self._hidden_keys = {j.key for j in store.jobs() if j.track == track}
+        self._hidden = hidden
+
+    def jobs(self) -> list:
+        return self._jobs
+
+    def rows(self) -> list[dict]:
+        return [r for r in self._store.rows()
+                if (r["organism"], r["method"], r["ablation"], r["seed"]) not in self._hidden]
+
+    def artifacts(self, name: str | None = None) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self._store.artifacts(name).items() if k not in self._hidden_keys}
+
+
+def without_zoo(store: ResultsStore) -> Any:
+    """``store`` itself when it holds no zoo jobs, else a view without them."""
+    if not any(j.track == TRACK for j in store.jobs()):
+        return store
+    return _WithoutTrack(store, TRACK)

@@ -1,0 +1,92 @@
+"""The one-screen summary, the bootstrap helpers and the zoo ranking section."""
+
+from __future__ import annotations
+
+import pytest
+
+from interplab.bench.store import ResultsStore
+from interplab.bench.tracks import Job
+from interplab.report.html import build_html
+from interplab.report.stats import bootstrap_mean, bootstrap_ranks
+from interplab.report.summary import track_summary
+from interplab.report.zoo import ranking
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n():
+    small = bootstrap_mean([0.0, 1.0] * 5)
+    large = bootstrap_mean([0.0, 1.0] * 500)
+    assert small.lo < 0.5 < small.hi and large.lo < 0.5 < large.hi
+    assert (large.hi - large.lo) < (small.hi - small.lo)
+    assert bootstrap_mean([]).n == 0
+
+
+def test_ranks_separate_clear_winners_and_tie_the_indistinguishable():
+    import random
+
+    rng = random.Random(0)
+    noise = [rng.random() for _ in range(60)]
+    a = [0.5 + 0.1 * rng.random() for _ in range(60)]
+    ranks = bootstrap_ranks({"best": [0.9 + 0.01 * x for x in noise], "a": a,
+                             "b": a[::-1]})  # the same mean: their order flips between resamples
+    assert ranks["best"].rank == 1 and (ranks["best"].lo, ranks["best"].hi) == (1, 1)
+    assert ranks["a"].lo == 2 and ranks["a"].hi == 3 and ranks["b"].lo == 2 and ranks["b"].hi == 3
+
+
+def _store(tmp_path, track="zoo", organisms=8):
+    store = ResultsStore(tmp_path / "results.sqlite")
+    for o in range(organisms):
+        org = f"generated-0-{o}"
+        for method, value in (("eap", 0.8 + 0.01 * o), ("acdc", 0.95), ("random", 0.5 + 0.02 * (o % 3))):
+            for ablation in ("zero", "resample"):
+                job = Job(track, org, method, ablation, 0)
+                store.record(job, [{"organism": org, "method": method, "ablation": ablation,
+                                    "seed": 0, "seconds": 0.1, "metric": "edge_auroc", "value": value}],
+                             {"organism_shape": {"depth": 1 + o % 2, "width": 1, "n_ops": 2,
+                                                 "constructs": ["map"] + (["aggregate"] if o % 2 else [])}},
+                             0.1)
+    return store
+
+
+def test_summary_ranks_methods_not_baselines_and_judges_against_random(tmp_path):
+    with _store(tmp_path) as store:
+        info = track_summary(store)["zoo"]
+        assert info["metric"] == "edge_auroc"
+        rows = info["methods"]
+        assert rows["acdc"]["rank"] == "1" and rows["eap"]["rank"].startswith("2")
+        assert rows["random"]["rank"] is None and rows["random"]["verdict"] == "baseline"
+        assert rows["acdc"]["verdict"].startswith("beats random")
+        assert rows["acdc"]["score"].n == 16
+
+
+def test_zoo_ranking_and_report_page(tmp_path):
+    with _store(tmp_path) as store:
+        r = ranking(store)
+        assert r.organisms == 8 and r.methods == ("acdc", "eap") and r.baselines == ("random",)
+        assert set(r.by_shape["depth"]) == {1, 2} and r.by_shape["construct"]["aggregate"]["eap"].n == 4
+        html = build_html(store, "t")
+    head = html.index("<h2>Summary</h2>")
+    assert head < html.index("Zoo: circuit methods over 8 generated organisms")
+    assert "<details><summary>Leaderboard" in html
+    assert "beats random" in html
+
+
+def test_no_zoo_results_no_zoo_section(tmp_path):
+    with _store(tmp_path, track="circuits", organisms=2) as store:
+        assert ranking(store) is None
+        assert "Zoo:" not in build_html(store, "t")
+
+
+def test_summary_says_when_a_method_loses_to_a_non_random_baseline(tmp_path):
+    with _store(tmp_path) as store:
+        for o in range(8):
+            org = f"generated-0-{o}"
+            for ablation in ("zero", "resample"):
+                job = Job("zoo", org, "activation_norm", ablation, 0)
+                store.record(job, [{"organism": org, "method": "activation_norm", "ablation": ablation,
+                                    "seed": 0, "seconds": 0.1, "metric": "edge_auroc", "value": 0.9}],
+                             {}, 0.1)
+        info = track_summary(store)["zoo"]
+    assert info["best_baseline"] == "activation_norm"
+    assert info["methods"]["eap"]["vs_best_baseline"].startswith("loses to activation_norm")
+    assert info["methods"]["acdc"]["vs_best_baseline"].startswith("beats activation_norm")
+    assert info["methods"]["activation_norm"]["rank"] is None
