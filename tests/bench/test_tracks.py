@@ -44,7 +44,8 @@ def test_random_baseline_is_worse_than_patching():
 def test_every_builtin_suite_name_is_valid():
     for name in ("quick", "full"):
         spec = suite(name)
-        assert {t.track for t in spec.tracks} == {"circuits", "features", "causal"}
+        assert {t.track for t in spec.tracks} == {"circuits", "features", "causal", "failures",
+                                                  "data_attribution", "rationales"}
         for t in spec.tracks:
             mod = track(t.track)
             assert set(t.organisms) <= set(mod.ORGANISMS), t
@@ -175,7 +176,10 @@ def test_siit_ground_truth_per_ablation_is_verified_by_edge_patching():
     for e in org.truth["resample"].edges:
         keep[patcher.index.edge_id[e]] = 1.0
     assert patcher.score_keep(keep) >= 0.9
-    assert patcher.score_keep(1.0 - keep) <= 0.5
+    # without those two edges the model does no better than with every edge resampled (the
+    # first two positions, None whatever the input, are still right: 0.6 on 5 positions)
+    nothing = patcher.score_keep(torch.zeros(patcher.n_edges))
+    assert patcher.score_keep(1.0 - keep) <= nothing + 0.02 < 0.7
 
 
 # ------------------------------------------------------------------------------ causal track

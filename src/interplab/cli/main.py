@@ -76,6 +76,11 @@ def sites(model: str = typer.Argument(..., help="A zoo model name (see `interpla
 
     organism = zoo.get(model)
     hooked = organism if isinstance(organism, HookedModel) else organism.model
+    if not hasattr(hooked, "sites"):
+        from interplab.errors import ConfigError
+
+        raise ConfigError(f"{model} is a decision model on tabular rows and has no typed sites; "
+                          f"explain its decisions with `interplab explain {model} --row N`")
     names = [str(s) for s in hooked.sites]
     if as_json:
         typer.echo(json.dumps(names))
@@ -85,24 +90,28 @@ def sites(model: str = typer.Argument(..., help="A zoo model name (see `interpla
         typer.echo(f"  {name}")
 
 
-@app.command("zoo")
-def zoo_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the built-in model organisms."""
-    from interplab.zoo.registry import entry, names
-
-    rows = [{"name": n, "kind": entry(n).kind, "description": entry(n).description} for n in names()]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
-    for row in rows:
-        typer.echo(f"{row['name']:<28} {row['kind']:<12} {row['description']}")
-
-
-from interplab.cli import bench_cmd, compile_cmd, models_cmd  # noqa: E402
+from interplab.cli import bench_cmd, compile_cmd, models_cmd, zoo_cmd  # noqa: E402
 
 bench_cmd.register(app)
 compile_cmd.register(app)
 models_cmd.register(app)
+from interplab.cli import circuit_cmd, sae_cmd  # noqa: E402
+
+circuit_cmd.register(app)
+sae_cmd.register(app)
+zoo_cmd.register(app)
+
+from interplab.cli import explain_cmd  # noqa: E402
+
+explain_cmd.register(app)
+
+from interplab.cli import trace_data_cmd  # noqa: E402
+
+trace_data_cmd.register(app)
+
+from interplab.cli import failure_cmd  # noqa: E402
+
+failure_cmd.register(app)
 
 
 def run() -> None:

@@ -35,7 +35,8 @@ td.above{background:#fbe9e7}.baseline-note{color:#a33;font-size:12px;margin:-12p
 .muted{color:#777;font-size:12px}.scroll{overflow-x:auto}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}
 """
 
-_LOWER_IS_BETTER = {"cmd", "l0", "dead_fraction", "forward_passes", "method_seconds"}
+_LOWER_IS_BETTER = {"cmd", "l0", "dead_fraction", "forward_passes", "method_seconds",
+                    "deletion_auc", "proximity", "sparsity", "oracle_max_abs_error", "claims_dropped"}
 #: Headline metrics, shown first in this order; bookkeeping metrics go to the end.
 _METRIC_ORDER = ("edge_auroc", "edge_auroc_mismatched", "cpr", "cmd", "node_auroc",
                  "edge_auroc_pessimistic", "mmcs", "feature_f1", "variance_explained", "l0",
@@ -95,14 +96,27 @@ def build_html(store: ResultsStore, title: str) -> str:
              f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>",
              f"<p class='muted'>Generated {_dt.datetime.now().isoformat(timespec='seconds')} · "
              f"{len(rows)} result rows · {len(store.jobs())} jobs</p>"]
-    parts.append(leaderboard_section(rows, baseline_methods(j.track for j in store.jobs())))
-    parts.append(roc_section(store))
-    parts.append(faithfulness_section(store))
-    parts.append(circuits_section(store))
-    from interplab.report import causal, features
+    from interplab.report import summary, zoo  # issue 15: one-screen summary, zoo ranking
 
-    for section in [features.section, causal.section, *SECTIONS]:
+    parts += [summary.section(store), zoo.section(store)]
+    detail = zoo.without_zoo(store)  # per-organism tables and figures: not for 200 organisms
+    parts.append(summary.collapsible("Leaderboard: every organism and ablation", leaderboard_section(
+        detail.rows(), baseline_methods(j.track for j in store.jobs()))))
+    parts.append(summary.collapsible("ROC curves", roc_section(detail)))
+    parts.append(summary.collapsible("Faithfulness curves", faithfulness_section(detail)))
+    parts.append(summary.collapsible("Recovered circuits", circuits_section(detail)))
+    from interplab.report import causal, features, rationales
+
+    from interplab.report import data_attribution
+    from interplab.report import circuit_explorer  # issue 16: interactive, offline viewer
+
+    for section in [features.section, causal.section, rationales.section, data_attribution.section,
+                    *SECTIONS]:
         parts.append(section(store))
+    parts.append(circuit_explorer.section(detail))  # zoo circuits left out: 200 would be megabytes
+    from interplab.report import failures as failures_track  # issue 12: the failures track
+
+    parts.append(failures_track.section(store))
     parts.append(failures_section(store))
     parts.append("</body></html>")
     return "".join(parts)

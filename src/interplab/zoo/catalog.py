@@ -47,6 +47,22 @@ def _register_siit() -> None:
     register_all()
 
 
+def _register_tabular() -> None:
+    from interplab.zoo.tabular import register_all
+
+    register_all(register, ZooEntry)
+
+
 _register_compiled()
 _register_trained()
 _register_siit()
+_register_tabular()
+
+
+def _register_trojans() -> None:
+    from interplab.zoo.trojans import register_all
+
+    register_all()
+
+
+_register_trojans()

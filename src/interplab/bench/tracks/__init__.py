@@ -24,6 +24,10 @@ TRACK_MODULES: dict[str, str] = {
     "circuits": "interplab.bench.tracks.circuits",
     "features": "interplab.bench.tracks.features",
     "causal": "interplab.bench.tracks.causal",
+    "zoo": "interplab.bench.tracks.zoo",
+    "failures": "interplab.bench.tracks.failures",
+    "data_attribution": "interplab.bench.tracks.data_attribution",
+    "rationales": "interplab.bench.tracks.rationales",
 }
 
 

@@ -41,7 +41,9 @@ from interplab.bench.tracks import Job, JobOutput
 from interplab.core.circuit import Circuit
 from interplab.errors import ConfigError, unknown_name
 
-COMPILED_PROGRAMS = ("reverse", "frac_prevs", "hist", "sort_unique", "length", "shift_by")
+COMPILED_PROGRAMS = ("reverse", "frac_prevs", "hist", "sort_unique", "length", "shift_by",
+                     # decoders (attention masked to earlier positions); full suite only
+                     "causal-frac_prevs", "causal-shift_by", "causal-induction", "causal-sum_prev")
 TRAINED = ("prevtoken", "modadd", "induction")
 SIIT = ("siit-reverse", "siit-shift_by", "siit-shift_by_1", "siit-shift_by_2", "siit-hist", "siit-first_token",
         "siit-mod_sum", "siit-sum_prev")
@@ -220,26 +222,35 @@ def _auroc_rows(scores: Any, org: CircuitOrganism, ablation: str) -> tuple[list[
 
 
 def run_job(job: Job) -> JobOutput:
-    from interplab.eval.circuits import roc_points
-    from interplab.eval.faithfulness import faithfulness
-    from interplab.methods.circuits import find_circuit
-
     if job.method not in METHODS:
         raise unknown_name("circuits-track method", job.method, METHODS)
     if job.ablation not in ABLATIONS:
         raise ConfigError(f"the circuits track needs an ablation in {ABLATIONS}, got {job.ablation!r}")
-    org = load(job.organism, job.seed)
+    return score_job(job, load(job.organism, job.seed))
+
+
+def score_job(job: Job, org: CircuitOrganism) -> JobOutput:
+    """Run ``job.method`` on ``org`` under ``job.ablation`` and score it (the rows and artifacts
+    described in the module docstring; also used by the ``zoo`` track)."""
+    from interplab.eval.circuits import roc_points
+    from interplab.eval.faithfulness import faithfulness
+    from interplab.methods.circuits import find_circuit
+
     truth = org.truth[job.ablation]
     metric = _metric(job.method, org)
     start = time.perf_counter()
     options = {"seed": job.seed} if job.method == "random" else {}
     scores = find_circuit(job.method, org.model, org.task, ablation=job.ablation, metric=metric, **options)
     seconds = time.perf_counter() - start
-    faith = faithfulness(org.model, org.task, scores, ablation=job.ablation, metric=_metric("acdc", org))
     auc_rows, omitted = _auroc_rows(scores, org, job.ablation)
+    try:
+        faith = faithfulness(org.model, org.task, scores, ablation=job.ablation,
+                             metric=_metric("acdc", org))
+    except ConfigError as exc:  # e.g. ablating every edge leaves the metric unchanged
+        faith, omitted["cpr"], omitted["cmd"] = None, str(exc), str(exc)
     rows = auc_rows + [
-        {"metric": "cpr", "value": faith.cpr},
-        {"metric": "cmd", "value": faith.cmd},
+        {"metric": "cpr", "value": faith.cpr if faith else None, "reason": None if faith else omitted["cpr"]},
+        {"metric": "cmd", "value": faith.cmd if faith else None, "reason": None if faith else omitted["cmd"]},
         {"metric": "forward_passes", "value": scores.forward_passes},
         {"metric": "method_seconds", "value": seconds},
     ]
@@ -251,8 +262,6 @@ def run_job(job: Job) -> JobOutput:
     artifacts = {
         "roc": {"fpr": [p[0] for p in points], "tpr": [p[1] for p in points],
                 "truth": roc_kind},
-        "faithfulness": {"percent": [100 * s for s in faith.sizes], "f": list(faith.f),
-                         "cpr": faith.cpr, "cmd": faith.cmd},
         "true_circuit": truth.to_json(),
         "designed_circuit": org.designed.to_json() if org.designed is not None else None,
         "circuit": recovered.to_json(),
@@ -261,4 +270,7 @@ def run_job(job: Job) -> JobOutput:
                               "source": org.source},
         "omitted": omitted,
     }
+    if faith is not None:
+        artifacts["faithfulness"] = {"percent": [100 * s for s in faith.sizes], "f": list(faith.f),
+                                     "cpr": faith.cpr, "cmd": faith.cmd}
     return JobOutput(rows=rows, artifacts=artifacts)
