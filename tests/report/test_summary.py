@@ -90,3 +90,13 @@ def test_summary_says_when_a_method_loses_to_a_non_random_baseline(tmp_path):
     assert info["methods"]["eap"]["vs_best_baseline"].startswith("loses to activation_norm")
     assert info["methods"]["acdc"]["vs_best_baseline"].startswith("beats activation_norm")
     assert info["methods"]["activation_norm"]["rank"] is None
+
+
+def test_one_cell_gets_no_interval_and_no_verdict():
+    from interplab.report.stats import bootstrap_mean
+    from interplab.report.summary import _verdict
+
+    assert bootstrap_mean([0.9]).fmt() == "0.90 (one cell, no interval)"
+    per = {"m": {("o", None, 0): 0.9}, "random": {("o", None, 0): 0.1}}
+    v = _verdict(per, "m", 1.0)
+    assert v.startswith("above random on one cell") and "beats" not in v

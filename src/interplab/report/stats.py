@@ -18,6 +18,8 @@ class Interval:
     n: int
 
     def fmt(self, digits: int = 2) -> str:
+        if self.n < 2:  # one cell: a bootstrap over it is a point, not an interval
+            return f"{self.mean:.{digits}f} (one cell, no interval)"
         return f"{self.mean:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
 
 

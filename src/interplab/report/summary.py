@@ -95,6 +95,8 @@ def _verdict(per: dict[str, dict[tuple, float]], method: str, better: float,
     if not shared:
         return f"no cells shared with {other}"
     diff = bootstrap_mean([better * (per[method][u] - per[other][u]) for u in shared])
+    if diff.n < 2:  # no interval across one cell: never a verdict (see the track's own rows)
+        return f"{'above' if diff.mean > 0 else 'below'} {other} on one cell ({diff.mean:+.2f}); no interval"
     if diff.lo > 0:
         return f"beats {other} (+{diff.mean:.2f} [{diff.lo:.2f}, {diff.hi:.2f}], n={diff.n})"
     if diff.hi < 0:
