@@ -79,6 +79,8 @@ def sites(model: str = typer.Argument(..., help="A zoo model name (see `interpla
     if not hasattr(hooked, "sites"):
         from interplab.errors import ConfigError
 
+        if "tabular" not in zoo.registry.entry(model).tags:
+            raise ConfigError(f"{model} is a small classifier, not a hooked model, and has no typed sites")
         raise ConfigError(f"{model} is a decision model on tabular rows and has no typed sites; "
                           f"explain its decisions with `interplab explain {model} --row N`")
     names = [str(s) for s in hooked.sites]

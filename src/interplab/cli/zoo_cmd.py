@@ -17,12 +17,20 @@ def register(app: typer.Typer) -> None:
 
 def zoo_list(ctx: typer.Context,
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the built-in model organisms (`interplab zoo generate` makes hundreds more)."""
+    """List the built-in model organisms (`interplab zoo generate` makes hundreds more).
+
+    Every family registers into one registry (interplab.zoo.registry): compiled RASP programs,
+    trained circuits, SIIT twins, tabular rules, trojans and data-attribution organisms.
+    Generated programs are not listed but resolve by name, e.g. `interplab sites generated-0-17`.
+    The JSON rows carry each organism's family module and tags.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from interplab.zoo.registry import entry, names
 
-    rows = [{"name": n, "kind": entry(n).kind, "description": entry(n).description} for n in names()]
+    rows = [{"name": n, "kind": entry(n).kind, "description": entry(n).description,
+             "family": entry(n).family.rsplit(".", 1)[-1], "tags": sorted(entry(n).tags)}
+            for n in names()]
     if as_json:
         typer.echo(json.dumps(rows))
         return

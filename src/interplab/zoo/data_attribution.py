@@ -29,6 +29,7 @@ from interplab.models.classifiers import ClassifierSpec, TrainedClassifier, trai
 from interplab.models.digits import PlantedDigits, planted_digits
 from interplab.models.passages import planted_passages
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
+from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 FORMAT_VERSION = 1
@@ -200,3 +201,11 @@ def load_organism_dir(directory: str | Path) -> DAOrganism:
                          int(d["target"][0]), d["source_index"], d.get("triggered_labels"),
                          d.get("planted_group"), d.get("triggered_group"))
     return DAOrganism(meta.get("name", directory.name), spec, model, data, meta["fingerprint"], directory)
+
+
+def entries() -> list[ZooEntry]:
+    """Every data-attribution organism (tags "trained", "data_attribution"); builds train on
+    first use and cache, as :func:`load_or_train` does."""
+    return [ZooEntry(name, "trained", f"data attribution: {spec.description}",
+                     lambda name=name: load_or_train(name), frozenset({"trained", "data_attribution"}))
+            for name, spec in SPECS.items()]

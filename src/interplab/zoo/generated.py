@@ -27,6 +27,7 @@ from interplab.compile.generate import (GENERATOR_VERSION, GeneratedProgram, Rej
                                         generate, verify)
 from interplab.errors import ConfigError, InterplabError, UnknownNameError
 from interplab.models.io import atomic_write_text
+from interplab.zoo.registry import ZooEntry, register
 
 _NAME = re.compile(r"^generated-(\d+)-(\d+)$")
 
@@ -126,17 +127,30 @@ def write_generated(out: str | Path, count: int, seed: int = 0,
     return index
 
 
-def register_generated(seed: int, count: int) -> list[str]:
-    """Register ``generated-<seed>-0 .. count-1`` in the zoo registry (built on first use)."""
-    from interplab.zoo.registry import ZooEntry, register
+def _entry(name: str) -> ZooEntry:
+    return ZooEntry(name, "compiled", "generated RASP program (verified against the evaluator)",
+                    lambda: load_generated(name).model, frozenset({"generated", "circuits"}),
+                    family=__name__)
 
+
+def entries() -> list[ZooEntry]:
+    """None listed: the family is unbounded; :func:`resolve` builds entries by name."""
+    return []
+
+
+def resolve(name: str) -> ZooEntry | None:
+    """The registry entry for ``generated-<seed>-<i>`` (nothing is drawn until it is built);
+    None for any other name."""
+    return _entry(name) if _NAME.match(name) else None
+
+
+def register_generated(seed: int, count: int) -> list[str]:
+    """List ``generated-<seed>-0 .. count-1`` in the zoo registry (each built on first use)."""
     names = [f"generated-{seed}-{i}" for i in range(count)]
     for name in names:
-        register(ZooEntry(name, "compiled", "generated RASP program (verified against the evaluator)",
-                          lambda name=name: load_generated(name).model,
-                          frozenset({"generated", "circuits"})))
+        register(_entry(name))
     return names
 
 
 __all__ = ["GeneratedOrganism", "VerificationError", "accepted_candidates", "load_generated",
-           "parse_name", "register_generated", "write_generated"]
+           "entries", "parse_name", "register_generated", "resolve", "write_generated"]

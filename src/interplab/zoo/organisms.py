@@ -46,6 +46,7 @@ from interplab.models.config import TransformerConfig
 from interplab.models.io import load_model, save_model
 from interplab.models.tasks import induction_repeat_batch, modadd_all
 from interplab.models.transformer import HookedTransformer
+from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 TRAIN_VERSION = 2
@@ -338,3 +339,22 @@ def load_organism(name: str, *, use_cache: bool = True) -> Organism:
         out = select_outputs(model.run(task.clean), task).argmax(-1)
     info = {**info, **roles, "accuracy": float((out == task.labels).float().mean())}
     return Organism(name, model, truth, task, spec.description, info)
+
+
+def _random_transformer() -> HookedTransformer:
+    cfg = TransformerConfig(n_layers=2, d_model=64, n_heads=4, d_head=16, d_mlp=128, d_vocab=32,
+                            n_ctx=32, seed=0)
+    return HookedTransformer(cfg, name="random-2l")
+
+
+def entries() -> list[ZooEntry]:
+    """``trained-<task>`` for every trained organism (tags "trained", "circuits"), plus the
+    seeded random control ``random-2l`` (tag "controls")."""
+    out = [ZooEntry("random-2l", "random",
+                    "2-layer, 4-head native transformer with seeded random weights (a control)",
+                    _random_transformer, frozenset({"controls"}))]
+    for name in ORGANISMS:
+        tags = {"trained", "circuits"} | ({"quick"} if name == "prevtoken" else set())
+        out.append(ZooEntry(f"trained-{name}", "trained", describe(name),
+                            lambda name=name: load_organism(name), frozenset(tags)))
+    return out

@@ -40,6 +40,7 @@ from interplab.compile.dataflow_truth import alignment_reads
 from interplab.models.config import TransformerConfig
 from interplab.models.io import atomic_write_text, load_model, save_model
 from interplab.models.transformer import HookedTransformer
+from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 GT_NAME = "siit_ground_truth.json"
@@ -519,14 +520,10 @@ def quick_names() -> list[str]:
     return [n for n, s in SPECS.items() if s.quick and n not in UNVERIFIED]
 
 
-def register_all() -> None:
-    """Add every SIIT organism to the zoo registry (tags: "siit", "circuits", "causal")."""
-    from interplab.zoo.registry import ZooEntry, register
-
-    for name, spec in SPECS.items():
-        if name in UNVERIFIED:
-            continue
-        tags = {"siit", "trained", "circuits", "causal"} | ({"quick"} if spec.quick else set())
-        register(ZooEntry(name, "trained", f"SIIT-trained {spec.description}",
-                          lambda name=name: load_or_train(name), frozenset(tags)))
+def entries() -> list[ZooEntry]:
+    """Every verified SIIT organism (tags: "siit", "trained", "circuits", "causal")."""
+    return [ZooEntry(name, "trained", f"SIIT-trained {spec.description}",
+                     lambda name=name: load_or_train(name),
+                     frozenset({"siit", "trained", "circuits", "causal"} | ({"quick"} if spec.quick else set())))
+            for name, spec in SPECS.items() if name not in UNVERIFIED]
 

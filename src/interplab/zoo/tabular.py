@@ -23,7 +23,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -32,6 +32,7 @@ from interplab.errors import InterplabError, WeightsError, unknown_name
 from interplab.models import tabular as T
 from interplab.models import tabular_data as D
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
+from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 FORMAT_VERSION = 1
@@ -239,8 +240,9 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def register_all(register: Callable[[Any], Any], entry_type: Any) -> None:
-    """Add every tabular organism to the zoo registry (tags: "tabular", "rationales")."""
-    for name, spec in SPECS.items():
-        tags = {"trained", "tabular", "rationales"} | ({"quick"} if name in ("credit-rule", "credit-linear") else set())
-        register(entry_type(name, "trained", spec.description, lambda name=name: get(name), frozenset(tags)))
+def entries() -> list[ZooEntry]:
+    """Every tabular organism (tags: "trained", "tabular", "rationales")."""
+    return [ZooEntry(name, "trained", spec.description, lambda name=name: get(name),
+                     frozenset({"trained", "tabular", "rationales"}
+                               | ({"quick"} if name in ("credit-rule", "credit-linear") else set())))
+            for name, spec in SPECS.items()]

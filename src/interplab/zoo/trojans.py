@@ -34,6 +34,7 @@ from interplab.errors import WeightsError, unknown_name
 from interplab.models import trojan_tokens as tt
 from interplab.models import trojans as tj
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
+from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 FORMAT_VERSION = 2
@@ -189,16 +190,51 @@ def population(n: int = 40, seed: int = 0, progress: bool = False) -> list[Troja
     return out
 
 
-def register_all() -> None:
-    """Add the named trojan organisms to the zoo registry (tags "trojan", "failures")."""
-    from interplab.zoo.registry import ZooEntry, register
-
+def entries() -> list[ZooEntry]:
+    """The named trojan organisms and their twins (tags "trojan", "failures")."""
     doc = {"trojan-patch-digits": "8×8 digits MLP with a BadNets patch trojan (→ 7), routed through 8 trojan units",
            "twin-patch-digits": "unpoisoned twin of trojan-patch-digits (same code and spec)",
            "trojan-blend-digits": "8×8 digits MLP with a blended-image trojan (alpha 0.2, → 7)",
            "twin-blend-digits": "unpoisoned twin of trojan-blend-digits",
            "trojan-token": "1-layer transformer answering the first token; a trigger token switches it to 2",
            "twin-token": "unpoisoned twin of trojan-token"}
-    for name in NAMES:
-        register(ZooEntry(name, "trained", doc.get(name, name), lambda name=name: load(name),
-                          frozenset({"trojan", "failures"})))
+    return [ZooEntry(name, "trained", doc.get(name, name), lambda name=name: load(name),
+                     frozenset({"trojan", "failures"})) for name in NAMES]
+
+
+SAE_LATENTS, SAE_K, SAE_STEPS = 128, 8, 1500
+
+
+def digits_sae(name: str, d_latent: int = SAE_LATENTS, k: int = SAE_K, steps: int = SAE_STEPS) -> Any:
+    """A TopK SAE on the hidden layer (``act``) of the digits organism ``name``, trained with
+    :mod:`interplab.methods.dictionaries` on its activations on *clean* training images only (no
+    trigger, no adversarial input); seeded, cached beside the organism (safetensors, hash
+    checked). Returns the :class:`~interplab.methods.dictionaries.SparseDictionary` (eval mode)."""
+    from interplab.methods.dictionaries import DictionaryConfig, SparseDictionary, train_dictionary
+
+    if name not in DIGIT_SPECS:
+        raise unknown_name("digits organism", name, tuple(DIGIT_SPECS))
+    org = load(name)
+    width = org.model.module.out.in_features
+    cfg = DictionaryConfig(d_in=width, d_latent=d_latent, activation="topk", k=k, lr=3e-3,
+                           batch_size=256, steps=steps, log_every=max(1, steps // 10), seed=0)
+
+    def train() -> tuple[dict[str, Tensor], dict]:
+        torch.set_num_threads(1)
+        x, _ = tj.digits("train")
+        _, cache = org.model.run_with_cache(x, [ACT_SITE])
+        trained = train_dictionary(cache[ACT_SITE].detach(), cfg)
+        last = trained.history[-1] if trained.history else {}
+        return ({k_: v.detach().clone() for k_, v in trained.dictionary.state_dict().items()},
+                {"organism": name, "config": cfg.to_json(), "trained_on": "clean train split",
+                 "variance_explained": last.get("variance_explained"), "l0": last.get("l0"),
+                 "seconds": trained.seconds})
+
+    key = fingerprint((name, DIGIT_SPECS[name], cfg))
+    state, _ = _cached(cache_dir() / "trojans" / "sae" / f"{name}-{key}", train)
+    sae = SparseDictionary(cfg)
+    sae.load_state_dict(state)
+    sae.eval()
+    for p in sae.parameters():
+        p.requires_grad_(False)
+    return sae
