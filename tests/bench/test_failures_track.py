@@ -30,6 +30,10 @@ def test_explanations_beat_random_on_the_patch_trojan():
     est = arts["estimates"]["restoration_rate"]
     assert est["low"] <= est["value"] <= est["high"] and est["n"] > 0
     assert "trigger_iou" in rand  # the random trigger control
+    # SAE latents as units, beside the neurons (same k, same examples)
+    assert ours["restoration_rate_sae"] > rand["restoration_rate_sae"]
+    assert ours["leftover_rate_sae"] < rand["leftover_rate_sae"]
+    assert arts["estimates"]["restoration_rate_sae"]["n"] == est["n"]
 
 
 def test_neural_cleanse_rows_and_artifacts():

@@ -25,6 +25,26 @@ def test_failure_command_writes_a_page(tmp_path):
 def test_failure_command_bad_input():
     runner = CliRunner()
     res = runner.invoke(app, ["failure", "nope"])
-    assert res.exit_code == 2 and "unknown digits organism" in res.output
+    assert res.exit_code == 2 and "unknown trojan organism" in res.output
     res = runner.invoke(app, ["failure", "--eps", "3"])
     assert res.exit_code == 2 and "outside the input's range" in res.output
+    res = runner.invoke(app, ["failure", "trojan-token", "--index", "300"])
+    assert res.exit_code == 2 and "--index must lie in [0, 300)" in res.output
+    res = runner.invoke(app, ["failure", "trojan-token", "--method", "nope"])
+    assert res.exit_code == 2 and "unknown failure explainer" in res.output
+
+
+def test_failure_command_on_the_token_trojan(tmp_path):
+    """Greedy token attack on trojan-token, head-level explanation, restoration check: the two
+    heads named should be the trojan heads read off attention (truth saved with the organism)."""
+    page = tmp_path / "t.html"
+    res = CliRunner().invoke(app, ["failure", "trojan-token", "--index", "2", "--html", str(page), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output.strip().splitlines()[-1])
+    assert data["kind"] == "tokens" and data["clean_pred"] == data["label"]
+    assert data["success"] and data["adv_pred"] != data["label"] and 1 <= data["swaps"] <= 6
+    assert len(data["units"]) == 2 and set(data["units"]) | set(data["other_units"]) == {f"L0H{h}" for h in range(4)}
+    assert set(data["units"]) == set(data["true_trojan_heads"])
+    assert data["restored"] is True and data["leftover_restored"] is False
+    text = page.read_text()
+    assert text.count("class='tok changed'") == 2 * data["swaps"] and "Restoration check" in text

@@ -8,6 +8,9 @@
     localisation_auroc AUROC of mean unit scores vs the true trojan units
     detection_auroc    AUROC of a detector's scores over a population of clean/trojaned models
 
+Restoration and leftover take unit explanations and SAE-latent ones
+(:class:`~interplab.methods.failures.FeatureFailureExplanation`, patched by latent contribution).
+
 Rates come with Wilson 95% intervals (:func:`interplab.eval.counterfactuals.wilson`).
 """
 
@@ -20,11 +23,20 @@ import torch
 from interplab.eval.circuits import auroc
 from interplab.eval.counterfactuals import Estimate, wilson
 from interplab.methods.failures.explain import FailureExplanation, patch_units, select_logits
+from interplab.methods.failures.features import FeatureFailureExplanation, patch_latents
 
 Tensor = torch.Tensor
 
 
-def _restored(model: Any, clean: Any, failing: Any, expl: FailureExplanation, chosen: Tensor) -> Tensor:
+def _restored(model: Any, clean: Any, failing: Any, expl: Any, chosen: Tensor, rest: bool = False) -> Tensor:
+    if isinstance(expl, FeatureFailureExplanation):
+        _, cc = model.run_with_cache(clean, [expl.site])
+        _, fc = model.run_with_cache(failing, [expl.site])
+        out = patch_latents(model, expl.site, expl.dictionary, cc[expl.site], fc[expl.site], failing,
+                            chosen, rest=rest)
+        return select_logits(out, expl.output_position).argmax(-1) == expl.clean_labels
+    if rest:
+        chosen = ~chosen
     sites = list(dict.fromkeys(s for s, _ in expl.units))
     _, cc = model.run_with_cache(clean, sites)
     _, fc = model.run_with_cache(failing, sites)
@@ -37,15 +49,17 @@ def _failed(expl: FailureExplanation) -> Tensor:
     return expl.fail_labels != expl.clean_labels
 
 
-def restoration_rate(model: Any, clean: Any, failing: Any, expl: FailureExplanation, k: int) -> Estimate:
+def restoration_rate(model: Any, clean: Any, failing: Any, expl: FailureExplanation | FeatureFailureExplanation, k: int) -> Estimate:
     """Share of the failures undone by patching each example's top-``k`` units to clean."""
     restored = _restored(model, clean, failing, expl, expl.top(k))[_failed(expl)]
     return wilson(int(restored.sum()), len(restored))
 
 
-def leftover_rate(model: Any, clean: Any, failing: Any, expl: FailureExplanation, k: int) -> Estimate:
-    """Share of the failures undone by patching every unit except each example's top ``k``."""
-    restored = _restored(model, clean, failing, expl, ~expl.top(k))[_failed(expl)]
+def leftover_rate(model: Any, clean: Any, failing: Any, expl: FailureExplanation | FeatureFailureExplanation,
+                  k: int) -> Estimate:
+    """Share of the failures undone by patching every unit except each example's top ``k`` (for
+    latents: the site set to clean minus the top latents' change, so the SAE error goes with the rest)."""
+    restored = _restored(model, clean, failing, expl, expl.top(k), rest=True)[_failed(expl)]
     return wilson(int(restored.sum()), len(restored))
 
 

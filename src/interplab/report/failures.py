@@ -53,7 +53,8 @@ def section(store: Any) -> str:
     out = ["<h2 id='failures-track'>Failures: attacks, explanations, planted trojans</h2>",
            "<p class='muted'>Rates with Wilson 95% intervals. Restoration: failing examples whose "
            "answer returns when the method's top-k units are patched back to clean values; leftover: "
-           "when every other unit is. Baselines (random, baseline:*) are controls.</p>"]
+           "when every other unit is; the SAE columns use the latents of a TopK SAE trained on clean "
+           "hidden activations as the units. Baselines (random, baseline:*) are controls.</p>"]
     cards, table = [], []
     all_arts = store.artifacts()
     for j in sorted(jobs, key=lambda j: (j.organism, j.method)):
@@ -65,11 +66,13 @@ def section(store: Any) -> str:
             table.append(f"<tr><td class='name'>{html.escape(j.organism)}</td><td class='name'>"
                          f"{html.escape(j.method)}</td>" + "".join(
                              f"<td>{_fmt_est(est.get(m))}</td>" for m in
-                             ("attack_success", "restoration_rate", "leftover_rate",
-                              "restoration_rate_trigger", "trojan_detection_auroc")) + "</tr>")
+                             ("attack_success", "restoration_rate", "leftover_rate", "restoration_rate_sae",
+                              "leftover_rate_sae", "restoration_rate_trigger", "trojan_detection_auroc"))
+                         + "</tr>")
     if table:
         out.append("<table><tr><th class='name'>organism</th><th class='name'>method</th>"
                    "<th>attack success</th><th>restoration</th><th>leftover</th>"
+                   "<th>restoration (SAE latents)</th><th>leftover (SAE latents)</th>"
                    "<th>restoration (trigger)</th><th>detection AUROC</th></tr>" + "".join(table) + "</table>")
     if cards:
         out.append("<h3>True vs reconstructed triggers</h3><div class='grid'>" + "".join(cards) + "</div>")

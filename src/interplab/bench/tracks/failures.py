@@ -18,7 +18,9 @@ a truth was read from)
     pgd, fgsm, gcg            attack_success (clean-correct inputs sent to another class / the target)
     activation, attribution   restoration_rate and leftover_rate on adversarial examples (top
                               ``K_UNITS`` units per example), trojan_localisation_auroc and
-                              restoration_rate_trigger on triggered inputs
+                              restoration_rate_trigger on triggered inputs; on digits also
+                              restoration_rate_sae / leftover_rate_sae with the latents of a TopK
+                              SAE (trained on clean hidden activations) as the units
     neural_cleanse            trigger_iou, pattern_similarity, reconstructed_attack_success (of the
                               reconstructed trigger on clean score inputs), anomaly_index; on a
                               population: trojan_detection_auroc (anomaly index)
@@ -122,11 +124,31 @@ def _digits(job: Job, org: Any) -> JobOutput:
     keep = y != org.target
     rows, arts = _explain(job, org.model, (x[ok], adv.x_adv[ok]), (x[keep], org.trigger.apply(x[keep])),
                           units, org.truth_units, K_UNITS["digits"], None, start)
+    if ok.any():
+        rows += _sae_rows(job, org, x[ok], adv.x_adv[ok], arts["estimates"], start)
     if job.method == "random":
         out = _triggers(job, org, x, y)
         rows += out.rows
         arts.update(out.artifacts)
     return JobOutput(rows, arts)
+
+
+def _sae_rows(job: Job, org: Any, clean: torch.Tensor, bad: torch.Tensor, est: dict, start: float) -> list:
+    """Restoration with SAE latents as the units (TopK SAE on clean hidden activations), the
+    same ``K_UNITS`` per example, beside the neurons' rows."""
+    from interplab.eval.failures import leftover_rate, restoration_rate
+    from interplab.methods.failures import explain_failure_features
+    from interplab.zoo import trojans
+
+    sae = trojans.digits_sae(job.organism)
+    e = explain_failure_features(org.model, clean, bad, site=trojans.ACT_SITE, dictionary=sae,
+                                 method=job.method, seed=job.seed)
+    k = K_UNITS["digits"]
+    r, left = restoration_rate(org.model, clean, bad, e, k), leftover_rate(org.model, clean, bad, e, k)
+    est.update(restoration_rate_sae=r.as_dict(), leftover_rate_sae=left.as_dict())
+    est["restoration_curve_sae"] = {str(j): restoration_rate(org.model, clean, bad, e, j).value for j in K_CURVE}
+    return [_row(job, "restoration_rate_sae", r.value, time.perf_counter() - start),
+            _row(job, "leftover_rate_sae", left.value, time.perf_counter() - start)]
 
 
 def _triggers(job: Job, org: Any, x: torch.Tensor, y: torch.Tensor) -> JobOutput:

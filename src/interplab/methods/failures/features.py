@@ -1,0 +1,133 @@
+"""SAE latents as the units of a failure explanation.
+
+A sparse dictionary ``D`` (e.g. TopK, trained with :mod:`interplab.methods.dictionaries` on the
+site's activations on *clean* data only) splits the activation at ``site`` into latent
+contributions plus an error:  a = Σ_i f_i · W_dec[i] + b_dec + err.  Latent ``i`` is "patched
+back" by adding its change in contribution to the failing run:
+
+    a_fail + Σ_{i ∈ S} (f_i(clean) - f_i(fail)) · W_dec[i]
+
+(the error term and the other latents stay at their failing values). Patching "only the rest"
+sets the site to its clean value minus the same sum, so the dictionary's error change goes with
+the rest. Scores per example ([batch, d_latent]) use the same methods as
+:func:`interplab.methods.failures.explain_failure`:
+
+    activation   one run per latent with that latent patched back; score = Δm
+    attribution  ∂m/∂a · (Δf_i · W_dec[i]), one backward
+    baseline:activation_change   |Δf_i| · ‖W_dec[i]‖ (no model reasoning)
+    random       seeded noise (the control)
+
+with m = logit[clean label] - logit[failing label] on the failing run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from interplab.core.interventions import Patch
+from interplab.core.sites import Site
+from interplab.errors import ConfigError, ShapeError, unknown_name
+from interplab.methods.failures.explain import EXPLAINERS, _metric, _site_grads, select_logits
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureFailureExplanation:
+    """Per-example latent scores [batch, d_latent] at ``site`` (higher: carries more of the failure)."""
+
+    site: Site
+    dictionary: Any
+    scores: Tensor
+    method: str
+    clean_labels: Tensor
+    fail_labels: Tensor
+    output_position: int | None
+    forward: int = 0
+    backward: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_units(self) -> int:
+        return self.scores.shape[1]
+
+    def top(self, k: int) -> Tensor:
+        """[batch, d_latent] bool: each example's ``k`` highest-scoring latents."""
+        k = max(0, min(k, self.n_units))
+        keep = torch.zeros_like(self.scores, dtype=torch.bool)
+        if k:
+            keep.scatter_(1, self.scores.topk(k, dim=1).indices, True)
+        return keep
+
+
+def latent_deltas(dictionary: Any, a_clean: Tensor, a_fail: Tensor) -> Tensor:
+    """Per-latent change in contribution: [batch, d_latent, d_in] = (f_clean - f_fail)_i · W_dec[i]."""
+    with torch.no_grad():
+        df = dictionary.encode(a_clean) - dictionary.encode(a_fail)
+        return df.unsqueeze(-1) * dictionary.W_dec.unsqueeze(0)
+
+
+def patch_latents(model: Any, site: Site, dictionary: Any, a_clean: Tensor, a_fail: Tensor,
+                  failing: Any, chosen: Tensor, rest: bool = False) -> Tensor:
+    """Run ``failing`` with the latents ``chosen`` ([batch, d_latent] bool) patched back to their
+    clean contributions; with ``rest``, everything *but* them (the site at its clean value minus
+    the chosen latents' change)."""
+    moved = (latent_deltas(dictionary, a_clean, a_fail) * chosen.unsqueeze(-1)).sum(1)
+    value = a_clean - moved if rest else a_fail + moved
+    return model.run_with(failing, [Patch(site, value=value)])
+
+
+def _check(model: Any, site: Site, dictionary: Any) -> None:
+    model.check_site(site)
+    if getattr(getattr(dictionary, "config", None), "is_transcoder", False):
+        raise ConfigError("failure explanation with latents needs an autoencoder (SAE), not a transcoder")
+    if not hasattr(dictionary, "encode") or not hasattr(dictionary, "W_dec"):
+        raise ConfigError("dictionary must be a SparseDictionary (interplab.methods.dictionaries)")
+
+
+def explain_failure_features(model: Any, clean: Any, failing: Any, *, site: Site, dictionary: Any,
+                             method: str = "attribution", clean_labels: Tensor | None = None,
+                             output_position: int | None = None, seed: int = 0) -> FeatureFailureExplanation:
+    """Score every latent of ``dictionary`` (an SAE on ``site``, activations [batch, d_in]) for
+    carrying the failure on each (clean, failing) pair."""
+    if method not in EXPLAINERS:
+        raise unknown_name("failure explainer", method, EXPLAINERS)
+    start = time.perf_counter()
+    _check(model, site, dictionary)
+    _, cc = model.run_with_cache(clean, [site])
+    fail_out, fc = model.run_with_cache(failing, [site])
+    a_clean, a_fail = cc[site], fc[site]
+    if a_fail.dim() != 2 or a_fail.shape[-1] != dictionary.d_in:
+        raise ShapeError(f"site {site} gives activations {tuple(a_fail.shape)}; latent units need "
+                         f"[batch, {dictionary.d_in}] (one vector per example)")
+    with torch.no_grad():
+        clean_pred = select_logits(model.run(clean), output_position).argmax(-1)
+    fail_logits = select_logits(fail_out, output_position)
+    cl = clean_pred if clean_labels is None else torch.as_tensor(clean_labels, dtype=torch.long)
+    fl = fail_logits.argmax(-1)
+    n, d_latent = len(cl), dictionary.W_dec.shape[0]
+    deltas = latent_deltas(dictionary, a_clean, a_fail)  # [batch, latent, d_in]
+    fwd, bwd = 3, 0
+    if method == "random":
+        scores = torch.rand(n, d_latent, generator=torch.Generator().manual_seed(seed))
+    elif method == "baseline:activation_change":
+        scores = deltas.norm(dim=-1)
+    elif method == "activation":
+        base = _metric(fail_logits, cl, fl)
+        cols = []
+        with torch.no_grad():
+            for i in range(d_latent):
+                out = model.run_with(failing, [Patch(site, value=a_fail + deltas[:, i])])
+                cols.append(_metric(select_logits(out, output_position), cl, fl) - base)
+        scores, fwd = torch.stack(cols, 1), fwd + d_latent
+    else:
+        g = _site_grads(model, failing, [site], cl, fl, output_position)[site]  # [batch, d_in]
+        scores = (deltas * g.unsqueeze(1)).sum(-1)
+        fwd, bwd = fwd + 1, 1
+    return FeatureFailureExplanation(site, dictionary, scores.detach().float(), method, cl, fl,
+                                     output_position, fwd, bwd, time.perf_counter() - start)
