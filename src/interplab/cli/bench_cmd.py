@@ -29,8 +29,10 @@ def bench(
                                   "methods × 3 ablations) or the path of a TOML spec file."),
     out: Path = typer.Option(Path("runs/bench"), "--out", "-o",
                              help="Directory for results.sqlite, results.json and report.html."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1,
-                             help="Run this many jobs in parallel processes (at most one per CPU core)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
+                                       help="Run this many jobs in parallel processes (at most one "
+                                            "per CPU core; default: one per core, each on "
+                                            "--threads-per-job threads)."),
     threads_per_job: int = typer.Option(1, "--threads-per-job", min=1,
                                         help="Torch threads each job uses (default 1: on a shared "
                                              "machine more threads per job are often slower)."),
@@ -77,6 +79,10 @@ def bench(
         keys = [j.key for j in bench_spec.jobs()]
         typer.echo(json.dumps(keys) if as_json else "\n".join(keys))
         return
+    if jobs is None:
+        import os
+
+        jobs = max(1, os.cpu_count() or 1)
     try:
         summary = run_bench(bench_spec, out, jobs=jobs, threads_per_job=threads_per_job,
                             progress=not as_json, cluster=cluster)
