@@ -32,6 +32,15 @@ Unit = tuple[Site, "int | None"]  # index None: the whole site (e.g. a whole MLP
 EXPLAINERS = ("activation", "attribution", "baseline:activation_change", "random")
 
 
+def top_k_mask(scores: Tensor, k: int) -> Tensor:
+    """[batch, n] bool: each row's ``k`` highest ``scores`` (k clipped to 0..n)."""
+    k = max(0, min(k, scores.shape[1]))
+    keep = torch.zeros_like(scores, dtype=torch.bool)
+    if k:
+        keep.scatter_(1, scores.topk(k, dim=1).indices, True)
+    return keep
+
+
 @dataclass(frozen=True, eq=False)
 class FailureExplanation:
     """Per-example unit scores [batch, n_units] (higher: more of the failure runs through it)."""
@@ -49,11 +58,7 @@ class FailureExplanation:
 
     def top(self, k: int) -> Tensor:
         """[batch, n_units] bool: each example's ``k`` highest-scoring units."""
-        k = max(0, min(k, len(self.units)))
-        keep = torch.zeros_like(self.scores, dtype=torch.bool)
-        if k:
-            keep.scatter_(1, self.scores.topk(k, dim=1).indices, True)
-        return keep
+        return top_k_mask(self.scores, k)
 
     def mean_scores(self) -> dict[Unit, float]:
         """Scores averaged over examples, by unit (for a ranking across the batch)."""

@@ -31,7 +31,8 @@ import torch
 from interplab.core.interventions import Patch
 from interplab.core.sites import Site
 from interplab.errors import ConfigError, ShapeError, unknown_name
-from interplab.methods.failures.explain import EXPLAINERS, _metric, _site_grads, select_logits
+from interplab.methods.failures.explain import (EXPLAINERS, _metric, _site_grads, select_logits,
+                                                top_k_mask)
 
 Tensor = torch.Tensor
 
@@ -58,11 +59,7 @@ class FeatureFailureExplanation:
 
     def top(self, k: int) -> Tensor:
         """[batch, d_latent] bool: each example's ``k`` highest-scoring latents."""
-        k = max(0, min(k, self.n_units))
-        keep = torch.zeros_like(self.scores, dtype=torch.bool)
-        if k:
-            keep.scatter_(1, self.scores.topk(k, dim=1).indices, True)
-        return keep
+        return top_k_mask(self.scores, k)
 
 
 def latent_deltas(dictionary: Any, a_clean: Tensor, a_fail: Tensor) -> Tensor:
