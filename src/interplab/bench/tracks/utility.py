@@ -1,0 +1,86 @@
+"""Utility track: interpretability arms beside non-interpretability baselines and an oracle, on
+practical tasks whose answer is planted and known (:mod:`interplab.bench.utility`).
+
+Organisms are tasks (at a size); methods are the task's arms, named ``interp:``, ``baseline:``
+or ``oracle:`` (:mod:`interplab.eval.utility`). One job runs one arm on ``task.n_seeds`` seeds
+(derived from the job's seed) under the task's budget and writes
+
+    <task metric>      mean over seeds (worst_group_accuracy, poison_detection_auroc,
+                       concept_auroc, audit_success)
+    <secondary>        the task's other metrics, the same way
+
+with each metric's per-seed values, t-interval and n in the ``utility`` artifact, beside the
+budget and what the arm spent. The report compares the arms of a task by those intervals.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from typing import Any
+
+from interplab.bench.tracks import Job, JobOutput
+from interplab.bench.utility import TASK_MODULES
+from interplab.errors import ConfigError, unknown_name
+from interplab.eval.utility import UtilityTask, arm_kind, summarise
+
+
+def _load() -> tuple[dict[str, UtilityTask], dict[str, str]]:
+    tasks: dict[str, UtilityTask] = {}
+    owner: dict[str, str] = {}
+    for mod in TASK_MODULES:
+        for name, task in importlib.import_module(mod).TASKS.items():
+            tasks[name], owner[name] = task, mod
+    return tasks, owner
+
+
+TASKS, _OWNER = _load()
+ORGANISMS = tuple(TASKS)
+METHODS = tuple(dict.fromkeys(a for t in TASKS.values() for a in t.arms))
+#: controls, never ranked as the best method
+BASELINES = tuple(m for m in METHODS if arm_kind(m) != "interp")
+ABLATIONS = (None,)
+QUICK = tuple(n for n in ORGANISMS if n.endswith("-small"))
+SUITES = {
+    "quick": [{"organisms": [n], "methods": list(TASKS[n].arms)} for n in QUICK],
+    "full": [{"organisms": [n], "methods": list(TASKS[n].arms)} for n in ORGANISMS if n not in QUICK],
+}
+
+
+def run_job(job: Job) -> JobOutput:
+    if job.organism not in TASKS:
+        raise unknown_name("utility task", job.organism, ORGANISMS)
+    task = TASKS[job.organism]
+    arm = task.check_arm(job.method)
+    start = time.perf_counter()
+    out = importlib.import_module(_OWNER[job.organism]).run(task, arm, task.seeds(job.seed))
+    secs = time.perf_counter() - start
+    if task.metric not in out.values:
+        raise ConfigError(f"task {task.name} arm {arm} returned no {task.metric} values")
+    rows, estimates = [], {}
+    for metric, vals in out.values.items():
+        finite = [v for v in vals if v is not None and math.isfinite(v)]
+        if len(finite) < len(vals) or len(finite) < 2:
+            rows.append({"metric": metric, "value": None, "seconds": round(secs, 3),
+                         "reason": f"{len(vals) - len(finite)} of {len(vals)} seeds gave no number"})
+            continue
+        est = summarise(finite, out.n.get(metric, 0))
+        estimates[metric] = est.as_dict()
+        rows.append({"metric": metric, "value": est.mean, "seconds": round(secs, 3)})
+    return JobOutput(rows, {"utility": {
+        "task": task.name, "arm": arm, "kind": arm_kind(arm), "metric": task.metric,
+        "description": task.description, "budget": task.budget.as_dict(),
+        "spent": out.spent, "estimates": estimates, "details": _jsonable(out.details)}})
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    return x

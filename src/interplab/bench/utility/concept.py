@@ -1,0 +1,2 @@
+"""Utility task (being built)."""
+TASKS: dict = {}
