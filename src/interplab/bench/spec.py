@@ -27,7 +27,8 @@ from interplab.errors import SpecError, unknown_name
 SUITES = ("quick", "full", "zoo")
 #: Tracks that built-in suites draw from (tests may register others). A track contributes to a
 #: suite only if its SUITES has that name (the zoo track has only "zoo").
-DEFAULT_TRACKS = ("circuits", "features", "causal", "zoo", "failures", "data_attribution", "rationales")
+DEFAULT_TRACKS = ("circuits", "features", "causal", "zoo", "failures", "data_attribution", "rationales",
+                  "utility")
 
 
 @dataclass(frozen=True)

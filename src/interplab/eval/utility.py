@@ -115,7 +115,8 @@ class UtilityTask:
     def check_arm(self, arm: str) -> str:
         """``arm`` if the task knows it, else a clear error listing the arms it does know."""
         if arm not in self.arms:
-            raise unknown_name(f"arm of utility task {self.name!r}", arm, self.arms)
+            err = unknown_name("arm", arm, self.arms)
+            raise type(err)(f"utility task {self.name!r}: {err}")
         return arm
 
     def seeds(self, base: int) -> list[int]:

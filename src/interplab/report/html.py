@@ -117,6 +117,9 @@ def build_html(store: ResultsStore, title: str) -> str:
     from interplab.report import failures as failures_track  # issue 12: the failures track
 
     parts.append(failures_track.section(store))
+    from interplab.report import utility  # issue 13: interpretability against baselines
+
+    parts.append(utility.section(store))
     parts.append(failures_section(store))
     parts.append("</body></html>")
     return "".join(parts)

@@ -27,6 +27,8 @@ HEADLINE = ("edge_auroc", "mmcs", "counterfactual_accuracy_interchange", "replac
             "attribution_agreement", "lds", "detection_auroc", "worst_group_accuracy")
 LOWER_IS_BETTER = frozenset({"cmd", "l0"})
 RANDOM = "random"
+#: tracks whose arms differ per task and that write their own summary card (report/utility.py)
+OWN_SUMMARY = frozenset({"utility"})
 #: baselines that check the scorer (right by construction), never the bar a method must clear
 SELF_CHECKS = frozenset({"ground_truth", "ground_truth_selfcheck"})
 
@@ -62,6 +64,8 @@ def track_summary(store: ResultsStore) -> dict[str, dict]:
             cells[t][r["metric"]][r["method"]][(r["organism"], r["ablation"], r["seed"])] = r["value"]
     out: dict[str, dict] = {}
     for t in sorted(cells):
+        if t in OWN_SUMMARY:
+            continue
         metric = headline(cells[t])
         if metric is None:
             continue
@@ -106,10 +110,13 @@ def _verdict(per: dict[str, dict[tuple, float]], method: str, better: float,
 
 def section(store: ResultsStore) -> str:
     """The summary block (HTML), or "" when there are no results."""
+    from interplab.report import utility
+
     data = track_summary(store)
-    if not data:
+    own = utility.summary_card(store)
+    if not data and not own:
         return ""
-    parts = [f"<style>{_CSS}</style><h2>Summary</h2><div class='grid summary'>"]
+    parts = [f"<style>{_CSS}</style><h2>Summary</h2><div class='grid summary'>", own]
     for t, info in data.items():
         rows = []
         order = sorted(info["methods"], key=lambda m: (info["methods"][m]["baseline"],

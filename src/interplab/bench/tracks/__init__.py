@@ -28,6 +28,7 @@ TRACK_MODULES: dict[str, str] = {
     "failures": "interplab.bench.tracks.failures",
     "data_attribution": "interplab.bench.tracks.data_attribution",
     "rationales": "interplab.bench.tracks.rationales",
+    "utility": "interplab.bench.tracks.utility",
 }
 
 

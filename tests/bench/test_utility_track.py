@@ -1,0 +1,87 @@
+"""The utility track's plumbing on a fake task: rows and artifacts per arm, errors, and the
+report section and summary card that state the verdict."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from interplab.bench.store import ResultsStore
+from interplab.bench.tracks import Job, utility
+from interplab.errors import InterplabError
+from interplab.eval.utility import ArmRun, UtilityTask
+from interplab.report.html import build_html
+from interplab.report.utility import collect, task_verdict
+
+#: per-arm per-seed values of the fake task: interp clearly below the best baseline
+VALUES = {"interp:probe": [0.60, 0.62, 0.61], "baseline:strong": [0.80, 0.81, 0.79],
+          "baseline:random": [0.50, 0.48, 0.52], "oracle:truth": [1.0, 1.0, 0.99]}
+
+
+@pytest.fixture
+def fake_task(monkeypatch):
+    task = UtilityTask.from_dict({"name": "fake-small", "metric": "concept_auroc", "arms": list(VALUES),
+                                  "budget": {"kind": "queries", "amount": 64, "note": "same for all"},
+                                  "secondary": ["queries_used"]})
+    mod = types.ModuleType("fake_utility_task")
+    calls = []
+
+    def run(t, arm, seeds):
+        calls.append((arm, tuple(seeds)))
+        vals = VALUES[arm]
+        return ArmRun({"concept_auroc": vals, "queries_used": [10.0, 12.0, 11.0]},
+                      {"concept_auroc": 100, "queries_used": 10}, spent=[10, 12, 11], details={"x": float("nan")})
+
+    mod.run = run
+    monkeypatch.setitem(sys.modules, "fake_utility_task", mod)
+    monkeypatch.setitem(utility.TASKS, "fake-small", task)
+    monkeypatch.setitem(utility._OWNER, "fake-small", "fake_utility_task")
+    return calls
+
+
+def _run_all(store, seed=1):
+    for arm in VALUES:
+        job = Job("utility", "fake-small", arm, None, seed)
+        out = utility.run_job(job)
+        rows = [dict(r, organism=job.organism, method=job.method, ablation=None, seed=seed) for r in out.rows]
+        store.record(job, rows, out.artifacts, 0.1)
+
+
+def test_one_job_runs_one_arm_on_the_tasks_seeds(fake_task):
+    out = utility.run_job(Job("utility", "fake-small", "interp:probe", None, 2))
+    assert fake_task == [("interp:probe", (2000, 2001, 2002))]
+    assert [r["metric"] for r in out.rows] == ["concept_auroc", "queries_used"]
+    assert out.rows[0]["value"] == pytest.approx(0.61)
+    art = out.artifacts["utility"]
+    assert art["kind"] == "interp" and art["budget"] == {"kind": "queries", "amount": 64, "note": "same for all"}
+    est = art["estimates"]["concept_auroc"]
+    assert est["low"] < 0.61 < est["high"] and est["n"] == 100 and est["n_seeds"] == 3
+    assert art["details"] == {"x": None}  # JSON-safe
+
+
+def test_unknown_task_or_arm_is_a_clear_error(fake_task):
+    with pytest.raises(InterplabError, match="unknown utility task"):
+        utility.run_job(Job("utility", "nope", "interp:probe", None, 0))
+    with pytest.raises(InterplabError, match="fake-small.*interp:sae"):
+        utility.run_job(Job("utility", "fake-small", "interp:sae", None, 0))
+
+
+def test_report_states_that_interpretability_loses(fake_task, tmp_path):
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        _run_all(store)
+        v = task_verdict(collect(store)["fake-small"])
+        assert v["verdict"] == "worse" and v["baseline"] == "baseline:strong" and v["oracle"] == "oracle:truth"
+        page = build_html(store, "t")
+    assert "interpretability loses" in page and "baseline:strong" in page
+    assert page.count("<svg class='bars'") == 1 and "64 queries" in page
+
+
+def test_every_arm_is_labelled_and_the_suites_split_by_size():
+    from interplab.eval.utility import arm_kind
+
+    assert all(arm_kind(m) in ("interp", "baseline", "oracle") for m in utility.METHODS)
+    quick = {o for part in utility.SUITES["quick"] for o in part["organisms"]}
+    full = {o for part in utility.SUITES["full"] for o in part["organisms"]}
+    assert all(o.endswith("-small") for o in quick) and not quick & full
