@@ -17,6 +17,21 @@ from interplab.errors import ConfigError, unknown_name
 ABLATION_CHOICES = ("mean", "resample", "zero")
 
 
+
+def task_options(task: str, lm: Any) -> dict[str, Any]:
+    """Options a named task needs from the model: induction draws tokens from the model's
+    vocabulary and starts with a BOS token only where the model file asks for one."""
+    options: dict[str, Any] = {}
+    tok = getattr(lm, "tokenizer", None)
+    if task == "induction":
+        vocab = lm.cfg.d_vocab
+        options["vocab"] = (min(1000, vocab // 4), min(20000, vocab))
+        if tok is not None and getattr(tok, "add_bos", False) and tok.bos_id is not None:
+            options["bos"] = tok.bos_id  # only where the model file asks for a start token
+    elif task == "ioi" and tok is not None and getattr(tok, "eos_id", None) is not None:
+        options["pad_id"] = tok.eos_id
+    return options
+
 def default_threads() -> int:
     """torch threads for CPU work: the cores this process may use that are not already busy
     (by the 1-minute load average), between 1 and 4. More threads than free cores make torch
@@ -117,12 +132,7 @@ def circuit(
     torch.set_num_threads(threads)
     lm = _load_lm(model)
     tok = getattr(lm, "tokenizer", None)
-    options: dict[str, Any] = {}
-    if task == "induction":
-        vocab = lm.cfg.d_vocab
-        options["vocab"] = (min(1000, vocab // 4), min(20000, vocab))
-        if tok is not None and getattr(tok, "add_bos", False) and tok.bos_id is not None:
-            options["bos"] = tok.bos_id  # only where the model file asks for a start token
+    options = task_options(task, lm)
     data = make_task(task, tok, n=n_prompts, seed=seed, **options)
     held_out = make_task(task, tok, n=n_prompts, seed=seed + 1, **options)  # curves: other prompts
     typer.echo(f"{task}: {len(data)} prompts of {data.seq_len} tokens; {method} under "

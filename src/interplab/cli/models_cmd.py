@@ -99,7 +99,7 @@ def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained langu
     """Find induction heads: per-head attention to the token after the previous occurrence."""
     import torch
 
-    from interplab.methods.real.induction import detect_induction_heads
+    from interplab.methods.tasks.induction import detect_induction_heads
     from interplab.report.real_models import induction_report
 
     _positive(("--n-seqs", n_seqs), ("--top-k", top_k), ("--threads", threads))
@@ -125,7 +125,10 @@ def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained langu
 
 
 def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
-          n_prompts: int = typer.Option(32, help="IOI-style prompt pairs."),
+          n_prompts: int = typer.Option(32, help="Clean/corrupted prompt pairs."),
+          task: str = typer.Option("ioi", "--task", help="Token task: ioi or induction (see "
+                                   "interplab.methods.tasks; the logit lens and DLA need one "
+                                   "scored position per prompt, i.e. ioi)."),
           exact: bool = typer.Option(True, help="Also run activation patching over every head (270 "
                                                 "patched runs on SmolLM2: ~1-5 min on 2 cores); "
                                                 "--no-exact keeps the first-order estimate only."),
@@ -134,10 +137,11 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
           threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
           json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
           html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
-    """Patch every head on IOI-style prompts and attribute the logit difference.
+    """Patch every head on a token task (IOI by default) and attribute the logit difference.
 
-    Clean vs corrupted prompts from name templates; per-head activation patching and attribution
-    patching, logit lens and direct logit attribution, all on logit(IO) - logit(S).
+    IOI: clean vs corrupted prompts from name templates, metric logit(IO) - logit(S); induction:
+    repeated random tokens. Per-head activation patching and attribution patching (the same
+    generic methods for any task), and for IOI the logit lens and direct logit attribution.
 
     Cost: the first-order estimate (attribution patching, one forward/backward) comes first and
     takes seconds; exact activation patching then runs one patched forward per head (270 on
@@ -145,9 +149,9 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
 
     Example: interplab patch smollm2-135m --n-prompts 32 --html runs/ioi.html
     """
-    from interplab.methods.real.ioi import make_ioi
-    from interplab.methods.real.lens import logit_lens_and_dla
-    from interplab.methods.real.patching import activation_patching, attribution_patching
+    from interplab.cli.circuit_cmd import task_options
+    from interplab.methods.attribution import activation_patching, attribution_patching, logit_lens_and_dla
+    from interplab.methods.tasks import TASKS, make_task
     from interplab.report.real_models import patching_report
 
     import torch
@@ -155,14 +159,17 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
     _positive(("--n-prompts", n_prompts), ("--top-k", top_k), ("--threads", threads))
     torch.set_num_threads(threads)
     lm = _load_lm(model)
-    pad = lm.tokenizer.eos_id if lm.tokenizer.eos_id is not None else 0
-    ds = make_ioi(lm.tokenizer, n_prompts, seed=seed, pad_id=pad)
+    if task not in TASKS:
+        raise unknown_name("task", task, tuple(TASKS))
+    ds = make_task(task, lm.tokenizer, n=n_prompts, seed=seed, **task_options(task, lm))
     L, H = lm.cfg.n_layers, lm.cfg.n_heads
     approx = attribution_patching(lm, ds, L, H)
-    data: dict[str, Any] = {"n_prompts": len(ds), "examples": ds.texts[:3],
+    data: dict[str, Any] = {"task": task, "task_description": ds.description, "n_prompts": len(ds),
+                            "examples": list(ds.texts[:3]),
                             "clean_logit_diff": approx.clean_ld, "corrupt_logit_diff": approx.corrupt_ld,
-                            "attribution_patching": approx.to_dict(),
-                            "lens": logit_lens_and_dla(lm, ds).to_dict()}
+                            "attribution_patching": approx.to_dict()}
+    if ds.positions.shape[1] == 1:
+        data["lens"] = logit_lens_and_dla(lm, ds).to_dict()
     typer.echo(f"clean logit diff {approx.clean_ld:.3f}, corrupted {approx.corrupt_ld:.3f}")
     first = approx.scores.flatten().topk(min(top_k, approx.scores.numel()))
     typer.echo("first-order estimate (attribution patching); top heads:")
@@ -189,7 +196,7 @@ def attribute(model: str = typer.Argument("mnist-mlp", help="mnist-mlp or minilm
     Completeness: the sum of attributions against the output difference from the all-zero
     baseline. Example: interplab attribute mnist-mlp --html runs/mnist.html
     """
-    from interplab.methods.real.attribute_models import attribute_minilm, attribute_mnist
+    from interplab.methods.tasks.attribute_models import attribute_minilm, attribute_mnist
     from interplab.report.real_models import attribution_report
 
     if model == "mnist-mlp":

@@ -12,7 +12,7 @@ class CharTokenizer:
     small word table so IOI names are single tokens."""
 
     def __init__(self):
-        from interplab.methods.real.ioi import NAMES
+        from interplab.methods.tasks.ioi import NAMES
 
         self.words = {n: 200 + i for i, n in enumerate(NAMES)}
 

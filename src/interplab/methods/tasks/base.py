@@ -76,7 +76,10 @@ class TokenTask:
     def logit_diffs(self, logits: Tensor) -> Tensor:
         """logits [b, p, v] -> [b, n]: logit(label) - logit(wrong label), or - mean logit."""
         rows = torch.arange(logits.shape[0]).unsqueeze(1)
-        at = logits[rows, self.positions]  # [b, n, v]
+        return self.logit_diffs_at(logits[rows, self.positions])
+
+    def logit_diffs_at(self, at: Tensor) -> Tensor:
+        """The same from logits already taken at the scored positions: [b, n, v] -> [b, n]."""
         right = at.gather(-1, self.labels.unsqueeze(-1))[..., 0]
         if self.wrong_labels is None:
             return right - at.mean(-1)

@@ -10,16 +10,12 @@ from interplab.errors import ConfigError
 from interplab.methods.tasks.base import TokenTask
 
 
-def ioi_task(tokenizer: Any, *, n: int = 32, seed: int = 0) -> TokenTask:
-    """IOI-style prompts (see :mod:`interplab.methods.real.ioi`): scored at each prompt's last
+def ioi_task(tokenizer: Any, *, n: int = 32, seed: int = 0, pad_id: int = 0) -> TokenTask:
+    """IOI-style prompts (see :mod:`interplab.methods.tasks.ioi`): scored at each prompt's last
     position, right = the indirect object, wrong = the subject."""
-    from interplab.methods.real.ioi import make_ioi
+    from interplab.methods.tasks.ioi import make_ioi
 
-    ds = make_ioi(tokenizer, n=n, seed=seed)
-    return TokenTask(ds.clean, ds.corrupt, ds.last.unsqueeze(1), ds.io_ids.unsqueeze(1),
-                     ds.s_ids.unsqueeze(1), "ioi",
-                     "indirect object identification: logit(IO) - logit(S) at the last token; "
-                     "corrupted prompts use three other names", tuple(ds.texts))
+    return make_ioi(tokenizer, n=n, seed=seed, pad_id=pad_id).to_token_task()
 
 
 def induction_task(tokenizer: Any, *, n: int = 32, seed: int = 0, half: int = 8,

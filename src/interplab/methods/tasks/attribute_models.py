@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from interplab.methods.real.gradients import Attributions, input_x_gradient, integrated_gradients
+from interplab.methods.attribution.gradients import Attributions, input_x_gradient, integrated_gradients
 
 
 def _rows(label: str, attrs: list[Attributions]) -> list[dict[str, Any]]:

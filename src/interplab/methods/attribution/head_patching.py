@@ -1,11 +1,13 @@
-"""Per-head activation patching and attribution patching on an IOI-style set.
+"""Per-head activation patching and attribution patching on any token task.
 
-Activation patching (denoising): run the corrupted prompts, put one head's clean ``attn_z``
-back, and measure how much of the clean logit difference returns:
+A task (:class:`~interplab.methods.tasks.TokenTask`: IOI, induction, or your own) gives clean
+and corrupted prompts, the scored positions and the right (and wrong) answers; its metric is the
+mean logit difference. Activation patching (denoising): run the corrupted prompts, put one
+head's clean ``attn_z`` back, and measure how much of the clean logit difference returns:
 ``score = (LD_patched - LD_corrupt) / (LD_clean - LD_corrupt)`` (1 = the head alone restores
 the behaviour). Models that accept :class:`~interplab.models.pretrained.llama.PartialRun`
-restart at the patched layer from the cached corrupted residual and unembed only the final
-positions; others run in full.
+restart at the patched layer from the cached corrupted residual and unembed only the scored
+position when the task scores one position per row; others run in full.
 
 Attribution patching: the first-order estimate of the same quantity from one corrupted
 forward/backward: ``(z_clean - z_corrupt) . d LD / d z`` summed over positions and d_head.
@@ -21,7 +23,8 @@ import torch
 from interplab.core.interventions import Patch, Replace
 from interplab.core.model import HookedModel
 from interplab.core.sites import Component, Site
-from interplab.methods.real.ioi import IOIDataset, logit_diff
+from interplab.errors import ConfigError
+from interplab.methods.tasks.base import TokenTask
 
 Tensor = torch.Tensor
 C = Component
@@ -42,7 +45,26 @@ class PatchingResult:
                 "corrupt_logit_diff": self.corrupt_ld, "seconds": self.seconds}
 
 
-def _partial(model: HookedModel):
+def _task(task: object) -> TokenTask:
+    if isinstance(task, TokenTask):
+        return task
+    if hasattr(task, "to_token_task"):
+        return task.to_token_task()
+    raise ConfigError(f"head patching takes a TokenTask (see interplab.methods.tasks.make_task), "
+                      f"got {type(task).__name__}")
+
+
+def _ld(task: TokenTask, logits: Tensor) -> Tensor:
+    """Per-row logit difference (mean over the scored positions); logits [b, p, v], or [b, 1, v]
+    from a partial run that unembedded only the (single) scored position."""
+    if logits.shape[1] == 1 and task.seq_len > 1:
+        return task.logit_diffs_at(logits).mean(1)
+    return task.logit_diffs(logits).mean(1)
+
+
+def _partial(model: HookedModel, task: TokenTask):
+    if task.positions.shape[1] != 1:
+        return None
     try:
         from interplab.models.pretrained.llama import HookedLlama, PartialRun
     except ImportError:  # pragma: no cover
@@ -50,37 +72,40 @@ def _partial(model: HookedModel):
     return PartialRun if isinstance(model, HookedLlama) else None
 
 
-def activation_patching(model: HookedModel, ds: IOIDataset, n_layers: int, n_heads: int, *,
+def activation_patching(model: HookedModel, task: TokenTask, n_layers: int, n_heads: int, *,
                         progress: bool = False) -> PatchingResult:
     """Patch each head's clean attn_z into the corrupted run, one head at a time
     (``progress`` shows a bar over the n_layers * n_heads patched runs)."""
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    ds = _task(task)
     z_sites = [Site(C.ATTN_Z, layer) for layer in range(n_layers)]
     resid_sites = [Site(C.RESID_PRE, layer) for layer in range(n_layers)]
     clean_out, clean = model.run_with_cache(ds.clean, z_sites)
-    partial = _partial(model)
-    corrupt_out, corrupt = model.run_with_cache(ds.corrupt, resid_sites if partial else [])
-    clean_ld = logit_diff(clean_out, ds).mean().item()
-    corrupt_ld = logit_diff(corrupt_out, ds).mean().item()
+    partial = _partial(model, ds)
+    corrupt_out, corrupt = model.run_with_cache(ds.corrupted, resid_sites if partial else [])
+    clean_ld = _ld(ds, clean_out).mean().item()
+    corrupt_ld = _ld(ds, corrupt_out).mean().item()
     denom = clean_ld - corrupt_ld if abs(clean_ld - corrupt_ld) > 1e-8 else 1e-8
     scores = torch.zeros(n_layers, n_heads)
     with tqdm(total=n_layers * n_heads, desc="patching heads", disable=not progress) as bar:
         for layer in range(n_layers):
-            inputs = partial(corrupt[resid_sites[layer]], layer, ds.last) if partial else ds.corrupt
+            inputs = (partial(corrupt[resid_sites[layer]], layer, ds.positions[:, 0]) if partial
+                      else ds.corrupted)
             for head in range(n_heads):
                 site = Site(C.ATTN_Z, layer, head)
                 out = model.run_with(inputs, [Patch(site, clean[site])])
-                scores[layer, head] = (logit_diff(out, ds).mean().item() - corrupt_ld) / denom
+                scores[layer, head] = (_ld(ds, out).mean().item() - corrupt_ld) / denom
                 bar.update()
     return PatchingResult(scores, clean_ld, corrupt_ld, "activation_patching",
                           time.perf_counter() - start)
 
 
-def attribution_patching(model: HookedModel, ds: IOIDataset, n_layers: int, n_heads: int) -> PatchingResult:
+def attribution_patching(model: HookedModel, task: TokenTask, n_layers: int, n_heads: int) -> PatchingResult:
     """Linear estimate of :func:`activation_patching` from one backward pass."""
     start = time.perf_counter()
+    ds = _task(task)
     z_sites = [Site(C.ATTN_Z, layer) for layer in range(n_layers)]
     clean_out, clean = model.run_with_cache(ds.clean, z_sites)
     leaves: dict[Site, Tensor] = {}
@@ -92,10 +117,10 @@ def attribution_patching(model: HookedModel, ds: IOIDataset, n_layers: int, n_he
         return fn
 
     with torch.enable_grad():
-        out = model.run_with(ds.corrupt, [Replace(s, leaf(s)) for s in z_sites], grad=True)
-        ld = logit_diff(out, ds)
+        out = model.run_with(ds.corrupted, [Replace(s, leaf(s)) for s in z_sites], grad=True)
+        ld = _ld(ds, out)
         grads = torch.autograd.grad(ld.mean(), [leaves[s] for s in z_sites])
-    clean_ld = logit_diff(clean_out, ds).mean().item()
+    clean_ld = _ld(ds, clean_out).mean().item()
     corrupt_ld = ld.mean().item()
     denom = clean_ld - corrupt_ld if abs(clean_ld - corrupt_ld) > 1e-8 else 1e-8
     # g is the gradient of the batch *mean*, so per-prompt terms are summed (not averaged again)

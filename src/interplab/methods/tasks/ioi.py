@@ -45,6 +45,16 @@ class IOIDataset:
     def __len__(self) -> int:
         return int(self.clean.shape[0])
 
+    def to_token_task(self):
+        """The same prompts as a :class:`~interplab.methods.tasks.base.TokenTask` (scored at
+        each prompt's last position, right = IO, wrong = S)."""
+        from interplab.methods.tasks.base import TokenTask
+
+        return TokenTask(self.clean, self.corrupt, self.last.unsqueeze(1), self.io_ids.unsqueeze(1),
+                         self.s_ids.unsqueeze(1), "ioi",
+                         "indirect object identification: logit(IO) - logit(S) at the last token; "
+                         "corrupted prompts use three other names", tuple(self.texts))
+
 
 def single_token_names(tokenizer: Any, names: Sequence[str] = NAMES) -> list[str]:
     return [n for n in names if len(tokenizer.encode(n)) == 1]

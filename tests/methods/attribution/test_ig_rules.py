@@ -4,7 +4,7 @@ and both rules match captum to 1e-6 where captum is installed."""
 import pytest
 import torch
 
-from interplab.methods.real.gradients import integrated_gradients
+from interplab.methods.attribution.gradients import integrated_gradients
 
 
 def cubic(x):
