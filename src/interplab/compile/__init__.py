@@ -19,13 +19,34 @@ porting from Tracr: docs/porting-tracr.md.
 
 from __future__ import annotations
 
-from interplab.compile import compiling, rasp
-from interplab.compile.dataflow_truth import derive_circuit
-from interplab.compile.edge_measure import measure_circuit
-from interplab.compile.compiled import CompiledModel, load_compiled, save_compiled
-from interplab.compile.compiler import compile_program, random_pairs
-from interplab.compile.ground_truth import GroundTruth, VariableTruth
-from interplab.compile.programs import LIBRARY, ProgramSpec, get_program
+import importlib
+from typing import Any
+
+#: public name -> the submodule that defines it; imported on first use (PEP 562), so listing
+#: the library (``interplab zoo``) does not pay for torch
+_EXPORTS = {
+    "derive_circuit": "dataflow_truth", "measure_circuit": "edge_measure",
+    "CompiledModel": "compiled", "load_compiled": "compiled", "save_compiled": "compiled",
+    "compile_program": "compiler", "random_pairs": "compiler",
+    "GroundTruth": "ground_truth", "VariableTruth": "ground_truth",
+    "LIBRARY": "programs", "ProgramSpec": "programs", "get_program": "programs",
+}
+_SUBMODULES = ("rasp", "compiling")
 
 __all__ = ["rasp", "compiling", "compile_program", "random_pairs", "CompiledModel", "save_compiled",
-           "load_compiled", "measure_circuit", "derive_circuit", "GroundTruth", "VariableTruth", "LIBRARY", "ProgramSpec", "get_program"]
+           "load_compiled", "measure_circuit", "derive_circuit", "GroundTruth", "VariableTruth", "LIBRARY",
+           "ProgramSpec", "get_program"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"interplab.compile.{name}")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"interplab.compile.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'interplab.compile' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -18,9 +18,6 @@ rebuilds the organism). :func:`population` builds the detection population the s
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,16 +27,15 @@ import torch
 from interplab._config import cache_dir
 from interplab.core.model import HookedModel, wrap_module
 from interplab.core.sites import Component, Site
-from interplab.errors import WeightsError, unknown_name
+from interplab.errors import unknown_name
 from interplab.models import trojan_tokens as tt
 from interplab.models import trojans as tj
-from interplab.models.io import atomic_write_text, load_tensors, save_tensors
+from interplab.zoo import weights_cache
 from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 FORMAT_VERSION = 2
 ACT_SITE = Site.module("act")
-_log = logging.getLogger("interplab.zoo")
 
 PATCH = tj.patch_trigger(((2, 0), (3, 0), (4, 0), (5, 0)))
 DIGIT_SPECS: dict[str, tj.TrojanSpec] = {
@@ -77,26 +73,12 @@ class TrojanOrganism:
 
 
 def fingerprint(obj: Any) -> str:
-    text = json.dumps({"spec": repr(obj), "version": FORMAT_VERSION}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return weights_cache.fingerprint(obj, FORMAT_VERSION)
 
 
 def _cached(directory: Path, train: Callable[[], tuple[dict[str, Tensor], dict]]) -> tuple[dict[str, Tensor], dict]:
     """Weights and truth from ``directory``, or trained and saved there (weights hash checked)."""
-    weights, truth_path = directory / "model.safetensors", directory / "truth.json"
-    if weights.is_file() and truth_path.is_file():
-        try:
-            truth = json.loads(truth_path.read_text("utf-8"))
-            if hashlib.sha256(weights.read_bytes()).hexdigest() != truth.get("weights_sha256"):
-                raise WeightsError(f"{weights} does not match the SHA-256 in truth.json")
-            return load_tensors(weights), truth
-        except (WeightsError, json.JSONDecodeError) as exc:
-            _log.warning("rebuilding trojan organism in %s: %s", directory, str(exc).splitlines()[0])
-    state, truth = train()
-    save_tensors(weights, state)
-    truth["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
-    atomic_write_text(truth_path, json.dumps(truth, indent=2, sort_keys=True))
-    return state, truth
+    return weights_cache.cached(directory, train, "trojan organism")
 
 
 def _live_trojan_units(net: tj.DigitMLP, spec: tj.TrojanSpec) -> list[int]:

@@ -1,0 +1,119 @@
+"""Spurious-cue digit classifiers with their truth, one fresh organism per seed.
+
+    spurious-digits-small   MNIST 14×14, digit ≥ 5, striped background cue = label in training;
+                            196 → 64 ReLU → 2, 10 epochs
+    spurious-digits         the same data, 196 → 128 ReLU → 2, 20 epochs
+
+``load(name, seed)`` gives the spurious model, ``load(name, seed, oracle=True)`` its oracle:
+the same spec trained on the same images with the cue drawn independently of the label. The
+truth is the cue itself (:mod:`interplab.models.spurious`: the texture, its strength, which
+cue value goes with which label) plus facts measured on the ``heldout`` split by intervention:
+``cue_flip_rate``, the share of images whose prediction changes when only the cue is flipped.
+
+Each (name, seed, oracle) is trained once (seconds on one core) and cached under
+``cache_dir()/spurious/<name>-<fingerprint>/seed<seed>[-oracle]`` as safetensors plus
+``truth.json`` (with the weights' SHA-256, checked on load; a mismatch retrains).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from interplab._config import cache_dir
+from interplab.core.model import HookedModel, wrap_module
+from interplab.errors import ConfigError, unknown_name
+from interplab.models import spurious as sp
+from interplab.zoo import weights_cache
+from interplab.zoo.registry import ZooEntry
+
+Tensor = torch.Tensor
+FORMAT_VERSION = 1
+SPECS: dict[str, sp.SpuriousSpec] = {
+    "spurious-digits-small": sp.SpuriousSpec(hidden=64, epochs=10),
+    "spurious-digits": sp.SpuriousSpec(hidden=128, epochs=20),
+}
+NAMES = tuple(SPECS)
+
+
+@dataclass(frozen=True, eq=False)
+class SpuriousOrganism:
+    """A trained ``CueMLP`` (eval mode, frozen) and its truth.
+
+    Attributes:
+        net: the model; ``net.features(x)`` is the hidden layer (``act``), ``net.head(h)`` the readout.
+        spec: how it was trained (``cue_mode="label"``: spurious; ``"random"``: the oracle).
+        truth: the planted cue (texture per label, strength) and intervention facts
+            (``cue_flip_rate`` on the heldout split), plus training facts.
+    """
+
+    name: str
+    seed: int
+    oracle: bool
+    net: sp.CueMLP
+    spec: sp.SpuriousSpec
+    truth: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> HookedModel:
+        """The net as a HookedModel (site ``act`` = the hidden units), for generic tools."""
+        return wrap_module(self.net, paths=["act"], name=self.name)
+
+
+def fingerprint(obj: Any) -> str:
+    return weights_cache.fingerprint(obj, FORMAT_VERSION)
+
+
+def _cached(directory: Path, train: Callable[[], tuple[dict[str, Tensor], dict]]) -> tuple[dict[str, Tensor], dict]:
+    """Weights and truth from ``directory``, or trained and saved there (weights hash checked)."""
+    return weights_cache.cached(directory, train, "spurious organism")
+
+
+def cue_flip_rate(net: sp.CueMLP, strength: float, split: str = "heldout") -> float:
+    """Share of ``split``'s images whose prediction changes when only the cue is flipped
+    (same digit image, the other texture): the planted cue, verified by intervention."""
+    x, _ = sp.digits(split)
+    cue = sp.cued(split, "random", strength).cue
+    with torch.no_grad():
+        a = net(sp.apply_cue(x, cue, strength)).argmax(-1)
+        b = net(sp.apply_cue(x, 1 - cue, strength)).argmax(-1)
+    return float((a != b).float().mean())
+
+
+def load(name: str, seed: int, oracle: bool = False) -> SpuriousOrganism:
+    """Train (first use) or load organism ``name`` for ``seed``; ``oracle=True``: its oracle."""
+    if name not in SPECS:
+        raise unknown_name("spurious organism", name, NAMES)
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+    spec = replace(SPECS[name], cue_mode="random") if oracle else SPECS[name]
+
+    def train() -> tuple[dict[str, Tensor], dict]:
+        torch.set_num_threads(1)
+        net, info = sp.train(spec, seed)
+        return net.state_dict(), {
+            "name": name, "seed": seed, "oracle": oracle, "spec": asdict(spec), "info": info,
+            "cue": {"texture": {"0": "horizontal stripes", "1": "vertical stripes"},
+                    "train_rule": "cue = label" if not oracle else "cue independent of label",
+                    "strength": spec.strength, "label": "digit >= 5"},
+            "cue_flip_rate": cue_flip_rate(net, spec.strength)}
+
+    directory = cache_dir() / "spurious" / f"{name}-{fingerprint(spec)}" / f"seed{seed}{'-oracle' if oracle else ''}"
+    state, truth = _cached(directory, train)
+    net = sp.CueMLP(spec.hidden)
+    net.load_state_dict(state)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return SpuriousOrganism(name, seed, oracle, net, spec, truth)
+
+
+def entries() -> list[ZooEntry]:
+    """The spurious organisms at seed 0 (tags "spurious", "utility")."""
+    doc = {"spurious-digits-small": "MNIST 14×14 MLP (64 units) that learned a striped-background cue",
+           "spurious-digits": "MNIST 14×14 MLP (128 units) that learned a striped-background cue"}
+    return [ZooEntry(n, "trained", doc[n], lambda n=n: load(n, 0), frozenset({"spurious", "utility"}))
+            for n in NAMES]
