@@ -1,0 +1,126 @@
+"""Auditing a model for a hidden rule: ``audit(model, family, budget, method=..., seed=...)``.
+
+Every auditor knows the rule family (the public base task and all candidate rules
+``(a, p, q, c)``), may spend at most ``budget`` queries (one query = one forward pass on one
+input, see :mod:`.queries`) and states one member. They differ only in how they choose queries
+and what prior they put on the members; all eliminate members with the same
+:class:`~.version_space.VersionSpace`:
+
+    white_box         one query reads every head's attention pattern on a random input; a head
+                      whose every query position puts >= 0.9 of its attention on one and the same
+                      (non-BOS) key reads a fixed position, so those positions are shortlisted as
+                      trigger positions (members with p elsewhere get prior weight 1e-3). The
+                      remaining queries are chosen greedily (best_query) from a pool of random
+                      inputs and single-token edits of the last input whose outputs left the base task (else the
+                      last input), under that prior; the heaviest survivor is
+                      stated. Without a shortlisted position it is black_box_active.
+    black_box         the whole budget on uniformly random inputs, then a random survivor.
+    black_box_active  the same greedy query choice and pool with a flat prior (its first
+                      query, with nothing to edit yet, is the best of the random inputs).
+    random            a uniformly random member, without a query.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from interplab.compile.hidden_rules import HiddenRule, RuleFamily
+from interplab.errors import unknown_name
+from interplab.methods.auditing.queries import QueryProxy
+from interplab.methods.auditing.version_space import VersionSpace
+
+METHODS = ("white_box", "black_box", "black_box_active", "random")
+#: a head "reads a fixed position" when every query position puts at least this on one key
+FIXED_ATTENTION = 0.9
+#: prior weight of members whose trigger position the white-box analysis did not shortlist
+OFF_SHORTLIST = 1e-3
+POOL_RANDOM = 48
+
+
+@dataclass
+class AuditReport:
+    """The stated rule, the queries spent and what the auditor saw."""
+
+    method: str
+    rule: HiddenRule
+    queries_used: int
+    budget: int
+    survivors: int
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def audit(model: Any, family: RuleFamily, budget: int, *, method: str = "white_box",
+          seed: int = 0) -> AuditReport:
+    """Audit ``model`` (a CompiledModel, or anything QueryProxy can wrap) for a member of
+    ``family`` with at most ``budget`` queries; see the module docstring for the methods."""
+    if method not in METHODS:
+        raise unknown_name("audit method", method, METHODS)
+    proxy = model if isinstance(model, QueryProxy) else QueryProxy(model, budget)
+    rng = random.Random(f"audit:{method}:{seed}")
+    space = VersionSpace(family)
+    evidence: dict[str, Any] = {}
+    if method == "random":
+        return AuditReport(method, rng.choice(space.rules), proxy.used, budget, space.n_alive)
+    if method == "black_box":
+        inputs = [family.random_input(rng) for _ in range(proxy.remaining)]
+        for x, y in zip(inputs, proxy.query(inputs)):
+            space.observe(x, y)
+    else:
+        if method == "white_box" and proxy.remaining > 0:
+            evidence = _white_box_prior(proxy, family, space, rng)
+        _active(proxy, family, space, rng)
+    return AuditReport(method, space.statement(rng), proxy.used, budget, space.n_alive, evidence)
+
+
+def fixed_position_heads(patterns: dict[int, Any], length: int) -> list[tuple[int, int, int]]:
+    """(layer, head, input position) for every head whose every query position attends
+    (>= FIXED_ATTENTION) to the same non-BOS key."""
+    found = []
+    for layer, pat in patterns.items():
+        for head in range(pat.shape[0]):
+            rows = pat[head, 1:length + 1, :]
+            best = rows.argmax(dim=-1)
+            if (int(best.min()) == int(best.max()) and int(best[0]) > 0
+                    and float(rows.max(dim=-1).values.min()) >= FIXED_ATTENTION):
+                found.append((layer, head, int(best[0]) - 1))
+    return found
+
+
+def _white_box_prior(proxy: QueryProxy, family: RuleFamily, space: VersionSpace,
+                     rng: random.Random) -> dict[str, Any]:
+    x = family.random_input(rng)
+    out, patterns = proxy.inspect(x)
+    space.observe(x, out)
+    heads = fixed_position_heads(patterns, family.length)
+    positions = sorted({p for _, _, p in heads})
+    if positions:
+        space.weights = np.where(np.isin(space.p, positions), 1.0, OFF_SHORTLIST)
+    return {"fixed_position_heads": heads, "shortlisted_positions": positions}
+
+
+def _pool(family: RuleFamily, rng: random.Random, anchor: list[Any] | None) -> list[list[Any]]:
+    """POOL_RANDOM random inputs and every single-token edit of ``anchor``."""
+    pool = [family.random_input(rng) for _ in range(POOL_RANDOM)]
+    if anchor is not None:
+        base = anchor
+        for i in range(family.length):
+            for v in family.vocab:
+                if v != base[i]:
+                    pool.append(base[:i] + [v] + base[i + 1:])
+    return pool
+
+
+def _active(proxy: QueryProxy, family: RuleFamily, space: VersionSpace, rng: random.Random) -> None:
+    anchor: list[Any] | None = space.last_deviation
+    while proxy.remaining > 0:
+        pool = _pool(family, rng, anchor)
+        x = pool[space.best_query(pool)]
+        space.observe(x, proxy.query([x])[0])
+        anchor = space.last_deviation or x
+
+
+__all__ = ["audit", "AuditReport", "METHODS", "fixed_position_heads"]

@@ -1,0 +1,64 @@
+"""The query budget: the only door an auditor has to the model.
+
+:class:`QueryProxy` wraps a compiled model and counts queries. **One query is one model forward
+pass on one input**, whatever is read from it: its outputs (:meth:`QueryProxy.query`, black box)
+or its outputs and internal activations (:meth:`QueryProxy.inspect`, white box). A backward pass
+(gradient) would count as one query too. A call that would take the count past the budget raises
+:class:`QueryBudgetExceeded` *before* the model runs, so no auditor can spend more than it has.
+Reading the weights themselves runs no input and costs nothing (no auditor here does it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from interplab.core.sites import Component, Site
+from interplab.errors import ConfigError, InterplabError
+
+
+class QueryBudgetExceeded(InterplabError, RuntimeError):
+    """An auditor asked for more model forward passes than its budget allows."""
+
+
+class QueryProxy:
+    """Counts forward passes on ``model`` (a CompiledModel) against ``budget`` queries."""
+
+    def __init__(self, model: Any, budget: int):
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+            raise ConfigError(f"a query budget must be an int >= 0, got {budget!r}")
+        self._model = model
+        self.budget = budget
+        self.used = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.used
+
+    def _spend(self, n: int) -> None:
+        if self.used + n > self.budget:
+            raise QueryBudgetExceeded(f"{n} more queries would make {self.used + n}, over the "
+                                      f"budget of {self.budget} (one query = one forward pass on "
+                                      "one input); check proxy.remaining first")
+        self.used += n
+
+    def query(self, inputs: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        """The model's outputs on each input (``len(inputs)`` queries)."""
+        inputs = [list(x) for x in inputs]
+        self._spend(len(inputs))
+        return self._model(inputs) if inputs else []
+
+    def inspect(self, xs: Sequence[Any]) -> tuple[list[Any], dict[int, torch.Tensor]]:
+        """One query: the outputs on ``xs`` and every layer's attention pattern
+        ``{layer: [head, query_pos, key_pos]}`` (position 0 is BOS)."""
+        self._spend(1)
+        m = self._model
+        sites = [Site(Component.ATTN_PATTERN, layer) for layer in range(m.cfg.n_layers)]
+        with torch.no_grad():
+            logits, cache = m.run_with_cache(m.encode([list(xs)]), sites=sites)
+        patterns = {s.layer: cache[s][0].detach().clone() for s in sites}
+        return m.decode(logits)[0], patterns
+
+
+__all__ = ["QueryProxy", "QueryBudgetExceeded"]
