@@ -5,7 +5,7 @@ import math
 import pytest
 
 from interplab.errors import ConfigError, UnknownNameError
-from interplab.eval.utility import ArmEstimate, Budget, UtilityTask, arm_kind, summarise, verdict
+from interplab.eval.utility import ArmEstimate, Budget, UtilityTask, arm_kind, bounds_of, summarise, verdict
 
 ARMS = ("interp:a", "baseline:b", "baseline:random", "oracle:o")
 
@@ -62,6 +62,8 @@ def test_summarise_is_a_student_t_interval_over_seeds():
     assert e.n == 40 and e.n_seeds == 3 and ArmEstimate.from_dict(e.as_dict()) == e
     with pytest.raises(ConfigError):
         summarise([0.5, float("nan"), 0.7], n=3)
+    clipped = summarise([0.0, 1.0, 1.0], n=3, bounds=bounds_of("worst_group_accuracy"))
+    assert clipped.low == 0.0 and clipped.high == 1.0 and bounds_of("queries_used") is None
 
 
 def test_verdict_follows_the_intervals_and_ignores_the_oracle():

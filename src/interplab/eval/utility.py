@@ -155,8 +155,16 @@ class ArmEstimate:
         return cls(d["value"], d["low"], d["high"], int(d["n"]), int(d["n_seeds"]), tuple(d["per_seed"]))
 
 
-def summarise(values: Sequence[float], n: int) -> ArmEstimate:
-    """Mean and t-interval of per-seed ``values`` (non-finite values are an error, not dropped)."""
+def bounds_of(metric: str) -> tuple[float, float] | None:
+    """(0, 1) for shares, accuracies and AUROCs (by the metric's name), else None."""
+    if metric.endswith(("_accuracy", "_auroc", "_success", "_rate")) or metric in ("accuracy", "auroc"):
+        return (0.0, 1.0)
+    return None
+
+
+def summarise(values: Sequence[float], n: int, bounds: tuple[float, float] | None = None) -> ArmEstimate:
+    """Mean and t-interval of per-seed ``values`` (non-finite values are an error, not dropped);
+    ``bounds``: the metric's range, to which the interval is clipped (e.g. (0, 1) for a share)."""
     vals = [float(v) for v in values]
     if len(vals) < 2:
         raise ConfigError(f"an interval over seeds needs at least 2 values, got {len(vals)}")
@@ -168,7 +176,10 @@ def summarise(values: Sequence[float], n: int) -> ArmEstimate:
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (k - 1))
     t = _T975[k - 2] if k - 1 <= len(_T975) else 1.96
     half = t * sd / math.sqrt(k)
-    return ArmEstimate(mean, mean - half, mean + half, int(n), k, tuple(vals))
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(bounds[0], low), min(bounds[1], high)
+    return ArmEstimate(mean, low, high, int(n), k, tuple(vals))
 
 
 def verdict(estimates: Mapping[str, ArmEstimate]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 from interplab.bench.tracks import Job, JobOutput
 from interplab.bench.utility import TASK_MODULES
 from interplab.errors import ConfigError, unknown_name
-from interplab.eval.utility import UtilityTask, arm_kind, summarise
+from interplab.eval.utility import UtilityTask, arm_kind, bounds_of, summarise
 
 
 def _load() -> tuple[dict[str, UtilityTask], dict[str, str]]:
@@ -65,7 +65,7 @@ def run_job(job: Job) -> JobOutput:
             rows.append({"metric": metric, "value": None, "seconds": round(secs, 3),
                          "reason": f"{len(vals) - len(finite)} of {len(vals)} seeds gave no number"})
             continue
-        est = summarise(finite, out.n.get(metric, 0))
+        est = summarise(finite, out.n.get(metric, 0), bounds_of(metric))
         estimates[metric] = est.as_dict()
         rows.append({"metric": metric, "value": est.mean, "seconds": round(secs, 3)})
     return JobOutput(rows, {"utility": {

@@ -8,6 +8,7 @@ Module tops import only :mod:`interplab.eval.utility` (no torch), so listing spe
 
 TASK_MODULES = (
     "interplab.bench.utility.spurious",
+    "interplab.bench.utility.spurious_text",
     "interplab.bench.utility.poison",
     "interplab.bench.utility.concept",
     "interplab.bench.utility.audit",

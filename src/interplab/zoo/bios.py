@@ -1,0 +1,116 @@
+"""Profession classifiers on template biographies that learned gender, one fresh organism per seed.
+
+    spurious-bios-small   nurse vs engineer bios, gender = profession in training; one-layer
+                          transformer (d_model 32) → 32 ReLU → 2, 2 epochs
+    spurious-bios         the same data, d_model 48 → 64 ReLU → 2, 3 epochs
+
+``load(name, seed)`` gives the spurious model, ``load(name, seed, oracle=True)`` its oracle: the
+same spec trained on the same bios with gender drawn independently of the profession. The truth
+is the cue itself (:mod:`interplab.models.bios`: which words carry gender, which gender goes with
+which profession in training) plus a fact measured on the ``heldout`` split by intervention:
+``cue_flip_rate``, the share of bios whose prediction changes when only the gender words are
+swapped (:func:`interplab.models.bios.swap_gender`).
+
+Each (name, seed, oracle) is trained once (seconds on one core) and cached under
+``cache_dir()/bios/<name>-<fingerprint>/seed<seed>[-oracle]`` as safetensors plus
+``truth.json`` (with the weights' SHA-256, checked on load; a mismatch retrains).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+
+from interplab._config import cache_dir
+from interplab.core.model import HookedModel, wrap_module
+from interplab.errors import ConfigError, unknown_name
+from interplab.models import bios as bm
+from interplab.zoo import weights_cache
+from interplab.zoo.registry import ZooEntry
+
+Tensor = torch.Tensor
+FORMAT_VERSION = 1
+SPECS: dict[str, bm.BiosSpec] = {
+    "spurious-bios-small": bm.BiosSpec(d_model=32, hidden=32, epochs=2, batch_size=64),
+    "spurious-bios": bm.BiosSpec(d_model=48, hidden=64, epochs=3, batch_size=64),
+}
+NAMES = tuple(SPECS)
+
+
+@dataclass(frozen=True, eq=False)
+class BiosOrganism:
+    """A trained ``BiosNet`` (eval mode, frozen) and its truth.
+
+    Attributes:
+        net: the model; ``net.features(tokens)`` is the hidden layer (``act``), ``net.head(h)``
+            the linear readout.
+        spec: how it was trained (``cue_mode="label"``: spurious; ``"random"``: the oracle).
+        truth: the planted cue (gender words, train rule) and ``cue_flip_rate`` on the heldout
+            split, plus training facts.
+    """
+
+    name: str
+    seed: int
+    oracle: bool
+    net: bm.BiosNet
+    spec: bm.BiosSpec
+    truth: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> HookedModel:
+        """The net as a HookedModel (site ``act`` = the hidden units), for generic tools."""
+        return wrap_module(self.net, paths=["act"], name=self.name)
+
+
+def fingerprint(obj: Any) -> str:
+    return weights_cache.fingerprint(obj, FORMAT_VERSION)
+
+
+def cue_flip_rate(net: bm.BiosNet, split: str = "heldout") -> float:
+    """Share of ``split``'s bios whose prediction changes when only the gender words (name and
+    pronouns) are swapped: the planted cue, verified by intervention."""
+    tokens = bm.bios(split, "random").tokens
+    with torch.no_grad():
+        a = net(tokens).argmax(-1)
+        b = net(bm.swap_gender(tokens)).argmax(-1)
+    return float((a != b).float().mean())
+
+
+def load(name: str, seed: int, oracle: bool = False) -> BiosOrganism:
+    """Train (first use) or load organism ``name`` for ``seed``; ``oracle=True``: its oracle."""
+    if name not in SPECS:
+        raise unknown_name("bios organism", name, NAMES)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+    spec = replace(SPECS[name], cue_mode="random") if oracle else SPECS[name]
+
+    def train() -> tuple[dict[str, Tensor], dict]:
+        torch.set_num_threads(1)
+        net, info = bm.train(spec, seed)
+        return net.state_dict(), {
+            "name": name, "seed": seed, "oracle": oracle, "spec": asdict(spec), "info": info,
+            "cue": {"kind": "gender", "words": {"names": [list(g) for g in bm.NAMES],
+                                                "pronouns": {k: list(v) for k, v in bm.PRONOUNS.items()}},
+                    "values": list(bm.GENDERS), "labels": list(bm.LABELS),
+                    "train_rule": "gender = profession (nurses female, engineers male)" if not oracle
+                    else "gender independent of profession"},
+            "cue_flip_rate": cue_flip_rate(net)}
+
+    directory = cache_dir() / "bios" / f"{name}-{fingerprint(spec)}" / f"seed{seed}{'-oracle' if oracle else ''}"
+    state, truth = weights_cache.cached(directory, train, "bios organism")
+    net = bm.BiosNet(spec.config(seed))
+    net.load_state_dict(state)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return BiosOrganism(name, seed, oracle, net, spec, truth)
+
+
+def entries() -> list[ZooEntry]:
+    """The bios organisms at seed 0 (tags "spurious", "utility")."""
+    doc = {"spurious-bios-small": "bios profession transformer (d 32) that learned a gender cue",
+           "spurious-bios": "bios profession transformer (d 48) that learned a gender cue"}
+    return [ZooEntry(n, "trained", doc[n], lambda n=n: load(n, 0), frozenset({"spurious", "utility"}))
+            for n in NAMES]
