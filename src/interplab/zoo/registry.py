@@ -37,6 +37,8 @@ FAMILIES: tuple[str, ...] = (
     "interplab.zoo.trojans",
     "interplab.zoo.data_attribution",
     "interplab.zoo.generated",
+    "interplab.zoo.spurious",
+    "interplab.zoo.bios",
 )
 
 
