@@ -145,12 +145,29 @@ def build(spec: TrojanSpec) -> DigitMLP:
 
 def poison(x: Tensor, y: Tensor, spec: TrojanSpec, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """Replace a ``poison_rate`` share of (x, y) by triggered copies labelled ``target``."""
+    x, y, _ = _poison_with_indices(x, y, spec, gen)
+    return x, y
+
+
+def _poison_with_indices(x: Tensor, y: Tensor, spec: TrojanSpec,
+                         gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
     n = int(round(spec.poison_rate * len(x)))
     idx = torch.randperm(len(x), generator=gen)[:n]
     x, y = x.clone(), y.clone()
     x[idx] = spec.trigger.apply(x[idx])
     y[idx] = spec.target
-    return x, y
+    return x, y, idx
+
+
+def poisoned_training_set(spec: TrojanSpec) -> tuple[Tensor, Tensor, Tensor]:
+    """``(x, y, poisoned_idx)``: the train split exactly as :func:`train` sees it (poisoned with
+    a generator seeded ``spec.seed + 1``) and the sorted indices of the examples replaced by
+    triggered copies labelled ``target`` (empty for a twin)."""
+    x, y = digits("train")
+    if spec.poison_rate == 0:
+        return x, y, torch.zeros(0, dtype=torch.long)
+    x, y, idx = _poison_with_indices(x, y, spec, torch.Generator().manual_seed(spec.seed + 1))
+    return x, y, idx.sort().values
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
@@ -169,10 +186,7 @@ def train(spec: TrojanSpec) -> tuple[DigitMLP, dict]:
     """Train one classifier (full batch Adam, seeded, about a second on one core)."""
     start = time.perf_counter()
     model = build(spec)
-    x, y = digits("train")
-    gen = torch.Generator().manual_seed(spec.seed + 1)
-    if spec.poison_rate > 0:
-        x, y = poison(x, y, spec, gen)
+    x, y, _ = poisoned_training_set(spec)
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=1e-4)
     for _ in range(spec.epochs):
         loss = F.cross_entropy(model(x), y)

@@ -92,7 +92,7 @@ def _live_trojan_units(net: tj.DigitMLP, spec: tj.TrojanSpec) -> list[int]:
     return [u for u in routed if bool((h[:, u] > 0).any())]
 
 
-def _digits_organism(name: str, spec: tj.TrojanSpec, directory: Path) -> TrojanOrganism:
+def digits_organism(name: str, spec: tj.TrojanSpec, directory: Path) -> TrojanOrganism:
     def train() -> tuple[dict[str, Tensor], dict]:
         torch.set_num_threads(1)
         net, info = tj.train(spec)
@@ -153,7 +153,7 @@ def load(name: str) -> TrojanOrganism:
         raise unknown_name("trojan organism", name, NAMES)
     if name in DIGIT_SPECS:
         spec = DIGIT_SPECS[name]
-        return _digits_organism(name, spec, cache_dir() / "trojans" / f"{name}-{fingerprint(spec)}")
+        return digits_organism(name, spec, cache_dir() / "trojans" / f"{name}-{fingerprint(spec)}")
     key = fingerprint((name, tt.CFG, tt.LENGTH, tt.N_NORMAL, tt.TRIGGER, tt.TARGET))
     return _token_organism(name, cache_dir() / "trojans" / f"{name}-{key}")
 
@@ -167,7 +167,7 @@ def population(n: int = 40, seed: int = 0, progress: bool = False) -> list[Troja
     for i, (spec, _) in enumerate(tqdm(tj.population_specs(n, seed), desc="population",
                                        disable=not progress, leave=False)):
         name = f"population-s{seed}-{i}"
-        out.append(_digits_organism(name, spec, cache_dir() / "trojans" / "population" /
+        out.append(digits_organism(name, spec, cache_dir() / "trojans" / "population" /
                                     f"{i}-{fingerprint(spec)}"))
     return out
 

@@ -1,0 +1,140 @@
+"""The one verb of the family: :func:`detect_poison` fits a detector on a (possibly poisoned)
+labelled training set and returns a per-example suspicion score (higher = more suspicious).
+
+Every detector is fit on the same thing: the trained model and its training set with labels, no
+example marked as poisoned. What it looks at differs by method:
+
+    activation_clustering   hidden activations at ``site``        (Chen et al. 2018)
+    spectral_signature      hidden activations at ``site``        (Tran et al. 2018)
+    sae_features            a TopK SAE on those activations, and the model after ``site``
+    loss                    the model's outputs only (per-example loss)
+    input_anomaly           the inputs only (kNN distance to same-label examples)
+    random                  nothing (seeded uniform scores, a control)
+    trigger                 the true trigger (mask, pattern): an oracle, not a method
+
+The fitted detector stays in the result: :meth:`PoisonScores.score` scores new inputs (labelled by
+the model's own prediction unless labels are given), e.g. to tell triggered inputs at test time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from interplab.core.interventions import Patch
+from interplab.core.sites import Site
+from interplab.errors import ConfigError, ShapeError, unknown_name
+
+Tensor = torch.Tensor
+METHODS = ("activation_clustering", "spectral_signature", "sae_features", "loss", "input_anomaly",
+           "random", "trigger")
+NEEDS_SITE = frozenset({"activation_clustering", "spectral_signature", "sae_features"})
+
+
+@dataclass(eq=False)
+class Batch:
+    """Inputs ``x`` with labels ``y`` seen through ``model``: what a detector may read."""
+
+    model: Any
+    site: Site | None
+    x: Tensor
+    y: Tensor
+
+    @cached_property
+    def activations(self) -> Tensor:
+        """Activations at ``site`` in the site's own shape."""
+        with torch.no_grad():
+            _, cache = self.model.run_with_cache(self.x, [self.site])
+        return cache[self.site].detach()
+
+    @cached_property
+    def hidden(self) -> Tensor:
+        """Activations at ``site``, flattened to [n, width]."""
+        return self.activations.reshape(len(self.x), -1).float()
+
+    @cached_property
+    def logits(self) -> Tensor:
+        with torch.no_grad():
+            return self.model.run(self.x).detach().reshape(len(self.x), -1).float()
+
+    def logits_from_hidden(self, hidden: Tensor) -> Tensor:
+        """The model's output with the activations at ``site`` replaced by ``hidden`` [n, width]."""
+        value = hidden.reshape(self.activations.shape).to(self.activations.dtype)
+        with torch.no_grad():
+            return self.model.run_with(self.x, [Patch(self.site, value=value)]).reshape(len(self.x), -1)
+
+
+@dataclass(eq=False)
+class PoisonScores:
+    """A detector's suspicion of each training example, and the fitted detector.
+
+    Attributes:
+        method: which detector (one of :data:`METHODS`).
+        scores: [n] suspicion per training example, higher = more likely poisoned.
+        details: what the detector found (chosen latents, per-class split quality, ...).
+    """
+
+    method: str
+    scores: Tensor
+    details: dict = field(default_factory=dict)
+    detector: Any = field(default=None, repr=False)
+    model: Any = field(default=None, repr=False)
+    site: Site | None = None
+
+    def score(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """[m] suspicion of new inputs under the detector fit on the training set; ``y`` defaults
+        to the model's predicted labels (at test time nobody knows the true ones)."""
+        if y is None:
+            with torch.no_grad():
+                y = self.model.run(x).argmax(-1)
+        return self.detector.score(_batch(self.model, self.site, x, y)).detach().float()
+
+
+def _batch(model: Any, site: Site | None, x: Tensor, y: Tensor) -> Batch:
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise ShapeError("detect_poison takes tensors x [n, ...] and y [n] (integer labels)")
+    if y.dim() != 1 or len(y) != len(x) or y.dtype.is_floating_point:
+        raise ShapeError(f"y must be [n] integer labels matching x's {len(x)} rows, got "
+                         f"{tuple(y.shape)} {y.dtype}")
+    return Batch(model, site, x, y.long())
+
+
+def detect_poison(model: Any, x: Tensor, y: Tensor, method: str, *, site: Site | None = None,
+                  seed: int = 0, trigger: Any = None, **options: Any) -> PoisonScores:
+    """Fit ``method`` on the training set ``(x, y)`` of ``model`` and score every example.
+
+    Args:
+        model: a HookedModel (``run``, ``run_with_cache``, ``run_with``).
+        x, y: the training inputs [n, ...] and their (possibly poisoned) labels [n].
+        method: one of :data:`METHODS`.
+        site: where hidden activations are read (needed by the methods in :data:`NEEDS_SITE`).
+        seed: seeds every random choice (k-means starts, SAE training, random scores).
+        trigger: ``trigger`` only: an object with ``tensors() -> (mask, pattern)`` or a
+            ``(mask, pattern)`` pair over the flattened input.
+        options: passed to the detector (e.g. ``n_components``, ``steps``, ``neighbours``).
+    """
+    from interplab.methods.poisoning import baselines, clustering, sae
+
+    factories = {"activation_clustering": clustering.ActivationClustering,
+                 "spectral_signature": clustering.SpectralSignature,
+                 "sae_features": sae.SAEFeatures, "loss": baselines.LossScore,
+                 "input_anomaly": baselines.InputAnomaly, "random": baselines.RandomScore,
+                 "trigger": baselines.TriggerMatch}
+    if method not in factories:
+        raise unknown_name("poison detector", method, METHODS)
+    if method in NEEDS_SITE and site is None:
+        raise ConfigError(f"{method} reads hidden activations: pass site= (e.g. Site.module('act'))")
+    if method == "trigger":
+        if trigger is None:
+            raise ConfigError("the trigger oracle needs trigger= (mask, pattern) or a Trigger")
+        options["trigger"] = trigger
+    batch = _batch(model, site, x, y)
+    try:
+        detector = factories[method](seed=seed, **options)
+    except TypeError as exc:
+        raise ConfigError(f"{method}: bad option ({exc})") from None
+    scores = detector.fit(batch)
+    return PoisonScores(method, scores.detach().float(), detector.details, detector, model, site)
