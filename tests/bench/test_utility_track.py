@@ -85,3 +85,23 @@ def test_every_arm_is_labelled_and_the_suites_split_by_size():
     quick = {o for part in utility.SUITES["quick"] for o in part["organisms"]}
     full = {o for part in utility.SUITES["full"] for o in part["organisms"]}
     assert all(o.endswith("-small") for o in quick) and not quick & full
+
+
+def test_a_spec_runs_each_tasks_own_arms_and_rejects_an_arm_no_task_has(tmp_path):
+    from interplab.bench.spec import parse_spec
+    from interplab.errors import SpecError
+
+    text = """
+[utility]
+organisms = ["audit-compiled-small", "spurious-digits-small"]
+methods = ["interp:white_box", "baseline:dfr", "oracle:program"]
+"""
+    jobs = {(j.organism, j.method) for j in parse_spec(text).all_jobs()}
+    assert jobs == {("audit-compiled-small", "interp:white_box"), ("audit-compiled-small", "oracle:program"),
+                    ("spurious-digits-small", "baseline:dfr")}
+    with pytest.raises(SpecError) as e:
+        parse_spec(text.replace('"oracle:program"', '"oracle:program", "interp:concept_erasure"')
+                   .replace('"spurious-digits-small"', '"poison-digits-small"').replace('"baseline:dfr", ', ""))
+    msg = str(e.value)
+    assert "<spec>:4:" in msg and "interp:concept_erasure" in msg and "applies to none" in msg
+    assert "poison-digits-small: " in msg and "interp:spectral_signature" in msg

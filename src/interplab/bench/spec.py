@@ -49,9 +49,15 @@ class BenchSpec:
     shard: tuple[int, int] | None = None
 
     def all_jobs(self) -> list[Job]:
-        """Every job of the spec, ignoring ``shard``."""
-        return [Job(t.track, o, m, a, self.seed)
-                for t in self.tracks for o in t.organisms for m in t.methods for a in t.ablations]
+        """Every job of the spec, ignoring ``shard``. A track whose methods depend on the
+        organism (``applies(organism, method)``, e.g. a utility task's arms) keeps only the
+        pairs that apply."""
+        jobs = []
+        for t in self.tracks:
+            applies = getattr(track(t.track), "applies", None)
+            jobs += [Job(t.track, o, m, a, self.seed) for o in t.organisms for m in t.methods
+                     if applies is None or applies(o, m) for a in t.ablations]
+        return jobs
 
     def jobs(self) -> list[Job]:
         """The jobs to run: all of them, or this shard's. Shards split by organism — the
@@ -248,6 +254,14 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
                     problems.append(f"{at.value(track_name, key, item)}: unknown {key[:-1]} {item!r} in "
                                     f"[{track_name}]; valid: {', '.join(str(a) for a in allowed)}")
             values[key] = tuple(given)
+        applies = getattr(mod, "applies", None)
+        if len(values) == 3 and applies is not None:
+            for m in values["methods"]:
+                if not any(applies(o, m) for o in values["organisms"]):
+                    problems.append(f"{at.value(track_name, 'methods', m)}: {m!r} applies to none of "
+                                    f"the organisms listed in [{track_name}] ("
+                                    + "; ".join(f"{o}: {', '.join(mod.methods_of(o))}"
+                                                for o in values["organisms"]) + ")")
         if len(values) == 3:
             tracks.append(TrackSpec(track_name, values["organisms"], values["methods"], values["ablations"]))
     if problems:

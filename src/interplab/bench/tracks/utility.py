@@ -48,6 +48,17 @@ SUITES = {
 }
 
 
+def methods_of(organism: str) -> tuple[str, ...]:
+    """The arms of task ``organism`` (empty for an unknown task)."""
+    return TASKS[organism].arms if organism in TASKS else ()
+
+
+def applies(organism: str, method: str) -> bool:
+    """Whether ``method`` is an arm of task ``organism`` (a spec listing several tasks runs
+    each task's own arms only)."""
+    return method in methods_of(organism)
+
+
 def run_job(job: Job) -> JobOutput:
     if job.organism not in TASKS:
         raise unknown_name("utility task", job.organism, ORGANISMS)
