@@ -97,10 +97,11 @@ from interplab.cli import bench_cmd, compile_cmd, models_cmd, zoo_cmd  # noqa: E
 bench_cmd.register(app)
 compile_cmd.register(app)
 models_cmd.register(app)
-from interplab.cli import circuit_cmd, sae_cmd  # noqa: E402
+from interplab.cli import circuit_cmd, sae_cmd, steer_cmd  # noqa: E402
 
 circuit_cmd.register(app)
 sae_cmd.register(app)
+steer_cmd.register(app)
 zoo_cmd.register(app)
 
 from interplab.cli import explain_cmd  # noqa: E402

@@ -12,5 +12,6 @@ refusal with it.
 """
 
 from interplab.methods.steering.directions import Direction, diff_in_means
+from interplab.methods.steering.intervene import Steering, compare_steering, steering_intervention
 
-__all__ = ["Direction", "diff_in_means"]
+__all__ = ["Direction", "Steering", "compare_steering", "diff_in_means", "steering_intervention"]
