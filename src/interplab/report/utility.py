@@ -55,7 +55,7 @@ def sentence(task: str, v: Mapping[str, Any]) -> str:
     if v["verdict"] == "better":
         return f"{task}: interpretability wins — {i} beats the best baseline {b} ({gap}; intervals do not overlap)."
     if v["verdict"] == "worse":
-        return f"{task}: interpretability loses — the baseline {b} beats the best interp arm {i} ({gap})."
+        return f"{task}: interpretability loses — {b} beats the best interp arm {i} ({gap})."
     return (f"{task}: interpretability is no better than the best baseline — {i} vs {b} ({gap}); "
             "the intervals overlap.")
 
