@@ -45,7 +45,7 @@ def test_every_builtin_suite_name_is_valid():
     for name in ("quick", "full"):
         spec = suite(name)
         assert {t.track for t in spec.tracks} == {"circuits", "features", "causal", "failures",
-                                                  "data_attribution", "rationales"}
+                                                  "data_attribution", "rationales", "utility"}
         for t in spec.tracks:
             mod = track(t.track)
             assert set(t.organisms) <= set(mod.ORGANISMS), t
