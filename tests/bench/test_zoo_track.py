@@ -52,3 +52,14 @@ def test_a_small_zoo_suite_through_the_bench_and_report(tmp_path):
     html = render_report(tmp_path).read_text()
     assert "Zoo: circuit methods over 5 generated organisms" in html
     assert html.index("<h2>Summary</h2>") < html.index("<details><summary>Leaderboard")
+
+
+@pytest.mark.slow
+def test_a_zoo_job_scores_a_siit_twin_against_its_verified_alignment():
+    assert set(zoo.TWINS) <= set(load_spec("zoo").tracks[0].organisms)
+    out = zoo.run_job(Job("zoo", zoo.TWINS[0], "eap", "resample", 0))
+    metrics = {r["metric"]: r["value"] for r in out.rows}
+    assert 0.0 <= metrics["edge_auroc_designed"] <= 1.0
+    assert out.artifacts["organism_shape"]["kind"] == "siit"
+    assert out.artifacts["organism_shape"]["program"] == "generated-0-5"
+    assert "SIIT alignment (held-out IIA" in out.artifacts["ground_truth_used"]["source"]

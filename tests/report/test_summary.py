@@ -100,3 +100,21 @@ def test_one_cell_gets_no_interval_and_no_verdict():
     per = {"m": {("o", None, 0): 0.9}, "random": {("o", None, 0): 0.1}}
     v = _verdict(per, "m", 1.0)
     assert v.startswith("above random on one cell") and "beats" not in v
+
+
+def test_zoo_ranking_keeps_siit_twins_apart_and_shows_them_beside_their_siblings(tmp_path):
+    from interplab.report.zoo import section
+
+    with _store(tmp_path) as store:
+        for method, value in (("eap", 0.1), ("acdc", 0.2), ("random", 0.5)):
+            job = Job("zoo", "siit-generated-0-1", method, "zero", 0)
+            store.record(job, [{"organism": job.organism, "method": method, "ablation": "zero", "seed": 0,
+                                "seconds": 0.1, "metric": "edge_auroc", "value": value}],
+                         {"organism_shape": {"depth": 1, "width": 1, "n_ops": 2, "constructs": ["map"],
+                                             "kind": "siit", "program": "generated-0-1"}}, 0.1)
+        compiled = ranking(store)
+        assert compiled.organisms == 8 and compiled.score["eap"].mean > 0.8  # the twin is not in it
+        twins = ranking(store, kind="siit")
+        assert twins.organisms == 1 and twins.score["eap"].mean == pytest.approx(0.1)
+        html = section(store)
+    assert "SIIT-trained twins (1 that verified) beside their compiled siblings (1)" in html

@@ -34,13 +34,19 @@ class ZooRanking:
     by_shape: dict[str, dict[Any, dict[str, Interval]]] = field(default_factory=dict)
 
 
-def ranking(store: ResultsStore, metric: str = METRIC) -> ZooRanking | None:
-    """The zoo track's ranking, or None when the store holds no zoo results."""
+def ranking(store: ResultsStore, metric: str = METRIC, kind: str = "compiled",
+            only: set[str] | None = None) -> ZooRanking | None:
+    """The zoo track's ranking over its organisms of ``kind`` ("compiled": generated programs;
+    "siit": their SIIT-trained twins), optionally ``only`` the named ones; None without results."""
     from interplab.report.html import baseline_methods
 
     zoo_jobs = {j.key: j for j in store.jobs() if j.track == TRACK and j.status == "done"}
     if not zoo_jobs:
         return None
+    shapes = _shapes(store, zoo_jobs)
+    zoo_jobs = {k: j for k, j in zoo_jobs.items()
+                if shapes.get(j.organism, {}).get("kind", "compiled") == kind
+                and (only is None or j.organism in only)}
     wanted = {(j.organism, j.method, j.ablation, j.seed) for j in zoo_jobs.values()}
     cells: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in store.rows():
@@ -56,7 +62,6 @@ def ranking(store: ResultsStore, metric: str = METRIC) -> ZooRanking | None:
     methods = tuple(m for m in methods_all if m not in base)
     score = {m: bootstrap_mean(per_org[m], seed=i) for i, m in enumerate(methods_all)}
     rank = bootstrap_ranks({m: per_org[m] for m in methods})
-    shapes = _shapes(store, zoo_jobs)
     by_shape: dict[str, dict[Any, dict[str, Interval]]] = {}
     for key in ("depth", "width"):
         groups: dict[Any, list[int]] = defaultdict(list)
@@ -102,6 +107,7 @@ def section(store: ResultsStore) -> str:
              "<table><tr><th class='name'>method</th><th>mean [95% CI]</th><th>rank [95% CI]</th>"
              f"</tr>{''.join(rows)}</table>"]
     parts.append(_plot(r))
+    parts.append(_twins(store))
     for key, title in (("depth", "program depth"), ("width", "program width"),
                        ("construct", "construct used")):
         groups = r.by_shape.get(key) or {}
@@ -117,6 +123,26 @@ def section(store: ResultsStore) -> str:
                      f"<div class='scroll'><table><tr><th class='name'>{key}</th><th>n</th>{head}"
                      f"</tr>{''.join(body)}</table></div></details>")
     return "".join(parts)
+
+
+def _twins(store: ResultsStore) -> str:
+    """SIIT-trained twins beside their compiled siblings: each method's mean edge AUROC on the
+    twins and on exactly those siblings (paired by program)."""
+    twins = ranking(store, kind="siit")
+    if twins is None:
+        return ""
+    jobs = {j.key: j for j in store.jobs() if j.track == TRACK and j.status == "done"}
+    siblings = {sh.get("program") for sh in _shapes(store, jobs).values() if sh.get("kind") == "siit"}
+    sib = ranking(store, kind="compiled", only={s for s in siblings if s})
+    rows = "".join(
+        f"<tr><td class='name'>{escape(m)}</td><td>{twins.score[m].fmt()}</td>"
+        f"<td>{sib.score[m].fmt() if sib is not None and m in sib.score else '–'}</td></tr>"
+        for m in list(twins.methods) + list(twins.baselines))
+    return (f"<h3>SIIT-trained twins ({twins.organisms} that verified) beside their compiled "
+            f"siblings ({sib.organisms if sib else 0})</h3><p class='muted'>The same programs, "
+            "compiled and trained; a twin that failed its interchange check is a failed job, not "
+            "scored.</p><table><tr><th class='name'>method</th><th>twins</th><th>compiled siblings"
+            f"</th></tr>{rows}</table>")
 
 
 def _plot(r: ZooRanking) -> str:

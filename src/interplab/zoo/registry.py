@@ -10,6 +10,7 @@ families whose names are unbounded, ``resolve(name) -> ZooEntry | None``)::
     interplab.zoo.trojans           trojan-*, twin-*         planted trojans and their twins
     interplab.zoo.data_attribution  digits-*, passages-*     planted training-data truth
     interplab.zoo.generated         generated-<seed>-<i>     generated RASP programs (resolved by name)
+    interplab.zoo.siit_generated    siit-generated-<seed>-<i>  their SIIT-trained twins (by name)
 
 This module imports no family module at import time: :data:`FAMILIES` names them, and they are
 imported (and their entries added) on the first lookup. Family modules import :class:`ZooEntry`
@@ -39,6 +40,7 @@ FAMILIES: tuple[str, ...] = (
     "interplab.zoo.generated",
     "interplab.zoo.spurious",
     "interplab.zoo.bios",
+    "interplab.zoo.siit_generated",
 )
 
 

@@ -150,6 +150,9 @@ class SIITSpec:
     lr: float = 3e-3
     description: str = ""
     quick: bool = False
+    #: where a spec not in :data:`SPECS` comes from (e.g. a generated program's seed, candidate
+    #: and behaviour hash); part of the fingerprint when set
+    origin: str = ""
 
     def nodes(self, variable: str) -> tuple[Node, ...]:
         return tuple(Node.attn_head(l, h) if k == "head" else Node.mlp(l)
@@ -469,7 +472,7 @@ def fingerprint(spec: SIITSpec) -> str:
     the program's Python closure, plus the program's label and the format version): a cached
     organism whose fingerprint differs from its spec's is retrained."""
     fields = {k: repr(v) for k, v in sorted(vars(spec).items())
-              if k not in ("program", "description", "quick")}
+              if k not in ("program", "description", "quick") and not (k == "origin" and not v)}
     fields["program"] = spec.program().label
     fields["version"] = repr(FORMAT_VERSION)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
@@ -481,7 +484,16 @@ def load_or_train(name: str, seed: int = 0, *, min_iia: float = 0.95, retrain: b
     Raises :class:`VerificationError` if training does not reach ``min_iia`` on every variable."""
     if name not in SPECS:
         raise unknown_name("SIIT organism", name, tuple(SPECS))
-    spec = SPECS[name]
+    return load_spec(SPECS[name], seed, min_iia=min_iia, retrain=retrain, log=log)
+
+
+def load_spec(spec: SIITSpec, seed: int = 0, *, min_iia: float = 0.95, retrain: bool = False,
+              log: Callable[[str], None] | None = None,
+              min_task_accuracy: float = 0.0) -> SIITOrganism:
+    """:func:`load_or_train` for a spec not in :data:`SPECS` (e.g. a generated program's twin,
+    :mod:`interplab.zoo.siit_generated`): cached under ``organism_dir(spec.name, seed)``. A
+    freshly trained model is also rejected below ``min_task_accuracy`` on the held-out pairs."""
+    name = spec.name
     directory = organism_dir(name, seed)
     gt_path = directory / GT_NAME
     stored = json.loads(gt_path.read_text("utf-8")) if gt_path.is_file() else {}
@@ -498,10 +510,12 @@ def load_or_train(name: str, seed: int = 0, *, min_iia: float = 0.95, retrain: b
     if model is None:
         model, report = train_siit(spec, seed, log=log)
         worst = min(report["iia"].values())
-        if worst < min_iia:
+        if worst < min_iia or report["task_accuracy"] < min_task_accuracy:
             raise VerificationError(
                 f"SIIT organism {name} (seed {seed}) reached IIA {report['iia']} on "
-                f"{report['n_heldout_pairs']} held-out pairs; every variable needs ≥ {min_iia}. "
+                f"{report['n_heldout_pairs']} held-out pairs (task accuracy "
+                f"{report['task_accuracy']:.3f}); every variable needs IIA ≥ {min_iia}"
+                f"{f' and the task ≥ {min_task_accuracy}' if min_task_accuracy else ''}. "
                 f"Train longer (SIITSpec.steps={spec.steps}) or try another seed.")
         cfg = model.cfg
         save_model(directory, model, extra={"siit": name, "seed": seed})

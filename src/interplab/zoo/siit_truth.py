@@ -33,6 +33,7 @@ from interplab.core.interventions import Patch
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
 from interplab.models.io import load_model
+from interplab.zoo import siit_generated
 from interplab.zoo.siit import GT_NAME, SPECS, SIITSpec, VerificationError, fingerprint, organism_dir
 
 N_TRUTH_PAIRS = 64
@@ -55,9 +56,7 @@ def siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), 
                min_iia: float = 0.95) -> SIITTruth:
     """The truth of the trained, cached SIIT organism ``name`` (train it first with
     :func:`interplab.zoo.siit.load_or_train`), from inputs outside ``exclude``."""
-    spec = SPECS.get(name)
-    if spec is None:
-        raise ConfigError(f"no SIIT organism {name!r}; choose one of {sorted(SPECS)}")
+    spec = _spec(name)
     model, values = _load(spec, seed)
     held = _held_out(spec, exclude)
     rng = random.Random(f"siit-truth/{name}/{seed}")
@@ -68,7 +67,8 @@ def siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), 
         raise VerificationError(
             f"{name} (seed {seed}) fails its alignment check on {len(check_pairs)} held-out pairs "
             f"(IIA {check['iia']}, task accuracy {check['task_accuracy']:.3f}; need ≥ {min_iia}): "
-            "its ground truth cannot be trusted. Retrain it (load_or_train(..., retrain=True)).")
+            "its ground truth cannot be trusted. Retrain it (load_or_train(..., retrain=True); "
+            "for a generated twin, siit_generated.load_twin(..., retrain=True)).")
     program = spec.program()
     reads = alignment_reads(program, {v: spec.nodes(v) for v in spec.alignment})
     pairs = [(rng.choice(held), rng.choice(held)) for _ in range(N_TRUTH_PAIRS)]
@@ -79,13 +79,24 @@ def siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), 
                      len(pairs), used)
 
 
+def _spec(name: str) -> SIITSpec:
+    """A library SIIT spec, or a generated program's twin (``siit-generated-<seed>-<i>``)."""
+    if name in SPECS:
+        return SPECS[name]
+    if siit_generated.resolve(name) is not None:
+        return siit_generated.spec_for(name)
+    raise ConfigError(f"no SIIT organism {name!r}; choose one of {sorted(SPECS)} or a generated "
+                      "program's twin, siit-generated-<seed>-<index>")
+
+
 def _load(spec: SIITSpec, seed: int) -> tuple[Any, tuple[Any, ...]]:
     directory = organism_dir(spec.name, seed)
     path = directory / GT_NAME
     stored = json.loads(path.read_text("utf-8")) if path.is_file() else {}
     if stored.get("fingerprint") != fingerprint(spec):
         raise ConfigError(f"{spec.name} (seed {seed}) is not trained in {directory}; train it "
-                          f"first: interplab.zoo.siit.load_or_train({spec.name!r}, {seed})")
+                          f"first: interplab.zoo.siit.load_or_train({spec.name!r}, {seed}) "
+                          f"(a generated twin: interplab.zoo.siit_generated.load_twin)")
     model, _ = load_model(directory, name=spec.name)
     return model, tuple(decode_json_value(v) for v in stored["output_values"])
 

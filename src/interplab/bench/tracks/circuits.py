@@ -154,9 +154,11 @@ def _siit(name: str, seed: int) -> CircuitOrganism:
 
     from interplab.methods.circuits import CircuitTask
     from interplab.zoo.siit import load_or_train
+    from interplab.zoo.siit_generated import load_twin, resolve
     from interplab.zoo.siit_truth import siit_truth
 
-    org = load_or_train(name, seed)
+    # a generated program's twin (siit-generated-<seed>-<i>, scored by the zoo track) or a library one
+    org = load_twin(name, seed) if resolve(name) is not None else load_or_train(name, seed)
     rng = random.Random(seed)
     inputs = org.inputs
     clean_in = [rng.choice(inputs) for _ in range(N_PAIRS)]

@@ -12,6 +12,12 @@ ever used by the truth.
 Each job also stores the organism's shape (``organism_shape`` artifact: depth, width, number of
 operations, constructs) so the report can show how the ranking changes with them.
 
+The ``zoo`` suite also holds :data:`TWINS`, SIIT-trained twins of five of those programs
+(:mod:`interplab.zoo.siit_generated`), scored like the circuits track's SIIT organisms (truth:
+the training alignment, verified by interchange on held-out pairs); their ``organism_shape``
+says ``kind: siit`` and names the compiled sibling (``program``), so a method's ranking on the
+twins and on their compiled siblings can be compared.
+
 The ``zoo`` suite is every organism × every circuit method (baselines included) × the three
 ablations; it is not in the quick or full suite (run it with ``interplab bench --suite zoo``,
 and spread it with ``--jobs``, ``--cluster`` or ``--shard``).
@@ -32,12 +38,17 @@ from interplab.errors import ConfigError, unknown_name
 ZOO_SEED = 0
 ZOO_COUNT = 210  # ≥ 200 scored even if a few organisms fail with a recorded error
 ORGANISMS = tuple(f"generated-{ZOO_SEED}-{i}" for i in range(ZOO_COUNT))
-SUITES = {"zoo": {"organisms": list(ORGANISMS), "methods": list(METHODS),
+#: SIIT-trained twins of the first five generated programs the twin rule admits
+#: (:func:`interplab.zoo.siit_generated.siit_generated_names`; a test checks this list against it):
+#: a method's ranking on these and on their compiled siblings (in ORGANISMS) can be compared
+TWINS = ("siit-generated-0-5", "siit-generated-0-18", "siit-generated-0-20",
+         "siit-generated-0-22", "siit-generated-0-33")
+SUITES = {"zoo": {"organisms": list(ORGANISMS) + list(TWINS), "methods": list(METHODS),
                   "ablations": list(ABLATIONS)}}
 N_PAIRS = 32
 N_TRUTH_PAIRS = 64
 
-__all__ = ["ORGANISMS", "METHODS", "BASELINES", "ABLATIONS", "SUITES", "run_job", "load"]
+__all__ = ["ORGANISMS", "TWINS", "METHODS", "BASELINES", "ABLATIONS", "SUITES", "run_job", "load"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -88,17 +99,24 @@ def split_inputs(spec: Any, seed: int) -> tuple[list[tuple], list[tuple]]:
 
 
 def run_job(job: Job) -> JobOutput:
+    from interplab.bench.tracks.circuits import _siit
     from interplab.zoo.generated import load_generated
+    from interplab.zoo.siit_generated import resolve, sibling
 
-    if job.organism not in ORGANISMS and not job.organism.startswith("generated-"):
-        raise unknown_name("zoo-track organism", job.organism, ORGANISMS[:5] + ("...",))
+    twin = resolve(job.organism) is not None
+    if not twin and job.organism not in ORGANISMS and not job.organism.startswith("generated-"):
+        raise unknown_name("zoo-track organism", job.organism, ORGANISMS[:5] + TWINS + ("...",))
     if job.method not in METHODS:
         raise unknown_name("zoo-track method", job.method, METHODS)
     if job.ablation not in ABLATIONS:
         raise ConfigError(f"the zoo track needs an ablation in {ABLATIONS}, got {job.ablation!r}")
-    output = score_job(job, load(job.organism, job.seed))
-    c = load_generated(job.organism).spec.candidate
+    # a twin: the circuits track's SIIT organism (truth: its alignment, verified by interchange)
+    output = score_job(job, _siit(job.organism, job.seed) if twin else load(job.organism, job.seed))
+    program = sibling(job.organism) if twin else job.organism
+    c = load_generated(program).spec.candidate
     output.artifacts["organism_shape"] = {"depth": c.depth, "width": c.width, "n_ops": c.n_ops,
                                           "constructs": list(c.constructs),
-                                          "vocab": len(c.vocab), "max_len": c.max_len}
+                                          "vocab": len(c.vocab), "max_len": c.max_len,
+                                          "kind": "siit" if twin else "compiled",
+                                          "program": program}
     return output
