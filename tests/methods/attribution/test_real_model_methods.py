@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from interplab.methods.attribution.gradients import input_x_gradient, integrated_gradients
@@ -140,6 +141,7 @@ def test_head_patching_is_generic_over_tasks_and_models():
         logit_lens_and_dla(hm, task)
 
 
+@pytest.mark.slow  # trains the induction organism on a fresh cache
 def test_head_patching_runs_on_a_trained_organism():
     from interplab.methods.tasks import induction_task
     from interplab.zoo.organisms import load_organism
