@@ -78,7 +78,8 @@ def trace(org: Any, truth: Any, method: str, index: int, split: str, k: int, see
 
 def trace_data(
     organism: Optional[str] = typer.Argument(None, help="A data-attribution organism: digits-logreg, "
-                                             "digits-mlp, digits-logreg-1000, digits-mlp-1000, passages-mlp."),
+                                             "digits-mlp, digits-logreg-1000, digits-mlp-1000, passages-mlp, "
+                                             "passages-transformer."),
     index: int = typer.Option(0, "--index", "-i", help="Which point of the split to explain."),
     method: str = typer.Option("ekfac", "--method", "-m", help="grad_dot, grad_cos, tracin, if_exact, "
                                "if_cg, if_lissa, ekfac, trak, representer, random, nn_input, nn_representation."),

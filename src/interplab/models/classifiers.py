@@ -15,6 +15,11 @@ flat vector ``theta``: layer by layer, each an ``[out, in + 1]`` block (weight c
 bias), row-major, so a layer's gradient is the outer product of its output gradient and its
 input with a 1 appended (the layout Kronecker-factored methods rely on).
 :class:`TrainedClassifier` keeps ``checkpoints`` along training (TracIn, TRAK use them).
+
+A spec that is not a :class:`ClassifierSpec` (a
+:class:`~interplab.models.transformer_classifier.TransformerClassifierSpec`) brings its own
+``logits(theta, x)``, ``features(theta, x)`` and ``init_theta()``; :func:`logits`,
+:func:`init_theta`, :meth:`TrainedClassifier.features` and :func:`train_classifier` (Adam) defer to it.
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ def forward_layers(spec: ClassifierSpec, theta: Tensor, x: Tensor) -> tuple[Tens
 
 
 def logits(spec: ClassifierSpec, theta: Tensor, x: Tensor) -> Tensor:
+    if not isinstance(spec, ClassifierSpec):  # a spec with its own network (module docstring)
+        return spec.logits(theta, x)
     return forward_layers(spec, theta, x)[0]
 
 
@@ -106,6 +113,8 @@ def margin(logit_rows: Tensor, labels: Tensor) -> Tensor:
 
 
 def init_theta(spec: ClassifierSpec) -> Tensor:
+    if not isinstance(spec, ClassifierSpec):
+        return spec.init_theta()
     if spec.kind == "logreg":
         return torch.zeros(spec.n_params, dtype=DTYPE)
     gen = torch.Generator().manual_seed(spec.seed)
@@ -131,6 +140,8 @@ class TrainedClassifier:
 
     def features(self, x: Tensor, theta: Tensor | None = None) -> Tensor:
         """The input of the last layer [n, d] (the input itself for logistic regression)."""
+        if not isinstance(self.spec, ClassifierSpec):
+            return self.spec.features(self.theta if theta is None else theta, x)
         return forward_layers(self.spec, self.theta if theta is None else theta, x)[1][-1]
 
 

@@ -2,7 +2,9 @@
 
 Each organism is a :class:`~interplab.models.classifiers.ClassifierSpec` trained on a
 :func:`~interplab.models.digits.planted_digits` split (10% flipped labels, a few planted
-trigger examples). It is cached under ``cache_dir()/data_attribution/<name>-<fingerprint>/``::
+trigger examples), or on :func:`~interplab.models.passages.planted_passages` text (``passages-*``;
+``passages-transformer`` is a
+:class:`~interplab.models.transformer_classifier.TransformerClassifierSpec`). It is cached under ``cache_dir()/data_attribution/<name>-<fingerprint>/``::
 
     model.safetensors   theta and the training checkpoints
     data.safetensors    the training data as trained on, the test and triggered inputs, and the
@@ -28,6 +30,7 @@ from interplab.errors import ConfigError, WeightsError, unknown_name
 from interplab.models.classifiers import ClassifierSpec, TrainedClassifier, train_classifier
 from interplab.models.digits import PlantedDigits, planted_digits
 from interplab.models.passages import planted_passages
+from interplab.models.transformer_classifier import TransformerClassifierSpec
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
 from interplab.zoo.registry import ZooEntry
 
@@ -40,7 +43,7 @@ MODEL_FILE, DATA_FILE, SIDECAR = "model.safetensors", "data.safetensors", "organ
 class DAOrganismSpec:
     """An organism and its ground-truth budget (every field enters the fingerprint)."""
 
-    classifier: ClassifierSpec
+    classifier: ClassifierSpec | TransformerClassifierSpec
     n_train: int = 300
     n_test: int = 50
     n_triggered: int = 20
@@ -76,6 +79,13 @@ SPECS: dict[str, DAOrganismSpec] = {
                        n_checkpoints=4),
         n_train=300, n_test=50, data="passages",
         description="next-token MLP (3-token context) on synthetic text with 3 planted passages"),
+    # 100 subset + 20 leave-one-out retrainings (~1-1.5 s each): a ground truth of ~100 s on one core
+    "passages-transformer": DAOrganismSpec(
+        TransformerClassifierSpec(n_classes=16, context=3, d_model=32, n_heads=1, d_mlp=64, n_layers=1,
+                                  weight_decay=1e-3, steps=150, lr=0.02, n_checkpoints=4),
+        n_train=300, n_test=50, data="passages", n_subsets=100, n_loo=20,
+        description="1-layer causal transformer (d_model 32, 3-token context) on synthetic text with 3 "
+                    "planted passages"),
 }
 
 
@@ -166,7 +176,8 @@ def save_organism(directory: Path, name: str, spec: DAOrganismSpec, model: Train
 
 def _spec_from_json(raw: dict) -> DAOrganismSpec:
     try:
-        return DAOrganismSpec(**{**raw, "classifier": ClassifierSpec(**raw["classifier"])})
+        kind = TransformerClassifierSpec if raw["classifier"].get("kind") == "transformer" else ClassifierSpec
+        return DAOrganismSpec(**{**raw, "classifier": kind(**raw["classifier"])})
     except (TypeError, KeyError) as exc:
         raise WeightsError(f"the organism spec in {SIDECAR} is invalid ({exc})") from None
 

@@ -20,6 +20,7 @@ overwritten or deleted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from pathlib import Path
 import torch
 
 from interplab.errors import ConfigError, WeightsError
-from interplab.models.classifiers import ClassifierSpec, margin, train_classifier
+from interplab.models.classifiers import margin, train_classifier
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
 from interplab.zoo.data_attribution import DAOrganism
 
@@ -69,7 +70,7 @@ def loo_indices(org: DAOrganism) -> Tensor:
 def _retrain_output(org: DAOrganism, keep: Tensor, x: Tensor, labels: Tensor, seed_shift: int = 0) -> Tensor:
     spec = org.spec.classifier
     if seed_shift:
-        spec = ClassifierSpec(**{**spec.to_json(), "seed": spec.seed + seed_shift})
+        spec = dataclasses.replace(spec, seed=spec.seed + seed_shift)
     d = org.data
     model = train_classifier(spec, d.x_train[keep], d.y_train[keep])
     with torch.no_grad():

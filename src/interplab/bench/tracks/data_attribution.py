@@ -3,7 +3,10 @@
 Organisms (:mod:`interplab.zoo.data_attribution`): digit classifiers (logistic regression, a
 small tanh MLP) trained on 300 or 1000 of scikit-learn's 8×8 digits with 10% flipped labels and a
 few planted trigger examples; ``passages-mlp``, a next-token MLP on synthetic text with three
-planted "protected" passages (each copied 4 times) and 10% wrong next tokens. Their ground truth (:mod:`interplab.zoo.retraining_truth`) comes
+planted "protected" passages (each copied 4 times) and 10% wrong next tokens; ``passages-transformer``
+(full suite only), a 1-layer causal transformer (interplab's native one) on the same text, without
+``if_exact`` (its exact Hessian, 9552², is too large) and with 20 leave-one-out retrainings instead
+of 40 (its ground truth must stay near 2 minutes). Their ground truth (:mod:`interplab.zoo.retraining_truth`) comes
 only from retraining with the organism's own training code — never from a method — and is
 measured on held-out test points that no method sees while it is set up (method settings are
 fixed constants, chosen before any ground truth existed). The first run builds and caches it
@@ -18,12 +21,14 @@ Rows per job:
                             and retrained outputs over the 50% subsets
     loo_correlation         mean Spearman correlation with the leave-one-out effects
     mislabel_recall_at_10   share of the flipped-label examples in the top 10% by self-influence
-                            (None with a reason for grad_cos, whose self-influence is constant)
+                            (None with a reason for grad_cos, whose self-influence is constant,
+                            and where :data:`SELF_INFLUENCE_OMITTED` says why)
     planted_recall          share of the planted examples in the top-k attributions of the
                             triggered test inputs (k = number planted; for passages, the copies
                             of the passage the prompt reproduces)
     method_seconds, n_test, n_subsets, n_loo
-The ``estimates`` artifact holds each metric's 95% interval and n (bootstrap over test points;
+A metric the track does not compute for a job is a row with value None and its reason (for
+:data:`SELF_INFLUENCE_OMITTED`, repeated in the ``omitted`` artifact). The ``estimates`` artifact holds each metric's 95% interval and n (bootstrap over test points;
 Wilson over flipped examples); ``ground_truth_used`` says where the truth came from.
 """
 
@@ -38,7 +43,8 @@ import torch
 from interplab.bench.tracks import Job, JobOutput
 from interplab.errors import ConfigError, unknown_name
 
-ORGANISMS = ("digits-logreg", "digits-mlp", "digits-logreg-1000", "digits-mlp-1000", "passages-mlp")
+ORGANISMS = ("digits-logreg", "digits-mlp", "digits-logreg-1000", "digits-mlp-1000", "passages-mlp",
+             "passages-transformer")
 METHODS = ("grad_dot", "grad_cos", "tracin", "if_exact", "if_cg", "if_lissa", "ekfac", "trak",
            "representer", "random", "nn_input", "nn_representation")
 #: controls, never ranked as the best method
@@ -47,8 +53,17 @@ ABLATIONS = (None,)
 METRICS = ("lds", "loo_correlation", "mislabel_recall_at_10", "planted_recall")
 SUITES = {
     "quick": [{"organisms": ["digits-logreg"], "methods": list(METHODS), "ablations": [None]}],
-    "full": [{"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": [None]}],
+    "full": [{"organisms": [o for o in ORGANISMS if o != "passages-transformer"], "methods": list(METHODS),
+              "ablations": [None]},
+             {"organisms": ["passages-transformer"], "methods": [m for m in METHODS if m != "if_exact"],
+              "ablations": [None]}],
 }
+_SLOW_SELF = ("self-influence needs one {} solve per training example (300 here): ~20 s per 15 "
+              "right-hand sides for the transformer on one core, ~7 minutes per job; the test and triggered "
+              "points (65 solves) are still scored")
+#: (classifier kind, method) -> why mislabel_recall_at_10 is not computed there (the ``omitted`` artifact)
+SELF_INFLUENCE_OMITTED = {("transformer", "if_cg"): _SLOW_SELF.format("conjugate-gradient"),
+                          ("transformer", "if_lissa"): _SLOW_SELF.format("LiSSA")}
 MISLABEL_FRACTION = 0.1
 
 
@@ -75,8 +90,12 @@ def run_job(job: Job) -> JobOutput:
     org, truth = load(job.organism)
     d = org.data
     train = (d.x_train, d.y_train)
+    omitted = {}
+    if (org.spec.classifier.kind, job.method) in SELF_INFLUENCE_OMITTED:
+        omitted["mislabel_recall_at_10"] = SELF_INFLUENCE_OMITTED[org.spec.classifier.kind, job.method]
     start = time.perf_counter()
-    att = attribute_data(job.method, org.model, train, (d.x_test, d.y_test), self_influence=True, seed=job.seed)
+    att = attribute_data(job.method, org.model, train, (d.x_test, d.y_test),
+                         self_influence="mislabel_recall_at_10" not in omitted, seed=job.seed)
     planted = attribute_data(job.method, org.model, train, (d.x_triggered, d.triggered_labels), seed=job.seed)
     seconds = time.perf_counter() - start
     est = {"lds": E.lds(att.scores, truth.masks, truth.outputs, seed=job.seed),
@@ -84,7 +103,9 @@ def run_job(job: Job) -> JobOutput:
            "planted_recall": E.planted_recall(planted.scores, d.planted, d.planted_group, d.triggered_group,
                                               seed=job.seed)}
     rows: list[dict[str, Any]] = [{"metric": m, "value": e.value} for m, e in est.items()]
-    if att.self_influence is None:
+    if omitted:
+        rows.append({"metric": "mislabel_recall_at_10", "value": None, "reason": omitted["mislabel_recall_at_10"]})
+    elif att.self_influence is None:
         rows.append({"metric": "mislabel_recall_at_10", "value": None,
                      "reason": f"{job.method} has no self-influence (a self-cosine is always 1)"})
     else:
@@ -94,7 +115,6 @@ def run_job(job: Job) -> JobOutput:
              {"metric": "n_test", "value": len(d.x_test)},
              {"metric": "n_subsets", "value": len(truth.masks)},
              {"metric": "n_loo", "value": len(truth.loo_index)}]
-    top = att.top(0, 10)
     artifacts = {
         "estimates": {m: e.to_json() for m, e in est.items()},
         "ground_truth_used": {
@@ -105,6 +125,8 @@ def run_job(job: Job) -> JobOutput:
             "planted_effect": {"triggered_margin_with": float(truth.triggered_with.mean()),
                                "without_planted": float(truth.triggered_without.mean())},
             "fingerprint": truth.fingerprint},
-        "example_top10_test0": top,
+        "example_top10_test0": att.top(0, 10),
     }
+    if omitted:
+        artifacts["omitted"] = dict(omitted)
     return JobOutput(rows=rows, artifacts=artifacts)

@@ -15,6 +15,10 @@ Four ways to apply (H + damping I)^-1, each a preconditioner for
               label distribution, computed exactly), eigenbases Q_A, Q_S, and the eigenvalues
               corrected to E[(Q_S^T g a^T Q_A)^2]; the inverse is applied in the eigenbasis
 
+On a spec with its own network (the transformer organism), ``ekfac`` runs over its affine
+maps (:mod:`~interplab.methods.data_attribution.ekfac_maps`), and ``if_exact`` is refused above
+:data:`EXACT_MAX_PARAMS` parameters (the Hessian would not fit a small machine's minutes).
+
 Damping: :data:`DAMPING` on top of the weight decay, fixed in advance for every organism (not
 tuned on the LDS test points).
 """
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import torch
 
+from interplab.errors import ConfigError
+from interplab.methods.data_attribution.ekfac_maps import map_ekfac_preconditioner
 from interplab.methods.data_attribution.gradients import ggn_product, hessian
 from interplab.methods.data_attribution.scoring import Precondition
 from interplab.models.classifiers import ClassifierSpec, forward_layers
@@ -32,10 +38,15 @@ DAMPING = 1e-3
 CG_ITERS = 100
 CG_TOL = 1e-10
 LISSA_DEPTH = 100
+#: the largest model whose exact Hessian if_exact forms ([params, params], eigendecomposed)
+EXACT_MAX_PARAMS = 4096
 
 
 def exact_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor,
                          damping: float = DAMPING) -> Precondition:
+    if len(theta) > EXACT_MAX_PARAMS:
+        raise ConfigError(f"if_exact forms the exact Hessian, [{len(theta)}, {len(theta)}] for this model: "
+                          f"too large (limit {EXACT_MAX_PARAMS} parameters); use if_cg, if_lissa or ekfac")
     evals, evecs = torch.linalg.eigh(hessian(spec, theta, x, y))
     inv = 1.0 / (evals.clamp_min(0.0) + damping)
     return lambda v: ((v @ evecs) * inv) @ evecs.T
@@ -114,6 +125,8 @@ def ekfac_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, damping
                          labels: Tensor | None = None) -> Precondition:
     """``labels`` None: expectations over the model's own label distribution (the Gauss-Newton
     matrix, kronfluence's default up to its sampling); given: the empirical Fisher on them."""
+    if not isinstance(spec, ClassifierSpec):  # a network of its own: EK-FAC over its affine maps
+        return map_ekfac_preconditioner(spec, theta, x, damping, labels)
     acts, grads, w = _layer_grads(spec, theta, x, labels)
     n = len(x)
     blocks = []
