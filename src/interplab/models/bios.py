@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from interplab.errors import ConfigError, ShapeError
+from interplab.models.grouped import balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 from interplab.models.config import TransformerConfig
 from interplab.models.transformer import Transformer
 
@@ -129,6 +130,11 @@ class BiosData:
     def group(self) -> Tensor:
         return 2 * self.y + self.cue
 
+    @property
+    def inputs(self) -> Tensor:
+        """What the model reads (``tokens``)."""
+        return self.tokens
+
     def subset(self, idx: Tensor) -> "BiosData":
         return BiosData(self.tokens[idx], self.y[idx], self.cue[idx])
 
@@ -214,18 +220,6 @@ def delete_cue(tokens: Tensor) -> Tensor:
     return out
 
 
-def balanced_subset(data: BiosData, per_group: int, seed: int) -> BiosData:
-    """``per_group`` bios of each (profession × gender) group, without replacement (seeded)."""
-    gen = torch.Generator().manual_seed(seed)
-    picks = []
-    for g in range(4):
-        idx = torch.nonzero(data.group == g).flatten()
-        if len(idx) < per_group:
-            raise ConfigError(f"group {g} has {len(idx)} examples, fewer than per_group={per_group}")
-        picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_group]])
-    return data.subset(torch.cat(picks))
-
-
 @dataclass(frozen=True)
 class BiosSpec:
     """How one organism is trained: ``cue_mode="label"`` is the spurious model, ``"random"`` the
@@ -271,20 +265,6 @@ class BiosNet(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.head(self.features(tokens))
-
-
-def group_accuracies(pred: Tensor, data: BiosData) -> dict[str, float]:
-    """``accuracy``, ``worst_group_accuracy`` and each group's accuracy (``group_<y><cue>``)."""
-    correct = (pred == data.y).float()
-    out = {"accuracy": float(correct.mean())}
-    accs = []
-    for g in range(4):
-        mask = data.group == g
-        acc = float(correct[mask].mean()) if bool(mask.any()) else float("nan")
-        out[f"group_{g // 2}{g % 2}"] = acc
-        accs.append(acc)
-    out["worst_group_accuracy"] = min(accs)
-    return out
 
 
 def train(spec: BiosSpec, seed: int) -> tuple[BiosNet, dict]:

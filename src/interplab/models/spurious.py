@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from interplab.errors import ConfigError, MissingExtraError, ShapeError
+from interplab.models.grouped import balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 
 Tensor = torch.Tensor
 SIDE, N_PIXELS = 14, 196
@@ -109,6 +110,11 @@ class CuedData:
     def group(self) -> Tensor:
         return 2 * self.y + self.cue
 
+    @property
+    def inputs(self) -> Tensor:
+        """What the model reads (``x``)."""
+        return self.x
+
     def subset(self, idx: Tensor) -> "CuedData":
         return CuedData(self.x[idx], self.y[idx], self.cue[idx])
 
@@ -129,18 +135,6 @@ def cued(split: str, mode: str, strength: float, seed: int | None = None) -> Cue
         gen = torch.Generator().manual_seed(CUE_SEEDS[split] if seed is None else seed)
         cue = torch.randint(0, 2, (len(y),), generator=gen)
     return CuedData(apply_cue(x, cue, strength), y, cue)
-
-
-def balanced_subset(data: CuedData, per_group: int, seed: int) -> CuedData:
-    """``per_group`` examples of each (label × cue) group, drawn without replacement (seeded)."""
-    gen = torch.Generator().manual_seed(seed)
-    picks = []
-    for g in range(4):
-        idx = torch.nonzero(data.group == g).flatten()
-        if len(idx) < per_group:
-            raise ConfigError(f"group {g} has {len(idx)} examples, fewer than per_group={per_group}")
-        picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_group]])
-    return data.subset(torch.cat(picks))
 
 
 @dataclass(frozen=True)
@@ -179,20 +173,6 @@ class CueMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
-
-
-def group_accuracies(pred: Tensor, data: CuedData) -> dict[str, float]:
-    """``accuracy``, ``worst_group_accuracy`` and each group's accuracy (``group_<y><cue>``)."""
-    correct = (pred == data.y).float()
-    out = {"accuracy": float(correct.mean())}
-    accs = []
-    for g in range(4):
-        mask = data.group == g
-        acc = float(correct[mask].mean()) if bool(mask.any()) else float("nan")
-        out[f"group_{g // 2}{g % 2}"] = acc
-        accs.append(acc)
-    out["worst_group_accuracy"] = min(accs)
-    return out
 
 
 def _fit(net: CueMLP, opt: torch.optim.Optimizer, data: CuedData, spec: SpuriousSpec,

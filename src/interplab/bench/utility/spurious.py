@@ -27,7 +27,8 @@ accuracy on the true label.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from interplab.eval.utility import ArmRun, Budget, UtilityTask
 
@@ -51,6 +52,24 @@ TASKS: dict[str, UtilityTask] = {
 }
 
 
+GROUPS = ("group_00", "group_01", "group_10", "group_11")
+
+
+@dataclass(frozen=True)
+class CueFamily:
+    """How the shared arms reach one family of spurious-cue organisms (images here, bios in
+    :mod:`interplab.bench.utility.spurious_text`): ``load(task, seed, oracle)`` -> organism with
+    ``.net`` (``features``/``head`` split at the hidden layer) and ``.truth``; ``split(org,
+    name)`` -> grouped data (``inputs``, ``y``, ``cue``) of "test" or "heldout" with the cue
+    independent of the label; ``delete_cue(org, data)`` -> the inputs with the cue removed."""
+
+    load: Callable[[str, int, bool], Any]
+    split: Callable[[Any, str], Any]
+    delete_cue: Callable[[Any, Any], Any]
+    test_size: dict[str, int]
+    per_group: int = PER_GROUP
+
+
 def _k_ladder(width: int) -> list[int]:
     ks, k = [0], 1
     while k <= width // 2:
@@ -60,55 +79,53 @@ def _k_ladder(width: int) -> list[int]:
 
 
 def _scores(logits: Any, data: Any) -> dict[str, float]:
-    from interplab.models.spurious import group_accuracies
+    from interplab.models.grouped import group_accuracies
 
     return group_accuracies(logits.argmax(-1), data)
 
 
-def _choose_k(org: Any, budget: Any) -> tuple[int, Any]:
+def _choose_k(net: Any, budget: Any) -> tuple[int, Any]:
     """The ranking of units by cue attribution and the k that maximises worst-group accuracy on
     the budget set (smallest k on ties)."""
     from interplab.methods.erasure import mean_ablate, rank_units
 
-    w = org.net.out.weight
-    h = org.net.features(budget.x)
+    w = net.out.weight
+    h = net.features(budget.inputs)
     ranking = rank_units(h, budget.cue, readout=w[1] - w[0])
     best = max(_k_ladder(h.shape[1]), key=lambda k: (
-        _scores(org.net.head(mean_ablate(h, ranking.top(k), ranking.means)), budget)["worst_group_accuracy"], -k))
+        _scores(net.head(mean_ablate(h, ranking.top(k), ranking.means)), budget)["worst_group_accuracy"], -k))
     return best, ranking
 
 
-def _one_seed(task: UtilityTask, arm: str, seed: int) -> tuple[dict[str, float], float, dict]:
+def _one_seed(family: CueFamily, task: UtilityTask, arm: str, seed: int) -> tuple[dict[str, float], float, dict]:
     import torch
 
     from interplab.methods.erasure import fit_leace, mean_ablate, retrain_readout
-    from interplab.models import spurious as sp
-    from interplab.zoo.spurious import load
+    from interplab.models.grouped import balanced_subset
 
-    org = load(task.name, seed)
-    strength = org.spec.strength
-    test = sp.cued("test", "random", strength)
-    test = test.subset(torch.arange(min(TEST_SIZE[task.name], len(test))))
-    budget = sp.balanced_subset(sp.cued("heldout", "random", strength), PER_GROUP, seed)
+    org = family.load(task.name, seed, False)
+    test = family.split(org, "test")
+    test = test.subset(torch.arange(min(family.test_size[task.name], len(test))))
+    budget = balanced_subset(family.split(org, "heldout"), family.per_group, seed)
     net, spent, info = org.net, float(len(budget)), {}
     with torch.no_grad():
-        h_test = net.features(test.x)
+        h_test = net.features(test.inputs)
         if arm == "baseline:original":
             logits, spent = net.head(h_test), 0.0
         elif arm == "baseline:delete_cue":
-            logits, spent = net(sp.delete_cue(test.x, strength)), 0.0
+            logits, spent = net(family.delete_cue(org, test)), 0.0
         elif arm == "oracle:balanced":
-            oracle = load(task.name, seed, oracle=True)
-            logits, spent = oracle.net(test.x), float(oracle.truth["info"]["n_train"])
+            oracle = family.load(task.name, seed, True)
+            logits, spent = oracle.net(test.inputs), float(oracle.truth["info"]["n_train"])
         elif arm == "interp:concept_erasure":
-            eraser = fit_leace(net.features(budget.x), budget.cue)
+            eraser = fit_leace(net.features(budget.inputs), budget.cue)
             logits, info = net.head(eraser.apply(h_test)), {"rank": eraser.rank}
         elif arm == "interp:neuron_ablation":
-            k, ranking = _choose_k(org, budget)
+            k, ranking = _choose_k(net, budget)
             logits = net.head(mean_ablate(h_test, ranking.top(k), ranking.means))
             info = {"k": k, "units": ranking.top(k).tolist()}
         elif arm == "baseline:random":
-            k, ranking = _choose_k(org, budget)
+            k, ranking = _choose_k(net, budget)
             gen = torch.Generator().manual_seed(seed)
             draws = [_scores(net.head(mean_ablate(h_test, torch.randperm(h_test.shape[1], generator=gen)[:k],
                                                   ranking.means)), test) for _ in range(RANDOM_DRAWS)]
@@ -116,14 +133,14 @@ def _one_seed(task: UtilityTask, arm: str, seed: int) -> tuple[dict[str, float],
                     {"k": k, "draws": RANDOM_DRAWS})
         elif arm == "baseline:dfr":
             with torch.enable_grad():
-                readout = retrain_readout(net.features(budget.x), budget.y)
+                readout = retrain_readout(net.features(budget.inputs), budget.y)
             logits = readout.logits(h_test)
         else:  # pragma: no cover - check_arm rejects unknown arms first
             raise AssertionError(arm)
     return _scores(logits, test), spent, info
 
 
-def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
+def run_family(family: CueFamily, task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
     """Run ``arm`` of ``task`` on each seed (a fresh organism per seed); see the module doc."""
     import torch
 
@@ -132,14 +149,38 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
     metrics = (task.metric,) + task.secondary
     values: dict[str, list[float]] = {m: [] for m in metrics}
     spent, per_seed = [], []
-    n_test = 0
     for seed in seeds:
-        scores, used, info = _one_seed(task, arm, seed)
+        scores, used, info = _one_seed(family, task, arm, seed)
         for m in metrics:
             values[m].append(scores[m])
         spent.append(used)
-        per_seed.append({"seed": seed, **info,
-                         "groups": {g: scores[g] for g in ("group_00", "group_01", "group_10", "group_11")}})
-        n_test = TEST_SIZE[task.name]
+        per_seed.append({"seed": seed, **info, "groups": {g: scores[g] for g in GROUPS}})
+    n_test = family.test_size[task.name]
     return ArmRun(values, {m: n_test for m in metrics}, spent,
-                  {"per_seed": per_seed, "budget_examples": 4 * PER_GROUP})
+                  {"per_seed": per_seed, "budget_examples": 4 * family.per_group})
+
+
+def _load(name: str, seed: int, oracle: bool) -> Any:
+    from interplab.zoo.spurious import load
+
+    return load(name, seed, oracle=oracle)
+
+
+def _split(org: Any, split: str) -> Any:
+    from interplab.models import spurious as sp
+
+    return sp.cued(split, "random", org.spec.strength)
+
+
+def _delete_cue(org: Any, data: Any) -> Any:
+    from interplab.models import spurious as sp
+
+    return sp.delete_cue(data.inputs, org.spec.strength)
+
+
+DIGITS = CueFamily(_load, _split, _delete_cue, TEST_SIZE)
+
+
+def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
+    """Run ``arm`` of ``task`` on each seed (a fresh organism per seed); see the module doc."""
+    return run_family(DIGITS, task, arm, seeds)
