@@ -78,3 +78,22 @@ def test_bad_input():
     eraser = fit_leace(*_data())
     with pytest.raises(ShapeError):
         eraser.apply(torch.zeros(2, 5))
+
+
+def test_random_eraser_has_the_rank_and_mean_but_not_the_concepts_subspace():
+    import torch
+
+    from interplab.methods.erasure import fit_leace, random_eraser
+
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randint(0, 2, (400,), generator=gen)
+    x = torch.randn(400, 16, generator=gen, dtype=torch.float64)
+    x[:, 0] += 3.0 * z  # the concept lives on the first coordinate
+    fitted = fit_leace(x, z)
+    control = random_eraser(fitted, seed=1)
+    assert control.rank == fitted.rank == 1 and torch.equal(control.mean, fitted.mean)
+    p = control.proj
+    assert torch.allclose(p @ p, p, atol=1e-10) and torch.allclose(p, p.T, atol=1e-12)
+    gap = lambda e: float((e.apply(x)[z == 1, 0].mean() - e.apply(x)[z == 0, 0].mean()).abs())  # noqa: E731
+    assert gap(fitted) < 1e-6 < 1.0 < gap(control)  # the random subspace leaves the concept in place
+    assert not torch.equal(random_eraser(fitted, seed=2).proj, p)

@@ -19,6 +19,8 @@ Budget, the same for every arm: 128 labelled images from the heldout split, 32 p
     baseline:dfr             Deep Feature Reweighting: refit the last layer on the budget set
     baseline:random          mean-ablate as many random units as neuron_ablation chose (mean of
                              10 draws per seed)
+    baseline:random_erasure  the control for concept_erasure: project out a random subspace of
+                             the rank LEACE erased, around the same mean (mean of 10 draws)
     oracle:balanced          the same architecture trained with the cue independent of the label
 
 Metric: worst-group accuracy over the four (label × cue) groups of the test split; secondary:
@@ -38,7 +40,8 @@ BUDGET = Budget("training_examples", 4 * PER_GROUP,
                 "arm gets the same set (original, delete_cue and the oracle use none of it; the "
                 "oracle is trained on 3,000 images with an independent cue)")
 ARMS = ("baseline:original", "interp:neuron_ablation", "interp:concept_erasure",
-        "baseline:delete_cue", "baseline:dfr", "baseline:random", "oracle:balanced")
+        "baseline:delete_cue", "baseline:dfr", "baseline:random", "baseline:random_erasure",
+        "oracle:balanced")
 TEST_SIZE = {"spurious-digits-small": 500, "spurious-digits": 1500}
 RANDOM_DRAWS = 10
 _DESC = ("MNIST digit ≥ 5 classifier trained where a striped background equals the label; test "
@@ -100,7 +103,7 @@ def _choose_k(net: Any, budget: Any) -> tuple[int, Any]:
 def _one_seed(family: CueFamily, task: UtilityTask, arm: str, seed: int) -> tuple[dict[str, float], float, dict]:
     import torch
 
-    from interplab.methods.erasure import fit_leace, mean_ablate, retrain_readout
+    from interplab.methods.erasure import fit_leace, mean_ablate, random_eraser, retrain_readout
     from interplab.models.grouped import balanced_subset
 
     org = family.load(task.name, seed, False)
@@ -131,6 +134,12 @@ def _one_seed(family: CueFamily, task: UtilityTask, arm: str, seed: int) -> tupl
                                                   ranking.means)), test) for _ in range(RANDOM_DRAWS)]
             return ({m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}, spent,
                     {"k": k, "draws": RANDOM_DRAWS})
+        elif arm == "baseline:random_erasure":
+            eraser = fit_leace(net.features(budget.inputs), budget.cue)
+            draws = [_scores(net.head(random_eraser(eraser, seed * RANDOM_DRAWS + i).apply(h_test)), test)
+                     for i in range(RANDOM_DRAWS)]
+            return ({m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}, spent,
+                    {"rank": eraser.rank, "draws": RANDOM_DRAWS})
         elif arm == "baseline:dfr":
             with torch.enable_grad():
                 readout = retrain_readout(net.features(budget.inputs), budget.y)

@@ -21,6 +21,8 @@ Budget, the same for every arm: 128 labelled bios from the heldout split, 32 per
     baseline:dfr             Deep Feature Reweighting: refit the last layer on the budget set
     baseline:random          mean-ablate as many random units as neuron_ablation chose (mean of
                              10 draws per seed)
+    baseline:random_erasure  the control for concept_erasure: project out a random subspace of
+                             the rank LEACE erased, around the same mean (mean of 10 draws)
     oracle:balanced          the same architecture trained with gender independent of profession
 
 Metric: worst-group accuracy over the four (profession × gender) groups of the test split;
@@ -39,7 +41,8 @@ BUDGET = Budget("training_examples", 4 * PER_GROUP,
                 "arm gets the same set (original, delete_cue and the oracle use none of it; the "
                 "oracle is trained on 4,000 bios with gender independent of profession)")
 ARMS = ("baseline:original", "interp:neuron_ablation", "interp:concept_erasure",
-        "baseline:delete_cue", "baseline:dfr", "baseline:random", "oracle:balanced")
+        "baseline:delete_cue", "baseline:dfr", "baseline:random", "baseline:random_erasure",
+        "oracle:balanced")
 TEST_SIZE = {"spurious-bios-small": 1000, "spurious-bios": 2000}
 _DESC = ("Nurse-vs-engineer classifier on template bios, trained where gender (names, pronouns) "
          "equals the profession; test gender independent. Remove the cue's use, scored by "

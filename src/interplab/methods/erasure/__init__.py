@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 from interplab.methods.erasure.ablation import UnitRanking, mean_ablate, rank_units
-from interplab.methods.erasure.leace import LeaceEraser, fit_leace
+from interplab.methods.erasure.leace import LeaceEraser, fit_leace, random_eraser
 from interplab.methods.erasure.reweighting import Readout, retrain_readout
 
-__all__ = ["LeaceEraser", "Readout", "UnitRanking", "fit_leace", "mean_ablate", "rank_units",
+__all__ = ["LeaceEraser", "Readout", "UnitRanking", "fit_leace", "mean_ablate", "random_eraser", "rank_units",
            "retrain_readout"]

@@ -69,3 +69,13 @@ def fit_leace(x: Tensor, z: Tensor, tol: float = 1e-6) -> LeaceEraser:
     basis = u[:, s > tol * s.max().clamp_min(1e-30)] if s.numel() else u[:, :0]
     proj = unwhiten @ basis @ basis.T @ whiten
     return LeaceEraser(mu.to(x.dtype), proj.to(x.dtype), int(basis.shape[1]))
+
+
+def random_eraser(like: LeaceEraser, seed: int) -> LeaceEraser:
+    """A control for ``like``: the same mean and rank, but an orthogonal projection onto a
+    random subspace (seeded) instead of the one that carries the concept."""
+    d = like.mean.shape[0]
+    gen = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, max(like.rank, 1), generator=gen, dtype=torch.float64))
+    q = q[:, :like.rank]
+    return LeaceEraser(like.mean, (q @ q.T).to(like.proj.dtype), like.rank)
