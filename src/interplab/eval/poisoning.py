@@ -43,22 +43,13 @@ def _mask(n: int, positives: Tensor | Sequence[int], as_indices: bool) -> Tensor
     return mask
 
 
-def _average_ranks(s: Tensor) -> Tensor:
-    """1-based ranks of ``s`` with ties given their average rank."""
-    _, inverse, counts = torch.unique(s, sorted=True, return_inverse=True, return_counts=True)
-    upper = counts.cumsum(0).double()
-    return (upper - (counts.double() - 1) / 2)[inverse]
-
-
 def auroc(scores: Tensor | Sequence[float], positive: Tensor | Sequence[bool]) -> float:
-    """P(score of a random positive > score of a random negative), ties 1/2."""
+    """P(score of a random positive > score of a random negative), ties 1/2
+    (:func:`interplab.methods.probing.concept.auroc` on a positive mask)."""
+    from interplab.methods.probing.concept import auroc as labelled_auroc
+
     s = _scores(scores)
-    pos = _mask(len(s), positive, as_indices=False)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ConfigError(f"AUROC needs positives and negatives, got {n_pos} and {n_neg}")
-    ranks = _average_ranks(s)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return labelled_auroc(s, _mask(len(s), positive, as_indices=False))
 
 
 def poison_detection_auroc(scores: Tensor | Sequence[float], poisoned_idx: Tensor | Sequence[int]) -> float:

@@ -69,20 +69,23 @@ def _check(X: Tensor, y: Sequence[int] | None = None) -> Tensor:
     return X.detach().float()
 
 
-def auroc(scores: Tensor | Sequence[float], labels: Sequence[int]) -> float:
-    """Area under the ROC curve of ``scores`` for labels 1 vs 0 (Mann-Whitney, ties count 1/2)."""
+def auroc(scores: Tensor | Sequence[float], labels: Tensor | Sequence[int]) -> float:
+    """Area under the ROC curve of ``scores`` for labels 1 (or True) vs 0: the probability that
+    a random positive outscores a random negative, ties counting 1/2 (Mann-Whitney U from
+    average ranks, O(n log n))."""
     s = torch.as_tensor(scores, dtype=torch.float64).flatten()
-    y = torch.as_tensor(list(labels), dtype=torch.long)
+    y = torch.as_tensor(labels).flatten().long()
     if s.shape[0] != y.shape[0]:
         raise ShapeError(f"{s.shape[0]} scores but {y.shape[0]} labels")
-    pos, neg = s[y == 1], s[y == 0]
-    if len(pos) == 0 or len(neg) == 0:
-        raise ConfigError("AUROC needs both labels among the examples")
     if not bool(torch.isfinite(s).all()):
-        raise ConfigError("AUROC got non-finite scores")
-    greater = (pos[:, None] > neg[None, :]).double().sum()
-    ties = (pos[:, None] == neg[None, :]).double().sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+        raise ConfigError("AUROC scores must be finite numbers")
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ConfigError(f"AUROC needs positives and negatives, got {n_pos} and {n_neg}")
+    _, inverse, counts = torch.unique(s, sorted=True, return_inverse=True, return_counts=True)
+    ranks = (counts.cumsum(0).double() - (counts.double() - 1) / 2)[inverse]  # 1-based, ties averaged
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def probe_scorer(X: Tensor, y: Sequence[int], *, weight_decay: float = WEIGHT_DECAY,
