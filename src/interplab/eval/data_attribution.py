@@ -19,23 +19,22 @@ correlation is undefined (constant scores or outputs) counts as 0 and is reporte
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 
 from interplab.errors import ConfigError
+from interplab.eval import counterfactuals
 
 Tensor = torch.Tensor
 N_BOOTSTRAP = 1000
 
 
 @dataclass(frozen=True)
-class Estimate:
-    value: float
-    low: float
-    high: float
-    n: int
+class Estimate(counterfactuals.Estimate):
+    """The shared estimate (value, 95% interval, n) plus ``n_constant``: the test points whose
+    correlation was undefined and counted as 0."""
+
     n_constant: int = 0
 
     def to_json(self) -> dict:
@@ -94,22 +93,13 @@ def loo_correlation(scores: Tensor, loo_index: Tensor, loo_effect: Tensor, seed:
     return bootstrap_mean(rho, seed, n_constant=int((~defined).sum()))
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (centre - half, centre + half)
-
-
 def mislabel_recall_at(self_influence: Tensor, flipped: Tensor, fraction: float = 0.1) -> Estimate:
     """Share of ``flipped`` (indices) among the top ``fraction`` of examples by self-influence."""
     n_inspect = max(1, round(fraction * len(self_influence)))
     top = set(self_influence.argsort(descending=True)[:n_inspect].tolist())
     found = sum(int(i) in top for i in flipped.tolist())
-    low, high = wilson(found, len(flipped))
-    return Estimate(found / max(1, len(flipped)), low, high, len(flipped))
+    w = counterfactuals.wilson(found, len(flipped))
+    return Estimate(found / max(1, len(flipped)), w.low, w.high, len(flipped))
 
 
 def planted_recall(scores: Tensor, planted: Tensor, planted_group: Tensor | None = None,
