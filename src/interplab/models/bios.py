@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from interplab.errors import ConfigError, ShapeError
-from interplab.models.grouped import balanced_subset, group_accuracies  # noqa: F401 (re-exported)
+from interplab.models.grouped import GroupedData, balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 from interplab.models.config import TransformerConfig
 from interplab.models.transformer import Transformer
 
@@ -118,28 +118,13 @@ def decode(tokens: Tensor) -> list[str]:
 
 
 @dataclass(frozen=True)
-class BiosData:
+class BiosData(GroupedData):
     """Bios of one split: ``tokens [n, LENGTH]``, ``y`` (profession), ``cue`` (gender),
     ``group = 2y + cue``."""
 
     tokens: Tensor
     y: Tensor
     cue: Tensor
-
-    @property
-    def group(self) -> Tensor:
-        return 2 * self.y + self.cue
-
-    @property
-    def inputs(self) -> Tensor:
-        """What the model reads (``tokens``)."""
-        return self.tokens
-
-    def subset(self, idx: Tensor) -> "BiosData":
-        return BiosData(self.tokens[idx], self.y[idx], self.cue[idx])
-
-    def __len__(self) -> int:
-        return len(self.y)
 
 
 def _fill(y: Tensor, cue: Tensor, gen: torch.Generator) -> Tensor:

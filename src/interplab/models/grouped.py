@@ -7,6 +7,7 @@ Any record with ``y`` (label), ``cue`` (0/1), ``group = 2y + cue`` and ``subset(
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -14,6 +15,30 @@ import torch
 from interplab.errors import ConfigError
 
 Tensor = torch.Tensor
+
+
+class GroupedData:
+    """Shared behaviour of a frozen dataclass of per-example tensors with ``y`` (label) and
+    ``cue`` fields; its first field is what the model reads (:attr:`inputs`)."""
+
+    y: Tensor
+    cue: Tensor
+
+    @property
+    def group(self) -> Tensor:
+        return 2 * self.y + self.cue
+
+    @property
+    def inputs(self) -> Tensor:
+        return getattr(self, dataclasses.fields(self)[0].name)  # type: ignore[arg-type]
+
+    def subset(self, idx: Tensor) -> Any:
+        """The examples ``idx`` (every field indexed alike)."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[idx]  # type: ignore[arg-type]
+                                           for f in dataclasses.fields(self)})  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self.y)
 
 
 def balanced_subset(data: Any, per_group: int, seed: int) -> Any:

@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from interplab.errors import ConfigError, MissingExtraError, ShapeError
-from interplab.models.grouped import balanced_subset, group_accuracies  # noqa: F401 (re-exported)
+from interplab.models.grouped import GroupedData, balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 
 Tensor = torch.Tensor
 SIDE, N_PIXELS = 14, 196
@@ -99,27 +99,12 @@ def delete_cue(x: Tensor, strength: float) -> Tensor:
 
 
 @dataclass(frozen=True)
-class CuedData:
+class CuedData(GroupedData):
     """Cued images of one split: ``x [n, 196]``, ``y`` (digit ≥ 5), ``cue``, ``group = 2y + cue``."""
 
     x: Tensor
     y: Tensor
     cue: Tensor
-
-    @property
-    def group(self) -> Tensor:
-        return 2 * self.y + self.cue
-
-    @property
-    def inputs(self) -> Tensor:
-        """What the model reads (``x``)."""
-        return self.x
-
-    def subset(self, idx: Tensor) -> "CuedData":
-        return CuedData(self.x[idx], self.y[idx], self.cue[idx])
-
-    def __len__(self) -> int:
-        return len(self.y)
 
 
 def cued(split: str, mode: str, strength: float, seed: int | None = None) -> CuedData:
