@@ -19,19 +19,16 @@ Each (name, seed, oracle) is trained once (seconds on one core) and cached under
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
 import torch
 
-from interplab._config import cache_dir
 from interplab.core.model import HookedModel, wrap_module
-from interplab.errors import ConfigError, unknown_name
+from interplab.errors import unknown_name
 from interplab.models import bios as bm
-from interplab.zoo import weights_cache
+from interplab.zoo.spurious import load_trained
 from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
-FORMAT_VERSION = 1
 SPECS: dict[str, bm.BiosSpec] = {
     "spurious-bios-small": bm.BiosSpec(d_model=32, hidden=32, epochs=2, batch_size=64),
     "spurious-bios": bm.BiosSpec(d_model=48, hidden=64, epochs=3, batch_size=64),
@@ -64,10 +61,6 @@ class BiosOrganism:
         return wrap_module(self.net, paths=["act"], name=self.name)
 
 
-def fingerprint(obj: Any) -> str:
-    return weights_cache.fingerprint(obj, FORMAT_VERSION)
-
-
 def cue_flip_rate(net: bm.BiosNet, split: str = "heldout") -> float:
     """Share of ``split``'s bios whose prediction changes when only the gender words (name and
     pronouns) are swapped: the planted cue, verified by intervention."""
@@ -82,8 +75,6 @@ def load(name: str, seed: int, oracle: bool = False) -> BiosOrganism:
     """Train (first use) or load organism ``name`` for ``seed``; ``oracle=True``: its oracle."""
     if name not in SPECS:
         raise unknown_name("bios organism", name, NAMES)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
     spec = replace(SPECS[name], cue_mode="random") if oracle else SPECS[name]
 
     def train() -> tuple[dict[str, Tensor], dict]:
@@ -98,13 +89,7 @@ def load(name: str, seed: int, oracle: bool = False) -> BiosOrganism:
                     else "gender independent of profession"},
             "cue_flip_rate": cue_flip_rate(net)}
 
-    directory = cache_dir() / "bios" / f"{name}-{fingerprint(spec)}" / f"seed{seed}{'-oracle' if oracle else ''}"
-    state, truth = weights_cache.cached(directory, train, "bios organism")
-    net = bm.BiosNet(spec.config(seed))
-    net.load_state_dict(state)
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
+    net, truth = load_trained("bios", name, spec, seed, oracle, train, lambda: bm.BiosNet(spec.config(seed)))
     return BiosOrganism(name, seed, oracle, net, spec, truth)
 
 

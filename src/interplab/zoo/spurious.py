@@ -18,7 +18,6 @@ Each (name, seed, oracle) is trained once (seconds on one core) and cached under
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -67,9 +66,22 @@ def fingerprint(obj: Any) -> str:
     return weights_cache.fingerprint(obj, FORMAT_VERSION)
 
 
-def _cached(directory: Path, train: Callable[[], tuple[dict[str, Tensor], dict]]) -> tuple[dict[str, Tensor], dict]:
-    """Weights and truth from ``directory``, or trained and saved there (weights hash checked)."""
-    return weights_cache.cached(directory, train, "spurious organism")
+def load_trained(family: str, name: str, spec: Any, seed: int, oracle: bool,
+                 train: Callable[[], tuple[dict[str, Tensor], dict]],
+                 make_net: Callable[[], torch.nn.Module]) -> tuple[Any, dict]:
+    """The frozen, eval-mode net and truth of a cue organism (shared with :mod:`interplab.zoo.bios`):
+    from ``cache_dir()/<family>/<name>-<fingerprint>/seed<seed>[-oracle]``, or ``train()``-ed
+    and saved there first."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+    directory = cache_dir() / family / f"{name}-{fingerprint(spec)}" / f"seed{seed}{'-oracle' if oracle else ''}"
+    state, truth = weights_cache.cached(directory, train, f"{family} organism")
+    net = make_net()
+    net.load_state_dict(state)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net, truth
 
 
 def cue_flip_rate(net: sp.CueMLP, strength: float, split: str = "heldout") -> float:
@@ -87,8 +99,6 @@ def load(name: str, seed: int, oracle: bool = False) -> SpuriousOrganism:
     """Train (first use) or load organism ``name`` for ``seed``; ``oracle=True``: its oracle."""
     if name not in SPECS:
         raise unknown_name("spurious organism", name, NAMES)
-    if not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
     spec = replace(SPECS[name], cue_mode="random") if oracle else SPECS[name]
 
     def train() -> tuple[dict[str, Tensor], dict]:
@@ -101,13 +111,7 @@ def load(name: str, seed: int, oracle: bool = False) -> SpuriousOrganism:
                     "strength": spec.strength, "label": "digit >= 5"},
             "cue_flip_rate": cue_flip_rate(net, spec.strength)}
 
-    directory = cache_dir() / "spurious" / f"{name}-{fingerprint(spec)}" / f"seed{seed}{'-oracle' if oracle else ''}"
-    state, truth = _cached(directory, train)
-    net = sp.CueMLP(spec.hidden)
-    net.load_state_dict(state)
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
+    net, truth = load_trained("spurious", name, spec, seed, oracle, train, lambda: sp.CueMLP(spec.hidden))
     return SpuriousOrganism(name, seed, oracle, net, spec, truth)
 
 
