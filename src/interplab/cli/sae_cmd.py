@@ -49,8 +49,6 @@ def sae(
 
     Example: interplab sae smollm2-135m --site L6.resid_post --steps 300 --html sae.html
     """
-    import hashlib
-
     import torch
 
     from interplab import _config
@@ -61,6 +59,7 @@ def sae(
     from interplab.methods.dictionaries import corpus as text
     from interplab.methods.dictionaries.config import DictionaryConfig
     from interplab.methods.dictionaries.train import train_dictionary
+    from interplab.zoo.weights_cache import digest
 
     if kind not in ("topk", "transcoder"):
         raise unknown_name("dictionary kind", kind, ("topk", "transcoder"))
@@ -90,8 +89,8 @@ def sae(
                               d_out=d_in if target is not None else None, batch_size=batch_tokens,
                               steps=steps, lr=1e-3, checkpoint_every=max(1, min(50, steps)),
                               log_every=max(1, min(25, steps)), seed=seed)
-    key = hashlib.sha256(json.dumps(["skip-first-position", model, site, kind, d_latent, k,
-                                     batch_tokens, ctx, seed, str(corpus), max_windows]).encode()).hexdigest()[:16]
+    key = digest(["skip-first-position", model, site, kind, d_latent, k, batch_tokens, ctx, seed,
+                  str(corpus), max_windows])
     root = checkpoint_dir or (_config.cache_dir() / "dictionaries" / key)
     source = text.WindowSource(lm, where, train, target_site=target, seed=seed, skip=1)
     trained = train_dictionary(source, config, checkpoint_dir=root, resume=resume, progress=progress)

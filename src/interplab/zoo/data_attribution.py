@@ -33,6 +33,7 @@ from interplab.models.passages import planted_passages
 from interplab.models.transformer_classifier import TransformerClassifierSpec
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
 from interplab.zoo.registry import ZooEntry
+from interplab.zoo import weights_cache
 
 Tensor = torch.Tensor
 FORMAT_VERSION = 1
@@ -95,7 +96,7 @@ def fingerprint(spec: DAOrganismSpec) -> str:
     if fields["data"] == "digits":  # added later: absent from the digits organisms' fingerprints
         del fields["data"]
     fields["version"] = FORMAT_VERSION
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return weights_cache.digest(fields)
 
 
 @dataclass(frozen=True)

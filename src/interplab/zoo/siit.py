@@ -18,7 +18,6 @@ outputs are scored at positions 1..length, one class per output value.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import itertools
 import json
@@ -41,6 +40,7 @@ from interplab.models.config import TransformerConfig
 from interplab.models.io import atomic_write_text, load_model, save_model
 from interplab.models.transformer import HookedTransformer
 from interplab.zoo.registry import ZooEntry
+from interplab.zoo import weights_cache
 
 Tensor = torch.Tensor
 GT_NAME = "siit_ground_truth.json"
@@ -475,7 +475,7 @@ def fingerprint(spec: SIITSpec) -> str:
               if k not in ("program", "description", "quick") and not (k == "origin" and not v)}
     fields["program"] = spec.program().label
     fields["version"] = repr(FORMAT_VERSION)
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return weights_cache.digest(fields)
 
 
 def load_or_train(name: str, seed: int = 0, *, min_iia: float = 0.95, retrain: bool = False,

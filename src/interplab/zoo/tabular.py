@@ -33,6 +33,7 @@ from interplab.models import tabular as T
 from interplab.models import tabular_data as D
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
 from interplab.zoo.registry import ZooEntry
+from interplab.zoo import weights_cache
 
 Tensor = torch.Tensor
 FORMAT_VERSION = 1
@@ -137,7 +138,7 @@ def _split(n: int, seed: int) -> tuple[Tensor, Tensor]:
 def fingerprint(spec: TabularSpec, data: D.TabularData, seed: int) -> str:
     fields = {"spec": repr(spec), "data": data.digest, "seed": seed, "version": FORMAT_VERSION,
               "scorecard": repr(T.SCORECARD), "cutoff": T.SCORECARD_CUTOFF, "patch": repr(T.PATCH_PIXELS)}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return weights_cache.digest(fields)
 
 
 def organism_dir(name: str, seed: int) -> Path:

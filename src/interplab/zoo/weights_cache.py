@@ -20,10 +20,14 @@ _log = logging.getLogger("interplab.zoo")
 Trainer = Callable[[], "tuple[dict[str, torch.Tensor], dict]"]
 
 
+def digest(data: Any) -> str:
+    """16 hex digits of the SHA-256 of ``data`` as sorted-key JSON: a cache key for what was built."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def fingerprint(obj: Any, version: int) -> str:
     """16 hex digits identifying ``repr(obj)`` under a cache format ``version``."""
-    text = json.dumps({"spec": repr(obj), "version": version}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return digest({"spec": repr(obj), "version": version})
 
 
 def cached(directory: Path, train: Trainer, kind: str = "organism") -> tuple[dict[str, torch.Tensor], dict]:

@@ -34,7 +34,6 @@ Activations and prompt scores are cached per (task, seed), the SAE once, under
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
@@ -80,8 +79,9 @@ _TIMES: dict[str, float] = {}
 
 
 def _fingerprint(obj: Any) -> str:
-    text = json.dumps({"spec": obj, "version": VERSION}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    from interplab.zoo.weights_cache import digest
+
+    return digest({"spec": obj, "version": VERSION})
 
 
 def _dir() -> Any:
