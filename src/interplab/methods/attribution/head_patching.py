@@ -23,8 +23,7 @@ import torch
 from interplab.core.interventions import Patch, Replace
 from interplab.core.model import HookedModel
 from interplab.core.sites import Component, Site
-from interplab.errors import ConfigError
-from interplab.methods.tasks.base import TokenTask
+from interplab.methods.tasks.base import TokenTask, as_token_task
 
 Tensor = torch.Tensor
 C = Component
@@ -43,15 +42,6 @@ class PatchingResult:
     def to_dict(self) -> dict:
         return {"method": self.method, "scores": self.scores.tolist(), "clean_logit_diff": self.clean_ld,
                 "corrupt_logit_diff": self.corrupt_ld, "seconds": self.seconds}
-
-
-def _task(task: object) -> TokenTask:
-    if isinstance(task, TokenTask):
-        return task
-    if hasattr(task, "to_token_task"):
-        return task.to_token_task()
-    raise ConfigError(f"head patching takes a TokenTask (see interplab.methods.tasks.make_task), "
-                      f"got {type(task).__name__}")
 
 
 def _ld(task: TokenTask, logits: Tensor) -> Tensor:
@@ -79,7 +69,7 @@ def activation_patching(model: HookedModel, task: TokenTask, n_layers: int, n_he
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    ds = _task(task)
+    ds = as_token_task(task)
     z_sites = [Site(C.ATTN_Z, layer) for layer in range(n_layers)]
     resid_sites = [Site(C.RESID_PRE, layer) for layer in range(n_layers)]
     clean_out, clean = model.run_with_cache(ds.clean, z_sites)
@@ -105,7 +95,7 @@ def activation_patching(model: HookedModel, task: TokenTask, n_layers: int, n_he
 def attribution_patching(model: HookedModel, task: TokenTask, n_layers: int, n_heads: int) -> PatchingResult:
     """Linear estimate of :func:`activation_patching` from one backward pass."""
     start = time.perf_counter()
-    ds = _task(task)
+    ds = as_token_task(task)
     z_sites = [Site(C.ATTN_Z, layer) for layer in range(n_layers)]
     clean_out, clean = model.run_with_cache(ds.clean, z_sites)
     leaves: dict[Site, Tensor] = {}

@@ -17,7 +17,7 @@ import torch
 
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
-from interplab.methods.tasks.base import TokenTask
+from interplab.methods.tasks.base import TokenTask, as_token_task
 
 Tensor = torch.Tensor
 C = Component
@@ -38,7 +38,7 @@ class LensResult:
 
 def logit_lens_and_dla(model, task: TokenTask) -> LensResult:
     """``model``: a HookedLlama (needs ``model.model.ln_final`` and ``model.model.W_U``)."""
-    task = task.to_token_task() if hasattr(task, "to_token_task") else task
+    task = as_token_task(task)
     if task.positions.shape[1] != 1:
         raise ConfigError(f"the logit lens and DLA read one scored position per prompt; task "
                           f"{task.name!r} scores {task.positions.shape[1]}")

@@ -99,3 +99,12 @@ class TokenTask:
                               "a CircuitTask needs the same positions in every row")
         return CircuitTask(self.clean, self.corrupted, tuple(int(p) for p in self.positions[0]),
                            self.labels, self.wrong_labels, "logit_diff", self.name)
+
+
+def as_token_task(task: object) -> TokenTask:
+    """``task`` itself, or its ``to_token_task()`` (e.g. an IOI dataset); ConfigError otherwise."""
+    if isinstance(task, TokenTask):
+        return task
+    if hasattr(task, "to_token_task"):
+        return task.to_token_task()
+    raise ConfigError(f"expected a TokenTask (see interplab.methods.tasks.make_task), got {type(task).__name__}")
