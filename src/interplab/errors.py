@@ -39,6 +39,11 @@ class WeightsError(InterplabError):
     """A weights file is missing, corrupt, or does not match its config."""
 
 
+class VerificationError(InterplabError):
+    """An organism's ground truth disagrees with its own weights (checked by intervention on
+    held-out data before any method is scored against it); the message names what failed."""
+
+
 class CompileError(InterplabError):
     """A RASP program cannot be compiled; the message lists every offending expression."""
 

@@ -25,15 +25,13 @@ from typing import Any, Callable
 from interplab._config import cache_dir
 from interplab.compile.generate import (GENERATOR_VERSION, GeneratedProgram, Rejections, draw,
                                         generate, verify)
-from interplab.errors import ConfigError, InterplabError, UnknownNameError
+from interplab.errors import ConfigError, UnknownNameError, VerificationError
 from interplab.models.io import atomic_write_text
 from interplab.zoo.registry import ZooEntry, register
 
 _NAME = re.compile(r"^generated-(\d+)-(\d+)$")
 
 
-class VerificationError(InterplabError):
-    """A rebuilt generated organism no longer agrees with its RASP program."""
 
 
 @dataclass(frozen=True)

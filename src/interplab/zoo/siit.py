@@ -34,7 +34,7 @@ from interplab._config import cache_dir
 from interplab.compile import rasp
 from interplab.core.circuit import Circuit, Edge, Node
 from interplab.core.interventions import Patch
-from interplab.errors import InterplabError, WeightsError, unknown_name
+from interplab.errors import VerificationError, WeightsError, unknown_name
 from interplab.compile.dataflow_truth import alignment_reads
 from interplab.models.config import TransformerConfig
 from interplab.models.io import atomic_write_text, load_model, save_model
@@ -45,10 +45,6 @@ from interplab.zoo import weights_cache
 Tensor = torch.Tensor
 GT_NAME = "siit_ground_truth.json"
 FORMAT_VERSION = 1
-
-
-class VerificationError(InterplabError):
-    """A trained SIIT organism failed its IIA verification and was not accepted."""
 
 
 # --------------------------------------------------------------------------- programs

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from interplab._config import cache_dir
-from interplab.errors import InterplabError, WeightsError, unknown_name
+from interplab.errors import VerificationError, WeightsError, unknown_name
 from interplab.models import tabular as T
 from interplab.models import tabular_data as D
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
@@ -38,10 +38,6 @@ from interplab.zoo import weights_cache
 Tensor = torch.Tensor
 FORMAT_VERSION = 1
 MIN_RULE_ACCURACY = 0.98
-
-
-class VerificationError(InterplabError):
-    """A rule organism does not follow its planted rule closely enough and was not accepted."""
 
 
 @dataclass(frozen=True)
