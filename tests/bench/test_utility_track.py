@@ -105,3 +105,92 @@ methods = ["interp:white_box", "baseline:dfr", "oracle:program"]
     msg = str(e.value)
     assert "<spec>:4:" in msg and "interp:concept_erasure" in msg and "applies to none" in msg
     assert "poison-digits-small: " in msg and "interp:spectral_signature" in msg
+
+
+#: the fake task again, where the interp arm is clearly the best but fails on some seeds
+STRONG_INTERP = {"interp:probe": [0.95, 0.96, 0.97], "baseline:strong": [0.60, 0.61, 0.62],
+                 "baseline:random": [0.50, 0.48, 0.52], "oracle:truth": [1.0, 1.0, 0.99]}
+
+
+@pytest.fixture
+def failing_task(monkeypatch):
+    """A fake task whose arms run through run_seeds; ``FAIL[arm]`` names the seeds (by position)
+    on which the arm raises ("raise") or returns NaN ("nan")."""
+    from interplab.eval.utility import run_seeds
+
+    task = UtilityTask.from_dict({"name": "flaky-small", "metric": "concept_auroc", "arms": list(STRONG_INTERP),
+                                  "budget": {"kind": "training_examples", "amount": 64}})
+    fail: dict[str, dict[int, str]] = {}
+    mod = types.ModuleType("flaky_utility_task")
+
+    def run(t, arm, seeds):
+        def one(seed):
+            pos = seeds.index(seed)
+            how = fail.get(arm, {}).get(pos)
+            if how == "raise":
+                raise FloatingPointError(f"seed {seed} diverged")
+            v = float("nan") if how == "nan" else STRONG_INTERP[arm][pos]
+            return {"concept_auroc": v}, 64.0, {"selection": {"param": "c", "value": 0.1}}
+
+        values, spent, per_seed, failed = run_seeds(("concept_auroc",), seeds, one)
+        return ArmRun(values, {"concept_auroc": 100}, spent, {"per_seed": per_seed}, failed)
+
+    mod.run = run
+    monkeypatch.setitem(sys.modules, "flaky_utility_task", mod)
+    monkeypatch.setitem(utility.TASKS, "flaky-small", task)
+    monkeypatch.setitem(utility._OWNER, "flaky-small", "flaky_utility_task")
+    return fail
+
+
+def _run_flaky(store):
+    from interplab.bench.runner import execute_job
+
+    for arm in STRONG_INTERP:
+        job = Job("utility", "flaky-small", arm, None, 0)
+        rows, arts, secs, error = execute_job(job, 1)
+        if error is None:
+            store.record(job, rows, arts, secs)
+        else:
+            store.record_failure(job, error, secs)
+
+
+def test_without_failures_the_fake_interp_arm_wins(failing_task, tmp_path):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _run_flaky(store)
+        assert task_verdict(collect(store)["flaky-small"])["verdict"] == "better"
+
+
+@pytest.mark.parametrize("how", ["raise", "nan"])
+def test_a_failed_seed_is_recorded_shown_and_costs_the_win(failing_task, tmp_path, how):
+    failing_task["interp:probe"] = {1: how}
+    out = utility.run_job(Job("utility", "flaky-small", "interp:probe", None, 0))
+    art = out.artifacts["utility"]
+    assert art["n_failed"] == 1 and [f["seed"] for f in art["failed"]] == [1]
+    assert ("diverged" if how == "raise" else "concept_auroc") in art["failed"][0]["error"]
+    est = art["estimates"]["concept_auroc"]
+    assert est["n_seeds"] == 2 and est["n_failed"] == 1 and est["value"] == pytest.approx(0.96)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _run_flaky(store)
+        v = task_verdict(collect(store)["flaky-small"])
+        page = build_html(store, "t")
+    assert v["verdict"] == "no better" and v["failed"] == {"interp:probe": 1}
+    assert "Failed seeds: interp:probe 1" in page and "not counted better" in page
+    assert "c = 0.1, 0.1" in page  # the chosen hyperparameter per seed is shown
+
+
+def test_an_arm_whose_every_seed_fails_is_a_failed_job_and_still_listed(failing_task, tmp_path):
+    from interplab.eval.utility import ArmFailedError
+
+    failing_task["baseline:strong"] = {0: "raise", 1: "raise", 2: "nan"}
+    with pytest.raises(ArmFailedError, match="every one of its 3 seeds failed.*seed 0: FloatingPointError"):
+        utility.run_job(Job("utility", "flaky-small", "baseline:strong", None, 0))
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _run_flaky(store)
+        arms = collect(store)["flaky-small"]
+        assert "every one of its 3 seeds failed" in arms["baseline:strong"]["job_error"]
+        v = task_verdict(arms)
+        page = build_html(store, "t")
+    # the strongest baseline failed: the interp arm beats what is left, but is not called better
+    assert v["verdict"] == "no better" and v["baseline"] == "baseline:random"
+    assert v["failed"] == {"baseline:strong": 1} and "job failed" in page
+    assert "Failed seeds: baseline:strong all (the job failed)" in page

@@ -2,9 +2,11 @@
 budget, and the verdict of the best interpretability arm against the best baseline) and the
 summary card that states each task's verdict in one line.
 
-Reads only the stored ``utility`` artifacts (:mod:`interplab.bench.tracks.utility`); the
-verdict is :func:`interplab.eval.utility.verdict` on those intervals. When interpretability
-loses or cannot be told apart from a baseline, the page says so in words.
+Reads only the stored ``utility`` artifacts (:mod:`interplab.bench.tracks.utility`) and the
+store's failed utility jobs; the verdict is :func:`interplab.eval.utility.verdict` on those
+intervals, with every failed seed counted against its arm (an arm whose job failed outright is
+listed with its error, never left out). When interpretability loses, cannot be told apart from
+a baseline, or failed, the page says so in words.
 """
 
 from __future__ import annotations
@@ -24,29 +26,61 @@ _CSS = """
 
 
 def collect(store: Any) -> dict[str, dict[str, dict]]:
-    """{task: {arm: utility artifact}} from the store's finished utility jobs."""
-    jobs = {j.key: j for j in store.jobs() if j.track == TRACK and j.status == "done"}
+    """{task: {arm: utility artifact}} from the store's utility jobs: finished ones as stored;
+    a failed one (every seed failed, or it crashed) as a stub with ``job_error`` and no estimate,
+    so that the arm still shows and counts in the verdict."""
+    jobs = {j.key: j for j in store.jobs() if j.track == TRACK}
     out: dict[str, dict[str, dict]] = {}
     for key, arts in store.artifacts().items():
-        if key in jobs and "utility" in arts:
+        if key in jobs and jobs[key].status == "done" and "utility" in arts:
             a = arts["utility"]
             out.setdefault(jobs[key].organism, {})[a["arm"]] = a
+    for j in jobs.values():
+        if j.status == "failed" and j.method not in out.get(j.organism, {}):
+            error = (j.error or "failed").strip().splitlines()
+            out.setdefault(j.organism, {})[j.method] = {
+                "arm": j.method, "kind": arm_kind(j.method), "metric": None, "estimates": {},
+                "failed": [], "n_failed": None, "job_error": error[-1] if error else "failed"}
     return out
 
 
+def _metric(arms: Mapping[str, dict]) -> str | None:
+    return next((a["metric"] for a in arms.values() if a.get("metric")), None)
+
+
+def failed_seeds(art: Mapping[str, Any]) -> int | None:
+    """Seeds of the arm that failed on the task's metric (None: the whole job failed, count unknown)."""
+    if art.get("job_error") is not None:
+        return None
+    est = art.get("estimates", {}).get(art.get("metric") or "")
+    if est is not None:
+        return int(est.get("n_failed", 0))
+    return int(art.get("n_failed") or len(art.get("seeds") or ()) or 1)
+
+
 def task_verdict(arms: Mapping[str, dict]) -> dict[str, Any]:
-    """The verdict on one task's main metric (None when no arm has an estimate)."""
-    ests = {a: ArmEstimate.from_dict(art["estimates"][art["metric"]])
-            for a, art in arms.items() if art["metric"] in art.get("estimates", {})}
-    if not ests:
-        return {"verdict": "no results", "interp": None, "baseline": None, "oracle": None, "gap": None}
-    v = verdict(ests)
+    """The verdict on one task's main metric, failed seeds counted (None when no arm has an
+    estimate and none failed)."""
+    metric = _metric(arms)
+    ests = {a: ArmEstimate.from_dict(art["estimates"][metric])
+            for a, art in arms.items() if metric and metric in art.get("estimates", {})}
+    failed = {a: (n if n is not None else 1) for a, art in arms.items()
+              if (n := failed_seeds(art)) is None or n > 0}
+    if not ests and not failed:
+        return {"verdict": "no results", "interp": None, "baseline": None, "oracle": None, "gap": None,
+                "failed": {}, "note": ""}
+    v = verdict(ests, failed)
     v["estimates"] = ests
+    v["job_failed"] = sorted(a for a, art in arms.items() if art.get("job_error") is not None)
     return v
 
 
 def sentence(task: str, v: Mapping[str, Any]) -> str:
-    """The verdict in words (plain text)."""
+    """The verdict in words (plain text), with the arms that failed seeds."""
+    return _verdict_words(task, v) + _failure_words(v)
+
+
+def _verdict_words(task: str, v: Mapping[str, Any]) -> str:
     if v["verdict"] not in ("better", "worse", "no better"):
         return f"{task}: {v['verdict']}."
     e = v["estimates"]
@@ -56,8 +90,19 @@ def sentence(task: str, v: Mapping[str, Any]) -> str:
         return f"{task}: interpretability wins — {i} beats the best baseline {b} ({gap}; intervals do not overlap)."
     if v["verdict"] == "worse":
         return f"{task}: interpretability loses — {b} beats the best interp arm {i} ({gap})."
+    if v.get("note"):
+        return f"{task}: interpretability is not counted better — {i} vs {b} ({gap}); {v['note']}."
     return (f"{task}: interpretability is no better than the best baseline — {i} vs {b} ({gap}); "
             "the intervals overlap.")
+
+
+def _failure_words(v: Mapping[str, Any]) -> str:
+    failed = v.get("failed") or {}
+    if not failed:
+        return ""
+    whole = set(v.get("job_failed") or ())
+    return " Failed seeds: " + ", ".join(f"{a} {'all (the job failed)' if a in whole else n}"
+                                         for a, n in sorted(failed.items())) + "."
 
 
 def _bars(arms: Mapping[str, dict], metric: str) -> str:
@@ -100,11 +145,24 @@ def _fmt(e: Mapping[str, Any] | None) -> str:
             f"<span class='muted'>n={e['n']}×{e['n_seeds']} seeds</span></td>")
 
 
+def _failed_cell(art: Mapping[str, Any]) -> str:
+    """Failed seeds of an arm and their errors (the whole job's error when it failed outright)."""
+    if art.get("job_error") is not None:
+        error = art["job_error"]
+        return f"<td class='lose' title='{_E(error)}'>all (job failed: {_E(error[:120])})</td>"
+    n = failed_seeds(art) or 0
+    errors = art.get("failed") or []
+    if not n and not errors:
+        return "<td>0</td>"
+    why = "; ".join(f"seed {f['seed']}: {f['error']}" for f in errors)
+    return f"<td class='lose' title='{_E(why)}'>{n} — {_E(why[:160])}</td>"
+
+
 def _table(arms: Mapping[str, dict]) -> str:
     metrics: list[str] = []
     for art in arms.values():
         for m in [art["metric"], *art.get("estimates", {})]:
-            if m not in metrics:
+            if m and m not in metrics:
                 metrics.append(m)
     head = "".join(f"<th>{_E(m)}</th>" for m in metrics)
     body = ""
@@ -115,9 +173,21 @@ def _table(arms: Mapping[str, dict]) -> str:
         cls = "" if arm_kind(a) == "interp" else " class='baseline'"
         body += (f"<tr{cls}><td class='name'>{_E(a)}</td><td>{arm_kind(a)}</td>"
                  + "".join(_fmt(art.get("estimates", {}).get(m)) for m in metrics)
-                 + f"<td>{spent_s}</td></tr>")
+                 + f"<td>{spent_s}</td>{_failed_cell(art)}<td>{_E(_chosen(art))}</td></tr>")
     return (f"<div class='scroll'><table><tr><th class='name'>arm</th><th>kind</th>{head}"
-            f"<th>budget spent (mean/seed)</th></tr>{body}</table></div>")
+            f"<th>budget spent (mean/seed)</th><th>failed seeds</th><th>chosen by CV on the budget"
+            f"</th></tr>{body}</table></div>")
+
+
+def _chosen(art: Mapping[str, Any]) -> str:
+    """The hyperparameter each seed chose (e.g. "k = 4, 2, 4"), "–" for arms without one."""
+    picks = [p.get("selection") for p in (art.get("details") or {}).get("per_seed", [])
+             if isinstance(p, Mapping)]
+    picks = [p for p in picks if p]
+    if not picks:
+        return "–"
+    return f"{picks[0]['param']} = " + ", ".join(f"{p['value']:g}" if isinstance(p["value"], float)
+                                                  else str(p["value"]) for p in picks)
 
 
 def section(store: Any) -> str:
@@ -127,22 +197,31 @@ def section(store: Any) -> str:
     cards = []
     for task in sorted(data):
         arms = data[task]
-        any_art = next(iter(arms.values()))
+        any_art = next((a for a in arms.values() if a.get("metric")), next(iter(arms.values())))
         v = task_verdict(arms)
         cls = {"better": "v-better", "worse": "v-worse", "no better": "v-nobetter"}.get(v["verdict"], "")
-        b = any_art["budget"]
+        b = any_art.get("budget")
         cards.append(
             f"<div class='card'><h3>{_E(task)}</h3><p>{_E(any_art.get('description', ''))}</p>"
             f"<p class='{cls}'>{_E(sentence(task, v))}</p>"
-            f"<p class='muted'>Budget (the same for every arm): {_E(str(b['amount']))} "
-            f"{_E(b['kind'].replace('_', ' '))}. {_E(b.get('note', ''))}</p>"
-            f"{_bars(arms, any_art['metric'])}{_table(arms)}</div>")
+            f"{_budget(b)}{_bars(arms, any_art['metric']) if any_art.get('metric') else ''}"
+            f"{_table(arms)}</div>")
     return (f"<style>{_CSS}</style><h2 id='utility'>Downstream utility: interpretability against "
             "baselines</h2><div class='utility'><p class='muted'>Per task: every arm's mean over seeds "
             "with a Student-t 95% interval (n = examples per seed × seeds). Blue: interpretability "
             "arms; grey: non-interpretability baselines and the random control; green: the oracle "
             "(headroom, not the bar). The verdict compares the best interp arm with the best "
-            "baseline by their intervals.</p>" + "".join(cards) + "</div>")
+            "baseline by their intervals. Every arm with a hyperparameter chose it by the same "
+            "protocol: cross-validation on the budget examples only. A seed that failed (raised or "
+            "gave no number) is listed and counts against its arm: an interp arm with failed seeds "
+            "is never called better, nor is any while a baseline has failed seeds.</p>" + "".join(cards) + "</div>")
+
+
+def _budget(b: Mapping[str, Any] | None) -> str:
+    if not b:
+        return ""
+    return (f"<p class='muted'>Budget (the same for every arm): {_E(str(b['amount']))} "
+            f"{_E(b['kind'].replace('_', ' '))}. {_E(b.get('note', ''))}</p>")
 
 
 def summary_card(store: Any) -> str:
@@ -154,7 +233,7 @@ def summary_card(store: Any) -> str:
     for task in sorted(data):
         v = task_verdict(data[task])
         cls = {"better": "win", "worse": "lose"}.get(v["verdict"], "tie")
-        rows += (f"<tr><td class='name'>{_E(task)}</td><td>{_E(next(iter(data[task].values()))['metric'])}</td>"
+        rows += (f"<tr><td class='name'>{_E(task)}</td><td>{_E(_metric(data[task]) or '–')}</td>"
                  f"<td class='name {cls}'>{_E(sentence(task, v))}</td></tr>")
     return ("<div class='card'><b>utility</b> · interp vs the best baseline, per task"
             "<table><tr><th class='name'>task</th><th>metric</th><th class='name'>verdict</th></tr>"

@@ -12,7 +12,8 @@ trigger examples), or on :func:`~interplab.models.passages.planted_passages` tex
     organism.json       spec, fingerprint, SHA-256 of both files
 
 The retraining ground truth (:mod:`interplab.zoo.retraining_truth`) is cached beside them.
-A cached organism whose files do not match their recorded hashes is rebuilt.
+A cached organism whose files do not match their recorded hashes is rebuilt. Each is built
+under its entry's file lock, so parallel jobs never train the same organism twice.
 """
 
 from __future__ import annotations
@@ -137,18 +138,34 @@ def build(spec: DAOrganismSpec) -> tuple[TrainedClassifier, PlantedDigits]:
 
 
 def load_or_train(name: str) -> DAOrganism:
-    """The organism ``name`` (a key of :data:`SPECS`), trained on first use and cached."""
+    """The organism ``name`` (a key of :data:`SPECS`), trained on first use and cached. The build
+    holds the entry's lock (:func:`interplab.zoo.weights_cache.entry_lock`) and looks again once
+    it has it, so parallel jobs train each organism once."""
     spec = get_spec(name)
     directory = organism_dir(name, spec)
-    if (directory / SIDECAR).is_file():
-        try:
-            return load_organism_dir(directory)
-        except (WeightsError, ConfigError) as exc:
+    hit = _load_cached(name, directory, warn=False)
+    if hit is not None:
+        return hit
+    with weights_cache.entry_lock(directory):
+        hit = _load_cached(name, directory, warn=True)  # another process may have built it
+        if hit is not None:
+            return hit
+        model, data = build(spec)
+        save_organism(directory, name, spec, model, data)
+    return DAOrganism(name, spec, model, data, fingerprint(spec), directory)
+
+
+def _load_cached(name: str, directory: Path, warn: bool) -> DAOrganism | None:
+    """The organism saved in ``directory``, or None when absent or unusable (with a warning)."""
+    if not (directory / SIDECAR).is_file():
+        return None
+    try:
+        return load_organism_dir(directory)
+    except (WeightsError, ConfigError) as exc:
+        if warn:
             logging.getLogger("interplab.zoo").warning("rebuilding %s: its cache in %s is unusable (%s)",
                                                        name, directory, str(exc).splitlines()[0])
-    model, data = build(spec)
-    save_organism(directory, name, spec, model, data)
-    return DAOrganism(name, spec, model, data, fingerprint(spec), directory)
+        return None
 
 
 def _data_tensors(d: PlantedDigits) -> dict[str, Tensor]:

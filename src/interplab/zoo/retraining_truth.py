@@ -15,7 +15,9 @@ code (:func:`~interplab.models.classifiers.train_classifier`), never with an att
 Stored as ``truth.safetensors`` + ``truth.json`` in the organism's directory, written atomically
 after every chunk of retrainings: an interrupted build resumes where it stopped. ``truth.json``
 records the organism's fingerprint; a truth built for another model is refused, never
-overwritten or deleted.
+overwritten or deleted. A build (or a resumed one) holds the entry's file lock
+(:func:`interplab.zoo.weights_cache.entry_lock`, ``<directory>.truth.lock``) and reads the
+sidecar again once it holds it, so parallel jobs wanting the same truth build it once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import torch
 from interplab.errors import ConfigError, WeightsError
 from interplab.models.classifiers import margin, train_classifier
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
+from interplab.zoo import weights_cache
 from interplab.zoo.data_attribution import DAOrganism
 
 Tensor = torch.Tensor
@@ -119,17 +122,30 @@ def build_truth(org: DAOrganism, directory: str | Path | None = None, *, progres
     (resuming a partial build), with a progress bar. ``stop_after``: raise KeyboardInterrupt after
     that many retrainings, as Ctrl-C would (tests simulate an interruption with it)."""
     directory = Path(directory or org.directory)
+    done = _complete(org, directory)
+    if done is not None:
+        return done
+    with weights_cache.entry_lock(directory, "truth"):
+        meta = _read_meta(directory)  # read again under the lock: another process may have built it
+        if meta is not None:
+            _check(org, meta, directory / TRUTH_SIDECAR)
+            if meta.get("complete"):
+                return _from_tensors(load_tensors(directory / TRUTH_FILE), org.fingerprint)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny models: one thread is fastest and fair to other work
+        try:
+            return _build(org, directory, meta, progress, stop_after)
+        finally:
+            torch.set_num_threads(threads)
+
+
+def _complete(org: DAOrganism, directory: Path) -> RetrainingTruth | None:
+    """The finished truth in ``directory`` (no lock needed: it is only ever written whole), or None."""
     meta = _read_meta(directory)
-    if meta is not None:
-        _check(org, meta, directory / TRUTH_SIDECAR)
-        if meta.get("complete"):
-            return _from_tensors(load_tensors(directory / TRUTH_FILE), org.fingerprint)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest and fair to other work
-    try:
-        return _build(org, directory, meta, progress, stop_after)
-    finally:
-        torch.set_num_threads(threads)
+    if meta is None:
+        return None
+    _check(org, meta, directory / TRUTH_SIDECAR)
+    return _from_tensors(load_tensors(directory / TRUTH_FILE), org.fingerprint) if meta.get("complete") else None
 
 
 def _build(org: DAOrganism, directory: Path, meta: dict | None, progress: bool,

@@ -14,6 +14,15 @@ from interplab.methods.probing.concept import auroc
 D = 16
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny probes, fit 21 times per arm (cross-validation): one thread is fastest, as in run()."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _split(n, words, seed, template="The {n} was {w}."):
     g = torch.Generator().manual_seed(seed)
     labels = [i % 2 for i in range(n)]
@@ -57,7 +66,7 @@ def test_every_arm_scores_synthetic_reads(arm, tiny_sae):
                "oracle:in_distribution_probe"):
         assert auroc(score("held_out"), r["held_out"]["labels"]) > 0.9
     if arm == "interp:sae_probe":
-        assert info["k"] in concept_ks() and len(info["cv_auroc"]) >= 2
+        assert info["k"] in concept_ks() and len(info["selection"]["cv_score"]) >= 2
 
 
 def concept_ks():
@@ -157,3 +166,51 @@ def concept_template(s):
     from interplab.methods.tasks.sentiment import FAMILIES
 
     return FAMILIES[s.family][s.template]
+
+
+@pytest.mark.parametrize("arm", ["baseline:linear_probe", "baseline:bag_of_words", "oracle:in_distribution_probe"])
+def test_every_probe_arm_tunes_its_weight_decay_on_its_training_sentences_only(arm, monkeypatch):
+    """Equal tuning: a baseline probe picks its weight decay from the stated grid by 4-fold CV
+    on its own training set (every fit sees only training rows), as the SAE probe picks k."""
+    from interplab.methods.probing import concept as c
+
+    r = _reads()
+    own = r["oracle_train"] if arm.startswith("oracle") else r["train"]
+    fits = []
+    real = c.probe_scorer
+
+    def spy(X, y, **kw):
+        fits.append((X.shape[0], kw["weight_decay"]))
+        return real(X, y, **kw)
+
+    monkeypatch.setattr(c, "probe_scorer", spy)
+    _, _, info = concept._scorer(arm, r, seed=0)
+    sel = info["selection"]
+    assert sel["param"] == "weight_decay" and sel["grid"] == list(concept.PROBE_WD)
+    assert info["weight_decay"] == sel["value"] in concept.PROBE_WD and sel["examples"] == len(own["labels"])
+    n = len(own["labels"])
+    assert len(fits) == 4 * len(concept.PROBE_WD) + 1
+    assert all(rows == n * 3 // 4 for rows, _ in fits[:-1]) and fits[-1] == (n, sel["value"])
+    assert {wd for _, wd in fits} == set(concept.PROBE_WD)
+
+
+def test_sae_probe_and_diff_in_means_report_their_selection(tiny_sae):
+    r = _reads()
+    _, _, sae = concept._scorer("interp:sae_probe", r, seed=0, sae_cfg=concept.SAE_SMALL)
+    assert sae["selection"]["param"] == "k" and sae["k"] == sae["selection"]["value"]
+    assert sae["selection"]["grid"] == sorted({min(k, 32) for k in concept_ks()})
+    assert sae["selection"]["examples"] == 64
+    assert concept._scorer("interp:diff_in_means", r, seed=0)[2]["selection"] is None
+
+
+def test_a_failing_seed_is_recorded_and_the_others_run(monkeypatch, tiny_sae):
+    def reads(name, seed):
+        if seed == 1:
+            raise OSError("disk full")
+        return _reads(seed)
+
+    monkeypatch.setattr(concept, "_reads", reads)
+    out = concept.run(concept.TASKS["concept-smollm2-small"], "interp:diff_in_means", [0, 1, 2])
+    assert out.failed == [{"seed": 1, "error": "OSError: disk full"}]
+    vals = out.values["concept_auroc"]
+    assert math.isnan(vals[1]) and all(0.9 < v <= 1 for v in (vals[0], vals[2]))

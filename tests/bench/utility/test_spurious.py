@@ -113,3 +113,53 @@ def test_track_job_runs_one_arm():
     assert art["metric"] == "worst_group_accuracy" and "worst_group_accuracy" in art["estimates"]
     with pytest.raises(UnknownNameError):
         track.run_job(Job("utility", SMALL, "baseline:nothing", None, 0))
+
+
+def test_dfr_and_neuron_ablation_tune_by_the_same_cv_on_the_budget(monkeypatch):
+    """Equal tuning: DFR's L2 penalty and the unit ablation's k are both chosen by 4-fold CV on
+    the 128 budget images (every fold fit sees 96 of them, the final refit all 128; the test
+    split never enters), and the baseline random ablation takes the interp arm's k."""
+    from interplab.methods import erasure
+
+    task = task_mod.TASKS[SMALL]
+    fits, ranks = [], []
+    real_fit, real_rank = erasure.retrain_readout, erasure.rank_units
+
+    def fit_spy(h, y, *a, **kw):
+        fits.append((h.shape[0], kw["l2"]))
+        return real_fit(h, y, *a, **kw)
+
+    def rank_spy(h, cue, **kw):
+        ranks.append(h.shape[0])
+        return real_rank(h, cue, **kw)
+
+    monkeypatch.setattr(erasure, "retrain_readout", fit_spy)
+    monkeypatch.setattr(erasure, "rank_units", rank_spy)
+    _, _, dfr = task_mod._one_seed(task_mod.DIGITS, task, "baseline:dfr", 0)
+    sel = dfr["selection"]
+    assert sel["param"] == "l2" and sel["grid"] == list(task_mod.DFR_L2) and sel["examples"] == 128
+    assert dfr["l2"] == sel["value"] and len(sel["cv_score"]) == len(task_mod.DFR_L2)
+    assert len(fits) == 4 * len(task_mod.DFR_L2) + 1 and {l2 for _, l2 in fits} == set(task_mod.DFR_L2)
+    assert all(n == 96 for n, _ in fits[:-1]) and fits[-1] == (128, sel["value"])
+
+    _, _, abl = task_mod._one_seed(task_mod.DIGITS, task, "interp:neuron_ablation", 0)
+    sel = abl["selection"]
+    assert sel["param"] == "k" and sel["grid"] == task_mod._k_ladder(64) and sel["examples"] == 128
+    assert abl["k"] == sel["value"] and len(abl["units"]) == abl["k"]
+    assert ranks == [96] * (4 * len(sel["grid"])) + [128]
+    _, _, rnd = task_mod._one_seed(task_mod.DIGITS, task, "baseline:random", 0)
+    assert rnd["k"] == abl["k"] and rnd["selection"]["from"] == "interp:neuron_ablation"
+
+
+def test_a_failing_seed_is_recorded_and_the_others_still_run(monkeypatch):
+    real = task_mod._one_seed
+
+    def flaky(family, task, arm, seed):
+        if seed == 1:
+            raise RuntimeError("out of memory")
+        return real(family, task, arm, seed)
+
+    monkeypatch.setattr(task_mod, "_one_seed", flaky)
+    out = task_mod.run(task_mod.TASKS[SMALL], "baseline:original", [0, 1])
+    assert out.failed == [{"seed": 1, "error": "RuntimeError: out of memory"}]
+    assert math.isfinite(out.values["worst_group_accuracy"][0]) and math.isnan(out.values["worst_group_accuracy"][1])

@@ -10,7 +10,9 @@ or ``oracle:`` (:mod:`interplab.eval.utility`). One job runs one arm on ``task.n
     <secondary>        the task's other metrics, the same way
 
 with each metric's per-seed values, t-interval and n in the ``utility`` artifact, beside the
-budget and what the arm spent. The report compares the arms of a task by those intervals.
+budget, what the arm spent and every seed that failed (its error; never dropped). The report
+compares the arms of a task by those intervals, counting failed seeds against their arm
+(:func:`interplab.eval.utility.verdict`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from interplab.bench.tracks import Job, JobOutput
 from interplab.bench.utility import TASK_MODULES
 from interplab.errors import ConfigError, unknown_name
-from interplab.eval.utility import UtilityTask, arm_kind, bounds_of, summarise
+from interplab.eval.utility import ArmFailedError, UtilityTask, arm_kind, bounds_of, summarise
 
 
 def _load() -> tuple[dict[str, UtilityTask], dict[str, str]]:
@@ -60,29 +62,42 @@ def applies(organism: str, method: str) -> bool:
 
 
 def run_job(job: Job) -> JobOutput:
+    """One arm on the task's seeds. A seed that failed (raised or gave a non-finite value) is kept
+    in the artifact (``failed``: seed and error; ``n_failed`` per metric) and counts against the
+    arm in the verdict; an arm whose every seed failed raises :class:`ArmFailedError` naming each
+    seed's error, so the job is recorded as failed (and the report still lists the arm)."""
     if job.organism not in TASKS:
         raise unknown_name("utility task", job.organism, ORGANISMS)
     task = TASKS[job.organism]
     arm = task.check_arm(job.method)
+    seeds = task.seeds(job.seed)
     start = time.perf_counter()
-    out = importlib.import_module(_OWNER[job.organism]).run(task, arm, task.seeds(job.seed))
+    out = importlib.import_module(_OWNER[job.organism]).run(task, arm, seeds)
     secs = time.perf_counter() - start
     if task.metric not in out.values:
         raise ConfigError(f"task {task.name} arm {arm} returned no {task.metric} values")
+    main = [v for v in out.values[task.metric] if v is not None and math.isfinite(v)]
+    if not main:
+        errors = "; ".join(f"seed {f['seed']}: {f['error']}" for f in out.failed) or "no values"
+        raise ArmFailedError(f"task {task.name} arm {arm}: every one of its {len(seeds)} seeds failed "
+                             f"({errors})")
     rows, estimates = [], {}
     for metric, vals in out.values.items():
         finite = [v for v in vals if v is not None and math.isfinite(v)]
-        if len(finite) < len(vals) or len(finite) < 2:
+        n_failed = len(seeds) - len(finite)
+        if len(finite) < 2:
             rows.append({"metric": metric, "value": None, "seconds": round(secs, 3),
-                         "reason": f"{len(vals) - len(finite)} of {len(vals)} seeds gave no number"})
+                         "reason": f"{n_failed} of {len(seeds)} seeds gave no number"})
             continue
-        est = summarise(finite, out.n.get(metric, 0), bounds_of(metric))
+        est = summarise(finite, out.n.get(metric, 0), bounds_of(metric), n_failed=n_failed)
         estimates[metric] = est.as_dict()
         rows.append({"metric": metric, "value": est.mean, "seconds": round(secs, 3)})
     return JobOutput(rows, {"utility": {
         "task": task.name, "arm": arm, "kind": arm_kind(arm), "metric": task.metric,
         "description": task.description, "budget": task.budget.as_dict(),
-        "spent": out.spent, "estimates": estimates, "details": _jsonable(out.details)}})
+        "spent": [x for x in out.spent if math.isfinite(x)], "estimates": estimates,
+        "seeds": seeds, "failed": out.failed, "n_failed": len(seeds) - len(main),
+        "details": _jsonable(out.details)}})
 
 
 def _jsonable(x: Any) -> Any:

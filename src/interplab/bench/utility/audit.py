@@ -15,6 +15,9 @@ knows. Per seed, a population of organisms is audited by each arm with the same 
     baseline:random             a random member of the family, no queries
     oracle:program              the rule planted in the RASP program, no queries
 
+No arm has a hyperparameter to tune (the query budget is the task's, the same for all), so
+no selection is made (``selection: None``).
+
 ``audit_success`` (per seed) is the share of organisms whose stated rule predicts the model's
 outputs exactly on every one of 500 fresh inputs, half of them carrying the true rule's
 trigger (so stating a rule that never fires fails); ``queries_used`` is the mean spent.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from interplab.eval.utility import ArmRun, Budget, UtilityTask
+from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds
 
 ARMS = ("interp:white_box", "baseline:black_box", "baseline:black_box_active", "baseline:random",
         "oracle:program")
@@ -77,8 +80,9 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
     torch.set_num_threads(1)
     task.check_arm(arm)
     bases, vocab, length, n_org, budget = SETTINGS[task.name]
-    success, used, examples = [], [], []
-    for seed in seeds:
+    examples: list[dict[str, Any]] = []
+
+    def one(seed: int) -> tuple[dict[str, float], float, dict]:
         organisms = draw_organisms(bases, vocab, length, n_org, seed)
         ok, spent = [], []
         for i, org in enumerate(organisms):
@@ -93,9 +97,10 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
             if len(examples) < 6:
                 examples.append({"organism": org.name, "true": org.rule.describe(),
                                  "stated": stated.describe(), "success": ok[-1], "queries": q})
-        success.append(sum(ok) / len(ok))
-        used.append(sum(spent) / len(spent))
-    return ArmRun(values={"audit_success": success, "queries_used": used},
-                  n={"audit_success": n_org, "queries_used": n_org}, spent=used,
-                  details={"organisms_per_seed": n_org, "query_budget": budget,
-                           "check_inputs": N_CHECK, "examples": examples})
+        used = sum(spent) / len(spent)
+        return {"audit_success": sum(ok) / len(ok), "queries_used": used}, used, {"selection": None}
+
+    values, used, per_seed, failed = run_seeds(("audit_success", "queries_used"), seeds, one)
+    return ArmRun(values=values, n={"audit_success": n_org, "queries_used": n_org}, spent=used,
+                  details={"organisms_per_seed": n_org, "query_budget": budget, "per_seed": per_seed,
+                           "check_inputs": N_CHECK, "examples": examples}, failed=failed)

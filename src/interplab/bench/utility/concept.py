@@ -15,17 +15,27 @@ the word's token. Budget, the same for every arm: N labelled training sentences 
                                   latents, k = 32; quick: 1,152, k = 16, fewer steps and
                                   tokens) trained on SmolLM2's activations at the same
                                   site over the stdlib-docstring corpus (never the task
-                                  sentences); latents ranked by class-mean gap, k by 4-fold
-                                  cross-validation on the training sentences
-    interp:diff_in_means          projection on the difference-in-means direction
-    baseline:linear_probe         logistic regression on the raw activations
-    baseline:bag_of_words         logistic regression on word counts of the sentence (no model)
+                                  sentences); latents ranked by class-mean gap (afresh in
+                                  each training fold), k from {1, 4, 16, 64, 256}
+    interp:diff_in_means          projection on the difference-in-means direction (no
+                                  hyperparameter)
+    baseline:linear_probe         logistic regression on the raw activations; its L2 weight
+                                  decay from {1, 0.1, 0.01, 0.001, 0.0001}
+    baseline:bag_of_words         logistic regression on word counts of the sentence (no
+                                  model); weight decay from the same grid
     baseline:prompting            logit(" positive") - logit(" negative") after
                                   "<sentence> Overall, the sentiment was" (no training examples)
     baseline:random               projection on a random direction (no training examples)
     oracle:in_distribution_probe  a linear probe on N sentences of both template families (half
                                   each) with the oracle words: it has seen the test templates,
-                                  never a test word
+                                  never a test word; weight decay from the same grid, on its
+                                  own N sentences
+
+Equal tuning (:func:`interplab.eval.utility.select_by_cv`): every arm with a hyperparameter
+(the SAE probe's k, a probe's weight decay) picks it from the grid above by 4-fold
+cross-validation on its training sentences (folds stratified by label, the same folds for every
+arm of a seed), scored by AUROC on the held-out fold, ties to the earlier grid value, then
+refits on all of them; the choice is in the arm's per-seed details (``selection``).
 
 Metric: ``concept_auroc`` on ``held_out``; secondary ``concept_auroc_shifted`` on ``shifted``.
 Activations and prompt scores are cached per (task, seed), the SAE once, under
@@ -38,7 +48,7 @@ import json
 import time
 from typing import Any
 
-from interplab.eval.utility import ArmRun, Budget, UtilityTask
+from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds, select_by_cv
 
 MODEL = "smollm2-135m"
 LAYER = 14
@@ -51,6 +61,8 @@ SAE = {"d_latent": 2304, "k": 32, "steps": 400, "batch_size": 512, "windows": 16
        "lr": 1e-3, "seed": 0}
 SAE_SMALL = {**SAE, "d_latent": 1152, "k": 16, "steps": 200, "batch_size": 256, "windows": 48}
 VERSION = 1
+#: the weight-decay grid of every probe arm, strongest first (ties go to the earlier value)
+PROBE_WD = (1.0, 0.1, 0.01, 0.001, 0.0001)
 ARMS = ("interp:sae_probe", "interp:diff_in_means", "baseline:linear_probe",
         "baseline:bag_of_words", "baseline:prompting", "baseline:random",
         "oracle:in_distribution_probe")
@@ -211,15 +223,50 @@ def _read_and_save(n_train: int, n_test: int, seed: int, weights: Any, meta: Any
     atomic_write_text(meta, json.dumps({"texts": texts, "words": splits.words}))
 
 
+def _tuned_probe(X: Any, labels: list[int], seed: int) -> tuple[Any, dict[str, Any]]:
+    """A logistic probe on ``X`` whose weight decay is chosen from :data:`PROBE_WD` by CV."""
+    from interplab.methods.probing.concept import auroc, probe_scorer
+
+    y = [int(v) for v in labels]
+
+    def fold(wd: float, tr: list[int], held: list[int]) -> float:
+        s = probe_scorer(X[tr], [y[i] for i in tr], weight_decay=wd, seed=seed)
+        return auroc(s.score(X[held]), [y[i] for i in held])
+
+    sel = select_by_cv("weight_decay", PROBE_WD, y, fold, seed=seed)
+    return probe_scorer(X, y, weight_decay=sel.value, seed=seed), {"weight_decay": sel.value,
+                                                                   "selection": sel.as_dict()}
+
+
+def _sparse_probe(Z: Any, labels: list[int], seed: int) -> tuple[Any, Any, dict[str, Any]]:
+    """(columns, probe on them, details): the top-k latents by class-mean gap, k from the
+    ladder by CV (ranking afresh on each fold's training part)."""
+    from interplab.methods.probing.concept import K_LADDER, auroc, probe_scorer, rank_features
+
+    y = [int(v) for v in labels]
+    ks = sorted({min(k, Z.shape[1]) for k in K_LADDER})
+
+    def fold(k: int, tr: list[int], held: list[int]) -> float:
+        ytr = [y[i] for i in tr]
+        cols = rank_features(Z[tr], ytr)[:k]
+        s = probe_scorer(Z[tr][:, cols], ytr, seed=seed)
+        return auroc(s.score(Z[held][:, cols]), [y[i] for i in held])
+
+    sel = select_by_cv("k", ks, y, fold, seed=seed)
+    cols = rank_features(Z, y)[:sel.value]
+    return cols, probe_scorer(Z[:, cols], y, seed=seed), {
+        "k": sel.value, "latents": cols[:16].tolist(), "selection": sel.as_dict()}
+
+
 def _bag_of_words(r: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
-    from interplab.methods.probing.concept import count_features, probe_scorer
+    from interplab.methods.probing.concept import count_features
 
     X, vocab = count_features(r["train"]["texts"])
     varies = X.std(0) > 0  # words seen in every or no training sentence carry nothing
     vocab = [w for w, v in zip(vocab, varies.tolist()) if v]
     X, _ = count_features(r["train"]["texts"], vocab)
-    s = probe_scorer(X, r["train"]["labels"], seed=seed)
-    return (lambda split: s.score(count_features(r[split]["texts"], vocab)[0])), {"vocabulary": len(vocab)}
+    s, info = _tuned_probe(X, r["train"]["labels"], seed)
+    return (lambda split: s.score(count_features(r[split]["texts"], vocab)[0])), {"vocabulary": len(vocab), **info}
 
 
 def _scorer(arm: str, r: dict[str, Any], seed: int,
@@ -231,26 +278,26 @@ def _scorer(arm: str, r: dict[str, Any], seed: int,
     n = float(len(tr["labels"]))
     if arm == "interp:sae_probe":
         sae = _sae(sae_cfg or SAE)
-        s = c.sparse_probe_scorer(sae.encode(tr["acts"]), tr["labels"], seed=seed)
-        return (lambda split: s.score(sae.encode(r[split]["acts"]))), n, \
-            {"k": s.info["k"], "cv_auroc": s.info["cv_auroc"], "latents": s.info["features"][:16]}
+        cols, s, info = _sparse_probe(sae.encode(tr["acts"]), tr["labels"], seed)
+        return (lambda split: s.score(sae.encode(r[split]["acts"])[:, cols])), n, info
     if arm == "interp:diff_in_means":
-        s = c.direction_scorer(tr["acts"], tr["labels"])
+        s, info = c.direction_scorer(tr["acts"], tr["labels"]), {"selection": None}
     elif arm == "baseline:linear_probe":
-        s = c.probe_scorer(tr["acts"], tr["labels"], seed=seed)
+        s, info = _tuned_probe(tr["acts"], tr["labels"], seed)
     elif arm == "baseline:random":
         s = c.random_scorer(tr["acts"].shape[1], seed)
-        return (lambda split: s.score(r[split]["acts"])), 0.0, {}
+        return (lambda split: s.score(r[split]["acts"])), 0.0, {"selection": None}
     elif arm == "baseline:prompting":
-        return (lambda split: r[split]["pref"]), 0.0, {"suffix": SUFFIX, "answers": list(ANSWERS)}
+        return (lambda split: r[split]["pref"]), 0.0, {"suffix": SUFFIX, "answers": list(ANSWERS),
+                                                       "selection": None}
     elif arm == "baseline:bag_of_words":
         score, info = _bag_of_words(r, seed)
         return score, n, info
     else:  # oracle:in_distribution_probe
         o = r["oracle_train"]
-        s = c.probe_scorer(o["acts"], o["labels"], seed=seed)
-        return (lambda split: s.score(r[split]["acts"])), float(len(o["labels"])), {}
-    return (lambda split: s.score(r[split]["acts"])), n, {}
+        s, info = _tuned_probe(o["acts"], o["labels"], seed)
+        return (lambda split: s.score(r[split]["acts"])), float(len(o["labels"])), info
+    return (lambda split: s.score(r[split]["acts"])), n, info
 
 
 def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
@@ -265,18 +312,17 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
         raise unknown_name("concept task", task.name, tuple(SIZES))
     task.check_arm(arm)
     torch.set_num_threads(1)
-    values: dict[str, list[float]] = {"concept_auroc": [], "concept_auroc_shifted": []}
-    spent, per_seed = [], []
     start = time.perf_counter()
-    for seed in seeds:
+
+    def one(seed: int) -> tuple[dict[str, float], float, dict[str, Any]]:
         r = _reads(task.name, seed)
         score, used, info = _scorer(arm, r, seed, SAE_OF[task.name])
         with torch.no_grad():
-            values["concept_auroc"].append(auroc(score("held_out"), r["held_out"]["labels"]))
-            values["concept_auroc_shifted"].append(auroc(score("shifted"), r["shifted"]["labels"]))
-        spent.append(used)
-        per_seed.append({"seed": seed, **info})
+            return {"concept_auroc": auroc(score("held_out"), r["held_out"]["labels"]),
+                    "concept_auroc_shifted": auroc(score("shifted"), r["shifted"]["labels"])}, used, info
+
+    values, spent, per_seed, failed = run_seeds(("concept_auroc", "concept_auroc_shifted"), seeds, one)
     n_test = SIZES[task.name][1]
     details = {"per_seed": per_seed, "site": f"L{LAYER}.resid_post", "model": MODEL,
                "seconds": time.perf_counter() - start, **_TIMES}
-    return ArmRun(values, {"concept_auroc": n_test, "concept_auroc_shifted": n_test}, spent, details)
+    return ArmRun(values, {"concept_auroc": n_test, "concept_auroc_shifted": n_test}, spent, details, failed)

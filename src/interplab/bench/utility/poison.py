@@ -21,6 +21,11 @@ and nothing marked as poisoned:
     baseline:random                random scores
     oracle:trigger                 knows the trigger's mask and pattern
 
+Equal tuning: the budget marks no example as poisoned, so no arm can choose a setting by
+cross-validation on it (:func:`interplab.eval.utility.select_by_cv` needs labels); every arm,
+interp and baseline alike, runs with the settings its method fixes in advance, recorded as
+``selection: None`` in its per-seed details.
+
 Metric ``poison_detection_auroc`` over the training set; secondary ``precision_at_poison_rate``
 and ``trigger_detection_auroc`` (the detector fit on the training set, applied to new inputs
 labelled by the model's own prediction).
@@ -28,7 +33,7 @@ labelled by the model's own prediction).
 
 from __future__ import annotations
 
-from interplab.eval.utility import ArmRun, Budget, UtilityTask
+from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds
 
 N_TRAIN = 1197
 ARMS = ("interp:activation_clustering", "interp:spectral_signature", "interp:sae_features",
@@ -102,23 +107,24 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
     task.check_arm(arm)
     torch.set_num_threads(1)
     options = {"steps": ORGANISMS[task.name]["sae_steps"]} if METHOD[arm] == "sae_features" else {}
-    values: dict[str, list[float]] = {"poison_detection_auroc": [], "precision_at_poison_rate": [],
-                                      "trigger_detection_auroc": []}
-    details: dict = {"per_seed": []}
-    n_trigger = 0
-    for seed in seeds:
+    n_trigger = [0]
+
+    def one(seed: int) -> tuple[dict[str, float], float, dict]:
         org, s = organism(task.name, seed), spec(task.name, seed)
         x, y, poisoned = tj.poisoned_training_set(s)
         found = detect_poison(org.model, x, y, METHOD[arm], site=ACT_SITE, seed=seed, trigger=s.trigger, **options)
         xs, ys = tj.digits("score")
         triggered = s.trigger.apply(xs[ys != TARGET])
-        n_trigger = len(xs) + len(triggered)
-        values["poison_detection_auroc"].append(ev.poison_detection_auroc(found.scores, poisoned))
-        values["precision_at_poison_rate"].append(ev.precision_at_poison_rate(found.scores, poisoned))
-        values["trigger_detection_auroc"].append(ev.trigger_detection_auroc(found.score(xs), found.score(triggered)))
-        details["per_seed"].append({"seed": seed, "clean_accuracy": org.info["clean_accuracy"],
-                                    "attack_success": org.info["attack_success"],
-                                    "poisoned": len(poisoned), "found": found.details})
+        n_trigger[0] = len(xs) + len(triggered)
+        return ({"poison_detection_auroc": ev.poison_detection_auroc(found.scores, poisoned),
+                 "precision_at_poison_rate": ev.precision_at_poison_rate(found.scores, poisoned),
+                 "trigger_detection_auroc": ev.trigger_detection_auroc(found.score(xs), found.score(triggered))},
+                float(N_TRAIN),
+                {"clean_accuracy": org.info["clean_accuracy"], "attack_success": org.info["attack_success"],
+                 "poisoned": len(poisoned), "found": found.details, "selection": None})
+
+    metrics = ("poison_detection_auroc", "precision_at_poison_rate", "trigger_detection_auroc")
+    values, spent, per_seed, failed = run_seeds(metrics, seeds, one)
     return ArmRun(values, {"poison_detection_auroc": N_TRAIN, "precision_at_poison_rate": N_TRAIN,
-                           "trigger_detection_auroc": n_trigger},
-                  spent=[float(N_TRAIN)] * len(seeds), details=details)
+                           "trigger_detection_auroc": n_trigger[0]},
+                  spent=spent, details={"per_seed": per_seed}, failed=failed)

@@ -8,17 +8,24 @@ the label. Each seed trains a fresh organism (and a fresh oracle), cached on dis
 Budget, the same for every arm: 128 labelled images from the heldout split, 32 per
 (label × cue) group, with the cue known (drawn per seed). Nothing is chosen on the test split.
 
+Equal tuning (:func:`interplab.eval.utility.select_by_cv`): an arm with a hyperparameter picks
+it from its stated grid by 4-fold cross-validation on the 128 budget images (folds stratified by
+group, the same folds for every arm of a seed), scored by worst-group accuracy on the held-out
+fold, ties to the earlier grid value; it is then refit on all 128. The choice and every grid
+value's score are in the arm's per-seed details (``selection``).
+
     baseline:original        the model as trained (the reference: do nothing)
-    interp:neuron_ablation   rank hidden units by their attribution to the cue on the budget set
-                             (activation difference between cue values × readout weight on the
-                             logit difference), mean-ablate the top k; k from {0,1,2,4,...,d/2}
-                             maximising worst-group accuracy on the budget set
+    interp:neuron_ablation   rank hidden units by their attribution to the cue (activation
+                             difference between cue values × readout weight on the logit
+                             difference), mean-ablate the top k; k from {0,1,2,4,...,d/2} by CV
     interp:concept_erasure   LEACE erasure of the cue from the hidden layer, fit on the budget set
+                             (closed form: no hyperparameter)
     baseline:delete_cue      erase the background texture from the input (pixels at or below its
                              intensity set to 0), then run the original model (uses no examples)
-    baseline:dfr             Deep Feature Reweighting: refit the last layer on the budget set
-    baseline:random          mean-ablate as many random units as neuron_ablation chose (mean of
-                             10 draws per seed)
+    baseline:dfr             Deep Feature Reweighting: refit the last layer on the budget set; its
+                             L2 penalty from {1, 0.1, 0.01, 0.001, 0.0001} by CV
+    baseline:random          mean-ablate as many random units as neuron_ablation chose (its CV
+                             choice on the same folds; mean of 10 draws per seed)
     baseline:random_erasure  the control for concept_erasure: project out a random subspace of
                              the rank LEACE erased, around the same mean (mean of 10 draws)
     oracle:balanced          the same architecture trained with the cue independent of the label
@@ -32,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from interplab.eval.utility import ArmRun, Budget, UtilityTask
+from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds, select_by_cv
 
 PER_GROUP = 32
 BUDGET = Budget("training_examples", 4 * PER_GROUP,
@@ -44,6 +51,8 @@ ARMS = ("baseline:original", "interp:neuron_ablation", "interp:concept_erasure",
         "oracle:balanced")
 TEST_SIZE = {"spurious-digits-small": 500, "spurious-digits": 1500}
 RANDOM_DRAWS = 10
+#: DFR's L2 penalty grid, strongest first (ties go to the earlier, simpler value)
+DFR_L2 = (1.0, 0.1, 0.01, 0.001, 0.0001)
 _DESC = ("MNIST digit ≥ 5 classifier trained where a striped background equals the label; test "
          "stripes independent of the label. Remove the cue's use, scored by worst-group accuracy.")
 TASKS: dict[str, UtilityTask] = {
@@ -87,32 +96,57 @@ def _scores(logits: Any, data: Any) -> dict[str, float]:
     return group_accuracies(logits.argmax(-1), data)
 
 
-def _choose_k(net: Any, budget: Any) -> tuple[int, Any]:
-    """The ranking of units by cue attribution and the k that maximises worst-group accuracy on
-    the budget set (smallest k on ties)."""
+def _wga(logits: Any, data: Any) -> float:
+    return _scores(logits, data)["worst_group_accuracy"]
+
+
+def _choose_k(net: Any, budget: Any, h: Any, seed: int) -> tuple[Any, Any]:
+    """(selection of k by CV on the budget set, the unit ranking refit on the whole budget set)."""
     from interplab.methods.erasure import mean_ablate, rank_units
 
-    w = net.out.weight
-    h = net.features(budget.inputs)
-    ranking = rank_units(h, budget.cue, readout=w[1] - w[0])
-    best = max(_k_ladder(h.shape[1]), key=lambda k: (
-        _scores(net.head(mean_ablate(h, ranking.top(k), ranking.means)), budget)["worst_group_accuracy"], -k))
-    return best, ranking
+    readout = net.out.weight[1] - net.out.weight[0]
+
+    def fold(k: int, tr: list[int], held: list[int]) -> float:
+        ranking = rank_units(h[tr], budget.cue[tr], readout=readout)
+        return _wga(net.head(mean_ablate(h[held], ranking.top(k), ranking.means)), budget.subset(held))
+
+    sel = select_by_cv("k", _k_ladder(h.shape[1]), budget.group.tolist(), fold, seed=seed)
+    return sel, rank_units(h, budget.cue, readout=readout)
+
+
+def _fit_dfr(budget: Any, h: Any, seed: int) -> tuple[Any, Any]:
+    """(selection of DFR's L2 penalty by CV on the budget set, the readout refit on all of it)."""
+    import torch
+
+    from interplab.methods.erasure import retrain_readout
+
+    def fold(l2: float, tr: list[int], held: list[int]) -> float:
+        with torch.enable_grad():
+            readout = retrain_readout(h[tr], budget.y[tr], l2=l2)
+        return _wga(readout.logits(h[held]), budget.subset(held))
+
+    sel = select_by_cv("l2", DFR_L2, budget.group.tolist(), fold, seed=seed)
+    with torch.enable_grad():
+        return sel, retrain_readout(h, budget.y, l2=sel.value)
+
+
+def _mean_of(draws: list[dict[str, float]]) -> dict[str, float]:
+    return {m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}
 
 
 def _one_seed(family: CueFamily, task: UtilityTask, arm: str, seed: int) -> tuple[dict[str, float], float, dict]:
     import torch
 
-    from interplab.methods.erasure import fit_leace, mean_ablate, random_eraser, retrain_readout
+    from interplab.methods.erasure import fit_leace, mean_ablate, random_eraser
     from interplab.models.grouped import balanced_subset
 
     org = family.load(task.name, seed, False)
     test = family.split(org, "test")
     test = test.subset(torch.arange(min(family.test_size[task.name], len(test))))
     budget = balanced_subset(family.split(org, "heldout"), family.per_group, seed)
-    net, spent, info = org.net, float(len(budget)), {}
+    net, spent, info = org.net, float(len(budget)), {"selection": None}
     with torch.no_grad():
-        h_test = net.features(test.inputs)
+        h_test, h_budget = net.features(test.inputs), net.features(budget.inputs)
         if arm == "baseline:original":
             logits, spent = net.head(h_test), 0.0
         elif arm == "baseline:delete_cue":
@@ -121,52 +155,49 @@ def _one_seed(family: CueFamily, task: UtilityTask, arm: str, seed: int) -> tupl
             oracle = family.load(task.name, seed, True)
             logits, spent = oracle.net(test.inputs), float(oracle.truth["info"]["n_train"])
         elif arm == "interp:concept_erasure":
-            eraser = fit_leace(net.features(budget.inputs), budget.cue)
-            logits, info = net.head(eraser.apply(h_test)), {"rank": eraser.rank}
+            eraser = fit_leace(h_budget, budget.cue)
+            logits, info = net.head(eraser.apply(h_test)), {"rank": eraser.rank, "selection": None}
         elif arm == "interp:neuron_ablation":
-            k, ranking = _choose_k(net, budget)
-            logits = net.head(mean_ablate(h_test, ranking.top(k), ranking.means))
-            info = {"k": k, "units": ranking.top(k).tolist()}
+            sel, ranking = _choose_k(net, budget, h_budget, seed)
+            logits = net.head(mean_ablate(h_test, ranking.top(sel.value), ranking.means))
+            info = {"k": sel.value, "units": ranking.top(sel.value).tolist(), "selection": sel.as_dict()}
         elif arm == "baseline:random":
-            k, ranking = _choose_k(net, budget)
-            gen = torch.Generator().manual_seed(seed)
-            draws = [_scores(net.head(mean_ablate(h_test, torch.randperm(h_test.shape[1], generator=gen)[:k],
-                                                  ranking.means)), test) for _ in range(RANDOM_DRAWS)]
-            return ({m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}, spent,
-                    {"k": k, "draws": RANDOM_DRAWS})
+            sel, _ = _choose_k(net, budget, h_budget, seed)
+            means, gen = h_budget.mean(0), torch.Generator().manual_seed(seed)
+            draws = [_scores(net.head(mean_ablate(h_test, torch.randperm(h_test.shape[1], generator=gen)[:sel.value],
+                                                  means)), test) for _ in range(RANDOM_DRAWS)]
+            return _mean_of(draws), spent, {"k": sel.value, "draws": RANDOM_DRAWS,
+                                            "selection": {**sel.as_dict(), "from": "interp:neuron_ablation"}}
         elif arm == "baseline:random_erasure":
-            eraser = fit_leace(net.features(budget.inputs), budget.cue)
+            eraser = fit_leace(h_budget, budget.cue)
             draws = [_scores(net.head(random_eraser(eraser, seed * RANDOM_DRAWS + i).apply(h_test)), test)
                      for i in range(RANDOM_DRAWS)]
-            return ({m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}, spent,
-                    {"rank": eraser.rank, "draws": RANDOM_DRAWS})
+            return _mean_of(draws), spent, {"rank": eraser.rank, "draws": RANDOM_DRAWS, "selection": None}
         elif arm == "baseline:dfr":
-            with torch.enable_grad():
-                readout = retrain_readout(net.features(budget.inputs), budget.y)
-            logits = readout.logits(h_test)
+            sel, readout = _fit_dfr(budget, h_budget, seed)
+            logits, info = readout.logits(h_test), {"l2": sel.value, "selection": sel.as_dict()}
         else:  # pragma: no cover - check_arm rejects unknown arms first
             raise AssertionError(arm)
     return _scores(logits, test), spent, info
 
 
 def run_family(family: CueFamily, task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
-    """Run ``arm`` of ``task`` on each seed (a fresh organism per seed); see the module doc."""
+    """Run ``arm`` of ``task`` on each seed (a fresh organism per seed); see the module doc. A
+    seed that fails is recorded in ``ArmRun.failed`` and the other seeds still run."""
     import torch
 
     task.check_arm(arm)
     torch.set_num_threads(1)
     metrics = (task.metric,) + task.secondary
-    values: dict[str, list[float]] = {m: [] for m in metrics}
-    spent, per_seed = [], []
-    for seed in seeds:
+
+    def one(seed: int) -> tuple[dict[str, float], float, dict]:
         scores, used, info = _one_seed(family, task, arm, seed)
-        for m in metrics:
-            values[m].append(scores[m])
-        spent.append(used)
-        per_seed.append({"seed": seed, **info, "groups": {g: scores[g] for g in GROUPS}})
+        return scores, used, {**info, "groups": {g: scores[g] for g in GROUPS}}
+
+    values, spent, per_seed, failed = run_seeds(metrics, seeds, one)
     n_test = family.test_size[task.name]
     return ArmRun(values, {m: n_test for m in metrics}, spent,
-                  {"per_seed": per_seed, "budget_examples": 4 * family.per_group})
+                  {"per_seed": per_seed, "budget_examples": 4 * family.per_group}, failed)
 
 
 def _load(name: str, seed: int, oracle: bool) -> Any:

@@ -13,17 +13,22 @@ Budget, the same for every arm: 128 labelled bios from the heldout split, 32 per
     interp:neuron_ablation   rank the hidden units (``act``: ReLU of the pooled transformer
                              output) by attribution to gender on the budget set (activation
                              difference × readout weight on the logit difference), mean-ablate
-                             the top k; k from {0,1,2,4,...,d/2} maximising worst-group accuracy
-                             on the budget set
+                             the top k; k from {0,1,2,4,...,d/2} by cross-validation
     interp:concept_erasure   LEACE erasure of gender from the hidden layer, fit on the budget set
     baseline:delete_cue      replace names by "[name]" and she/he, her/him, her/his by they,
                              them, their, then run the original model (uses no examples)
-    baseline:dfr             Deep Feature Reweighting: refit the last layer on the budget set
+    baseline:dfr             Deep Feature Reweighting: refit the last layer on the budget set;
+                             its L2 penalty from {1, 0.1, 0.01, 0.001, 0.0001} by cross-validation
     baseline:random          mean-ablate as many random units as neuron_ablation chose (mean of
                              10 draws per seed)
     baseline:random_erasure  the control for concept_erasure: project out a random subspace of
                              the rank LEACE erased, around the same mean (mean of 10 draws)
     oracle:balanced          the same architecture trained with gender independent of profession
+
+Hyperparameters are chosen as in the image task (:mod:`interplab.bench.utility.spurious`): by
+4-fold cross-validation on the 128 budget bios, stratified by group, scored by worst-group
+accuracy on the held-out fold, for every arm that has one (the same protocol for interp and
+baseline arms); the choice is recorded per seed.
 
 Metric: worst-group accuracy over the four (profession × gender) groups of the test split;
 secondary: accuracy.
