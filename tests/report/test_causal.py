@@ -35,3 +35,21 @@ def test_ground_truth_is_a_selfcheck_apart_from_the_ranked_hypotheses():
     assert "0.350 <span class='muted'>n=200</span>" in ranked  # no interval stored: n from rows
     assert "probe_selectivity" in rest and "locates no variable" in rest
     assert causal_section(ROWS, "other") == ""
+
+
+def test_methods_come_before_controls_and_say_how_they_chose():
+    rows = (ROWS + _rows("das", {"counterfactual_accuracy_interchange": 0.985, "n_interchange": 200})
+            + _rows("random", {"counterfactual_accuracy_interchange": 0.03, "n_interchange": 200}))
+    settings = {"das": {"alignment": {"hist": {"site": "L0.resid_post", "k": 4,
+                                               "heldout_iia": {"L0.resid_pre": 0.0,
+                                                               "L0.resid_post": 0.98}}}},
+                "circuit_eap": {"eap_circuit": {"k": 4, "n_edges": 13, "rule": "own rule",
+                                                "recovered_at_k": 1.0,
+                                                "nodes": ["L0.H0", "L0.MLP"]}}}
+    html = causal_section(rows, "o", ESTIMATES, OMITTED, settings)
+    ranked = html.split("Scorer self-check (not a result)")[0]
+    order = [ranked.index(f"<td class='name'>{m}</td>") for m in ("das", "random", "misaligned")]
+    assert order == sorted(order)
+    assert "hist @ L0.resid_post (k=4, held-out IIA there 0.98)" in ranked
+    assert "top 4 of 13 edges (own rule; recovered 1.00) -&gt; L0.H0, L0.MLP" in ranked
+    assert "How the methods chose" not in causal_section(ROWS, "o", ESTIMATES, OMITTED)

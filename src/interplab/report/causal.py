@@ -2,17 +2,20 @@
 
 ``causal_section(rows, organism, estimates, omitted)`` returns an HTML string (a ``<section>``):
 
-* the hypotheses that are results (a discovered circuit and the deliberately wrong controls),
-  one row each, with counterfactual-prediction accuracy per pair kind (interchange = IIA,
+* the hypotheses that are results (a DAS alignment, a discovered circuit, and the controls:
+  a random alignment and the deliberately wrong misaligned/shuffled ones), one row each, with counterfactual-prediction accuracy per pair kind (interchange = IIA,
   ablation, new input: never pooled) and hypothesis loss recovered, each as value [95%
   interval] n=…, or "n/a" with the reason where a kind does not apply; plus a bar chart of them
   (inline SVG via matplotlib's Agg backend, imported lazily);
 * one line apart, "scorer self-check (not a result)": the ground-truth hypothesis, right by
   construction (its metrics carry the ``selfcheck_`` prefix), never ranked with the others;
+* how the methods chose their hypotheses: DAS's site and k per variable (with its held-out IIA
+  at the chosen site) and the size EAP's circuit was cut to by its own recovery rule;
 * the other methods (probe, replacement, dictionary replacement) and their metrics.
 
-Rows are the causal track's result rows; ``estimates`` / ``omitted`` are its job artifacts,
-by method (see :mod:`interplab.bench.tracks.causal`).
+Rows are the causal track's result rows; ``estimates`` / ``omitted`` / ``settings`` are its
+job artifacts by method (``settings``: the ``alignment`` or ``eap_circuit`` artifact; see
+:mod:`interplab.bench.tracks.causal`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from __future__ import annotations
 import html
 from typing import Iterable, Mapping
 
-ORDER = ("circuit_eap", "misaligned", "shuffled")
+#: hypotheses shown as results, in this order (das and circuit_eap are methods; the rest controls)
+ORDER = ("das", "circuit_eap", "random", "misaligned", "shuffled")
 SHOWN = ("counterfactual_accuracy_interchange", "counterfactual_accuracy_ablation",
          "counterfactual_accuracy_new_input", "hypothesis_loss_recovered")
 LABELS = {"counterfactual_accuracy_interchange": "interchange (IIA)",
@@ -104,6 +108,27 @@ def _others_table(table: Table) -> str:
     return f"<table><tr><th class='name'>method</th>{head}</tr>{body}</table>"
 
 
+def _settings(settings: PerMethod) -> str:
+    """One line per method that chose its hypothesis: DAS's sites and k, EAP's circuit size."""
+    items = []
+    align = settings.get("das", {}).get("alignment")
+    if isinstance(align, Mapping):
+        parts = [f"{v} @ {c.get('site')} (k={c.get('k')}, held-out IIA there "
+                 f"{float(c.get('heldout_iia', {}).get(c.get('site'), float('nan'))):.2f})"
+                 for v, c in sorted(align.items()) if isinstance(c, Mapping)]
+        items.append("das: " + "; ".join(parts))
+    eap = settings.get("circuit_eap", {}).get("eap_circuit")
+    if isinstance(eap, Mapping):
+        recovered = float(eap.get("recovered_at_k", float("nan")))
+        nodes = ", ".join(map(str, eap.get("nodes", []))) or "no component"
+        items.append(f"circuit_eap: top {eap.get('k')} of {eap.get('n_edges')} edges "
+                     f"({eap.get('rule', '')}; recovered {recovered:.2f}) -> {nodes}")
+    if not items:
+        return ""
+    return ("<p class='muted'>How the methods chose (never from the truth):</p><ul class='muted'>"
+            + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+
+
 def _omitted_list(omitted: PerMethod) -> str:
     items = [f"<li>{html.escape(method)} · {html.escape(metric)}: {html.escape(str(why))}</li>"
              for method, reasons in sorted(omitted.items()) if method != "ground_truth"
@@ -132,9 +157,10 @@ def _svg(table: Table) -> str:
 
 
 def causal_section(rows: Iterable[Mapping], organism: str, estimates: PerMethod | None = None,
-                   omitted: PerMethod | None = None) -> str:
+                   omitted: PerMethod | None = None, settings: PerMethod | None = None) -> str:
     """HTML fragment for one organism (empty string if it has no causal rows).
-    ``estimates``/``omitted``: method -> the job's ``estimates``/``omitted`` artifact."""
+    ``estimates``/``omitted``: method -> the job's ``estimates``/``omitted`` artifact;
+    ``settings``: method -> {artifact name: artifact} for ``alignment`` / ``eap_circuit``."""
     rows = [r for r in rows if r.get("organism") == organism]
     if not rows:
         return ""
@@ -142,8 +168,8 @@ def causal_section(rows: Iterable[Mapping], organism: str, estimates: PerMethod 
     estimates, omitted = estimates or {}, omitted or {}
     return (f'<section class="causal"><h3>Explanations that predict: {html.escape(organism)}</h3>'
             + _hypotheses_table(table, estimates, omitted) + _svg(table)
-            + _selfcheck_line(table, estimates, omitted) + _others_table(table)
-            + _omitted_list(omitted) + "</section>")
+            + _settings(settings or {}) + _selfcheck_line(table, estimates, omitted)
+            + _others_table(table) + _omitted_list(omitted) + "</section>")
 
 
 def _artifacts_by_organism(store, name: str) -> dict[str, dict[str, Mapping]]:
@@ -164,9 +190,16 @@ def section(store) -> str:
     rows = store.rows()
     estimates = _artifacts_by_organism(store, "estimates")
     omitted = _artifacts_by_organism(store, "omitted")
-    parts = [causal_section(rows, o, estimates.get(o), omitted.get(o)) for o in organisms]
+    settings: dict[str, dict[str, dict]] = {}
+    for name in ("alignment", "eap_circuit"):
+        for org, by_method in _artifacts_by_organism(store, name).items():
+            for method, art in by_method.items():
+                settings.setdefault(org, {}).setdefault(method, {})[name] = art
+    parts = [causal_section(rows, o, estimates.get(o), omitted.get(o), settings.get(o))
+             for o in organisms]
     return ("<h2 id='causal'>Explanations that predict</h2><p class='muted'>Per organism, a "
-            "discovered circuit and deliberately wrong controls: counterfactual-prediction "
+            "DAS alignment, a discovered circuit, a random alignment and deliberately wrong "
+            "controls: counterfactual-prediction "
             "accuracy per kind of pair (interchange = IIA, ablation, new input; every hypothesis "
             "on the same pairs, 95% Wilson intervals; new inputs are passed by any hypothesis "
             "with the right program) and hypothesis loss recovered. The ground-truth hypothesis "

@@ -12,10 +12,29 @@ hypothesis or a tool scored against the ground truth):
                     compiler bug) and by verified training on SIIT ones, so every metric it
                     emits is prefixed ``selfcheck_`` (``selfcheck_counterfactual_accuracy_
                     interchange``, ...) and never shares a table with the hypotheses below
-    misaligned      control: variables misplaced
+    misaligned      control: variables misplaced (random subspaces at the true sites)
     shuffled        control: variables swapped (needs ≥2 located variables)
-    circuit_eap     EAP's top edges as a circuit + "everything else irrelevant"
-                    (locates no variable: no interchange pairs)
+    das             a discovered alignment: distributed alignment search over the residual
+                    stream (:func:`interplab.methods.causal.das.das_alignment`). Every computed
+                    variable of the program (not tokens/indices) that varies on the pool gets a
+                    k-dimensional subspace, k = its number of distinct values - 1 (read from the
+                    high-level program), at the residual site where DAS's held-out IIA on its
+                    own pairs is highest (ties: the later site). DAS's pairs skip the
+                    interchange pairs it is scored on. Artifact ``alignment``: per variable the
+                    chosen site, k and the held-out IIA at every site. Caveat: for the
+                    program's *output* variable an interchange at every position is also
+                    realised by any site that carries the whole input (the token embedding
+                    included), so its IIA does not localise it; per-variable IIA is in the
+                    ``by_target`` artifact (every hypothesis has one)
+    random          control for das: the same variables and k, each at a uniformly drawn
+                    residual site in a uniformly drawn subspace (no training, no truth)
+    circuit_eap     EAP's top edges as a circuit + "everything else irrelevant" (locates no
+                    variable: no interchange pairs). Size rule (truth-free): the smallest k
+                    such that the top-k edges by EAP score, all other edges resample-ablated,
+                    recover ≥ :data:`EAP_RECOVERY` of the KL that ablating every edge causes,
+                    on EAP's own 64 task pairs (drawn from a stream of their own, not the
+                    scoring pairs). Artifact ``eap_circuit``: k, the number of edges, the recovery
+                    at k and the nodes kept
     replacement     aligned components swapped for the explanation's part (SIIT organisms)
                     replacement_fidelity (ablation None) and the mean-ablation baseline
                     (ablation "mean"), kl_recovered
@@ -43,8 +62,9 @@ value, 95% interval and n.
 
 ``job_output(organism, method, seed)`` returns a JobOutput (rows ``{"organism", "method",
 "ablation", "metric", "value", "seconds"}`` and artifacts); ``run_causal_job`` its rows.
-:data:`QUICK` lists the jobs cheap enough for the quick suite (SIIT organisms there train in
-~20–40 s on first use, then load from the cache).
+``SUITES["quick"]`` lists the jobs cheap enough for the quick suite (:data:`QUICK` is the same
+list as (organism, method) pairs; SIIT organisms there train in ~20–40 s on first use, then
+load from the cache).
 """
 
 from __future__ import annotations
@@ -63,16 +83,20 @@ COMPILED_PROGRAMS = ("hist", "sort_unique", "sum_prev", "shift_by")
 DICTIONARY_PROGRAMS = ("mod_sum", "frac_prevs")
 COMPILED = tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS)
 DICTIONARY_ONLY = tuple(f"compiled-{p}" for p in DICTIONARY_PROGRAMS)
-HYPOTHESES = ("ground_truth", "misaligned", "shuffled", "circuit_eap")
+HYPOTHESES = ("ground_truth", "misaligned", "shuffled", "random", "das", "circuit_eap")
 METHODS = HYPOTHESES + ("replacement", "probe", "dictionary_replacement")
 #: controls and the scorer self-check, never ranked as the best method
-BASELINES = ("misaligned", "shuffled", "ground_truth")
+BASELINES = ("misaligned", "shuffled", "random", "ground_truth")
 METRICS = ("counterfactual_accuracy_interchange", "counterfactual_accuracy_ablation",
            "counterfactual_accuracy_new_input", "hypothesis_loss_recovered",
            "replacement_fidelity", "probe_selectivity", "mmcs_written_directions")
 #: prefix of every metric the ground_truth method emits (a scorer self-check, not a result)
 SELFCHECK = "selfcheck_"
 N_PAIRS = 200
+#: circuit_eap keeps the smallest top-k edges that recover this share of the KL (see above)
+EAP_RECOVERY = 0.9
+#: EAP's own task pairs (clean, corrupted)
+EAP_PAIRS = 64
 #: at most this many inputs are enumerated (else a seeded sample of this many)
 MAX_INPUTS = 10_000
 
@@ -81,12 +105,6 @@ def organisms() -> list[str]:
     from interplab.zoo.siit import verified_names
 
     return sorted(COMPILED) + sorted(verified_names()) + sorted(DICTIONARY_ONLY)
-
-
-#: (organism, method) jobs for a ≤5-minute quick suite.
-QUICK = tuple((o, m) for o in ("compiled-hist", "compiled-sum_prev", "siit-shift_by")
-              for m in ("ground_truth", "misaligned", "replacement", "probe")
-              if not (m == "replacement" and o.startswith("compiled")))
 
 
 def fixed_length_inputs(spec: Any, seed: int = 0) -> list[list]:
@@ -152,15 +170,76 @@ def run_causal_job(organism: str, method: str, seed: int = 0) -> list[dict]:
     return job_output(organism, method, seed).rows
 
 
-def _hypothesis(method: str, model, truth, inputs, seed):
+def _output_values(organism: str, model, seed: int) -> tuple:
+    """Class i -> output value of a categorical organism (what DAS trains its labels on)."""
+    from interplab.zoo import siit
+
+    values = getattr(model, "output_values", None)
+    if values is None and organism in siit.SPECS:
+        values = siit.load_or_train(organism, seed).output_values
+    if values is None:
+        raise ConfigError(f"{organism}: das needs a categorical output (class ids to train on); "
+                          "this organism's output is numerical")
+    return tuple(values)
+
+
+def _scoring_pairs(inputs, seed: int) -> list[tuple]:
+    """The interchange (base, source) pairs every hypothesis is scored on (what a method that
+    trains on pairs must not train on)."""
+    from interplab.eval.counterfactuals import sample_pairs
+
+    bases, sources = sample_pairs(inputs, N_PAIRS, seed, "interchange")
+    return list(zip(bases, sources))
+
+
+def _das_hypothesis(organism, model, truth, inputs, seed):
+    """(the DAS alignment as a hypothesis, its ``alignment`` artifact)."""
+    from interplab.methods.causal import from_subspaces
+    from interplab.methods.causal.das import das_alignment
+
+    found = das_alignment(model, truth.program, inputs, truth.encode,
+                          _output_values(organism, model, seed),
+                          exclude=_scoring_pairs(inputs, seed), seed=seed)
+    if not found:
+        raise ConfigError(f"{organism}: das found no computed variable that varies on the "
+                          "inputs, so it proposes no alignment")
+    hyp = from_subspaces("DAS alignment", truth.program,
+                         {v: (c.site, r.basis) for v, (c, r) in found.items()}, None,
+                         truth.all_nodes, truth.encode, truth.decode, kind="discovered",
+                         numerical=truth.numerical,
+                         description="DAS subspaces at the residual sites it chose")
+    return hyp, {"alignment": {v: c.as_dict() for v, (c, _) in found.items()}}
+
+
+def _random_hypothesis(model, truth, inputs, seed):
+    from interplab.methods.causal import from_subspaces
+    from interplab.methods.causal.das import random_alignment
+
+    drawn = random_alignment(model, truth.program, inputs, seed=seed)
+    if not drawn:
+        raise ConfigError("random: the program has no computed variable that varies on the "
+                          "inputs, so there is nothing to place at random")
+    hyp = from_subspaces("random alignment", truth.program, drawn, None, truth.all_nodes,
+                         truth.encode, truth.decode, kind="wrong", numerical=truth.numerical,
+                         description="control: random residual sites and subspaces")
+    return hyp, {"alignment": {v: {"site": str(site), "k": int(b.shape[1])}
+                               for v, (site, b) in drawn.items()}}
+
+
+def _hypothesis(organism: str, method: str, model, truth, inputs, seed):
+    """(the hypothesis ``method`` proposes, extra artifacts)."""
     from interplab.methods.causal import misaligned, shuffled
 
     if method == "ground_truth":
-        return truth
+        return truth, {}
     if method == "misaligned":
-        return misaligned(truth, seed=seed)
+        return misaligned(truth, seed=seed), {}
     if method == "shuffled":
-        return shuffled(truth)
+        return shuffled(truth), {}
+    if method == "das":
+        return _das_hypothesis(organism, model, truth, inputs, seed)
+    if method == "random":
+        return _random_hypothesis(model, truth, inputs, seed)
     return _eap_hypothesis(model, truth, inputs, seed)
 
 
@@ -169,13 +248,14 @@ def _hypothesis_output(organism, method, model, truth, inputs, seed, start):
     from interplab.bench.tracks import JobOutput
     from interplab.eval.counterfactuals import score_hypothesis
 
-    hyp = _hypothesis(method, model, truth, inputs, seed)
+    hyp, extra = _hypothesis(organism, method, model, truth, inputs, seed)
     report = score_hypothesis(model, hyp, inputs, n_pairs=N_PAIRS, seed=seed)
     secs = time.perf_counter() - start
     prefix = SELFCHECK if method == "ground_truth" else ""
     rows = [_row(organism, method, prefix + k, v, secs) for k, v in report.rows().items()]
     artifacts = {"estimates": {prefix + k: e.as_dict() for k, e in report.estimates().items()},
-                 "omitted": {prefix + k: why for k, why in report.omitted.items()}}
+                 "omitted": {prefix + k: why for k, why in report.omitted.items()},
+                 "by_target": {k: e.as_dict() for k, e in report.by_target.items()}, **extra}
     return JobOutput(rows=rows, artifacts=artifacts)
 
 
@@ -273,21 +353,49 @@ def _probe_output(organism, model, truth, inputs, seed, start):
 
 
 def _eap_hypothesis(model, truth, inputs, seed):
-    """EAP (resample ablation, KL) on random clean/corrupted pairs; keep as many top edges as
-    the true circuit has; read its heads/MLPs as a circuit hypothesis."""
+    """EAP (resample ablation, KL) on its own random clean/corrupted pairs; keep the smallest
+    top-k of :func:`smallest_recovering_k` (never the true circuit's size); read the heads and
+    MLPs of those edges as a circuit hypothesis. Returns (hypothesis, ``eap_circuit`` artifact)."""
     from interplab.methods.causal import from_circuit
     from interplab.methods.circuits import CircuitTask, find_circuit
 
-    rng = random.Random(seed)
-    clean = [rng.choice(inputs) for _ in range(64)]
-    corrupt = [rng.choice(inputs) for _ in range(64)]
+    rng = random.Random(f"circuit_eap/{seed}")
+    clean = [rng.choice(inputs) for _ in range(EAP_PAIRS)]
+    corrupt = [rng.choice(inputs) for _ in range(EAP_PAIRS)]
     task = CircuitTask(truth.encode(clean), truth.encode(corrupt), metric="kl")
     scores = find_circuit("eap", model, task, ablation="resample")
-    true_edges = getattr(getattr(model, "ground_truth", None), "circuit", None)
-    k = len(true_edges.edges) if true_edges is not None else 3 * max(1, len(truth.circuit or ()))
+    k, recovered = smallest_recovering_k(model, task, scores.ranked())
     circuit = scores.to_circuit(top_k=k)
-    return from_circuit("EAP circuit", truth.program, circuit.nodes, truth.all_nodes,
-                        truth.encode, truth.decode, numerical=truth.numerical)
+    hyp = from_circuit("EAP circuit", truth.program, circuit.nodes, truth.all_nodes,
+                       truth.encode, truth.decode, numerical=truth.numerical)
+    info = {"k": k, "n_edges": len(scores.scores), "rule": f"smallest top-k recovering ≥ "
+            f"{EAP_RECOVERY} of the all-ablated KL on EAP's own {EAP_PAIRS} pairs",
+            "recovered_at_k": recovered, "nodes": sorted(str(n) for n in hyp.circuit or ())}
+    return hyp, {"eap_circuit": info}
+
+
+def smallest_recovering_k(model, task, ranked: list, threshold: float = EAP_RECOVERY,
+                          ablation: str = "resample") -> tuple[int, float]:
+    """(k, recovery at k): the smallest k such that keeping the first k edges of ``ranked``
+    and ablating every other edge recovers ≥ ``threshold`` of the KL from the clean run that
+    ablating every edge causes (recovery = 1 - KL_k / KL_none, on ``task``'s own pairs).
+    Reads only the model, the task and the ranking. All edges when no k reaches it."""
+    import torch
+
+    from interplab.methods.circuits.engine import EdgePatcher
+
+    patcher = EdgePatcher(model, task, ablation=ablation, metric="kl")
+    keep = torch.zeros(patcher.n_edges)
+    none = patcher.score_keep(keep)
+    if none <= 0:
+        return 0, 1.0  # ablating every edge changes nothing: no edge is needed
+    recovered = 0.0
+    for k, edge in enumerate(ranked, start=1):
+        keep[patcher.index.edge_id[edge]] = 1.0
+        recovered = 1.0 - patcher.score_keep(keep) / none
+        if recovered >= threshold:
+            return k, recovered
+    return len(ranked), recovered
 
 
 # ----------------------------------------------------------------- bench track interface
@@ -298,13 +406,39 @@ _MAIN = COMPILED + tuple(sorted(n for n in _siit_specs if n not in _siit_unverif
 ORGANISMS = _MAIN + DICTIONARY_ONLY
 SUITES = {
     "quick": [{"organisms": ["compiled-hist", "compiled-sum_prev", "siit-shift_by"],
-               "methods": ["ground_truth", "misaligned", "probe"]},
+               "methods": ["ground_truth", "misaligned", "random", "das", "circuit_eap", "probe"]},
+              {"organisms": ["compiled-hist", "compiled-sum_prev"], "methods": ["shuffled"]},
               {"organisms": ["siit-shift_by"], "methods": ["replacement"]}],
     "full": [{"organisms": list(_MAIN),
-              "methods": ["ground_truth", "misaligned", "shuffled", "circuit_eap", "probe"]},
+              "methods": ["ground_truth", "misaligned", "shuffled", "random", "das",
+                          "circuit_eap", "probe"]},
              {"organisms": [o for o in _MAIN if o.startswith("siit-")], "methods": ["replacement"]},
              {"organisms": list(COMPILED + DICTIONARY_ONLY), "methods": ["dictionary_replacement"]}],
 }
+#: the quick suite's (organism, method) jobs (the one list: ``SUITES["quick"]``)
+QUICK = tuple((o, m) for block in SUITES["quick"] for o in block["organisms"]
+              for m in block["methods"])
+
+
+def why_not(organism: str, method: str) -> str | None:
+    """Why the bench does not expand (organism, method), or None when it applies."""
+    one_variable = organism in _siit_specs and len(_siit_specs[organism].alignment) < 2
+    if method == "shuffled" and one_variable:
+        return (f"shuffled swaps located variables among themselves; {organism}'s alignment "
+                f"locates one ({', '.join(_siit_specs[organism].alignment)}): misaligned is its "
+                "control")
+    if method == "replacement" and organism not in _siit_specs:
+        return (f"replacement rebuilds components aligned to variables; {organism}'s ground "
+                "truth is subspace-level (SIIT organisms have aligned components)")
+    if method == "dictionary_replacement" and organism not in COMPILED + DICTIONARY_ONLY:
+        return (f"dictionary_replacement needs a compiled organism (its blocks' true directions "
+                f"are known); {organism} is not one")
+    return None
+
+
+def applies(organism: str, method: str) -> bool:
+    """Whether the bench expands the job (see :func:`why_not`)."""
+    return why_not(organism, method) is None
 
 
 def run_job(job):  # -> interplab.bench.tracks.JobOutput
