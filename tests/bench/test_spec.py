@@ -90,3 +90,47 @@ def test_missing_spec_file_and_unknown_suite(tmp_path):
         load_spec(str(tmp_path / "nope.toml"))
     with pytest.raises(UnknownNameError, match="Did you mean 'quick'"):
         load_spec("quik")
+
+
+def _with_applies(monkeypatch, why_not=True):
+    """org-b takes only the `good` method; with ``why_not`` the track says why."""
+    monkeypatch.setattr(fake_track, "applies", lambda o, m: o != "org-b" or m == "good", raising=False)
+    monkeypatch.setattr(fake_track, "methods_of",
+                        lambda o: ("good",) if o == "org-b" else fake_track.METHODS, raising=False)
+    if why_not:
+        monkeypatch.setattr(fake_track, "why_not",
+                            lambda o, m: None if o != "org-b" or m == "good" else f"{m} needs org-a",
+                            raising=False)
+
+
+TWO = '[fake]\norganisms = ["org-a", "org-b"]\nmethods = ["good", "bad"]\nablations = ["zero"]\n'
+
+
+def test_jobs_that_cannot_apply_are_not_expanded_and_are_listed_with_the_reason(monkeypatch):
+    _with_applies(monkeypatch)
+    spec = parse_spec(TWO)
+    assert [j.key for j in spec.all_jobs()] == ["fake/org-a/good/zero/seed0", "fake/org-a/bad/zero/seed0",
+                                                "fake/org-b/good/zero/seed0"]
+    assert [(j.key, why) for j, why in spec.left_out()] == [("fake/org-b/bad/zero/seed0", "bad needs org-a")]
+    assert parse_spec(BODY).left_out() == []
+
+
+def test_a_track_without_why_not_still_says_which_methods_apply(monkeypatch):
+    _with_applies(monkeypatch, why_not=False)
+    [(job, why)] = parse_spec(TWO).left_out()
+    assert job.method == "bad" and why == "bad does not apply to org-b (its methods: good)"
+
+
+def test_bench_list_names_the_left_out_jobs_on_stderr(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from interplab.cli.main import app
+
+    _with_applies(monkeypatch)
+    path = tmp_path / "s.toml"
+    path.write_text(TWO)
+    res = CliRunner().invoke(app, ["bench", "--spec", str(path), "--list"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.split() == ["fake/org-a/good/zero/seed0", "fake/org-a/bad/zero/seed0",
+                                  "fake/org-b/good/zero/seed0"], "stdout stays the list of jobs"
+    assert res.stderr.strip() == "left out: fake/org-b/bad/zero/seed0: bad needs org-a"

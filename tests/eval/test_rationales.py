@@ -61,13 +61,44 @@ def test_claim_accuracy_retests_claims_independently():
 
 
 def test_agreement_metrics():
-    assert E.top_k_recall(torch.tensor([0.1, -5.0, 3.0, 0.0]), [1, 2]) == 1.0
-    assert E.top_k_recall(torch.tensor([9.0, -5.0, 3.0, 0.0]), [1, 2]) == 0.5
+    assert E.top_k_recall(torch.tensor([0.1, -5.0, 3.0, 0.0]), [1, 2], k=2) == 1.0
+    assert E.top_k_recall(torch.tensor([9.0, -5.0, 3.0, 0.0]), [1, 2], k=2) == 0.5
+    # k above |true|: recall out of the true features; k below: out of the k that fit
+    assert E.top_k_recall(torch.tensor([9.0, -5.0, 3.0, 0.0]), [2], k=3) == 1.0
+    assert E.top_k_recall(torch.tensor([9.0, -5.0, 3.0, 0.0]), [0, 1, 2], k=2) == 1.0
     assert math.isclose(E.spearman(torch.tensor([1.0, 2, 3]), torch.tensor([10.0, 20, 30])), 1.0)
     assert math.isclose(E.spearman(torch.tensor([1.0, 2, 3]), torch.tensor([3.0, 2, 1])), -1.0)
     truth = torch.tensor([[0.0, 2.0, -1.0, 0.0]])
     out = E.attribution_agreement(torch.tensor([[0.0, 1.0, 0.5, 0.1]]), true_values=truth, true_features=[1, 2])
-    assert out["attribution_agreement"].value == 1.0
+    assert out["top_k_recall"].value == 1.0 and "attribution_agreement" not in out
+
+
+def test_top_k_is_a_fixed_share_of_the_features_never_the_truth_size():
+    assert [E.top_k(d) for d in (1, 4, 20, 64)] == [1, 1, 5, 16]
+    values = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0, 0.5, 0.4, 0.3]])  # d = 8: k = 2
+    small = E.attribution_agreement(values, true_features=[0])["top_k_recall"].value
+    large = E.attribution_agreement(values, true_features=[0, 1, 2, 3])["top_k_recall"].value
+    assert small == 1.0 and large == 1.0, "the same k (2) whatever the truth's size"
+    assert E.attribution_agreement(values, true_features=[6, 7])["top_k_recall"].value == 0.0
+
+
+def test_random_attributions_score_about_k_over_d():
+    """The floor the headline is judged against: random |φ| ranks put each feature in the top k
+    with probability k/d."""
+    gen = torch.Generator().manual_seed(0)
+    d, n = 20, 4000
+    values = torch.randn(n, d, generator=gen)
+    rec = E.attribution_agreement(values, true_features=[0, 3, 7, 11])["top_k_recall"]
+    assert abs(rec.value - E.top_k(d) / d) < 3 * (rec.high - rec.low)
+    assert rec.high < 0.3
+
+
+def test_without_a_feature_set_a_rows_true_features_are_its_largest_contributions():
+    truth = torch.tensor([[0.0, 0.1, 9.0, -8.0, 7.0, 6.0, 0.2, 0.3]])  # top 4: 2, 3, 4, 5
+    hit = torch.tensor([[0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0]])  # k = 2: both in the top 4
+    miss = torch.tensor([[1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    assert E.attribution_agreement(hit, true_values=truth)["top_k_recall"].value == 1.0
+    assert E.attribution_agreement(miss, true_values=truth)["top_k_recall"].value == 0.0
 
 
 def test_deletion_curve_is_lower_for_the_right_ranking():

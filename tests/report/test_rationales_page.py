@@ -29,6 +29,16 @@ def test_bench_table_marks_baselines():
     assert "class='baseline'" in html and "(baseline)" in html and "n=100" in html
 
 
+def test_bench_table_puts_oracles_apart_and_unchecked_claims_beside_checked():
+    row = {"top_k_recall": {"value": 1.0, "n": 16}, "claim_accuracy": {"value": 1.0, "n": 9},
+           "claim_accuracy_unchecked": {"value": 0.7, "n": 12}}
+    html = organism_table("credit-linear", {"kernel_shap": row, "oracle:linear_shap": row, "random": row}, {})
+    assert html.index("kernel_shap") < html.index("oracle:linear_shap") < html.index(">random")
+    assert "(oracle: exact values, not ranked)" in html
+    head = html[:html.index("</tr>")]
+    assert head.index("top_k_recall") < head.index("claim_accuracy_unchecked") < head.index(">claim_accuracy<")
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_decision_page_renders_in_chromium(page_data, tmp_path):

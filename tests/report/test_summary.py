@@ -118,3 +118,92 @@ def test_zoo_ranking_keeps_siit_twins_apart_and_shows_them_beside_their_siblings
         assert twins.organisms == 1 and twins.score["eap"].mean == pytest.approx(0.1)
         html = section(store)
     assert "SIIT-trained twins (1 that verified) beside their compiled siblings (1)" in html
+
+
+def _record(store, track, organism, method, value, metric="edge_auroc", ablation="zero"):
+    job = Job(track, organism, method, ablation, 0)
+    store.record(job, [{"organism": organism, "method": method, "ablation": ablation, "seed": 0,
+                        "seconds": 0.1, "metric": metric, "value": value}], {}, 0.1)
+
+
+def test_ranks_use_every_organism_a_method_applies_to(tmp_path):
+    """`narrow` ran on org-0 only; `a` and `b` on all three. On the one cell all share, a beats b;
+    on the two others b beats a by far. Ranking on the shared cell alone would put a over b."""
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        for o, (a, b) in enumerate([(0.9, 0.8), (0.5, 0.95), (0.4, 0.9)]):
+            _record(store, "zoo", f"org-{o}", "a", a)
+            _record(store, "zoo", f"org-{o}", "b", b)
+            _record(store, "zoo", f"org-{o}", "random", 0.5)
+        _record(store, "zoo", "org-0", "narrow", 0.85)
+        rows = track_summary(store)["zoo"]["methods"]
+    rank = {m: int(rows[m]["rank"].split(" ")[0]) for m in ("a", "b", "narrow")}
+    assert rank["b"] < rank["a"], rows
+    assert rows["narrow"]["rank"] is not None and rows["narrow"]["score"].n == 1
+    assert rows["b"]["score"].n == 3 and rows["random"]["rank"] is None
+
+
+def test_cell_ranks_count_ties_half_and_skip_lonely_cells():
+    from interplab.report.summary import cell_ranks
+
+    per = {"x": {1: 0.5, 2: 0.7}, "y": {1: 0.5, 2: 0.2}, "alone": {3: 0.9}}
+    ranks = cell_ranks(per)
+    assert "alone" not in ranks, "no cell shared with another method: nothing to rank on"
+    assert ranks["x"].rank == 1 and ranks["y"].rank == 2
+    lower = cell_ranks({"x": {1: 0.1}, "y": {1: 0.3}}, higher_is_better=False)
+    assert lower["x"].rank == 1
+
+
+def test_oracles_are_shown_apart_and_never_ranked_or_the_bar(tmp_path):
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        for o in range(4):
+            for method, value in (("a", 0.8), ("b", 0.6), ("random", 0.3), ("oracle:exact", 1.0),
+                                  ("activation_norm", 0.5)):
+                _record(store, "zoo", f"org-{o}", method, value + 0.01 * o)
+        info = track_summary(store)["zoo"]
+        html = build_html(store, "t")
+    oracle = info["methods"]["oracle:exact"]
+    assert oracle["kind"] == "oracle" and oracle["rank"] is None and "not ranked" in oracle["verdict"]
+    assert info["methods"]["a"]["rank"] == "1", "the oracle's 1.0 does not push a method down"
+    assert info["best_baseline"] == "activation_norm", "an oracle is never the bar to clear"
+    assert "oracle:exact" in html and "scores better than every method" not in html
+
+
+def test_headline_line_says_whether_the_best_method_clears_random(tmp_path):
+    from interplab.report.summary import MARGIN, section
+
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        for o in range(3):
+            _record(store, "zoo", f"org-{o}", "a", 0.60 + 0.01 * o)
+            _record(store, "zoo", f"org-{o}", "b", 0.55)
+            _record(store, "zoo", f"org-{o}", "random", 0.5)
+        close = track_summary(store)["zoo"]
+        _record(store, "circuits", "org-x", "a", 0.9)
+        _record(store, "circuits", "org-y", "a", 0.95)
+        _record(store, "circuits", "org-x", "random", 0.5)
+        _record(store, "circuits", "org-y", "random", 0.6)
+        far = track_summary(store)["circuits"]
+        html = section(store)
+    assert close["separates"] is False
+    assert close["separation"].startswith(f"no method beats random by ≥ {MARGIN:g} on edge_auroc")
+    assert "the best, a, is +0.11" in close["separation"]
+    assert far["separates"] is True and far["separation"].startswith("a beats random by ≥ 0.2 on edge_auroc")
+    assert "+0.38" in far["separation"]
+    assert close["separation"] in html and far["separation"] in html
+
+
+def test_each_track_has_a_headline_and_rationales_leads_with_top_k_recall():
+    from interplab.bench.spec import DEFAULT_TRACKS
+    from interplab.report.summary import HEADLINE, OWN_SUMMARY, headline
+
+    assert set(DEFAULT_TRACKS) - OWN_SUMMARY <= set(HEADLINE)
+    assert HEADLINE["rationales"][0] == "top_k_recall"
+    metrics = {"claim_accuracy", "counterfactual_validity", "top_k_recall", "deletion_auc"}
+    assert headline(metrics, "rationales") == "top_k_recall"
+    assert headline({"claim_accuracy"}, "rationales") is None, "never a metric that cannot separate"
+    assert headline({"zzz", "aaa"}, "a-track-not-listed") == "aaa"
+
+
+def test_a_tracks_only_method_ranks_first():
+    from interplab.report.summary import cell_ranks
+
+    assert cell_ranks({"only": {1: 0.4, 2: 0.5}})["only"].fmt() == "1"

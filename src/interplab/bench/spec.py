@@ -50,14 +50,33 @@ class BenchSpec:
 
     def all_jobs(self) -> list[Job]:
         """Every job of the spec, ignoring ``shard``. A track whose methods depend on the
-        organism (``applies(organism, method)``, e.g. a utility task's arms) keeps only the
-        pairs that apply."""
+        organism (``applies(organism, method)``, e.g. a utility task's arms, or an oracle that
+        exists only for linear models) keeps only the pairs that apply; :meth:`left_out` lists
+        the others with the reason."""
         jobs = []
         for t in self.tracks:
             applies = getattr(track(t.track), "applies", None)
             jobs += [Job(t.track, o, m, a, self.seed) for o in t.organisms for m in t.methods
                      if applies is None or applies(o, m) for a in t.ablations]
         return jobs
+
+    def left_out(self) -> list[tuple[Job, str]]:
+        """The jobs the spec names but does not expand (the track's ``applies`` says no), each
+        with why: the track's ``why_not(organism, method)`` where it has one, else the methods
+        that do apply (``methods_of``). Never sharded: every shard lists them all."""
+        out = []
+        for t in self.tracks:
+            mod = track(t.track)
+            applies = getattr(mod, "applies", None)
+            if applies is None:
+                continue
+            for o in t.organisms:
+                for m in t.methods:
+                    if applies(o, m):
+                        continue
+                    reason = _why_not(mod, o, m)
+                    out += [(Job(t.track, o, m, a, self.seed), reason) for a in t.ablations]
+        return out
 
     def jobs(self) -> list[Job]:
         """The jobs to run: all of them, or this shard's. Shards split by organism — the
@@ -88,6 +107,18 @@ class BenchSpec:
         if shard is None:
             return self
         return dataclasses.replace(self, shard=parse_shard(shard))
+
+
+def _why_not(mod, organism: str, method: str) -> str:
+    why = getattr(mod, "why_not", None)
+    reason = why(organism, method) if why is not None else None
+    if reason:
+        return reason
+    methods_of = getattr(mod, "methods_of", None)
+    if methods_of is None:
+        return f"{method} does not apply to {organism}"
+    return (f"{method} does not apply to {organism} (its methods: "
+            f"{', '.join(methods_of(organism)) or 'none'})")
 
 
 def parse_shard(shard: "str | tuple[int, int]") -> tuple[int, int]:

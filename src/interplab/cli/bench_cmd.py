@@ -78,6 +78,8 @@ def bench(
     if list_jobs:
         keys = [j.key for j in bench_spec.jobs()]
         typer.echo(json.dumps(keys) if as_json else "\n".join(keys))
+        for job, why in bench_spec.left_out():  # on stderr: stdout stays the list of jobs
+            typer.echo(f"left out: {job.key}: {why}", err=True)
         return
     if jobs is None:
         import os

@@ -8,9 +8,13 @@
                             *fresh* interventions (a seed of their own), by tests written here,
                             apart from the code that made and filtered the claims; also the same
                             over every candidate claim (what an unchecked rationale would say)
-    attribution_agreement   per row: top-k recall of the true features among the k largest |φ|
-                            (k = number of true features) and Spearman correlation with the
-                            true contributions, where an organism has them
+    attribution_agreement   per row, where an organism has a truth: ``top_k_recall``, the share
+                            of the true features found among the k largest |φ| (see
+                            :func:`top_k`: k is a fixed quarter of the features, never read from
+                            the truth) out of as many as fit (min(k, |true|)); and
+                            ``attribution_rank_corr``, Spearman correlation of |φ| with the true
+                            |contributions|. Random attributions score k/d ≈ 0.25 in expectation
+                            on every organism (when |true| ≤ k), an exact method 1.0
     deletion_insertion      faithfulness curves: P(original decision) as the top-ranked features
                             are replaced by background values (deletion, lower area = better)
                             or restored from the row into background rows (insertion, higher)
@@ -145,29 +149,56 @@ def spearman(a: Tensor, b: Tensor) -> float:
     return float((ra * rb).sum()) / den if den > 0 else float("nan")
 
 
-def top_k_recall(values: Tensor, true: Iterable[int]) -> float:
+#: top-k recall looks at the k = ceil(TOP_K_SHARE × d) features with the largest |φ| out of d: a
+#: fixed share of the features, the same for every method and organism and never the size of the
+#: truth, so random attributions score k/d ≈ TOP_K_SHARE in expectation everywhere
+TOP_K_SHARE = 0.25
+#: where the truth is per-row contributions and no feature set is planted (credit-linear's exact
+#: Shapley values), the true features of a row are its TRUE_SET_SIZE largest |contributions|
+#: (as many as credit-rule's scorecard has, so both credit organisms ask the same question)
+TRUE_SET_SIZE = 4
+
+
+def top_k(d: int) -> int:
+    """The k of top-k recall for d features: ceil(TOP_K_SHARE · d), at least 1 (truth-free)."""
+    if d < 1:
+        raise ValueError(f"top_k needs at least one feature, got d={d}")
+    return max(1, math.ceil(TOP_K_SHARE * d))
+
+
+def top_k_recall(values: Tensor, true: Iterable[int], k: int | None = None) -> float:
+    """|top-k of |values| ∩ true| / min(k, |true|): 1.0 when every true feature that fits in the
+    top k is there. ``k`` defaults to :func:`top_k` of the number of features."""
     true = set(true)
-    k = len(true)
-    top = set(values.abs().argsort(descending=True)[:k].tolist())
-    return len(top & true) / k
+    if not true:
+        raise ValueError("top_k_recall needs at least one true feature")
+    k = top_k(values.numel()) if k is None else k
+    top = set(values.abs().argsort(descending=True, stable=True)[:k].tolist())
+    return len(top & true) / min(k, len(true))
 
 
 def attribution_agreement(values: Tensor, *, true_values: Tensor | None = None,
-                          true_features: Sequence[int] | None = None) -> dict[str, Estimate]:
-    """``values`` [n, feature]. Truth: per-row contributions ``true_values`` [n, feature] (top-k
-    uses each row's k = |true_features| largest |truth| when no feature set is given) and/or a
-    fixed set of deciding features."""
+                          true_features: Sequence[int] | None = None,
+                          k: int | None = None) -> dict[str, Estimate]:
+    """``values`` [n, feature]. Truth: a fixed set of deciding features ``true_features`` and/or
+    per-row contributions ``true_values`` [n, feature] (without a feature set, a row's true
+    features are its TRUE_SET_SIZE largest |truth|). ``k``: the top-k of the recall, default
+    :func:`top_k` of the number of features (a setting of the score, never of the truth).
+    Returns ``top_k_recall`` and, with ``true_values``, ``attribution_rank_corr``."""
+    if true_features is None and true_values is None:
+        raise ValueError("attribution_agreement needs true_features or true_values")
+    k = top_k(values.shape[1]) if k is None else k
     recalls, corrs = [], []
     for i in range(values.shape[0]):
         if true_features is not None:
             truth_set = list(true_features)
         else:
             assert true_values is not None
-            truth_set = true_values[i].abs().argsort(descending=True)[:4].tolist()
-        recalls.append(top_k_recall(values[i], truth_set))
+            truth_set = true_values[i].abs().argsort(descending=True, stable=True)[:TRUE_SET_SIZE].tolist()
+        recalls.append(top_k_recall(values[i], truth_set, k))
         if true_values is not None:
             corrs.append(spearman(values[i].abs(), true_values[i].abs()))
-    out = {"attribution_agreement": mean_estimate(recalls)}
+    out = {"top_k_recall": mean_estimate(recalls)}
     if corrs:
         out["attribution_rank_corr"] = mean_estimate(corrs)
     return out

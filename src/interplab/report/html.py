@@ -57,14 +57,18 @@ _SELF_CHECKS = frozenset({"ground_truth", "ground_truth_selfcheck"})
 
 
 def baseline_methods(tracks_used: Iterable[str]) -> frozenset[str]:
-    """The baseline and self-check method names of these tracks: each track module's
-    ``BASELINES``, or :data:`DEFAULT_BASELINES` for a track without one (or one that fails to import)."""
+    """The baseline, self-check and oracle method names of these tracks: each track module's
+    ``BASELINES`` (or :data:`DEFAULT_BASELINES` for a track without one, or one that fails to
+    import) and its methods named ``oracle:…`` (exact values: headroom, never a method)."""
     from interplab.bench import tracks
+    from interplab.report.summary import is_oracle
 
     names: set[str] = set()
     for name in set(tracks_used):
         try:
-            listed = getattr(tracks.track(name), "BASELINES", None)
+            mod = tracks.track(name)
+            listed = getattr(mod, "BASELINES", None)
+            names |= {m for m in getattr(mod, "METHODS", ()) if is_oracle(m)}
         except (InterplabError, ImportError):  # a track this process does not know: fall back
             listed = None
         names |= DEFAULT_BASELINES if listed is None else set(listed)
@@ -201,7 +205,8 @@ def _judge(metric: str, cells: dict[str, float | None], baselines: frozenset[str
         return _Verdict(frozenset(), None, ())
     scored = {m: v for m, v in cells.items() if v is not None and v == v}
     methods = {m: v for m, v in scored.items() if m not in baselines}
-    controls = {m: v for m, v in scored.items() if m in baselines}
+    # an oracle (exact values) beats every method by design: its headroom is no warning
+    controls = {m: v for m, v in scored.items() if m in baselines and _kind(m) != "oracle"}
     lower = metric in _LOWER_IS_BETTER
     better = (lambda a, b: a < b) if lower else (lambda a, b: a > b)
     if not methods:
@@ -213,14 +218,17 @@ def _judge(metric: str, cells: dict[str, float | None], baselines: frozenset[str
 
 
 def _kind(method: str) -> str:
-    return "self-check" if method in _SELF_CHECKS else "baseline"
+    from interplab.report.summary import is_oracle
+
+    return "self-check" if method in _SELF_CHECKS else "oracle" if is_oracle(method) else "baseline"
 
 
 def _method_header(method: str, baselines: frozenset[str]) -> str:
     if method not in baselines:
         return f"<th>{escape(method)}</th>"
     kind = _kind(method)
-    return (f"<th class='baseline' title='a {kind}, not a method: never counted as best'>{escape(method)}"
+    article = "an" if kind[0] in "aeiou" else "a"
+    return (f"<th class='baseline' title='{article} {kind}, not a method: never counted as best'>{escape(method)}"
             f"<br><span class='tag'>{kind}</span></th>")
 
 

@@ -1,8 +1,9 @@
 """Rationales track: attributions, recourse, surrogates and checked rationales on decision organisms.
 
 Organisms (:mod:`interplab.zoo.tabular`): credit-rule (truth: the 4-feature scorecard),
-credit-linear (truth: the exact Shapley oracle), credit-mlp, cancer-mlp (no truth: only
-counterfactual checks), digits-rule (truth: the 3 planted patch pixels). Each job explains the
+credit-linear (truth: the exact Shapley values; a row's true features are its 4 largest),
+credit-mlp, cancer-mlp (no truth: only counterfactual checks), digits-rule (truth: the 3
+planted patch pixels). Each job explains the
 first N decisions of a seeded shuffle of the organism's *test* rows (N = N_ROWS["quick"] on the
 quick suite's organisms, whatever the suite, so their jobs stay cheap; N_ROWS["full"] on the
 others); the background
@@ -10,20 +11,29 @@ others); the background
 coefficients), never from :mod:`interplab.methods`.
 
 Methods and their metrics (each with an ``estimates`` artifact: value, 95 % interval, n):
-    kernel_shap, linear_shap, integrated_gradients, occlusion, permutation, random
-        attribution_agreement (top-k recall of the true features), attribution_rank_corr,
+    kernel_shap, integrated_gradients, occlusion, permutation, random, oracle:linear_shap
+        top_k_recall (the headline: the share of the true features among the k = ⌈d/4⌉
+        largest |φ| — a fixed quarter of the d features, never the truth's size — so random
+        scores ≈ 0.25; see :func:`interplab.eval.rationales.top_k`), attribution_rank_corr,
         deletion_auc (lower = more faithful), insertion_auc, stability, claim_accuracy (the
-        rationale built on these attributions, re-tested on fresh interventions),
-        claim_accuracy_unchecked, claims_dropped; on credit-linear also oracle_max_abs_error
-        and (kernel_shap) error_coverage: the share of features within the reported error
+        shown claims of the rationale built on these attributions, re-tested on fresh
+        interventions: high by construction, since the claims shown already passed a check
+        of the same kind), claim_accuracy_unchecked (every candidate claim re-tested, before
+        the check filtered them: what a tool without checks would state), claims_dropped; on credit-linear
+        also oracle_max_abs_error and (kernel_shap) error_coverage: the share of features
+        within the reported error
     recourse, nearest_neighbour, random
-        counterfactual_validity, actionability, proximity, sparsity
+        counterfactual_validity (1.0 by construction for recourse, which keeps only options
+        it verified), actionability, proximity, sparsity
     surrogate
         surrogate_fidelity (held-out agreement of a depth-3 tree with the model) and
         majority_fidelity (always predicting the commoner decision: the floor)
 ``random`` is the control for both families; ``nearest_neighbour`` (a real applicant with the
 other decision, immutable features kept) and ``permutation`` (a global, not per-decision,
 importance) are the non-interpretability baselines.
+``oracle:linear_shap`` is the truth formula itself (exact Shapley values of a model linear in its
+encoded inputs): its rows show the headroom and are never ranked, and it is expanded only for
+linear organisms (:func:`applies`; ``interplab bench --list`` names the jobs left out and why).
 """
 
 from __future__ import annotations
@@ -38,14 +48,17 @@ from interplab.bench.tracks import Job, JobOutput
 from interplab.errors import unknown_name
 
 ORGANISMS = ("credit-rule", "credit-linear", "credit-mlp", "cancer-mlp", "digits-rule")
-ATTRIBUTION = ("kernel_shap", "linear_shap", "integrated_gradients", "occlusion", "permutation")
-METHODS = ATTRIBUTION + ("recourse", "nearest_neighbour", "surrogate", "random")
+ATTRIBUTION = ("kernel_shap", "integrated_gradients", "occlusion", "permutation")
+#: exact values (the truth formula): headroom rows, never ranked
+ORACLES = ("oracle:linear_shap",)
+METHODS = ATTRIBUTION + ORACLES + ("recourse", "nearest_neighbour", "surrogate", "random")
 BASELINES = ("random", "nearest_neighbour", "permutation")
 ABLATIONS: tuple[str | None, ...] = (None,)
 SUITES = {
     "quick": {"organisms": ["credit-rule", "credit-linear"],
-              "methods": ["kernel_shap", "linear_shap", "integrated_gradients", "occlusion", "recourse",
-                          "nearest_neighbour", "random"], "ablations": [None]},
+              "methods": ["kernel_shap", "oracle:linear_shap", "integrated_gradients", "occlusion",
+                          "permutation", "recourse", "nearest_neighbour", "random"],
+              "ablations": [None]},
     "full": {"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": [None]},
 }
 N_ROWS = {"quick": 16, "full": 48}
@@ -54,6 +67,29 @@ N_STABILITY = 6  # rows re-attributed under noise
 
 def n_rows(organism: str) -> int:
     return N_ROWS["quick"] if organism in SUITES["quick"]["organisms"] else N_ROWS["full"]
+
+
+def why_not(organism: str, method: str) -> str | None:
+    """Why ``method`` cannot run on ``organism`` (None: it can). Read from the organism's spec,
+    so listing a bench spec trains nothing."""
+    if method == "oracle:linear_shap" and organism in ORGANISMS:
+        from interplab.zoo.tabular import SPECS
+
+        hidden = SPECS[organism].train.hidden
+        if hidden:
+            return (f"exact linear SHAP needs a model linear in its encoded inputs; {organism} is an "
+                    f"MLP (hidden layers {list(hidden)}), so it has no exact values to show")
+    return None
+
+
+def applies(organism: str, method: str) -> bool:
+    """Whether the bench expands the job (``interplab.bench.spec``); see :func:`why_not`."""
+    return why_not(organism, method) is None
+
+
+def methods_of(organism: str) -> tuple[str, ...]:
+    """The methods that can run on ``organism``."""
+    return tuple(m for m in METHODS if applies(organism, m))
 
 
 @functools.lru_cache(maxsize=8)
@@ -81,12 +117,17 @@ def run_job(job: Job) -> JobOutput:
         raise unknown_name("rationales-track organism", job.organism, ORGANISMS)
     if job.method not in METHODS:
         raise unknown_name("rationales-track method", job.method, METHODS)
+    reason = why_not(job.organism, job.method)
+    if reason is not None:
+        from interplab.errors import ConfigError
+
+        raise ConfigError(f"{job.key}: {reason}; the bench does not expand this job")
     n = n_rows(job.organism)
     org, model, rows, bg = _setup(job.organism, job.seed, n)
     start = time.perf_counter()
     est: dict[str, Any] = {}
     reasons: dict[str, str] = {}
-    if job.method in ATTRIBUTION or job.method == "random":
+    if job.method in ATTRIBUTION + ORACLES or job.method == "random":
         _attribution_job(job, org, model, rows, bg, est, reasons)
     if job.method in ("recourse", "nearest_neighbour", "random"):
         _recourse_job(job, model, rows, bg, est)
@@ -121,11 +162,11 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
     from interplab.eval import rationales as E
     from interplab.methods.rationales import attribute, explain
 
-    method = "random" if job.method == "random" else job.method
+    method = job.method.removeprefix("oracle:")
     try:
         attrs = [attribute(method, model, x, bg, seed=job.seed + i) for i, x in enumerate(rows)]
     except ConfigError as exc:
-        for m in ("attribution_agreement", "claim_accuracy", "deletion_auc", "stability"):
+        for m in ("top_k_recall", "claim_accuracy", "deletion_auc", "stability"):
             reasons[m] = str(exc)
         return
     values = torch.stack([a.values for a in attrs])
@@ -134,9 +175,11 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
     names = list(model.names)
     if true_feats is not None or truth is not None:
         idx = [names.index(f) for f in true_feats] if true_feats is not None else None
-        _put(est, E.attribution_agreement(values, true_values=truth, true_features=idx))
+        k = E.top_k(values.shape[1])
+        _put(est, E.attribution_agreement(values, true_values=truth, true_features=idx, k=k))
+        est["top_k_recall"]["k"] = k  # a setting of the score, shown beside it
     else:
-        reasons["attribution_agreement"] = f"{job.organism} has no known reason (no ground truth)"
+        reasons["top_k_recall"] = f"{job.organism} has no known reason (no ground truth)"
     if truth is not None and org.truth.get("kind") == "linear":
         err = (values - truth).abs()
         est["oracle_max_abs_error"] = {"value": float(err.max()), "n": int(err.numel())}
