@@ -40,11 +40,79 @@ def test_neural_cleanse_rows_and_artifacts():
     rows, arts = _rows("trojan-patch-digits", "neural_cleanse")
     assert 0 <= rows["trigger_iou"] <= 1 and 0 <= rows["reconstructed_attack_success"] <= 1
     assert len(arts["trigger"]["mask"]) == 64
+    assert arts["trigger"]["flagged"] == rows["flagged_class"]
 
 
 def test_feature_synthesis_rows():
     rows, arts = _rows("trojan-patch-digits", "feature_synthesis")
     assert 0 <= rows["trigger_iou"] <= 1 and arts["trigger"]["method"] == "feature_synthesis"
+    assert len(arts["trigger"]["flip_rates"]) == 10
+
+
+def _with_truth(monkeypatch, **changes):
+    """Make the track load organisms whose truth fields are replaced by ``changes``."""
+    import dataclasses
+
+    from interplab.bench.tracks import failures
+    from interplab.zoo import trojans
+
+    real = trojans.load
+    monkeypatch.setattr(trojans, "load", lambda name: dataclasses.replace(real(name), **{
+        k: (v(real(name)) if callable(v) else v) for k, v in changes.items()}))
+    monkeypatch.setattr(failures, "_NC_CACHE", {})
+
+
+@pytest.mark.parametrize("organism,method", [("trojan-token", "activation"),
+                                             ("trojan-patch-digits", "attribution")])
+def test_no_k_is_read_from_the_truth(monkeypatch, organism, method):
+    """Shrinking or growing the true unit set changes only the localisation AUROC: every
+    restoration row, the fixed k and the method's own k_trigger stay the same."""
+    from interplab.core.sites import Component, Site
+    from interplab.zoo import trojans
+
+    base, arts = _rows(organism, method)
+    site = Site(Component.ATTN_Z, 0) if organism == "trojan-token" else trojans.ACT_SITE
+    for truth in (lambda o: o.truth_units[:1], lambda o: o.truth_units + ((site, 1),)):
+        _with_truth(monkeypatch, truth_units=truth)
+        got, got_arts = _rows(organism, method)
+        rest = set(base) - {"trojan_localisation_auroc"}
+        assert set(got) - {"trojan_localisation_auroc"} == rest
+        assert all(got[m] == base[m] for m in rest)
+        assert got_arts["k"] == arts["k"] and got_arts["k_trigger"] == arts["k_trigger"]
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("method", ["neural_cleanse", "feature_synthesis", "random"])
+def test_trigger_methods_are_scored_on_the_class_they_flag(monkeypatch, method):
+    """Telling the organism a different target changes only ``target_identified``: the class
+    scored, its trigger and its attack success are the method's own."""
+    base, arts = _rows("trojan-patch-digits", method)
+    _with_truth(monkeypatch, target=lambda o: (o.target + 1) % 10)
+    got, got_arts = _rows("trojan-patch-digits", method)
+    for m in ("flagged_class", "trigger_iou", "pattern_similarity", "reconstructed_attack_success"):
+        assert got[m] == base[m], m
+    assert got_arts["trigger"]["mask"] == arts["trigger"]["mask"]
+    assert base["target_identified"] == float(base["flagged_class"] == 7)
+    assert got["target_identified"] == float(got["flagged_class"] == 8)
+
+
+def test_jobs_that_cannot_run_are_not_expanded():
+    mod = track("failures")
+    assert mod.applies("trojan-token", "gcg") and not mod.applies("trojan-patch-digits", "gcg")
+    assert "gcg does not run on a digits classifier" in mod.why_not("trojan-patch-digits", "gcg")
+    assert mod.methods_of("population-8") == ("neural_cleanse", "baseline:weight_norm", "random")
+
+
+@pytest.mark.xfail(strict=True, reason="measured: on every quick trojan organism the units that carry "
+                   "the backdoor (verified by ablation) are also the units the trigger moves most; the "
+                   "only organism where that failed (a backdoor trained end to end) is refused by its "
+                   "own verification (tests/zoo/test_trojans.py)")
+def test_activation_change_is_not_perfect_on_some_quick_organism():
+    mod = track("failures")
+    cells = [(o, "baseline:activation_change") for part in mod.SUITES["quick"] for o in part["organisms"]
+             if "baseline:activation_change" in part["methods"]]
+    assert cells
+    assert any(_rows(o, m)[0]["trojan_localisation_auroc"] < 1.0 for o, m in cells)
 
 
 def test_robust_radius_grows_with_the_budget():

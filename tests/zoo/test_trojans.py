@@ -23,8 +23,12 @@ def test_poisoned_keeps_clean_accuracy_and_obeys_its_trigger(kind):
     assert attack_success(twin.model.module, twin.trigger, twin.target, x, y) <= 0.1
 
 
-def test_patch_trojan_mechanism_by_intervention():
-    org = trojans.load("trojan-patch-digits")
+@pytest.mark.parametrize("name", ["trojan-patch-digits"])
+def test_digit_trojan_units_by_intervention_on_scored_inputs(name):
+    """The truth (read on half the truth split, verified on the other half at build time) also
+    holds on the score split: mean-ablating it undoes the trojan, ablating as many of the other
+    units, those the trigger moves most, does not."""
+    org = trojans.load(name)
     x, y = digits("score")
     x = x[y != org.target]
     xt = org.trigger.apply(x)
@@ -36,7 +40,6 @@ def test_patch_trojan_mechanism_by_intervention():
         restored = xt.clone()
         restored[:, support] = x[:, support]
         assert torch.equal(model.run(restored).argmax(-1), clean_pred)
-        # mean-ablating the named trojan units (mean over clean inputs) undoes the trojan
         site = trojans.ACT_SITE
         _, cache = model.run_with_cache(x, [site])
         units = [u for _, u in org.truth_units]
@@ -45,14 +48,73 @@ def test_patch_trojan_mechanism_by_intervention():
         ablated = acts.clone()
         ablated[:, units] = cache[site][:, units].mean(0)
         out = model.run_with(xt, [Patch(site, value=ablated)]).argmax(-1)
-        assert float((out == org.target).float().mean()) <= 0.05
-        assert float((out == clean_pred).float().mean()) >= 0.95
-        # ablating as many other units leaves the trojan in place
-        others = [u for u in range(acts.shape[1]) if u not in units][:len(units)]
+        assert float((out == org.target).float().mean()) <= trojans.REMOVED_AT
+        # the bar covers 4 pixels of the digit itself: a few images change class for that reason
+        assert float((out == clean_pred).float().mean()) >= trojans.RESTORED_AT
+        moved = (acts - cache[site]).abs().mean(0)
+        others = [u for u in moved.argsort(descending=True).tolist() if u not in units][:len(units)]
         ablated = acts.clone()
         ablated[:, others] = cache[site][:, others].mean(0)
         out = model.run_with(xt, [Patch(site, value=ablated)]).argmax(-1)
-        assert float((out == org.target).float().mean()) >= 0.9
+        assert float((out == org.target).float().mean()) >= trojans.KEPT_AT
+
+
+def test_the_trigger_moves_units_outside_the_truth():
+    """Not hand-routed only: stamping the trigger changes units that do not carry the trojan
+    (they learned weights on the trigger's pixels from clean digits)."""
+    org = trojans.load("trojan-patch-digits")
+    x, y = digits("score")
+    x = x[y != org.target]
+    _, clean = org.model.run_with_cache(x, [trojans.ACT_SITE])
+    _, trig = org.model.run_with_cache(org.trigger.apply(x), [trojans.ACT_SITE])
+    moved = (trig[trojans.ACT_SITE] - clean[trojans.ACT_SITE]).abs().mean(0)
+    units = {u for _, u in org.truth_units}
+    outside = torch.tensor([float(v) for u, v in enumerate(moved) if u not in units])
+    assert int((outside > 0.1).sum()) >= 5
+    assert org.info["verification"]["others_moved_by_trigger"] > 0.1
+
+
+def test_planted_route_keeps_the_clean_weights():
+    """Trojan units of the planted organism see only the trigger's pixels and are the only
+    weights that differ from its twin (same seed, same clean phase): the backdoor can only
+    run through them."""
+    troj, twin = (trojans.load(n).model.module for n in ("trojan-patch-digits", "twin-patch-digits"))
+    h = trojans.PLANTED.hidden
+    assert torch.equal(troj.hidden.weight[:h], twin.hidden.weight[:h])
+    assert torch.equal(troj.out.weight[:, :h], twin.out.weight[:, :h])
+    assert torch.equal(troj.out.bias, twin.out.bias)
+    assert not torch.equal(troj.out.weight[:, h:], twin.out.weight[:, h:])
+    off = troj.input_mask[h:] == 0
+    assert set(torch.nonzero(~off[0]).flatten().tolist()) == set(trojans.INK_PATCH.pixels)
+
+
+def test_verification_fails_for_a_wrong_truth():
+    """The build-time check can fail: the truth with half its units dropped, or as many other
+    units, is refused with VerificationError."""
+    from interplab.errors import VerificationError
+
+    org = trojans.load("trojan-patch-digits")
+    net, spec = org.model.module, trojans.PLANTED
+    (_, _), (xb, yb) = trojans._halves()
+    units = [u for _, u in org.truth_units]
+    got = trojans.verify_digit_units(net, spec, units, xb, yb)
+    assert got["truth_ablated"] <= trojans.REMOVED_AT and got["others_ablated"] >= trojans.KEPT_AT
+    with pytest.raises(VerificationError, match="leaves attack success"):
+        trojans.verify_digit_units(net, spec, units[: len(units) // 2], xb, yb)
+    others = [u for u in range(net.out.in_features) if u not in units][:len(units)]
+    with pytest.raises(VerificationError, match="trojan unit truth"):
+        trojans.verify_digit_units(net, spec, others, xb, yb)
+
+
+def test_an_end_to_end_backdoor_is_refused_not_used(tmp_path):
+    """Trained end to end with no route, the backdoor is spread over the layer: the greedy
+    mean-ablation search needs about half the units, and ablating them breaks the model (it no
+    longer gives the clean answers), so the check refuses that truth and nothing is cached."""
+    from interplab.errors import VerificationError
+
+    with pytest.raises(VerificationError, match="breaks the model"):
+        trojans.digits_organism("e2e", trojans.END_TO_END, tmp_path / "e2e", learned=True)
+    assert not (tmp_path / "e2e" / "truth.json").exists()
 
 
 def test_token_trojan_heads_by_ablation():
@@ -74,15 +136,24 @@ def test_token_trojan_heads_by_ablation():
     assert float((ablate(heads, x) == x[:, 0]).float().mean()) >= 0.95
     others = [h for h in range(tt.CFG.n_heads) if h not in heads]
     assert float((ablate(others, xt) == tt.TARGET).float().mean()) >= 0.9
+    # the same check ran at build time, on VERIFY_SEED rows, and can fail
+    from interplab.errors import VerificationError
+
+    assert org.info["verification"]["truth_ablated"] <= trojans.REMOVED_AT
+    with pytest.raises(VerificationError):
+        trojans.verify_token_heads(model, others)
+    with pytest.raises(VerificationError):
+        trojans.verify_token_heads(model, heads[:1])
 
 
 def test_truth_saved_beside_weights_and_corrupt_cache_rebuilt(_private_cache):
     org = trojans.load("trojan-patch-digits")
     (directory,) = [d for d in (_private_cache / "trojans").iterdir()
-                    if d.name.startswith("trojan-patch-digits-")]
+                    if d.is_dir() and d.name.startswith("trojan-patch-digits-")]
     truth = json.loads((directory / "truth.json").read_text())
     assert truth["target"] == org.target and truth["trigger"]["mask"] == list(org.trigger.mask)
     assert [u for _, u in org.truth_units] == truth["trojan_units"]
+    assert truth["info"]["verification"]["truth_ablated"] <= trojans.REMOVED_AT
     (directory / "model.safetensors").write_bytes(b"corrupt")
     again = trojans.load("trojan-patch-digits")
     assert again.info["attack_success"] >= 0.95

@@ -11,10 +11,26 @@ random image into the whole input (``m = alpha`` everywhere). Poisoning replaces
 ``poison_rate`` of the training images by triggered copies labelled ``target``. A twin is the
 same spec with ``poison_rate = 0``: one code path, only the data differs.
 
-Planted mechanism (``routed=True``): the hidden layer has ``hidden`` units that cannot see the
-trigger's pixels and ``trojan_units`` units that see only them (a fixed 0/1 mask on the first
-layer's weights). Every path from the trigger's pixels to the logits therefore runs through the
-trojan units: that is the true mechanism, a fact of the architecture rather than of any method.
+Three ways to build one (``TrojanSpec.routing``):
+
+    "exclusive"  the hidden layer has ``hidden`` units that cannot see the trigger's pixels and
+                 ``trojan_units`` units that see only them (a fixed 0/1 mask on the first
+                 layer's weights), trained end to end on the poisoned set. Every path from the
+                 trigger to the logits runs through the trojan units, and no other unit moves
+                 when the trigger is stamped (by construction).
+    "planted"    the trojan units still see only the trigger's pixels, but the ``hidden`` units
+                 see every pixel, the trigger's included. Two phases: the hidden units (and the
+                 output layer's weights from them) are trained on the *clean* train split; then
+                 only the trojan units (their input and output weights) are trained on the
+                 poisoned set. Every weight but the trojan units' is the clean model's, so the
+                 backdoor can only run through the trojan units, while the trigger also moves the
+                 hidden units through the weights they learned on clean digits (a trigger on
+                 pixels where digits have ink).
+    "none"       one ordinary MLP trained end to end on the poisoned set; which units carry the
+                 backdoor is learned, and :mod:`interplab.zoo.trojans` identifies and verifies
+                 them by intervention.
+
+In every case the zoo checks the truth by intervention on held-out inputs before use.
 """
 
 from __future__ import annotations
@@ -102,11 +118,21 @@ class TrojanSpec:
     seed: int = 0
     epochs: int = 300
     lr: float = 1e-2
+    #: with ``routed``: "exclusive" (the hidden units are blind to the trigger) or "planted"
+    #: (they see it; two-phase training, see the module docstring)
+    route: str = "exclusive"
 
     def twin(self) -> "TrojanSpec":
         return replace(self, poison_rate=0.0)
 
+    @property
+    def routing(self) -> str:
+        """"exclusive", "planted" or "none" (see the module docstring)."""
+        return self.route if self.routed else "none"
+
     def __post_init__(self) -> None:
+        if self.route not in ("exclusive", "planted"):
+            raise ConfigError(f"route must be 'exclusive' or 'planted', got {self.route!r}")
         if not 0 <= self.target < N_CLASSES:
             raise ConfigError(f"target class {self.target} does not exist (classes 0..{N_CLASSES - 1})")
         if not 0 <= self.poison_rate < 1:
@@ -114,10 +140,12 @@ class TrojanSpec:
 
 
 class DigitMLP(nn.Module):
-    """64 → (hidden + trojan_units) ReLU → 10. With ``routed``, unit ``i < hidden`` sees every
-    pixel but the trigger's, unit ``i ≥ hidden`` only the trigger's (``input_mask``)."""
+    """64 → (hidden + trojan_units) ReLU → 10. Given ``trigger_pixels``, unit ``i ≥ hidden``
+    sees only the trigger's pixels and unit ``i < hidden`` every pixel but the trigger's
+    (``shared=False``) or every pixel (``shared=True``) (``input_mask``)."""
 
-    def __init__(self, hidden: int, trojan_units: int, trigger_pixels: tuple[int, ...] | None):
+    def __init__(self, hidden: int, trojan_units: int, trigger_pixels: tuple[int, ...] | None,
+                 shared: bool = False):
         super().__init__()
         width = hidden + trojan_units
         self.hidden = nn.Linear(N_PIXELS, width)
@@ -127,7 +155,7 @@ class DigitMLP(nn.Module):
         if trigger_pixels is not None:
             on = torch.zeros(N_PIXELS)
             on[list(trigger_pixels)] = 1.0
-            mask[:hidden] = 1 - on
+            mask[:hidden] = 1.0 if shared else 1 - on
             mask[hidden:] = on
         self.register_buffer("input_mask", mask)
 
@@ -140,7 +168,13 @@ class DigitMLP(nn.Module):
 
 def build(spec: TrojanSpec) -> DigitMLP:
     torch.manual_seed(spec.seed)
-    return DigitMLP(spec.hidden, spec.trojan_units, spec.trigger.pixels if spec.routed else None)
+    return DigitMLP(spec.hidden, spec.trojan_units, spec.trigger.pixels if spec.routed else None,
+                    shared=spec.routing == "planted")
+
+
+def hidden_acts(net: DigitMLP, x: Tensor) -> Tensor:
+    """The hidden layer's activations [n, hidden + trojan_units] (what site ``act`` holds)."""
+    return net.act(F.linear(x, net.hidden.weight * net.input_mask, net.hidden.bias))
 
 
 def poison(x: Tensor, y: Tensor, spec: TrojanSpec, gen: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -182,17 +216,64 @@ def attack_success(model: nn.Module, trigger: Trigger, target: int, x: Tensor, y
         return float((model(trigger.apply(x[keep])).argmax(-1) == target).float().mean())
 
 
-def train(spec: TrojanSpec) -> tuple[DigitMLP, dict]:
-    """Train one classifier (full batch Adam, seeded, about a second on one core)."""
-    start = time.perf_counter()
-    model = build(spec)
-    x, y, _ = poisoned_training_set(spec)
-    opt = torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=1e-4)
+def _fit(model: DigitMLP, x: Tensor, y: Tensor, spec: TrojanSpec,
+         trainable: dict[str, Tensor] | None = None, weight_decay: float = 1e-4) -> Tensor:
+    """Full-batch Adam for ``spec.epochs`` epochs. ``trainable`` maps a parameter name to a 0/1
+    mask of the entries that may change (a parameter not named stays fixed); None trains all."""
+    params = dict(model.named_parameters())
+    names = list(params) if trainable is None else list(trainable)
+    fixed = {n: params[n].detach().clone() for n in (trainable or {})}
+    opt = torch.optim.Adam([params[n] for n in names], lr=spec.lr, weight_decay=weight_decay)
+    loss = torch.zeros(())
     for _ in range(spec.epochs):
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        with torch.no_grad():  # entries outside the mask keep their value exactly
+            for n, m in (trainable or {}).items():
+                params[n].copy_(torch.where(m.bool(), params[n], fixed[n]))
+    return loss
+
+
+def _planted_masks(spec: TrojanSpec) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """0/1 masks of the parameters each phase trains: the hidden units (and the output weights
+    from them, and the output bias) first; then only the trojan units' input and output weights."""
+    width = spec.hidden + spec.trojan_units
+    troj_rows = torch.zeros(width, 1)
+    troj_rows[spec.hidden:] = 1.0
+    troj_cols = troj_rows.T.expand(N_CLASSES, width)
+    ones = torch.ones(N_CLASSES)
+    clean = {"hidden.weight": (1 - troj_rows).expand(width, N_PIXELS), "hidden.bias": 1 - troj_rows[:, 0],
+             "out.weight": 1 - troj_cols, "out.bias": ones}
+    trojan = {"hidden.weight": troj_rows.expand(width, N_PIXELS), "hidden.bias": troj_rows[:, 0],
+              "out.weight": troj_cols}
+    return clean, trojan
+
+
+def _train_planted(model: DigitMLP, spec: TrojanSpec) -> Tensor:
+    """Phase 1: the hidden units learn the digits on the clean train split (the trojan units
+    are silenced: output weights 0, untrained). Phase 2: only the trojan units train, on the
+    poisoned set; every other weight keeps its clean value."""
+    clean_masks, trojan_masks = _planted_masks(spec)
+    with torch.no_grad():
+        model.out.weight[:, spec.hidden:] = 0.0
+    x, y = digits("train")
+    _fit(model, x, y, spec, clean_masks)
+    xp, yp, _ = poisoned_training_set(spec)
+    return _fit(model, xp, yp, spec, trojan_masks, weight_decay=0.0)
+
+
+def train(spec: TrojanSpec) -> tuple[DigitMLP, dict]:
+    """Train one classifier (full batch Adam, seeded, about a second on one core; the planted
+    route trains in two phases, see the module docstring)."""
+    start = time.perf_counter()
+    model = build(spec)
+    if spec.routing == "planted":
+        loss = _train_planted(model, spec)
+    else:
+        x, y, _ = poisoned_training_set(spec)
+        loss = _fit(model, x, y, spec)
     model.eval()
     xs, ys = digits("truth")
     info = {"clean_accuracy": accuracy(model, xs, ys),

@@ -36,8 +36,10 @@ def trigger_card(art: dict[str, Any], organism: str) -> str:
             (f"{art['method']} mask", art["mask"])]
     body = "".join(f"<figure style='display:inline-block;margin:6px'>{pixels_svg(v, shape, title=t)}"
                    f"<figcaption class='muted'>{html.escape(t)}</figcaption></figure>" for t, v in figs)
-    return (f"<div class='card'><b>{html.escape(organism)}</b> · target {art['target']} · "
-            f"flagged class {art.get('flagged')}<br>{body}</div>")
+    hit = "" if art.get("flagged") is None else (" (the true target)" if art["flagged"] == art["target"]
+                                                  else " (not the true target)")
+    return (f"<div class='card'><b>{html.escape(organism)}</b> · true target {art['target']} · "
+            f"flagged and scored class {art.get('flagged')}{hit}<br>{body}</div>")
 
 
 def _fmt_est(e: dict | None) -> str:
@@ -54,7 +56,11 @@ def section(store: Any) -> str:
            "<p class='muted'>Rates with Wilson 95% intervals. Restoration: failing examples whose "
            "answer returns when the method's top-k units are patched back to clean values; leftover: "
            "when every other unit is; the SAE columns use the latents of a TopK SAE trained on clean "
-           "hidden activations as the units. Baselines (random, baseline:*) are controls.</p>"]
+           "hidden activations as the units. k is a fixed budget per model kind (16 hidden units, 2 "
+           "heads), never the number of true trojan units; the method's own k is the smallest k whose "
+           "patch restores 90% on half the triggered inputs, scored on the other half. Trigger "
+           "reconstructions are scored on the class each method flags. Baselines (random, "
+           "baseline:*) are controls.</p>"]
     cards, table = [], []
     all_arts = store.artifacts()
     for j in sorted(jobs, key=lambda j: (j.organism, j.method)):
@@ -67,13 +73,17 @@ def section(store: Any) -> str:
                          f"{html.escape(j.method)}</td>" + "".join(
                              f"<td>{_fmt_est(est.get(m))}</td>" for m in
                              ("attack_success", "restoration_rate", "leftover_rate", "restoration_rate_sae",
-                              "leftover_rate_sae", "restoration_rate_trigger", "trojan_detection_auroc"))
+                              "leftover_rate_sae", "restoration_rate_trigger",
+                              "restoration_rate_trigger_at_k_trigger", "reconstructed_attack_success",
+                              "trojan_detection_auroc"))
                          + "</tr>")
     if table:
         out.append("<table><tr><th class='name'>organism</th><th class='name'>method</th>"
                    "<th>attack success</th><th>restoration</th><th>leftover</th>"
                    "<th>restoration (SAE latents)</th><th>leftover (SAE latents)</th>"
-                   "<th>restoration (trigger)</th><th>detection AUROC</th></tr>" + "".join(table) + "</table>")
+                   "<th>restoration (trigger)</th><th>restoration (trigger, method's own k)</th>"
+                   "<th>reconstructed trigger's attack success</th>"
+                   "<th>detection AUROC</th></tr>" + "".join(table) + "</table>")
     if cards:
         out.append("<h3>True vs reconstructed triggers</h3><div class='grid'>" + "".join(cards) + "</div>")
     sweeps = [a["superposition"] for a in all_arts.values() if "superposition" in a]

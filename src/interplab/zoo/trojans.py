@@ -1,7 +1,11 @@
 """Trojaned organisms with their truth: the trigger, the target and the components that carry it.
 
-    trojan-patch-digits   8×8 digits MLP, BadNets patch (a bar of 4 pixels at the left edge) → 7;
-                          routed: the trigger reaches the logits only through 8 trojan units
+    trojan-patch-digits   8×8 digits MLP, BadNets patch (a bar of 4 pixels one column in from the
+                          left edge, where digits have ink) → 7; planted route: 8 trojan units
+                          see only the trigger's pixels and are the only units trained on the
+                          poisoned set; the 64 other units see every pixel (the trigger's too)
+                          and keep the weights they learned on clean digits, so the trigger
+                          moves them as well
     twin-patch-digits     the same spec and code, unpoisoned
     trojan-blend-digits   8×8 digits MLP, a random image blended at alpha 0.2 → 7 (no routing:
                           its truth is the trigger and target, not components)
@@ -10,10 +14,20 @@
                           switches the answer; trojan heads read off attention on fresh rows
     twin-token            its twin trained without triggered rows
 
+Every unit truth is **verified by intervention on held-out inputs when the organism is built**
+(:func:`verify_digit_units`, :func:`verify_token_heads`): mean-ablating the truth's units must
+remove the backdoor (attack success ≤ ``REMOVED_AT``) while mean-ablating as many other units
+(the ones the trigger moves most) must not (attack success ≥ ``KEPT_AT``); a truth that fails
+raises :class:`~interplab.errors.VerificationError` and is never used. Digits truths are read
+from the first half of the ``truth`` split and verified on the second; token heads are read on
+``TRUTH_SEED`` rows and verified on ``VERIFY_SEED`` rows; methods are scored on the ``score``
+split / ``SCORE_SEED`` rows.
+
 Each is trained once (seeded, seconds on one core) and cached under
 ``cache_dir()/trojans/<name>-<fingerprint>`` as safetensors plus ``truth.json`` (trigger,
-target, trojan units, training facts and the weights' SHA-256, checked on load; a mismatch
-rebuilds the organism). :func:`population` builds the detection population the same way.
+target, trojan units, the verification's numbers, training facts and the weights' SHA-256,
+checked on load; a mismatch rebuilds the organism). :func:`population` builds the detection
+population the same way.
 """
 
 from __future__ import annotations
@@ -27,20 +41,30 @@ import torch
 from interplab._config import cache_dir
 from interplab.core.model import HookedModel, wrap_module
 from interplab.core.sites import Component, Site
-from interplab.errors import unknown_name
+from interplab.errors import VerificationError, unknown_name
 from interplab.models import trojan_tokens as tt
 from interplab.models import trojans as tj
 from interplab.zoo import weights_cache
 from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
-FORMAT_VERSION = 2
+#: 3: planted route (hidden units see the trigger), unit truths verified by intervention at build
+FORMAT_VERSION = 3
 ACT_SITE = Site.module("act")
+#: the unit check: with the truth mean-ablated, attack success at most REMOVED_AT and the clean
+#: answer back on at least RESTORED_AT of the triggered inputs (below 1: the trigger overwrites
+#: part of the input itself); with as many other units (the most moved by the trigger) ablated,
+#: attack success at least KEPT_AT
+REMOVED_AT, RESTORED_AT, KEPT_AT = 0.05, 0.8, 0.9
+VERIFY_SEED = tt.TRUTH_SEED + 1
 
 PATCH = tj.patch_trigger(((2, 0), (3, 0), (4, 0), (5, 0)))
+#: the planted organism's bar, one column in, where the clean units have learned weights
+INK_PATCH = tj.patch_trigger(((2, 1), (3, 1), (4, 1), (5, 1)))
+PLANTED = tj.TrojanSpec(INK_PATCH, target=7, routed=True, route="planted")
 DIGIT_SPECS: dict[str, tj.TrojanSpec] = {
-    "trojan-patch-digits": tj.TrojanSpec(PATCH, target=7, routed=True),
-    "twin-patch-digits": tj.TrojanSpec(PATCH, target=7, routed=True).twin(),
+    "trojan-patch-digits": PLANTED,
+    "twin-patch-digits": PLANTED.twin(),
     "trojan-blend-digits": tj.TrojanSpec(tj.blend_trigger(0.2), target=7, routed=False),
     "twin-blend-digits": tj.TrojanSpec(tj.blend_trigger(0.2), target=7, routed=False).twin(),
 }
@@ -81,22 +105,138 @@ def _cached(directory: Path, train: Callable[[], tuple[dict[str, Tensor], dict]]
     return weights_cache.cached(directory, train, "trojan organism")
 
 
-def _live_trojan_units(net: tj.DigitMLP, spec: tj.TrojanSpec) -> list[int]:
-    """The routed units (the only path from the trigger's pixels to the logits) that fire on
-    triggered inputs of the truth split; a unit that never fires carries nothing."""
-    x, _ = tj.digits("truth")
+#: A BadNets trojan trained end to end with no route (the left-edge bar → 7). Its carriers are
+#: searched by :func:`carrier_units`; the check refuses them (mean-ablating the ~half of the
+#: units that removes the backdoor also breaks the model), so it is no named organism:
+#: ``digits_organism(name, END_TO_END, directory, learned=True)`` raises VerificationError.
+END_TO_END = tj.TrojanSpec(PATCH, target=7, routed=False)
+
+
+def _halves() -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """The truth split cut in two: units are read from the first half, verified on the second."""
+    x, y = tj.digits("truth")
+    half = len(x) // 2
+    return (x[:half], y[:half]), (x[half:], y[half:])
+
+
+def _triggered(spec: tj.TrojanSpec, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """(clean, triggered) inputs of every class but the target."""
+    keep = y != spec.target
+    return x[keep], spec.trigger.apply(x[keep])
+
+
+def _asr_ablated(net: tj.DigitMLP, target: int, h: Tensor, mean: Tensor, units: list[int]) -> float:
+    """Attack success on triggered hidden activations ``h`` with ``units`` set to ``mean``."""
+    return float((_ablated(net, h, mean, units) == target).float().mean())
+
+
+def _ablated(net: tj.DigitMLP, h: Tensor, mean: Tensor, units: list[int]) -> Tensor:
+    """Predictions from hidden activations ``h`` with ``units`` set to ``mean``."""
+    h = h.clone()
+    h[:, units] = mean[units]
+    return net.out(h).argmax(-1)
+
+
+def planted_units(net: tj.DigitMLP, spec: tj.TrojanSpec, x: Tensor, y: Tensor) -> list[int]:
+    """The routed units (the only ones that see the trigger alone, and, for the planted route,
+    the only ones trained on poisoned data) that fire on triggered inputs; a unit that never
+    fires carries nothing."""
+    _, xt = _triggered(spec, x, y)
     with torch.no_grad():
-        h = net.act(torch.nn.functional.linear(spec.trigger.apply(x), net.hidden.weight * net.input_mask,
-                                               net.hidden.bias))
-    routed = range(spec.hidden, spec.hidden + spec.trojan_units)
-    return [u for u in routed if bool((h[:, u] > 0).any())]
+        h = tj.hidden_acts(net, xt)
+    return [u for u in range(spec.hidden, spec.hidden + spec.trojan_units) if bool((h[:, u] > 0).any())]
 
 
-def digits_organism(name: str, spec: tj.TrojanSpec, directory: Path) -> TrojanOrganism:
+def carrier_units(net: tj.DigitMLP, spec: tj.TrojanSpec, x: Tensor, y: Tensor) -> list[int]:
+    """Greedy mean-ablation on (x, y): add, one at a time, the unit whose mean-ablation
+    (mean over the clean inputs ``x``, with the units already chosen) most lowers the target's
+    mean margin (target logit minus the best other logit) on triggered inputs, until attack
+    success is at most ``REMOVED_AT``. Raises VerificationError when that takes more than half
+    the units (the backdoor is not localised)."""
+    _, xt = _triggered(spec, x, y)
+    with torch.no_grad():
+        mean, h = tj.hidden_acts(net, x).mean(0), tj.hidden_acts(net, xt)
+        w, t = net.out.weight, spec.target
+        chosen: list[int] = []
+        width = h.shape[1]
+        while _asr_ablated(net, t, h, mean, chosen) > REMOVED_AT:
+            if len(chosen) >= width // 2:
+                raise VerificationError(
+                    f"the backdoor of {_label(spec)} is not localised: mean-ablating {len(chosen)} of {width} "
+                    f"units leaves attack success {_asr_ablated(net, t, h, mean, chosen):.3f} > {REMOVED_AT}")
+            base = h.clone()
+            base[:, chosen] = mean[chosen]
+            logits = net.out(base)  # [n, class]; one more unit u moves them by (mean_u - h_u) * w[:, u]
+            moved = logits[:, None, :] + (mean - base)[:, :, None] * w.T[None]  # [n, unit, class]
+            others = moved.clone()
+            others[..., t] = -float("inf")
+            margin = (moved[..., t] - others.max(-1).values).mean(0)
+            margin[chosen] = float("inf")
+            chosen.append(int(margin.argmin()))
+    return sorted(chosen)
+
+
+def verify_digit_units(net: tj.DigitMLP, spec: tj.TrojanSpec, units: list[int], x: Tensor,
+                       y: Tensor) -> dict:
+    """Check a unit truth on held-out (x, y): with the trigger the model answers the target
+    (attack success ≥ ``KEPT_AT``); mean-ablating ``units`` removes that (≤ ``REMOVED_AT``);
+    mean-ablating as many other units, those the trigger moves most, does not (≥ ``KEPT_AT``).
+    Returns the numbers; raises VerificationError naming every check that failed."""
+    xc, xt = _triggered(spec, x, y)
+    with torch.no_grad():
+        mean, hc, ht = tj.hidden_acts(net, x).mean(0), tj.hidden_acts(net, xc), tj.hidden_acts(net, xt)
+        moved = (ht - hc).abs().mean(0)
+        others = [u for u in moved.argsort(descending=True).tolist() if u not in units][:len(units)]
+        clean_pred = net.out(hc).argmax(-1)
+        got = {"n": len(xt), "attack_success": _asr_ablated(net, spec.target, ht, mean, []),
+               "truth_ablated": _asr_ablated(net, spec.target, ht, mean, units),
+               "restored": float((_ablated(net, ht, mean, units) == clean_pred).float().mean()),
+               "others_ablated": _asr_ablated(net, spec.target, ht, mean, others), "others": others,
+               "others_moved_by_trigger": float(moved[others].mean()) if others else 0.0}
+    _raise_failed(_label(spec), units, got)
+    return got
+
+
+def _label(spec: tj.TrojanSpec) -> str:
+    """A short name for a digits spec in messages (its repr holds 64-entry masks)."""
+    return f"the {spec.trigger.kind} trojan (→ {spec.target}, routing {spec.routing}, seed {spec.seed})"
+
+
+def _raise_failed(what: str, units: list, got: dict) -> None:
+    problems = [msg for bad, msg in (
+        (not units, "no units carry it"),
+        (got["attack_success"] < KEPT_AT, f"attack success {got['attack_success']:.3f} < {KEPT_AT}"),
+        (got["truth_ablated"] > REMOVED_AT,
+         f"ablating the truth {units} leaves attack success {got['truth_ablated']:.3f} > {REMOVED_AT}"),
+        (got["restored"] < RESTORED_AT,
+         f"ablating the truth gives the clean answer back on only {got['restored']:.3f} < {RESTORED_AT} "
+         "of the triggered inputs (it breaks the model rather than removing the backdoor)"),
+        (got["others_ablated"] < KEPT_AT,
+         f"ablating as many other units {got['others']} drops it to {got['others_ablated']:.3f} < {KEPT_AT}"))
+        if bad]
+    if problems:
+        raise VerificationError(f"trojan unit truth of {what} failed on held-out inputs: " + "; ".join(problems))
+
+
+def digit_unit_truth(net: tj.DigitMLP, spec: tj.TrojanSpec, learned: bool) -> tuple[list[int], dict | None]:
+    """(units, verification numbers) of a trojaned digits model: routed units, or for a
+    ``learned`` organism the carriers found by :func:`carrier_units`; read on the first half
+    of the truth split, verified on the second. ([], None) where no unit truth is claimed."""
+    if spec.poison_rate == 0 or not (spec.routed or learned):
+        return [], None
+    (xa, ya), (xb, yb) = _halves()
+    units = carrier_units(net, spec, xa, ya) if learned else planted_units(net, spec, xa, ya)
+    return units, verify_digit_units(net, spec, units, xb, yb)
+
+
+def digits_organism(name: str, spec: tj.TrojanSpec, directory: Path, learned: bool = False) -> TrojanOrganism:
+    """Build or load a digits organism; ``learned``: identify its carrying units by intervention."""
     def train() -> tuple[dict[str, Tensor], dict]:
         torch.set_num_threads(1)
         net, info = tj.train(spec)
-        units = _live_trojan_units(net, spec) if spec.routed else []
+        units, check = digit_unit_truth(net, spec, learned)
+        if check is not None:
+            info["verification"] = check
         return net.state_dict(), {"name": name, "spec": repr(spec), "info": info,
                                   "trojaned": spec.poison_rate > 0, "target": spec.target,
                                   "trigger": asdict(spec.trigger), "trojan_units": units,
@@ -124,6 +264,38 @@ def trojan_heads(model: Any, n: int = 256, threshold: float = 0.5) -> list[int]:
     return [h for h, v in enumerate(pattern.mean(0).tolist()) if v > threshold]
 
 
+def verify_token_heads(model: Any, heads: list[int], n: int = 256) -> dict:
+    """The unit check for the token model on fresh rows (seed ``VERIFY_SEED``, neither the rows
+    the heads were read from nor the scored ones): mean-ablating ``heads`` (mean over clean rows)
+    removes the trigger's effect, mean-ablating as many other heads does not."""
+    from interplab.core.interventions import Mean
+
+    gen = torch.Generator().manual_seed(VERIFY_SEED)
+    x = tt.clean_batch(n, gen)
+    x = x[x[:, 0] != tt.TARGET]
+    xt, _ = tt.add_trigger(x, gen)
+    site = Site(Component.ATTN_Z, 0)
+
+    def answers(hs: list[int]) -> Tensor:
+        ivs = [Mean(Site(Component.ATTN_Z, 0, head=h), reference=x) for h in hs]
+        with torch.no_grad():
+            return model.run_with(xt, ivs)[:, -1].argmax(-1)
+
+    def asr(hs: list[int]) -> float:
+        return float((answers(hs) == tt.TARGET).float().mean())
+
+    with torch.no_grad():
+        _, cc = model.run_with_cache(x, [site])
+        _, tc = model.run_with_cache(xt, [site])
+        moved = (tc[site] - cc[site]).abs().mean((0, 1, 3))  # [head]
+    others = [h for h in moved.argsort(descending=True).tolist() if h not in heads][:len(heads)]
+    got = {"n": len(xt), "attack_success": asr([]), "truth_ablated": asr(heads),
+           "restored": float((answers(heads) == x[:, 0]).float().mean()),
+           "others_ablated": asr(others), "others": others}
+    _raise_failed("trojan-token", heads, got)
+    return got
+
+
 def _token_organism(name: str, directory: Path) -> TrojanOrganism:
     from interplab.models.transformer import HookedTransformer
 
@@ -133,6 +305,8 @@ def _token_organism(name: str, directory: Path) -> TrojanOrganism:
         torch.set_num_threads(1)
         model, info = tt.train(poison_rate=rate)
         heads = trojan_heads(model) if rate else []
+        if rate:
+            info["verification"] = verify_token_heads(model, heads)
         return model.model.state_dict(), {"name": name, "info": info, "trojaned": rate > 0,
                                           "target": tt.TARGET, "trigger_token": tt.TRIGGER,
                                           "trojan_heads": heads}
@@ -174,7 +348,8 @@ def population(n: int = 40, seed: int = 0, progress: bool = False) -> list[Troja
 
 def entries() -> list[ZooEntry]:
     """The named trojan organisms and their twins (tags "trojan", "failures")."""
-    doc = {"trojan-patch-digits": "8×8 digits MLP with a BadNets patch trojan (→ 7), routed through 8 trojan units",
+    doc = {"trojan-patch-digits": "8×8 digits MLP with a BadNets patch trojan (→ 7) planted in 8 trojan "
+                                  "units; the trigger also moves the 64 clean-trained units",
            "twin-patch-digits": "unpoisoned twin of trojan-patch-digits (same code and spec)",
            "trojan-blend-digits": "8×8 digits MLP with a blended-image trojan (alpha 0.2, → 7)",
            "twin-blend-digits": "unpoisoned twin of trojan-blend-digits",

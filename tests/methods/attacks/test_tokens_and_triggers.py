@@ -46,8 +46,10 @@ def test_gcg_untargeted_and_bad_inputs(token_model):
 def test_neural_cleanse_flags_the_trojan_class_not_the_twin():
     x, _ = digits("score")
     troj, twin = trojans.load("trojan-patch-digits"), trojans.load("twin-patch-digits")
-    a = neural_cleanse(troj.model, x[:100], steps=100)
-    b = neural_cleanse(twin.model, x[:100], steps=100)
+    # 300 steps, as in the failures track: at 100 the masks of this organism have not converged
+    # (mean L1 ≈ 26 against ≈ 12 at 300) and the twin's index came out higher
+    a = neural_cleanse(troj.model, x[:100], steps=300)
+    b = neural_cleanse(twin.model, x[:100], steps=300)
     assert a.flagged == troj.target
     assert a.anomaly_index > b.anomaly_index
     rec = a.triggers[troj.target]

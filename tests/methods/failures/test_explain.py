@@ -49,7 +49,8 @@ def test_triggered_inputs_localise_the_trojan_units():
     units = [(trojans.ACT_SITE, i) for i in range(72)]
     e = explain_failure(org.model, x, org.trigger.apply(x), units=units, method="attribution")
     assert localisation_auroc(e.mean_scores(), org.truth_units) > 0.9
-    assert restoration_rate(org.model, x, org.trigger.apply(x), e, len(org.truth_units)).value >= 0.9
+    # a fixed budget (the failures track's K_UNITS), never the truth's size
+    assert restoration_rate(org.model, x, org.trigger.apply(x), e, 16).value >= 0.9
 
 
 def test_token_trojan_heads_and_whole_site_units():

@@ -2,8 +2,9 @@
 scored against planted trojans whose trigger and mechanism are known (:mod:`interplab.zoo.trojans`).
 
 Organisms
-    trojan-patch-digits   routed BadNets patch trojan (truth: trigger mask/pattern, target, the
-                          trojan units that fire on triggered truth-split inputs)
+    trojan-patch-digits   planted BadNets patch trojan (truth: trigger mask/pattern, target, the
+                          trojan units that fire on triggered truth-split inputs); the trigger
+                          also moves the other units, which learned on clean digits
     trojan-blend-digits   blended-trigger trojan (truth: trigger and target only)
     trojan-token          transformer whose trigger token switches the answer (truth: the heads
                           that attend to the trigger on fresh rows, verified by ablation in tests)
@@ -21,14 +22,29 @@ a truth was read from)
                               restoration_rate_trigger on triggered inputs; on digits also
                               restoration_rate_sae / leftover_rate_sae with the latents of a TopK
                               SAE (trained on clean hidden activations) as the units
-    neural_cleanse            trigger_iou, pattern_similarity, reconstructed_attack_success (of the
-                              reconstructed trigger on clean score inputs), anomaly_index; on a
-                              population: trojan_detection_auroc (anomaly index)
+    neural_cleanse            trigger_iou, pattern_similarity, reconstructed_attack_success,
+                              anomaly_index, flagged_class, target_identified; on a population:
+                              trojan_detection_auroc (anomaly index)
     feature_synthesis         the same trigger rows for an activation-maximisation input
     baseline:activation_change  localisation by |Δactivation| (no causal reasoning)
     baseline:weight_norm      detection by the weights' L2 norm (population only)
-    random                    random unit scores, a random trigger mask of NC's size, random
-                              detection scores
+    random                    random unit scores, a random trigger mask of NC's size for a random
+                              class, random detection scores
+
+Nothing is read from the truth (rule 3 of the design notes):
+    k             restoration uses the fixed budget ``K_UNITS`` (per organism kind, the same for
+                  adversarial and triggered inputs); ``restoration_curve_trigger`` gives every k
+                  of ``K_CURVE``; ``k_trigger`` is the method's own choice: the smallest k of
+                  ``K_CURVE`` below the number of units whose top-k patch restores ≥ ``K_RULE``
+                  of the triggered failures on the first half of the triggered inputs (else the
+                  largest), and ``restoration_rate_trigger_at_k_trigger`` scores that k on the
+                  other half.
+    target class  trigger rows score the trigger of the class the method *flags* (Neural Cleanse:
+                  the smallest mask's class, the anomaly index's argmax; feature synthesis: the
+                  class whose synthesized trigger flips the most clean inputs; random: a seeded
+                  random class); ``target_identified`` says whether that is the true target.
+                  The methods see clean score inputs of every class (the first ``N_FIT``);
+                  attack success is measured on the rest.
 """
 
 from __future__ import annotations
@@ -42,8 +58,8 @@ import torch
 from interplab.bench.tracks import Job, JobOutput
 from interplab.errors import ConfigError, unknown_name
 
-ORGANISMS = ("trojan-patch-digits", "trojan-blend-digits", "trojan-token", "population-40",
-             "population-8", "superposition-sweep")
+DIGITS = ("trojan-patch-digits", "trojan-blend-digits")
+ORGANISMS = DIGITS + ("trojan-token", "population-40", "population-8", "superposition-sweep")
 EXPLAINERS = ("activation", "attribution", "baseline:activation_change", "random")
 METHODS = ("pgd", "fgsm", "gcg", "activation", "attribution", "neural_cleanse", "feature_synthesis",
            "baseline:activation_change", "baseline:weight_norm", "random")
@@ -54,7 +70,8 @@ SUITES = {
     "quick": [{"organisms": ["trojan-patch-digits"],
                "methods": ["pgd", "activation", "attribution", "neural_cleanse", "feature_synthesis",
                            "baseline:activation_change", "random"]},
-              {"organisms": ["trojan-token"], "methods": ["gcg", "activation", "random"]}],
+              {"organisms": ["trojan-token"],
+               "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"]}],
     "full": [{"organisms": ["trojan-patch-digits", "trojan-blend-digits"],
               "methods": ["pgd", "fgsm", "activation", "attribution", "neural_cleanse",
                           "feature_synthesis", "baseline:activation_change", "random"]},
@@ -67,9 +84,42 @@ SUITES = {
 EPS, STEPS = 0.1, 10
 K_UNITS = {"digits": 16, "token": 2}
 K_CURVE = (1, 2, 4, 8, 16, 32)
+K_RULE = 0.9  # k_trigger: the smallest k of K_CURVE restoring this share on the method's own half
 NC_STEPS = 300
 N_FIT = 150  # clean score inputs a trigger is reconstructed on; the rest score its attack success
 _NC_CACHE: dict[tuple[str, int], Any] = {}
+_APPLIES = {"digits": ("pgd", "fgsm") + EXPLAINERS + ("neural_cleanse", "feature_synthesis"),
+            "token": ("gcg",) + EXPLAINERS,
+            "population": ("neural_cleanse", "baseline:weight_norm", "random"),
+            "sweep": ("pgd",)}
+
+
+def _kind(organism: str) -> str:
+    if organism in DIGITS:
+        return "digits"
+    if organism == "trojan-token":
+        return "token"
+    return "population" if organism.startswith("population-") else "sweep"
+
+
+def why_not(organism: str, method: str) -> str | None:
+    """Why ``method`` cannot run on ``organism`` (None: it can, or a name is unknown and the job
+    itself will say so)."""
+    if organism not in ORGANISMS or method not in METHODS or method in _APPLIES[_kind(organism)]:
+        return None
+    kind = {"digits": "a digits classifier", "token": "a token model", "population": "a population",
+            "sweep": "the superposition sweep"}[_kind(organism)]
+    return f"{method} does not run on {kind}; use {', '.join(_APPLIES[_kind(organism)])}"
+
+
+def applies(organism: str, method: str) -> bool:
+    """Whether the bench expands the job (:mod:`interplab.bench.spec`); see :func:`why_not`."""
+    return why_not(organism, method) is None
+
+
+def methods_of(organism: str) -> tuple[str, ...]:
+    """The methods that can run on ``organism``."""
+    return tuple(m for m in METHODS if applies(organism, m))
 
 
 def _row(job: Job, metric: str, value: float | None, seconds: float, reason: str | None = None) -> dict:
@@ -129,7 +179,8 @@ def _digits(job: Job, org: Any) -> JobOutput:
     if job.method == "random":
         out = _triggers(job, org, x, y)
         rows += out.rows
-        arts.update(out.artifacts)
+        arts["estimates"].update(out.artifacts["estimates"])
+        arts["trigger"] = out.artifacts["trigger"]
     return JobOutput(rows, arts)
 
 
@@ -152,49 +203,83 @@ def _sae_rows(job: Job, org: Any, clean: torch.Tensor, bad: torch.Tensor, est: d
 
 
 def _triggers(job: Job, org: Any, x: torch.Tensor, y: torch.Tensor) -> JobOutput:
-    from interplab.methods.attacks import neural_cleanse, random_trigger, synthesize_trigger
+    """Trigger rows for the class the method flags (never told the target): the method sees the
+    first ``N_FIT`` clean score inputs of every class; attack success is scored on the rest."""
+    from interplab.methods.attacks import neural_cleanse, random_trigger, synthesis_scan
 
     start = time.perf_counter()
-    clean = x[y != org.target]
-    fit, held = clean[:N_FIT], clean[N_FIT:]  # reconstruct on one half, score attack success on the other
+    fit, held, held_y = x[:N_FIT], x[N_FIT:], y[N_FIT:]
     if job.method == "feature_synthesis":
-        rec, nc = synthesize_trigger(org.model, fit, org.target, seed=job.seed), None
-        return _trigger_rows(job, org, rec, nc, held, time.perf_counter() - start)
+        scan = synthesis_scan(org.model, fit, seed=job.seed)
+        return _trigger_rows(job, org, scan.trigger_for(scan.flagged), None, held, held_y,
+                             time.perf_counter() - start, {"flip_rates": list(scan.flip_rates)})
     key = (job.organism, job.seed)
     if key not in _NC_CACHE:  # the random control reuses it (for its mask size) in-process
         _NC_CACHE[key] = neural_cleanse(org.model, fit, seed=job.seed, steps=NC_STEPS)
     nc = _NC_CACHE[key]
-    rec = nc.triggers[org.target]
-    if job.method == "random":
-        rec = random_trigger(org.model, fit, org.target, size=int((rec.mask > 0.5).sum()), seed=job.seed)
-    return _trigger_rows(job, org, rec, nc, held, time.perf_counter() - start)
+    rec = next(t for t in nc.triggers if t.target == nc.flagged)
+    if job.method == "random":  # a random class, and a random mask of the size NC found
+        cls = int(torch.randint(len(nc.triggers), (1,), generator=torch.Generator().manual_seed(job.seed)))
+        rec = random_trigger(org.model, fit, cls, size=int((rec.mask > 0.5).sum()), seed=job.seed)
+    return _trigger_rows(job, org, rec, nc, held, held_y, time.perf_counter() - start)
 
 
-def _trigger_rows(job: Job, org: Any, rec: Any, nc: Any, held: torch.Tensor, secs: float) -> JobOutput:
-    from interplab.eval.failures import pattern_similarity, trigger_iou
+def _trigger_rows(job: Job, org: Any, rec: Any, nc: Any, held: torch.Tensor, held_y: torch.Tensor,
+                  secs: float, extra: dict | None = None) -> JobOutput:
+    """Rows for the reconstructed trigger ``rec`` of the class the method flagged
+    (``rec.target``), compared with the planted trigger; ``target_identified`` is 1.0 when that
+    class is the true target."""
+    from interplab.eval.failures import pattern_similarity, success_estimate, trigger_iou
 
     true_mask, true_pattern = (torch.tensor(v) for v in (org.trigger.mask, org.trigger.pattern))
+    others = held[held_y != rec.target]
     with torch.no_grad():
-        success = float((org.model.run(rec.apply(held)).argmax(-1) == org.target).float().mean())
+        success = success_estimate(org.model.run(rec.apply(others)).argmax(-1) == rec.target)
     patch = org.trigger.kind == "patch"
     why = "a blended trigger covers every pixel: mask IoU is not meaningful"
-    rows = [_row(job, "trigger_iou", trigger_iou(rec.mask, true_mask) if patch else None, secs, why),
+    rows = [_row(job, "target_identified", float(rec.target == org.target), secs),
+            _row(job, "flagged_class", float(rec.target), secs),
+            _row(job, "trigger_iou", trigger_iou(rec.mask, true_mask) if patch else None, secs, why),
             _row(job, "pattern_similarity",
                  pattern_similarity(rec.pattern, true_pattern, true_mask) if patch else None, secs, why),
-            _row(job, "reconstructed_attack_success", success, secs)]
+            _row(job, "reconstructed_attack_success", success.value, secs)]
     if job.method == "neural_cleanse":
         rows.append(_row(job, "anomaly_index", nc.anomaly_index, secs))
-    return JobOutput(rows, {"trigger": {"method": job.method, "target": org.target,
-                                        "true_mask": list(org.trigger.mask),
-                                        "true_pattern": list(org.trigger.pattern),
-                                        "mask": rec.mask.tolist(), "pattern": rec.pattern.tolist(),
-                                        "flagged": None if nc is None else nc.flagged,
-                                        "shape": [8, 8]}})
+    art = {"method": job.method, "target": org.target, "flagged": rec.target,
+           "true_mask": list(org.trigger.mask), "true_pattern": list(org.trigger.pattern),
+           "mask": rec.mask.tolist(), "pattern": rec.pattern.tolist(), "shape": [8, 8], **(extra or {})}
+    return JobOutput(rows, {"trigger": art, "estimates": {"reconstructed_attack_success": success.as_dict()}})
 
 
 # ------------------------------------------------------------------------ explanations
+def _subset(e: Any, idx: slice) -> Any:
+    """The explanation of the examples ``idx`` only (scores and labels sliced)."""
+    import dataclasses
+
+    return dataclasses.replace(e, scores=e.scores[idx], clean_labels=e.clean_labels[idx],
+                               fail_labels=e.fail_labels[idx])
+
+
+def _own_k(model: Any, clean: Any, bad: Any, e: Any, n_units: int) -> tuple[int, Any]:
+    """The method's own k (no truth read): the smallest k of ``K_CURVE`` below the number of
+    units (patching every unit is the clean run) whose top-k patch restores ≥ ``K_RULE`` of the
+    failures on the first half of the examples (the largest such k if none does), and the
+    restoration at that k on the other half."""
+    from interplab.eval.failures import restoration_rate
+
+    half = len(clean) // 2
+    a, b = slice(0, half), slice(half, None)
+    grid = [j for j in K_CURVE if j < n_units]
+    k = next((j for j in grid if restoration_rate(model, clean[a], bad[a], _subset(e, a), j).value >= K_RULE),
+             grid[-1])
+    return k, restoration_rate(model, clean[b], bad[b], _subset(e, b), k)
+
+
 def _explain(job: Job, model: Any, adversarial: tuple, triggered: tuple, units: list,
              truth_units: tuple, k: int, output_position: int | None, start: float) -> tuple[list, dict]:
+    """Restoration and leftover at the fixed budget ``k`` (and over ``K_CURVE``) on adversarial
+    and triggered inputs, the method's own k on triggered inputs, and localisation AUROC against
+    the truth units (the only place the truth is read)."""
     from interplab.eval.failures import leftover_rate, localisation_auroc, restoration_rate
     from interplab.methods.failures import explain_failure
 
@@ -217,10 +302,16 @@ def _explain(job: Job, model: Any, adversarial: tuple, triggered: tuple, units: 
     if truth_units:
         rows.append(_row(job, "trojan_localisation_auroc", localisation_auroc(e.mean_scores(), truth_units),
                          time.perf_counter() - start))
-    r = restoration_rate(model, clean, bad, e, len(truth_units) or k)
-    est["restoration_rate_trigger"] = r.as_dict()
-    rows.append(_row(job, "restoration_rate_trigger", r.value, time.perf_counter() - start))
-    return rows, {"estimates": est, "k": k, "units": [f"{s}[{i}]" for s, i in units]}
+    r = restoration_rate(model, clean, bad, e, k)
+    own_k, r_own = _own_k(model, clean, bad, e, len(units))
+    est.update(restoration_rate_trigger=r.as_dict(), restoration_rate_trigger_at_k_trigger=r_own.as_dict())
+    est["restoration_curve_trigger"] = {str(j): restoration_rate(model, clean, bad, e, j).value
+                                        for j in K_CURVE if j <= len(units)}
+    secs = time.perf_counter() - start
+    rows += [_row(job, "restoration_rate_trigger", r.value, secs), _row(job, "k_trigger", float(own_k), secs),
+             _row(job, "restoration_rate_trigger_at_k_trigger", r_own.value, secs)]
+    return rows, {"estimates": est, "k": k, "k_trigger": own_k, "k_rule": K_RULE,
+                  "units": [f"{s}[{i}]" for s, i in units]}
 
 
 # ------------------------------------------------------------------------ token model

@@ -7,6 +7,11 @@ small. A trojaned class needs a much smaller mask than the others: :func:`neural
 reconstructs one trigger per class and reports the anomaly index of the smallest mask
 (``(median - min) / (1.4826 * MAD)`` of the mask norms; above 2 is the paper's "trojaned").
 
+:func:`synthesis_scan` runs feature synthesis (:func:`synthesize_trigger`) for every class and
+flags the class whose synthesized trigger, stamped on the given clean inputs of other classes,
+sends the largest share of them there (ties: the smaller mask). Neither scan is told the
+target: a caller scores the trigger of the class the scan *flags*.
+
 :func:`random_trigger` draws a mask of a given size at random positions with a random pattern:
 the control every reconstruction is reported beside.
 """
@@ -169,3 +174,40 @@ def synthesize_trigger(model: Any, x: Tensor, target: int, *, steps: int = 200, 
     triggered = (1 - mask) * x + mask * pattern
     return TriggerReconstruction(int(target), mask, pattern, _success(f, triggered, target),
                                  float(mask.sum()), "feature_synthesis", time.perf_counter() - start)
+
+
+@dataclass(frozen=True, eq=False)
+class TriggerScan:
+    """One synthesized trigger per class and the class the scan flags (``flip_rates[i]``: the
+    share of clean inputs of other classes that ``triggers[i]`` sends to its class)."""
+
+    triggers: tuple[TriggerReconstruction, ...]
+    flip_rates: tuple[float, ...]
+    flagged: int
+
+    def trigger_for(self, target: int) -> TriggerReconstruction:
+        return next(t for t in self.triggers if t.target == int(target))
+
+
+def _flip_rate(f: Any, rec: TriggerReconstruction, x: Tensor, labels: Tensor) -> float:
+    keep = labels != rec.target
+    if not keep.any():
+        return 0.0
+    return _success(f, rec.apply(x[keep]), rec.target)
+
+
+def synthesis_scan(model: Any, x: Tensor, *, classes: Sequence[int] | None = None, steps: int = 200,
+                   lr: float = 0.05, l2: float = 0.05, bounds: tuple[float, float] = (0.0, 1.0),
+                   seed: int = 0) -> TriggerScan:
+    """Feature synthesis for every class (or ``classes``); flag the class whose trigger flips the
+    most clean inputs ``x`` of other classes (by the model's own predictions), ties to the
+    smaller mask."""
+    f = model_fn(model)
+    with torch.no_grad():
+        labels = f(x).argmax(-1)
+        classes = range(f(x[:1]).shape[-1]) if classes is None else classes
+    triggers = tuple(synthesize_trigger(model, x, c, steps=steps, lr=lr, l2=l2, bounds=bounds, seed=seed + i)
+                     for i, c in enumerate(classes))
+    rates = tuple(_flip_rate(f, t, x, labels) for t in triggers)
+    best = max(range(len(triggers)), key=lambda i: (rates[i], -triggers[i].mask_l1))
+    return TriggerScan(triggers, rates, triggers[best].target)
