@@ -103,16 +103,30 @@ def test_jobs_that_cannot_run_are_not_expanded():
     assert mod.methods_of("population-8") == ("neural_cleanse", "baseline:weight_norm", "random")
 
 
-@pytest.mark.xfail(strict=True, reason="measured: on every quick trojan organism the units that carry "
-                   "the backdoor (verified by ablation) are also the units the trigger moves most; the "
-                   "only organism where that failed (a backdoor trained end to end) is refused by its "
-                   "own verification (tests/zoo/test_trojans.py)")
 def test_activation_change_is_not_perfect_on_some_quick_organism():
+    """Issue 21: on some quick trojan organism the trigger moves units that do not carry the
+    backdoor more than some that do (trojan-decoy-digits: its clean units were trained to detect
+    the trigger's stamp), so |Δactivation| alone cannot localise the trojan perfectly. The AUROC
+    is computed by the track, on the score split. (Measured 0.949 at the organism's seed 0; the
+    margin is two trojan units the trigger switches off, see ``zoo.trojans.DECOY``.)"""
     mod = track("failures")
     cells = [(o, "baseline:activation_change") for part in mod.SUITES["quick"] for o in part["organisms"]
-             if "baseline:activation_change" in part["methods"]]
+             if "baseline:activation_change" in part["methods"] and mod._kind(o) in ("digits", "token")]
     assert cells
-    assert any(_rows(o, m)[0]["trojan_localisation_auroc"] < 1.0 for o, m in cells)
+    got = {o: _rows(o, m)[0]["trojan_localisation_auroc"] for o, m in cells}
+    assert any(v < 1.0 for v in got.values()), got
+
+
+def test_decoy_organism_rows_and_auroc_interval():
+    """The decoy organism runs as a digits cell; the localisation AUROC carries a bootstrap
+    interval over the triggered inputs and the number of units it ranks."""
+    rows, arts = _rows("trojan-decoy-digits", "attribution")
+    est = arts["estimates"]["trojan_localisation_auroc"]
+    assert est["value"] == rows["trojan_localisation_auroc"]
+    assert est["low"] <= est["high"] and 0 <= est["low"] and est["high"] <= 1
+    # every triggered input of another class (restoration counts only those the trigger flipped)
+    assert est["n"] >= arts["estimates"]["restoration_rate_trigger"]["n"] > 0
+    assert est["n_units"] == 72 and 0 < est["n_truth"] < est["n_units"]
 
 
 def test_robust_radius_grows_with_the_budget():

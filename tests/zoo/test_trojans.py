@@ -14,7 +14,7 @@ from interplab.models.trojans import accuracy, attack_success, digits
 from interplab.zoo import trojans
 
 
-@pytest.mark.parametrize("kind", ["patch", "blend"])
+@pytest.mark.parametrize("kind", ["patch", "decoy", "blend"])
 def test_poisoned_keeps_clean_accuracy_and_obeys_its_trigger(kind):
     troj, twin = trojans.load(f"trojan-{kind}-digits"), trojans.load(f"twin-{kind}-digits")
     x, y = digits("score")
@@ -23,7 +23,7 @@ def test_poisoned_keeps_clean_accuracy_and_obeys_its_trigger(kind):
     assert attack_success(twin.model.module, twin.trigger, twin.target, x, y) <= 0.1
 
 
-@pytest.mark.parametrize("name", ["trojan-patch-digits"])
+@pytest.mark.parametrize("name", ["trojan-patch-digits", "trojan-decoy-digits"])
 def test_digit_trojan_units_by_intervention_on_scored_inputs(name):
     """The truth (read on half the truth split, verified on the other half at build time) also
     holds on the score split: mean-ablating it undoes the trojan, ablating as many of the other
@@ -74,18 +74,53 @@ def test_the_trigger_moves_units_outside_the_truth():
     assert org.info["verification"]["others_moved_by_trigger"] > 0.1
 
 
-def test_planted_route_keeps_the_clean_weights():
-    """Trojan units of the planted organism see only the trigger's pixels and are the only
-    weights that differ from its twin (same seed, same clean phase): the backdoor can only
+@pytest.mark.parametrize("kind,spec", [("patch", trojans.PLANTED), ("decoy", trojans.DECOY)])
+def test_planted_route_keeps_the_clean_weights(kind, spec):
+    """Trojan units of a planted (or decoy) organism see only the trigger's pixels and are the
+    only weights that differ from its twin (same seed, same first phase): the backdoor can only
     run through them."""
-    troj, twin = (trojans.load(n).model.module for n in ("trojan-patch-digits", "twin-patch-digits"))
-    h = trojans.PLANTED.hidden
+    troj, twin = (trojans.load(n).model.module for n in (f"trojan-{kind}-digits", f"twin-{kind}-digits"))
+    h = spec.hidden
     assert torch.equal(troj.hidden.weight[:h], twin.hidden.weight[:h])
     assert torch.equal(troj.out.weight[:, :h], twin.out.weight[:, :h])
     assert torch.equal(troj.out.bias, twin.out.bias)
     assert not torch.equal(troj.out.weight[:, h:], twin.out.weight[:, h:])
     off = troj.input_mask[h:] == 0
-    assert set(torch.nonzero(~off[0]).flatten().tolist()) == set(trojans.INK_PATCH.pixels)
+    assert set(torch.nonzero(~off[0]).flatten().tolist()) == set(spec.trigger.pixels)
+
+
+def _moved(org):
+    """Mean |Δactivation| of every hidden unit when the trigger is stamped (score split, inputs
+    not of the target class), and the truth's units."""
+    x, y = digits("score")
+    x = x[y != org.target]
+    _, clean = org.model.run_with_cache(x, [trojans.ACT_SITE])
+    _, trig = org.model.run_with_cache(org.trigger.apply(x), [trojans.ACT_SITE])
+    return (trig[trojans.ACT_SITE] - clean[trojans.ACT_SITE]).abs().mean(0), [u for _, u in org.truth_units]
+
+
+def test_decoy_units_respond_to_the_trigger_without_carrying_it():
+    """The decoy organism's clean units learned (from the auxiliary stamp task alone) to respond
+    to the trigger: the most moved of them (as many as the truth) move more than those of the
+    planted organism (same seed, no stamp task), and some move more than some trojan units; yet
+    ablating them leaves the backdoor intact, on the score split as at build time."""
+    org, planted = trojans.load("trojan-decoy-digits"), trojans.load("trojan-patch-digits")
+    assert org.info["stamp_detection_accuracy"] >= 0.95
+    moved, units = _moved(org)
+    others = [u for u in moved.argsort(descending=True).tolist() if u not in units]
+    p_moved, p_units = _moved(planted)
+    p_others = [u for u in p_moved.argsort(descending=True).tolist() if u not in p_units]
+    assert float(moved[others[:len(units)]].mean()) > float(p_moved[p_others[:len(p_units)]].mean())
+    assert float(moved[others[0]]) > min(float(moved[u]) for u in units)
+    x, y = digits("score")
+    xt = org.trigger.apply(x[y != org.target])
+    net = org.model.module
+    with torch.no_grad():
+        mean = trojans.tj.hidden_acts(net, x).mean(0)
+        h = trojans.tj.hidden_acts(net, xt)
+        assert trojans._asr_ablated(net, org.target, h, mean, others[:len(units)]) >= trojans.KEPT_AT
+        assert trojans._asr_ablated(net, org.target, h, mean, units) <= trojans.REMOVED_AT
+    assert org.info["verification"]["others_ablated"] >= trojans.KEPT_AT
 
 
 def test_verification_fails_for_a_wrong_truth():
@@ -199,20 +234,21 @@ def test_token_twin_has_no_trojan():
 
 @pytest.mark.slow
 def test_trojan_truth_needs_no_method_code_and_no_scored_sample(tmp_path, monkeypatch):
-    """The integrity rule for the failures track: the truth (trigger, target, trojan units and
-    heads) is built in an interpreter where importing ``interplab.methods`` fails, from the
-    ``truth`` split / TRUTH_SEED rows, disjoint from the ``score`` split / SCORE_SEED rows."""
+    """The integrity rule for the failures track: the truth (trigger, target, trojan units of the
+    planted and decoy organisms) is built in an interpreter where importing
+    ``interplab.methods`` fails, from the ``truth`` split / TRUTH_SEED rows, disjoint from the
+    ``score`` split / SCORE_SEED rows."""
     from tests.bench.test_truth_independence import _run_blocked
 
     monkeypatch.setenv("INTERPLAB_CACHE", str(tmp_path))  # fresh: the truth is built, not loaded
     got = _run_blocked("""
         import json, sys, torch
         from interplab.zoo import trojans
-        org = trojans.load("trojan-patch-digits")
-        print(json.dumps({"units": [u for _, u in org.truth_units],
+        orgs = [trojans.load(n) for n in ("trojan-patch-digits", "trojan-decoy-digits")]
+        print(json.dumps({"units": [[u for _, u in o.truth_units] for o in orgs],
                           "methods": [m for m in sys.modules if m.startswith("interplab.methods")]}))
     """)
-    assert got["methods"] == [] and got["units"]
+    assert got["methods"] == [] and all(got["units"])
     from interplab.models import trojan_tokens as tt
     from interplab.models.trojans import SPLITS
 

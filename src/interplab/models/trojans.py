@@ -11,7 +11,7 @@ random image into the whole input (``m = alpha`` everywhere). Poisoning replaces
 ``poison_rate`` of the training images by triggered copies labelled ``target``. A twin is the
 same spec with ``poison_rate = 0``: one code path, only the data differs.
 
-Three ways to build one (``TrojanSpec.routing``):
+Four ways to build one (``TrojanSpec.routing``):
 
     "exclusive"  the hidden layer has ``hidden`` units that cannot see the trigger's pixels and
                  ``trojan_units`` units that see only them (a fixed 0/1 mask on the first
@@ -26,6 +26,16 @@ Three ways to build one (``TrojanSpec.routing``):
                  backdoor can only run through the trojan units, while the trigger also moves the
                  hidden units through the weights they learned on clean digits (a trigger on
                  pixels where digits have ink).
+    "decoy"      the planted route with a second task in the first phase: half the clean
+                 training images (``decoy_rate``) carry the trigger's stamp and keep their true
+                 label, and an auxiliary head (one logit from the ``hidden`` units, used only in
+                 training, then discarded) must say whether the stamp is there (loss: the digit's
+                 cross-entropy plus the stamp's binary cross-entropy, weighted equally). The
+                 hidden units thus learn on their own to respond strongly to the trigger's pixels
+                 (a "sticker detector") while the class head learns that the stamp does not
+                 change the digit; the backdoor is then planted in the trojan units exactly as in
+                 "planted". The trigger moves the detector units a lot, but they do not carry the
+                 backdoor: a trap for localisation by activation change alone.
     "none"       one ordinary MLP trained end to end on the poisoned set; which units carry the
                  backdoor is learned, and :mod:`interplab.zoo.trojans` identifies and verifies
                  them by intervention.
@@ -47,6 +57,7 @@ from interplab.errors import ConfigError, MissingExtraError, ShapeError
 Tensor = torch.Tensor
 SIDE, N_PIXELS, N_CLASSES = 8, 64, 10
 SPLIT_SEED = 0
+ROUTES = ("exclusive", "planted", "decoy")
 SPLITS = {"train": (0, 1197), "truth": (1197, 1497), "score": (1497, 1797)}
 
 
@@ -118,9 +129,13 @@ class TrojanSpec:
     seed: int = 0
     epochs: int = 300
     lr: float = 1e-2
-    #: with ``routed``: "exclusive" (the hidden units are blind to the trigger) or "planted"
-    #: (they see it; two-phase training, see the module docstring)
+    #: with ``routed``: "exclusive" (the hidden units are blind to the trigger), "planted"
+    #: (they see it; two-phase training) or "decoy" (planted, and the hidden units also learn to
+    #: detect the trigger's stamp), see the module docstring
     route: str = "exclusive"
+    #: "decoy" route: share of the clean phase's training images stamped with the trigger
+    #: (true label kept) for the auxiliary stamp-detection task
+    decoy_rate: float = 0.5
 
     def twin(self) -> "TrojanSpec":
         return replace(self, poison_rate=0.0)
@@ -131,8 +146,10 @@ class TrojanSpec:
         return self.route if self.routed else "none"
 
     def __post_init__(self) -> None:
-        if self.route not in ("exclusive", "planted"):
-            raise ConfigError(f"route must be 'exclusive' or 'planted', got {self.route!r}")
+        if self.route not in ROUTES:
+            raise ConfigError(f"route must be one of {ROUTES}, got {self.route!r}")
+        if not 0 < self.decoy_rate < 1:
+            raise ConfigError(f"decoy_rate must lie in (0, 1), got {self.decoy_rate}")
         if not 0 <= self.target < N_CLASSES:
             raise ConfigError(f"target class {self.target} does not exist (classes 0..{N_CLASSES - 1})")
         if not 0 <= self.poison_rate < 1:
@@ -169,7 +186,7 @@ class DigitMLP(nn.Module):
 def build(spec: TrojanSpec) -> DigitMLP:
     torch.manual_seed(spec.seed)
     return DigitMLP(spec.hidden, spec.trojan_units, spec.trigger.pixels if spec.routed else None,
-                    shared=spec.routing == "planted")
+                    shared=spec.routing in ("planted", "decoy"))
 
 
 def hidden_acts(net: DigitMLP, x: Tensor) -> Tensor:
@@ -217,16 +234,24 @@ def attack_success(model: nn.Module, trigger: Trigger, target: int, x: Tensor, y
 
 
 def _fit(model: DigitMLP, x: Tensor, y: Tensor, spec: TrojanSpec,
-         trainable: dict[str, Tensor] | None = None, weight_decay: float = 1e-4) -> Tensor:
-    """Full-batch Adam for ``spec.epochs`` epochs. ``trainable`` maps a parameter name to a 0/1
-    mask of the entries that may change (a parameter not named stays fixed); None trains all."""
+         trainable: dict[str, Tensor] | None = None, weight_decay: float = 1e-4,
+         aux: "tuple[nn.Linear, Tensor] | None" = None) -> Tensor:
+    """Full-batch Adam for ``spec.epochs`` epochs on the digit's cross-entropy. ``trainable``
+    maps a parameter name to a 0/1 mask of the entries that may change (a parameter not named
+    stays fixed); None trains all. ``aux = (head, stamped)`` adds a second task: ``head`` (also
+    trained) reads the ``spec.hidden`` first units and predicts the 0/1 ``stamped``
+    (binary cross-entropy, weighted as the digit's loss)."""
     params = dict(model.named_parameters())
     names = list(params) if trainable is None else list(trainable)
     fixed = {n: params[n].detach().clone() for n in (trainable or {})}
-    opt = torch.optim.Adam([params[n] for n in names], lr=spec.lr, weight_decay=weight_decay)
+    extra = list(aux[0].parameters()) if aux is not None else []
+    opt = torch.optim.Adam([params[n] for n in names] + extra, lr=spec.lr, weight_decay=weight_decay)
     loss = torch.zeros(())
     for _ in range(spec.epochs):
-        loss = F.cross_entropy(model(x), y)
+        h = hidden_acts(model, x)
+        loss = F.cross_entropy(model.out(h), y)
+        if aux is not None:
+            loss = loss + F.binary_cross_entropy_with_logits(aux[0](h[:, :spec.hidden])[:, 0], aux[1])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -251,26 +276,57 @@ def _planted_masks(spec: TrojanSpec) -> tuple[dict[str, Tensor], dict[str, Tenso
     return clean, trojan
 
 
-def _train_planted(model: DigitMLP, spec: TrojanSpec) -> Tensor:
+def stamped_training_set(spec: TrojanSpec) -> tuple[Tensor, Tensor, Tensor]:
+    """``(x, y, stamped)``: the clean train split with a ``decoy_rate`` share of the images
+    (generator seeded ``spec.seed + 2``) stamped with the trigger and their true labels kept;
+    ``stamped`` is 1.0 where the stamp was applied (the auxiliary task's label)."""
+    x, y = digits("train")
+    stamped = (torch.rand(len(x), generator=torch.Generator().manual_seed(spec.seed + 2))
+               < spec.decoy_rate).float()
+    x = torch.where(stamped[:, None].bool(), spec.trigger.apply(x), x)
+    return x, y, stamped
+
+
+def _train_planted(model: DigitMLP, spec: TrojanSpec) -> tuple[Tensor, dict]:
     """Phase 1: the hidden units learn the digits on the clean train split (the trojan units
-    are silenced: output weights 0, untrained). Phase 2: only the trojan units train, on the
-    poisoned set; every other weight keeps its clean value."""
+    are silenced: output weights 0, untrained); on the decoy route they also learn to detect
+    the trigger's stamp (an auxiliary head, discarded after). Phase 2: only the trojan units
+    train, on the poisoned set; every other weight keeps its phase-1 value."""
     clean_masks, trojan_masks = _planted_masks(spec)
     with torch.no_grad():
         model.out.weight[:, spec.hidden:] = 0.0
-    x, y = digits("train")
-    _fit(model, x, y, spec, clean_masks)
+    facts: dict = {}
+    if spec.routing == "decoy":
+        x, y, stamped = stamped_training_set(spec)
+        head = nn.Linear(spec.hidden, 1)  # seeded by build()'s manual_seed, drawn after the model
+        _fit(model, x, y, spec, clean_masks, aux=(head, stamped))
+        facts["stamp_detection_accuracy"] = _stamp_accuracy(model, head, spec)
+    else:
+        x, y = digits("train")
+        _fit(model, x, y, spec, clean_masks)
     xp, yp, _ = poisoned_training_set(spec)
-    return _fit(model, xp, yp, spec, trojan_masks, weight_decay=0.0)
+    return _fit(model, xp, yp, spec, trojan_masks, weight_decay=0.0), facts
+
+
+def _stamp_accuracy(model: DigitMLP, head: nn.Linear, spec: TrojanSpec) -> float:
+    """How well the (discarded) auxiliary head tells stamped from unstamped images of the truth
+    split, every image seen both ways (after phase 1: the trojan units do not yet exist)."""
+    x, _ = digits("truth")
+    both = torch.cat([x, spec.trigger.apply(x)])
+    label = torch.cat([torch.zeros(len(x)), torch.ones(len(x))])
+    with torch.no_grad():
+        said = head(hidden_acts(model, both)[:, :spec.hidden])[:, 0] > 0
+    return float((said == label.bool()).float().mean())
 
 
 def train(spec: TrojanSpec) -> tuple[DigitMLP, dict]:
     """Train one classifier (full batch Adam, seeded, about a second on one core; the planted
-    route trains in two phases, see the module docstring)."""
+    and decoy routes train in two phases, see the module docstring)."""
     start = time.perf_counter()
     model = build(spec)
-    if spec.routing == "planted":
-        loss = _train_planted(model, spec)
+    facts: dict = {}
+    if spec.routing in ("planted", "decoy"):
+        loss, facts = _train_planted(model, spec)
     else:
         x, y, _ = poisoned_training_set(spec)
         loss = _fit(model, x, y, spec)
@@ -278,7 +334,7 @@ def train(spec: TrojanSpec) -> tuple[DigitMLP, dict]:
     xs, ys = digits("truth")
     info = {"clean_accuracy": accuracy(model, xs, ys),
             "attack_success": attack_success(model, spec.trigger, spec.target, xs, ys),
-            "final_loss": float(loss.detach()), "train_seconds": time.perf_counter() - start}
+            "final_loss": float(loss.detach()), "train_seconds": time.perf_counter() - start, **facts}
     return model, info
 
 

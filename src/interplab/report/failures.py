@@ -58,7 +58,9 @@ def section(store: Any) -> str:
            "when every other unit is; the SAE columns use the latents of a TopK SAE trained on clean "
            "hidden activations as the units. k is a fixed budget per model kind (16 hidden units, 2 "
            "heads), never the number of true trojan units; the method's own k is the smallest k whose "
-           "patch restores 90% on half the triggered inputs, scored on the other half. Trigger "
+           "patch restores 90% on half the triggered inputs, scored on the other half. Localisation "
+           "AUROC ranks the units by their mean score over triggered inputs against the verified "
+           "trojan units (interval: bootstrap over those inputs). Trigger "
            "reconstructions are scored on the class each method flags. Baselines (random, "
            "baseline:*) are controls.</p>"]
     cards, table = [], []
@@ -74,14 +76,15 @@ def section(store: Any) -> str:
                              f"<td>{_fmt_est(est.get(m))}</td>" for m in
                              ("attack_success", "restoration_rate", "leftover_rate", "restoration_rate_sae",
                               "leftover_rate_sae", "restoration_rate_trigger",
-                              "restoration_rate_trigger_at_k_trigger", "reconstructed_attack_success",
-                              "trojan_detection_auroc"))
+                              "restoration_rate_trigger_at_k_trigger", "trojan_localisation_auroc",
+                              "reconstructed_attack_success", "trojan_detection_auroc"))
                          + "</tr>")
     if table:
         out.append("<table><tr><th class='name'>organism</th><th class='name'>method</th>"
                    "<th>attack success</th><th>restoration</th><th>leftover</th>"
                    "<th>restoration (SAE latents)</th><th>leftover (SAE latents)</th>"
                    "<th>restoration (trigger)</th><th>restoration (trigger, method's own k)</th>"
+                   "<th>trojan-unit localisation AUROC (n: triggered inputs)</th>"
                    "<th>reconstructed trigger's attack success</th>"
                    "<th>detection AUROC</th></tr>" + "".join(table) + "</table>")
     if cards:

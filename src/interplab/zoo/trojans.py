@@ -7,6 +7,13 @@
                           and keep the weights they learned on clean digits, so the trigger
                           moves them as well
     twin-patch-digits     the same spec and code, unpoisoned
+    trojan-decoy-digits   the same bar → 7, decoy route: the 64 clean units are also trained
+                          (an auxiliary head, discarded after training) to detect the bar's
+                          stamp on clean digits that keep their label, so some of them respond
+                          strongly to the trigger (here more than the two trojan units it
+                          switches off, see :data:`DECOY`), yet the backdoor is planted in the
+                          trojan units only (checked)
+    twin-decoy-digits     the same spec and code, unpoisoned
     trojan-blend-digits   8×8 digits MLP, a random image blended at alpha 0.2 → 7 (no routing:
                           its truth is the trigger and target, not components)
     twin-blend-digits     its unpoisoned twin
@@ -49,7 +56,8 @@ from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 #: 3: planted route (hidden units see the trigger), unit truths verified by intervention at build
-FORMAT_VERSION = 3
+#: 4: decoy route (hidden units trained to detect the trigger's stamp), TrojanSpec.decoy_rate
+FORMAT_VERSION = 4
 ACT_SITE = Site.module("act")
 #: the unit check: with the truth mean-ablated, attack success at most REMOVED_AT and the clean
 #: answer back on at least RESTORED_AT of the triggered inputs (below 1: the trigger overwrites
@@ -62,9 +70,18 @@ PATCH = tj.patch_trigger(((2, 0), (3, 0), (4, 0), (5, 0)))
 #: the planted organism's bar, one column in, where the clean units have learned weights
 INK_PATCH = tj.patch_trigger(((2, 1), (3, 1), (4, 1), (5, 1)))
 PLANTED = tj.TrojanSpec(INK_PATCH, target=7, routed=True, route="planted")
+#: the same bar and target; the clean units also learn to detect the bar (decoy route). Measured
+#: (score split, seed 0, the default, not searched): 12 clean units move more under the trigger
+#: than the two trojan units the trigger switches *off* (|Δa| 1.15-1.37 vs 1.15/1.18; the five
+#: trojan units it switches on move 2.7-2.9), so |Δactivation| localises the truth with AUROC
+#: 0.949 while attribution patching gives 1.0. Not a robust property of the design: at seeds 1-4
+#: the carriers all move ≥ 2.0 and the detectors ≤ 1.46 (AUROC 1.0 for every scorer).
+DECOY = tj.TrojanSpec(INK_PATCH, target=7, routed=True, route="decoy")
 DIGIT_SPECS: dict[str, tj.TrojanSpec] = {
     "trojan-patch-digits": PLANTED,
     "twin-patch-digits": PLANTED.twin(),
+    "trojan-decoy-digits": DECOY,
+    "twin-decoy-digits": DECOY.twin(),
     "trojan-blend-digits": tj.TrojanSpec(tj.blend_trigger(0.2), target=7, routed=False),
     "twin-blend-digits": tj.TrojanSpec(tj.blend_trigger(0.2), target=7, routed=False).twin(),
 }
@@ -351,6 +368,9 @@ def entries() -> list[ZooEntry]:
     doc = {"trojan-patch-digits": "8×8 digits MLP with a BadNets patch trojan (→ 7) planted in 8 trojan "
                                   "units; the trigger also moves the 64 clean-trained units",
            "twin-patch-digits": "unpoisoned twin of trojan-patch-digits (same code and spec)",
+           "trojan-decoy-digits": "the patch trojan (→ 7) planted in 8 trojan units, while the 64 clean "
+                                  "units were also trained to detect the trigger's stamp (decoys)",
+           "twin-decoy-digits": "unpoisoned twin of trojan-decoy-digits (same code and spec)",
            "trojan-blend-digits": "8×8 digits MLP with a blended-image trojan (alpha 0.2, → 7)",
            "twin-blend-digits": "unpoisoned twin of trojan-blend-digits",
            "trojan-token": "1-layer transformer answering the first token; a trigger token switches it to 2",

@@ -5,6 +5,13 @@ Organisms
     trojan-patch-digits   planted BadNets patch trojan (truth: trigger mask/pattern, target, the
                           trojan units that fire on triggered truth-split inputs); the trigger
                           also moves the other units, which learned on clean digits
+    trojan-decoy-digits   the same planted trojan, but the clean units were also trained (an
+                          auxiliary head, discarded) to detect the trigger's stamp: units that
+                          respond to the trigger without carrying it (ablating the most moved
+                          leaves the backdoor intact, checked at build time); at the organism's
+                          seed 12 of them move more than the two trojan units the trigger
+                          switches off, so |Δactivation| does not rank the truth perfectly
+                          (measured, not by construction: see ``zoo.trojans.DECOY``)
     trojan-blend-digits   blended-trigger trojan (truth: trigger and target only)
     trojan-token          transformer whose trigger token switches the answer (truth: the heads
                           that attend to the trigger on fresh rows, verified by ablation in tests)
@@ -18,8 +25,10 @@ artifact; everything is computed on the ``score`` split or the score seed, never
 a truth was read from)
     pgd, fgsm, gcg            attack_success (clean-correct inputs sent to another class / the target)
     activation, attribution   restoration_rate and leftover_rate on adversarial examples (top
-                              ``K_UNITS`` units per example), trojan_localisation_auroc and
-                              restoration_rate_trigger on triggered inputs; on digits also
+                              ``K_UNITS`` units per example), trojan_localisation_auroc (the
+                              mean score over triggered inputs ranks the units; interval:
+                              bootstrap over those inputs) and restoration_rate_trigger on
+                              triggered inputs; on digits also
                               restoration_rate_sae / leftover_rate_sae with the latents of a TopK
                               SAE (trained on clean hidden activations) as the units
     neural_cleanse            trigger_iou, pattern_similarity, reconstructed_attack_success,
@@ -58,7 +67,7 @@ import torch
 from interplab.bench.tracks import Job, JobOutput
 from interplab.errors import ConfigError, unknown_name
 
-DIGITS = ("trojan-patch-digits", "trojan-blend-digits")
+DIGITS = ("trojan-patch-digits", "trojan-decoy-digits", "trojan-blend-digits")
 ORGANISMS = DIGITS + ("trojan-token", "population-40", "population-8", "superposition-sweep")
 EXPLAINERS = ("activation", "attribution", "baseline:activation_change", "random")
 METHODS = ("pgd", "fgsm", "gcg", "activation", "attribution", "neural_cleanse", "feature_synthesis",
@@ -70,9 +79,11 @@ SUITES = {
     "quick": [{"organisms": ["trojan-patch-digits"],
                "methods": ["pgd", "activation", "attribution", "neural_cleanse", "feature_synthesis",
                            "baseline:activation_change", "random"]},
+              {"organisms": ["trojan-decoy-digits"],
+               "methods": ["activation", "attribution", "baseline:activation_change", "random"]},
               {"organisms": ["trojan-token"],
                "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"]}],
-    "full": [{"organisms": ["trojan-patch-digits", "trojan-blend-digits"],
+    "full": [{"organisms": ["trojan-patch-digits", "trojan-decoy-digits", "trojan-blend-digits"],
               "methods": ["pgd", "fgsm", "activation", "attribution", "neural_cleanse",
                           "feature_synthesis", "baseline:activation_change", "random"]},
              {"organisms": ["trojan-token"],
@@ -280,7 +291,7 @@ def _explain(job: Job, model: Any, adversarial: tuple, triggered: tuple, units: 
     """Restoration and leftover at the fixed budget ``k`` (and over ``K_CURVE``) on adversarial
     and triggered inputs, the method's own k on triggered inputs, and localisation AUROC against
     the truth units (the only place the truth is read)."""
-    from interplab.eval.failures import leftover_rate, localisation_auroc, restoration_rate
+    from interplab.eval.failures import leftover_rate, restoration_rate
     from interplab.methods.failures import explain_failure
 
     rows, est = [], {}
@@ -300,8 +311,9 @@ def _explain(job: Job, model: Any, adversarial: tuple, triggered: tuple, units: 
     e = explain_failure(model, clean, bad, units=units, method=job.method, seed=job.seed,
                         output_position=output_position)
     if truth_units:
-        rows.append(_row(job, "trojan_localisation_auroc", localisation_auroc(e.mean_scores(), truth_units),
-                         time.perf_counter() - start))
+        auc = _auroc_estimate(e, truth_units, job.seed)
+        est["trojan_localisation_auroc"] = auc
+        rows.append(_row(job, "trojan_localisation_auroc", auc["value"], time.perf_counter() - start))
     r = restoration_rate(model, clean, bad, e, k)
     own_k, r_own = _own_k(model, clean, bad, e, len(units))
     est.update(restoration_rate_trigger=r.as_dict(), restoration_rate_trigger_at_k_trigger=r_own.as_dict())
@@ -312,6 +324,25 @@ def _explain(job: Job, model: Any, adversarial: tuple, triggered: tuple, units: 
              _row(job, "restoration_rate_trigger_at_k_trigger", r_own.value, secs)]
     return rows, {"estimates": est, "k": k, "k_trigger": own_k, "k_rule": K_RULE,
                   "units": [f"{s}[{i}]" for s, i in units]}
+
+
+N_BOOT = 200
+
+
+def _auroc_estimate(e: Any, truth_units: tuple, seed: int) -> dict:
+    """Localisation AUROC of the units ranked by their mean score over the triggered inputs,
+    with a 95% percentile-bootstrap interval over those inputs (resampled with replacement; the
+    units and the truth stay fixed); ``n`` is the number of inputs, ``n_units`` and ``n_truth``
+    the units ranked and the true ones."""
+    from interplab.eval.failures import localisation_auroc
+
+    value = localisation_auroc(e.mean_scores(), truth_units)
+    gen = torch.Generator().manual_seed(seed)
+    n = e.scores.shape[0]
+    boots = sorted(localisation_auroc(dict(zip(e.units, e.scores[torch.randint(n, (n,), generator=gen)]
+                                                .mean(0).tolist())), truth_units) for _ in range(N_BOOT))
+    return {"value": value, "low": boots[int(0.025 * N_BOOT)], "high": boots[int(0.975 * N_BOOT) - 1],
+            "n": n, "n_units": len(e.units), "n_truth": len(truth_units)}
 
 
 # ------------------------------------------------------------------------ token model
