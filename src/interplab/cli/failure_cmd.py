@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-DIGIT_MODELS = ("trojan-patch-digits", "twin-patch-digits", "trojan-blend-digits", "twin-blend-digits")
+DIGIT_MODELS = ("trojan-patch-digits", "twin-patch-digits", "trojan-blend-digits", "twin-blend-digits",
+               "trojan-decoy-digits", "twin-decoy-digits")
 TOKEN_MODELS = ("trojan-token", "twin-token")
 MODELS = DIGIT_MODELS + TOKEN_MODELS
 N_TOKEN_ROWS = 300  # the token models' score split: rows of seed SCORE_SEED
