@@ -31,6 +31,7 @@ _EXPORTS = {
     "TransformerConfig": "interplab.models.config",
     "load_model": "interplab.models.io", "save_model": "interplab.models.io",
     "HookedTransformer": "interplab.models.transformer", "Transformer": "interplab.models.transformer",
+    "organism": "interplab.zoo.loader", "Organism": "interplab.zoo.contract",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
@@ -42,6 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from interplab.models.config import TransformerConfig
     from interplab.models.io import load_model, save_model
     from interplab.models.transformer import HookedTransformer, Transformer
+    from interplab.zoo.contract import Organism
+    from interplab.zoo.loader import organism
 
 
 def __getattr__(name: str) -> Any:
@@ -59,7 +62,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActivationCache", "CacheSpec", "Circuit", "Component", "Edge", "HookedModel",
-    "HookedTransformer", "InterplabError", "Intervention", "Mean", "Node", "Patch", "Replace",
+    "HookedTransformer", "InterplabError", "Intervention", "Mean", "Node", "Organism", "Patch", "Replace",
     "Resample", "Site", "Steer", "Transformer", "TransformerConfig", "Zero", "__version__",
-    "full_graph", "load_model", "mean_activations", "parse_site", "save_model", "wrap_module",
+    "full_graph", "load_model", "mean_activations", "organism", "parse_site", "save_model",
+    "wrap_module",
 ]

@@ -169,11 +169,12 @@ def test_siit_ground_truth_per_ablation_is_verified_by_edge_patching():
 
     org = load("siit-shift_by")
     head = Node.attn_head(0, 0)
-    assert org.truth["resample"].edges == {Edge(Node.tok_embed(), head, "v"), Edge(head, Node.logits())}
-    assert org.truth["resample"].edges < org.truth["zero"].edges  # positions matter under zero only
-    patcher = EdgePatcher(org.model, org.task, ablation="resample", metric="accuracy")
+    truth = org.truth.per_ablation
+    assert truth["resample"].edges == {Edge(Node.tok_embed(), head, "v"), Edge(head, Node.logits())}
+    assert truth["resample"].edges < truth["zero"].edges  # positions matter under zero only
+    patcher = EdgePatcher(org.model, org.tasks["score"], ablation="resample", metric="accuracy")
     keep = torch.zeros(patcher.n_edges)
-    for e in org.truth["resample"].edges:
+    for e in truth["resample"].edges:
         keep[patcher.index.edge_id[e]] = 1.0
     assert patcher.score_keep(keep) >= 0.9
     # without those two edges the model does no better than with every edge resampled (the

@@ -1,5 +1,11 @@
 """The rule: no ground truth is computed with the code of a method it scores (``interplab.methods``),
-nor on the samples it scores. One test per organism family of the circuits track."""
+nor on the samples it scores.
+
+The samples are checked on what was *used*: every circuit organism records digests of the rows its
+truth was computed on (the pairs handed to the RASP evaluator, the rows a trained model was run on
+while its roles were read) and :meth:`Organism.check_independent` compares them with the rows of
+the scoring task. The mutation tests at the end make a truth read the scored rows and show the
+check refuses it; a check that could not fail would let them through."""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import sys
 import textwrap
 
 import pytest
+
+from interplab.errors import VerificationError
 
 #: run in a fresh interpreter in which importing ``interplab.methods`` fails
 BLOCKED = """
@@ -30,10 +38,7 @@ def _run_blocked(code: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_compiled_truth_needs_no_method_code_and_no_scoring_pair():
-    from interplab.bench.tracks.circuits import N_PAIRS, held_out_pairs
-    from interplab.compile.programs import get_program
-
+def test_compiled_truth_needs_no_method_code():
     got = _run_blocked("""
         import json
         from interplab.compile import derive_circuit
@@ -45,62 +50,100 @@ def test_compiled_truth_needs_no_method_code_and_no_scoring_pair():
                           "methods": [m for m in __import__("sys").modules if m.startswith("interplab.methods")]}))
     """)
     assert got["methods"] == [] and 0 < got["edges"] <= got["designed"]
-    spec = get_program("reverse")
-    scoring = spec.task_pairs(N_PAIRS, seed=0, length=spec.max_len)
-    held = held_out_pairs(spec, scoring, 64, seed=0)
-    used = {tuple(x) for p in scoring for x in p}
-    assert len(held) == 64 and not used & {tuple(x) for p in held for x in p}
+
+
+def test_compiled_truth_used_no_scoring_row():
+    from interplab.zoo.loader import organism
+
+    org = organism("compiled-reverse")
+    record = org.check_independent()
+    assert record["overlap"] == 0
+    assert record["truth_rows"] > 0 and record["scoring_rows"] > 0
+    # the recorded rows are the rows the derivation was handed: as many as the held-out pairs hold
+    task = org.tasks["score"]
+    assert record["scoring_rows"] == len({tuple(r) for r in task.clean.tolist() + task.corrupted.tolist()})
+
+
+def test_a_compiled_truth_derived_on_the_scoring_pairs_is_refused(monkeypatch):
+    """Mutation: derive the truth on the scoring pairs themselves."""
+    from interplab.zoo import circuit_organisms as co
+
+    monkeypatch.setattr(co, "held_out_pairs", lambda spec, avoid, n, seed: list(avoid))
+    co.compiled_organism.cache_clear()
+    try:
+        with pytest.raises(VerificationError, match="truth was computed on .* rows methods are scored on"):
+            co.compiled_organism("reverse", 0)
+    finally:
+        co.compiled_organism.cache_clear()
+
+
+def test_provenance_is_recorded_per_job():
+    from interplab.bench.tracks import Job
+    from interplab.bench.tracks.circuits import run_job
+
+    out = run_job(Job("circuits", "compiled-reverse", "random", "resample", 0))
+    prov = out.artifacts["provenance"]
+    assert prov["overlap"] == 0 and prov["truth_digest"] != prov["scoring_digest"]
+    assert out.artifacts["faithfulness"]["pairs"] == "held-out"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["siit-shift_by", "siit-generated-0-5"])  # library, generated twin
-def test_siit_truth_needs_no_method_code_and_no_scoring_input(name):
-    from interplab.bench.tracks.circuits import _siit
-    from interplab.zoo.siit_truth import siit_truth
-
-    org = _siit(name, 0)  # trains the organism into this session's cache if needed
-    scoring = {tuple(x) for x in org.task_inputs}
-    got = _run_blocked(f"""
-        import json, sys
-        from interplab.zoo.siit_truth import siit_truth
-        t = siit_truth({name!r}, 0, exclude={sorted(scoring)!r})
-        print(json.dumps({{"edges": {{a: sorted(map(str, c.edges)) for a, c in t.per_ablation.items()}},
-                          "inputs": sorted(map(list, t.truth_inputs)),
-                          "methods": [m for m in sys.modules if m.startswith("interplab.methods")]}}))
-    """)
-    assert got["methods"] == []
-    assert not scoring & {tuple(x) for x in got["inputs"]}
-    assert got["edges"] == {a: sorted(map(str, c.edges)) for a, c in org.truth.items()}
-    assert min(siit_truth(name, 0, exclude=scoring).check["iia"].values()) >= 0.95
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["prevtoken", "modadd", "induction"])
-def test_trained_truth_calls_no_method_code_and_reads_no_scored_sample(name):
-    """Trace every Python call while the planted truth is read off the trained model."""
-    import torch
-
+@pytest.mark.parametrize("name", ["trained-prevtoken", "trained-modadd", "trained-induction"])
+def test_trained_truth_calls_no_method_code_and_reads_no_scored_row(name):
+    """Trace every Python call while the planted truth is read off the trained model; the rows
+    it ran the model on are recorded by the organism and are disjoint from the scored rows."""
     from interplab.zoo import organisms
+    from interplab.zoo.loader import organism
 
-    org = organisms.load_organism(name)
-    spec = organisms._SPECS[name]
+    org = organism(name)
+    assert org.check_independent()["truth_rows"] > 0
     seen: set[str] = set()
 
     def tracer(frame, event, arg):
         if event == "call":
             seen.add(frame.f_code.co_filename)
 
+    short = name.removeprefix("trained-")
     sys.setprofile(tracer)
     try:
-        spec.truth(org.model, org.task)
+        organisms.read_truth(short, org.model, org.tasks["score"])
     finally:
         sys.setprofile(None)
     methods_dir = os.path.join("interplab", "methods") + os.sep
     assert not [f for f in seen if methods_dir in f]
-    if name == "modadd":
-        task_idx, truth_idx = organisms._modadd_split()
-        assert not set(task_idx.tolist()) & set(truth_idx.tolist())
-    elif name == "prevtoken":
-        fresh = organisms._prev_batch(64, torch.Generator().manual_seed(organisms.TRUTH_SEED))
-        rows = {tuple(r) for r in org.task.clean.tolist()}
-        assert not rows & {tuple(r) for r in fresh.tolist()}
+
+
+@pytest.mark.slow
+def test_a_trained_truth_that_reads_the_scored_rows_is_refused(monkeypatch):
+    """Mutation: read prevtoken's roles on the task's own rows (the truth seed set to the task's)."""
+    from interplab.zoo import circuit_organisms as co
+    from interplab.zoo import organisms
+
+    monkeypatch.setattr(organisms, "TRUTH_SEED", organisms.TASK_SEED)
+    co.trained_organism.cache_clear()
+    try:
+        with pytest.raises(VerificationError, match="truth was computed on"):
+            co.trained_organism("prevtoken", 0)
+    finally:
+        co.trained_organism.cache_clear()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["siit-shift_by", "siit-generated-0-5"])  # library, generated twin
+def test_siit_truth_needs_no_method_code_and_no_scoring_input(name):
+    from interplab.zoo.loader import organism
+    from interplab.zoo.siit_truth import siit_truth
+
+    org = organism(name)  # trains the organism into this session's cache if needed
+    assert org.check_independent()["truth_rows"] > 0
+    scoring = {tuple(x) for x in org.info["scoring_inputs"]}
+    got = _run_blocked(f"""
+        import json, sys
+        from interplab.zoo.siit_truth import siit_truth
+        t = siit_truth({name!r}, 0, exclude={sorted(scoring)!r})
+        print(json.dumps({{"edges": {{a: sorted(map(str, c.edges)) for a, c in t.per_ablation.items()}},
+                          "methods": [m for m in sys.modules if m.startswith("interplab.methods")]}}))
+    """)
+    assert got["methods"] == []
+    assert got["edges"] == {a: sorted(map(str, c.edges)) for a, c in org.truth.per_ablation.items()}
+    assert min(siit_truth(name, 0, exclude=scoring).check["iia"].values()) >= 0.95

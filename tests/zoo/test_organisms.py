@@ -1,28 +1,67 @@
-"""Trained organisms: accuracy, honest ground truth (verified by ablation), discovery beats random.
-Training takes up to a minute or two each, so everything here is slow-marked."""
+"""Trained organisms: accuracy, honest ground truth (verified by ablation, whole circuit and edge by
+edge), discovery beats random. Training takes up to a minute or two each, so everything that
+trains is slow-marked."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from interplab.errors import UnknownNameError
+from interplab.errors import UnknownNameError, VerificationError
 from interplab.eval.circuits import edge_auroc
 from interplab.methods.circuits import EdgePatcher, find_circuit
-from interplab.zoo.organisms import ORGANISMS, load_organism
+from interplab.zoo import verify
+from interplab.zoo.organisms import ORGANISMS, check_task, heldout_task, load_organism
 
 # the induction organism is scored inside randomly placed repeats; it is accurate, not perfect
 MIN_ACCURACY = {"induction": 0.95}
 
 
-def test_unknown_organism_lists_valid_names():
-    with pytest.raises(UnknownNameError, match="Valid organisms: induction, modadd, prevtoken"):
-        load_organism("inducton")
+#: organisms whose planted truth fails the single-edge check today (issue 21): the loader refuses
+#: them. induction: the roles put two layer-0 heads (previous-token scores 0.26, 0.36) outside
+#: the circuit, yet their token reads matter alone (tokens->L0.H1[v], tokens->L0.H3[v] under every
+#: ablation), and L0.H0 feeds four induction heads whose single K edges each stay below 5 % of
+#: the whole (zero, mean): a fan-out no single-edge rule can credit
+FAILS_EDGE_CHECK = {"induction"}
+
+
+def test_unknown_organism_lists_valid_names_in_every_entry_point():
+    for fn in (check_task, heldout_task, load_organism):
+        with pytest.raises(UnknownNameError, match="Valid organisms: induction, modadd, prevtoken"):
+            fn("inducton")
+
+
+@pytest.mark.parametrize("name", ORGANISMS)
+def test_truth_is_checked_on_rows_the_task_does_not_score(name):
+    from interplab.zoo.organisms import _SPECS
+
+    task, held = _SPECS[name].task(), check_task(name)
+    rows = lambda t: {tuple(r) for x in (t.clean, t.corrupted) for r in x.tolist()}  # noqa: E731
+    assert not rows(task) & rows(held)
+    assert held.clean.shape[1] == task.clean.shape[1]
+    assert held.scored_positions == task.scored_positions
 
 
 @pytest.fixture(scope="session")
 def organisms():
-    return {name: load_organism(name) for name in ORGANISMS}
+    # verify=False: these tests are about the models; the edge check has its own test below
+    return {name: load_organism(name, verify=False) for name in ORGANISMS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
+    n in FAILS_EDGE_CHECK, raises=VerificationError, strict=True,
+    reason="planted truth fails the single-edge check (see FAILS_EDGE_CHECK)")) for n in ORGANISMS])
+def test_truth_agrees_with_single_edge_ablation_in_the_weights(name):
+    """Under zero, mean and resample ablation on held-out rows: every truth edge matters alone
+    (effect > 5 % of the whole model's) and every edge that matters is in the truth."""
+    org = load_organism(name)  # raises VerificationError when the check fails
+    summary = org.info["truth_check"]
+    assert summary["ok"] and summary["rel_tol"] == verify.REL_TOL
+    for ablation in ("zero", "mean", "resample"):
+        row = summary[ablation]
+        assert row["ok"] and row["n_truth"] == len(org.ground_truth[ablation])
+        assert row["min_truth_over_tol"] > 1 and row["max_other_over_tol"] <= 1
 
 
 @pytest.mark.slow
@@ -30,14 +69,24 @@ def organisms():
 def test_organism_is_accurate_and_cached(organisms, name):
     org = organisms[name]
     assert org.info["accuracy"] >= MIN_ACCURACY.get(name, 0.99)
-    again = load_organism(name)  # from the safetensors cache: same weights, same outputs
+    again = load_organism(name, verify=False)  # from the cache: same weights, same outputs
     torch.testing.assert_close(again.model.run(org.task.clean), org.model.run(org.task.clean))
+
+
+#: (organism, ablation) cells where the per-edge truth, each edge checked alone, is not jointly
+#: sufficient: zeroing *all* the reads that are inert one at a time moves the output (prevtoken:
+#: every token read on Q/K, circuit alone 0.89 accuracy; modadd: both copies of every constant,
+#: 0.73). A per-edge truth cannot hold both properties there (issue-21 report)
+NOT_JOINTLY_SUFFICIENT = {("prevtoken", "zero"), ("modadd", "zero")}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ablation", ("zero", "mean", "resample"))
 @pytest.mark.parametrize("name", ORGANISMS)
-def test_ground_truth_is_verified_by_ablation(organisms, name, ablation):
+def test_ground_truth_is_verified_by_ablation(organisms, name, ablation, request):
+    if (name, ablation) in NOT_JOINTLY_SUFFICIENT:
+        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
+                                              reason="single-edge truth not jointly sufficient"))
     org = organisms[name]
     eng = EdgePatcher(org.model, org.task, ablation, metric="accuracy")
     keep = eng.index.mask(org.ground_truth[ablation].edges)
@@ -117,3 +166,28 @@ def test_corrupt_organism_cache_is_rebuilt_with_a_warning(tmp_path, tiny_model, 
     assert torch.equal(model.run(tokens), tiny_model.run(tokens))
     cached_model(directory, "tiny", train)  # the rewritten cache loads cleanly
     assert len(calls) == 2
+
+
+@pytest.mark.slow
+def test_edge_check_refuses_the_old_design_reasoning():
+    """Mutations of the planted truths: the pre-issue-21 prevtoken reasoning (the token embedding
+    read on Q/K matters under zero ablation) and a modadd truth without one head's value read."""
+    from interplab.core.circuit import Circuit, Edge, Node
+    from interplab.zoo.organisms import check_organism_truth
+
+    prev = load_organism("prevtoken")
+    heads = [n for n in prev.ground_truth["zero"].nodes if n.kind == "head"]
+    old = [Edge(Node.tok_embed(), h, ch) for h in heads for ch in ("q", "k")]
+    truth = dict(prev.ground_truth)
+    truth["zero"] = Circuit.from_edges(set(truth["zero"].edges) | set(old))
+    check = check_organism_truth("prevtoken", prev.model, truth, None)
+    assert {e for e, _ in check.ablations["zero"].inert} == {str(e) for e in old}
+    with pytest.raises(VerificationError, match="zero: 8 of 24 truth edges are inert"):
+        check.raise_if_failed()
+
+    mod = load_organism("modadd")
+    cut = Edge(Node.tok_embed(), Node.attn_head(0, 0), "v")
+    truth = {a: Circuit.from_edges(set(c.edges) - {cut}) for a, c in mod.ground_truth.items()}
+    check = check_organism_truth("modadd", mod.model, truth, None)
+    for c in check.ablations.values():
+        assert [e for e, _ in c.missing] == [str(cut)] and not c.inert

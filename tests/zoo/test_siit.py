@@ -9,6 +9,7 @@ import pytest
 from interplab.eval.counterfactuals import score_hypothesis
 from interplab.eval.replacement import replacement_fidelity
 from interplab.methods.causal import misaligned
+from interplab.errors import VerificationError
 from interplab.zoo import siit
 
 VERIFIED = siit.verified_names()
@@ -58,3 +59,44 @@ def test_organism_verifies_predicts_and_replaces(name):
     assert best.n_eval >= 100 and best.accuracy_original >= 0.95
     assert best.fidelity >= 0.9, reps
     assert best.mean_fidelity < 0.5 and best.mean_fidelity <= best.fidelity - 0.4, best
+
+
+#: SIIT organisms whose per-ablation truth (RASP dataflow over the alignment) fails the
+#: single-edge check in the weights today (issue 21; numbers in the report). Mostly the
+#: non-aligned MLP (and, for hist / mod_sum / sum_prev, non-aligned heads and direct paths)
+#: matter alone beyond 5 % of the whole model's effect; the rule is not loosened for them.
+EDGE_CHECK_FAILS = {
+    "siit-shift_by": "zero: L0.MLP->logits; mean: L0.H0->L0.MLP matter outside the truth",
+    "siit-shift_by_1": "zero / resample: L0.MLP->logits; mean / resample: L0.H0->L0.MLP",
+    "siit-shift_by_2": "L0.H1->L0.MLP, L0.MLP->logits (zero also positions->L0.H0[q])",
+    "siit-first_token": "zero: tokens->L0.H0[q] matters outside the truth",
+    "siit-hist": "tokens->L0.H0[v], tokens->L0.MLP, L0.H0->logits (+ more under zero)",
+    "siit-mod_sum": "L0.H0->logits, tokens->logits (+ 10 more under zero)",
+    "siit-sum_prev": "tokens->logits, L0.H0->logits (+ 13 more under zero)",
+}
+
+
+def _scoring_inputs(org, seed: int = 0) -> list:
+    """The inputs the circuits track scores on (its N_PAIRS clean + corrupted draws)."""
+    import random
+
+    rng = random.Random(seed)
+    return [rng.choice(org.inputs) for _ in range(64)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
+    n in EDGE_CHECK_FAILS, raises=VerificationError, strict=True,
+    reason=EDGE_CHECK_FAILS.get(n, ""))) for n in VERIFIED])
+def test_per_ablation_truth_agrees_with_single_edge_ablation(name):
+    """On the truth's own held-out pairs, under zero, mean and resample ablation: every truth edge
+    matters alone and every edge that matters is in the truth (interplab.zoo.verify's rule)."""
+    from interplab.zoo.siit_truth import verified_siit_truth
+
+    org = siit.load_or_train(name)
+    exclude = _scoring_inputs(org)
+    truth, check = verified_siit_truth(name, 0, exclude=exclude)  # raises VerificationError
+    assert check.ok and check.n_pairs == truth.n_pairs
+    assert not {tuple(x) for x in exclude} & {x for pair in truth.pairs for x in pair}
+    for ablation, circuit in truth.per_ablation.items():
+        assert check.ablations[ablation].n_truth == len(circuit)

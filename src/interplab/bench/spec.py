@@ -51,31 +51,30 @@ class BenchSpec:
     def all_jobs(self) -> list[Job]:
         """Every job of the spec, ignoring ``shard``. A track whose methods depend on the
         organism (``applies(organism, method)``, e.g. a utility task's arms, or an oracle that
-        exists only for linear models) keeps only the pairs that apply; :meth:`left_out` lists
-        the others with the reason."""
-        jobs = []
-        for t in self.tracks:
-            applies = getattr(track(t.track), "applies", None)
-            jobs += [Job(t.track, o, m, a, self.seed) for o in t.organisms for m in t.methods
-                     if applies is None or applies(o, m) for a in t.ablations]
-        return jobs
+        exists only for linear models) keeps only the pairs that apply, and a track whose truth
+        is refused for some (organism, ablation) (``refused(organism, ablation) -> reason``,
+        e.g. a circuit truth that disagrees with the weights) leaves those out;
+        :meth:`left_out` lists the others with the reason."""
+        return [j for j, why in self._expanded() if why is None]
 
     def left_out(self) -> list[tuple[Job, str]]:
-        """The jobs the spec names but does not expand (the track's ``applies`` says no), each
-        with why: the track's ``why_not(organism, method)`` where it has one, else the methods
-        that do apply (``methods_of``). Never sharded: every shard lists them all."""
-        out = []
+        """The jobs the spec names but does not expand, each with why: the track's
+        ``refused(organism, ablation)`` or ``why_not(organism, method)`` where it has one, else
+        the methods that do apply (``methods_of``). Never sharded: every shard lists them all."""
+        return [(j, why) for j, why in self._expanded() if why is not None]
+
+    def _expanded(self) -> list[tuple[Job, str | None]]:
+        out: list[tuple[Job, str | None]] = []
         for t in self.tracks:
             mod = track(t.track)
             applies = getattr(mod, "applies", None)
-            if applies is None:
-                continue
+            refused = getattr(mod, "refused", None)
             for o in t.organisms:
                 for m in t.methods:
-                    if applies(o, m):
-                        continue
-                    reason = _why_not(mod, o, m)
-                    out += [(Job(t.track, o, m, a, self.seed), reason) for a in t.ablations]
+                    why = None if applies is None or applies(o, m) else _why_not(mod, o, m)
+                    for a in t.ablations:
+                        reason = why or (refused(o, a) if refused is not None else None)
+                        out.append((Job(t.track, o, m, a, self.seed), reason))
         return out
 
     def jobs(self) -> list[Job]:

@@ -22,14 +22,19 @@ def zoo_list(ctx: typer.Context,
     Every family registers into one registry (interplab.zoo.registry): compiled RASP programs,
     trained circuits, SIIT twins, tabular rules, trojans and data-attribution organisms.
     Generated programs are not listed but resolve by name, e.g. `interplab sites generated-0-17`.
-    The JSON rows carry each organism's family module and tags.
+    The JSON rows carry each organism's family module, tags and the kind of truth it carries
+    (circuit, planted, units, retraining). Load any of them in Python with
+    `interplab.organism(name, seed=0)`: the model, its task data and its truth, verified in the
+    weights before it is returned.
     """
     if ctx.invoked_subcommand is not None:
         return
+    from interplab.zoo.loader import FAMILY_TRUTH
     from interplab.zoo.registry import entry, names
 
     rows = [{"name": n, "kind": entry(n).kind, "description": entry(n).description,
-             "family": entry(n).family.rsplit(".", 1)[-1], "tags": sorted(entry(n).tags)}
+             "family": entry(n).family.rsplit(".", 1)[-1], "tags": sorted(entry(n).tags),
+             "truth": "none" if "controls" in entry(n).tags else FAMILY_TRUTH.get(entry(n).family, "none")}
             for n in names()]
     if as_json:
         typer.echo(json.dumps(rows))

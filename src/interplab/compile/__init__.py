@@ -26,6 +26,8 @@ from typing import Any
 #: the library (``interplab zoo``) does not pay for torch
 _EXPORTS = {
     "derive_circuit": "dataflow_truth", "measure_circuit": "edge_measure",
+    "check_truth": "truth_check", "verify_truth": "truth_check",
+    "unverified_ablations": "truth_check",
     "CompiledModel": "compiled", "load_compiled": "compiled", "save_compiled": "compiled",
     "compile_program": "compiler", "random_pairs": "compiler",
     "GroundTruth": "ground_truth", "VariableTruth": "ground_truth",
@@ -34,7 +36,8 @@ _EXPORTS = {
 _SUBMODULES = ("rasp", "compiling")
 
 __all__ = ["rasp", "compiling", "compile_program", "random_pairs", "CompiledModel", "save_compiled",
-           "load_compiled", "measure_circuit", "derive_circuit", "GroundTruth", "VariableTruth", "LIBRARY",
+           "load_compiled", "measure_circuit", "derive_circuit", "check_truth", "verify_truth",
+           "unverified_ablations", "GroundTruth", "VariableTruth", "LIBRARY",
            "ProgramSpec", "get_program"]
 
 

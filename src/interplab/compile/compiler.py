@@ -22,7 +22,7 @@ from interplab.compile.residual_basis import ResidualLayout, ValueSets, graph_to
 from interplab.compile.blocks import Block, HeadBlock, MLPBlock, allocation_to_blocks
 from interplab.compile.causality import check_causal
 from interplab.compile.circuit_truth import blocks_to_circuit
-from interplab.compile.dataflow_truth import reads_to_circuit
+from interplab.compile.dataflow_truth import machinery_for, reads_to_circuit
 from interplab.compile.compiled import CompiledModel
 from interplab.compile.graph import Allocation, ProgramGraph, graph_to_allocation, program_to_graph
 from interplab.compile.ground_truth import GroundTruth, VariableTruth
@@ -87,7 +87,8 @@ def _compile(program: rasp.SOp, vocab: list[Any], max_len: int, name: str | None
     if measure_circuit and (pairs is None or len(pairs) > 0):
         pairs = pairs if pairs is not None else random_pairs(vocab, max_len, 64, seed=0)
         circuit = reads_to_circuit(program, designed, reads, pairs,
-                                   name=f"{program.label} (dataflow truth)", causal=causal)
+                                   name=f"{program.label} (dataflow truth)", causal=causal,
+                                   machinery=machinery_for(program, vocab, max_len))
     else:
         circuit = structure
     truth = GroundTruth(

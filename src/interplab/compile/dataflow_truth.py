@@ -1,7 +1,7 @@
 """Which designed edges matter under each ablation, decided in the RASP evaluator.
 
 Pass:
-    reads_to_circuit(program, designed, reads, pairs) -> Circuit
+    reads_to_circuit(program, designed, reads, pairs, machinery=machinery_for(...)) -> Circuit
 
 The *designed* circuit (:func:`interplab.compile.circuit_truth.structural_edges`) lists every
 edge whose receiver's weights read something its sender writes. Each edge carries *reads*
@@ -14,33 +14,29 @@ the compiled weights and without any circuit-discovery code: the program is re-e
 clean input with the values that one edge carries replaced, and the edge matters when the
 program's output changes on some pair. The replacement per ablation:
 
-* ``zero``: a categorical variable reads ``None`` (the zero vector of a compiled model), a
-  numerical one ``0``;
+* ``zero``: every value the edge carries is absent (a categorical variable ``None``, the zero
+  vector of a compiled model; a numerical one 0), the compiler's constant signals ``one`` and
+  ``bos`` included;
 * ``mean``: the per-position mean over the clean inputs of the same length: a numerical variable
-  reads the mean; a categorical one reads the *mixture* of its values there (a select holds where
-  its predicate holds with probability > 1/2 under the mixture; any other reader sees the value
-  with share > 1/2, else ``None``);
+  reads the mean; a categorical one the *mixture* of its values there, each with its share;
 * ``resample``: the variable's value on the paired corrupted input.
 
-A select whose predicate is TRUE or FALSE does not depend on its keys and queries. The compiler's
-constant signals ``one`` (queries) and ``bos`` (keys; gating of MLPs at BOS) are the same on every
-input: they matter only under zero ablation and only together with the rest of that side of the
-attention score — when one edge carries a head's whole query (or key) input, zeroing it leaves
-every score equal and the head attends uniformly to BOS and every key. When an edge carries an
-Aggregate's BOS score term (``one`` on q, ``bos`` on k) with only part of the rest, zeroing it
-drops BOS's score to 0: a query reads its fully selected keys as before, and otherwise the keys
-satisfying the most selector terms (BOS among them when that is none) — a mixture, as for mean
-ablation. A selector width's scratch
-value (``<label>:bos_weight``, written by its head, read by its MLP; its head reads ``bos`` on
-``v``) stands for the width itself. Tests check these rules against the compiled model's
-behaviour under single-edge ablations on other pairs (:mod:`interplab.compile.edge_measure`).
+A compiled model (``machinery``, :func:`machinery_for`) is evaluated as the compiler builds it
+(:func:`compiled_run`): with a BOS slot before the input, where every variable is absent unless a
+head writes there; heads that score keys by the selector terms they satisfy plus a BOS term fed by
+``one`` (query) and ``bos`` (key), attending to the best-scoring keys; a selector width read back
+from the attention on BOS (a zeroed BOS weight reads as ``max_len``, which is the true width only
+on inputs of full length); MLPs gated off at BOS by ``bos``. So what zeroing the BOS machinery
+does is decided on the pairs, like any other read; nothing is assumed to matter. The check in the
+weights (:mod:`interplab.compile.truth_check`) refuses a truth where this model and the weights
+disagree. Without ``machinery`` (a model trained to an alignment, which has no BOS machinery) the
+program is evaluated as plain RASP.
 
 For a causal model (``causal=True``) every selector is masked to keys at or before the query, as
 the compiled attention is; this matters for ablated values, which can make a select reach forward.
-An Aggregate with a ``default`` reads ``bos`` on its values (the default comes from BOS): that
-read matters under zero ablation where some query selects nothing.
 
-Callers pass ``pairs`` disjoint from the pairs a method is scored on (the bench does).
+Callers pass ``pairs`` disjoint from the pairs a method is scored on (the bench does), at the
+lengths it scores.
 """
 
 from __future__ import annotations
@@ -56,8 +52,6 @@ Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
 SCRATCH = ":bos_weight"
 CONSTANTS = (ONE, BOS)
 LOGITS = "<logits>"
-UNIFORM = "<uniform attention>"
-NO_BOS_SCORE = "<no BOS score>"
 
 
 @dataclass(frozen=True)
@@ -89,11 +83,28 @@ class Read:
 
 def reads_to_circuit(program: rasp.SOp, designed: Iterable[Edge],
                      reads: Mapping[Edge, Sequence[Read]], pairs: Pairs,
-                     name: str | None = None, causal: bool = False) -> Circuit:
+                     name: str | None = None, causal: bool = False,
+                     machinery: "Machinery | None" = None) -> Circuit:
     """The designed edges that matter on ``pairs`` (clean, corrupted inputs of equal length),
-    each flagged with the ablations under which it matters (``causal``: for a decoder)."""
+    each flagged with the ablations under which it matters (``causal``: for a decoder).
+
+    ``machinery`` (:func:`machinery_for`): the edges belong to a compiled model, and the
+    evaluator models the compiler's BOS machinery (:func:`compiled_run`); needed whenever an
+    edge carries ``one`` or ``bos``. Without it the program is evaluated as plain RASP (a model
+    trained to an alignment, which has no such machinery)."""
+    from interplab.errors import ConfigError
+
     rows = [(list(c), list(x)) for c, x in pairs if len(c) == len(x) and len(c) > 0]
-    flags = {e: edge_ablations(program, reads.get(e, ()), rows, causal) for e in sorted(designed)}
+    edges = sorted(designed)
+    if machinery is not None:
+        flags = compiled_flags(program, edges, reads, rows, machinery, causal) if rows else {
+            e: frozenset() for e in edges}
+    elif any(r.variable in CONSTANTS for e in edges for r in reads.get(e, ())):
+        raise ConfigError(f"{program.label}: these edges carry the compiler's one/bos signals; "
+                          "pass machinery=machinery_for(program, vocab, max_len) so the evaluator "
+                          "models what the compiled model does with them")
+    else:
+        flags = {e: edge_ablations(program, reads.get(e, ()), rows, causal) for e in edges}
     kept = [e for e, f in flags.items() if f]
     return Circuit.from_edges(kept, name=name or f"{program.label} (dataflow truth on {len(rows)} pairs)",
                               edge_ablations={e: flags[e] for e in kept})
@@ -101,88 +112,23 @@ def reads_to_circuit(program: rasp.SOp, designed: Iterable[Edge],
 
 def edge_ablations(program: rasp.SOp, reads: Sequence[Read],
                    rows: Sequence[tuple[list, list]], causal: bool = False) -> frozenset[str]:
-    """The ablations under which replacing ``reads`` changes the program's output on some row."""
+    """Plain RASP semantics (no compiler machinery): the ablations under which replacing
+    ``reads`` changes the program's output on some row."""
     sops = {e.label: e for e in rasp.walk(program)}
     carried = [r for r in reads if r.variable not in CONSTANTS]
-    uniform = _uniform_readers(reads, sops)
-    unbiased = [u for u in _bos_score_readers(reads, sops) if u not in uniform]
-    if not rows or not (carried or uniform or any(r.variable in CONSTANTS for r in reads)):
+    if not rows or not carried:
         return frozenset()
     clean_values = [rasp.evaluate_all(program, c) for c, _ in rows]
-    found = ({"zero"} if _machinery_needed(reads, sops, clean_values, uniform + unbiased)
-             else set())
-    if not (carried or uniform or unbiased) or found == {"zero"} and not carried:
-        return frozenset(found)
     corrupt_values = [rasp.evaluate_all(program, x) for _, x in rows]
     means = _means(carried, sops, rows, clean_values)
+    found = set()
     for ablation in ABLATIONS:
-        if ablation in found:
-            continue
         for (clean, _), cv, xv in zip(rows, clean_values, corrupt_values):
             replaced = {r: _replacement(ablation, r, sops, cv, xv, means, len(clean)) for r in carried}
-            if ablation == "zero":
-                replaced.update({Read(u, UNIFORM, "qk"): [] for u in uniform})
-                replaced.update({Read(u, NO_BOS_SCORE, "qk"): [] for u in unbiased})
             if _changes_output(program, clean, cv, replaced, causal):
                 found.add(ablation)
                 break
     return frozenset(found)
-
-
-def _machinery_needed(reads: Sequence[Read], sops: Mapping[str, rasp.Expr],
-                      clean_values: Sequence[Mapping], uniform: Sequence[str]) -> bool:
-    """Whether zeroing the constant signals among ``reads`` breaks the compiled mechanism on
-    some clean input: a selector width always needs BOS (its key score and its value are how
-    the width is read out) unless the edge zeroes a whole side of its score (then it attends
-    uniformly, which the evaluator models); an aggregate needs its BOS fallback where a query
-    selects nothing; an MLP's gating at BOS matters where an aggregate reading its output
-    selects nothing."""
-    for r in reads:
-        if r.variable not in CONSTANTS or r.reader in uniform:
-            continue
-        expr = sops.get(r.reader)
-        if isinstance(expr, rasp.SelectorWidth) and r.role in ("q", "k", "v"):
-            return True
-        if isinstance(expr, rasp.Aggregate) and (r.role in ("q", "k") or (
-                r.role == "v" and r.variable == BOS and expr.has_default)):
-            if _selects_nothing(expr, clean_values):
-                return True
-        if r.role == "in":
-            readers = [e for e in sops.values()
-                       if isinstance(e, rasp.Aggregate) and e.sop.label == r.reader]
-            if any(_selects_nothing(a, clean_values) for a in readers):
-                return True
-    return False
-
-
-def _selects_nothing(expr: rasp.Aggregate, clean_values: Sequence[Mapping]) -> bool:
-    """Some query of ``expr`` selects no key on some clean input."""
-    return any(not any(row) for values in clean_values for row in values[expr.selector.label])
-
-
-def _uniform_readers(reads: Sequence[Read], sops: Mapping[str, rasp.Expr]) -> list[str]:
-    """Heads whose whole query or key input (constant included) these reads carry: zeroing
-    them leaves every attention score equal."""
-    out = []
-    for reader in sorted({r.reader for r in reads if r.variable in CONSTANTS and r.role in "qk"}):
-        expr = sops.get(reader)
-        if not isinstance(expr, (rasp.Aggregate, rasp.SelectorWidth)):
-            continue
-        leaves = _selects(expr.selector)
-        for role, const in (("q", ONE), ("k", BOS)):
-            need = {(l.queries if role == "q" else l.keys).label for l in leaves}
-            have = {r.variable for r in reads if r.reader == reader and r.role == role}
-            if const in have and need <= have:
-                out.append(reader)
-                break
-    return out
-
-
-def _bos_score_readers(reads: Sequence[Read], sops: Mapping[str, rasp.Expr]) -> list[str]:
-    """Aggregates whose BOS score term these reads carry (``one`` on q or ``bos`` on k)."""
-    return sorted({r.reader for r in reads
-                   if (r.role, r.variable) in (("q", ONE), ("k", BOS))
-                   and isinstance(sops.get(r.reader), rasp.Aggregate)})
 
 
 def _selects(sel: rasp.Selector) -> list[rasp.Select]:
@@ -298,75 +244,15 @@ def _eval(expr: rasp.Expr, xs: Sequence[Any], values: Mapping[int, Any],
         return rasp.eval_node(expr, xs, lambda c: _collapse(get(c, "in")))
     if isinstance(expr, rasp.Aggregate):
         vals = _collapse(get(expr.sop, "v"))
-        if (UNIFORM, "qk") in mine:
-            return _uniform_aggregate(expr, vals, causal)
-        if (NO_BOS_SCORE, "qk") in mine:
-            return _scored_aggregate(expr, vals, get, causal)
         return rasp.aggregate_values(expr, matrix(expr.selector), vals)
     if isinstance(expr, rasp.SelectorWidth):
         scratch = mine.get((expr.label + SCRATCH, "in"))
         if scratch is not None:
             return _collapse(list(scratch))
-        if (UNIFORM, "qk") in mine:  # BOS weight 1 / (n + 1) reads as width n (n keys seen)
-            return [q + 1 for q in range(len(xs))] if causal else [len(xs)] * len(xs)
         return [sum(row) for row in matrix(expr.selector)]
     if isinstance(expr, rasp.Selector):
         return None  # every reader recomputes its selector with its own reads (``_selector``)
     return rasp.eval_node(expr, xs, lambda c: values[id(c)])
-
-
-def _scored_aggregate(expr: rasp.Aggregate, vals: list, get: Callable[[rasp.Expr, str], Any],
-                      causal: bool) -> list:
-    """The head with its BOS score term zeroed: each key scores the number of selector terms it
-    satisfies; a query with fully selected keys reads them, else the keys with the most terms
-    satisfied (with BOS, whose score is now 0, when that is none)."""
-    from interplab.compile.graph import selector_terms
-
-    terms = selector_terms(expr.selector)
-    if isinstance(terms, str):  # pragma: no cover - rejected at compile time
-        raise rasp.EvaluationError(terms)
-    sides = []
-    for t in terms:
-        role = "-" if isinstance(t.keys, rasp.SOp) and _constant_term(expr.selector, t) else None
-        sides.append((_collapse(get(t.keys, role or "k")), _collapse(get(t.queries, role or "q")),
-                      t.predicate))
-    bos = expr.default if expr.default is not None else (0 if expr.is_numerical else None)
-    out = []
-    for q in range(len(vals)):
-        visible = range(q + 1) if causal else range(len(vals))
-        score = {k: sum(bool(p(ks[k], qs[q])) for ks, qs, p in sides) for k in visible}
-        best = max(score.values(), default=0)
-        chosen = [vals[k] for k in visible if score[k] == best]
-        if best == 0:
-            chosen = [bos] + chosen
-        if expr.is_numerical:
-            out.append(sum(float(v or 0) for v in chosen) / len(chosen))
-        else:
-            mixed = _mixture(chosen)
-            out.append(mixed)
-    return out
-
-
-def _constant_term(sel: rasp.Selector, term: Any) -> bool:
-    """Whether ``term`` comes from a select whose predicate is TRUE or FALSE (its keys and
-    queries are never replaced, as in :func:`_selector`)."""
-    return any(s.predicate in (rasp.Comparison.TRUE, rasp.Comparison.FALSE)
-               and s.keys is term.keys and s.queries is term.queries for s in _selects(sel))
-
-
-def _uniform_aggregate(expr: rasp.Aggregate, vals: list, causal: bool = False) -> list:
-    """Attention spread evenly over BOS (which holds the default: None / 0 without one) and every
-    key (causal: every key up to the query)."""
-    bos = expr.default if expr.default is not None else (0 if expr.is_numerical else None)
-    out = []
-    for q in range(len(vals)):
-        seen = vals[: q + 1] if causal else vals
-        if expr.is_numerical:
-            out.append((sum(float(v or 0) for v in seen) + float(bos or 0)) / (len(seen) + 1))
-        else:
-            mixed = _mixture([bos] + list(seen))
-            out.append(mixed.collapse() if isinstance(mixed, Mixture) else mixed)
-    return out
 
 
 def _selector(sel: rasp.Selector, get: Callable[[rasp.Expr, str], Any]) -> list[list[bool]]:
@@ -407,7 +293,8 @@ def derive_circuit(model: Any, pairs: Pairs, name: str | None = None) -> Circuit
                           "loaded from disk carries no program)")
     return reads_to_circuit(model.program, truth.designed.edges, truth.edge_reads, pairs,
                             name=name or f"{truth.output} (dataflow truth on {len(pairs)} pairs)",
-                            causal=getattr(model.cfg, "attention", "") == "causal")
+                            causal=getattr(model.cfg, "attention", "") == "causal",
+                            machinery=machinery_for(model.program, truth.vocab, truth.max_len))
 
 
 def _holds(sel: rasp.Select, key: Any, query: Any) -> bool:
@@ -493,3 +380,303 @@ def _child_roles(expr: rasp.Expr) -> list[tuple[rasp.Expr, str]]:
             out.append((expr.sop, "v"))
         return out
     return [(c, "in") for c in expr.children]
+
+
+# ----------------------------------------------------------------- the compiled machinery
+@dataclass(frozen=True)
+class Machinery:
+    """What the compiler builds around a program that plain RASP semantics leave out
+    (:mod:`interplab.compile.blocks`), as values the evaluator can model without weights:
+    ``max_len`` (a selector width reads a BOS weight of 0 as ``max_len``) and ``points``, the
+    value set of each numerical SOp that a discretising MLP reads (its step points)."""
+
+    max_len: int
+    points: Mapping[str, tuple[Any, ...]]
+
+
+def machinery_for(program: rasp.SOp, vocab: Sequence[Any], max_len: int) -> Machinery:
+    """The :class:`Machinery` of ``program`` compiled for ``vocab`` and ``max_len``, from the
+    compiler's value-set pass (the program's semantics; no weights)."""
+    from interplab.compile.graph import program_to_graph
+    from interplab.compile.residual_basis import graph_to_value_sets
+
+    graph = program_to_graph(program)
+    sets = graph_to_value_sets(graph, vocab, max_len)
+    points = {s.label: tuple(sets[s.label].values or (0.0,))
+              for s in graph.sops if s.is_numerical and sets[s.label].values is not None}
+    return Machinery(max_len, points)
+
+
+def compiled_run(program: rasp.SOp, xs: Sequence[Any], machinery: Machinery,
+                 replaced: Mapping[Read, list] | None = None, causal: bool = False) -> dict[str, list]:
+    """Every variable's value at the BOS slot (index 0) and at each input position (1..n) as the
+    compiled model holds it, with each :class:`Read` in ``replaced`` taking the given values
+    (n + 1 of them) in that reader and role only.
+
+    The compiled conventions modelled (:mod:`interplab.compile.blocks`): ``one`` is 1 everywhere
+    and ``bos`` 1 at the BOS slot only; every variable is absent (``None``, the zero vector) at
+    the BOS slot unless a head writes there; a head scores each key by the selector terms it
+    satisfies (a term needs both its key and query values present, ``TRUE`` included) plus the
+    BOS term (``terms - 1/2`` for an Aggregate, ``terms`` for a SelectorWidth, times ``one`` on
+    the query and ``bos`` on the key) and attends evenly to the best-scoring keys (hard
+    attention, which the compiler's coldness gives wherever scores differ by 1/2 or more; where
+    mixed values make scores closer the model may err, and the check in the weights refuses
+    such a truth); the BOS key's value is the
+    variable's value at the BOS slot (plus the default where an Aggregate reads ``bos`` on its
+    values); a selector width's head writes the attention on BOS (1 / (width + 1)) and its MLP
+    reads it back through steps at the midpoints between 1 / (w + 1), w = 0..max_len (so 0
+    reads as ``max_len``); MLPs are gated off at the BOS slot by ``bos`` (a numerical Map's
+    steps and a width read-out ungated there compute from the BOS slot's value); a mean or
+    mixed categorical value carries each value with its share (``Mixture``) and a reader sees
+    a value whose share exceeds 1/2 (as the decoder does)."""
+    n = len(xs)
+    by_reader: dict[str, dict[tuple[str, str], list]] = {}
+    for r, v in (replaced or {}).items():
+        by_reader.setdefault(r.reader, {})[(r.variable, r.role)] = v
+    vals: dict[str, list] = {ONE: [1.0] * (n + 1), BOS: [1.0] + [0.0] * n}
+    for expr in rasp.walk(program):
+        if isinstance(expr, rasp.Selector):
+            continue
+        mine = by_reader.get(expr.label, {})
+
+        def get(label: str, role: str, mine: Mapping = mine) -> list:
+            return mine.get((label, role), vals[label])
+
+        if isinstance(expr, (rasp.Aggregate, rasp.SelectorWidth)):
+            vals.update(_compiled_head(expr, get, mine, n, causal, machinery))
+        else:
+            vals[expr.label] = _compiled_mlp(expr, xs, get, machinery)
+    return vals
+
+
+def _missing(expr: rasp.SOp) -> Any:
+    return 0.0 if expr.is_numerical else None
+
+
+def _compiled_mlp(expr: rasp.Expr, xs: Sequence[Any], get: Callable[[str, str], list],
+                  machinery: Machinery) -> list:
+    if isinstance(expr, rasp.TokensType):
+        return [None] + list(xs)
+    if isinstance(expr, rasp.IndicesType):
+        return [None] + list(range(len(xs)))
+    if isinstance(expr, rasp.Full):
+        return [None] + [expr.value] * len(xs)
+    assert isinstance(expr, rasp.SOp)
+    if isinstance(expr, rasp.Map) and expr.inner.is_numerical:  # discretising MLP, gated by bos
+        x, gate = get(expr.inner.label, "in"), get(BOS, "in")
+        points = machinery.points.get(expr.inner.label, (0.0,))
+        return [_missing(expr) if g > 0.5 else expr.f(_step(_number(v), points))
+                for v, g in zip(x, gate)]
+    if isinstance(expr, rasp.LinearSequenceMap) and expr.left.is_numerical:  # linear, ungated
+        return [expr.a * _number(a) + expr.b * _number(b)
+                for a, b in zip(get(expr.left.label, "in"), get(expr.right.label, "in"))]
+    out: list = [_missing(expr)]  # table MLPs: nothing at BOS (gated; every input absent there)
+    if isinstance(expr, rasp.Map):
+        out += [_map_shares(expr, v) for v in get(expr.inner.label, "in")[1:]]
+        return out
+    if isinstance(expr, (rasp.SequenceMap, rasp.LinearSequenceMap)):
+        f = expr.f if isinstance(expr, rasp.SequenceMap) else (lambda a, b: expr.a * a + expr.b * b)
+        for a, b in zip(get(expr.left.label, "in")[1:], get(expr.right.label, "in")[1:]):
+            out.append(_pair_shares(expr, f, a, b))
+        return out
+    raise rasp.EvaluationError(f"cannot model the compiled {type(expr).__name__} {expr.label!r}")
+
+
+def _compiled_head(expr: rasp.Aggregate | rasp.SelectorWidth, get: Callable[[str, str], list],
+                   mine: Mapping[tuple[str, str], list], n: int, causal: bool,
+                   machinery: Machinery) -> dict[str, list]:
+    from interplab.compile.graph import selector_terms
+
+    terms = selector_terms(expr.selector)
+    if isinstance(terms, str):  # pragma: no cover - rejected at compile time
+        raise rasp.EvaluationError(terms)
+    sides = [(get(t.keys.label, "k"), get(t.queries.label, "q"), t.predicate) for t in terms]
+    width = isinstance(expr, rasp.SelectorWidth)
+    bos_term = len(terms) - (0.0 if width else 0.5)
+    one_q, bos_k, bos_v = get(ONE, "q"), get(BOS, "k"), get(BOS, "v") if width or expr.has_default else None
+    chosen_by_query = []
+    for q in range(n + 1):
+        keys = range(q + 1) if causal else range(n + 1)
+        score = {k: sum(_term_score(p, ks[k], qs[q]) for ks, qs, p in sides)
+                 + bos_term * one_q[q] * bos_k[k] for k in keys}
+        best = max(score.values())
+        chosen_by_query.append([k for k in keys if score[k] >= best - 1e-9])
+    if width:
+        scratch = [sum(bos_v[k] for k in c) / len(c) for c in chosen_by_query]
+        label = expr.label + SCRATCH
+        read = mine.get((label, "in"), scratch)  # what the width's MLP reads
+        gate = get(BOS, "in")
+        widths = [None if g > 0.5 else _width(s, machinery.max_len) for s, g in zip(read, gate)]
+        return {label: scratch, expr.label: widths}
+    v = get(expr.sop.label, "v")
+    out = []
+    for chosen in chosen_by_query:
+        w = 1.0 / len(chosen)
+        if expr.is_numerical:
+            out.append(sum(w * (_number(v[k]) + (float(expr.default) * bos_v[k] if bos_v else 0.0))
+                           for k in chosen))
+            continue
+        shares: dict[str, list] = {}
+        for k in chosen:
+            for value, p in _shares(v[k]):
+                shares.setdefault(repr(value), [value, 0.0])[1] += w * p
+            if bos_v is not None and bos_v[k]:
+                shares.setdefault(repr(expr.default), [expr.default, 0.0])[1] += w * bos_v[k]
+        out.append(_as_value(shares))
+    return {expr.label: out}
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, Mixture):  # pragma: no cover - numerical values are averaged, never mixed
+        return sum(float(x or 0) * p for x, p in v.shares)
+    return float(v or 0)
+
+
+def _shares(v: Any) -> list[tuple[Any, float]]:
+    """A categorical value as (value, share) pairs; absent (None) contributes nothing."""
+    if isinstance(v, Mixture):
+        return [(x, p) for x, p in v.shares if x is not None and p > 0]
+    return [] if v is None else [(v, 1.0)]
+
+
+def _as_value(shares: Mapping[str, list]) -> Any:
+    """One value where it holds (nearly) the whole share, None where nothing does, else a
+    Mixture."""
+    kept = [(v, p) for v, p in shares.values() if p > 1e-9]
+    if not kept:
+        return None
+    if len(kept) == 1 and kept[0][1] >= 1 - 1e-9:
+        return kept[0][0]
+    return Mixture(tuple(kept))
+
+
+def _collapse_one(v: Any) -> Any:
+    return v.collapse() if isinstance(v, Mixture) else v
+
+
+def _map_shares(expr: rasp.Map, v: Any) -> Any:
+    """A table MLP on a (possibly mixed) value: each value's row fires with its share."""
+    if expr.is_numerical:
+        return sum(p * float(expr.f(x) or 0) for x, p in _shares(v))
+    out: dict[str, list] = {}
+    for x, p in _shares(v):
+        y = expr.f(x)
+        if y is not None:
+            out.setdefault(repr(y), [y, 0.0])[1] += p
+    return _as_value(out)
+
+
+def _pair_shares(expr: rasp.SOp, f: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """A two-input table MLP on (possibly mixed) values: the row of values (x, y) fires with
+    share max(0, share(x) + share(y) - 1) (its neuron needs both inputs present)."""
+    fired = [(f(x, y), px + py - 1) for x, px in _shares(a) for y, py in _shares(b) if px + py > 1]
+    if expr.is_numerical:
+        return sum(p * float(v or 0) for v, p in fired)
+    out: dict[str, list] = {}
+    for v, p in fired:
+        if v is not None:
+            out.setdefault(repr(v), [v, 0.0])[1] += p
+    return _as_value(out)
+
+
+def _term_score(predicate: Callable[[Any, Any], bool], key: Any, query: Any) -> float:
+    """One selector term's score for a key and a query: the shares for which it holds (a term
+    needs both values present)."""
+    return sum(pk * pq for k, pk in _shares(key) for q, pq in _shares(query) if predicate(k, q))
+
+
+def _step(x: float, points: Sequence[Any]) -> Any:
+    """The point a discretising MLP maps ``x`` to: steps at the midpoints between points."""
+    chosen = points[0]
+    for lo, hi in zip(points, points[1:]):
+        if x > (float(lo) + float(hi)) / 2:
+            chosen = hi
+    return chosen
+
+
+def _width(bos_weight: float, max_len: int) -> int:
+    """A selector width's MLP: the width w whose 1 / (w + 1) is nearest the BOS weight read."""
+    points = sorted(1.0 / (w + 1) for w in range(max_len + 1))
+    return round(1.0 / _step(bos_weight, points) - 1.0)
+
+
+def compiled_flags(program: rasp.SOp, designed: Iterable[Edge], reads: Mapping[Edge, Sequence[Read]],
+                   rows: Sequence[tuple[list, list]], machinery: Machinery,
+                   causal: bool = False) -> dict[Edge, frozenset[str]]:
+    """For each designed edge, the ablations under which replacing every value it carries
+    (constants included) changes the compiled program's decoded output on some row
+    (:func:`compiled_run`; a decision in the RASP evaluator, no weights)."""
+    sops = {e.label: e for e in rasp.walk(program)}
+    clean = [compiled_run(program, c, machinery, causal=causal) for c, _ in rows]
+    corrupt = [compiled_run(program, x, machinery, causal=causal) for _, x in rows]
+    wanted = [_decoded(program, run, {}) for run in clean]
+    means = _run_means(rows, clean, sops)
+    out = {}
+    for edge in designed:
+        found = set()
+        for ablation in ABLATIONS:
+            for (xs, _), run, other, want in zip(rows, clean, corrupt, wanted):
+                replaced = {r: v for r in reads.get(edge, ())
+                            if (v := _compiled_replacement(ablation, r, sops, other, means[len(xs)],
+                                                           len(xs))) is not None}
+                if not replaced:
+                    break
+                got = _decoded(program, compiled_run(program, xs, machinery, replaced, causal), replaced)
+                if not _same(got, want):
+                    found.add(ablation)
+                    break
+        out[edge] = frozenset(found)
+    return out
+
+
+def _decoded(program: rasp.SOp, run: Mapping[str, list], replaced: Mapping[Read, list]) -> list:
+    """The output as the unembedding decodes it (a categorical value needs a share > 1/2)."""
+    out = replaced.get(Read(LOGITS, program.label, "in"), run[program.label])[1:]
+    return [_number(v) for v in out] if program.is_numerical else [_collapse_one(v) for v in out]
+
+
+def _is_number(variable: str, sops: Mapping[str, rasp.Expr]) -> bool:
+    expr = sops.get(variable)
+    return variable in CONSTANTS or variable.endswith(SCRATCH) or bool(
+        isinstance(expr, rasp.SOp) and expr.is_numerical)
+
+
+def _compiled_replacement(ablation: str, read: Read, sops: Mapping[str, rasp.Expr],
+                          corrupt: Mapping[str, list], means: Mapping[str, list],
+                          n: int) -> list | None:
+    """What ``read`` carries under ``ablation`` (n + 1 values, BOS slot first), or None where the
+    ablation leaves it as it is (``one``/``bos`` are the same on every input: only zero
+    ablation changes them)."""
+    if ablation == "zero":
+        return [0.0 if _is_number(read.variable, sops) else None] * (n + 1)
+    if read.variable in CONSTANTS:
+        return None
+    return list(corrupt[read.variable] if ablation == "resample" else means[read.variable])
+
+
+def _run_means(rows: Sequence[tuple[list, list]], runs: Sequence[Mapping[str, list]],
+               sops: Mapping[str, rasp.Expr]) -> dict[int, dict[str, list]]:
+    """length -> variable -> per-position mean over the clean runs of that length (a numerical
+    value's mean; a categorical value's shares)."""
+    by_len: dict[int, list[Mapping[str, list]]] = {}
+    for (xs, _), run in zip(rows, runs):
+        by_len.setdefault(len(xs), []).append(run)
+    out: dict[int, dict[str, list]] = {}
+    for n, group in by_len.items():
+        out[n] = {}
+        for var in group[0]:
+            if var in CONSTANTS:
+                continue
+            columns = zip(*(run[var] for run in group))
+            if _is_number(var, sops):
+                out[n][var] = [sum(_number(v) for v in col) / len(group) for col in columns]
+                continue
+            means = []
+            for col in columns:
+                shares: dict[str, list] = {}
+                for v in col:
+                    for x, p in _shares(v):
+                        shares.setdefault(repr(x), [x, 0.0])[1] += p / len(group)
+                means.append(_as_value(shares))
+            out[n][var] = means
+    return out

@@ -4,6 +4,8 @@
         ─check_agreement (every input, or ≥ 2,000 sampled)─▶ 1.0 or rejected
         ─behaviour (outputs on a fixed input set)─▶ new or a duplicate (rejected)
         ─task_pairs (from the program's semantics: outputs differ)─▶ GeneratedProgram
+        ─truth check (the per-ablation truth on the zoo's truth pairs agrees with single-edge
+         ablation in the weights under zero, mean and resample)─▶ accepted, or rejected ("truth")
 
 A candidate is drawn from a small grammar over the constructs the compiler supports: ``Map``
 (categorical and to numerical), ``SequenceMap``, ``LinearSequenceMap``, ``Select`` with every
@@ -17,8 +19,13 @@ accepted candidate numbers are cached, keyed by seed and :data:`GENERATOR_VERSIO
 A candidate is rejected when it does not compile (e.g. a categorical Aggregate that would average
 different values), when its compiled model disagrees with the RASP evaluator on a single checked
 input (counted: a compiler bug, never expected), when its output does not depend on the tokens
-(no task pair), or when another accepted program has the same behaviour (its outputs on every
-input, or on a fixed seeded sample of 2,000 when the input space is larger).
+(no task pair), when another accepted program has the same behaviour (its outputs on every
+input, or on a fixed seeded sample of 2,000 when the input space is larger), or when its
+per-ablation circuit truth (:func:`interplab.compile.derive_circuit`, from the RASP program) on
+the pairs the zoo track derives it on (:func:`scoring_and_truth_pairs`, seed
+:data:`TRUTH_SEED`) disagrees with single-edge ablation in its weights under any of the three
+ablations (:func:`interplab.compile.check_truth`): such a truth would be refused when scored, so
+the program is dropped and counted (``truth``).
 
 Task pairs come from the semantics: for each clean input, a corrupted input of the same length
 whose program output differs, the nearest such input in Hamming distance (ties broken by the seed).
@@ -26,6 +33,7 @@ whose program output differs, the nearest such input in Hamming distance (ties b
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -38,8 +46,11 @@ from interplab.compile.rasp import (Aggregate, Comparison, LinearSequenceMap, Ma
                                     SelectorWidth, SequenceMap, indices, numerical, tokens)
 from interplab.errors import CompileError, ConfigError, InterplabError
 
-#: bump when the grammar changes: cached candidate lists and organism names depend on it
-GENERATOR_VERSION = 1
+#: bump when the drawing changes (grammar, random streams): every candidate program depends on it
+DRAW_VERSION = 1
+#: bump when which candidates are accepted changes (v2: the per-ablation truth must verify in the
+#: weights): cached candidate lists and so organism names depend on it
+GENERATOR_VERSION = 2
 #: agreement is checked on every input up to this many, else on this many seeded samples
 MAX_CHECKED_INPUTS = 2_000
 
@@ -206,7 +217,7 @@ class _Drawer:
 
 def draw(seed: int, index: int, grammar: Grammar = Grammar()) -> Candidate:
     """Candidate ``index`` of ``seed``: a function of ``(seed, index, grammar)`` only."""
-    rng = random.Random(f"interplab-generate-v{GENERATOR_VERSION}-{seed}-{index}")
+    rng = random.Random(f"interplab-generate-v{DRAW_VERSION}-{seed}-{index}")
     vocab_size, max_len = rng.choice(grammar.vocab_sizes), rng.choice(grammar.max_lens)
     drawer = _Drawer(rng, grammar, vocab_size, max_len)
     n_ops = rng.randint(grammar.min_ops, grammar.max_ops)
@@ -268,6 +279,8 @@ class GeneratedProgram:
     checked: int
     exhaustive: bool
     _outputs: dict = field(default_factory=dict, repr=False)
+    #: the record of the truth check in the weights (:func:`check_generated_truth`), when run
+    truth_check: dict | None = field(default=None, repr=False)
 
     @property
     def vocab(self) -> tuple[int, ...]:
@@ -285,7 +298,8 @@ class GeneratedProgram:
         return {"name": self.name, "seed": c.seed, "candidate": c.index, "vocab": list(c.vocab),
                 "max_len": c.max_len, "depth": c.depth, "width": c.width, "n_ops": c.n_ops,
                 "constructs": list(c.constructs), "behaviour": self.behaviour,
-                "agreement": 1.0, "inputs_checked": self.checked, "exhaustive": self.exhaustive}
+                "agreement": 1.0, "inputs_checked": self.checked, "exhaustive": self.exhaustive,
+                "truth_check": self.truth_check}
 
     def task_pairs(self, n: int, seed: int = 0, length: int | None = None,
                    within: Collection[tuple] | None = None) -> list[tuple[list, list]]:
@@ -366,6 +380,68 @@ def task_pairs(program: rasp.SOp, vocab: Sequence[Any], max_len: int, n: int, *,
     return pairs
 
 
+#: scoring and truth pairs per generated organism (the zoo track and the generator's truth check)
+ZOO_PAIRS = 32
+ZOO_TRUTH_PAIRS = 64
+
+
+def split_inputs(spec: Any, seed: int) -> tuple[list[tuple], list[tuple]]:
+    """Every input of length ``max_len``, shuffled with ``seed`` and cut in two halves (scoring,
+    truth); where the program's output is the same on every input of a half (no task pair
+    there), the shuffled inputs are dealt alternately within each output value instead, so that
+    both halves hold every output that two or more inputs give."""
+    xs = list(itertools.product(spec.vocab, repeat=spec.max_len))
+    random.Random(f"zoo-split-{seed}").shuffle(xs)
+    halves = xs[: len(xs) // 2], xs[len(xs) // 2:]
+    program = spec.program()
+    out = {x: repr(rasp.evaluate(program, list(x))) for x in xs}
+    if all(len({out[x] for x in h}) > 1 for h in halves):
+        return halves
+    by_output: dict[str, list[tuple]] = {}
+    for x in xs:
+        by_output.setdefault(out[x], []).append(x)
+    dealt = [x for group in by_output.values() for x in group]
+    return dealt[0::2], dealt[1::2]
+
+
+def scoring_and_truth_pairs(spec: Any, seed: int = 0, n_pairs: int = ZOO_PAIRS,
+                            n_truth: int = ZOO_TRUTH_PAIRS) -> tuple[list, list]:
+    """The pairs a generated organism is scored on and the pairs its truth is derived and
+    verified on, all of length ``max_len``: ``n_pairs`` inside one half of the inputs
+    (:func:`split_inputs`, seed ``seed``), ``n_truth`` inside the other (seed ``seed + 1``), so
+    no input of a scoring pair is ever used by the truth. The one definition the generator's
+    truth check and the zoo track share."""
+    half_score, half_truth = split_inputs(spec, seed)
+    pairs = spec.task_pairs(n_pairs, seed=seed, length=spec.max_len, within=half_score)
+    held = spec.task_pairs(n_truth, seed=seed + 1, length=spec.max_len, within=half_truth)
+    return pairs, held
+
+
+#: the pair seed the generator checks the truth at (the zoo track's default job seed)
+TRUTH_SEED = 0
+
+
+def check_generated_truth(spec: Any, model: Any, seed: int = TRUTH_SEED) -> dict | str:
+    """Derive the per-ablation truth on the zoo track's truth pairs (:func:`scoring_and_truth_pairs`)
+    and check it in the weights under zero, mean and resample ablation. Returns the check's
+    record, or why the truth fails (``"truth: ..."``, the first disagreements)."""
+    from interplab.compile.dataflow_truth import derive_circuit
+    from interplab.compile.truth_check import check_truth
+    from interplab.core.circuit import ABLATIONS
+
+    try:
+        _, held = scoring_and_truth_pairs(spec, seed)
+    except ConfigError as exc:
+        return f"truth: no truth pairs ({str(exc)[:120]})"
+    derived = derive_circuit(model, held)
+    per_ablation = {a: derived.for_ablation(a) for a in ABLATIONS}
+    problems = check_truth(model, per_ablation, held)
+    if problems:
+        return f"truth: {len(problems)} disagreement(s) with the weights, e.g. {problems[0]}"
+    return {"pairs": len(held), "seed": seed, "length": spec.max_len,
+            "edges": {a: len(c.edges) for a, c in per_ablation.items()}, "agrees": True}
+
+
 def _nearest_different(x: tuple, out: Callable[[tuple], tuple], vocab: Sequence[Any],
                        rng: random.Random, allowed: set | None = None) -> tuple | None:
     want = out(x)
@@ -401,17 +477,19 @@ class Rejections:
     compile: int = 0
     disagree: int = 0
     duplicate: int = 0
+    #: the per-ablation truth disagrees with single-edge ablation in the weights
+    truth: int = 0
     examples: list[str] = field(default_factory=list)
 
     def add(self, index: int, reason: str) -> None:
         kind = reason.split(":")[0]
         setattr(self, kind, getattr(self, kind) + 1)
-        if kind in ("compile", "disagree") and len(self.examples) < 5:
+        if kind in ("compile", "disagree", "truth") and len(self.examples) < 8:
             self.examples.append(f"candidate {index}: {reason}")
 
     def to_json(self) -> dict[str, Any]:
         return {"trivial": self.trivial, "constant": self.constant, "compile": self.compile,
-                "disagree": self.disagree, "duplicate": self.duplicate}
+                "disagree": self.disagree, "duplicate": self.duplicate, "truth": self.truth}
 
 
 def verify(candidate: Candidate, name: str, grammar: Grammar = Grammar()
@@ -483,9 +561,13 @@ def generate(count: int, seed: int = 0, grammar: Grammar = Grammar(), *,
         if spec.behaviour in seen:
             rej.duplicate += 1
             continue
-        seen.add(spec.behaviour)
+        checked = check_generated_truth(spec, model)
+        if isinstance(checked, str):
+            rej.add(j, checked)
+            continue
+        seen.add(spec.behaviour)  # duplicates are of accepted programs only
         accepted += 1
-        yield spec, model
+        yield dataclasses.replace(spec, truth_check=checked), model
     if accepted < count:
         raise CompileError(f"only {accepted} of {count} programs accepted after {limit} candidates "
                            f"for seed {seed} (rejected: {json.dumps(rej.to_json())})")
@@ -493,4 +575,5 @@ def generate(count: int, seed: int = 0, grammar: Grammar = Grammar(), *,
 
 __all__ = ["Grammar", "Candidate", "GeneratedProgram", "Rejections", "draw", "shape", "verify",
            "generate", "task_pairs", "behaviour", "checked_inputs", "GENERATOR_VERSION",
-           "CONSTRUCTS"]
+           "DRAW_VERSION", "CONSTRUCTS", "split_inputs", "scoring_and_truth_pairs",
+           "check_generated_truth", "ZOO_PAIRS", "ZOO_TRUTH_PAIRS", "TRUTH_SEED"]

@@ -1,5 +1,9 @@
 """Generated organisms: ``generated-<seed>-<i>``, the ``i``-th program the generator accepts for
-``seed`` (:mod:`interplab.compile.generate`), compiled and verified against the RASP evaluator.
+``seed`` (:mod:`interplab.compile.generate`), compiled and verified against the RASP evaluator,
+and kept only when its per-ablation circuit truth, on the pairs the zoo track derives it on
+(:func:`scoring_and_truth_pairs`), agrees with single-edge ablation in its weights under zero,
+mean and resample ablation (a program whose truth fails is dropped and counted as ``truth`` in
+the generation index's ``rejected``).
 
 Which candidates were accepted is computed once per seed and cached in
 ``cache_dir()/generated/v<GENERATOR_VERSION>-seed<seed>.json`` (written atomically), so any
@@ -24,7 +28,7 @@ from typing import Any, Callable
 
 from interplab._config import cache_dir
 from interplab.compile.generate import (GENERATOR_VERSION, GeneratedProgram, Rejections, draw,
-                                        generate, verify)
+                                        generate, scoring_and_truth_pairs, split_inputs, verify)
 from interplab.errors import ConfigError, UnknownNameError, VerificationError
 from interplab.models.io import atomic_write_text
 from interplab.zoo.registry import ZooEntry, register
@@ -65,16 +69,19 @@ def accepted_candidates(seed: int, count: int, progress: Callable[[int], None] |
             known = []  # a damaged cache is recomputed, never trusted
     if len(known) >= count:
         return known[:count]
+    # the list is the same prefix whatever its length: extend it at least twofold, so asking for
+    # organisms 0, 1, 2, ... one by one costs linear, not quadratic, time
+    target = max(count, 2 * len(known))
     rejections = Rejections()
     found = []
-    for spec, _ in generate(count, seed, rejections=rejections):
+    for spec, _ in generate(target, seed, rejections=rejections):
         found.append(spec.candidate.index)
-        if progress is not None:
+        if progress is not None and len(found) <= count:
             progress(len(found))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({"version": GENERATOR_VERSION, "seed": seed,
                                         "candidates": found, "rejected": rejections.to_json()}))
-    return found
+    return found[:count]
 
 
 @functools.lru_cache(maxsize=4)
@@ -151,4 +158,5 @@ def register_generated(seed: int, count: int) -> list[str]:
 
 
 __all__ = ["GeneratedOrganism", "VerificationError", "accepted_candidates", "load_generated",
-           "entries", "parse_name", "register_generated", "resolve", "write_generated"]
+           "entries", "parse_name", "register_generated", "resolve", "write_generated",
+           "scoring_and_truth_pairs", "split_inputs"]

@@ -17,10 +17,19 @@
                attended token on V, and write the logits. The other layer-0 heads are
                distractors outside the circuit.
 
-Which heads play the roles is read from the trained model's attention patterns (not from any
-discovery method). Ground truth differs by ablation: positional embeddings (and the "=" token)
-are identical on clean and corrupted inputs, so edges from them matter only under zero ablation;
-``Organism.ground_truth[ablation]`` has the right one and tests verify each by ablation.
+Which heads play the roles is read from the trained model's attention patterns on fresh rows
+(not from any discovery method, never on the scored rows); the edges follow from the design.
+Ground truth differs by ablation: positional embeddings are identical on clean and corrupted
+inputs, so edges from them matter only under zero ablation (prevtoken, induction; in modadd every
+constant is carried twice, by position and by token, so none matters alone);
+``Organism.ground_truth[ablation]`` has the right one.
+
+Verified in the weights: :func:`load_organism` checks every per-ablation truth edge by edge on
+held-out rows (:func:`check_task`; :mod:`interplab.zoo.verify`: each truth edge must matter
+alone beyond 5 % of the whole model's effect and every edge that does must be in the truth) and
+raises VerificationError when it fails; the outcome is stored beside the weights
+(``truth_check.json``, keyed by their SHA-256), so a cached organism is not re-checked. Today
+``induction`` fails that check (its truth is refused; see the issue-21 report).
 
 Models are trained once, seeded, and cached as safetensors under
 ``interplab._config.cache_dir() / "organisms"``; a cache whose weights fail their SHA-256 check
@@ -29,6 +38,7 @@ Models are trained once, seeded, and cached as safetensors under
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -47,11 +57,16 @@ from interplab.models.io import load_model, save_model
 from interplab.models.tasks import induction_repeat_batch, modadd_all
 from interplab.models.transformer import HookedTransformer
 from interplab.zoo.registry import ZooEntry
+from interplab.zoo.verify import TruthCheck, cached_check, check_key, check_truth, weights_sha256
 
 Tensor = torch.Tensor
 TRAIN_VERSION = 2
-#: seed of the fresh rows a truth is read on (tasks use 1234): truth never sees scored samples
+#: seed of the fresh rows a truth is read on (tasks use TASK_SEED): truth never sees scored samples
 TRUTH_SEED = 4321
+#: seed of the scored task's rows, and of the held-out rows faithfulness is measured on
+TASK_SEED, HELDOUT_SEED = 1234, 5678
+#: held-out rows (TRUTH_SEED) the truth is checked on edge by edge (modadd: its held-out half)
+CHECK_ROWS = 64
 _log = logging.getLogger("interplab.zoo")
 
 
@@ -103,11 +118,19 @@ def _train_prevtoken(steps: int = 300) -> tuple[HookedTransformer, dict]:
     return model, {"steps": steps, "final_loss": float(loss.detach())}
 
 
-def _prevtoken_task() -> CircuitTask:
-    gen = torch.Generator().manual_seed(1234)
+def _prevtoken_task(seed: int = TASK_SEED) -> CircuitTask:
+    gen = torch.Generator().manual_seed(seed)
     clean, corrupted = _prev_batch(64, gen), _prev_batch(64, gen)
     return CircuitTask(clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl",
                        name="prevtoken")
+
+
+def _prevtoken_check() -> CircuitTask:
+    """Held-out rows for the truth's check: drawn with TRUTH_SEED, never the task's seed."""
+    gen = torch.Generator().manual_seed(TRUTH_SEED)
+    clean, corrupted = _prev_batch(CHECK_ROWS, gen), _prev_batch(CHECK_ROWS, gen)
+    return CircuitTask(clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl",
+                       name="prevtoken (held-out)")
 
 
 def _prevtoken_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
@@ -120,9 +143,12 @@ def _prevtoken_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[
     every, zero_only = [], []
     for h in heads:
         every += [Edge(tok, h, "v"), Edge(h, out)]
-        # the token embedding is a constant offset of every query and key: zeroing it moves
-        # the attention, resampling it (random tokens either way) does not on average
-        zero_only += [Edge(pos, h, "q"), Edge(pos, h, "k"), Edge(tok, h, "q"), Edge(tok, h, "k")]
+        # attention by position: positions are the same on clean and corrupted rows (and equal
+        # their mean), so only zero ablation removes them. The token embedding's reads on Q and
+        # K are in no truth: tokens are uniformly random, so "previous" is a purely positional
+        # relation and any dependence of the scores on token content would only cost loss;
+        # training leaves that part of Q/K without effect on the pattern, under any ablation
+        zero_only += [Edge(pos, h, "q"), Edge(pos, h, "k")]
     circuit = Circuit.from_edges(every + zero_only, "prevtoken", {e: ("zero",) for e in zero_only})
     roles = {"previous_token_heads": [str(h) for h in heads], "prev_token_attention": prev}
     return {a: circuit.for_ablation(a) for a in ABLATIONS}, roles
@@ -155,9 +181,10 @@ def _modadd_split() -> tuple[Tensor, Tensor]:
     return order[: n // 2], order[n // 2:]
 
 
-def _modadd_task() -> CircuitTask:
+def _modadd_task(half: int = 0) -> CircuitTask:
+    """The task on one half of the inputs: 0 (scored) or 1 (held out: faithfulness)."""
     tokens, labels = modadd_all(MOD_P)
-    idx, _ = _modadd_split()
+    idx = _modadd_split()[half]
     tokens, labels = tokens[idx], labels[idx]
     perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(1234))
     corrupted = tokens[perm]
@@ -165,18 +192,33 @@ def _modadd_task() -> CircuitTask:
                        metric="kl", name="modadd")
 
 
+def _modadd_check() -> CircuitTask:
+    """The half of all (a, b) inputs the task does not score, each paired with another of them."""
+    tokens, labels = modadd_all(MOD_P)
+    _, held = _modadd_split()
+    tokens, labels = tokens[held], labels[held]
+    perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(TRUTH_SEED))
+    return CircuitTask(tokens, tokens[perm], (2,), labels[:, None], labels[perm][:, None],
+                       metric="kl", name="modadd (held-out)")
+
+
 def _modadd_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
     _, held = _modadd_split()  # the inputs the task does not score
     pat = _patterns(model, modadd_all(MOD_P)[0][held])[0][:, 2, :2]  # [h, key a/b] from "="
     heads = [Node.attn_head(0, h) for h in range(MOD_CFG.n_heads) if float(pat[h].sum()) > 0.5]
-    tok, pos, mlp, out = Node.tok_embed(), Node.pos_embed(), Node.mlp(0), Node.logits()
+    tok, mlp, out = Node.tok_embed(), Node.mlp(0), Node.logits()
     every = [Edge(mlp, out)]
-    zero_only = [Edge(tok, mlp), Edge(pos, mlp)]
     for h in heads:
-        # keys carry the token too: how attention splits between a and b depends on them
-        every += [Edge(tok, h, "v"), Edge(tok, h, "k"), Edge(h, mlp), Edge(h, out)]
-        zero_only += [Edge(pos, h, "q"), Edge(pos, h, "k")]
-    circuit = Circuit.from_edges(every + zero_only, "modadd", {e: ("zero",) for e in zero_only})
+        # values move a and b; keys carry the tokens too: how attention splits between a and b
+        # depends on them. A head's direct write to the logits is in no truth: it is one linear
+        # map of a mix of a's and b's embeddings, which cannot single out (a + b) mod p for
+        # every pair; the MLP (the nonlinearity) does, so the answer goes through it
+        every += [Edge(tok, h, "v"), Edge(tok, h, "k"), Edge(h, mlp)]
+    # Under zero ablation too, no constant signal is in the truth: positions and the "=" token
+    # are the same on every row (so mean and resample ablation leave them), and every constant
+    # is carried twice (position 2 <=> the "=" token, positions 0-1 <=> digit tokens), on the
+    # query at "=" as on the keys and the MLP's input, so zeroing one copy alone leaves the other
+    circuit = Circuit.from_edges(every, "modadd")
     roles = {"moving_heads": [str(h) for h in heads],
              "attention_to_a_b": [float(v) for v in pat.sum(-1)]}
     return {a: circuit.for_ablation(a) for a in ABLATIONS}, roles
@@ -217,14 +259,26 @@ def _train_induction_1thread(steps: int) -> tuple[HookedTransformer, dict]:
     return model, {"steps": steps, "final_loss": float(loss.detach())}
 
 
-def _induction_task() -> CircuitTask:
-    gen = torch.Generator().manual_seed(1234)
+def _induction_task(seed: int = TASK_SEED) -> CircuitTask:
+    gen = torch.Generator().manual_seed(seed)
     clean, _, layout = induction_repeat_batch(64, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True)
     # same layout, fresh tokens: the repeated segment (and everything else) changes
     corrupted, _, _ = induction_repeat_batch(64, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout)
     nxt = [p + 1 for p in IND_POSITIONS]
     return CircuitTask(clean, corrupted, IND_POSITIONS, clean[:, nxt], corrupted[:, nxt],
                        metric="kl", name="induction")
+
+
+def _induction_check() -> CircuitTask:
+    """Rows laid out like the task's (repeat at the end), drawn with TRUTH_SEED."""
+    gen = torch.Generator().manual_seed(TRUTH_SEED)
+    clean, _, layout = induction_repeat_batch(CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen,
+                                              end_at_last=True)
+    corrupted, _, _ = induction_repeat_batch(CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen,
+                                             layout=layout)
+    nxt = [p + 1 for p in IND_POSITIONS]
+    return CircuitTask(clean, corrupted, IND_POSITIONS, clean[:, nxt], corrupted[:, nxt],
+                       metric="kl", name="induction (held-out)")
 
 
 def induction_scores(model: HookedTransformer, n: int = 64, seed: int = TRUTH_SEED) -> tuple[list[float], list[float]]:
@@ -277,15 +331,16 @@ class _Spec:
     train: Callable[[], tuple[HookedTransformer, dict]]
     task: Callable[[], CircuitTask]
     truth: Callable[[HookedTransformer, CircuitTask], tuple[dict[str, Circuit], dict]]
+    check: Callable[[], CircuitTask]
     description: str
 
 
 _SPECS = {
-    "prevtoken": _Spec(_train_prevtoken, _prevtoken_task, _prevtoken_truth,
+    "prevtoken": _Spec(_train_prevtoken, _prevtoken_task, _prevtoken_truth, _prevtoken_check,
                        "1-layer attention-only, 4 heads: output the previous token"),
-    "modadd": _Spec(_train_modadd, _modadd_task, _modadd_truth,
+    "modadd": _Spec(_train_modadd, _modadd_task, _modadd_truth, _modadd_check,
                     "1-layer modular addition mod 13: heads move a and b to the MLP"),
-    "induction": _Spec(_train_induction, _induction_task, _induction_truth,
+    "induction": _Spec(_train_induction, _induction_task, _induction_truth, _induction_check,
                        "2-layer attention-only, 4 heads each: previous-token head + induction head "
                        "copy a repeated segment at a random distance"),
 }
@@ -320,25 +375,94 @@ def cached_model(directory: Path, name: str,
     return model, info
 
 
-def load_organism(name: str, *, use_cache: bool = True) -> Organism:
-    """Train (seeded, at most a minute or two on 2 cores) or load from cache the organism
-    ``name`` (one of :data:`ORGANISMS`)."""
+def _directory(name: str) -> Path:
+    return cache_dir() / "organisms" / f"{name}-v{TRAIN_VERSION}"
+
+
+def organism_directory(name: str) -> Path:
+    """Where organism ``name``'s weights (and its stored truth check) are cached."""
     if name not in _SPECS:
         raise unknown_name("organism", name, ORGANISMS)
-    spec = _SPECS[name]
-    directory = cache_dir() / "organisms" / f"{name}-v{TRAIN_VERSION}"
-    model, info = cached_model(directory, name, spec.train, use_cache=use_cache)
+    return _directory(name)
+
+
+def _frozen(model: HookedTransformer) -> HookedTransformer:
     model.model.eval()
     for p in model.model.parameters():
         p.requires_grad_(False)
+    return model
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(name: str, root: str) -> tuple[HookedTransformer, dict]:
+    model, info = cached_model(_directory(name), name, _SPECS[name].train)
+    return _frozen(model), info
+
+
+def cached_organism_model(name: str) -> HookedTransformer:
+    """The trained model of organism ``name`` (cached on disk, trained on first use), the same
+    object on every call in a process (per cache root): :func:`load_organism` uses it too, so a
+    caller can hook it to see which rows reading the truth runs it on."""
+    if name not in _SPECS:
+        raise unknown_name("organism", name, ORGANISMS)
+    return _cached(name, str(cache_dir()))[0]
+
+
+def check_task(name: str) -> CircuitTask:
+    """Rows of organism ``name``'s task distribution that its scoring task does not use (drawn
+    with TRUTH_SEED; modadd: its held-out half): its truth is checked edge by edge on them."""
+    if name not in _SPECS:
+        raise unknown_name("organism", name, ORGANISMS)
+    return _SPECS[name].check()
+
+
+def check_organism_truth(name: str, model: HookedTransformer, truth: dict[str, Circuit],
+                         directory: Path | None) -> TruthCheck:
+    """Single-edge check of ``truth`` in ``model``'s weights on the held-out rows, under every
+    ablation (:mod:`interplab.zoo.verify`); the outcome is stored beside the weights in
+    ``directory`` keyed by their SHA-256 (None: measured, not stored). Never raises."""
+    task = check_task(name)
+    if directory is None or not (directory / "model.safetensors").is_file():
+        return check_truth(model, truth, task, name=f"trained-{name}")
+    key = check_key(truth, task, weights_sha256(directory))
+    return cached_check(directory, key,
+                        lambda: check_truth(model, truth, task, name=f"trained-{name}"))
+
+
+def load_organism(name: str, *, use_cache: bool = True, verify: bool = True) -> Organism:
+    """Train (seeded, at most a minute or two on 2 cores) or load from cache the organism
+    ``name`` (one of :data:`ORGANISMS`), read its truth from the design and the heads' roles,
+    and check that truth edge by edge in the weights on held-out rows
+    (:func:`check_organism_truth`; ``info["truth_check"]`` holds the summary).
+
+    Raises VerificationError when the check fails: such a truth is never used. ``verify=False``
+    skips the check (to diagnose a failing organism; never score methods against it)."""
+    if name not in _SPECS:
+        raise unknown_name("organism", name, ORGANISMS)
+    spec = _SPECS[name]
+    if use_cache:
+        model, info = cached_organism_model(name), dict(_cached(name, str(cache_dir()))[1])
+    else:
+        model, info = cached_model(_directory(name), name, spec.train, use_cache=False)
+        model = _frozen(model)
     task = spec.task()
     truth, roles = spec.truth(model, task)
-    with torch.no_grad():
-        from interplab.methods.circuits.task import select_outputs
-
-        out = select_outputs(model.run(task.clean), task).argmax(-1)
-    info = {**info, **roles, "accuracy": float((out == task.labels).float().mean())}
+    info = {**info, **roles, "accuracy": _heldout_accuracy(model, check_task(name))}
+    if verify:
+        check = check_organism_truth(name, model, truth, _directory(name) if use_cache else None)
+        info["truth_check"] = check.summary()
+        check.raise_if_failed()
     return Organism(name, model, truth, task, spec.description, info)
+
+
+@torch.no_grad()
+def _heldout_accuracy(model: HookedTransformer, task: CircuitTask) -> float:
+    """Share of the held-out rows' scored positions where the model's answer is the label (the
+    scoring rows are not run here: reading the truth never touches them)."""
+    from interplab.methods.circuits.task import select_outputs
+
+    out = select_outputs(model.run(task.clean), task).argmax(-1)
+    return float((out == task.labels).float().mean())
 
 
 def _random_transformer() -> HookedTransformer:
@@ -358,3 +482,21 @@ def entries() -> list[ZooEntry]:
         out.append(ZooEntry(f"trained-{name}", "trained", describe(name),
                             lambda name=name: load_organism(name), frozenset(tags)))
     return out
+
+
+def read_truth(name: str, model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
+    """The planted truth of organism ``name`` read off ``model`` ({ablation: Circuit}, roles):
+    the same code :func:`load_organism` runs, for callers that record what it reads."""
+    if name not in _SPECS:
+        raise unknown_name("organism", name, ORGANISMS)
+    return _SPECS[name].truth(model, task)
+
+
+def heldout_task(name: str) -> CircuitTask:
+    """The organism's task on rows apart from the scored ones (faithfulness is measured here):
+    another seed for prevtoken and induction, the other half of the inputs for modadd."""
+    if name not in _SPECS:
+        raise unknown_name("organism", name, ORGANISMS)
+    if name == "modadd":
+        return _modadd_task(half=1)
+    return {"prevtoken": _prevtoken_task, "induction": _induction_task}[name](HELDOUT_SEED)

@@ -33,7 +33,7 @@ import re
 import time
 from typing import Any, Callable
 
-from interplab.compile.generate import GENERATOR_VERSION
+from interplab.compile.generate import DRAW_VERSION
 from interplab.core.circuit import Node
 from interplab.core.sites import Component
 from interplab.errors import ConfigError, InterplabError, UnknownNameError
@@ -147,7 +147,7 @@ def spec_for(name: str) -> SIITSpec:
                   for n in nodes) for v, nodes in sorted(align.items())},
         n_layers=cfg.n_layers, n_heads=max(2, cfg.n_heads), steps=STEPS, lr=LR,
         description=f"twin of {sibling(name)} ({', '.join(c.constructs)}; depth {c.depth})",
-        origin=f"generate v{GENERATOR_VERSION} seed {c.seed} candidate {c.index} "
+        origin=f"generate v{DRAW_VERSION} seed {c.seed} candidate {c.index} "
                f"behaviour {org.spec.behaviour}")
 
 

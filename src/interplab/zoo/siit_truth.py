@@ -11,9 +11,17 @@
 * **per_ablation**: the designed edges that matter under each ablation, decided in the RASP
   evaluator on held-out pairs (:func:`interplab.compile.dataflow_truth.reads_to_circuit`).
 
-Held-out means: drawn from the inputs in no scoring pair (``exclude``). Nothing here imports
-``interplab.methods``: the truth never shares code with the methods it scores (a test runs this
-module with ``interplab.methods`` blocked).
+Held-out means: drawn from the inputs in no scoring pair (``exclude``). Deriving the truth
+imports nothing from ``interplab.methods``: the truth never shares code with the methods it scores
+(a test runs :func:`siit_truth` with ``interplab.methods`` blocked).
+
+Then the per-ablation truth is *checked* in the weights (:func:`check_edges`, which may use the
+edge-patching engine because it only checks): on the truth's own held-out pairs every edge of the
+full graph is ablated alone, and every truth edge must matter and every edge that matters must be
+in the truth (the rule and its tolerance: :mod:`interplab.zoo.verify`).
+:func:`verified_siit_truth` is :func:`siit_truth` plus that check, raising VerificationError
+naming the organism, the ablation, the edges and their effects when it fails; the outcome is
+stored beside the weights keyed by their SHA-256.
 """
 
 from __future__ import annotations
@@ -43,13 +51,16 @@ N_CHECK_PAIRS = 256
 @dataclass(frozen=True)
 class SIITTruth:
     """designed: the alignment's circuit; per_ablation: {ablation: Circuit}; check: the held-out
-    IIA per variable and task accuracy; n_pairs: held-out pairs the per-ablation truth used."""
+    IIA per variable and task accuracy; n_pairs: held-out pairs the per-ablation truth used;
+    truth_inputs: every input the truth read; pairs: the (clean, corrupted) held-out pairs the
+    per-ablation truth was derived on (the single-edge check runs on them too)."""
 
     designed: Circuit
     per_ablation: Mapping[str, Circuit]
     check: Mapping[str, Any]
     n_pairs: int
     truth_inputs: frozenset[tuple[Any, ...]]
+    pairs: tuple[tuple[tuple[Any, ...], tuple[Any, ...]], ...] = ()
 
 
 def siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), *,
@@ -76,7 +87,45 @@ def siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), 
     designed = Circuit.from_edges(reads, name=f"{name} (designed from the alignment)")
     used = frozenset(tuple(x) for pair in check_pairs + pairs for x in pair)
     return SIITTruth(designed, {a: flagged.for_ablation(a) for a in ABLATIONS}, check,
-                     len(pairs), used)
+                     len(pairs), used, tuple((tuple(c), tuple(x)) for c, x in pairs))
+
+
+def verified_siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), *,
+                        min_iia: float = 0.95) -> tuple[SIITTruth, Any]:
+    """(:func:`siit_truth`, its single-edge check): the truth only when the check passes under
+    every ablation; raises VerificationError otherwise (the check's message names the failing
+    ablations, edges and effects). The check is a :class:`interplab.zoo.verify.TruthCheck`."""
+    truth = siit_truth(name, seed, exclude, min_iia=min_iia)
+    return truth, check_edges(name, seed, truth).raise_if_failed()
+
+
+def check_edges(name: str, seed: int, truth: SIITTruth) -> Any:
+    """Single-edge check of ``truth.per_ablation`` in the weights of ``name`` (seed ``seed``) on
+    the truth's own held-out pairs (effects on the logit margin of the model's own answers at
+    positions 1..length); stored beside the weights keyed by their SHA-256. Never raises on a
+    failed check: see :meth:`TruthCheck.raise_if_failed`."""
+    from interplab.methods.circuits import CircuitTask
+    from interplab.zoo import verify
+
+    spec = _spec(name)
+    model, _ = _load(spec, seed)
+    if not truth.pairs:
+        raise ConfigError(f"{name}: this SIITTruth records no pairs to check it on; build it "
+                          "with siit_truth()")
+    encode = _encoder(spec)
+    task = CircuitTask(encode([c for c, _ in truth.pairs]), encode([x for _, x in truth.pairs]),
+                       metric="kl", name=f"{name} (held-out truth pairs)")
+    label = f"{name} (seed {seed})"
+    directory = organism_dir(spec.name, seed)
+    key = verify.check_key(dict(truth.per_ablation), task, verify.weights_sha256(directory))
+    return verify.cached_check(directory, key,
+                               lambda: verify.check_truth(model, dict(truth.per_ablation), task,
+                                                          name=label))
+
+
+def _encoder(spec: SIITSpec) -> Any:
+    index = {v: i + 1 for i, v in enumerate(spec.vocab)}
+    return lambda xs: torch.tensor([[0] + [index[v] for v in x] for x in xs])  # noqa: E731
 
 
 def _spec(name: str) -> SIITSpec:
@@ -123,8 +172,7 @@ def check_alignment(model: Any, spec: SIITSpec, values: Sequence[Any],
     compare the model's decoded output with the program's interchange output; sequence-level
     exact match over the pairs where the program's result is defined."""
     program = spec.program()
-    index = {v: i + 1 for i, v in enumerate(spec.vocab)}
-    encode = lambda xs: torch.tensor([[0] + [index[v] for v in x] for x in xs])  # noqa: E731
+    encode = _encoder(spec)
     decode = lambda logits: [[values[i] for i in row] for row in logits[:, 1:].argmax(-1).tolist()]  # noqa: E731
     base = encode([b for b, _ in pairs])
     source = encode([s for _, s in pairs])

@@ -7,7 +7,10 @@ truth, ``edge_auroc_designed`` against the compiler's dataflow, ...), with one c
 the small input spaces of generated programs: the inputs of length ``max_len`` are split by a
 seeded shuffle into two halves (:func:`split_inputs`); the scoring pairs are drawn inside one half and the truth is
 derived in the RASP evaluator on pairs drawn inside the other, so no input of a scoring pair is
-ever used by the truth.
+ever used by the truth (:func:`interplab.compile.generate.scoring_and_truth_pairs`, the same
+function the generator checks the truth with). The truth is verified by single-edge ablation in
+the weights on those pairs under every ablation before any job uses it (a failure raises
+:class:`~interplab.errors.VerificationError`).
 
 Each job also stores the organism's shape (``organism_shape`` artifact: depth, width, number of
 operations, constructs) so the report can show how the ranking changes with them.
@@ -25,14 +28,12 @@ and spread it with ``--jobs``, ``--cluster`` or ``--shard``).
 
 from __future__ import annotations
 
-import functools
-import random
-from typing import Any
-
 from interplab.bench.tracks import Job, JobOutput
-from interplab.bench.tracks.circuits import (ABLATIONS, BASELINES, METHODS, CircuitOrganism,
-                                             _predictions, score_job)
+from interplab.bench.tracks.circuits import ABLATIONS, BASELINES, METHODS, score_job
+from interplab.compile.generate import ZOO_PAIRS as N_PAIRS, ZOO_TRUTH_PAIRS as N_TRUTH_PAIRS
+from interplab.compile.generate import split_inputs  # the one definition (re-exported here)
 from interplab.errors import ConfigError, unknown_name
+from interplab.zoo.contract import Organism
 
 #: the generator seed and number of organisms in the suite
 ZOO_SEED = 0
@@ -45,61 +46,23 @@ TWINS = ("siit-generated-0-5", "siit-generated-0-18", "siit-generated-0-20",
          "siit-generated-0-22", "siit-generated-0-33")
 SUITES = {"zoo": {"organisms": list(ORGANISMS) + list(TWINS), "methods": list(METHODS),
                   "ablations": list(ABLATIONS)}}
-N_PAIRS = 32
-N_TRUTH_PAIRS = 64
 
-__all__ = ["ORGANISMS", "TWINS", "METHODS", "BASELINES", "ABLATIONS", "SUITES", "run_job", "load"]
-
-
-@functools.lru_cache(maxsize=4)
-def load(organism: str, seed: int = 0) -> CircuitOrganism:
-    """The generated organism with scoring pairs and a per-ablation truth on disjoint inputs."""
-    from interplab.compile import derive_circuit
-    from interplab.methods.circuits import CircuitTask
-    from interplab.zoo.generated import load_generated
-
-    org = load_generated(organism)
-    spec, model = org.spec, org.model
-    half_score, half_truth = split_inputs(spec, seed)
-    pairs = spec.task_pairs(N_PAIRS, seed=seed, length=spec.max_len, within=half_score)
-    held = spec.task_pairs(N_TRUTH_PAIRS, seed=seed + 1, length=spec.max_len, within=half_truth)
-    derived = derive_circuit(model, held)
-    clean = model.encode([c for c, _ in pairs])
-    corrupted = model.encode([x for _, x in pairs])
-    task = CircuitTask(clean, corrupted, labels=_predictions(model, clean),
-                       wrong_labels=_predictions(model, corrupted), metric="l2", name=organism)
-    truth = {a: derived.for_ablation(a) for a in ABLATIONS}
-    return CircuitOrganism(organism, model, task, truth, "compiled", model.ground_truth.designed,
-                           f"RASP dataflow on {len(held)} pairs from the other half of the inputs; "
-                           "designed: compiler dataflow",
-                           tuple(tuple(x) for pair in pairs for x in pair))
+__all__ = ["ORGANISMS", "TWINS", "METHODS", "BASELINES", "ABLATIONS", "SUITES", "run_job", "load",
+           "split_inputs"]
 
 
-def split_inputs(spec: Any, seed: int) -> tuple[list[tuple], list[tuple]]:
-    """Every input of length ``max_len``, shuffled with ``seed`` and cut in two halves; where the
-    program's output is the same on every input of a half (no task pair there), the shuffled
-    inputs are dealt alternately within each output value instead, so that both halves hold
-    every output that two or more inputs give."""
-    import itertools
+def load(organism: str, seed: int = 0) -> Organism:
+    """The generated organism under the one contract (:func:`interplab.organism`): scoring pairs
+    in one half of the inputs, the per-ablation truth derived on pairs in the other
+    (:func:`interplab.compile.generate.scoring_and_truth_pairs`, the pairs the generator checked
+    it on) and verified in the weights there under every ablation; a failing truth raises
+    :class:`~interplab.errors.VerificationError` and is never used."""
+    from interplab.zoo.loader import organism as load_organism
 
-    from interplab.compile import rasp
-
-    xs = list(itertools.product(spec.vocab, repeat=spec.max_len))
-    random.Random(f"zoo-split-{seed}").shuffle(xs)
-    halves = xs[: len(xs) // 2], xs[len(xs) // 2:]
-    program = spec.program()
-    out = {x: repr(rasp.evaluate(program, list(x))) for x in xs}
-    if all(len({out[x] for x in h}) > 1 for h in halves):
-        return halves
-    by_output: dict[str, list[tuple]] = {}
-    for x in xs:
-        by_output.setdefault(out[x], []).append(x)
-    dealt = [x for group in by_output.values() for x in group]
-    return dealt[0::2], dealt[1::2]
+    return load_organism(organism, seed)
 
 
 def run_job(job: Job) -> JobOutput:
-    from interplab.bench.tracks.circuits import _siit
     from interplab.zoo.generated import load_generated
     from interplab.zoo.siit_generated import resolve, sibling
 
@@ -110,8 +73,8 @@ def run_job(job: Job) -> JobOutput:
         raise unknown_name("zoo-track method", job.method, METHODS)
     if job.ablation not in ABLATIONS:
         raise ConfigError(f"the zoo track needs an ablation in {ABLATIONS}, got {job.ablation!r}")
-    # a twin: the circuits track's SIIT organism (truth: its alignment, verified by interchange)
-    output = score_job(job, _siit(job.organism, job.seed) if twin else load(job.organism, job.seed))
+    # a twin is an SIIT organism (truth: its alignment, verified by interchange), loaded the same way
+    output = score_job(job, load(job.organism, job.seed))
     program = sibling(job.organism) if twin else job.organism
     c = load_generated(program).spec.candidate
     output.artifacts["organism_shape"] = {"depth": c.depth, "width": c.width, "n_ops": c.n_ops,

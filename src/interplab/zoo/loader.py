@@ -1,0 +1,122 @@
+"""The one loader: ``interplab.organism(name, seed=0) -> Organism`` for every family of the zoo.
+
+The registry (:mod:`interplab.zoo.registry`) says which family module defines a name; the family's
+builder returns its own object (a compiled model, a trained organism, a tabular model ...) and this
+module puts it under the contract (:mod:`interplab.zoo.contract`): the model, the task data by role,
+the typed truth with the checks that verified it in the weights, and the rows the truth used.
+
+    import interplab as ip
+    org = ip.organism("compiled-reverse")        # Organism(name, family, seed, model, tasks, truth, info)
+    org.truth.per_ablation["zero"]                # a Circuit, verified by single-edge ablation
+    org.check_independent()                       # the truth used no scoring row (or it raises)
+
+Families whose truth is a circuit (compiled, trained, SIIT, generated) are built by
+:mod:`interplab.zoo.circuit_organisms`; the others are wrapped here from the family's object, whose
+own builder runs that family's verification (rule agreement, trojan units by ablation, planted
+memorisation by retraining) and raises :class:`~interplab.errors.VerificationError` when it fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from interplab.errors import ConfigError
+from interplab.zoo.contract import (Organism, PlantedTruth, RetrainingTruth, UnitTruth,
+                                    row_digests)
+
+__all__ = ["organism", "FAMILY_TRUTH"]
+
+#: the kind of truth each family carries
+FAMILY_TRUTH = {
+    "interplab.zoo.compiled": "circuit", "interplab.zoo.organisms": "circuit",
+    "interplab.zoo.siit": "circuit", "interplab.zoo.siit_generated": "circuit",
+    "interplab.zoo.generated": "circuit", "interplab.zoo.tabular": "planted",
+    "interplab.zoo.trojans": "units", "interplab.zoo.data_attribution": "retraining",
+    "interplab.zoo.spurious": "planted", "interplab.zoo.bios": "planted",
+}
+
+
+def organism(name: str, seed: int = 0) -> Organism:
+    """The organism ``name`` (any zoo name: ``interplab zoo`` lists them) under ``seed``, with its
+    truth verified in its weights. Unknown names raise UnknownNameError listing close matches; a
+    truth that fails its check raises VerificationError naming what failed."""
+    from interplab.zoo.registry import entry
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    e = entry(name)
+    if "controls" in e.tags:
+        return Organism(name, e.family, seed, e.build(), {}, None,  # type: ignore[arg-type]
+                        {"kind": e.kind, "note": "a control: no truth"})
+    wrap = _WRAPPERS.get(e.family)
+    if wrap is None:
+        raise ConfigError(f"{name}: family {e.family} has no organism contract yet; "
+                          f"add a wrapper to interplab.zoo.loader")
+    return wrap(name, seed, e)
+
+
+def _circuit(name: str, seed: int, _e: Any) -> Organism:
+    from interplab.zoo.circuit_organisms import circuit_organism
+
+    return circuit_organism(name, seed)
+
+
+def _tabular(name: str, seed: int, _e: Any) -> Organism:
+    from interplab.zoo import tabular
+
+    obj = tabular.get(name, seed)
+    content = dict(obj.truth)
+    checks = {k: content[k] for k in ("accuracy_vs_rule", "test_accuracy") if k in content}
+    truth = PlantedTruth(content, f"{content.get('kind', 'none')} rule planted in the labels; "
+                         f"agreement with it checked on held-out rows (≥ {tabular.MIN_RULE_ACCURACY})",
+                         row_digests(obj.background), checks)
+    return Organism(name, "interplab.zoo.tabular", seed, obj.model, {"score": obj.test_rows}, truth,
+                    {"object": obj, "features": obj.features})
+
+
+def _trojan(name: str, seed: int, _e: Any) -> Organism:
+    from interplab.zoo import trojans
+
+    obj = trojans.load(name)
+    checks = {k: v for k, v in obj.info.items() if "verif" in k or "ablat" in k or "success" in k}
+    truth = UnitTruth(tuple(obj.truth_units), obj.trigger, obj.target if obj.trojaned else None,
+                      "trigger and target planted by poisoning; the units that carry the trojan "
+                      "verified by ablation on a split the scores never use", frozenset(), checks)
+    return Organism(name, "interplab.zoo.trojans", seed, obj.model, {}, truth,
+                    {"object": obj, "trojaned": obj.trojaned, **obj.info})
+
+
+def _data_attribution(name: str, seed: int, _e: Any) -> Organism:
+    from interplab.zoo import data_attribution
+
+    obj = data_attribution.load_or_train(name)
+    truth = RetrainingTruth({"spec": obj.spec, "data": obj.data},
+                            "planted examples and mislabels recorded when the data was drawn; "
+                            "LDS and leave-one-out retrainings computed by retraining",
+                            frozenset(), {"fingerprint": obj.fingerprint})
+    return Organism(name, "interplab.zoo.data_attribution", seed, obj.model, {}, truth,
+                    {"object": obj, "directory": str(obj.directory)})
+
+
+def _cue(module: str) -> Callable[[str, int, Any], Organism]:
+    def wrap(name: str, seed: int, _e: Any) -> Organism:
+        import importlib
+
+        obj = importlib.import_module(module).load(name, seed)
+        content = dict(obj.truth)
+        checks = {k: v for k, v in content.items() if "flip" in k or "rate" in k}
+        truth = PlantedTruth(content, "a cue planted equal to the label in training; its effect "
+                             "checked by flipping the cue on held-out rows", frozenset(), checks)
+        return Organism(name, module, seed, obj.model, {}, truth, {"object": obj})
+
+    return wrap
+
+
+_WRAPPERS: dict[str, Callable[[str, int, Any], Organism]] = {
+    "interplab.zoo.compiled": _circuit, "interplab.zoo.organisms": _circuit,
+    "interplab.zoo.siit": _circuit, "interplab.zoo.siit_generated": _circuit,
+    "interplab.zoo.generated": _circuit, "interplab.zoo.tabular": _tabular,
+    "interplab.zoo.trojans": _trojan, "interplab.zoo.data_attribution": _data_attribution,
+    "interplab.zoo.spurious": _cue("interplab.zoo.spurious"),
+    "interplab.zoo.bios": _cue("interplab.zoo.bios"),
+}
