@@ -171,7 +171,8 @@ def test_siit_ground_truth_per_ablation_is_verified_by_edge_patching():
     head = Node.attn_head(0, 0)
     truth = org.truth.per_ablation
     assert truth["resample"].edges == {Edge(Node.tok_embed(), head, "v"), Edge(head, Node.logits())}
-    assert truth["resample"].edges < truth["zero"].edges  # positions matter under zero only
+    # under zero ablation the model's MLP writes to the logits outside the SIIT truth: refused
+    assert "zero" not in truth and "L0.MLP->logits" in org.truth.checks["refused"]["zero"]
     patcher = EdgePatcher(org.model, org.tasks["score"], ablation="resample", metric="accuracy")
     keep = torch.zeros(patcher.n_edges)
     for e in truth["resample"].edges:

@@ -92,3 +92,16 @@ def test_recording_inputs_sees_every_row_the_module_is_run_on():
     assert seen.digests == row_digests([[1, 2], [3, 4]])
     net(torch.tensor([[0, 0]]))  # the hook is gone after the block
     assert seen.digests == row_digests([[1, 2], [3, 4]])
+
+
+def test_a_cue_organism_whose_cue_does_not_decide_is_refused():
+    from interplab.zoo.spurious import verify_cue
+
+    verify_cue("ok", 1.0, oracle=False)
+    verify_cue("ok oracle", 0.0, oracle=True)
+    with pytest.raises(VerificationError, match="changes 0.30 of held-out predictions"):
+        verify_cue("weak", 0.30, oracle=False)
+    with pytest.raises(VerificationError, match="needs ≤ 0.2"):
+        verify_cue("leaky oracle", 0.5, oracle=True)
+    with pytest.raises(VerificationError, match="no cue_flip_rate"):
+        verify_cue("old cache", None, oracle=False)

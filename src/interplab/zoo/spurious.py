@@ -24,7 +24,7 @@ import torch
 
 from interplab._config import cache_dir
 from interplab.core.model import HookedModel, wrap_module
-from interplab.errors import ConfigError, unknown_name
+from interplab.errors import ConfigError, VerificationError, unknown_name
 from interplab.models import spurious as sp
 from interplab.zoo import weights_cache
 from interplab.zoo.registry import ZooEntry
@@ -81,7 +81,26 @@ def load_trained(family: str, name: str, spec: Any, seed: int, oracle: bool,
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
+    verify_cue(f"{name} (seed {seed}{', oracle' if oracle else ''})", truth.get("cue_flip_rate"), oracle)
     return net, truth
+
+
+#: the planted cue is the organism's reason when flipping it alone flips at least this share of
+#: held-out predictions; an oracle (trained with the cue independent of the label) must flip at
+#: most MAX_ORACLE_FLIP. Fixed as claims about the organisms, not fitted to them.
+MIN_CUE_FLIP, MAX_ORACLE_FLIP = 0.5, 0.2
+
+
+def verify_cue(label: str, rate: float | None, oracle: bool) -> None:
+    """Raise VerificationError unless the cue organism's measured ``cue_flip_rate`` (flipping only
+    the cue on held-out rows, in the weights) supports its truth: the spurious organism relies on
+    the cue, its oracle does not."""
+    if rate is None:
+        raise VerificationError(f"{label}: no cue_flip_rate recorded; delete its cache to rebuild it")
+    if (not oracle and rate < MIN_CUE_FLIP) or (oracle and rate > MAX_ORACLE_FLIP):
+        want = f"≤ {MAX_ORACLE_FLIP}" if oracle else f"≥ {MIN_CUE_FLIP}"
+        raise VerificationError(f"{label}: flipping only the planted cue changes {rate:.2f} of held-out "
+                                f"predictions; its truth needs {want}. Retrain with another seed or spec.")
 
 
 def cue_flip_rate(net: sp.CueMLP, strength: float, split: str = "heldout") -> float:

@@ -49,14 +49,19 @@ TRAINED = ("prevtoken", "modadd", "induction")
 SIIT = ("siit-reverse", "siit-shift_by", "siit-shift_by_1", "siit-shift_by_2", "siit-hist", "siit-first_token",
         "siit-mod_sum", "siit-sum_prev")
 
-ORGANISMS = tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS) + tuple(f"trained-{t}" for t in TRAINED) + SIIT
+#: a deeper compiled organism for the quick suite, chosen by a rule stated before any method ran
+#: on it: the first generated program (seed 0) with 3 layers and 2 heads per layer
+GENERATED = ("generated-0-17",)
+ORGANISMS = (tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS) + tuple(f"trained-{t}" for t in TRAINED)
+             + SIIT + GENERATED)
 METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "activation_norm")
 #: controls, never ranked as the best method
 BASELINES = ("random", "weight_norm", "activation_norm")
 ABLATIONS = ("zero", "mean", "resample")
 SUITES = {
     "quick": {"organisms": ["compiled-reverse", "compiled-frac_prevs", "compiled-shift_by",
-                            "siit-shift_by", "trained-prevtoken", "trained-modadd", "trained-induction"],
+                            "siit-shift_by", "trained-prevtoken", "trained-modadd", "trained-induction",
+                            "generated-0-17"],
               "methods": ["patch_edges", "acdc", "eap", "eap_ig", "random"],
               "ablations": ["zero", "mean", "resample"]},
     "full": {"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": list(ABLATIONS)},
