@@ -97,25 +97,32 @@ def _encoded_rows(encode: Callable, pairs: list) -> frozenset[str]:
 def compiled_organism(program: str, seed: int = 0) -> Organism:
     """``compiled-<program>``: the library program compiled with its defaults; truth from the RASP
     evaluator on held-out pairs of full length, verified by single-edge ablation in the weights."""
-    from interplab.compile import derive_circuit
     from interplab.compile.programs import get_program
 
     spec = get_program(program)
-    model = spec.compile()
     pairs = spec.task_pairs(N_PAIRS, seed=seed, length=spec.max_len)
     held = held_out_pairs(spec, pairs, N_TRUTH_PAIRS, seed)
     faith = held_out_pairs(spec, pairs, N_PAIRS, seed + HELDOUT_OFFSET)
+    return _rasp_organism(f"compiled-{program}", "interplab.zoo.compiled", seed, spec.compile(),
+                          (pairs, held, faith), f"{len(held)} held-out pairs of length {spec.max_len}",
+                          {"kind": "compiled", "program": program})
+
+
+def _rasp_organism(name: str, family: str, seed: int, model: Any, pairs: tuple[list, list, list],
+                   where: str, info: dict) -> Organism:
+    """A compiled model under the contract: (scoring, truth, faithfulness) pairs; the truth derived
+    in the RASP evaluator on the truth pairs and checked in the weights there."""
+    from interplab.compile import derive_circuit
+
+    scoring, held, faith = pairs
     derived = derive_circuit(model, held)
-    name = f"compiled-{program}"
     per_ablation, checks = _check_compiled(name, model, {a: derived.for_ablation(a) for a in ABLATIONS}, held)
     truth = CircuitTruth(per_ablation, model.ground_truth.designed,
-                         f"RASP dataflow on {len(held)} held-out pairs of length {spec.max_len}, "
-                         "verified by single-edge ablation in the weights; designed: compiler dataflow",
-                         _encoded_rows(model.encode, held), checks)
-    tasks = {"score": _pair_task(model, model.encode, pairs, "l2", name),
+                         f"RASP dataflow on {where}, verified by single-edge ablation in the "
+                         "weights; designed: compiler dataflow", _encoded_rows(model.encode, held), checks)
+    tasks = {"score": _pair_task(model, model.encode, scoring, "l2", name),
              "heldout": _pair_task(model, model.encode, faith, "l2", name)}
-    return _released(Organism(name, "interplab.zoo.compiled", seed, model, tasks, truth,
-                              {"kind": "compiled", "program": program}))
+    return _released(Organism(name, family, seed, model, tasks, truth, info))
 
 
 def _check_compiled(name: str, model: Any, per_ablation: dict[str, Circuit],
@@ -267,24 +274,15 @@ def _fmt(iia: dict) -> str:
 def generated_organism(name: str, seed: int = 0) -> Organism:
     """``generated-<s>-<i>``: scoring pairs inside one half of the inputs, the truth derived (and
     verified in the weights) on pairs inside the other (:mod:`interplab.zoo.generated`)."""
-    from interplab.compile import derive_circuit
     from interplab.compile.generate import scoring_and_truth_pairs
     from interplab.zoo.generated import load_generated
 
     org = load_generated(name)
-    spec, model = org.spec, org.model
-    pairs, held = scoring_and_truth_pairs(spec, seed)
-    derived = derive_circuit(model, held)
-    per_ablation, checks = _check_compiled(name, model, {a: derived.for_ablation(a) for a in ABLATIONS}, held)
-    truth = CircuitTruth(per_ablation, model.ground_truth.designed,
-                         f"RASP dataflow on {len(held)} pairs from the other half of the inputs, "
-                         "verified by single-edge ablation in the weights; designed: compiler dataflow",
-                         _encoded_rows(model.encode, held), checks)
-    # faithfulness: the truth's half (never the pairs a method ranked edges on)
-    tasks = {"score": _pair_task(model, model.encode, pairs, "l2", name),
-             "heldout": _pair_task(model, model.encode, held[:N_PAIRS], "l2", name)}
-    return _released(Organism(name, "interplab.zoo.generated", seed, model, tasks, truth,
-                              {"kind": "compiled", "shape": spec.describe()}))
+    pairs, held = scoring_and_truth_pairs(org.spec, seed)
+    # faithfulness on the truth's half (never the pairs a method ranked edges on)
+    return _rasp_organism(name, "interplab.zoo.generated", seed, org.model, (pairs, held, held[:N_PAIRS]),
+                          f"{len(held)} pairs from the other half of the inputs",
+                          {"kind": "compiled", "shape": org.spec.describe()})
 
 
 def _released(org: Organism) -> Organism:
