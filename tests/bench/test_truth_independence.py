@@ -90,27 +90,30 @@ def test_provenance_is_recorded_per_job():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["trained-prevtoken", "trained-modadd", "trained-induction"])
 def test_trained_truth_calls_no_method_code_and_reads_no_scored_row(name):
-    """Trace every Python call while the planted truth is read off the trained model; the rows
-    it ran the model on are recorded by the organism and are disjoint from the scored rows."""
+    """Trace every Python call while the planted truth is read off the trained model, and record
+    every row the truth code runs the model on: disjoint from the scored rows (induction included,
+    though its truth is then refused by its check in the weights)."""
     from interplab.zoo import organisms
-    from interplab.zoo.loader import organism
+    from interplab.zoo.contract import recording_inputs, tensor_rows
 
-    org = organism(name)
-    assert org.check_independent()["truth_rows"] > 0
+    short = name.removeprefix("trained-")
+    model = organisms.cached_organism_model(short)
+    task = organisms._SPECS[short].task()
     seen: set[str] = set()
 
     def tracer(frame, event, arg):
         if event == "call":
             seen.add(frame.f_code.co_filename)
 
-    short = name.removeprefix("trained-")
-    sys.setprofile(tracer)
-    try:
-        organisms.read_truth(short, org.model, org.tasks["score"])
-    finally:
-        sys.setprofile(None)
+    with recording_inputs(model.model) as rows:
+        sys.setprofile(tracer)
+        try:
+            organisms.read_truth(short, model, task)
+        finally:
+            sys.setprofile(None)
     methods_dir = os.path.join("interplab", "methods") + os.sep
     assert not [f for f in seen if methods_dir in f]
+    assert rows.digests and not rows.digests & tensor_rows(task.clean, task.corrupted)
 
 
 @pytest.mark.slow
@@ -129,7 +132,7 @@ def test_a_trained_truth_that_reads_the_scored_rows_is_refused(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["siit-shift_by", "siit-generated-0-5"])  # library, generated twin
+@pytest.mark.parametrize("name", ["siit-shift_by", "siit-reverse"])  # those whose truth is released
 def test_siit_truth_needs_no_method_code_and_no_scoring_input(name):
     from interplab.zoo.loader import organism
     from interplab.zoo.siit_truth import siit_truth
@@ -145,5 +148,6 @@ def test_siit_truth_needs_no_method_code_and_no_scoring_input(name):
                           "methods": [m for m in sys.modules if m.startswith("interplab.methods")]}}))
     """)
     assert got["methods"] == []
-    assert got["edges"] == {a: sorted(map(str, c.edges)) for a, c in org.truth.per_ablation.items()}
+    released = org.truth.per_ablation  # the ablations that passed their check in the weights
+    assert {a: got["edges"][a] for a in released} == {a: sorted(map(str, c.edges)) for a, c in released.items()}
     assert min(siit_truth(name, 0, exclude=scoring).check["iia"].values()) >= 0.95

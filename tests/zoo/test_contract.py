@@ -27,7 +27,14 @@ def _zoo_rows() -> list[dict]:
 
 
 def _first_of(family: str) -> str | None:
-    return next((r["name"] for r in _zoo_rows() if r["family"] == family and r["truth"] != "none"), None)
+    """The family's first listed organism with a truth that its checks do not refuse outright."""
+    from interplab.zoo.circuit_organisms import refused
+
+    def usable(name: str) -> bool:
+        return not all(refused(name, a) for a in ("zero", "mean", "resample"))
+
+    return next((r["name"] for r in _zoo_rows()
+                 if r["family"] == family and r["truth"] != "none" and usable(r["name"])), None)
 
 
 def test_every_listed_organism_names_the_kind_of_truth_it_carries():

@@ -144,11 +144,11 @@ def test_head_patching_is_generic_over_tasks_and_models():
 @pytest.mark.slow  # trains the induction organism on a fresh cache
 def test_head_patching_runs_on_a_trained_organism():
     from interplab.methods.tasks import induction_task
-    from interplab.zoo.organisms import load_organism
+    from interplab.zoo.organisms import cached_organism_model
 
-    org = load_organism("induction")
-    cfg = org.model.cfg
+    model = cached_organism_model("induction")  # the model only: no truth is scored here
+    cfg = model.cfg
     task = induction_task(None, n=8, half=4, vocab=(0, cfg.d_vocab))
-    res = activation_patching(org.model, task, cfg.n_layers, cfg.n_heads)
+    res = activation_patching(model, task, cfg.n_layers, cfg.n_heads)
     assert res.scores.shape == (cfg.n_layers, cfg.n_heads) and torch.isfinite(res.scores).all()
     assert res.clean_ld > res.corrupt_ld  # the organism does induction; the corruption breaks it

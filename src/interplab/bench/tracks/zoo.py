@@ -62,6 +62,15 @@ def load(organism: str, seed: int = 0) -> Organism:
     return load_organism(organism, seed)
 
 
+def refused(organism: str, ablation: str | None) -> str | None:
+    """Why the bench leaves (organism, ablation) out: its truth is refused by the check in the
+    weights (measured: :data:`interplab.zoo.circuit_organisms.REFUSED`; a generated program whose
+    truth fails is dropped by the generator instead), or None."""
+    from interplab.zoo.circuit_organisms import refused as why
+
+    return why(organism, ablation)
+
+
 def run_job(job: Job) -> JobOutput:
     from interplab.zoo.generated import load_generated
     from interplab.zoo.siit_generated import resolve, sibling
