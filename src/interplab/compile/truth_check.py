@@ -33,7 +33,7 @@ Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
 #: really fails and that every other one the track scores verifies.
 UNVERIFIED: dict[str, dict[str, str]] = {}
 
-__all__ = ["check_truth", "verify_truth", "unverified_ablations", "UNVERIFIED"]
+__all__ = ["check_truth", "disagreements", "verify_truth", "unverified_ablations", "UNVERIFIED"]
 
 
 def check_truth(model: Any, per_ablation: Mapping[str, Circuit], pairs: Pairs,
@@ -42,6 +42,14 @@ def check_truth(model: Any, per_ablation: Mapping[str, Circuit], pairs: Pairs,
     ablation in ``model``'s weights on ``pairs``, one string per (edge, ablation), naming which
     way it fails; ``[]`` when they agree. ``ablations``: the ones to check (default: every key
     of ``per_ablation``)."""
+    by_ablation = disagreements(model, per_ablation, pairs, ablations)
+    return [p for problems in by_ablation.values() for p in problems]
+
+
+def disagreements(model: Any, per_ablation: Mapping[str, Circuit], pairs: Pairs,
+                  ablations: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """:func:`check_truth` grouped by ablation: {ablation: its disagreements} for every ablation
+    checked (an empty list where the truth agrees with the weights)."""
     from interplab.compile.edge_measure import measure_circuit
 
     wanted = tuple(per_ablation) if ablations is None else tuple(ablations)
@@ -54,16 +62,15 @@ def check_truth(model: Any, per_ablation: Mapping[str, Circuit], pairs: Pairs,
         raise ConfigError("check_truth needs at least one (clean, corrupted) pair of equal, "
                           "non-zero length")
     measured = measure_circuit(model, rows)
-    out = []
+    out: dict[str, list[str]] = {}
     for ablation in wanted:
         truth = set(per_ablation[ablation].edges)
         effect = {e for e, flags in measured.edge_ablations.items() if ablation in flags}
-        for e in sorted(truth - effect):
-            out.append(f"{e} under {ablation}: in the truth, but ablating it alone changes no "
-                       f"output on the {len(rows)} pairs")
-        for e in sorted(effect - truth):
-            out.append(f"{e} under {ablation}: ablating it alone changes the output on some of "
-                       f"the {len(rows)} pairs, but the truth leaves it out")
+        out[ablation] = (
+            [f"{e} under {ablation}: in the truth, but ablating it alone changes no output on the "
+             f"{len(rows)} pairs" for e in sorted(truth - effect)]
+            + [f"{e} under {ablation}: ablating it alone changes the output on some of the "
+               f"{len(rows)} pairs, but the truth leaves it out" for e in sorted(effect - truth)])
     return out
 
 

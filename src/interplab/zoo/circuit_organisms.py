@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import random
-import re
 from typing import Any, Callable
 
 import torch
@@ -129,18 +128,13 @@ def _check_compiled(name: str, model: Any, per_ablation: dict[str, Circuit],
                     pairs: list) -> tuple[dict[str, Circuit], dict]:
     """Single-edge ablation in the compiled weights on the truth's own held-out pairs, under every
     ablation: the truths that agree are released, the others refused (:func:`release`)."""
-    from interplab.compile.truth_check import check_truth
+    from interplab.compile.truth_check import disagreements
 
-    problems: dict[str, list[str]] = {a: [] for a in per_ablation}
-    for p in check_truth(model, per_ablation, pairs):
-        found = _UNDER.search(p)
-        problems[found.group(1) if found else next(iter(per_ablation))].append(p)
+    problems = disagreements(model, per_ablation, pairs)
     record = {"check": "single-edge ablation in the compiled weights (interplab.compile.truth_check)",
               "pairs": len(pairs), "lengths": sorted({len(c) for c, _ in pairs})}
     return release(name, per_ablation, problems, record)
 
-
-_UNDER = re.compile(r" under (zero|mean|resample):")
 
 _ALL = ("zero", "mean", "resample")
 #: (organism, ablation) truths that fail their check in the weights, as measured (seed 0) — so a

@@ -26,16 +26,6 @@ from interplab.zoo.contract import (Organism, PlantedTruth, RetrainingTruth, Uni
 
 __all__ = ["organism", "FAMILY_TRUTH"]
 
-#: the kind of truth each family carries
-FAMILY_TRUTH = {
-    "interplab.zoo.compiled": "circuit", "interplab.zoo.organisms": "circuit",
-    "interplab.zoo.siit": "circuit", "interplab.zoo.siit_generated": "circuit",
-    "interplab.zoo.generated": "circuit", "interplab.zoo.tabular": "planted",
-    "interplab.zoo.trojans": "units", "interplab.zoo.data_attribution": "retraining",
-    "interplab.zoo.spurious": "planted", "interplab.zoo.bios": "planted",
-}
-
-
 def organism(name: str, seed: int = 0) -> Organism:
     """The organism ``name`` (any zoo name: ``interplab zoo`` lists them) under ``seed``, with its
     truth verified in its weights. Unknown names raise UnknownNameError listing close matches; a
@@ -48,7 +38,7 @@ def organism(name: str, seed: int = 0) -> Organism:
     if "controls" in e.tags:
         return Organism(name, e.family, seed, e.build(), {}, None,  # type: ignore[arg-type]
                         {"kind": e.kind, "note": "a control: no truth"})
-    wrap = _WRAPPERS.get(e.family)
+    wrap = _FAMILIES.get(e.family, (None, None))[1]
     if wrap is None:
         raise ConfigError(f"{name}: family {e.family} has no organism contract yet; "
                           f"add a wrapper to interplab.zoo.loader")
@@ -78,7 +68,7 @@ def _trojan(name: str, seed: int, _e: Any) -> Organism:
     from interplab.zoo import trojans
 
     obj = trojans.load(name)
-    checks = {k: v for k, v in obj.info.items() if "verif" in k or "ablat" in k or "success" in k}
+    checks = {"verification": obj.info["verification"]} if "verification" in obj.info else {}
     truth = UnitTruth(tuple(obj.truth_units), obj.trigger, obj.target if obj.trojaned else None,
                       "trigger and target planted by poisoning; the units that carry the trojan "
                       "verified by ablation on a split the scores never use", frozenset(), checks)
@@ -104,7 +94,7 @@ def _cue(module: str) -> Callable[[str, int, Any], Organism]:
 
         obj = importlib.import_module(module).load(name, seed)
         content = dict(obj.truth)
-        checks = {k: v for k, v in content.items() if "flip" in k or "rate" in k}
+        checks = {"cue_flip_rate": content.get("cue_flip_rate")}  # checked when loaded (verify_cue)
         truth = PlantedTruth(content, "a cue planted equal to the label in training; its effect "
                              "checked by flipping the cue on held-out rows", frozenset(), checks)
         return Organism(name, module, seed, obj.model, {}, truth, {"object": obj})
@@ -112,11 +102,15 @@ def _cue(module: str) -> Callable[[str, int, Any], Organism]:
     return wrap
 
 
-_WRAPPERS: dict[str, Callable[[str, int, Any], Organism]] = {
-    "interplab.zoo.compiled": _circuit, "interplab.zoo.organisms": _circuit,
-    "interplab.zoo.siit": _circuit, "interplab.zoo.siit_generated": _circuit,
-    "interplab.zoo.generated": _circuit, "interplab.zoo.tabular": _tabular,
-    "interplab.zoo.trojans": _trojan, "interplab.zoo.data_attribution": _data_attribution,
-    "interplab.zoo.spurious": _cue("interplab.zoo.spurious"),
-    "interplab.zoo.bios": _cue("interplab.zoo.bios"),
+#: family module -> (the kind of truth it carries, how its object comes under the contract)
+_FAMILIES: dict[str, tuple[str, Callable[[str, int, Any], Organism]]] = {
+    "interplab.zoo.compiled": ("circuit", _circuit), "interplab.zoo.organisms": ("circuit", _circuit),
+    "interplab.zoo.siit": ("circuit", _circuit), "interplab.zoo.siit_generated": ("circuit", _circuit),
+    "interplab.zoo.generated": ("circuit", _circuit), "interplab.zoo.tabular": ("planted", _tabular),
+    "interplab.zoo.trojans": ("units", _trojan),
+    "interplab.zoo.data_attribution": ("retraining", _data_attribution),
+    "interplab.zoo.spurious": ("planted", _cue("interplab.zoo.spurious")),
+    "interplab.zoo.bios": ("planted", _cue("interplab.zoo.bios")),
 }
+#: the kind of truth each family carries
+FAMILY_TRUTH = {module: kind for module, (kind, _) in _FAMILIES.items()}

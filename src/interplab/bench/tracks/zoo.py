@@ -29,7 +29,8 @@ and spread it with ``--jobs``, ``--cluster`` or ``--shard``).
 from __future__ import annotations
 
 from interplab.bench.tracks import Job, JobOutput
-from interplab.bench.tracks.circuits import ABLATIONS, BASELINES, METHODS, score_job
+# ``refused``: the same measured list leaves refused (organism, ablation) truths out of this track
+from interplab.bench.tracks.circuits import ABLATIONS, BASELINES, METHODS, refused, score_job
 from interplab.compile.generate import ZOO_PAIRS as N_PAIRS, ZOO_TRUTH_PAIRS as N_TRUTH_PAIRS
 from interplab.compile.generate import split_inputs  # the one definition (re-exported here)
 from interplab.errors import ConfigError, unknown_name
@@ -47,7 +48,7 @@ TWINS = ("siit-generated-0-5", "siit-generated-0-18", "siit-generated-0-20",
 SUITES = {"zoo": {"organisms": list(ORGANISMS) + list(TWINS), "methods": list(METHODS),
                   "ablations": list(ABLATIONS)}}
 
-__all__ = ["ORGANISMS", "TWINS", "METHODS", "BASELINES", "ABLATIONS", "SUITES", "run_job", "load",
+__all__ = ["ORGANISMS", "TWINS", "METHODS", "BASELINES", "ABLATIONS", "SUITES", "run_job", "load", "refused",
            "split_inputs"]
 
 
@@ -60,15 +61,6 @@ def load(organism: str, seed: int = 0) -> Organism:
     from interplab.zoo.loader import organism as load_organism
 
     return load_organism(organism, seed)
-
-
-def refused(organism: str, ablation: str | None) -> str | None:
-    """Why the bench leaves (organism, ablation) out: its truth is refused by the check in the
-    weights (measured: :data:`interplab.zoo.circuit_organisms.REFUSED`; a generated program whose
-    truth fails is dropped by the generator instead), or None."""
-    from interplab.zoo.circuit_organisms import refused as why
-
-    return why(organism, ablation)
 
 
 def run_job(job: Job) -> JobOutput:
