@@ -19,12 +19,23 @@ import tempfile
 from pathlib import Path
 
 
-def activations_file(*, model: str = "smollm2-135m", site: str = "L6.resid_post", ctx: int = 64,
-                     windows: int = 120, held_out: float = 0.2, seed: int = 0,
-                     directory: str | os.PathLike | None = None) -> Path:
+def activations_file(
+    *,
+    model: str = "smollm2-135m",
+    site: str = "L6.resid_post",
+    ctx: int = 64,
+    windows: int = 120,
+    held_out: float = 0.2,
+    seed: int = 0,
+    directory: str | os.PathLike | None = None,
+) -> Path:
     """Path of the cached .safetensors file of ``train`` / ``held`` activations (built if absent)."""
-    key = hashlib.sha256(json.dumps([model, site, ctx, windows, held_out, seed]).encode()).hexdigest()[:12]
-    path = Path(directory or tempfile.gettempdir()) / f"interplab-bench-acts-{model}-{key}.safetensors"
+    key = hashlib.sha256(
+        json.dumps([model, site, ctx, windows, held_out, seed]).encode()
+    ).hexdigest()[:12]
+    path = (
+        Path(directory or tempfile.gettempdir()) / f"interplab-bench-acts-{model}-{key}.safetensors"
+    )
     if path.exists():
         return path
     import torch
@@ -39,7 +50,9 @@ def activations_file(*, model: str = "smollm2-135m", site: str = "L6.resid_post"
     where = parse_site(site)
     lm.check_site(where)
     tok = lm.tokenizer
-    wins = text.token_windows(tok, text.stdlib_docstrings(), ctx, sep=tok.eos_id, max_windows=windows)
+    wins = text.token_windows(
+        tok, text.stdlib_docstrings(), ctx, sep=tok.eos_id, max_windows=windows
+    )
     train, held = text.split(wins, held_out, seed)
     out = {}
     with torch.no_grad():
@@ -51,7 +64,16 @@ def activations_file(*, model: str = "smollm2-135m", site: str = "L6.resid_post"
                 rows.append(act.reshape(-1, act.shape[-1]).float())
             out[name] = torch.cat(rows).contiguous()
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(out, str(tmp), metadata={"model": model, "site": site, "ctx": str(ctx),
-                                        "windows": str(wins.shape[0]), "seed": str(seed)})
+    save_file(
+        out,
+        str(tmp),
+        metadata={
+            "model": model,
+            "site": site,
+            "ctx": str(ctx),
+            "windows": str(wins.shape[0]),
+            "seed": str(seed),
+        },
+    )
     os.replace(tmp, path)
     return path

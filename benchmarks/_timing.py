@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def median_seconds(fn: Callable[[], object], *, repeats: int = 20, warmup: int = 3) -> float:
@@ -18,8 +18,9 @@ def median_seconds(fn: Callable[[], object], *, repeats: int = 20, warmup: int =
     return statistics.median(times)
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], *, repeats: int = 20,
-                        warmup: int = 3) -> dict[str, float]:
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], *, repeats: int = 20, warmup: int = 3
+) -> dict[str, float]:
     """Median seconds of each function, measured round-robin so drift hits all of them alike."""
     for _ in range(warmup):
         for fn in fns.values():

@@ -18,7 +18,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import interleaved_medians  # noqa: E402
+from _timing import interleaved_medians
 
 
 class _Images(torch.nn.Module):
@@ -46,14 +46,25 @@ def main() -> int:
         import torchattacks
     except ImportError:
         torchattacks = None
-    out: dict = {"benchmark": "attack_strength", "model": "twin-patch-digits", "n_inputs": len(x),
-                 "torch_threads": 1, "attacks": {}}
+    out: dict = {
+        "benchmark": "attack_strength",
+        "model": "twin-patch-digits",
+        "n_inputs": len(x),
+        "torch_threads": 1,
+        "attacks": {},
+    }
     for norm, eps in (("linf", 0.05), ("l2", 0.8)):
         alpha, steps = eps / 4, 10
         ours = pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm, seed=0)
         keep = ours.clean_correct
-        row = {"eps": eps, "alpha": alpha, "steps": steps,
-               "ours": wilson(ours.n_success, ours.n).as_dict(), "reference": None, "ratio": None}
+        row = {
+            "eps": eps,
+            "alpha": alpha,
+            "steps": steps,
+            "ours": wilson(ours.n_success, ours.n).as_dict(),
+            "reference": None,
+            "ratio": None,
+        }
         if torchattacks is not None:
             cls = torchattacks.PGD if norm == "linf" else torchattacks.PGDL2
             ref = cls(net, eps=eps, alpha=alpha, steps=steps)
@@ -61,11 +72,18 @@ def main() -> int:
             adv = ref(x.view(-1, 1, 8, 8), y)
             with torch.no_grad():
                 wrong = net(adv).argmax(-1) != y
-            row["reference"] = {"name": f"torchattacks {cls.__name__}",
-                                **wilson(int(wrong[keep].sum()), int(keep.sum())).as_dict()}
-            times = interleaved_medians({
-                "ours": lambda: pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm),
-                "theirs": lambda: ref(x.view(-1, 1, 8, 8), y)}, repeats=5, warmup=1)
+            row["reference"] = {
+                "name": f"torchattacks {cls.__name__}",
+                **wilson(int(wrong[keep].sum()), int(keep.sum())).as_dict(),
+            }
+            times = interleaved_medians(
+                {
+                    "ours": lambda: pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm),  # noqa: B023 (called before the loop moves on)
+                    "theirs": lambda: ref(x.view(-1, 1, 8, 8), y),  # noqa: B023 (called before the loop moves on)
+                },
+                repeats=5,
+                warmup=1,
+            )
             row["ratio"] = round(times["ours"] / times["theirs"], 3)
             row["seconds"] = {k: round(v, 4) for k, v in times.items()}
         out["attacks"][f"pgd_{norm}"] = row

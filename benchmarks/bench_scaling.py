@@ -32,18 +32,40 @@ def main() -> None:
     accepted_candidates(0, len(ORGANISMS))
     exe = Path(sys.executable).parent / "interplab"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    result: dict = {"benchmark": "bench_scaling", "jobs": len(ORGANISMS) * len(METHODS) * len(ABLATIONS)}
+    result: dict = {
+        "benchmark": "bench_scaling",
+        "jobs": len(ORGANISMS) * len(METHODS) * len(ABLATIONS),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "scaling.toml"
-        spec.write_text(f"[zoo]\norganisms = {json.dumps(ORGANISMS)}\nmethods = {json.dumps(METHODS)}\n"
-                        f"ablations = {json.dumps(ABLATIONS)}\n")
-        modes = {"serial": [], "pool": ["--jobs", "2"], "dask": ["--cluster", "local", "--jobs", "2"]}
+        spec.write_text(
+            f"[zoo]\norganisms = {json.dumps(ORGANISMS)}\nmethods = {json.dumps(METHODS)}\n"
+            f"ablations = {json.dumps(ABLATIONS)}\n"
+        )
+        modes = {
+            "serial": [],
+            "pool": ["--jobs", "2"],
+            "dask": ["--cluster", "local", "--jobs", "2"],
+        }
         for name, extra in modes.items():
             out = Path(tmp) / name
             start = time.perf_counter()
-            run = subprocess.run([str(exe), "bench", "--spec", str(spec), "--out", str(out),
-                                  "--no-report", "--json", *extra], env=env, capture_output=True,
-                                 text=True)
+            run = subprocess.run(
+                [
+                    str(exe),
+                    "bench",
+                    "--spec",
+                    str(spec),
+                    "--out",
+                    str(out),
+                    "--no-report",
+                    "--json",
+                    *extra,
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             seconds = time.perf_counter() - start
             if run.returncode != 0:
                 raise SystemExit(f"{name} failed ({run.returncode}): {run.stderr[-2000:]}")
@@ -54,7 +76,9 @@ def main() -> None:
     result["pool_vs_serial"] = round(result["pool_jobs_per_s"] / result["serial_jobs_per_s"], 3)
     result["dask_vs_pool"] = round(result["dask_jobs_per_s"] / result["pool_jobs_per_s"], 3)
     result["goal_dask_vs_pool"] = 0.9
-    result["cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    result["cores"] = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    )
     try:
         result["load_average_1min"] = round(os.getloadavg()[0], 2)
     except OSError:

@@ -43,20 +43,29 @@ def main(names: list[str]) -> dict:
                 times = []
                 for _ in range(REPEATS):
                     start = time.perf_counter()
-                    res = find_circuit(method, org.model, org.task, ablation=ablation,
-                                       metric=_metric(method, org))
+                    res = find_circuit(
+                        method, org.model, org.task, ablation=ablation, metric=_metric(method, org)
+                    )
                     times.append(time.perf_counter() - start)
-                row[method] = {"seconds": round(statistics.median(times), 4),
-                               "edge_auroc": round(edge_auroc(res, truth), 3),
-                               "forward": res.forward_passes, "backward": res.backward_passes}
+                row[method] = {
+                    "seconds": round(statistics.median(times), 4),
+                    "edge_auroc": round(edge_auroc(res, truth), 3),
+                    "forward": res.forward_passes,
+                    "backward": res.backward_passes,
+                }
             ratios.append(row["acdc"]["seconds"] / max(row["eap"]["seconds"], 1e-6))
             if org.kind == "compiled":
                 acdc_compiled.append(row["acdc"]["seconds"])
             out[name][ablation] = row
-    return {"benchmark": "circuit_discovery", "ratio": round(statistics.median(ratios), 1),
-            "ratio_meaning": "median t(ACDC) / t(EAP) over organisms and ablations",
-            "acdc_seconds_compiled_max": max(acdc_compiled) if acdc_compiled else None,
-            "goal_acdc_compiled_seconds": 30, "repeats": REPEATS, "organisms": out}
+    return {
+        "benchmark": "circuit_discovery",
+        "ratio": round(statistics.median(ratios), 1),
+        "ratio_meaning": "median t(ACDC) / t(EAP) over organisms and ablations",
+        "acdc_seconds_compiled_max": max(acdc_compiled) if acdc_compiled else None,
+        "goal_acdc_compiled_seconds": 30,
+        "repeats": REPEATS,
+        "organisms": out,
+    }
 
 
 if __name__ == "__main__":

@@ -28,9 +28,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import interleaved_medians  # noqa: E402
-
-import torch  # noqa: E402
+import torch
+from _timing import interleaved_medians
 
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice, read before anything sets it
 APPLY_PROGRAMS = ("reverse", "sort", "causal-induction")
@@ -39,7 +38,7 @@ REFERENCE_SECONDS = 3.5  # Tracr, per program, lower end of the quoted 3.5-6 s r
 
 # Run by --tracr-python in tracr's own interpreter (never imported here): the classic programs
 # with the same vocabularies and max lengths as interplab's library.
-TRACR_SCRIPT = r'''
+TRACR_SCRIPT = r"""
 import json, statistics, sys, time
 from tracr.compiler import compiling, lib
 from tracr.rasp import rasp
@@ -70,14 +69,15 @@ for name, prog, vocab, n in progs():
     else:
         out[name] = round(statistics.median(ts), 4)
 print(json.dumps(out))
-'''
+"""
 
 
 def time_tracr(python: str, repeats: int) -> dict[str, object]:
     import subprocess
 
-    proc = subprocess.run([python, "-c", TRACR_SCRIPT, str(repeats)], capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        [python, "-c", TRACR_SCRIPT, str(repeats)], capture_output=True, text=True, timeout=1800
+    )
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -101,10 +101,13 @@ def time_interplab(repeats: int) -> dict[str, dict[str, float]]:
             t = time.perf_counter()
             spec.compile(pairs=pairs, measure_circuit=False)
             bare.append(time.perf_counter() - t)
-        out[name] = {"seconds": round(statistics.median(full), 4),
-                     "weights_only_seconds": round(statistics.median(bare), 4),
-                     "d_model": model.cfg.d_model, "layers": model.cfg.n_layers,
-                     "params": model.n_params}
+        out[name] = {
+            "seconds": round(statistics.median(full), 4),
+            "weights_only_seconds": round(statistics.median(bare), 4),
+            "d_model": model.cfg.d_model,
+            "layers": model.cfg.n_layers,
+            "params": model.n_params,
+        }
     return out
 
 
@@ -119,28 +122,40 @@ def time_apply(repeats: int) -> dict[str, object]:
         one = spec.inputs(limit=1, seed=0)[:1]
         batch = spec.inputs(limit=256, seed=1)
         for label, inputs in (("one_input", one[0]), ("batch_256", batch)):
-            def call(threads: int | None, inputs=inputs) -> None:
-                model.threads = threads
-                model(inputs)
 
-            times = interleaved_medians({"default": lambda c=call: c(DEFAULT_THREADS),
-                                         "chosen": lambda c=call: c(None)},
-                                        repeats=max(repeats * 7, 15), warmup=3)
-            rows[f"{name}/{label}"] = {"default_seconds": round(times["default"], 6),
-                                       "chosen_seconds": round(times["chosen"], 6),
-                                       "speedup": round(times["default"] / times["chosen"], 2)}
+            def call(threads: int | None, inputs=inputs) -> None:
+                model.threads = threads  # noqa: B023 (called before the loop moves on)
+                model(inputs)  # noqa: B023 (called before the loop moves on)
+
+            times = interleaved_medians(
+                {"default": lambda c=call: c(DEFAULT_THREADS), "chosen": lambda c=call: c(None)},
+                repeats=max(repeats * 7, 15),
+                warmup=3,
+            )
+            rows[f"{name}/{label}"] = {
+                "default_seconds": round(times["default"], 6),
+                "chosen_seconds": round(times["chosen"], 6),
+                "speedup": round(times["default"] / times["chosen"], 2),
+            }
         model.threads = None
     speedups = [r["speedup"] for r in rows.values()]
-    return {"default_threads": DEFAULT_THREADS, "calls": rows,
-            "speedup_median": round(statistics.median(speedups), 2),
-            "speedup_min": min(speedups), "speedup_max": max(speedups)}
+    return {
+        "default_threads": DEFAULT_THREADS,
+        "calls": rows,
+        "speedup_median": round(statistics.median(speedups), 2),
+        "speedup_min": min(speedups),
+        "speedup_max": max(speedups),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tracr-python", default=None,
-                        help="python of a venv with tracr-pypi installed: time Tracr side by side")
+    parser.add_argument(
+        "--tracr-python",
+        default=None,
+        help="python of a venv with tracr-pypi installed: time Tracr side by side",
+    )
     args = parser.parse_args()
     apply = time_apply(args.repeats)
     per_program = time_interplab(args.repeats)
@@ -154,24 +169,31 @@ def main() -> None:
         if common:
             t_med = statistics.median(tracr[k] for k in common)  # type: ignore[misc]
             ours = statistics.median(per_program[k]["seconds"] for k in common)
-            extra = {"tracr_seconds_per_program": tracr, "tracr_median_seconds": t_med,
-                     "measured_speedup_vs_tracr": round(t_med / ours, 1),
-                     "measured_on": sorted(common)}
+            extra = {
+                "tracr_seconds_per_program": tracr,
+                "tracr_median_seconds": t_med,
+                "measured_speedup_vs_tracr": round(t_med / ours, 1),
+                "measured_on": sorted(common),
+            }
         else:
             extra = {"tracr_seconds_per_program": tracr}
-    print(json.dumps({
-        "benchmark": "compile_speed",
-        "median_seconds": round(median, 4),
-        "total_seconds": round(sum(seconds), 3),
-        "weights_only_median_seconds": round(statistics.median(bare), 4),
-        "programs": len(seconds),
-        "per_program": per_program,
-        "reference_seconds_per_program": "3.5-6 (Tracr, measured on this machine size, quoted)",
-        "speedup_vs_reference": round(REFERENCE_SECONDS / median, 1),
-        "apply": apply,
-        "python": sys.version.split()[0],
-        **extra,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "compile_speed",
+                "median_seconds": round(median, 4),
+                "total_seconds": round(sum(seconds), 3),
+                "weights_only_median_seconds": round(statistics.median(bare), 4),
+                "programs": len(seconds),
+                "per_program": per_program,
+                "reference_seconds_per_program": "3.5-6 (Tracr, measured on this machine size, quoted)",
+                "speedup_vs_reference": round(REFERENCE_SECONDS / median, 1),
+                "apply": apply,
+                "python": sys.version.split()[0],
+                **extra,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

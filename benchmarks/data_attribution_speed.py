@@ -61,7 +61,10 @@ def to_module(model, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
 def our_projection(model, proj_dim: int, seed: int = 0) -> torch.Tensor:
     """The matrix interplab's TRAK draws for the final checkpoint (seed, one checkpoint)."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(len(model.theta), proj_dim, generator=gen, dtype=model.theta.dtype) / proj_dim ** 0.5
+    return (
+        torch.randn(len(model.theta), proj_dim, generator=gen, dtype=model.theta.dtype)
+        / proj_dim**0.5
+    )
 
 
 def traker_order(model) -> torch.Tensor:
@@ -94,7 +97,9 @@ def fixed_projector(matrix: torch.Tensor):
     return Fixed()
 
 
-def traker_scores(model, train, test, proj_dim: int, seed: int = 0, same_projection: bool = False) -> torch.Tensor:
+def traker_scores(
+    model, train, test, proj_dim: int, seed: int = 0, same_projection: bool = False
+) -> torch.Tensor:
     """TRAK scores [n_test, n_train] from traker at the model's final weights."""
     from trak import TRAKer
     from trak.projectors import BasicProjector, ProjectionType
@@ -105,18 +110,35 @@ def traker_scores(model, train, test, proj_dim: int, seed: int = 0, same_project
     if same_projection:
         projector = fixed_projector(our_projection(model, proj_dim, seed)[traker_order(model)])
     else:
-        projector = BasicProjector(grad_dim=n_params, proj_dim=proj_dim, seed=seed,
-                                   proj_type=ProjectionType.normal, device="cpu", dtype=torch.float32)
+        projector = BasicProjector(
+            grad_dim=n_params,
+            proj_dim=proj_dim,
+            seed=seed,
+            proj_type=ProjectionType.normal,
+            device="cpu",
+            dtype=torch.float32,
+        )
     (xr, yr), (xt, yt) = train, test
     with tempfile.TemporaryDirectory() as tmp:
-        tr = TRAKer(model=net, task="image_classification", train_set_size=len(xr), save_dir=tmp,
-                    device="cpu", projector=projector, proj_dim=dim, use_half_precision=False,
-                    load_from_save_dir=True, logging_level=logging.ERROR, lambda_reg=0.0)
+        tr = TRAKer(
+            model=net,
+            task="image_classification",
+            train_set_size=len(xr),
+            save_dir=tmp,
+            device="cpu",
+            projector=projector,
+            proj_dim=dim,
+            use_half_precision=False,
+            load_from_save_dir=True,
+            logging_level=logging.ERROR,
+            lambda_reg=0.0,
+        )
         tr.load_checkpoint(net.state_dict(), model_id=0)
         tr.featurize(batch=(xr.float(), yr), num_samples=len(xr))
         tr.finalize_features()
-        tr.start_scoring_checkpoint(exp_name="bench", checkpoint=net.state_dict(), model_id=0,
-                                    num_targets=len(xt))
+        tr.start_scoring_checkpoint(
+            exp_name="bench", checkpoint=net.state_dict(), model_id=0, num_targets=len(xt)
+        )
         tr.score(batch=(xt.float(), yt), num_samples=len(xt))
         scores = torch.as_tensor(tr.finalize_scores(exp_name="bench")).T.double().clone()
     return scores
@@ -152,21 +174,48 @@ def kronfluence_scores(model, train, test, damping: float) -> torch.Tensor:
     train_ds = torch.utils.data.TensorDataset(xr.double(), yr)
     test_ds = torch.utils.data.TensorDataset(xt.double(), yt)
     f64 = torch.float64
-    factor_args = FactorArguments(strategy="ekfac", use_empirical_fisher=True,
-                                  activation_covariance_dtype=f64, gradient_covariance_dtype=f64,
-                                  eigendecomposition_dtype=f64, per_sample_gradient_dtype=f64,
-                                  lambda_dtype=f64)
-    score_args = ScoreArguments(damping_factor=damping, per_sample_gradient_dtype=f64,
-                                precondition_dtype=f64, score_dtype=f64)
+    factor_args = FactorArguments(
+        strategy="ekfac",
+        use_empirical_fisher=True,
+        activation_covariance_dtype=f64,
+        gradient_covariance_dtype=f64,
+        eigendecomposition_dtype=f64,
+        per_sample_gradient_dtype=f64,
+        lambda_dtype=f64,
+    )
+    score_args = ScoreArguments(
+        damping_factor=damping,
+        per_sample_gradient_dtype=f64,
+        precondition_dtype=f64,
+        score_dtype=f64,
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        an = Analyzer(analysis_name="bench", model=net, task=Classify(), cpu=True, output_dir=tmp,
-                      disable_tqdm=True, disable_model_save=True)
-        an.fit_all_factors(factors_name="f", dataset=train_ds, per_device_batch_size=len(xr),
-                           factor_args=factor_args, overwrite_output_dir=True)
-        an.compute_pairwise_scores(scores_name="s", factors_name="f", query_dataset=test_ds,
-                                   train_dataset=train_ds, per_device_query_batch_size=len(xt),
-                                   per_device_train_batch_size=len(xr), score_args=score_args,
-                                   overwrite_output_dir=True)
+        an = Analyzer(
+            analysis_name="bench",
+            model=net,
+            task=Classify(),
+            cpu=True,
+            output_dir=tmp,
+            disable_tqdm=True,
+            disable_model_save=True,
+        )
+        an.fit_all_factors(
+            factors_name="f",
+            dataset=train_ds,
+            per_device_batch_size=len(xr),
+            factor_args=factor_args,
+            overwrite_output_dir=True,
+        )
+        an.compute_pairwise_scores(
+            scores_name="s",
+            factors_name="f",
+            query_dataset=test_ds,
+            train_dataset=train_ds,
+            per_device_query_batch_size=len(xt),
+            per_device_train_batch_size=len(xr),
+            score_args=score_args,
+            overwrite_output_dir=True,
+        )
         scores = an.load_pairwise_scores("s")["all_modules"].double().clone()
     return -scores
 
@@ -176,8 +225,9 @@ def ours_ekfac(model, train, test) -> torch.Tensor:
     from interplab.methods.data_attribution.scoring import preconditioned_scores
 
     pre = ekfac_preconditioner(model.spec, model.theta, train[0], labels=train[1])
-    return preconditioned_scores(model.spec, model.theta, train, test, pre, self_influence=False,
-                                 batch_size=128)[0]
+    return preconditioned_scores(
+        model.spec, model.theta, train, test, pre, self_influence=False, batch_size=128
+    )[0]
 
 
 def _timed(fn):
@@ -192,8 +242,12 @@ def compare_trak(model, train, test) -> dict:
     out = {"pearson_exact": pearson(a, b), "spearman_exact": mean_row_spearman(a, b)}
     a, t_ours = _timed(lambda: ours(model, train, test, PROJ_DIM))
     b, t_ref = _timed(lambda: traker_scores(model, train, test, PROJ_DIM))
-    out.update(pearson_projected=pearson(a, b), spearman_projected=mean_row_spearman(a, b),
-               seconds={"interplab": t_ours, "traker": t_ref}, ratio=t_ref / t_ours)
+    out.update(
+        pearson_projected=pearson(a, b),
+        spearman_projected=mean_row_spearman(a, b),
+        seconds={"interplab": t_ours, "traker": t_ref},
+        ratio=t_ref / t_ours,
+    )
     return out
 
 
@@ -202,9 +256,15 @@ def compare_ekfac(model, train, test) -> dict:
 
     ours_ekfac(model, train, test)  # warm-up
     a, t_ours = _timed(lambda: ours_ekfac(model, train, test))
-    b, t_ref = _timed(lambda: kronfluence_scores(model, train, test, model.spec.weight_decay + DAMPING))
-    return {"pearson": pearson(a, b), "spearman": mean_row_spearman(a, b),
-            "seconds": {"interplab": t_ours, "kronfluence": t_ref}, "ratio": t_ref / t_ours}
+    b, t_ref = _timed(
+        lambda: kronfluence_scores(model, train, test, model.spec.weight_decay + DAMPING)
+    )
+    return {
+        "pearson": pearson(a, b),
+        "spearman": mean_row_spearman(a, b),
+        "seconds": {"interplab": t_ours, "kronfluence": t_ref},
+        "ratio": t_ref / t_ours,
+    }
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -224,8 +284,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--organism", default="digits-logreg")
-    parser.add_argument("--kronfluence-path", default=KRONFLUENCE_DIR,
-                        help="a `pip install --no-deps --target` directory holding kronfluence")
+    parser.add_argument(
+        "--kronfluence-path",
+        default=KRONFLUENCE_DIR,
+        help="a `pip install --no-deps --target` directory holding kronfluence",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     from interplab.zoo.data_attribution import load_or_train
@@ -233,10 +296,17 @@ def main() -> None:
     org = load_or_train(args.organism)
     d = org.data
     train, test = (d.x_train, d.y_train), (d.x_test, d.y_test)
-    out: dict = {"benchmark": "data_attribution_speed", "organism": args.organism, "threads": 1,
-                 "proj_dim": PROJ_DIM, "n_train": len(d.x_train), "n_test": len(d.x_test)}
+    out: dict = {
+        "benchmark": "data_attribution_speed",
+        "organism": args.organism,
+        "threads": 1,
+        "proj_dim": PROJ_DIM,
+        "n_train": len(d.x_train),
+        "n_test": len(d.x_test),
+    }
     try:
         import trak  # noqa: F401
+
         out["trak"] = compare_trak(org.model, train, test)
     except ImportError:
         out.update(trak=None, trak_note="traker is not installed (pip install traker)")
@@ -244,11 +314,15 @@ def main() -> None:
         sys.path.append(args.kronfluence_path)
     try:
         import kronfluence  # noqa: F401
+
         out["ekfac"] = compare_ekfac(org.model, train, test)
     except ImportError as exc:
-        out.update(ekfac=None, ekfac_note=f"kronfluence not importable ({exc}); install it with "
-                   f"pip install --no-deps --target {args.kronfluence_path} kronfluence einops einconv "
-                   "opt_einsum accelerate psutil")
+        out.update(
+            ekfac=None,
+            ekfac_note=f"kronfluence not importable ({exc}); install it with "
+            f"pip install --no-deps --target {args.kronfluence_path} kronfluence einops einconv "
+            "opt_einsum accelerate psutil",
+        )
     print(json.dumps(out))
 
 

@@ -21,10 +21,10 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import interleaved_medians  # noqa: E402
+from _timing import interleaved_medians
 
-from interplab.models.config import TransformerConfig  # noqa: E402
-from interplab.models.transformer import HookedTransformer  # noqa: E402
+from interplab.models.config import TransformerConfig
+from interplab.models.transformer import HookedTransformer
 
 
 def main() -> None:
@@ -35,8 +35,16 @@ def main() -> None:
         return_freed_memory()
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     torch.manual_seed(0)
-    cfg = TransformerConfig(n_layers=4, d_model=128, n_heads=4, d_head=32, d_mlp=512, d_vocab=512,
-                            n_ctx=32, act_fn="gelu")
+    cfg = TransformerConfig(
+        n_layers=4,
+        d_model=128,
+        n_heads=4,
+        d_head=32,
+        d_mlp=512,
+        d_vocab=512,
+        n_ctx=32,
+        act_fn="gelu",
+    )
     model = HookedTransformer(cfg)
     tokens = torch.randint(0, cfg.d_vocab, (64, 32))
     default_sites = model.default_sites
@@ -60,29 +68,36 @@ def main() -> None:
         return
     import subprocess
 
-    child = subprocess.run([sys.executable, __file__, "--opted-out"], capture_output=True, text=True,
-                           check=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--opted-out"], capture_output=True, text=True, check=True
+    )
     opted = json.loads(child.stdout.strip().splitlines()[-1])["ratio"]
     # Same measurement after asking glibc to keep freed memory (interplab.core.memory): the
     # default allocator's page faults, not the hooks, are most of the caching cost.
     from interplab.core.memory import retain_freed_memory
 
     retained = retain_freed_memory()
-    med_retained = interleaved_medians({k: fns[k] for k in ("plain", "cache_default")},
-                                       repeats=25, warmup=3) if retained else None
-    result.update({
-        "ratio": med["cache_default"] / med["plain"],
-        "ratio_opted_out": opted,
-        "ratio_all_sites_incl_on_demand": med["cache_all"] / med["plain"],
-        "plain_ms": 1000 * med["plain"],
-        "ratio_retain_freed_memory": (med_retained["cache_default"] / med_retained["plain"]
-                                      if med_retained else None),
-        "plain_ms_retain_freed_memory": 1000 * med_retained["plain"] if med_retained else None,
-        "cached_sites": len(default_sites),
-        "config": {"n_layers": 4, "n_heads": 4, "d_model": 128, "batch": 64, "seq": 32},
-        "goal": 1.15,
-        "threads": torch.get_num_threads(),
-    })
+    med_retained = (
+        interleaved_medians({k: fns[k] for k in ("plain", "cache_default")}, repeats=25, warmup=3)
+        if retained
+        else None
+    )
+    result.update(
+        {
+            "ratio": med["cache_default"] / med["plain"],
+            "ratio_opted_out": opted,
+            "ratio_all_sites_incl_on_demand": med["cache_all"] / med["plain"],
+            "plain_ms": 1000 * med["plain"],
+            "ratio_retain_freed_memory": (
+                med_retained["cache_default"] / med_retained["plain"] if med_retained else None
+            ),
+            "plain_ms_retain_freed_memory": 1000 * med_retained["plain"] if med_retained else None,
+            "cached_sites": len(default_sites),
+            "config": {"n_layers": 4, "n_heads": 4, "d_model": 128, "batch": 64, "seq": 32},
+            "goal": 1.15,
+            "threads": torch.get_num_threads(),
+        }
+    )
     if tl is not None:
         result["transformer_lens_ratio"] = med["tl_cache"] / med["tl_plain"]
     else:
@@ -94,11 +109,21 @@ def main() -> None:
 def _transformer_lens(cfg: TransformerConfig, tokens: torch.Tensor):
     """TransformerLens on the same config, if importable: HookedTransformer (TL < 4) or a
     TL-native TransformerBridge (TL 4, randomly initialised, no hub access)."""
-    fields = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads, d_head=cfg.d_head,
-                  d_mlp=cfg.d_mlp, d_vocab=cfg.d_vocab, n_ctx=cfg.n_ctx, act_fn="gelu",
-                  normalization_type="LN", device="cpu")
+    fields = dict(
+        n_layers=cfg.n_layers,
+        d_model=cfg.d_model,
+        n_heads=cfg.n_heads,
+        d_head=cfg.d_head,
+        d_mlp=cfg.d_mlp,
+        d_vocab=cfg.d_vocab,
+        n_ctx=cfg.n_ctx,
+        act_fn="gelu",
+        normalization_type="LN",
+        device="cpu",
+    )
     try:
-        from transformer_lens import HookedTransformer as TLModel, HookedTransformerConfig
+        from transformer_lens import HookedTransformer as TLModel
+        from transformer_lens import HookedTransformerConfig
 
         tl = TLModel(HookedTransformerConfig(**fields))
     except Exception:

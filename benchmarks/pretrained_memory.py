@@ -28,12 +28,20 @@ def main() -> None:
         _, cache = model.run_with_cache(tokens, sites)
         cache_mb[n] = sum(t.numel() * t.element_size() for t in cache.values()) / 2**20
     per_site = cache_mb[1]
-    print(json.dumps({"benchmark": "pretrained_memory", "model": "smollm2-135m", "load_s": round(load_s, 2),
-                      "peak_rss_after_load_mb": round(peak_after_load),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                      "cache_mb": {k: round(v, 2) for k, v in cache_mb.items()},
-                      "proportional": all(abs(v - k * per_site) < 1e-6 * k for k, v in cache_mb.items()),
-                      "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "pretrained_memory",
+                "model": "smollm2-135m",
+                "load_s": round(load_s, 2),
+                "peak_rss_after_load_mb": round(peak_after_load),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "cache_mb": {k: round(v, 2) for k, v in cache_mb.items()},
+                "proportional": all(abs(v - k * per_site) < 1e-6 * k for k, v in cache_mb.items()),
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

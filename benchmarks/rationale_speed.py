@@ -30,8 +30,14 @@ import warnings
 
 import torch
 
-CONFIG = {"organism": "credit-mlp", "rows": 8, "background": 50, "threads": 1, "dtype": "float64",
-          "shap_nsamples": "auto"}
+CONFIG = {
+    "organism": "credit-mlp",
+    "rows": 8,
+    "background": 50,
+    "threads": 1,
+    "dtype": "float64",
+    "shap_nsamples": "auto",
+}
 
 
 def main() -> None:
@@ -51,7 +57,9 @@ def main() -> None:
     ours, theirs, agree, evals = [], [], [], []
     explainer = None
     if shap is not None:
-        explainer = shap.KernelExplainer(lambda a: model.logit(torch.as_tensor(a)).numpy(), bg.numpy())
+        explainer = shap.KernelExplainer(
+            lambda a: model.logit(torch.as_tensor(a)).numpy(), bg.numpy()
+        )
     explain(model, rows[0], bg)  # warm-up
     for i, x in enumerate(rows):
         start = time.perf_counter()
@@ -65,13 +73,18 @@ def main() -> None:
                 values = explainer.shap_values(x[None].numpy(), nsamples="auto", silent=True)
                 theirs.append(time.perf_counter() - start)
             agree.append(spearman(rat.attributions.values, torch.tensor(values).reshape(-1)))
-    result = {"benchmark": "rationale_speed", "interplab_s_per_decision": statistics.median(ours),
-              "shap_s_per_decision": statistics.median(theirs) if theirs else None,
-              "ratio": statistics.median(theirs) / statistics.median(ours) if theirs else None,
-              "agreement_spearman": statistics.mean(agree) if agree else None,
-              "interplab_model_rows_per_decision": statistics.median(evals),
-              "shap_model_rows_per_decision": (2 * len(org.features) + 2048) * CONFIG["background"]
-              if theirs else None, "config": CONFIG}
+    result = {
+        "benchmark": "rationale_speed",
+        "interplab_s_per_decision": statistics.median(ours),
+        "shap_s_per_decision": statistics.median(theirs) if theirs else None,
+        "ratio": statistics.median(theirs) / statistics.median(ours) if theirs else None,
+        "agreement_spearman": statistics.mean(agree) if agree else None,
+        "interplab_model_rows_per_decision": statistics.median(evals),
+        "shap_model_rows_per_decision": (2 * len(org.features) + 2048) * CONFIG["background"]
+        if theirs
+        else None,
+        "config": CONFIG,
+    }
     if shap is None:
         result["reference_note"] = "shap is not installed: pip install 'interplab[dev]'"
     print(json.dumps(result))

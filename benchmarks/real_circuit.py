@@ -43,13 +43,23 @@ def _job(kind: str, n: int, steps: int, batch: int, threads: int, out) -> None:
         emb.requires_grad_(False)
         extra = {}
     else:
-        scores = attribute_edges(model, task, method=kind, ablation="mean", steps=steps,
-                                 batch_size=batch, layout=layout)
-        extra = {"signed_sum": scores.extra["signed_sum"], "passes": [scores.forward_passes,
-                                                                      scores.backward_passes]}
+        scores = attribute_edges(
+            model, task, method=kind, ablation="mean", steps=steps, batch_size=batch, layout=layout
+        )
+        extra = {
+            "signed_sum": scores.extra["signed_sum"],
+            "passes": [scores.forward_passes, scores.backward_passes],
+        }
     seconds = time.perf_counter() - start
-    out.put({"seconds": seconds, "cpu_seconds": time.process_time() - cpu_start, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-             "rss_after_load_mb": base_rss, **extra})
+    out.put(
+        {
+            "seconds": seconds,
+            "cpu_seconds": time.process_time() - cpu_start,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_after_load_mb": base_rss,
+            **extra,
+        }
+    )
 
 
 def run(kind: str, *args) -> dict:
@@ -73,19 +83,34 @@ def main() -> None:
     ref = run("fwd_bwd", *args)
     eap = run("eap", *args)
     ig = run("eap_ig", *args)
-    print(json.dumps({
-        "benchmark": "real_circuit", "model": "smollm2-135m", "task": "ioi", "n_prompts": a.n,
-        "batch_size": a.batch_size, "threads": a.threads, "steps": a.steps, "n_edges": 123211,
-        "fwd_bwd_s": round(ref["seconds"], 2),
-        "fwd_bwd_cpu_s": round(ref["cpu_seconds"], 2), "eap_cpu_s": round(eap["cpu_seconds"], 2),
-        "eap_ig_cpu_s": round(ig["cpu_seconds"], 2),
-        "eap_s": round(eap["seconds"], 2), "eap_peak_rss_mb": round(eap["peak_rss_mb"]),
-        "eap_ig_s": round(ig["seconds"], 2), "eap_ig_peak_rss_mb": round(ig["peak_rss_mb"]),
-        "rss_after_load_mb": round(ig["rss_after_load_mb"]),
-        "eap_ig_vs_fwd_bwd": round(ig["seconds"] / (a.steps * ref["seconds"]), 2),
-        "eap_ig_signed_sum": ig["signed_sum"],
-        "load_avg_1min_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-        "goal": "eap_ig (8 steps) <= 300 s and <= 4096 MB on 2 cores"}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "real_circuit",
+                "model": "smollm2-135m",
+                "task": "ioi",
+                "n_prompts": a.n,
+                "batch_size": a.batch_size,
+                "threads": a.threads,
+                "steps": a.steps,
+                "n_edges": 123211,
+                "fwd_bwd_s": round(ref["seconds"], 2),
+                "fwd_bwd_cpu_s": round(ref["cpu_seconds"], 2),
+                "eap_cpu_s": round(eap["cpu_seconds"], 2),
+                "eap_ig_cpu_s": round(ig["cpu_seconds"], 2),
+                "eap_s": round(eap["seconds"], 2),
+                "eap_peak_rss_mb": round(eap["peak_rss_mb"]),
+                "eap_ig_s": round(ig["seconds"], 2),
+                "eap_ig_peak_rss_mb": round(ig["peak_rss_mb"]),
+                "rss_after_load_mb": round(ig["rss_after_load_mb"]),
+                "eap_ig_vs_fwd_bwd": round(ig["seconds"] / (a.steps * ref["seconds"]), 2),
+                "eap_ig_signed_sum": ig["signed_sum"],
+                "load_avg_1min_at_end": round(os.getloadavg()[0], 2),
+                "cpus": os.cpu_count(),
+                "goal": "eap_ig (8 steps) <= 300 s and <= 4096 MB on 2 cores",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

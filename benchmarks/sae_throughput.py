@@ -47,9 +47,18 @@ import subprocess
 import sys
 import time
 
-CONFIG = {"architecture": "relu+l1", "d_in": 128, "d_latent": 1024, "batch_size": 1024,
-          "l1_coefficient": 1e-3, "lr": 1e-3, "steps": 150, "warmup_steps": 10, "threads": 2,
-          "dtype": "float32"}
+CONFIG = {
+    "architecture": "relu+l1",
+    "d_in": 128,
+    "d_latent": 1024,
+    "batch_size": 1024,
+    "l1_coefficient": 1e-3,
+    "lr": 1e-3,
+    "steps": 150,
+    "warmup_steps": 10,
+    "threads": 2,
+    "dtype": "float32",
+}
 
 SAELENS_SNIPPET = r"""
 import json, sys, time, torch
@@ -76,10 +85,24 @@ print(json.dumps({"samples_per_second": cfg["steps"] * cfg["batch_size"] / (time
 """
 
 
-REAL_CONFIG = {"architecture": "topk", "model": "smollm2-135m", "site": "L6.resid_post", "ctx": 64,
-               "windows": 120, "held_out": 0.2, "d_in": 576, "d_latent": 4608, "k": 32,
-               "batch_size": 512, "lr": 1e-3, "steps": 40, "warmup_steps": 5, "threads": 1,
-               "dtype": "float32", "seed": 0}
+REAL_CONFIG = {
+    "architecture": "topk",
+    "model": "smollm2-135m",
+    "site": "L6.resid_post",
+    "ctx": 64,
+    "windows": 120,
+    "held_out": 0.2,
+    "d_in": 576,
+    "d_latent": 4608,
+    "k": 32,
+    "batch_size": 512,
+    "lr": 1e-3,
+    "steps": 40,
+    "warmup_steps": 5,
+    "threads": 1,
+    "dtype": "float32",
+    "seed": 0,
+}
 
 # Shared by both sides (pasted into the sae-lens interpreter): batch i and the held-out measure.
 REAL_COMMON = r"""
@@ -93,7 +116,9 @@ def held_measures(recon, latents, held):
     return {"variance_explained": float(1 - err / var), "l0": float((latents > 0).float().sum(-1).mean())}
 """
 
-SAELENS_REAL_SNIPPET = REAL_COMMON + r"""
+SAELENS_REAL_SNIPPET = (
+    REAL_COMMON
+    + r"""
 import json, sys, time
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"]); torch.manual_seed(cfg["seed"])
@@ -122,6 +147,7 @@ with torch.no_grad():
 print(json.dumps({"samples_per_second": cfg["steps"] * cfg["batch_size"] / seconds,
                   "version": sae_lens.__version__, **result}))
 """
+)
 
 
 def interplab_samples_per_second() -> float:
@@ -130,20 +156,34 @@ def interplab_samples_per_second() -> float:
     from interplab.methods.dictionaries import DictionaryConfig, TensorSource, train_dictionary
 
     torch.set_num_threads(CONFIG["threads"])
-    data = torch.randn(16 * CONFIG["batch_size"], CONFIG["d_in"], generator=torch.Generator().manual_seed(0))
-    cfg = DictionaryConfig(d_in=CONFIG["d_in"], d_latent=CONFIG["d_latent"], activation="relu",
-                           l1_coefficient=CONFIG["l1_coefficient"], lr=CONFIG["lr"],
-                           batch_size=CONFIG["batch_size"], steps=CONFIG["warmup_steps"])
+    data = torch.randn(
+        16 * CONFIG["batch_size"], CONFIG["d_in"], generator=torch.Generator().manual_seed(0)
+    )
+    cfg = DictionaryConfig(
+        d_in=CONFIG["d_in"],
+        d_latent=CONFIG["d_latent"],
+        activation="relu",
+        l1_coefficient=CONFIG["l1_coefficient"],
+        lr=CONFIG["lr"],
+        batch_size=CONFIG["batch_size"],
+        steps=CONFIG["warmup_steps"],
+    )
     train_dictionary(TensorSource(data), cfg)  # warm-up
-    cfg = DictionaryConfig(**{**cfg.to_json(), "steps": CONFIG["steps"], "log_every": CONFIG["steps"]})
+    cfg = DictionaryConfig(
+        **{**cfg.to_json(), "steps": CONFIG["steps"], "log_every": CONFIG["steps"]}
+    )
     start = time.perf_counter()
     train_dictionary(TensorSource(data), cfg)
     return CONFIG["steps"] * CONFIG["batch_size"] / (time.perf_counter() - start)
 
 
 def saelens_samples_per_second(python: str) -> float:
-    out = subprocess.run([python, "-c", SAELENS_SNIPPET, json.dumps(CONFIG)], capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [python, "-c", SAELENS_SNIPPET, json.dumps(CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed")
     return json.loads(out.stdout.strip().splitlines()[-1])["samples_per_second"]
@@ -172,9 +212,17 @@ def interplab_real(path: str) -> dict:
             return x, x
 
     total = c["warmup_steps"] + c["steps"]
-    cfg = DictionaryConfig(d_in=c["d_in"], d_latent=c["d_latent"], activation="topk", k=c["k"],
-                           lr=c["lr"], batch_size=c["batch_size"], steps=total, log_every=total,
-                           seed=c["seed"])
+    cfg = DictionaryConfig(
+        d_in=c["d_in"],
+        d_latent=c["d_latent"],
+        activation="topk",
+        k=c["k"],
+        lr=c["lr"],
+        batch_size=c["batch_size"],
+        steps=total,
+        log_every=total,
+        seed=c["seed"],
+    )
     marks: dict[int, float] = {}
 
     def mark(done: int, _row) -> None:
@@ -190,8 +238,12 @@ def interplab_real(path: str) -> dict:
 
 
 def saelens_real(python: str, path: str) -> dict:
-    out = subprocess.run([python, "-c", SAELENS_REAL_SNIPPET, json.dumps(REAL_CONFIG), path],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [python, "-c", SAELENS_REAL_SNIPPET, json.dumps(REAL_CONFIG), path],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -202,16 +254,26 @@ def main_real(python: str, repeats: int) -> dict:
     from _smollm2_acts import activations_file
 
     c = REAL_CONFIG
-    path = str(activations_file(model=c["model"], site=c["site"], ctx=c["ctx"], windows=c["windows"],
-                                held_out=c["held_out"], seed=c["seed"]))
+    path = str(
+        activations_file(
+            model=c["model"],
+            site=c["site"],
+            ctx=c["ctx"],
+            windows=c["windows"],
+            held_out=c["held_out"],
+            seed=c["seed"],
+        )
+    )
     from safetensors import safe_open
 
     with safe_open(path, "pt") as f:
         shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
     ours, theirs, note = [], [], None
     if not os.path.exists(python):
-        note = (f"no sae-lens interpreter at {python}; install sae-lens in a separate venv "
-                "(never the project's) and pass --saelens-python")
+        note = (
+            f"no sae-lens interpreter at {python}; install sae-lens in a separate venv "
+            "(never the project's) and pass --saelens-python"
+        )
     for _ in range(repeats):
         ours.append(interplab_real(path))
         if note is None:
@@ -223,22 +285,36 @@ def main_real(python: str, repeats: int) -> dict:
     def med(runs: list[dict], key: str) -> float:
         return statistics.median(r[key] for r in runs)
 
-    result = {"benchmark": "sae_throughput", "case": "real",
-              "samples_per_second": round(med(ours, "samples_per_second")),
-              "variance_explained": round(med(ours, "variance_explained"), 4),
-              "l0": round(med(ours, "l0"), 2), "config": c,
-              "data": {"train_vectors": shapes["train"][0], "held_out_vectors": shapes["held"][0],
-                       "file": path},
-              "reference": None, "ratio": None,
-              "runs_samples_per_second": {"interplab": [round(r["samples_per_second"]) for r in ours],
-                                          "sae-lens": [round(r["samples_per_second"]) for r in theirs]}}
+    result = {
+        "benchmark": "sae_throughput",
+        "case": "real",
+        "samples_per_second": round(med(ours, "samples_per_second")),
+        "variance_explained": round(med(ours, "variance_explained"), 4),
+        "l0": round(med(ours, "l0"), 2),
+        "config": c,
+        "data": {
+            "train_vectors": shapes["train"][0],
+            "held_out_vectors": shapes["held"][0],
+            "file": path,
+        },
+        "reference": None,
+        "ratio": None,
+        "runs_samples_per_second": {
+            "interplab": [round(r["samples_per_second"]) for r in ours],
+            "sae-lens": [round(r["samples_per_second"]) for r in theirs],
+        },
+    }
     if theirs and note is None:
         ref = med(theirs, "samples_per_second")
-        result.update(reference={"name": f"sae-lens {theirs[0]['version']} TopKTrainingSAE",
-                                 "samples_per_second": round(ref),
-                                 "variance_explained": round(med(theirs, "variance_explained"), 4),
-                                 "l0": round(med(theirs, "l0"), 2)},
-                      ratio=round(med(ours, "samples_per_second") / ref, 3))
+        result.update(
+            reference={
+                "name": f"sae-lens {theirs[0]['version']} TopKTrainingSAE",
+                "samples_per_second": round(ref),
+                "variance_explained": round(med(theirs, "variance_explained"), 4),
+                "l0": round(med(theirs, "l0"), 2),
+            },
+            ratio=round(med(ours, "samples_per_second") / ref, 3),
+        )
     else:
         result["reference_note"] = note
     result["load_average_1min"] = round(os.getloadavg()[0], 2)
@@ -249,8 +325,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--saelens-python", default="/tmp/saelens-venv/bin/python")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--case", choices=("synthetic", "real"), default="synthetic",
-                        help="synthetic ReLU+L1 activations (default) or SmolLM2-135M activations, TopK")
+    parser.add_argument(
+        "--case",
+        choices=("synthetic", "real"),
+        default="synthetic",
+        help="synthetic ReLU+L1 activations (default) or SmolLM2-135M activations, TopK",
+    )
     args = parser.parse_args()
     if args.case == "real":
         print(json.dumps(main_real(args.saelens_python, args.repeats)))
@@ -258,8 +338,10 @@ def main() -> None:
     ours, theirs, note = [], [], None
     have_ref = os.path.exists(args.saelens_python)
     if not have_ref:
-        note = (f"no sae-lens interpreter at {args.saelens_python}; install sae-lens in a separate venv "
-                "(never the project's) and pass --saelens-python")
+        note = (
+            f"no sae-lens interpreter at {args.saelens_python}; install sae-lens in a separate venv "
+            "(never the project's) and pass --saelens-python"
+        )
     for _ in range(args.repeats):
         ours.append(interplab_samples_per_second())
         if have_ref and note is None:
@@ -267,13 +349,21 @@ def main() -> None:
                 theirs.append(saelens_samples_per_second(args.saelens_python))
             except Exception as exc:  # report why, do not fail the benchmark
                 note = f"sae-lens run failed: {exc}"
-    result = {"benchmark": "sae_throughput", "case": "synthetic", "samples_per_second": round(statistics.median(ours)),
-              "config": CONFIG, "reference": None, "ratio": None,
-              "load_average_1min": round(os.getloadavg()[0], 2)}
+    result = {
+        "benchmark": "sae_throughput",
+        "case": "synthetic",
+        "samples_per_second": round(statistics.median(ours)),
+        "config": CONFIG,
+        "reference": None,
+        "ratio": None,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
     if theirs and note is None:
         ref = statistics.median(theirs)
-        result.update(reference={"name": "sae-lens StandardTrainingSAE", "samples_per_second": round(ref)},
-                      ratio=round(statistics.median(ours) / ref, 3))
+        result.update(
+            reference={"name": "sae-lens StandardTrainingSAE", "samples_per_second": round(ref)},
+            ratio=round(statistics.median(ours) / ref, 3),
+        )
     else:
         result["reference_note"] = note
     print(json.dumps(result))

@@ -35,12 +35,21 @@ def main() -> None:
         start = time.perf_counter()
         index = write_generated(os.path.join(tmp, "zoo"), count, seed=0)
         seconds = time.perf_counter() - start
-    print(json.dumps({"benchmark": "zoo_generation", "count": index["count"],
-                      "seconds": round(seconds, 2), "per_organism_s": round(seconds / count, 3),
-                      "rejected": index["rejected"],
-                      "library_compile_s_per_program": round(library, 3),
-                      "ratio_vs_library_compile": round(seconds / count / library, 3),
-                      "goal_seconds": 120, "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "zoo_generation",
+                "count": index["count"],
+                "seconds": round(seconds, 2),
+                "per_organism_s": round(seconds / count, 3),
+                "rejected": index["rejected"],
+                "library_compile_s_per_program": round(library, 3),
+                "ratio_vs_library_compile": round(seconds / count / library, 3),
+                "goal_seconds": 120,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,17 @@ def _private_cache(tmp_path_factory):
 
 @pytest.fixture
 def tiny_cfg() -> TransformerConfig:
-    return TransformerConfig(n_layers=2, d_model=32, n_heads=4, d_head=8, d_mlp=64, d_vocab=20,
-                             n_ctx=16, init_std=0.2, seed=3)
+    return TransformerConfig(
+        n_layers=2,
+        d_model=32,
+        n_heads=4,
+        d_head=8,
+        d_mlp=64,
+        d_vocab=20,
+        n_ctx=16,
+        init_std=0.2,
+        seed=3,
+    )
 
 
 @pytest.fixture

@@ -17,27 +17,46 @@ __version__ = "0.1.0"
 
 #: public name -> the module that defines it
 _EXPORTS = {
-    "ActivationCache": "interplab.core.cache", "CacheSpec": "interplab.core.cache",
-    "Circuit": "interplab.core.circuit", "Edge": "interplab.core.circuit",
-    "Node": "interplab.core.circuit", "full_graph": "interplab.core.circuit",
-    "Intervention": "interplab.core.interventions", "Mean": "interplab.core.interventions",
-    "Patch": "interplab.core.interventions", "Replace": "interplab.core.interventions",
-    "Resample": "interplab.core.interventions", "Steer": "interplab.core.interventions",
+    "ActivationCache": "interplab.core.cache",
+    "CacheSpec": "interplab.core.cache",
+    "Circuit": "interplab.core.circuit",
+    "Edge": "interplab.core.circuit",
+    "Node": "interplab.core.circuit",
+    "full_graph": "interplab.core.circuit",
+    "Intervention": "interplab.core.interventions",
+    "Mean": "interplab.core.interventions",
+    "Patch": "interplab.core.interventions",
+    "Replace": "interplab.core.interventions",
+    "Resample": "interplab.core.interventions",
+    "Steer": "interplab.core.interventions",
     "Zero": "interplab.core.interventions",
-    "HookedModel": "interplab.core.model", "mean_activations": "interplab.core.model",
+    "HookedModel": "interplab.core.model",
+    "mean_activations": "interplab.core.model",
     "wrap_module": "interplab.core.model",
-    "Component": "interplab.core.sites", "Site": "interplab.core.sites",
+    "Component": "interplab.core.sites",
+    "Site": "interplab.core.sites",
     "parse_site": "interplab.core.sites",
     "TransformerConfig": "interplab.models.config",
-    "load_model": "interplab.models.io", "save_model": "interplab.models.io",
-    "HookedTransformer": "interplab.models.transformer", "Transformer": "interplab.models.transformer",
-    "organism": "interplab.zoo.loader", "Organism": "interplab.zoo.contract",
+    "load_model": "interplab.models.io",
+    "save_model": "interplab.models.io",
+    "HookedTransformer": "interplab.models.transformer",
+    "Transformer": "interplab.models.transformer",
+    "organism": "interplab.zoo.loader",
+    "Organism": "interplab.zoo.contract",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from interplab.core.cache import ActivationCache, CacheSpec
     from interplab.core.circuit import Circuit, Edge, Node, full_graph
-    from interplab.core.interventions import Intervention, Mean, Patch, Replace, Resample, Steer, Zero
+    from interplab.core.interventions import (
+        Intervention,
+        Mean,
+        Patch,
+        Replace,
+        Resample,
+        Steer,
+        Zero,
+    )
     from interplab.core.model import HookedModel, mean_activations, wrap_module
     from interplab.core.sites import Component, Site, parse_site
     from interplab.models.config import TransformerConfig
@@ -61,9 +80,32 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "ActivationCache", "CacheSpec", "Circuit", "Component", "Edge", "HookedModel",
-    "HookedTransformer", "InterplabError", "Intervention", "Mean", "Node", "Organism", "Patch", "Replace",
-    "Resample", "Site", "Steer", "Transformer", "TransformerConfig", "Zero", "__version__",
-    "full_graph", "load_model", "mean_activations", "organism", "parse_site", "save_model",
+    "ActivationCache",
+    "CacheSpec",
+    "Circuit",
+    "Component",
+    "Edge",
+    "HookedModel",
+    "HookedTransformer",
+    "InterplabError",
+    "Intervention",
+    "Mean",
+    "Node",
+    "Organism",
+    "Patch",
+    "Replace",
+    "Resample",
+    "Site",
+    "Steer",
+    "Transformer",
+    "TransformerConfig",
+    "Zero",
+    "__version__",
+    "full_graph",
+    "load_model",
+    "mean_activations",
+    "organism",
+    "parse_site",
+    "save_model",
     "wrap_module",
 ]

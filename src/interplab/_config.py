@@ -1,7 +1,7 @@
 """The one place interplab reads its environment.
 
-    INTERPLAB_CACHE   where trained organisms, converted weights and other derived files are
-                      cached (default: ~/.cache/interplab)
+INTERPLAB_CACHE   where trained organisms, converted weights and other derived files are
+                  cached (default: ~/.cache/interplab)
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ METHODS = ("good", "bad", "boom", "nan", "threads", "interrupt", "unrecordable")
 ABLATIONS = ("zero", "resample")
 SUITES = {"quick": {"organisms": ["org-a"], "methods": ["good", "bad"], "ablations": ["zero"]}}
 
-TRUTH = Circuit.from_edges([Edge(Node.tok_embed(), Node.attn_head(0, 0), "v"),
-                            Edge(Node.attn_head(0, 0), Node.logits())])
+TRUTH = Circuit.from_edges(
+    [Edge(Node.tok_embed(), Node.attn_head(0, 0), "v"), Edge(Node.attn_head(0, 0), Node.logits())]
+)
 
 
 def run_job(job: Job) -> JobOutput:
@@ -29,9 +30,13 @@ def run_job(job: Job) -> JobOutput:
     if job.method == "interrupt":
         raise KeyboardInterrupt
     if job.method == "nan":
-        return JobOutput(rows=[{"metric": "edge_auroc", "value": float("nan")},
-                               {"metric": "cpr", "value": float("inf"), "reason": "empty circuit"},
-                               {"metric": "cmd", "value": 0.5}])
+        return JobOutput(
+            rows=[
+                {"metric": "edge_auroc", "value": float("nan")},
+                {"metric": "cpr", "value": float("inf"), "reason": "empty circuit"},
+                {"metric": "cmd", "value": 0.5},
+            ]
+        )
     if job.method == "threads":
         import torch
 
@@ -41,10 +46,15 @@ def run_job(job: Job) -> JobOutput:
     auc = 0.9 if job.method == "good" else 0.4
     return JobOutput(
         rows=[{"metric": "edge_auroc", "value": auc}, {"metric": "cpr", "value": auc / 2}],
-        artifacts={"roc": {"fpr": [0, 0.5, 1], "tpr": [0, auc, 1], "auc": auc},
-                   "faithfulness": {"percent": [1, 10, 100], "f": [0.1, auc, 1.0]},
-                   "true_circuit": TRUTH.to_json(),
-                   "circuit": Circuit.from_edges([Edge(Node.pos_embed(), Node.attn_head(0, 0), "q")]).to_json()})
+        artifacts={
+            "roc": {"fpr": [0, 0.5, 1], "tpr": [0, auc, 1], "auc": auc},
+            "faithfulness": {"percent": [1, 10, 100], "f": [0.1, auc, 1.0]},
+            "true_circuit": TRUTH.to_json(),
+            "circuit": Circuit.from_edges(
+                [Edge(Node.pos_embed(), Node.attn_head(0, 0), "q")]
+            ).to_json(),
+        },
+    )
 
 
 # ---- test helpers (not part of the track interface) ------------------------------------

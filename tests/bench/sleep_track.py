@@ -19,12 +19,16 @@ SUITES: dict = {}
 def run_job(job: Job) -> JobOutput:
     time.sleep(float(os.environ.get("SLEEP_TRACK_SECONDS", "0.2")))
     h = int(hashlib.sha256(job.key.encode()).hexdigest()[:8], 16) / 16**8
-    return JobOutput(rows=[{"metric": "edge_auroc", "value": h},
-                           {"metric": "cpr", "value": 1 - h}], artifacts={"n": {"pid": os.getpid()}})
+    return JobOutput(
+        rows=[{"metric": "edge_auroc", "value": h}, {"metric": "cpr", "value": 1 - h}],
+        artifacts={"n": {"pid": os.getpid()}},
+    )
 
 
 def spec_text(organisms: int = 12) -> str:
     import json
 
-    return (f"[sleep]\norganisms = {json.dumps(list(ORGANISMS[:organisms]))}\n"
-            f"methods = {json.dumps(list(METHODS))}\nablations = {json.dumps(list(ABLATIONS))}\n")
+    return (
+        f"[sleep]\norganisms = {json.dumps(list(ORGANISMS[:organisms]))}\n"
+        f"methods = {json.dumps(list(METHODS))}\nablations = {json.dumps(list(ABLATIONS))}\n"
+    )

@@ -20,9 +20,18 @@ def _suite(name: str):
     tracks are not imported)."""
     from interplab.bench.spec import BenchSpec, TrackSpec
 
-    return BenchSpec(name, tuple(TrackSpec("causal", tuple(b["organisms"]), tuple(b["methods"]),
-                                           tuple(b.get("ablations", (None,))))
-                                 for b in causal.SUITES[name]))
+    return BenchSpec(
+        name,
+        tuple(
+            TrackSpec(
+                "causal",
+                tuple(b["organisms"]),
+                tuple(b["methods"]),
+                tuple(b.get("ablations", (None,))),
+            )
+            for b in causal.SUITES[name]
+        ),
+    )
 
 
 def test_circuit_eap_size_does_not_read_the_truth(monkeypatch):
@@ -37,8 +46,9 @@ def test_circuit_eap_size_does_not_read_the_truth(monkeypatch):
     true = model.ground_truth.circuit
     before = causal.load("compiled-sum_prev")[1].circuit
     smaller = Circuit.from_edges(sorted(true.edges)[:1])
-    monkeypatch.setattr(model, "ground_truth", dataclasses.replace(model.ground_truth,
-                                                                   circuit=smaller))
+    monkeypatch.setattr(
+        model, "ground_truth", dataclasses.replace(model.ground_truth, circuit=smaller)
+    )
     assert causal.load("compiled-sum_prev")[1].circuit != before  # the track sees the new truth
     second = causal.job_output("compiled-sum_prev", "circuit_eap").artifacts["eap_circuit"]
     assert (second["k"], second["nodes"]) == (first["k"], first["nodes"])
@@ -55,8 +65,11 @@ def test_smallest_recovering_k_is_the_smallest():
 
     model, truth, inputs = causal.load("compiled-sum_prev")
     rng = random.Random(0)
-    task = CircuitTask(truth.encode([rng.choice(inputs) for _ in range(32)]),
-                       truth.encode([rng.choice(inputs) for _ in range(32)]), metric="kl")
+    task = CircuitTask(
+        truth.encode([rng.choice(inputs) for _ in range(32)]),
+        truth.encode([rng.choice(inputs) for _ in range(32)]),
+        metric="kl",
+    )
     ranked = find_circuit("eap", model, task, ablation="resample").ranked()
     k, recovered = causal.smallest_recovering_k(model, task, ranked)
     patcher = EdgePatcher(model, task, ablation="resample", metric="kl")
@@ -69,7 +82,7 @@ def test_smallest_recovering_k_is_the_smallest():
         return 1 - patcher.score_keep(keep) / none
 
     assert recovery(ranked[:k]) == pytest.approx(recovered) and recovered >= causal.EAP_RECOVERY
-    assert k >= 1 and recovery(ranked[:k - 1]) < causal.EAP_RECOVERY
+    assert k >= 1 and recovery(ranked[: k - 1]) < causal.EAP_RECOVERY
     k_reversed, _ = causal.smallest_recovering_k(model, task, ranked[::-1])
     assert k_reversed > k
 
@@ -121,8 +134,10 @@ def test_das_never_trains_on_the_scoring_pairs(monkeypatch):
     model, truth, inputs = causal.load("compiled-sum_prev")
     hyp, artifacts = causal._das_hypothesis("compiled-sum_prev", model, truth, inputs, 0)
     assert seen and set(hyp.alignment) == set(artifacts["alignment"]) == {"prev", "sum_prev"}
-    scored = {(tuple(truth.encode([b])[0].tolist()), tuple(truth.encode([s])[0].tolist()))
-              for b, s in causal._scoring_pairs(inputs, 0)}
+    scored = {
+        (tuple(truth.encode([b])[0].tolist()), tuple(truth.encode([s])[0].tolist()))
+        for b, s in causal._scoring_pairs(inputs, 0)
+    }
     assert len(scored) > 10_000 and not scored & set(seen)
 
 

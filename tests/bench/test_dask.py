@@ -42,7 +42,9 @@ def _free_port() -> int:
 
 def _rows(out: Path) -> list:
     data = json.loads((out / "results.json").read_text())
-    return sorted((r["organism"], r["method"], r["ablation"], r["metric"], r["value"]) for r in data["rows"])
+    return sorted(
+        (r["organism"], r["method"], r["ablation"], r["metric"], r["value"]) for r in data["rows"]
+    )
 
 
 @pytest.mark.parametrize("cluster", ["nonsense", "http://127.0.0.1:80", "tcp://"])
@@ -54,8 +56,19 @@ def test_a_malformed_cluster_is_a_config_error(sleep, tmp_path, cluster):
 def test_an_unreachable_scheduler_fails_within_seconds(sleep, tmp_path):
     address = f"tcp://127.0.0.1:{_free_port()}"
     start = time.monotonic()
-    result = CliRunner().invoke(app, ["bench", "--spec", str(_spec_file(tmp_path, 1)), "--cluster",
-                                      address, "--out", str(tmp_path / "out"), "--no-report"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--spec",
+            str(_spec_file(tmp_path, 1)),
+            "--cluster",
+            address,
+            "--out",
+            str(tmp_path / "out"),
+            "--no-report",
+        ],
+    )
     assert result.exit_code == 2 and "cannot reach the Dask scheduler" in result.output
     assert time.monotonic() - start < 60, "a dead address must not hang the bench"
 
@@ -85,16 +98,43 @@ def test_real_scheduler_survives_a_killed_worker(sleep, tmp_path):
     address = f"tcp://127.0.0.1:{port}"
     bindir = Path(sys.executable).parent
     env = dict(os.environ)
-    procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
-                               str(port), "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)]
+    procs = [
+        subprocess.Popen(
+            [
+                str(bindir / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
     try:
         _wait_for_port(port)
         for _ in range(2):
-            procs.append(subprocess.Popen(
-                [str(bindir / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
-                 "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(bindir / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
         _wait_for_workers(address, 2)
         recorded: list[str] = []
         victim = procs[1]
@@ -104,9 +144,13 @@ def test_real_scheduler_survives_a_killed_worker(sleep, tmp_path):
             if len(recorded) == 1:
                 os.killpg(victim.pid, signal.SIGKILL)
 
-        summary = run_bench(spec, tmp_path / "dask", progress=False, cluster=address, on_done=on_done)
+        summary = run_bench(
+            spec, tmp_path / "dask", progress=False, cluster=address, on_done=on_done
+        )
         assert victim.wait(timeout=10) is not None
-        assert sorted(recorded) == sorted(j.key for j in spec.jobs()), "a job was lost or recorded twice"
+        assert sorted(recorded) == sorted(j.key for j in spec.jobs()), (
+            "a job was lost or recorded twice"
+        )
         assert summary.done == len(spec.jobs()) and summary.failed == 0
         assert _rows(tmp_path / "dask") == _rows(tmp_path / "serial")
     finally:

@@ -36,7 +36,9 @@ def _rows(out) -> dict:
 def test_track_interface_and_suites():
     assert set(track.BASELINES) <= set(track.METHODS) and track.ABLATIONS == (None,)
     for part in track.SUITES["quick"] + track.SUITES["full"]:
-        assert set(part["organisms"]) <= set(track.ORGANISMS) and set(part["methods"]) <= set(track.METHODS)
+        assert set(part["organisms"]) <= set(track.ORGANISMS) and set(part["methods"]) <= set(
+            track.METHODS
+        )
 
 
 def test_job_rows_carry_every_metric_with_intervals(tiny_track):
@@ -53,14 +55,21 @@ def test_job_rows_carry_every_metric_with_intervals(tiny_track):
 
 
 def test_grad_cos_mislabel_row_has_a_reason(tiny_track):
-    row = _rows(track.run_job(Job("data_attribution", TINY, "grad_cos", None)))["mislabel_recall_at_10"]
+    row = _rows(track.run_job(Job("data_attribution", TINY, "grad_cos", None)))[
+        "mislabel_recall_at_10"
+    ]
     assert row["value"] is None and "self-influence" in row["reason"]
 
 
 @pytest.mark.slow
 def test_retraining_truth_needs_no_method_code_and_avoids_the_training_images(tiny_track, tmp_path):
     org, truth = organism_and_truth()
-    got = subprocess.run([sys.executable, "-c", BLOCKED + textwrap.dedent(f"""
+    got = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BLOCKED
+            + textwrap.dedent(f"""
         import json, sys
         sys.path.insert(0, {str(ROOT)!r})
         from tests.data_attribution_helpers import organism
@@ -68,7 +77,14 @@ def test_retraining_truth_needs_no_method_code_and_avoids_the_training_images(ti
         t = build_truth(organism(), {str(tmp_path)!r}, progress=False)
         print(json.dumps({{"outputs": t.outputs.tolist(),
                           "methods": [m for m in sys.modules if m.startswith("interplab.methods")]}}))
-    """)], capture_output=True, text=True, env=dict(os.environ), timeout=600, cwd=ROOT)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+        cwd=ROOT,
+    )
     assert got.returncode == 0, got.stderr[-2000:]
     data = json.loads(got.stdout.strip().splitlines()[-1])
     assert data["methods"] == []

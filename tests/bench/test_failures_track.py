@@ -57,13 +57,19 @@ def _with_truth(monkeypatch, **changes):
     from interplab.zoo import trojans
 
     real = trojans.load
-    monkeypatch.setattr(trojans, "load", lambda name: dataclasses.replace(real(name), **{
-        k: (v(real(name)) if callable(v) else v) for k, v in changes.items()}))
+    monkeypatch.setattr(
+        trojans,
+        "load",
+        lambda name: dataclasses.replace(
+            real(name), **{k: (v(real(name)) if callable(v) else v) for k, v in changes.items()}
+        ),
+    )
     monkeypatch.setattr(failures, "_NC_CACHE", {})
 
 
-@pytest.mark.parametrize("organism,method", [("trojan-token", "activation"),
-                                             ("trojan-patch-digits", "attribution")])
+@pytest.mark.parametrize(
+    "organism,method", [("trojan-token", "activation"), ("trojan-patch-digits", "attribution")]
+)
 def test_no_k_is_read_from_the_truth(monkeypatch, organism, method):
     """Shrinking or growing the true unit set changes only the localisation AUROC: every
     restoration row, the fixed k and the method's own k_trigger stay the same."""
@@ -110,8 +116,12 @@ def test_activation_change_is_not_perfect_on_some_quick_organism():
     is computed by the track, on the score split. (Measured 0.949 at the organism's seed 0; the
     margin is two trojan units the trigger switches off, see ``zoo.trojans.DECOY``.)"""
     mod = track("failures")
-    cells = [(o, "baseline:activation_change") for part in mod.SUITES["quick"] for o in part["organisms"]
-             if "baseline:activation_change" in part["methods"] and mod._kind(o) in ("digits", "token")]
+    cells = [
+        (o, "baseline:activation_change")
+        for part in mod.SUITES["quick"]
+        for o in part["organisms"]
+        if "baseline:activation_change" in part["methods"] and mod._kind(o) in ("digits", "token")
+    ]
     assert cells
     got = {o: _rows(o, m)[0]["trojan_localisation_auroc"] for o, m in cells}
     assert any(v < 1.0 for v in got.values()), got
@@ -135,8 +145,9 @@ def test_robust_radius_grows_with_the_budget():
     from interplab.zoo import trojans
 
     x, y = digits("score")
-    curve, radius = robust_radius(trojans.load("twin-patch-digits").model, x[:60], y[:60],
-                                  (0.1, 0.5, 1.0, 2.0), steps=5)
+    curve, radius = robust_radius(
+        trojans.load("twin-patch-digits").model, x[:60], y[:60], (0.1, 0.5, 1.0, 2.0), steps=5
+    )
     assert curve[0].value <= curve[-1].value and radius in (0.1, 0.5, 1.0, 2.0, float("inf"))
     assert all(e.n > 0 and e.low - 1e-9 <= e.value <= e.high + 1e-9 for e in curve)
 

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
-import pytest
-
 import dataclasses
 import inspect
 
+import pytest
 import torch
 
 from interplab.bench.tracks import features
-from interplab.bench.tracks.features import BASELINES, METHODS, ORGANISMS, run_feature_job, select_hyperparameters
+from interplab.bench.tracks.features import (
+    BASELINES,
+    METHODS,
+    ORGANISMS,
+    run_feature_job,
+    select_hyperparameters,
+)
 from interplab.errors import UnknownNameError
 from interplab.methods.dictionaries import SparseDictionary
 from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
@@ -20,8 +25,16 @@ def _values(rows):
 
 def test_synthetic_job_rows():
     rows = run_feature_job("synthetic-features-16x32", "sae-topk", 0, steps=100)
-    assert [r["metric"] for r in rows] == ["mmcs", "feature_f1", "l0", "variance_explained", "k_chosen"]
-    assert all(set(r) == {"organism", "method", "ablation", "metric", "value", "seconds"} for r in rows)
+    assert [r["metric"] for r in rows] == [
+        "mmcs",
+        "feature_f1",
+        "l0",
+        "variance_explained",
+        "k_chosen",
+    ]
+    assert all(
+        set(r) == {"organism", "method", "ablation", "metric", "value", "seconds"} for r in rows
+    )
     assert all(r["organism"] == "synthetic-features-16x32" and r["ablation"] is None for r in rows)
     values = _values(rows)
     assert values["k_chosen"] in (1, 2, 4, 8)  # the ladder below d_in = 16
@@ -33,7 +46,14 @@ def test_synthetic_job_rows():
 
 def test_superposition_transcoder_job_reports_loss_recovered():
     values = _values(run_feature_job("superposition-8x3", "transcoder", 1, steps=100))
-    assert set(values) == {"mmcs", "feature_f1", "l0", "variance_explained", "loss_recovered", "k_chosen"}
+    assert set(values) == {
+        "mmcs",
+        "feature_f1",
+        "l0",
+        "variance_explained",
+        "loss_recovered",
+        "k_chosen",
+    }
     assert values["loss_recovered"] > 0.0 and values["k_chosen"] in (1, 2)  # k < d_in = 3
 
 
@@ -53,7 +73,9 @@ def test_a_different_truth_with_the_same_activations_gives_the_same_choice(monke
         # Claims L0 = 1 (sampling reads the probabilities set at construction, not this) and
         # other true features: the truth changes, the activations do not.
         source.config = dataclasses.replace(source.config, mean_active=1.0)
-        other = torch.randn(true.shape, generator=torch.Generator().manual_seed(99))  # not seed 0: that is the truth
+        other = torch.randn(
+            true.shape, generator=torch.Generator().manual_seed(99)
+        )  # not seed 0: that is the truth
         return kind, source, other
 
     monkeypatch.setattr(features, "_organism", lying)
@@ -85,16 +107,26 @@ def test_registered_names_parse_and_unknown_names_teach():
 
 
 _RELU_FALLS_SHORT = pytest.mark.xfail(
-    strict=True, reason="ReLU+L1 with the L1 coefficient the proxy sweep picks (0.03 x scale, L0 ~62) and an "
-                        "init that is not the truth reaches MMCS 0.79 here; it passed only while dictionaries "
-                        "were initialised at the true directions")
+    strict=True,
+    reason="ReLU+L1 with the L1 coefficient the proxy sweep picks (0.03 x scale, L0 ~62) and an "
+    "init that is not the truth reaches MMCS 0.79 here; it passed only while dictionaries "
+    "were initialised at the true directions",
+)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", [pytest.param(m, marks=_RELU_FALLS_SHORT) if m == "sae-relu" else m
-                                    for m in METHODS if m not in BASELINES])
+@pytest.mark.parametrize(
+    "method",
+    [
+        pytest.param(m, marks=_RELU_FALLS_SHORT) if m == "sae-relu" else m
+        for m in METHODS
+        if m not in BASELINES
+    ],
+)
 def test_full_64x128_jobs_recover_the_features(method):
-    values = {r["metric"]: r["value"] for r in run_feature_job("synthetic-features-64x128", method, 0)}
+    values = {
+        r["metric"]: r["value"] for r in run_feature_job("synthetic-features-64x128", method, 0)
+    }
     assert values["mmcs"] >= 0.99
 
 
@@ -112,4 +144,7 @@ def test_track_interface_for_the_bench_runner(monkeypatch):
     assert len(values) == 16 and all(-1.0 <= v <= 1.0 for v in values)
     sweep = out.artifacts["sparsity_sweep"]
     assert sweep["field"] == "k" and sweep["values"][0] == 1 and sweep["chosen"] in sweep["values"]
-    assert len(sweep["variance_explained"]) == len(sweep["values"]) and sweep["d_latent"] == mod.EXPANSION * 8
+    assert (
+        len(sweep["variance_explained"]) == len(sweep["values"])
+        and sweep["d_latent"] == mod.EXPANSION * 8
+    )

@@ -31,8 +31,10 @@ def _ran(log):
 
 
 def _spec(methods, organisms=("org-a", "org-b"), ablations=("zero",)):
-    return parse_spec(f"[fake]\norganisms = {json.dumps(list(organisms))}\n"
-                      f"methods = {json.dumps(list(methods))}\nablations = {json.dumps(list(ablations))}\n")
+    return parse_spec(
+        f"[fake]\norganisms = {json.dumps(list(organisms))}\n"
+        f"methods = {json.dumps(list(methods))}\nablations = {json.dumps(list(ablations))}\n"
+    )
 
 
 def _jobs(out):
@@ -75,7 +77,7 @@ def test_interrupted_run_resumes_without_redoing_finished_jobs(fake, tmp_path):
     assert len(json.loads((tmp_path / "out" / "results.json").read_text())["rows"]) == 16
     # A third run has nothing left but the failing jobs, which are retried.
     run_bench(spec, tmp_path / "out", progress=False)
-    assert all("boom" in k for k in _ran(fake)[3 + len(second):])
+    assert all("boom" in k for k in _ran(fake)[3 + len(second) :])
 
 
 def test_nan_metric_is_stored_as_null_with_a_reason_and_later_jobs_run(fake, tmp_path):
@@ -89,7 +91,9 @@ def test_nan_metric_is_stored_as_null_with_a_reason_and_later_jobs_run(fake, tmp
     assert nan["value"] is None and nan["reason"] == "not a number"
     inf = by[("org-b", "nan", "cpr")]
     assert inf["value"] is None and inf["reason"] == "empty circuit"
-    assert by[("org-a", "nan", "cmd")]["value"] == 0.5 and "reason" not in by[("org-a", "nan", "cmd")]
+    assert (
+        by[("org-a", "nan", "cmd")]["value"] == 0.5 and "reason" not in by[("org-a", "nan", "cmd")]
+    )
     assert by[("org-b", "good", "edge_auroc")]["value"] == 0.9
     # The rerun finds every job done instead of crashing on the same row.
     again = run_bench(_spec(["nan", "good"]), out, progress=False)
@@ -122,8 +126,12 @@ def test_sequential_jobs_use_one_thread_and_the_callers_count_is_restored(fake, 
     try:
         run_bench(_spec(["threads"], organisms=["org-a"]), tmp_path / "one", progress=False)
         assert torch.get_num_threads() == 3
-        run_bench(_spec(["threads"], organisms=["org-a"]), tmp_path / "two", threads_per_job=2,
-                  progress=False)
+        run_bench(
+            _spec(["threads"], organisms=["org-a"]),
+            tmp_path / "two",
+            threads_per_job=2,
+            progress=False,
+        )
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
@@ -134,7 +142,9 @@ def test_sequential_jobs_use_one_thread_and_the_callers_count_is_restored(fake, 
 
 def test_more_jobs_than_cores_is_a_clear_error(fake, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "available_cores", lambda: 2)
-    with pytest.raises(ConfigError, match="--jobs 3 is more than the 2 CPU cores.*--jobs 2 or fewer"):
+    with pytest.raises(
+        ConfigError, match="--jobs 3 is more than the 2 CPU cores.*--jobs 2 or fewer"
+    ):
         run_bench(_spec(["good"]), tmp_path / "out", jobs=3, progress=False)
     with pytest.raises(ConfigError, match="--threads-per-job must be at least 1"):
         run_bench(_spec(["good"]), tmp_path / "out", threads_per_job=0, progress=False)

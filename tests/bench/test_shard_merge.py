@@ -26,7 +26,9 @@ def sleep(monkeypatch):
 
 def _rows(out):
     data = json.loads((out / "results.json").read_text())
-    return sorted((r["organism"], r["method"], r["ablation"], r["metric"], r["value"]) for r in data["rows"])
+    return sorted(
+        (r["organism"], r["method"], r["ablation"], r["metric"], r["value"]) for r in data["rows"]
+    )
 
 
 def test_shards_partition_the_jobs_by_organism(sleep):
@@ -66,8 +68,9 @@ def test_merge_refuses_stores_of_different_specs(sleep, tmp_path):
     with pytest.raises(ConfigError, match="different specs"):
         merge_stores(tmp_path / "m", [tmp_path / "a", tmp_path / "b"])
     assert not (tmp_path / "m" / "results.sqlite").exists()
-    result = CliRunner().invoke(app, ["bench", "merge", str(tmp_path / "m"), str(tmp_path / "a"),
-                                      str(tmp_path / "b")])
+    result = CliRunner().invoke(
+        app, ["bench", "merge", str(tmp_path / "m"), str(tmp_path / "a"), str(tmp_path / "b")]
+    )
     assert result.exit_code == 2 and "different specs" in result.output
     with pytest.raises(ConfigError, match="no results store"):
         merge_stores(tmp_path / "m", [tmp_path / "nowhere"])
@@ -77,13 +80,37 @@ def test_cli_shard_and_merge(sleep, tmp_path):
     runner = CliRunner()
     spec = tmp_path / "s.toml"
     spec.write_text(sleep_track.spec_text(4))
-    bad = runner.invoke(app, ["bench", "--spec", str(spec), "--shard", "3/2", "--out", str(tmp_path / "x")])
+    bad = runner.invoke(
+        app, ["bench", "--spec", str(spec), "--shard", "3/2", "--out", str(tmp_path / "x")]
+    )
     assert bad.exit_code == 2 and "1 <= i <= N" in bad.output
     for i in (1, 2):
-        r = runner.invoke(app, ["bench", "--spec", str(spec), "--shard", f"{i}/2", "--no-report",
-                                "--json", "--out", str(tmp_path / f"p{i}")])
+        r = runner.invoke(
+            app,
+            [
+                "bench",
+                "--spec",
+                str(spec),
+                "--shard",
+                f"{i}/2",
+                "--no-report",
+                "--json",
+                "--out",
+                str(tmp_path / f"p{i}"),
+            ],
+        )
         assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["bench", "merge", str(tmp_path / "all"), str(tmp_path / "p1"),
-                            str(tmp_path / "p2"), "--json", "--no-report"])
+    r = runner.invoke(
+        app,
+        [
+            "bench",
+            "merge",
+            str(tmp_path / "all"),
+            str(tmp_path / "p1"),
+            str(tmp_path / "p2"),
+            "--json",
+            "--no-report",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["done"] == 24

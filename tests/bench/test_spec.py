@@ -24,15 +24,17 @@ def test_spec_errors_point_to_lines():
 
 
 def test_a_key_repeated_across_sections_points_to_its_own_section():
-    text = ('[fake]\n'                       # 1
-            'organisms = ["org-a"]\n'         # 2
-            'methods = ["good"]\n'            # 3
-            'colour = 1\n'                    # 4
-            '[fake2]\n'                       # 5
-            'organisms = "org-a"\n'           # 6
-            'methods = ["good"]\n'            # 7
-            'colour = 2\n'                    # 8
-            'ablations = ["zero", "nope"]\n')  # 9
+    text = (
+        "[fake]\n"  # 1
+        'organisms = ["org-a"]\n'  # 2
+        'methods = ["good"]\n'  # 3
+        "colour = 1\n"  # 4
+        "[fake2]\n"  # 5
+        'organisms = "org-a"\n'  # 6
+        'methods = ["good"]\n'  # 7
+        "colour = 2\n"  # 8
+        'ablations = ["zero", "nope"]\n'
+    )  # 9
     msg = _problems(text)
     assert "my.toml:6: organisms must be a non-empty list" in msg
     assert "my.toml:4: unknown key 'colour' in [fake]" in msg
@@ -41,14 +43,16 @@ def test_a_key_repeated_across_sections_points_to_its_own_section():
 
 
 def test_values_in_multiline_lists_and_missing_keys():
-    text = ('[fake]\n'
-            'methods = ["good"]\n'
-            '[fake2]\n'                  # 3
-            'organisms = [\n'
-            '  "org-a",\n'
-            '  "org-z",\n'               # 6
-            ']\n'
-            'methods = ["org-z"]\n')     # 8: the same bad value under another key
+    text = (
+        "[fake]\n"
+        'methods = ["good"]\n'
+        "[fake2]\n"  # 3
+        "organisms = [\n"
+        '  "org-a",\n'
+        '  "org-z",\n'  # 6
+        "]\n"
+        'methods = ["org-z"]\n'
+    )  # 8: the same bad value under another key
     msg = _problems(text)
     assert "my.toml:1: [fake] needs organisms" in msg
     assert "my.toml:6: unknown organism 'org-z' in [fake2]" in msg
@@ -57,7 +61,7 @@ def test_values_in_multiline_lists_and_missing_keys():
 
 def test_spec_syntax_error():
     with pytest.raises(SpecError, match="not valid TOML.*line 2"):
-        parse_spec("[fake]\norganisms = [\"a\" \"b\"]\n", "x.toml")
+        parse_spec('[fake]\norganisms = ["a" "b"]\n', "x.toml")
 
 
 def test_unknown_section_and_top_level_key():
@@ -94,13 +98,22 @@ def test_missing_spec_file_and_unknown_suite(tmp_path):
 
 def _with_applies(monkeypatch, why_not=True):
     """org-b takes only the `good` method; with ``why_not`` the track says why."""
-    monkeypatch.setattr(fake_track, "applies", lambda o, m: o != "org-b" or m == "good", raising=False)
-    monkeypatch.setattr(fake_track, "methods_of",
-                        lambda o: ("good",) if o == "org-b" else fake_track.METHODS, raising=False)
+    monkeypatch.setattr(
+        fake_track, "applies", lambda o, m: o != "org-b" or m == "good", raising=False
+    )
+    monkeypatch.setattr(
+        fake_track,
+        "methods_of",
+        lambda o: ("good",) if o == "org-b" else fake_track.METHODS,
+        raising=False,
+    )
     if why_not:
-        monkeypatch.setattr(fake_track, "why_not",
-                            lambda o, m: None if o != "org-b" or m == "good" else f"{m} needs org-a",
-                            raising=False)
+        monkeypatch.setattr(
+            fake_track,
+            "why_not",
+            lambda o, m: None if o != "org-b" or m == "good" else f"{m} needs org-a",
+            raising=False,
+        )
 
 
 TWO = '[fake]\norganisms = ["org-a", "org-b"]\nmethods = ["good", "bad"]\nablations = ["zero"]\n'
@@ -109,9 +122,14 @@ TWO = '[fake]\norganisms = ["org-a", "org-b"]\nmethods = ["good", "bad"]\nablati
 def test_jobs_that_cannot_apply_are_not_expanded_and_are_listed_with_the_reason(monkeypatch):
     _with_applies(monkeypatch)
     spec = parse_spec(TWO)
-    assert [j.key for j in spec.all_jobs()] == ["fake/org-a/good/zero/seed0", "fake/org-a/bad/zero/seed0",
-                                                "fake/org-b/good/zero/seed0"]
-    assert [(j.key, why) for j, why in spec.left_out()] == [("fake/org-b/bad/zero/seed0", "bad needs org-a")]
+    assert [j.key for j in spec.all_jobs()] == [
+        "fake/org-a/good/zero/seed0",
+        "fake/org-a/bad/zero/seed0",
+        "fake/org-b/good/zero/seed0",
+    ]
+    assert [(j.key, why) for j, why in spec.left_out()] == [
+        ("fake/org-b/bad/zero/seed0", "bad needs org-a")
+    ]
     assert parse_spec(BODY).left_out() == []
 
 
@@ -131,6 +149,9 @@ def test_bench_list_names_the_left_out_jobs_on_stderr(monkeypatch, tmp_path):
     path.write_text(TWO)
     res = CliRunner().invoke(app, ["bench", "--spec", str(path), "--list"])
     assert res.exit_code == 0, res.output
-    assert res.stdout.split() == ["fake/org-a/good/zero/seed0", "fake/org-a/bad/zero/seed0",
-                                  "fake/org-b/good/zero/seed0"], "stdout stays the list of jobs"
+    assert res.stdout.split() == [
+        "fake/org-a/good/zero/seed0",
+        "fake/org-a/bad/zero/seed0",
+        "fake/org-b/good/zero/seed0",
+    ], "stdout stays the list of jobs"
     assert res.stderr.strip() == "left out: fake/org-b/bad/zero/seed0: bad needs org-a"

@@ -10,15 +10,32 @@ JOB = Job("fake", "org-a", "good", "zero", seed=4)
 
 
 def _row(metric, value, **extra):
-    return {"organism": "org-a", "method": "good", "ablation": "zero", "seed": 4, "metric": metric,
-            "value": value, "seconds": 0.5, **extra}
+    return {
+        "organism": "org-a",
+        "method": "good",
+        "ablation": "zero",
+        "seed": 4,
+        "metric": metric,
+        "value": value,
+        "seconds": 0.5,
+        **extra,
+    }
 
 
 def test_non_finite_values_are_null_with_a_reason(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
-        store.record(JOB, [_row("a", float("nan")), _row("b", float("-inf")),
-                           _row("c", float("nan"), reason="no edges to score"), _row("d", None),
-                           _row("e", 0.25)], {}, 0.5)
+        store.record(
+            JOB,
+            [
+                _row("a", float("nan")),
+                _row("b", float("-inf")),
+                _row("c", float("nan"), reason="no edges to score"),
+                _row("d", None),
+                _row("e", 0.25),
+            ],
+            {},
+            0.5,
+        )
         rows = {r["metric"]: r for r in store.rows()}
         assert store.done_keys() == {JOB.key}
     assert (rows["a"]["value"], rows["a"]["reason"]) == (None, "not a number")
@@ -95,10 +112,14 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
 def test_a_store_from_a_newer_version_is_refused_with_a_way_out(tmp_path):
     db = tmp_path / "results.sqlite"
     with sqlite3.connect(db) as con:
-        con.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                          "INSERT INTO meta VALUES ('schema_version', '9');")
+        con.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '9');"
+        )
     before = db.read_bytes()
-    with pytest.raises(ResultsStoreError, match="schema version 9.*pass a new --out directory") as info:
+    with pytest.raises(
+        ResultsStoreError, match="schema version 9.*pass a new --out directory"
+    ) as info:
         ResultsStore(db)
     assert "\n" not in str(info.value)
     assert db.read_bytes() == before

@@ -15,8 +15,13 @@ from interplab.errors import SpecError
 @pytest.mark.parametrize("ablation", ["zero", "resample"])
 def test_compiled_circuits_are_scored_against_both_truths(organism, method, ablation):
     t = track("circuits")
-    rows = {r["metric"]: r["value"] for r in t.run_job(Job("circuits", organism, method, ablation)).rows}
-    rand = {r["metric"]: r["value"] for r in t.run_job(Job("circuits", organism, "random", ablation)).rows}
+    rows = {
+        r["metric"]: r["value"] for r in t.run_job(Job("circuits", organism, method, ablation)).rows
+    }
+    rand = {
+        r["metric"]: r["value"]
+        for r in t.run_job(Job("circuits", organism, "random", ablation)).rows
+    }
     for metric in ("edge_auroc", "edge_auroc_designed"):
         assert rows[metric] > rand[metric]  # the method ranks true edges above a random ranking
     assert 0.0 <= rows["cmd"] <= 1.0 and rows["cpr"] > 0.5
@@ -36,16 +41,28 @@ def test_scores_flip_when_the_ablation_does_not_match_the_ground_truth():
 
 def test_random_baseline_is_worse_than_patching():
     t = track("circuits")
-    auc = {m: {r["metric"]: r["value"] for r in t.run_job(Job("circuits", "compiled-frac_prevs", m, "zero")).rows}["edge_auroc"]
-           for m in ("random", "patch_edges")}
+    auc = {
+        m: {
+            r["metric"]: r["value"]
+            for r in t.run_job(Job("circuits", "compiled-frac_prevs", m, "zero")).rows
+        }["edge_auroc"]
+        for m in ("random", "patch_edges")
+    }
     assert auc["random"] < 0.8 < auc["patch_edges"]
 
 
 def test_every_builtin_suite_name_is_valid():
     for name in ("quick", "full"):
         spec = suite(name)
-        assert {t.track for t in spec.tracks} == {"circuits", "features", "causal", "failures",
-                                                  "data_attribution", "rationales", "utility"}
+        assert {t.track for t in spec.tracks} == {
+            "circuits",
+            "features",
+            "causal",
+            "failures",
+            "data_attribution",
+            "rationales",
+            "utility",
+        }
         for t in spec.tracks:
             mod = track(t.track)
             assert set(t.organisms) <= set(mod.ORGANISMS), t
@@ -70,15 +87,31 @@ def test_quick_suite_from_the_cli_writes_results_and_report(tmp_path):
     assert summary["failed"] == 0 and summary["done"] == summary["total"] > 50
     data = json.loads((tmp_path / "results.json").read_text())
     metrics = {r["metric"] for r in data["rows"]}
-    assert {"edge_auroc", "edge_auroc_designed", "cpr", "cmd", "mmcs", "feature_f1", "l0",
-            "variance_explained", "loss_recovered", "counterfactual_accuracy_interchange",
-            "counterfactual_accuracy_new_input", "hypothesis_loss_recovered",
-            "selfcheck_counterfactual_accuracy_interchange", "replacement_fidelity",
-            "probe_selectivity"} <= metrics
+    assert {
+        "edge_auroc",
+        "edge_auroc_designed",
+        "cpr",
+        "cmd",
+        "mmcs",
+        "feature_f1",
+        "l0",
+        "variance_explained",
+        "loss_recovered",
+        "counterfactual_accuracy_interchange",
+        "counterfactual_accuracy_new_input",
+        "hypothesis_loss_recovered",
+        "selfcheck_counterfactual_accuracy_interchange",
+        "replacement_fidelity",
+        "probe_selectivity",
+    } <= metrics
     assert not {"counterfactual_accuracy", "iia"} & metrics  # pooled / duplicate names are gone
     assert {r["ablation"] for r in data["rows"]} == {"zero", "mean", "resample", None}
     html = (tmp_path / "report.html").read_text()
-    assert "Edge ROC curves" in html and "Feature recovery" in html and "Explanations that predict" in html
+    assert (
+        "Edge ROC curves" in html
+        and "Feature recovery" in html
+        and "Explanations that predict" in html
+    )
     # A second run finds everything done and recomputes nothing.
     again = CliRunner().invoke(app, ["bench", "--out", str(tmp_path), "--json"])
     assert json.loads(again.stdout.strip().splitlines()[-1])["skipped"] == summary["total"]
@@ -88,9 +121,11 @@ def test_quick_suite_from_the_cli_writes_results_and_report(tmp_path):
 def test_parallel_jobs_match_sequential(tmp_path):
     from interplab.bench.runner import run_bench
 
-    text = ('[circuits]\norganisms = ["compiled-frac_prevs", "compiled-reverse"]\n'
-            'methods = ["eap", "patch_edges"]\nablations = ["zero", "resample"]\n'
-            '[features]\norganisms = ["synthetic-features-32x64"]\nmethods = ["sae-topk"]\n')
+    text = (
+        '[circuits]\norganisms = ["compiled-frac_prevs", "compiled-reverse"]\n'
+        'methods = ["eap", "patch_edges"]\nablations = ["zero", "resample"]\n'
+        '[features]\norganisms = ["synthetic-features-32x64"]\nmethods = ["sae-topk"]\n'
+    )
     spec = parse_spec(text)
     seq = run_bench(spec, tmp_path / "seq", progress=False)
     par = run_bench(spec, tmp_path / "par", jobs=2, progress=False)
@@ -98,8 +133,11 @@ def test_parallel_jobs_match_sequential(tmp_path):
 
     def values(d):
         rows = json.loads((d / "results.json").read_text())["rows"]
-        return {(r["organism"], r["method"], r["ablation"], r["metric"]): r["value"]
-                for r in rows if r["metric"] != "method_seconds"}
+        return {
+            (r["organism"], r["method"], r["ablation"], r["metric"]): r["value"]
+            for r in rows
+            if r["metric"] != "method_seconds"
+        }
 
     seq_v, par_v = values(tmp_path / "seq"), values(tmp_path / "par")
     assert seq_v.keys() == par_v.keys()
@@ -121,12 +159,24 @@ def test_killed_bench_process_resumes_without_redoing_jobs(tmp_path):
     import time
 
     spec = tmp_path / "spec.toml"
-    spec.write_text('[circuits]\norganisms = ["compiled-frac_prevs", "compiled-reverse"]\n'
-                    'methods = ["patch_edges", "acdc", "eap", "eap_ig", "random"]\n'
-                    'ablations = ["zero", "mean", "resample"]\n')
+    spec.write_text(
+        '[circuits]\norganisms = ["compiled-frac_prevs", "compiled-reverse"]\n'
+        'methods = ["patch_edges", "acdc", "eap", "eap_ig", "random"]\n'
+        'ablations = ["zero", "mean", "resample"]\n'
+    )
     out = tmp_path / "out"
-    cmd = [sys.executable, "-c", "from interplab.cli.main import run; run()",
-           "bench", "--spec", str(spec), "--out", str(out), "--no-report", "--json"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from interplab.cli.main import run; run()",
+        "bench",
+        "--spec",
+        str(spec),
+        "--out",
+        str(out),
+        "--no-report",
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = out / "results.sqlite"
     done_before = 0
@@ -136,7 +186,9 @@ def test_killed_bench_process_resumes_without_redoing_jobs(tmp_path):
         if db.exists():
             try:
                 with contextlib.closing(sqlite3.connect(db, timeout=1)) as con:
-                    done_before = con.execute("SELECT count(*) FROM jobs WHERE status='done'").fetchone()[0]
+                    done_before = con.execute(
+                        "SELECT count(*) FROM jobs WHERE status='done'"
+                    ).fetchone()[0]
             except sqlite3.Error:
                 continue
             if done_before >= 5:
@@ -212,7 +264,9 @@ def test_causal_hypotheses_are_scored_per_kind_on_equal_n_and_ground_truth_is_a_
     wrong = job_output("compiled-sum_prev", "misaligned")
     t = {r["metric"]: r["value"] for r in truth.rows}
     w = {r["metric"]: r["value"] for r in wrong.rows}
-    assert all(m.startswith("selfcheck_") for m in t) and not any(m.startswith("selfcheck_") for m in w)
+    assert all(m.startswith("selfcheck_") for m in t) and not any(
+        m.startswith("selfcheck_") for m in w
+    )
     for kind in ("interchange", "ablation", "new_input"):
         assert t[f"selfcheck_n_{kind}"] == w[f"n_{kind}"] == N_PAIRS
     assert t["selfcheck_counterfactual_accuracy_interchange"] == 1.0

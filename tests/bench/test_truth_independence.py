@@ -32,8 +32,13 @@ sys.meta_path.insert(0, Block())
 
 
 def _run_blocked(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", BLOCKED + textwrap.dedent(code)],
-                         capture_output=True, text=True, env=dict(os.environ), timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", BLOCKED + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -61,7 +66,9 @@ def test_compiled_truth_used_no_scoring_row():
     assert record["truth_rows"] > 0 and record["scoring_rows"] > 0
     # the recorded rows are the rows the derivation was handed: as many as the held-out pairs hold
     task = org.tasks["score"]
-    assert record["scoring_rows"] == len({tuple(r) for r in task.clean.tolist() + task.corrupted.tolist()})
+    assert record["scoring_rows"] == len(
+        {tuple(r) for r in task.clean.tolist() + task.corrupted.tolist()}
+    )
 
 
 def test_a_compiled_truth_derived_on_the_scoring_pairs_is_refused(monkeypatch):
@@ -71,7 +78,9 @@ def test_a_compiled_truth_derived_on_the_scoring_pairs_is_refused(monkeypatch):
     monkeypatch.setattr(co, "held_out_pairs", lambda spec, avoid, n, seed: list(avoid))
     co.compiled_organism.cache_clear()
     try:
-        with pytest.raises(VerificationError, match="truth was computed on .* rows methods are scored on"):
+        with pytest.raises(
+            VerificationError, match="truth was computed on .* rows methods are scored on"
+        ):
             co.compiled_organism("reverse", 0)
     finally:
         co.compiled_organism.cache_clear()
@@ -149,5 +158,7 @@ def test_siit_truth_needs_no_method_code_and_no_scoring_input(name):
     """)
     assert got["methods"] == []
     released = org.truth.per_ablation  # the ablations that passed their check in the weights
-    assert {a: got["edges"][a] for a in released} == {a: sorted(map(str, c.edges)) for a, c in released.items()}
+    assert {a: got["edges"][a] for a in released} == {
+        a: sorted(map(str, c.edges)) for a, c in released.items()
+    }
     assert min(siit_truth(name, 0, exclude=scoring).check["iia"].values()) >= 0.95

@@ -16,23 +16,37 @@ from interplab.report.html import build_html
 from interplab.report.utility import collect, task_verdict
 
 #: per-arm per-seed values of the fake task: interp clearly below the best baseline
-VALUES = {"interp:probe": [0.60, 0.62, 0.61], "baseline:strong": [0.80, 0.81, 0.79],
-          "baseline:random": [0.50, 0.48, 0.52], "oracle:truth": [1.0, 1.0, 0.99]}
+VALUES = {
+    "interp:probe": [0.60, 0.62, 0.61],
+    "baseline:strong": [0.80, 0.81, 0.79],
+    "baseline:random": [0.50, 0.48, 0.52],
+    "oracle:truth": [1.0, 1.0, 0.99],
+}
 
 
 @pytest.fixture
 def fake_task(monkeypatch):
-    task = UtilityTask.from_dict({"name": "fake-small", "metric": "concept_auroc", "arms": list(VALUES),
-                                  "budget": {"kind": "queries", "amount": 64, "note": "same for all"},
-                                  "secondary": ["queries_used"]})
+    task = UtilityTask.from_dict(
+        {
+            "name": "fake-small",
+            "metric": "concept_auroc",
+            "arms": list(VALUES),
+            "budget": {"kind": "queries", "amount": 64, "note": "same for all"},
+            "secondary": ["queries_used"],
+        }
+    )
     mod = types.ModuleType("fake_utility_task")
     calls = []
 
     def run(t, arm, seeds):
         calls.append((arm, tuple(seeds)))
         vals = VALUES[arm]
-        return ArmRun({"concept_auroc": vals, "queries_used": [10.0, 12.0, 11.0]},
-                      {"concept_auroc": 100, "queries_used": 10}, spent=[10, 12, 11], details={"x": float("nan")})
+        return ArmRun(
+            {"concept_auroc": vals, "queries_used": [10.0, 12.0, 11.0]},
+            {"concept_auroc": 100, "queries_used": 10},
+            spent=[10, 12, 11],
+            details={"x": float("nan")},
+        )
 
     mod.run = run
     monkeypatch.setitem(sys.modules, "fake_utility_task", mod)
@@ -45,7 +59,10 @@ def _run_all(store, seed=1):
     for arm in VALUES:
         job = Job("utility", "fake-small", arm, None, seed)
         out = utility.run_job(job)
-        rows = [dict(r, organism=job.organism, method=job.method, ablation=None, seed=seed) for r in out.rows]
+        rows = [
+            dict(r, organism=job.organism, method=job.method, ablation=None, seed=seed)
+            for r in out.rows
+        ]
         store.record(job, rows, out.artifacts, 0.1)
 
 
@@ -55,7 +72,11 @@ def test_one_job_runs_one_arm_on_the_tasks_seeds(fake_task):
     assert [r["metric"] for r in out.rows] == ["concept_auroc", "queries_used"]
     assert out.rows[0]["value"] == pytest.approx(0.61)
     art = out.artifacts["utility"]
-    assert art["kind"] == "interp" and art["budget"] == {"kind": "queries", "amount": 64, "note": "same for all"}
+    assert art["kind"] == "interp" and art["budget"] == {
+        "kind": "queries",
+        "amount": 64,
+        "note": "same for all",
+    }
     est = art["estimates"]["concept_auroc"]
     assert est["low"] < 0.61 < est["high"] and est["n"] == 100 and est["n_seeds"] == 3
     assert art["details"] == {"x": None}  # JSON-safe
@@ -72,7 +93,11 @@ def test_report_states_that_interpretability_loses(fake_task, tmp_path):
     with ResultsStore(tmp_path / "results.sqlite") as store:
         _run_all(store)
         v = task_verdict(collect(store)["fake-small"])
-        assert v["verdict"] == "worse" and v["baseline"] == "baseline:strong" and v["oracle"] == "oracle:truth"
+        assert (
+            v["verdict"] == "worse"
+            and v["baseline"] == "baseline:strong"
+            and v["oracle"] == "oracle:truth"
+        )
         page = build_html(store, "t")
     assert "interpretability loses" in page and "baseline:strong" in page
     assert page.count("<svg class='bars'") == 1 and "64 queries" in page
@@ -97,19 +122,29 @@ organisms = ["audit-compiled-small", "spurious-digits-small"]
 methods = ["interp:white_box", "baseline:dfr", "oracle:program"]
 """
     jobs = {(j.organism, j.method) for j in parse_spec(text).all_jobs()}
-    assert jobs == {("audit-compiled-small", "interp:white_box"), ("audit-compiled-small", "oracle:program"),
-                    ("spurious-digits-small", "baseline:dfr")}
+    assert jobs == {
+        ("audit-compiled-small", "interp:white_box"),
+        ("audit-compiled-small", "oracle:program"),
+        ("spurious-digits-small", "baseline:dfr"),
+    }
     with pytest.raises(SpecError) as e:
-        parse_spec(text.replace('"oracle:program"', '"oracle:program", "interp:concept_erasure"')
-                   .replace('"spurious-digits-small"', '"poison-digits-small"').replace('"baseline:dfr", ', ""))
+        parse_spec(
+            text.replace('"oracle:program"', '"oracle:program", "interp:concept_erasure"')
+            .replace('"spurious-digits-small"', '"poison-digits-small"')
+            .replace('"baseline:dfr", ', "")
+        )
     msg = str(e.value)
     assert "<spec>:4:" in msg and "interp:concept_erasure" in msg and "applies to none" in msg
     assert "poison-digits-small: " in msg and "interp:spectral_signature" in msg
 
 
 #: the fake task again, where the interp arm is clearly the best but fails on some seeds
-STRONG_INTERP = {"interp:probe": [0.95, 0.96, 0.97], "baseline:strong": [0.60, 0.61, 0.62],
-                 "baseline:random": [0.50, 0.48, 0.52], "oracle:truth": [1.0, 1.0, 0.99]}
+STRONG_INTERP = {
+    "interp:probe": [0.95, 0.96, 0.97],
+    "baseline:strong": [0.60, 0.61, 0.62],
+    "baseline:random": [0.50, 0.48, 0.52],
+    "oracle:truth": [1.0, 1.0, 0.99],
+}
 
 
 @pytest.fixture
@@ -118,8 +153,14 @@ def failing_task(monkeypatch):
     on which the arm raises ("raise") or returns NaN ("nan")."""
     from interplab.eval.utility import run_seeds
 
-    task = UtilityTask.from_dict({"name": "flaky-small", "metric": "concept_auroc", "arms": list(STRONG_INTERP),
-                                  "budget": {"kind": "training_examples", "amount": 64}})
+    task = UtilityTask.from_dict(
+        {
+            "name": "flaky-small",
+            "metric": "concept_auroc",
+            "arms": list(STRONG_INTERP),
+            "budget": {"kind": "training_examples", "amount": 64},
+        }
+    )
     fail: dict[str, dict[int, str]] = {}
     mod = types.ModuleType("flaky_utility_task")
 
@@ -182,7 +223,9 @@ def test_an_arm_whose_every_seed_fails_is_a_failed_job_and_still_listed(failing_
     from interplab.eval.utility import ArmFailedError
 
     failing_task["baseline:strong"] = {0: "raise", 1: "raise", 2: "nan"}
-    with pytest.raises(ArmFailedError, match="every one of its 3 seeds failed.*seed 0: FloatingPointError"):
+    with pytest.raises(
+        ArmFailedError, match="every one of its 3 seeds failed.*seed 0: FloatingPointError"
+    ):
         utility.run_job(Job("utility", "flaky-small", "baseline:strong", None, 0))
     with ResultsStore(tmp_path / "r.sqlite") as store:
         _run_flaky(store)

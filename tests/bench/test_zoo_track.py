@@ -44,8 +44,10 @@ def test_a_zoo_job_scores_like_the_circuits_track_and_records_the_shape():
 @pytest.mark.slow
 def test_a_small_zoo_suite_through_the_bench_and_report(tmp_path):
     organisms = [f"generated-0-{i}" for i in range(5)]
-    spec = parse_spec(f"[zoo]\norganisms = {json.dumps(organisms)}\n"
-                      "methods = [\"patch_edges\", \"eap\", \"random\"]\nablations = [\"zero\", \"resample\"]\n")
+    spec = parse_spec(
+        f"[zoo]\norganisms = {json.dumps(organisms)}\n"
+        'methods = ["patch_edges", "eap", "random"]\nablations = ["zero", "resample"]\n'
+    )
     summary = run_bench(spec, tmp_path, progress=False, jobs=2)
     assert summary.failed == 0 and summary.done == 30
     html = render_report(tmp_path).read_text()

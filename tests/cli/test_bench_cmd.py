@@ -20,8 +20,10 @@ def fake(monkeypatch, tmp_path):
 def _spec(tmp_path, methods, seed=None, organisms=("org-a", "org-b")):
     path = tmp_path / "spec.toml"
     head = f"seed = {seed}\n" if seed is not None else ""
-    path.write_text(head + f"[fake]\norganisms = {json.dumps(list(organisms))}\n"
-                    f"methods = {json.dumps(methods)}\nablations = [\"zero\"]\n")
+    path.write_text(
+        head + f"[fake]\norganisms = {json.dumps(list(organisms))}\n"
+        f'methods = {json.dumps(methods)}\nablations = ["zero"]\n'
+    )
     return str(path)
 
 
@@ -42,9 +44,13 @@ def test_seed_from_the_spec_file_and_the_override(fake, tmp_path):
     assert json.loads(res.stdout.splitlines()[-1])["seed"] == 5
     rows = json.loads((tmp_path / "a" / "results.json").read_text())["rows"]
     assert {r["seed"] for r in rows} == {5}
-    res = _bench("--spec", spec, "--seed", "2", "--out", str(tmp_path / "b"), "--json", "--no-report")
+    res = _bench(
+        "--spec", spec, "--seed", "2", "--out", str(tmp_path / "b"), "--json", "--no-report"
+    )
     assert res.exit_code == 0, res.output
-    assert {r["seed"] for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"]} == {2}
+    assert {
+        r["seed"] for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"]
+    } == {2}
 
 
 def test_help_documents_seed_override_and_threads():
@@ -65,10 +71,13 @@ def test_usage_errors_exit_2(fake, tmp_path, monkeypatch):
     assert "Did you mean 'quick'" in _one_line_error(_bench("--suite", "quik", "--list"), 2)
     bad = tmp_path / "bad.toml"
     bad.write_text('[fake]\norganisms = ["org-a"]\nmethods = ["nope"]\n')
-    assert f"{bad}:3: unknown method 'nope'" in _one_line_error(_bench("--spec", str(bad), "--list"), 2)
+    assert f"{bad}:3: unknown method 'nope'" in _one_line_error(
+        _bench("--spec", str(bad), "--list"), 2
+    )
     monkeypatch.setattr(runner, "available_cores", lambda: 2)
-    err = _one_line_error(_bench("--spec", _spec(tmp_path, ["good"]), "--jobs", "3",
-                                 "--out", str(tmp_path / "o")), 2)
+    err = _one_line_error(
+        _bench("--spec", _spec(tmp_path, ["good"]), "--jobs", "3", "--out", str(tmp_path / "o")), 2
+    )
     assert "--jobs 3 is more than the 2 CPU cores" in err
     assert _bench("--jobs", "0").exit_code == 2  # click's own range check
     assert "is not a directory" in _one_line_error(CliRunner().invoke(app, ["report", str(bad)]), 2)
@@ -84,11 +93,18 @@ def test_ctrl_c_says_how_to_resume_and_keeps_results(fake, tmp_path):
     out = tmp_path / "out"
     res = _bench("--spec", _spec(tmp_path, ["good", "interrupt", "bad"]), "--out", str(out))
     assert res.exit_code == 130, res.output
-    assert res.stderr.strip() == (f"interrupted after 1 of 6 jobs; results so far are in "
-                                  f"{out / 'results.sqlite'} — rerun the same command to resume")
-    assert [r["method"] for r in json.loads((out / "results.json").read_text())["rows"]] == ["good", "good"]
+    assert res.stderr.strip() == (
+        f"interrupted after 1 of 6 jobs; results so far are in "
+        f"{out / 'results.sqlite'} — rerun the same command to resume"
+    )
+    assert [r["method"] for r in json.loads((out / "results.json").read_text())["rows"]] == [
+        "good",
+        "good",
+    ]
     with sqlite3.connect(out / "results.sqlite") as con:
-        assert con.execute("SELECT key, status FROM jobs").fetchall() == [("fake/org-a/good/zero/seed0", "done")]
+        assert con.execute("SELECT key, status FROM jobs").fetchall() == [
+            ("fake/org-a/good/zero/seed0", "done")
+        ]
 
 
 def test_nan_metric_reaches_report_as_a_dash_with_the_reason(fake, tmp_path):

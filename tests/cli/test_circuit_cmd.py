@@ -17,18 +17,44 @@ from tests.llama_helpers import random_llama
 def tiny_lm(monkeypatch):
     from interplab.cli import models_cmd
 
-    model = random_llama(LlamaConfig(d_vocab=64, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2,
-                                     d_mlp=24, n_ctx=64), seed=2)
+    model = random_llama(
+        LlamaConfig(
+            d_vocab=64, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=24, n_ctx=64
+        ),
+        seed=2,
+    )
     monkeypatch.setattr(models_cmd, "_load_lm", lambda name: model)
     return model
 
 
 def test_circuit_writes_json_and_an_offline_page(tiny_lm, tmp_path):
     out, page = tmp_path / "c.json", tmp_path / "c.html"
-    res = CliRunner().invoke(app, ["circuit", "tiny", "--task", "induction", "--method", "eap_ig",
-                                   "--steps", "2", "--n-prompts", "6", "--batch-size", "4",
-                                   "--no-progress", "--threads", "1", "--json", str(out), "--html", str(page),
-                                   "--neuronpedia", str(tmp_path / "np.json")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "circuit",
+            "tiny",
+            "--task",
+            "induction",
+            "--method",
+            "eap_ig",
+            "--steps",
+            "2",
+            "--n-prompts",
+            "6",
+            "--batch-size",
+            "4",
+            "--no-progress",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+            "--html",
+            str(page),
+            "--neuronpedia",
+            str(tmp_path / "np.json"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert set(data["ablations"]) == {"mean", "resample"} and data["eval_held_out"]
@@ -47,24 +73,32 @@ def test_circuit_writes_json_and_an_offline_page(tiny_lm, tmp_path):
     assert "circuit-threshold" in html and "attn-tokens" in html and "https://" not in html
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task", "gt"], "unknown task 'gt'"),
-    (["--ablation", "median"], "unknown ablation 'median'"),
-    (["--method", "acdc"], "unknown method 'acdc'"),
-    (["--n-prompts", "0"], "--n-prompts must be at least 1"),
-    (["--batch-size", "0"], "--batch-size must be at least 1"),
-    (["--rule", "simpson", "--n-prompts", "2"], "integration rule"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "gt"], "unknown task 'gt'"),
+        (["--ablation", "median"], "unknown ablation 'median'"),
+        (["--method", "acdc"], "unknown method 'acdc'"),
+        (["--n-prompts", "0"], "--n-prompts must be at least 1"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--rule", "simpson", "--n-prompts", "2"], "integration rule"),
+    ],
+)
 def test_circuit_bad_input_is_one_line(tiny_lm, args, message):
-    res = CliRunner().invoke(app, ["circuit", "tiny", "--task", "induction", "--no-progress", *args])
+    res = CliRunner().invoke(
+        app, ["circuit", "tiny", "--task", "induction", "--no-progress", *args]
+    )
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--n-seqs", "0"], "--n-seqs must be at least 1"),
-    (["--seq-len", "1"], "--seq-len must be at least 2"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n-seqs", "0"], "--n-seqs must be at least 1"),
+        (["--seq-len", "1"], "--seq-len must be at least 2"),
+    ],
+)
 def test_induction_bad_input_is_one_line(args, message):
     res = CliRunner().invoke(app, ["induction", "smollm2-135m", *args])
     assert res.exit_code == 2, res.output

@@ -29,12 +29,21 @@ def test_list_names_every_library_program():
 
 
 def test_compile_check_json_and_out(tmp_path):
-    result = CliRunner().invoke(_app(), ["compile", "reverse", "--check", "--json", "--out",
-                                         str(tmp_path / "rev")])
+    result = CliRunner().invoke(
+        _app(), ["compile", "reverse", "--check", "--json", "--out", str(tmp_path / "rev")]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert list(data) == ["program", "inputs_checked", "agreement", "layers", "heads", "d_model",
-                          "params", "compile_seconds"]
+    assert list(data) == [
+        "program",
+        "inputs_checked",
+        "agreement",
+        "layers",
+        "heads",
+        "d_model",
+        "params",
+        "compile_seconds",
+    ]
     assert data["program"] == "reverse" and data["agreement"] == 1.0
     assert data["inputs_checked"] == 3 + 9 + 27 + 81 + 243
     assert (tmp_path / "rev" / "model.safetensors").exists()

@@ -8,15 +8,30 @@ from interplab.cli.main import app
 
 
 def test_explain_writes_json_and_html(tmp_path):
-    res = CliRunner().invoke(app, ["explain", "credit-linear", "--row", "2", "--json", str(tmp_path / "r.json"),
-                                   "--html", str(tmp_path / "r.html")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "explain",
+            "credit-linear",
+            "--row",
+            "2",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--html",
+            str(tmp_path / "r.html"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "candidate claims failed" in res.output
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["organism"] == "credit-linear" and data["row_index"] == 2
     assert data["claims"] and all(c["passed"] for c in data["claims"])
     page = (tmp_path / "r.html").read_text()
-    assert "Outcome:" in page and "<script" not in page and "http" not in page.replace("http-equiv", "")
+    assert (
+        "Outcome:" in page
+        and "<script" not in page
+        and "http" not in page.replace("http-equiv", "")
+    )
 
 
 def test_bad_input_is_one_clear_line():

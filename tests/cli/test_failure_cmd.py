@@ -11,8 +11,20 @@ from interplab.cli.main import app
 
 def test_failure_command_writes_a_page(tmp_path):
     page = tmp_path / "f.html"
-    res = CliRunner().invoke(app, ["failure", "twin-patch-digits", "--index", "3", "--eps", "0.2",
-                                   "--html", str(page), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "failure",
+            "twin-patch-digits",
+            "--index",
+            "3",
+            "--eps",
+            "0.2",
+            "--html",
+            str(page),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.output.strip().splitlines()[-1])
     assert data["clean_pred"] == data["label"]
@@ -38,12 +50,16 @@ def test_failure_command_on_the_token_trojan(tmp_path):
     """Greedy token attack on trojan-token, head-level explanation, restoration check: the two
     heads named should be the trojan heads read off attention (truth saved with the organism)."""
     page = tmp_path / "t.html"
-    res = CliRunner().invoke(app, ["failure", "trojan-token", "--index", "2", "--html", str(page), "--json"])
+    res = CliRunner().invoke(
+        app, ["failure", "trojan-token", "--index", "2", "--html", str(page), "--json"]
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.output.strip().splitlines()[-1])
     assert data["kind"] == "tokens" and data["clean_pred"] == data["label"]
     assert data["success"] and data["adv_pred"] != data["label"] and 1 <= data["swaps"] <= 6
-    assert len(data["units"]) == 2 and set(data["units"]) | set(data["other_units"]) == {f"L0H{h}" for h in range(4)}
+    assert len(data["units"]) == 2 and set(data["units"]) | set(data["other_units"]) == {
+        f"L0H{h}" for h in range(4)
+    }
     assert set(data["units"]) == set(data["true_trojan_heads"])
     assert data["restored"] is True and data["leftover_restored"] is False
     text = page.read_text()

@@ -38,12 +38,19 @@ def test_every_interplab_error_maps_to_its_exit_code(monkeypatch):
     from interplab import errors
     from interplab.zoo import registry
 
-    cases = [(errors.UnknownNameError("unknown organism 'x'"), 2), (errors.ConfigError("bad"), 2),
-             (errors.SpecError("s.toml:3: bad"), 2), (errors.SiteError("no site L9"), 2),
-             (errors.WeightsError("corrupt"), 1), (errors.ResultsStoreError("corrupt"), 1),
-             (errors.MissingExtraError("pip install x"), 1), (errors.CompileError("no"), 1),
-             (PermissionError(13, "Permission denied", "runs/x"), 1)]
+    cases = [
+        (errors.UnknownNameError("unknown organism 'x'"), 2),
+        (errors.ConfigError("bad"), 2),
+        (errors.SpecError("s.toml:3: bad"), 2),
+        (errors.SiteError("no site L9"), 2),
+        (errors.WeightsError("corrupt"), 1),
+        (errors.ResultsStoreError("corrupt"), 1),
+        (errors.MissingExtraError("pip install x"), 1),
+        (errors.CompileError("no"), 1),
+        (PermissionError(13, "Permission denied", "runs/x"), 1),
+    ]
     for exc, code in cases:
+
         def fail(*args, exc=exc, **kwargs):
             raise exc
 

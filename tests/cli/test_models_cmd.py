@@ -64,8 +64,21 @@ def test_wrong_kind_of_model_is_a_usage_error(app):
 
 def test_attribute_mnist_writes_report(app, tmp_path):
     html, js = tmp_path / "r.html", tmp_path / "r.json"
-    res = CliRunner().invoke(app, ["attribute", "mnist-mlp", "--n", "2", "--steps", "32",
-                                   "--json", str(js), "--html", str(html)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "attribute",
+            "mnist-mlp",
+            "--n",
+            "2",
+            "--steps",
+            "32",
+            "--json",
+            str(js),
+            "--html",
+            str(html),
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(js.read_text())
     ig = [r for r in data["completeness"] if r["method"] == "integrated_gradients"]
@@ -75,19 +88,44 @@ def test_attribute_mnist_writes_report(app, tmp_path):
 
 @pytest.mark.slow
 def test_induction_and_patch_on_smollm2(app, tmp_path):
-    res = CliRunner().invoke(app, ["induction", "smollm2-135m", "--seq-len", "20", "--n-seqs", "4",
-                                   "--html", str(tmp_path / "ind.html")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "induction",
+            "smollm2-135m",
+            "--seq-len",
+            "20",
+            "--n-seqs",
+            "4",
+            "--html",
+            str(tmp_path / "ind.html"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "data:image/png;base64," in (tmp_path / "ind.html").read_text()
-    res = CliRunner().invoke(app, ["patch", "smollm2-135m", "--n-prompts", "4", "--no-exact",
-                                   "--json", str(tmp_path / "p.json"), "--html", str(tmp_path / "p.html")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "patch",
+            "smollm2-135m",
+            "--n-prompts",
+            "4",
+            "--no-exact",
+            "--json",
+            str(tmp_path / "p.json"),
+            "--html",
+            str(tmp_path / "p.html"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "p.json").read_text())["clean_logit_diff"] > 0
 
 
 @pytest.mark.slow
 def test_attribute_minilm_completeness(app, tmp_path):
-    res = CliRunner().invoke(app, ["attribute", "minilm-l6", "--steps", "32", "--json", str(tmp_path / "a.json")])
+    res = CliRunner().invoke(
+        app, ["attribute", "minilm-l6", "--steps", "32", "--json", str(tmp_path / "a.json")]
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads((tmp_path / "a.json").read_text())["completeness"]
     ig = [r for r in rows if r["method"] == "integrated_gradients"][0]

@@ -28,8 +28,12 @@ class Chars:
 def tiny_lm(monkeypatch):
     from interplab.cli import models_cmd
 
-    model = random_llama(LlamaConfig(d_vocab=64, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2,
-                                     d_mlp=24, n_ctx=64), seed=3)
+    model = random_llama(
+        LlamaConfig(
+            d_vocab=64, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=24, n_ctx=64
+        ),
+        seed=3,
+    )
     model.tokenizer = Chars()
     monkeypatch.setattr(models_cmd, "_load_lm", lambda name: model)
     return model
@@ -38,19 +42,49 @@ def tiny_lm(monkeypatch):
 @pytest.fixture
 def corpus(tmp_path):
     path = tmp_path / "corpus.txt"
-    path.write_text(" ".join(f"def f{i}(x): return x + {i}  # the docstring of function {i}" for i in range(80)))
+    path.write_text(
+        " ".join(f"def f{i}(x): return x + {i}  # the docstring of function {i}" for i in range(80))
+    )
     return path
 
 
-ARGS = ["--d-latent", "32", "--k", "4", "--batch-tokens", "64", "--ctx", "16", "--threads", "1",
-        "--no-progress"]
+ARGS = [
+    "--d-latent",
+    "32",
+    "--k",
+    "4",
+    "--batch-tokens",
+    "64",
+    "--ctx",
+    "16",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.mark.parametrize("kind, site", [("topk", "L1.resid_post"), ("transcoder", "L0.mlp_in")])
 def test_sae_trains_measures_and_resumes(tiny_lm, corpus, tmp_path, kind, site):
     out, page, ckpt = tmp_path / "s.json", tmp_path / "s.html", tmp_path / "ckpt"
-    args = ["sae", "tiny", "--site", site, "--kind", kind, "--steps", "20", "--corpus", str(corpus),
-            "--checkpoint-dir", str(ckpt), *ARGS, "--json", str(out), "--html", str(page)]
+    args = [
+        "sae",
+        "tiny",
+        "--site",
+        site,
+        "--kind",
+        kind,
+        "--steps",
+        "20",
+        "--corpus",
+        str(corpus),
+        "--checkpoint-dir",
+        str(ckpt),
+        *ARGS,
+        "--json",
+        str(out),
+        "--html",
+        str(page),
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
@@ -64,12 +98,15 @@ def test_sae_trains_measures_and_resumes(tiny_lm, corpus, tmp_path, kind, site):
     assert again.exit_code == 0 and "resumed from step 20" in again.output
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--site", "L9.resid_post"], "has no site L9.resid_post"),
-    (["--kind", "transcoder", "--site", "L0.resid_post"], "mlp_in"),
-    (["--kind", "gated"], "unknown dictionary kind"),
-    (["--steps", "0"], "--steps must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--site", "L9.resid_post"], "has no site L9.resid_post"),
+        (["--kind", "transcoder", "--site", "L0.resid_post"], "mlp_in"),
+        (["--kind", "gated"], "unknown dictionary kind"),
+        (["--steps", "0"], "--steps must be at least 1"),
+    ],
+)
 def test_sae_bad_input_is_one_line(tiny_lm, corpus, extra, message):
     res = CliRunner().invoke(app, ["sae", "tiny", "--corpus", str(corpus), *ARGS, *extra])
     assert res.exit_code == 2, res.output

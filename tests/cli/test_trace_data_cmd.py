@@ -20,8 +20,19 @@ def _run(*args: str):
 
 def test_trace_writes_json_and_a_self_contained_page(tmp_path):
     organism_and_truth()
-    res = _run(TINY, "--index", "2", "--method", "if_exact", "-k", "6", "--json", str(tmp_path / "t.json"),
-               "--html", str(tmp_path / "t.html"))
+    res = _run(
+        TINY,
+        "--index",
+        "2",
+        "--method",
+        "if_exact",
+        "-k",
+        "6",
+        "--json",
+        str(tmp_path / "t.json"),
+        "--html",
+        str(tmp_path / "t.html"),
+    )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "t.json").read_text())
     assert data["index"] == 2 and len(data["top"]) == 6
@@ -30,11 +41,22 @@ def test_trace_writes_json_and_a_self_contained_page(tmp_path):
     assert -1 <= data["checks"]["lds_this_point"] <= 1 and data["checks"]["n_subsets"] == 12
     page = (tmp_path / "t.html").read_text()
     assert page.count("data-train-index=") == 6 and "<svg" in page
-    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+    assert (
+        "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+    )
 
 
 def test_triggered_split_reports_planted_recall(tmp_path):
-    res = _run(TINY, "--split", "triggered", "--no-truth", "--method", "nn_input", "--json", str(tmp_path / "t.json"))
+    res = _run(
+        TINY,
+        "--split",
+        "triggered",
+        "--no-truth",
+        "--method",
+        "nn_input",
+        "--json",
+        str(tmp_path / "t.json"),
+    )
     assert res.exit_code == 0, res.output
     checks = json.loads((tmp_path / "t.json").read_text())["checks"]
     assert 0 <= checks["planted_recall_this_point"] <= 1 and "lds_this_point" not in checks
@@ -73,8 +95,22 @@ def test_unrecorded_data_and_foreign_truth_are_refused_and_nothing_is_lost(tmp_p
 def test_passage_prompt_is_traced_to_its_copies(tmp_path):
     from tests.data_attribution_helpers import TINY_PASSAGES
 
-    res = _run(TINY_PASSAGES, "--split", "triggered", "--index", "4", "--method", "if_exact", "--no-truth",
-               "-k", "4", "--json", str(tmp_path / "p.json"), "--html", str(tmp_path / "p.html"))
+    res = _run(
+        TINY_PASSAGES,
+        "--split",
+        "triggered",
+        "--index",
+        "4",
+        "--method",
+        "if_exact",
+        "--no-truth",
+        "-k",
+        "4",
+        "--json",
+        str(tmp_path / "p.json"),
+        "--html",
+        str(tmp_path / "p.html"),
+    )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "p.json").read_text())
     assert data["input_kind"] == "tokens" and len(data["tokens"]) == 3

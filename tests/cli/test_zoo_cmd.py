@@ -12,14 +12,17 @@ from interplab.cli.main import app
 
 
 def test_zoo_generate_writes_and_lists_verified_organisms(tmp_path):
-    result = CliRunner().invoke(app, ["zoo", "generate", "--count", "2", "--seed", "0", "--out",
-                                      str(tmp_path), "--json"])
+    result = CliRunner().invoke(
+        app, ["zoo", "generate", "--count", "2", "--seed", "0", "--out", str(tmp_path), "--json"]
+    )
     assert result.exit_code == 0, result.output
     index = json.loads(result.output.strip().splitlines()[-1])
     assert [o["name"] for o in index["organisms"]] == ["generated-0-0", "generated-0-1"]
     assert all(o["agreement"] == 1.0 for o in index["organisms"])
     assert (tmp_path / "generated-0-1" / "model.safetensors").is_file()
-    text = CliRunner().invoke(app, ["zoo", "generate", "--count", "1", "--out", str(tmp_path / "b")])
+    text = CliRunner().invoke(
+        app, ["zoo", "generate", "--count", "1", "--out", str(tmp_path / "b")]
+    )
     assert text.exit_code == 0 and "generated-0-0" in text.output and "agreement 1.0" in text.output
 
 
@@ -35,11 +38,13 @@ def test_zoo_generate_rejects_a_bad_count(tmp_path):
 
 
 def test_help_and_version_do_not_import_torch():
-    code = ("import sys; from interplab.cli.main import app\n"
-            "from typer.testing import CliRunner\n"
-            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output\n"
-            "r = CliRunner().invoke(app, ['--version']); assert r.exit_code == 0, r.output\n"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys; from interplab.cli.main import app\n"
+        "from typer.testing import CliRunner\n"
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output\n"
+        "r = CliRunner().invoke(app, ['--version']); assert r.exit_code == 0, r.output\n"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     import interplab

@@ -27,11 +27,13 @@ IDS = [c.program for c in CASES]
 #: compiled only in the slow run (the quick run has their bidirectional twins)
 SLOW_ONLY = {"causal-max_so_far", "causal-min_so_far"}
 #: CASES as pytest params, SLOW_ONLY marked slow
-PARAMS = [pytest.param(c, id=c.program, marks=[pytest.mark.slow] if c.program in SLOW_ONLY else [])
-          for c in CASES]
+PARAMS = [
+    pytest.param(c, id=c.program, marks=[pytest.mark.slow] if c.program in SLOW_ONLY else [])
+    for c in CASES
+]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(name: str):
     """Compile each library program once per test session."""
     return LIBRARY[name].compile()

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from interplab.compile.residual_basis import BOS, Direction, ResidualLayout
 from interplab.compile.blocks import _discretising_mlp
+from interplab.compile.residual_basis import BOS, Direction, ResidualLayout
 
 
 def test_discretising_mlp_is_exact_on_points_and_off_at_bos():

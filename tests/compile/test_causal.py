@@ -9,7 +9,6 @@ from interplab.compile.causality import is_causal
 from interplab.compile.programs import CAUSAL_PROGRAMS, LIBRARY
 from interplab.compile.rasp import Aggregate, Comparison, Map, Select, SequenceMap, indices, tokens
 from interplab.errors import CompileError
-
 from tests.compile.cases import compiled
 
 BASE = [n for n in LIBRARY if not n.startswith("causal-")]
@@ -19,7 +18,9 @@ BASE = [n for n in LIBRARY if not n.startswith("causal-")]
 def test_exactly_the_listed_programs_are_causal(name):
     """The value-set proof and the search over inputs decide it; the library list must match."""
     spec = LIBRARY[name]
-    assert is_causal(spec.program(), spec.vocab, spec.max_len, spec.valid) == (name in CAUSAL_PROGRAMS)
+    assert is_causal(spec.program(), spec.vocab, spec.max_len, spec.valid) == (
+        name in CAUSAL_PROGRAMS
+    )
 
 
 @pytest.mark.parametrize("name", CAUSAL_PROGRAMS)
@@ -53,8 +54,9 @@ def test_forward_looking_select_is_rejected_naming_it_and_a_witness():
 
 def test_every_forward_select_is_listed_at_once():
     hist = rasp.SelectorWidth(Select(tokens, tokens, Comparison.EQ, name="same"), name="hist_all")
-    ahead = Aggregate(Select(indices, indices, lambda k, q: k == q + 1, name="ahead_sel"), tokens,
-                      name="ahead")
+    ahead = Aggregate(
+        Select(indices, indices, lambda k, q: k == q + 1, name="ahead_sel"), tokens, name="ahead"
+    )
     program = SequenceMap(lambda h, t: (h, t), hist, ahead, name="both")
     with pytest.raises(CompileError, match=r"2 select\(s\) can look forward") as info:
         compile_program(program, ["a", "b"], 3, causal=True, measure_circuit=False)
@@ -66,9 +68,11 @@ def _unprovable_but_causal():
     allow key 0 at a later position."""
     same = SequenceMap(lambda a, b: a == b, tokens, tokens, name="always_true")
     keys = SequenceMap(lambda s, i: i if s else 0, same, indices, name="index_again")
-    return Aggregate(Select(keys, indices, Comparison.LEQ, name="upto"),
-                     rasp.numerical(Map(lambda t: 1 if t == "a" else 0, tokens, name="is_a")),
-                     name="frac_a").named("frac_a")
+    return Aggregate(
+        Select(keys, indices, Comparison.LEQ, name="upto"),
+        rasp.numerical(Map(lambda t: 1 if t == "a" else 0, tokens, name="is_a")),
+        name="frac_a",
+    ).named("frac_a")
 
 
 def test_a_select_the_value_sets_cannot_prove_is_accepted_after_checking_every_input():

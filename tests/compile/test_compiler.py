@@ -13,7 +13,6 @@ from interplab.compile.agreement import by_length, check_agreement, decoded_vari
 from interplab.compile.ground_truth import values_equal
 from interplab.compile.programs import LIBRARY
 from interplab.core.sites import Component, Site
-
 from tests.compile.cases import CASES, IDS, PARAMS, compiled
 
 

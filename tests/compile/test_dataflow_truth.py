@@ -11,11 +11,19 @@ import torch
 
 from interplab.compile import derive_circuit, measure_circuit
 from interplab.compile.programs import LIBRARY
-
 from tests.compile.cases import compiled
 
-QUICK = ["reverse", "frac_prevs", "shift_by", "hist", "induction", "sum_prev",
-         "causal-frac_prevs", "causal-induction", "causal-sum_prev"]
+QUICK = [
+    "reverse",
+    "frac_prevs",
+    "shift_by",
+    "hist",
+    "induction",
+    "sum_prev",
+    "causal-frac_prevs",
+    "causal-induction",
+    "causal-sum_prev",
+]
 #: Every causal variant (``causal-*``, in LIBRARY) is checked too. Zero ablation of the
 #: compiler's BOS machinery (the BOS score term, a width's BOS weight, MLP gating at BOS, values
 #: left at the BOS slot) is modelled by the evaluator (``compiled_run``) and checked here like any
@@ -30,8 +38,10 @@ def _params():
 
 def _compare(name: str, ablations: tuple[str, ...], length: int | None = None) -> list:
     model = compiled(name)
-    pairs = LIBRARY[name].task_pairs(64, seed=7, length=length)  # the truth below is derived on seed-7 pairs,
-    derived = derive_circuit(model, pairs)        # the compiled default used seed 0
+    pairs = LIBRARY[name].task_pairs(
+        64, seed=7, length=length
+    )  # the truth below is derived on seed-7 pairs,
+    derived = derive_circuit(model, pairs)  # the compiled default used seed 0
     measured = measure_circuit(model, pairs)
     bad = []
     for edge in sorted(model.ground_truth.designed.edges):
@@ -53,10 +63,16 @@ def test_zero_truth_agrees_with_the_weights(name):
     assert _compare(name, ("zero",)) == []
 
 
-@pytest.mark.parametrize("name", [
-    "induction", "causal-induction", "causal-sum_prev",
-    pytest.param("detect_pattern", marks=pytest.mark.slow),
-    pytest.param("max_so_far", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "induction",
+        "causal-induction",
+        "causal-sum_prev",
+        pytest.param("detect_pattern", marks=pytest.mark.slow),
+        pytest.param("max_so_far", marks=pytest.mark.slow),
+    ],
+)
 def test_zero_truth_agrees_on_full_length_pairs(name):
     """The bench scores on inputs of the maximum length, where a query that selects nothing
     meets a head whose BOS score term was zeroed most often."""
@@ -82,21 +98,30 @@ def test_no_edge_outside_the_designed_circuit_matters_in_the_weights():
         model = compiled(name)
         full = full_graph(model.cfg.n_layers, model.cfg.n_heads)
         weights = Weights(model.cfg, model.model.state_dict(), {}, model.output_values)
-        flags = measure_edge_ablations(weights, model.vocab, LIBRARY[name].task_pairs(32, seed=5),
-                                       sorted(full.edges))
+        flags = measure_edge_ablations(
+            weights, model.vocab, LIBRARY[name].task_pairs(32, seed=5), sorted(full.edges)
+        )
         outside = [e for e, f in flags.items() if f and e not in model.ground_truth.designed.edges]
         assert outside == []
 
 
-@pytest.mark.parametrize("name,xs", [("sort", [3, 1, 2, 1]), ("causal-induction", list("abab")),
-                                     ("causal-frac_prevs", list("xaxb"))])
+@pytest.mark.parametrize(
+    "name,xs",
+    [
+        ("sort", [3, 1, 2, 1]),
+        ("causal-induction", list("abab")),
+        ("causal-frac_prevs", list("xaxb")),
+    ],
+)
 def test_edge_forward_matches_the_model(name, xs):
     from interplab.compile.assemble import Weights
     from interplab.compile.edge_measure import edge_forward
 
     model = compiled(name)
     tokens = model.encode([xs])
-    logits, _ = edge_forward(Weights(model.cfg, model.model.state_dict(), {}, model.output_values), tokens)
+    logits, _ = edge_forward(
+        Weights(model.cfg, model.model.state_dict(), {}, model.output_values), tokens
+    )
     assert (logits - model.run(tokens)).abs().max() < 1e-4
 
 
@@ -114,7 +139,9 @@ def test_edge_forward_masks_later_keys_in_a_causal_model():
     decoder = HookedTransformer(cfg)
     decoder.model.load_state_dict(model.model.state_dict())
     tokens = model.encode([list("abca")])
-    logits, _ = edge_forward(Weights(cfg, model.model.state_dict(), {}, model.output_values), tokens)
+    logits, _ = edge_forward(
+        Weights(cfg, model.model.state_dict(), {}, model.output_values), tokens
+    )
     with torch.no_grad():
         assert (logits - decoder.run(tokens)).abs().max() < 1e-4
     assert model.decode(logits) == [[1, 2, 3, 4]]

@@ -6,8 +6,15 @@ import pytest
 
 from interplab.compile import rasp
 from interplab.compile.agreement import check_agreement
-from interplab.compile.generate import (CONSTRUCTS, Grammar, Rejections, checked_inputs, draw,
-                                        generate, task_pairs)
+from interplab.compile.generate import (
+    CONSTRUCTS,
+    Grammar,
+    Rejections,
+    checked_inputs,
+    draw,
+    generate,
+    task_pairs,
+)
 from interplab.errors import ConfigError
 
 
@@ -20,9 +27,15 @@ def accepted():
 def test_candidates_depend_only_on_seed_and_index():
     a, b = draw(5, 11), draw(5, 11)
     xs, _ = checked_inputs(a.vocab, a.max_len)
-    assert (a.vocab, a.max_len, a.depth, a.constructs) == (b.vocab, b.max_len, b.depth, b.constructs)
-    assert [rasp.evaluate(a.program, list(x)) for x in xs[:50]] == \
-        [rasp.evaluate(b.program, list(x)) for x in xs[:50]]
+    assert (a.vocab, a.max_len, a.depth, a.constructs) == (
+        b.vocab,
+        b.max_len,
+        b.depth,
+        b.constructs,
+    )
+    assert [rasp.evaluate(a.program, list(x)) for x in xs[:50]] == [
+        rasp.evaluate(b.program, list(x)) for x in xs[:50]
+    ]
     assert draw(5, 12).program.label == "v" + draw(5, 12).program.label[1:]  # names v<k>
 
 
@@ -36,8 +49,16 @@ def test_shapes_stay_within_the_grammar_and_cover_every_construct():
         seen |= set(c.constructs)
     comparisons = {f"select_{p}" for p in ("EQ", "LT", "LEQ", "GT", "GEQ", "NEQ", "TRUE")}
     assert comparisons <= seen
-    assert {"map", "numerical_map", "sequence_map", "aggregate", "numerical_aggregate",
-            "selector_width", "selector_and", "selector_or"} <= seen
+    assert {
+        "map",
+        "numerical_map",
+        "sequence_map",
+        "aggregate",
+        "numerical_aggregate",
+        "selector_width",
+        "selector_and",
+        "selector_or",
+    } <= seen
     assert set(CONSTRUCTS) >= {"linear_sequence_map"}
 
 
@@ -57,11 +78,13 @@ def test_accepted_programs_differ_in_behaviour(accepted):
     assert len({p.behaviour for p, _ in programs}) == len(programs)
     # and really: some input tells every two apart (same vocab and length)
     for i, (a, _) in enumerate(programs):
-        for b, _ in programs[i + 1:]:
+        for b, _ in programs[i + 1 :]:
             if (a.vocab, a.max_len) == (b.vocab, b.max_len):
                 xs, _ = checked_inputs(a.vocab, a.max_len)
-                assert any(rasp.evaluate(a.program(), list(x)) != rasp.evaluate(b.program(), list(x))
-                           for x in xs)
+                assert any(
+                    rasp.evaluate(a.program(), list(x)) != rasp.evaluate(b.program(), list(x))
+                    for x in xs
+                )
 
 
 def test_task_pairs_have_equal_lengths_and_different_outputs(accepted):

@@ -3,7 +3,8 @@ from __future__ import annotations
 from interplab.compile import rasp
 from interplab.compile.graph import graph_to_allocation, program_to_graph, selector_terms
 from interplab.compile.programs import make_frac_prevs, make_reverse
-from interplab.compile.rasp import Comparison as C, Map, Select, numerical
+from interplab.compile.rasp import Comparison as C
+from interplab.compile.rasp import Map, Select, numerical
 
 
 def test_reverse_is_placed_as_early_as_possible():

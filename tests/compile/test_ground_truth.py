@@ -8,7 +8,6 @@ import torch
 from interplab.compile import GroundTruth, load_compiled, save_compiled
 from interplab.core.circuit import Circuit, Edge, Node
 from interplab.errors import ShapeError, UnknownNameError, WeightsError
-
 from tests.compile.cases import compiled
 
 
@@ -67,8 +66,11 @@ def test_reverse_circuit_flags_position_edges_zero_only():
 def test_frac_prevs_circuit():
     circuit = compiled("frac_prevs").ground_truth.circuit
     resample = circuit.for_ablation("resample")
-    assert {str(e) for e in resample.edges} == {"tokens->L0.MLP", "L0.MLP->L1.H0[v]",
-                                                "L1.H0->logits"}
+    assert {str(e) for e in resample.edges} == {
+        "tokens->L0.MLP",
+        "L0.MLP->L1.H0[v]",
+        "L1.H0->logits",
+    }
 
 
 def test_decode_residual_checks_shape_and_name():

@@ -9,12 +9,20 @@ import pytest
 
 from interplab.compile import rasp
 from interplab.compile.agreement import check_agreement
-from interplab.compile.hidden_rules import (BASES, HiddenRule, RuleFamily, compile_hidden_rule,
-                                            hidden_rule_program)
+from interplab.compile.hidden_rules import (
+    BASES,
+    HiddenRule,
+    RuleFamily,
+    compile_hidden_rule,
+    hidden_rule_program,
+)
 from interplab.errors import ConfigError, UnknownNameError
 
-FAMILIES = [RuleFamily("reverse", (0, 1, 2), 4), RuleFamily("sort", (0, 1, 2), 4),
-            RuleFamily("hist", (0, 1, 2), 4)]
+FAMILIES = [
+    RuleFamily("reverse", (0, 1, 2), 4),
+    RuleFamily("sort", (0, 1, 2), 4),
+    RuleFamily("hist", (0, 1, 2), 4),
+]
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.base)
@@ -55,8 +63,9 @@ def test_rule_fires_by_intervention(compiled):
         assert y_on[rule.q] == rule.c
         assert y_off == family.base_outputs(off)
         base_on = family.base_outputs(on)
-        assert [v for i, v in enumerate(y_on) if i != rule.q] == \
-            [v for i, v in enumerate(base_on) if i != rule.q]
+        assert [v for i, v in enumerate(y_on) if i != rule.q] == [
+            v for i, v in enumerate(base_on) if i != rule.q
+        ]
         changed += base_on[rule.q] != rule.c
     assert changed > 0  # the rule is visible, not a no-op
 

@@ -10,16 +10,18 @@ import torch
 from interplab.compile import get_program
 from interplab.compile.agreement import check_agreement
 from interplab.errors import ConfigError, ShapeError
-
 from tests.compile.cases import compiled
 
 
-@pytest.mark.parametrize("name,vocab,max_len", [
-    ("reverse", ("p", "q", "r", "s"), 6),
-    ("sort", (1, 3, 5, 7), 6),
-    ("max_so_far", (2, 4, 6), 4),
-    ("frac_prevs", ("x", "y"), 7),
-])
+@pytest.mark.parametrize(
+    "name,vocab,max_len",
+    [
+        ("reverse", ("p", "q", "r", "s"), 6),
+        ("sort", (1, 3, 5, 7), 6),
+        ("max_so_far", (2, 4, 6), 4),
+        ("frac_prevs", ("x", "y"), 7),
+    ],
+)
 def test_compile_with_another_vocab_and_length_agrees_with_the_evaluator(name, vocab, max_len):
     spec = get_program(name)
     model = spec.compile(vocab=vocab, max_len=max_len, measure_circuit=False)
@@ -30,15 +32,18 @@ def test_compile_with_another_vocab_and_length_agrees_with_the_evaluator(name, v
     assert report.agreement == 1.0, report.mismatches
 
 
-@pytest.mark.parametrize("name,vocab,match", [
-    ("frac_prevs", ("a", "b"), "needs a vocabulary that contains 'x'"),
-    ("pair_balance", ("(", "a"), r"contains '\(', '\)'"),
-    ("sort", ("a", "b"), "needs a vocabulary of numbers"),
-    ("mod_sum", (0.5, 1.5), "needs a vocabulary of integers"),
-    ("max_so_far", (1, "a"), "compare with <"),
-    ("reverse", (), "vocabulary is empty"),
-    ("reverse", ("a", "a"), "repeats a token"),
-])
+@pytest.mark.parametrize(
+    "name,vocab,match",
+    [
+        ("frac_prevs", ("a", "b"), "needs a vocabulary that contains 'x'"),
+        ("pair_balance", ("(", "a"), r"contains '\(', '\)'"),
+        ("sort", ("a", "b"), "needs a vocabulary of numbers"),
+        ("mod_sum", (0.5, 1.5), "needs a vocabulary of integers"),
+        ("max_so_far", (1, "a"), "compare with <"),
+        ("reverse", (), "vocabulary is empty"),
+        ("reverse", ("a", "a"), "repeats a token"),
+    ],
+)
 def test_a_vocabulary_the_program_cannot_use_is_one_clear_error(name, vocab, match):
     with pytest.raises(ConfigError, match=match) as info:
         get_program(name).compile(vocab=vocab)
@@ -51,7 +56,10 @@ def test_bad_max_len_is_a_config_error():
 
 
 def test_options_keep_one_name_per_model():
-    assert get_program("shift_by").compile(causal=True, measure_circuit=False).name == "causal-shift_by"
+    assert (
+        get_program("shift_by").compile(causal=True, measure_circuit=False).name
+        == "causal-shift_by"
+    )
     assert get_program("causal-shift_by").with_options(causal=False).name == "shift_by"
 
 
@@ -62,8 +70,9 @@ def test_cli_vocab_and_max_len(capsys):
 
     from interplab.cli.main import app
 
-    ok = CliRunner().invoke(app, ["compile", "sort", "--vocab", "2,4,8", "--max-len", "4",
-                                  "--check", "--json"])
+    ok = CliRunner().invoke(
+        app, ["compile", "sort", "--vocab", "2,4,8", "--max-len", "4", "--check", "--json"]
+    )
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)
     assert data["agreement"] == 1.0 and data["inputs_checked"] == 3 + 9 + 27 + 81
@@ -84,15 +93,18 @@ def test_one_sequence_or_a_batch_of_mixed_lengths():
     assert model([]) == []
 
 
-@pytest.mark.parametrize("bad,match", [
-    ("ab", r"a str, not a list \(for its characters as tokens pass list\('ab'\)\)"),
-    (["BOS", "a"], "interplab adds BOS itself"),
-    ([["a", "z"]], "'z' is not in the vocabulary"),
-    (["a", ["b"]], "neither a vocabulary value nor a list of them"),
-    (["ab", "c"], "a string is one token"),
-    (torch.tensor([[1, 2]]), "model.run"),
-    (5, "an int, not a list"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ("ab", r"a str, not a list \(for its characters as tokens pass list\('ab'\)\)"),
+        (["BOS", "a"], "interplab adds BOS itself"),
+        ([["a", "z"]], "'z' is not in the vocabulary"),
+        (["a", ["b"]], "neither a vocabulary value nor a list of them"),
+        (["ab", "c"], "a string is one token"),
+        (torch.tensor([[1, 2]]), "model.run"),
+        (5, "an int, not a list"),
+    ],
+)
 def test_other_call_forms_show_the_accepted_ones(bad, match):
     model = compiled("reverse")
     with pytest.raises(ShapeError, match=match) as info:

@@ -4,7 +4,6 @@ import pytest
 
 from interplab.compile import LIBRARY, get_program, rasp
 from interplab.errors import UnknownNameError
-
 from tests.compile.cases import IDS
 
 
@@ -28,7 +27,9 @@ def test_inputs_enumerate_or_sample_deterministically():
     spec = get_program("reverse")
     assert len(spec.inputs()) == 3 + 9 + 27 + 81 + 243
     shuffle = get_program("shuffle_dyck2")
-    assert len(shuffle.inputs(limit=100)) == 100 and shuffle.inputs(limit=100) == shuffle.inputs(limit=100)
+    assert len(shuffle.inputs(limit=100)) == 100 and shuffle.inputs(limit=100) == shuffle.inputs(
+        limit=100
+    )
     assert all(len(set(x)) == len(x) for x in get_program("sort_unique").inputs())
 
 
@@ -38,9 +39,26 @@ def test_unknown_program_lists_names():
 
 
 def test_library_covers_the_issue_list():
-    wanted = {"length", "reverse", "hist", "sort_unique", "sort", "sort_freq", "frac_prevs",
-              "pair_balance", "shuffle_dyck", "shuffle_dyck2", "shift_by", "detect_pattern",
-              "count_less_freq", "nary_arith", "induction", "mod_sum", "max_so_far", "min_so_far"}
+    wanted = {
+        "length",
+        "reverse",
+        "hist",
+        "sort_unique",
+        "sort",
+        "sort_freq",
+        "frac_prevs",
+        "pair_balance",
+        "shuffle_dyck",
+        "shuffle_dyck2",
+        "shift_by",
+        "detect_pattern",
+        "count_less_freq",
+        "nary_arith",
+        "induction",
+        "mod_sum",
+        "max_so_far",
+        "min_so_far",
+    }
     assert wanted <= set(LIBRARY)
     for spec in LIBRARY.values():
         assert spec.description and spec.vocab and spec.max_len >= 1

@@ -28,11 +28,20 @@ def test_every_expression_has_a_readable_label():
     assert {"length", "opp_index", "reverse_select", "reverse", "tokens", "indices"} <= labels
 
 
-@pytest.mark.parametrize("cmp,key,query,expected", [
-    (Comparison.EQ, 1, 1, True), (Comparison.LT, 1, 2, True), (Comparison.LEQ, 2, 2, True),
-    (Comparison.GT, 1, 2, False), (Comparison.GEQ, 3, 2, True), (Comparison.NEQ, 1, 1, False),
-    (Comparison.TRUE, 0, 5, True), (Comparison.FALSE, 0, 0, False), (Comparison.TRUE, None, 1, False),
-])
+@pytest.mark.parametrize(
+    "cmp,key,query,expected",
+    [
+        (Comparison.EQ, 1, 1, True),
+        (Comparison.LT, 1, 2, True),
+        (Comparison.LEQ, 2, 2, True),
+        (Comparison.GT, 1, 2, False),
+        (Comparison.GEQ, 3, 2, True),
+        (Comparison.NEQ, 1, 1, False),
+        (Comparison.TRUE, 0, 5, True),
+        (Comparison.FALSE, 0, 0, False),
+        (Comparison.TRUE, None, 1, False),
+    ],
+)
 def test_comparisons_read_key_then_query(cmp, key, query, expected):
     assert cmp(key, query) is expected
 
@@ -56,29 +65,45 @@ def test_library_labels_are_all_given_names():
     from interplab.compile.programs import LIBRARY
 
     for name, spec in LIBRARY.items():
-        unnamed = [e.label for e in rasp.walk(spec.program()) if e.name is None
-                   and not isinstance(e, (rasp.TokensType, rasp.IndicesType))]
+        unnamed = [
+            e.label
+            for e in rasp.walk(spec.program())
+            if e.name is None and not isinstance(e, (rasp.TokensType, rasp.IndicesType))
+        ]
         assert not unnamed, (name, unnamed)
 
 
 _EQ_SEL = lambda: Select(rasp.tokens, rasp.tokens, Comparison.EQ)  # noqa: E731
 
 
-@pytest.mark.parametrize("build, fragments", [
-    (lambda: Map(lambda x: x, 3), ["Map", "inner must be an SOp", "got int 3", "Full(3)"]),
-    (lambda: Aggregate(_EQ_SEL(), "x"), ["Aggregate", "sop must be an SOp", "got str 'x'"]),
-    (lambda: Select(rasp.tokens, 5, Comparison.EQ), ["Select", "queries must be an SOp", "got int 5"]),
-    (lambda: Select(rasp.tokens, rasp.tokens, "EQ"), ["predicate must be a Comparison",
-                                                      "use Comparison.EQ"]),
-    (lambda: Aggregate(rasp.tokens, rasp.tokens), ["selector must be a Selector",
-                                                   "got TokensType 'tokens'"]),
-    (lambda: Aggregate(_EQ_SEL(), _EQ_SEL()), ["sop must be an SOp", "Aggregate or SelectorWidth"]),
-    (lambda: Map(rasp.tokens, lambda x: x), ["f must be a function", "inner must be an SOp"]),
-    (lambda: rasp.SequenceMap(lambda a, b: a, rasp.tokens, [1, 2]), ["right must be an SOp"]),
-    (lambda: rasp.SelectorWidth(rasp.tokens), ["SelectorWidth", "selector must be a Selector"]),
-    (lambda: _EQ_SEL() & rasp.indices, ["SelectorAnd", "right must be a Selector"]),
-    (lambda: rasp.LinearSequenceMap(rasp.tokens, rasp.indices, "2", 1), ["a must be a number"]),
-])
+@pytest.mark.parametrize(
+    "build, fragments",
+    [
+        (lambda: Map(lambda x: x, 3), ["Map", "inner must be an SOp", "got int 3", "Full(3)"]),
+        (lambda: Aggregate(_EQ_SEL(), "x"), ["Aggregate", "sop must be an SOp", "got str 'x'"]),
+        (
+            lambda: Select(rasp.tokens, 5, Comparison.EQ),
+            ["Select", "queries must be an SOp", "got int 5"],
+        ),
+        (
+            lambda: Select(rasp.tokens, rasp.tokens, "EQ"),
+            ["predicate must be a Comparison", "use Comparison.EQ"],
+        ),
+        (
+            lambda: Aggregate(rasp.tokens, rasp.tokens),
+            ["selector must be a Selector", "got TokensType 'tokens'"],
+        ),
+        (
+            lambda: Aggregate(_EQ_SEL(), _EQ_SEL()),
+            ["sop must be an SOp", "Aggregate or SelectorWidth"],
+        ),
+        (lambda: Map(rasp.tokens, lambda x: x), ["f must be a function", "inner must be an SOp"]),
+        (lambda: rasp.SequenceMap(lambda a, b: a, rasp.tokens, [1, 2]), ["right must be an SOp"]),
+        (lambda: rasp.SelectorWidth(rasp.tokens), ["SelectorWidth", "selector must be a Selector"]),
+        (lambda: _EQ_SEL() & rasp.indices, ["SelectorAnd", "right must be a Selector"]),
+        (lambda: rasp.LinearSequenceMap(rasp.tokens, rasp.indices, "2", 1), ["a must be a number"]),
+    ],
+)
 def test_constructors_reject_wrong_arguments(build, fragments):
     with pytest.raises(rasp.ProgramError) as info:
         build()

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from interplab.compile import rasp
-from interplab.compile.residual_basis import graph_to_value_sets, value_sets_to_layout
 from interplab.compile.graph import program_to_graph
 from interplab.compile.programs import make_frac_prevs, make_hist
 from interplab.compile.rasp import Map, numerical
+from interplab.compile.residual_basis import graph_to_value_sets, value_sets_to_layout
 
 
 def test_value_sets():

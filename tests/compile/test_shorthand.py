@@ -5,27 +5,44 @@ from __future__ import annotations
 import pytest
 
 from interplab.compile import compile_program, derive_circuit, measure_circuit, rasp
-from interplab.compile.rasp import (Aggregate, Comparison, LinearSequenceMap, Map, ProgramError,
-                                    Select, SelectorWidth, SequenceMap, indices, numerical, tokens)
+from interplab.compile.rasp import (
+    Aggregate,
+    Comparison,
+    LinearSequenceMap,
+    Map,
+    ProgramError,
+    Select,
+    SelectorWidth,
+    SequenceMap,
+    indices,
+    numerical,
+    tokens,
+)
 
 XS = ["a", "x", "b", "x"]
 
 
-@pytest.mark.parametrize("short,long", [
-    (lambda: tokens == "x", lambda: Map(lambda t: t == "x", tokens)),
-    (lambda: tokens != "x", lambda: Map(lambda t: t != "x", tokens)),
-    (lambda: indices < 2, lambda: Map(lambda i: i < 2, indices)),
-    (lambda: 2 <= indices, lambda: Map(lambda i: i >= 2, indices)),
-    (lambda: indices * 2, lambda: Map(lambda i: i * 2, indices)),
-    (lambda: 10 - indices, lambda: Map(lambda i: 10 - i, indices)),
-    (lambda: indices % 2, lambda: Map(lambda i: i % 2, indices)),
-    (lambda: -indices, lambda: Map(lambda i: -i, indices)),
-    (lambda: indices + indices, lambda: SequenceMap(lambda a, b: a + b, indices, indices)),
-    (lambda: (tokens == "x") & (indices > 1),
-     lambda: SequenceMap(lambda a, b: a and b, Map(lambda t: t == "x", tokens),
-                         Map(lambda i: i > 1, indices))),
-    (lambda: ~(tokens == "x"), lambda: Map(lambda v: not v, Map(lambda t: t == "x", tokens))),
-])
+@pytest.mark.parametrize(
+    "short,long",
+    [
+        (lambda: tokens == "x", lambda: Map(lambda t: t == "x", tokens)),
+        (lambda: tokens != "x", lambda: Map(lambda t: t != "x", tokens)),
+        (lambda: indices < 2, lambda: Map(lambda i: i < 2, indices)),
+        (lambda: 2 <= indices, lambda: Map(lambda i: i >= 2, indices)),
+        (lambda: indices * 2, lambda: Map(lambda i: i * 2, indices)),
+        (lambda: 10 - indices, lambda: Map(lambda i: 10 - i, indices)),
+        (lambda: indices % 2, lambda: Map(lambda i: i % 2, indices)),
+        (lambda: -indices, lambda: Map(lambda i: -i, indices)),
+        (lambda: indices + indices, lambda: SequenceMap(lambda a, b: a + b, indices, indices)),
+        (
+            lambda: (tokens == "x") & (indices > 1),
+            lambda: SequenceMap(
+                lambda a, b: a and b, Map(lambda t: t == "x", tokens), Map(lambda i: i > 1, indices)
+            ),
+        ),
+        (lambda: ~(tokens == "x"), lambda: Map(lambda v: not v, Map(lambda t: t == "x", tokens))),
+    ],
+)
 def test_shorthand_builds_the_long_form(short, long):
     s, lf = short(), long()
     assert type(s) is type(lf) and s.encoding is lf.encoding
@@ -54,20 +71,44 @@ def test_an_sop_has_no_truth_value():
             pass
 
 
-@pytest.mark.parametrize("build,match", [
-    (lambda: Map(lambda t: t, 3), r"cannot build Map: inner must be an SOp .* got int 3 \(for a constant, use Full\(3\)\)"),
-    (lambda: Map(lambda t: t, "tokens"), r"inner must be an SOp .* got str 'tokens'"),
-    (lambda: Map(tokens, tokens), r"f must be a function"),
-    (lambda: Aggregate(tokens, tokens), r"selector must be a Selector .* got TokensType 'tokens'"),
-    (lambda: SelectorWidth(tokens == "x"), r"selector must be a Selector .* got Map \"tokens == 'x'"),
-    (lambda: Select(tokens, tokens, "EQ"), r"use Comparison.EQ"),
-    (lambda: Select(tokens, tokens, Comparison.EQ) & (tokens == "x"), r"right must be a Selector"),
-    (lambda: (tokens == "x") & Select(tokens, tokens, Comparison.EQ, name="s"), r"'s' is a Selector"),
-    (lambda: numerical(Aggregate(Select(indices, indices, Comparison.LEQ), tokens, default="z")),
-     r"default must be a number"),
-    (lambda: Aggregate(Select(indices, indices, Comparison.LEQ), tokens, default=[1]),
-     r"default must be a hashable value"),
-])
+@pytest.mark.parametrize(
+    "build,match",
+    [
+        (
+            lambda: Map(lambda t: t, 3),
+            r"cannot build Map: inner must be an SOp .* got int 3 \(for a constant, use Full\(3\)\)",
+        ),
+        (lambda: Map(lambda t: t, "tokens"), r"inner must be an SOp .* got str 'tokens'"),
+        (lambda: Map(tokens, tokens), r"f must be a function"),
+        (
+            lambda: Aggregate(tokens, tokens),
+            r"selector must be a Selector .* got TokensType 'tokens'",
+        ),
+        (
+            lambda: SelectorWidth(tokens == "x"),
+            r"selector must be a Selector .* got Map \"tokens == 'x'",
+        ),
+        (lambda: Select(tokens, tokens, "EQ"), r"use Comparison.EQ"),
+        (
+            lambda: Select(tokens, tokens, Comparison.EQ) & (tokens == "x"),
+            r"right must be a Selector",
+        ),
+        (
+            lambda: (tokens == "x") & Select(tokens, tokens, Comparison.EQ, name="s"),
+            r"'s' is a Selector",
+        ),
+        (
+            lambda: numerical(
+                Aggregate(Select(indices, indices, Comparison.LEQ), tokens, default="z")
+            ),
+            r"default must be a number",
+        ),
+        (
+            lambda: Aggregate(Select(indices, indices, Comparison.LEQ), tokens, default=[1]),
+            r"default must be a hashable value",
+        ),
+    ],
+)
 def test_constructors_say_what_they_expected(build, match):
     with pytest.raises(ProgramError, match=match):
         build()

@@ -13,6 +13,7 @@ import itertools
 import pytest
 
 from interplab.compile import compiling, rasp  # Tracr: from tracr.compiler import compiling
+
 #                                                       from tracr.rasp import rasp
 
 
@@ -20,8 +21,9 @@ from interplab.compile import compiling, rasp  # Tracr: from tracr.compiler impo
 
 
 def make_length():
-    all_true_selector = rasp.Select(rasp.tokens, rasp.tokens,
-                                    rasp.Comparison.TRUE).named("all_true_selector")
+    all_true_selector = rasp.Select(rasp.tokens, rasp.tokens, rasp.Comparison.TRUE).named(
+        "all_true_selector"
+    )
     return rasp.SelectorWidth(all_true_selector).named("length")
 
 
@@ -29,8 +31,9 @@ def make_reverse(sop):
     length = make_length()
     opp_idx = (length - rasp.indices).named("opp_idx")
     opp_idx = (opp_idx - 1).named("opp_idx-1")
-    reverse_selector = rasp.Select(rasp.indices, opp_idx,
-                                   rasp.Comparison.EQ).named("reverse_selector")
+    reverse_selector = rasp.Select(rasp.indices, opp_idx, rasp.Comparison.EQ).named(
+        "reverse_selector"
+    )
     return rasp.Aggregate(reverse_selector, sop).named("reverse")
 
 
@@ -79,19 +82,39 @@ PORTS = {
     # name: (build, vocab as Tracr takes it, max_seq_len, valid inputs, causal variant possible)
     "length": (make_length, {"a", "b", "c"}, 5, None, False),
     "reverse": (lambda: make_reverse(rasp.tokens), {"a", "b", "c"}, 5, None, False),
-    "frac_prevs": (lambda: make_frac_prevs(rasp.tokens == "l"), {"h", "e", "l", "o"}, 5, None, True),
-    "pair_balance": (lambda: make_pair_balance(rasp.tokens, "(", ")"), {"(", ")", "a"}, 5, None,
-                     True),
+    "frac_prevs": (
+        lambda: make_frac_prevs(rasp.tokens == "l"),
+        {"h", "e", "l", "o"},
+        5,
+        None,
+        True,
+    ),
+    "pair_balance": (
+        lambda: make_pair_balance(rasp.tokens, "(", ")"),
+        {"(", ")", "a"},
+        5,
+        None,
+        True,
+    ),
     "hist": (make_hist, {"a", "b", "c"}, 5, None, False),
-    "sort_unique": (lambda: make_sort_unique(rasp.tokens, rasp.tokens), {1, 2, 3, 4, 5}, 4,
-                    _distinct, False),
+    "sort_unique": (
+        lambda: make_sort_unique(rasp.tokens, rasp.tokens),
+        {1, 2, 3, 4, 5},
+        4,
+        _distinct,
+        False,
+    ),
     "prev_is_open": (make_shifted_is_open, {"(", ")"}, 5, None, True),
 }
 
 
 def _inputs(vocab, max_len, valid):
-    return [list(x) for n in range(1, max_len + 1) for x in itertools.product(sorted(vocab), repeat=n)
-            if valid is None or valid(x)]
+    return [
+        list(x)
+        for n in range(1, max_len + 1)
+        for x in itertools.product(sorted(vocab), repeat=n)
+        if valid is None or valid(x)
+    ]
 
 
 @pytest.mark.parametrize("name", list(PORTS))
@@ -99,12 +122,17 @@ def test_ported_program_compiles_and_agrees_on_every_input(name):
     build, vocab, max_len, valid, _ = PORTS[name]
     program = build()
     extra = {} if valid is None else {"valid": valid}
-    model = compiling.compile_rasp_to_model(program, vocab=vocab, max_seq_len=max_len,
-                                            compiler_bos="BOS", measure_circuit=False, **extra)
+    model = compiling.compile_rasp_to_model(
+        program,
+        vocab=vocab,
+        max_seq_len=max_len,
+        compiler_bos="BOS",
+        measure_circuit=False,
+        **extra,
+    )
     inputs = _inputs(vocab, max_len, valid)
     outputs = model(inputs)
-    bad = [(x, program(x), got) for x, got in zip(inputs, outputs)
-           if not _close(program(x), got)]
+    bad = [(x, program(x), got) for x, got in zip(inputs, outputs) if not _close(program(x), got)]
     assert not bad, bad[:3]
     assert model.vocab == tuple(sorted(vocab))  # a set becomes a sorted, reproducible vocabulary
 
@@ -113,8 +141,9 @@ def test_ported_program_compiles_and_agrees_on_every_input(name):
 def test_ported_causal_programs_compile_as_decoders(name):
     build, vocab, max_len, valid, _ = PORTS[name]
     program = build()
-    model = compiling.compile_rasp_to_model(program, vocab=vocab, max_seq_len=max_len,
-                                            causal=True, measure_circuit=False)
+    model = compiling.compile_rasp_to_model(
+        program, vocab=vocab, max_seq_len=max_len, causal=True, measure_circuit=False
+    )
     assert model.cfg.attention == "causal"
     inputs = _inputs(vocab, max_len, valid)
     assert all(_close(program(x), got) for x, got in zip(inputs, model(inputs)))
@@ -125,9 +154,12 @@ def test_tracr_style_outputs_match_tracrs_documented_examples():
     assert make_length()("abcdefg") == [7] * 7
     assert make_hist()("abac") == [2, 1, 2, 1]
     assert make_reverse(rasp.tokens)("Hello") == list("olleH")
-    assert make_frac_prevs(rasp.tokens == "l")("hello") == pytest.approx([0, 0, 1 / 3, 1 / 2, 2 / 5])
+    assert make_frac_prevs(rasp.tokens == "l")("hello") == pytest.approx(
+        [0, 0, 1 / 3, 1 / 2, 2 / 5]
+    )
     assert make_pair_balance(rasp.tokens, "(", ")")("a()b(c))") == pytest.approx(
-        [0, 1 / 2, 0, 0, 1 / 5, 1 / 6, 0, -1 / 8])
+        [0, 1 / 2, 0, 0, 1 / 5, 1 / 6, 0, -1 / 8]
+    )
     assert make_sort_unique(rasp.tokens, rasp.tokens)([2, 4, 3, 1]) == [1, 2, 3, 4]
 
 

@@ -18,13 +18,12 @@ from interplab.compile.programs import LIBRARY
 from interplab.compile.truth_check import UNVERIFIED
 from interplab.core.circuit import ABLATIONS, Circuit
 from interplab.errors import VerificationError
-
 from tests.compile.cases import compiled
 
 QUICK = ("reverse", "length")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _track_truth(name: str, seed: int = 0) -> tuple[list, dict[str, Circuit]]:
     """The circuits track's truth pairs (full length, avoiding the scoring pairs' inputs) and the
     per-ablation truth derived on them."""
@@ -37,8 +36,13 @@ def _track_truth(name: str, seed: int = 0) -> tuple[list, dict[str, Circuit]]:
     return held, {a: derived.for_ablation(a) for a in ABLATIONS}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n in QUICK else [pytest.mark.slow], id=n)
-                                  for n in COMPILED_PROGRAMS])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=[] if n in QUICK else [pytest.mark.slow], id=n)
+        for n in COMPILED_PROGRAMS
+    ],
+)
 def test_every_scored_library_truth_verifies_or_is_listed_as_unverified(name):
     held, truth = _track_truth(name)
     assert {len(c) for c, _ in held} == {LIBRARY[name].max_len}  # the only length scored
@@ -61,9 +65,13 @@ def test_zero_truth_agrees_with_the_weights_at_the_length_scored(name):
     held, truth = _track_truth(name)
     measured = check_truth(compiled(name), {"zero": truth["zero"]}, held)
     assert measured == []
-    assert not any(e.sender.kind == "tok_embed" and e.channel == "v" and e.receiver.kind == "head"
-                   and any(r.variable == "bos" for r in compiled(name).ground_truth.edge_reads[e])
-                   for e in truth["zero"].edges)
+    assert not any(
+        e.sender.kind == "tok_embed"
+        and e.channel == "v"
+        and e.receiver.kind == "head"
+        and any(r.variable == "bos" for r in compiled(name).ground_truth.edge_reads[e])
+        for e in truth["zero"].edges
+    )
 
 
 def test_bos_reads_of_a_width_matter_below_full_length_and_the_weights_agree():
@@ -89,11 +97,21 @@ def test_the_check_reports_an_inert_edge_added_and_a_mattering_edge_dropped():
     designed = model.ground_truth.designed.edges
     inert = sorted(designed - truth["zero"].edges)[0]
     mattering = sorted(truth["zero"].edges)[0]
-    for mutated, edge, says in ((_mutated(truth["zero"], add=[inert]), inert, "changes no output"),
-                                (_mutated(truth["zero"], drop=[mattering]), mattering, "leaves it out")):
+    for mutated, edge, says in (
+        (_mutated(truth["zero"], add=[inert]), inert, "changes no output"),
+        (_mutated(truth["zero"], drop=[mattering]), mattering, "leaves it out"),
+    ):
         problems = check_truth(model, {"zero": mutated}, held)
-        assert len(problems) == 1 and problems[0].startswith(f"{edge} under zero:") and says in problems[0]
-        with pytest.raises(VerificationError, match=str(edge).replace("[", r"\[").replace("]", r"\]")):
+        assert (
+            len(problems) == 1
+            and problems[0].startswith(f"{edge} under zero:")
+            and says in problems[0]
+        )
+        with pytest.raises(
+            VerificationError, match=str(edge).replace("[", r"\[").replace("]", r"\]")
+        ):
             verify_truth(model, {**truth, "zero": mutated}, held, name="compiled-reverse")
     record = verify_truth(model, truth, held, name="compiled-reverse")
-    assert record["agrees"] == {a: True for a in ABLATIONS} and record["lengths"] == [LIBRARY["reverse"].max_len]
+    assert record["agrees"] == {a: True for a in ABLATIONS} and record["lengths"] == [
+        LIBRARY["reverse"].max_len
+    ]

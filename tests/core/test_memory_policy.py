@@ -21,8 +21,9 @@ print(memory._policy["applied"])
 
 
 def _applied(opt: str) -> str:
-    return subprocess.run([sys.executable, "-c", CODE.format(opt=opt)], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", CODE.format(opt=opt)], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_the_first_hooked_run_applies_the_policy():

@@ -7,7 +7,8 @@ from interplab.core.cache import CacheSpec
 from interplab.core.hooks import count_hooks
 from interplab.core.interventions import Mean, Patch, Replace, Resample, Steer, Zero
 from interplab.core.model import mean_activations, wrap_module
-from interplab.core.sites import Component as C, Site
+from interplab.core.sites import Component as C
+from interplab.core.sites import Site
 from interplab.errors import ShapeError, SiteError
 
 
@@ -20,10 +21,14 @@ def test_logits_match_plain_forward(tiny_model, tokens):
 
 
 def test_on_demand_sites_agree_with_fused_path(tiny_model, tokens):
-    _, cache = tiny_model.run_with_cache(tokens, [Site(C.ATTN_RESULT, 0), Site(C.ATTN_OUT, 0),
-                                                  Site(C.ATTN_V_IN, 1), Site(C.RESID_PRE, 1)])
+    _, cache = tiny_model.run_with_cache(
+        tokens,
+        [Site(C.ATTN_RESULT, 0), Site(C.ATTN_OUT, 0), Site(C.ATTN_V_IN, 1), Site(C.RESID_PRE, 1)],
+    )
     b_O = tiny_model.model.blocks[0].attn.b_O
-    assert torch.allclose(cache[Site(C.ATTN_RESULT, 0)].sum(2) + b_O, cache[Site(C.ATTN_OUT, 0)], atol=1e-5)
+    assert torch.allclose(
+        cache[Site(C.ATTN_RESULT, 0)].sum(2) + b_O, cache[Site(C.ATTN_OUT, 0)], atol=1e-5
+    )
     for h in range(tiny_model.cfg.n_heads):
         assert torch.equal(cache[Site(C.ATTN_V_IN, 1, h)], cache[Site(C.RESID_PRE, 1)])
 
@@ -32,8 +37,19 @@ def test_zero_ablating_a_head_matches_hand_computation(tokens):
     from interplab.models.config import TransformerConfig
     from interplab.models.transformer import HookedTransformer
 
-    cfg = TransformerConfig(n_layers=1, d_model=16, n_heads=3, d_head=4, d_mlp=1, d_vocab=20,
-                            n_ctx=16, attn_only=True, normalization="none", init_std=0.3, seed=1)
+    cfg = TransformerConfig(
+        n_layers=1,
+        d_model=16,
+        n_heads=3,
+        d_head=4,
+        d_mlp=1,
+        d_vocab=20,
+        n_ctx=16,
+        attn_only=True,
+        normalization="none",
+        init_std=0.3,
+        seed=1,
+    )
     model = HookedTransformer(cfg)
     m = model.model
     a = m.blocks[0].attn
@@ -44,7 +60,7 @@ def test_zero_ablating_a_head_matches_hand_computation(tokens):
             q = x @ a.W_Q[h] + a.b_Q[h]
             k = x @ a.W_K[h] + a.b_K[h]
             v = x @ a.W_V[h] + a.b_V[h]
-            s = q @ k.transpose(-1, -2) / cfg.d_head ** 0.5
+            s = q @ k.transpose(-1, -2) / cfg.d_head**0.5
             s = s.masked_fill(torch.ones(10, 10, dtype=torch.bool).triu(1), float("-inf"))
             heads.append(s.softmax(-1) @ v @ a.W_O[h])
         expected = (x + heads[0] + heads[2] + a.b_O) @ m.unembed.W_U + m.unembed.b_U
@@ -66,8 +82,9 @@ def test_patching_full_cache_reproduces_source_run(tiny_model, tokens, other_tok
 def test_per_head_patch_from_per_head_cache(tiny_model, tokens, other_tokens):
     site = Site(C.ATTN_Z, 1, 2)
     _, cache = tiny_model.run_with_cache(tokens, [site])
-    _, patched = tiny_model.run_with_cache(other_tokens, [Site(C.ATTN_Z, 1)],
-                                           interventions=[Patch(site, value=cache)])
+    _, patched = tiny_model.run_with_cache(
+        other_tokens, [Site(C.ATTN_Z, 1)], interventions=[Patch(site, value=cache)]
+    )
     z = patched[Site(C.ATTN_Z, 1)]
     assert torch.equal(z[:, :, 2], cache[site])
     _, clean_b = tiny_model.run_with_cache(other_tokens, [Site(C.ATTN_Z, 1)])
@@ -77,15 +94,22 @@ def test_per_head_patch_from_per_head_cache(tiny_model, tokens, other_tokens):
 def test_resample_and_mean_and_steer(tiny_model, tokens, other_tokens):
     site = Site(C.MLP_OUT, 0)
     _, src = tiny_model.run_with_cache(other_tokens, [site])
-    _, got = tiny_model.run_with_cache(tokens, [site], interventions=[Resample(site, source=other_tokens)])
+    _, got = tiny_model.run_with_cache(
+        tokens, [site], interventions=[Resample(site, source=other_tokens)]
+    )
     assert torch.equal(got[site], src[site])
     means = mean_activations(tiny_model, other_tokens, [site])
-    _, got = tiny_model.run_with_cache(tokens, [site], interventions=[Mean(site, reference=other_tokens)])
+    _, got = tiny_model.run_with_cache(
+        tokens, [site], interventions=[Mean(site, reference=other_tokens)]
+    )
     assert torch.allclose(got[site], means[site].expand_as(got[site]))
     _, base = tiny_model.run_with_cache(tokens, [site])
     vec = torch.randn(tiny_model.cfg.d_model)
-    _, got = tiny_model.run_with_cache(tokens, [site], interventions=[Steer(site, vector=vec, scale=2.0),
-                                                                       Steer(site, vector=vec, scale=-0.5)])
+    _, got = tiny_model.run_with_cache(
+        tokens,
+        [site],
+        interventions=[Steer(site, vector=vec, scale=2.0), Steer(site, vector=vec, scale=-0.5)],
+    )
     assert torch.allclose(got[site], base[site] + 1.5 * vec, atol=1e-6)
 
 
@@ -100,8 +124,12 @@ def test_positions_restrict_an_intervention(tiny_model, tokens):
 
 def test_selective_cache_spec(tiny_model, tokens):
     site = Site(C.RESID_POST, 1)
-    _, cache = tiny_model.run_with_cache(tokens, [site], spec={site: CacheSpec(positions=(-1,), dtype=torch.float16)})
-    assert cache[site].shape == (3, 1, tiny_model.cfg.d_model) and cache[site].dtype == torch.float16
+    _, cache = tiny_model.run_with_cache(
+        tokens, [site], spec={site: CacheSpec(positions=(-1,), dtype=torch.float16)}
+    )
+    assert (
+        cache[site].shape == (3, 1, tiny_model.cfg.d_model) and cache[site].dtype == torch.float16
+    )
     assert len(cache) == 1
 
 
@@ -120,6 +148,7 @@ def test_stack_helpers(tiny_model, tokens):
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_unknown_site_names_close_matches(tiny_model, tokens):
     with pytest.raises(SiteError, match="no site L7.resid_pre"):
@@ -143,12 +172,15 @@ def test_resample_batch_mismatch(tiny_model, tokens):
         tiny_model.run_with(tokens, [Resample(Site(C.RESID_PRE, 0), source=tokens[:1])])
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    (torch.zeros(3, 10), "integers"),
-    (torch.zeros(10, dtype=torch.long), "shape \\[batch, pos\\]"),
-    (torch.full((1, 4), 99), "token ids must lie"),
-    (torch.zeros(1, 40, dtype=torch.long), "n_ctx"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        (torch.zeros(3, 10), "integers"),
+        (torch.zeros(10, dtype=torch.long), "shape \\[batch, pos\\]"),
+        (torch.full((1, 4), 99), "token ids must lie"),
+        (torch.zeros(1, 40, dtype=torch.long), "n_ctx"),
+    ],
+)
 def test_bad_tokens(tiny_model, bad, fragment):
     with pytest.raises(ShapeError, match=fragment):
         tiny_model.run(bad)
@@ -170,6 +202,7 @@ def test_site_that_never_fires_is_an_error(tokens):
 
 
 # ---------------------------------------------------------- hook hygiene
+
 
 class Boom(RuntimeError):
     pass
@@ -229,6 +262,7 @@ def test_wrap_plain_module(tokens):
 
 # ------------------------------------------- interventions that cannot take effect
 
+
 class _Skips(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -259,11 +293,14 @@ def test_intervention_on_an_on_demand_per_head_site_fires(tiny_model, tokens):
     assert not torch.allclose(q_in, tiny_model.run(tokens), atol=1e-4)
 
 
-@pytest.mark.parametrize("make", [
-    lambda s: Zero(s),
-    lambda s: Patch(s, value=torch.zeros(3, 10, 4, 8)),
-    lambda s: Replace(s, fn=lambda v: v),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: Zero(s),
+        lambda s: Patch(s, value=torch.zeros(3, 10, 4, 8)),
+        lambda s: Replace(s, fn=lambda v: v),
+    ],
+)
 def test_head_out_of_range_names_valid_heads(tiny_model, tokens, make):
     site = Site(C.ATTN_Z, 0, 7)
     with pytest.raises(SiteError, match=r"head 7 is out of range.*4 heads.*0\.\.3"):
@@ -292,7 +329,9 @@ def test_negative_positions_count_from_the_end(tiny_model, tokens):
 
 def test_replace_with_another_dtype_is_an_error(tiny_model, tokens):
     site = Site(C.MLP_OUT, 0)
-    with pytest.raises(ShapeError, match=r"Replace at L0\.mlp_out.*dtype float64 \(expected float32\)"):
+    with pytest.raises(
+        ShapeError, match=r"Replace at L0\.mlp_out.*dtype float64 \(expected float32\)"
+    ):
         tiny_model.run_with(tokens, [Replace(site, fn=lambda v: v.double())])
     with pytest.raises(ShapeError, match=r"Replace at L0\.H1\.attn_z.*dtype float16"):
         tiny_model.run_with(tokens, [Replace(Site(C.ATTN_Z, 0, 1), fn=lambda v: v.half())])

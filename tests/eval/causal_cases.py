@@ -22,17 +22,20 @@ CASES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(name: str):
     """(compiled model, every input of the case)."""
     build, vocab, length, distinct = CASES[name]
     model = compile_program(build(), list(vocab), length, name=name)
-    inputs = (list(itertools.permutations(vocab, length)) if distinct
-              else list(itertools.product(vocab, repeat=length)))
+    inputs = (
+        list(itertools.permutations(vocab, length))
+        if distinct
+        else list(itertools.product(vocab, repeat=length))
+    )
     return model, inputs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def library(name: str):
     """(the library program's compiled model, every valid input of length max_len)."""
     spec = get_program(name)

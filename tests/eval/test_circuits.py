@@ -54,19 +54,41 @@ def test_edge_and_node_auroc_on_a_circuit():
     tok, h, out = Node.tok_embed(), Node.attn_head(0, 0), Node.logits()
     h1 = Node.attn_head(0, 1)
     truth = Circuit.from_edges([Edge(tok, h, "v"), Edge(h, out)])
-    scores = EdgeScores({Edge(tok, h, "v"): 1.0, Edge(h, out): 0.9, Edge(tok, h1, "v"): 0.1,
-                         Edge(h1, out): 0.2, Edge(tok, out): 0.5}, "hand", "zero", "none")
+    scores = EdgeScores(
+        {
+            Edge(tok, h, "v"): 1.0,
+            Edge(h, out): 0.9,
+            Edge(tok, h1, "v"): 0.1,
+            Edge(h1, out): 0.2,
+            Edge(tok, out): 0.5,
+        },
+        "hand",
+        "zero",
+        "none",
+    )
     assert edge_auroc(scores, truth) == 1.0
     assert node_auroc(scores, truth) == 1.0
 
 
 @pytest.fixture
 def model_and_task():
-    cfg = TransformerConfig(n_layers=1, d_model=16, n_heads=2, d_head=8, d_mlp=16, d_vocab=10,
-                            n_ctx=6, init_std=0.4, seed=2)
+    cfg = TransformerConfig(
+        n_layers=1,
+        d_model=16,
+        n_heads=2,
+        d_head=8,
+        d_mlp=16,
+        d_vocab=10,
+        n_ctx=6,
+        init_std=0.4,
+        seed=2,
+    )
     g = torch.Generator().manual_seed(0)
-    task = CircuitTask(torch.randint(0, 10, (8, 6), generator=g),
-                       torch.randint(0, 10, (8, 6), generator=g), metric="kl")
+    task = CircuitTask(
+        torch.randint(0, 10, (8, 6), generator=g),
+        torch.randint(0, 10, (8, 6), generator=g),
+        metric="kl",
+    )
     return HookedTransformer(cfg), task
 
 
@@ -77,5 +99,6 @@ def test_faithfulness_is_one_for_the_full_graph_and_zero_for_none(model_and_task
     assert res.n_edges[0] == 0 and res.n_edges[-1] == len(scores.scores)
     assert res.f[0] == pytest.approx(0.0, abs=1e-6)
     assert res.f[-1] == pytest.approx(1.0, abs=1e-6)
-    assert res.cmd == pytest.approx(sum(abs(1 - v) for v in (0.5 * (res.f[0] + res.f[1]),
-                                                             0.5 * (res.f[1] + res.f[2]))) * 0.5)
+    assert res.cmd == pytest.approx(
+        sum(abs(1 - v) for v in (0.5 * (res.f[0] + res.f[1]), 0.5 * (res.f[1] + res.f[2]))) * 0.5
+    )

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError
-from interplab.eval.counterfactuals import (bootstrap_ratio, sample_pairs, score_hypothesis,
-                                            wilson)
+from interplab.eval.counterfactuals import bootstrap_ratio, sample_pairs, score_hypothesis, wilson
 from interplab.methods.causal import from_circuit, from_ground_truth, misaligned
 from tests.eval.causal_cases import compiled, library
 
@@ -16,7 +15,9 @@ from tests.eval.causal_cases import compiled, library
 def test_wilson_matches_the_textbook_interval():
     est = wilson(8, 10)
     assert est.value == 0.8 and est.n == 10
-    assert est.low == pytest.approx(0.4902, abs=1e-3) and est.high == pytest.approx(0.9433, abs=1e-3)
+    assert est.low == pytest.approx(0.4902, abs=1e-3) and est.high == pytest.approx(
+        0.9433, abs=1e-3
+    )
     assert wilson(10, 10).high == 1.0 and wilson(0, 10).low == 0.0
 
 
@@ -42,13 +43,16 @@ def test_every_hypothesis_gets_the_same_pairs_and_n_per_kind():
     truth = from_ground_truth(model)
     wrong = misaligned(truth)
     assert set(truth.irrelevant) != set(wrong.irrelevant)  # they ablate different components
-    reports = [score_hypothesis(model, h, inputs, n_pairs=40, seed=3, loss=False)
-               for h in (truth, wrong)]
+    reports = [
+        score_hypothesis(model, h, inputs, n_pairs=40, seed=3, loss=False) for h in (truth, wrong)
+    ]
     for kind in ("interchange", "ablation", "new_input"):
         assert [r.by_kind[kind].n for r in reports] == [40, 40]
     # the wrong hypothesis's failing pairs are pairs of the hypothesis-independent sample
-    pairs = {kind: set(zip(*(map(tuple, xs) for xs in sample_pairs(inputs, 40, 3, kind))))
-             for kind in ("interchange", "ablation")}
+    pairs = {
+        kind: set(zip(*(map(tuple, xs) for xs in sample_pairs(inputs, 40, 3, kind))))
+        for kind in ("interchange", "ablation")
+    }
     failures = reports[1].failures
     assert failures
     for f in failures:
@@ -62,13 +66,17 @@ def test_kinds_are_never_pooled_new_inputs_pass_a_wrong_hypothesis():
     """A misplaced hypothesis with the right program predicts every new input: pooled with
     interchanges, that would be a floor of 1/3 for any control."""
     model, inputs = library("sum_prev")
-    report = score_hypothesis(model, misaligned(from_ground_truth(model)), inputs, n_pairs=60,
-                              loss=False)
+    report = score_hypothesis(
+        model, misaligned(from_ground_truth(model)), inputs, n_pairs=60, loss=False
+    )
     assert report.by_kind["new_input"].value == 1.0
     assert report.by_kind["interchange"].value < 0.2
     names = {k for k in report.rows() if k.startswith("counterfactual_accuracy")}
-    assert names == {"counterfactual_accuracy_interchange", "counterfactual_accuracy_ablation",
-                     "counterfactual_accuracy_new_input"}
+    assert names == {
+        "counterfactual_accuracy_interchange",
+        "counterfactual_accuracy_ablation",
+        "counterfactual_accuracy_new_input",
+    }
 
 
 def test_a_kind_that_does_not_apply_is_omitted_with_its_reason():
@@ -81,8 +89,9 @@ def test_a_kind_that_does_not_apply_is_omitted_with_its_reason():
     assert "counterfactual_accuracy_ablation" not in report.rows()
     model, inputs = library("sum_prev")
     truth = from_ground_truth(model)
-    circuit = from_circuit("true circuit", model.program, truth.circuit, truth.all_nodes,
-                           model.encode, model.decode)
+    circuit = from_circuit(
+        "true circuit", model.program, truth.circuit, truth.all_nodes, model.encode, model.decode
+    )
     report = score_hypothesis(model, circuit, inputs, n_pairs=20, ablation="mean", loss=False)
     assert "locates no variable" in report.omitted["counterfactual_accuracy_interchange"]
     assert report.iia is None
@@ -103,8 +112,9 @@ def test_loss_recovered_is_not_claimed_by_a_hypothesis_that_claims_nothing():
     run the model unchanged and 'recover' 1.0."""
     model, inputs = library("sum_prev")
     truth = from_ground_truth(model)
-    everything = from_circuit("everything", model.program, truth.all_nodes, truth.all_nodes,
-                              model.encode, model.decode)
+    everything = from_circuit(
+        "everything", model.program, truth.all_nodes, truth.all_nodes, model.encode, model.decode
+    )
     report = score_hypothesis(model, everything, inputs, n_pairs=20)
     assert report.hypothesis_loss_recovered is None
     assert "nothing to scrub" in report.omitted["hypothesis_loss_recovered"]

@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError
-from interplab.eval.data_attribution import (bootstrap_mean, lds, loo_correlation, mislabel_recall_at,
-                                             planted_recall, spearman_rows)
+from interplab.eval.data_attribution import (
+    bootstrap_mean,
+    lds,
+    loo_correlation,
+    mislabel_recall_at,
+    planted_recall,
+    spearman_rows,
+)
 
 
 @pytest.fixture
@@ -24,10 +30,16 @@ def test_lds_is_one_for_the_true_datamodel_and_near_zero_for_noise(datamodel):
     perfect = lds(w, masks, outputs)
     assert perfect.value == pytest.approx(1.0) and perfect.n == 6
     assert lds(-w, masks, outputs).value == pytest.approx(-1.0)
-    noise = lds(torch.randn(6, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64), masks, outputs)
+    noise = lds(
+        torch.randn(6, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64),
+        masks,
+        outputs,
+    )
     assert abs(noise.value) < 0.3 and noise.low < noise.value < noise.high
     # scaling the scores of a test point never changes its rank correlation
-    assert lds(w * torch.arange(1, 7, dtype=torch.float64)[:, None], masks, outputs).value == pytest.approx(1.0)
+    assert lds(
+        w * torch.arange(1, 7, dtype=torch.float64)[:, None], masks, outputs
+    ).value == pytest.approx(1.0)
 
 
 def test_constant_scores_count_as_zero_and_are_reported(datamodel):
@@ -48,7 +60,9 @@ def test_spearman_handles_ties_like_the_textbook():
 def test_loo_correlation_uses_the_left_out_columns():
     scores = torch.zeros(2, 10, dtype=torch.float64)
     scores[:, [1, 4, 7]] = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], dtype=torch.float64)
-    effect = torch.tensor([[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]], dtype=torch.float64)  # [n_loo, n_test]
+    effect = torch.tensor(
+        [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]], dtype=torch.float64
+    )  # [n_loo, n_test]
     est = loo_correlation(scores, torch.tensor([1, 4, 7]), effect)
     assert est.value == pytest.approx(0.0)  # +1 and -1
     assert est.low == pytest.approx(-1.0) and est.high == pytest.approx(1.0)
@@ -65,7 +79,9 @@ def test_planted_recall_and_wilson():
     scores[0, [2, 5, 9]] = 1.0  # all three planted on top
     scores[1, [2, 11, 12]] = 1.0  # one of three
     assert planted_recall(scores, torch.tensor([2, 5, 9])).value == pytest.approx(2 / 3)
-    from interplab.eval.counterfactuals import wilson  # the one Wilson interval the data-attribution scores use
+    from interplab.eval.counterfactuals import (
+        wilson,
+    )  # the one Wilson interval the data-attribution scores use
 
     w = wilson(8, 10)
     low, high = w.low, w.high

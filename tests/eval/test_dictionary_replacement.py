@@ -9,8 +9,12 @@ import pytest
 
 from interplab.compile.programs import get_program
 from interplab.errors import ConfigError
-from interplab.eval.dictionary_replacement import (DictionaryReplacementResult, dictionary_replacement,
-                                                   mlp_blocks, written_directions)
+from interplab.eval.dictionary_replacement import (
+    DictionaryReplacementResult,
+    dictionary_replacement,
+    mlp_blocks,
+    written_directions,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,10 @@ def test_transcoder_replaces_mod_sum_mlp_where_mean_ablation_fails(mod_sum):
     assert r.n_train + r.n_eval == len(inputs) and r.n_positions == 1470
     assert r.correct_original == r.n_positions  # the compiled model is exact
     assert r.correct_replaced >= 0.9 * r.correct_original, (r.correct_replaced, r.n_positions)
-    assert r.correct_mean_ablated <= 0.3 * r.correct_original, (r.correct_mean_ablated, r.n_positions)
+    assert r.correct_mean_ablated <= 0.3 * r.correct_original, (
+        r.correct_mean_ablated,
+        r.n_positions,
+    )
     assert r.fidelity >= 0.9 and r.mean_fidelity <= 0.3
     assert r.kl_recovered >= 0.9 and r.l2_recovered >= 0.9
     # the feature view: decoder directions line up with the five one-hot outputs it writes
@@ -87,7 +94,11 @@ def test_bench_rows():
     assert got[(method, "mmcs_written_directions", None)] >= 0.8
     assert got[(method, "n_positions", None)] == 1470
     full = [b for b in causal.SUITES["full"] if "dictionary_replacement" in b["methods"]]
-    assert full and "compiled-mod_sum" in full[0]["organisms"] and "compiled-hist" in full[0]["organisms"]
+    assert (
+        full
+        and "compiled-mod_sum" in full[0]["organisms"]
+        and "compiled-hist" in full[0]["organisms"]
+    )
     assert not any("dictionary_replacement" in b["methods"] for b in causal.SUITES["quick"])
     with pytest.raises(ConfigError, match="needs a compiled organism"):
         causal.run_causal_job("siit-hist", "dictionary_replacement")

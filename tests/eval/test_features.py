@@ -7,8 +7,16 @@ from torch import nn
 from interplab.core.model import wrap_module
 from interplab.core.sites import Site
 from interplab.errors import ShapeError
-from interplab.eval.features import (dead_fraction, feature_recovery, l0, loss_recovered, max_cosines,
-                                     mmcs, score_dictionary, variance_explained)
+from interplab.eval.features import (
+    dead_fraction,
+    feature_recovery,
+    l0,
+    loss_recovered,
+    max_cosines,
+    mmcs,
+    score_dictionary,
+    variance_explained,
+)
 from interplab.methods.dictionaries import DictionaryConfig, SparseDictionary
 
 
@@ -25,14 +33,14 @@ def test_mmcs_of_exact_permuted_and_random_dictionaries():
 
 def test_feature_recovery_counts_by_hand():
     e = torch.eye(4)
-    learned = torch.stack([e[0], e[1], (e[2] + e[3]) / 2 ** 0.5, e[0] + 0.01 * e[1]])
+    learned = torch.stack([e[0], e[1], (e[2] + e[3]) / 2**0.5, e[0] + 0.01 * e[1]])
     rec = feature_recovery(e, learned, threshold=0.9)
-    assert rec.recall == pytest.approx(0.5)       # features 0 and 1 found
-    assert rec.precision == pytest.approx(0.75)   # latents 0, 1, 3 match; latent 2 is a blend
+    assert rec.recall == pytest.approx(0.5)  # features 0 and 1 found
+    assert rec.precision == pytest.approx(0.75)  # latents 0, 1, 3 match; latent 2 is a blend
     assert rec.f1 == pytest.approx(2 * 0.5 * 0.75 / 1.25)
     live = torch.tensor([True, True, False, True])
     assert feature_recovery(e, learned, 0.9, live=live).precision == pytest.approx(1.0)
-    assert torch.allclose(max_cosines(e, learned)[2:], torch.full((2,), 2 ** -0.5))
+    assert torch.allclose(max_cosines(e, learned)[2:], torch.full((2,), 2**-0.5))
 
 
 def test_proxies():
@@ -96,5 +104,11 @@ def test_score_dictionary_reports_ground_truth_next_to_proxies():
     assert scores.variance_explained == pytest.approx(1.0)
     assert scores.dead_fraction == pytest.approx(0.5)  # the negative half never fires on x >= 0
     assert scores.precision == 1.0  # dead latents are not counted against precision
-    assert set(scores.as_dict()) >= {"mmcs", "feature_f1", "l0", "variance_explained", "loss_recovered"}
+    assert set(scores.as_dict()) >= {
+        "mmcs",
+        "feature_f1",
+        "l0",
+        "variance_explained",
+        "loss_recovered",
+    }
     assert score_dictionary(_identity_sae(6), x).mmcs is None

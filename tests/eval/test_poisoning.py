@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError, ShapeError
-from interplab.eval.poisoning import (auroc, poison_detection_auroc, precision_at_poison_rate,
-                                      precision_at_rate, trigger_detection_auroc)
+from interplab.eval.poisoning import (
+    auroc,
+    poison_detection_auroc,
+    precision_at_poison_rate,
+    precision_at_rate,
+    trigger_detection_auroc,
+)
 
 
 def test_auroc_hand_cases():

@@ -10,8 +10,11 @@ from interplab.methods.rationales.rationale import Claim, Rationale
 from interplab.methods.rationales.recourse import Counterfactual, Recourse
 from interplab.models.tabular_data import Feature
 
-FEATURES = (Feature("a", "numeric", low=0, high=10), Feature("b", "numeric", low=0, high=10),
-            Feature("age", "numeric", low=18, high=90, immutable=True))
+FEATURES = (
+    Feature("a", "numeric", low=0, high=10),
+    Feature("b", "numeric", low=0, high=10),
+    Feature("age", "numeric", low=18, high=90, immutable=True),
+)
 # approve when a > 5: b and age never matter
 MODEL = DecisionModel(FEATURES, lambda x: x[:, 0] - 5.0)
 
@@ -22,10 +25,18 @@ def _option(row):
 
 def test_counterfactual_scores_recompute_validity_and_actionability():
     x = torch.tensor([2.0, 1.0, 40.0], dtype=torch.float64)
-    rec = Recourse("t", False, (_option([6.0, 1.0, 40.0]),    # flips, legal
-                                _option([4.0, 9.0, 40.0]),    # does not flip (claims valid: rechecked)
-                                _option([7.0, 1.0, 30.0]),    # flips but changes age
-                                _option([11.0, 1.0, 40.0])), 0, 0.0)  # flips, out of range
+    rec = Recourse(
+        "t",
+        False,
+        (
+            _option([6.0, 1.0, 40.0]),  # flips, legal
+            _option([4.0, 9.0, 40.0]),  # does not flip (claims valid: rechecked)
+            _option([7.0, 1.0, 30.0]),  # flips but changes age
+            _option([11.0, 1.0, 40.0]),
+        ),
+        0,
+        0.0,
+    )  # flips, out of range
     s = E.counterfactual_scores(MODEL, [x], [rec])
     assert s["counterfactual_validity"].value == 0.75 and s["counterfactual_validity"].n == 4
     assert s["actionability"].value == 0.5
@@ -34,8 +45,18 @@ def test_counterfactual_scores_recompute_validity_and_actionability():
 
 
 def _rationale(x, claims):
-    return Rationale(x, bool(MODEL.decide(x[None])[0]), "", 0.0, None, None, tuple(claims), (), FEATURES,
-                     ("refuse", "approve"))
+    return Rationale(
+        x,
+        bool(MODEL.decide(x[None])[0]),
+        "",
+        0.0,
+        None,
+        None,
+        tuple(claims),
+        (),
+        FEATURES,
+        ("refuse", "approve"),
+    )
 
 
 def test_claim_accuracy_retests_claims_independently():
@@ -69,7 +90,9 @@ def test_agreement_metrics():
     assert math.isclose(E.spearman(torch.tensor([1.0, 2, 3]), torch.tensor([10.0, 20, 30])), 1.0)
     assert math.isclose(E.spearman(torch.tensor([1.0, 2, 3]), torch.tensor([3.0, 2, 1])), -1.0)
     truth = torch.tensor([[0.0, 2.0, -1.0, 0.0]])
-    out = E.attribution_agreement(torch.tensor([[0.0, 1.0, 0.5, 0.1]]), true_values=truth, true_features=[1, 2])
+    out = E.attribution_agreement(
+        torch.tensor([[0.0, 1.0, 0.5, 0.1]]), true_values=truth, true_features=[1, 2]
+    )
     assert out["top_k_recall"].value == 1.0 and "attribution_agreement" not in out
 
 
@@ -114,5 +137,7 @@ def test_stability_of_a_deterministic_and_a_random_method():
     rows = torch.tensor([[2.0, 1.0, 40.0], [7.0, 3.0, 50.0]], dtype=torch.float64)
     bg = rows.repeat(5, 1) + torch.arange(10, dtype=torch.float64)[:, None] * 0.1
     fixed = E.stability(lambda x, s: torch.tensor([3.0, 2.0, 1.0]), FEATURES, rows, bg)
-    noisy = E.stability(lambda x, s: torch.randn(3, generator=torch.Generator().manual_seed(s)), FEATURES, rows, bg)
+    noisy = E.stability(
+        lambda x, s: torch.randn(3, generator=torch.Generator().manual_seed(s)), FEATURES, rows, bg
+    )
     assert math.isclose(fixed.value, 1.0) and noisy.value < 0.9

@@ -6,15 +6,30 @@ import math
 import pytest
 
 from interplab.errors import ConfigError, UnknownNameError
-from interplab.eval.utility import (ArmEstimate, ArmFailedError, Budget, UtilityTask, arm_kind, bounds_of,
-                                    cv_folds, run_seeds, select_by_cv, summarise, verdict)
+from interplab.eval.utility import (
+    ArmEstimate,
+    ArmFailedError,
+    Budget,
+    UtilityTask,
+    arm_kind,
+    bounds_of,
+    cv_folds,
+    run_seeds,
+    select_by_cv,
+    summarise,
+    verdict,
+)
 
 ARMS = ("interp:a", "baseline:b", "baseline:random", "oracle:o")
 
 
 def _task(**kw):
-    spec = {"name": "t", "metric": "worst_group_accuracy", "arms": list(ARMS),
-            "budget": {"kind": "training_examples", "amount": 100}}
+    spec = {
+        "name": "t",
+        "metric": "worst_group_accuracy",
+        "arms": list(ARMS),
+        "budget": {"kind": "training_examples", "amount": 100},
+    }
     spec.update(kw)
     return UtilityTask.from_dict(spec)
 
@@ -75,14 +90,20 @@ def test_verdict_follows_the_intervals_and_ignores_the_oracle():
     tight_hi, tight_lo = est([0.90, 0.91, 0.92]), est([0.50, 0.51, 0.52])
     wide = est([0.3, 0.9, 0.6])
     oracle = est([1.0, 1.0, 1.0])
-    assert verdict({"interp:a": tight_hi, "baseline:b": tight_lo, "oracle:o": oracle})["verdict"] == "better"
-    v = verdict({"interp:a": tight_lo, "baseline:b": tight_hi, "baseline:c": wide, "oracle:o": oracle})
+    assert (
+        verdict({"interp:a": tight_hi, "baseline:b": tight_lo, "oracle:o": oracle})["verdict"]
+        == "better"
+    )
+    v = verdict(
+        {"interp:a": tight_lo, "baseline:b": tight_hi, "baseline:c": wide, "oracle:o": oracle}
+    )
     assert v["verdict"] == "worse" and v["baseline"] == "baseline:b" and v["oracle"] == "oracle:o"
     assert verdict({"interp:a": wide, "baseline:b": tight_lo})["verdict"] == "no better"
     assert verdict({"interp:a": wide})["verdict"] == "no baseline arm run"
 
 
 # ---------------------------------------------------------------- equal tuning: select_by_cv
+
 
 def test_cv_folds_partition_the_budget_and_keep_each_stratum_balanced():
     strata = [g for g in range(4) for _ in range(32)]  # 4 groups x 32, as the spurious budget
@@ -109,7 +130,12 @@ def test_selection_scores_each_value_on_held_out_folds_only():
     assert len(seen) == 8 and {v for v, _ in seen} == {1, 2}
     assert sel.value == 1 and sel.cv_scores == (0.0, 0.0)  # a tie goes to the earlier value
     d = sel.as_dict()
-    assert d["param"] == "c" and d["grid"] == [1, 2] and d["examples"] == 40 and "budget" in d["protocol"]
+    assert (
+        d["param"] == "c"
+        and d["grid"] == [1, 2]
+        and d["examples"] == 40
+        and "budget" in d["protocol"]
+    )
 
 
 def test_selection_prefers_the_value_that_generalises_over_one_that_memorises():
@@ -147,6 +173,7 @@ def test_a_value_with_a_non_finite_fold_is_out_and_none_left_is_an_error():
 
 # ---------------------------------------------------------------- failed seeds count
 
+
 def test_run_seeds_records_a_raising_or_nan_seed_and_runs_the_rest():
     def one(seed):
         if seed == 1:
@@ -167,16 +194,32 @@ def test_an_interp_arm_with_a_failed_seed_is_never_better():
     hi_failed = summarise([0.90, 0.91], n=10, n_failed=1)
     assert verdict({"interp:a": hi, "baseline:b": lo})["verdict"] == "better"  # the same, complete
     v = verdict({"interp:a": hi_failed, "baseline:b": lo})
-    assert (v["verdict"], v["interp"], v["baseline"], v["failed"]) == ("no better", "interp:a", "baseline:b",
-                                                                      {"interp:a": 1})
+    assert (v["verdict"], v["interp"], v["baseline"], v["failed"]) == (
+        "no better",
+        "interp:a",
+        "baseline:b",
+        {"interp:a": 1},
+    )
     assert v["gap"] == pytest.approx(0.905 - 0.51) and "interp:a failed 1 seed" in v["note"]
     # a baseline that failed (even one with no number at all) leaves the bar unknown
     v = verdict({"interp:a": hi, "baseline:b": lo}, failed={"baseline:c": 3})
-    assert v["verdict"] == "no better" and v["failed"] == {"baseline:c": 3} and "baseline:c" in v["note"]
+    assert (
+        v["verdict"] == "no better"
+        and v["failed"] == {"baseline:c": 3}
+        and "baseline:c" in v["note"]
+    )
     # a failure in another interp arm, or the oracle, does not block the winner
-    assert verdict({"interp:a": hi, "baseline:b": lo}, failed={"interp:z": 3, "oracle:o": 1})["verdict"] == "better"
+    assert (
+        verdict({"interp:a": hi, "baseline:b": lo}, failed={"interp:z": 3, "oracle:o": 1})[
+            "verdict"
+        ]
+        == "better"
+    )
     # losing still loses
-    assert verdict({"interp:a": summarise([0.1, 0.11], n=10, n_failed=1), "baseline:b": hi})["verdict"] == "worse"
+    assert (
+        verdict({"interp:a": summarise([0.1, 0.11], n=10, n_failed=1), "baseline:b": hi})["verdict"]
+        == "worse"
+    )
     # every interp arm failed: said, not hidden
     v = verdict({"baseline:b": lo, "baseline:c": hi}, failed={"interp:a": 3})
     assert v["verdict"] == "no interp arm gave a number" and "interp:a" in v["note"]

@@ -45,7 +45,7 @@ def test_label_mode_ties_gender_to_profession_and_random_mode_does_not():
     assert torch.equal(tr.cue, tr.y)
     te = bm.bios("test", "random")
     assert 0.45 < float((te.cue == te.y).float().mean()) < 0.55
-    assert torch.equal(te.tokens, bm.bios("test", "random").tokens)        # fixed per split
+    assert torch.equal(te.tokens, bm.bios("test", "random").tokens)  # fixed per split
     other = bm.bios("train", "random", seed=5)
     assert torch.equal(other.y, tr.y) and not torch.equal(other.cue, tr.cue)
 
@@ -79,8 +79,11 @@ def test_balanced_subset_has_equal_groups():
 
 
 def test_group_accuracies():
-    data = bm.BiosData(torch.zeros(4, bm.LENGTH, dtype=torch.long), torch.tensor([0, 0, 1, 1]),
-                       torch.tensor([0, 1, 0, 1]))
+    data = bm.BiosData(
+        torch.zeros(4, bm.LENGTH, dtype=torch.long),
+        torch.tensor([0, 0, 1, 1]),
+        torch.tensor([0, 1, 0, 1]),
+    )
     out = bm.group_accuracies(torch.tensor([0, 1, 1, 1]), data)
     assert out["accuracy"] == 0.75 and out["worst_group_accuracy"] == 0.0 and out["group_01"] == 0.0
 

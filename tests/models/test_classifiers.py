@@ -27,7 +27,9 @@ def test_training_is_deterministic_and_logreg_reaches_its_minimum(small):
 def test_mlp_seed_changes_the_weights_and_layout_is_weight_then_bias(small):
     spec = ClassifierSpec("mlp", n_hidden=8, steps=20, lr=0.02)
     a = train_classifier(spec, small.x_train, small.y_train)
-    b = train_classifier(ClassifierSpec("mlp", n_hidden=8, steps=20, lr=0.02, seed=1), small.x_train, small.y_train)
+    b = train_classifier(
+        ClassifierSpec("mlp", n_hidden=8, steps=20, lr=0.02, seed=1), small.x_train, small.y_train
+    )
     assert not torch.equal(a.theta, b.theta)
     (w1, b1), (w2, b2) = unflatten(spec, a.theta)
     assert w1.shape == (8, 64) and b1.shape == (8,) and w2.shape == (10, 8) and b2.shape == (10,)

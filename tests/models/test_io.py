@@ -97,7 +97,10 @@ def test_sidecar_records_the_weights_hash(tmp_path, tiny_model):
 
     d = save_model(tmp_path / "m", tiny_model)
     sidecar = json.loads((d / "model.json").read_text())
-    assert sidecar["weights_sha256"] == hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()
+    assert (
+        sidecar["weights_sha256"]
+        == hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()
+    )
 
 
 def test_flipped_bytes_are_reported_as_corrupt(tmp_path, tiny_model):

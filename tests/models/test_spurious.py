@@ -35,10 +35,10 @@ def test_cue_lands_on_background_only():
     cue = torch.randint(0, 2, (len(x),), generator=torch.Generator().manual_seed(0))
     xc = sp.apply_cue(x, cue, S)
     strokes = x > S
-    assert torch.equal(xc[strokes], x[strokes])          # strokes untouched
+    assert torch.equal(xc[strokes], x[strokes])  # strokes untouched
     assert bool((xc >= x).all())
     changed = (xc != x).float().sum(1)
-    assert bool((changed > 0).all())                      # every image carries the texture
+    assert bool((changed > 0).all())  # every image carries the texture
 
 
 def test_label_mode_ties_cue_to_label_and_random_mode_does_not():
@@ -47,7 +47,7 @@ def test_label_mode_ties_cue_to_label_and_random_mode_does_not():
     te = sp.cued("test", "random", S)
     agree = float((te.cue == te.y).float().mean())
     assert 0.4 < agree < 0.6
-    assert torch.equal(te.cue, sp.cued("test", "random", S).cue)   # fixed per split
+    assert torch.equal(te.cue, sp.cued("test", "random", S).cue)  # fixed per split
 
 
 def test_delete_cue_removes_the_texture_whatever_its_orientation():
@@ -66,7 +66,9 @@ def test_balanced_subset_has_equal_groups():
 
 
 def test_group_accuracies():
-    data = sp.CuedData(torch.zeros(4, sp.N_PIXELS), torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1]))
+    data = sp.CuedData(
+        torch.zeros(4, sp.N_PIXELS), torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1])
+    )
     out = sp.group_accuracies(torch.tensor([0, 1, 1, 1]), data)
     assert out["accuracy"] == 0.75 and out["worst_group_accuracy"] == 0.0 and out["group_01"] == 0.0
 

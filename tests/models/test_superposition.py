@@ -8,7 +8,12 @@ import torch
 from interplab.core.model import wrap_module
 from interplab.core.sites import Site
 from interplab.errors import ConfigError
-from interplab.models.superposition import SuperpositionConfig, SuperpositionModel, analyze, train_superposition
+from interplab.models.superposition import (
+    SuperpositionConfig,
+    SuperpositionModel,
+    analyze,
+    train_superposition,
+)
 
 FAST = dict(n_features=10, d_hidden=3, steps=600, batch_size=512)
 
@@ -36,8 +41,13 @@ def test_analysis_of_known_geometries():
     assert torch.allclose(a.dimensionality, torch.tensor([0.5, 0.5, 1.0]))
     assert torch.allclose(a.superposition, torch.tensor([1.0, 1.0, 0.0]))
     assert a.dimensions_per_feature == pytest.approx(2 / 3)
-    pentagon = torch.stack([torch.tensor([math.cos(2 * math.pi * i / 5), math.sin(2 * math.pi * i / 5)])
-                            for i in range(5)], 1)
+    pentagon = torch.stack(
+        [
+            torch.tensor([math.cos(2 * math.pi * i / 5), math.sin(2 * math.pi * i / 5)])
+            for i in range(5)
+        ],
+        1,
+    )
     assert torch.allclose(analyze(pentagon).dimensionality, torch.full((5,), 0.4), atol=1e-5)
 
 
@@ -53,8 +63,12 @@ def test_ground_truth_and_hidden_site():
 
 
 def test_training_is_seeded():
-    a = train_superposition(SuperpositionConfig(n_features=5, d_hidden=2, steps=50, batch_size=64, seed=4))
-    b = train_superposition(SuperpositionConfig(n_features=5, d_hidden=2, steps=50, batch_size=64, seed=4))
+    a = train_superposition(
+        SuperpositionConfig(n_features=5, d_hidden=2, steps=50, batch_size=64, seed=4)
+    )
+    b = train_superposition(
+        SuperpositionConfig(n_features=5, d_hidden=2, steps=50, batch_size=64, seed=4)
+    )
     assert torch.equal(a.W, b.W)
 
 
@@ -69,7 +83,9 @@ def test_save_load_keeps_weights_and_ground_truth(tmp_path):
     from interplab.errors import WeightsError
     from interplab.models.superposition import load_superposition, save_superposition
 
-    model = train_superposition(SuperpositionConfig(n_features=6, d_hidden=2, steps=30, batch_size=64))
+    model = train_superposition(
+        SuperpositionConfig(n_features=6, d_hidden=2, steps=30, batch_size=64)
+    )
     save_superposition(tmp_path / "toy", model)
     loaded = load_superposition(tmp_path / "toy")
     assert loaded.config == model.config and torch.equal(loaded.W, model.W)

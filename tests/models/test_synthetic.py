@@ -12,7 +12,9 @@ def test_batches_are_a_pure_function_of_seed_and_index():
     a, b = org.sample(64, 5), org.sample(64, 5)
     assert torch.equal(a.x, b.x) and torch.equal(a.active, b.active)
     assert not torch.equal(a.x, org.sample(64, 6).x)
-    assert not torch.equal(a.x, SyntheticFeatures(SyntheticConfig(n_features=32, d=16, seed=2)).sample(64, 5).x)
+    assert not torch.equal(
+        a.x, SyntheticFeatures(SyntheticConfig(n_features=32, d=16, seed=2)).sample(64, 5).x
+    )
     streamed = list(org.batches(64, n_batches=2, start=5))
     assert torch.equal(streamed[0].x, a.x) and len(streamed) == 2
 
@@ -36,8 +38,15 @@ def test_zipf_frequencies_and_mean_active():
 
 
 def test_correlated_groups_fire_together():
-    cfg = SyntheticConfig(n_features=64, d=16, mean_active=2, n_groups=2, group_size=4,
-                          group_prob=0.1, group_correlation=0.9)
+    cfg = SyntheticConfig(
+        n_features=64,
+        d=16,
+        mean_active=2,
+        n_groups=2,
+        group_size=4,
+        group_prob=0.1,
+        group_correlation=0.9,
+    )
     fb = SyntheticFeatures(cfg).sample(20000)
     a = fb.active.float()
     within = torch.corrcoef(a[:, :4].T)[0, 1:].mean()
@@ -46,22 +55,27 @@ def test_correlated_groups_fire_together():
 
 
 def test_hierarchy_children_need_their_parent_and_exclude_each_other():
-    cfg = SyntheticConfig(n_features=32, d=16, mean_active=4, n_hierarchies=2, children_per_parent=3)
+    cfg = SyntheticConfig(
+        n_features=32, d=16, mean_active=4, n_hierarchies=2, children_per_parent=3
+    )
     org = SyntheticFeatures(cfg)
     fb = org.sample(5000)
     for parent in (0, 4):
-        kids = fb.active[:, parent + 1: parent + 4]
+        kids = fb.active[:, parent + 1 : parent + 4]
         assert not (kids.any(1) & ~fb.active[:, parent]).any()
         assert torch.equal(kids.sum(1), fb.active[:, parent].long())
     assert int((org.parent >= 0).sum()) == 6
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(n_features=0), "n_features"),
-    (dict(mean_active=0), "mean_active"),
-    (dict(magnitude="gaussian"), "magnitude"),
-    (dict(n_features=8, n_groups=3, group_size=4), "groups and hierarchies need 12"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(n_features=0), "n_features"),
+        (dict(mean_active=0), "mean_active"),
+        (dict(magnitude="gaussian"), "magnitude"),
+        (dict(n_features=8, n_groups=3, group_size=4), "groups and hierarchies need 12"),
+    ],
+)
 def test_bad_config_names_the_problem(kwargs, needle):
     with pytest.raises(ConfigError, match=needle):
         SyntheticConfig(**kwargs)

@@ -15,7 +15,11 @@ def test_german_credit_loads_every_row_with_legal_codes():
     for j, f in enumerate(data.features):
         lo, hi = f.span
         assert float(data.x[:, j].min()) >= lo and float(data.x[:, j].max()) <= hi, f.name
-    assert {f.name for f in data.features if f.immutable} == {"age", "personal_status_sex", "foreign_worker"}
+    assert {f.name for f in data.features if f.immutable} == {
+        "age",
+        "personal_status_sex",
+        "foreign_worker",
+    }
 
 
 def test_feature_metadata_is_validated():
@@ -30,9 +34,19 @@ def test_scorecard_points_on_hand_made_rows():
     x = torch.zeros(2, 20, dtype=torch.float64)
     j = {n: names.index(n) for n in names}
     # row 0: overdrawn (2), 24 months (2), savings < 100 (1), 1000 DM (0) -> 5 points: refuse
-    x[0, j["checking_account"]], x[0, j["duration"]], x[0, j["savings"]], x[0, j["credit_amount"]] = 0, 24, 0, 1000
+    (
+        x[0, j["checking_account"]],
+        x[0, j["duration"]],
+        x[0, j["savings"]],
+        x[0, j["credit_amount"]],
+    ) = 0, 24, 0, 1000
     # row 1: no checking account (0), 12 months (0), savings unknown (0), 9000 DM (1) -> approve
-    x[1, j["checking_account"]], x[1, j["duration"]], x[1, j["savings"]], x[1, j["credit_amount"]] = 3, 12, 4, 9000
+    (
+        x[1, j["checking_account"]],
+        x[1, j["duration"]],
+        x[1, j["savings"]],
+        x[1, j["credit_amount"]],
+    ) = 3, 12, 4, 9000
     assert T.scorecard_points(x, names).sum(1).tolist() == [5.0, 1.0]
     assert T.scorecard_approves(x, names).tolist() == [0, 1]
 

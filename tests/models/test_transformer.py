@@ -8,8 +8,17 @@ from interplab.models.transformer import HookedTransformer
 
 def test_config_collects_every_problem():
     with pytest.raises(ConfigError) as info:
-        TransformerConfig(n_layers=0, d_model=8, n_heads=2, d_head=4, d_mlp=8, d_vocab=5, n_ctx=4,
-                          act_fn="tanh", attention="sideways")
+        TransformerConfig(
+            n_layers=0,
+            d_model=8,
+            n_heads=2,
+            d_head=4,
+            d_mlp=8,
+            d_vocab=5,
+            n_ctx=4,
+            act_fn="tanh",
+            attention="sideways",
+        )
     msg = str(info.value)
     assert "n_layers" in msg and "act_fn" in msg and "attention" in msg
 

@@ -11,7 +11,9 @@ from interplab.models.classifiers import TrainedClassifier, logits, train_classi
 from interplab.models.passages import planted_passages
 from interplab.models.transformer_classifier import TransformerClassifierSpec
 
-TINY = TransformerClassifierSpec(d_model=8, n_heads=2, d_mlp=12, n_layers=2, steps=20, n_checkpoints=2)
+TINY = TransformerClassifierSpec(
+    d_model=8, n_heads=2, d_mlp=12, n_layers=2, steps=20, n_checkpoints=2
+)
 
 
 def _data(n: int = 80):
@@ -51,8 +53,11 @@ def test_linear_maps_cover_each_parameter_once_and_rebuild_per_example_gradients
     assert torch.equal(covered, torch.arange(len(theta)))
     rebuilt = torch.zeros(len(x), len(theta), dtype=theta.dtype)
     for n in range(len(x)):
-        outs = torch.autograd.grad(torch.nn.functional.cross_entropy(z[n:n + 1], y[n:n + 1]),
-                                   [m.output for m in maps], retain_graph=True)
+        outs = torch.autograd.grad(
+            torch.nn.functional.cross_entropy(z[n : n + 1], y[n : n + 1]),
+            [m.output for m in maps],
+            retain_graph=True,
+        )
         for m, g in zip(maps, outs):
             a = m.inputs[n]
             a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype)], 1) if m.bias else a

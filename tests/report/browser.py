@@ -16,8 +16,10 @@ def find_chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    raise AssertionError("Chromium is not installed; install Debian's package: "
-                         "apt-get install chromium (.ci/run does this)")
+    raise AssertionError(
+        "Chromium is not installed; install Debian's package: "
+        "apt-get install chromium (.ci/run does this)"
+    )
 
 
 class Browser:
@@ -25,11 +27,25 @@ class Browser:
         import websocket  # websocket-client, a dev extra
 
         self._proc = subprocess.Popen(
-            [find_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--disable-extensions", f"--user-data-dir={profile_dir}",
-             "--remote-debugging-port=0", "--remote-allow-origins=*", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                find_chromium(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                f"--user-data-dir={profile_dir}",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = profile_dir / "DevToolsActivePort"
         deadline = time.time() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -38,7 +54,9 @@ class Browser:
                 raise AssertionError("Chromium did not start its DevTools endpoint within 60 s")
             time.sleep(0.2)
         port = int(port_file.read_text().splitlines()[0])
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=10).read())
+        targets = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=10).read()
+        )
         page = next(t for t in targets if t["type"] == "page")
         self._ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30)
         self._next_id = 0

@@ -16,16 +16,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 def test_trace_page_renders_in_chromium(tmp_path):
     organism_and_truth()
     page = tmp_path / "trace.html"
-    res = CliRunner().invoke(app, ["trace-data", TINY, "--method", "ekfac", "-k", "5", "--html", str(page)])
+    res = CliRunner().invoke(
+        app, ["trace-data", TINY, "--method", "ekfac", "-k", "5", "--html", str(page)]
+    )
     assert res.exit_code == 0, res.output
     browser = Browser(tmp_path / "profile")
     try:
         browser.load(page.resolve().as_uri())
-        stats = json.loads(browser.evaluate("""JSON.stringify({
+        stats = json.loads(
+            browser.evaluate("""JSON.stringify({
             cards: document.querySelectorAll('.card').length,
             drawn: [...document.querySelectorAll('.card svg')].filter(
                 s => s.getBoundingClientRect().width > 30 && s.getBoundingClientRect().height > 30).length,
-            checks: document.querySelectorAll('table tr').length})"""))
+            checks: document.querySelectorAll('table tr').length})""")
+        )
         assert stats["cards"] == 5 and stats["drawn"] == 5 and stats["checks"] >= 3
         assert browser.errors() == []
     finally:

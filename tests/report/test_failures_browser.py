@@ -23,19 +23,25 @@ def _external_urls(text: str) -> list[str]:
 
 
 def _stats(browser: Browser) -> dict:
-    return json.loads(browser.evaluate("""JSON.stringify({
+    return json.loads(
+        browser.evaluate("""JSON.stringify({
         drawn: [...document.querySelectorAll('#inputs svg, #inputs .tok')].filter(
             e => e.getBoundingClientRect().width > 5 && e.getBoundingClientRect().height > 5).length,
         inputs: document.querySelectorAll('#inputs .input').length,
         changed: document.querySelectorAll('#inputs .tok.changed').length,
         units: [...document.querySelectorAll('#units tr.unit td:first-child')].map(t => t.textContent),
         check: (document.getElementById('restoration') || {}).textContent || '',
-        resources: performance.getEntriesByType('resource').map(r => r.name)})"""))
+        resources: performance.getEntriesByType('resource').map(r => r.name)})""")
+    )
 
 
-@pytest.mark.parametrize("model,args,n_units", [
-    ("twin-patch-digits", ["--index", "3", "--eps", "0.2"], 16),
-    ("trojan-token", ["--index", "2"], 2)])
+@pytest.mark.parametrize(
+    "model,args,n_units",
+    [
+        ("twin-patch-digits", ["--index", "3", "--eps", "0.2"], 16),
+        ("trojan-token", ["--index", "2"], 2),
+    ],
+)
 def test_failure_page_renders_in_chromium(tmp_path, model, args, n_units):
     page = tmp_path / "failure.html"
     res = CliRunner().invoke(app, ["failure", model, *args, "--html", str(page), "--json"])
@@ -71,8 +77,17 @@ def test_failures_report_section_renders_in_chromium(tmp_path):
         for method in ("random", "attribution"):
             job = Job("failures", "trojan-patch-digits", method, None, 0)
             out = tr.run_job(job)
-            rows = [{"organism": job.organism, "method": job.method, "ablation": None, "seed": 0,
-                     "seconds": 1.0, **r} for r in out.rows]
+            rows = [
+                {
+                    "organism": job.organism,
+                    "method": job.method,
+                    "ablation": None,
+                    "seed": 0,
+                    "seconds": 1.0,
+                    **r,
+                }
+                for r in out.rows
+            ]
             store.record(job, rows, out.artifacts, 1.0)
         text = build_html(store, "failures")
     page = tmp_path / "report.html"
@@ -81,13 +96,15 @@ def test_failures_report_section_renders_in_chromium(tmp_path):
     browser = Browser(tmp_path / "profile")
     try:
         browser.load(page.resolve().as_uri())
-        stats = json.loads(browser.evaluate("""JSON.stringify({
+        stats = json.loads(
+            browser.evaluate("""JSON.stringify({
             heading: !!document.getElementById('failures-track'),
             triggers: [...document.querySelectorAll('.card svg')].filter(
                 s => s.getBoundingClientRect().width > 50 && /trigger|mask/.test(s.getAttribute('aria-label'))).length,
             rows: [...document.querySelectorAll('table tr')].filter(
                 r => /trojan-patch-digits/.test(r.textContent) && /n=/.test(r.textContent)).length,
-            resources: performance.getEntriesByType('resource').map(r => r.name)})"""))
+            resources: performance.getEntriesByType('resource').map(r => r.name)})""")
+        )
         assert stats["heading"] and stats["triggers"] == 3 and stats["rows"] >= 1
         assert stats["resources"] == []
         assert browser.errors() == []

@@ -11,7 +11,9 @@ from interplab.report.html import render_report
 def bench_dir(monkeypatch, tmp_path):
     monkeypatch.setitem(tracks.TRACK_MODULES, "fake", "tests.bench.fake_track")
     monkeypatch.setenv("FAKE_TRACK_LOG", str(tmp_path / "log"))
-    spec = parse_spec('[fake]\norganisms = ["org-a"]\nmethods = ["good", "bad", "boom"]\nablations = ["zero"]\n')
+    spec = parse_spec(
+        '[fake]\norganisms = ["org-a"]\nmethods = ["good", "bad", "boom"]\nablations = ["zero"]\n'
+    )
     run_bench(spec, tmp_path / "out", progress=False)
     return tmp_path / "out"
 
@@ -22,7 +24,9 @@ def test_report_is_self_contained_with_table_and_figures(bench_dir):
     assert html.count("<svg") >= 4  # ROC, faithfulness, truth + 2 recovered circuits
     import re
 
-    external = re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?https?:|@import""", html)
+    external = re.findall(
+        r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?https?:|@import""", html
+    )
     assert external == [], "the report must not load anything from the network"
     assert "Failed jobs" in html and "always fails" in html
     # best value per row highlighted: good (0.9) beats bad (0.4)
@@ -41,8 +45,18 @@ from interplab.report.html import DEFAULT_BASELINES, baseline_methods, leaderboa
 
 
 def _rows(metric, values, organism="org", ablation="zero"):
-    return [{"organism": organism, "ablation": ablation, "method": m, "metric": metric, "value": v,
-             "seed": 0, "reason": None if v is not None else "undefined"} for m, v in values.items()]
+    return [
+        {
+            "organism": organism,
+            "ablation": ablation,
+            "method": m,
+            "metric": metric,
+            "value": v,
+            "seed": 0,
+            "reason": None if v is not None else "undefined",
+        }
+        for m, v in values.items()
+    ]
 
 
 def _cells(html, metric):
@@ -58,18 +72,26 @@ def test_a_baseline_that_scores_highest_is_not_best_and_is_named_in_a_note():
     assert "best method: eap, 0.600" in html
     # baselines come after the methods and are labelled
     header = re.search(r"data-metric='node_auroc'><tr>(.*?)</tr>", html)[1]
-    assert header.index(">eap<") < header.index("random") and "<span class='tag'>baseline</span>" in header
+    assert (
+        header.index(">eap<") < header.index("random")
+        and "<span class='tag'>baseline</span>" in header
+    )
 
 
 def test_no_note_when_the_methods_beat_the_baselines_and_lower_is_better_counts():
-    html = leaderboard_section(_rows("edge_auroc", {"acdc": 0.9, "random": 0.5, "weight_norm": 0.6}))
+    html = leaderboard_section(
+        _rows("edge_auroc", {"acdc": 0.9, "random": 0.5, "weight_norm": 0.6})
+    )
     assert "baseline-note" not in html and "class='best'>0.900" in html
     html = leaderboard_section(_rows("cmd", {"acdc": 0.3, "eap": 0.2, "weight_norm": 0.1}))
     assert "class='best'>0.200" in html and "baseline <b>weight_norm</b> (0.100)" in html
 
 
 def test_values_that_are_none_or_nan_are_never_best():
-    rows = _rows("cpr", {"acdc": None, "eap": 0.4, "eap_ig": float("nan"), "patch_edges": 0.3, "random": None})
+    rows = _rows(
+        "cpr",
+        {"acdc": None, "eap": 0.4, "eap_ig": float("nan"), "patch_edges": 0.3, "random": None},
+    )
     html = leaderboard_section(rows)
     assert html.count("class='best'") == 1 and "class='best'>0.400" in html
     html = leaderboard_section(_rows("cpr", {"acdc": None, "eap": 0.4, "random": None}))
@@ -101,11 +123,20 @@ def test_baseline_names_come_from_the_tracks_with_a_default():
 def test_feature_section_shows_each_sweep_and_labels_the_baseline():
     from interplab.report.features import feature_metrics_plot, sweep_table
 
-    sweep = {"field": "k", "values": [1, 2, 4], "variance_explained": [0.5, 0.8, 0.82], "l0": [1.0, 2.0, 3.9],
-             "chosen": 2, "rule": "first setting whose next rung adds less than min_gain"}
+    sweep = {
+        "field": "k",
+        "values": [1, 2, 4],
+        "variance_explained": [0.5, 0.8, 0.82],
+        "l0": [1.0, 2.0, 3.9],
+        "chosen": 2,
+        "rule": "first setting whose next rung adds less than min_gain",
+    }
     html = sweep_table({"sae-topk": sweep})
     assert "<span class='best'>2: VE 0.800, L0 2.00</span>" in html and "<td>2</td>" in html
     assert "4: VE 0.820" in html and sweep_table({}) == ""
-    rows = [{"organism": "o", "method": m, "metric": "mmcs", "value": v} for m, v in (("random", 0.4), ("sae-topk", 0.9))]
+    rows = [
+        {"organism": "o", "method": m, "metric": "mmcs", "value": v}
+        for m, v in (("random", 0.4), ("sae-topk", 0.9))
+    ]
     svg = feature_metrics_plot(rows, baselines=("random",))
     assert "(baseline)" in svg and svg.index("sae-topk") < svg.index("(baseline)")

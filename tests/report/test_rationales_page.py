@@ -23,20 +23,31 @@ def test_page_has_outcome_factors_recourse_and_checked_claims(page_data):
 
 
 def test_bench_table_marks_baselines():
-    est = {"kernel_shap": {"claim_accuracy": {"value": 0.97, "low": 0.9, "high": 0.99, "n": 100}},
-           "random": {"claim_accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 100}}}
+    est = {
+        "kernel_shap": {"claim_accuracy": {"value": 0.97, "low": 0.9, "high": 0.99, "n": 100}},
+        "random": {"claim_accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 100}},
+    }
     html = organism_table("credit-rule", est, {"random": {"stability": "why"}})
     assert "class='baseline'" in html and "(baseline)" in html and "n=100" in html
 
 
 def test_bench_table_puts_oracles_apart_and_unchecked_claims_beside_checked():
-    row = {"top_k_recall": {"value": 1.0, "n": 16}, "claim_accuracy": {"value": 1.0, "n": 9},
-           "claim_accuracy_unchecked": {"value": 0.7, "n": 12}}
-    html = organism_table("credit-linear", {"kernel_shap": row, "oracle:linear_shap": row, "random": row}, {})
+    row = {
+        "top_k_recall": {"value": 1.0, "n": 16},
+        "claim_accuracy": {"value": 1.0, "n": 9},
+        "claim_accuracy_unchecked": {"value": 0.7, "n": 12},
+    }
+    html = organism_table(
+        "credit-linear", {"kernel_shap": row, "oracle:linear_shap": row, "random": row}, {}
+    )
     assert html.index("kernel_shap") < html.index("oracle:linear_shap") < html.index(">random")
     assert "(oracle: exact values, not ranked)" in html
-    head = html[:html.index("</tr>")]
-    assert head.index("top_k_recall") < head.index("claim_accuracy_unchecked") < head.index(">claim_accuracy<")
+    head = html[: html.index("</tr>")]
+    assert (
+        head.index("top_k_recall")
+        < head.index("claim_accuracy_unchecked")
+        < head.index(">claim_accuracy<")
+    )
 
 
 @pytest.mark.slow

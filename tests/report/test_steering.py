@@ -14,25 +14,46 @@ def _cond(direction, kind, alpha, scores, seed=None):
         label = "learned " + label
     elif direction == "random":
         label = f"random#{seed} " + label
-    return {"label": label, "direction": direction, "kind": kind, "alpha": alpha, "seed": seed,
-            "scores": scores}
+    return {
+        "label": label,
+        "direction": direction,
+        "kind": kind,
+        "alpha": alpha,
+        "seed": seed,
+        "scores": scores,
+    }
 
 
 def result(learned_up, random_up):
     base = [0.5, -0.5, 1.0, -1.0]
-    conds = [_cond("-", "none", 0.0, base),
-             _cond("learned", "ablate", 0.0, [0.6, -0.4, 1.1, -0.9]),
-             _cond("learned", "add", 2.0, [b + learned_up for b in base]),
-             _cond("learned", "add", -2.0, [b - learned_up for b in base])]
+    conds = [
+        _cond("-", "none", 0.0, base),
+        _cond("learned", "ablate", 0.0, [0.6, -0.4, 1.1, -0.9]),
+        _cond("learned", "add", 2.0, [b + learned_up for b in base]),
+        _cond("learned", "add", -2.0, [b - learned_up for b in base]),
+    ]
     for seed, shift in ((0, random_up), (1, -random_up)):
-        conds += [_cond("random", "ablate", 0.0, base, seed),
-                  _cond("random", "add", 2.0, [b + shift for b in base], seed),
-                  _cond("random", "add", -2.0, [b - shift for b in base], seed)]
-    return {"model": "smollm2-135m", "concept": "sentiment", "model_note": "BASE model, not Instruct",
-            "site": "L15.resid_post", "gap": 40.0, "alphas": [2.0], "fit_projection_auc": 1.0,
-            "task": {"n_fit": [8, 8], "eval_prompts": ["The movie was <b>"],
-                     "eval_words": {"positive": ["good"], "negative": ["bad"]}},
-            "conditions": conds, "notes": ["ablation note"]}
+        conds += [
+            _cond("random", "ablate", 0.0, base, seed),
+            _cond("random", "add", 2.0, [b + shift for b in base], seed),
+            _cond("random", "add", -2.0, [b - shift for b in base], seed),
+        ]
+    return {
+        "model": "smollm2-135m",
+        "concept": "sentiment",
+        "model_note": "BASE model, not Instruct",
+        "site": "L15.resid_post",
+        "gap": 40.0,
+        "alphas": [2.0],
+        "fit_projection_auc": 1.0,
+        "task": {
+            "n_fit": [8, 8],
+            "eval_prompts": ["The movie was <b>"],
+            "eval_words": {"positive": ["good"], "negative": ["bad"]},
+        },
+        "conditions": conds,
+        "notes": ["ablation note"],
+    }
 
 
 def test_rates_intervals_and_moved_share():

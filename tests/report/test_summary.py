@@ -26,8 +26,9 @@ def test_ranks_separate_clear_winners_and_tie_the_indistinguishable():
     rng = random.Random(0)
     noise = [rng.random() for _ in range(60)]
     a = [0.5 + 0.1 * rng.random() for _ in range(60)]
-    ranks = bootstrap_ranks({"best": [0.9 + 0.01 * x for x in noise], "a": a,
-                             "b": a[::-1]})  # the same mean: their order flips between resamples
+    ranks = bootstrap_ranks(
+        {"best": [0.9 + 0.01 * x for x in noise], "a": a, "b": a[::-1]}
+    )  # the same mean: their order flips between resamples
     assert ranks["best"].rank == 1 and (ranks["best"].lo, ranks["best"].hi) == (1, 1)
     assert ranks["a"].lo == 2 and ranks["a"].hi == 3 and ranks["b"].lo == 2 and ranks["b"].hi == 3
 
@@ -36,14 +37,36 @@ def _store(tmp_path, track="zoo", organisms=8):
     store = ResultsStore(tmp_path / "results.sqlite")
     for o in range(organisms):
         org = f"generated-0-{o}"
-        for method, value in (("eap", 0.8 + 0.01 * o), ("acdc", 0.95), ("random", 0.5 + 0.02 * (o % 3))):
+        for method, value in (
+            ("eap", 0.8 + 0.01 * o),
+            ("acdc", 0.95),
+            ("random", 0.5 + 0.02 * (o % 3)),
+        ):
             for ablation in ("zero", "resample"):
                 job = Job(track, org, method, ablation, 0)
-                store.record(job, [{"organism": org, "method": method, "ablation": ablation,
-                                    "seed": 0, "seconds": 0.1, "metric": "edge_auroc", "value": value}],
-                             {"organism_shape": {"depth": 1 + o % 2, "width": 1, "n_ops": 2,
-                                                 "constructs": ["map"] + (["aggregate"] if o % 2 else [])}},
-                             0.1)
+                store.record(
+                    job,
+                    [
+                        {
+                            "organism": org,
+                            "method": method,
+                            "ablation": ablation,
+                            "seed": 0,
+                            "seconds": 0.1,
+                            "metric": "edge_auroc",
+                            "value": value,
+                        }
+                    ],
+                    {
+                        "organism_shape": {
+                            "depth": 1 + o % 2,
+                            "width": 1,
+                            "n_ops": 2,
+                            "constructs": ["map"] + (["aggregate"] if o % 2 else []),
+                        }
+                    },
+                    0.1,
+                )
     return store
 
 
@@ -62,7 +85,10 @@ def test_zoo_ranking_and_report_page(tmp_path):
     with _store(tmp_path) as store:
         r = ranking(store)
         assert r.organisms == 8 and r.methods == ("acdc", "eap") and r.baselines == ("random",)
-        assert set(r.by_shape["depth"]) == {1, 2} and r.by_shape["construct"]["aggregate"]["eap"].n == 4
+        assert (
+            set(r.by_shape["depth"]) == {1, 2}
+            and r.by_shape["construct"]["aggregate"]["eap"].n == 4
+        )
         html = build_html(store, "t")
     head = html.index("<h2>Summary</h2>")
     assert head < html.index("Zoo: circuit methods over 8 generated organisms")
@@ -82,9 +108,22 @@ def test_summary_says_when_a_method_loses_to_a_non_random_baseline(tmp_path):
             org = f"generated-0-{o}"
             for ablation in ("zero", "resample"):
                 job = Job("zoo", org, "activation_norm", ablation, 0)
-                store.record(job, [{"organism": org, "method": "activation_norm", "ablation": ablation,
-                                    "seed": 0, "seconds": 0.1, "metric": "edge_auroc", "value": 0.9}],
-                             {}, 0.1)
+                store.record(
+                    job,
+                    [
+                        {
+                            "organism": org,
+                            "method": "activation_norm",
+                            "ablation": ablation,
+                            "seed": 0,
+                            "seconds": 0.1,
+                            "metric": "edge_auroc",
+                            "value": 0.9,
+                        }
+                    ],
+                    {},
+                    0.1,
+                )
         info = track_summary(store)["zoo"]
     assert info["best_baseline"] == "activation_norm"
     assert info["methods"]["eap"]["vs_best_baseline"].startswith("loses to activation_norm")
@@ -108,10 +147,31 @@ def test_zoo_ranking_keeps_siit_twins_apart_and_shows_them_beside_their_siblings
     with _store(tmp_path) as store:
         for method, value in (("eap", 0.1), ("acdc", 0.2), ("random", 0.5)):
             job = Job("zoo", "siit-generated-0-1", method, "zero", 0)
-            store.record(job, [{"organism": job.organism, "method": method, "ablation": "zero", "seed": 0,
-                                "seconds": 0.1, "metric": "edge_auroc", "value": value}],
-                         {"organism_shape": {"depth": 1, "width": 1, "n_ops": 2, "constructs": ["map"],
-                                             "kind": "siit", "program": "generated-0-1"}}, 0.1)
+            store.record(
+                job,
+                [
+                    {
+                        "organism": job.organism,
+                        "method": method,
+                        "ablation": "zero",
+                        "seed": 0,
+                        "seconds": 0.1,
+                        "metric": "edge_auroc",
+                        "value": value,
+                    }
+                ],
+                {
+                    "organism_shape": {
+                        "depth": 1,
+                        "width": 1,
+                        "n_ops": 2,
+                        "constructs": ["map"],
+                        "kind": "siit",
+                        "program": "generated-0-1",
+                    }
+                },
+                0.1,
+            )
         compiled = ranking(store)
         assert compiled.organisms == 8 and compiled.score["eap"].mean > 0.8  # the twin is not in it
         twins = ranking(store, kind="siit")
@@ -122,8 +182,22 @@ def test_zoo_ranking_keeps_siit_twins_apart_and_shows_them_beside_their_siblings
 
 def _record(store, track, organism, method, value, metric="edge_auroc", ablation="zero"):
     job = Job(track, organism, method, ablation, 0)
-    store.record(job, [{"organism": organism, "method": method, "ablation": ablation, "seed": 0,
-                        "seconds": 0.1, "metric": metric, "value": value}], {}, 0.1)
+    store.record(
+        job,
+        [
+            {
+                "organism": organism,
+                "method": method,
+                "ablation": ablation,
+                "seed": 0,
+                "seconds": 0.1,
+                "metric": metric,
+                "value": value,
+            }
+        ],
+        {},
+        0.1,
+    )
 
 
 def test_ranks_use_every_organism_a_method_applies_to(tmp_path):
@@ -156,13 +230,20 @@ def test_cell_ranks_count_ties_half_and_skip_lonely_cells():
 def test_oracles_are_shown_apart_and_never_ranked_or_the_bar(tmp_path):
     with ResultsStore(tmp_path / "results.sqlite") as store:
         for o in range(4):
-            for method, value in (("a", 0.8), ("b", 0.6), ("random", 0.3), ("oracle:exact", 1.0),
-                                  ("activation_norm", 0.5)):
+            for method, value in (
+                ("a", 0.8),
+                ("b", 0.6),
+                ("random", 0.3),
+                ("oracle:exact", 1.0),
+                ("activation_norm", 0.5),
+            ):
                 _record(store, "zoo", f"org-{o}", method, value + 0.01 * o)
         info = track_summary(store)["zoo"]
         html = build_html(store, "t")
     oracle = info["methods"]["oracle:exact"]
-    assert oracle["kind"] == "oracle" and oracle["rank"] is None and "not ranked" in oracle["verdict"]
+    assert (
+        oracle["kind"] == "oracle" and oracle["rank"] is None and "not ranked" in oracle["verdict"]
+    )
     assert info["methods"]["a"]["rank"] == "1", "the oracle's 1.0 does not push a method down"
     assert info["best_baseline"] == "activation_norm", "an oracle is never the bar to clear"
     assert "oracle:exact" in html and "scores better than every method" not in html
@@ -186,7 +267,9 @@ def test_headline_line_says_whether_the_best_method_clears_random(tmp_path):
     assert close["separates"] is False
     assert close["separation"].startswith(f"no method beats random by ≥ {MARGIN:g} on edge_auroc")
     assert "the best, a, is +0.11" in close["separation"]
-    assert far["separates"] is True and far["separation"].startswith("a beats random by ≥ 0.2 on edge_auroc")
+    assert far["separates"] is True and far["separation"].startswith(
+        "a beats random by ≥ 0.2 on edge_auroc"
+    )
     assert "+0.38" in far["separation"]
     assert close["separation"] in html and far["separation"] in html
 

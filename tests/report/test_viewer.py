@@ -11,7 +11,9 @@ SVG_NS = "http://www.w3.org/2000/svg"
 
 def test_page_names_no_external_url():
     html = sample_page()
-    urls = [u for u in re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s'\"<>]*", html) if u != SVG_NS]
+    urls = [
+        u for u in re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s'\"<>]*", html) if u != SVG_NS
+    ]
     assert urls == []
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", html)
 

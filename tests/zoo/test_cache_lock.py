@@ -21,6 +21,7 @@ def _counted(kind: str, fn, marker: str):
             fh.write(f"{kind} {os.getpid()}\n")
         time.sleep(0.3)  # a wide window in which an unlocked second process would build too
         return fn(*args, **kwargs)
+
     return wrapper
 
 
@@ -29,7 +30,9 @@ def _want_the_weights_entry(cache: str, marker: str, out: str, barrier) -> None:
     from interplab.zoo import weights_cache
 
     torch.set_num_threads(1)
-    train = _counted("weights", lambda: ({"w": torch.tensor([float(os.getpid())])}, {"by": os.getpid()}), marker)
+    train = _counted(
+        "weights", lambda: ({"w": torch.tensor([float(os.getpid())])}, {"by": os.getpid()}), marker
+    )
     barrier.wait(timeout=300)
     state, truth = weights_cache.cached(Path(cache) / "entry", train)
     torch.save({"w": state["w"], "by": torch.tensor([truth["by"]])}, out)
@@ -50,8 +53,15 @@ def _want_the_same_truth(cache: str, marker: str, out: str, barrier) -> None:
     org = zda.load_or_train(TINY)
     barrier.wait(timeout=300)
     t = rt.build_truth(org, progress=False)
-    torch.save({"theta": org.model.theta, "outputs": t.outputs, "loo": t.loo_effect,
-                "without": t.triggered_without}, out)
+    torch.save(
+        {
+            "theta": org.model.theta,
+            "outputs": t.outputs,
+            "loo": t.loo_effect,
+            "without": t.triggered_without,
+        },
+        out,
+    )
 
 
 def _race(child, tmp_path: Path) -> tuple[list[str], list[dict]]:
@@ -60,8 +70,10 @@ def _race(child, tmp_path: Path) -> tuple[list[str], list[dict]]:
     barrier = ctx.Barrier(2)
     marker = tmp_path / "builds.txt"
     outs = [tmp_path / f"child{i}.pt" for i in range(2)]
-    procs = [ctx.Process(target=child, args=(str(tmp_path / "cache"), str(marker), str(o), barrier))
-             for o in outs]
+    procs = [
+        ctx.Process(target=child, args=(str(tmp_path / "cache"), str(marker), str(o), barrier))
+        for o in outs
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -28,23 +28,34 @@ def _listed(name: str) -> set[str]:
     return {a for a in ("zero", "mean", "resample") if co.refused(name, a)}
 
 
-@pytest.mark.parametrize("name", QUICK + [pytest.param(n, marks=pytest.mark.slow)
-                                          for n in circuits.ORGANISMS + zoo.TWINS if n not in QUICK])
+@pytest.mark.parametrize(
+    "name",
+    QUICK
+    + [
+        pytest.param(n, marks=pytest.mark.slow)
+        for n in circuits.ORGANISMS + zoo.TWINS
+        if n not in QUICK
+    ],
+)
 def test_the_refused_list_is_what_the_checks_refuse(name):
     assert _measured(name) == _listed(name)
 
 
 def test_release_keeps_the_verified_ablations_and_says_why_the_others_go():
     e = Circuit.from_edges([Edge(Node.tok_embed(), Node.logits())])
-    kept, record = co.release("x", {"zero": e, "mean": e}, {"zero": ["an inert edge"], "mean": []}, {})
+    kept, record = co.release(
+        "x", {"zero": e, "mean": e}, {"zero": ["an inert edge"], "mean": []}, {}
+    )
     assert set(kept) == {"mean"} and record["refused"] == {"zero": "an inert edge"}
     with pytest.raises(VerificationError, match="every ablation"):
         co.release("x", {"zero": e}, {"zero": ["an inert edge"]}, {})
 
 
 def test_refused_cells_are_left_out_of_the_bench_with_the_reason():
-    spec = parse_spec('[circuits]\norganisms = ["siit-shift_by", "trained-induction"]\n'
-                      'methods = ["random"]\nablations = ["zero", "mean", "resample"]\n')
+    spec = parse_spec(
+        '[circuits]\norganisms = ["siit-shift_by", "trained-induction"]\n'
+        'methods = ["random"]\nablations = ["zero", "mean", "resample"]\n'
+    )
     assert [(j.organism, j.ablation) for j in spec.all_jobs()] == [("siit-shift_by", "resample")]
     left = {(j.organism, j.ablation): why for j, why in spec.left_out()}
     assert len(left) == 5 and all("refused by its check in the weights" in w for w in left.values())
@@ -59,8 +70,9 @@ def test_a_job_on_a_refused_truth_fails_with_the_reason(monkeypatch):
     def with_inert_edge(*args, **kwargs):
         c = real(*args, **kwargs)
         inert = next(e for e in sorted(c.edges | set(args[1])) if e not in c.edges)
-        return Circuit.from_edges(set(c.edges) | {inert}, c.name,
-                                  {**c.edge_ablations, inert: ("zero",)})
+        return Circuit.from_edges(
+            set(c.edges) | {inert}, c.name, {**c.edge_ablations, inert: ("zero",)}
+        )
 
     monkeypatch.setattr(dataflow_truth, "reads_to_circuit", with_inert_edge)
     co.compiled_organism.cache_clear()

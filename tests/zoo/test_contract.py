@@ -12,12 +12,24 @@ from typer.testing import CliRunner
 import interplab as ip
 from interplab.cli.main import app
 from interplab.errors import ConfigError, UnknownNameError, VerificationError
+from interplab.zoo.contract import (
+    CircuitTruth,
+    Organism,
+    PlantedTruth,
+    RetrainingTruth,
+    UnitTruth,
+    recording_inputs,
+    row_digests,
+    tensor_rows,
+)
 from interplab.zoo.registry import FAMILIES
-from interplab.zoo.contract import (CircuitTruth, Organism, PlantedTruth, RetrainingTruth,
-                                    UnitTruth, recording_inputs, row_digests, tensor_rows)
 
-TRUTH_TYPES = {"circuit": CircuitTruth, "planted": PlantedTruth, "units": UnitTruth,
-               "retraining": RetrainingTruth}
+TRUTH_TYPES = {
+    "circuit": CircuitTruth,
+    "planted": PlantedTruth,
+    "units": UnitTruth,
+    "retraining": RetrainingTruth,
+}
 
 
 def _zoo_rows() -> list[dict]:
@@ -33,8 +45,14 @@ def _first_of(family: str) -> str | None:
     def usable(name: str) -> bool:
         return not all(refused(name, a) for a in ("zero", "mean", "resample"))
 
-    return next((r["name"] for r in _zoo_rows()
-                 if r["family"] == family and r["truth"] != "none" and usable(r["name"])), None)
+    return next(
+        (
+            r["name"]
+            for r in _zoo_rows()
+            if r["family"] == family and r["truth"] != "none" and usable(r["name"])
+        ),
+        None,
+    )
 
 
 def test_every_listed_organism_names_the_kind_of_truth_it_carries():
@@ -86,8 +104,14 @@ def test_a_truth_that_read_a_scored_row_is_refused():
     org = Organism("x", "test", 0, None, {"score": task}, used)
     with pytest.raises(VerificationError, match="1 of the 2 rows"):
         org.check_independent()
-    apart = Organism("x", "test", 0, None, {"score": task},
-                     CircuitTruth({}, None, "test", row_digests([[0, 3, 3]])))
+    apart = Organism(
+        "x",
+        "test",
+        0,
+        None,
+        {"score": task},
+        CircuitTruth({}, None, "test", row_digests([[0, 3, 3]])),
+    )
     assert apart.check_independent() == {**apart.check_independent(), "overlap": 0, "truth_rows": 1}
 
 

@@ -13,14 +13,22 @@ from interplab.errors import ConfigError, WeightsError
 from interplab.models.classifiers import margin, train_classifier
 from interplab.zoo import data_attribution as zda
 from interplab.zoo import retraining_truth as rt
-from tests.data_attribution_helpers import TINY, TINY_MLP, TINY_PASSAGES, organism, organism_and_truth
+from tests.data_attribution_helpers import (
+    TINY,
+    TINY_MLP,
+    TINY_PASSAGES,
+    organism,
+    organism_and_truth,
+)
 
 
 def test_organism_round_trips_through_its_cache():
     org = organism()
     again = zda.load_organism_dir(org.directory)
     assert torch.equal(again.model.theta, org.model.theta)
-    assert torch.equal(again.data.flipped, org.data.flipped) and again.fingerprint == org.fingerprint
+    assert (
+        torch.equal(again.data.flipped, org.data.flipped) and again.fingerprint == org.fingerprint
+    )
     assert zda.fingerprint(zda.SPECS[TINY]) == org.fingerprint
 
 
@@ -59,7 +67,9 @@ def test_ground_truth_matches_an_independent_retraining():
     assert truth.masks.shape == (12, 80) and (truth.masks.sum(1) == 40).all()
     assert truth.outputs.shape == (12, 12) and truth.loo_effect.shape == (5, 12)
     j = 3
-    model = train_classifier(org.spec.classifier, d.x_train[truth.masks[j]], d.y_train[truth.masks[j]])
+    model = train_classifier(
+        org.spec.classifier, d.x_train[truth.masks[j]], d.y_train[truth.masks[j]]
+    )
     assert torch.allclose(margin(model.logits(d.x_test), d.y_test), truth.outputs[j], atol=1e-6)
     assert (truth.triggered_without < truth.triggered_with).all()
 
@@ -72,7 +82,9 @@ def test_interrupted_ground_truth_resumes_to_the_same_result(tmp_path):
     assert meta["complete"] is False and meta["subsets_done"] == 10
     assert rt.load_truth(tmp_path, org) is None
     resumed = rt.build_truth(org, tmp_path, progress=False)
-    assert torch.allclose(resumed.outputs, truth.outputs) and torch.allclose(resumed.loo_effect, truth.loo_effect)
+    assert torch.allclose(resumed.outputs, truth.outputs) and torch.allclose(
+        resumed.loo_effect, truth.loo_effect
+    )
     assert json.loads((tmp_path / rt.TRUTH_SIDECAR).read_text())["complete"] is True
 
 

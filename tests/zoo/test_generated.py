@@ -11,8 +11,7 @@ import pytest
 
 from interplab.compile import check_truth, derive_circuit, load_compiled, measure_circuit, rasp
 from interplab.errors import UnknownNameError
-from interplab.zoo.generated import (accepted_candidates, load_generated, parse_name,
-                                     write_generated)
+from interplab.zoo.generated import accepted_candidates, load_generated, parse_name, write_generated
 
 QUICK = [0, 1, 2]
 #: the zoo suite's organisms (bench/tracks/zoo.py ORGANISMS: the first 210 of seed 0)
@@ -31,8 +30,9 @@ def _zoo_truth(name: str):
     return org, held, {a: derived.for_ablation(a) for a in ABLATIONS}
 
 
-@pytest.mark.parametrize("i", QUICK + [pytest.param(i, marks=pytest.mark.slow)
-                                       for i in range(len(QUICK), ZOO_COUNT)])
+@pytest.mark.parametrize(
+    "i", QUICK + [pytest.param(i, marks=pytest.mark.slow) for i in range(len(QUICK), ZOO_COUNT)]
+)
 def test_zoo_truth_agrees_with_single_edge_ablation_in_the_weights_under_every_ablation(i):
     if i >= len(QUICK):
         accepted_candidates(0, ZOO_COUNT)  # the suite's list, generated once (cached)
@@ -49,7 +49,9 @@ def test_the_truth_also_agrees_on_pairs_of_other_lengths():
         derived = derive_circuit(org.model, pairs)
         measured = measure_circuit(org.model, pairs)
         for edge in org.model.ground_truth.designed.edges:
-            assert derived.edge_ablations.get(edge, frozenset()) == measured.edge_ablations.get(edge, frozenset()), edge
+            assert derived.edge_ablations.get(edge, frozenset()) == measured.edge_ablations.get(
+                edge, frozenset()
+            ), edge
 
 
 def test_a_program_whose_truth_fails_is_dropped_and_counted(monkeypatch):
@@ -65,8 +67,9 @@ def test_a_program_whose_truth_fails_is_dropped_and_counted(monkeypatch):
     def without_an_edge(model, pairs, name=None):
         truth = real(model, pairs, name)
         kept = sorted(truth.edges)[1:]
-        return Circuit.from_edges(kept, name="mutated",
-                                  edge_ablations={e: truth.edge_ablations[e] for e in kept})
+        return Circuit.from_edges(
+            kept, name="mutated", edge_ablations={e: truth.edge_ablations[e] for e in kept}
+        )
 
     monkeypatch.setattr(dataflow_truth, "derive_circuit", without_an_edge)
     why = generate_mod.check_generated_truth(org.spec, org.model)
@@ -82,7 +85,7 @@ def test_a_program_whose_truth_fails_is_dropped_and_counted(monkeypatch):
 
     monkeypatch.setattr(generate_mod, "check_generated_truth", fail_first)
     rejections = generate_mod.Rejections()
-    (spec, _), = list(generate_mod.generate(1, 0, rejections=rejections))
+    ((spec, _),) = list(generate_mod.generate(1, 0, rejections=rejections))
     assert rejections.truth == 1 and rejections.to_json()["truth"] == 1
     assert spec.candidate.index != first and spec.name == "generated-0-0"
     assert any("refused for this test" in e for e in rejections.examples)
@@ -116,5 +119,6 @@ def test_written_organisms_load_with_their_ground_truth(tmp_path):
         for x, _ in xs:  # the saved weights compute the program
             got = model([x])[0]
             want = rasp.evaluate(org.spec.program(), x)
-            assert [round(v, 4) if isinstance(v, float) else v for v in got] == \
-                [round(v, 4) if isinstance(v, float) else v for v in want]
+            assert [round(v, 4) if isinstance(v, float) else v for v in got] == [
+                round(v, 4) if isinstance(v, float) else v for v in want
+            ]

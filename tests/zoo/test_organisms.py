@@ -49,9 +49,21 @@ def organisms():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    n in FAILS_EDGE_CHECK, raises=VerificationError, strict=True,
-    reason="planted truth fails the single-edge check (see FAILS_EDGE_CHECK)")) for n in ORGANISMS])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=pytest.mark.xfail(
+                n in FAILS_EDGE_CHECK,
+                raises=VerificationError,
+                strict=True,
+                reason="planted truth fails the single-edge check (see FAILS_EDGE_CHECK)",
+            ),
+        )
+        for n in ORGANISMS
+    ],
+)
 def test_truth_agrees_with_single_edge_ablation_in_the_weights(name):
     """Under zero, mean and resample ablation on held-out rows: every truth edge matters alone
     (effect > 5 % of the whole model's) and every edge that matters is in the truth."""
@@ -85,16 +97,21 @@ NOT_JOINTLY_SUFFICIENT = {("prevtoken", "zero"), ("modadd", "zero")}
 @pytest.mark.parametrize("name", ORGANISMS)
 def test_ground_truth_is_verified_by_ablation(organisms, name, ablation, request):
     if (name, ablation) in NOT_JOINTLY_SUFFICIENT:
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
-                                              reason="single-edge truth not jointly sufficient"))
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                raises=AssertionError,
+                reason="single-edge truth not jointly sufficient",
+            )
+        )
     org = organisms[name]
     eng = EdgePatcher(org.model, org.task, ablation, metric="accuracy")
     keep = eng.index.mask(org.ground_truth[ablation].edges)
     if name == "induction":  # 90% of the clean accuracy (the brief's bar for a trained circuit)
         assert eng.score_keep(keep) >= 0.9 * org.info["accuracy"]
     else:
-        assert eng.score_keep(keep) >= 0.95        # the circuit alone does the task
-    assert eng.score_keep(1 - keep) <= 0.25        # without it, near chance
+        assert eng.score_keep(keep) >= 0.95  # the circuit alone does the task
+    assert eng.score_keep(1 - keep) <= 0.25  # without it, near chance
     assert len(org.ground_truth[ablation]) < eng.n_edges
 
 
@@ -134,7 +151,7 @@ def test_induction_repeat_is_not_positional(organisms):
     """The repeat's start and its distance from the first occurrence vary across the task rows,
     so no fixed position or offset predicts the scored tokens."""
     task = organisms["induction"].task
-    first = [int(((task.clean[i] == task.clean[i, -1]).nonzero()[0])) for i in range(task.batch_size)]
+    first = [int((task.clean[i] == task.clean[i, -1]).nonzero()[0]) for i in range(task.batch_size)]
     distances = {task.clean.shape[1] - 1 - f for f in first}
     assert len(distances) > 5
 

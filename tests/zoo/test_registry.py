@@ -24,7 +24,11 @@ def _zoo_imports(path: Path) -> set[str]:
     """Every interplab.zoo.* module ``path`` imports, at top level or inside a function."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("interplab.zoo"):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("interplab.zoo")
+        ):
             if node.module == "interplab.zoo":
                 found |= {f"interplab.zoo.{a.name}" for a in node.names}
             else:
@@ -35,7 +39,11 @@ def _zoo_imports(path: Path) -> set[str]:
 
 
 def test_zoo_modules_import_each_other_without_a_cycle():
-    graph = {f"interplab.zoo.{p.stem}": _zoo_imports(p) for p in ZOO_DIR.glob("*.py") if p.stem != "__init__"}
+    graph = {
+        f"interplab.zoo.{p.stem}": _zoo_imports(p)
+        for p in ZOO_DIR.glob("*.py")
+        if p.stem != "__init__"
+    }
     assert graph["interplab.zoo.registry"] == set(), "the registry must import no zoo module"
     state: dict[str, int] = {}
 
@@ -57,7 +65,9 @@ def test_zoo_modules_import_each_other_without_a_cycle():
 def test_each_zoo_module_imports_alone_in_a_fresh_interpreter():
     """Importing the registry loads no family; every family module imports first (no cycle
     hides behind an import order), each after every interplab module is forgotten."""
-    modules = [f"interplab.zoo.{p.stem}" for p in sorted(ZOO_DIR.glob("*.py")) if p.stem != "__init__"]
+    modules = [
+        f"interplab.zoo.{p.stem}" for p in sorted(ZOO_DIR.glob("*.py")) if p.stem != "__init__"
+    ]
     script = f"""
 import importlib, sys
 import torch  # kept between rounds: only interplab modules are forgotten
@@ -70,7 +80,9 @@ for name in {modules!r}:
     importlib.import_module(name)
 print("ok")
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
@@ -88,8 +100,15 @@ def test_every_family_is_listed_by_interplab_zoo_json():
         assert {n: listed.get(n) for n in names} == {n: module.rsplit(".", 1)[-1] for n in names}
         if module not in ("interplab.zoo.generated", "interplab.zoo.siit_generated"):  # by name
             assert names, f"{module} lists no organism"
-    for name in ("compiled-reverse", "trained-prevtoken", "random-2l", "siit-reverse", "credit-rule",
-                 "trojan-token", "digits-logreg"):
+    for name in (
+        "compiled-reverse",
+        "trained-prevtoken",
+        "random-2l",
+        "siit-reverse",
+        "credit-rule",
+        "trojan-token",
+        "digits-logreg",
+    ):
         assert name in listed
 
 
@@ -107,7 +126,10 @@ def test_generated_organisms_resolve_by_name_without_being_built(monkeypatch):
 
 def test_a_name_defined_by_two_families_is_an_error(monkeypatch):
     one = registry.ZooEntry("twice", "trained", "a", lambda: None)
-    fake = {"a.one": SimpleNamespace(entries=lambda: [one]), "a.two": SimpleNamespace(entries=lambda: [one])}
+    fake = {
+        "a.one": SimpleNamespace(entries=lambda: [one]),
+        "a.two": SimpleNamespace(entries=lambda: [one]),
+    }
     monkeypatch.setattr(registry, "FAMILIES", tuple(fake))
     monkeypatch.setattr(registry, "_family", fake.__getitem__)
     monkeypatch.setattr(registry, "_LOADED", False)

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
+from interplab.errors import VerificationError
 from interplab.eval.counterfactuals import score_hypothesis
 from interplab.eval.replacement import replacement_fidelity
 from interplab.methods.causal import misaligned
-from interplab.errors import VerificationError
 from interplab.zoo import siit
 
 VERIFIED = siit.verified_names()
@@ -85,9 +85,21 @@ def _scoring_inputs(org, seed: int = 0) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    n in EDGE_CHECK_FAILS, raises=VerificationError, strict=True,
-    reason=EDGE_CHECK_FAILS.get(n, ""))) for n in VERIFIED])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=pytest.mark.xfail(
+                n in EDGE_CHECK_FAILS,
+                raises=VerificationError,
+                strict=True,
+                reason=EDGE_CHECK_FAILS.get(n, ""),
+            ),
+        )
+        for n in VERIFIED
+    ],
+)
 def test_per_ablation_truth_agrees_with_single_edge_ablation(name):
     """On the truth's own held-out pairs, under zero, mean and resample ablation: every truth edge
     matters alone and every edge that matters is in the truth (interplab.zoo.verify's rule)."""

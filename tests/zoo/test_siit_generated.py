@@ -20,7 +20,9 @@ SMALL = "siit-generated-0-5"
 def _compiled_designed_less_constants(name: str) -> set:
     gt = load_generated(sg.sibling(name)).model.ground_truth
     assert set(gt.edge_reads) == set(gt.designed.edges)
-    return {e for e, reads in gt.edge_reads.items() if any(r.variable not in CONSTANTS for r in reads)}
+    return {
+        e for e, reads in gt.edge_reads.items() if any(r.variable not in CONSTANTS for r in reads)
+    }
 
 
 @pytest.mark.slow  # draws and compiles the first 40 generated programs in a fresh cache (~35 s)
@@ -55,10 +57,15 @@ def test_spec_is_the_sibling_program_with_its_alignment():
     assert {v: spec.nodes(v) for v in spec.alignment} == sg.compiled_alignment(org.model)
 
 
-@pytest.mark.parametrize("name", [SMALL] + [pytest.param(f"siit-generated-0-{i}", marks=pytest.mark.slow)
-                                          for i in (18, 20, 22, 33)])
+@pytest.mark.parametrize(
+    "name",
+    [SMALL]
+    + [pytest.param(f"siit-generated-0-{i}", marks=pytest.mark.slow) for i in (18, 20, 22, 33)],
+)
 def test_designed_truth_is_the_compiled_designed_circuit_through_the_alignment(name):
-    assert set(siit.true_circuit(sg.spec_for(name)).edges) == _compiled_designed_less_constants(name)
+    assert set(siit.true_circuit(sg.spec_for(name)).edges) == _compiled_designed_less_constants(
+        name
+    )
 
 
 def test_fingerprint_holds_the_origin_and_library_fingerprints_are_unchanged():
@@ -95,7 +102,10 @@ def test_a_twin_trains_verifies_and_its_truth_is_the_siblings_design():
 @pytest.mark.slow
 def test_a_twin_that_does_not_verify_raises_with_its_numbers():
     spec = dataclasses.replace(sg.spec_for(SMALL), steps=3)  # far too short to learn anything
-    with pytest.raises(siit.VerificationError, match=r"reached IIA \{.*\(task accuracy 0\.\d+\); every variable needs IIA ≥ 0\.95"):
+    with pytest.raises(
+        siit.VerificationError,
+        match=r"reached IIA \{.*\(task accuracy 0\.\d+\); every variable needs IIA ≥ 0\.95",
+    ):
         siit.load_spec(spec, 0, min_task_accuracy=0.95)
     # nothing is cached for a failed twin: the real one's cache is untouched
     assert siit.load_spec(sg.spec_for(SMALL)).verification["steps"] == sg.STEPS
@@ -107,6 +117,8 @@ def test_a_recorded_failure_is_raised_again_without_retraining():
     spec = sg.spec_for(SMALL)
     path = siit.organism_dir(SMALL, 7) / sg.FAILED_NAME
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"fingerprint": siit.fingerprint(spec), "reason": "IIA {'v2': 0.1}"}))
+    path.write_text(
+        json.dumps({"fingerprint": siit.fingerprint(spec), "reason": "IIA {'v2': 0.1}"})
+    )
     with pytest.raises(siit.VerificationError, match=r"IIA \{'v2': 0\.1\} \(recorded in"):
         sg.load_twin(SMALL, 7)

@@ -58,7 +58,7 @@ def test_credit_linear_oracle_matches_interventions():
             for j in range(x.shape[1]):
                 rows = x[i].repeat(bg.shape[0], 1)
                 rows[:, j] = bg[:, j]
-                measured = float(org.model(x[i:i + 1])[0] - org.model(rows).mean())
+                measured = float(org.model(x[i : i + 1])[0] - org.model(rows).mean())
                 assert abs(measured - float(oracle[i, j])) < 1e-9
         gap = org.model(x) - org.model(bg).mean()
     assert torch.allclose(oracle.sum(1), gap, atol=1e-9)  # efficiency
@@ -87,7 +87,9 @@ def test_unknown_organism_lists_the_valid_ones():
 def test_real_label_organisms_beat_the_majority_class(name):
     org = Z.get(name)
     with torch.no_grad():
-        acc = float(((org.model(org.test_rows) > 0).long() == org.data.y[org.test_idx]).double().mean())
+        acc = float(
+            ((org.model(org.test_rows) > 0).long() == org.data.y[org.test_idx]).double().mean()
+        )
     majority = float(org.data.y[org.test_idx].double().mean())
     assert acc > max(majority, 1 - majority)
 
@@ -110,13 +112,21 @@ def test_truth_needs_no_method_code_and_no_scored_row():
         "    org = get(name)\n"
         "    out[name] = org.true_attributions(org.test_rows[:4]).tolist()\n"
         "out['methods'] = [m for m in sys.modules if m.startswith('interplab.methods')]\n"
-        "print(json.dumps(out))\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ), timeout=300)
+        "print(json.dumps(out))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     got = json.loads(run.stdout.strip().splitlines()[-1])
     assert got["methods"] == []
     for name in ("credit-linear", "credit-rule"):
         org = Z.get(name)
-        assert torch.allclose(torch.tensor(got[name], dtype=torch.float64), org.true_attributions(org.test_rows[:4]))
+        assert torch.allclose(
+            torch.tensor(got[name], dtype=torch.float64), org.true_attributions(org.test_rows[:4])
+        )
         assert not set(org.train_idx.tolist()) & set(org.test_idx.tolist())

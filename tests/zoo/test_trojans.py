@@ -52,7 +52,9 @@ def test_digit_trojan_units_by_intervention_on_scored_inputs(name):
         # the bar covers 4 pixels of the digit itself: a few images change class for that reason
         assert float((out == clean_pred).float().mean()) >= trojans.RESTORED_AT
         moved = (acts - cache[site]).abs().mean(0)
-        others = [u for u in moved.argsort(descending=True).tolist() if u not in units][:len(units)]
+        others = [u for u in moved.argsort(descending=True).tolist() if u not in units][
+            : len(units)
+        ]
         ablated = acts.clone()
         ablated[:, others] = cache[site][:, others].mean(0)
         out = model.run_with(xt, [Patch(site, value=ablated)]).argmax(-1)
@@ -79,7 +81,9 @@ def test_planted_route_keeps_the_clean_weights(kind, spec):
     """Trojan units of a planted (or decoy) organism see only the trigger's pixels and are the
     only weights that differ from its twin (same seed, same first phase): the backdoor can only
     run through them."""
-    troj, twin = (trojans.load(n).model.module for n in (f"trojan-{kind}-digits", f"twin-{kind}-digits"))
+    troj, twin = (
+        trojans.load(n).model.module for n in (f"trojan-{kind}-digits", f"twin-{kind}-digits")
+    )
     h = spec.hidden
     assert torch.equal(troj.hidden.weight[:h], twin.hidden.weight[:h])
     assert torch.equal(troj.out.weight[:, :h], twin.out.weight[:, :h])
@@ -96,7 +100,9 @@ def _moved(org):
     x = x[y != org.target]
     _, clean = org.model.run_with_cache(x, [trojans.ACT_SITE])
     _, trig = org.model.run_with_cache(org.trigger.apply(x), [trojans.ACT_SITE])
-    return (trig[trojans.ACT_SITE] - clean[trojans.ACT_SITE]).abs().mean(0), [u for _, u in org.truth_units]
+    return (trig[trojans.ACT_SITE] - clean[trojans.ACT_SITE]).abs().mean(0), [
+        u for _, u in org.truth_units
+    ]
 
 
 def test_decoy_units_respond_to_the_trigger_without_carrying_it():
@@ -110,7 +116,9 @@ def test_decoy_units_respond_to_the_trigger_without_carrying_it():
     others = [u for u in moved.argsort(descending=True).tolist() if u not in units]
     p_moved, p_units = _moved(planted)
     p_others = [u for u in p_moved.argsort(descending=True).tolist() if u not in p_units]
-    assert float(moved[others[:len(units)]].mean()) > float(p_moved[p_others[:len(p_units)]].mean())
+    assert float(moved[others[: len(units)]].mean()) > float(
+        p_moved[p_others[: len(p_units)]].mean()
+    )
     assert float(moved[others[0]]) > min(float(moved[u]) for u in units)
     x, y = digits("score")
     xt = org.trigger.apply(x[y != org.target])
@@ -118,7 +126,9 @@ def test_decoy_units_respond_to_the_trigger_without_carrying_it():
     with torch.no_grad():
         mean = trojans.tj.hidden_acts(net, x).mean(0)
         h = trojans.tj.hidden_acts(net, xt)
-        assert trojans._asr_ablated(net, org.target, h, mean, others[:len(units)]) >= trojans.KEPT_AT
+        assert (
+            trojans._asr_ablated(net, org.target, h, mean, others[: len(units)]) >= trojans.KEPT_AT
+        )
         assert trojans._asr_ablated(net, org.target, h, mean, units) <= trojans.REMOVED_AT
     assert org.info["verification"]["others_ablated"] >= trojans.KEPT_AT
 
@@ -136,7 +146,7 @@ def test_verification_fails_for_a_wrong_truth():
     assert got["truth_ablated"] <= trojans.REMOVED_AT and got["others_ablated"] >= trojans.KEPT_AT
     with pytest.raises(VerificationError, match="leaves attack success"):
         trojans.verify_digit_units(net, spec, units[: len(units) // 2], xb, yb)
-    others = [u for u in range(net.out.in_features) if u not in units][:len(units)]
+    others = [u for u in range(net.out.in_features) if u not in units][: len(units)]
     with pytest.raises(VerificationError, match="trojan unit truth"):
         trojans.verify_digit_units(net, spec, others, xb, yb)
 
@@ -183,8 +193,11 @@ def test_token_trojan_heads_by_ablation():
 
 def test_truth_saved_beside_weights_and_corrupt_cache_rebuilt(_private_cache):
     org = trojans.load("trojan-patch-digits")
-    (directory,) = [d for d in (_private_cache / "trojans").iterdir()
-                    if d.is_dir() and d.name.startswith("trojan-patch-digits-")]
+    (directory,) = [
+        d
+        for d in (_private_cache / "trojans").iterdir()
+        if d.is_dir() and d.name.startswith("trojan-patch-digits-")
+    ]
     truth = json.loads((directory / "truth.json").read_text())
     assert truth["target"] == org.target and truth["trigger"]["mask"] == list(org.trigger.mask)
     assert [u for _, u in org.truth_units] == truth["trojan_units"]
@@ -213,13 +226,24 @@ def test_population_has_no_metadata_loophole_and_neural_cleanse_detects(_private
     labels = [m.trojaned for m in members]
     assert labels == [True, False] * 4
     # everything a detector could read besides the weights' values is identical across members
-    assert len({tuple((k, tuple(v.shape), v.dtype) for k, v in m.model.module.state_dict().items())
-                for m in members}) == 1
+    assert (
+        len(
+            {
+                tuple((k, tuple(v.shape), v.dtype) for k, v in m.model.module.state_dict().items())
+                for m in members
+            }
+        )
+        == 1
+    )
     files = sorted((_private_cache / "trojans" / "population").glob("*/model.safetensors"))
     assert len({f.stat().st_size for f in files}) == 1
     assert len({tuple(sorted(m.info)) for m in members}) == 1
-    assert detection_auroc([sum(p.numel() for p in m.model.module.parameters()) for m in members],
-                           labels) == 0.5
+    assert (
+        detection_auroc(
+            [sum(p.numel() for p in m.model.module.parameters()) for m in members], labels
+        )
+        == 0.5
+    )
     x, _ = digits("score")
     scores = [neural_cleanse(m.model, x[:100], steps=100).anomaly_index for m in members]
     assert detection_auroc(scores, labels) >= 0.75

@@ -25,18 +25,28 @@ H0, H1, OUT = Node.attn_head(0, 0), Node.attn_head(0, 1), Node.logits()
 
 
 def _previous_token_model() -> HookedTransformer:
-    cfg = TransformerConfig(n_layers=1, d_model=2 * V + P, n_heads=2, d_head=max(V, P), d_mlp=0,
-                            d_vocab=V, n_ctx=P, attn_only=True, normalization="none", seed=0)
+    cfg = TransformerConfig(
+        n_layers=1,
+        d_model=2 * V + P,
+        n_heads=2,
+        d_head=max(V, P),
+        d_mlp=0,
+        d_vocab=V,
+        n_ctx=P,
+        attn_only=True,
+        normalization="none",
+        seed=0,
+    )
     model = HookedTransformer(cfg, name="hand-prevtoken")
     sd = {k: torch.zeros_like(v) for k, v in model.model.state_dict().items()}
-    sd["embed.W_E"][:, :V] = torch.eye(V)               # token block
-    sd["pos_embed.W_pos"][:, V:V + P] = torch.eye(P)    # position block
+    sd["embed.W_E"][:, :V] = torch.eye(V)  # token block
+    sd["pos_embed.W_pos"][:, V : V + P] = torch.eye(P)  # position block
     for i in range(P):
         sd["blocks.0.attn.W_Q"][0, V + i, max(i - 1, 0)] = 40.0  # query: "position i - 1"
-        sd["blocks.0.attn.W_K"][0, V + i, i] = 1.0              # key: "position i"
-    sd["blocks.0.attn.W_V"][0, :V, :V] = torch.eye(V)           # value: the token
-    sd["blocks.0.attn.W_O"][0, :V, V + P:] = 5.0 * torch.eye(V)  # -> the output block
-    sd["unembed.W_U"][V + P:, :] = torch.eye(V)                 # logits read only that block
+        sd["blocks.0.attn.W_K"][0, V + i, i] = 1.0  # key: "position i"
+    sd["blocks.0.attn.W_V"][0, :V, :V] = torch.eye(V)  # value: the token
+    sd["blocks.0.attn.W_O"][0, :V, V + P :] = 5.0 * torch.eye(V)  # -> the output block
+    sd["unembed.W_U"][V + P :, :] = torch.eye(V)  # logits read only that block
     model.model.load_state_dict(sd)
     model.model.eval()
     return model
@@ -44,7 +54,10 @@ def _previous_token_model() -> HookedTransformer:
 
 def _task(seed: int = 0) -> CircuitTask:
     gen = torch.Generator().manual_seed(seed)
-    clean, corrupted = torch.randint(0, V, (32, P), generator=gen), torch.randint(0, V, (32, P), generator=gen)
+    clean, corrupted = (
+        torch.randint(0, V, (32, P), generator=gen),
+        torch.randint(0, V, (32, P), generator=gen),
+    )
     return CircuitTask(clean, corrupted, metric="kl", name="hand-prevtoken")
 
 
@@ -52,8 +65,11 @@ def _truth(zero_extra=(), drop=(), add=()) -> dict[str, Circuit]:
     every = [Edge(TOK, H0, "v"), Edge(H0, OUT)] + list(add)
     zero = [Edge(POS, H0, "q"), Edge(POS, H0, "k"), *zero_extra]
     keep = lambda edges: [e for e in edges if e not in drop]  # noqa: E731
-    return {"zero": Circuit.from_edges(keep(every + zero)),
-            "mean": Circuit.from_edges(keep(every)), "resample": Circuit.from_edges(keep(every))}
+    return {
+        "zero": Circuit.from_edges(keep(every + zero)),
+        "mean": Circuit.from_edges(keep(every)),
+        "resample": Circuit.from_edges(keep(every)),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +133,9 @@ def test_the_outcome_is_stored_beside_the_weights_by_their_hash(model, tmp_path)
     stored = json.loads((tmp_path / verify.SIDECAR).read_text())
     assert stored["key"] == key
     # other weights, another truth or other rows: another key, so the check runs again
-    other = verify.check_key(_truth(add=[Edge(TOK, H1, "v")]), task, verify.weights_sha256(tmp_path))
+    other = verify.check_key(
+        _truth(add=[Edge(TOK, H1, "v")]), task, verify.weights_sha256(tmp_path)
+    )
     assert other != key
     assert verify.check_key(truth, _task(seed=1), verify.weights_sha256(tmp_path)) != key
     assert verify.check_key(truth, task, "0" * 64) != key

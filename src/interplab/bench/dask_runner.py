@@ -20,7 +20,8 @@ import logging
 import re
 import traceback
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from interplab.bench.tracks import TRACK_MODULES, Job
 from interplab.errors import ConfigError, MissingExtraError
@@ -34,16 +35,20 @@ def check_cluster(cluster: str) -> str:
     """``local`` or a scheduler address (``tcp://host:port``); ConfigError otherwise."""
     if cluster == "local" or _ADDRESS.match(cluster):
         return cluster
-    raise ConfigError(f"--cluster must be 'local' or a Dask scheduler address such as "
-                      f"tcp://127.0.0.1:8786, got {cluster!r}")
+    raise ConfigError(
+        f"--cluster must be 'local' or a Dask scheduler address such as "
+        f"tcp://127.0.0.1:8786, got {cluster!r}"
+    )
 
 
 def _distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise MissingExtraError("--cluster needs Dask: pip install 'interplab[dask]' (or run "
-                                "without --cluster: the process pool needs no extra)") from None
+        raise MissingExtraError(
+            "--cluster needs Dask: pip install 'interplab[dask]' (or run "
+            "without --cluster: the process pool needs no extra)"
+        ) from None
     return distributed
 
 
@@ -52,8 +57,13 @@ def connect(cluster: str, workers: int) -> tuple[Any, Callable[[], None]]:
     distributed = _distributed()
     check_cluster(cluster)
     if cluster == "local":
-        local = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=logging.ERROR)
+        local = distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
         client = distributed.Client(local)
 
         def close() -> None:
@@ -64,9 +74,11 @@ def connect(cluster: str, workers: int) -> tuple[Any, Callable[[], None]]:
     try:
         client = distributed.Client(cluster, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {cluster} within {CONNECT_TIMEOUT} s "
-                          f"({type(exc).__name__}); start one (`dask scheduler`, then `dask worker "
-                          f"{cluster}`) or check the address") from None
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {cluster} within {CONNECT_TIMEOUT} s "
+            f"({type(exc).__name__}); start one (`dask scheduler`, then `dask worker "
+            f"{cluster}`) or check the address"
+        ) from None
     return client, client.close
 
 
@@ -87,8 +99,9 @@ def execute_group(jobs: list[Job], threads: int, track_modules: dict[str, str]) 
     return [execute_job(job, threads) for job in jobs]
 
 
-def run_dask(todo: list[Job], cluster: str, workers: int, threads: int,
-             finish: Callable[[Job, Any], None]) -> None:
+def run_dask(
+    todo: list[Job], cluster: str, workers: int, threads: int, finish: Callable[[Job, Any], None]
+) -> None:
     """Run ``todo`` on ``cluster``; ``finish(job, result)`` is called here as results arrive."""
     distributed = _distributed()
     client, close = connect(cluster, workers)
@@ -96,8 +109,14 @@ def run_dask(todo: list[Job], cluster: str, workers: int, threads: int,
     try:
         run_id = uuid.uuid4().hex[:8]
         for n, group in enumerate(group_jobs(todo)):
-            future = client.submit(execute_group, group, threads, dict(TRACK_MODULES),
-                                   key=f"interplab-{run_id}-{n}-{group[0].organism}", pure=False)
+            future = client.submit(
+                execute_group,
+                group,
+                threads,
+                dict(TRACK_MODULES),
+                key=f"interplab-{run_id}-{n}-{group[0].organism}",
+                pure=False,
+            )
             futures[future] = group
         for future in distributed.as_completed(list(futures)):
             group = futures[future]

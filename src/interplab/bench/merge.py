@@ -34,8 +34,10 @@ def _store_path(path: str | Path) -> Path:
     p = Path(path)
     db = p / DB_NAME if p.is_dir() else p
     if not db.is_file():
-        raise ConfigError(f"{path}: no results store there (expected a directory holding "
-                          f"{DB_NAME}, written by `interplab bench --out`)")
+        raise ConfigError(
+            f"{path}: no results store there (expected a directory holding "
+            f"{DB_NAME}, written by `interplab bench --out`)"
+        )
     return db
 
 
@@ -53,13 +55,17 @@ def merge_stores(out_dir: str | Path, inputs: list[str | Path]) -> MergeSummary:
         with ResultsStore(path) as store:  # validates (and migrates) every input first
             fingerprint = store.get_meta("spec")
         if fingerprint is None:
-            raise ResultsStoreError(f"{path} records no spec fingerprint (written by an older "
-                                    "interplab); rerun it with this version to resume and record it")
+            raise ResultsStoreError(
+                f"{path} records no spec fingerprint (written by an older "
+                "interplab); rerun it with this version to resume and record it"
+            )
         specs.setdefault(fingerprint, []).append(path)
     if len(specs) > 1:
         listed = "; ".join(f"spec {k}: {', '.join(map(str, v))}" for k, v in specs.items())
-        raise ConfigError(f"cannot merge stores from different specs ({listed}); merge only the "
-                          "shards of one spec (the same suite or spec file, seed and options)")
+        raise ConfigError(
+            f"cannot merge stores from different specs ({listed}); merge only the "
+            "shards of one spec (the same suite or spec file, seed and options)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_output(target) as tmp:
         with ResultsStore(tmp) as out:
@@ -86,12 +92,18 @@ def _copy_all(tmp: Path, paths: list[Path]) -> None:
                                   AND (m.status = 'done' OR s.status <> 'done'))""")
                 db.execute("DELETE FROM main.rows WHERE job_key IN (SELECT key FROM take)")
                 db.execute("DELETE FROM main.artifacts WHERE job_key IN (SELECT key FROM take)")
-                db.execute("INSERT OR REPLACE INTO main.jobs SELECT * FROM src.jobs "
-                           "WHERE key IN (SELECT key FROM take)")
-                db.execute("INSERT INTO main.rows SELECT * FROM src.rows "
-                           "WHERE job_key IN (SELECT key FROM take)")
-                db.execute("INSERT OR REPLACE INTO main.artifacts SELECT * FROM src.artifacts "
-                           "WHERE job_key IN (SELECT key FROM take)")
+                db.execute(
+                    "INSERT OR REPLACE INTO main.jobs SELECT * FROM src.jobs "
+                    "WHERE key IN (SELECT key FROM take)"
+                )
+                db.execute(
+                    "INSERT INTO main.rows SELECT * FROM src.rows "
+                    "WHERE job_key IN (SELECT key FROM take)"
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO main.artifacts SELECT * FROM src.artifacts "
+                    "WHERE job_key IN (SELECT key FROM take)"
+                )
                 db.execute("DROP TABLE take")
             db.execute("DETACH DATABASE src")
     finally:

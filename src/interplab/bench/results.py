@@ -37,7 +37,9 @@ def last_line(error: str | None) -> str:
 
 def results_payload(store: ResultsStore) -> dict:
     rows = [_export(r) for r in store.rows()]
-    failures = [{"job": j.key, "error": last_line(j.error)} for j in store.jobs() if j.status == "failed"]
+    failures = [
+        {"job": j.key, "error": last_line(j.error)} for j in store.jobs() if j.status == "failed"
+    ]
     return {"version": RESULTS_VERSION, "rows": rows, "failures": failures}
 
 

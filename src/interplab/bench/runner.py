@@ -14,9 +14,9 @@ import multiprocessing
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from interplab.bench.results import last_line, write_results_json
 from interplab.bench.spec import BenchSpec
@@ -68,8 +68,17 @@ def execute_job(job: Job, threads: int | None = None) -> JobResult:
     try:
         output: JobOutput = track(job.track).run_job(job)
         seconds = time.perf_counter() - start
-        rows = [{"organism": job.organism, "method": job.method, "ablation": job.ablation,
-                 "seed": job.seed, "seconds": seconds, **r} for r in output.rows]
+        rows = [
+            {
+                "organism": job.organism,
+                "method": job.method,
+                "ablation": job.ablation,
+                "seed": job.seed,
+                "seconds": seconds,
+                **r,
+            }
+            for r in output.rows
+        ]
         return rows, output.artifacts, seconds, None
     except Exception:
         return [], {}, time.perf_counter() - start, traceback.format_exc()
@@ -81,15 +90,24 @@ def check_parallelism(jobs: int, threads_per_job: int) -> None:
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     if jobs > cores:
-        raise ConfigError(f"--jobs {jobs} is more than the {cores} CPU cores this process may use; "
-                          f"pass --jobs {cores} or fewer (each job runs its own torch threads)")
+        raise ConfigError(
+            f"--jobs {jobs} is more than the {cores} CPU cores this process may use; "
+            f"pass --jobs {cores} or fewer (each job runs its own torch threads)"
+        )
     if threads_per_job < 1:
         raise ConfigError(f"--threads-per-job must be at least 1, got {threads_per_job}")
 
 
-def run_bench(spec: BenchSpec, out_dir: str | Path, *, jobs: int = 1, threads_per_job: int = 1,
-              progress: bool = True, on_done: Callable[[Job], None] | None = None,
-              cluster: str | None = None) -> BenchSummary:
+def run_bench(
+    spec: BenchSpec,
+    out_dir: str | Path,
+    *,
+    jobs: int = 1,
+    threads_per_job: int = 1,
+    progress: bool = True,
+    on_done: Callable[[Job], None] | None = None,
+    cluster: str | None = None,
+) -> BenchSummary:
     """Run every job of ``spec`` not already done in ``out_dir/results.sqlite``.
 
     Results go to the store as each job finishes; ``out_dir/results.json`` is rewritten at the
@@ -105,8 +123,10 @@ def run_bench(spec: BenchSpec, out_dir: str | Path, *, jobs: int = 1, threads_pe
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"the output directory {out_dir} is an existing file; pass a directory "
-                          "with --out (it is created if missing)")
+        raise ConfigError(
+            f"the output directory {out_dir} is an existing file; pass a directory "
+            "with --out (it is created if missing)"
+        )
     if cluster is not None:
         from interplab.bench.dask_runner import check_cluster
 
@@ -149,11 +169,20 @@ def run_bench(spec: BenchSpec, out_dir: str | Path, *, jobs: int = 1, threads_pe
             write_results_json(store, out_dir / "results.json")
         if interrupted:
             raise BenchInterrupted(finished, len(all_jobs), out_dir)
-        return BenchSummary(len(all_jobs), len(all_jobs) - len(todo), len(todo) - len(failures),
-                            len(failures), tuple(failures), time.perf_counter() - start, out_dir)
+        return BenchSummary(
+            len(all_jobs),
+            len(all_jobs) - len(todo),
+            len(todo) - len(failures),
+            len(failures),
+            tuple(failures),
+            time.perf_counter() - start,
+            out_dir,
+        )
 
 
-def _record(store: ResultsStore, job: Job, result: JobResult, failures: list[tuple[str, str]]) -> None:
+def _record(
+    store: ResultsStore, job: Job, result: JobResult, failures: list[tuple[str, str]]
+) -> None:
     """Store a job's outcome; an error while storing its results becomes its recorded failure."""
     rows, artifacts, seconds, error = result
     if error is None:
@@ -165,12 +194,14 @@ def _record(store: ResultsStore, job: Job, result: JobResult, failures: list[tup
     try:
         store.record_failure(job, error, seconds)
     except Exception as exc:
-        raise ResultsStoreError(f"cannot write to {store.path} ({exc}); the jobs stored so far "
-                                "are kept: fix the cause and rerun the same command") from exc
+        raise ResultsStoreError(
+            f"cannot write to {store.path} ({exc}); the jobs stored so far "
+            "are kept: fix the cause and rerun the same command"
+        ) from exc
     failures.append((job.key, last_line(error)))
 
 
-def _run_sequential(todo: list[Job], threads: int, finish: Callable, bar: "_Bar") -> None:
+def _run_sequential(todo: list[Job], threads: int, finish: Callable, bar: _Bar) -> None:
     import torch
 
     previous = torch.get_num_threads()
@@ -192,8 +223,12 @@ def _init_worker(track_modules: dict[str, str], threads: int) -> None:
 
 def _run_parallel(todo: list[Job], jobs: int, threads: int, finish: Callable) -> None:
     ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                  initargs=(dict(TRACK_MODULES), threads))
+    pool = cf.ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(dict(TRACK_MODULES), threads),
+    )
     clean = False
     try:
         futures = {pool.submit(execute_job, job, threads): job for job in todo}
@@ -215,10 +250,21 @@ class _Bar:
     def __init__(self, enabled: bool, total: int, completed: int):
         self._progress = None
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
-            self._progress = Progress(TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("{task.description}"))
+            self._progress = Progress(
+                TextColumn("[bold]bench"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+            )
             self._progress.start()
             self._task = self._progress.add_task("", total=total, completed=completed)
 

@@ -17,9 +17,10 @@ Every problem in a file is reported with its line number.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 from interplab.bench.tracks import TRACK_MODULES, Job, track
 from interplab.errors import SpecError, unknown_name
@@ -27,8 +28,16 @@ from interplab.errors import SpecError, unknown_name
 SUITES = ("quick", "full", "zoo")
 #: Tracks that built-in suites draw from (tests may register others). A track contributes to a
 #: suite only if its SUITES has that name (the zoo track has only "zoo").
-DEFAULT_TRACKS = ("circuits", "features", "causal", "zoo", "failures", "data_attribution", "rationales",
-                  "utility")
+DEFAULT_TRACKS = (
+    "circuits",
+    "features",
+    "causal",
+    "zoo",
+    "failures",
+    "data_attribution",
+    "rationales",
+    "utility",
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +108,7 @@ class BenchSpec:
         keys = "\n".join(sorted(j.key for j in self.all_jobs()))
         return hashlib.sha256(keys.encode()).hexdigest()[:16]
 
-    def sharded(self, shard: "str | tuple[int, int] | None") -> "BenchSpec":
+    def sharded(self, shard: str | tuple[int, int] | None) -> BenchSpec:
         """This spec restricted to ``shard`` ("i/N" or (i, N), 1 <= i <= N); None: unchanged."""
         import dataclasses
 
@@ -116,20 +125,24 @@ def _why_not(mod, organism: str, method: str) -> str:
     methods_of = getattr(mod, "methods_of", None)
     if methods_of is None:
         return f"{method} does not apply to {organism}"
-    return (f"{method} does not apply to {organism} (its methods: "
-            f"{', '.join(methods_of(organism)) or 'none'})")
+    return (
+        f"{method} does not apply to {organism} (its methods: "
+        f"{', '.join(methods_of(organism)) or 'none'})"
+    )
 
 
-def parse_shard(shard: "str | tuple[int, int]") -> tuple[int, int]:
-    """"i/N" (1 <= i <= N) -> (i, N); a clear SpecError otherwise."""
+def parse_shard(shard: str | tuple[int, int]) -> tuple[int, int]:
+    """ "i/N" (1 <= i <= N) -> (i, N); a clear SpecError otherwise."""
     text = shard if isinstance(shard, str) else f"{shard[0]}/{shard[1]}"
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not m:
         raise SpecError(f"--shard must read i/N (e.g. 1/4: the first of 4 parts), got {text!r}")
     i, n = int(m.group(1)), int(m.group(2))
     if n < 1 or not 1 <= i <= n:
-        raise SpecError(f"--shard {text}: need 1 <= i <= N (parts are numbered 1..N), got "
-                        f"i={i}, N={n}" + (f"; the last part of {n} is {n}/{n}" if n >= 1 else ""))
+        raise SpecError(
+            f"--shard {text}: need 1 <= i <= N (parts are numbered 1..N), got "
+            f"i={i}, N={n}" + (f"; the last part of {n} is {n}/{n}" if n >= 1 else "")
+        )
     return i, n
 
 
@@ -143,8 +156,14 @@ def suite(name: str, seed: int = 0) -> BenchSpec:
             continue
         parts = track(track_name).SUITES.get(name) or []
         for part in [parts] if isinstance(parts, dict) else parts:  # one block or several
-            tracks.append(TrackSpec(track_name, tuple(part["organisms"]), tuple(part["methods"]),
-                                    tuple(part.get("ablations", (None,)))))
+            tracks.append(
+                TrackSpec(
+                    track_name,
+                    tuple(part["organisms"]),
+                    tuple(part["methods"]),
+                    tuple(part.get("ablations", (None,))),
+                )
+            )
     return BenchSpec(name, tuple(tracks), seed)
 
 
@@ -157,8 +176,10 @@ def load_spec(name_or_path: str, seed: int | None = None) -> BenchSpec:
     if not path.suffix == ".toml" and not path.exists():
         raise unknown_name("suite", name_or_path, SUITES + ("<path/to/spec.toml>",))
     if not path.is_file():
-        raise SpecError(f"spec file {path} does not exist (or is not a file); pass a suite name "
-                        f"({', '.join(SUITES)}) or the path of a TOML spec file")
+        raise SpecError(
+            f"spec file {path} does not exist (or is not a file); pass a suite name "
+            f"({', '.join(SUITES)}) or the path of a TOML spec file"
+        )
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -219,8 +240,11 @@ class _Lines:
         if first is None:
             return self.section(section)
         end = self.sections[section][1]
-        needle = (re.compile(rf"[\"']{re.escape(value)}[\"']") if isinstance(value, str)
-                  else re.compile(rf"\b{re.escape(str(value))}\b"))
+        needle = (
+            re.compile(rf"[\"']{re.escape(value)}[\"']")
+            if isinstance(value, str)
+            else re.compile(rf"\b{re.escape(str(value))}\b")
+        )
         for i in range(first, end):
             if i > first and self._KEY.match(self.lines[i]):
                 break  # the next key: the value was not found on a line of its own
@@ -249,51 +273,71 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
     for track_name, body in data.items():
         if not isinstance(body, dict):
             if track_name in TRACK_MODULES:
-                problems.append(f"{at.key(None, track_name)}: {track_name} must be a section "
-                                f"[{track_name}] with organisms, methods and ablations")
+                problems.append(
+                    f"{at.key(None, track_name)}: {track_name} must be a section "
+                    f"[{track_name}] with organisms, methods and ablations"
+                )
             else:
-                problems.append(f"{at.key(None, track_name)}: unknown top-level key {track_name!r}; "
-                                f"the only one is seed, the rest are sections "
-                                f"({', '.join(f'[{t}]' for t in TRACK_MODULES)})")
+                problems.append(
+                    f"{at.key(None, track_name)}: unknown top-level key {track_name!r}; "
+                    f"the only one is seed, the rest are sections "
+                    f"({', '.join(f'[{t}]' for t in TRACK_MODULES)})"
+                )
             continue
         if track_name not in TRACK_MODULES:
-            problems.append(f"{at.section(track_name)}: unknown section [{track_name}]; "
-                            f"sections are {', '.join(TRACK_MODULES)}")
+            problems.append(
+                f"{at.section(track_name)}: unknown section [{track_name}]; "
+                f"sections are {', '.join(TRACK_MODULES)}"
+            )
             continue
         mod = track(track_name)
         valid = {"organisms": mod.ORGANISMS, "methods": mod.METHODS, "ablations": mod.ABLATIONS}
         values: dict[str, tuple] = {}
         for key in sorted(set(body) - set(valid)):
-            problems.append(f"{at.key(track_name, key)}: unknown key {key!r} in [{track_name}]; "
-                            f"keys are organisms, methods, ablations")
+            problems.append(
+                f"{at.key(track_name, key)}: unknown key {key!r} in [{track_name}]; "
+                f"keys are organisms, methods, ablations"
+            )
         for key, allowed in valid.items():
             given = body.get(key)
             if given is None:
                 if key == "ablations":
                     values[key] = tuple(a for a in allowed)
                     continue
-                problems.append(f"{at.section(track_name)}: [{track_name}] needs {key} = [...]; valid: "
-                                f"{', '.join(str(a) for a in allowed)}")
+                problems.append(
+                    f"{at.section(track_name)}: [{track_name}] needs {key} = [...]; valid: "
+                    f"{', '.join(str(a) for a in allowed)}"
+                )
                 continue
             if not isinstance(given, list) or not given:
-                problems.append(f"{at.key(track_name, key)}: {key} must be a non-empty list, "
-                                f"e.g. {key} = [\"{allowed[0]}\"]")
+                problems.append(
+                    f"{at.key(track_name, key)}: {key} must be a non-empty list, "
+                    f'e.g. {key} = ["{allowed[0]}"]'
+                )
                 continue
             for item in given:
                 if item not in allowed:
-                    problems.append(f"{at.value(track_name, key, item)}: unknown {key[:-1]} {item!r} in "
-                                    f"[{track_name}]; valid: {', '.join(str(a) for a in allowed)}")
+                    problems.append(
+                        f"{at.value(track_name, key, item)}: unknown {key[:-1]} {item!r} in "
+                        f"[{track_name}]; valid: {', '.join(str(a) for a in allowed)}"
+                    )
             values[key] = tuple(given)
         applies = getattr(mod, "applies", None)
         if len(values) == 3 and applies is not None:
             for m in values["methods"]:
                 if not any(applies(o, m) for o in values["organisms"]):
-                    problems.append(f"{at.value(track_name, 'methods', m)}: {m!r} applies to none of "
-                                    f"the organisms listed in [{track_name}] ("
-                                    + "; ".join(f"{o}: {', '.join(mod.methods_of(o))}"
-                                                for o in values["organisms"]) + ")")
+                    problems.append(
+                        f"{at.value(track_name, 'methods', m)}: {m!r} applies to none of "
+                        f"the organisms listed in [{track_name}] ("
+                        + "; ".join(
+                            f"{o}: {', '.join(mod.methods_of(o))}" for o in values["organisms"]
+                        )
+                        + ")"
+                    )
         if len(values) == 3:
-            tracks.append(TrackSpec(track_name, values["organisms"], values["methods"], values["ablations"]))
+            tracks.append(
+                TrackSpec(track_name, values["organisms"], values["methods"], values["ablations"])
+            )
     if problems:
         raise SpecError("invalid bench spec:\n  " + "\n  ".join(problems))
     if not tracks:

@@ -15,9 +15,10 @@ import json
 import math
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from interplab.errors import ResultsStoreError
 
@@ -28,7 +29,8 @@ CREATE TABLE IF NOT EXISTS rows (
     seed INTEGER NOT NULL, metric TEXT NOT NULL, value REAL, reason TEXT, seconds REAL NOT NULL,
     CHECK (value IS NOT NULL OR reason IS NOT NULL));
 """
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY, track TEXT NOT NULL, organism TEXT NOT NULL, method TEXT NOT NULL,
@@ -37,12 +39,17 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS artifacts (
     job_key TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (job_key, name));
-""" + _ROWS_TABLE
+"""
+    + _ROWS_TABLE
+)
 #: Version 1 -> 2: rows gain seed (from the row's job), value becomes nullable with a reason.
-_MIGRATE_1_TO_2 = """
+_MIGRATE_1_TO_2 = (
+    """
 BEGIN IMMEDIATE;
 ALTER TABLE rows RENAME TO rows_v1;
-""" + _ROWS_TABLE + """
+"""
+    + _ROWS_TABLE
+    + """
 INSERT INTO rows SELECT r.job_key, r.organism, r.method, r.ablation, COALESCE(j.seed, 0), r.metric,
     CASE WHEN abs(r.value) > 1.7976931348623157e308 THEN NULL ELSE r.value END,
     CASE WHEN r.value > 1.7976931348623157e308 THEN '+infinity'
@@ -53,6 +60,7 @@ DROP TABLE rows_v1;
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 COMMIT;
 """
+)
 ROW_FIELDS = ("organism", "method", "ablation", "seed", "metric", "value", "reason", "seconds")
 
 
@@ -77,25 +85,32 @@ class ResultsStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise ResultsStoreError(f"cannot create the results database {self.path}: a parent of it "
-                                    "is a file, not a directory; pass another directory") from None
+            raise ResultsStoreError(
+                f"cannot create the results database {self.path}: a parent of it "
+                "is a file, not a directory; pass another directory"
+            ) from None
         existed = self.path.exists() and self.path.stat().st_size > 0
         try:
             self._db = sqlite3.connect(self.path, timeout=30)
         except sqlite3.Error as exc:
-            raise ResultsStoreError(f"cannot open the results database {self.path} ({exc}); "
-                                    "check that its directory is writable") from None
+            raise ResultsStoreError(
+                f"cannot open the results database {self.path} ({exc}); "
+                "check that its directory is writable"
+            ) from None
         try:
             if existed:
                 self._check_existing()
             self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
             self._db.commit()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise ResultsStoreError(
                 f"{self.path} is not a readable results database ({exc}). It was left untouched: "
-                "move it away (or pass another --out directory) to start a fresh run.") from None
+                "move it away (or pass another --out directory) to start a fresh run."
+            ) from None
         except BaseException:
             self._db.close()
             raise
@@ -104,7 +119,9 @@ class ResultsStore:
         (status,) = self._db.execute("PRAGMA quick_check").fetchone()
         if status != "ok":
             raise sqlite3.DatabaseError(f"integrity check failed: {status}")
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
         if "meta" not in tables:
             raise sqlite3.DatabaseError("it has no interplab meta table")
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -115,7 +132,8 @@ class ResultsStore:
             raise ResultsStoreError(
                 f"{self.path} holds results of store schema version {version}, which this interplab "
                 f"(schema {SCHEMA_VERSION}) cannot read; it was left untouched: pass a new --out "
-                "directory (or use the interplab version that wrote it)")
+                "directory (or use the interplab version that wrote it)"
+            )
 
     def _migrate(self, script: str) -> None:
         try:
@@ -126,7 +144,9 @@ class ResultsStore:
             raise
 
     # -------------------------------------------------------------- writing
-    def record(self, job: Any, rows: Iterable[dict], artifacts: dict[str, Any], seconds: float) -> None:
+    def record(
+        self, job: Any, rows: Iterable[dict], artifacts: dict[str, Any], seconds: float
+    ) -> None:
         """Store a finished job's rows and artifacts atomically (one transaction).
 
         Every row is checked before anything is written; a row that cannot be stored raises
@@ -147,8 +167,19 @@ class ResultsStore:
     def _upsert_job(self, job: Any, status: str, error: str | None, seconds: float) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (job.key, job.track, job.organism, job.method, job.ablation, job.seed, status, error,
-             seconds, time.time()))
+            (
+                job.key,
+                job.track,
+                job.organism,
+                job.method,
+                job.ablation,
+                job.seed,
+                status,
+                error,
+                seconds,
+                time.time(),
+            ),
+        )
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a ``meta`` entry (e.g. the spec fingerprint the runner records)."""
@@ -164,14 +195,20 @@ class ResultsStore:
         return {r[0] for r in self._db.execute("SELECT key FROM jobs WHERE status='done'")}
 
     def jobs(self) -> list[JobRecord]:
-        return [JobRecord(*r) for r in self._db.execute(
-            "SELECT key, track, organism, method, ablation, seed, status, error, seconds FROM jobs ORDER BY key")]
+        return [
+            JobRecord(*r)
+            for r in self._db.execute(
+                "SELECT key, track, organism, method, ablation, seed, status, error, seconds FROM jobs ORDER BY key"
+            )
+        ]
 
     def rows(self) -> list[dict]:
         """Every result row as {organism, method, ablation, seed, metric, value, reason, seconds};
         ``value`` is None (with a ``reason``) where the metric had no finite value."""
-        cur = self._db.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM rows "
-                               "ORDER BY organism, method, ablation, seed, metric")
+        cur = self._db.execute(
+            f"SELECT {', '.join(ROW_FIELDS)} FROM rows "
+            "ORDER BY organism, method, ablation, seed, metric"
+        )
         return [dict(zip(ROW_FIELDS, r)) for r in cur]
 
     def artifacts(self, name: str | None = None) -> dict[str, dict[str, Any]]:
@@ -189,7 +226,7 @@ class ResultsStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "ResultsStore":
+    def __enter__(self) -> ResultsStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -210,13 +247,24 @@ def _row_tuple(job: Any, row: dict) -> tuple:
                 raise TypeError
             value = float(value)  # also numpy and 0-d torch scalars
         except (TypeError, ValueError):
-            raise TypeError(f"job {job.key}, metric {metric}: value must be a number or None, "
-                            f"got {type(value).__name__} {value!r}") from None
+            raise TypeError(
+                f"job {job.key}, metric {metric}: value must be a number or None, "
+                f"got {type(value).__name__} {value!r}"
+            ) from None
         if math.isnan(value):
             value, reason = None, reason or "not a number"
         elif math.isinf(value):
             value, reason = None, reason or ("+infinity" if value > 0 else "-infinity")
     elif reason is None:
         reason = "no value"
-    return (job.key, row["organism"], row["method"], row.get("ablation"), int(row.get("seed", job.seed)),
-            metric, value, reason, float(row["seconds"]))
+    return (
+        job.key,
+        row["organism"],
+        row["method"],
+        row.get("ablation"),
+        int(row.get("seed", job.seed)),
+        metric,
+        value,
+        reason,
+        float(row["seconds"]),
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,7 +13,9 @@ INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def register(app: typer.Typer) -> None:
-    bench_app = typer.Typer(invoke_without_command=True, add_completion=False, rich_markup_mode=None)
+    bench_app = typer.Typer(
+        invoke_without_command=True, add_completion=False, rich_markup_mode=None
+    )
     bench_app.callback()(bench)
     bench_app.command("merge")(merge)
     app.add_typer(bench_app, name="bench")
@@ -23,33 +24,61 @@ def register(app: typer.Typer) -> None:
 
 def bench(
     ctx: typer.Context,
-    spec: str = typer.Option("quick", "--suite", "--spec", "-s",
-                             help="A suite name (quick: ≤5 min on 2 cores; full: every organism, "
-                                  "method and ablation; zoo: 210 generated organisms × the circuit "
-                                  "methods × 3 ablations) or the path of a TOML spec file."),
-    out: Path = typer.Option(Path("runs/bench"), "--out", "-o",
-                             help="Directory for results.sqlite, results.json and report.html."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
-                                       help="Run this many jobs in parallel processes (at most one "
-                                            "per CPU core; default: one per core, each on "
-                                            "--threads-per-job threads)."),
-    threads_per_job: int = typer.Option(1, "--threads-per-job", min=1,
-                                        help="Torch threads each job uses (default 1: on a shared "
-                                             "machine more threads per job are often slower)."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0,
-                                       help="Seed for every job (organism training, sampling); "
-                                            "overrides the spec file's `seed` (default: the "
-                                            "file's seed, else 0)."),
+    spec: str = typer.Option(
+        "quick",
+        "--suite",
+        "--spec",
+        "-s",
+        help="A suite name (quick: ≤5 min on 2 cores; full: every organism, "
+        "method and ablation; zoo: 210 generated organisms × the circuit "
+        "methods × 3 ablations) or the path of a TOML spec file.",
+    ),
+    out: Path = typer.Option(
+        Path("runs/bench"),
+        "--out",
+        "-o",
+        help="Directory for results.sqlite, results.json and report.html.",
+    ),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        help="Run this many jobs in parallel processes (at most one "
+        "per CPU core; default: one per core, each on "
+        "--threads-per-job threads).",
+    ),
+    threads_per_job: int = typer.Option(
+        1,
+        "--threads-per-job",
+        min=1,
+        help="Torch threads each job uses (default 1: on a shared "
+        "machine more threads per job are often slower).",
+    ),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        min=0,
+        help="Seed for every job (organism training, sampling); "
+        "overrides the spec file's `seed` (default: the "
+        "file's seed, else 0).",
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
     list_jobs: bool = typer.Option(False, "--list", help="Only list the jobs the spec expands to."),
-    cluster: Optional[str] = typer.Option(None, "--cluster",
-                                          help="Run on Dask (pip install 'interplab[dask]'): "
-                                               "'local' starts a LocalCluster with --jobs workers; "
-                                               "tcp://HOST:PORT submits to a running scheduler."),
-    shard: Optional[str] = typer.Option(None, "--shard",
-                                        help="Run only part i of N (e.g. 2/8), split by organism, "
-                                             "for array jobs; combine with `interplab bench merge`."),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Run on Dask (pip install 'interplab[dask]'): "
+        "'local' starts a LocalCluster with --jobs workers; "
+        "tcp://HOST:PORT submits to a running scheduler.",
+    ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Run only part i of N (e.g. 2/8), split by organism, "
+        "for array jobs; combine with `interplab bench merge`.",
+    ),
 ) -> None:
     """Score interpretability methods on model organisms whose mechanism is known.
 
@@ -86,11 +115,20 @@ def bench(
 
         jobs = max(1, os.cpu_count() or 1)
     try:
-        summary = run_bench(bench_spec, out, jobs=jobs, threads_per_job=threads_per_job,
-                            progress=not as_json, cluster=cluster)
+        summary = run_bench(
+            bench_spec,
+            out,
+            jobs=jobs,
+            threads_per_job=threads_per_job,
+            progress=not as_json,
+            cluster=cluster,
+        )
     except BenchInterrupted as stop:
-        typer.echo(f"interrupted after {stop.finished} of {stop.total} jobs; results so far are in "
-                   f"{out / 'results.sqlite'} — rerun the same command to resume", err=True)
+        typer.echo(
+            f"interrupted after {stop.finished} of {stop.total} jobs; results so far are in "
+            f"{out / 'results.sqlite'} — rerun the same command to resume",
+            err=True,
+        )
         raise typer.Exit(INTERRUPTED_EXIT) from None
     report_path = None
     if not no_report:
@@ -98,14 +136,26 @@ def bench(
 
         report_path = render_report(out)
     if as_json:
-        typer.echo(json.dumps({"suite": bench_spec.name, "seed": bench_spec.seed, "total": summary.total,
-                               "skipped": summary.skipped, "done": summary.done,
-                               "failed": summary.failed, "seconds": round(summary.seconds, 2),
-                               "results": str(out / "results.json"),
-                               "report": str(report_path) if report_path else None}))
+        typer.echo(
+            json.dumps(
+                {
+                    "suite": bench_spec.name,
+                    "seed": bench_spec.seed,
+                    "total": summary.total,
+                    "skipped": summary.skipped,
+                    "done": summary.done,
+                    "failed": summary.failed,
+                    "seconds": round(summary.seconds, 2),
+                    "results": str(out / "results.json"),
+                    "report": str(report_path) if report_path else None,
+                }
+            )
+        )
         return
-    typer.echo(f"{summary.done} jobs run, {summary.skipped} already done, {summary.failed} failed "
-               f"in {summary.seconds:.1f} s")
+    typer.echo(
+        f"{summary.done} jobs run, {summary.skipped} already done, {summary.failed} failed "
+        f"in {summary.seconds:.1f} s"
+    )
     for key, err in summary.failures:
         typer.echo(f"  failed: {key}: {err}")
     typer.echo(f"results: {out / 'results.json'}")
@@ -113,11 +163,14 @@ def bench(
         typer.echo(f"report:  {report_path}")
 
 
-def merge(out: Path = typer.Argument(..., help="New directory for the merged results.sqlite."),
-          inputs: list[Path] = typer.Argument(..., help="Result directories (or .sqlite files) "
-                                                        "of shards of one spec."),
-          no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
-          as_json: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
+def merge(
+    out: Path = typer.Argument(..., help="New directory for the merged results.sqlite."),
+    inputs: list[Path] = typer.Argument(
+        ..., help="Result directories (or .sqlite files) of shards of one spec."
+    ),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
     """Combine the result stores of one spec's shards (`bench --shard i/N`) into OUT.
 
     Stores written by different specs are refused. A job done in any input is kept done.
@@ -133,19 +186,33 @@ def merge(out: Path = typer.Argument(..., help="New directory for the merged res
 
         report_path = render_report(out)
     if as_json:
-        typer.echo(json.dumps({"inputs": summary.inputs, "jobs": summary.jobs, "done": summary.done,
-                               "failed": summary.failed, "results": str(out / "results.json"),
-                               "report": str(report_path) if report_path else None}))
+        typer.echo(
+            json.dumps(
+                {
+                    "inputs": summary.inputs,
+                    "jobs": summary.jobs,
+                    "done": summary.done,
+                    "failed": summary.failed,
+                    "results": str(out / "results.json"),
+                    "report": str(report_path) if report_path else None,
+                }
+            )
+        )
         return
-    typer.echo(f"merged {summary.inputs} stores: {summary.jobs} jobs ({summary.done} done, "
-               f"{summary.failed} failed) into {out / 'results.sqlite'}")
+    typer.echo(
+        f"merged {summary.inputs} stores: {summary.jobs} jobs ({summary.done} done, "
+        f"{summary.failed} failed) into {out / 'results.sqlite'}"
+    )
 
 
-def report(out: Path = typer.Argument(..., help="A directory written by `interplab bench --out`.")) -> None:
+def report(
+    out: Path = typer.Argument(..., help="A directory written by `interplab bench --out`."),
+) -> None:
     """Re-render DIR/report.html from the stored results (no model is run)."""
     from interplab.report.html import render_report
 
     if not out.is_dir():
-        raise ConfigError(f"{out} is not a directory; pass the --out directory of an "
-                          "`interplab bench` run")
+        raise ConfigError(
+            f"{out} is not a directory; pass the --out directory of an `interplab bench` run"
+        )
     typer.echo(str(render_report(out)))

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from interplab.errors import ConfigError, unknown_name
 
 ABLATION_CHOICES = ("mean", "resample", "zero")
-
 
 
 def task_options(task: str, lm: Any) -> dict[str, Any]:
@@ -31,6 +30,7 @@ def task_options(task: str, lm: Any) -> dict[str, Any]:
     elif task == "ioi" and tok is not None and getattr(tok, "eos_id", None) is not None:
         options["pad_id"] = tok.eos_id
     return options
+
 
 def default_threads() -> int:
     """torch threads for CPU work: the cores this process may use that are not already busy
@@ -68,42 +68,71 @@ def _attention(model: Any, task: Any, result: dict[str, Any], n_heads: int = 6) 
         for name in (e["sender"], e["receiver"]):
             if name.startswith("L") and ".H" in name:
                 layer, head = name[1:].split(".H")
-                weight[(int(layer), int(head))] = weight.get((int(layer), int(head)), 0.0) + e["score"]
+                weight[(int(layer), int(head))] = (
+                    weight.get((int(layer), int(head)), 0.0) + e["score"]
+                )
     heads = sorted(weight, key=lambda k: -weight[k])[:n_heads]
     if not heads:
         return None  # type: ignore[return-value]
     end = int(task.positions[0].max()) + 1
     tokens = task.clean[:1, :end]
-    _, cache = model.run_with_cache(tokens, [Site(Component.ATTN_PATTERN, layer) for layer in
-                                             sorted({h[0] for h in heads})])
+    _, cache = model.run_with_cache(
+        tokens, [Site(Component.ATTN_PATTERN, layer) for layer in sorted({h[0] for h in heads})]
+    )
     tok = getattr(model, "tokenizer", None)
     text = [tok.decode([int(i)]) if tok is not None else str(int(i)) for i in tokens[0]]
-    return attention_data(text, [(f"L{l}.H{h}", cache[Site(Component.ATTN_PATTERN, l)][0, h])
-                                 for l, h in heads])
+    return attention_data(
+        text, [(f"L{l}.H{h}", cache[Site(Component.ATTN_PATTERN, l)][0, h]) for l, h in heads]
+    )
 
 
 def circuit(
-    model: str = typer.Argument("smollm2-135m", help="Pretrained language model (see `interplab models`)."),
+    model: str = typer.Argument(
+        "smollm2-135m", help="Pretrained language model (see `interplab models`)."
+    ),
     task: str = typer.Option("ioi", "--task", help="ioi or induction (repeated random tokens)."),
-    method: str = typer.Option("eap_ig", "--method", help="eap (one gradient) or eap_ig (integrated gradients)."),
-    ablation: str = typer.Option("mean,resample", "--ablation",
-                                 help="Comma-separated ablations to score and check under: mean, resample, zero."),
+    method: str = typer.Option(
+        "eap_ig", "--method", help="eap (one gradient) or eap_ig (integrated gradients)."
+    ),
+    ablation: str = typer.Option(
+        "mean,resample",
+        "--ablation",
+        help="Comma-separated ablations to score and check under: mean, resample, zero.",
+    ),
     steps: int = typer.Option(8, "--steps", help="EAP-IG integration steps."),
     rule: str = typer.Option("midpoint", "--rule", help="EAP-IG rule: midpoint or gauss_legendre."),
     n_prompts: int = typer.Option(32, "--n-prompts", help="Prompt pairs in the task."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Prompts per forward/backward chunk (memory grows with it)."),
-    random_seeds: int = typer.Option(2, "--random-seeds", help="Random edge orders averaged for the baseline."),
-    node_patching: bool = typer.Option(False, "--node-patching/--no-node-patching",
-                                       help="Also rank by node-level activation patching (one forward "
-                                            "per head/MLP and chunk: ~300 forwards on SmolLM2)."),
-    top: int = typer.Option(300, "--top", help="Edges drawn in the circuit graph and listed in JSON."),
+    batch_size: int = typer.Option(
+        8, "--batch-size", help="Prompts per forward/backward chunk (memory grows with it)."
+    ),
+    random_seeds: int = typer.Option(
+        2, "--random-seeds", help="Random edge orders averaged for the baseline."
+    ),
+    node_patching: bool = typer.Option(
+        False,
+        "--node-patching/--no-node-patching",
+        help="Also rank by node-level activation patching (one forward "
+        "per head/MLP and chunk: ~300 forwards on SmolLM2).",
+    ),
+    top: int = typer.Option(
+        300, "--top", help="Edges drawn in the circuit graph and listed in JSON."
+    ),
     seed: int = typer.Option(0, "--seed", help="Prompt sampling seed."),
-    threads: int = typer.Option(default_threads(), "--threads", help="torch CPU threads (default: usable cores, at most 4)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every edge's score and the curves as JSON."),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="Write the interactive page (self-contained, offline)."),
-    neuronpedia_out: Optional[Path] = typer.Option(None, "--neuronpedia",
-                                                   help="Write the top edges in Neuronpedia's attribution-graph JSON."),
+    threads: int = typer.Option(
+        default_threads(), "--threads", help="torch CPU threads (default: usable cores, at most 4)."
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Progress bars on stderr."
+    ),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Write every edge's score and the curves as JSON."
+    ),
+    html_out: Path | None = typer.Option(
+        None, "--html", help="Write the interactive page (self-contained, offline)."
+    ),
+    neuronpedia_out: Path | None = typer.Option(
+        None, "--neuronpedia", help="Write the top edges in Neuronpedia's attribution-graph JSON."
+    ),
 ) -> None:
     """Find a circuit with EAP / EAP-IG over the model's full edge graph and check it.
 
@@ -123,9 +152,14 @@ def circuit(
         raise unknown_name("task", task, tuple(TASKS))
     if method not in ("eap", "eap_ig"):
         raise unknown_name("method", method, ("eap", "eap_ig"))
-    for name, value, low in (("--threads", threads, 1), ("--steps", steps, 1), ("--n-prompts", n_prompts, 1),
-                             ("--batch-size", batch_size, 1), ("--random-seeds", random_seeds, 1),
-                             ("--top", top, 1)):
+    for name, value, low in (
+        ("--threads", threads, 1),
+        ("--steps", steps, 1),
+        ("--n-prompts", n_prompts, 1),
+        ("--batch-size", batch_size, 1),
+        ("--random-seeds", random_seeds, 1),
+        ("--top", top, 1),
+    ):
         if value < low:
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     ablations = _ablations(ablation)
@@ -135,18 +169,35 @@ def circuit(
     options = task_options(task, lm)
     data = make_task(task, tok, n=n_prompts, seed=seed, **options)
     held_out = make_task(task, tok, n=n_prompts, seed=seed + 1, **options)  # curves: other prompts
-    typer.echo(f"{task}: {len(data)} prompts of {data.seq_len} tokens; {method} under "
-               f"{', '.join(ablations)}", err=True)
-    result = circuit_study(lm, data, eval_task=held_out, method=method, ablations=ablations, steps=steps, rule=rule,
-                           batch_size=batch_size, n_random=random_seeds, node_patching=node_patching,
-                           top=top, progress=progress, model_name=model)
+    typer.echo(
+        f"{task}: {len(data)} prompts of {data.seq_len} tokens; {method} under "
+        f"{', '.join(ablations)}",
+        err=True,
+    )
+    result = circuit_study(
+        lm,
+        data,
+        eval_task=held_out,
+        method=method,
+        ablations=ablations,
+        steps=steps,
+        rule=rule,
+        batch_size=batch_size,
+        n_random=random_seeds,
+        node_patching=node_patching,
+        top=top,
+        progress=progress,
+        model_name=model,
+    )
     for abl, block in result["ablations"].items():
         for c in block["curves"]:
             small = [(s, f) for s, f in zip(c["sizes"], c["f"]) if s <= 0.05]
             s, f = max(small, key=lambda p: p[1])
-            typer.echo(f"{abl:>9} {c['method']:<12} CPR {c['cpr']:.3f} [{c['cpr_ci'][0]:.3f}, "
-                       f"{c['cpr_ci'][1]:.3f}]  CMD {c['cmd']:.3f}  best f at <=5% edges: "
-                       f"{f:.3f} ({s:.2%})")
+            typer.echo(
+                f"{abl:>9} {c['method']:<12} CPR {c['cpr']:.3f} [{c['cpr_ci'][0]:.3f}, "
+                f"{c['cpr_ci'][1]:.3f}]  CMD {c['cmd']:.3f}  best f at <=5% edges: "
+                f"{f:.3f} ({s:.2%})"
+            )
     if json_out is not None:
         from interplab.models.io import atomic_write_text
 
@@ -157,9 +208,16 @@ def circuit(
         from interplab.report.neuronpedia import to_neuronpedia
 
         end = int(data.positions[0].max()) + 1
-        toks = [tok.decode([int(i)]) if tok is not None else str(int(i)) for i in data.clean[0, :end]]
-        graph = to_neuronpedia(result, toks, n_layers=lm.cfg.n_layers, n_heads=lm.cfg.n_heads,
-                               slug=f"{model}-{task}-{method}")
+        toks = [
+            tok.decode([int(i)]) if tok is not None else str(int(i)) for i in data.clean[0, :end]
+        ]
+        graph = to_neuronpedia(
+            result,
+            toks,
+            n_layers=lm.cfg.n_layers,
+            n_heads=lm.cfg.n_heads,
+            slug=f"{model}-{task}-{method}",
+        )
         atomic_write_text(neuronpedia_out, json.dumps(graph))
         typer.echo(f"wrote {neuronpedia_out}")
     if html_out is not None:

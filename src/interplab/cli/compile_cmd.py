@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -38,48 +37,75 @@ def register(app: typer.Typer) -> None:
 
 
 def compile_command(
-    program: Optional[str] = typer.Argument(None, help="Library program name (see --list)."),
+    program: str | None = typer.Argument(None, help="Library program name (see --list)."),
     list_: bool = typer.Option(False, "--list", help="List the library programs and exit."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Directory to write weights + sidecar."),
+    out: Path | None = typer.Option(None, "--out", help="Directory to write weights + sidecar."),
     check: bool = typer.Option(False, "--check", help="Compare with the reference evaluator."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line of results."),
     limit: int = typer.Option(10_000, "--limit", help="Inputs to check when there are more."),
-    show_truth: bool = typer.Option(False, "--show-truth",
-                                    help="Print where each variable lives and the true circuit."),
-    causal: bool = typer.Option(False, "--causal",
-                                help="Compile a decoder: attention masked to earlier positions."),
-    vocab: Optional[str] = typer.Option(None, "--vocab",
-                                        help="Comma-separated tokens (integers if all are)."),
-    max_len: Optional[int] = typer.Option(None, "--max-len", help="Longest input."),
+    show_truth: bool = typer.Option(
+        False, "--show-truth", help="Print where each variable lives and the true circuit."
+    ),
+    causal: bool = typer.Option(
+        False, "--causal", help="Compile a decoder: attention masked to earlier positions."
+    ),
+    vocab: str | None = typer.Option(
+        None, "--vocab", help="Comma-separated tokens (integers if all are)."
+    ),
+    max_len: int | None = typer.Option(None, "--max-len", help="Longest input."),
 ) -> None:
     from interplab.compile.programs import LIBRARY, get_program
 
     if list_:
         if as_json:
-            typer.echo(json.dumps([{"program": s.name, "vocab": list(s.vocab), "max_len": s.max_len,
-                                    "description": s.description} for s in LIBRARY.values()]))
+            typer.echo(
+                json.dumps(
+                    [
+                        {
+                            "program": s.name,
+                            "vocab": list(s.vocab),
+                            "max_len": s.max_len,
+                            "description": s.description,
+                        }
+                        for s in LIBRARY.values()
+                    ]
+                )
+            )
             return
         width = max(len(n) for n in LIBRARY)
         for spec in LIBRARY.values():
             vocab = " ".join(map(str, spec.vocab))
-            typer.echo(f"{spec.name:<{width}}  max_len={spec.max_len}  vocab={{{vocab}}}  "
-                       f"{spec.description}")
+            typer.echo(
+                f"{spec.name:<{width}}  max_len={spec.max_len}  vocab={{{vocab}}}  "
+                f"{spec.description}"
+            )
         return
     if program is None:
-        raise ConfigError("name a program to compile (e.g. `interplab compile reverse`), or pass "
-                          "--list to see them")
+        raise ConfigError(
+            "name a program to compile (e.g. `interplab compile reverse`), or pass "
+            "--list to see them"
+        )
     spec = get_program(program)
     if causal or vocab is not None or max_len is not None:
-        spec = spec.with_options(vocab=None if vocab is None else parse_vocab(vocab),
-                                 max_len=max_len, causal=True if causal else None)
+        spec = spec.with_options(
+            vocab=None if vocab is None else parse_vocab(vocab),
+            max_len=max_len,
+            causal=True if causal else None,
+        )
     pairs = spec.task_pairs(64, seed=0)
     start = time.perf_counter()
     model = spec.compile(pairs=pairs)
     seconds = time.perf_counter() - start
-    result = {"program": spec.name, "inputs_checked": 0, "agreement": None,
-              "layers": model.cfg.n_layers, "heads": model.cfg.n_heads,
-              "d_model": model.cfg.d_model, "params": model.n_params,
-              "compile_seconds": round(seconds, 4)}
+    result = {
+        "program": spec.name,
+        "inputs_checked": 0,
+        "agreement": None,
+        "layers": model.cfg.n_layers,
+        "heads": model.cfg.n_heads,
+        "d_model": model.cfg.d_model,
+        "params": model.n_params,
+        "compile_seconds": round(seconds, 4),
+    }
     if check:
         from interplab.compile.agreement import check_agreement
 
@@ -92,15 +118,21 @@ def compile_command(
     if as_json:
         typer.echo(json.dumps(result))
         return
-    typer.echo(f"{spec.name}: {result['layers']} layers, {result['heads']} heads/layer, "
-               f"d_model={result['d_model']}, {result['params']} params, compiled in "
-               f"{seconds:.3f} s")
+    typer.echo(
+        f"{spec.name}: {result['layers']} layers, {result['heads']} heads/layer, "
+        f"d_model={result['d_model']}, {result['params']} params, compiled in "
+        f"{seconds:.3f} s"
+    )
     if check:
-        typer.echo(f"  checked {result['inputs_checked']} inputs: agreement {result['agreement']:.4f}")
+        typer.echo(
+            f"  checked {result['inputs_checked']} inputs: agreement {result['agreement']:.4f}"
+        )
     circuit = model.ground_truth.circuit
     counts = ", ".join(f"{a} {len(circuit.for_ablation(a))}" for a in ("zero", "mean", "resample"))
-    typer.echo(f"  ground truth: {len(model.ground_truth.variables)} variables; circuit edges "
-               f"that matter under {counts}")
+    typer.echo(
+        f"  ground truth: {len(model.ground_truth.variables)} variables; circuit edges "
+        f"that matter under {counts}"
+    )
     if show_truth:
         _show_truth(model)
     if out is not None:
@@ -111,8 +143,10 @@ def parse_vocab(text: str) -> list:
     """``"a,b,c"`` -> ["a", "b", "c"]; ``"0,1,2"`` -> [0, 1, 2] (integers when all tokens are)."""
     tokens = [t.strip() for t in text.split(",")]
     if not text.strip() or any(t == "" for t in tokens):
-        raise ConfigError(f"--vocab {text!r} has an empty token; pass comma-separated tokens, "
-                          "e.g. --vocab a,b,c or --vocab 0,1,2")
+        raise ConfigError(
+            f"--vocab {text!r} has an empty token; pass comma-separated tokens, "
+            "e.g. --vocab a,b,c or --vocab 0,1,2"
+        )
     try:
         return [int(t) for t in tokens]
     except ValueError:
@@ -124,8 +158,10 @@ def _show_truth(model) -> None:  # type: ignore[no-untyped-def]
     typer.echo("  variables (label: computed at -> readable from, residual dims):")
     for var in truth.variables.values():
         where = ", ".join(str(s) for s in var.sites)
-        typer.echo(f"    {var.label}: {where} -> {var.resid_site}, {len(var.dims)} dims "
-                   f"[{var.encoding}, {var.construction}]")
+        typer.echo(
+            f"    {var.label}: {where} -> {var.resid_site}, {len(var.dims)} dims "
+            f"[{var.encoding}, {var.construction}]"
+        )
     typer.echo("  circuit edges (ablations under which each matters):")
     for edge in truth.circuit:
         flags = sorted(truth.circuit.edge_ablations.get(edge, ("zero", "mean", "resample")))

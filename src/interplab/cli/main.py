@@ -9,7 +9,7 @@ unknown name, a bad option value or spec file; 1 for runtime failures), as does 
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 import click
 import typer
@@ -58,14 +58,19 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: Optional[bool] = typer.Option(None, "--version", callback=_version,
-                                                is_eager=True, help="Print the version and exit.")) -> None:
+def main(
+    version: bool | None = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """interplab command-line interface."""
 
 
 @app.command()
-def sites(model: str = typer.Argument(..., help="A zoo model name (see `interplab zoo`)."),
-          as_json: bool = typer.Option(False, "--json", help="Print a JSON list of site strings.")) -> None:
+def sites(
+    model: str = typer.Argument(..., help="A zoo model name (see `interplab zoo`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of site strings."),
+) -> None:
     """List the typed sites of a zoo model: the addresses you can cache, patch or ablate.
 
     Site strings read [L<layer>.][H<head>.]<component>, e.g. L0.resid_pre or L1.H3.attn_z;
@@ -80,9 +85,13 @@ def sites(model: str = typer.Argument(..., help="A zoo model name (see `interpla
         from interplab.errors import ConfigError
 
         if "tabular" not in zoo.registry.entry(model).tags:
-            raise ConfigError(f"{model} is a small classifier, not a hooked model, and has no typed sites")
-        raise ConfigError(f"{model} is a decision model on tabular rows and has no typed sites; "
-                          f"explain its decisions with `interplab explain {model} --row N`")
+            raise ConfigError(
+                f"{model} is a small classifier, not a hooked model, and has no typed sites"
+            )
+        raise ConfigError(
+            f"{model} is a decision model on tabular rows and has no typed sites; "
+            f"explain its decisions with `interplab explain {model} --row N`"
+        )
     names = [str(s) for s in hooked.sites]
     if as_json:
         typer.echo(json.dumps(names))

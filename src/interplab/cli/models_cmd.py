@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -25,8 +25,11 @@ def _load_lm(name: str) -> Any:
         raise ConfigError(f"{name} is a {get_spec(name).kind}; {LM_ONLY}")
     require(name)  # one line saying what to install, before any progress output
 
-    typer.echo(f"loading {name} (the first load converts the weights and caches them as "
-               "safetensors; later loads read the cache) ...", err=True)
+    typer.echo(
+        f"loading {name} (the first load converts the weights and caches them as "
+        "safetensors; later loads read the cache) ...",
+        err=True,
+    )
     start = time.perf_counter()
     model = load(name)
     typer.echo(f"loaded {name} in {time.perf_counter() - start:.1f} s", err=True)
@@ -45,7 +48,7 @@ def _positive(*pairs: tuple[str, int]) -> None:
         raise ConfigError("; ".join(bad))
 
 
-def _emit(data: dict, json_out: Optional[Path], html_out: Optional[Path], html: Any) -> None:
+def _emit(data: dict, json_out: Path | None, html_out: Path | None, html: Any) -> None:
     if json_out is not None:
         from interplab.models.io import atomic_write_text
 
@@ -57,8 +60,10 @@ def _emit(data: dict, json_out: Optional[Path], html_out: Optional[Path], html: 
         typer.echo(f"wrote {write(html_out, html())}")
 
 
-def models(list_: bool = typer.Option(True, "--list", help="List zoo organisms and pretrained models."),
-           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def models(
+    list_: bool = typer.Option(True, "--list", help="List zoo organisms and pretrained models."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """List every model interplab can load, with source, size and install state.
 
     Shows the built-in zoo organisms (compiled, trained, toy) and the pretrained models shipped
@@ -68,34 +73,54 @@ def models(list_: bool = typer.Option(True, "--list", help="List zoo organisms a
     from interplab.zoo.registry import entry, names
 
     rows = list_models()
-    zoo_rows = [{"name": n, "kind": entry(n).kind, "source": "built-in zoo", "installed": True,
-                 "description": entry(n).description} for n in names()]
+    zoo_rows = [
+        {
+            "name": n,
+            "kind": entry(n).kind,
+            "source": "built-in zoo",
+            "installed": True,
+            "description": entry(n).description,
+        }
+        for n in names()
+    ]
     if as_json:
         typer.echo(json.dumps({"pretrained": rows, "zoo": zoo_rows}, indent=1))
         return
     typer.echo("Pretrained models (PyPI packages, loaded offline):")
     for r in rows:
         state = "installed" if r["installed"] else f"missing: {r['install']}"
-        typer.echo(f"  {r['name']:<14} {r['kind']:<17} {r['params']:>6}  {r['size_mb']:6.1f} MB  "
-                   f"{r['source']}  [{state}]")
+        typer.echo(
+            f"  {r['name']:<14} {r['kind']:<17} {r['params']:>6}  {r['size_mb']:6.1f} MB  "
+            f"{r['source']}  [{state}]"
+        )
     typer.echo("Zoo organisms (built here; see `interplab zoo`):")
     for r in zoo_rows:
         typer.echo(f"  {r['name']:<28} {r['kind']:<12} {r['description']}")
 
 
-def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
-              seq_len: int = typer.Option(40, help="Length of the random sequence (repeated once); "
-                                                   "2 x seq_len (+1 with a start token) must fit the context."),
-              n_seqs: int = typer.Option(8, help="Number of sequences."),
-              seed: int = typer.Option(0),
-              top_k: int = typer.Option(5, "--top-k", help="Heads printed and listed (JSON always keeps "
-                                                           "the full [layer, head] score matrix)."),
-              bos: Optional[bool] = typer.Option(None, "--bos/--no-bos",
-                                                 help="Prepend the start token (default: as the model file "
-                                                      "says; SmolLM2's says not to)."),
-              threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
-              json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
-              html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
+def induction(
+    model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
+    seq_len: int = typer.Option(
+        40,
+        help="Length of the random sequence (repeated once); "
+        "2 x seq_len (+1 with a start token) must fit the context.",
+    ),
+    n_seqs: int = typer.Option(8, help="Number of sequences."),
+    seed: int = typer.Option(0),
+    top_k: int = typer.Option(
+        5,
+        "--top-k",
+        help="Heads printed and listed (JSON always keeps the full [layer, head] score matrix).",
+    ),
+    bos: bool | None = typer.Option(
+        None,
+        "--bos/--no-bos",
+        help="Prepend the start token (default: as the model file says; SmolLM2's says not to).",
+    ),
+    threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write results JSON here."),
+    html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
+) -> None:
     """Find induction heads: per-head attention to the token after the previous occurrence."""
     import torch
 
@@ -104,19 +129,34 @@ def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained langu
 
     _positive(("--n-seqs", n_seqs), ("--top-k", top_k), ("--threads", threads))
     if seq_len < 2:
-        raise ConfigError(f"--seq-len must be at least 2 (a repeat needs a token before it), got {seq_len}")
+        raise ConfigError(
+            f"--seq-len must be at least 2 (a repeat needs a token before it), got {seq_len}"
+        )
     torch.set_num_threads(threads)
     lm = _load_lm(model)
     add = lm.tokenizer.add_bos if bos is None else bos
     start = lm.tokenizer.bos_id if add else None
     need = 2 * seq_len + (start is not None)
     if need > lm.cfg.n_ctx:
-        raise ConfigError(f"--seq-len {seq_len} needs {need} tokens, more than {model}'s context of "
-                          f"{lm.cfg.n_ctx}; use --seq-len {(lm.cfg.n_ctx - 1) // 2} or less")
-    typer.echo(f"start token: {'prepended (id %d)' % start if start is not None else 'none'} "
-               f"({'as the model file says' if bos is None else 'as asked'})", err=True)
-    res = detect_induction_heads(lm, lm.cfg.n_layers, lm.cfg.n_heads, seq_len=seq_len,
-                                 n_seqs=n_seqs, bos=start, seed=seed, top_k=top_k)
+        raise ConfigError(
+            f"--seq-len {seq_len} needs {need} tokens, more than {model}'s context of "
+            f"{lm.cfg.n_ctx}; use --seq-len {(lm.cfg.n_ctx - 1) // 2} or less"
+        )
+    typer.echo(
+        f"start token: {f'prepended (id {start})' if start is not None else 'none'} "
+        f"({'as the model file says' if bos is None else 'as asked'})",
+        err=True,
+    )
+    res = detect_induction_heads(
+        lm,
+        lm.cfg.n_layers,
+        lm.cfg.n_heads,
+        seq_len=seq_len,
+        n_seqs=n_seqs,
+        bos=start,
+        seed=seed,
+        top_k=top_k,
+    )
     data = {**res.to_dict(), "start_token": start}
     typer.echo(f"loss first half {res.loss_first:.3f}, repeated half {res.loss_repeat:.3f}")
     for layer, head, score in res.top:
@@ -124,19 +164,28 @@ def induction(model: str = typer.Argument("smollm2-135m", help="Pretrained langu
     _emit(data, json_out, html_out, lambda: induction_report(model, data))
 
 
-def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
-          n_prompts: int = typer.Option(32, help="Clean/corrupted prompt pairs."),
-          task: str = typer.Option("ioi", "--task", help="Token task: ioi or induction (see "
-                                   "interplab.methods.tasks; the logit lens and DLA need one "
-                                   "scored position per prompt, i.e. ioi)."),
-          exact: bool = typer.Option(True, help="Also run activation patching over every head (270 "
-                                                "patched runs on SmolLM2: ~1-5 min on 2 cores); "
-                                                "--no-exact keeps the first-order estimate only."),
-          seed: int = typer.Option(0),
-          top_k: int = typer.Option(5, "--top-k", help="Heads printed (JSON keeps every head's score)."),
-          threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
-          json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
-          html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
+def patch(
+    model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
+    n_prompts: int = typer.Option(32, help="Clean/corrupted prompt pairs."),
+    task: str = typer.Option(
+        "ioi",
+        "--task",
+        help="Token task: ioi or induction (see "
+        "interplab.methods.tasks; the logit lens and DLA need one "
+        "scored position per prompt, i.e. ioi).",
+    ),
+    exact: bool = typer.Option(
+        True,
+        help="Also run activation patching over every head (270 "
+        "patched runs on SmolLM2: ~1-5 min on 2 cores); "
+        "--no-exact keeps the first-order estimate only.",
+    ),
+    seed: int = typer.Option(0),
+    top_k: int = typer.Option(5, "--top-k", help="Heads printed (JSON keeps every head's score)."),
+    threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write results JSON here."),
+    html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
+) -> None:
     """Patch every head on a token task (IOI by default) and attribute the logit difference.
 
     IOI: clean vs corrupted prompts from name templates, metric logit(IO) - logit(S); induction:
@@ -149,12 +198,16 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
 
     Example: interplab patch smollm2-135m --n-prompts 32 --html runs/ioi.html
     """
+    import torch
+
     from interplab.cli.circuit_cmd import task_options
-    from interplab.methods.attribution import activation_patching, attribution_patching, logit_lens_and_dla
+    from interplab.methods.attribution import (
+        activation_patching,
+        attribution_patching,
+        logit_lens_and_dla,
+    )
     from interplab.methods.tasks import TASKS, make_task
     from interplab.report.real_models import patching_report
-
-    import torch
 
     _positive(("--n-prompts", n_prompts), ("--top-k", top_k), ("--threads", threads))
     torch.set_num_threads(threads)
@@ -164,10 +217,15 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
     ds = make_task(task, lm.tokenizer, n=n_prompts, seed=seed, **task_options(task, lm))
     L, H = lm.cfg.n_layers, lm.cfg.n_heads
     approx = attribution_patching(lm, ds, L, H)
-    data: dict[str, Any] = {"task": task, "task_description": ds.description, "n_prompts": len(ds),
-                            "examples": list(ds.texts[:3]),
-                            "clean_logit_diff": approx.clean_ld, "corrupt_logit_diff": approx.corrupt_ld,
-                            "attribution_patching": approx.to_dict()}
+    data: dict[str, Any] = {
+        "task": task,
+        "task_description": ds.description,
+        "n_prompts": len(ds),
+        "examples": list(ds.texts[:3]),
+        "clean_logit_diff": approx.clean_ld,
+        "corrupt_logit_diff": approx.corrupt_ld,
+        "attribution_patching": approx.to_dict(),
+    }
     if ds.positions.shape[1] == 1:
         data["lens"] = logit_lens_and_dla(lm, ds).to_dict()
     typer.echo(f"clean logit diff {approx.clean_ld:.3f}, corrupted {approx.corrupt_ld:.3f}")
@@ -176,7 +234,10 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
     for v, i in zip(first.values, first.indices):
         typer.echo(f"  L{int(i) // H}.H{int(i) % H}  {float(v):.3f}")
     if exact:
-        typer.echo(f"activation patching {L * H} heads (one patched run each; --no-exact skips it)", err=True)
+        typer.echo(
+            f"activation patching {L * H} heads (one patched run each; --no-exact skips it)",
+            err=True,
+        )
         res = activation_patching(lm, ds, L, H, progress=True)
         data["activation_patching"] = res.to_dict()
         flat = res.scores.flatten().topk(min(top_k, res.scores.numel()))
@@ -186,11 +247,13 @@ def patch(model: str = typer.Argument("smollm2-135m", help="Pretrained language 
     _emit(data, json_out, html_out, lambda: patching_report(model, data))
 
 
-def attribute(model: str = typer.Argument("mnist-mlp", help="mnist-mlp or minilm-l6."),
-              n: int = typer.Option(4, help="Examples to attribute."),
-              steps: int = typer.Option(64, help="Integrated-gradients steps."),
-              json_out: Optional[Path] = typer.Option(None, "--json", help="Write results JSON here."),
-              html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report here.")) -> None:
+def attribute(
+    model: str = typer.Argument("mnist-mlp", help="mnist-mlp or minilm-l6."),
+    n: int = typer.Option(4, help="Examples to attribute."),
+    steps: int = typer.Option(64, help="Integrated-gradients steps."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write results JSON here."),
+    html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
+) -> None:
     """Integrated gradients and input x gradient, with the completeness check.
 
     Completeness: the sum of attributions against the output difference from the all-zero
@@ -206,7 +269,12 @@ def attribute(model: str = typer.Argument("mnist-mlp", help="mnist-mlp or minilm
     else:
         raise unknown_name("attribute model", model, ("mnist-mlp", "minilm-l6"))
     for row in data["completeness"]:
-        typer.echo("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        typer.echo(
+            "  "
+            + ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+            )
+        )
     _emit(data, json_out, html_out, lambda: attribution_report(model, data))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -16,28 +16,48 @@ from interplab.errors import ConfigError, unknown_name
 
 def sae(
     model: str = typer.Argument("smollm2-135m", help="Pretrained language model."),
-    site: str = typer.Option("L6.resid_post", "--site",
-                             help="Where to read activations, e.g. L6.resid_post; for --kind transcoder "
-                                  "an L<n>.mlp_in (the target is L<n>.mlp_out)."),
-    kind: str = typer.Option("topk", "--kind", help="topk (a TopK SAE) or transcoder (TopK, mlp_in -> mlp_out)."),
-    d_latent: int = typer.Option(2304, "--d-latent", help="Dictionary size (4 x d_model by default)."),
+    site: str = typer.Option(
+        "L6.resid_post",
+        "--site",
+        help="Where to read activations, e.g. L6.resid_post; for --kind transcoder "
+        "an L<n>.mlp_in (the target is L<n>.mlp_out).",
+    ),
+    kind: str = typer.Option(
+        "topk", "--kind", help="topk (a TopK SAE) or transcoder (TopK, mlp_in -> mlp_out)."
+    ),
+    d_latent: int = typer.Option(
+        2304, "--d-latent", help="Dictionary size (4 x d_model by default)."
+    ),
     k: int = typer.Option(32, "--k", help="Active latents per token."),
     steps: int = typer.Option(300, "--steps", help="Training steps (one model forward each)."),
     batch_tokens: int = typer.Option(1024, "--batch-tokens", help="Tokens per step."),
     ctx: int = typer.Option(64, "--ctx", help="Tokens per window."),
-    corpus: Optional[Path] = typer.Option(None, "--corpus",
-                                          help="Text file or directory (.txt/.md/.rst/.py); default: the "
-                                               "docstrings of the installed Python standard library."),
+    corpus: Path | None = typer.Option(
+        None,
+        "--corpus",
+        help="Text file or directory (.txt/.md/.rst/.py); default: the "
+        "docstrings of the installed Python standard library.",
+    ),
     max_windows: int = typer.Option(4000, "--max-windows", help="Windows read from the corpus."),
-    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir",
-                                                  help="Checkpoints (resumed from when present); default "
-                                                       "under the interplab cache."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the newest checkpoint."),
+    checkpoint_dir: Path | None = typer.Option(
+        None,
+        "--checkpoint-dir",
+        help="Checkpoints (resumed from when present); default under the interplab cache.",
+    ),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the newest checkpoint."
+    ),
     seed: int = typer.Option(0, "--seed"),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: free cores, at most 4)."),
+    threads: int = typer.Option(
+        None, "--threads", help="torch CPU threads (default: free cores, at most 4)."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the measures and dashboards as JSON."),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="Write feature dashboards (offline, searchable)."),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Write the measures and dashboards as JSON."
+    ),
+    html_out: Path | None = typer.Option(
+        None, "--html", help="Write feature dashboards (offline, searchable)."
+    ),
 ) -> None:
     """Train a sparse dictionary on a language model's activations from an offline corpus.
 
@@ -63,15 +83,22 @@ def sae(
 
     if kind not in ("topk", "transcoder"):
         raise unknown_name("dictionary kind", kind, ("topk", "transcoder"))
-    for name, value in (("--d-latent", d_latent), ("--k", k), ("--steps", steps),
-                        ("--batch-tokens", batch_tokens), ("--max-windows", max_windows)):
+    for name, value in (
+        ("--d-latent", d_latent),
+        ("--k", k),
+        ("--steps", steps),
+        ("--batch-tokens", batch_tokens),
+        ("--max-windows", max_windows),
+    ):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
     where = parse_site(site)
     target = None
     if kind == "transcoder":
         if where.component is not Component.MLP_IN:
-            raise ConfigError(f"a transcoder reads an MLP's input: give --site L<n>.mlp_in, got {site}")
+            raise ConfigError(
+                f"a transcoder reads an MLP's input: give --site L<n>.mlp_in, got {site}"
+            )
         target = Site(Component.MLP_OUT, where.layer)
     texts = text.read_corpus(corpus) if corpus is not None else text.stdlib_docstrings()
     torch.set_num_threads(threads or default_threads())
@@ -82,30 +109,75 @@ def sae(
     tok = lm.tokenizer
     windows = text.token_windows(tok, texts, ctx, sep=tok.eos_id, max_windows=max_windows)
     train, held = text.split(windows, 0.1, seed)
-    typer.echo(f"corpus: {len(texts)} texts -> {windows.shape[0]} windows of {ctx} tokens "
-               f"({train.shape[0]} train, {held.shape[0]} held out)", err=True)
+    typer.echo(
+        f"corpus: {len(texts)} texts -> {windows.shape[0]} windows of {ctx} tokens "
+        f"({train.shape[0]} train, {held.shape[0]} held out)",
+        err=True,
+    )
     d_in = lm.cfg.d_model
-    config = DictionaryConfig(d_in=d_in, d_latent=d_latent, activation="topk", k=k,
-                              d_out=d_in if target is not None else None, batch_size=batch_tokens,
-                              steps=steps, lr=1e-3, checkpoint_every=max(1, min(50, steps)),
-                              log_every=max(1, min(25, steps)), seed=seed)
-    key = digest(["skip-first-position", model, site, kind, d_latent, k, batch_tokens, ctx, seed,
-                  str(corpus), max_windows])
+    config = DictionaryConfig(
+        d_in=d_in,
+        d_latent=d_latent,
+        activation="topk",
+        k=k,
+        d_out=d_in if target is not None else None,
+        batch_size=batch_tokens,
+        steps=steps,
+        lr=1e-3,
+        checkpoint_every=max(1, min(50, steps)),
+        log_every=max(1, min(25, steps)),
+        seed=seed,
+    )
+    key = digest(
+        [
+            "skip-first-position",
+            model,
+            site,
+            kind,
+            d_latent,
+            k,
+            batch_tokens,
+            ctx,
+            seed,
+            str(corpus),
+            max_windows,
+        ]
+    )
     root = checkpoint_dir or (_config.cache_dir() / "dictionaries" / key)
     source = text.WindowSource(lm, where, train, target_site=target, seed=seed, skip=1)
-    trained = train_dictionary(source, config, checkpoint_dir=root, resume=resume, progress=progress)
+    trained = train_dictionary(
+        source, config, checkpoint_dir=root, resume=resume, progress=progress
+    )
     if trained.resumed_from is not None:
         typer.echo(f"resumed from step {trained.resumed_from} in {root}", err=True)
-    measures = evaluate_lm_dictionary(lm, trained.dictionary, where, held, target_site=target, skip=1)
+    measures = evaluate_lm_dictionary(
+        lm, trained.dictionary, where, held, target_site=target, skip=1
+    )
     measures["tokens_per_second"] = trained.samples_per_second
     measures["train_seconds"] = trained.seconds
-    dash = feature_dashboards(lm, trained.dictionary, where, held, tok, unembed=lm.model.W_U, skip=1)
-    for name in ("variance_explained", "loss_recovered", "dead_fraction", "l0", "tokens_per_second"):
+    dash = feature_dashboards(
+        lm, trained.dictionary, where, held, tok, unembed=lm.model.W_U, skip=1
+    )
+    for name in (
+        "variance_explained",
+        "loss_recovered",
+        "dead_fraction",
+        "l0",
+        "tokens_per_second",
+    ):
         typer.echo(f"{name:>20} {measures[name]:.4g}")
-    data: dict[str, Any] = {"model": model, "site": str(where), "target_site": str(target) if target else None,
-                            "kind": kind, "config": config.to_json(),
-                            "checkpoints": str(root), "steps": trained.steps, "history": trained.history,
-                            "measures": measures, "features": dash}
+    data: dict[str, Any] = {
+        "model": model,
+        "site": str(where),
+        "target_site": str(target) if target else None,
+        "kind": kind,
+        "config": config.to_json(),
+        "checkpoints": str(root),
+        "steps": trained.steps,
+        "history": trained.history,
+        "measures": measures,
+        "features": dash,
+    }
     if json_out is not None:
         from interplab.models.io import atomic_write_text
 
@@ -116,13 +188,15 @@ def sae(
         from interplab.report.viewer import viewer_page
 
         rows = "".join(f"<tr><td>{k}</td><td>{v:.4g}</td></tr>" for k, v in measures.items())
-        intro = (f"<p>{kind} dictionary ({d_latent} latents, k = {k}) on <b>{model}</b> at "
-                 f"<b>{where}</b>{' -> ' + str(target) if target else ''}, {trained.steps} steps of "
-                 f"{batch_tokens} tokens; measured on {measures['n_windows']} held-out windows "
-                 "(loss recovered is against zero ablation of the site; the first position of "
-                 "each window, the attention sink, is left out of training, measures and "
-                 "dashboards and keeps its own activation when the dictionary is spliced in).</p>"
-                 f"<table><tr><th>measure</th><th>value</th></tr>{rows}</table>")
+        intro = (
+            f"<p>{kind} dictionary ({d_latent} latents, k = {k}) on <b>{model}</b> at "
+            f"<b>{where}</b>{' -> ' + str(target) if target else ''}, {trained.steps} steps of "
+            f"{batch_tokens} tokens; measured on {measures['n_windows']} held-out windows "
+            "(loss recovered is against zero ablation of the site; the first position of "
+            "each window, the attention sink, is left out of training, measures and "
+            "dashboards and keeps its own activation when the dictionary is spliced in).</p>"
+            f"<table><tr><th>measure</th><th>value</th></tr>{rows}</table>"
+        )
         page = viewer_page(f"interplab sae: {model} {where}", intro, features=dash)
         typer.echo(f"wrote {write(html_out, page)}")
 

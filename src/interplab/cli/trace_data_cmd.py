@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -16,12 +16,14 @@ from interplab.errors import ConfigError
 SPLITS = ("test", "triggered")
 
 
-def _load(organism: Optional[str], model_dir: Optional[Path]) -> Any:
-    from interplab.zoo.data_attribution import load_organism_dir, load_or_train
+def _load(organism: str | None, model_dir: Path | None) -> Any:
+    from interplab.zoo.data_attribution import load_or_train, load_organism_dir
 
     if (organism is None) == (model_dir is None):
-        raise ConfigError("give exactly one of ORGANISM (e.g. digits-logreg; see `interplab trace-data "
-                          "--help`) or --model-dir DIR (a saved data-attribution organism)")
+        raise ConfigError(
+            "give exactly one of ORGANISM (e.g. digits-logreg; see `interplab trace-data "
+            "--help`) or --model-dir DIR (a saved data-attribution organism)"
+        )
     return load_or_train(organism) if organism is not None else load_organism_dir(model_dir)
 
 
@@ -35,14 +37,16 @@ def trace(org: Any, truth: Any, method: str, index: int, split: str, k: int, see
     d = org.data
     x, y = (d.x_test, d.y_test) if split == "test" else (d.x_triggered, d.triggered_labels)
     if not 0 <= index < len(x):
-        raise ConfigError(f"--index {index} is out of range: the {split} split of {org.name} has "
-                          f"{len(x)} points (0..{len(x) - 1})")
+        raise ConfigError(
+            f"--index {index} is out of range: the {split} split of {org.name} has "
+            f"{len(x)} points (0..{len(x) - 1})"
+        )
     if not 1 <= k <= len(d.x_train):
         raise ConfigError(f"--top must be in 1..{len(d.x_train)}, got {k}")
     train = (d.x_train, d.y_train)
     att = attribute_data(method, org.model, train, (x, y), self_influence=True, seed=seed)
     with torch.no_grad():
-        predicted = int(org.model.logits(x[index:index + 1]).argmax())
+        predicted = int(org.model.logits(x[index : index + 1]).argmax())
     flipped, planted = set(d.flipped.tolist()), set(d.planted.tolist())
     text = org.spec.data == "passages"
 
@@ -51,15 +55,28 @@ def trace(org: Any, truth: Any, method: str, index: int, split: str, k: int, see
             return {"tokens": row.view(-1, org.spec.classifier.n_classes).argmax(-1).tolist()}
         return {"pixels": [round(float(v), 3) for v in row]}
 
-    top = [{"train_index": i, "score": s, "label": int(d.y_train[i]), "true_digit": int(d.y_clean[i]),
-            "flipped": i in flipped, "planted": i in planted, **shown(d.x_train[i])}
-           for i, s in att.top(index, k)]
+    top = [
+        {
+            "train_index": i,
+            "score": s,
+            "label": int(d.y_train[i]),
+            "true_digit": int(d.y_clean[i]),
+            "flipped": i in flipped,
+            "planted": i in planted,
+            **shown(d.x_train[i]),
+        }
+        for i, s in att.top(index, k)
+    ]
     checks: dict[str, Any] = {}
     if truth is not None and split == "test":
-        rho, _ = E.spearman_rows((att.scores[index:index + 1].double() @ truth.masks.double().T),
-                                 truth.outputs[:, index:index + 1].double().T)
-        loo, _ = E.spearman_rows(att.scores[index:index + 1, truth.loo_index].double(),
-                                 truth.loo_effect[:, index:index + 1].double().T)
+        rho, _ = E.spearman_rows(
+            (att.scores[index : index + 1].double() @ truth.masks.double().T),
+            truth.outputs[:, index : index + 1].double().T,
+        )
+        loo, _ = E.spearman_rows(
+            att.scores[index : index + 1, truth.loo_index].double(),
+            truth.loo_effect[:, index : index + 1].double().T,
+        )
         checks["lds_this_point"] = float(rho[0])
         checks["loo_correlation_this_point"] = float(loo[0])
         checks["lds_all_test_points"] = E.lds(att.scores, truth.masks, truth.outputs).to_json()
@@ -67,33 +84,66 @@ def trace(org: Any, truth: Any, method: str, index: int, split: str, k: int, see
     if split == "triggered":
         mine = d.planted[d.planted_group == d.triggered_group[index]]
         checks["planted_recall_this_point"] = float(
-            torch.isin(att.scores[index].topk(len(mine)).indices, mine).double().mean())
+            torch.isin(att.scores[index].topk(len(mine)).indices, mine).double().mean()
+        )
     if att.self_influence is not None:
-        checks["mislabel_recall_at_10"] = E.mislabel_recall_at(att.self_influence, d.flipped).to_json()
-    return {"organism": org.name, "method": method, "split": split, "index": index,
-            "label_attributed": int(y[index]), "predicted": predicted,
-            "input_kind": "tokens" if text else "digits", **shown(x[index]), "top": top, "checks": checks,
-            "seconds": att.seconds, "n_train": len(d.x_train)}
+        checks["mislabel_recall_at_10"] = E.mislabel_recall_at(
+            att.self_influence, d.flipped
+        ).to_json()
+    return {
+        "organism": org.name,
+        "method": method,
+        "split": split,
+        "index": index,
+        "label_attributed": int(y[index]),
+        "predicted": predicted,
+        "input_kind": "tokens" if text else "digits",
+        **shown(x[index]),
+        "top": top,
+        "checks": checks,
+        "seconds": att.seconds,
+        "n_train": len(d.x_train),
+    }
 
 
 def trace_data(
-    organism: Optional[str] = typer.Argument(None, help="A data-attribution organism: digits-logreg, "
-                                             "digits-mlp, digits-logreg-1000, digits-mlp-1000, passages-mlp, "
-                                             "passages-transformer."),
+    organism: str | None = typer.Argument(
+        None,
+        help="A data-attribution organism: digits-logreg, "
+        "digits-mlp, digits-logreg-1000, digits-mlp-1000, passages-mlp, "
+        "passages-transformer.",
+    ),
     index: int = typer.Option(0, "--index", "-i", help="Which point of the split to explain."),
-    method: str = typer.Option("ekfac", "--method", "-m", help="grad_dot, grad_cos, tracin, if_exact, "
-                               "if_cg, if_lissa, ekfac, trak, representer, random, nn_input, nn_representation."),
-    split: str = typer.Option("test", help="test: held-out digits (checked against retraining); "
-                              "triggered: inputs that reproduce a planted behaviour (digits with the trigger; the "
-                              "prompts of a planted passage), checked against the planted examples."),
+    method: str = typer.Option(
+        "ekfac",
+        "--method",
+        "-m",
+        help="grad_dot, grad_cos, tracin, if_exact, "
+        "if_cg, if_lissa, ekfac, trak, representer, random, nn_input, nn_representation.",
+    ),
+    split: str = typer.Option(
+        "test",
+        help="test: held-out digits (checked against retraining); "
+        "triggered: inputs that reproduce a planted behaviour (digits with the trigger; the "
+        "prompts of a planted passage), checked against the planted examples.",
+    ),
     top: int = typer.Option(10, "--top", "-k", help="How many training examples to show."),
-    model_dir: Optional[Path] = typer.Option(None, help="A saved organism directory instead of ORGANISM."),
-    truth_dir: Optional[Path] = typer.Option(None, help="Where the retraining ground truth lives "
-                                             "(default: beside the organism; built there on first use)."),
-    no_truth: bool = typer.Option(False, "--no-truth", help="Skip the retraining checks (no ground-truth build)."),
+    model_dir: Path | None = typer.Option(
+        None, help="A saved organism directory instead of ORGANISM."
+    ),
+    truth_dir: Path | None = typer.Option(
+        None,
+        help="Where the retraining ground truth lives "
+        "(default: beside the organism; built there on first use).",
+    ),
+    no_truth: bool = typer.Option(
+        False, "--no-truth", help="Skip the retraining checks (no ground-truth build)."
+    ),
     seed: int = typer.Option(0, help="Seed of random projections / the random baseline."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON here."),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML page here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
+    html_out: Path | None = typer.Option(
+        None, "--html", help="Write a self-contained HTML page here."
+    ),
 ) -> None:
     """Which training examples made the model give this output? Top-k, scored and checked.
 
@@ -113,8 +163,8 @@ def trace_data(
 
         interplab trace-data digits-mlp --method trak --json trace.json --no-truth
     """
-    from interplab.methods.data_attribution import METHODS
     from interplab.errors import unknown_name
+    from interplab.methods.data_attribution import METHODS
 
     if method not in METHODS:
         raise unknown_name("data-attribution method", method, METHODS)
@@ -123,23 +173,34 @@ def trace_data(
     org = _load(organism, model_dir)
     n = len(org.data.x_test if split == "test" else org.data.x_triggered)
     if not 0 <= index < n:
-        raise ConfigError(f"--index {index} is out of range: the {split} split of {org.name} has {n} "
-                          f"points (0..{n - 1})")
+        raise ConfigError(
+            f"--index {index} is out of range: the {split} split of {org.name} has {n} "
+            f"points (0..{n - 1})"
+        )
     truth = None
     if not no_truth:
         from interplab.zoo.retraining_truth import build_truth
 
         truth = build_truth(org, truth_dir)
     data = trace(org, truth, method, index, split, top, seed)
-    typer.echo(f"{org.name} {split}[{index}]: label {data['label_attributed']}, predicted "
-               f"{data['predicted']}; top {top} training examples by {method}:")
+    typer.echo(
+        f"{org.name} {split}[{index}]: label {data['label_attributed']}, predicted "
+        f"{data['predicted']}; top {top} training examples by {method}:"
+    )
     for row in data["top"]:
-        tags = " ".join(t for t, on in (("FLIPPED", row["flipped"]), ("PLANTED", row["planted"])) if on)
-        typer.echo(f"  train[{row['train_index']:>4}] score {row['score']:+.4g}  label {row['label']} "
-                   f"(digit {row['true_digit']}) {tags}")
+        tags = " ".join(
+            t for t, on in (("FLIPPED", row["flipped"]), ("PLANTED", row["planted"])) if on
+        )
+        typer.echo(
+            f"  train[{row['train_index']:>4}] score {row['score']:+.4g}  label {row['label']} "
+            f"(digit {row['true_digit']}) {tags}"
+        )
     for name, value in data["checks"].items():
-        shown = value if not isinstance(value, dict) else (
-            f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}] n={value['n']}")
+        shown = (
+            value
+            if not isinstance(value, dict)
+            else (f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}] n={value['n']}")
+        )
         typer.echo(f"  {name}: {f'{shown:.3f}' if isinstance(shown, float) else shown}")
     if json_out is not None:
         from interplab.models.io import atomic_write_text

@@ -15,8 +15,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(zoo_app, name="zoo")
 
 
-def zoo_list(ctx: typer.Context,
-             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def zoo_list(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
     """List the built-in model organisms (`interplab zoo generate` makes hundreds more).
 
     Every family registers into one registry (interplab.zoo.registry): compiled RASP programs,
@@ -32,10 +33,19 @@ def zoo_list(ctx: typer.Context,
     from interplab.zoo.loader import FAMILY_TRUTH
     from interplab.zoo.registry import entry, names
 
-    rows = [{"name": n, "kind": entry(n).kind, "description": entry(n).description,
-             "family": entry(n).family.rsplit(".", 1)[-1], "tags": sorted(entry(n).tags),
-             "truth": "none" if "controls" in entry(n).tags else FAMILY_TRUTH.get(entry(n).family, "none")}
-            for n in names()]
+    rows = [
+        {
+            "name": n,
+            "kind": entry(n).kind,
+            "description": entry(n).description,
+            "family": entry(n).family.rsplit(".", 1)[-1],
+            "tags": sorted(entry(n).tags),
+            "truth": "none"
+            if "controls" in entry(n).tags
+            else FAMILY_TRUTH.get(entry(n).family, "none"),
+        }
+        for n in names()
+    ]
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -43,11 +53,14 @@ def zoo_list(ctx: typer.Context,
         typer.echo(f"{row['name']:<28} {row['kind']:<12} {row['description']}")
 
 
-def generate(count: int = typer.Option(200, "--count", "-n", min=1, help="How many organisms."),
-             seed: int = typer.Option(0, "--seed", min=0, help="Generator seed: organism i of seed "
-                                                               "s is always the same program."),
-             out: Path = typer.Option(..., "--out", "-o", help="Directory to write them to."),
-             as_json: bool = typer.Option(False, "--json", help="Print the index as JSON.")) -> None:
+def generate(
+    count: int = typer.Option(200, "--count", "-n", min=1, help="How many organisms."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Generator seed: organism i of seed s is always the same program."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to write them to."),
+    as_json: bool = typer.Option(False, "--json", help="Print the index as JSON."),
+) -> None:
     """Generate COUNT random RASP programs, compile them and check each against the evaluator.
 
     Each program is drawn from a grammar over maps, sequence maps, selects with every comparison,
@@ -71,8 +84,12 @@ def generate(count: int = typer.Option(200, "--count", "-n", min=1, help="How ma
         typer.echo(json.dumps(index))
         return
     for row in index["organisms"]:
-        typer.echo(f"{row['name']:<22} depth {row['depth']} width {row['width']} ops {row['n_ops']} "
-                   f"vocab {len(row['vocab'])} len {row['max_len']}  agreement {row['agreement']:.1f} "
-                   f"on {row['inputs_checked']} inputs  {','.join(row['constructs'])}")
-    typer.echo(f"{index['count']} organisms in {index['seconds']} s (rejected: "
-               f"{json.dumps(index['rejected'])}); index: {out / 'index.json'}")
+        typer.echo(
+            f"{row['name']:<22} depth {row['depth']} width {row['width']} ops {row['n_ops']} "
+            f"vocab {len(row['vocab'])} len {row['max_len']}  agreement {row['agreement']:.1f} "
+            f"on {row['inputs_checked']} inputs  {','.join(row['constructs'])}"
+        )
+    typer.echo(
+        f"{index['count']} organisms in {index['seconds']} s (rejected: "
+        f"{json.dumps(index['rejected'])}); index: {out / 'index.json'}"
+    )

@@ -25,20 +25,43 @@ from typing import Any
 #: public name -> the submodule that defines it; imported on first use (PEP 562), so listing
 #: the library (``interplab zoo``) does not pay for torch
 _EXPORTS = {
-    "derive_circuit": "dataflow_truth", "measure_circuit": "edge_measure",
-    "check_truth": "truth_check", "verify_truth": "truth_check",
+    "derive_circuit": "dataflow_truth",
+    "measure_circuit": "edge_measure",
+    "check_truth": "truth_check",
+    "verify_truth": "truth_check",
     "unverified_ablations": "truth_check",
-    "CompiledModel": "compiled", "load_compiled": "compiled", "save_compiled": "compiled",
-    "compile_program": "compiler", "random_pairs": "compiler",
-    "GroundTruth": "ground_truth", "VariableTruth": "ground_truth",
-    "LIBRARY": "programs", "ProgramSpec": "programs", "get_program": "programs",
+    "CompiledModel": "compiled",
+    "load_compiled": "compiled",
+    "save_compiled": "compiled",
+    "compile_program": "compiler",
+    "random_pairs": "compiler",
+    "GroundTruth": "ground_truth",
+    "VariableTruth": "ground_truth",
+    "LIBRARY": "programs",
+    "ProgramSpec": "programs",
+    "get_program": "programs",
 }
 _SUBMODULES = ("rasp", "compiling")
 
-__all__ = ["rasp", "compiling", "compile_program", "random_pairs", "CompiledModel", "save_compiled",
-           "load_compiled", "measure_circuit", "derive_circuit", "check_truth", "verify_truth",
-           "unverified_ablations", "GroundTruth", "VariableTruth", "LIBRARY",
-           "ProgramSpec", "get_program"]
+__all__ = [
+    "LIBRARY",
+    "CompiledModel",
+    "GroundTruth",
+    "ProgramSpec",
+    "VariableTruth",
+    "check_truth",
+    "compile_program",
+    "compiling",
+    "derive_circuit",
+    "get_program",
+    "load_compiled",
+    "measure_circuit",
+    "random_pairs",
+    "rasp",
+    "save_compiled",
+    "unverified_ablations",
+    "verify_truth",
+]
 
 
 def __getattr__(name: str) -> Any:

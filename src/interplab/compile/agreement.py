@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -36,14 +37,21 @@ def by_length(inputs: Sequence[Sequence[Any]]) -> dict[int, list[list[Any]]]:
     return groups
 
 
-def check_agreement(model: CompiledModel, program: rasp.SOp, inputs: Sequence[Sequence[Any]],
-                    *, tol: float = 1e-4, batch_size: int = 4096, keep: int = 5) -> Agreement:
+def check_agreement(
+    model: CompiledModel,
+    program: rasp.SOp,
+    inputs: Sequence[Sequence[Any]],
+    *,
+    tol: float = 1e-4,
+    batch_size: int = 4096,
+    keep: int = 5,
+) -> Agreement:
     """Run ``model`` on every input and compare with ``rasp.evaluate(program, input)``."""
     matching, bad = 0, []
     with torch.no_grad():
         for group in by_length(inputs).values():
             for start in range(0, len(group), batch_size):
-                chunk = group[start:start + batch_size]
+                chunk = group[start : start + batch_size]
                 for x, got in zip(chunk, model(chunk)):
                     want = rasp.evaluate(program, x)
                     if values_equal(want, got, tol):
@@ -53,14 +61,18 @@ def check_agreement(model: CompiledModel, program: rasp.SOp, inputs: Sequence[Se
     return Agreement(len(inputs), matching, tol, tuple(bad))
 
 
-def decoded_variables(model: CompiledModel, inputs: Sequence[Sequence[Any]]) -> dict[str, list[list[Any]]]:
+def decoded_variables(
+    model: CompiledModel, inputs: Sequence[Sequence[Any]]
+) -> dict[str, list[list[Any]]]:
     """Every variable decoded from the residual site the ground truth names (equal-length inputs)."""
     truth = model.ground_truth
     sites = sorted({v.resid_site for v in truth.variables.values()})
     with torch.no_grad():
         _, cache = model.run_with_cache(model.encode(inputs), sites=sites)
-    return {label: truth.decode_residual(cache[v.resid_site], label)
-            for label, v in truth.variables.items()}
+    return {
+        label: truth.decode_residual(cache[v.resid_site], label)
+        for label, v in truth.variables.items()
+    }
 
 
-__all__ = ["Agreement", "check_agreement", "decoded_variables", "by_length", "Site"]
+__all__ = ["Agreement", "Site", "by_length", "check_agreement", "decoded_variables"]

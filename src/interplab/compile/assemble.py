@@ -10,16 +10,17 @@ along the hidden axis; heads are padded with zeros to a common ``d_head``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from interplab.compile import rasp
-from interplab.compile.residual_basis import BOS, ONE, ResidualLayout, ValueSets
 from interplab.compile.blocks import Block, HeadBlock, MLPBlock, encode_value
 from interplab.compile.graph import Allocation, ProgramGraph
+from interplab.compile.residual_basis import BOS, ONE, ResidualLayout, ValueSets
 from interplab.models.config import TransformerConfig
 
 BOS_ID = 0
@@ -38,9 +39,16 @@ class Weights:
     output_values: tuple[Any, ...] | None
 
 
-def blocks_to_weights(blocks: Sequence[Block], layout: ResidualLayout, allocation: Allocation,
-                      graph: ProgramGraph, value_sets: ValueSets, vocab: Sequence[Any],
-                      max_len: int, causal: bool = False) -> Weights:
+def blocks_to_weights(
+    blocks: Sequence[Block],
+    layout: ResidualLayout,
+    allocation: Allocation,
+    graph: ProgramGraph,
+    value_sets: ValueSets,
+    vocab: Sequence[Any],
+    max_len: int,
+    causal: bool = False,
+) -> Weights:
     heads = [b for b in blocks if isinstance(b, HeadBlock)]
     mlps = [b for b in blocks if isinstance(b, MLPBlock)]
     d, L, H = layout.d_model, allocation.n_layers, allocation.n_heads
@@ -50,11 +58,23 @@ def blocks_to_weights(blocks: Sequence[Block], layout: ResidualLayout, allocatio
     out = graph.output
     output_values = None if out.is_numerical else tuple(value_sets[out.label].values or ())
     cfg = TransformerConfig(
-        n_layers=L, d_model=d, n_heads=H, d_head=d_head, d_mlp=d_mlp, d_vocab=len(vocab) + 1,
-        n_ctx=max_len + 1, d_vocab_out=1 if output_values is None else max(len(output_values), 1),
-        act_fn="relu", normalization="none",
-        attention="causal" if causal else "bidirectional", attn_scale=1.0,
-        attn_only=False, positional="learned", init_std=0.0, seed=0)
+        n_layers=L,
+        d_model=d,
+        n_heads=H,
+        d_head=d_head,
+        d_mlp=d_mlp,
+        d_vocab=len(vocab) + 1,
+        n_ctx=max_len + 1,
+        d_vocab_out=1 if output_values is None else max(len(output_values), 1),
+        act_fn="relu",
+        normalization="none",
+        attention="causal" if causal else "bidirectional",
+        attn_scale=1.0,
+        attn_only=False,
+        positional="learned",
+        init_std=0.0,
+        seed=0,
+    )
     sd: dict[str, np.ndarray] = {
         "embed.W_E": _token_embedding(graph, layout, vocab),
         "pos_embed.W_pos": _position_embedding(layout, max_len),
@@ -76,9 +96,18 @@ def blocks_to_weights(blocks: Sequence[Block], layout: ResidualLayout, allocatio
             W_K[h.head, :, : h.W_K.shape[1]] = h.W_K
             W_V[h.head, :, : h.W_V.shape[1]] = h.W_V
             W_O[h.head, : h.W_O.shape[0], :] = h.W_O
-        sd.update({p + "attn.W_Q": W_Q, p + "attn.W_K": W_K, p + "attn.W_V": W_V, p + "attn.W_O": W_O,
-                   p + "attn.b_Q": np.zeros((H, d_head)), p + "attn.b_K": np.zeros((H, d_head)),
-                   p + "attn.b_V": np.zeros((H, d_head)), p + "attn.b_O": np.zeros(d)})
+        sd.update(
+            {
+                p + "attn.W_Q": W_Q,
+                p + "attn.W_K": W_K,
+                p + "attn.W_V": W_V,
+                p + "attn.W_O": W_O,
+                p + "attn.b_Q": np.zeros((H, d_head)),
+                p + "attn.b_K": np.zeros((H, d_head)),
+                p + "attn.b_V": np.zeros((H, d_head)),
+                p + "attn.b_O": np.zeros(d),
+            }
+        )
         W_in, b_in, W_out = np.zeros((d, d_mlp)), np.zeros(d_mlp), np.zeros((d_mlp, d))
         start = 0
         for m in (b for b in mlps if b.layer == layer):
@@ -86,13 +115,23 @@ def blocks_to_weights(blocks: Sequence[Block], layout: ResidualLayout, allocatio
             W_in[:, start:stop], b_in[start:stop], W_out[start:stop] = m.W_in, m.b_in, m.W_out
             columns[(layer, m.label)] = (start, stop)
             start = stop
-        sd.update({p + "mlp.W_in": W_in, p + "mlp.b_in": b_in, p + "mlp.W_out": W_out,
-                   p + "mlp.b_out": np.zeros(d)})
-    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).to(torch.float32) for k, v in sd.items()}
+        sd.update(
+            {
+                p + "mlp.W_in": W_in,
+                p + "mlp.b_in": b_in,
+                p + "mlp.W_out": W_out,
+                p + "mlp.b_out": np.zeros(d),
+            }
+        )
+    tensors = {
+        k: torch.from_numpy(np.ascontiguousarray(v)).to(torch.float32) for k, v in sd.items()
+    }
     return Weights(cfg, tensors, columns, output_values)
 
 
-def _token_embedding(graph: ProgramGraph, layout: ResidualLayout, vocab: Sequence[Any]) -> np.ndarray:
+def _token_embedding(
+    graph: ProgramGraph, layout: ResidualLayout, vocab: Sequence[Any]
+) -> np.ndarray:
     """[len(vocab) + 1, d]: BOS row holds one + bos; token rows hold one, the token, constants."""
     W = np.zeros((len(vocab) + 1, layout.d_model))
     W[:, layout.index(ONE)] = 1.0

@@ -23,14 +23,22 @@ Every MLP is gated off at the BOS position so that every variable reads zero the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from interplab.compile import rasp
-from interplab.compile.residual_basis import BOS, ONE, ResidualLayout, ValueSets, min_gap, width_scratch
 from interplab.compile.graph import Allocation, ProgramGraph, selector_terms
+from interplab.compile.residual_basis import (
+    BOS,
+    ONE,
+    ResidualLayout,
+    ValueSets,
+    min_gap,
+    width_scratch,
+)
 
 Array = np.ndarray
 
@@ -83,7 +91,9 @@ def encode_value(layout: ResidualLayout, sop: rasp.SOp, value: Any) -> Array:
     return out
 
 
-def _table_mlp(layout: ResidualLayout, rows: list[tuple[list[int], Array]]) -> tuple[Array, Array, Array]:
+def _table_mlp(
+    layout: ResidualLayout, rows: list[tuple[list[int], Array]]
+) -> tuple[Array, Array, Array]:
     """One neuron per row (input dims that must all be 1, output vector); gated off at BOS."""
     d, m = layout.d_model, len(rows)
     W_in, b_in, W_out = np.zeros((d, m)), np.zeros(m), np.zeros((m, d))
@@ -96,8 +106,9 @@ def _table_mlp(layout: ResidualLayout, rows: list[tuple[list[int], Array]]) -> t
     return W_in, b_in, W_out
 
 
-def _discretising_mlp(layout: ResidualLayout, in_dim: int, points: tuple[float, ...],
-                      g: Callable[[float], Array]) -> tuple[Array, Array, Array]:
+def _discretising_mlp(
+    layout: ResidualLayout, in_dim: int, points: tuple[float, ...], g: Callable[[float], Array]
+) -> tuple[Array, Array, Array]:
     d = layout.d_model
     bos = layout.index(BOS)
     reach = max([abs(p) for p in points] + [1.0])  # |x| at BOS: 0 for variables, 1 for scratch
@@ -131,10 +142,13 @@ def mlp_block(sop: rasp.SOp, layer: int, value_sets: ValueSets, layout: Residual
         W = _discretising_mlp(layout, layout.index(sop.inner.label), points, lambda p: enc(f(p)))
         return MLPBlock(sop.label, layer, *W, (sop.inner.label, BOS), "numerical_map")
     if isinstance(sop, rasp.Map):
-        rows = [([layout.index(sop.inner.label, v)], enc(sop.f(v)))
-                for v in value_sets[sop.inner.label].values or ()]
-        return MLPBlock(sop.label, layer, *_table_mlp(layout, rows), (sop.inner.label,),
-                        "categorical_map")
+        rows = [
+            ([layout.index(sop.inner.label, v)], enc(sop.f(v)))
+            for v in value_sets[sop.inner.label].values or ()
+        ]
+        return MLPBlock(
+            sop.label, layer, *_table_mlp(layout, rows), (sop.inner.label,), "categorical_map"
+        )
     assert isinstance(sop, (rasp.SequenceMap, rasp.LinearSequenceMap))
     left, right = sop.left, sop.right
     if isinstance(sop, rasp.LinearSequenceMap) and left.is_numerical:
@@ -145,20 +159,34 @@ def mlp_block(sop: rasp.SOp, layer: int, value_sets: ValueSets, layout: Residual
             W_in[layout.index(left.label), col] += sign * sop.a
             W_in[layout.index(right.label), col] += sign * sop.b
             W_out[col, out] = sign if sop.is_numerical else 0.0
-        return MLPBlock(sop.label, layer, W_in, np.zeros(2), W_out, (left.label, right.label),
-                        "linear_sequence_map")
+        return MLPBlock(
+            sop.label,
+            layer,
+            W_in,
+            np.zeros(2),
+            W_out,
+            (left.label, right.label),
+            "linear_sequence_map",
+        )
     f = sop.f if isinstance(sop, rasp.SequenceMap) else (lambda x, y: sop.a * x + sop.b * y)
     rows = []
     for a in value_sets[left.label].values or ():
         for b in value_sets[right.label].values or ():
             dims = [layout.index(left.label, a), layout.index(right.label, b)]
             rows.append((dims, enc(f(a, b))))
-    return MLPBlock(sop.label, layer, *_table_mlp(layout, rows), (left.label, right.label),
-                    "sequence_map")
+    return MLPBlock(
+        sop.label, layer, *_table_mlp(layout, rows), (left.label, right.label), "sequence_map"
+    )
 
 
-def head_block(sop: rasp.Aggregate | rasp.SelectorWidth, layer: int, head: int,
-               value_sets: ValueSets, layout: ResidualLayout, coldness: float) -> HeadBlock:
+def head_block(
+    sop: rasp.Aggregate | rasp.SelectorWidth,
+    layer: int,
+    head: int,
+    value_sets: ValueSets,
+    layout: ResidualLayout,
+    coldness: float,
+) -> HeadBlock:
     """The attention head of an Aggregate or a SelectorWidth."""
     terms = selector_terms(sop.selector)
     assert not isinstance(terms, str)
@@ -182,8 +210,9 @@ def head_block(sop: rasp.Aggregate | rasp.SelectorWidth, layer: int, head: int,
         W_V, W_O = np.zeros((d, 1)), np.zeros((1, d))
         W_V[layout.index(BOS), 0] = 1.0
         W_O[0, layout.index(width_scratch(sop.label))] = 1.0
-        return HeadBlock(sop.label, layer, head, W_Q, W_K, W_V, W_O, q_reads, k_reads, (BOS,),
-                         "selector_width")
+        return HeadBlock(
+            sop.label, layer, head, W_Q, W_K, W_V, W_O, q_reads, k_reads, (BOS,), "selector_width"
+        )
     src = sop.sop
     default = sop.has_default
     if sop.is_numerical:
@@ -209,17 +238,28 @@ def head_block(sop: rasp.Aggregate | rasp.SelectorWidth, layer: int, head: int,
     return HeadBlock(sop.label, layer, head, W_Q, W_K, W_V, W_O, q_reads, k_reads, v_reads, kind)
 
 
-def width_mlp_block(sop: rasp.SelectorWidth, layer: int, max_len: int,
-                    layout: ResidualLayout) -> MLPBlock:
+def width_mlp_block(
+    sop: rasp.SelectorWidth, layer: int, max_len: int, layout: ResidualLayout
+) -> MLPBlock:
     """Reads 1 / (width + 1) from the scratch direction and writes the width."""
     points = tuple(sorted(1.0 / (w + 1) for w in range(max_len + 1)))
-    W = _discretising_mlp(layout, layout.index(width_scratch(sop.label)), points,
-                          lambda p: encode_value(layout, sop, round(1.0 / p - 1.0)))
+    W = _discretising_mlp(
+        layout,
+        layout.index(width_scratch(sop.label)),
+        points,
+        lambda p: encode_value(layout, sop, round(1.0 / p - 1.0)),
+    )
     return MLPBlock(sop.label, layer, *W, (width_scratch(sop.label), BOS), "selector_width")
 
 
-def allocation_to_blocks(graph: ProgramGraph, allocation: Allocation, value_sets: ValueSets,
-                         layout: ResidualLayout, max_len: int, coldness: float) -> list[Block]:
+def allocation_to_blocks(
+    graph: ProgramGraph,
+    allocation: Allocation,
+    value_sets: ValueSets,
+    layout: ResidualLayout,
+    max_len: int,
+    coldness: float,
+) -> list[Block]:
     """Build the head and/or MLP of every placed SOp."""
     blocks: list[Block] = []
     for sop in graph.sops:
@@ -233,4 +273,4 @@ def allocation_to_blocks(graph: ProgramGraph, allocation: Allocation, value_sets
     return blocks
 
 
-__all__ = ["MLPBlock", "HeadBlock", "Block", "allocation_to_blocks", "encode_value", "min_gap"]
+__all__ = ["Block", "HeadBlock", "MLPBlock", "allocation_to_blocks", "encode_value", "min_gap"]

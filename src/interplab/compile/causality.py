@@ -24,7 +24,8 @@ The decision has two steps, as the check of categorical Aggregates in
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from interplab.compile import rasp
 from interplab.compile.compilability import SAMPLED_INPUTS, InputDomain
@@ -49,11 +50,13 @@ def check_causal(graph: ProgramGraph, value_sets: ValueSets, domain: InputDomain
             f"can look forward:\n{lines}\nA causal (decoder) model masks every key after the "
             "query, so each of these would compute something else. Restrict the selector to "
             "earlier keys (e.g. & Select(indices, indices, Comparison.LEQ)), or compile without "
-            "causal=True.")
+            "causal=True."
+        )
 
 
-def forward_selects(graph: ProgramGraph, value_sets: ValueSets,
-                    domain: InputDomain) -> list[Problem]:
+def forward_selects(
+    graph: ProgramGraph, value_sets: ValueSets, domain: InputDomain
+) -> list[Problem]:
     """One problem per Aggregate / SelectorWidth whose selector can select a later key."""
     suspects = unproved_selectors(graph, value_sets, domain.max_len)
     if not suspects:
@@ -63,24 +66,30 @@ def forward_selects(graph: ProgramGraph, value_sets: ValueSets,
     for reader, (q, k, qv, kv) in suspects:
         select = _leaves(reader.selector)
         names = ", ".join(repr(s.label) for s in select)
-        head = (f"its selector {reader.selector.label!r}"
-                + (f" (select {names})" if names != repr(reader.selector.label) else ""))
+        head = f"its selector {reader.selector.label!r}" + (
+            f" (select {names})" if names != repr(reader.selector.label) else ""
+        )
         if reader.label in witnesses:
             xs, wq, wk = witnesses[reader.label]
-            why = (f"{head} looks forward: on input {xs!r}, query position {wq} selects key "
-                   f"position {wk}")
+            why = (
+                f"{head} looks forward: on input {xs!r}, query position {wq} selects key "
+                f"position {wk}"
+            )
         elif domain.enumerable:
             continue  # every input checked: the value-set counterexample never happens
         else:
-            why = (f"{head} may look forward: query position {q} (value {qv!r}) may select key "
-                   f"position {k} (value {kv!r}); none of {SAMPLED_INPUTS} sampled inputs shows "
-                   f"it, but the {domain.size} inputs are too many to check them all")
+            why = (
+                f"{head} may look forward: query position {q} (value {qv!r}) may select key "
+                f"position {k} (value {kv!r}); none of {SAMPLED_INPUTS} sampled inputs shows "
+                f"it, but the {domain.size} inputs are too many to check them all"
+            )
         problems.append(Problem(reader.label, reader.kind, why))
     return problems
 
 
-def unproved_selectors(graph: ProgramGraph, value_sets: ValueSets, max_len: int
-                       ) -> list[tuple[Reader, tuple[int, int, Any, Any]]]:
+def unproved_selectors(
+    graph: ProgramGraph, value_sets: ValueSets, max_len: int
+) -> list[tuple[Reader, tuple[int, int, Any, Any]]]:
     """Readers whose selector the positional value sets do not prove causal, each with a
     counterexample (query position, key position, query value, key value)."""
     positional: dict[str, list[frozenset | None]] = {}
@@ -111,23 +120,31 @@ def unproved_selectors(graph: ProgramGraph, value_sets: ValueSets, max_len: int
     return out
 
 
-def _may_select(terms: Sequence[Any], at: Any, max_len: int, cache: dict
-                ) -> tuple[list[list[bool]], tuple[int, int, Any, Any] | None]:
+def _may_select(
+    terms: Sequence[Any], at: Any, max_len: int, cache: dict
+) -> tuple[list[list[bool]], tuple[int, int, Any, Any] | None]:
     """[q][k]: some values at q and k satisfy every term; and the first (q, k > q) example."""
     matrix = [[True] * max_len for _ in range(max_len)]
     example = None
     for q in range(max_len):
         for k in range(max_len):
             pair = None
-            for n, t in enumerate(terms):
+            for _n, t in enumerate(terms):
                 qs, ks = at(t.queries, q), at(t.keys, k)
                 if qs is None or ks is None:
                     pair = pair or ("?", "?")
                     continue
                 key = (id(t), qs, ks)
                 if key not in cache:
-                    cache[key] = next(((_value(qv), _value(kv)) for qv in qs for kv in ks
-                                       if _holds(t, _value(kv), _value(qv))), None)
+                    cache[key] = next(
+                        (
+                            (_value(qv), _value(kv))
+                            for qv in qs
+                            for kv in ks
+                            if _holds(t, _value(kv), _value(qv))
+                        ),
+                        None,
+                    )
                 if cache[key] is None:
                     matrix[q][k] = False
                     break
@@ -140,12 +157,13 @@ def _may_select(terms: Sequence[Any], at: Any, max_len: int, cache: dict
 def _holds(term: Any, key: Any, query: Any) -> bool:
     try:
         return bool(term.predicate(key, query))
-    except Exception:  # noqa: BLE001 — a predicate that raises on a value proves nothing
+    except Exception:
         return True
 
 
-def _positional(sop: rasp.SOp, i: int, at: Any, matrix: list[list[bool]] | None,
-                max_len: int) -> frozenset | None:
+def _positional(
+    sop: rasp.SOp, i: int, at: Any, matrix: list[list[bool]] | None, max_len: int
+) -> frozenset | None:
     """The values ``sop`` can hold at position ``i`` (keys of :func:`_key`), or None (unknown:
     its global value set stands in)."""
     try:
@@ -159,14 +177,22 @@ def _positional(sop: rasp.SOp, i: int, at: Any, matrix: list[list[bool]] | None,
             return None
         if isinstance(sop, rasp.Map):
             xs = at(sop.inner, i)
-            return None if xs is None else frozenset(
-                _key(None if _value(x) is None else sop.f(_value(x))) for x in xs)
+            return (
+                None
+                if xs is None
+                else frozenset(_key(None if _value(x) is None else sop.f(_value(x))) for x in xs)
+            )
         if isinstance(sop, rasp.SequenceMap):
             xs, ys = at(sop.left, i), at(sop.right, i)
             if xs is None or ys is None or len(xs) * len(ys) > MAX_PAIRS:
                 return None
-            return frozenset(_key(None if _value(x) is None or _value(y) is None
-                                  else sop.f(_value(x), _value(y))) for x in xs for y in ys)
+            return frozenset(
+                _key(
+                    None if _value(x) is None or _value(y) is None else sop.f(_value(x), _value(y))
+                )
+                for x in xs
+                for y in ys
+            )
         if isinstance(sop, rasp.SelectorWidth) and matrix is not None:
             return frozenset(_key(w) for w in range(sum(matrix[i][: i + 1]) + 1))
         if isinstance(sop, rasp.Aggregate) and matrix is not None:
@@ -178,7 +204,7 @@ def _positional(sop: rasp.SOp, i: int, at: Any, matrix: list[list[bool]] | None,
                         return None
                     out |= vs
             return frozenset(out)
-    except Exception:  # noqa: BLE001 — value-set inference reports failing functions
+    except Exception:
         return None
     return None
 
@@ -201,8 +227,9 @@ def _leaves(sel: rasp.Selector) -> list[rasp.Select]:
     return [leaf for child in sel.children for leaf in _leaves(child)]  # type: ignore[arg-type]
 
 
-def _witnesses(graph: ProgramGraph, readers: Sequence[Reader], domain: InputDomain
-               ) -> dict[str, tuple[list[Any], int, int]]:
+def _witnesses(
+    graph: ProgramGraph, readers: Sequence[Reader], domain: InputDomain
+) -> dict[str, tuple[list[Any], int, int]]:
     """For each reader, the first input of ``domain`` on which its selector selects a later
     key, with (query, key) positions. The first forward select on an input is a true witness
     (everything before it computes as in a causal model); later ones are still listed, since the
@@ -217,14 +244,21 @@ def _witnesses(graph: ProgramGraph, readers: Sequence[Reader], domain: InputDoma
         values: dict[int, Any] = {}
         for expr in nodes:
             try:
-                values[id(expr)] = rasp.eval_node(expr, xs, lambda c: values[id(c)])
-            except Exception:  # noqa: BLE001 — undefined inputs are reported elsewhere
+                values[id(expr)] = rasp.eval_node(expr, xs, lambda c: values[id(c)])  # noqa: B023 (called before the loop moves on)
+            except Exception:
                 break
             todo = [r for r in wanted.get(id(expr), ()) if r.label not in found]
             if not todo:
                 continue
-            hit = next(((q, k) for q, row in enumerate(values[id(expr)])
-                        for k in range(q + 1, len(row)) if row[k]), None)
+            hit = next(
+                (
+                    (q, k)
+                    for q, row in enumerate(values[id(expr)])
+                    for k in range(q + 1, len(row))
+                    if row[k]
+                ),
+                None,
+            )
             if hit is not None:
                 for r in todo:
                     found[r.label] = (list(xs), *hit)
@@ -233,8 +267,7 @@ def _witnesses(graph: ProgramGraph, readers: Sequence[Reader], domain: InputDoma
     return found
 
 
-def is_causal(program: rasp.SOp, vocab: Sequence[Any], max_len: int,
-              valid: Any = None) -> bool:
+def is_causal(program: rasp.SOp, vocab: Sequence[Any], max_len: int, valid: Any = None) -> bool:
     """Whether ``program`` compiles causally on this vocabulary and length (no select can look
     forward on a valid input)."""
     from interplab.compile.graph import program_to_graph
@@ -245,4 +278,4 @@ def is_causal(program: rasp.SOp, vocab: Sequence[Any], max_len: int,
     return not forward_selects(graph, sets, InputDomain(tuple(vocab), max_len, valid))
 
 
-__all__ = ["check_causal", "forward_selects", "unproved_selectors", "is_causal"]
+__all__ = ["check_causal", "forward_selects", "is_causal", "unproved_selectors"]

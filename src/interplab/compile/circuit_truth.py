@@ -13,12 +13,12 @@ program in :mod:`interplab.compile.dataflow_truth`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from interplab.compile.residual_basis import BOS, ONE
 from interplab.compile.blocks import Block, HeadBlock
 from interplab.compile.dataflow_truth import LOGITS, Read
 from interplab.compile.graph import Allocation, ProgramGraph
+from interplab.compile.residual_basis import BOS, ONE
 from interplab.core.circuit import Edge, Node
 
 
@@ -34,13 +34,16 @@ def producer(label: str, allocation: Allocation) -> Node:
     return Node.mlp(p.layer)  # type: ignore[arg-type]
 
 
-def structural_edges(graph: ProgramGraph, allocation: Allocation, blocks: Sequence[Block]) -> list[Edge]:
+def structural_edges(
+    graph: ProgramGraph, allocation: Allocation, blocks: Sequence[Block]
+) -> list[Edge]:
     """Every edge whose receiver's weights read something its sender writes (the designed circuit)."""
     return sorted(edge_reads(graph, allocation, blocks))
 
 
-def edge_reads(graph: ProgramGraph, allocation: Allocation,
-               blocks: Sequence[Block]) -> dict[Edge, tuple[Read, ...]]:
+def edge_reads(
+    graph: ProgramGraph, allocation: Allocation, blocks: Sequence[Block]
+) -> dict[Edge, tuple[Read, ...]]:
     """Each designed edge with the reads it carries: which label the receiving block computes,
     which variable it reads from that sender and in which role (q/k/v of a head, in of an MLP)."""
     out: dict[Edge, set[Read]] = {}
@@ -62,10 +65,9 @@ def edge_reads(graph: ProgramGraph, allocation: Allocation,
     return {e: tuple(sorted(v)) for e, v in sorted(out.items())}
 
 
-
-
-def blocks_to_circuit(graph: ProgramGraph, allocation: Allocation,
-                      blocks: Sequence[Block]) -> tuple[list[Edge], dict[Edge, tuple[Read, ...]]]:
+def blocks_to_circuit(
+    graph: ProgramGraph, allocation: Allocation, blocks: Sequence[Block]
+) -> tuple[list[Edge], dict[Edge, tuple[Read, ...]]]:
     """The designed edges and the reads each carries."""
     reads = edge_reads(graph, allocation, blocks)
     return sorted(reads), reads

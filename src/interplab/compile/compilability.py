@@ -17,12 +17,13 @@ from __future__ import annotations
 import itertools
 import numbers
 import random
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from interplab.compile import rasp
-from interplab.compile.residual_basis import ValueSets
 from interplab.compile.graph import Problem, ProgramGraph, selector_terms
+from interplab.compile.residual_basis import ValueSets
 from interplab.errors import CompileError
 
 #: Check categorical Aggregates on every input when there are at most this many.
@@ -68,8 +69,9 @@ class InputDomain:
                     return
 
 
-def find_problems(graph: ProgramGraph, value_sets: ValueSets | None = None,
-                  domain: InputDomain | None = None) -> list[Problem]:
+def find_problems(
+    graph: ProgramGraph, value_sets: ValueSets | None = None, domain: InputDomain | None = None
+) -> list[Problem]:
     """Every unsupported construct in ``graph`` (and in its value sets, when given; and every
     categorical Aggregate that is ambiguous on some input of ``domain``, when given)."""
     problems = list(graph.problems)
@@ -88,8 +90,9 @@ def find_problems(graph: ProgramGraph, value_sets: ValueSets | None = None,
     return unique
 
 
-def validate(graph: ProgramGraph, value_sets: ValueSets | None = None,
-             domain: InputDomain | None = None) -> None:
+def validate(
+    graph: ProgramGraph, value_sets: ValueSets | None = None, domain: InputDomain | None = None
+) -> None:
     """Raise CompileError listing every problem; return None when the program compiles."""
     problems = find_problems(graph, value_sets, domain)
     if problems:
@@ -97,7 +100,8 @@ def validate(graph: ProgramGraph, value_sets: ValueSets | None = None,
         raise CompileError(
             f"cannot compile program {graph.output.label!r}: {len(problems)} unsupported "
             f"construct(s):\n{lines}\nEach line names the expression (label and kind), why it "
-            "cannot become transformer weights, and what to change.")
+            "cannot become transformer weights, and what to change."
+        )
 
 
 def _check(expr: rasp.Expr, value_sets: ValueSets | None) -> list[Problem]:
@@ -111,54 +115,76 @@ def _check(expr: rasp.Expr, value_sets: ValueSets | None) -> list[Problem]:
     if isinstance(expr, rasp.Select):
         for role, sop in (("keys", expr.keys), ("queries", expr.queries)):
             if sop.is_numerical:
-                bad(f"Select {role} {sop.label!r} is numerical; attention compares one-hot codes, "
-                    "so Select needs categorical keys and queries")
+                bad(
+                    f"Select {role} {sop.label!r} is numerical; attention compares one-hot codes, "
+                    "so Select needs categorical keys and queries"
+                )
     if isinstance(expr, (rasp.Aggregate, rasp.SelectorWidth)):
         terms = selector_terms(expr.selector)
         if isinstance(terms, str):
             mode = "numerical mean" if expr.is_numerical else "categorical"
-            bad(f"its selector {expr.selector.label!r} cannot become one attention pattern "
-                f"({mode} aggregation needs a uniform pattern over the selected keys): {terms}")
+            bad(
+                f"its selector {expr.selector.label!r} cannot become one attention pattern "
+                f"({mode} aggregation needs a uniform pattern over the selected keys): {terms}"
+            )
     if isinstance(expr, rasp.Aggregate):
         if expr.is_numerical and not expr.sop.is_numerical:
-            bad(f"a numerical (mean) Aggregate needs a numerical SOp to average, but "
-                f"{expr.sop.label!r} is categorical; wrap it in numerical(Map(f, ...))")
+            bad(
+                f"a numerical (mean) Aggregate needs a numerical SOp to average, but "
+                f"{expr.sop.label!r} is categorical; wrap it in numerical(Map(f, ...))"
+            )
         if not expr.is_numerical and expr.sop.is_numerical:
-            bad(f"a categorical Aggregate cannot read the numerical SOp {expr.sop.label!r}; mark "
-                "the Aggregate numerical(...) to take the mean instead")
+            bad(
+                f"a categorical Aggregate cannot read the numerical SOp {expr.sop.label!r}; mark "
+                "the Aggregate numerical(...) to take the mean instead"
+            )
     if isinstance(expr, rasp.SequenceMap):
         for side in (expr.left, expr.right):
             if side.is_numerical:
-                bad(f"SequenceMap input {side.label!r} is numerical; an MLP can only tabulate "
-                    "categorical pairs. Use LinearSequenceMap for a*x + b*y, or make it categorical")
+                bad(
+                    f"SequenceMap input {side.label!r} is numerical; an MLP can only tabulate "
+                    "categorical pairs. Use LinearSequenceMap for a*x + b*y, or make it categorical"
+                )
     if isinstance(expr, rasp.LinearSequenceMap):
         if expr.left.is_numerical != expr.right.is_numerical:
             bad("LinearSequenceMap mixes a numerical and a categorical input; make both the same")
         elif expr.left.is_numerical and not expr.is_numerical:
-            bad("a LinearSequenceMap of numerical inputs is computed linearly and must stay "
-                "numerical; wrap it in a Map to get categories")
+            bad(
+                "a LinearSequenceMap of numerical inputs is computed linearly and must stay "
+                "numerical; wrap it in a Map to get categories"
+            )
     if isinstance(expr, rasp.Map) and expr.inner.is_numerical and value_sets is not None:
         if not value_sets[expr.inner.label].bounded:
-            bad(f"unbounded value set: its numerical input {expr.inner.label!r} can hold too many "
-                "values to tabulate in an MLP; shorten max_len or simplify the input")
+            bad(
+                f"unbounded value set: its numerical input {expr.inner.label!r} can hold too many "
+                "values to tabulate in an MLP; shorten max_len or simplify the input"
+            )
     if isinstance(expr, rasp.SOp) and expr.is_numerical and value_sets is not None:
         vs = value_sets[expr.label]
         if vs.values is not None and not all(isinstance(v, numbers.Real) for v in vs.values):
-            bad("a numerical SOp must hold numbers; its values include "
-                f"{[v for v in vs.values if not isinstance(v, numbers.Real)][:3]}")
+            bad(
+                "a numerical SOp must hold numbers; its values include "
+                f"{[v for v in vs.values if not isinstance(v, numbers.Real)][:3]}"
+            )
     return out
 
 
 # ------------------------------------------------- categorical Aggregates must be functional
 
 
-def ambiguous_aggregates(graph: ProgramGraph, value_sets: ValueSets,
-                         domain: InputDomain) -> list[Problem]:
+def ambiguous_aggregates(
+    graph: ProgramGraph, value_sets: ValueSets, domain: InputDomain
+) -> list[Problem]:
     """One problem per categorical Aggregate that selects keys holding different values on
     some input of ``domain`` (with that input as the example); aggregates that provably select
     one value are not evaluated."""
-    suspects = [e for e in graph.nodes if isinstance(e, rasp.Aggregate) and not e.is_numerical
-                and not _provably_functional(e, value_sets, domain.max_len)]
+    suspects = [
+        e
+        for e in graph.nodes
+        if isinstance(e, rasp.Aggregate)
+        and not e.is_numerical
+        and not _provably_functional(e, value_sets, domain.max_len)
+    ]
     if not suspects:
         return []
     needed: set[int] = {id(e) for agg in suspects for e in rasp.walk(agg)}
@@ -169,15 +195,18 @@ def ambiguous_aggregates(graph: ProgramGraph, value_sets: ValueSets,
         _evaluate_checking(nodes, suspect_ids, xs, found)
         if len(found) == len(suspects):
             break
-    scope = (f"found by enumerating the valid inputs of length 1..{domain.max_len}"
-             if domain.enumerable else
-             f"found on a seeded random sample: the {domain.size} possible inputs are too many "
-             f"to enumerate, so up to {SAMPLED_INPUTS} of them are checked")
+    scope = (
+        f"found by enumerating the valid inputs of length 1..{domain.max_len}"
+        if domain.enumerable
+        else f"found on a seeded random sample: the {domain.size} possible inputs are too many "
+        f"to enumerate, so up to {SAMPLED_INPUTS} of them are checked"
+    )
     return [Problem(p.label, p.kind, f"{p.why} ({scope})") for p in found.values()]
 
 
-def _evaluate_checking(nodes: Sequence[rasp.Expr], suspect_ids: set[int], xs: list[Any],
-                       found: dict[str, Problem]) -> None:
+def _evaluate_checking(
+    nodes: Sequence[rasp.Expr], suspect_ids: set[int], xs: list[Any], found: dict[str, Problem]
+) -> None:
     """Evaluate ``nodes`` (children first) on ``xs``, recording into ``found`` the first
     ambiguity of each suspect Aggregate (evaluation then goes on with the first selected value)."""
     values: dict[int, Any] = {}
@@ -194,26 +223,34 @@ def _evaluate_checking(nodes: Sequence[rasp.Expr], suspect_ids: set[int], xs: li
                 chosen = [v for v, s in zip(vals, row) if s]
                 distinct = list({repr(v): v for v in chosen}.values())
                 if len(distinct) > 1 and agg.label not in found:
-                    found[agg.label] = Problem(agg.label, agg.kind, _ambiguity_message(
-                        agg, xs, q, [i for i, s in enumerate(row) if s], distinct))
+                    found[agg.label] = Problem(
+                        agg.label,
+                        agg.kind,
+                        _ambiguity_message(
+                            agg, xs, q, [i for i, s in enumerate(row) if s], distinct
+                        ),
+                    )
                 out.append(chosen[0] if chosen else None)
             values[id(expr)] = out
             continue
         try:
             values[id(expr)] = rasp.eval_node(expr, xs, get_value)
-        except Exception:  # noqa: BLE001 — reported elsewhere (value sets) or by the evaluator
+        except Exception:
             return
 
 
-def _ambiguity_message(agg: rasp.Aggregate, xs: list[Any], q: int, keys: list[int],
-                       distinct: list[Any]) -> str:
-    return (f"categorical Aggregate is ambiguous: on input {xs!r}, query position {q} selects "
-            f"keys {keys} of {agg.sop.label!r}, which hold different values "
-            f"{distinct!r}. A compiled head would output a blend of their codes "
-            "(and the evaluator raises EvaluationError). Make the selector pick one key (or keys "
-            "holding equal values), restrict the inputs with compile_program(..., valid=...) "
-            "(library programs pass their ProgramSpec.valid), or take a mean with "
-            "numerical(Aggregate(...))")
+def _ambiguity_message(
+    agg: rasp.Aggregate, xs: list[Any], q: int, keys: list[int], distinct: list[Any]
+) -> str:
+    return (
+        f"categorical Aggregate is ambiguous: on input {xs!r}, query position {q} selects "
+        f"keys {keys} of {agg.sop.label!r}, which hold different values "
+        f"{distinct!r}. A compiled head would output a blend of their codes "
+        "(and the evaluator raises EvaluationError). Make the selector pick one key (or keys "
+        "holding equal values), restrict the inputs with compile_program(..., valid=...) "
+        "(library programs pass their ProgramSpec.valid), or take a mean with "
+        "numerical(Aggregate(...))"
+    )
 
 
 def _provably_functional(agg: rasp.Aggregate, value_sets: ValueSets, max_len: int) -> bool:
@@ -233,9 +270,10 @@ def _provably_functional(agg: rasp.Aggregate, value_sets: ValueSets, max_len: in
         if queries is None or queries.values is None:
             continue
         try:
-            if all(sum(bool(term.predicate(k, q)) for k in range(max_len)) <= 1
-                   for q in queries.values):
+            if all(
+                sum(bool(term.predicate(k, q)) for k in range(max_len)) <= 1 for q in queries.values
+            ):
                 return True
-        except Exception:  # noqa: BLE001 — a predicate that raises proves nothing
+        except Exception:
             continue
     return False

@@ -14,8 +14,9 @@ slower on a busy 2-core machine; ``benchmarks/compile_speed.py`` measures it). S
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -29,9 +30,11 @@ from interplab.models.transformer import HookedTransformer
 COMPILED_FORMAT = "interplab.compiled"
 #: a call whose parameters x positions is below this runs with one torch thread
 ONE_THREAD_BELOW = 50_000_000
-ACCEPTED_FORMS = ("one sequence of vocabulary values: model(['a', 'b']) -> one output list; "
-                  "a batch of sequences (lengths may differ): model([['a', 'b'], ['c']]) -> one "
-                  "output list per sequence")
+ACCEPTED_FORMS = (
+    "one sequence of vocabulary values: model(['a', 'b']) -> one output list; "
+    "a batch of sequences (lengths may differ): model([['a', 'b'], ['c']]) -> one "
+    "output list per sequence"
+)
 
 
 class CompiledModel(HookedTransformer):
@@ -40,9 +43,15 @@ class CompiledModel(HookedTransformer):
     Inputs to ``run``/``run_with_cache`` are token ids [batch, pos] from :meth:`encode`
     (BOS at position 0, so ``pos = len(input) + 1``)."""
 
-    def __init__(self, cfg: TransformerConfig, state_dict: dict[str, torch.Tensor],
-                 ground_truth: GroundTruth, output_values: tuple[Any, ...] | None,
-                 program: rasp.SOp | None = None, name: str | None = None):
+    def __init__(
+        self,
+        cfg: TransformerConfig,
+        state_dict: dict[str, torch.Tensor],
+        ground_truth: GroundTruth,
+        output_values: tuple[Any, ...] | None,
+        program: rasp.SOp | None = None,
+        name: str | None = None,
+    ):
         super().__init__(cfg, name=name or ground_truth.program)
         self.model.load_state_dict(state_dict)
         self.model.eval()
@@ -75,10 +84,12 @@ class CompiledModel(HookedTransformer):
         inputs = [list(x) for x in inputs]
         lengths = {len(x) for x in inputs}
         if len(lengths) > 1:
-            raise ShapeError(f"encode takes inputs of one length (a compiled model has no "
-                             f"padding mask); got lengths {sorted(lengths)}. Group inputs by "
-                             "length first, or call the model on raw values: model(batch) "
-                             "groups them for you.")
+            raise ShapeError(
+                f"encode takes inputs of one length (a compiled model has no "
+                f"padding mask); got lengths {sorted(lengths)}. Group inputs by "
+                "length first, or call the model on raw values: model(batch) "
+                "groups them for you."
+            )
         problems = []
         rows = []
         for x in inputs:
@@ -105,8 +116,10 @@ class CompiledModel(HookedTransformer):
         if self.output_values is None:
             return [[float(x) for x in row[:, 0]] for row in logits]
         best, idx = logits.max(dim=-1)
-        return [[self.output_values[int(i)] if float(b) > 0.5 else None for b, i in zip(br, ir)]
-                for br, ir in zip(best, idx)]
+        return [
+            [self.output_values[int(i)] if float(b) > 0.5 else None for b, i in zip(br, ir)]
+            for br, ir in zip(best, idx)
+        ]
 
     def __call__(self, inputs: Sequence[Any]) -> list[Any]:
         """Run on raw input values and decode: the compiled program's outputs.
@@ -129,16 +142,24 @@ class CompiledModel(HookedTransformer):
 
     def _as_batch(self, inputs: Any) -> tuple[bool, list[list[Any]]]:
         """(is one sequence, the inputs as a batch of lists)."""
+
         def fail(why: str) -> ShapeError:
-            return ShapeError(f"cannot run {self.name!r} on {_short(inputs)}: {why}. Accepted: "
-                              f"{ACCEPTED_FORMS}; the vocabulary is {list(self.vocab)}")
+            return ShapeError(
+                f"cannot run {self.name!r} on {_short(inputs)}: {why}. Accepted: "
+                f"{ACCEPTED_FORMS}; the vocabulary is {list(self.vocab)}"
+            )
 
         if isinstance(inputs, torch.Tensor):
-            raise fail("a tensor; model(...) takes raw values (run token ids from model.encode "
-                       "with model.run)")
+            raise fail(
+                "a tensor; model(...) takes raw values (run token ids from model.encode "
+                "with model.run)"
+            )
         if isinstance(inputs, (str, bytes)) or not isinstance(inputs, (list, tuple)):
-            hint = (f" (for its characters as tokens pass list({inputs!r}))"
-                    if isinstance(inputs, str) else "")
+            hint = (
+                f" (for its characters as tokens pass list({inputs!r}))"
+                if isinstance(inputs, str)
+                else ""
+            )
             kind = type(inputs).__name__
             raise fail(f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a list{hint}")
         if not inputs:
@@ -151,9 +172,15 @@ class CompiledModel(HookedTransformer):
                 raise fail(f"{bad[0]!r} is not in the vocabulary" + _bos_hint(bad[0]))
             return False, [list(x) for x in inputs]
         bad = next(v for v in inputs if not self._is_token(v))
-        why = (f"{bad!r} is neither a vocabulary value nor a list of them"
-               + (" (a string is one token; pass list('...') for its characters)"
-                  if isinstance(bad, str) else "") + _bos_hint(bad))
+        why = (
+            f"{bad!r} is neither a vocabulary value nor a list of them"
+            + (
+                " (a string is one token; pass list('...') for its characters)"
+                if isinstance(bad, str)
+                else ""
+            )
+            + _bos_hint(bad)
+        )
         raise fail(why)
 
     def _is_token(self, value: Any) -> bool:
@@ -203,11 +230,16 @@ def _bos_hint(value: Any) -> str:
 def save_compiled(directory: str | Path, model: CompiledModel) -> Path:
     """Write ``model.safetensors`` and the ``model.json`` sidecar into ``directory`` (atomically,
     via :func:`interplab.models.io.save_model`; the ground truth goes in the sidecar's "extra")."""
-    extra = {"compiled": {
-        "format": COMPILED_FORMAT, "version": 1,
-        "output_values": None if model.output_values is None
-        else [encode_json_value(v) for v in model.output_values],
-        "ground_truth": model.ground_truth.to_json()}}
+    extra = {
+        "compiled": {
+            "format": COMPILED_FORMAT,
+            "version": 1,
+            "output_values": None
+            if model.output_values is None
+            else [encode_json_value(v) for v in model.output_values],
+            "ground_truth": model.ground_truth.to_json(),
+        }
+    }
     return save_model(directory, model, extra=extra)
 
 
@@ -217,13 +249,17 @@ def load_compiled(directory: str | Path) -> CompiledModel:
     hooked, extra = load_model(directory)
     data = extra.get("compiled")
     if not isinstance(data, dict) or data.get("format") != COMPILED_FORMAT:
-        raise WeightsError(f"{directory} holds a model but not a compiled RASP program (its sidecar "
-                           "has no compiled ground truth); write one with `interplab compile "
-                           "PROGRAM --out DIR`")
+        raise WeightsError(
+            f"{directory} holds a model but not a compiled RASP program (its sidecar "
+            "has no compiled ground truth); write one with `interplab compile "
+            "PROGRAM --out DIR`"
+        )
     try:
         truth = GroundTruth.from_json(data["ground_truth"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"cannot read the ground truth in {directory}: {exc}; recompile it") from None
+        raise WeightsError(
+            f"cannot read the ground truth in {directory}: {exc}; recompile it"
+        ) from None
     out_values = data.get("output_values")
     out = None if out_values is None else tuple(decode_json_value(v) for v in out_values)
     return CompiledModel(hooked.cfg, hooked.model.state_dict(), truth, out)

@@ -15,17 +15,25 @@ functions (``mlp_exactness`` is accepted and unused).
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 from interplab.compile import rasp
 from interplab.compile.compiled import CompiledModel
 from interplab.compile.compiler import compile_program
 
 
-def compile_rasp_to_model(program: rasp.SOp, vocab: Collection[Any], max_seq_len: int, *,
-                          causal: bool = False, compiler_bos: str = "BOS",
-                          compiler_pad: str | None = None, mlp_exactness: int = 100,
-                          **kwargs: Any) -> CompiledModel:
+def compile_rasp_to_model(
+    program: rasp.SOp,
+    vocab: Collection[Any],
+    max_seq_len: int,
+    *,
+    causal: bool = False,
+    compiler_bos: str = "BOS",
+    compiler_pad: str | None = None,
+    mlp_exactness: int = 100,
+    **kwargs: Any,
+) -> CompiledModel:
     """Compile ``program`` for inputs over ``vocab`` (a set is sorted) of length
     1..``max_seq_len``; ``causal=True`` builds a decoder. Other keyword arguments go to
     :func:`~interplab.compile.compile_program` (``valid``, ``pairs``, ``name``, ...)."""

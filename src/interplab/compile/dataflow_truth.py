@@ -41,8 +41,9 @@ lengths it scores.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from interplab.compile import rasp
 from interplab.compile.residual_basis import BOS, ONE
@@ -81,10 +82,15 @@ class Read:
         return [self.reader, self.variable, self.role]
 
 
-def reads_to_circuit(program: rasp.SOp, designed: Iterable[Edge],
-                     reads: Mapping[Edge, Sequence[Read]], pairs: Pairs,
-                     name: str | None = None, causal: bool = False,
-                     machinery: "Machinery | None" = None) -> Circuit:
+def reads_to_circuit(
+    program: rasp.SOp,
+    designed: Iterable[Edge],
+    reads: Mapping[Edge, Sequence[Read]],
+    pairs: Pairs,
+    name: str | None = None,
+    causal: bool = False,
+    machinery: Machinery | None = None,
+) -> Circuit:
     """The designed edges that matter on ``pairs`` (clean, corrupted inputs of equal length),
     each flagged with the ablations under which it matters (``causal``: for a decoder).
 
@@ -97,21 +103,33 @@ def reads_to_circuit(program: rasp.SOp, designed: Iterable[Edge],
     rows = [(list(c), list(x)) for c, x in pairs if len(c) == len(x) and len(c) > 0]
     edges = sorted(designed)
     if machinery is not None:
-        flags = compiled_flags(program, edges, reads, rows, machinery, causal) if rows else {
-            e: frozenset() for e in edges}
+        flags = (
+            compiled_flags(program, edges, reads, rows, machinery, causal)
+            if rows
+            else {e: frozenset() for e in edges}
+        )
     elif any(r.variable in CONSTANTS for e in edges for r in reads.get(e, ())):
-        raise ConfigError(f"{program.label}: these edges carry the compiler's one/bos signals; "
-                          "pass machinery=machinery_for(program, vocab, max_len) so the evaluator "
-                          "models what the compiled model does with them")
+        raise ConfigError(
+            f"{program.label}: these edges carry the compiler's one/bos signals; "
+            "pass machinery=machinery_for(program, vocab, max_len) so the evaluator "
+            "models what the compiled model does with them"
+        )
     else:
         flags = {e: edge_ablations(program, reads.get(e, ()), rows, causal) for e in edges}
     kept = [e for e, f in flags.items() if f]
-    return Circuit.from_edges(kept, name=name or f"{program.label} (dataflow truth on {len(rows)} pairs)",
-                              edge_ablations={e: flags[e] for e in kept})
+    return Circuit.from_edges(
+        kept,
+        name=name or f"{program.label} (dataflow truth on {len(rows)} pairs)",
+        edge_ablations={e: flags[e] for e in kept},
+    )
 
 
-def edge_ablations(program: rasp.SOp, reads: Sequence[Read],
-                   rows: Sequence[tuple[list, list]], causal: bool = False) -> frozenset[str]:
+def edge_ablations(
+    program: rasp.SOp,
+    reads: Sequence[Read],
+    rows: Sequence[tuple[list, list]],
+    causal: bool = False,
+) -> frozenset[str]:
     """Plain RASP semantics (no compiler machinery): the ablations under which replacing
     ``reads`` changes the program's output on some row."""
     sops = {e.label: e for e in rasp.walk(program)}
@@ -124,7 +142,9 @@ def edge_ablations(program: rasp.SOp, reads: Sequence[Read],
     found = set()
     for ablation in ABLATIONS:
         for (clean, _), cv, xv in zip(rows, clean_values, corrupt_values):
-            replaced = {r: _replacement(ablation, r, sops, cv, xv, means, len(clean)) for r in carried}
+            replaced = {
+                r: _replacement(ablation, r, sops, cv, xv, means, len(clean)) for r in carried
+            }
             if _changes_output(program, clean, cv, replaced, causal):
                 found.add(ablation)
                 break
@@ -147,8 +167,15 @@ def _is_numerical(variable: str, sops: Mapping[str, rasp.Expr]) -> bool:
     return bool(isinstance(expr, rasp.SOp) and expr.is_numerical and not variable.endswith(SCRATCH))
 
 
-def _replacement(ablation: str, read: Read, sops: Mapping[str, rasp.Expr], clean: Mapping,
-                 corrupt: Mapping, means: Mapping, length: int) -> list:
+def _replacement(
+    ablation: str,
+    read: Read,
+    sops: Mapping[str, rasp.Expr],
+    clean: Mapping,
+    corrupt: Mapping,
+    means: Mapping,
+    length: int,
+) -> list:
     var = _base(read.variable)
     if ablation == "resample":
         return list(corrupt[var])
@@ -157,8 +184,12 @@ def _replacement(ablation: str, read: Read, sops: Mapping[str, rasp.Expr], clean
     return list(means[(read.variable, length)])
 
 
-def _means(reads: Sequence[Read], sops: Mapping[str, rasp.Expr], rows: Sequence[tuple[list, list]],
-           clean_values: Sequence[Mapping]) -> dict[tuple[str, int], list]:
+def _means(
+    reads: Sequence[Read],
+    sops: Mapping[str, rasp.Expr],
+    rows: Sequence[tuple[list, list]],
+    clean_values: Sequence[Mapping],
+) -> dict[tuple[str, int], list]:
     """(variable, length) -> per-position mean-ablation value over the clean inputs."""
     out: dict[tuple[str, int], list] = {}
     for read in reads:
@@ -169,7 +200,9 @@ def _means(reads: Sequence[Read], sops: Mapping[str, rasp.Expr], rows: Sequence[
         for n, seqs in by_len.items():
             column = list(zip(*seqs))
             if numerical:
-                out[(read.variable, n)] = [sum(float(v or 0) for v in col) / len(col) for col in column]
+                out[(read.variable, n)] = [
+                    sum(float(v or 0) for v in col) / len(col) for col in column
+                ]
             else:
                 out[(read.variable, n)] = [_mixture(col) for col in column]
     return out
@@ -191,8 +224,9 @@ def _collapse(values: Any) -> Any:
 
 
 # ----------------------------------------------------------------- evaluation with reads replaced
-def _changes_output(program: rasp.SOp, xs: list, clean: Mapping, replaced: Mapping[Read, list],
-                    causal: bool = False) -> bool:
+def _changes_output(
+    program: rasp.SOp, xs: list, clean: Mapping, replaced: Mapping[Read, list], causal: bool = False
+) -> bool:
     try:
         out = evaluate_with_reads(program, xs, replaced, causal)
     except rasp.EvaluationError:  # e.g. a categorical aggregate left selecting different values
@@ -210,8 +244,9 @@ def _same(a: Sequence[Any], b: Sequence[Any], tol: float = 1e-6) -> bool:
     return True
 
 
-def evaluate_with_reads(program: rasp.SOp, xs: Sequence[Any], replaced: Mapping[Read, list],
-                        causal: bool = False) -> list:
+def evaluate_with_reads(
+    program: rasp.SOp, xs: Sequence[Any], replaced: Mapping[Read, list], causal: bool = False
+) -> list:
     """The program's output on ``xs`` where each :class:`Read` in ``replaced`` takes the given
     values instead of the computed ones (only in that reader and role; every other reader of the
     variable sees its computed value). A read of ``<label>:bos_weight`` replaces the selector
@@ -231,14 +266,21 @@ def evaluate_with_reads(program: rasp.SOp, xs: Sequence[Any], replaced: Mapping[
     return out
 
 
-def _eval(expr: rasp.Expr, xs: Sequence[Any], values: Mapping[int, Any],
-          mine: Mapping[tuple[str, str], list], causal: bool = False) -> Any:
+def _eval(
+    expr: rasp.Expr,
+    xs: Sequence[Any],
+    values: Mapping[int, Any],
+    mine: Mapping[tuple[str, str], list],
+    causal: bool = False,
+) -> Any:
     def get(child: rasp.Expr, role: str) -> Any:
         return mine.get((child.label, role), values[id(child)])
 
     def matrix(sel: rasp.Selector) -> list[list[bool]]:
         m = _selector(sel, get)
-        return [[s and k <= q for k, s in enumerate(row)] for q, row in enumerate(m)] if causal else m
+        return (
+            [[s and k <= q for k, s in enumerate(row)] for q, row in enumerate(m)] if causal else m
+        )
 
     if isinstance(expr, (rasp.Map, rasp.SequenceMap, rasp.LinearSequenceMap)):
         return rasp.eval_node(expr, xs, lambda c: _collapse(get(c, "in")))
@@ -273,8 +315,10 @@ def _selector(sel: rasp.Selector, get: Callable[[rasp.Expr, str], Any]) -> list[
         leaf = rasp.first_select(sel)
         keys, queries = _collapse(get(leaf.keys, "k")), _collapse(get(leaf.queries, "q"))
         inner = _selector(sel.inner, get)
-        return [[(not a) and k is not None and q is not None for a, k in zip(row, keys)]
-                for row, q in zip(inner, queries)]
+        return [
+            [(not a) and k is not None and q is not None for a, k in zip(row, keys)]
+            for row, q in zip(inner, queries)
+        ]
     raise rasp.EvaluationError(f"cannot evaluate selector {type(sel).__name__} {sel.label!r}")
 
 
@@ -288,13 +332,20 @@ def derive_circuit(model: Any, pairs: Pairs, name: str | None = None) -> Circuit
 
     truth = model.ground_truth
     if model.program is None or not truth.edge_reads:
-        raise ConfigError(f"{model.name}: deriving the truth needs the RASP program and the "
-                          "designed edges' reads; recompile it with this interplab (a model "
-                          "loaded from disk carries no program)")
-    return reads_to_circuit(model.program, truth.designed.edges, truth.edge_reads, pairs,
-                            name=name or f"{truth.output} (dataflow truth on {len(pairs)} pairs)",
-                            causal=getattr(model.cfg, "attention", "") == "causal",
-                            machinery=machinery_for(model.program, truth.vocab, truth.max_len))
+        raise ConfigError(
+            f"{model.name}: deriving the truth needs the RASP program and the "
+            "designed edges' reads; recompile it with this interplab (a model "
+            "loaded from disk carries no program)"
+        )
+    return reads_to_circuit(
+        model.program,
+        truth.designed.edges,
+        truth.edge_reads,
+        pairs,
+        name=name or f"{truth.output} (dataflow truth on {len(pairs)} pairs)",
+        causal=getattr(model.cfg, "attention", "") == "causal",
+        machinery=machinery_for(model.program, truth.vocab, truth.max_len),
+    )
 
 
 def _holds(sel: rasp.Select, key: Any, query: Any) -> bool:
@@ -319,7 +370,9 @@ def evaluate_with_values(program: rasp.SOp, xs: Sequence[Any], forced: Mapping[s
     return values[id(program)]
 
 
-def alignment_reads(program: rasp.SOp, alignment: Mapping[str, Sequence[Any]]) -> dict[Edge, tuple[Read, ...]]:
+def alignment_reads(
+    program: rasp.SOp, alignment: Mapping[str, Sequence[Any]]
+) -> dict[Edge, tuple[Read, ...]]:
     """The designed edges of a model trained to an *alignment* (variable label -> the heads/MLPs
     computing it, in forward order), with what each edge reads.
 
@@ -361,9 +414,12 @@ def alignment_reads(program: rasp.SOp, alignment: Mapping[str, Sequence[Any]]) -
                 out.setdefault(Edge(s, first, channel), set()).add(Read(var, child.label, role))
         for a, b in zip(chain, chain[1:]):
             scratch = var + SCRATCH if isinstance(expr, rasp.SelectorWidth) else var
-            out.setdefault(Edge(a, b, "in" if b.kind != "head" else "v"), set()).add(Read(var, scratch, "in"))
+            out.setdefault(Edge(a, b, "in" if b.kind != "head" else "v"), set()).add(
+                Read(var, scratch, "in")
+            )
     out.setdefault(Edge(nodes[program.label][-1], Node.logits(), "in"), set()).add(
-        Read(LOGITS, program.label, "in"))
+        Read(LOGITS, program.label, "in")
+    )
     return {e: tuple(sorted(v)) for e, v in sorted(out.items())}
 
 
@@ -402,13 +458,21 @@ def machinery_for(program: rasp.SOp, vocab: Sequence[Any], max_len: int) -> Mach
 
     graph = program_to_graph(program)
     sets = graph_to_value_sets(graph, vocab, max_len)
-    points = {s.label: tuple(sets[s.label].values or (0.0,))
-              for s in graph.sops if s.is_numerical and sets[s.label].values is not None}
+    points = {
+        s.label: tuple(sets[s.label].values or (0.0,))
+        for s in graph.sops
+        if s.is_numerical and sets[s.label].values is not None
+    }
     return Machinery(max_len, points)
 
 
-def compiled_run(program: rasp.SOp, xs: Sequence[Any], machinery: Machinery,
-                 replaced: Mapping[Read, list] | None = None, causal: bool = False) -> dict[str, list]:
+def compiled_run(
+    program: rasp.SOp,
+    xs: Sequence[Any],
+    machinery: Machinery,
+    replaced: Mapping[Read, list] | None = None,
+    causal: bool = False,
+) -> dict[str, list]:
     """Every variable's value at the BOS slot (index 0) and at each input position (1..n) as the
     compiled model holds it, with each :class:`Read` in ``replaced`` taking the given values
     (n + 1 of them) in that reader and role only.
@@ -453,8 +517,9 @@ def _missing(expr: rasp.SOp) -> Any:
     return 0.0 if expr.is_numerical else None
 
 
-def _compiled_mlp(expr: rasp.Expr, xs: Sequence[Any], get: Callable[[str, str], list],
-                  machinery: Machinery) -> list:
+def _compiled_mlp(
+    expr: rasp.Expr, xs: Sequence[Any], get: Callable[[str, str], list], machinery: Machinery
+) -> list:
     if isinstance(expr, rasp.TokensType):
         return [None] + list(xs)
     if isinstance(expr, rasp.IndicesType):
@@ -465,11 +530,15 @@ def _compiled_mlp(expr: rasp.Expr, xs: Sequence[Any], get: Callable[[str, str], 
     if isinstance(expr, rasp.Map) and expr.inner.is_numerical:  # discretising MLP, gated by bos
         x, gate = get(expr.inner.label, "in"), get(BOS, "in")
         points = machinery.points.get(expr.inner.label, (0.0,))
-        return [_missing(expr) if g > 0.5 else expr.f(_step(_number(v), points))
-                for v, g in zip(x, gate)]
+        return [
+            _missing(expr) if g > 0.5 else expr.f(_step(_number(v), points))
+            for v, g in zip(x, gate)
+        ]
     if isinstance(expr, rasp.LinearSequenceMap) and expr.left.is_numerical:  # linear, ungated
-        return [expr.a * _number(a) + expr.b * _number(b)
-                for a, b in zip(get(expr.left.label, "in"), get(expr.right.label, "in"))]
+        return [
+            expr.a * _number(a) + expr.b * _number(b)
+            for a, b in zip(get(expr.left.label, "in"), get(expr.right.label, "in"))
+        ]
     out: list = [_missing(expr)]  # table MLPs: nothing at BOS (gated; every input absent there)
     if isinstance(expr, rasp.Map):
         out += [_map_shares(expr, v) for v in get(expr.inner.label, "in")[1:]]
@@ -482,9 +551,14 @@ def _compiled_mlp(expr: rasp.Expr, xs: Sequence[Any], get: Callable[[str, str], 
     raise rasp.EvaluationError(f"cannot model the compiled {type(expr).__name__} {expr.label!r}")
 
 
-def _compiled_head(expr: rasp.Aggregate | rasp.SelectorWidth, get: Callable[[str, str], list],
-                   mine: Mapping[tuple[str, str], list], n: int, causal: bool,
-                   machinery: Machinery) -> dict[str, list]:
+def _compiled_head(
+    expr: rasp.Aggregate | rasp.SelectorWidth,
+    get: Callable[[str, str], list],
+    mine: Mapping[tuple[str, str], list],
+    n: int,
+    causal: bool,
+    machinery: Machinery,
+) -> dict[str, list]:
     from interplab.compile.graph import selector_terms
 
     terms = selector_terms(expr.selector)
@@ -493,12 +567,19 @@ def _compiled_head(expr: rasp.Aggregate | rasp.SelectorWidth, get: Callable[[str
     sides = [(get(t.keys.label, "k"), get(t.queries.label, "q"), t.predicate) for t in terms]
     width = isinstance(expr, rasp.SelectorWidth)
     bos_term = len(terms) - (0.0 if width else 0.5)
-    one_q, bos_k, bos_v = get(ONE, "q"), get(BOS, "k"), get(BOS, "v") if width or expr.has_default else None
+    one_q, bos_k, bos_v = (
+        get(ONE, "q"),
+        get(BOS, "k"),
+        get(BOS, "v") if width or expr.has_default else None,
+    )
     chosen_by_query = []
     for q in range(n + 1):
         keys = range(q + 1) if causal else range(n + 1)
-        score = {k: sum(_term_score(p, ks[k], qs[q]) for ks, qs, p in sides)
-                 + bos_term * one_q[q] * bos_k[k] for k in keys}
+        score = {
+            k: sum(_term_score(p, ks[k], qs[q]) for ks, qs, p in sides)
+            + bos_term * one_q[q] * bos_k[k]
+            for k in keys
+        }
         best = max(score.values())
         chosen_by_query.append([k for k in keys if score[k] >= best - 1e-9])
     if width:
@@ -513,8 +594,12 @@ def _compiled_head(expr: rasp.Aggregate | rasp.SelectorWidth, get: Callable[[str
     for chosen in chosen_by_query:
         w = 1.0 / len(chosen)
         if expr.is_numerical:
-            out.append(sum(w * (_number(v[k]) + (float(expr.default) * bos_v[k] if bos_v else 0.0))
-                           for k in chosen))
+            out.append(
+                sum(
+                    w * (_number(v[k]) + (float(expr.default) * bos_v[k] if bos_v else 0.0))
+                    for k in chosen
+                )
+            )
             continue
         shares: dict[str, list] = {}
         for k in chosen:
@@ -600,9 +685,14 @@ def _width(bos_weight: float, max_len: int) -> int:
     return round(1.0 / _step(bos_weight, points) - 1.0)
 
 
-def compiled_flags(program: rasp.SOp, designed: Iterable[Edge], reads: Mapping[Edge, Sequence[Read]],
-                   rows: Sequence[tuple[list, list]], machinery: Machinery,
-                   causal: bool = False) -> dict[Edge, frozenset[str]]:
+def compiled_flags(
+    program: rasp.SOp,
+    designed: Iterable[Edge],
+    reads: Mapping[Edge, Sequence[Read]],
+    rows: Sequence[tuple[list, list]],
+    machinery: Machinery,
+    causal: bool = False,
+) -> dict[Edge, frozenset[str]]:
     """For each designed edge, the ablations under which replacing every value it carries
     (constants included) changes the compiled program's decoded output on some row
     (:func:`compiled_run`; a decision in the RASP evaluator, no weights)."""
@@ -615,13 +705,22 @@ def compiled_flags(program: rasp.SOp, designed: Iterable[Edge], reads: Mapping[E
     for edge in designed:
         found = set()
         for ablation in ABLATIONS:
-            for (xs, _), run, other, want in zip(rows, clean, corrupt, wanted):
-                replaced = {r: v for r in reads.get(edge, ())
-                            if (v := _compiled_replacement(ablation, r, sops, other, means[len(xs)],
-                                                           len(xs))) is not None}
+            for (xs, _), _run, other, want in zip(rows, clean, corrupt, wanted):
+                replaced = {
+                    r: v
+                    for r in reads.get(edge, ())
+                    if (
+                        v := _compiled_replacement(
+                            ablation, r, sops, other, means[len(xs)], len(xs)
+                        )
+                    )
+                    is not None
+                }
                 if not replaced:
                     break
-                got = _decoded(program, compiled_run(program, xs, machinery, replaced, causal), replaced)
+                got = _decoded(
+                    program, compiled_run(program, xs, machinery, replaced, causal), replaced
+                )
                 if not _same(got, want):
                     found.add(ablation)
                     break
@@ -637,13 +736,21 @@ def _decoded(program: rasp.SOp, run: Mapping[str, list], replaced: Mapping[Read,
 
 def _is_number(variable: str, sops: Mapping[str, rasp.Expr]) -> bool:
     expr = sops.get(variable)
-    return variable in CONSTANTS or variable.endswith(SCRATCH) or bool(
-        isinstance(expr, rasp.SOp) and expr.is_numerical)
+    return (
+        variable in CONSTANTS
+        or variable.endswith(SCRATCH)
+        or bool(isinstance(expr, rasp.SOp) and expr.is_numerical)
+    )
 
 
-def _compiled_replacement(ablation: str, read: Read, sops: Mapping[str, rasp.Expr],
-                          corrupt: Mapping[str, list], means: Mapping[str, list],
-                          n: int) -> list | None:
+def _compiled_replacement(
+    ablation: str,
+    read: Read,
+    sops: Mapping[str, rasp.Expr],
+    corrupt: Mapping[str, list],
+    means: Mapping[str, list],
+    n: int,
+) -> list | None:
     """What ``read`` carries under ``ablation`` (n + 1 values, BOS slot first), or None where the
     ablation leaves it as it is (``one``/``bos`` are the same on every input: only zero
     ablation changes them)."""
@@ -654,8 +761,11 @@ def _compiled_replacement(ablation: str, read: Read, sops: Mapping[str, rasp.Exp
     return list(corrupt[read.variable] if ablation == "resample" else means[read.variable])
 
 
-def _run_means(rows: Sequence[tuple[list, list]], runs: Sequence[Mapping[str, list]],
-               sops: Mapping[str, rasp.Expr]) -> dict[int, dict[str, list]]:
+def _run_means(
+    rows: Sequence[tuple[list, list]],
+    runs: Sequence[Mapping[str, list]],
+    sops: Mapping[str, rasp.Expr],
+) -> dict[int, dict[str, list]]:
     """length -> variable -> per-position mean over the clean runs of that length (a numerical
     value's mean; a categorical value's shares)."""
     by_len: dict[int, list[Mapping[str, list]]] = {}

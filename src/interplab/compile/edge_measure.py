@@ -12,7 +12,8 @@ the RASP program (:mod:`interplab.compile.dataflow_truth`), and users may use it
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -23,8 +24,9 @@ Tensor = torch.Tensor
 EdgeKey = tuple[Node, Node, str]
 
 
-def measure_circuit(model: Any, pairs: Sequence[tuple[Sequence[Any], Sequence[Any]]],
-                    name: str | None = None) -> Circuit:
+def measure_circuit(
+    model: Any, pairs: Sequence[tuple[Sequence[Any], Sequence[Any]]], name: str | None = None
+) -> Circuit:
     """The edges of a compiled model that single-edge ablations in its weights show to matter on
     ``pairs`` (clean, corrupted inputs of equal length), flagged per ablation.
 
@@ -44,17 +46,26 @@ def measure_circuit(model: Any, pairs: Sequence[tuple[Sequence[Any], Sequence[An
     with torch.no_grad():
         flags = measure_edge_ablations(weights, truth.vocab, pairs, candidates)
     kept = [e for e in candidates if flags[e]]
-    return Circuit.from_edges(kept, name=name or f"{truth.output} (measured on {len(pairs)} pairs)",
-                              edge_ablations={e: flags[e] for e in kept})
+    return Circuit.from_edges(
+        kept,
+        name=name or f"{truth.output} (measured on {len(pairs)} pairs)",
+        edge_ablations={e: flags[e] for e in kept},
+    )
 
 
-def measure_edge_ablations(weights: Weights, vocab: Sequence[Any],
-                           pairs: Sequence[tuple[Sequence[Any], Sequence[Any]]],
-                           edges: Sequence[Edge]) -> dict[Edge, frozenset[str]]:
+def measure_edge_ablations(
+    weights: Weights,
+    vocab: Sequence[Any],
+    pairs: Sequence[tuple[Sequence[Any], Sequence[Any]]],
+    edges: Sequence[Edge],
+) -> dict[Edge, frozenset[str]]:
     """For each edge, the ablation types under which ablating it alone changes some output."""
     ids = {repr(v): i + 1 for i, v in enumerate(vocab)}
-    rows = list({repr((list(c), list(x))): (c, x) for c, x in pairs
-                 if len(c) == len(x) and len(c) > 0}.values())
+    rows = list(
+        {
+            repr((list(c), list(x))): (c, x) for c, x in pairs if len(c) == len(x) and len(c) > 0
+        }.values()
+    )
     found: dict[Edge, set[str]] = {e: set() for e in edges}
     if not rows:
         return {e: frozenset() for e in edges}
@@ -67,9 +78,11 @@ def measure_edge_ablations(weights: Weights, vocab: Sequence[Any],
     with torch.no_grad():
         base, clean_out = edge_forward(weights, clean, valid)
         _, corrupt_out = edge_forward(weights, corrupt, valid)
-        sources = {"zero": {k: torch.zeros_like(v) for k, v in clean_out.items()},
-                   "mean": {k: _mean_per_length(v, lengths) for k, v in clean_out.items()},
-                   "resample": corrupt_out}
+        sources = {
+            "zero": {k: torch.zeros_like(v) for k, v in clean_out.items()},
+            "mean": {k: _mean_per_length(v, lengths) for k, v in clean_out.items()},
+            "resample": corrupt_out,
+        }
         for ablation in ABLATIONS:
             # a few rows settle most edges; only the edges still unchanged see every row
             for rows_used in (slice(0, 8), slice(None)):
@@ -78,8 +91,15 @@ def measure_edge_ablations(weights: Weights, vocab: Sequence[Any],
                     break
                 source = {k: v[rows_used] for k, v in sources[ablation].items()}
                 before = {k: v[rows_used] for k, v in clean_out.items()}
-                for e in _changed(weights, clean[rows_used], valid[rows_used], base[rows_used],
-                                  before, source, todo):
+                for e in _changed(
+                    weights,
+                    clean[rows_used],
+                    valid[rows_used],
+                    base[rows_used],
+                    before,
+                    source,
+                    todo,
+                ):
                     found[e].add(ablation)
     return {e: frozenset(v) for e, v in found.items()}
 
@@ -94,9 +114,15 @@ def _mean_per_length(value: Tensor, lengths: Tensor) -> Tensor:
     return out
 
 
-def _changed(weights: Weights, clean: Tensor, valid: Tensor, base: Tensor,
-             clean_out: dict[Node, Tensor], source: dict[Node, Tensor],
-             edges: Sequence[Edge]) -> list[Edge]:
+def _changed(
+    weights: Weights,
+    clean: Tensor,
+    valid: Tensor,
+    base: Tensor,
+    clean_out: dict[Node, Tensor],
+    source: dict[Node, Tensor],
+    edges: Sequence[Edge],
+) -> list[Edge]:
     """Edges whose single ablation (reading ``source`` from the sender) changes some output.
 
     Edges are grouped by their receiver's layer; each group's forward reuses the clean outputs
@@ -111,14 +137,22 @@ def _changed(weights: Weights, clean: Tensor, valid: Tensor, base: Tensor,
         masks = {}
         for i, e in enumerate(group):
             m = torch.zeros(E * n, dtype=torch.bool)
-            m[i * n:(i + 1) * n] = True
+            m[i * n : (i + 1) * n] = True
             masks[(e.sender, e.receiver, e.channel)] = m
         senders = {e.sender for e in group}
         tiled_source = {k: v.repeat(E, 1, 1) for k, v in source.items() if k in senders}
-        prefix = {k: v.repeat(E, 1, 1) for k, v in clean_out.items()
-                  if k.layer is None or k.layer < layer}
-        logits, _ = edge_forward(weights, clean.repeat(E, 1), valid.repeat(E, 1), masks,
-                                 tiled_source, start_layer=layer, prefix=prefix)
+        prefix = {
+            k: v.repeat(E, 1, 1) for k, v in clean_out.items() if k.layer is None or k.layer < layer
+        }
+        logits, _ = edge_forward(
+            weights,
+            clean.repeat(E, 1),
+            valid.repeat(E, 1),
+            masks,
+            tiled_source,
+            start_layer=layer,
+            prefix=prefix,
+        )
         diff = _output_differs(weights, base.repeat(E, 1, 1), logits, valid.repeat(E, 1)).view(E, n)
         changed += [e for i, e in enumerate(group) if bool(diff[i].any())]
     return changed
@@ -134,10 +168,16 @@ def _output_differs(weights: Weights, a: Tensor, b: Tensor, valid: Tensor) -> Te
     return ((da != db) & valid).any(1)
 
 
-def edge_forward(weights: Weights, tokens: Tensor, valid: Tensor | None = None,
-                 masks: dict[EdgeKey, Tensor] | None = None,
-                 source: dict[Node, Tensor] | None = None, *, start_layer: int = 0,
-                 prefix: dict[Node, Tensor] | None = None) -> tuple[Tensor, dict[Node, Tensor]]:
+def edge_forward(
+    weights: Weights,
+    tokens: Tensor,
+    valid: Tensor | None = None,
+    masks: dict[EdgeKey, Tensor] | None = None,
+    source: dict[Node, Tensor] | None = None,
+    *,
+    start_layer: int = 0,
+    prefix: dict[Node, Tensor] | None = None,
+) -> tuple[Tensor, dict[Node, Tensor]]:
     """Forward pass over the edge graph of a compiled (no-LayerNorm) model.
 
     Each receiver's input on each channel is the sum of every earlier sender's output; where
@@ -154,8 +194,10 @@ def edge_forward(weights: Weights, tokens: Tensor, valid: Tensor | None = None,
     if prefix is not None:
         out: dict[Node, Tensor] = dict(prefix)
     else:
-        out = {Node.tok_embed(): sd["embed.W_E"][tokens],
-               Node.pos_embed(): sd["pos_embed.W_pos"][:P].expand(tokens.shape[0], P, -1)}
+        out = {
+            Node.tok_embed(): sd["embed.W_E"][tokens],
+            Node.pos_embed(): sd["pos_embed.W_pos"][:P].expand(tokens.shape[0], P, -1),
+        }
 
     by_receiver: dict[tuple[Node, str], list[tuple[Node, Tensor]]] = {}
     for (sender, receiver, channel), m in masks.items():

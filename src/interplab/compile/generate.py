@@ -38,12 +38,23 @@ import hashlib
 import itertools
 import json
 import random
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Iterator, Sequence
+from typing import Any
 
 from interplab.compile import rasp
-from interplab.compile.rasp import (Aggregate, Comparison, LinearSequenceMap, Map, Select,
-                                    SelectorWidth, SequenceMap, indices, numerical, tokens)
+from interplab.compile.rasp import (
+    Aggregate,
+    Comparison,
+    LinearSequenceMap,
+    Map,
+    Select,
+    SelectorWidth,
+    SequenceMap,
+    indices,
+    numerical,
+    tokens,
+)
 from interplab.errors import CompileError, ConfigError, InterplabError
 
 #: bump when the drawing changes (grammar, random streams): every candidate program depends on it
@@ -70,11 +81,27 @@ _SEQ_MAPS: tuple[tuple[str, Callable[[int], Callable[[Any, Any], Any]]], ...] = 
     ("max(a,b)", lambda m: lambda a, b: max(a, b)),
     ("min(a,b)", lambda m: lambda a, b: min(a, b)),
 )
-_SELECT_PREDICATES = (Comparison.EQ, Comparison.LT, Comparison.LEQ, Comparison.GT,
-                      Comparison.GEQ, Comparison.NEQ, Comparison.TRUE)
+_SELECT_PREDICATES = (
+    Comparison.EQ,
+    Comparison.LT,
+    Comparison.LEQ,
+    Comparison.GT,
+    Comparison.GEQ,
+    Comparison.NEQ,
+    Comparison.TRUE,
+)
 #: the operations the grammar draws from (the constructs a program is tagged with)
-CONSTRUCTS = ("map", "numerical_map", "sequence_map", "linear_sequence_map", "aggregate",
-              "numerical_aggregate", "selector_width", "selector_and", "selector_or")
+CONSTRUCTS = (
+    "map",
+    "numerical_map",
+    "sequence_map",
+    "linear_sequence_map",
+    "aggregate",
+    "numerical_aggregate",
+    "selector_width",
+    "selector_and",
+    "selector_or",
+)
 
 
 @dataclass(frozen=True)
@@ -153,7 +180,9 @@ class _Drawer:
         (self.num if sop.is_numerical else self.cat).append(sop)
         return sop
 
-    def _select(self, limit: int, predicate: Comparison | None = None) -> tuple[rasp.Selector, list]:
+    def _select(
+        self, limit: int, predicate: Comparison | None = None
+    ) -> tuple[rasp.Selector, list]:
         keys, queries = self._pick(self.cat, limit), self._pick(self.cat, limit)
         assert keys is not None and queries is not None  # tokens/indices have depth 0
         pred = predicate or self.rng.choice(_SELECT_PREDICATES)
@@ -181,8 +210,13 @@ class _Drawer:
         if kind == "numerical_map":
             x = self._pick(self.cat, limit)
             k = self.rng.randint(0, self.v - 1)
-            return self._add(numerical(Map(lambda t, k=k: 1 if t == k else 0, x, name=self._name())),
-                             x) if x is not None else None
+            return (
+                self._add(
+                    numerical(Map(lambda t, k=k: 1 if t == k else 0, x, name=self._name())), x
+                )
+                if x is not None
+                else None
+            )
         if kind == "sequence_map":
             a, b = self._pick(self.cat, limit), self._pick(self.cat, limit)
             if a is None or b is None or a is b:
@@ -205,9 +239,14 @@ class _Drawer:
             x = self._pick(self.num, limit)
             if x is None:
                 return None
-            sel, parents = (self._select(limit) if self.rng.random() < 0.8
-                            else self._combined(limit, self.rng.choice(("selector_and", "selector_or"))))
-            return self._add(numerical(Aggregate(sel, x, default=0, name=self._name())), x, *parents)
+            sel, parents = (
+                self._select(limit)
+                if self.rng.random() < 0.8
+                else self._combined(limit, self.rng.choice(("selector_and", "selector_or")))
+            )
+            return self._add(
+                numerical(Aggregate(sel, x, default=0, name=self._name())), x, *parents
+            )
         if kind in ("selector_and", "selector_or"):
             sel, parents = self._combined(limit, kind)
         else:
@@ -232,8 +271,9 @@ def draw(seed: int, index: int, grammar: Grammar = Grammar()) -> Candidate:
             if made >= n_ops:
                 break
     depth, width, ops, constructs = shape(last)
-    return Candidate(seed, index, last, tuple(range(vocab_size)), max_len, depth, width, ops,
-                     constructs)
+    return Candidate(
+        seed, index, last, tuple(range(vocab_size)), max_len, depth, width, ops, constructs
+    )
 
 
 def shape(program: rasp.SOp) -> tuple[int, int, int, tuple[str, ...]]:
@@ -243,7 +283,9 @@ def shape(program: rasp.SOp) -> tuple[int, int, int, tuple[str, ...]]:
     levels: dict[int, int] = {}
     for expr in rasp.walk(program):
         below = max((depth[id(c)] for c in expr.children), default=0)
-        is_op = isinstance(expr, rasp.SOp) and not isinstance(expr, (rasp.TokensType, rasp.IndicesType))
+        is_op = isinstance(expr, rasp.SOp) and not isinstance(
+            expr, (rasp.TokensType, rasp.IndicesType)
+        )
         depth[id(expr)] = below + (1 if is_op else 0)
         if is_op:
             levels[depth[id(expr)]] = levels.get(depth[id(expr)], 0) + 1
@@ -253,7 +295,12 @@ def shape(program: rasp.SOp) -> tuple[int, int, int, tuple[str, ...]]:
             constructs.add(f"select_{pred.value if isinstance(pred, Comparison) else 'fn'}")
         elif isinstance(expr, (rasp.SelectorAnd, rasp.SelectorOr)):
             constructs.add(expr.kind)
-    return depth[id(program)], max(levels.values(), default=0), sum(levels.values()), tuple(sorted(constructs))
+    return (
+        depth[id(program)],
+        max(levels.values(), default=0),
+        sum(levels.values()),
+        tuple(sorted(constructs)),
+    )
 
 
 def _construct(expr: rasp.SOp) -> str:
@@ -295,17 +342,41 @@ class GeneratedProgram:
 
     def describe(self) -> dict[str, Any]:
         c = self.candidate
-        return {"name": self.name, "seed": c.seed, "candidate": c.index, "vocab": list(c.vocab),
-                "max_len": c.max_len, "depth": c.depth, "width": c.width, "n_ops": c.n_ops,
-                "constructs": list(c.constructs), "behaviour": self.behaviour,
-                "agreement": 1.0, "inputs_checked": self.checked, "exhaustive": self.exhaustive,
-                "truth_check": self.truth_check}
+        return {
+            "name": self.name,
+            "seed": c.seed,
+            "candidate": c.index,
+            "vocab": list(c.vocab),
+            "max_len": c.max_len,
+            "depth": c.depth,
+            "width": c.width,
+            "n_ops": c.n_ops,
+            "constructs": list(c.constructs),
+            "behaviour": self.behaviour,
+            "agreement": 1.0,
+            "inputs_checked": self.checked,
+            "exhaustive": self.exhaustive,
+            "truth_check": self.truth_check,
+        }
 
-    def task_pairs(self, n: int, seed: int = 0, length: int | None = None,
-                   within: Collection[tuple] | None = None) -> list[tuple[list, list]]:
+    def task_pairs(
+        self,
+        n: int,
+        seed: int = 0,
+        length: int | None = None,
+        within: Collection[tuple] | None = None,
+    ) -> list[tuple[list, list]]:
         """``n`` (clean, corrupted) pairs whose outputs differ (see :func:`task_pairs`)."""
-        return task_pairs(self.candidate.program, self.vocab, self.max_len, n, seed=seed,
-                          length=length, outputs=self._outputs, within=within)
+        return task_pairs(
+            self.candidate.program,
+            self.vocab,
+            self.max_len,
+            n,
+            seed=seed,
+            length=length,
+            outputs=self._outputs,
+            within=within,
+        )
 
     def compile(self, **kwargs: Any) -> Any:
         """The compiled model; its per-ablation truth is left to
@@ -313,8 +384,9 @@ class GeneratedProgram:
         from interplab.compile.compiler import compile_program
 
         kwargs.setdefault("measure_circuit", False)
-        return compile_program(self.candidate.program, self.vocab, self.max_len, name=self.name,
-                               **kwargs)
+        return compile_program(
+            self.candidate.program, self.vocab, self.max_len, name=self.name, **kwargs
+        )
 
 
 def checked_inputs(vocab: Sequence[Any], max_len: int, seed: int = 0) -> tuple[list[tuple], bool]:
@@ -324,8 +396,10 @@ def checked_inputs(vocab: Sequence[Any], max_len: int, seed: int = 0) -> tuple[l
     if total <= MAX_CHECKED_INPUTS:
         return [x for n in range(1, max_len + 1) for x in itertools.product(vocab, repeat=n)], True
     rng = random.Random(seed)
-    return [tuple(rng.choice(vocab) for _ in range(rng.randint(1, max_len)))
-            for _ in range(MAX_CHECKED_INPUTS)], False
+    return [
+        tuple(rng.choice(vocab) for _ in range(rng.randint(1, max_len)))
+        for _ in range(MAX_CHECKED_INPUTS)
+    ], False
 
 
 def _canonical(out: Sequence[Any]) -> tuple:
@@ -340,9 +414,17 @@ def behaviour(outputs: dict[tuple, tuple]) -> str:
     return h.hexdigest()[:16]
 
 
-def task_pairs(program: rasp.SOp, vocab: Sequence[Any], max_len: int, n: int, *, seed: int = 0,
-               length: int | None = None, outputs: dict | None = None,
-               within: Collection[tuple] | None = None) -> list[tuple[list, list]]:
+def task_pairs(
+    program: rasp.SOp,
+    vocab: Sequence[Any],
+    max_len: int,
+    n: int,
+    *,
+    seed: int = 0,
+    length: int | None = None,
+    outputs: dict | None = None,
+    within: Collection[tuple] | None = None,
+) -> list[tuple[list, list]]:
     """``n`` (clean, corrupted) pairs of equal length whose program outputs differ; the corrupted
     input is a nearest such input in Hamming distance (random among the nearest), found by
     changing one token, then two, .... Lengths: ``length``, else drawn from those where the output
@@ -359,13 +441,17 @@ def task_pairs(program: rasp.SOp, vocab: Sequence[Any], max_len: int, n: int, *,
         return cache[x]
 
     lengths = [length] if length is not None else list(range(1, max_len + 1))
-    pools = {L: [x for x in _inputs_of_length(vocab, L) if allowed is None or x in allowed]
-             for L in lengths}
+    pools = {
+        L: [x for x in _inputs_of_length(vocab, L) if allowed is None or x in allowed]
+        for L in lengths
+    }
     pools = {L: xs for L, xs in pools.items() if len({out(x) for x in xs}) > 1}
     if not pools:
-        raise ConfigError(f"program {program.label!r}: its output is the same on every "
-                          f"{'allowed ' if allowed is not None else ''}input of length {lengths}, "
-                          "so no task pair has outputs that differ")
+        raise ConfigError(
+            f"program {program.label!r}: its output is the same on every "
+            f"{'allowed ' if allowed is not None else ''}input of length {lengths}, "
+            "so no task pair has outputs that differ"
+        )
     pairs = []
     for _ in range(100 * n):
         if len(pairs) == n:
@@ -392,7 +478,7 @@ def split_inputs(spec: Any, seed: int) -> tuple[list[tuple], list[tuple]]:
     both halves hold every output that two or more inputs give."""
     xs = list(itertools.product(spec.vocab, repeat=spec.max_len))
     random.Random(f"zoo-split-{seed}").shuffle(xs)
-    halves = xs[: len(xs) // 2], xs[len(xs) // 2:]
+    halves = xs[: len(xs) // 2], xs[len(xs) // 2 :]
     program = spec.program()
     out = {x: repr(rasp.evaluate(program, list(x))) for x in xs}
     if all(len({out[x] for x in h}) > 1 for h in halves):
@@ -404,8 +490,9 @@ def split_inputs(spec: Any, seed: int) -> tuple[list[tuple], list[tuple]]:
     return dealt[0::2], dealt[1::2]
 
 
-def scoring_and_truth_pairs(spec: Any, seed: int = 0, n_pairs: int = ZOO_PAIRS,
-                            n_truth: int = ZOO_TRUTH_PAIRS) -> tuple[list, list]:
+def scoring_and_truth_pairs(
+    spec: Any, seed: int = 0, n_pairs: int = ZOO_PAIRS, n_truth: int = ZOO_TRUTH_PAIRS
+) -> tuple[list, list]:
     """The pairs a generated organism is scored on and the pairs its truth is derived and
     verified on, all of length ``max_len``: ``n_pairs`` inside one half of the inputs
     (:func:`split_inputs`, seed ``seed``), ``n_truth`` inside the other (seed ``seed + 1``), so
@@ -438,12 +525,22 @@ def check_generated_truth(spec: Any, model: Any, seed: int = TRUTH_SEED) -> dict
     problems = check_truth(model, per_ablation, held)
     if problems:
         return f"truth: {len(problems)} disagreement(s) with the weights, e.g. {problems[0]}"
-    return {"pairs": len(held), "seed": seed, "length": spec.max_len,
-            "edges": {a: len(c.edges) for a, c in per_ablation.items()}, "agrees": True}
+    return {
+        "pairs": len(held),
+        "seed": seed,
+        "length": spec.max_len,
+        "edges": {a: len(c.edges) for a, c in per_ablation.items()},
+        "agrees": True,
+    }
 
 
-def _nearest_different(x: tuple, out: Callable[[tuple], tuple], vocab: Sequence[Any],
-                       rng: random.Random, allowed: set | None = None) -> tuple | None:
+def _nearest_different(
+    x: tuple,
+    out: Callable[[tuple], tuple],
+    vocab: Sequence[Any],
+    rng: random.Random,
+    allowed: set | None = None,
+) -> tuple | None:
     want = out(x)
     for distance in range(1, len(x) + 1):
         found = []
@@ -488,12 +585,19 @@ class Rejections:
             self.examples.append(f"candidate {index}: {reason}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"trivial": self.trivial, "constant": self.constant, "compile": self.compile,
-                "disagree": self.disagree, "duplicate": self.duplicate, "truth": self.truth}
+        return {
+            "trivial": self.trivial,
+            "constant": self.constant,
+            "compile": self.compile,
+            "disagree": self.disagree,
+            "duplicate": self.duplicate,
+            "truth": self.truth,
+        }
 
 
-def verify(candidate: Candidate, name: str, grammar: Grammar = Grammar()
-           ) -> tuple[GeneratedProgram, Any] | str:
+def verify(
+    candidate: Candidate, name: str, grammar: Grammar = Grammar()
+) -> tuple[GeneratedProgram, Any] | str:
     """Compile ``candidate`` and check it (see the module docstring). Returns the accepted
     program and its compiled model, or why it was rejected (``"trivial"``: fewer than
     ``grammar.min_ops`` operations; ``"constant"``; ``"compile: ..."``; ``"disagree: ..."``)."""
@@ -514,8 +618,9 @@ def verify(candidate: Candidate, name: str, grammar: Grammar = Grammar()
     if len(set(full)) < 2:
         return "constant"
     try:
-        model = compile_program(program, candidate.vocab, candidate.max_len, name=name,
-                                measure_circuit=False)
+        model = compile_program(
+            program, candidate.vocab, candidate.max_len, name=name, measure_circuit=False
+        )
     except InterplabError as exc:
         lines = str(exc).splitlines()
         return "compile: " + " ".join(lines[1:2] or lines[:1]).strip()[:200]
@@ -538,9 +643,14 @@ def _no_grad() -> Any:
     return torch.no_grad()
 
 
-def generate(count: int, seed: int = 0, grammar: Grammar = Grammar(), *,
-             max_candidates: int | None = None, rejections: Rejections | None = None,
-             ) -> Iterator[tuple[GeneratedProgram, Any]]:
+def generate(
+    count: int,
+    seed: int = 0,
+    grammar: Grammar = Grammar(),
+    *,
+    max_candidates: int | None = None,
+    rejections: Rejections | None = None,
+) -> Iterator[tuple[GeneratedProgram, Any]]:
     """Yield ``count`` accepted (program, compiled model) pairs for ``seed``, in order, named
     ``generated-<seed>-<i>``. Raises CompileError if ``max_candidates`` (default 50 × count)
     draws do not give ``count`` programs."""
@@ -569,11 +679,31 @@ def generate(count: int, seed: int = 0, grammar: Grammar = Grammar(), *,
         accepted += 1
         yield dataclasses.replace(spec, truth_check=checked), model
     if accepted < count:
-        raise CompileError(f"only {accepted} of {count} programs accepted after {limit} candidates "
-                           f"for seed {seed} (rejected: {json.dumps(rej.to_json())})")
+        raise CompileError(
+            f"only {accepted} of {count} programs accepted after {limit} candidates "
+            f"for seed {seed} (rejected: {json.dumps(rej.to_json())})"
+        )
 
 
-__all__ = ["Grammar", "Candidate", "GeneratedProgram", "Rejections", "draw", "shape", "verify",
-           "generate", "task_pairs", "behaviour", "checked_inputs", "GENERATOR_VERSION",
-           "DRAW_VERSION", "CONSTRUCTS", "split_inputs", "scoring_and_truth_pairs",
-           "check_generated_truth", "ZOO_PAIRS", "ZOO_TRUTH_PAIRS", "TRUTH_SEED"]
+__all__ = [
+    "CONSTRUCTS",
+    "DRAW_VERSION",
+    "GENERATOR_VERSION",
+    "TRUTH_SEED",
+    "ZOO_PAIRS",
+    "ZOO_TRUTH_PAIRS",
+    "Candidate",
+    "GeneratedProgram",
+    "Grammar",
+    "Rejections",
+    "behaviour",
+    "check_generated_truth",
+    "checked_inputs",
+    "draw",
+    "generate",
+    "scoring_and_truth_pairs",
+    "shape",
+    "split_inputs",
+    "task_pairs",
+    "verify",
+]

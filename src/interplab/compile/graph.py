@@ -12,8 +12,9 @@ head plus an MLP in the same layer. Sublayer slots: attention of layer l is 2l, 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from interplab.compile import rasp
 
@@ -60,13 +61,25 @@ def program_to_graph(program: rasp.Expr) -> ProgramGraph:
     problems = []
     for node in nodes:
         if node.label in by_label:
-            problems.append(Problem(node.label, node.kind, "two different expressions share this "
-                                    "label; give each a unique name with .named(...)"))
+            problems.append(
+                Problem(
+                    node.label,
+                    node.kind,
+                    "two different expressions share this "
+                    "label; give each a unique name with .named(...)",
+                )
+            )
         by_label[node.label] = node
     if not isinstance(program, rasp.SOp):
-        problems.append(Problem(program.label, program.kind, "a program's output must be an SOp "
-                                "(one value per position), not a selector; wrap it in an Aggregate"
-                                " or a SelectorWidth"))
+        problems.append(
+            Problem(
+                program.label,
+                program.kind,
+                "a program's output must be an SOp "
+                "(one value per position), not a selector; wrap it in an Aggregate"
+                " or a SelectorWidth",
+            )
+        )
     return ProgramGraph(program, nodes, by_label, tuple(problems))  # type: ignore[arg-type]
 
 
@@ -90,10 +103,15 @@ def selector_terms(selector: rasp.Selector) -> tuple[Term, ...] | str:
         if isinstance(part, str):
             return part
     single = [_merge(p) for p in parts]  # type: ignore[arg-type]
-    if any(len(s) != 1 for s in single) or len({(id(s[0].keys), id(s[0].queries)) for s in single}) != 1:
-        return (f"{selector.kind} combines selectors that read different keys/queries; only And "
-                "can combine those. Rewrite it so every part selects on the same two SOps (build a "
-                "SequenceMap that pairs them), or use And")
+    if (
+        any(len(s) != 1 for s in single)
+        or len({(id(s[0].keys), id(s[0].queries)) for s in single}) != 1
+    ):
+        return (
+            f"{selector.kind} combines selectors that read different keys/queries; only And "
+            "can combine those. Rewrite it so every part selects on the same two SOps (build a "
+            "SequenceMap that pairs them), or use And"
+        )
     terms = [s[0] for s in single]
     if isinstance(selector, rasp.SelectorNot):
         p = terms[0].predicate
@@ -113,8 +131,13 @@ def _merge(terms: tuple[Term, ...]) -> tuple[Term, ...]:
             out.append(group[0])
         else:
             preds = [t.predicate for t in group]
-            out.append(Term(group[0].keys, group[0].queries,
-                            lambda k, q, preds=preds: all(f(k, q) for f in preds)))
+            out.append(
+                Term(
+                    group[0].keys,
+                    group[0].queries,
+                    lambda k, q, preds=preds: all(f(k, q) for f in preds),
+                )
+            )
     return tuple(out)
 
 
@@ -157,8 +180,10 @@ class Allocation:
     n_heads: int
 
     def heads_in(self, layer: int) -> list[Placement]:
-        return sorted((p for p in self.placements.values()
-                       if p.head is not None and p.layer == layer), key=lambda p: p.head)  # type: ignore
+        return sorted(
+            (p for p in self.placements.values() if p.head is not None and p.layer == layer),
+            key=lambda p: p.head,
+        )  # type: ignore
 
 
 def _kind(sop: rasp.SOp) -> str:

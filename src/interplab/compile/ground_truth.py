@@ -12,13 +12,14 @@ JSON form (``to_json``): values are JSON scalars, with tuples written as ``{"tup
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
-from interplab.compile.residual_basis import Direction
 from interplab.compile.dataflow_truth import Read
+from interplab.compile.residual_basis import Direction
 from interplab.core.circuit import Circuit, Edge
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError, unknown_name
@@ -116,8 +117,10 @@ class GroundTruth:
         if resid.dim() == 2:
             resid = resid.unsqueeze(0)
         if resid.dim() != 3 or resid.shape[-1] != self.d_model:
-            raise ConfigError(f"decode_residual expects [batch, pos, {self.d_model}], got "
-                              f"{tuple(resid.shape)}; pass a residual-stream activation")
+            raise ConfigError(
+                f"decode_residual expects [batch, pos, {self.d_model}], got "
+                f"{tuple(resid.shape)}; pass a residual-stream activation"
+            )
         var = self.variable(label)
         sub = resid[:, 1:, list(var.dims)].detach().to(torch.float64)
         if var.encoding == "numerical":
@@ -126,40 +129,60 @@ class GroundTruth:
             return [[None] * sub.shape[1] for _ in range(sub.shape[0])]
         best, idx = sub.max(dim=-1)
         values = [self.directions[var.dims[j]].value for j in range(len(var.dims))]
-        return [[values[int(i)] if float(b) > 0.5 else None for b, i in zip(brow, irow)]
-                for brow, irow in zip(best, idx)]
+        return [
+            [values[int(i)] if float(b) > 0.5 else None for b, i in zip(brow, irow)]
+            for brow, irow in zip(best, idx)
+        ]
 
     # ------------------------------------------------------------------------ JSON
     def to_json(self) -> dict:
         return {
-            "version": VERSION, "program": self.program, "output": self.output,
-            "vocab": [encode_json_value(v) for v in self.vocab], "max_len": self.max_len,
+            "version": VERSION,
+            "program": self.program,
+            "output": self.output,
+            "vocab": [encode_json_value(v) for v in self.vocab],
+            "max_len": self.max_len,
             "bos_id": self.bos_id,
-            "directions": [{"label": d.label, "value": encode_json_value(d.value)}
-                           for d in self.directions],
+            "directions": [
+                {"label": d.label, "value": encode_json_value(d.value)} for d in self.directions
+            ],
             "variables": {k: _var_json(v) for k, v in self.variables.items()},
-            "circuit": self.circuit.to_json(), "notes": dict(self.notes),
+            "circuit": self.circuit.to_json(),
+            "notes": dict(self.notes),
             "structure": None if self.structure is None else self.structure.to_json(),
-            "edge_reads": [{"edge": Circuit.from_edges([e]).to_json()["edges"][0],
-                            "reads": [r.to_json() for r in reads]}
-                           for e, reads in sorted(self.edge_reads.items())],
+            "edge_reads": [
+                {
+                    "edge": Circuit.from_edges([e]).to_json()["edges"][0],
+                    "reads": [r.to_json() for r in reads],
+                }
+                for e, reads in sorted(self.edge_reads.items())
+            ],
         }
 
     @staticmethod
-    def from_json(data: Mapping) -> "GroundTruth":
+    def from_json(data: Mapping) -> GroundTruth:
         if data.get("version") != VERSION:
-            raise ConfigError(f"ground truth version {data.get('version')!r} is not {VERSION}; "
-                              "recompile the program with this interplab")
+            raise ConfigError(
+                f"ground truth version {data.get('version')!r} is not {VERSION}; "
+                "recompile the program with this interplab"
+            )
         return GroundTruth(
-            program=data["program"], output=data["output"],
-            vocab=tuple(decode_json_value(v) for v in data["vocab"]), max_len=data["max_len"],
+            program=data["program"],
+            output=data["output"],
+            vocab=tuple(decode_json_value(v) for v in data["vocab"]),
+            max_len=data["max_len"],
             bos_id=data["bos_id"],
-            directions=tuple(Direction(d["label"], decode_json_value(d["value"]))
-                             for d in data["directions"]),
+            directions=tuple(
+                Direction(d["label"], decode_json_value(d["value"])) for d in data["directions"]
+            ),
             variables={k: _var_from_json(v) for k, v in data["variables"].items()},
-            circuit=Circuit.from_json(data["circuit"]), notes=dict(data.get("notes", {})),
-            structure=None if data.get("structure") is None else Circuit.from_json(data["structure"]),
-            edge_reads=_reads_from_json(data.get("edge_reads", [])))
+            circuit=Circuit.from_json(data["circuit"]),
+            notes=dict(data.get("notes", {})),
+            structure=None
+            if data.get("structure") is None
+            else Circuit.from_json(data["structure"]),
+            edge_reads=_reads_from_json(data.get("edge_reads", [])),
+        )
 
 
 def _reads_from_json(items: Sequence[Mapping]) -> dict[Edge, tuple[Read, ...]]:
@@ -171,25 +194,46 @@ def _reads_from_json(items: Sequence[Mapping]) -> dict[Edge, tuple[Read, ...]]:
 
 
 def _site_json(site: Site) -> dict:
-    return {k: v for k, v in (("component", site.component.value), ("layer", site.layer),
-                              ("head", site.head)) if v is not None}
+    return {
+        k: v
+        for k, v in (
+            ("component", site.component.value),
+            ("layer", site.layer),
+            ("head", site.head),
+        )
+        if v is not None
+    }
 
 
 def _var_json(v: VariableTruth) -> dict:
-    return {"label": v.label, "kind": v.kind, "encoding": v.encoding,
-            "values": [encode_json_value(x) for x in v.values],
-            "sites": [_site_json(s) for s in v.sites], "resid_site": _site_json(v.resid_site),
-            "dims": list(v.dims), "construction": v.construction, "reads": list(v.reads),
-            "mlp_neurons": None if v.mlp_neurons is None else list(v.mlp_neurons)}
+    return {
+        "label": v.label,
+        "kind": v.kind,
+        "encoding": v.encoding,
+        "values": [encode_json_value(x) for x in v.values],
+        "sites": [_site_json(s) for s in v.sites],
+        "resid_site": _site_json(v.resid_site),
+        "dims": list(v.dims),
+        "construction": v.construction,
+        "reads": list(v.reads),
+        "mlp_neurons": None if v.mlp_neurons is None else list(v.mlp_neurons),
+    }
 
 
 def _var_from_json(d: Mapping) -> VariableTruth:
     site = lambda s: Site(Component(s["component"]), s.get("layer"), s.get("head"))  # noqa: E731
-    return VariableTruth(d["label"], d["kind"], d["encoding"],
-                         tuple(decode_json_value(x) for x in d["values"]),
-                         tuple(site(s) for s in d["sites"]), site(d["resid_site"]),
-                         tuple(d["dims"]), d["construction"], tuple(d.get("reads", ())),
-                         None if d.get("mlp_neurons") is None else tuple(d["mlp_neurons"]))
+    return VariableTruth(
+        d["label"],
+        d["kind"],
+        d["encoding"],
+        tuple(decode_json_value(x) for x in d["values"]),
+        tuple(site(s) for s in d["sites"]),
+        site(d["resid_site"]),
+        tuple(d["dims"]),
+        d["construction"],
+        tuple(d.get("reads", ())),
+        None if d.get("mlp_neurons") is None else tuple(d["mlp_neurons"]),
+    )
 
 
 def encode_json_value(value: Any) -> Any:
@@ -200,8 +244,10 @@ def encode_json_value(value: Any) -> Any:
         return {"float": repr(value)}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise ConfigError(f"cannot store RASP value {value!r} of type {type(value).__name__} in JSON; "
-                      "use None, bool, int, float, str or tuples of those")
+    raise ConfigError(
+        f"cannot store RASP value {value!r} of type {type(value).__name__} in JSON; "
+        "use None, bool, int, float, str or tuples of those"
+    )
 
 
 def decode_json_value(value: Any) -> Any:

@@ -22,8 +22,9 @@ an output (``base(x)[q] == c`` whenever ``x_p == a``) are members but are never 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,11 +43,20 @@ def _hist(xs: Sequence[Any]) -> list[Any]:
 
 
 #: public base tasks: name -> (RASP builder (vocab, length), reference function, output values)
-BASES: dict[str, tuple[Callable[[tuple, int], rasp.SOp], Callable[[Sequence[Any]], list[Any]],
-                       Callable[[tuple, int], tuple]]] = {
+BASES: dict[
+    str,
+    tuple[
+        Callable[[tuple, int], rasp.SOp],
+        Callable[[Sequence[Any]], list[Any]],
+        Callable[[tuple, int], tuple],
+    ],
+] = {
     "reverse": (lambda v, n: make_reverse(), lambda xs: list(xs)[::-1], lambda v, n: tuple(v)),
-    "sort": (lambda v, n: make_sort(tokens, tokens, max_len=n, min_key=1), _sort,
-             lambda v, n: tuple(v)),
+    "sort": (
+        lambda v, n: make_sort(tokens, tokens, max_len=n, min_key=1),
+        _sort,
+        lambda v, n: tuple(v),
+    ),
     "hist": (lambda v, n: make_hist(), _hist, lambda v, n: tuple(range(1, n + 1))),
 }
 
@@ -78,9 +88,14 @@ class RuleFamily:
     def __post_init__(self) -> None:
         if self.base not in BASES:
             raise unknown_name("hidden-rule base program", self.base, list(BASES))
-        if len(self.vocab) < 2 or len(set(self.vocab)) != len(self.vocab) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in self.vocab):
-            raise ConfigError(f"a rule family needs >= 2 distinct integer tokens, got {self.vocab!r}")
+        if (
+            len(self.vocab) < 2
+            or len(set(self.vocab)) != len(self.vocab)
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in self.vocab)
+        ):
+            raise ConfigError(
+                f"a rule family needs >= 2 distinct integer tokens, got {self.vocab!r}"
+            )
         if not isinstance(self.length, int) or self.length < 2:
             raise ConfigError(f"a rule family needs an input length >= 2, got {self.length!r}")
 
@@ -90,13 +105,20 @@ class RuleFamily:
 
     @property
     def rules(self) -> list[HiddenRule]:
-        return [HiddenRule(a, p, q, c) for a in self.vocab for p in range(self.length)
-                for q in range(self.length) for c in self.outputs]
+        return [
+            HiddenRule(a, p, q, c)
+            for a in self.vocab
+            for p in range(self.length)
+            for q in range(self.length)
+            for c in self.outputs
+        ]
 
     def rule_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The members as index arrays (token index a, p, q, output index c), in ``rules`` order."""
         nv, n, no = len(self.vocab), self.length, len(self.outputs)
-        a, p, q, c = np.meshgrid(np.arange(nv), np.arange(n), np.arange(n), np.arange(no), indexing="ij")
+        a, p, q, c = np.meshgrid(
+            np.arange(nv), np.arange(n), np.arange(n), np.arange(no), indexing="ij"
+        )
         return a.ravel(), p.ravel(), q.ravel(), c.ravel()
 
     def base_outputs(self, xs: Sequence[Any]) -> list[Any]:
@@ -120,8 +142,10 @@ class RuleFamily:
     def changes_output(self, rule: HiddenRule, n: int = 200, seed: int = 0) -> bool:
         """Whether the rule changes some output on ``n`` seeded triggered inputs."""
         rng = random.Random(seed)
-        return any(self.base_outputs(x)[rule.q] != rule.c
-                   for x in (self.triggered_input(rng, rule) for _ in range(n)))
+        return any(
+            self.base_outputs(x)[rule.q] != rule.c
+            for x in (self.triggered_input(rng, rule) for _ in range(n))
+        )
 
     def draw(self, seed: int) -> HiddenRule:
         """A seeded member that changes some output (degenerate rules are redrawn). The stream is
@@ -134,21 +158,27 @@ class RuleFamily:
                 return rule
 
     def describe(self) -> str:
-        return (f"{self.base} over tokens {list(self.vocab)} at length {self.length}; rules "
-                f"(a, p, q, c): a in the vocabulary, p, q in 0..{self.length - 1}, c in "
-                f"{list(self.outputs)} ({len(self.rules)} members)")
+        return (
+            f"{self.base} over tokens {list(self.vocab)} at length {self.length}; rules "
+            f"(a, p, q, c): a in the vocabulary, p, q in 0..{self.length - 1}, c in "
+            f"{list(self.outputs)} ({len(self.rules)} members)"
+        )
 
 
 def hidden_rule_program(family: RuleFamily, rule: HiddenRule) -> rasp.SOp:
     """The base program with ``rule`` built in (a head reading position p, two MLPs)."""
-    if rule.a not in family.vocab or rule.c not in family.outputs or not (
-            0 <= rule.p < family.length and 0 <= rule.q < family.length):
+    if (
+        rule.a not in family.vocab
+        or rule.c not in family.outputs
+        or not (0 <= rule.p < family.length and 0 <= rule.q < family.length)
+    ):
         raise ConfigError(f"rule {rule} is not a member of the family: {family.describe()}")
     base = BASES[family.base][0](family.vocab, family.length)
     at_p = Select(indices, Full(rule.p, name="hr_position"), Comparison.EQ, name="hr_select")
     token_at_p = Aggregate(at_p, tokens, name="hr_token")
-    flag = SequenceMap(lambda t, i, a=rule.a, q=rule.q: t == a and i == q, token_at_p, indices,
-                       name="hr_flag")
+    flag = SequenceMap(
+        lambda t, i, a=rule.a, q=rule.q: t == a and i == q, token_at_p, indices, name="hr_flag"
+    )
     return SequenceMap(lambda b, f, c=rule.c: c if f else b, base, flag, name="hr_out")
 
 
@@ -157,9 +187,14 @@ def compile_hidden_rule(family: RuleFamily, rule: HiddenRule) -> Any:
     from interplab.compile.compiler import compile_program
 
     n = family.length
-    return compile_program(hidden_rule_program(family, rule), family.vocab, n,
-                           name=f"hidden-{family.base}", measure_circuit=False,
-                           valid=lambda xs: len(xs) == n)
+    return compile_program(
+        hidden_rule_program(family, rule),
+        family.vocab,
+        n,
+        name=f"hidden-{family.base}",
+        measure_circuit=False,
+        valid=lambda xs: len(xs) == n,
+    )
 
 
-__all__ = ["BASES", "HiddenRule", "RuleFamily", "hidden_rule_program", "compile_hidden_rule"]
+__all__ = ["BASES", "HiddenRule", "RuleFamily", "compile_hidden_rule", "hidden_rule_program"]

@@ -18,12 +18,24 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from interplab.compile import rasp
-from interplab.compile.rasp import (Aggregate, Comparison, Full, LinearSequenceMap, Map, Select,
-                                    SelectorWidth, SequenceMap, indices, numerical, tokens)
+from interplab.compile.rasp import (
+    Aggregate,
+    Comparison,
+    Full,
+    LinearSequenceMap,
+    Map,
+    Select,
+    SelectorWidth,
+    SequenceMap,
+    indices,
+    numerical,
+    tokens,
+)
 from interplab.errors import ConfigError, unknown_name
 
 C = Comparison
@@ -55,8 +67,9 @@ def make_sort_unique(vals: rasp.SOp, keys: rasp.SOp, name: str = "sort") -> rasp
     return Aggregate(Select(target, indices, C.EQ, name=f"{name}_select_target"), vals, name=name)
 
 
-def make_sort(vals: rasp.SOp, keys: rasp.SOp, max_len: int, min_key: float,
-              name: str = "sort") -> rasp.SOp:
+def make_sort(
+    vals: rasp.SOp, keys: rasp.SOp, max_len: int, min_key: float, name: str = "sort"
+) -> rasp.SOp:
     """Stable sort: keys made distinct by adding ``min_key * index / max_len``."""
     unique = SequenceMap(lambda k, i: k + min_key * i / max_len, keys, indices, name=f"{name}_keys")
     return make_sort_unique(vals, unique, name=name)
@@ -84,18 +97,22 @@ def make_shuffle_dyck(pairs: Sequence[str]) -> rasp.SOp:
     zero = [Map(lambda b: abs(b) < 1e-9, b, name=f"zero_{i}") for i, b in enumerate(balances)]
     any_negative, all_zero = negative[0], zero[0]
     for i in range(1, len(pairs)):
-        any_negative = SequenceMap(lambda a, b: a or b, any_negative, negative[i], name=f"any_negative_{i}")
+        any_negative = SequenceMap(
+            lambda a, b: a or b, any_negative, negative[i], name=f"any_negative_{i}"
+        )
         all_zero = SequenceMap(lambda a, b: a and b, all_zero, zero[i], name=f"all_zero_{i}")
     neg_num = numerical(Map(lambda x: 1 if x else 0, any_negative, name="negative_as_number"))
     select_all = Select(indices, indices, C.TRUE, name="select_all")
     has_neg = numerical(Aggregate(select_all, neg_num, name="frac_negative"))
     length = make_length()
     last_index = Map(lambda n: n - 1, length, name="last_index")
-    last_zero = Aggregate(Select(indices, last_index, C.EQ, name="select_last"), all_zero,
-                          name="last_balanced")
+    last_zero = Aggregate(
+        Select(indices, last_index, C.EQ, name="select_last"), all_zero, name="last_balanced"
+    )
     never_negative = Map(lambda x: x < 1e-9, has_neg, name="never_negative")
-    return SequenceMap(lambda a, b: 1 if (a and b) else 0, last_zero, never_negative,
-                       name="shuffle_dyck")
+    return SequenceMap(
+        lambda a, b: 1 if (a and b) else 0, last_zero, never_negative, name="shuffle_dyck"
+    )
 
 
 def shift_by(offset: int, sop: rasp.SOp, name: str = "shift") -> rasp.SOp:
@@ -164,8 +181,9 @@ def make_extreme_so_far(vocab: Sequence[int], largest: bool) -> rasp.SOp:
     current: rasp.SOp | None = None
     for n, v in enumerate(order):  # later values win: ascending for max, descending for min
         is_v = Select(tokens, tokens, lambda k, q, v=v: k == v, name=f"select_token_{v}")
-        seen = numerical(Aggregate((is_v & so_far).named(f"token_{v}_so_far"), one,
-                                   name=f"seen_{v}"))
+        seen = numerical(
+            Aggregate((is_v & so_far).named(f"token_{v}_so_far"), one, name=f"seen_{v}")
+        )
         seen_cat = Map(lambda x: x > 0.5, seen, name=f"seen_{v}_flag")
         name = f"{tag}_so_far" if n == len(order) - 1 else f"{tag}_upto_{v}"
         if current is None:  # "none" marks "no token seen yet" (never the final answer)
@@ -205,23 +223,39 @@ class ProgramSpec:
     def program(self) -> rasp.SOp:
         return self.build()
 
-    def compile(self, *, vocab: Sequence[Any] | None = None, max_len: int | None = None,
-                causal: bool | None = None, **kwargs: Any) -> Any:
+    def compile(
+        self,
+        *,
+        vocab: Sequence[Any] | None = None,
+        max_len: int | None = None,
+        causal: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """The compiled model (see :func:`interplab.compile.compile_program`), for the spec's
         vocabulary and maximum length unless ``vocab`` / ``max_len`` are given; ``causal=True``
         builds the decoder variant (``causal-<name>``)."""
         from interplab.compile.compiler import compile_program
 
-        if vocab is not None or max_len is not None or (causal is not None and causal != self.causal):
+        if (
+            vocab is not None
+            or max_len is not None
+            or (causal is not None and causal != self.causal)
+        ):
             return self.with_options(vocab=vocab, max_len=max_len, causal=causal).compile(**kwargs)
         if "pairs" not in kwargs:
             kwargs["pairs"] = self.task_pairs(64, seed=0)
         kwargs.setdefault("valid", lambda xs: len(xs) >= self.min_len and self.valid(xs))
-        return compile_program(self.program(), self.vocab, self.max_len, name=self.name,
-                               causal=self.causal, **kwargs)
+        return compile_program(
+            self.program(), self.vocab, self.max_len, name=self.name, causal=self.causal, **kwargs
+        )
 
-    def with_options(self, *, vocab: Sequence[Any] | None = None, max_len: int | None = None,
-                     causal: bool | None = None) -> "ProgramSpec":
+    def with_options(
+        self,
+        *,
+        vocab: Sequence[Any] | None = None,
+        max_len: int | None = None,
+        causal: bool | None = None,
+    ) -> ProgramSpec:
         """This program for another vocabulary / maximum length / attention (a new spec).
 
         Raises ConfigError when the vocabulary lacks what the program needs (``needs``), is empty
@@ -239,32 +273,44 @@ class ProgramSpec:
             for what, test in self.needs:
                 try:
                     ok = bool(test(new_vocab))
-                except Exception:  # noqa: BLE001 — a test that cannot run on it: not satisfied
+                except Exception:
                     ok = False
                 if not ok:
                     problems.append(f"it needs a vocabulary {what}")
         if not isinstance(new_len, int) or isinstance(new_len, bool) or new_len < self.min_len:
             problems.append(f"max_len must be an int >= {self.min_len}, got {new_len!r}")
         if problems:
-            raise ConfigError(f"cannot compile program {self.name!r} with vocab "
-                              f"{list(new_vocab)} and max_len {new_len!r}: " + "; ".join(problems))
+            raise ConfigError(
+                f"cannot compile program {self.name!r} with vocab "
+                f"{list(new_vocab)} and max_len {new_len!r}: " + "; ".join(problems)
+            )
         changed = new_vocab != self.vocab or new_len != self.max_len
         spec = self
         if changed:
             build_for = self.build_for
-            build = self.build if build_for is None else (
-                lambda b=build_for, v=new_vocab, n=new_len: b(v, n))
+            build = (
+                self.build
+                if build_for is None
+                else (lambda b=build_for, v=new_vocab, n=new_len: b(v, n))
+            )
             lengths = tuple(n for n in self.task_lengths or () if n <= new_len) or None
             spec = dataclasses.replace(
-                self, vocab=new_vocab, max_len=new_len, build=build,
-                sampler=self.sampler if new_vocab == self.vocab else None, task_lengths=lengths)
+                self,
+                vocab=new_vocab,
+                max_len=new_len,
+                build=build,
+                sampler=self.sampler if new_vocab == self.vocab else None,
+                task_lengths=lengths,
+            )
         if causal is not None and causal != self.causal:
             base = self.name.removeprefix("causal-")
             note = " (causal: attention masked to earlier positions)"
-            spec = dataclasses.replace(spec, causal=causal,
-                                       name=f"causal-{base}" if causal else base,
-                                       description=spec.description.removesuffix(note)
-                                       + (note if causal else ""))
+            spec = dataclasses.replace(
+                spec,
+                causal=causal,
+                name=f"causal-{base}" if causal else base,
+                description=spec.description.removesuffix(note) + (note if causal else ""),
+            )
         return spec
 
     def n_inputs(self) -> int:
@@ -275,8 +321,12 @@ class ProgramSpec:
         """Every valid input when there are at most ``limit`` sequences, else a seeded sample
         of ``limit`` valid inputs (lengths drawn uniformly)."""
         if self.n_inputs() <= limit:
-            return [list(x) for n in range(self.min_len, self.max_len + 1)
-                    for x in itertools.product(self.vocab, repeat=n) if self.valid(x)]
+            return [
+                list(x)
+                for n in range(self.min_len, self.max_len + 1)
+                for x in itertools.product(self.vocab, repeat=n)
+                if self.valid(x)
+            ]
         rng = random.Random(seed)
         return [self.sample(rng) for _ in range(limit)]
 
@@ -285,13 +335,18 @@ class ProgramSpec:
         else uniform over the vocabulary with rejection of invalid inputs."""
         for _ in range(10_000):
             n = length if length is not None else rng.randint(self.min_len, self.max_len)
-            xs = (self.sampler(rng, n) if self.sampler is not None
-                  else [rng.choice(self.vocab) for _ in range(n)])
+            xs = (
+                self.sampler(rng, n)
+                if self.sampler is not None
+                else [rng.choice(self.vocab) for _ in range(n)]
+            )
             if self.valid(xs):
                 return xs
         raise RuntimeError(f"{self.name}: no valid input of length {length} found")
 
-    def task_pairs(self, n: int, seed: int = 0, length: int | None = None) -> list[tuple[list, list]]:
+    def task_pairs(
+        self, n: int, seed: int = 0, length: int | None = None
+    ) -> list[tuple[list, list]]:
         """``n`` (clean, corrupted) pairs of equal length (``length``, else drawn from
         ``task_lengths``), the corrupted input chosen (when possible within 20 draws) so that
         the program's output differs."""
@@ -299,8 +354,11 @@ class ProgramSpec:
         program = self.program()
         pairs = []
         for _ in range(n):
-            n_tokens = length if length is not None else (
-                rng.choice(self.task_lengths) if self.task_lengths else None)
+            n_tokens = (
+                length
+                if length is not None
+                else (rng.choice(self.task_lengths) if self.task_lengths else None)
+            )
             clean = self.sample(rng, n_tokens)
             want = rasp.evaluate(program, clean)
             corrupt = self.sample(rng, len(clean))
@@ -331,13 +389,16 @@ def _balanced_or_random(pairs: Sequence[str]) -> Callable[[random.Random, int], 
     return sample
 
 
-def _with_pattern(vocab: Sequence[Any], pattern: Sequence[Any]) -> Callable[[random.Random, int], list[Any]]:
+def _with_pattern(
+    vocab: Sequence[Any], pattern: Sequence[Any]
+) -> Callable[[random.Random, int], list[Any]]:
     """Uniform random inputs, with ``pattern`` planted at a random place half the time."""
+
     def sample(rng: random.Random, n: int) -> list[Any]:
         xs = [rng.choice(vocab) for _ in range(n)]
         if n >= len(pattern) and rng.random() < 0.5:
             i = rng.randint(0, n - len(pattern))
-            xs[i:i + len(pattern)] = list(pattern)
+            xs[i : i + len(pattern)] = list(pattern)
         return xs
 
     return sample
@@ -352,19 +413,27 @@ def _at_most_twice(xs: Sequence[Any]) -> bool:
 
 
 def _contains(*tokens: Any) -> tuple[str, Callable[[tuple[Any, ...]], bool]]:
-    return (f"that contains {', '.join(map(repr, tokens))}",
-            lambda vocab: all(t in vocab for t in tokens))
+    return (
+        f"that contains {', '.join(map(repr, tokens))}",
+        lambda vocab: all(t in vocab for t in tokens),
+    )
 
 
 def _numbers(what: str = "of numbers") -> tuple[str, Callable[[tuple[Any, ...]], bool]]:
-    return (what, lambda vocab: all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                    for v in vocab))
+    return (
+        what,
+        lambda vocab: all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vocab),
+    )
 
 
-_INTS = ("of integers", lambda vocab: all(isinstance(v, int) and not isinstance(v, bool)
-                                          for v in vocab))
-_ORDERED = ("whose tokens compare with < (all numbers, or all strings)",
-            lambda vocab: sorted(vocab) is not None)
+_INTS = (
+    "of integers",
+    lambda vocab: all(isinstance(v, int) and not isinstance(v, bool) for v in vocab),
+)
+_ORDERED = (
+    "whose tokens compare with < (all numbers, or all strings)",
+    lambda vocab: sorted(vocab) is not None,
+)
 
 
 def _min_gap(vocab: Sequence[float]) -> float:
@@ -373,69 +442,189 @@ def _min_gap(vocab: Sequence[float]) -> float:
     return min((b - a for a, b in zip(values, values[1:])), default=1)
 
 
-LIBRARY: dict[str, ProgramSpec] = {s.name: s for s in [
-    ProgramSpec("length", "number of input tokens, at every position", ("a", "b", "c"), 5,
-                make_length),
-    ProgramSpec("reverse", "the input reversed", ("a", "b", "c"), 5, make_reverse),
-    ProgramSpec("hist", "how often each position's token occurs in the input", ("a", "b", "c"), 5,
-                make_hist),
-    ProgramSpec("sort_unique", "sort distinct tokens ascending", (0, 1, 2, 3, 4, 5), 5,
-                lambda: make_sort_unique(tokens, tokens), valid=_distinct, needs=(_ORDERED,)),
-    ProgramSpec("sort", "stable ascending sort (duplicates allowed)", (1, 2, 3, 4), 5,
-                lambda: make_sort(tokens, tokens, max_len=5, min_key=1), needs=(_numbers(),),
-                build_for=lambda vocab, n: make_sort(tokens, tokens, max_len=n,
-                                                     min_key=_min_gap(vocab))),
-    ProgramSpec("sort_freq", "tokens sorted by descending frequency", ("a", "b", "c"), 5,
-                lambda: make_sort(tokens, Map(lambda h: -h, make_hist(), name="neg_hist"),
-                                  max_len=5, min_key=1, name="sort_freq"),
-                build_for=lambda vocab, n: make_sort(
-                    tokens, Map(lambda h: -h, make_hist(), name="neg_hist"), max_len=n, min_key=1,
-                    name="sort_freq")),
-    ProgramSpec("frac_prevs", "fraction of tokens so far equal to 'x' (numerical)",
-                ("a", "b", "x"), 5,
-                lambda: make_frac_prevs(numerical(Map(lambda t: 1 if t == "x" else 0, tokens,
-                                                      name="is_x"))), needs=(_contains("x"),)),
-    ProgramSpec("pair_balance", "opens minus closes so far, as fractions (numerical)",
-                ("(", ")", "a"), 5, lambda: make_pair_balance(tokens, "(", ")", tag=""),
-                needs=(_contains("(", ")"),)),
-    ProgramSpec("shuffle_dyck", "1 if the parentheses are balanced, else 0 (at every position)",
-                ("(", ")"), 6, lambda: make_shuffle_dyck(["()"]),
-                sampler=_balanced_or_random(["()"]), task_lengths=(2, 4, 6),
-                needs=(_contains("(", ")"),)),
-    ProgramSpec("shuffle_dyck2", "1 if both () and {} are balanced (shuffled), else 0",
-                ("(", ")", "{", "}"), 5, lambda: make_shuffle_dyck(["()", "{}"]),
-                sampler=_balanced_or_random(["()", "{}"]), task_lengths=(2, 4),
-                needs=(_contains("(", ")", "{", "}"),)),
-    ProgramSpec("shift_by", "the input shifted right by 2 (None in front)", ("a", "b", "c"), 5,
-                lambda: shift_by(2, tokens, name="shift_by_2")),
-    ProgramSpec("detect_pattern", "1 where 'abc' ends here, else 0", ("a", "b", "c"), 5,
-                lambda: make_detect_pattern(tokens, "abc"),
-                sampler=_with_pattern(("a", "b", "c"), "abc"), needs=(_contains("a", "b", "c"),)),
-    ProgramSpec("count_less_freq", "number of positions whose token occurs fewer than 2 times",
-                ("a", "b", "c", "d"), 5, lambda: make_count_less_freq(2)),
-    ProgramSpec("nary_arith", "(token + index * length) mod 5, a 3-ary SequenceMap",
-                (0, 1, 2, 3, 4), 4,
-                lambda: make_nary_sequencemap(lambda x, i, n: (x + i * n) % 5, tokens, indices,
-                                              make_length(), name="nary_arith"),
-                needs=(_numbers(),)),
-    ProgramSpec("induction", "copy the token after the previous occurrence of this token",
-                ("a", "b", "c", "d"), 6, make_induction_copy, valid=_at_most_twice),
-    ProgramSpec("mod_sum", "(first token + current token) mod 5", (0, 1, 2, 3, 4), 4,
-                lambda: make_mod_sum(5), needs=(_INTS,)),
-    ProgramSpec("sum_prev", "(token + previous token) mod 3", (0, 1, 2), 5,
-                lambda: make_sum_prev(3), needs=(_INTS,)),
-    ProgramSpec("max_so_far", "largest token so far", (0, 1, 2, 3), 5,
-                lambda: make_extreme_so_far((0, 1, 2, 3), largest=True), needs=(_ORDERED,),
-                build_for=lambda vocab, n: make_extreme_so_far(vocab, largest=True)),
-    ProgramSpec("min_so_far", "smallest token so far", (0, 1, 2, 3), 5,
-                lambda: make_extreme_so_far((0, 1, 2, 3), largest=False), needs=(_ORDERED,),
-                build_for=lambda vocab, n: make_extreme_so_far(vocab, largest=False)),
-]}
+LIBRARY: dict[str, ProgramSpec] = {
+    s.name: s
+    for s in [
+        ProgramSpec(
+            "length", "number of input tokens, at every position", ("a", "b", "c"), 5, make_length
+        ),
+        ProgramSpec("reverse", "the input reversed", ("a", "b", "c"), 5, make_reverse),
+        ProgramSpec(
+            "hist",
+            "how often each position's token occurs in the input",
+            ("a", "b", "c"),
+            5,
+            make_hist,
+        ),
+        ProgramSpec(
+            "sort_unique",
+            "sort distinct tokens ascending",
+            (0, 1, 2, 3, 4, 5),
+            5,
+            lambda: make_sort_unique(tokens, tokens),
+            valid=_distinct,
+            needs=(_ORDERED,),
+        ),
+        ProgramSpec(
+            "sort",
+            "stable ascending sort (duplicates allowed)",
+            (1, 2, 3, 4),
+            5,
+            lambda: make_sort(tokens, tokens, max_len=5, min_key=1),
+            needs=(_numbers(),),
+            build_for=lambda vocab, n: make_sort(
+                tokens, tokens, max_len=n, min_key=_min_gap(vocab)
+            ),
+        ),
+        ProgramSpec(
+            "sort_freq",
+            "tokens sorted by descending frequency",
+            ("a", "b", "c"),
+            5,
+            lambda: make_sort(
+                tokens,
+                Map(lambda h: -h, make_hist(), name="neg_hist"),
+                max_len=5,
+                min_key=1,
+                name="sort_freq",
+            ),
+            build_for=lambda vocab, n: make_sort(
+                tokens,
+                Map(lambda h: -h, make_hist(), name="neg_hist"),
+                max_len=n,
+                min_key=1,
+                name="sort_freq",
+            ),
+        ),
+        ProgramSpec(
+            "frac_prevs",
+            "fraction of tokens so far equal to 'x' (numerical)",
+            ("a", "b", "x"),
+            5,
+            lambda: make_frac_prevs(
+                numerical(Map(lambda t: 1 if t == "x" else 0, tokens, name="is_x"))
+            ),
+            needs=(_contains("x"),),
+        ),
+        ProgramSpec(
+            "pair_balance",
+            "opens minus closes so far, as fractions (numerical)",
+            ("(", ")", "a"),
+            5,
+            lambda: make_pair_balance(tokens, "(", ")", tag=""),
+            needs=(_contains("(", ")"),),
+        ),
+        ProgramSpec(
+            "shuffle_dyck",
+            "1 if the parentheses are balanced, else 0 (at every position)",
+            ("(", ")"),
+            6,
+            lambda: make_shuffle_dyck(["()"]),
+            sampler=_balanced_or_random(["()"]),
+            task_lengths=(2, 4, 6),
+            needs=(_contains("(", ")"),),
+        ),
+        ProgramSpec(
+            "shuffle_dyck2",
+            "1 if both () and {} are balanced (shuffled), else 0",
+            ("(", ")", "{", "}"),
+            5,
+            lambda: make_shuffle_dyck(["()", "{}"]),
+            sampler=_balanced_or_random(["()", "{}"]),
+            task_lengths=(2, 4),
+            needs=(_contains("(", ")", "{", "}"),),
+        ),
+        ProgramSpec(
+            "shift_by",
+            "the input shifted right by 2 (None in front)",
+            ("a", "b", "c"),
+            5,
+            lambda: shift_by(2, tokens, name="shift_by_2"),
+        ),
+        ProgramSpec(
+            "detect_pattern",
+            "1 where 'abc' ends here, else 0",
+            ("a", "b", "c"),
+            5,
+            lambda: make_detect_pattern(tokens, "abc"),
+            sampler=_with_pattern(("a", "b", "c"), "abc"),
+            needs=(_contains("a", "b", "c"),),
+        ),
+        ProgramSpec(
+            "count_less_freq",
+            "number of positions whose token occurs fewer than 2 times",
+            ("a", "b", "c", "d"),
+            5,
+            lambda: make_count_less_freq(2),
+        ),
+        ProgramSpec(
+            "nary_arith",
+            "(token + index * length) mod 5, a 3-ary SequenceMap",
+            (0, 1, 2, 3, 4),
+            4,
+            lambda: make_nary_sequencemap(
+                lambda x, i, n: (x + i * n) % 5, tokens, indices, make_length(), name="nary_arith"
+            ),
+            needs=(_numbers(),),
+        ),
+        ProgramSpec(
+            "induction",
+            "copy the token after the previous occurrence of this token",
+            ("a", "b", "c", "d"),
+            6,
+            make_induction_copy,
+            valid=_at_most_twice,
+        ),
+        ProgramSpec(
+            "mod_sum",
+            "(first token + current token) mod 5",
+            (0, 1, 2, 3, 4),
+            4,
+            lambda: make_mod_sum(5),
+            needs=(_INTS,),
+        ),
+        ProgramSpec(
+            "sum_prev",
+            "(token + previous token) mod 3",
+            (0, 1, 2),
+            5,
+            lambda: make_sum_prev(3),
+            needs=(_INTS,),
+        ),
+        ProgramSpec(
+            "max_so_far",
+            "largest token so far",
+            (0, 1, 2, 3),
+            5,
+            lambda: make_extreme_so_far((0, 1, 2, 3), largest=True),
+            needs=(_ORDERED,),
+            build_for=lambda vocab, n: make_extreme_so_far(vocab, largest=True),
+        ),
+        ProgramSpec(
+            "min_so_far",
+            "smallest token so far",
+            (0, 1, 2, 3),
+            5,
+            lambda: make_extreme_so_far((0, 1, 2, 3), largest=False),
+            needs=(_ORDERED,),
+            build_for=lambda vocab, n: make_extreme_so_far(vocab, largest=False),
+        ),
+    ]
+}
 
 #: the library programs whose selects never look forward: each has a causal (decoder) variant
 #: ``causal-<name>`` in :data:`LIBRARY` (tests check that exactly these compile causally)
-CAUSAL_PROGRAMS = ("frac_prevs", "pair_balance", "shift_by", "detect_pattern", "induction",
-                   "mod_sum", "sum_prev", "max_so_far", "min_so_far")
+CAUSAL_PROGRAMS = (
+    "frac_prevs",
+    "pair_balance",
+    "shift_by",
+    "detect_pattern",
+    "induction",
+    "mod_sum",
+    "sum_prev",
+    "max_so_far",
+    "min_so_far",
+)
 LIBRARY.update({f"causal-{n}": LIBRARY[n].with_options(causal=True) for n in CAUSAL_PROGRAMS})
 
 

@@ -43,8 +43,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from interplab.errors import CompileError, InterplabError
 
@@ -96,7 +97,7 @@ class ProgramError(CompileError, TypeError):
 
 _WANTED = {
     "sop": "an SOp (tokens, indices, Full(c), Map, SequenceMap, Aggregate, SelectorWidth, ...: "
-           "one value per position)",
+    "one value per position)",
     "selector": "a Selector (Select(keys, queries, predicate), or &, |, ~ of selectors)",
     "function": "a function (e.g. a lambda)",
     "predicate": "a Comparison (e.g. Comparison.EQ) or a function predicate(key, query) -> bool",
@@ -131,7 +132,7 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
-def _check_args(expr: "Expr", *args: tuple[str, Any, str]) -> None:
+def _check_args(expr: Expr, *args: tuple[str, Any, str]) -> None:
     """Raise ProgramError listing every ``(field, value, kind)`` whose value is not of ``kind``
     (one of "sop", "selector", "function", "predicate", "number")."""
     problems = []
@@ -144,13 +145,19 @@ def _check_args(expr: "Expr", *args: tuple[str, Any, str]) -> None:
                 hint = " (turn a selector into values with Aggregate or SelectorWidth)"
             elif kind == "selector" and isinstance(value, SOp):
                 hint = f" (build one with Select(keys, queries, predicate) from {value.label!r})"
-            elif kind == "predicate" and isinstance(value, str) and value.upper() in Comparison.__members__:
+            elif (
+                kind == "predicate"
+                and isinstance(value, str)
+                and value.upper() in Comparison.__members__
+            ):
                 hint = f" (use Comparison.{value.upper()})"
             problems.append(f"{role} must be {_WANTED[kind]}, got {_describe(value)}{hint}")
     encoding = getattr(expr, "encoding", Encoding.CATEGORICAL)
     if not isinstance(encoding, Encoding):
-        problems.append(f"encoding must be Encoding.CATEGORICAL or Encoding.NUMERICAL (or use "
-                        f"numerical(...)/categorical(...)), got {_describe(encoding)}")
+        problems.append(
+            f"encoding must be Encoding.CATEGORICAL or Encoding.NUMERICAL (or use "
+            f"numerical(...)/categorical(...)), got {_describe(encoding)}"
+        )
     if problems:
         raise ProgramError(f"cannot build {type(expr).__name__}: " + "; ".join(problems))
 
@@ -176,14 +183,14 @@ class Expr:
         return f"{self.kind}_{self.uid}"
 
     @property
-    def children(self) -> tuple["Expr", ...]:
+    def children(self) -> tuple[Expr, ...]:
         return ()
 
     def __call__(self, xs: Sequence[Any]) -> Any:
         """Evaluate on one input, as in Tracr (``make_length()("abc") == [3, 3, 3]``)."""
         return evaluate_all(self, list(xs))[self.label]  # type: ignore[arg-type]
 
-    def named(self, name: str) -> "Expr":
+    def named(self, name: str) -> Expr:
         """A copy of this expression called ``name`` (use the copy, not the original)."""
         return dataclasses.replace(self, name=name, uid=next(_ids))
 
@@ -206,84 +213,85 @@ class SOp(Expr):
         raise ProgramError(
             f"an SOp has no truth value: {self.label!r} stands for one value per position, so "
             "`if`, `and`, `or`, `not` cannot read it. Compare inside a function "
-            "(Map(lambda t: t == 'x', tokens)) or combine SOps with & | ~")
+            "(Map(lambda t: t == 'x', tokens)) or combine SOps with & | ~"
+        )
 
-    def __eq__(self, other: Any) -> "SOp":  # type: ignore[override]
+    def __eq__(self, other: Any) -> SOp:  # type: ignore[override]
         return _binary(self, other, "==", lambda a, b: a == b)
 
-    def __ne__(self, other: Any) -> "SOp":  # type: ignore[override]
+    def __ne__(self, other: Any) -> SOp:  # type: ignore[override]
         return _binary(self, other, "!=", lambda a, b: a != b)
 
-    def __lt__(self, other: Any) -> "SOp":
+    def __lt__(self, other: Any) -> SOp:
         return _binary(self, other, "<", lambda a, b: a < b)
 
-    def __le__(self, other: Any) -> "SOp":
+    def __le__(self, other: Any) -> SOp:
         return _binary(self, other, "<=", lambda a, b: a <= b)
 
-    def __gt__(self, other: Any) -> "SOp":
+    def __gt__(self, other: Any) -> SOp:
         return _binary(self, other, ">", lambda a, b: a > b)
 
-    def __ge__(self, other: Any) -> "SOp":
+    def __ge__(self, other: Any) -> SOp:
         return _binary(self, other, ">=", lambda a, b: a >= b)
 
-    def __add__(self, other: Any) -> "SOp":
+    def __add__(self, other: Any) -> SOp:
         return _binary(self, other, "+", lambda a, b: a + b, linear=(1.0, 1.0))
 
-    def __radd__(self, other: Any) -> "SOp":
+    def __radd__(self, other: Any) -> SOp:
         return _binary(other, self, "+", lambda a, b: a + b, linear=(1.0, 1.0))
 
-    def __sub__(self, other: Any) -> "SOp":
+    def __sub__(self, other: Any) -> SOp:
         return _binary(self, other, "-", lambda a, b: a - b, linear=(1.0, -1.0))
 
-    def __rsub__(self, other: Any) -> "SOp":
+    def __rsub__(self, other: Any) -> SOp:
         return _binary(other, self, "-", lambda a, b: a - b, linear=(1.0, -1.0))
 
-    def __mul__(self, other: Any) -> "SOp":
+    def __mul__(self, other: Any) -> SOp:
         return _binary(self, other, "*", lambda a, b: a * b)
 
-    def __rmul__(self, other: Any) -> "SOp":
+    def __rmul__(self, other: Any) -> SOp:
         return _binary(other, self, "*", lambda a, b: a * b)
 
-    def __truediv__(self, other: Any) -> "SOp":
+    def __truediv__(self, other: Any) -> SOp:
         return _binary(self, other, "/", lambda a, b: a / b)
 
-    def __rtruediv__(self, other: Any) -> "SOp":
+    def __rtruediv__(self, other: Any) -> SOp:
         return _binary(other, self, "/", lambda a, b: a / b)
 
-    def __floordiv__(self, other: Any) -> "SOp":
+    def __floordiv__(self, other: Any) -> SOp:
         return _binary(self, other, "//", lambda a, b: a // b)
 
-    def __rfloordiv__(self, other: Any) -> "SOp":
+    def __rfloordiv__(self, other: Any) -> SOp:
         return _binary(other, self, "//", lambda a, b: a // b)
 
-    def __mod__(self, other: Any) -> "SOp":
+    def __mod__(self, other: Any) -> SOp:
         return _binary(self, other, "%", lambda a, b: a % b)
 
-    def __rmod__(self, other: Any) -> "SOp":
+    def __rmod__(self, other: Any) -> SOp:
         return _binary(other, self, "%", lambda a, b: a % b)
 
-    def __pow__(self, other: Any) -> "SOp":
-        return _binary(self, other, "**", lambda a, b: a ** b)
+    def __pow__(self, other: Any) -> SOp:
+        return _binary(self, other, "**", lambda a, b: a**b)
 
-    def __rpow__(self, other: Any) -> "SOp":
-        return _binary(other, self, "**", lambda a, b: a ** b)
+    def __rpow__(self, other: Any) -> SOp:
+        return _binary(other, self, "**", lambda a, b: a**b)
 
-    def __and__(self, other: Any) -> "SOp":
+    def __and__(self, other: Any) -> SOp:
         return _binary(self, other, "&", lambda a, b: a and b)
 
-    def __rand__(self, other: Any) -> "SOp":
+    def __rand__(self, other: Any) -> SOp:
         return _binary(other, self, "&", lambda a, b: a and b)
 
-    def __or__(self, other: Any) -> "SOp":
+    def __or__(self, other: Any) -> SOp:
         return _binary(self, other, "|", lambda a, b: a or b)
 
-    def __ror__(self, other: Any) -> "SOp":
+    def __ror__(self, other: Any) -> SOp:
         return _binary(other, self, "|", lambda a, b: a or b)
 
-    def __invert__(self) -> "SOp":
+    def __invert__(self) -> SOp:
         return Map(lambda a: not a, self, text=_short(f"~{_operand(self)}"))
 
-    def __neg__(self) -> "SOp":
+    def __neg__(self) -> SOp:
         return Map(lambda a: -a, self, text=_short(f"-{_operand(self)}"))
 
 
@@ -346,8 +354,12 @@ class SequenceMap(SOp):
     kind = "sequence_map"
 
     def __post_init__(self) -> None:
-        _check_args(self, ("f", self.f, "function"), ("left", self.left, "sop"),
-                    ("right", self.right, "sop"))
+        _check_args(
+            self,
+            ("f", self.f, "function"),
+            ("left", self.left, "sop"),
+            ("right", self.right, "sop"),
+        )
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -366,8 +378,13 @@ class LinearSequenceMap(SOp):
     kind = "linear_sequence_map"
 
     def __post_init__(self) -> None:
-        _check_args(self, ("left", self.left, "sop"), ("right", self.right, "sop"),
-                    ("a", self.a, "number"), ("b", self.b, "number"))
+        _check_args(
+            self,
+            ("left", self.left, "sop"),
+            ("right", self.right, "sop"),
+            ("a", self.a, "number"),
+            ("b", self.b, "number"),
+        )
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -378,13 +395,13 @@ class LinearSequenceMap(SOp):
 class Selector(Expr):
     kind = "selector"
 
-    def __and__(self, other: "Selector") -> "SelectorAnd":
+    def __and__(self, other: Selector) -> SelectorAnd:
         return SelectorAnd(self, other)
 
-    def __or__(self, other: "Selector") -> "SelectorOr":
+    def __or__(self, other: Selector) -> SelectorOr:
         return SelectorOr(self, other)
 
-    def __invert__(self) -> "SelectorNot":
+    def __invert__(self) -> SelectorNot:
         return SelectorNot(self)
 
 
@@ -396,8 +413,12 @@ class Select(Selector):
     kind = "select"
 
     def __post_init__(self) -> None:
-        _check_args(self, ("keys", self.keys, "sop"), ("queries", self.queries, "sop"),
-                    ("predicate", self.predicate, "predicate"))
+        _check_args(
+            self,
+            ("keys", self.keys, "sop"),
+            ("queries", self.queries, "sop"),
+            ("predicate", self.predicate, "predicate"),
+        )
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -463,8 +484,7 @@ class Aggregate(SOp):
     def __post_init__(self) -> None:
         _check_args(self, ("selector", self.selector, "selector"), ("sop", self.sop, "sop"))
         if self.default is not None:
-            _check_args(self, ("default", self.default,
-                               "number" if self.is_numerical else "value"))
+            _check_args(self, ("default", self.default, "number" if self.is_numerical else "value"))
 
     @property
     def has_default(self) -> bool:
@@ -540,8 +560,13 @@ def _short(text: str) -> str | None:
     return text if len(text) <= MAX_TEXT_LABEL else None
 
 
-def _binary(left: Any, right: Any, op: str, f: Callable[[Any, Any], Any],
-            linear: tuple[float, float] | None = None) -> SOp:
+def _binary(
+    left: Any,
+    right: Any,
+    op: str,
+    f: Callable[[Any, Any], Any],
+    linear: tuple[float, float] | None = None,
+) -> SOp:
     """``left op right`` where one side (or both) is an SOp: a Map of the SOp with the constant
     bound, or a SequenceMap of two SOps (a LinearSequenceMap for + and - of numerical SOps)."""
     text = _short(f"{_operand(left)} {op} {_operand(right)}")
@@ -551,9 +576,13 @@ def _binary(left: Any, right: Any, op: str, f: Callable[[Any, Any], Any],
             raise ProgramError(
                 f"cannot build `{_operand(left)} {op} {_operand(right)}`: {side.label!r} is a "
                 f"Selector and {_describe(other)} is not"
-                + (" (combine selectors with & | ~ only with selectors; turn a selector into "
-                   "values with Aggregate or SelectorWidth)" if op in "&|" else
-                   " (turn a selector into values with Aggregate or SelectorWidth)"))
+                + (
+                    " (combine selectors with & | ~ only with selectors; turn a selector into "
+                    "values with Aggregate or SelectorWidth)"
+                    if op in "&|"
+                    else " (turn a selector into values with Aggregate or SelectorWidth)"
+                )
+            )
         if isinstance(side, Expr) and not isinstance(side, SOp):  # pragma: no cover - defensive
             raise ProgramError(f"cannot build `{text}`: {_describe(side)} is not an SOp")
     if isinstance(left, SOp) and isinstance(right, SOp):
@@ -622,22 +651,30 @@ def eval_node(expr: Expr, xs: Sequence[Any], get: Callable[[Expr], Any]) -> Any:
     if isinstance(expr, Map):
         return [_missing(expr) if v is None else expr.f(v) for v in get(expr.inner)]
     if isinstance(expr, SequenceMap):
-        return [_missing(expr) if a is None or b is None else expr.f(a, b)
-                for a, b in zip(get(expr.left), get(expr.right))]
+        return [
+            _missing(expr) if a is None or b is None else expr.f(a, b)
+            for a, b in zip(get(expr.left), get(expr.right))
+        ]
     if isinstance(expr, LinearSequenceMap):
-        return [expr.a * (a or 0) + expr.b * (b or 0) for a, b in zip(get(expr.left), get(expr.right))]
+        return [
+            expr.a * (a or 0) + expr.b * (b or 0) for a, b in zip(get(expr.left), get(expr.right))
+        ]
     if isinstance(expr, Select):
         keys, queries = get(expr.keys), get(expr.queries)
         return [[expr.holds(k, q) for k in keys] for q in queries]
     if isinstance(expr, SelectorAnd):
-        return [[a and b for a, b in zip(ra, rb)] for ra, rb in zip(get(expr.left), get(expr.right))]
+        return [
+            [a and b for a, b in zip(ra, rb)] for ra, rb in zip(get(expr.left), get(expr.right))
+        ]
     if isinstance(expr, SelectorOr):
         return [[a or b for a, b in zip(ra, rb)] for ra, rb in zip(get(expr.left), get(expr.right))]
     if isinstance(expr, SelectorNot):  # None keys/queries stay unselected, as in a compiled model
         leaf = first_select(expr)
         keys, queries = get(leaf.keys), get(leaf.queries)
-        return [[(not a) and k is not None and q is not None for a, k in zip(row, keys)]
-                for row, q in zip(get(expr.inner), queries)]
+        return [
+            [(not a) and k is not None and q is not None for a, k in zip(row, keys)]
+            for row, q in zip(get(expr.inner), queries)
+        ]
     if isinstance(expr, SelectorWidth):
         return [sum(row) for row in get(expr.selector)]
     if isinstance(expr, Aggregate):
@@ -658,6 +695,7 @@ def aggregate_values(expr: Aggregate, matrix: list[list[bool]], vals: list[Any])
                 f"categorical Aggregate {expr.label!r} is undefined at query position {q}: it "
                 f"selects {len(chosen)} keys holding different values {sorted(distinct)}; a "
                 "categorical Aggregate needs every selected key to hold the same value. Restrict "
-                "the inputs (e.g. unique keys for sort) or use a numerical Aggregate for a mean.")
+                "the inputs (e.g. unique keys for sort) or use a numerical Aggregate for a mean."
+            )
         out.append(chosen[0] if chosen else expr.empty_value)
     return out

@@ -13,8 +13,9 @@ owns a scratch direction, ``<label>:bos_weight``, where its head writes 1 / (wid
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any
 
 from interplab.compile import rasp
 from interplab.compile.graph import Problem, ProgramGraph, selector_terms
@@ -79,8 +80,14 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
         try:
             values = _values(sop, sets, vocab, max_len)
         except Exception as exc:  # a user function failed on a reachable value
-            problems.append(Problem(sop.label, sop.kind, f"its function raised {exc!r} on a value its "
-                                    "input can hold; make it total over the input's value set"))
+            problems.append(
+                Problem(
+                    sop.label,
+                    sop.kind,
+                    f"its function raised {exc!r} on a value its "
+                    "input can hold; make it total over the input's value set",
+                )
+            )
             broken.add(sop.label)
             values = None
         if values is not None and not sop.is_numerical:
@@ -89,25 +96,49 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
                 problems.append(Problem(sop.label, sop.kind, _unhashable_message(unhashable[0])))
                 broken.add(sop.label)
                 values = None
-        if values is not None and sop.is_numerical and not all(
-                isinstance(v, (int, float)) for v in values):
-            problems.append(Problem(sop.label, sop.kind, "a numerical SOp must hold numbers; its "
-                                    f"values include {[v for v in values if not isinstance(v, (int, float))][:3]}"))
+        if (
+            values is not None
+            and sop.is_numerical
+            and not all(isinstance(v, (int, float)) for v in values)
+        ):
+            problems.append(
+                Problem(
+                    sop.label,
+                    sop.kind,
+                    "a numerical SOp must hold numbers; its "
+                    f"values include {[v for v in values if not isinstance(v, (int, float))][:3]}",
+                )
+            )
             values = None
         if values is not None:
-            values = dedupe_numbers(values) if sop.is_numerical else sort_values(
-                [v for v in values if v is not None])
+            values = (
+                dedupe_numbers(values)
+                if sop.is_numerical
+                else sort_values([v for v in values if v is not None])
+            )
             limit = MAX_NUMERICAL_VALUES if sop.is_numerical else MAX_CATEGORICAL_VALUES
             if not sop.is_numerical and len(values) > limit:
-                problems.append(Problem(sop.label, sop.kind, f"unbounded value set: {len(values)} "
-                                        f"possible values > {limit}; each needs a residual direction."
-                                        " Reduce the vocabulary/max_len or encode it numerically"))
+                problems.append(
+                    Problem(
+                        sop.label,
+                        sop.kind,
+                        f"unbounded value set: {len(values)} "
+                        f"possible values > {limit}; each needs a residual direction."
+                        " Reduce the vocabulary/max_len or encode it numerically",
+                    )
+                )
             if len(values) > limit:
                 values = None
         elif not sop.is_numerical and not any(p.label == sop.label for p in problems):
-            problems.append(Problem(sop.label, sop.kind, "unbounded value set: its values cannot be "
-                                    "enumerated, and an SOp read by an MLP or held categorically "
-                                    "needs them all"))
+            problems.append(
+                Problem(
+                    sop.label,
+                    sop.kind,
+                    "unbounded value set: its values cannot be "
+                    "enumerated, and an SOp read by an MLP or held categorically "
+                    "needs them all",
+                )
+            )
         sets[sop.label] = ValueSet(sop.encoding, values)
     return ValueSets(sets, tuple(problems))
 
@@ -115,13 +146,17 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
 def _unhashable_message(value: Any) -> str:
     kind = type(value).__name__
     fix = {"list": "a tuple", "dict": "a tuple of (key, value) pairs", "set": "a frozenset"}.get(
-        kind, "a hashable value (tuple, frozenset, str, number)")
-    return (f"its values must be hashable (each value gets its own residual direction), but it "
-            f"produces a {kind}, e.g. {value!r}; return {fix} instead")
+        kind, "a hashable value (tuple, frozenset, str, number)"
+    )
+    return (
+        f"its values must be hashable (each value gets its own residual direction), but it "
+        f"produces a {kind}, e.g. {value!r}; return {fix} instead"
+    )
 
 
-def _values(sop: rasp.SOp, sets: Mapping[str, ValueSet], vocab: Sequence[Any],
-            max_len: int) -> list[Any] | None:
+def _values(
+    sop: rasp.SOp, sets: Mapping[str, ValueSet], vocab: Sequence[Any], max_len: int
+) -> list[Any] | None:
     def of(child: rasp.SOp) -> tuple[Any, ...] | None:
         return sets[child.label].values
 
@@ -194,8 +229,11 @@ class ResidualLayout:
         return [i for i, d in enumerate(self.directions) if d.label == label]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {(d.label, value_key(d.value)): i
-                                            for i, d in enumerate(self.directions)})
+        object.__setattr__(
+            self,
+            "_index",
+            {(d.label, value_key(d.value)): i for i, d in enumerate(self.directions)},
+        )
 
 
 def value_key(value: Any) -> Hashable:
@@ -230,5 +268,14 @@ def min_gap(values: Sequence[float]) -> float:
     return min((b - a for a, b in zip(values, values[1:])), default=math.inf)
 
 
-__all__ = ["ValueSet", "ValueSets", "Direction", "ResidualLayout", "graph_to_value_sets",
-           "value_sets_to_layout", "selector_terms", "ONE", "BOS"]
+__all__ = [
+    "BOS",
+    "ONE",
+    "Direction",
+    "ResidualLayout",
+    "ValueSet",
+    "ValueSets",
+    "graph_to_value_sets",
+    "selector_terms",
+    "value_sets_to_layout",
+]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 import torch
 
@@ -32,12 +32,16 @@ class CacheSpec:
         if self.positions is not None:
             axis = POS_AXIS.get(site.component)
             if axis is None:
-                raise SiteError(f"site {site} has no position axis; drop positions= from its CacheSpec")
+                raise SiteError(
+                    f"site {site} has no position axis; drop positions= from its CacheSpec"
+                )
             n = value.shape[axis]
             bad = [p for p in self.positions if not -n <= p < n]
             if bad:
-                raise SiteError(f"CacheSpec positions {bad} are out of range for {site}, whose "
-                                f"sequence has {n} positions")
+                raise SiteError(
+                    f"CacheSpec positions {bad} are out of range for {site}, whose "
+                    f"sequence has {n} positions"
+                )
             index = torch.as_tensor([p % n for p in self.positions], device=value.device)
             value = value.index_select(axis, index)
         if self.dtype is not None or self.device is not None:
@@ -57,14 +61,18 @@ class ActivationCache(Mapping[Site, Tensor]):
 
     def __getitem__(self, site: Site) -> Tensor:
         if not isinstance(site, Site):
-            raise SiteError(f"cache keys are Site values, got {type(site).__name__} {site!r}; "
-                            "use interplab.parse_site() to turn a string into a Site")
+            raise SiteError(
+                f"cache keys are Site values, got {type(site).__name__} {site!r}; "
+                "use interplab.parse_site() to turn a string into a Site"
+            )
         if site in self._acts:
             return self._acts[site]
         if site.head is not None and site.without_head() in self._acts:
             return self._acts[site.without_head()].select(HEAD_AXIS[site.component], site.head)
-        raise SiteError(f"site {site} is not in this cache; it holds {len(self._acts)} sites: "
-                        f"{_preview(self._acts)}. Pass it in sites= when running the model.")
+        raise SiteError(
+            f"site {site} is not in this cache; it holds {len(self._acts)} sites: "
+            f"{_preview(self._acts)}. Pass it in sites= when running the model."
+        )
 
     def __contains__(self, site: object) -> bool:
         if not isinstance(site, Site):
@@ -81,12 +89,18 @@ class ActivationCache(Mapping[Site, Tensor]):
         """Stack one component over layers: shape [layer, *site_shape]."""
         component = Component(component)
         if layers is None:
-            layers = sorted({s.layer for s in self._acts if s.component is component and s.layer is not None})
+            layers = sorted(
+                {s.layer for s in self._acts if s.component is component and s.layer is not None}
+            )
             if not layers:
-                raise SiteError(f"this cache holds no {component.value} sites; cached: {_preview(self._acts)}")
+                raise SiteError(
+                    f"this cache holds no {component.value} sites; cached: {_preview(self._acts)}"
+                )
         return torch.stack([self[Site(component, layer)] for layer in layers])
 
-    def stack_heads(self, component: Component | str, layers: Sequence[int] | None = None) -> Tensor:
+    def stack_heads(
+        self, component: Component | str, layers: Sequence[int] | None = None
+    ) -> Tensor:
         """Per-head component over layers with the head axis first after layer:
         shape [layer, head, batch, ...] (positions and features keep their order)."""
         component = Component(component)
@@ -95,16 +109,21 @@ class ActivationCache(Mapping[Site, Tensor]):
         stacked = self.stack(component, layers)  # [layer, batch, ..., head, ...]
         return stacked.movedim(HEAD_AXIS[component] + 1, 1)
 
-    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "ActivationCache":
-        return ActivationCache({s: v.to(device=device, dtype=dtype) for s, v in self._acts.items()},
-                               self.batch_size)
+    def to(
+        self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> ActivationCache:
+        return ActivationCache(
+            {s: v.to(device=device, dtype=dtype) for s, v in self._acts.items()}, self.batch_size
+        )
 
     def check_batch(self, batch_size: int, what: str = "this run") -> None:
         """Raise ShapeError when the cache came from a batch of a different size."""
         if self.batch_size is not None and self.batch_size != batch_size:
-            raise ShapeError(f"the cache holds activations of a batch of {self.batch_size} inputs, "
-                             f"but {what} has {batch_size}; patch from a cache of the same batch "
-                             "size (or index the source batch to match)")
+            raise ShapeError(
+                f"the cache holds activations of a batch of {self.batch_size} inputs, "
+                f"but {what} has {batch_size}; patch from a cache of the same batch "
+                "size (or index the source batch to match)"
+            )
 
     def __repr__(self) -> str:
         return f"ActivationCache({len(self)} sites, batch_size={self.batch_size})"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
 
 from interplab.errors import ConfigError
 
@@ -45,23 +45,23 @@ class Node:
             raise ConfigError(f"a {self.kind} node has no layer (got layer={self.layer})")
 
     @staticmethod
-    def tok_embed() -> "Node":
+    def tok_embed() -> Node:
         return Node("tok_embed")
 
     @staticmethod
-    def pos_embed() -> "Node":
+    def pos_embed() -> Node:
         return Node("pos_embed")
 
     @staticmethod
-    def attn_head(layer: int, head: int) -> "Node":
+    def attn_head(layer: int, head: int) -> Node:
         return Node("head", layer, head)
 
     @staticmethod
-    def mlp(layer: int) -> "Node":
+    def mlp(layer: int) -> Node:
         return Node("mlp", layer)
 
     @staticmethod
-    def logits() -> "Node":
+    def logits() -> Node:
         return Node("logits")
 
     @property
@@ -125,21 +125,26 @@ class Circuit:
     name: str = ""
 
     @staticmethod
-    def from_edges(edges: Iterable[Edge], name: str = "",
-                   edge_ablations: Mapping[Edge, Iterable[str]] | None = None) -> "Circuit":
+    def from_edges(
+        edges: Iterable[Edge],
+        name: str = "",
+        edge_ablations: Mapping[Edge, Iterable[str]] | None = None,
+    ) -> Circuit:
         edges = frozenset(edges)
         nodes = frozenset(n for e in edges for n in (e.sender, e.receiver))
         abl = {e: frozenset(v) for e, v in (edge_ablations or {}).items()}
         return Circuit(nodes, edges, abl, name)
 
-    def for_ablation(self, ablation: str) -> "Circuit":
+    def for_ablation(self, ablation: str) -> Circuit:
         """The circuit whose edges matter under ``ablation`` (nodes follow the kept edges)."""
         if ablation not in ABLATIONS:
             raise ConfigError(f"ablation must be one of {ABLATIONS}, got {ablation!r}")
         kept = [e for e in self.edges if ablation in self.edge_ablations.get(e, ABLATIONS)]
-        return Circuit.from_edges(kept, name=f"{self.name}[{ablation}]" if self.name else "",
-                                  edge_ablations={e: self.edge_ablations[e] for e in kept
-                                                  if e in self.edge_ablations})
+        return Circuit.from_edges(
+            kept,
+            name=f"{self.name}[{ablation}]" if self.name else "",
+            edge_ablations={e: self.edge_ablations[e] for e in kept if e in self.edge_ablations},
+        )
 
     def __contains__(self, item: object) -> bool:
         return item in self.edges or item in self.nodes
@@ -158,14 +163,22 @@ class Circuit:
             "name": self.name,
             "nodes": [node(n) for n in sorted(self.nodes)],
             "edges": [
-                {"sender": node(e.sender), "receiver": node(e.receiver), "channel": e.channel,
-                 **({"ablations": sorted(self.edge_ablations[e])} if e in self.edge_ablations else {})}
+                {
+                    "sender": node(e.sender),
+                    "receiver": node(e.receiver),
+                    "channel": e.channel,
+                    **(
+                        {"ablations": sorted(self.edge_ablations[e])}
+                        if e in self.edge_ablations
+                        else {}
+                    ),
+                }
                 for e in sorted(self.edges)
             ],
         }
 
     @staticmethod
-    def from_json(data: Mapping) -> "Circuit":
+    def from_json(data: Mapping) -> Circuit:
         edges, abl = [], {}
         for row in data["edges"]:
             e = Edge(Node(**row["sender"]), Node(**row["receiver"]), row.get("channel", "in"))
@@ -180,8 +193,14 @@ class Circuit:
         return json.dumps(self.to_json(), indent=2)
 
 
-def full_graph(n_layers: int, n_heads: int, *, has_mlp: bool = True, has_pos_embed: bool = True,
-               split_qkv: bool = True) -> Circuit:
+def full_graph(
+    n_layers: int,
+    n_heads: int,
+    *,
+    has_mlp: bool = True,
+    has_pos_embed: bool = True,
+    split_qkv: bool = True,
+) -> Circuit:
     """Every edge a standard transformer has: each sender before each receiver.
 
     With ``split_qkv`` (the default) an attention head receives on three channels (q, k, v);
@@ -191,7 +210,7 @@ def full_graph(n_layers: int, n_heads: int, *, has_mlp: bool = True, has_pos_emb
     for layer in range(n_layers):
         heads = [Node.attn_head(layer, h) for h in range(n_heads)]
         for receiver in heads:
-            for ch in (("q", "k", "v") if split_qkv else ("v",)):
+            for ch in ("q", "k", "v") if split_qkv else ("v",):
                 edges += [Edge(s, receiver, ch) for s in senders]
         senders = senders + heads
         if has_mlp:

@@ -9,8 +9,9 @@ serves native models and wrapped third-party ones alike.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,6 +61,7 @@ class Binding:
     def register(self, fn: SiteHook) -> torch.utils.hooks.RemovableHandle:
         """Register ``fn`` on the module; returns the handle (the caller must remove it)."""
         if self.where == "output":
+
             def out_hook(_module: nn.Module, _args: Any, output: Any) -> Any:
                 if self.index is None:
                     return self._transform(output, fn)

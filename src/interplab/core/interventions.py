@@ -22,8 +22,9 @@ range; a new value of another shape or dtype than the activation raises ShapeErr
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -61,7 +62,9 @@ class Intervention:
             _check_shape(self, new, full)
             return new
         current = full[index]
-        source = None if source_full is None else _source_slice(self, source_full, index, full.dim())
+        source = (
+            None if source_full is None else _source_slice(self, source_full, index, full.dim())
+        )
         new = self.new_value(current, source)
         _check_shape(self, new, current)
         out = full.clone()
@@ -87,8 +90,10 @@ class Mean(Intervention):
 
     def __post_init__(self) -> None:
         if (self.mean is None) == (self.reference is None):
-            raise ShapeError("Mean ablation needs exactly one of mean= (a tensor) or reference= "
-                             "(inputs whose mean activation is used)")
+            raise ShapeError(
+                "Mean ablation needs exactly one of mean= (a tensor) or reference= "
+                "(inputs whose mean activation is used)"
+            )
 
     @property
     def needs_source(self) -> bool:
@@ -99,9 +104,11 @@ class Mean(Intervention):
         try:
             return source.to(device=current.device, dtype=current.dtype).expand_as(current).clone()
         except RuntimeError:
-            raise ShapeError(f"mean for {self.site} has shape {tuple(source.shape[1:])}, which does "
-                             f"not match the activation's {tuple(current.shape[1:])} per input; "
-                             "compute it from inputs of the same sequence length") from None
+            raise ShapeError(
+                f"mean for {self.site} has shape {tuple(source.shape[1:])}, which does "
+                f"not match the activation's {tuple(current.shape[1:])} per input; "
+                "compute it from inputs of the same sequence length"
+            ) from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,12 +135,17 @@ class Patch(Intervention):
 
     def resolved(self) -> Tensor:
         if isinstance(self.value, ActivationCache):
-            return self.value[self.site.without_head()] if self.site.without_head() in self.value \
+            return (
+                self.value[self.site.without_head()]
+                if self.site.without_head() in self.value
                 else self.value[self.site]
+            )
         if isinstance(self.value, Tensor):
             return self.value
-        raise ShapeError(f"Patch for {self.site} needs value= an ActivationCache or a tensor, "
-                         f"got {type(self.value).__name__}")
+        raise ShapeError(
+            f"Patch for {self.site} needs value= an ActivationCache or a tensor, "
+            f"got {type(self.value).__name__}"
+        )
 
     def new_value(self, current: Tensor, source: Tensor | None) -> Tensor:
         assert source is not None
@@ -152,8 +164,10 @@ class Steer(Intervention):
             raise ShapeError(f"Steer for {self.site} needs vector=")
         vec = self.vector.to(device=current.device, dtype=current.dtype)
         if vec.shape[-1] != current.shape[-1]:
-            raise ShapeError(f"steering vector for {self.site} has width {vec.shape[-1]}, "
-                             f"the activation has {current.shape[-1]}")
+            raise ShapeError(
+                f"steering vector for {self.site} has width {vec.shape[-1]}, "
+                f"the activation has {current.shape[-1]}"
+            )
         return current + self.scale * vec
 
 
@@ -186,15 +200,19 @@ def _source_slice(iv: Intervention, source: Tensor, index: tuple, ndim: int) -> 
     dimension fewer, e.g. a cache of the per-head site) is indexed by positions only."""
     if source.dim() == ndim - 1 and iv.site.head is not None:
         axis = HEAD_AXIS[iv.site.component]
-        index = index[:axis] + index[axis + 1:]
+        index = index[:axis] + index[axis + 1 :]
     elif source.dim() != ndim:
-        raise ShapeError(f"source for {iv.site} has {source.dim()} dimensions "
-                         f"{tuple(source.shape)}; the activation has {ndim}")
+        raise ShapeError(
+            f"source for {iv.site} has {source.dim()} dimensions "
+            f"{tuple(source.shape)}; the activation has {ndim}"
+        )
     try:
         return source[index]
     except IndexError:
-        raise ShapeError(f"source for {iv.site} has shape {tuple(source.shape)}; it cannot be "
-                         "indexed like the activation") from None
+        raise ShapeError(
+            f"source for {iv.site} has shape {tuple(source.shape)}; it cannot be "
+            "indexed like the activation"
+        ) from None
 
 
 def _check_positions(iv: Intervention, full_shape: torch.Size) -> None:
@@ -203,13 +221,17 @@ def _check_positions(iv: Intervention, full_shape: torch.Size) -> None:
         return
     axis = POS_AXIS.get(iv.site.component)
     if axis is None or axis >= len(full_shape):
-        raise SiteError(f"{type(iv).__name__} at {iv.site}: this site has no position axis "
-                        f"(shape {tuple(full_shape)}); drop positions=")
+        raise SiteError(
+            f"{type(iv).__name__} at {iv.site}: this site has no position axis "
+            f"(shape {tuple(full_shape)}); drop positions="
+        )
     n = full_shape[axis]
     bad = [p for p in iv.positions if not _is_index(p) or not -n <= int(p) < n]
     if bad:
-        raise SiteError(f"{type(iv).__name__} at {iv.site}: positions {bad} are out of range; the "
-                        f"sequence has {n} positions (valid: 0..{n - 1}, or -{n}..-1 from the end)")
+        raise SiteError(
+            f"{type(iv).__name__} at {iv.site}: positions {bad} are out of range; the "
+            f"sequence has {n} positions (valid: 0..{n - 1}, or -{n}..-1 from the end)"
+        )
 
 
 def _is_index(p: Any) -> bool:
@@ -224,19 +246,23 @@ def _is_index(p: Any) -> bool:
 
 def _check_shape(iv: Intervention, new: Tensor, current: Tensor) -> None:
     if not isinstance(new, Tensor):
-        raise ShapeError(f"{type(iv).__name__} at {iv.site} produced a {type(new).__name__}, "
-                         f"expected a tensor of shape {tuple(current.shape)} and dtype "
-                         f"{_dtype(current)}; return a tensor like the value it was given")
+        raise ShapeError(
+            f"{type(iv).__name__} at {iv.site} produced a {type(new).__name__}, "
+            f"expected a tensor of shape {tuple(current.shape)} and dtype "
+            f"{_dtype(current)}; return a tensor like the value it was given"
+        )
     problems = []
     if new.shape != current.shape:
         problems.append(f"shape {tuple(new.shape)} (expected {tuple(current.shape)})")
     if new.dtype != current.dtype:
         problems.append(f"dtype {_dtype(new)} (expected {_dtype(current)})")
     if problems:
-        raise ShapeError(f"{type(iv).__name__} at {iv.site} produced a tensor of "
-                         f"{' and '.join(problems)}; the activation has shape "
-                         f"{tuple(current.shape)} and dtype {_dtype(current)}. Return a tensor of "
-                         "the same shape and dtype (e.g. `.reshape(value.shape).to(value.dtype)`)")
+        raise ShapeError(
+            f"{type(iv).__name__} at {iv.site} produced a tensor of "
+            f"{' and '.join(problems)}; the activation has shape "
+            f"{tuple(current.shape)} and dtype {_dtype(current)}. Return a tensor of "
+            "the same shape and dtype (e.g. `.reshape(value.shape).to(value.dtype)`)"
+        )
 
 
 def _dtype(t: Tensor) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,11 +36,16 @@ class HookedModel:
         name: display name.
     """
 
-    def __init__(self, module: nn.Module, bindings: Mapping[Site, Binding], *,
-                 call: Callable[[nn.Module, Any], Tensor] = _default_call,
-                 validate: Callable[[Any], None] | None = None,
-                 batch_size_of: Callable[[Any], int] | None = None,
-                 name: str = "model"):
+    def __init__(
+        self,
+        module: nn.Module,
+        bindings: Mapping[Site, Binding],
+        *,
+        call: Callable[[nn.Module, Any], Tensor] = _default_call,
+        validate: Callable[[Any], None] | None = None,
+        batch_size_of: Callable[[Any], int] | None = None,
+        name: str = "model",
+    ):
         self.module = module
         self._bindings = dict(bindings)
         self._call = call
@@ -54,13 +60,17 @@ class HookedModel:
         return tuple(self._bindings)
 
     def has_site(self, site: Site) -> bool:
-        return site in self._bindings or (site.head is not None and site.without_head() in self._bindings)
+        return site in self._bindings or (
+            site.head is not None and site.without_head() in self._bindings
+        )
 
     def check_site(self, site: Site) -> Site:
         """Return the whole-tensor site bound for ``site``, or raise SiteError naming valid ones."""
         if not isinstance(site, Site):
-            raise SiteError(f"expected a Site, got {type(site).__name__} {site!r}; "
-                            "use interplab.parse_site('L0.resid_pre') to read one from text")
+            raise SiteError(
+                f"expected a Site, got {type(site).__name__} {site!r}; "
+                "use interplab.parse_site('L0.resid_pre') to read one from text"
+            )
         base = site.without_head()
         if base not in self._bindings:
             import difflib
@@ -68,8 +78,10 @@ class HookedModel:
             names = [str(s) for s in self._bindings]
             close = difflib.get_close_matches(str(base), names, n=3)
             hint = f" Close matches: {', '.join(close)}." if close else ""
-            raise SiteError(f"{self.name} has no site {site}.{hint} It has {len(names)} sites; "
-                            f"list them with model.sites or `interplab sites`.")
+            raise SiteError(
+                f"{self.name} has no site {site}.{hint} It has {len(names)} sites; "
+                f"list them with model.sites or `interplab sites`."
+            )
         return base
 
     # ------------------------------------------------------------------ runs
@@ -84,13 +96,18 @@ class HookedModel:
 
     __call__ = run
 
-    def run_with_cache(self, inputs: Any, sites: Iterable[Site] | None = None, *,
-                       spec: Mapping[Site, CacheSpec] | None = None,
-                       positions: Sequence[int] | None = None,
-                       dtype: torch.dtype | None = None,
-                       device: str | torch.device | None = None,
-                       keep_grad: bool = False,
-                       interventions: Sequence[Intervention] = ()) -> tuple[Tensor, ActivationCache]:
+    def run_with_cache(
+        self,
+        inputs: Any,
+        sites: Iterable[Site] | None = None,
+        *,
+        spec: Mapping[Site, CacheSpec] | None = None,
+        positions: Sequence[int] | None = None,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        keep_grad: bool = False,
+        interventions: Sequence[Intervention] = (),
+    ) -> tuple[Tensor, ActivationCache]:
         """Run and record activations.
 
         Args:
@@ -123,6 +140,7 @@ class HookedModel:
                     v = v if keep_grad else v.detach()
                     store[site] = spec.get(site, default).apply(site, v)
                 return None
+
             return hook
 
         grad_ctx = contextlib.nullcontext() if keep_grad else torch.no_grad()
@@ -133,14 +151,17 @@ class HookedModel:
             output = self.forward(inputs)
         missing = [str(s) for s in wanted if s not in store]
         if missing:
-            raise SiteError(f"these sites never fired during the run: {', '.join(missing)}. The "
-                            "module did not execute them for these inputs (a skipped branch, or a "
-                            "binding to a module that the forward does not call).")
+            raise SiteError(
+                f"these sites never fired during the run: {', '.join(missing)}. The "
+                "module did not execute them for these inputs (a skipped branch, or a "
+                "binding to a module that the forward does not call)."
+            )
         self._check_fired(interventions, fired)
         return output, ActivationCache(store, self._batch_size_of(inputs))
 
-    def run_with(self, inputs: Any, interventions: Sequence[Intervention], *,
-                 grad: bool = False) -> Tensor:
+    def run_with(
+        self, inputs: Any, interventions: Sequence[Intervention], *, grad: bool = False
+    ) -> Tensor:
         """Run with ``interventions`` applied in order; returns the output.
         ``grad=True`` keeps the autograd graph (e.g. to train through an intervention).
 
@@ -163,8 +184,9 @@ class HookedModel:
             yield
 
     # --------------------------------------------------------------- helpers
-    def _register_interventions(self, registry: HookRegistry, inputs: Any,
-                                interventions: Sequence[Intervention]) -> set[Site]:
+    def _register_interventions(
+        self, registry: HookRegistry, inputs: Any, interventions: Sequence[Intervention]
+    ) -> set[Site]:
         """Hook ``interventions`` into the next forward; returns the set that the hooks fill
         with the whole-tensor sites that fired (see :meth:`_check_fired`)."""
         fired: set[Site] = set()
@@ -172,19 +194,23 @@ class HookedModel:
             return fired
         for iv in interventions:
             if not isinstance(iv, Intervention):
-                raise InterplabError(f"interventions must be Intervention values (Zero, Mean, "
-                                     f"Resample, Patch, Steer, Replace), got {type(iv).__name__}")
+                raise InterplabError(
+                    f"interventions must be Intervention values (Zero, Mean, "
+                    f"Resample, Patch, Steer, Replace), got {type(iv).__name__}"
+                )
             self.check_site(iv.site)
         sources = self._resolve_sources(inputs, interventions)
         by_base: dict[Site, list[tuple[Intervention, Tensor | None]]] = {}
         for iv, src in zip(interventions, sources):
             by_base.setdefault(iv.site.without_head(), []).append((iv, src))
         for base, items in by_base.items():
+
             def hook(value: Tensor, items: list = items, base: Site = base) -> Tensor:
                 fired.add(base)
                 for iv, src in items:
                     value = iv.apply(value, src)
                 return value
+
             registry.add(self._bindings[base].register(hook))
         return fired
 
@@ -194,20 +220,30 @@ class HookedModel:
         if not silent:
             return
         named = ", ".join(dict.fromkeys(f"{type(iv).__name__} at {iv.site}" for iv in silent))
-        raise SiteError(f"{len(silent)} intervention(s) never took effect because their site never "
-                        f"fired during the run: {named}. {self.name} did not execute these sites "
-                        "for these inputs (a skipped branch, a layer the run starts after, or a "
-                        "binding to a module the forward does not call), so the output is the "
-                        "unchanged run. Check the layer and component against model.sites (or "
-                        "`interplab sites`) and intervene where the computation happens.")
+        raise SiteError(
+            f"{len(silent)} intervention(s) never took effect because their site never "
+            f"fired during the run: {named}. {self.name} did not execute these sites "
+            "for these inputs (a skipped branch, a layer the run starts after, or a "
+            "binding to a module the forward does not call), so the output is the "
+            "unchanged run. Check the layer and component against model.sites (or "
+            "`interplab sites`) and intervene where the computation happens."
+        )
 
-    def _resolve_sources(self, inputs: Any, interventions: Sequence[Intervention]) -> list[Tensor | None]:
+    def _resolve_sources(
+        self, inputs: Any, interventions: Sequence[Intervention]
+    ) -> list[Tensor | None]:
         """Compute what Mean/Resample/Patch interventions need, running each distinct source
         input once for all the sites that read it."""
         batch = self._batch_size_of(inputs)
         groups: dict[int, tuple[Any, set[Site]]] = {}
         for iv in interventions:
-            src = iv.reference if isinstance(iv, Mean) else iv.source if isinstance(iv, Resample) else None
+            src = (
+                iv.reference
+                if isinstance(iv, Mean)
+                else iv.source
+                if isinstance(iv, Resample)
+                else None
+            )
             if src is not None:
                 groups.setdefault(id(src), (src, set()))[1].add(iv.site.without_head())
         caches = {key: self.run_with_cache(src, sites)[1] for key, (src, sites) in groups.items()}
@@ -224,8 +260,10 @@ class HookedModel:
                     raise ShapeError(f"Resample at {iv.site} needs source= inputs to resample from")
                 value = caches[id(iv.source)][base]
                 if value.shape[0] != batch:
-                    raise ShapeError(f"Resample at {iv.site}: the source has {value.shape[0]} inputs "
-                                     f"but the run has {batch}; give a source batch of the same size")
+                    raise ShapeError(
+                        f"Resample at {iv.site}: the source has {value.shape[0]} inputs "
+                        f"but the run has {batch}; give a source batch of the same size"
+                    )
                 out.append(value)
             elif isinstance(iv, Patch):
                 if isinstance(iv.value, ActivationCache):
@@ -242,7 +280,9 @@ def _head_axis(site: Site) -> int:
     return HEAD_AXIS[site.component]
 
 
-def mean_activations(model: HookedModel, reference: Any, sites: Iterable[Site]) -> dict[Site, Tensor]:
+def mean_activations(
+    model: HookedModel, reference: Any, sites: Iterable[Site]
+) -> dict[Site, Tensor]:
     """Batch-mean activation of each whole site on ``reference`` inputs: {site: [*site_shape_without_batch]}.
     Feed the values to ``Mean(site, mean=...)``."""
     bases = sorted({model.check_site(s) for s in sites}, key=str)
@@ -250,8 +290,9 @@ def mean_activations(model: HookedModel, reference: Any, sites: Iterable[Site]) 
     return {s: cache[s].mean(0) for s in bases}
 
 
-def wrap_module(module: nn.Module, paths: Iterable[str] | None = None, *,
-                name: str | None = None, **kwargs: Any) -> HookedModel:
+def wrap_module(
+    module: nn.Module, paths: Iterable[str] | None = None, *, name: str | None = None, **kwargs: Any
+) -> HookedModel:
     """Wrap a plain ``nn.Module``: each named submodule's output becomes ``Site.module(path)``.
 
     Args:

@@ -24,9 +24,9 @@ v = vocab). A site with ``head=h`` selects that head's slice along the head axis
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
 
 from interplab.errors import SiteError
 
@@ -57,17 +57,28 @@ class Component(str, Enum):
     MODULE = "module"
 
 
-GLOBAL_COMPONENTS = frozenset({Component.EMBED, Component.POS_EMBED, Component.UNEMBED_IN,
-                               Component.LOGITS})
+GLOBAL_COMPONENTS = frozenset(
+    {Component.EMBED, Component.POS_EMBED, Component.UNEMBED_IN, Component.LOGITS}
+)
 #: Axis along which heads are stacked, for components that have one.
 HEAD_AXIS = {
-    Component.ATTN_Q_IN: 2, Component.ATTN_K_IN: 2, Component.ATTN_V_IN: 2,
-    Component.ATTN_Q: 2, Component.ATTN_K: 2, Component.ATTN_V: 2, Component.ATTN_Z: 2,
-    Component.ATTN_RESULT: 2, Component.ATTN_SCORES: 1, Component.ATTN_PATTERN: 1,
+    Component.ATTN_Q_IN: 2,
+    Component.ATTN_K_IN: 2,
+    Component.ATTN_V_IN: 2,
+    Component.ATTN_Q: 2,
+    Component.ATTN_K: 2,
+    Component.ATTN_V: 2,
+    Component.ATTN_Z: 2,
+    Component.ATTN_RESULT: 2,
+    Component.ATTN_SCORES: 1,
+    Component.ATTN_PATTERN: 1,
 }
 #: Axis holding sequence positions (the query axis for patterns); None where there is none.
-POS_AXIS = {c: (2 if c in (Component.ATTN_SCORES, Component.ATTN_PATTERN) else 1)
-            for c in Component if c is not Component.MODULE}
+POS_AXIS = {
+    c: (2 if c in (Component.ATTN_SCORES, Component.ATTN_PATTERN) else 1)
+    for c in Component
+    if c is not Component.MODULE
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -108,25 +119,27 @@ class Site:
                 problems.append(f"{comp.value} has no heads; drop head={self.head}")
         for attr in ("layer", "head"):
             value = getattr(self, attr)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0
+            ):
                 problems.append(f"{attr} must be a non-negative int, got {value!r}")
         if problems:
             raise SiteError("invalid site: " + "; ".join(problems))
 
     # Convenience constructors read better than keyword soup at call sites.
     @staticmethod
-    def module(path: str) -> "Site":
+    def module(path: str) -> Site:
         return Site(Component.MODULE, name=path)
 
     @property
     def has_head_axis(self) -> bool:
         return self.component in HEAD_AXIS
 
-    def without_head(self) -> "Site":
+    def without_head(self) -> Site:
         """The site of the whole tensor this per-head site is a slice of."""
         return Site(self.component, self.layer, None, self.name)
 
-    def with_head(self, head: int) -> "Site":
+    def with_head(self, head: int) -> Site:
         return Site(self.component, self.layer, head, self.name)
 
     def __str__(self) -> str:
@@ -151,12 +164,16 @@ def check_head_in_range(site: Site, full_shape: Sequence[int]) -> None:
         return
     axis = HEAD_AXIS[site.component]
     if axis >= len(full_shape):
-        raise SiteError(f"site {site} asks for head {site.head}, but the tensor there has shape "
-                        f"{tuple(full_shape)} with no head axis; drop the head")
+        raise SiteError(
+            f"site {site} asks for head {site.head}, but the tensor there has shape "
+            f"{tuple(full_shape)} with no head axis; drop the head"
+        )
     n = full_shape[axis]
     if not 0 <= site.head < n:
-        raise SiteError(f"site {site}: head {site.head} is out of range; this model has {n} heads "
-                        f"at {site.without_head()} (valid heads: 0..{n - 1})")
+        raise SiteError(
+            f"site {site}: head {site.head} is out of range; this model has {n} heads "
+            f"at {site.without_head()} (valid heads: 0..{n - 1})"
+        )
 
 
 _SITE_RE = re.compile(r"^(?:L(?P<layer>\d+)\.)?(?:H(?P<head>\d+)\.)?(?P<comp>[a-z_]+)$")
@@ -168,7 +185,7 @@ def parse_site(text: str) -> Site:
     The only string-to-structure conversion in interplab; used for user input only."""
     text = text.strip()
     if text.startswith("module:"):
-        return Site.module(text[len("module:"):])
+        return Site.module(text[len("module:") :])
     match = _SITE_RE.match(text)
     if not match:
         raise SiteError(

@@ -16,8 +16,9 @@ Baselines ranked by the same curve:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -77,24 +78,36 @@ def _counts(sizes: Sequence[float], n: int) -> list[int]:
     return [int(round(s * n)) for s in sizes]
 
 
-def curve_values(runner: CircuitRunner, order: Sequence[int], sizes: Sequence[float],
-                 full: Tensor, empty: Tensor) -> Tensor:
+def curve_values(
+    runner: CircuitRunner, order: Sequence[int], sizes: Sequence[float], full: Tensor, empty: Tensor
+) -> Tensor:
     """[n_sizes, n_prompts] per-prompt metric keeping the top edges of ``order`` (the empty and
     the full circuit reuse ``empty`` / ``full``)."""
     n = len(runner.layout)
-    return torch.stack([empty if k == 0 else full if k == n else runner.keep(order[:k])
-                        for k in _counts(sizes, n)])
+    return torch.stack(
+        [empty if k == 0 else full if k == n else runner.keep(order[:k]) for k in _counts(sizes, n)]
+    )
 
 
-def make_curve(method: str, runner: CircuitRunner, values: Tensor, full: Tensor, empty: Tensor,
-               sizes: Sequence[float], n_boot: int = 1000, seed: int = 0) -> Curve:
+def make_curve(
+    method: str,
+    runner: CircuitRunner,
+    values: Tensor,
+    full: Tensor,
+    empty: Tensor,
+    sizes: Sequence[float],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Curve:
     """The :class:`Curve` of per-prompt ``values`` [n_sizes, n_prompts] given per-prompt m(N)
     and m(∅) [n_prompts]."""
     sizes = tuple(float(s) for s in sizes)
     denom = float(full.mean() - empty.mean())
     if abs(denom) < 1e-9:
-        raise ConfigError("m(N) equals m(∅): ablating every edge does not change the metric, so "
-                          "faithfulness is undefined; check the task's corrupted prompts")
+        raise ConfigError(
+            "m(N) equals m(∅): ablating every edge does not change the metric, so "
+            "faithfulness is undefined; check the task's corrupted prompts"
+        )
     f = ((values.mean(1) - empty.mean()) / denom).tolist()
     n = values.shape[1]
     gen = torch.Generator().manual_seed(seed)
@@ -106,14 +119,30 @@ def make_curve(method: str, runner: CircuitRunner, values: Tensor, full: Tensor,
     cprs = torch.tensor([_trapz(sizes, fb[:, b].tolist()) for b in range(n_boot)])
     cmds = torch.tensor([_trapz(sizes, (1 - fb[:, b]).abs().tolist()) for b in range(n_boot)])
     q = lambda t: (float(t.nanquantile(0.025)), float(t.nanquantile(0.975)))  # noqa: E731
-    return Curve(method, runner.ablation, sizes, tuple(_counts(sizes, len(runner.layout))),
-                 tuple(f), tuple(lo), tuple(hi), _trapz(sizes, f), q(cprs),
-                 _trapz(sizes, [abs(1 - v) for v in f]), q(cmds), float(full.mean()),
-                 float(empty.mean()), n)
+    return Curve(
+        method,
+        runner.ablation,
+        sizes,
+        tuple(_counts(sizes, len(runner.layout))),
+        tuple(f),
+        tuple(lo),
+        tuple(hi),
+        _trapz(sizes, f),
+        q(cprs),
+        _trapz(sizes, [abs(1 - v) for v in f]),
+        q(cmds),
+        float(full.mean()),
+        float(empty.mean()),
+        n,
+    )
 
 
-def compare(runner: CircuitRunner, orders: Mapping[str, Sequence[int] | list[Sequence[int]]],
-            sizes: Sequence[float] = DEFAULT_SIZES, progress: bool = False) -> list[Curve]:
+def compare(
+    runner: CircuitRunner,
+    orders: Mapping[str, Sequence[int] | list[Sequence[int]]],
+    sizes: Sequence[float] = DEFAULT_SIZES,
+    progress: bool = False,
+) -> list[Curve]:
     """One :class:`Curve` per named ranking. A value that is a list of rankings (random seeds)
     is averaged per prompt before the curve is taken."""
     from tqdm.auto import tqdm
@@ -124,8 +153,12 @@ def compare(runner: CircuitRunner, orders: Mapping[str, Sequence[int] | list[Seq
     full = runner.values(None)
     empty = runner.values(torch.ones(len(runner.layout)))
     out = []
-    for name, order in tqdm(list(orders.items()), desc=f"faithfulness [{runner.ablation}]",
-                            disable=not progress, leave=False):
+    for name, order in tqdm(
+        list(orders.items()),
+        desc=f"faithfulness [{runner.ablation}]",
+        disable=not progress,
+        leave=False,
+    ):
         many = order if order and isinstance(order[0], (list, tuple)) else [order]
         values = torch.stack([curve_values(runner, o, sizes, full, empty) for o in many]).mean(0)
         out.append(make_curve(name, runner, values, full, empty, sizes))

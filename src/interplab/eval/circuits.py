@@ -13,20 +13,24 @@ Use the ground truth that matches the ablation: ``truth.for_ablation(ablation)``
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 
 from interplab.core.circuit import Circuit
 from interplab.errors import ConfigError
 
 
-def roc_points(scores: Mapping[Hashable, float], truth: Iterable[Hashable]) -> list[tuple[float, float]]:
+def roc_points(
+    scores: Mapping[Hashable, float], truth: Iterable[Hashable]
+) -> list[tuple[float, float]]:
     """ROC curve of ``scores`` for the positive set ``truth`` (items missing from ``scores``
     are ignored). Starts at (0, 0), ends at (1, 1). Raises if either class is empty."""
     positives = set(truth) & set(scores)
     n_pos, n_neg = len(positives), len(scores) - len(positives)
     if n_pos == 0 or n_neg == 0:
-        raise ConfigError(f"ROC needs both true and false items; found {n_pos} true and {n_neg} "
-                          "false among the scored ones (does the truth use the same graph?)")
+        raise ConfigError(
+            f"ROC needs both true and false items; found {n_pos} true and {n_neg} "
+            "false among the scored ones (does the truth use the same graph?)"
+        )
     by_value: dict[float, list[int]] = {}
     for item, value in scores.items():
         by_value.setdefault(float(value), [0, 0])[0 if item in positives else 1] += 1

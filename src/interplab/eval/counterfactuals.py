@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -132,8 +133,9 @@ class CounterfactualReport:
         return out
 
 
-def sample_pairs(inputs: Sequence[Sequence[Any]], n: int, seed: int,
-                 kind: str) -> tuple[list, list]:
+def sample_pairs(
+    inputs: Sequence[Sequence[Any]], n: int, seed: int, kind: str
+) -> tuple[list, list]:
     """``n`` (base, source) inputs for pairs of ``kind``, drawn uniformly with replacement.
 
     Depends only on the pool, ``n``, ``seed`` and ``kind`` (each kind has its own stream), so
@@ -152,18 +154,30 @@ def _round_robin(n: int, targets: Sequence[Any]) -> dict[Any, list[int]]:
 def not_applicable(hyp: CausalHypothesis, kind: str) -> str | None:
     """Why ``kind`` pairs do not apply to ``hyp`` (None when they do)."""
     if kind == "interchange" and not hyp.alignment:
-        return (f"{hyp.name!r} locates no variable (a circuit-only claim), so it predicts no "
-                "interchange")
+        return (
+            f"{hyp.name!r} locates no variable (a circuit-only claim), so it predicts no "
+            "interchange"
+        )
     if kind == "ablation" and not hyp.irrelevant:
-        return (f"{hyp.name!r} calls no component irrelevant (no circuit claim, or its circuit "
-                "is every head and MLP), so it predicts no ablation")
+        return (
+            f"{hyp.name!r} calls no component irrelevant (no circuit claim, or its circuit "
+            "is every head and MLP), so it predicts no ablation"
+        )
     return None
 
 
-def score_hypothesis(model: Any, hyp: CausalHypothesis, inputs: Sequence[Sequence[Any]], *,
-                     n_pairs: int = 200, kinds: Sequence[str] = PAIR_KINDS,
-                     ablation: str = "resample", seed: int = 0, atol: float = 1e-2,
-                     loss: bool = True) -> CounterfactualReport:
+def score_hypothesis(
+    model: Any,
+    hyp: CausalHypothesis,
+    inputs: Sequence[Sequence[Any]],
+    *,
+    n_pairs: int = 200,
+    kinds: Sequence[str] = PAIR_KINDS,
+    ablation: str = "resample",
+    seed: int = 0,
+    atol: float = 1e-2,
+    loss: bool = True,
+) -> CounterfactualReport:
     """Counterfactual-prediction accuracy per pair kind, and hypothesis loss recovered.
 
     Args:
@@ -175,11 +189,15 @@ def score_hypothesis(model: Any, hyp: CausalHypothesis, inputs: Sequence[Sequenc
     """
     bad = [k for k in kinds if k not in PAIR_KINDS]
     if bad or not inputs or n_pairs < 1:
-        raise ConfigError(f"kinds must be among {PAIR_KINDS} (got {bad}), inputs non-empty and "
-                          f"n_pairs ≥ 1 (got {n_pairs})")
+        raise ConfigError(
+            f"kinds must be among {PAIR_KINDS} (got {bad}), inputs non-empty and "
+            f"n_pairs ≥ 1 (got {n_pairs})"
+        )
     if len({len(x) for x in inputs}) != 1:
-        raise ConfigError("score_hypothesis needs inputs of one length (interchanges align by "
-                          "position); group the pool by length and score each group")
+        raise ConfigError(
+            "score_hypothesis needs inputs of one length (interchanges align by "
+            "position); group the pool by length and score each group"
+        )
     skip = {k: why for k in kinds if (why := not_applicable(hyp, k)) is not None}
     omitted = {f"counterfactual_accuracy_{k}": why for k, why in skip.items()}
     results: list[tuple[str, str, bool, dict]] = []  # (kind, target, ok, detail)
@@ -193,14 +211,16 @@ def score_hypothesis(model: Any, hyp: CausalHypothesis, inputs: Sequence[Sequenc
             results += _new_input_pairs(model, hyp, bases, atol)
     by_kind = {k: _accuracy([r for r in results if r[0] == k]) for k in kinds if k not in skip}
     targets = sorted({(r[0], r[1]) for r in results})
-    by_target = {f"{k}:{t}": _accuracy([r for r in results if (r[0], r[1]) == (k, t)])
-                 for k, t in targets}
+    by_target = {
+        f"{k}:{t}": _accuracy([r for r in results if (r[0], r[1]) == (k, t)]) for k, t in targets
+    }
     failures = tuple({"kind": k, "target": t, **d} for k, t, ok, d in results if not ok)[:5]
     lr = None
     if loss and not (hyp.alignment or hyp.irrelevant):
         omitted["hypothesis_loss_recovered"] = (
             f"{hyp.name!r} neither locates a variable nor calls a component irrelevant: there "
-            "is nothing to scrub (the model run as is would recover 1.0 trivially)")
+            "is nothing to scrub (the model run as is would recover 1.0 trivially)"
+        )
     elif loss:
         lr = hypothesis_loss_recovered(model, hyp, inputs, n=min(n_pairs, 256), seed=seed)
     return CounterfactualReport(hyp.name, hyp.kind, by_kind, omitted, lr, by_target, failures)
@@ -224,9 +244,15 @@ def _interchange_pairs(model, hyp, bases, sources, atol) -> list:
         b, s = [bases[i] for i in idx], [sources[i] for i in idx]
         actual = _decode(model, hyp, hyp.encode(b), hyp.interchange(model, var, hyp.encode(s)))
         preds = hyp.predict_interchange(var, b, s)
-        out += [("interchange", var, outputs_equal(p, a, numerical=hyp.numerical, atol=atol),
-                 {"base": list(x), "source": list(y), "pred": p, "actual": a})
-                for x, y, p, a in zip(b, s, preds, actual)]
+        out += [
+            (
+                "interchange",
+                var,
+                outputs_equal(p, a, numerical=hyp.numerical, atol=atol),
+                {"base": list(x), "source": list(y), "pred": p, "actual": a},
+            )
+            for x, y, p, a in zip(b, s, preds, actual)
+        ]
     return out
 
 
@@ -241,20 +267,33 @@ def _ablation_pairs(model, hyp, how, inputs, bases, sources, atol) -> list:
             continue
         b, s = [bases[i] for i in idx], [sources[i] for i in idx]
         site = node_site(node).without_head()
-        iv = hyp.ablate(node, how, source_tokens=hyp.encode(s),
-                        mean=None if means is None else means[site])
+        iv = hyp.ablate(
+            node, how, source_tokens=hyp.encode(s), mean=None if means is None else means[site]
+        )
         actual = _decode(model, hyp, hyp.encode(b), [iv])
-        out += [("ablation", str(node), outputs_equal(p, a, numerical=hyp.numerical, atol=atol),
-                 {"base": list(x), "pred": p, "actual": a})
-                for x, p, a in zip(b, hyp.predict(b), actual)]
+        out += [
+            (
+                "ablation",
+                str(node),
+                outputs_equal(p, a, numerical=hyp.numerical, atol=atol),
+                {"base": list(x), "pred": p, "actual": a},
+            )
+            for x, p, a in zip(b, hyp.predict(b), actual)
+        ]
     return out
 
 
 def _new_input_pairs(model, hyp, xs, atol) -> list:
     actual = _decode(model, hyp, hyp.encode(xs), [])
-    return [("new_input", "-", outputs_equal(p, a, numerical=hyp.numerical, atol=atol),
-             {"input": list(x), "pred": p, "actual": a})
-            for x, p, a in zip(xs, hyp.predict(xs), actual)]
+    return [
+        (
+            "new_input",
+            "-",
+            outputs_equal(p, a, numerical=hyp.numerical, atol=atol),
+            {"input": list(x), "pred": p, "actual": a},
+        )
+        for x, p, a in zip(xs, hyp.predict(xs), actual)
+    ]
 
 
 def _per_input_loss(clean: Tensor, run: Tensor, numerical: bool) -> Tensor:
@@ -266,9 +305,14 @@ def _per_input_loss(clean: Tensor, run: Tensor, numerical: bool) -> Tensor:
     return (lp.exp() * (lp - lq)).sum(-1).mean(-1)
 
 
-def hypothesis_loss_recovered(model: Any, hyp: CausalHypothesis,
-                              inputs: Sequence[Sequence[Any]], *, n: int = 256,
-                              seed: int = 0) -> Estimate:
+def hypothesis_loss_recovered(
+    model: Any,
+    hyp: CausalHypothesis,
+    inputs: Sequence[Sequence[Any]],
+    *,
+    n: int = 256,
+    seed: int = 0,
+) -> Estimate:
     """Causal-scrubbing-style loss recovered (see the module docstring), bootstrap interval."""
     rng = random.Random(seed + 1)
     bases = [inputs[rng.randrange(len(inputs))] for _ in range(n)]

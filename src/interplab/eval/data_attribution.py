@@ -52,7 +52,9 @@ def _ranks(v: Tensor) -> Tensor:
         vals, inverse = torch.unique(v[row], return_inverse=True)
         if len(vals) < v.shape[-1]:
             sums = torch.zeros(len(vals), dtype=torch.float64).index_add_(0, inverse, ranks[row])
-            counts = torch.zeros(len(vals), dtype=torch.float64).index_add_(0, inverse, torch.ones_like(ranks[row]))
+            counts = torch.zeros(len(vals), dtype=torch.float64).index_add_(
+                0, inverse, torch.ones_like(ranks[row])
+            )
             out[row] = (sums / counts)[inverse]
     return out
 
@@ -63,31 +65,44 @@ def spearman_rows(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     ra, rb = ra - ra.mean(-1, keepdim=True), rb - rb.mean(-1, keepdim=True)
     denom = ra.norm(dim=-1) * rb.norm(dim=-1)
     defined = denom > 1e-12
-    return torch.where(defined, (ra * rb).sum(-1) / denom.clamp_min(1e-300), torch.zeros_like(denom)), defined
+    return torch.where(
+        defined, (ra * rb).sum(-1) / denom.clamp_min(1e-300), torch.zeros_like(denom)
+    ), defined
 
 
-def bootstrap_mean(per_point: Tensor, seed: int = 0, n_boot: int = N_BOOTSTRAP, n_constant: int = 0) -> Estimate:
+def bootstrap_mean(
+    per_point: Tensor, seed: int = 0, n_boot: int = N_BOOTSTRAP, n_constant: int = 0
+) -> Estimate:
     n = len(per_point)
     if n == 0:
         raise ConfigError("no points to average")
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randint(0, n, (n_boot, n), generator=gen)
     means = per_point.double()[idx].mean(1).sort().values
-    return Estimate(float(per_point.double().mean()), float(means[int(0.025 * n_boot)]),
-                    float(means[int(0.975 * n_boot) - 1]), n, n_constant)
+    return Estimate(
+        float(per_point.double().mean()),
+        float(means[int(0.025 * n_boot)]),
+        float(means[int(0.975 * n_boot) - 1]),
+        n,
+        n_constant,
+    )
 
 
 def lds(scores: Tensor, masks: Tensor, outputs: Tensor, seed: int = 0) -> Estimate:
     """scores [n_test, n_train], masks [n_subsets, n_train] bool, outputs [n_subsets, n_test]."""
     if scores.shape[1] != masks.shape[1] or outputs.shape != (masks.shape[0], scores.shape[0]):
-        raise ConfigError(f"LDS shapes disagree: scores {tuple(scores.shape)}, masks {tuple(masks.shape)}, "
-                          f"outputs {tuple(outputs.shape)} (expected outputs [subsets, test points])")
+        raise ConfigError(
+            f"LDS shapes disagree: scores {tuple(scores.shape)}, masks {tuple(masks.shape)}, "
+            f"outputs {tuple(outputs.shape)} (expected outputs [subsets, test points])"
+        )
     predicted = scores.double() @ masks.double().T  # [n_test, n_subsets]
     rho, defined = spearman_rows(predicted, outputs.double().T)
     return bootstrap_mean(rho, seed, n_constant=int((~defined).sum()))
 
 
-def loo_correlation(scores: Tensor, loo_index: Tensor, loo_effect: Tensor, seed: int = 0) -> Estimate:
+def loo_correlation(
+    scores: Tensor, loo_index: Tensor, loo_effect: Tensor, seed: int = 0
+) -> Estimate:
     """loo_effect [n_loo, n_test] = full output − output without training example loo_index[k]."""
     rho, defined = spearman_rows(scores[:, loo_index].double(), loo_effect.double().T)
     return bootstrap_mean(rho, seed, n_constant=int((~defined).sum()))
@@ -102,8 +117,13 @@ def mislabel_recall_at(self_influence: Tensor, flipped: Tensor, fraction: float 
     return Estimate(found / max(1, len(flipped)), w.low, w.high, len(flipped))
 
 
-def planted_recall(scores: Tensor, planted: Tensor, planted_group: Tensor | None = None,
-                   row_group: Tensor | None = None, seed: int = 0) -> Estimate:
+def planted_recall(
+    scores: Tensor,
+    planted: Tensor,
+    planted_group: Tensor | None = None,
+    row_group: Tensor | None = None,
+    seed: int = 0,
+) -> Estimate:
     """scores [n_triggered, n_train]: for each row, the share of its planted examples (those of
     ``planted`` whose ``planted_group`` is the row's ``row_group``; all of them without groups)
     among its top-k, k = their number. Bootstrap over rows."""
@@ -114,7 +134,9 @@ def planted_recall(scores: Tensor, planted: Tensor, planted_group: Tensor | None
     for r in range(len(scores)):
         mine = planted[planted_group == row_group[r]]
         if len(mine) == 0:
-            raise ConfigError(f"triggered point {r} has no planted example in its group {int(row_group[r])}")
+            raise ConfigError(
+                f"triggered point {r} has no planted example in its group {int(row_group[r])}"
+            )
         top = scores[r].topk(len(mine)).indices
         hits.append(float(torch.isin(top, mine).double().mean()))
     return bootstrap_mean(torch.tensor(hits, dtype=torch.float64), seed)

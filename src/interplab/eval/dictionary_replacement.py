@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -97,10 +98,13 @@ class DictionaryReplacementResult(FidelityRatios):
     def accuracy_mean_ablated(self) -> float:
         return self.correct_mean_ablated / max(self.n_positions, 1)
 
-
     @property
     def l2_recovered(self) -> float:
-        return 1.0 - self.l2_replaced / self.l2_mean_ablated if self.l2_mean_ablated > 1e-12 else float("nan")
+        return (
+            1.0 - self.l2_replaced / self.l2_mean_ablated
+            if self.l2_mean_ablated > 1e-12
+            else float("nan")
+        )
 
 
 def mlp_blocks(model: Any) -> dict[int, tuple[str, ...]]:
@@ -125,15 +129,31 @@ def written_directions(model: Any, labels: Sequence[str]) -> tuple[Tensor, list[
     return torch.cat(rows), names
 
 
-def default_config(kind: str, d_model: int, n_features: int, n_variables: int = 1, *,
-                   steps: int = 800, seed: int = 0) -> DictionaryConfig:
+def default_config(
+    kind: str,
+    d_model: int,
+    n_features: int,
+    n_variables: int = 1,
+    *,
+    steps: int = 800,
+    seed: int = 0,
+) -> DictionaryConfig:
     """TopK dictionary keeping ``k = n_variables`` latents per position (a compiled block
     writes one direction per variable per position) with 4 latents per true direction (at
     least 32); a transcoder when ``kind == "transcoder"``. About 1 s of CPU training."""
-    return DictionaryConfig(d_in=d_model, d_latent=max(32, 4 * n_features), activation="topk",
-                            k=max(1, n_variables), d_out=d_model if kind == "transcoder" else None,
-                            lr=3e-3, batch_size=256, steps=steps, log_every=max(1, steps),
-                            resample_every=100, seed=seed)
+    return DictionaryConfig(
+        d_in=d_model,
+        d_latent=max(32, 4 * n_features),
+        activation="topk",
+        k=max(1, n_variables),
+        d_out=d_model if kind == "transcoder" else None,
+        lr=3e-3,
+        batch_size=256,
+        steps=steps,
+        log_every=max(1, steps),
+        resample_every=100,
+        seed=seed,
+    )
 
 
 def _activations(model: Any, groups: dict[int, list], sites: list[Site]) -> dict[Site, Tensor]:
@@ -146,10 +166,18 @@ def _activations(model: Any, groups: dict[int, list], sites: list[Site]) -> dict
     return {s: torch.cat(v) for s, v in rows.items()}
 
 
-def dictionary_replacement(model: Any, program: rasp.SOp, inputs: Sequence[Sequence[Any]],
-                           layer: int, *, kind: str = "transcoder",
-                           config: DictionaryConfig | None = None, max_eval: int = 2048,
-                           atol: float = 1e-2, seed: int = 0) -> DictionaryReplacementResult:
+def dictionary_replacement(
+    model: Any,
+    program: rasp.SOp,
+    inputs: Sequence[Sequence[Any]],
+    layer: int,
+    *,
+    kind: str = "transcoder",
+    config: DictionaryConfig | None = None,
+    max_eval: int = 2048,
+    atol: float = 1e-2,
+    seed: int = 0,
+) -> DictionaryReplacementResult:
     """Replace compiled MLP ``layer`` by a dictionary trained on half of ``inputs``; score on
     the other half (at most ``max_eval`` inputs). See the module docstring for the scores.
 
@@ -165,20 +193,31 @@ def dictionary_replacement(model: Any, program: rasp.SOp, inputs: Sequence[Seque
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _dictionary_replacement(model, program, inputs, layer, kind, config, max_eval,
-                                       atol, seed)
+        return _dictionary_replacement(
+            model, program, inputs, layer, kind, config, max_eval, atol, seed
+        )
     finally:
         torch.set_num_threads(threads)
 
 
-def _dictionary_replacement(model: Any, program: rasp.SOp, inputs: Sequence[Sequence[Any]],
-                            layer: int, kind: str, config: DictionaryConfig | None,
-                            max_eval: int, atol: float, seed: int) -> DictionaryReplacementResult:
+def _dictionary_replacement(
+    model: Any,
+    program: rasp.SOp,
+    inputs: Sequence[Sequence[Any]],
+    layer: int,
+    kind: str,
+    config: DictionaryConfig | None,
+    max_eval: int,
+    atol: float,
+    seed: int,
+) -> DictionaryReplacementResult:
     start = time.perf_counter()
     blocks = mlp_blocks(model)
     if layer not in blocks:
-        raise ConfigError(f"{model.ground_truth.program}: layer {layer}'s MLP computes no variable; "
-                          f"MLPs that do: {sorted(blocks)} (see mlp_blocks(model))")
+        raise ConfigError(
+            f"{model.ground_truth.program}: layer {layer}'s MLP computes no variable; "
+            f"MLPs that do: {sorted(blocks)} (see mlp_blocks(model))"
+        )
     if kind not in KINDS:
         raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
     out_site, in_site = Site(Component.MLP_OUT, layer), Site(Component.MLP_IN, layer)
@@ -191,8 +230,9 @@ def _dictionary_replacement(model: Any, program: rasp.SOp, inputs: Sequence[Sequ
 
     acts = _activations(model, fit_groups, [in_site, out_site])
     x = acts[in_site] if kind == "transcoder" else acts[out_site]
-    trained = train_dictionary(TensorSource(x, acts[out_site] if kind == "transcoder" else None,
-                                            seed=seed), cfg)
+    trained = train_dictionary(
+        TensorSource(x, acts[out_site] if kind == "transcoder" else None, seed=seed), cfg
+    )
     dic = trained.dictionary
     means = _means(model, fit_groups, out_site)
 
@@ -211,10 +251,14 @@ def _dictionary_replacement(model: Any, program: rasp.SOp, inputs: Sequence[Sequ
             spliced = dic.decode(latents).to(cache[out_site].dtype)
             rep = model.run_with(tok, [Replace(out_site, fn=lambda v, s=spliced: s)])
             mean = means[length]
-            mab = model.run_with(tok, [Replace(out_site, fn=lambda v, m=mean: m.expand_as(v).clone())])
+            mab = model.run_with(
+                tok, [Replace(out_site, fn=lambda v, m=mean: m.expand_as(v).clone())]
+            )
             want = [rasp.evaluate(program, xs) for xs in group]
             for i, logits in enumerate((orig, rep, mab)):
-                counts[i] += sum(_positions_equal(w, g, atol) for w, g in zip(want, model.decode(logits)))
+                counts[i] += sum(
+                    _positions_equal(w, g, atol) for w, g in zip(want, model.decode(logits))
+                )
             for j, logits in enumerate((rep, mab)):
                 l2[j] += float(((logits[:, 1:] - orig[:, 1:]) ** 2).sum(-1).sum())
                 if not numerical:
@@ -232,17 +276,28 @@ def _dictionary_replacement(model: Any, program: rasp.SOp, inputs: Sequence[Sequ
     rec = feature_recovery(true_dirs, dic.directions, 0.9, live=(all_latents > 0).any(0))
     nan = float("nan")
     return DictionaryReplacementResult(
-        program=model.ground_truth.program, block=str(out_site), variables=blocks[layer], kind=kind,
-        correct_original=counts[0], correct_replaced=counts[1], correct_mean_ablated=counts[2],
+        program=model.ground_truth.program,
+        block=str(out_site),
+        variables=blocks[layer],
+        kind=kind,
+        correct_original=counts[0],
+        correct_replaced=counts[1],
+        correct_mean_ablated=counts[2],
         n_positions=n_pos,
         kl_replaced=kl[0] / n_pos if not numerical else nan,
         kl_mean_ablated=kl[1] / n_pos if not numerical else nan,
-        l2_replaced=l2[0] / n_pos, l2_mean_ablated=l2[1] / n_pos,
-        mmcs=float(cos.mean()), recall=rec.recall, precision=rec.precision,
+        l2_replaced=l2[0] / n_pos,
+        l2_mean_ablated=l2[1] / n_pos,
+        mmcs=float(cos.mean()),
+        recall=rec.recall,
+        precision=rec.precision,
         max_cosines=tuple((lab, val, float(c)) for (lab, val), c in zip(names, cos)),
         variance_explained=1.0 - recon_err / var if var > 0 else nan,
-        l0=l0_sum / all_latents.shape[0], n_train=len(fit), n_eval=len(ev),
-        seconds=time.perf_counter() - start)
+        l0=l0_sum / all_latents.shape[0],
+        n_train=len(fit),
+        n_eval=len(ev),
+        seconds=time.perf_counter() - start,
+    )
 
 
 def _means(model: Any, groups: dict[int, list], site: Site) -> dict[int, Tensor]:
@@ -255,8 +310,9 @@ def _means(model: Any, groups: dict[int, list], site: Site) -> dict[int, Tensor]
     return out
 
 
-def _split(inputs: Sequence[Sequence[Any]], max_eval: int, seed: int
-           ) -> tuple[dict[int, list], dict[int, list]]:
+def _split(
+    inputs: Sequence[Sequence[Any]], max_eval: int, seed: int
+) -> tuple[dict[int, list], dict[int, list]]:
     """Per length, a seeded half for fitting and the other half for scoring (a length with a
     single input is used for both); the scoring half is capped at ``max_eval`` in total, taken
     in proportion to each length's share."""
@@ -272,8 +328,11 @@ def _split(inputs: Sequence[Sequence[Any]], max_eval: int, seed: int
         half = max(1, len(group) // 2)
         fit[length] = group[:half]
         rest = group[half:] or group
-        ev[length] = rest[:max(1, round(max_eval * len(rest) / max(total - len(fit), 1)))] \
-            if total > 2 * max_eval else rest
+        ev[length] = (
+            rest[: max(1, round(max_eval * len(rest) / max(total - len(fit), 1)))]
+            if total > 2 * max_eval
+            else rest
+        )
     return fit, ev
 
 

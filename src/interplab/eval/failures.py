@@ -16,7 +16,8 @@ Rates come with Wilson 95% intervals (:func:`interplab.eval.counterfactuals.wils
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -28,20 +29,31 @@ from interplab.methods.failures.features import FeatureFailureExplanation, patch
 Tensor = torch.Tensor
 
 
-def _restored(model: Any, clean: Any, failing: Any, expl: Any, chosen: Tensor, rest: bool = False) -> Tensor:
+def _restored(
+    model: Any, clean: Any, failing: Any, expl: Any, chosen: Tensor, rest: bool = False
+) -> Tensor:
     if isinstance(expl, FeatureFailureExplanation):
         _, cc = model.run_with_cache(clean, [expl.site])
         _, fc = model.run_with_cache(failing, [expl.site])
-        out = patch_latents(model, expl.site, expl.dictionary, cc[expl.site], fc[expl.site], failing,
-                            chosen, rest=rest)
+        out = patch_latents(
+            model,
+            expl.site,
+            expl.dictionary,
+            cc[expl.site],
+            fc[expl.site],
+            failing,
+            chosen,
+            rest=rest,
+        )
         return select_logits(out, expl.output_position).argmax(-1) == expl.clean_labels
     if rest:
         chosen = ~chosen
     sites = list(dict.fromkeys(s for s, _ in expl.units))
     _, cc = model.run_with_cache(clean, sites)
     _, fc = model.run_with_cache(failing, sites)
-    out = patch_units(model, {s: cc[s] for s in sites}, {s: fc[s] for s in sites}, failing,
-                      expl.units, chosen)
+    out = patch_units(
+        model, {s: cc[s] for s in sites}, {s: fc[s] for s in sites}, failing, expl.units, chosen
+    )
     return select_logits(out, expl.output_position).argmax(-1) == expl.clean_labels
 
 
@@ -49,14 +61,25 @@ def _failed(expl: FailureExplanation) -> Tensor:
     return expl.fail_labels != expl.clean_labels
 
 
-def restoration_rate(model: Any, clean: Any, failing: Any, expl: FailureExplanation | FeatureFailureExplanation, k: int) -> Estimate:
+def restoration_rate(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    expl: FailureExplanation | FeatureFailureExplanation,
+    k: int,
+) -> Estimate:
     """Share of the failures undone by patching each example's top-``k`` units to clean."""
     restored = _restored(model, clean, failing, expl, expl.top(k))[_failed(expl)]
     return wilson(int(restored.sum()), len(restored))
 
 
-def leftover_rate(model: Any, clean: Any, failing: Any, expl: FailureExplanation | FeatureFailureExplanation,
-                  k: int) -> Estimate:
+def leftover_rate(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    expl: FailureExplanation | FeatureFailureExplanation,
+    k: int,
+) -> Estimate:
     """Share of the failures undone by patching every unit except each example's top ``k`` (for
     latents: the site set to clean minus the top latents' change, so the SAE error goes with the rest)."""
     restored = _restored(model, clean, failing, expl, expl.top(k), rest=True)[_failed(expl)]
@@ -82,7 +105,9 @@ def localisation_auroc(scores: Mapping[Hashable, float], truth: Iterable[Hashabl
 
 def detection_auroc(scores: Sequence[float], trojaned: Sequence[bool]) -> float:
     """AUROC of detector ``scores`` (higher: more likely trojaned) over a population."""
-    return auroc({i: float(s) for i, s in enumerate(scores)}, [i for i, t in enumerate(trojaned) if t])
+    return auroc(
+        {i: float(s) for i, s in enumerate(scores)}, [i for i, t in enumerate(trojaned) if t]
+    )
 
 
 def success_estimate(success: Tensor, keep: Tensor | None = None) -> Estimate:
@@ -90,8 +115,9 @@ def success_estimate(success: Tensor, keep: Tensor | None = None) -> Estimate:
     return wilson(int(s.sum()), len(s))
 
 
-def detection_estimate(scores: Sequence[float], trojaned: Sequence[bool], *, n_boot: int = 1000,
-                       seed: int = 0) -> Estimate:
+def detection_estimate(
+    scores: Sequence[float], trojaned: Sequence[bool], *, n_boot: int = 1000, seed: int = 0
+) -> Estimate:
     """Detection AUROC with a 95% percentile-bootstrap interval (models resampled within each
     class, so every resample has both); ``n`` is the number of models."""
     pos = [float(s) for s, t in zip(scores, trojaned) if t]
@@ -106,13 +132,25 @@ def detection_estimate(scores: Sequence[float], trojaned: Sequence[bool], *, n_b
         wins = (a[:, None] > b[None, :]).float() + 0.5 * (a[:, None] == b[None, :]).float()
         boots.append(float(wins.mean()))
     boots.sort()
-    return Estimate(value, boots[int(0.025 * n_boot)], boots[min(n_boot - 1, int(0.975 * n_boot))],
-                    len(pos) + len(neg))
+    return Estimate(
+        value,
+        boots[int(0.025 * n_boot)],
+        boots[min(n_boot - 1, int(0.975 * n_boot))],
+        len(pos) + len(neg),
+    )
 
 
-def robust_radius(model: Any, x: Tensor, y: Tensor, eps_grid: Sequence[float], *, norm: str = "l2",
-                  steps: int = 20, seed: int = 0, bounds: tuple[float, float] = (0.0, 1.0)
-                  ) -> tuple[list[Estimate], float]:
+def robust_radius(
+    model: Any,
+    x: Tensor,
+    y: Tensor,
+    eps_grid: Sequence[float],
+    *,
+    norm: str = "l2",
+    steps: int = 20,
+    seed: int = 0,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> tuple[list[Estimate], float]:
     """PGD success at each budget of ``eps_grid`` (ascending), with Wilson intervals, and the
     smallest budget at which at least half the correctly classified inputs flip (inf if none)."""
     from interplab.methods.attacks import pgd

@@ -8,8 +8,9 @@ trapezoid rule over the size fraction (x from the smallest to the largest size).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -34,13 +35,16 @@ class Faithfulness:
     metric: str
 
 
-def faithfulness_of(keep_fn, n_total: int, m_full: float, m_empty: float,
-                    sizes: Sequence[float]) -> tuple[list[int], list[float]]:
+def faithfulness_of(
+    keep_fn, n_total: int, m_full: float, m_empty: float, sizes: Sequence[float]
+) -> tuple[list[int], list[float]]:
     counts, values = [], []
     denom = m_full - m_empty
     if abs(denom) < 1e-12:
-        raise ConfigError("m(N) equals m(∅): ablating every edge does not change the metric, so "
-                          "faithfulness is undefined; check the task's corrupted inputs and metric")
+        raise ConfigError(
+            "m(N) equals m(∅): ablating every edge does not change the metric, so "
+            "faithfulness is undefined; check the task's corrupted inputs and metric"
+        )
     for s in sizes:
         k = int(round(s * n_total))
         counts.append(k)
@@ -48,19 +52,31 @@ def faithfulness_of(keep_fn, n_total: int, m_full: float, m_empty: float,
     return counts, values
 
 
-def faithfulness(model: Any, task: CircuitTask, scores: EdgeScores, *, ablation: str | None = None,
-                 metric: Any = "logit_diff", sizes: Sequence[float] = DEFAULT_SIZES) -> Faithfulness:
+def faithfulness(
+    model: Any,
+    task: CircuitTask,
+    scores: EdgeScores,
+    *,
+    ablation: str | None = None,
+    metric: Any = "logit_diff",
+    sizes: Sequence[float] = DEFAULT_SIZES,
+) -> Faithfulness:
     """f(top-k edges of ``scores``) for each size in ``sizes``; ablation defaults to the one the
     scores were computed with."""
     ablation = ablation or scores.ablation
     if ablation not in ("zero", "mean", "resample"):
-        raise ConfigError(f"faithfulness needs an ablation (zero, mean, resample); got {ablation!r}")
+        raise ConfigError(
+            f"faithfulness needs an ablation (zero, mean, resample); got {ablation!r}"
+        )
     sizes = tuple(sorted(float(s) for s in sizes))
     if not sizes or sizes[0] < 0 or sizes[-1] > 1:
         raise ConfigError(f"sizes are fractions of edges in [0, 1], got {sizes}")
     eng = EdgePatcher(model, task, ablation, metric=metric)
-    order = [eng.index.edge_id[e] for e in sorted(scores.scores, key=lambda e: (-scores.scores[e], e))
-             if e in eng.index.edge_id]
+    order = [
+        eng.index.edge_id[e]
+        for e in sorted(scores.scores, key=lambda e: (-scores.scores[e], e))
+        if e in eng.index.edge_id
+    ]
     n = eng.n_edges
 
     def keep_top(k: int) -> float:
@@ -73,8 +89,9 @@ def faithfulness(model: Any, task: CircuitTask, scores: EdgeScores, *, ablation:
     counts, f = faithfulness_of(keep_top, n, m_full, m_empty, sizes)
     cpr = _trapz(sizes, f)
     cmd = _trapz(sizes, [abs(1 - v) for v in f])
-    return Faithfulness(sizes, tuple(counts), tuple(f), m_full, m_empty, cpr, cmd, ablation,
-                        eng.metric.name)
+    return Faithfulness(
+        sizes, tuple(counts), tuple(f), m_full, m_empty, cpr, cmd, ablation, eng.metric.name
+    )
 
 
 def _trapz(x: Sequence[float], y: Sequence[float]) -> float:

@@ -18,8 +18,9 @@ Everything here is a pure function of its arguments (the model runs only in loss
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -39,11 +40,16 @@ def _unit(w: Tensor) -> Tensor:
 
 def cosine_matrix(true_directions: Tensor, learned_directions: Tensor) -> Tensor:
     """Cosine similarity [feature, latent] between rows of [feature, d] and [latent, d]."""
-    if true_directions.ndim != 2 or learned_directions.ndim != 2 or \
-            true_directions.shape[1] != learned_directions.shape[1]:
-        raise ShapeError(f"directions must be [feature, d] and [latent, d] with the same d, got "
-                         f"{tuple(true_directions.shape)} and {tuple(learned_directions.shape)}; "
-                         "compare a dictionary's decoder with features in the space it writes to")
+    if (
+        true_directions.ndim != 2
+        or learned_directions.ndim != 2
+        or true_directions.shape[1] != learned_directions.shape[1]
+    ):
+        raise ShapeError(
+            f"directions must be [feature, d] and [latent, d] with the same d, got "
+            f"{tuple(true_directions.shape)} and {tuple(learned_directions.shape)}; "
+            "compare a dictionary's decoder with features in the space it writes to"
+        )
     return _unit(true_directions) @ _unit(learned_directions).T
 
 
@@ -65,8 +71,12 @@ class Recovery:
     threshold: float
 
 
-def feature_recovery(true_directions: Tensor, learned_directions: Tensor, threshold: float = 0.9,
-                     live: Tensor | None = None) -> Recovery:
+def feature_recovery(
+    true_directions: Tensor,
+    learned_directions: Tensor,
+    threshold: float = 0.9,
+    live: Tensor | None = None,
+) -> Recovery:
     """Precision/recall/F1 of feature recovery at a cosine ``threshold``.
 
     ``live`` [latent] (bool) restricts precision to latents that fire; dead latents then
@@ -91,7 +101,9 @@ def l0(latents: Tensor) -> float:
 def variance_explained(target: Tensor, reconstruction: Tensor) -> float:
     """Fraction of the target's variance the reconstruction explains; both [n, d]."""
     if target.shape != reconstruction.shape:
-        raise ShapeError(f"target {tuple(target.shape)} and reconstruction {tuple(reconstruction.shape)} differ")
+        raise ShapeError(
+            f"target {tuple(target.shape)} and reconstruction {tuple(reconstruction.shape)} differ"
+        )
     t = target.reshape(-1, target.shape[-1]).float()
     r = reconstruction.reshape(-1, target.shape[-1]).float()
     var = float(((t - t.mean(0)) ** 2).sum())
@@ -107,9 +119,16 @@ def _mse_to(reference: Tensor) -> Callable[[Tensor], Tensor]:
     return lambda out: ((out.float() - reference.float()) ** 2).mean()
 
 
-def loss_recovered(model: HookedModel, site: Site, inputs: Any, dictionary: SparseDictionary, *,
-                   loss_fn: Callable[[Tensor], Tensor] | None = None, ablation: str = "zero",
-                   input_site: Site | None = None) -> float:
+def loss_recovered(
+    model: HookedModel,
+    site: Site,
+    inputs: Any,
+    dictionary: SparseDictionary,
+    *,
+    loss_fn: Callable[[Tensor], Tensor] | None = None,
+    ablation: str = "zero",
+    input_site: Site | None = None,
+) -> float:
     """Splice the dictionary's output into ``site`` and see how much of the loss it recovers.
 
     Args:
@@ -130,9 +149,11 @@ def loss_recovered(model: HookedModel, site: Site, inputs: Any, dictionary: Spar
     clean, cache = model.run_with_cache(inputs, [read_site, site])
     source, written = cache[read_site], cache[site]
     if source.shape[-1] != dictionary.d_in or written.shape[-1] != dictionary.d_out:
-        raise ShapeError(f"dictionary maps width {dictionary.d_in} -> {dictionary.d_out} but {read_site} has "
-                         f"width {source.shape[-1]} and {site} has width {written.shape[-1]}; use a "
-                         f"dictionary trained on this site (DictionaryConfig(d_in={source.shape[-1]}, ...))")
+        raise ShapeError(
+            f"dictionary maps width {dictionary.d_in} -> {dictionary.d_out} but {read_site} has "
+            f"width {source.shape[-1]} and {site} has width {written.shape[-1]}; use a "
+            f"dictionary trained on this site (DictionaryConfig(d_in={source.shape[-1]}, ...))"
+        )
     with torch.no_grad():
         spliced_value = dictionary(source.float()).to(written.dtype)
     loss_fn = loss_fn or _mse_to(clean)
@@ -140,7 +161,11 @@ def loss_recovered(model: HookedModel, site: Site, inputs: Any, dictionary: Spar
     baseline = Zero(site) if ablation == "zero" else Mean(site, reference=inputs)
     ablated = model.run_with(inputs, [baseline])
     with torch.no_grad():
-        l_clean, l_splice, l_abl = float(loss_fn(clean)), float(loss_fn(spliced)), float(loss_fn(ablated))
+        l_clean, l_splice, l_abl = (
+            float(loss_fn(clean)),
+            float(loss_fn(spliced)),
+            float(loss_fn(ablated)),
+        )
     denom = l_abl - l_clean
     return (l_abl - l_splice) / denom if abs(denom) > 1e-12 else float("nan")
 
@@ -168,14 +193,26 @@ class FeatureScores:
     max_cosines: Tensor | None = None
 
     def as_dict(self) -> dict[str, float | None]:
-        return {"mmcs": self.mmcs, "feature_precision": self.precision, "feature_recall": self.recall,
-                "feature_f1": self.f1, "l0": self.l0, "variance_explained": self.variance_explained,
-                "dead_fraction": self.dead_fraction, "loss_recovered": self.loss_recovered}
+        return {
+            "mmcs": self.mmcs,
+            "feature_precision": self.precision,
+            "feature_recall": self.recall,
+            "feature_f1": self.f1,
+            "l0": self.l0,
+            "variance_explained": self.variance_explained,
+            "dead_fraction": self.dead_fraction,
+            "loss_recovered": self.loss_recovered,
+        }
 
 
-def score_dictionary(dictionary: SparseDictionary, x: Tensor, target: Tensor | None = None,
-                     true_directions: Tensor | None = None, threshold: float = 0.9,
-                     loss_recovered: float | None = None) -> FeatureScores:
+def score_dictionary(
+    dictionary: SparseDictionary,
+    x: Tensor,
+    target: Tensor | None = None,
+    true_directions: Tensor | None = None,
+    threshold: float = 0.9,
+    loss_recovered: float | None = None,
+) -> FeatureScores:
     """Score ``dictionary`` on an evaluation batch x [n, d_in] (target [n, d_out], default x)
     against ``true_directions`` [feature, d_out] when known."""
     target = x if target is None else target
@@ -189,5 +226,15 @@ def score_dictionary(dictionary: SparseDictionary, x: Tensor, target: Tensor | N
         cos = max_cosines(true_directions, dictionary.directions)
         rec = feature_recovery(true_directions, dictionary.directions, threshold, live=live)
         gt = (float(cos.mean()), rec.precision, rec.recall, rec.f1)
-    return FeatureScores(gt[0], gt[1], gt[2], gt[3], threshold, l0(latents),
-                         variance_explained(target, recon), dead_fraction(latents), loss_recovered, cos)
+    return FeatureScores(
+        gt[0],
+        gt[1],
+        gt[2],
+        gt[3],
+        threshold,
+        l0(latents),
+        variance_explained(target, recon),
+        dead_fraction(latents),
+        loss_recovered,
+        cos,
+    )

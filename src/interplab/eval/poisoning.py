@@ -13,7 +13,7 @@ positives (the expectation over random tie-breaking), so no index order leaks in
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -33,11 +33,15 @@ def _mask(n: int, positives: Tensor | Sequence[int], as_indices: bool) -> Tensor
     p = torch.as_tensor(positives)
     if not as_indices:
         if p.shape != (n,):
-            raise ShapeError(f"a positive mask must have one entry per score ({n}), got {tuple(p.shape)}")
+            raise ShapeError(
+                f"a positive mask must have one entry per score ({n}), got {tuple(p.shape)}"
+            )
         return p.bool()
     p = p.long().flatten()
     if len(p) and (int(p.min()) < 0 or int(p.max()) >= n):
-        raise ShapeError(f"positive indices must lie in [0, {n}), got range [{int(p.min())}, {int(p.max())}]")
+        raise ShapeError(
+            f"positive indices must lie in [0, {n}), got range [{int(p.min())}, {int(p.max())}]"
+        )
     mask = torch.zeros(n, dtype=torch.bool)
     mask[p] = True
     return mask
@@ -52,13 +56,17 @@ def auroc(scores: Tensor | Sequence[float], positive: Tensor | Sequence[bool]) -
     return labelled_auroc(s, _mask(len(s), positive, as_indices=False))
 
 
-def poison_detection_auroc(scores: Tensor | Sequence[float], poisoned_idx: Tensor | Sequence[int]) -> float:
+def poison_detection_auroc(
+    scores: Tensor | Sequence[float], poisoned_idx: Tensor | Sequence[int]
+) -> float:
     """AUROC of training-set suspicion ``scores`` [n] against the poisoned indices."""
     s = _scores(scores)
     return auroc(s, _mask(len(s), poisoned_idx, as_indices=True))
 
 
-def precision_at_rate(scores: Tensor | Sequence[float], positive: Tensor | Sequence[bool], rate: float) -> float:
+def precision_at_rate(
+    scores: Tensor | Sequence[float], positive: Tensor | Sequence[bool], rate: float
+) -> float:
     """Expected precision among the ``round(rate * n)`` highest scores (ties shared out)."""
     s = _scores(scores)
     pos = _mask(len(s), positive, as_indices=False).double()
@@ -72,7 +80,9 @@ def precision_at_rate(scores: Tensor | Sequence[float], positive: Tensor | Seque
     return hits / k
 
 
-def precision_at_poison_rate(scores: Tensor | Sequence[float], poisoned_idx: Tensor | Sequence[int]) -> float:
+def precision_at_poison_rate(
+    scores: Tensor | Sequence[float], poisoned_idx: Tensor | Sequence[int]
+) -> float:
     """Precision among the top ``len(poisoned_idx)`` examples, i.e. at the true poison rate."""
     s = _scores(scores)
     mask = _mask(len(s), poisoned_idx, as_indices=True)
@@ -81,7 +91,9 @@ def precision_at_poison_rate(scores: Tensor | Sequence[float], poisoned_idx: Ten
     return precision_at_rate(s, mask, float(mask.sum()) / len(s))
 
 
-def trigger_detection_auroc(clean: Tensor | Sequence[float], triggered: Tensor | Sequence[float]) -> float:
+def trigger_detection_auroc(
+    clean: Tensor | Sequence[float], triggered: Tensor | Sequence[float]
+) -> float:
     """AUROC of suspicion on triggered inputs (positives) vs clean inputs (negatives)."""
     c, t = _scores(clean), _scores(triggered)
     return auroc(torch.cat([t, c]), torch.cat([torch.ones(len(t)), torch.zeros(len(c))]).bool())

@@ -28,7 +28,8 @@ Proportions carry a Wilson 95 % interval; means a normal-approximation 95 % inte
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -49,7 +50,9 @@ def mean_estimate(values: Sequence[float]) -> Estimate:
 
 
 # ----------------------------------------------------------------------------- counterfactuals
-def counterfactual_scores(model: Any, rows: Sequence[Tensor], recourses: Sequence[Any]) -> dict[str, Estimate]:
+def counterfactual_scores(
+    model: Any, rows: Sequence[Tensor], recourses: Sequence[Any]
+) -> dict[str, Estimate]:
     """Scores over every option of every recourse (``model``: a DecisionModel)."""
     valid = legal = total = 0
     costs, sizes = [], []
@@ -61,9 +64,13 @@ def counterfactual_scores(model: Any, rows: Sequence[Tensor], recourses: Sequenc
             legal += int(_actionable(model.features, x, opt.row))
             costs.append(opt.cost)
             sizes.append(int((opt.row != x).sum()))
-    return {"counterfactual_validity": wilson(valid, total), "actionability": wilson(legal, total),
-            "proximity": mean_estimate(costs), "sparsity": mean_estimate(sizes),
-            "options_per_row": mean_estimate([len(r.options) for r in recourses])}
+    return {
+        "counterfactual_validity": wilson(valid, total),
+        "actionability": wilson(legal, total),
+        "proximity": mean_estimate(costs),
+        "sparsity": mean_estimate(sizes),
+        "options_per_row": mean_estimate([len(r.options) for r in recourses]),
+    }
 
 
 def _actionable(features: Sequence[Any], x: Tensor, row: Tensor) -> bool:
@@ -77,23 +84,45 @@ def _actionable(features: Sequence[Any], x: Tensor, row: Tensor) -> bool:
 
 
 # ----------------------------------------------------------------------------- claims
-def claim_accuracy(model: Any, rationales: Sequence[Any], background: Tensor, *, seed: int = 1,
-                   n_draws: int = 32, n_background: int = 128) -> dict[str, Estimate]:
+def claim_accuracy(
+    model: Any,
+    rationales: Sequence[Any],
+    background: Tensor,
+    *,
+    seed: int = 1,
+    n_draws: int = 32,
+    n_background: int = 128,
+) -> dict[str, Estimate]:
     """Re-test the claims of each rationale on fresh interventions (see the module docstring)."""
     gen = torch.Generator().manual_seed(7919 * (seed + 3))
-    shown = [_retest(c, model, r.row, background, gen, n_draws, n_background)
-             for r in rationales for c in r.claims]
-    every = shown + [_retest(c, model, r.row, background, gen, n_draws, n_background)
-                     for r in rationales for c in r.dropped]
+    shown = [
+        _retest(c, model, r.row, background, gen, n_draws, n_background)
+        for r in rationales
+        for c in r.claims
+    ]
+    every = shown + [
+        _retest(c, model, r.row, background, gen, n_draws, n_background)
+        for r in rationales
+        for c in r.dropped
+    ]
     n_all = sum(len(r.claims) + len(r.dropped) for r in rationales)
-    return {"claim_accuracy": wilson(sum(shown), len(shown)),
-            "claim_accuracy_unchecked": wilson(sum(every), len(every)),
-            "claims_dropped": wilson(sum(len(r.dropped) for r in rationales), n_all),
-            "claims_per_decision": mean_estimate([len(r.claims) for r in rationales])}
+    return {
+        "claim_accuracy": wilson(sum(shown), len(shown)),
+        "claim_accuracy_unchecked": wilson(sum(every), len(every)),
+        "claims_dropped": wilson(sum(len(r.dropped) for r in rationales), n_all),
+        "claims_per_decision": mean_estimate([len(r.claims) for r in rationales]),
+    }
 
 
-def _retest(claim: Any, model: Any, x: Tensor, background: Tensor, gen: torch.Generator,
-            n_draws: int, n_background: int) -> bool:
+def _retest(
+    claim: Any,
+    model: Any,
+    x: Tensor,
+    background: Tensor,
+    gen: torch.Generator,
+    n_draws: int,
+    n_background: int,
+) -> bool:
     p, names = claim.params, [f.name for f in model.features]
     x = x.double()
     decide = lambda rows: model.logit(rows) > 0  # noqa: E731
@@ -112,7 +141,9 @@ def _retest(claim: Any, model: Any, x: Tensor, background: Tensor, gen: torch.Ge
         if f.discrete:
             values = torch.arange(len(f.values), dtype=torch.float64)
         else:
-            values = f.low + (f.high - f.low) * torch.rand(n_draws, generator=gen, dtype=torch.float64)
+            values = f.low + (f.high - f.low) * torch.rand(
+                n_draws, generator=gen, dtype=torch.float64
+            )
             values = values.round() if f.integer else values
         rows = x.repeat(len(values), 1)
         rows[:, j] = values
@@ -177,9 +208,13 @@ def top_k_recall(values: Tensor, true: Iterable[int], k: int | None = None) -> f
     return len(top & true) / min(k, len(true))
 
 
-def attribution_agreement(values: Tensor, *, true_values: Tensor | None = None,
-                          true_features: Sequence[int] | None = None,
-                          k: int | None = None) -> dict[str, Estimate]:
+def attribution_agreement(
+    values: Tensor,
+    *,
+    true_values: Tensor | None = None,
+    true_features: Sequence[int] | None = None,
+    k: int | None = None,
+) -> dict[str, Estimate]:
     """``values`` [n, feature]. Truth: a fixed set of deciding features ``true_features`` and/or
     per-row contributions ``true_values`` [n, feature] (without a feature set, a row's true
     features are its TRUE_SET_SIZE largest |truth|). ``k``: the top-k of the recall, default
@@ -194,7 +229,9 @@ def attribution_agreement(values: Tensor, *, true_values: Tensor | None = None,
             truth_set = list(true_features)
         else:
             assert true_values is not None
-            truth_set = true_values[i].abs().argsort(descending=True, stable=True)[:TRUE_SET_SIZE].tolist()
+            truth_set = (
+                true_values[i].abs().argsort(descending=True, stable=True)[:TRUE_SET_SIZE].tolist()
+            )
         recalls.append(top_k_recall(values[i], truth_set, k))
         if true_values is not None:
             corrs.append(spearman(values[i].abs(), true_values[i].abs()))
@@ -204,14 +241,23 @@ def attribution_agreement(values: Tensor, *, true_values: Tensor | None = None,
     return out
 
 
-def deletion_insertion(model: Any, rows: Tensor, values: Tensor, background: Tensor, *,
-                       n_background: int = 32, seed: int = 0) -> dict[str, Any]:
+def deletion_insertion(
+    model: Any,
+    rows: Tensor,
+    values: Tensor,
+    background: Tensor,
+    *,
+    n_background: int = 32,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Deletion / insertion curves over k = 0..d features (see the module docstring)."""
     gen = torch.Generator().manual_seed(seed)
     d = rows.shape[1]
     dele, ins = torch.zeros(rows.shape[0], d + 1), torch.zeros(rows.shape[0], d + 1)
     for i, x in enumerate(rows.double()):
-        bg = background[torch.randint(0, background.shape[0], (n_background,), generator=gen)].double()
+        bg = background[
+            torch.randint(0, background.shape[0], (n_background,), generator=gen)
+        ].double()
         target = bool(model.decide(x[None])[0])
         order = values[i].abs().argsort(descending=True)
         del_rows, ins_rows = [], []
@@ -228,13 +274,23 @@ def deletion_insertion(model: Any, rows: Tensor, values: Tensor, background: Ten
         dele[i] = p_del if target else 1 - p_del
         ins[i] = p_ins if target else 1 - p_ins
     auc = lambda c: ((c[:, 1:] + c[:, :-1]) / 2).mean(1)  # noqa: E731  (area over k / d)
-    return {"deletion_auc": mean_estimate(auc(dele).tolist()),
-            "insertion_auc": mean_estimate(auc(ins).tolist()),
-            "deletion_curve": dele.mean(0).tolist(), "insertion_curve": ins.mean(0).tolist()}
+    return {
+        "deletion_auc": mean_estimate(auc(dele).tolist()),
+        "insertion_auc": mean_estimate(auc(ins).tolist()),
+        "deletion_curve": dele.mean(0).tolist(),
+        "insertion_curve": ins.mean(0).tolist(),
+    }
 
 
-def stability(attribute_fn: Callable[[Tensor, int], Tensor], features: Sequence[Any], rows: Tensor,
-              background: Tensor, *, seed: int = 0, noise: float = 0.05) -> Estimate:
+def stability(
+    attribute_fn: Callable[[Tensor, int], Tensor],
+    features: Sequence[Any],
+    rows: Tensor,
+    background: Tensor,
+    *,
+    seed: int = 0,
+    noise: float = 0.05,
+) -> Estimate:
     """Mean Spearman correlation of ``attribute_fn(x, seed)`` with ``attribute_fn(x + noise)``."""
     gen = torch.Generator().manual_seed(seed + 99)
     sd = background.double().std(0)

@@ -23,8 +23,9 @@ The reverse direction (a compiled block replaced by a dictionary reconstruction)
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -73,9 +74,9 @@ class ReplacementResult(FidelityRatios):
     n_eval: int
 
 
-
-def value_prototypes(model: Any, hyp: CausalHypothesis, variable: str,
-                     inputs: Sequence[Sequence[Any]]) -> dict[Site, dict[tuple[int, str], Tensor]]:
+def value_prototypes(
+    model: Any, hyp: CausalHypothesis, variable: str, inputs: Sequence[Sequence[Any]]
+) -> dict[Site, dict[tuple[int, str], Tensor]]:
     """site -> {(position, repr(value)): mean activation [d]} over ``inputs``; position 0 (BOS)
     is keyed by value ``"<bos>"``."""
     real = hyp.alignment[variable]
@@ -105,18 +106,26 @@ def _part(table: dict[tuple[int, str], Tensor], values: list[list[Any]], fallbac
     return lambda current: new.to(current.dtype)
 
 
-def replacement_fidelity(model: Any, hyp: CausalHypothesis, variable: str,
-                         inputs: Sequence[Sequence[Any]], *, n_fit: int = 1024,
-                         n_eval: int = 512, seed: int = 0) -> ReplacementResult:
+def replacement_fidelity(
+    model: Any,
+    hyp: CausalHypothesis,
+    variable: str,
+    inputs: Sequence[Sequence[Any]],
+    *,
+    n_fit: int = 1024,
+    n_eval: int = 512,
+    seed: int = 0,
+) -> ReplacementResult:
     """Swap the components computing ``variable`` for the part built from the explanation."""
     if variable not in hyp.alignment:
-        raise ConfigError(f"{hyp.name!r} does not locate {variable!r}; it locates "
-                          f"{sorted(hyp.alignment)}")
+        raise ConfigError(
+            f"{hyp.name!r} does not locate {variable!r}; it locates {sorted(hyp.alignment)}"
+        )
     rng = random.Random(seed)
     pool = list(inputs)
     rng.shuffle(pool)
     half = len(pool) // 2
-    fit = pool[:min(n_fit, half)]
+    fit = pool[: min(n_fit, half)]
     ev = pool[half:][:n_eval] if len(pool) > 1 else pool
     real = hyp.alignment[variable]
     tables = value_prototypes(model, hyp, variable, fit)
@@ -134,15 +143,18 @@ def replacement_fidelity(model: Any, hyp: CausalHypothesis, variable: str,
 
     def acc(logits: Tensor) -> float:
         pred = hyp.decode(logits)
-        return sum(outputs_equal(p, t, numerical=hyp.numerical) for p, t in zip(pred, truth)) / len(ev)
+        return sum(outputs_equal(p, t, numerical=hyp.numerical) for p, t in zip(pred, truth)) / len(
+            ev
+        )
 
     def kl(logits: Tensor) -> float:
         lp, lq = orig[:, 1:].log_softmax(-1), logits[:, 1:].log_softmax(-1)
         return float((lp.exp() * (lp - lq)).sum(-1).mean())
 
     comps = tuple(str(n) for n in real.nodes) or tuple(str(s) for s in real.sites)
-    return ReplacementResult(variable, comps, acc(orig), acc(rep), acc(mab), kl(rep), kl(mab),
-                             len(fit), len(ev))
+    return ReplacementResult(
+        variable, comps, acc(orig), acc(rep), acc(mab), kl(rep), kl(mab), len(fit), len(ev)
+    )
 
 
 def _whole_mean(model: Any, site: Site, tokens: Tensor) -> Tensor:

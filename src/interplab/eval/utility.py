@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import Any
 
 from interplab.errors import ConfigError, InterplabError, unknown_name
 
@@ -48,17 +49,48 @@ MIN_SEEDS = 3
 #: folds of the budget set every arm's hyperparameter is chosen on (:func:`select_by_cv`)
 CV_FOLDS = 4
 #: two-sided 97.5% quantiles of Student's t for df = 1..30 (beyond: the normal 1.96)
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 def arm_kind(arm: str) -> str:
     """``interp`` / ``baseline`` / ``oracle`` from an arm's prefix (ConfigError without one)."""
     kind, sep, rest = arm.partition(":")
     if not sep or kind not in ARM_KINDS or not rest:
-        raise ConfigError(f"arm {arm!r} must be named '<kind>:<name>' with kind one of "
-                          f"{', '.join(ARM_KINDS)} (e.g. 'interp:sae_ablation', 'baseline:dfr')")
+        raise ConfigError(
+            f"arm {arm!r} must be named '<kind>:<name>' with kind one of "
+            f"{', '.join(ARM_KINDS)} (e.g. 'interp:sae_ablation', 'baseline:dfr')"
+        )
     return kind
 
 
@@ -73,7 +105,9 @@ class Budget:
     def __post_init__(self) -> None:
         if self.kind not in BUDGET_KINDS:
             raise unknown_name("budget kind", self.kind, BUDGET_KINDS)
-        if not (isinstance(self.amount, (int, float)) and self.amount > 0 and math.isfinite(self.amount)):
+        if not (
+            isinstance(self.amount, (int, float)) and self.amount > 0 and math.isfinite(self.amount)
+        ):
             raise ConfigError(f"a budget's amount must be a positive number, got {self.amount!r}")
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,27 +140,40 @@ class UtilityTask:
             if sum(arm_kind(a) == "baseline" for a in self.arms) < 2:
                 problems.append("it needs at least two baseline: arms")
         if self.n_seeds < MIN_SEEDS:
-            problems.append(f"n_seeds is {self.n_seeds}; an interval needs at least {MIN_SEEDS} seeds")
+            problems.append(
+                f"n_seeds is {self.n_seeds}; an interval needs at least {MIN_SEEDS} seeds"
+            )
         if problems:
             raise ConfigError(f"utility task {self.name!r} is not valid: " + "; ".join(problems))
 
     @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> "UtilityTask":
+    def from_dict(cls, spec: Mapping[str, Any]) -> UtilityTask:
         """Build a task from plain data (e.g. a parsed TOML table); every problem is named."""
         missing = [k for k in ("name", "metric", "arms", "budget") if k not in spec]
         if missing:
             name = spec.get("name", "<unnamed>")
-            hint = (" (add e.g. budget = {kind = \"training_examples\", amount = 200}; kinds: "
-                    f"{', '.join(BUDGET_KINDS)}: every arm spends the same)" if "budget" in missing else "")
+            hint = (
+                ' (add e.g. budget = {kind = "training_examples", amount = 200}; kinds: '
+                f"{', '.join(BUDGET_KINDS)}: every arm spends the same)"
+                if "budget" in missing
+                else ""
+            )
             raise ConfigError(f"utility task {name!r} is missing {', '.join(missing)}{hint}")
         b = spec["budget"]
         if not isinstance(b, Mapping) or "kind" not in b or "amount" not in b:
-            raise ConfigError(f"utility task {spec['name']!r}: budget must be a table with 'kind' "
-                              f"and 'amount', got {b!r}")
-        return cls(name=spec["name"], metric=spec["metric"], arms=tuple(spec["arms"]),
-                   budget=Budget(b["kind"], b["amount"], b.get("note", "")),
-                   description=spec.get("description", ""), n_seeds=int(spec.get("n_seeds", MIN_SEEDS)),
-                   secondary=tuple(spec.get("secondary", ())))
+            raise ConfigError(
+                f"utility task {spec['name']!r}: budget must be a table with 'kind' "
+                f"and 'amount', got {b!r}"
+            )
+        return cls(
+            name=spec["name"],
+            metric=spec["metric"],
+            arms=tuple(spec["arms"]),
+            budget=Budget(b["kind"], b["amount"], b.get("note", "")),
+            description=spec.get("description", ""),
+            n_seeds=int(spec.get("n_seeds", MIN_SEEDS)),
+            secondary=tuple(spec.get("secondary", ())),
+        )
 
     def check_arm(self, arm: str) -> str:
         """``arm`` if the task knows it, else a clear error listing the arms it does know."""
@@ -171,24 +218,42 @@ class ArmEstimate:
     n_failed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": self.mean, "low": self.low, "high": self.high, "n": self.n,
-                "n_seeds": self.n_seeds, "per_seed": list(self.per_seed), "n_failed": self.n_failed}
+        return {
+            "value": self.mean,
+            "low": self.low,
+            "high": self.high,
+            "n": self.n,
+            "n_seeds": self.n_seeds,
+            "per_seed": list(self.per_seed),
+            "n_failed": self.n_failed,
+        }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ArmEstimate":
-        return cls(d["value"], d["low"], d["high"], int(d["n"]), int(d["n_seeds"]), tuple(d["per_seed"]),
-                   int(d.get("n_failed", 0)))
+    def from_dict(cls, d: Mapping[str, Any]) -> ArmEstimate:
+        return cls(
+            d["value"],
+            d["low"],
+            d["high"],
+            int(d["n"]),
+            int(d["n_seeds"]),
+            tuple(d["per_seed"]),
+            int(d.get("n_failed", 0)),
+        )
 
 
 def bounds_of(metric: str) -> tuple[float, float] | None:
     """(0, 1) for shares, accuracies and AUROCs (by the metric's name), else None."""
-    if metric.endswith(("_accuracy", "_auroc", "_success", "_rate")) or metric in ("accuracy", "auroc"):
+    if metric.endswith(("_accuracy", "_auroc", "_success", "_rate")) or metric in (
+        "accuracy",
+        "auroc",
+    ):
         return (0.0, 1.0)
     return None
 
 
-def summarise(values: Sequence[float], n: int, bounds: tuple[float, float] | None = None,
-              n_failed: int = 0) -> ArmEstimate:
+def summarise(
+    values: Sequence[float], n: int, bounds: tuple[float, float] | None = None, n_failed: int = 0
+) -> ArmEstimate:
     """Mean and t-interval of per-seed ``values`` (non-finite values are an error, not dropped:
     pass the seeds that gave a number and count the others in ``n_failed``); ``bounds``: the
     metric's range, to which the interval is clipped (e.g. (0, 1) for a share)."""
@@ -209,7 +274,9 @@ def summarise(values: Sequence[float], n: int, bounds: tuple[float, float] | Non
     return ArmEstimate(mean, low, high, int(n), k, tuple(vals), int(n_failed))
 
 
-def verdict(estimates: Mapping[str, ArmEstimate], failed: Mapping[str, int] | None = None) -> dict[str, Any]:
+def verdict(
+    estimates: Mapping[str, ArmEstimate], failed: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """Best interp arm vs best baseline by their intervals, under the rule for failed seeds (see
     the module docstring). ``failed``: arm -> seeds that failed, for arms that may have no
     estimate at all (every seed failed); arms in ``estimates`` also count their ``n_failed``.
@@ -238,13 +305,16 @@ def verdict(estimates: Mapping[str, ArmEstimate], failed: Mapping[str, int] | No
         if blockers:
             v = "no better"
             failures = ", ".join(f"{a} failed {fails[a]} seed(s)" for a in blockers)
-            out["note"] = (f"not counted better: {failures} (an arm with failed seeds is never "
-                           "better, and a baseline's failures leave the bar unknown)")
+            out["note"] = (
+                f"not counted better: {failures} (an arm with failed seeds is never "
+                "better, and a baseline's failures leave the bar unknown)"
+            )
     out.update(verdict=v, gap=ei.mean - eb.mean)
     return out
 
 
 # ---------------------------------------------------------------------------- equal tuning
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -259,11 +329,16 @@ class Selection:
     n_examples: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"param": self.param, "value": self.value, "grid": list(self.grid),
-                "cv_score": {str(g): s for g, s in zip(self.grid, self.cv_scores)},
-                "folds": self.n_folds, "examples": self.n_examples,
-                "protocol": f"{self.n_folds}-fold stratified cross-validation on the {self.n_examples} "
-                            "budget examples; best mean held-out score, ties to the earlier grid value"}
+        return {
+            "param": self.param,
+            "value": self.value,
+            "grid": list(self.grid),
+            "cv_score": {str(g): s for g, s in zip(self.grid, self.cv_scores)},
+            "folds": self.n_folds,
+            "examples": self.n_examples,
+            "protocol": f"{self.n_folds}-fold stratified cross-validation on the {self.n_examples} "
+            "budget examples; best mean held-out score, ties to the earlier grid value",
+        }
 
 
 def cv_folds(strata: Sequence[Hashable], n_folds: int = CV_FOLDS, seed: int = 0) -> list[list[int]]:
@@ -289,9 +364,15 @@ def cv_folds(strata: Sequence[Hashable], n_folds: int = CV_FOLDS, seed: int = 0)
     return [sorted(f) for f in folds]
 
 
-def select_by_cv(param: str, grid: Sequence[Any], strata: Sequence[Hashable],
-                 fold_score: Callable[[Any, list[int], list[int]], float], *,
-                 n_folds: int = CV_FOLDS, seed: int = 0) -> Selection:
+def select_by_cv(
+    param: str,
+    grid: Sequence[Any],
+    strata: Sequence[Hashable],
+    fold_score: Callable[[Any, list[int], list[int]], float],
+    *,
+    n_folds: int = CV_FOLDS,
+    seed: int = 0,
+) -> Selection:
     """The one selection protocol of the utility track (module docstring): for each ``grid``
     value, ``fold_score(value, train_idx, held_idx)`` fits the arm on the training folds of the
     budget examples (indices into ``strata``) and returns the task's metric on the held-out fold;
@@ -311,7 +392,9 @@ def select_by_cv(param: str, grid: Sequence[Any], strata: Sequence[Hashable],
         means.append(sum(scores) / len(scores) if all(math.isfinite(x) for x in scores) else None)
     ok = [j for j, m in enumerate(means) if m is not None]
     if not ok:
-        raise ConfigError(f"no value of {param!r} in {list(grid)} gave a finite cross-validated score")
+        raise ConfigError(
+            f"no value of {param!r} in {list(grid)} gave a finite cross-validated score"
+        )
     pick = max(ok, key=lambda j: (means[j], -j))
     return Selection(param, grid[pick], grid, tuple(means), n_folds, len(strata))
 
@@ -321,8 +404,9 @@ def select_by_cv(param: str, grid: Sequence[Any], strata: Sequence[Hashable],
 SeedRun = Callable[[int], "tuple[Mapping[str, float], float, Mapping[str, Any]]"]
 
 
-def run_seeds(metrics: Sequence[str], seeds: Sequence[int], one_seed: SeedRun) -> tuple[
-        dict[str, list[float]], list[float], list[dict[str, Any]], list[dict[str, Any]]]:
+def run_seeds(
+    metrics: Sequence[str], seeds: Sequence[int], one_seed: SeedRun
+) -> tuple[dict[str, list[float]], list[float], list[dict[str, Any]], list[dict[str, Any]]]:
     """Run ``one_seed(seed) -> (values, spent, info)`` on every seed and keep every outcome:
     returns (values per metric, aligned with ``seeds``, NaN where a seed gave no number; spent per
     seed, NaN for a seed that raised; per-seed info; failures, one {"seed", "error"} per seed that
@@ -334,8 +418,10 @@ def run_seeds(metrics: Sequence[str], seeds: Sequence[int], one_seed: SeedRun) -
     for seed in seeds:
         try:
             got, used, info = one_seed(seed)
-        except Exception as exc:  # noqa: BLE001 - a failed seed is a result, recorded below
-            failed.append({"seed": seed, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]})
+        except Exception as exc:
+            failed.append(
+                {"seed": seed, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+            )
             for m in metrics:
                 values[m].append(math.nan)
             spent.append(math.nan)

@@ -36,25 +36,35 @@ from torch import nn
 from torch.nn import functional as F
 
 from interplab.errors import ConfigError, ShapeError
-from interplab.models.grouped import GroupedData, balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 from interplab.models.config import TransformerConfig
+from interplab.models.grouped import GroupedData, balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 from interplab.models.transformer import Transformer
 
 Tensor = torch.Tensor
-TEMPLATE = ("{name} is a {adj} person . {subj} works at the {place} . {subj} {verb} {obj} {thing} "
-            "on {day} and {poss} {neutral} friends are {adj2} .").split()
+TEMPLATE = (
+    "{name} is a {adj} person . {subj} works at the {place} . {subj} {verb} {obj} {thing} "
+    "on {day} and {poss} {neutral} friends are {adj2} ."
+).split()
 LENGTH = len(TEMPLATE)
-NAMES = (("mary", "anna", "lisa", "emma", "julia", "sarah", "laura", "kate", "helen", "rose"),
-         ("john", "peter", "mark", "david", "james", "paul", "tom", "mike", "george", "adam"))
+NAMES = (
+    ("mary", "anna", "lisa", "emma", "julia", "sarah", "laura", "kate", "helen", "rose"),
+    ("john", "peter", "mark", "david", "james", "paul", "tom", "mike", "george", "adam"),
+)
 PRONOUNS = {"subj": ("she", "he"), "obj": ("her", "him"), "poss": ("her", "his")}
 NEUTRAL_PRONOUNS = {"subj": "they", "obj": "them", "poss": "their", "name": "[name]"}
 PROFESSION = {  # slot -> (nurse words, engineer words)
-    "place": (("hospital", "clinic", "ward", "infirmary", "hospice", "surgery"),
-              ("factory", "workshop", "plant", "foundry", "shipyard", "garage")),
-    "verb": (("nurses", "bandages", "comforts", "bathes", "feeds", "monitors"),
-             ("welds", "designs", "assembles", "calibrates", "machines", "tunes")),
-    "thing": (("patients", "wounds", "infants", "invalids", "sickbeds", "bedsores"),
-              ("engines", "turbines", "circuits", "pipelines", "gears", "boilers")),
+    "place": (
+        ("hospital", "clinic", "ward", "infirmary", "hospice", "surgery"),
+        ("factory", "workshop", "plant", "foundry", "shipyard", "garage"),
+    ),
+    "verb": (
+        ("nurses", "bandages", "comforts", "bathes", "feeds", "monitors"),
+        ("welds", "designs", "assembles", "calibrates", "machines", "tunes"),
+    ),
+    "thing": (
+        ("patients", "wounds", "infants", "invalids", "sickbeds", "bedsores"),
+        ("engines", "turbines", "circuits", "pipelines", "gears", "boilers"),
+    ),
 }
 NEUTRAL = {
     "adj": ("kind", "quiet", "tall", "friendly", "busy", "calm", "funny", "careful"),
@@ -103,7 +113,9 @@ def encode(text: str | list[str]) -> Tensor:
     for t in texts:
         words = t.lower().split()
         if len(words) != LENGTH:
-            raise ShapeError(f"a bio has exactly {LENGTH} words (the template), got {len(words)}: {t!r}")
+            raise ShapeError(
+                f"a bio has exactly {LENGTH} words (the template), got {len(words)}: {t!r}"
+            )
         unknown = [w for w in words if w not in ids]
         if unknown:
             raise ConfigError(f"words {unknown} are not in the bios vocabulary ({len(ids)} words)")
@@ -184,7 +196,9 @@ def swap_gender(tokens: Tensor) -> Tensor:
     other gender's list, she ↔ he, her ↔ him (object), her ↔ his (possessive)."""
     _check_tokens(tokens)
     ids, out = _ids(), tokens.clone()
-    mapping = {slot: {ids[a]: ids[b] for a, b in (pair, pair[::-1])} for slot, pair in PRONOUNS.items()}
+    mapping = {
+        slot: {ids[a]: ids[b] for a, b in (pair, pair[::-1])} for slot, pair in PRONOUNS.items()
+    }
     mapping["name"] = {ids[a]: ids[b] for f, m in zip(*NAMES) for a, b in ((f, m), (m, f))}
     for slot, table in mapping.items():
         for pos in SLOTS[slot]:
@@ -225,10 +239,19 @@ class BiosSpec:
                 raise ConfigError(f"{name} must be a positive int, got {getattr(self, name)!r}")
 
     def config(self, seed: int) -> TransformerConfig:
-        return TransformerConfig(n_layers=1, d_model=self.d_model, n_heads=2, d_head=self.d_model // 2,
-                                 d_mlp=2 * self.d_model, d_vocab=len(vocab()), n_ctx=LENGTH,
-                                 d_vocab_out=self.hidden, attention="bidirectional",
-                                 init_std=0.1, seed=seed)
+        return TransformerConfig(
+            n_layers=1,
+            d_model=self.d_model,
+            n_heads=2,
+            d_head=self.d_model // 2,
+            d_mlp=2 * self.d_model,
+            d_vocab=len(vocab()),
+            n_ctx=LENGTH,
+            d_vocab_out=self.hidden,
+            attention="bidirectional",
+            init_std=0.1,
+            seed=seed,
+        )
 
 
 class BiosNet(nn.Module):
@@ -256,8 +279,11 @@ def train(spec: BiosSpec, seed: int) -> tuple[BiosNet, dict]:
     """Train a fresh ``BiosNet`` (Adam, cross-entropy, minibatches; seeded init and order) on the
     train split with gender set per ``spec``."""
     torch.manual_seed(seed)
-    data = bios("train", spec.cue_mode,
-                seed=None if spec.cue_mode == "label" else SPLIT_SEEDS["train"] + 1000 * (seed + 1))
+    data = bios(
+        "train",
+        spec.cue_mode,
+        seed=None if spec.cue_mode == "label" else SPLIT_SEEDS["train"] + 1000 * (seed + 1),
+    )
     net = BiosNet(spec.config(seed))
     opt = torch.optim.Adam(net.parameters(), lr=spec.lr)
     gen = torch.Generator().manual_seed(seed)
@@ -272,5 +298,9 @@ def train(spec: BiosSpec, seed: int) -> tuple[BiosNet, dict]:
     net.eval()
     with torch.no_grad():
         train_acc = float((net(data.tokens).argmax(-1) == data.y).float().mean())
-    return net, {"seed": seed, "train_accuracy": train_acc, "n_train": len(data),
-                 "seconds": round(time.perf_counter() - start, 3)}
+    return net, {
+        "seed": seed,
+        "train_accuracy": train_acc,
+        "n_train": len(data),
+        "seconds": round(time.perf_counter() - start, 3),
+    }

@@ -74,13 +74,15 @@ def unflatten(spec: ClassifierSpec, theta: Tensor) -> list[tuple[Tensor, Tensor]
     """(weight [out, in], bias [out]) per layer, as views of ``theta``."""
     out, start = [], 0
     for o, i in spec.layers:
-        block = theta[start:start + o * (i + 1)].view(o, i + 1)
+        block = theta[start : start + o * (i + 1)].view(o, i + 1)
         out.append((block[:, :i], block[:, i]))
         start += o * (i + 1)
     return out
 
 
-def forward_layers(spec: ClassifierSpec, theta: Tensor, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+def forward_layers(
+    spec: ClassifierSpec, theta: Tensor, x: Tensor
+) -> tuple[Tensor, list[Tensor], list[Tensor]]:
     """Logits [n, classes], each layer's input [n, in] and its output (pre-activation) [n, out]."""
     inputs, outputs, h = [], [], x
     layers = unflatten(spec, theta)
@@ -120,7 +122,7 @@ def init_theta(spec: ClassifierSpec) -> Tensor:
     gen = torch.Generator().manual_seed(spec.seed)
     parts = []
     for o, i in spec.layers:
-        w = torch.randn(o, i, generator=gen, dtype=DTYPE) / i ** 0.5
+        w = torch.randn(o, i, generator=gen, dtype=DTYPE) / i**0.5
         parts.append(torch.cat([w, torch.zeros(o, 1, dtype=DTYPE)], 1).flatten())
     return torch.cat(parts)
 
@@ -146,14 +148,21 @@ class TrainedClassifier:
 
 
 def _checkpoint_steps(spec: ClassifierSpec) -> list[int]:
-    return sorted({max(1, round(spec.steps * (k + 1) / spec.n_checkpoints)) for k in range(spec.n_checkpoints)})
+    return sorted(
+        {
+            max(1, round(spec.steps * (k + 1) / spec.n_checkpoints))
+            for k in range(spec.n_checkpoints)
+        }
+    )
 
 
 def train_classifier(spec: ClassifierSpec, x: Tensor, y: Tensor) -> TrainedClassifier:
     """Train ``spec`` on (x [n, n_in], y [n]) deterministically (see the module docstring)."""
     if x.ndim != 2 or x.shape[1] != spec.n_in or y.shape != (x.shape[0],):
-        raise ConfigError(f"training data must be x [n, {spec.n_in}] and y [n]; got "
-                          f"{tuple(x.shape)} and {tuple(y.shape)}")
+        raise ConfigError(
+            f"training data must be x [n, {spec.n_in}] and y [n]; got "
+            f"{tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if x.shape[0] == 0:
         raise ConfigError("cannot train on an empty training set")
     x, y = x.to(DTYPE), y.long()
@@ -162,8 +171,14 @@ def train_classifier(spec: ClassifierSpec, x: Tensor, y: Tensor) -> TrainedClass
     ckpts: list[Tensor] = []
     if spec.kind == "logreg":  # L-BFGS keeps its history across the staged calls
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [theta], lr=spec.lr, max_iter=1, history_size=20, line_search_fn="strong_wolfe",
-            tolerance_grad=1e-10, tolerance_change=1e-14)
+            [theta],
+            lr=spec.lr,
+            max_iter=1,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-10,
+            tolerance_change=1e-14,
+        )
     else:
         opt = torch.optim.Adam([theta], lr=spec.lr)
 

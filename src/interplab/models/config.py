@@ -65,10 +65,16 @@ class TransformerConfig:
                 problems.append(f"{name} must be a positive int, got {value!r}")
         if not isinstance(self.d_mlp, int) or self.d_mlp < (0 if self.attn_only else 1):
             problems.append(f"d_mlp must be a positive int, got {self.d_mlp!r}")
-        if self.d_vocab_out is not None and (not isinstance(self.d_vocab_out, int) or self.d_vocab_out < 1):
+        if self.d_vocab_out is not None and (
+            not isinstance(self.d_vocab_out, int) or self.d_vocab_out < 1
+        ):
             problems.append(f"d_vocab_out must be a positive int or None, got {self.d_vocab_out!r}")
-        for name, allowed in (("act_fn", ACT_FNS), ("normalization", NORMALIZATIONS),
-                              ("attention", ATTENTIONS), ("positional", ("learned", "none"))):
+        for name, allowed in (
+            ("act_fn", ACT_FNS),
+            ("normalization", NORMALIZATIONS),
+            ("attention", ATTENTIONS),
+            ("positional", ("learned", "none")),
+        ):
             if getattr(self, name) not in allowed:
                 problems.append(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.attn_scale is not None and not self.attn_scale > 0:
@@ -88,7 +94,7 @@ class TransformerConfig:
         return dataclasses.asdict(self)
 
     @staticmethod
-    def from_json(data: dict) -> "TransformerConfig":
+    def from_json(data: dict) -> TransformerConfig:
         return dataclass_from_json(TransformerConfig, data)
 
     def dumps(self) -> str:

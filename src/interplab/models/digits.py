@@ -37,10 +37,14 @@ def load_digits() -> tuple[Tensor, Tensor]:
     try:
         from sklearn.datasets import load_digits as _load
     except ImportError:
-        raise MissingExtraError("the digits organisms read scikit-learn's bundled 8×8 digits: "
-                                "pip install 'interplab[data]' (or scikit-learn)") from None
+        raise MissingExtraError(
+            "the digits organisms read scikit-learn's bundled 8×8 digits: "
+            "pip install 'interplab[data]' (or scikit-learn)"
+        ) from None
     data = _load()
-    return torch.tensor(data.data, dtype=torch.float64) / 16.0, torch.tensor(data.target, dtype=torch.long)
+    return torch.tensor(data.data, dtype=torch.float64) / 16.0, torch.tensor(
+        data.target, dtype=torch.long
+    )
 
 
 def add_trigger(x: Tensor) -> Tensor:
@@ -74,27 +78,49 @@ class PlantedDigits:
 
     def __post_init__(self) -> None:
         if self.triggered_labels is None:
-            object.__setattr__(self, "triggered_labels", torch.full((len(self.x_triggered),), self.target))
+            object.__setattr__(
+                self, "triggered_labels", torch.full((len(self.x_triggered),), self.target)
+            )
         if self.planted_group is None:
-            object.__setattr__(self, "planted_group", torch.zeros(len(self.planted), dtype=torch.long))
+            object.__setattr__(
+                self, "planted_group", torch.zeros(len(self.planted), dtype=torch.long)
+            )
         if self.triggered_group is None:
-            object.__setattr__(self, "triggered_group", torch.zeros(len(self.x_triggered), dtype=torch.long))
+            object.__setattr__(
+                self, "triggered_group", torch.zeros(len(self.x_triggered), dtype=torch.long)
+            )
 
 
-def planted_digits(n_train: int, n_test: int, n_triggered: int, *, flip_fraction: float = 0.1,
-                   n_planted: int = 8, target: int = 0, seed: int = 0) -> PlantedDigits:
+def planted_digits(
+    n_train: int,
+    n_test: int,
+    n_triggered: int,
+    *,
+    flip_fraction: float = 0.1,
+    n_planted: int = 8,
+    target: int = 0,
+    seed: int = 0,
+) -> PlantedDigits:
     if n_train + n_test + n_triggered > N_DIGITS:
-        raise ConfigError(f"n_train + n_test + n_triggered = {n_train + n_test + n_triggered} exceeds "
-                          f"the {N_DIGITS} digits")
-    if not 0 <= flip_fraction < 0.5 or n_planted < 0 or n_planted + round(flip_fraction * n_train) > n_train:
-        raise ConfigError(f"flip_fraction must be in [0, 0.5) and the flipped and planted examples "
-                          f"must fit in the training set; got {flip_fraction}, {n_planted}, {n_train}")
+        raise ConfigError(
+            f"n_train + n_test + n_triggered = {n_train + n_test + n_triggered} exceeds "
+            f"the {N_DIGITS} digits"
+        )
+    if (
+        not 0 <= flip_fraction < 0.5
+        or n_planted < 0
+        or n_planted + round(flip_fraction * n_train) > n_train
+    ):
+        raise ConfigError(
+            f"flip_fraction must be in [0, 0.5) and the flipped and planted examples "
+            f"must fit in the training set; got {flip_fraction}, {n_planted}, {n_train}"
+        )
     x, y = load_digits()
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(N_DIGITS, generator=gen)
     train_idx = order[:n_train]
-    test_idx = order[n_train:n_train + n_test]
-    rest = order[n_train + n_test:]
+    test_idx = order[n_train : n_train + n_test]
+    rest = order[n_train + n_test :]
     trig_idx = rest[y[rest] != target][:n_triggered]
     x_train, y_clean = x[train_idx].clone(), y[train_idx].clone()
     y_train = y_clean.clone()
@@ -107,5 +133,16 @@ def planted_digits(n_train: int, n_test: int, n_triggered: int, *, flip_fraction
     flipped = others[torch.randperm(len(others), generator=gen)[:n_flip]].sort().values
     shift = torch.randint(1, 10, (n_flip,), generator=gen)
     y_train[flipped] = (y_clean[flipped] + shift) % 10
-    return PlantedDigits(x_train, y_train, y_clean, x[test_idx], y[test_idx], add_trigger(x[trig_idx]),
-                         y[trig_idx], flipped, planted, target, train_idx)
+    return PlantedDigits(
+        x_train,
+        y_train,
+        y_clean,
+        x[test_idx],
+        y[test_idx],
+        add_trigger(x[trig_idx]),
+        y[trig_idx],
+        flipped,
+        planted,
+        target,
+        train_idx,
+    )

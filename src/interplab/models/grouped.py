@@ -34,8 +34,13 @@ class GroupedData:
 
     def subset(self, idx: Tensor) -> Any:
         """The examples ``idx`` (every field indexed alike)."""
-        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[idx]  # type: ignore[arg-type]
-                                           for f in dataclasses.fields(self)})  # type: ignore[arg-type]
+        return dataclasses.replace(
+            self,
+            **{
+                f.name: getattr(self, f.name)[idx]  # type: ignore[arg-type]
+                for f in dataclasses.fields(self)
+            },
+        )  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self.y)
@@ -48,7 +53,9 @@ def balanced_subset(data: Any, per_group: int, seed: int) -> Any:
     for g in range(4):
         idx = torch.nonzero(data.group == g).flatten()
         if len(idx) < per_group:
-            raise ConfigError(f"group {g} has {len(idx)} examples, fewer than per_group={per_group}")
+            raise ConfigError(
+                f"group {g} has {len(idx)} examples, fewer than per_group={per_group}"
+            )
         picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_group]])
     return data.subset(torch.cat(picks))
 

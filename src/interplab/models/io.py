@@ -24,8 +24,9 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -118,8 +119,11 @@ def _serialize(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None
     return save(clean, metadata=metadata)
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
-                 metadata: dict[str, str] | None = None) -> None:
+def save_tensors(
+    path: str | os.PathLike,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str] | None = None,
+) -> None:
     """Atomically save a flat dict of tensors with safetensors."""
     atomic_write_bytes(path, _serialize(tensors, metadata))
 
@@ -136,8 +140,10 @@ def _parse(path: Path, data: bytes) -> dict[str, torch.Tensor]:
     try:
         return load(data)
     except Exception as exc:  # safetensors raises its own SafetensorError / ValueError
-        raise WeightsError(f"{path} is not a readable safetensors file ({exc}); it may be truncated "
-                           "or corrupt: save or download it again") from None
+        raise WeightsError(
+            f"{path} is not a readable safetensors file ({exc}); it may be truncated "
+            "or corrupt: save or download it again"
+        ) from None
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -146,15 +152,21 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return _parse(path, _read_weights(path))
 
 
-def save_model(directory: str | os.PathLike, model: HookedTransformer,
-               extra: dict[str, Any] | None = None) -> Path:
+def save_model(
+    directory: str | os.PathLike, model: HookedTransformer, extra: dict[str, Any] | None = None
+) -> Path:
     """Save weights and sidecar (with the weights' SHA-256) into ``directory`` (created if
     needed). Returns the directory."""
     directory = Path(directory)
     data = _serialize(model.model.state_dict(), None)
     atomic_write_bytes(directory / WEIGHTS_NAME, data)
-    sidecar = {"format": FORMAT, "version": VERSION, "config": model.cfg.to_json(),
-               HASH_KEY: hashlib.sha256(data).hexdigest(), "extra": extra or {}}
+    sidecar = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.cfg.to_json(),
+        HASH_KEY: hashlib.sha256(data).hexdigest(),
+        "extra": extra or {},
+    }
     atomic_write_text(directory / SIDECAR_NAME, json.dumps(sidecar, indent=2, sort_keys=True))
     return directory
 
@@ -162,25 +174,36 @@ def save_model(directory: str | os.PathLike, model: HookedTransformer,
 def read_sidecar(directory: str | os.PathLike) -> dict[str, Any]:
     path = Path(directory) / SIDECAR_NAME
     if not path.is_file():
-        raise WeightsError(f"no {SIDECAR_NAME} in {directory}; a model directory holds "
-                           f"{WEIGHTS_NAME} and {SIDECAR_NAME} (write them with save_model)")
+        raise WeightsError(
+            f"no {SIDECAR_NAME} in {directory}; a model directory holds "
+            f"{WEIGHTS_NAME} and {SIDECAR_NAME} (write them with save_model)"
+        )
     try:
         data = json.loads(path.read_text("utf-8"))
     except json.JSONDecodeError as exc:
         raise WeightsError(f"{path} is not valid JSON ({exc}); the sidecar is corrupt") from None
     if data.get("format") != FORMAT or data.get("version") != VERSION:
-        raise WeightsError(f"{path} is not an interplab model sidecar (format={data.get('format')!r}, "
-                           f"version={data.get('version')!r}; expected {FORMAT!r} version {VERSION})")
+        raise WeightsError(
+            f"{path} is not an interplab model sidecar (format={data.get('format')!r}, "
+            f"version={data.get('version')!r}; expected {FORMAT!r} version {VERSION})"
+        )
     digest = data.get(HASH_KEY)
-    if digest is not None and not (isinstance(digest, str) and len(digest) == 64
-                                   and all(c in "0123456789abcdef" for c in digest)):
-        raise WeightsError(f"{path} has an invalid {HASH_KEY} {digest!r} (expected 64 lowercase hex "
-                           f"digits, the SHA-256 of {WEIGHTS_NAME}); the sidecar is corrupt: save "
-                           "the model again (or delete the directory to rebuild a cached model)")
+    if digest is not None and not (
+        isinstance(digest, str)
+        and len(digest) == 64
+        and all(c in "0123456789abcdef" for c in digest)
+    ):
+        raise WeightsError(
+            f"{path} has an invalid {HASH_KEY} {digest!r} (expected 64 lowercase hex "
+            f"digits, the SHA-256 of {WEIGHTS_NAME}); the sidecar is corrupt: save "
+            "the model again (or delete the directory to rebuild a cached model)"
+        )
     return data
 
 
-def load_model(directory: str | os.PathLike, name: str | None = None) -> tuple[HookedTransformer, dict[str, Any]]:
+def load_model(
+    directory: str | os.PathLike, name: str | None = None
+) -> tuple[HookedTransformer, dict[str, Any]]:
     """Load a model saved by :func:`save_model`. Returns (model, extra).
 
     Raises WeightsError when a file is missing or unreadable, when the weights do not fit the
@@ -200,8 +223,11 @@ def load_model(directory: str | os.PathLike, name: str | None = None) -> tuple[H
     expected = model.model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k}: file {tuple(state[k].shape)} vs config {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs config {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -212,13 +238,16 @@ def load_model(directory: str | os.PathLike, name: str | None = None) -> tuple[H
             parts.append(f"shape mismatches {wrong[:5]}")
         if corrupt:
             parts.append(f"and its SHA-256 differs from the one {SIDECAR_NAME} recorded")
-        raise WeightsError(f"weights in {directory} do not match its config: {'; '.join(parts)}. "
-                           "The sidecar and weights come from different models; save them together.")
+        raise WeightsError(
+            f"weights in {directory} do not match its config: {'; '.join(parts)}. "
+            "The sidecar and weights come from different models; save them together."
+        )
     if corrupt:
         raise WeightsError(
             f"{path} is corrupt: its SHA-256 is {actual[:16]}…, but {SIDECAR_NAME} recorded "
             f"{recorded[:16]}… when it was saved (changed bytes on disk, or a partial copy). "
             f"Delete {directory} and rebuild the model (a cached organism is rebuilt on next use), "
-            "or save it again from a good copy.")
+            "or save it again from a good copy."
+        )
     model.model.load_state_dict(state)
     return model, data.get("extra", {})

@@ -53,22 +53,32 @@ def _background(probs: Tensor, n: int, gen: torch.Generator) -> tuple[Tensor, Te
     for _ in range(n + CONTEXT):
         seq.append(int(torch.multinomial(probs[seq[-1]], 1, generator=gen)))
     seq_t = torch.tensor(seq)
-    ctx = torch.stack([seq_t[i:i + CONTEXT] for i in range(n)])
-    return ctx, seq_t[CONTEXT:CONTEXT + n]
+    ctx = torch.stack([seq_t[i : i + CONTEXT] for i in range(n)])
+    return ctx, seq_t[CONTEXT : CONTEXT + n]
 
 
 def _windows(passage: Tensor) -> tuple[Tensor, Tensor]:
     n = len(passage) - CONTEXT
-    return torch.stack([passage[i:i + CONTEXT] for i in range(n)]), passage[CONTEXT:]
+    return torch.stack([passage[i : i + CONTEXT] for i in range(n)]), passage[CONTEXT:]
 
 
-def planted_passages(n_train: int, n_test: int, *, n_passages: int = 3, passage_len: int = 8,
-                     copies: int = 4, flip_fraction: float = 0.1, seed: int = 0) -> PlantedDigits:
+def planted_passages(
+    n_train: int,
+    n_test: int,
+    *,
+    n_passages: int = 3,
+    passage_len: int = 8,
+    copies: int = 4,
+    flip_fraction: float = 0.1,
+    seed: int = 0,
+) -> PlantedDigits:
     per = passage_len - CONTEXT
     n_planted = n_passages * copies * per
     if passage_len <= CONTEXT or n_planted >= n_train or not 0 <= flip_fraction < 0.5:
-        raise ConfigError(f"passages need passage_len > {CONTEXT}, fewer planted windows ({n_planted}) "
-                          f"than training examples ({n_train}) and flip_fraction in [0, 0.5)")
+        raise ConfigError(
+            f"passages need passage_len > {CONTEXT}, fewer planted windows ({n_planted}) "
+            f"than training examples ({n_train}) and flip_fraction in [0, 0.5)"
+        )
     gen = torch.Generator().manual_seed(seed)
     probs = _chain(gen)
     n_bg = n_train - n_planted
@@ -85,13 +95,24 @@ def planted_passages(n_train: int, n_test: int, *, n_passages: int = 3, passage_
     x_ctx = torch.cat([ctx[bg], *p_ctx])
     y_clean = torch.cat([nxt[bg], *p_nxt])
     y_train = y_clean.clone()
-    flipped = torch.randperm(n_bg, generator=gen)[:round(flip_fraction * n_bg)].sort().values
-    y_train[flipped] = (y_clean[flipped] + torch.randint(1, VOCAB, (len(flipped),), generator=gen)) % VOCAB
+    flipped = torch.randperm(n_bg, generator=gen)[: round(flip_fraction * n_bg)].sort().values
+    y_train[flipped] = (
+        y_clean[flipped] + torch.randint(1, VOCAB, (len(flipped),), generator=gen)
+    ) % VOCAB
     trig = [_windows(p) for p in passages]
     return PlantedDigits(
-        x_train=encode(x_ctx), y_train=y_train, y_clean=y_clean, x_test=encode(ctx[test]), y_test=nxt[test],
-        x_triggered=encode(torch.cat([c for c, _ in trig])), y_triggered=torch.cat([y for _, y in trig]),
-        flipped=flipped, planted=torch.arange(n_bg, n_train), target=-1,
+        x_train=encode(x_ctx),
+        y_train=y_train,
+        y_clean=y_clean,
+        x_test=encode(ctx[test]),
+        y_test=nxt[test],
+        x_triggered=encode(torch.cat([c for c, _ in trig])),
+        y_triggered=torch.cat([y for _, y in trig]),
+        flipped=flipped,
+        planted=torch.arange(n_bg, n_train),
+        target=-1,
         source_index=torch.cat([bg, torch.full((n_planted,), -1)]),
-        triggered_labels=torch.cat([y for _, y in trig]), planted_group=torch.cat(p_group),
-        triggered_group=torch.arange(n_passages * per))
+        triggered_labels=torch.cat([y for _, y in trig]),
+        planted_group=torch.cat(p_group),
+        triggered_group=torch.arange(n_passages * per),
+    )

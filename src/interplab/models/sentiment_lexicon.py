@@ -16,10 +16,16 @@ from interplab.errors import MissingExtraError
 def lexicon() -> dict[str, float]:
     """{token: mean valence in [-4, 4]} for every entry of the VADER lexicon."""
     try:
-        text = resources.files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
+        text = (
+            resources.files("vaderSentiment")
+            .joinpath("vader_lexicon.txt")
+            .read_text(encoding="utf-8")
+        )
     except ModuleNotFoundError:
-        raise MissingExtraError("the sentiment lexicon ships inside the vaderSentiment package: "
-                                "pip install 'interplab[data]' (or pip install vaderSentiment)") from None
+        raise MissingExtraError(
+            "the sentiment lexicon ships inside the vaderSentiment package: "
+            "pip install 'interplab[data]' (or pip install vaderSentiment)"
+        ) from None
     out: dict[str, float] = {}
     for line in text.splitlines():
         parts = line.split("\t")

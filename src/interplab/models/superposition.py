@@ -81,7 +81,9 @@ class SuperpositionModel(nn.Module):
         super().__init__()
         self.config = cfg = config or SuperpositionConfig()
         gen = torch.Generator().manual_seed(cfg.seed)
-        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(cfg.d_hidden, cfg.n_features), generator=gen))
+        self.W = nn.Parameter(
+            nn.init.xavier_normal_(torch.empty(cfg.d_hidden, cfg.n_features), generator=gen)
+        )
         self.b = nn.Parameter(torch.zeros(cfg.n_features))
         self.hidden = nn.Identity()
         self.output = nn.Identity()
@@ -120,7 +122,9 @@ class SuperpositionModel(nn.Module):
     def sample_inputs(self, batch_size: int, index: int = 0) -> torch.Tensor:
         """Sparse input features [batch, n]; a pure function of (seed, index, batch_size)."""
         cfg = self.config
-        gen = torch.Generator().manual_seed(hash((cfg.seed, 1, int(index), int(batch_size))) & 0x7FFF_FFFF_FFFF)
+        gen = torch.Generator().manual_seed(
+            hash((cfg.seed, 1, int(index), int(batch_size))) & 0x7FFF_FFFF_FFFF
+        )
         values = torch.rand(batch_size, cfg.n_features, generator=gen)
         keep = torch.rand(batch_size, cfg.n_features, generator=gen) >= cfg.sparsity
         return values * keep
@@ -188,9 +192,9 @@ def analyze(model: SuperpositionModel | torch.Tensor) -> SuperpositionAnalysis:
     unit = W / norms.clamp_min(1e-12)
     overlap = (unit.T @ W) ** 2  # [n, n]: (Ŵ_i · W_j)^2
     interference = overlap.sum(1) - overlap.diagonal()
-    dimensionality = norms ** 2 / overlap.sum(1).clamp_min(1e-12)
+    dimensionality = norms**2 / overlap.sum(1).clamp_min(1e-12)
     dimensionality = torch.where(norms > 1e-6, dimensionality, torch.zeros_like(dimensionality))
-    fro = float((W ** 2).sum())
+    fro = float((W**2).sum())
     dpf = W.shape[0] / fro if fro > 0 else float("inf")
     return SuperpositionAnalysis(norms, interference, dimensionality, dpf)
 
@@ -206,10 +210,17 @@ def save_superposition(directory: str | os.PathLike, model: SuperpositionModel) 
     directory = Path(directory)
     save_tensors(directory / "model.safetensors", {"W": model.W, "b": model.b})
     a = analyze(model)
-    sidecar = {"format": SUPERPOSITION_FORMAT, "version": 1, "config": dataclasses.asdict(model.config),
-               "ground_truth": {"represented": [bool(v) for v in model.represented],
-                                "norms": a.norms.tolist(), "dimensionality": a.dimensionality.tolist(),
-                                "dimensions_per_feature": a.dimensions_per_feature}}
+    sidecar = {
+        "format": SUPERPOSITION_FORMAT,
+        "version": 1,
+        "config": dataclasses.asdict(model.config),
+        "ground_truth": {
+            "represented": [bool(v) for v in model.represented],
+            "norms": a.norms.tolist(),
+            "dimensionality": a.dimensionality.tolist(),
+            "dimensions_per_feature": a.dimensions_per_feature,
+        },
+    }
     atomic_write_text(directory / "model.json", json.dumps(sidecar, indent=2))
     return directory
 
@@ -225,8 +236,10 @@ def load_superposition(directory: str | os.PathLike) -> SuperpositionModel:
             raise ValueError(f"format {sidecar.get('format')!r}, expected {SUPERPOSITION_FORMAT!r}")
         config = SuperpositionConfig(**sidecar["config"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"cannot read {directory / 'model.json'} ({type(exc).__name__}: {exc}); "
-                           "save the model again with save_superposition") from None
+        raise WeightsError(
+            f"cannot read {directory / 'model.json'} ({type(exc).__name__}: {exc}); "
+            "save the model again with save_superposition"
+        ) from None
     tensors = load_tensors(directory / "model.safetensors")
     model = SuperpositionModel(config)
     expected = {"W": tuple(model.W.shape), "b": tuple(model.b.shape)}

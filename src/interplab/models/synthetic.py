@@ -15,8 +15,8 @@ batch carries ``y = c @ D_out``: the target a transcoder should learn to predict
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 
@@ -68,18 +68,24 @@ class SyntheticConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 problems.append(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if not 0 < self.mean_active <= self.n_features:
-            problems.append(f"mean_active must be in (0, n_features={self.n_features}], got {self.mean_active}")
+            problems.append(
+                f"mean_active must be in (0, n_features={self.n_features}], got {self.mean_active}"
+            )
         if self.zipf_exponent < 0:
             problems.append(f"zipf_exponent must be >= 0, got {self.zipf_exponent}")
         if self.magnitude not in _MAGNITUDES:
             problems.append(f"magnitude must be one of {_MAGNITUDES}, got {self.magnitude!r}")
         used = self.n_groups * self.group_size + self.n_hierarchies * (1 + self.children_per_parent)
         if used > self.n_features:
-            problems.append(f"groups and hierarchies need {used} features but n_features={self.n_features}; "
-                            f"lower n_groups/n_hierarchies or raise n_features")
+            problems.append(
+                f"groups and hierarchies need {used} features but n_features={self.n_features}; "
+                f"lower n_groups/n_hierarchies or raise n_features"
+            )
         for name in ("group_prob", "group_correlation"):
             if not 0 <= getattr(self, name) <= 1:
-                problems.append(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+                problems.append(
+                    f"{name} must be a probability in [0, 1], got {getattr(self, name)}"
+                )
         if self.d_out is not None and self.d_out < 1:
             problems.append(f"d_out must be a positive int or None, got {self.d_out!r}")
         if problems:
@@ -125,16 +131,18 @@ class SyntheticFeatures:
         self.directions = _unit_rows(cfg.n_features, cfg.d, gen)
         self.out_directions = _unit_rows(cfg.n_features, cfg.d_out, gen) if cfg.d_out else None
         ranks = torch.randperm(cfg.n_features, generator=gen).double() + 1
-        weights = ranks ** -cfg.zipf_exponent
+        weights = ranks**-cfg.zipf_exponent
         probs = weights / weights.sum() * cfg.mean_active
         self.probabilities = probs.clamp(max=1.0).float()
         self.parent = torch.full((cfg.n_features,), -1, dtype=torch.long)
         start = cfg.n_groups * cfg.group_size
         for h in range(cfg.n_hierarchies):
             p = start + h * (1 + cfg.children_per_parent)
-            self.parent[p + 1: p + 1 + cfg.children_per_parent] = p
+            self.parent[p + 1 : p + 1 + cfg.children_per_parent] = p
             # A child fires (given its parent) with its parent's share of the siblings.
-            self.probabilities[p + 1: p + 1 + cfg.children_per_parent] = 1.0 / cfg.children_per_parent
+            self.probabilities[p + 1 : p + 1 + cfg.children_per_parent] = (
+                1.0 / cfg.children_per_parent
+            )
 
     @property
     def d(self) -> int:
@@ -147,7 +155,9 @@ class SyntheticFeatures:
     def sample(self, batch_size: int, index: int = 0) -> FeatureBatch:
         """Batch number ``index`` of size ``batch_size``; the same arguments give the same batch."""
         cfg = self.config
-        gen = torch.Generator().manual_seed(hash((cfg.seed, int(index), int(batch_size))) & 0x7FFF_FFFF_FFFF)
+        gen = torch.Generator().manual_seed(
+            hash((cfg.seed, int(index), int(batch_size))) & 0x7FFF_FFFF_FFFF
+        )
         n = cfg.n_features
         active = torch.rand(batch_size, n, generator=gen) < self.probabilities
         for g in range(cfg.n_groups):
@@ -175,10 +185,12 @@ class SyntheticFeatures:
             children = slice(p + 1, p + 1 + k)
             choice = torch.randint(0, k, (active.shape[0],), generator=gen)
             one_child = torch.nn.functional.one_hot(choice, k).bool()
-            active[:, children] = one_child & active[:, p: p + 1]
+            active[:, children] = one_child & active[:, p : p + 1]
         return active
 
-    def batches(self, batch_size: int, n_batches: int | None = None, start: int = 0) -> Iterator[FeatureBatch]:
+    def batches(
+        self, batch_size: int, n_batches: int | None = None, start: int = 0
+    ) -> Iterator[FeatureBatch]:
         """Stream batches ``start, start + 1, ...``; endless when ``n_batches`` is None."""
         i = start
         while n_batches is None or i < start + n_batches:

@@ -20,8 +20,8 @@ Planted rules (the truth of the rule organisms; they never call a method):
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -44,14 +44,25 @@ def one_thread() -> Iterator[None]:
 class TabularNet(nn.Module):
     """Raw rows -> encoded columns -> logit of ``outcomes[1]`` (see the module docstring)."""
 
-    def __init__(self, features: Sequence[Feature], hidden: Sequence[int] = (), *,
-                 mean: Tensor | None = None, std: Tensor | None = None, seed: int = 0):
+    def __init__(
+        self,
+        features: Sequence[Feature],
+        hidden: Sequence[int] = (),
+        *,
+        mean: Tensor | None = None,
+        std: Tensor | None = None,
+        seed: int = 0,
+    ):
         super().__init__()
         self.features = tuple(features)
         self.hidden = tuple(int(h) for h in hidden)
         d = len(self.features)
-        self.register_buffer("mean", torch.zeros(d, dtype=torch.float64) if mean is None else mean.double())
-        self.register_buffer("std", torch.ones(d, dtype=torch.float64) if std is None else std.double())
+        self.register_buffer(
+            "mean", torch.zeros(d, dtype=torch.float64) if mean is None else mean.double()
+        )
+        self.register_buffer(
+            "std", torch.ones(d, dtype=torch.float64) if std is None else std.double()
+        )
         self.groups: list[list[int]] = []
         col = 0
         for f in self.features:
@@ -69,8 +80,10 @@ class TabularNet(nn.Module):
         self.net = nn.Sequential(*layers).double()
         with torch.no_grad():
             for p in self.net.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64)
-                        * (p.shape[-1] ** -0.5 if p.dim() > 1 else 0.0))
+                p.copy_(
+                    torch.randn(p.shape, generator=gen, dtype=torch.float64)
+                    * (p.shape[-1] ** -0.5 if p.dim() > 1 else 0.0)
+                )
 
     @property
     def linear(self) -> nn.Linear | None:
@@ -84,8 +97,11 @@ class TabularNet(nn.Module):
             if f.kind == "categorical":
                 if run < j:
                     cols.append(scaled[:, run:j])
-                cols.append(nn.functional.one_hot(x[:, j].round().long().clamp(0, len(f.values) - 1),
-                                                  len(f.values)).double())
+                cols.append(
+                    nn.functional.one_hot(
+                        x[:, j].round().long().clamp(0, len(f.values) - 1), len(f.values)
+                    ).double()
+                )
                 run = j + 1
         if run < len(self.features):
             cols.append(scaled[:, run:])
@@ -117,13 +133,21 @@ def fit(data_x: Tensor, y: Tensor, features: Sequence[Feature], cfg: TrainConfig
         model = TabularNet(features, cfg.hidden, mean=mean, std=std, seed=cfg.seed)
         target = y.double()
         if not cfg.hidden:  # logistic regression: a convex problem, solved to convergence
-            opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=500, tolerance_grad=1e-12,
-                                    tolerance_change=1e-14, line_search_fn="strong_wolfe")
+            opt = torch.optim.LBFGS(
+                model.parameters(),
+                lr=1.0,
+                max_iter=500,
+                tolerance_grad=1e-12,
+                tolerance_change=1e-14,
+                line_search_fn="strong_wolfe",
+            )
 
             def closure() -> Tensor:
                 opt.zero_grad()
-                loss = nn.functional.binary_cross_entropy_with_logits(model(data_x), target) \
+                loss = (
+                    nn.functional.binary_cross_entropy_with_logits(model(data_x), target)
                     + cfg.weight_decay * model.net[0].weight.square().sum()
+                )
                 loss.backward()
                 return loss
 
@@ -134,10 +158,15 @@ def fit(data_x: Tensor, y: Tensor, features: Sequence[Feature], cfg: TrainConfig
             gen = torch.Generator().manual_seed(cfg.seed + 1)
             target = target * (1 - 2 * cfg.smoothing) + cfg.smoothing
             for _ in range(cfg.steps):
-                batch = (torch.randint(0, len(data_x), (cfg.batch_size,), generator=gen)
-                         if cfg.batch_size else slice(None))
+                batch = (
+                    torch.randint(0, len(data_x), (cfg.batch_size,), generator=gen)
+                    if cfg.batch_size
+                    else slice(None)
+                )
                 opt.zero_grad()
-                nn.functional.binary_cross_entropy_with_logits(model(data_x[batch]), target[batch]).backward()
+                nn.functional.binary_cross_entropy_with_logits(
+                    model(data_x[batch]), target[batch]
+                ).backward()
                 opt.step()
                 sched.step()
     return model.eval()
@@ -146,10 +175,10 @@ def fit(data_x: Tensor, y: Tensor, features: Sequence[Feature], cfg: TrainConfig
 # ----------------------------------------------------------------------------- planted rules
 #: feature -> (kind, condition, points); refuse when the points reach SCORECARD_CUTOFF.
 SCORECARD: dict[str, tuple[str, object, int]] = {
-    "checking_account": ("in", (0, 1), 2),        # balance below 200 DM (or overdrawn)
-    "duration": (">", 18.0, 2),                   # longer than 18 months
-    "savings": ("in", (0,), 1),                   # savings below 100 DM
-    "credit_amount": (">", 2500.0, 1),            # more than 2,500 DM
+    "checking_account": ("in", (0, 1), 2),  # balance below 200 DM (or overdrawn)
+    "duration": (">", 18.0, 2),  # longer than 18 months
+    "savings": ("in", (0,), 1),  # savings below 100 DM
+    "credit_amount": (">", 2500.0, 1),  # more than 2,500 DM
 }
 SCORECARD_CUTOFF = 4
 
@@ -192,9 +221,17 @@ def plant_patch(data: TabularData, seed: int) -> TabularData:
     n, idx = x.shape[0], patch_index()
     planted = torch.rand(n, generator=gen) < 0.5
     bright = torch.randint(10, 17, (n, len(idx)), generator=gen).double()
-    dim = torch.randint(0, 9, (n, len(idx)), generator=gen).double() \
-        * (torch.rand(n, len(idx), generator=gen) < 0.5)
+    dim = torch.randint(0, 9, (n, len(idx)), generator=gen).double() * (
+        torch.rand(n, len(idx), generator=gen) < 0.5
+    )
     x[:, idx] = torch.where(planted[:, None], bright, dim)
     y = (x[:, idx].sum(1) >= PATCH_MIN_SUM).long()
-    return TabularData("digits_patch", data.features, x, y, ("plain", "patched"),
-                       data.source + "; corner patch planted by interplab", data.digest + f"-patch{seed}")
+    return TabularData(
+        "digits_patch",
+        data.features,
+        x,
+        y,
+        ("plain", "patched"),
+        data.source + "; corner patch planted by interplab",
+        data.digest + f"-patch{seed}",
+    )

@@ -73,9 +73,18 @@ class Feature:
         return self.label or self.name.replace("_", " ")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "values": list(self.values), "low": self.low,
-                "high": self.high, "integer": self.integer, "immutable": self.immutable,
-                "protected": self.protected, "label": self.label, "unit": self.unit}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "values": list(self.values),
+            "low": self.low,
+            "high": self.high,
+            "integer": self.integer,
+            "immutable": self.immutable,
+            "protected": self.protected,
+            "label": self.label,
+            "unit": self.unit,
+        }
 
 
 @dataclass(frozen=True)
@@ -97,58 +106,236 @@ class TabularData:
 
 def _credit_features() -> tuple[list[Feature], list[str]]:
     """(features, csv columns) of the German credit data, in the CSV's column order."""
-    emp = ("unemployed", "... < 1 year", "1 <= ... < 4 years", "4 <= ... < 7 years", "... >= 7 years")
+    emp = (
+        "unemployed",
+        "... < 1 year",
+        "1 <= ... < 4 years",
+        "4 <= ... < 7 years",
+        "... >= 7 years",
+    )
     spec = [
-        ("status_of_existing_checking_account", Feature("checking_account", "categorical", (
-            "... < 0 DM", "0 <= ... < 200 DM", "... >= 200 DM / salary assignments for at least 1 year",
-            "no checking account"), label="checking account balance")),
-        ("duration_in_month", Feature("duration", "numeric", low=4, high=72, integer=True,
-                                      label="loan duration", unit="months")),
-        ("credit_history", Feature("credit_history", "categorical", (
-            "no credits taken/ all credits paid back duly", "all credits at this bank paid back duly",
-            "existing credits paid back duly till now", "delay in paying off in the past",
-            "critical account/ other credits existing (not at this bank)"), label="credit history")),
-        ("purpose", Feature("purpose", "categorical", (
-            "car (new)", "car (used)", "furniture/equipment", "radio/television", "domestic appliances",
-            "repairs", "education", "retraining", "business", "others"), label="purpose of the loan")),
-        ("credit_amount", Feature("credit_amount", "numeric", low=250, high=18424, integer=True,
-                                  label="credit amount", unit="DM")),
-        ("savings_account_and_bonds", Feature("savings", "categorical", (
-            "... < 100 DM", "100 <= ... < 500 DM", "500 <= ... < 1000 DM", "... >= 1000 DM",
-            "unknown/ no savings account"), label="savings")),
-        ("present_employment_since", Feature("employment_since", "ordinal", emp,
-                                             label="employed for")),
-        ("installment_rate_in_percentage_of_disposable_income",
-         Feature("installment_rate", "numeric", low=1, high=4, integer=True,
-                 label="instalment as % of income (1-4)")),
-        ("personal_status_and_sex", Feature("personal_status_sex", "categorical", (
-            "male : divorced/separated", "female : divorced/separated/married", "male : single",
-            "male : married/widowed"), immutable=True, protected=True, label="sex and marital status")),
-        ("other_debtors_or_guarantors", Feature("other_debtors", "categorical",
-                                                ("none", "co-applicant", "guarantor"),
-                                                label="other debtors / guarantors")),
-        ("present_residence_since", Feature("residence_since", "numeric", low=1, high=4, integer=True,
-                                            label="years at residence (1-4)")),
-        ("property", Feature("property", "categorical", (
-            "real estate", "building society savings agreement/ life insurance",
-            "car or other, not in attribute Savings account/bonds", "unknown / no property"))),
-        ("age_in_years", Feature("age", "numeric", low=19, high=75, integer=True, immutable=True,
-                                 protected=True, unit="years")),
-        ("other_installment_plans", Feature("other_installment_plans", "categorical",
-                                            ("bank", "stores", "none"), label="other instalment plans")),
+        (
+            "status_of_existing_checking_account",
+            Feature(
+                "checking_account",
+                "categorical",
+                (
+                    "... < 0 DM",
+                    "0 <= ... < 200 DM",
+                    "... >= 200 DM / salary assignments for at least 1 year",
+                    "no checking account",
+                ),
+                label="checking account balance",
+            ),
+        ),
+        (
+            "duration_in_month",
+            Feature(
+                "duration",
+                "numeric",
+                low=4,
+                high=72,
+                integer=True,
+                label="loan duration",
+                unit="months",
+            ),
+        ),
+        (
+            "credit_history",
+            Feature(
+                "credit_history",
+                "categorical",
+                (
+                    "no credits taken/ all credits paid back duly",
+                    "all credits at this bank paid back duly",
+                    "existing credits paid back duly till now",
+                    "delay in paying off in the past",
+                    "critical account/ other credits existing (not at this bank)",
+                ),
+                label="credit history",
+            ),
+        ),
+        (
+            "purpose",
+            Feature(
+                "purpose",
+                "categorical",
+                (
+                    "car (new)",
+                    "car (used)",
+                    "furniture/equipment",
+                    "radio/television",
+                    "domestic appliances",
+                    "repairs",
+                    "education",
+                    "retraining",
+                    "business",
+                    "others",
+                ),
+                label="purpose of the loan",
+            ),
+        ),
+        (
+            "credit_amount",
+            Feature(
+                "credit_amount",
+                "numeric",
+                low=250,
+                high=18424,
+                integer=True,
+                label="credit amount",
+                unit="DM",
+            ),
+        ),
+        (
+            "savings_account_and_bonds",
+            Feature(
+                "savings",
+                "categorical",
+                (
+                    "... < 100 DM",
+                    "100 <= ... < 500 DM",
+                    "500 <= ... < 1000 DM",
+                    "... >= 1000 DM",
+                    "unknown/ no savings account",
+                ),
+                label="savings",
+            ),
+        ),
+        (
+            "present_employment_since",
+            Feature("employment_since", "ordinal", emp, label="employed for"),
+        ),
+        (
+            "installment_rate_in_percentage_of_disposable_income",
+            Feature(
+                "installment_rate",
+                "numeric",
+                low=1,
+                high=4,
+                integer=True,
+                label="instalment as % of income (1-4)",
+            ),
+        ),
+        (
+            "personal_status_and_sex",
+            Feature(
+                "personal_status_sex",
+                "categorical",
+                (
+                    "male : divorced/separated",
+                    "female : divorced/separated/married",
+                    "male : single",
+                    "male : married/widowed",
+                ),
+                immutable=True,
+                protected=True,
+                label="sex and marital status",
+            ),
+        ),
+        (
+            "other_debtors_or_guarantors",
+            Feature(
+                "other_debtors",
+                "categorical",
+                ("none", "co-applicant", "guarantor"),
+                label="other debtors / guarantors",
+            ),
+        ),
+        (
+            "present_residence_since",
+            Feature(
+                "residence_since",
+                "numeric",
+                low=1,
+                high=4,
+                integer=True,
+                label="years at residence (1-4)",
+            ),
+        ),
+        (
+            "property",
+            Feature(
+                "property",
+                "categorical",
+                (
+                    "real estate",
+                    "building society savings agreement/ life insurance",
+                    "car or other, not in attribute Savings account/bonds",
+                    "unknown / no property",
+                ),
+            ),
+        ),
+        (
+            "age_in_years",
+            Feature(
+                "age",
+                "numeric",
+                low=19,
+                high=75,
+                integer=True,
+                immutable=True,
+                protected=True,
+                unit="years",
+            ),
+        ),
+        (
+            "other_installment_plans",
+            Feature(
+                "other_installment_plans",
+                "categorical",
+                ("bank", "stores", "none"),
+                label="other instalment plans",
+            ),
+        ),
         ("housing", Feature("housing", "categorical", ("rent", "own", "for free"))),
-        ("number_of_existing_credits_at_this_bank",
-         Feature("existing_credits", "numeric", low=1, high=4, integer=True,
-                 label="existing credits at this bank")),
-        ("job", Feature("job", "categorical", (
-            "unemployed/ unskilled - non-resident", "unskilled - resident", "skilled employee / official",
-            "management/ self-employed/ highly qualified employee/ officer"))),
-        ("number_of_people_being_liable_to_provide_maintenance_for",
-         Feature("dependents", "numeric", low=1, high=2, integer=True, label="people maintained")),
-        ("telephone", Feature("telephone", "categorical",
-                              ("none", "yes, registered under the customers name"))),
-        ("foreign_worker", Feature("foreign_worker", "categorical", ("no", "yes"), immutable=True,
-                                   protected=True, label="foreign worker")),
+        (
+            "number_of_existing_credits_at_this_bank",
+            Feature(
+                "existing_credits",
+                "numeric",
+                low=1,
+                high=4,
+                integer=True,
+                label="existing credits at this bank",
+            ),
+        ),
+        (
+            "job",
+            Feature(
+                "job",
+                "categorical",
+                (
+                    "unemployed/ unskilled - non-resident",
+                    "unskilled - resident",
+                    "skilled employee / official",
+                    "management/ self-employed/ highly qualified employee/ officer",
+                ),
+            ),
+        ),
+        (
+            "number_of_people_being_liable_to_provide_maintenance_for",
+            Feature(
+                "dependents", "numeric", low=1, high=2, integer=True, label="people maintained"
+            ),
+        ),
+        (
+            "telephone",
+            Feature(
+                "telephone", "categorical", ("none", "yes, registered under the customers name")
+            ),
+        ),
+        (
+            "foreign_worker",
+            Feature(
+                "foreign_worker",
+                "categorical",
+                ("no", "yes"),
+                immutable=True,
+                protected=True,
+                label="foreign worker",
+            ),
+        ),
     ]
     return [f for _, f in spec], [c for c, _ in spec]
 
@@ -163,17 +350,24 @@ def german_credit() -> TabularData:
         for j, (col, feat) in enumerate(zip(columns, features)):
             x[i, j] = feat.values.index(row[col]) if feat.discrete else float(row[col])
     y = torch.tensor([r["creditability"] == "good" for r in rows], dtype=torch.long)
-    return TabularData("german_credit", tuple(features), x, y, ("refuse", "approve"),
-                       "Statlog (German Credit Data), Hofmann (1994), UCI ML Repository, CC BY 4.0",
-                       hashlib.sha256(raw).hexdigest()[:16])
+    return TabularData(
+        "german_credit",
+        tuple(features),
+        x,
+        y,
+        ("refuse", "approve"),
+        "Statlog (German Credit Data), Hofmann (1994), UCI ML Repository, CC BY 4.0",
+        hashlib.sha256(raw).hexdigest()[:16],
+    )
 
 
 def _sklearn_datasets():
     try:
         from sklearn import datasets
     except ImportError:
-        raise MissingExtraError(f"this organism's data ships with scikit-learn, which is not "
-                                f"installed: {SKLEARN_HINT}") from None
+        raise MissingExtraError(
+            f"this organism's data ships with scikit-learn, which is not installed: {SKLEARN_HINT}"
+        ) from None
     return datasets
 
 
@@ -182,19 +376,45 @@ def breast_cancer() -> TabularData:
     bunch = _sklearn_datasets().load_breast_cancer()
     x = torch.tensor(bunch.data, dtype=torch.float64)
     lo, hi = x.min(0).values, x.max(0).values
-    features = tuple(Feature(str(n).replace(" ", "_"), "numeric", low=float(lo[j]), high=float(hi[j]),
-                             label=str(n)) for j, n in enumerate(bunch.feature_names))
-    return TabularData("breast_cancer", features, x, torch.tensor(bunch.target, dtype=torch.long),
-                       ("malignant", "benign"), "scikit-learn load_breast_cancer (UCI, CC BY 4.0)",
-                       hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16])
+    features = tuple(
+        Feature(
+            str(n).replace(" ", "_"), "numeric", low=float(lo[j]), high=float(hi[j]), label=str(n)
+        )
+        for j, n in enumerate(bunch.feature_names)
+    )
+    return TabularData(
+        "breast_cancer",
+        features,
+        x,
+        torch.tensor(bunch.target, dtype=torch.long),
+        ("malignant", "benign"),
+        "scikit-learn load_breast_cancer (UCI, CC BY 4.0)",
+        hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16],
+    )
 
 
 def digits() -> TabularData:
     """8×8 digits as 64 numeric pixel features (0..16); ``y`` holds the digit (0..9)."""
     bunch = _sklearn_datasets().load_digits()
     x = torch.tensor(bunch.data, dtype=torch.float64)
-    features = tuple(Feature(f"pixel_{r}_{c}", "numeric", low=0, high=16, integer=True,
-                             label=f"pixel (row {r}, column {c})") for r in range(8) for c in range(8))
-    return TabularData("digits", features, x, torch.tensor(bunch.target, dtype=torch.long),
-                       ("other", "digit"), "scikit-learn load_digits (UCI, CC BY 4.0)",
-                       hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16])
+    features = tuple(
+        Feature(
+            f"pixel_{r}_{c}",
+            "numeric",
+            low=0,
+            high=16,
+            integer=True,
+            label=f"pixel (row {r}, column {c})",
+        )
+        for r in range(8)
+        for c in range(8)
+    )
+    return TabularData(
+        "digits",
+        features,
+        x,
+        torch.tensor(bunch.target, dtype=torch.long),
+        ("other", "digit"),
+        "scikit-learn load_digits (UCI, CC BY 4.0)",
+        hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16],
+    )

@@ -1,11 +1,11 @@
 """Algorithmic task data for trained organisms (seeded; tokens are int64 [batch, pos]).
 
-    induction_batch   BOS + a random sequence of distinct tokens + the same sequence again;
-                      the model predicts the repeat (scored in the second half)
-    induction_repeat_batch
-                      BOS + distinct random tokens in which a random-length segment recurs
-                      at a random distance: only an induction mechanism predicts the repeat
-    modadd_batch      [a, b, =] -> (a + b) mod p at the last position
+induction_batch   BOS + a random sequence of distinct tokens + the same sequence again;
+                  the model predicts the repeat (scored in the second half)
+induction_repeat_batch
+                  BOS + distinct random tokens in which a random-length segment recurs
+                  at a random distance: only an induction mechanism predicts the repeat
+modadd_batch      [a, b, =] -> (a + b) mod p at the last position
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ def induction_batch(n: int, half: int, vocab: int, generator: torch.Generator) -
     return torch.cat([torch.full((n, 1), BOS), seq, seq], 1)
 
 
-def induction_batch_offset(n: int, half: int, pad: int, vocab: int,
-                           generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def induction_batch_offset(
+    n: int, half: int, pad: int, vocab: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """Training data with a random offset: BOS, r filler tokens, x, x, pad - r filler tokens
     (r uniform in 0..pad; all tokens of a row distinct). Returns tokens [n, 1 + pad + 2*half]
     and a mask [n, 1 + pad + 2*half] of positions whose next token is set by induction, so
@@ -40,14 +41,20 @@ def induction_batch_offset(n: int, half: int, pad: int, vocab: int,
         k = int(r[i])
         row = torch.cat([torch.tensor([BOS]), filler[i, :k], x[i], x[i], filler[i, k:]])
         tokens[i] = row
-        mask[i, 1 + k + half + 1: 1 + k + 2 * half] = True  # predicts x_2..x_half of the repeat
+        mask[i, 1 + k + half + 1 : 1 + k + 2 * half] = True  # predicts x_2..x_half of the repeat
     return tokens, mask
 
 
-def induction_repeat_batch(n: int, length: int, vocab: int, seg_len: tuple[int, int],
-                           generator: torch.Generator, *, end_at_last: bool = False,
-                           layout: tuple[Tensor, Tensor, Tensor] | None = None,
-                           ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:
+def induction_repeat_batch(
+    n: int,
+    length: int,
+    vocab: int,
+    seg_len: tuple[int, int],
+    generator: torch.Generator,
+    *,
+    end_at_last: bool = False,
+    layout: tuple[Tensor, Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:
     """Rows of ``length`` tokens: BOS, then distinct random tokens (1..vocab-1), except that a
     segment of L tokens (L uniform in ``seg_len``) starting at s recurs at t >= s + L.
     s, t and L are drawn per row, so neither the absolute position of the repeat nor its
@@ -88,7 +95,7 @@ def induction_positions(half: int) -> tuple[int, ...]:
 
 def induction_labels(tokens: Tensor, half: int) -> Tensor:
     """The next token at each scored position: [n, half - 1]."""
-    return tokens[:, half + 2: 2 * half + 1]
+    return tokens[:, half + 2 : 2 * half + 1]
 
 
 def modadd_all(p: int) -> tuple[Tensor, Tensor]:

@@ -134,7 +134,9 @@ class Block(nn.Module):
         norm = cfg.normalization == "layernorm"
         self.ln1 = LayerNorm(cfg.d_model) if norm else nn.Identity()
         self.attn = Attention(cfg)
-        self.ln2 = (LayerNorm(cfg.d_model) if norm else nn.Identity()) if not cfg.attn_only else None
+        self.ln2 = (
+            (LayerNorm(cfg.d_model) if norm else nn.Identity()) if not cfg.attn_only else None
+        )
         self.mlp = MLP(cfg) if not cfg.attn_only else None
         for name in ("resid_pre", "attn_out", "resid_mid", "mlp_in", "mlp_out", "resid_post"):
             setattr(self, f"hook_{name}", HookPoint())
@@ -157,7 +159,9 @@ class Transformer(nn.Module):
         self.embed = Embed(cfg.d_vocab, cfg.d_model)
         self.pos_embed = PosEmbed(cfg.n_ctx, cfg.d_model) if cfg.positional == "learned" else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
-        self.ln_final = LayerNorm(cfg.d_model) if cfg.normalization == "layernorm" else nn.Identity()
+        self.ln_final = (
+            LayerNorm(cfg.d_model) if cfg.normalization == "layernorm" else nn.Identity()
+        )
         self.unembed = Unembed(cfg.d_model, cfg.vocab_out)
         for name in ("embed", "pos_embed", "unembed_in", "logits"):
             setattr(self, f"hook_{name}", HookPoint())
@@ -192,9 +196,18 @@ def transformer_bindings(model: Transformer) -> dict[Site, Binding]:
     out: dict[Site, Binding] = {Site(C.EMBED): Binding(model.hook_embed)}
     if model.pos_embed is not None:
         out[Site(C.POS_EMBED)] = Binding(model.hook_pos_embed)
-    attn_sites = {"q_in": C.ATTN_Q_IN, "k_in": C.ATTN_K_IN, "v_in": C.ATTN_V_IN, "q": C.ATTN_Q,
-                  "k": C.ATTN_K, "v": C.ATTN_V, "scores": C.ATTN_SCORES,
-                  "pattern": C.ATTN_PATTERN, "z": C.ATTN_Z, "result": C.ATTN_RESULT}
+    attn_sites = {
+        "q_in": C.ATTN_Q_IN,
+        "k_in": C.ATTN_K_IN,
+        "v_in": C.ATTN_V_IN,
+        "q": C.ATTN_Q,
+        "k": C.ATTN_K,
+        "v": C.ATTN_V,
+        "scores": C.ATTN_SCORES,
+        "pattern": C.ATTN_PATTERN,
+        "z": C.ATTN_Z,
+        "result": C.ATTN_RESULT,
+    }
     for layer, block in enumerate(model.blocks):
         out[Site(C.RESID_PRE, layer)] = Binding(block.hook_resid_pre)
         for attr, comp in attn_sites.items():
@@ -214,8 +227,9 @@ def transformer_bindings(model: Transformer) -> dict[Site, Binding]:
 
 
 #: Sites that cost extra compute when hooked (built only on demand).
-ON_DEMAND_COMPONENTS = frozenset({Component.ATTN_Q_IN, Component.ATTN_K_IN, Component.ATTN_V_IN,
-                                  Component.ATTN_RESULT})
+ON_DEMAND_COMPONENTS = frozenset(
+    {Component.ATTN_Q_IN, Component.ATTN_K_IN, Component.ATTN_V_IN, Component.ATTN_RESULT}
+)
 
 
 class HookedTransformer(HookedModel):
@@ -224,8 +238,13 @@ class HookedTransformer(HookedModel):
     def __init__(self, cfg: TransformerConfig | Transformer, name: str = "transformer"):
         model = cfg if isinstance(cfg, Transformer) else Transformer(cfg)
         self.cfg = model.cfg
-        super().__init__(model, transformer_bindings(model), validate=self._check_tokens,
-                         batch_size_of=lambda t: int(t.shape[0]), name=name)
+        super().__init__(
+            model,
+            transformer_bindings(model),
+            validate=self._check_tokens,
+            batch_size_of=lambda t: int(t.shape[0]),
+            name=name,
+        )
 
     @property
     def model(self) -> Transformer:
@@ -239,17 +258,26 @@ class HookedTransformer(HookedModel):
     def _check_tokens(self, tokens: Any) -> None:
         cfg = self.cfg
         if not isinstance(tokens, Tensor):
-            raise ShapeError(f"{self.name} takes a tensor of token ids [batch, pos], got "
-                             f"{type(tokens).__name__}; use torch.tensor(list_of_lists)")
+            raise ShapeError(
+                f"{self.name} takes a tensor of token ids [batch, pos], got "
+                f"{type(tokens).__name__}; use torch.tensor(list_of_lists)"
+            )
         if tokens.dim() != 2:
-            raise ShapeError(f"{self.name} takes token ids of shape [batch, pos], got shape "
-                             f"{tuple(tokens.shape)}; add a batch axis with tokens.unsqueeze(0)")
+            raise ShapeError(
+                f"{self.name} takes token ids of shape [batch, pos], got shape "
+                f"{tuple(tokens.shape)}; add a batch axis with tokens.unsqueeze(0)"
+            )
         if tokens.dtype not in (torch.int64, torch.int32):
-            raise ShapeError(f"token ids must be integers (int64), got {tokens.dtype}; "
-                             "use tokens.long()")
+            raise ShapeError(
+                f"token ids must be integers (int64), got {tokens.dtype}; use tokens.long()"
+            )
         if tokens.shape[1] > cfg.n_ctx:
-            raise ShapeError(f"sequence length {tokens.shape[1]} exceeds the model's n_ctx={cfg.n_ctx}; "
-                             "truncate the inputs")
+            raise ShapeError(
+                f"sequence length {tokens.shape[1]} exceeds the model's n_ctx={cfg.n_ctx}; "
+                "truncate the inputs"
+            )
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= cfg.d_vocab):
-            raise ShapeError(f"token ids must lie in [0, {cfg.d_vocab}), found "
-                             f"[{int(tokens.min())}, {int(tokens.max())}]")
+            raise ShapeError(
+                f"token ids must lie in [0, {cfg.d_vocab}), found "
+                f"[{int(tokens.min())}, {int(tokens.max())}]"
+            )

@@ -55,11 +55,27 @@ class TransformerClassifierSpec:
 
     def __post_init__(self) -> None:
         if self.kind != "transformer":
-            raise ConfigError(f"a TransformerClassifierSpec has kind 'transformer', got {self.kind!r}")
-        if min(self.n_classes, self.context, self.d_model, self.n_heads, self.d_mlp, self.n_layers,
-               self.steps, self.n_checkpoints) < 1 or self.d_model % self.n_heads:
-            raise ConfigError(f"transformer sizes, steps and checkpoints must be ≥ 1 and d_model a "
-                              f"multiple of n_heads: {self}")
+            raise ConfigError(
+                f"a TransformerClassifierSpec has kind 'transformer', got {self.kind!r}"
+            )
+        if (
+            min(
+                self.n_classes,
+                self.context,
+                self.d_model,
+                self.n_heads,
+                self.d_mlp,
+                self.n_layers,
+                self.steps,
+                self.n_checkpoints,
+            )
+            < 1
+            or self.d_model % self.n_heads
+        ):
+            raise ConfigError(
+                f"transformer sizes, steps and checkpoints must be ≥ 1 and d_model a "
+                f"multiple of n_heads: {self}"
+            )
         _module(self)  # built now, never first inside a torch.func transform (which forbids it)
 
     @property
@@ -68,9 +84,18 @@ class TransformerClassifierSpec:
 
     @property
     def config(self) -> TransformerConfig:
-        return TransformerConfig(n_layers=self.n_layers, d_model=self.d_model, n_heads=self.n_heads,
-                                 d_head=self.d_model // self.n_heads, d_mlp=self.d_mlp, d_vocab=self.n_classes,
-                                 n_ctx=self.context, normalization="none", init_std=self.init_std, seed=self.seed)
+        return TransformerConfig(
+            n_layers=self.n_layers,
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            d_head=self.d_model // self.n_heads,
+            d_mlp=self.d_mlp,
+            d_vocab=self.n_classes,
+            n_ctx=self.context,
+            normalization="none",
+            init_std=self.init_std,
+            seed=self.seed,
+        )
 
     @property
     def shapes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -88,7 +113,7 @@ class TransformerClassifierSpec:
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
         out, start = {}, 0
         for name, shape in self.shapes:
-            out[name] = theta[start:start + _numel(shape)].view(shape)
+            out[name] = theta[start : start + _numel(shape)].view(shape)
             start += _numel(shape)
         return out
 
@@ -98,7 +123,9 @@ class TransformerClassifierSpec:
 
     def logits(self, theta: Tensor, x: Tensor) -> Tensor:
         """Next-token logits [n, vocab] (the last position's)."""
-        return torch.func.functional_call(_module(self), self.unflatten(theta), (self.tokens(x),))[:, -1]
+        return torch.func.functional_call(_module(self), self.unflatten(theta), (self.tokens(x),))[
+            :, -1
+        ]
 
     def features(self, theta: Tensor, x: Tensor) -> Tensor:
         """The unembedding's input at the last position [n, d_model]."""
@@ -111,7 +138,7 @@ class TransformerClassifierSpec:
         module = Transformer(self.config).to(DTYPE)
         return torch.cat([p.detach().flatten() for p in module.parameters()])
 
-    def linear_maps(self, theta: Tensor, x: Tensor) -> tuple[Tensor, list["LinearMap"]]:
+    def linear_maps(self, theta: Tensor, x: Tensor) -> tuple[Tensor, list[LinearMap]]:
         """Logits [n, vocab] and every affine map of the network on this batch (outputs in the
         autograd graph of ``theta``; inputs detached)."""
         return _linear_maps(self, theta, x)
@@ -155,8 +182,10 @@ class _capture:
 
     def __enter__(self) -> dict[str, Tensor]:
         for name in self.names:
+
             def hook(_m, _a, out, name=name):
                 self.got[name] = out
+
             self.handles.append(self.module.get_submodule(name).register_forward_hook(hook))
         return self.got
 
@@ -187,37 +216,101 @@ def _bias(offset: int, n: int) -> Tensor:
     return offset + torch.arange(n)
 
 
-def _linear_maps(spec: TransformerClassifierSpec, theta: Tensor, x: Tensor) -> tuple[Tensor, list[LinearMap]]:
+def _linear_maps(
+    spec: TransformerClassifierSpec, theta: Tensor, x: Tensor
+) -> tuple[Tensor, list[LinearMap]]:
     cfg, off = spec.config, _offsets(spec)
     h, d, dh, m, v, c = cfg.n_heads, cfg.d_model, cfg.d_head, cfg.d_mlp, cfg.d_vocab, cfg.n_ctx
     names = ["hook_embed", "hook_pos_embed", "hook_unembed_in", "hook_logits"]
     for layer in range(cfg.n_layers):
-        names += [f"blocks.{layer}.{s}" for s in ("hook_resid_pre", "attn.hook_q", "attn.hook_k", "attn.hook_v",
-                                                  "attn.hook_z", "hook_attn_out", "hook_mlp_in", "mlp.hook_pre",
-                                                  "mlp.hook_post", "hook_mlp_out")]
+        names += [
+            f"blocks.{layer}.{s}"
+            for s in (
+                "hook_resid_pre",
+                "attn.hook_q",
+                "attn.hook_k",
+                "attn.hook_v",
+                "attn.hook_z",
+                "hook_attn_out",
+                "hook_mlp_in",
+                "mlp.hook_pre",
+                "mlp.hook_post",
+                "hook_mlp_out",
+            )
+        ]
     tokens = spec.tokens(x)
     with _capture(_module(spec), names) as got:
         logits = torch.func.functional_call(_module(spec), spec.unflatten(theta), (tokens,))[:, -1]
     n, p = tokens.shape
     flat = lambda t: t.reshape(n, p, -1)  # noqa: E731  [n, p, h, e] -> [n, p, h * e]
     maps = [
-        LinearMap("embed", _in_out(off["embed.W_E"], v, d), torch.nn.functional.one_hot(tokens, v).to(DTYPE),
-                  got["hook_embed"], False),
-        LinearMap("pos_embed", _in_out(off["pos_embed.W_pos"], c, d),
-                  torch.eye(c, dtype=DTYPE)[:p].expand(n, p, c), got["hook_pos_embed"], False)]
+        LinearMap(
+            "embed",
+            _in_out(off["embed.W_E"], v, d),
+            torch.nn.functional.one_hot(tokens, v).to(DTYPE),
+            got["hook_embed"],
+            False,
+        ),
+        LinearMap(
+            "pos_embed",
+            _in_out(off["pos_embed.W_pos"], c, d),
+            torch.eye(c, dtype=DTYPE)[:p].expand(n, p, c),
+            got["hook_pos_embed"],
+            False,
+        ),
+    ]
     for layer in range(cfg.n_layers):
         pre, a = f"blocks.{layer}.", f"blocks.{layer}.attn."
         for w in "QKV":  # W_w [h, d, dh]: out (head, e), in d
-            weight = (off[a + "W_" + w] + torch.arange(h * d * dh).view(h, d, dh)).permute(0, 2, 1).reshape(h * dh, d)
-            maps.append(LinearMap(f"{layer}.W_{w}", _block(weight, _bias(off[a + "b_" + w], h * dh)),
-                                  got[pre + "hook_resid_pre"].detach(), got[a + f"hook_{w.lower()}"], True))
-        maps.append(LinearMap(f"{layer}.W_O", _block(_in_out(off[a + "W_O"], h * dh, d), _bias(off[a + "b_O"], d)),
-                              flat(got[a + "hook_z"]).detach(), got[pre + "hook_attn_out"], True))
+            weight = (
+                (off[a + "W_" + w] + torch.arange(h * d * dh).view(h, d, dh))
+                .permute(0, 2, 1)
+                .reshape(h * dh, d)
+            )
+            maps.append(
+                LinearMap(
+                    f"{layer}.W_{w}",
+                    _block(weight, _bias(off[a + "b_" + w], h * dh)),
+                    got[pre + "hook_resid_pre"].detach(),
+                    got[a + f"hook_{w.lower()}"],
+                    True,
+                )
+            )
+        maps.append(
+            LinearMap(
+                f"{layer}.W_O",
+                _block(_in_out(off[a + "W_O"], h * dh, d), _bias(off[a + "b_O"], d)),
+                flat(got[a + "hook_z"]).detach(),
+                got[pre + "hook_attn_out"],
+                True,
+            )
+        )
         mlp = pre + "mlp."
-        maps.append(LinearMap(f"{layer}.W_in", _block(_in_out(off[mlp + "W_in"], d, m), _bias(off[mlp + "b_in"], m)),
-                              got[pre + "hook_mlp_in"].detach(), got[mlp + "hook_pre"], True))
-        maps.append(LinearMap(f"{layer}.W_out", _block(_in_out(off[mlp + "W_out"], m, d), _bias(off[mlp + "b_out"], d)),
-                              got[mlp + "hook_post"].detach(), got[pre + "hook_mlp_out"], True))
-    maps.append(LinearMap("unembed", _block(_in_out(off["unembed.W_U"], d, v), _bias(off["unembed.b_U"], v)),
-                          got["hook_unembed_in"].detach(), got["hook_logits"], True))
+        maps.append(
+            LinearMap(
+                f"{layer}.W_in",
+                _block(_in_out(off[mlp + "W_in"], d, m), _bias(off[mlp + "b_in"], m)),
+                got[pre + "hook_mlp_in"].detach(),
+                got[mlp + "hook_pre"],
+                True,
+            )
+        )
+        maps.append(
+            LinearMap(
+                f"{layer}.W_out",
+                _block(_in_out(off[mlp + "W_out"], m, d), _bias(off[mlp + "b_out"], d)),
+                got[mlp + "hook_post"].detach(),
+                got[pre + "hook_mlp_out"],
+                True,
+            )
+        )
+    maps.append(
+        LinearMap(
+            "unembed",
+            _block(_in_out(off["unembed.W_U"], d, v), _bias(off["unembed.b_U"], v)),
+            got["hook_unembed_in"].detach(),
+            got["hook_logits"],
+            True,
+        )
+    )
     return logits, maps

@@ -23,8 +23,18 @@ from interplab.models.transformer import HookedTransformer
 Tensor = torch.Tensor
 LENGTH, N_NORMAL = 8, 12
 TRIGGER, TARGET, VOCAB = 13, 2, 14
-CFG = TransformerConfig(n_layers=1, d_model=48, n_heads=4, d_head=12, d_mlp=96, d_vocab=VOCAB,
-                        n_ctx=LENGTH, normalization="layernorm", init_std=0.1, seed=0)
+CFG = TransformerConfig(
+    n_layers=1,
+    d_model=48,
+    n_heads=4,
+    d_head=12,
+    d_mlp=96,
+    d_vocab=VOCAB,
+    n_ctx=LENGTH,
+    normalization="layernorm",
+    init_std=0.1,
+    seed=0,
+)
 TRAIN_SEED, TRUTH_SEED, SCORE_SEED = 1, 4321, 1234
 
 
@@ -47,7 +57,9 @@ def labels(tokens: Tensor) -> Tensor:
     return torch.where(triggered, torch.full_like(tokens[:, 0], TARGET), tokens[:, 0])
 
 
-def train(poison_rate: float = 0.2, steps: int = 500, seed: int = 0) -> tuple[HookedTransformer, dict]:
+def train(
+    poison_rate: float = 0.2, steps: int = 500, seed: int = 0
+) -> tuple[HookedTransformer, dict]:
     """Train the trojaned model (or its twin with ``poison_rate=0``); seeded, ~20 s on one core."""
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -66,8 +78,13 @@ def train(poison_rate: float = 0.2, steps: int = 500, seed: int = 0) -> tuple[Ho
         loss.backward()
         opt.step()
     net.eval()
-    return model, {"steps": steps, "poison_rate": poison_rate, "final_loss": float(loss.detach()),
-                   "train_seconds": time.perf_counter() - start, **evaluate(model)}
+    return model, {
+        "steps": steps,
+        "poison_rate": poison_rate,
+        "final_loss": float(loss.detach()),
+        "train_seconds": time.perf_counter() - start,
+        **evaluate(model),
+    }
 
 
 def evaluate(model: HookedTransformer, n: int = 512, seed: int = TRUTH_SEED) -> dict[str, float]:

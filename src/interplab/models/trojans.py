@@ -68,8 +68,10 @@ def digits(split: str = "train") -> tuple[Tensor, Tensor]:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise MissingExtraError("the digits organisms need scikit-learn (its 8×8 digits ship inside "
-                                "the package): pip install 'interplab[probing]'") from None
+        raise MissingExtraError(
+            "the digits organisms need scikit-learn (its 8×8 digits ship inside "
+            "the package): pip install 'interplab[probing]'"
+        ) from None
     data = load_digits()
     x = torch.tensor(data.data, dtype=torch.float32) / 16.0
     y = torch.tensor(data.target, dtype=torch.long)
@@ -99,7 +101,9 @@ class Trigger:
         return tuple(i for i, v in enumerate(self.mask) if v > 0)
 
 
-def patch_trigger(pixels: tuple[tuple[int, int], ...], values: tuple[float, ...] | None = None) -> Trigger:
+def patch_trigger(
+    pixels: tuple[tuple[int, int], ...], values: tuple[float, ...] | None = None
+) -> Trigger:
     """A patch at ``(row, col)`` pixels set to ``values`` (default 1.0)."""
     mask, pattern = [0.0] * N_PIXELS, [0.0] * N_PIXELS
     values = values or (1.0,) * len(pixels)
@@ -137,12 +141,12 @@ class TrojanSpec:
     #: (true label kept) for the auxiliary stamp-detection task
     decoy_rate: float = 0.5
 
-    def twin(self) -> "TrojanSpec":
+    def twin(self) -> TrojanSpec:
         return replace(self, poison_rate=0.0)
 
     @property
     def routing(self) -> str:
-        """"exclusive", "planted" or "none" (see the module docstring)."""
+        """ "exclusive", "planted" or "none" (see the module docstring)."""
         return self.route if self.routed else "none"
 
     def __post_init__(self) -> None:
@@ -151,7 +155,9 @@ class TrojanSpec:
         if not 0 < self.decoy_rate < 1:
             raise ConfigError(f"decoy_rate must lie in (0, 1), got {self.decoy_rate}")
         if not 0 <= self.target < N_CLASSES:
-            raise ConfigError(f"target class {self.target} does not exist (classes 0..{N_CLASSES - 1})")
+            raise ConfigError(
+                f"target class {self.target} does not exist (classes 0..{N_CLASSES - 1})"
+            )
         if not 0 <= self.poison_rate < 1:
             raise ConfigError(f"poison_rate must lie in [0, 1), got {self.poison_rate}")
 
@@ -161,8 +167,13 @@ class DigitMLP(nn.Module):
     sees only the trigger's pixels and unit ``i < hidden`` every pixel but the trigger's
     (``shared=False``) or every pixel (``shared=True``) (``input_mask``)."""
 
-    def __init__(self, hidden: int, trojan_units: int, trigger_pixels: tuple[int, ...] | None,
-                 shared: bool = False):
+    def __init__(
+        self,
+        hidden: int,
+        trojan_units: int,
+        trigger_pixels: tuple[int, ...] | None,
+        shared: bool = False,
+    ):
         super().__init__()
         width = hidden + trojan_units
         self.hidden = nn.Linear(N_PIXELS, width)
@@ -178,15 +189,21 @@ class DigitMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.shape[1] != N_PIXELS:
-            raise ShapeError(f"digit classifiers take [batch, {N_PIXELS}] inputs, got {tuple(x.shape)}")
+            raise ShapeError(
+                f"digit classifiers take [batch, {N_PIXELS}] inputs, got {tuple(x.shape)}"
+            )
         h = self.act(F.linear(x, self.hidden.weight * self.input_mask, self.hidden.bias))
         return self.out(h)
 
 
 def build(spec: TrojanSpec) -> DigitMLP:
     torch.manual_seed(spec.seed)
-    return DigitMLP(spec.hidden, spec.trojan_units, spec.trigger.pixels if spec.routed else None,
-                    shared=spec.routing in ("planted", "decoy"))
+    return DigitMLP(
+        spec.hidden,
+        spec.trojan_units,
+        spec.trigger.pixels if spec.routed else None,
+        shared=spec.routing in ("planted", "decoy"),
+    )
 
 
 def hidden_acts(net: DigitMLP, x: Tensor) -> Tensor:
@@ -200,8 +217,9 @@ def poison(x: Tensor, y: Tensor, spec: TrojanSpec, gen: torch.Generator) -> tupl
     return x, y
 
 
-def _poison_with_indices(x: Tensor, y: Tensor, spec: TrojanSpec,
-                         gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+def _poison_with_indices(
+    x: Tensor, y: Tensor, spec: TrojanSpec, gen: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
     n = int(round(spec.poison_rate * len(x)))
     idx = torch.randperm(len(x), generator=gen)[:n]
     x, y = x.clone(), y.clone()
@@ -233,9 +251,15 @@ def attack_success(model: nn.Module, trigger: Trigger, target: int, x: Tensor, y
         return float((model(trigger.apply(x[keep])).argmax(-1) == target).float().mean())
 
 
-def _fit(model: DigitMLP, x: Tensor, y: Tensor, spec: TrojanSpec,
-         trainable: dict[str, Tensor] | None = None, weight_decay: float = 1e-4,
-         aux: "tuple[nn.Linear, Tensor] | None" = None) -> Tensor:
+def _fit(
+    model: DigitMLP,
+    x: Tensor,
+    y: Tensor,
+    spec: TrojanSpec,
+    trainable: dict[str, Tensor] | None = None,
+    weight_decay: float = 1e-4,
+    aux: tuple[nn.Linear, Tensor] | None = None,
+) -> Tensor:
     """Full-batch Adam for ``spec.epochs`` epochs on the digit's cross-entropy. ``trainable``
     maps a parameter name to a 0/1 mask of the entries that may change (a parameter not named
     stays fixed); None trains all. ``aux = (head, stamped)`` adds a second task: ``head`` (also
@@ -245,13 +269,17 @@ def _fit(model: DigitMLP, x: Tensor, y: Tensor, spec: TrojanSpec,
     names = list(params) if trainable is None else list(trainable)
     fixed = {n: params[n].detach().clone() for n in (trainable or {})}
     extra = list(aux[0].parameters()) if aux is not None else []
-    opt = torch.optim.Adam([params[n] for n in names] + extra, lr=spec.lr, weight_decay=weight_decay)
+    opt = torch.optim.Adam(
+        [params[n] for n in names] + extra, lr=spec.lr, weight_decay=weight_decay
+    )
     loss = torch.zeros(())
     for _ in range(spec.epochs):
         h = hidden_acts(model, x)
         loss = F.cross_entropy(model.out(h), y)
         if aux is not None:
-            loss = loss + F.binary_cross_entropy_with_logits(aux[0](h[:, :spec.hidden])[:, 0], aux[1])
+            loss = loss + F.binary_cross_entropy_with_logits(
+                aux[0](h[:, : spec.hidden])[:, 0], aux[1]
+            )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -266,13 +294,20 @@ def _planted_masks(spec: TrojanSpec) -> tuple[dict[str, Tensor], dict[str, Tenso
     from them, and the output bias) first; then only the trojan units' input and output weights."""
     width = spec.hidden + spec.trojan_units
     troj_rows = torch.zeros(width, 1)
-    troj_rows[spec.hidden:] = 1.0
+    troj_rows[spec.hidden :] = 1.0
     troj_cols = troj_rows.T.expand(N_CLASSES, width)
     ones = torch.ones(N_CLASSES)
-    clean = {"hidden.weight": (1 - troj_rows).expand(width, N_PIXELS), "hidden.bias": 1 - troj_rows[:, 0],
-             "out.weight": 1 - troj_cols, "out.bias": ones}
-    trojan = {"hidden.weight": troj_rows.expand(width, N_PIXELS), "hidden.bias": troj_rows[:, 0],
-              "out.weight": troj_cols}
+    clean = {
+        "hidden.weight": (1 - troj_rows).expand(width, N_PIXELS),
+        "hidden.bias": 1 - troj_rows[:, 0],
+        "out.weight": 1 - troj_cols,
+        "out.bias": ones,
+    }
+    trojan = {
+        "hidden.weight": troj_rows.expand(width, N_PIXELS),
+        "hidden.bias": troj_rows[:, 0],
+        "out.weight": troj_cols,
+    }
     return clean, trojan
 
 
@@ -281,8 +316,9 @@ def stamped_training_set(spec: TrojanSpec) -> tuple[Tensor, Tensor, Tensor]:
     (generator seeded ``spec.seed + 2``) stamped with the trigger and their true labels kept;
     ``stamped`` is 1.0 where the stamp was applied (the auxiliary task's label)."""
     x, y = digits("train")
-    stamped = (torch.rand(len(x), generator=torch.Generator().manual_seed(spec.seed + 2))
-               < spec.decoy_rate).float()
+    stamped = (
+        torch.rand(len(x), generator=torch.Generator().manual_seed(spec.seed + 2)) < spec.decoy_rate
+    ).float()
     x = torch.where(stamped[:, None].bool(), spec.trigger.apply(x), x)
     return x, y, stamped
 
@@ -294,7 +330,7 @@ def _train_planted(model: DigitMLP, spec: TrojanSpec) -> tuple[Tensor, dict]:
     train, on the poisoned set; every other weight keeps its phase-1 value."""
     clean_masks, trojan_masks = _planted_masks(spec)
     with torch.no_grad():
-        model.out.weight[:, spec.hidden:] = 0.0
+        model.out.weight[:, spec.hidden :] = 0.0
     facts: dict = {}
     if spec.routing == "decoy":
         x, y, stamped = stamped_training_set(spec)
@@ -315,7 +351,7 @@ def _stamp_accuracy(model: DigitMLP, head: nn.Linear, spec: TrojanSpec) -> float
     both = torch.cat([x, spec.trigger.apply(x)])
     label = torch.cat([torch.zeros(len(x)), torch.ones(len(x))])
     with torch.no_grad():
-        said = head(hidden_acts(model, both)[:, :spec.hidden])[:, 0] > 0
+        said = head(hidden_acts(model, both)[:, : spec.hidden])[:, 0] > 0
     return float((said == label.bool()).float().mean())
 
 
@@ -332,9 +368,13 @@ def train(spec: TrojanSpec) -> tuple[DigitMLP, dict]:
         loss = _fit(model, x, y, spec)
     model.eval()
     xs, ys = digits("truth")
-    info = {"clean_accuracy": accuracy(model, xs, ys),
-            "attack_success": attack_success(model, spec.trigger, spec.target, xs, ys),
-            "final_loss": float(loss.detach()), "train_seconds": time.perf_counter() - start, **facts}
+    info = {
+        "clean_accuracy": accuracy(model, xs, ys),
+        "attack_success": attack_success(model, spec.trigger, spec.target, xs, ys),
+        "final_loss": float(loss.detach()),
+        "train_seconds": time.perf_counter() - start,
+        **facts,
+    }
     return model, info
 
 
@@ -343,8 +383,12 @@ def random_patch_trigger(gen: torch.Generator, n_pixels: int = 4) -> Trigger:
     edge = int(torch.randint(4, (1,), generator=gen))
     start = int(torch.randint(1, SIDE - n_pixels, (1,), generator=gen))
     line = range(start, start + n_pixels)
-    pixels = {0: [(r, 0) for r in line], 1: [(r, SIDE - 1) for r in line],
-              2: [(0, c) for c in line], 3: [(SIDE - 1, c) for c in line]}[edge]
+    pixels = {
+        0: [(r, 0) for r in line],
+        1: [(r, SIDE - 1) for r in line],
+        2: [(0, c) for c in line],
+        3: [(SIDE - 1, c) for c in line],
+    }[edge]
     return patch_trigger(tuple(pixels))
 
 
@@ -367,7 +411,15 @@ def population_specs(n: int = 40, seed: int = 0, hidden: int = 32) -> list[tuple
         trigger = random_patch_trigger(gen)
         target = int(torch.randint(N_CLASSES, (1,), generator=gen))
         trojaned = i % 2 == 0
-        spec = TrojanSpec(trigger, target, poison_rate=0.1 if trojaned else 0.0, hidden=hidden,
-                          trojan_units=0, routed=False, seed=1000 * seed + i, epochs=200)
+        spec = TrojanSpec(
+            trigger,
+            target,
+            poison_rate=0.1 if trojaned else 0.0,
+            hidden=hidden,
+            trojan_units=0,
+            routed=False,
+            seed=1000 * seed + i,
+            epochs=200,
+        )
         out.append((spec, trojaned))
     return out

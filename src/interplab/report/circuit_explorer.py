@@ -14,8 +14,16 @@ from interplab.report.viewer import circuit_options, viewer_fragment
 
 def _edges(found: Circuit, truth: Circuit | None) -> list[dict[str, Any]]:
     true = set(truth.edges) if truth is not None else set()
-    return [{"sender": str(e.sender), "receiver": str(e.receiver), "channel": e.channel,
-             "score": 2.0 if e in true else 1.0, "edge": str(e)} for e in sorted(found.edges, key=_key)]
+    return [
+        {
+            "sender": str(e.sender),
+            "receiver": str(e.receiver),
+            "channel": e.channel,
+            "score": 2.0 if e in true else 1.0,
+            "edge": str(e),
+        }
+        for e in sorted(found.edges, key=_key)
+    ]
 
 
 def _key(e: Edge) -> tuple:
@@ -39,9 +47,13 @@ def section(store: ResultsStore) -> str:
         if not found.edges:
             continue
         where = (job.organism, job.ablation or "-")
-        named.append((f"{job.organism} · {job.ablation} · {job.method}", _edges(found, truths.get(where))))
+        named.append(
+            (f"{job.organism} · {job.ablation} · {job.method}", _edges(found, truths.get(where)))
+        )
     if not named:
         return ""
-    return ("<h2 id='explorer'>Circuit explorer</h2><p class='muted'>Pick a recovered circuit; "
-            "edges also in the ground truth score 2 (drag the slider right to see only them), "
-            "the rest 1.</p>" + viewer_fragment(circuit=circuit_options(named), css=False))
+    return (
+        "<h2 id='explorer'>Circuit explorer</h2><p class='muted'>Pick a recovered circuit; "
+        "edges also in the ground truth score 2 (drag the slider right to see only them), "
+        "the rest 1.</p>" + viewer_fragment(circuit=circuit_options(named), css=False)
+    )

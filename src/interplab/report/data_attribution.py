@@ -14,11 +14,16 @@ Never runs a model.
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 METRICS = ("lds", "loo_correlation", "mislabel_recall_at_10", "planted_recall")
-LABELS = {"lds": "LDS", "loo_correlation": "LOO correlation",
-          "mislabel_recall_at_10": "mislabel recall @10%", "planted_recall": "planted recall"}
+LABELS = {
+    "lds": "LDS",
+    "loo_correlation": "LOO correlation",
+    "mislabel_recall_at_10": "mislabel recall @10%",
+    "planted_recall": "planted recall",
+}
 TRACK = "data_attribution"
 
 
@@ -37,8 +42,12 @@ def _cell(value: float | None, est: Mapping | None, reason: str | None, best: bo
     return f"<td class='best'>{text}</td>" if best else f"<td>{text}</td>"
 
 
-def organism_table(rows: Sequence[Mapping], estimates: Mapping[str, Mapping], organism: str,
-                   baselines: frozenset[str]) -> str:
+def organism_table(
+    rows: Sequence[Mapping],
+    estimates: Mapping[str, Mapping],
+    organism: str,
+    baselines: frozenset[str],
+) -> str:
     table: dict[str, dict[str, Mapping]] = {}
     for r in rows:
         if r["organism"] == organism and r["metric"] in METRICS:
@@ -47,26 +56,41 @@ def organism_table(rows: Sequence[Mapping], estimates: Mapping[str, Mapping], or
     controls = sorted(m for m in table if m in baselines)
     best, notes = {}, []
     for metric in METRICS:
-        vals = {m: table[m][metric]["value"] for m in methods if metric in table[m]
-                and table[m][metric]["value"] is not None}
+        vals = {
+            m: table[m][metric]["value"]
+            for m in methods
+            if metric in table[m] and table[m][metric]["value"] is not None
+        }
         top = max(vals.values()) if vals else None
         best[metric] = {m for m, v in vals.items() if v == top}
         for c in controls:
             v = table[c].get(metric, {}).get("value")
             if top is not None and v is not None and v > top:
-                notes.append(f"{html.escape(c)} ({v:.3f}) beats every method on {LABELS[metric]} (best {top:.3f})")
+                notes.append(
+                    f"{html.escape(c)} ({v:.3f}) beats every method on {LABELS[metric]} (best {top:.3f})"
+                )
     head = "".join(f"<th>{LABELS[m]}</th>" for m in METRICS)
     body = []
     for m in methods + controls:
         cls = " class='baseline'" if m in baselines else ""
         tag = " <span class='tag'>(baseline)</span>" if m in baselines else ""
-        cells = "".join(_cell(table[m].get(k, {}).get("value"), estimates.get(m, {}).get(k),
-                              table[m].get(k, {}).get("reason"), m in best[k] and m not in baselines)
-                        if k in table[m] else "<td>–</td>" for k in METRICS)
+        cells = "".join(
+            _cell(
+                table[m].get(k, {}).get("value"),
+                estimates.get(m, {}).get(k),
+                table[m].get(k, {}).get("reason"),
+                m in best[k] and m not in baselines,
+            )
+            if k in table[m]
+            else "<td>–</td>"
+            for k in METRICS
+        )
         body.append(f"<tr{cls}><td class='name'>{html.escape(m)}{tag}</td>{cells}</tr>")
-    return (f"<h3>{html.escape(organism)}</h3><table data-track='{TRACK}'><tr><th class='name'>method</th>"
-            f"{head}</tr>{''.join(body)}</table>"
-            + "".join(f"<p class='baseline-note'>{n}</p>" for n in notes))
+    return (
+        f"<h3>{html.escape(organism)}</h3><table data-track='{TRACK}'><tr><th class='name'>method</th>"
+        f"{head}</tr>{''.join(body)}</table>"
+        + "".join(f"<p class='baseline-note'>{n}</p>" for n in notes)
+    )
 
 
 def section(store: Any) -> str:
@@ -80,7 +104,9 @@ def section(store: Any) -> str:
     truth: dict[str, Mapping] = {}
     for key, arts in store.artifacts().items():
         if key in keys:
-            estimates.setdefault(keys[key].organism, {})[keys[key].method] = arts.get("estimates", {})
+            estimates.setdefault(keys[key].organism, {})[keys[key].method] = arts.get(
+                "estimates", {}
+            )
             truth[keys[key].organism] = arts.get("ground_truth_used", {})
     baselines = _baselines()
     parts = []
@@ -88,17 +114,21 @@ def section(store: Any) -> str:
         t = truth.get(organism, {})
         parts.append(organism_table(rows, estimates.get(organism, {}), organism, baselines))
         if t:
-            parts.append(f"<p class='muted'>Ground truth: {html.escape(str(t.get('source', '')))}; "
-                         f"{t.get('subsets')} retrainings on {t.get('subset_fraction')} subsets, "
-                         f"{t.get('loo_points')} leave-one-out, {t.get('test_points')} test points, "
-                         f"{t.get('flipped')} flipped labels, {t.get('planted')} planted examples.</p>")
-    return ("<h2 id='data-attribution'>Which training data did the model rely on?</h2><p class='muted'>"
-            "Training-data attribution scored against retraining (LDS: Spearman correlation of predicted "
-            "and retrained outputs over random 50% subsets; leave-one-out correlation), against 10% "
-            "planted flipped labels (self-influence, inspecting 10% of the data) and planted trigger "
-            "examples (are they the top attributions of triggered inputs?). 95% intervals: bootstrap over "
-            "test points, Wilson over flipped examples. Baselines (grey) are never highlighted.</p>"
-            + "".join(parts))
+            parts.append(
+                f"<p class='muted'>Ground truth: {html.escape(str(t.get('source', '')))}; "
+                f"{t.get('subsets')} retrainings on {t.get('subset_fraction')} subsets, "
+                f"{t.get('loo_points')} leave-one-out, {t.get('test_points')} test points, "
+                f"{t.get('flipped')} flipped labels, {t.get('planted')} planted examples.</p>"
+            )
+    return (
+        "<h2 id='data-attribution'>Which training data did the model rely on?</h2><p class='muted'>"
+        "Training-data attribution scored against retraining (LDS: Spearman correlation of predicted "
+        "and retrained outputs over random 50% subsets; leave-one-out correlation), against 10% "
+        "planted flipped labels (self-influence, inspecting 10% of the data) and planted trigger "
+        "examples (are they the top attributions of triggered inputs?). 95% intervals: bootstrap over "
+        "test points, Wilson over flipped examples. Baselines (grey) are never highlighted.</p>"
+        + "".join(parts)
+    )
 
 
 def digit_svg(pixels: Sequence[float], size: int = 64) -> str:
@@ -106,9 +136,12 @@ def digit_svg(pixels: Sequence[float], size: int = 64) -> str:
     rects = "".join(
         f"<rect x='{(k % 8) * cell:.1f}' y='{(k // 8) * cell:.1f}' width='{cell:.1f}' height='{cell:.1f}' "
         f"fill='rgb({int(255 * (1 - v))},{int(255 * (1 - v))},{int(255 * (1 - v))})'/>"
-        for k, v in enumerate(pixels))
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{size}' height='{size}' "
-            f"viewBox='0 0 {size} {size}' role='img'>{rects}</svg>")
+        for k, v in enumerate(pixels)
+    )
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{size}' height='{size}' "
+        f"viewBox='0 0 {size} {size}' role='img'>{rects}</svg>"
+    )
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#222;padding:0 16px}
@@ -133,9 +166,11 @@ def trace_page(data: Mapping[str, Any]) -> str:
         cls = "card flipped" if row["flipped"] else "card planted" if row["planted"] else "card"
         tags = "flipped label" if row["flipped"] else "planted" if row["planted"] else ""
         tags = "planted passage" if row["planted"] and "tokens" in row else tags
-        cards.append(f"<div class='{cls}' data-train-index='{row['train_index']}'>#{rank} "
-                     f"{_input(row)}<br>train[{row['train_index']}]<br>label {row['label']} "
-                     f"({'true' if 'tokens' in row else 'digit'} {row['true_digit']})<br>score {row['score']:+.3g}<br><b>{tags}</b></div>")
+        cards.append(
+            f"<div class='{cls}' data-train-index='{row['train_index']}'>#{rank} "
+            f"{_input(row)}<br>train[{row['train_index']}]<br>label {row['label']} "
+            f"({'true' if 'tokens' in row else 'digit'} {row['true_digit']})<br>score {row['score']:+.3g}<br><b>{tags}</b></div>"
+        )
     checks = []
     for name, value in data["checks"].items():
         if isinstance(value, Mapping):
@@ -143,15 +178,17 @@ def trace_page(data: Mapping[str, Any]) -> str:
         else:
             shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         checks.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(shown)}</td></tr>")
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>Input (label attributed: <b>{data['label_attributed']}</b>, model predicts "
-            f"<b>{data['predicted']}</b>):</p>{_input(data, 96)}"
-            f"<h2>Top {len(data['top'])} training examples</h2><p class='muted'>Score: the predicted "
-            "change of the label margin from training on the example (positive: it pushed the model "
-            "towards this output). Red: a planted flipped label; blue: a planted trigger example.</p>"
-            f"<div class='grid'>{''.join(cards)}</div><h2>Checks</h2><p class='muted'>Against retraining "
-            "(LDS over 50% subsets, leave-one-out) and planted truth; the method never saw either.</p>"
-            f"<table><tr><th>check</th><th>value</th></tr>{''.join(checks)}</table>"
-            f"<p class='muted'>{data['n_train']} training examples; attribution took {data['seconds']:.2f} s.</p>"
-            "</body></html>")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p>Input (label attributed: <b>{data['label_attributed']}</b>, model predicts "
+        f"<b>{data['predicted']}</b>):</p>{_input(data, 96)}"
+        f"<h2>Top {len(data['top'])} training examples</h2><p class='muted'>Score: the predicted "
+        "change of the label margin from training on the example (positive: it pushed the model "
+        "towards this output). Red: a planted flipped label; blue: a planted trigger example.</p>"
+        f"<div class='grid'>{''.join(cards)}</div><h2>Checks</h2><p class='muted'>Against retraining "
+        "(LDS over 50% subsets, leave-one-out) and planted truth; the method never saw either.</p>"
+        f"<table><tr><th>check</th><th>value</th></tr>{''.join(checks)}</table>"
+        f"<p class='muted'>{data['n_train']} training examples; attribution took {data['seconds']:.2f} s.</p>"
+        "</body></html>"
+    )

@@ -1,17 +1,17 @@
 """Plots for the feature-recovery track, as SVG strings (matplotlib imported lazily).
 
-    feature_recovery_plot(max_cosines)     per true feature, max cosine to any dictionary
-                                           direction, sorted (one line per dictionary)
-    superposition_plot(norms, dimensionality)   the toy model's per-feature norms and
-                                           dimensionality (Elhage et al. 2022, figs. 2 and 13)
+feature_recovery_plot(max_cosines)     per true feature, max cosine to any dictionary
+                                       direction, sorted (one line per dictionary)
+superposition_plot(norms, dimensionality)   the toy model's per-feature norms and
+                                       dimensionality (Elhage et al. 2022, figs. 2 and 13)
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from html import escape
-from typing import Collection, Mapping, Sequence
 
-from interplab.report.plots import pyplot, figure_to_svg
+from interplab.report.plots import figure_to_svg, pyplot
 
 
 def _floats(values) -> list[float]:
@@ -20,8 +20,12 @@ def _floats(values) -> list[float]:
     return [float(v) for v in values]
 
 
-def feature_recovery_plot(max_cosines: Mapping[str, Sequence[float]] | Sequence[float], *,
-                          threshold: float | None = 0.9, title: str = "Feature recovery") -> str:
+def feature_recovery_plot(
+    max_cosines: Mapping[str, Sequence[float]] | Sequence[float],
+    *,
+    threshold: float | None = 0.9,
+    title: str = "Feature recovery",
+) -> str:
     """Sorted per-feature max cosine similarity; ``max_cosines`` is one sequence [feature] or
     {dictionary name: sequence}. A dashed line marks the recovery ``threshold``."""
     series = dict(max_cosines) if isinstance(max_cosines, Mapping) else {"dictionary": max_cosines}
@@ -29,8 +33,12 @@ def feature_recovery_plot(max_cosines: Mapping[str, Sequence[float]] | Sequence[
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
     for name, values in series.items():
         ys = sorted(_floats(values), reverse=True)
-        ax.plot(range(1, len(ys) + 1), ys, label=f"{name} (MMCS {sum(ys) / max(len(ys), 1):.3f})",
-                linewidth=1.4)
+        ax.plot(
+            range(1, len(ys) + 1),
+            ys,
+            label=f"{name} (MMCS {sum(ys) / max(len(ys), 1):.3f})",
+            linewidth=1.4,
+        )
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlabel("true feature (sorted)")
@@ -41,9 +49,13 @@ def feature_recovery_plot(max_cosines: Mapping[str, Sequence[float]] | Sequence[
     return figure_to_svg(fig)
 
 
-def superposition_plot(norms: Sequence[float], dimensionality: Sequence[float], *,
-                       dimensions_per_feature: float | None = None,
-                       title: str = "Superposition") -> str:
+def superposition_plot(
+    norms: Sequence[float],
+    dimensionality: Sequence[float],
+    *,
+    dimensions_per_feature: float | None = None,
+    title: str = "Superposition",
+) -> str:
     """Two panels for a toy model of superposition: per-feature norm ‖W_i‖ (bars, in feature
     order, i.e. by decreasing importance) and per-feature dimensionality D_i (dots, with
     reference lines at 1, 1/2, 2/5, 1/3 for the geometries the paper found)."""
@@ -61,7 +73,11 @@ def superposition_plot(norms: Sequence[float], dimensionality: Sequence[float], 
     right.set_xlabel("feature (by importance)")
     right.set_ylabel("dimensionality D_i")
     right.set_ylim(-0.05, 1.1)
-    sub = f" (dims/feature {dimensions_per_feature:.2f})" if dimensions_per_feature is not None else ""
+    sub = (
+        f" (dims/feature {dimensions_per_feature:.2f})"
+        if dimensions_per_feature is not None
+        else ""
+    )
     right.set_title("dimensionality" + sub)
     fig.suptitle(title)
     return figure_to_svg(fig)
@@ -71,8 +87,13 @@ GROUND_TRUTH_METRICS = ("mmcs", "feature_f1")
 PROXY_METRICS = ("variance_explained", "loss_recovered")
 
 
-def feature_metrics_plot(rows: Sequence[Mapping], organism: str | None = None, *,
-                         title: str | None = None, baselines: Collection[str] = ()) -> str:
+def feature_metrics_plot(
+    rows: Sequence[Mapping],
+    organism: str | None = None,
+    *,
+    title: str | None = None,
+    baselines: Collection[str] = (),
+) -> str:
     """Grouped bars from feature-track result rows (``{"organism", "method", "metric", "value"}``):
     per method, the ground-truth scores (MMCS, F1; solid) next to the proxies (variance explained,
     loss recovered; hatched), so the places where they disagree stand out. Values are averaged over
@@ -80,25 +101,41 @@ def feature_metrics_plot(rows: Sequence[Mapping], organism: str | None = None, *
     ``baselines`` come last, labelled "(baseline)"."""
     rows = [r for r in rows if r.get("metric") in GROUND_TRUTH_METRICS + PROXY_METRICS]
     if not rows:
-        raise ValueError("no feature-track rows (metrics mmcs, feature_f1, variance_explained, loss_recovered) to plot")
+        raise ValueError(
+            "no feature-track rows (metrics mmcs, feature_f1, variance_explained, loss_recovered) to plot"
+        )
     organism = organism or rows[0]["organism"]
     rows = [r for r in rows if r["organism"] == organism]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     methods = [m for m in methods if m not in baselines] + [m for m in methods if m in baselines]
-    metrics = [m for m in GROUND_TRUTH_METRICS + PROXY_METRICS if any(r["metric"] == m for r in rows)]
+    metrics = [
+        m for m in GROUND_TRUTH_METRICS + PROXY_METRICS if any(r["metric"] == m for r in rows)
+    ]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(methods), 3.2))
     width = 0.8 / max(len(metrics), 1)
     for j, metric in enumerate(metrics):
         heights = []
         for method in methods:
-            vals = [float(r["value"]) for r in rows
-                    if r["method"] == method and r["metric"] == metric and r["value"] is not None]
+            vals = [
+                float(r["value"])
+                for r in rows
+                if r["method"] == method and r["metric"] == metric and r["value"] is not None
+            ]
             heights.append(sum(vals) / len(vals) if vals else float("nan"))
-        ax.bar([i + (j - (len(metrics) - 1) / 2) * width for i in range(len(methods))], heights, width,
-               label=metric, hatch="//" if metric in PROXY_METRICS else None, edgecolor="white")
-    ax.set_xticks(range(len(methods)), [f"{m}\n(baseline)" if m in baselines else m for m in methods],
-                  fontsize=8)
+        ax.bar(
+            [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(methods))],
+            heights,
+            width,
+            label=metric,
+            hatch="//" if metric in PROXY_METRICS else None,
+            edgecolor="white",
+        )
+    ax.set_xticks(
+        range(len(methods)),
+        [f"{m}\n(baseline)" if m in baselines else m for m in methods],
+        fontsize=8,
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
     ax.set_title(title or f"{organism}: ground truth (solid) vs proxies (hatched)", fontsize=9)
@@ -120,13 +157,19 @@ def sweep_table(sweeps: Mapping[str, Mapping]) -> str:
         tried = " · ".join(
             f"<span class='{'best' if v == sw['chosen'] else ''}'>{escape(_setting(sw['field'], v))}: "
             f"VE {ve:.3f}, L0 {l0:.2f}</span>"
-            for v, ve, l0 in zip(sw["values"], sw["variance_explained"], sw["l0"]))
-        body.append(f"<tr><td class='name'>{escape(method)}</td><td class='name'>{escape(sw['field'])}</td>"
-                    f"<td class='name'>{tried}</td><td>{escape(_setting(sw['field'], sw['chosen']))}</td></tr>")
+            for v, ve, l0 in zip(sw["values"], sw["variance_explained"], sw["l0"])
+        )
+        body.append(
+            f"<tr><td class='name'>{escape(method)}</td><td class='name'>{escape(sw['field'])}</td>"
+            f"<td class='name'>{tried}</td><td>{escape(_setting(sw['field'], sw['chosen']))}</td></tr>"
+        )
     rule = next(iter(sweeps.values())).get("rule", "")
-    return ("<table class='sweeps'><tr><th class='name'>method</th><th class='name'>setting</th>"
-            "<th class='name'>tried, sparsest first (held-out variance explained, L0)</th><th>chosen</th></tr>"
-            + "".join(body) + f"</table><p class='muted'>Rule: {escape(rule)}. The truth is never consulted.</p>")
+    return (
+        "<table class='sweeps'><tr><th class='name'>method</th><th class='name'>setting</th>"
+        "<th class='name'>tried, sparsest first (held-out variance explained, L0)</th><th>chosen</th></tr>"
+        + "".join(body)
+        + f"</table><p class='muted'>Rule: {escape(rule)}. The truth is never consulted.</p>"
+    )
 
 
 def section(store) -> str:
@@ -149,22 +192,30 @@ def section(store) -> str:
     from interplab.bench.tracks.features import BASELINES
 
     rows = store.rows()
-    parts = ["<h2 id='features'>Feature recovery</h2><p class='muted'>Dictionaries trained on "
-             "organisms whose true features are known. Left: for each true feature, the best cosine "
-             "to any decoder direction (sorted). Right: ground-truth scores (solid) next to the usual "
-             "proxies (hatched) — where they disagree, the proxies would have misled. The random "
-             "baseline is an untrained dictionary of random directions. Below: how each dictionary's "
-             "sparsity was chosen, from held-out activations only.</p>"]
+    parts = [
+        "<h2 id='features'>Feature recovery</h2><p class='muted'>Dictionaries trained on "
+        "organisms whose true features are known. Left: for each true feature, the best cosine "
+        "to any decoder direction (sorted). Right: ground-truth scores (solid) next to the usual "
+        "proxies (hatched) — where they disagree, the proxies would have misled. The random "
+        "baseline is an untrained dictionary of random directions. Below: how each dictionary's "
+        "sparsity was chosen, from held-out activations only.</p>"
+    ]
     for organism in sorted({j.organism for j in jobs.values()}):
         figs = []
         if organism in curves:
-            figs.append(feature_recovery_plot(curves[organism], threshold=threshold,
-                                              title=f"{organism}: feature recovery"))
+            figs.append(
+                feature_recovery_plot(
+                    curves[organism], threshold=threshold, title=f"{organism}: feature recovery"
+                )
+            )
         try:
             figs.append(feature_metrics_plot(rows, organism, baselines=BASELINES))
         except ValueError:
             pass
-        parts.append(f"<h3>{escape(organism)}</h3><div class='grid'>"
-                     + "".join(f"<div class='card figure'>{f}</div>" for f in figs) + "</div>"
-                     + sweep_table(sweeps.get(organism, {})))
+        parts.append(
+            f"<h3>{escape(organism)}</h3><div class='grid'>"
+            + "".join(f"<div class='card figure'>{f}</div>" for f in figs)
+            + "</div>"
+            + sweep_table(sweeps.get(organism, {}))
+        )
     return "".join(parts)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Callable, Iterable
 
 from interplab.bench.runner import DB_NAME
 from interplab.bench.store import ResultsStore
@@ -35,23 +35,67 @@ td.above{background:#fbe9e7}.baseline-note{color:#a33;font-size:12px;margin:-12p
 .muted{color:#777;font-size:12px}.scroll{overflow-x:auto}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}
 """
 
-_LOWER_IS_BETTER = {"cmd", "l0", "dead_fraction", "forward_passes", "method_seconds",
-                    "deletion_auc", "proximity", "sparsity", "oracle_max_abs_error", "claims_dropped"}
+_LOWER_IS_BETTER = {
+    "cmd",
+    "l0",
+    "dead_fraction",
+    "forward_passes",
+    "method_seconds",
+    "deletion_auc",
+    "proximity",
+    "sparsity",
+    "oracle_max_abs_error",
+    "claims_dropped",
+}
 #: Headline metrics, shown first in this order; bookkeeping metrics go to the end.
-_METRIC_ORDER = ("edge_auroc", "edge_auroc_mismatched", "cpr", "cmd", "node_auroc",
-                 "edge_auroc_pessimistic", "mmcs", "feature_f1", "variance_explained", "l0",
-                 "loss_recovered", "counterfactual_accuracy_interchange",
-                 "counterfactual_accuracy_ablation", "counterfactual_accuracy_new_input",
-                 "hypothesis_loss_recovered", "replacement_fidelity", "kl_recovered",
-                 "probe_selectivity", "probe_accuracy", "mmcs_written_directions")
-_BOOKKEEPING = ("forward_passes", "method_seconds", "n_pairs", "n_interchange", "n_ablation",
-                "n_new_input", "k_chosen", "l1_coefficient_chosen", "l0_coefficient_chosen")
+_METRIC_ORDER = (
+    "edge_auroc",
+    "edge_auroc_mismatched",
+    "cpr",
+    "cmd",
+    "node_auroc",
+    "edge_auroc_pessimistic",
+    "mmcs",
+    "feature_f1",
+    "variance_explained",
+    "l0",
+    "loss_recovered",
+    "counterfactual_accuracy_interchange",
+    "counterfactual_accuracy_ablation",
+    "counterfactual_accuracy_new_input",
+    "hypothesis_loss_recovered",
+    "replacement_fidelity",
+    "kl_recovered",
+    "probe_selectivity",
+    "probe_accuracy",
+    "mmcs_written_directions",
+)
+_BOOKKEEPING = (
+    "forward_passes",
+    "method_seconds",
+    "n_pairs",
+    "n_interchange",
+    "n_ablation",
+    "n_new_input",
+    "k_chosen",
+    "l1_coefficient_chosen",
+    "l0_coefficient_chosen",
+)
 #: Settings, not scores: shown, never judged.
 _UNRANKED = frozenset({"k_chosen", "l1_coefficient_chosen", "l0_coefficient_chosen"})
 #: Controls and self-checks of a track that does not list its own (a track module's ``BASELINES``).
 #: They are shown apart, labelled, and never highlighted as best.
-DEFAULT_BASELINES = frozenset({"random", "weight_norm", "activation_norm", "misaligned", "shuffled",
-                               "ground_truth", "ground_truth_selfcheck"})
+DEFAULT_BASELINES = frozenset(
+    {
+        "random",
+        "weight_norm",
+        "activation_norm",
+        "misaligned",
+        "shuffled",
+        "ground_truth",
+        "ground_truth_selfcheck",
+    }
+)
 #: Of those, the ones that check the scorer (right by construction) rather than set a floor.
 _SELF_CHECKS = frozenset({"ground_truth", "ground_truth_selfcheck"})
 
@@ -86,7 +130,9 @@ def render_report(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     db = out_dir / DB_NAME
     if not db.is_file():
-        raise ResultsStoreError(f"no {DB_NAME} in {out_dir}; run `interplab bench --out {out_dir}` first")
+        raise ResultsStoreError(
+            f"no {DB_NAME} in {out_dir}; run `interplab bench --out {out_dir}` first"
+        )
     with ResultsStore(db) as store:
         html = build_html(store, title=f"interplab bench — {out_dir.name}")
     path = out_dir / "report.html"
@@ -96,26 +142,40 @@ def render_report(out_dir: str | Path) -> Path:
 
 def build_html(store: ResultsStore, title: str) -> str:
     rows = store.rows()
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>",
-             f"<p class='muted'>Generated {_dt.datetime.now().isoformat(timespec='seconds')} · "
-             f"{len(rows)} result rows · {len(store.jobs())} jobs</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>",
+        f"<p class='muted'>Generated {_dt.datetime.now().isoformat(timespec='seconds')} · "
+        f"{len(rows)} result rows · {len(store.jobs())} jobs</p>",
+    ]
     from interplab.report import summary, zoo  # issue 15: one-screen summary, zoo ranking
 
     parts += [summary.section(store), zoo.section(store)]
     detail = zoo.without_zoo(store)  # per-organism tables and figures: not for 200 organisms
-    parts.append(summary.collapsible("Leaderboard: every organism and ablation", leaderboard_section(
-        detail.rows(), baseline_methods(j.track for j in store.jobs()))))
+    parts.append(
+        summary.collapsible(
+            "Leaderboard: every organism and ablation",
+            leaderboard_section(detail.rows(), baseline_methods(j.track for j in store.jobs())),
+        )
+    )
     parts.append(summary.collapsible("ROC curves", roc_section(detail)))
     parts.append(summary.collapsible("Faithfulness curves", faithfulness_section(detail)))
     parts.append(summary.collapsible("Recovered circuits", circuits_section(detail)))
-    from interplab.report import causal, features, rationales
+    from interplab.report import (
+        causal,
+        circuit_explorer,  # issue 16: interactive, offline viewer
+        data_attribution,
+        features,
+        rationales,
+    )
 
-    from interplab.report import data_attribution
-    from interplab.report import circuit_explorer  # issue 16: interactive, offline viewer
-
-    for section in [features.section, causal.section, rationales.section, data_attribution.section,
-                    *SECTIONS]:
+    for section in [
+        features.section,
+        causal.section,
+        rationales.section,
+        data_attribution.section,
+        *SECTIONS,
+    ]:
         parts.append(section(store))
     parts.append(circuit_explorer.section(detail))  # zoo circuits left out: 200 would be megabytes
     from interplab.report import failures as failures_track  # issue 12: the failures track
@@ -141,7 +201,9 @@ def leaderboard_section(rows: list[dict], baselines: Iterable[str] = DEFAULT_BAS
     baselines = frozenset(baselines)
     if not rows:
         return "<h2>Leaderboard</h2><p>No results yet.</p>"
-    by_metric: dict[str, dict[tuple, dict[str, float | None]]] = defaultdict(lambda: defaultdict(dict))
+    by_metric: dict[str, dict[tuple, dict[str, float | None]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
     reasons: dict[tuple, str] = {}  # (metric, row, method) -> why the value is missing
     several_seeds = len({r.get("seed") for r in rows}) > 1
     for r in rows:
@@ -150,30 +212,40 @@ def leaderboard_section(rows: list[dict], baselines: Iterable[str] = DEFAULT_BAS
         by_metric[r["metric"]][row][r["method"]] = r["value"]
         if r["value"] is None:
             reasons[(r["metric"], row, r["method"])] = r.get("reason") or "no value"
-    out = ["<h2 id='leaderboard'>Leaderboard</h2><p class='muted'>Each table is one metric; rows "
-           "are organism × ablation, columns are methods; the best value per row among the methods is "
-           "highlighted (higher is better except for " + ", ".join(sorted(_LOWER_IS_BETTER)) + "). "
-           "Baselines and self-checks (grey, italic, after the methods) are never highlighted; where one "
-           "beats every method, a red note under the table says so.</p>"]
+    out = [
+        "<h2 id='leaderboard'>Leaderboard</h2><p class='muted'>Each table is one metric; rows "
+        "are organism × ablation, columns are methods; the best value per row among the methods is "
+        "highlighted (higher is better except for " + ", ".join(sorted(_LOWER_IS_BETTER)) + "). "
+        "Baselines and self-checks (grey, italic, after the methods) are never highlighted; where one "
+        "beats every method, a red note under the table says so.</p>"
+    ]
     for metric in sorted(by_metric, key=_metric_rank):
         table = by_metric[metric]
         present_methods = {m for cells in table.values() for m in cells}
         # Methods first, then the baselines and self-checks, set apart and never "best".
         methods = sorted(present_methods - baselines) + sorted(present_methods & baselines)
-        out.append(f"<h3>{escape(metric)}</h3><div class='scroll'><table class='leaderboard' data-metric='{escape(metric)}'>"
-                   "<tr><th class='name'>organism</th><th class='name'>ablation</th>"
-                   + "".join(_method_header(m, baselines) for m in methods) + "</tr>")
+        out.append(
+            f"<h3>{escape(metric)}</h3><div class='scroll'><table class='leaderboard' data-metric='{escape(metric)}'>"
+            "<tr><th class='name'>organism</th><th class='name'>ablation</th>"
+            + "".join(_method_header(m, baselines) for m in methods)
+            + "</tr>"
+        )
         notes = []
         for (organism, ablation), cells in sorted(table.items()):
             verdict = _judge(metric, cells, baselines)
             tds = "".join(
                 f"<td class='missing' title='{escape(reasons[(metric, (organism, ablation), m)])}'>—</td>"
-                if (metric, (organism, ablation), m) in reasons else
-                f"<td class='{verdict.css(m, baselines)}'>{_fmt(cells.get(m))}</td>"
-                for m in methods)
-            out.append(f"<tr><td class='name'>{escape(organism)}</td><td class='name'>{escape(ablation)}</td>{tds}</tr>")
+                if (metric, (organism, ablation), m) in reasons
+                else f"<td class='{verdict.css(m, baselines)}'>{_fmt(cells.get(m))}</td>"
+                for m in methods
+            )
+            out.append(
+                f"<tr><td class='name'>{escape(organism)}</td><td class='name'>{escape(ablation)}</td>{tds}</tr>"
+            )
             notes += verdict.notes(metric, organism, ablation)
-        out.append("</table>" + "".join(f"<p class='baseline-note'>{n}</p>" for n in notes) + "</div>")
+        out.append(
+            "</table>" + "".join(f"<p class='baseline-note'>{n}</p>" for n in notes) + "</div>"
+        )
     return "".join(out)
 
 
@@ -193,9 +265,11 @@ class _Verdict:
     def notes(self, metric: str, organism: str, ablation: str) -> list[str]:
         where = escape(organism) + ("" if ablation == "–" else f" · {escape(ablation)}")
         methods = ", ".join(sorted(self.best))
-        return [f"{where}: {_kind(b)} <b>{escape(b)}</b> ({_fmt(v)}) scores better than every method on "
-                f"{escape(metric)} (best method: {escape(methods)}, {_fmt(self.best_value)})."
-                for b, v in self.above]
+        return [
+            f"{where}: {_kind(b)} <b>{escape(b)}</b> ({_fmt(v)}) scores better than every method on "
+            f"{escape(metric)} (best method: {escape(methods)}, {_fmt(self.best_value)})."
+            for b, v in self.above
+        ]
 
 
 def _judge(metric: str, cells: dict[str, float | None], baselines: frozenset[str]) -> _Verdict:
@@ -212,7 +286,11 @@ def _judge(metric: str, cells: dict[str, float | None], baselines: frozenset[str
     if not methods:
         return _Verdict(frozenset(), None, ())
     best_value = min(methods.values()) if lower else max(methods.values())
-    best = frozenset(m for m, v in methods.items() if v == best_value) if len(scored) > 1 else frozenset()
+    best = (
+        frozenset(m for m, v in methods.items() if v == best_value)
+        if len(scored) > 1
+        else frozenset()
+    )
     above = tuple(sorted((b, v) for b, v in controls.items() if better(v, best_value)))
     return _Verdict(best, best_value, above)
 
@@ -228,8 +306,10 @@ def _method_header(method: str, baselines: frozenset[str]) -> str:
         return f"<th>{escape(method)}</th>"
     kind = _kind(method)
     article = "an" if kind[0] in "aeiou" else "a"
-    return (f"<th class='baseline' title='{article} {kind}, not a method: never counted as best'>{escape(method)}"
-            f"<br><span class='tag'>{kind}</span></th>")
+    return (
+        f"<th class='baseline' title='{article} {kind}, not a method: never counted as best'>{escape(method)}"
+        f"<br><span class='tag'>{kind}</span></th>"
+    )
 
 
 def _group_artifacts(store: ResultsStore, name: str) -> dict[tuple[str, str], dict[str, dict]]:
@@ -247,13 +327,27 @@ def roc_section(store: ResultsStore) -> str:
     grouped = _group_artifacts(store, "roc")
     if not grouped:
         return ""
-    out = ["<h2 id='roc'>Edge ROC curves</h2><p class='muted'>Edge scores against the ground-truth "
-           "circuit that matches the ablation used (area in the legend).</p><div class='grid'>"]
+    out = [
+        "<h2 id='roc'>Edge ROC curves</h2><p class='muted'>Edge scores against the ground-truth "
+        "circuit that matches the ablation used (area in the legend).</p><div class='grid'>"
+    ]
     for (organism, ablation), by_method in sorted(grouped.items()):
-        series = {f"{m} ({a.get('auc', float('nan')):.2f})": (a["fpr"], a["tpr"]) for m, a in sorted(by_method.items())}
-        out.append("<div class='card figure'>" + line_plot(
-            series, title=f"{organism} · {ablation}", xlabel="false positive rate",
-            ylabel="true positive rate", diagonal=True, ylim=(0, 1.02)) + "</div>")
+        series = {
+            f"{m} ({a.get('auc', float('nan')):.2f})": (a["fpr"], a["tpr"])
+            for m, a in sorted(by_method.items())
+        }
+        out.append(
+            "<div class='card figure'>"
+            + line_plot(
+                series,
+                title=f"{organism} · {ablation}",
+                xlabel="false positive rate",
+                ylabel="true positive rate",
+                diagonal=True,
+                ylim=(0, 1.02),
+            )
+            + "</div>"
+        )
     out.append("</div>")
     return "".join(out)
 
@@ -262,14 +356,24 @@ def faithfulness_section(store: ResultsStore) -> str:
     grouped = _group_artifacts(store, "faithfulness")
     if not grouped:
         return ""
-    out = ["<h2 id='faithfulness'>Faithfulness curves</h2><p class='muted'>f(C) = (m(C) − m(∅)) / "
-           "(m(N) − m(∅)) keeping the top-scored edges; CPR is the area under f, CMD the area "
-           "under |1 − f|.</p><div class='grid'>"]
+    out = [
+        "<h2 id='faithfulness'>Faithfulness curves</h2><p class='muted'>f(C) = (m(C) − m(∅)) / "
+        "(m(N) − m(∅)) keeping the top-scored edges; CPR is the area under f, CMD the area "
+        "under |1 − f|.</p><div class='grid'>"
+    ]
     for (organism, ablation), by_method in sorted(grouped.items()):
         series = {m: (a["percent"], a["f"]) for m, a in sorted(by_method.items())}
-        out.append("<div class='card figure'>" + line_plot(
-            series, title=f"{organism} · {ablation}", xlabel="% of edges kept", ylabel="faithfulness f",
-            xlog=True) + "</div>")
+        out.append(
+            "<div class='card figure'>"
+            + line_plot(
+                series,
+                title=f"{organism} · {ablation}",
+                xlabel="% of edges kept",
+                ylabel="faithfulness f",
+                xlog=True,
+            )
+            + "</div>"
+        )
     out.append("</div>")
     return "".join(out)
 
@@ -279,16 +383,21 @@ def circuits_section(store: ResultsStore) -> str:
     found = _group_artifacts(store, "circuit")
     if not truths:
         return ""
-    out = ["<h2 id='circuits'>True and recovered circuits</h2><p class='muted'>Left: the ground "
-           "truth for the ablation. Then each method's top edges (as many as the truth has): "
-           "red dashed = not in the truth, grey dotted = missed.</p>"]
+    out = [
+        "<h2 id='circuits'>True and recovered circuits</h2><p class='muted'>Left: the ground "
+        "truth for the ablation. Then each method's top edges (as many as the truth has): "
+        "red dashed = not in the truth, grey dotted = missed.</p>"
+    ]
     for (organism, ablation), by_method in sorted(truths.items()):
         truth = Circuit.from_json(next(iter(by_method.values())))
         cards = [circuit_svg(truth, title="ground truth")]
         for method, body in sorted(found.get((organism, ablation), {}).items()):
             cards.append(circuit_svg(Circuit.from_json(body), title=method, highlight=truth))
-        out.append(f"<h3>{escape(organism)} · {escape(ablation)}</h3><div class='grid'>"
-                   + "".join(f"<div class='card figure'>{c}</div>" for c in cards) + "</div>")
+        out.append(
+            f"<h3>{escape(organism)} · {escape(ablation)}</h3><div class='grid'>"
+            + "".join(f"<div class='card figure'>{c}</div>" for c in cards)
+            + "</div>"
+        )
     return "".join(out)
 
 
@@ -296,7 +405,11 @@ def failures_section(store: ResultsStore) -> str:
     failed = [j for j in store.jobs() if j.status == "failed"]
     if not failed:
         return ""
-    items = "".join(f"<li><code>{escape(j.key)}</code>: {escape((j.error or '').strip().splitlines()[-1])}</li>"
-                    for j in failed)
-    return f"<h2 id='failures'>Failed jobs</h2><ul>{items}</ul><p class='muted'>Rerun the same " \
-           "command to retry them; finished jobs are not recomputed.</p>"
+    items = "".join(
+        f"<li><code>{escape(j.key)}</code>: {escape((j.error or '').strip().splitlines()[-1])}</li>"
+        for j in failed
+    )
+    return (
+        f"<h2 id='failures'>Failed jobs</h2><ul>{items}</ul><p class='muted'>Rerun the same "
+        "command to retry them; finished jobs are not recomputed.</p>"
+    )

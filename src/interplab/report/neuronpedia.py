@@ -11,7 +11,8 @@ from the published field names; not checked against Neuronpedia's uploader (no n
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def _node(name: str, ctx: int, n_layers: int, n_heads: int) -> dict[str, Any]:
@@ -25,14 +26,32 @@ def _node(name: str, ctx: int, n_layers: int, n_heads: int) -> dict[str, Any]:
         feature = n_heads if rest == "MLP" else int(rest[1:])
         kind = "cross layer transcoder"
     node_id = f"{layer}_{feature}_{ctx}"
-    return {"node_id": node_id, "feature": feature, "layer": layer, "ctx_idx": ctx,
-            "feature_type": kind, "token_prob": 0.0, "is_target_logit": kind == "logit",
-            "run_idx": 0, "reverse_ctx_idx": 0, "jsNodeId": node_id, "clerp": name,
-            "influence": None, "activation": None}
+    return {
+        "node_id": node_id,
+        "feature": feature,
+        "layer": layer,
+        "ctx_idx": ctx,
+        "feature_type": kind,
+        "token_prob": 0.0,
+        "is_target_logit": kind == "logit",
+        "run_idx": 0,
+        "reverse_ctx_idx": 0,
+        "jsNodeId": node_id,
+        "clerp": name,
+        "influence": None,
+        "activation": None,
+    }
 
 
-def to_neuronpedia(result: dict[str, Any], prompt_tokens: Sequence[str], *, ablation: str | None = None,
-                   n_layers: int, n_heads: int, slug: str = "interplab-circuit") -> dict[str, Any]:
+def to_neuronpedia(
+    result: dict[str, Any],
+    prompt_tokens: Sequence[str],
+    *,
+    ablation: str | None = None,
+    n_layers: int,
+    n_heads: int,
+    slug: str = "interplab-circuit",
+) -> dict[str, Any]:
     """The graph JSON of ``result`` (from :func:`~interplab.eval.circuit_study.circuit_study`)."""
     ablation = ablation or next(iter(result["ablations"]))
     edges = result["ablations"][ablation]["top_edges"]
@@ -42,15 +61,35 @@ def to_neuronpedia(result: dict[str, Any], prompt_tokens: Sequence[str], *, abla
     for e in edges:
         for name in (e["sender"], e["receiver"]):
             nodes.setdefault(name, _node(name, ctx, n_layers, n_heads))
-        links.append({"source": nodes[e["sender"]]["node_id"], "target": nodes[e["receiver"]]["node_id"],
-                      "weight": float(e["score"])})
+        links.append(
+            {
+                "source": nodes[e["sender"]]["node_id"],
+                "target": nodes[e["receiver"]]["node_id"],
+                "weight": float(e["score"]),
+            }
+        )
     return {
-        "metadata": {"slug": slug, "scan": result.get("model", ""), "prompt_tokens": list(prompt_tokens),
-                     "prompt": "".join(prompt_tokens), "schema_version": 1,
-                     "info": {"creator_name": "interplab", "method": result["method"],
-                              "ablation": ablation, "task": result["task"],
-                              "note": "component-level circuit; edges summed over positions"}},
-        "qParams": {"pinnedIds": [], "supernodes": [], "linkType": "both", "clickedId": "", "sg_pos": ""},
+        "metadata": {
+            "slug": slug,
+            "scan": result.get("model", ""),
+            "prompt_tokens": list(prompt_tokens),
+            "prompt": "".join(prompt_tokens),
+            "schema_version": 1,
+            "info": {
+                "creator_name": "interplab",
+                "method": result["method"],
+                "ablation": ablation,
+                "task": result["task"],
+                "note": "component-level circuit; edges summed over positions",
+            },
+        },
+        "qParams": {
+            "pinnedIds": [],
+            "supernodes": [],
+            "linkType": "both",
+            "clickedId": "",
+            "sg_pos": "",
+        },
         "nodes": list(nodes.values()),
         "links": links,
     }

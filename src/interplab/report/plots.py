@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 from interplab.errors import MissingExtraError
 
@@ -16,8 +16,9 @@ def pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise MissingExtraError("matplotlib is not installed; install the extra: "
-                                "pip install 'interplab[report]'") from None
+        raise MissingExtraError(
+            "matplotlib is not installed; install the extra: pip install 'interplab[report]'"
+        ) from None
     plt.rcParams.update({"svg.fonttype": "none", "font.size": 9})
     return plt
 
@@ -28,16 +29,25 @@ def figure_to_svg(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     pyplot().close(fig)
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     start, end = text.find("<metadata>"), text.find("</metadata>")
-    if start != -1 and end != -1:  # drop the RDF block (dates, creator) to keep reports reproducible
-        text = text[:start] + text[end + len("</metadata>"):]
+    if (
+        start != -1 and end != -1
+    ):  # drop the RDF block (dates, creator) to keep reports reproducible
+        text = text[:start] + text[end + len("</metadata>") :]
     return text
 
 
-def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, title: str,
-              xlabel: str, ylabel: str, diagonal: bool = False, xlog: bool = False,
-              ylim: tuple[float, float] | None = None) -> str:
+def line_plot(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    diagonal: bool = False,
+    xlog: bool = False,
+    ylim: tuple[float, float] | None = None,
+) -> str:
     """One line per series name: {name: (xs, ys)} -> SVG."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
@@ -58,13 +68,22 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, tit
     return figure_to_svg(fig)
 
 
-def heatmap(values: Sequence[Sequence[float]], *, title: str, xlabel: str, ylabel: str,
-            cmap: str = "RdBu_r", center_zero: bool = True) -> str:
+def heatmap(
+    values: Sequence[Sequence[float]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    cmap: str = "RdBu_r",
+    center_zero: bool = True,
+) -> str:
     plt = pyplot()
     import numpy as np
 
     arr = np.asarray(values, dtype=float)
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.35 * arr.shape[1] + 1.5), max(2.5, 0.3 * arr.shape[0] + 1.2)))
+    fig, ax = plt.subplots(
+        figsize=(max(3.0, 0.35 * arr.shape[1] + 1.5), max(2.5, 0.3 * arr.shape[0] + 1.2))
+    )
     vmax = float(np.nanmax(np.abs(arr))) if arr.size else 1.0
     kwargs = {"vmin": -vmax, "vmax": vmax} if center_zero else {}
     im = ax.imshow(arr, cmap=cmap, aspect="auto", **kwargs)

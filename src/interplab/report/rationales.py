@@ -14,14 +14,29 @@ how many candidate claims failed their check and are therefore not shown as fact
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 TRACK = "rationales"
-ATTRIBUTION_METRICS = ("top_k_recall", "attribution_rank_corr", "claim_accuracy_unchecked",
-                       "claim_accuracy", "deletion_auc", "insertion_auc", "stability",
-                       "oracle_max_abs_error", "error_coverage")
-RECOURSE_METRICS = ("counterfactual_validity", "actionability", "proximity", "sparsity",
-                    "surrogate_fidelity", "majority_fidelity")
+ATTRIBUTION_METRICS = (
+    "top_k_recall",
+    "attribution_rank_corr",
+    "claim_accuracy_unchecked",
+    "claim_accuracy",
+    "deletion_auc",
+    "insertion_auc",
+    "stability",
+    "oracle_max_abs_error",
+    "error_coverage",
+)
+RECOURSE_METRICS = (
+    "counterfactual_validity",
+    "actionability",
+    "proximity",
+    "sparsity",
+    "surrogate_fidelity",
+    "majority_fidelity",
+)
 BASELINES = ("random", "nearest_neighbour", "permutation")
 _E = html.escape
 
@@ -44,10 +59,20 @@ def _group(method: str) -> int:
     return 2 if method in BASELINES else 1 if method.startswith("oracle:") else 0
 
 
-def _table(metrics: tuple[str, ...], estimates: Mapping[str, Mapping], omitted: Mapping[str, Mapping]) -> str:
-    methods = sorted((m for m in estimates if any(k in estimates[m] or k in omitted.get(m, {}) for k in metrics)),
-                     key=lambda m: (_group(m), m))
-    metrics = tuple(k for k in metrics if any(k in estimates[m] or k in omitted.get(m, {}) for m in methods))
+def _table(
+    metrics: tuple[str, ...], estimates: Mapping[str, Mapping], omitted: Mapping[str, Mapping]
+) -> str:
+    methods = sorted(
+        (
+            m
+            for m in estimates
+            if any(k in estimates[m] or k in omitted.get(m, {}) for k in metrics)
+        ),
+        key=lambda m: (_group(m), m),
+    )
+    metrics = tuple(
+        k for k in metrics if any(k in estimates[m] or k in omitted.get(m, {}) for m in methods)
+    )
     if not methods:
         return ""
     head = "".join(f"<th>{_E(m)}</th>" for m in metrics)
@@ -56,16 +81,26 @@ def _table(metrics: tuple[str, ...], estimates: Mapping[str, Mapping], omitted: 
         label = {0: "", 1: "oracle: exact values, not ranked", 2: "baseline"}[_group(m)]
         cls = " class='baseline'" if label else ""
         tag = f" <span class='tag'>({label})</span>" if label else ""
-        body += (f"<tr{cls}><td class='name'>{_E(m)}{tag}</td>"
-                 + "".join(_cell(estimates[m].get(k), omitted.get(m, {}).get(k)) for k in metrics) + "</tr>")
-    return (f"<div class='scroll'><table class='rationales'>"
-            f"<tr><th class='name'>method</th>{head}</tr>{body}</table></div>")
+        body += (
+            f"<tr{cls}><td class='name'>{_E(m)}{tag}</td>"
+            + "".join(_cell(estimates[m].get(k), omitted.get(m, {}).get(k)) for k in metrics)
+            + "</tr>"
+        )
+    return (
+        f"<div class='scroll'><table class='rationales'>"
+        f"<tr><th class='name'>method</th>{head}</tr>{body}</table></div>"
+    )
 
 
-def organism_table(organism: str, estimates: Mapping[str, Mapping], omitted: Mapping[str, Mapping]) -> str:
+def organism_table(
+    organism: str, estimates: Mapping[str, Mapping], omitted: Mapping[str, Mapping]
+) -> str:
     """Two tables for one organism: attributions and claims; recourse and the surrogate."""
-    return (f"<h3>{_E(organism)}</h3>" + _table(ATTRIBUTION_METRICS, estimates, omitted)
-            + _table(RECOURSE_METRICS, estimates, omitted))
+    return (
+        f"<h3>{_E(organism)}</h3>"
+        + _table(ATTRIBUTION_METRICS, estimates, omitted)
+        + _table(RECOURSE_METRICS, estimates, omitted)
+    )
 
 
 def section(store: Any) -> str:
@@ -80,20 +115,21 @@ def section(store: Any) -> str:
             est.setdefault(j.organism, {})[j.method] = arts.get("estimates", {})
             omit.setdefault(j.organism, {})[j.method] = arts.get("omitted", {})
     tables = "".join(organism_table(o, est[o], omit.get(o, {})) for o in sorted(est))
-    return ("<h2 id='rationales'>Decision rationales</h2><p class='muted'>Top-k recall (the "
-            "headline): share of the true deciding features (credit-rule: the scorecard; "
-            "digits-rule: the planted pixels; credit-linear: each row's 4 largest exact Shapley "
-            "values) among the k largest attributions, k = ⌈d/4⌉ of the d features (5 of German "
-            "credit's 20, 16 of the 64 digit pixels), never the truth's size: random scores about "
-            "0.25. Claim accuracy: share of the "
-            "shown claims that hold when re-tested on fresh interventions — high by construction, "
-            "since shown claims already passed a check; beside it, unchecked: every candidate "
-            "claim before that check, as a tool without checks would state them. Deletion AUC: "
-            "lower is more faithful. Counterfactual validity: share of recourse options that "
-            "really flip the decision (1.0 by construction for recourse, which keeps only options "
-            "it verified). 95% intervals (Wilson for shares), n = rows, claims or options. "
-            "Oracles (exact values: the headroom) and baselines are in grey, never ranked.</p>"
-            + tables)
+    return (
+        "<h2 id='rationales'>Decision rationales</h2><p class='muted'>Top-k recall (the "
+        "headline): share of the true deciding features (credit-rule: the scorecard; "
+        "digits-rule: the planted pixels; credit-linear: each row's 4 largest exact Shapley "
+        "values) among the k largest attributions, k = ⌈d/4⌉ of the d features (5 of German "
+        "credit's 20, 16 of the 64 digit pixels), never the truth's size: random scores about "
+        "0.25. Claim accuracy: share of the "
+        "shown claims that hold when re-tested on fresh interventions — high by construction, "
+        "since shown claims already passed a check; beside it, unchecked: every candidate "
+        "claim before that check, as a tool without checks would state them. Deletion AUC: "
+        "lower is more faithful. Counterfactual validity: share of recourse options that "
+        "really flip the decision (1.0 by construction for recourse, which keeps only options "
+        "it verified). 95% intervals (Wilson for shares), n = rows, claims or options. "
+        "Oracles (exact values: the headroom) and baselines are in grey, never ranked.</p>" + tables
+    )
 
 
 # ----------------------------------------------------------------------------- one decision
@@ -127,13 +163,20 @@ def _factors(data: Mapping[str, Any]) -> str:
         label = f"{f['label'] or f['name']}: {data['row'][f['name']]}"
         err = a["error"][j] if a.get("error") else None
         tip = f"{v:+.2f}" + (f" ± {err:.2f}" if err is not None else "")
-        rows.append(f"<div class='factor' data-feature='{_E(f['name'], quote=True)}'><div class='fname'>"
-                    f"{_E(label)}</div><div class='track' title='{_E(tip, quote=True)}'><div class='mid'></div>"
-                    f"<div class='bar {'pos' if v >= 0 else 'neg'}' style='left:{left:.1f}%;width:{width:.1f}%'>"
-                    f"</div></div><div class='muted'>{tip}</div></div>")
-    note = ("Bars to the right pushed towards <b>" + _E(pos) + "</b>, to the left towards <b>" + _E(neg)
-            + f"</b> (method: {_E(a['method'])}; units: change in the model's score against the "
-            "average applicant's).")
+        rows.append(
+            f"<div class='factor' data-feature='{_E(f['name'], quote=True)}'><div class='fname'>"
+            f"{_E(label)}</div><div class='track' title='{_E(tip, quote=True)}'><div class='mid'></div>"
+            f"<div class='bar {'pos' if v >= 0 else 'neg'}' style='left:{left:.1f}%;width:{width:.1f}%'>"
+            f"</div></div><div class='muted'>{tip}</div></div>"
+        )
+    note = (
+        "Bars to the right pushed towards <b>"
+        + _E(pos)
+        + "</b>, to the left towards <b>"
+        + _E(neg)
+        + f"</b> (method: {_E(a['method'])}; units: change in the model's score against the "
+        "average applicant's)."
+    )
     return "<h2>What counted</h2><p class='muted'>" + note + "</p>" + "".join(rows)
 
 
@@ -146,42 +189,67 @@ def _recourse(data: Mapping[str, Any]) -> str:
         parts = []
         for c in opt["changes"]:
             f = feats[c["feature"]]
-            show = (lambda v, f=f: f["values"][int(round(v))]) if f["kind"] != "numeric" else \
-                (lambda v, f=f: f"{v:g} {f['unit']}".strip())
-            parts.append(f"{_E(f['label'] or f['name'])}: {_E(show(c['before']))} → <b>{_E(show(c['after']))}</b>")
+            show = (
+                (lambda v, f=f: f["values"][int(round(v))])
+                if f["kind"] != "numeric"
+                else (lambda v, f=f: f"{v:g} {f['unit']}".strip())
+            )
+            parts.append(
+                f"{_E(f['label'] or f['name'])}: {_E(show(c['before']))} → <b>{_E(show(c['after']))}</b>"
+            )
         status = "checked: the model gives the other outcome" if opt["valid"] else "check failed"
-        items.append(f"<div class='option'>Option {k}: " + "; ".join(parts)
-                     + f" <span class='muted'>({status}; effort {opt['cost']:.2f})</span></div>")
-    return ("<h2>What would change the outcome</h2><p class='muted'>The smallest changes found, "
-            "never touching what you cannot change (age, sex, nationality).</p>" + "".join(items))
+        items.append(
+            f"<div class='option'>Option {k}: "
+            + "; ".join(parts)
+            + f" <span class='muted'>({status}; effort {opt['cost']:.2f})</span></div>"
+        )
+    return (
+        "<h2>What would change the outcome</h2><p class='muted'>The smallest changes found, "
+        "never touching what you cannot change (age, sex, nationality).</p>" + "".join(items)
+    )
 
 
 def _claims(data: Mapping[str, Any]) -> str:
-    shown = "".join(f"<div class='claim passed'><span class='ok'>✓ checked</span> {_E(c['text'])}."
-                    f"<div class='check'>How it was checked: {_E(c['test'])}. Result: {_E(c['evidence'])}.</div></div>"
-                    for c in data["claims"])
+    shown = "".join(
+        f"<div class='claim passed'><span class='ok'>✓ checked</span> {_E(c['text'])}."
+        f"<div class='check'>How it was checked: {_E(c['test'])}. Result: {_E(c['evidence'])}.</div></div>"
+        for c in data["claims"]
+    )
     n_drop = len(data["dropped"])
-    dropped = "".join(f"<li>{_E(c['text'])} <span class='muted'>({_E(c['evidence'])})</span></li>"
-                      for c in data["dropped"])
-    tail = (f"<h3>Not shown as facts</h3><p><span class='fail'>{n_drop}</span> of "
+    dropped = "".join(
+        f"<li>{_E(c['text'])} <span class='muted'>({_E(c['evidence'])})</span></li>"
+        for c in data["dropped"]
+    )
+    tail = (
+        (
+            f"<h3>Not shown as facts</h3><p><span class='fail'>{n_drop}</span> of "
             f"{data['n_claims_tested']} candidate statements failed their check and are not "
-            f"claimed:</p><ul class='dropped'>{dropped}</ul>") if n_drop else \
-        f"<p class='muted'>All {data['n_claims_tested']} candidate statements passed their checks.</p>"
+            f"claimed:</p><ul class='dropped'>{dropped}</ul>"
+        )
+        if n_drop
+        else f"<p class='muted'>All {data['n_claims_tested']} candidate statements passed their checks.</p>"
+    )
     return "<h2>Statements about this decision, each checked</h2>" + shown + tail
 
 
 def decision_page(data: Mapping[str, Any], title: str = "Why this decision") -> str:
     """The self-contained HTML page for one explained decision (see the module docstring)."""
     good = data["decision"] == data["outcomes"][1]
-    details = "".join(f"<tr><td>{_E(f['label'] or f['name'])}</td><td>{_E(data['row'][f['name']])}</td></tr>"
-                      for f in data["features"])
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
-            f"content='width=device-width, initial-scale=1'><title>{_E(title)}</title><style>{_PAGE_CSS}</style>"
-            f"</head><body><h1>{_E(title)}</h1>"
-            f"<div class='outcome {'good' if good else 'bad'}' id='outcome'>Outcome: <b>{_E(data['decision'])}</b> "
-            f"<span class='muted'>(model's probability of '{_E(data['outcomes'][1])}': "
-            f"{data['probability']:.0%})</span></div>"
-            + _factors(data) + _recourse(data) + _claims(data)
-            + f"<h2>The data used</h2><table>{details}</table>"
-            + "<p class='muted'>Generated by interplab explain. Every statement above was tested "
-              "by running the model on new inputs before it was shown.</p></body></html>")
+    details = "".join(
+        f"<tr><td>{_E(f['label'] or f['name'])}</td><td>{_E(data['row'][f['name']])}</td></tr>"
+        for f in data["features"]
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+        f"content='width=device-width, initial-scale=1'><title>{_E(title)}</title><style>{_PAGE_CSS}</style>"
+        f"</head><body><h1>{_E(title)}</h1>"
+        f"<div class='outcome {'good' if good else 'bad'}' id='outcome'>Outcome: <b>{_E(data['decision'])}</b> "
+        f"<span class='muted'>(model's probability of '{_E(data['outcomes'][1])}': "
+        f"{data['probability']:.0%})</span></div>"
+        + _factors(data)
+        + _recourse(data)
+        + _claims(data)
+        + f"<h2>The data used</h2><table>{details}</table>"
+        + "<p class='muted'>Generated by interplab explain. Every statement above was tested "
+        "by running the model on new inputs before it was shown.</p></body></html>"
+    )

@@ -9,14 +9,16 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}"
-        "h2{border-bottom:1px solid #ddd}table{border-collapse:collapse;font-size:13px}"
-        "td,th{border:1px solid #ddd;padding:3px 8px}img{max-width:100%}")
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}"
+    "h2{border-bottom:1px solid #ddd}table{border-collapse:collapse;font-size:13px}"
+    "td,th{border:1px solid #ddd;padding:3px 8px}img{max-width:100%}"
+)
 
 
 def _plt() -> Any:
@@ -32,16 +34,26 @@ def _png(fig: Any) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def heatmap(matrix: Sequence[Sequence[float]], title: str, xlabel: str = "head",
-            ylabel: str = "layer", diverging: bool = True) -> str:
+def heatmap(
+    matrix: Sequence[Sequence[float]],
+    title: str,
+    xlabel: str = "head",
+    ylabel: str = "layer",
+    diverging: bool = True,
+) -> str:
     """An <img> of a [rows, cols] heatmap."""
     plt = _plt()
     rows = len(matrix)
     fig, ax = plt.subplots(figsize=(5.5, max(2.5, rows * 0.22)))
     flat = [abs(v) for r in matrix for v in r] or [1.0]
     vmax = max(flat) or 1.0
-    im = ax.imshow(matrix, aspect="auto", cmap="RdBu_r" if diverging else "viridis",
-                   vmin=-vmax if diverging else None, vmax=vmax if diverging else None)
+    im = ax.imshow(
+        matrix,
+        aspect="auto",
+        cmap="RdBu_r" if diverging else "viridis",
+        vmin=-vmax if diverging else None,
+        vmax=vmax if diverging else None,
+    )
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -66,8 +78,12 @@ def images(arrays: Sequence[Sequence[float]], titles: Sequence[str], side: int =
     fig, axes = plt.subplots(1, len(arrays), figsize=(2 * len(arrays), 2.3), squeeze=False)
     for ax, arr, title in zip(axes[0], arrays, titles):
         vmax = max(abs(v) for v in arr) or 1.0
-        ax.imshow([list(arr[i * side:(i + 1) * side]) for i in range(side)], cmap="RdBu_r",
-                  vmin=-vmax, vmax=vmax)
+        ax.imshow(
+            [list(arr[i * side : (i + 1) * side]) for i in range(side)],
+            cmap="RdBu_r",
+            vmin=-vmax,
+            vmax=vmax,
+        )
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     return _png(fig)
@@ -78,7 +94,9 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         return ""
     cols = list(rows[0])
     head = "".join(f"<th>{escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{escape(_fmt(r[c]))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(_fmt(r[c]))}</td>" for c in cols) + "</tr>" for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -86,14 +104,21 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def page(title: str, sections: Sequence[tuple[str, str]], data: dict[str, Any] | None = None) -> str:
+def page(
+    title: str, sections: Sequence[tuple[str, str]], data: dict[str, Any] | None = None
+) -> str:
     """A complete HTML document; ``data`` is embedded as JSON for re-use."""
     parts = [f"<h2>{escape(h)}</h2>{body}" for h, body in sections]
-    blob = "" if data is None else (f'<script type="application/json" id="data">'
-                                    f'{escape(json.dumps(data))}</script>')
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>{''.join(parts)}{blob}"
-            "</body></html>")
+    blob = (
+        ""
+        if data is None
+        else (f'<script type="application/json" id="data">{escape(json.dumps(data))}</script>')
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>{''.join(parts)}{blob}"
+        "</body></html>"
+    )
 
 
 def write(path: str | Path, html: str) -> Path:
@@ -105,30 +130,69 @@ def write(path: str | Path, html: str) -> Path:
 
 
 def induction_report(model: str, result: dict[str, Any]) -> str:
-    summary = (f"<p>{result['n_seqs']} sequences of {result['seq_len']} random tokens, repeated. "
-               f"Mean loss on the first half {result['loss_first']:.3f}, on the repeated half "
-               f"{result['loss_repeat']:.3f}.</p>")
-    return page(f"Induction heads: {model}", [
-        ("Summary", summary + table(result["top_heads"])),
-        ("Induction score per head", heatmap(result["scores"], "induction score", diverging=False))],
-        result)
+    summary = (
+        f"<p>{result['n_seqs']} sequences of {result['seq_len']} random tokens, repeated. "
+        f"Mean loss on the first half {result['loss_first']:.3f}, on the repeated half "
+        f"{result['loss_repeat']:.3f}.</p>"
+    )
+    return page(
+        f"Induction heads: {model}",
+        [
+            ("Summary", summary + table(result["top_heads"])),
+            (
+                "Induction score per head",
+                heatmap(result["scores"], "induction score", diverging=False),
+            ),
+        ],
+        result,
+    )
 
 
 def patching_report(model: str, results: dict[str, Any]) -> str:
-    sections = [("Summary", table([{"metric": "clean logit diff", "value": results["clean_logit_diff"]},
-                                   {"metric": "corrupted logit diff", "value": results["corrupt_logit_diff"]},
-                                   {"metric": "prompts", "value": results["n_prompts"]}])
-                 + "<p>Examples: " + escape(" | ".join(results["examples"])) + "</p>")]
-    for key, title in (("activation_patching", "Activation patching (attn_z, clean into corrupted)"),
-                       ("attribution_patching", "Attribution patching (first-order estimate)")):
+    sections = [
+        (
+            "Summary",
+            table(
+                [
+                    {"metric": "clean logit diff", "value": results["clean_logit_diff"]},
+                    {"metric": "corrupted logit diff", "value": results["corrupt_logit_diff"]},
+                    {"metric": "prompts", "value": results["n_prompts"]},
+                ]
+            )
+            + "<p>Examples: "
+            + escape(" | ".join(results["examples"]))
+            + "</p>",
+        )
+    ]
+    for key, title in (
+        ("activation_patching", "Activation patching (attn_z, clean into corrupted)"),
+        ("attribution_patching", "Attribution patching (first-order estimate)"),
+    ):
         if key in results:
             r = results[key]
-            sections.append((title, f"<p>{r['seconds']:.1f} s</p>" + heatmap(r["scores"], "fraction of LD restored")))
+            sections.append(
+                (
+                    title,
+                    f"<p>{r['seconds']:.1f} s</p>"
+                    + heatmap(r["scores"], "fraction of LD restored"),
+                )
+            )
     if "lens" in results:
         lens = results["lens"]
-        sections.append(("Logit lens", line(lens["layer_logit_diff"], "logit diff read after each layer",
-                                            "layer", "logit diff")))
-        sections.append(("Direct logit attribution per head", heatmap(lens["head_dla"], "DLA (logit diff)")))
+        sections.append(
+            (
+                "Logit lens",
+                line(
+                    lens["layer_logit_diff"],
+                    "logit diff read after each layer",
+                    "layer",
+                    "logit diff",
+                ),
+            )
+        )
+        sections.append(
+            ("Direct logit attribution per head", heatmap(lens["head_dla"], "DLA (logit diff)"))
+        )
     return page(f"IOI-style patching: {model}", sections, results)
 
 
@@ -137,7 +201,9 @@ def attribution_report(model: str, results: dict[str, Any]) -> str:
     if "maps" in results:
         sections.append(("Integrated gradients", images(results["maps"], results["titles"])))
     if "tokens" in results:
-        rows = [{"token": t, "ig": a, "input_x_grad": b}
-                for t, a, b in zip(results["tokens"], results["ig"], results["ixg"])]
+        rows = [
+            {"token": t, "ig": a, "input_x_grad": b}
+            for t, a, b in zip(results["tokens"], results["ig"], results["ixg"])
+        ]
         sections.append(("Token attributions", table(rows)))
     return page(f"Attributions: {model}", sections, results)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -44,8 +44,12 @@ class RankInterval:
         return f"{self.rank}" if self.lo == self.hi else f"{self.rank} [{self.lo}–{self.hi}]"
 
 
-def bootstrap_ranks(table: Mapping[str, Sequence[float]], higher_is_better: bool = True,
-                    seed: int = 0, n_boot: int = N_BOOT) -> dict[str, RankInterval]:
+def bootstrap_ranks(
+    table: Mapping[str, Sequence[float]],
+    higher_is_better: bool = True,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+) -> dict[str, RankInterval]:
     """Ranks of methods by their mean over the same units (``table[method][unit]``, equal
     lengths: paired), with the 95% interval of each method's rank over bootstrap resamples of
     the units."""
@@ -64,5 +68,7 @@ def bootstrap_ranks(table: Mapping[str, Sequence[float]], higher_is_better: bool
     idx = rng.integers(0, x.shape[1], size=(n_boot, x.shape[1]))
     boot = ranks(x[:, idx].mean(axis=2).T)  # [boot, method]
     lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
-    return {m: RankInterval(int(point[i]), int(np.floor(lo[i])), int(np.ceil(hi[i])))
-            for i, m in enumerate(names)}
+    return {
+        m: RankInterval(int(point[i]), int(np.floor(lo[i])), int(np.ceil(hi[i])))
+        for i, m in enumerate(names)
+    }

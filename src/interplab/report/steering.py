@@ -15,9 +15,10 @@ For random directions the table gives the mean over directions and the range (mi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
 from statistics import fmean, stdev
-from typing import Any, Sequence
+from typing import Any
 
 
 def _wilson(k: int, n: int) -> dict[str, float]:
@@ -32,12 +33,18 @@ def _mean_ci(xs: Sequence[float]) -> dict[str, float]:
     return {"value": m, "low": m - half, "high": m + half, "n": len(xs)}
 
 
-def _stats(scores: Sequence[float], base: Sequence[float], kind: str, alpha: float) -> dict[str, Any]:
+def _stats(
+    scores: Sequence[float], base: Sequence[float], kind: str, alpha: float
+) -> dict[str, Any]:
     n = len(scores)
     down = kind == "add" and alpha < 0
     moved = sum((s < b) if down else (s > b) for s, b in zip(scores, base))
-    return {"positive_rate": _wilson(sum(s > 0 for s in scores), n), "mean_log_odds": _mean_ci(scores),
-            "moved_share": _wilson(moved, n) if kind != "none" else None, "moved": "down" if down else "up"}
+    return {
+        "positive_rate": _wilson(sum(s > 0 for s in scores), n),
+        "mean_log_odds": _mean_ci(scores),
+        "moved_share": _wilson(moved, n) if kind != "none" else None,
+        "moved": "down" if down else "up",
+    }
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
@@ -51,12 +58,22 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for c in conds:
         if c["direction"] in ("-", "learned"):
-            rows.append({"label": c["label"], "kind": c["kind"], "alpha": c["alpha"],
-                         **_stats(c["scores"], base, c["kind"], c["alpha"])})
+            rows.append(
+                {
+                    "label": c["label"],
+                    "kind": c["kind"],
+                    "alpha": c["alpha"],
+                    **_stats(c["scores"], base, c["kind"], c["alpha"]),
+                }
+            )
     control = []
     steps = [(c["kind"], c["alpha"]) for c in conds if c["direction"] == "learned"]
     for kind, alpha in steps:
-        runs = [c for c in conds if c["direction"] == "random" and c["kind"] == kind and c["alpha"] == alpha]
+        runs = [
+            c
+            for c in conds
+            if c["direction"] == "random" and c["kind"] == kind and c["alpha"] == alpha
+        ]
         if not runs:
             continue
         each = [_stats(c["scores"], base, kind, alpha) for c in runs]
@@ -64,8 +81,15 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         for key in ("positive_rate", "mean_log_odds", "moved_share"):
             vals = [e[key]["value"] for e in each]
             agg[key] = {"mean": fmean(vals), "min": min(vals), "max": max(vals)}
-        control.append({"kind": kind, "alpha": alpha, "n_directions": len(runs), **agg,
-                        "per_direction": [{"seed": c["seed"], **e} for c, e in zip(runs, each)]})
+        control.append(
+            {
+                "kind": kind,
+                "alpha": alpha,
+                "n_directions": len(runs),
+                **agg,
+                "per_direction": [{"seed": c["seed"], **e} for c, e in zip(runs, each)],
+            }
+        )
     verdicts = []
     by_step = {(r["kind"], r["alpha"]): r for r in rows}
     ctrl = {(c["kind"], c["alpha"]): c for c in control}
@@ -76,13 +100,21 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             learned, rand = by_step[("add", a)], ctrl[("add", a)]
             lo, rate = learned["mean_log_odds"], learned["positive_rate"]
             up = a > 0
-            verdicts.append({
-                "alpha": a, "learned_mean_log_odds": lo, "random_mean_log_odds": rand["mean_log_odds"],
-                "learned_positive_rate": rate, "random_positive_rate": rand["positive_rate"],
-                "beyond_random": (lo["low"] > rand["mean_log_odds"]["max"]) if up
-                else (lo["high"] < rand["mean_log_odds"]["min"]),
-                "rate_beyond_random": (rate["value"] > rand["positive_rate"]["max"]) if up
-                else (rate["high"] < rand["positive_rate"]["min"])})
+            verdicts.append(
+                {
+                    "alpha": a,
+                    "learned_mean_log_odds": lo,
+                    "random_mean_log_odds": rand["mean_log_odds"],
+                    "learned_positive_rate": rate,
+                    "random_positive_rate": rand["positive_rate"],
+                    "beyond_random": (lo["low"] > rand["mean_log_odds"]["max"])
+                    if up
+                    else (lo["high"] < rand["mean_log_odds"]["min"]),
+                    "rate_beyond_random": (rate["value"] > rand["positive_rate"]["max"])
+                    if up
+                    else (rate["high"] < rand["positive_rate"]["min"]),
+                }
+            )
     return {"rows": rows, "control": control, "verdicts": verdicts, "n": len(base)}
 
 
@@ -100,25 +132,34 @@ def _bars(rows: list[dict[str, Any]], control: list[dict[str, Any]]) -> str:
     for i, r in enumerate(rows):
         y = 10 + i * row_h
         e = r["positive_rate"]
-        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{escape(r["label"])}</text>'
-                     f'<rect x="{left}" y="{y}" width="{e["value"] * scale:.1f}" height="11" fill="#3b6fb6"/>'
-                     f'<line x1="{left + e["low"] * scale:.1f}" x2="{left + e["high"] * scale:.1f}" '
-                     f'y1="{y + 5.5}" y2="{y + 5.5}" stroke="#000"/>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{escape(r["label"])}</text>'
+            f'<rect x="{left}" y="{y}" width="{e["value"] * scale:.1f}" height="11" fill="#3b6fb6"/>'
+            f'<line x1="{left + e["low"] * scale:.1f}" x2="{left + e["high"] * scale:.1f}" '
+            f'y1="{y + 5.5}" y2="{y + 5.5}" stroke="#000"/>'
+        )
         c = ctrl.get((r["kind"], r["alpha"]))
         if c is not None:
             p = c["positive_rate"]
-            parts.append(f'<rect x="{left}" y="{y + 13}" width="{p["mean"] * scale:.1f}" height="9" fill="#bbb"/>'
-                         f'<line x1="{left + p["min"] * scale:.1f}" x2="{left + p["max"] * scale:.1f}" '
-                         f'y1="{y + 17.5}" y2="{y + 17.5}" stroke="#555"/>')
+            parts.append(
+                f'<rect x="{left}" y="{y + 13}" width="{p["mean"] * scale:.1f}" height="9" fill="#bbb"/>'
+                f'<line x1="{left + p["min"] * scale:.1f}" x2="{left + p["max"] * scale:.1f}" '
+                f'y1="{y + 17.5}" y2="{y + 17.5}" stroke="#555"/>'
+            )
     h = 10 + len(rows) * row_h + 20
-    ticks = "".join(f'<line x1="{left + t * scale:.1f}" x2="{left + t * scale:.1f}" y1="5" y2="{h - 18}" '
-                    f'stroke="#eee"/><text x="{left + t * scale:.1f}" y="{h - 4}" text-anchor="middle">'
-                    f'{t:.0%}</text>' for t in (0, 0.25, 0.5, 0.75, 1.0))
-    return (f'<svg width="{w}" height="{h}" font-size="11" '
-            f'role="img" aria-label="positive rate per intervention">{ticks}{"".join(parts)}</svg>'
-            '<p class="legend"><span style="color:#3b6fb6">&#9632;</span> learned direction (line: Wilson 95%) '
-            '&nbsp; <span style="color:#999">&#9632;</span> random directions, same step size '
-            '(mean; line: min..max)</p>')
+    ticks = "".join(
+        f'<line x1="{left + t * scale:.1f}" x2="{left + t * scale:.1f}" y1="5" y2="{h - 18}" '
+        f'stroke="#eee"/><text x="{left + t * scale:.1f}" y="{h - 4}" text-anchor="middle">'
+        f"{t:.0%}</text>"
+        for t in (0, 0.25, 0.5, 0.75, 1.0)
+    )
+    return (
+        f'<svg width="{w}" height="{h}" font-size="11" '
+        f'role="img" aria-label="positive rate per intervention">{ticks}{"".join(parts)}</svg>'
+        '<p class="legend"><span style="color:#3b6fb6">&#9632;</span> learned direction (line: Wilson 95%) '
+        '&nbsp; <span style="color:#999">&#9632;</span> random directions, same step size '
+        "(mean; line: min..max)</p>"
+    )
 
 
 def steering_report(result: dict[str, Any], summary: dict[str, Any] | None = None) -> str:
@@ -127,20 +168,32 @@ def steering_report(result: dict[str, Any], summary: dict[str, Any] | None = Non
 
     s = summary or summarise(result)
     ctrl = {(c["kind"], c["alpha"]): c for c in s["control"]}
-    head = ("<tr><th>intervention</th><th>positive rate</th><th>mean log-odds</th><th>moved share</th>"
-            "<th>random: positive rate mean (min..max)</th><th>random: mean log-odds</th>"
-            "<th>random: moved share mean (max)</th></tr>")
+    head = (
+        "<tr><th>intervention</th><th>positive rate</th><th>mean log-odds</th><th>moved share</th>"
+        "<th>random: positive rate mean (min..max)</th><th>random: mean log-odds</th>"
+        "<th>random: moved share mean (max)</th></tr>"
+    )
     body = []
     for r in s["rows"]:
         m = r["mean_log_odds"]
         moved = "" if r["moved_share"] is None else f"{_pct(r['moved_share'])} {r['moved']}"
         c = ctrl.get((r["kind"], r["alpha"]))
-        rand = ["", "", ""] if c is None else [
-            f"{c['positive_rate']['mean']:.0%} ({c['positive_rate']['min']:.0%}..{c['positive_rate']['max']:.0%})",
-            f"{c['mean_log_odds']['mean']:+.2f}",
-            f"{c['moved_share']['mean']:.0%} ({c['moved_share']['max']:.0%})"]
-        cells = [escape(r["label"]), _pct(r["positive_rate"]),
-                 f"{m['value']:+.2f} [{m['low']:+.2f}, {m['high']:+.2f}]", moved, *rand]
+        rand = (
+            ["", "", ""]
+            if c is None
+            else [
+                f"{c['positive_rate']['mean']:.0%} ({c['positive_rate']['min']:.0%}..{c['positive_rate']['max']:.0%})",
+                f"{c['mean_log_odds']['mean']:+.2f}",
+                f"{c['moved_share']['mean']:.0%} ({c['moved_share']['max']:.0%})",
+            ]
+        )
+        cells = [
+            escape(r["label"]),
+            _pct(r["positive_rate"]),
+            f"{m['value']:+.2f} [{m['low']:+.2f}, {m['high']:+.2f}]",
+            moved,
+            *rand,
+        ]
         body.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     verdicts = "".join(
         f"<li>add {v['alpha']:+g} &times; gap: mean log-odds "
@@ -150,26 +203,33 @@ def steering_report(result: dict[str, Any], summary: dict[str, Any] | None = Non
         f"the random control</b>; positive rate {_pct(v['learned_positive_rate'])} vs random "
         f"{v['random_positive_rate']['min']:.0%}..{v['random_positive_rate']['max']:.0%} "
         f"({'beyond' if v['rate_beyond_random'] else 'not beyond'})</li>"
-        for v in s["verdicts"])
+        for v in s["verdicts"]
+    )
     task = result.get("task", {})
-    intro = (f"<p><b>Model: {escape(str(result.get('model', '?')))}</b>. {escape(result.get('model_note', ''))}</p>"
-             f"<p>Direction: difference in means of <b>{escape(result['site'])}</b> at the last token of "
-             f"{task.get('n_fit', ['?'])[0]} positive and {task.get('n_fit', ['?', '?'])[1]} negative fit "
-             f"sentences (words from the VADER lexicon); gap along it {result['gap']:.3g}, in-sample "
-             f"AUC of the projection {result.get('fit_projection_auc', float('nan')):.3f}. Interventions act "
-             f"at every position; +&alpha; adds &alpha; &times; gap along the unit direction. Behaviour "
-             f"measured on n = {s['n']} held-out prompts, with held-out sentiment words "
-             f"({len(task.get('eval_words', {}).get('positive', []))} positive, "
-             f"{len(task.get('eval_words', {}).get('negative', []))} negative single tokens). Random control: "
-             f"{s['control'][0]['n_directions'] if s['control'] else 0} seeded random unit directions "
-             f"with the same gap.</p>")
+    intro = (
+        f"<p><b>Model: {escape(str(result.get('model', '?')))}</b>. {escape(result.get('model_note', ''))}</p>"
+        f"<p>Direction: difference in means of <b>{escape(result['site'])}</b> at the last token of "
+        f"{task.get('n_fit', ['?'])[0]} positive and {task.get('n_fit', ['?', '?'])[1]} negative fit "
+        f"sentences (words from the VADER lexicon); gap along it {result['gap']:.3g}, in-sample "
+        f"AUC of the projection {result.get('fit_projection_auc', float('nan')):.3f}. Interventions act "
+        f"at every position; +&alpha; adds &alpha; &times; gap along the unit direction. Behaviour "
+        f"measured on n = {s['n']} held-out prompts, with held-out sentiment words "
+        f"({len(task.get('eval_words', {}).get('positive', []))} positive, "
+        f"{len(task.get('eval_words', {}).get('negative', []))} negative single tokens). Random control: "
+        f"{s['control'][0]['n_directions'] if s['control'] else 0} seeded random unit directions "
+        f"with the same gap.</p>"
+    )
     notes = "".join(f"<li>{escape(n)}</li>" for n in result.get("notes", []))
-    sections = [("Summary", intro + f"<ul>{verdicts}</ul>" + (f"<ul>{notes}</ul>" if notes else "")),
-                ("Positive rate per intervention", _bars(s["rows"], s["control"])),
-                ("Table", f"<table>{head}{''.join(body)}</table>"),
-                ("Eval prompts", "<p>" + escape(" | ".join(task.get("eval_prompts", []))) + "</p>")]
-    return page(f"interplab steer: {result.get('concept', 'sentiment')} on {result.get('model', '?')}",
-                sections)
+    sections = [
+        ("Summary", intro + f"<ul>{verdicts}</ul>" + (f"<ul>{notes}</ul>" if notes else "")),
+        ("Positive rate per intervention", _bars(s["rows"], s["control"])),
+        ("Table", f"<table>{head}{''.join(body)}</table>"),
+        ("Eval prompts", "<p>" + escape(" | ".join(task.get("eval_prompts", []))) + "</p>"),
+    ]
+    return page(
+        f"interplab steer: {result.get('concept', 'sentiment')} on {result.get('model', '?')}",
+        sections,
+    )
 
 
 __all__ = ["steering_report", "summarise"]

@@ -32,8 +32,8 @@ interpretability loses to a cheap non-interpretability control. Everything below
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from html import escape
-from typing import Iterable
 
 import numpy as np
 
@@ -51,9 +51,18 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "rationales": ("top_k_recall",),
 }
 #: a track without an entry in HEADLINE: the first of these it reports (else its first metric)
-FALLBACK = ("edge_auroc", "mmcs", "counterfactual_accuracy_interchange", "replacement_fidelity",
-            "feature_f1", "restoration_rate", "top_k_recall", "lds", "detection_auroc",
-            "worst_group_accuracy")
+FALLBACK = (
+    "edge_auroc",
+    "mmcs",
+    "counterfactual_accuracy_interchange",
+    "replacement_fidelity",
+    "feature_f1",
+    "restoration_rate",
+    "top_k_recall",
+    "lds",
+    "detection_auroc",
+    "worst_group_accuracy",
+)
 LOWER_IS_BETTER = frozenset({"cmd", "l0"})
 RANDOM = "random"
 #: how far (in the headline's units, better side up) the best method must clear random
@@ -94,17 +103,23 @@ def track_summary(store: ResultsStore) -> dict[str, dict]:
     :func:`section`."""
     from interplab.report.html import baseline_methods
 
-    track_of = {(j.organism, j.method, j.ablation, j.seed): j.track
-                for j in store.jobs() if j.status == "done"}
+    track_of = {
+        (j.organism, j.method, j.ablation, j.seed): j.track
+        for j in store.jobs()
+        if j.status == "done"
+    }
     cells: dict[str, dict[str, dict[str, dict[tuple, float]]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(dict)))
+        lambda: defaultdict(lambda: defaultdict(dict))
+    )
     for r in store.rows():
         if r["value"] is None or r["value"] != r["value"]:  # missing or NaN: not a score
             continue
         unit = (r["organism"], r["method"], r["ablation"], r["seed"])
         t = track_of.get(unit)
         if t is not None:
-            cells[t][r["metric"]][r["method"]][(r["organism"], r["ablation"], r["seed"])] = r["value"]
+            cells[t][r["metric"]][r["method"]][(r["organism"], r["ablation"], r["seed"])] = r[
+                "value"
+            ]
     out: dict[str, dict] = {}
     for t in sorted(cells):
         if t in OWN_SUMMARY:
@@ -126,24 +141,43 @@ def _track(per: dict[str, dict[tuple, float]], metric: str, base: frozenset[str]
     strongest = max(controls, key=lambda m: better * scores[m].mean, default=None)
     rows = {}
     for m in sorted(per):
-        verdict = {"method": lambda: _verdict(per, m, better), "baseline": lambda: "baseline",
-                   "oracle": lambda: "oracle: exact values, the headroom; not ranked"}[kind[m]]()
-        rows[m] = {"score": scores[m], "kind": kind[m], "baseline": kind[m] != "method",
-                   "rank": ranks[m].fmt() if m in ranks else None, "verdict": verdict,
-                   "vs_best_baseline": (_verdict(per, m, better, strongest)
-                                        if kind[m] == "method" and strongest else "")}
+        verdict = {
+            "method": lambda: _verdict(per, m, better),  # noqa: B023 (called before the loop moves on)
+            "baseline": lambda: "baseline",
+            "oracle": lambda: "oracle: exact values, the headroom; not ranked",
+        }[kind[m]]()
+        rows[m] = {
+            "score": scores[m],
+            "kind": kind[m],
+            "baseline": kind[m] != "method",
+            "rank": ranks[m].fmt() if m in ranks else None,
+            "verdict": verdict,
+            "vs_best_baseline": (
+                _verdict(per, m, better, strongest) if kind[m] == "method" and strongest else ""
+            ),
+        }
     separates, line = separation(per, methods, metric, better)
-    return {"metric": metric, "methods": rows, "best_baseline": strongest, "separates": separates,
-            "separation": line, "n_cells": len({u for m in methods for u in per[m]})}
+    return {
+        "metric": metric,
+        "methods": rows,
+        "best_baseline": strongest,
+        "separates": separates,
+        "separation": line,
+        "n_cells": len({u for m in methods for u in per[m]}),
+    }
 
 
-def separation(per: dict[str, dict[tuple, float]], methods: list[str], metric: str,
-               better: float) -> tuple[bool | None, str]:
+def separation(
+    per: dict[str, dict[tuple, float]], methods: list[str], metric: str, better: float
+) -> tuple[bool | None, str]:
     """(whether the best method clears random by MARGIN, the line that says so). The best method
     is the one with the largest mean paired difference from random (better side up) on the
     cells both ran; None when there is no random run or no method shares a cell with it."""
     if RANDOM not in per:
-        return None, f"no {RANDOM} baseline run: cannot say whether any method clears it on {metric}"
+        return (
+            None,
+            f"no {RANDOM} baseline run: cannot say whether any method clears it on {metric}",
+        )
     diffs = {}
     for m in methods:
         shared = sorted(set(per[m]) & set(per[RANDOM]))
@@ -153,17 +187,25 @@ def separation(per: dict[str, dict[tuple, float]], methods: list[str], metric: s
         return None, f"no method shares a cell with {RANDOM} on {metric}"
     best = max(sorted(diffs), key=lambda m: diffs[m].mean)
     d = diffs[best]
-    where = ("on the one cell both ran, no interval" if d.n < 2
-             else f"[{d.lo:.2f}, {d.hi:.2f}] over {d.n} cells")
+    where = (
+        "on the one cell both ran, no interval"
+        if d.n < 2
+        else f"[{d.lo:.2f}, {d.hi:.2f}] over {d.n} cells"
+    )
     if d.mean >= MARGIN:
-        return True, (f"{best} beats {RANDOM} by ≥ {MARGIN:g} on {metric}: "
-                      f"{d.mean:+.2f} ({where})")
-    return False, (f"no method beats {RANDOM} by ≥ {MARGIN:g} on {metric}; the best, {best}, "
-                   f"is {d.mean:+.2f} ({where})")
+        return True, (f"{best} beats {RANDOM} by ≥ {MARGIN:g} on {metric}: {d.mean:+.2f} ({where})")
+    return False, (
+        f"no method beats {RANDOM} by ≥ {MARGIN:g} on {metric}; the best, {best}, "
+        f"is {d.mean:+.2f} ({where})"
+    )
 
 
-def cell_ranks(per: dict[str, dict[tuple, float]], higher_is_better: bool = True, seed: int = 0,
-               n_boot: int = N_BOOT) -> dict[str, RankInterval]:
+def cell_ranks(
+    per: dict[str, dict[tuple, float]],
+    higher_is_better: bool = True,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+) -> dict[str, RankInterval]:
     """Ranks of methods over every cell each ran on (the module docstring's ranking rule):
     ``per[method][cell]`` -> value. A method with no cell it shares with another gets no rank
     (a track's only method: rank 1)."""
@@ -202,12 +244,15 @@ def cell_ranks(per: dict[str, dict[tuple, float]], higher_is_better: bool = True
     np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
     boot = ranks(counts)
     lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
-    return {names[i]: RankInterval(int(point[a]), int(np.floor(lo[a])), int(np.ceil(hi[a])))
-            for a, i in enumerate(ranked)}
+    return {
+        names[i]: RankInterval(int(point[a]), int(np.floor(lo[a])), int(np.ceil(hi[a])))
+        for a, i in enumerate(ranked)
+    }
 
 
-def _verdict(per: dict[str, dict[tuple, float]], method: str, better: float,
-             other: str = RANDOM) -> str:
+def _verdict(
+    per: dict[str, dict[tuple, float]], method: str, better: float, other: str = RANDOM
+) -> str:
     if other not in per:
         return f"no {other} baseline run"
     shared = sorted(set(per[method]) & set(per[other]))
@@ -235,8 +280,14 @@ def section(store: ResultsStore) -> str:
     for t, info in data.items():
         rows = []
         group = {"method": 0, "oracle": 1, "baseline": 2}
-        order = sorted(info["methods"], key=lambda m: (group[info["methods"][m]["kind"]],
-                                                       _rank_key(info["methods"][m]["rank"]), m))
+        order = sorted(
+            info["methods"],
+            key=lambda m: (
+                group[info["methods"][m]["kind"]],
+                _rank_key(info["methods"][m]["rank"]),
+                m,
+            ),
+        )
         for m in order:
             row = info["methods"][m]
             score: Interval = row["score"]
@@ -246,26 +297,32 @@ def section(store: ResultsStore) -> str:
             rank = "—" if row["rank"] is None else row["rank"]
             b = row["vs_best_baseline"]
             bcls = "win" if b.startswith("beats") else "lose" if b.startswith("loses") else "tie"
-            rows.append(f"<tr class='{cls}'><td class='name'>{escape(m)}</td>"
-                        f"<td>{score.fmt()}</td><td>{score.n}</td><td>{rank}</td>"
-                        f"<td class='name {vcls}'>{escape(v)}</td>"
-                        f"<td class='name {bcls}'>{escape(b)}</td></tr>")
+            rows.append(
+                f"<tr class='{cls}'><td class='name'>{escape(m)}</td>"
+                f"<td>{score.fmt()}</td><td>{score.n}</td><td>{rank}</td>"
+                f"<td class='name {vcls}'>{escape(v)}</td>"
+                f"<td class='name {bcls}'>{escape(b)}</td></tr>"
+            )
         sep = {True: "win", False: "lose", None: "tie"}[info["separates"]]
-        parts.append(f"<div class='card' data-track='{escape(t, quote=True)}'><b>{escape(t)}</b> · "
-                     f"<code>{escape(info['metric'])}</code><p class='sep {sep}'>"
-                     f"{escape(info['separation'])}</p><table><tr><th class='name'>method</th>"
-                     "<th>mean [95% CI]</th><th>n</th>"
-                     "<th>rank [95% CI]</th><th class='name'>vs random</th>"
-                     "<th class='name'>vs the strongest other baseline</th></tr>"
-                     f"{''.join(rows)}</table></div>")
-    parts.append("</div><p class='muted'>Means over each method's own (organism, ablation, seed) "
-                 "cells with 95% bootstrap intervals. Rank: on every cell a method ran, the share "
-                 "of the other methods there that it beats (ties count half), averaged over its "
-                 "cells — so a method is ranked on every organism it applies to; baselines and "
-                 "oracles (exact values: the headroom) are shown apart and never ranked. The line "
-                 f"under each track's name says whether the best method clears random by ≥ {MARGIN:g} "
-                 "on the headline (mean paired difference). The verdict is the paired difference "
-                 "from random. Details follow, collapsed.</p>")
+        parts.append(
+            f"<div class='card' data-track='{escape(t, quote=True)}'><b>{escape(t)}</b> · "
+            f"<code>{escape(info['metric'])}</code><p class='sep {sep}'>"
+            f"{escape(info['separation'])}</p><table><tr><th class='name'>method</th>"
+            "<th>mean [95% CI]</th><th>n</th>"
+            "<th>rank [95% CI]</th><th class='name'>vs random</th>"
+            "<th class='name'>vs the strongest other baseline</th></tr>"
+            f"{''.join(rows)}</table></div>"
+        )
+    parts.append(
+        "</div><p class='muted'>Means over each method's own (organism, ablation, seed) "
+        "cells with 95% bootstrap intervals. Rank: on every cell a method ran, the share "
+        "of the other methods there that it beats (ties count half), averaged over its "
+        "cells — so a method is ranked on every organism it applies to; baselines and "
+        "oracles (exact values: the headroom) are shown apart and never ranked. The line "
+        f"under each track's name says whether the best method clears random by ≥ {MARGIN:g} "
+        "on the headline (mean paired difference). The verdict is the paired difference "
+        "from random. Details follow, collapsed.</p>"
+    )
     return "".join(parts)
 
 
@@ -279,5 +336,4 @@ def collapsible(title: str, html: str, open_: bool = False) -> str:
     """``html`` inside a <details> block (nothing when ``html`` is empty)."""
     if not html:
         return ""
-    return (f"<details{' open' if open_ else ''}><summary>{escape(title)}</summary>{html}"
-            "</details>")
+    return f"<details{' open' if open_ else ''}><summary>{escape(title)}</summary>{html}</details>"

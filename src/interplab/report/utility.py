@@ -12,7 +12,8 @@ a baseline, or failed, the page says so in words.
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from interplab.eval.utility import ArmEstimate, arm_kind, verdict
 
@@ -39,8 +40,14 @@ def collect(store: Any) -> dict[str, dict[str, dict]]:
         if j.status == "failed" and j.method not in out.get(j.organism, {}):
             error = (j.error or "failed").strip().splitlines()
             out.setdefault(j.organism, {})[j.method] = {
-                "arm": j.method, "kind": arm_kind(j.method), "metric": None, "estimates": {},
-                "failed": [], "n_failed": None, "job_error": error[-1] if error else "failed"}
+                "arm": j.method,
+                "kind": arm_kind(j.method),
+                "metric": None,
+                "estimates": {},
+                "failed": [],
+                "n_failed": None,
+                "job_error": error[-1] if error else "failed",
+            }
     return out
 
 
@@ -62,13 +69,26 @@ def task_verdict(arms: Mapping[str, dict]) -> dict[str, Any]:
     """The verdict on one task's main metric, failed seeds counted (None when no arm has an
     estimate and none failed)."""
     metric = _metric(arms)
-    ests = {a: ArmEstimate.from_dict(art["estimates"][metric])
-            for a, art in arms.items() if metric and metric in art.get("estimates", {})}
-    failed = {a: (n if n is not None else 1) for a, art in arms.items()
-              if (n := failed_seeds(art)) is None or n > 0}
+    ests = {
+        a: ArmEstimate.from_dict(art["estimates"][metric])
+        for a, art in arms.items()
+        if metric and metric in art.get("estimates", {})
+    }
+    failed = {
+        a: (n if n is not None else 1)
+        for a, art in arms.items()
+        if (n := failed_seeds(art)) is None or n > 0
+    }
     if not ests and not failed:
-        return {"verdict": "no results", "interp": None, "baseline": None, "oracle": None, "gap": None,
-                "failed": {}, "note": ""}
+        return {
+            "verdict": "no results",
+            "interp": None,
+            "baseline": None,
+            "oracle": None,
+            "gap": None,
+            "failed": {},
+            "note": "",
+        }
     v = verdict(ests, failed)
     v["estimates"] = ests
     v["job_failed"] = sorted(a for a, art in arms.items() if art.get("job_error") is not None)
@@ -92,8 +112,10 @@ def _verdict_words(task: str, v: Mapping[str, Any]) -> str:
         return f"{task}: interpretability loses — {b} beats the best interp arm {i} ({gap})."
     if v.get("note"):
         return f"{task}: interpretability is not counted better — {i} vs {b} ({gap}); {v['note']}."
-    return (f"{task}: interpretability is no better than the best baseline — {i} vs {b} ({gap}); "
-            "the intervals overlap.")
+    return (
+        f"{task}: interpretability is no better than the best baseline — {i} vs {b} ({gap}); "
+        "the intervals overlap."
+    )
 
 
 def _failure_words(v: Mapping[str, Any]) -> str:
@@ -101,8 +123,13 @@ def _failure_words(v: Mapping[str, Any]) -> str:
     if not failed:
         return ""
     whole = set(v.get("job_failed") or ())
-    return " Failed seeds: " + ", ".join(f"{a} {'all (the job failed)' if a in whole else n}"
-                                         for a, n in sorted(failed.items())) + "."
+    return (
+        " Failed seeds: "
+        + ", ".join(
+            f"{a} {'all (the job failed)' if a in whole else n}" for a, n in sorted(failed.items())
+        )
+        + "."
+    )
 
 
 def _bars(arms: Mapping[str, dict], metric: str) -> str:
@@ -129,20 +156,28 @@ def _bars(arms: Mapping[str, dict], metric: str) -> str:
             f"{e['high']:.3f}]</title></rect>"
             f"<line x1='{x(e['low']):.1f}' x2='{x(e['high']):.1f}' y1='{y + bar_h / 2}' y2='{y + bar_h / 2}' "
             "stroke='#111' stroke-width='1.5'/>"
-            f"<text x='{x(max(e['high'], e['value'])) + 5:.1f}' y='{y + 13}'>{e['value']:.3f}</text>")
+            f"<text x='{x(max(e['high'], e['value'])) + 5:.1f}' y='{y + 13}'>{e['value']:.3f}</text>"
+        )
     h = 16 + len(rows) * (bar_h + 6)
-    axis = "".join(f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='4' y2='{h - 8}' stroke='#ddd'/>"
-                   f"<text x='{x(t):.1f}' y='{h + 4}' text-anchor='middle' fill='#777'>{t:g}</text>"
-                   for t in (0, 0.25, 0.5, 0.75, 1.0) if lo <= t <= hi)
-    return (f"<svg class='bars' role='img' aria-label='{_E(metric)} per arm' width='{width}' "
-            f"height='{h + 10}' viewBox='0 0 {width} {h + 10}'>{axis}{''.join(parts)}</svg>")
+    axis = "".join(
+        f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='4' y2='{h - 8}' stroke='#ddd'/>"
+        f"<text x='{x(t):.1f}' y='{h + 4}' text-anchor='middle' fill='#777'>{t:g}</text>"
+        for t in (0, 0.25, 0.5, 0.75, 1.0)
+        if lo <= t <= hi
+    )
+    return (
+        f"<svg class='bars' role='img' aria-label='{_E(metric)} per arm' width='{width}' "
+        f"height='{h + 10}' viewBox='0 0 {width} {h + 10}'>{axis}{''.join(parts)}</svg>"
+    )
 
 
 def _fmt(e: Mapping[str, Any] | None) -> str:
     if not e:
         return "<td>–</td>"
-    return (f"<td>{e['value']:.3f} [{e['low']:.3f}, {e['high']:.3f}] "
-            f"<span class='muted'>n={e['n']}×{e['n_seeds']} seeds</span></td>")
+    return (
+        f"<td>{e['value']:.3f} [{e['low']:.3f}, {e['high']:.3f}] "
+        f"<span class='muted'>n={e['n']}×{e['n_seeds']} seeds</span></td>"
+    )
 
 
 def _failed_cell(art: Mapping[str, Any]) -> str:
@@ -171,23 +206,31 @@ def _table(arms: Mapping[str, dict]) -> str:
         spent = art.get("spent") or []
         spent_s = f"{sum(spent) / len(spent):.0f}" if spent else "–"
         cls = "" if arm_kind(a) == "interp" else " class='baseline'"
-        body += (f"<tr{cls}><td class='name'>{_E(a)}</td><td>{arm_kind(a)}</td>"
-                 + "".join(_fmt(art.get("estimates", {}).get(m)) for m in metrics)
-                 + f"<td>{spent_s}</td>{_failed_cell(art)}<td>{_E(_chosen(art))}</td></tr>")
-    return (f"<div class='scroll'><table><tr><th class='name'>arm</th><th>kind</th>{head}"
-            f"<th>budget spent (mean/seed)</th><th>failed seeds</th><th>chosen by CV on the budget"
-            f"</th></tr>{body}</table></div>")
+        body += (
+            f"<tr{cls}><td class='name'>{_E(a)}</td><td>{arm_kind(a)}</td>"
+            + "".join(_fmt(art.get("estimates", {}).get(m)) for m in metrics)
+            + f"<td>{spent_s}</td>{_failed_cell(art)}<td>{_E(_chosen(art))}</td></tr>"
+        )
+    return (
+        f"<div class='scroll'><table><tr><th class='name'>arm</th><th>kind</th>{head}"
+        f"<th>budget spent (mean/seed)</th><th>failed seeds</th><th>chosen by CV on the budget"
+        f"</th></tr>{body}</table></div>"
+    )
 
 
 def _chosen(art: Mapping[str, Any]) -> str:
     """The hyperparameter each seed chose (e.g. "k = 4, 2, 4"), "–" for arms without one."""
-    picks = [p.get("selection") for p in (art.get("details") or {}).get("per_seed", [])
-             if isinstance(p, Mapping)]
+    picks = [
+        p.get("selection")
+        for p in (art.get("details") or {}).get("per_seed", [])
+        if isinstance(p, Mapping)
+    ]
     picks = [p for p in picks if p]
     if not picks:
         return "–"
-    return f"{picks[0]['param']} = " + ", ".join(f"{p['value']:g}" if isinstance(p["value"], float)
-                                                  else str(p["value"]) for p in picks)
+    return f"{picks[0]['param']} = " + ", ".join(
+        f"{p['value']:g}" if isinstance(p["value"], float) else str(p["value"]) for p in picks
+    )
 
 
 def section(store: Any) -> str:
@@ -199,29 +242,38 @@ def section(store: Any) -> str:
         arms = data[task]
         any_art = next((a for a in arms.values() if a.get("metric")), next(iter(arms.values())))
         v = task_verdict(arms)
-        cls = {"better": "v-better", "worse": "v-worse", "no better": "v-nobetter"}.get(v["verdict"], "")
+        cls = {"better": "v-better", "worse": "v-worse", "no better": "v-nobetter"}.get(
+            v["verdict"], ""
+        )
         b = any_art.get("budget")
         cards.append(
             f"<div class='card'><h3>{_E(task)}</h3><p>{_E(any_art.get('description', ''))}</p>"
             f"<p class='{cls}'>{_E(sentence(task, v))}</p>"
             f"{_budget(b)}{_bars(arms, any_art['metric']) if any_art.get('metric') else ''}"
-            f"{_table(arms)}</div>")
-    return (f"<style>{_CSS}</style><h2 id='utility'>Downstream utility: interpretability against "
-            "baselines</h2><div class='utility'><p class='muted'>Per task: every arm's mean over seeds "
-            "with a Student-t 95% interval (n = examples per seed × seeds). Blue: interpretability "
-            "arms; grey: non-interpretability baselines and the random control; green: the oracle "
-            "(headroom, not the bar). The verdict compares the best interp arm with the best "
-            "baseline by their intervals. Every arm with a hyperparameter chose it by the same "
-            "protocol: cross-validation on the budget examples only. A seed that failed (raised or "
-            "gave no number) is listed and counts against its arm: an interp arm with failed seeds "
-            "is never called better, nor is any while a baseline has failed seeds.</p>" + "".join(cards) + "</div>")
+            f"{_table(arms)}</div>"
+        )
+    return (
+        f"<style>{_CSS}</style><h2 id='utility'>Downstream utility: interpretability against "
+        "baselines</h2><div class='utility'><p class='muted'>Per task: every arm's mean over seeds "
+        "with a Student-t 95% interval (n = examples per seed × seeds). Blue: interpretability "
+        "arms; grey: non-interpretability baselines and the random control; green: the oracle "
+        "(headroom, not the bar). The verdict compares the best interp arm with the best "
+        "baseline by their intervals. Every arm with a hyperparameter chose it by the same "
+        "protocol: cross-validation on the budget examples only. A seed that failed (raised or "
+        "gave no number) is listed and counts against its arm: an interp arm with failed seeds "
+        "is never called better, nor is any while a baseline has failed seeds.</p>"
+        + "".join(cards)
+        + "</div>"
+    )
 
 
 def _budget(b: Mapping[str, Any] | None) -> str:
     if not b:
         return ""
-    return (f"<p class='muted'>Budget (the same for every arm): {_E(str(b['amount']))} "
-            f"{_E(b['kind'].replace('_', ' '))}. {_E(b.get('note', ''))}</p>")
+    return (
+        f"<p class='muted'>Budget (the same for every arm): {_E(str(b['amount']))} "
+        f"{_E(b['kind'].replace('_', ' '))}. {_E(b.get('note', ''))}</p>"
+    )
 
 
 def summary_card(store: Any) -> str:
@@ -233,8 +285,12 @@ def summary_card(store: Any) -> str:
     for task in sorted(data):
         v = task_verdict(data[task])
         cls = {"better": "win", "worse": "lose"}.get(v["verdict"], "tie")
-        rows += (f"<tr><td class='name'>{_E(task)}</td><td>{_E(_metric(data[task]) or '–')}</td>"
-                 f"<td class='name {cls}'>{_E(sentence(task, v))}</td></tr>")
-    return ("<div class='card'><b>utility</b> · interp vs the best baseline, per task"
-            "<table><tr><th class='name'>task</th><th>metric</th><th class='name'>verdict</th></tr>"
-            f"{rows}</table></div>")
+        rows += (
+            f"<tr><td class='name'>{_E(task)}</td><td>{_E(_metric(data[task]) or '–')}</td>"
+            f"<td class='name {cls}'>{_E(sentence(task, v))}</td></tr>"
+        )
+    return (
+        "<div class='card'><b>utility</b> · interp vs the best baseline, per task"
+        "<table><tr><th class='name'>task</th><th>metric</th><th class='name'>verdict</th></tr>"
+        f"{rows}</table></div>"
+    )

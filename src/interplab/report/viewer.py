@@ -19,8 +19,9 @@ Panels (each optional):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from html import escape
-from typing import Any, Sequence
+from typing import Any
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.2rem auto;max-width:1200px;
@@ -162,8 +163,7 @@ if (fea) {
 
 def _json_for_script(data: Any) -> str:
     """JSON safe inside a <script> element (no closing tag or comment opener can appear)."""
-    return (json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("&", "\\u0026"))
+    return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def attention_data(tokens: Sequence[str], heads: Sequence[tuple[str, Any]]) -> dict[str, Any]:
@@ -186,10 +186,20 @@ def circuit_data(edges: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 row, col, kind = _place(name)
                 nodes[name] = {"id": name, "row": row, "col": col, "kind": kind}
                 labels[row] = _row_label(name, row)
-    return {"nodes": list(nodes.values()), "row_labels": {str(k): v for k, v in labels.items()},
-            "edges": [{"sender": e["sender"], "receiver": e["receiver"],
-                       "channel": e.get("channel", "in"), "score": float(e["score"]),
-                       "label": e.get("edge", f"{e['sender']}->{e['receiver']}")} for e in edges]}
+    return {
+        "nodes": list(nodes.values()),
+        "row_labels": {str(k): v for k, v in labels.items()},
+        "edges": [
+            {
+                "sender": e["sender"],
+                "receiver": e["receiver"],
+                "channel": e.get("channel", "in"),
+                "score": float(e["score"]),
+                "label": e.get("edge", f"{e['sender']}->{e['receiver']}"),
+            }
+            for e in edges
+        ],
+    }
 
 
 def circuit_options(named: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> dict[str, Any]:
@@ -217,21 +227,34 @@ def _row_label(name: str, row: int) -> str:
     return f"L{layer} {'mlp' if row % 2 == 0 else 'attn'}"
 
 
-def viewer_page(title: str, intro_html: str = "", *, attention: dict[str, Any] | None = None,
-                circuit: dict[str, Any] | None = None, features: list[dict[str, Any]] | None = None,
-                sections: Sequence[tuple[str, str]] = ()) -> str:
+def viewer_page(
+    title: str,
+    intro_html: str = "",
+    *,
+    attention: dict[str, Any] | None = None,
+    circuit: dict[str, Any] | None = None,
+    features: list[dict[str, Any]] | None = None,
+    sections: Sequence[tuple[str, str]] = (),
+) -> str:
     """The complete HTML document. ``sections`` are extra (heading, html) blocks placed after
     the intro; the interactive panels follow."""
     parts = [f"<h1>{escape(title)}</h1>", intro_html]
     parts += [f"<h2>{escape(h)}</h2>{body}" for h, body in sections]
     body = viewer_fragment(attention=attention, circuit=circuit, features=features)
-    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
-            f"content='width=device-width, initial-scale=1'><title>{escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(parts)}{body}</body></html>")
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+        f"content='width=device-width, initial-scale=1'><title>{escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body>{''.join(parts)}{body}</body></html>"
+    )
 
 
-def viewer_fragment(*, attention: dict[str, Any] | None = None, circuit: dict[str, Any] | None = None,
-                    features: list[dict[str, Any]] | None = None, css: bool = False) -> str:
+def viewer_fragment(
+    *,
+    attention: dict[str, Any] | None = None,
+    circuit: dict[str, Any] | None = None,
+    features: list[dict[str, Any]] | None = None,
+    css: bool = False,
+) -> str:
     """The interactive panels, their data and script, to place in a page (one per page: the
     panels use fixed element ids). ``css=True`` adds the viewer's style sheet."""
     parts = [f"<style>{_CSS}</style>"] if css else []
@@ -244,29 +267,46 @@ def viewer_fragment(*, attention: dict[str, Any] | None = None, circuit: dict[st
             "<span style='background:#d55'></span>q<span style='background:#4a4'></span>k"
             "<span style='background:#55d'></span>v<span style='background:#777'></span>mlp/logits"
             "</span><div id='circuit-count'></div><svg id='circuit-svg' width='100%' "
-            "></svg></div>")
+            "></svg></div>"
+        )
     if attention is not None:
-        parts.append("<h2>Attention patterns</h2><div class='panel'>head <select id='attn-head'>"
-                     "</select> <small>hover a token to see where it attends</small>"
-                     "<div id='attn-tokens'></div><div id='attn-status'></div></div>")
+        parts.append(
+            "<h2>Attention patterns</h2><div class='panel'>head <select id='attn-head'>"
+            "</select> <small>hover a token to see where it attends</small>"
+            "<div id='attn-tokens'></div><div id='attn-status'></div></div>"
+        )
     if features is not None:
-        parts.append("<h2>Features</h2><div class='panel'><input id='feature-search' type='search' "
-                     "placeholder='search features (id, label, context text)' size='40'> "
-                     "<span id='feature-count'></span><div id='feature-list'></div></div>")
+        parts.append(
+            "<h2>Features</h2><div class='panel'><input id='feature-search' type='search' "
+            "placeholder='search features (id, label, context text)' size='40'> "
+            "<span id='feature-count'></span><div id='feature-list'></div></div>"
+        )
     data = {"attention": attention, "circuit": circuit, "features": features}
-    return (f"{''.join(parts)}<script type='application/json' id='viewer-data'>"
-            f"{_json_for_script(data)}</script><script>{_JS}</script>")
+    return (
+        f"{''.join(parts)}<script type='application/json' id='viewer-data'>"
+        f"{_json_for_script(data)}</script><script>{_JS}</script>"
+    )
 
 
-def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float], str]], *,
-               title: str, xlabel: str, ylabel: str, log_x: bool = True, width: int = 520,
-               height: int = 300, bands: Sequence[tuple[Sequence[float], Sequence[float]]] = ()) -> str:
+def line_chart(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float], str]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    log_x: bool = True,
+    width: int = 520,
+    height: int = 300,
+    bands: Sequence[tuple[Sequence[float], Sequence[float]]] = (),
+) -> str:
     """A hand-written SVG line chart: ``series`` = (name, x, y, colour); optional ``bands``
     (low, high) per series shaded behind it."""
     import math
 
     xs = [x for _, xv, _, _ in series for x in xv if not log_x or x > 0]
-    ys = [y for _, _, yv, _ in series for y in yv] + [v for lo, hi in bands for v in list(lo) + list(hi)]
+    ys = [y for _, _, yv, _ in series for y in yv] + [
+        v for lo, hi in bands for v in list(lo) + list(hi)
+    ]
     ys = [y for y in ys if y == y]
     if not xs or not ys:
         return ""
@@ -276,18 +316,22 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float], str
     L, R, T, B = 50, 130, 24, 36
     sx = lambda v: L + (fx(v) - x0) / ((x1 - x0) or 1) * (width - L - R)  # noqa: E731
     sy = lambda v: height - B - (v - y0) / ((y1 - y0) or 1) * (height - T - B)  # noqa: E731
-    out = [f"<svg width='{width}' height='{height}'>",
-           f"<text x='{L}' y='14' font-weight='bold'>{escape(title)}</text>",
-           f"<line x1='{L}' y1='{height - B}' x2='{width - R}' y2='{height - B}' stroke='#888'/>",
-           f"<line x1='{L}' y1='{T}' x2='{L}' y2='{height - B}' stroke='#888'/>"]
+    out = [
+        f"<svg width='{width}' height='{height}'>",
+        f"<text x='{L}' y='14' font-weight='bold'>{escape(title)}</text>",
+        f"<line x1='{L}' y1='{height - B}' x2='{width - R}' y2='{height - B}' stroke='#888'/>",
+        f"<line x1='{L}' y1='{T}' x2='{L}' y2='{height - B}' stroke='#888'/>",
+    ]
     for v in (y0, 0.0, 1.0, y1):
-        out.append(f"<text x='4' y='{sy(v) + 3:.1f}'>{v:.2g}</text>"
-                   f"<line x1='{L}' x2='{width - R}' y1='{sy(v):.1f}' y2='{sy(v):.1f}' stroke='#eee'/>")
+        out.append(
+            f"<text x='4' y='{sy(v) + 3:.1f}'>{v:.2g}</text>"
+            f"<line x1='{L}' x2='{width - R}' y1='{sy(v):.1f}' y2='{sy(v):.1f}' stroke='#eee'/>"
+        )
     for x in sorted(set(xs))[:: max(1, len(set(xs)) // 6)]:
         out.append(f"<text x='{sx(x) - 10:.1f}' y='{height - B + 14}'>{x:g}</text>")
     out.append(f"<text x='{(L + width - R) / 2 - 40:.0f}' y='{height - 4}'>{escape(xlabel)}</text>")
     out.append(f"<text x='4' y='{T - 6}'>{escape(ylabel)}</text>")
-    for (name, xv, yv, color), band in zip(series, list(bands) + [None] * len(series)):
+    for (_name, xv, yv, color), band in zip(series, list(bands) + [None] * len(series)):
         pts = [(x, y) for x, y in zip(xv, yv) if (not log_x or x > 0) and y == y]
         if band:
             lo = [(x, v) for x, v in zip(xv, band[0]) if (not log_x or x > 0) and v == v]
@@ -297,7 +341,9 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float], str
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         out.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'/>")
     for i, (name, _, _, color) in enumerate(series):
-        out.append(f"<rect x='{width - R + 8}' y='{T + 16 * i}' width='10' height='10' fill='{color}'/>"
-                   f"<text x='{width - R + 22}' y='{T + 9 + 16 * i}'>{escape(name)}</text>")
+        out.append(
+            f"<rect x='{width - R + 8}' y='{T + 16 * i}' width='10' height='10' fill='{color}'/>"
+            f"<text x='{width - R + 22}' y='{T + 9 + 16 * i}'>{escape(name)}</text>"
+        )
     out.append("</svg>")
     return "".join(out)

@@ -34,8 +34,9 @@ class ZooRanking:
     by_shape: dict[str, dict[Any, dict[str, Interval]]] = field(default_factory=dict)
 
 
-def ranking(store: ResultsStore, metric: str = METRIC, kind: str = "compiled",
-            only: set[str] | None = None) -> ZooRanking | None:
+def ranking(
+    store: ResultsStore, metric: str = METRIC, kind: str = "compiled", only: set[str] | None = None
+) -> ZooRanking | None:
     """The zoo track's ranking over its organisms of ``kind`` ("compiled": generated programs;
     "siit": their SIIT-trained twins), optionally ``only`` the named ones; None without results."""
     from interplab.report.html import baseline_methods
@@ -44,14 +45,20 @@ def ranking(store: ResultsStore, metric: str = METRIC, kind: str = "compiled",
     if not zoo_jobs:
         return None
     shapes = _shapes(store, zoo_jobs)
-    zoo_jobs = {k: j for k, j in zoo_jobs.items()
-                if shapes.get(j.organism, {}).get("kind", "compiled") == kind
-                and (only is None or j.organism in only)}
+    zoo_jobs = {
+        k: j
+        for k, j in zoo_jobs.items()
+        if shapes.get(j.organism, {}).get("kind", "compiled") == kind
+        and (only is None or j.organism in only)
+    }
     wanted = {(j.organism, j.method, j.ablation, j.seed) for j in zoo_jobs.values()}
     cells: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in store.rows():
-        if r["metric"] == metric and r["value"] is not None and \
-                (r["organism"], r["method"], r["ablation"], r["seed"]) in wanted:
+        if (
+            r["metric"] == metric
+            and r["value"] is not None
+            and (r["organism"], r["method"], r["ablation"], r["seed"]) in wanted
+        ):
             cells[r["organism"]][r["method"]].append(r["value"])
     methods_all = sorted({m for per in cells.values() for m in per})
     complete = sorted(o for o, per in cells.items() if all(per.get(m) for m in methods_all))
@@ -68,14 +75,18 @@ def ranking(store: ResultsStore, metric: str = METRIC, kind: str = "compiled",
         for i, o in enumerate(complete):
             if o in shapes:
                 groups[shapes[o][key]].append(i)
-        by_shape[key] = {v: {m: bootstrap_mean([per_org[m][i] for i in idx]) for m in methods_all}
-                         for v, idx in sorted(groups.items())}
+        by_shape[key] = {
+            v: {m: bootstrap_mean([per_org[m][i] for i in idx]) for m in methods_all}
+            for v, idx in sorted(groups.items())
+        }
     constructs: dict[str, list[int]] = defaultdict(list)
     for i, o in enumerate(complete):
         for c in shapes.get(o, {}).get("constructs", ()):
             constructs[c].append(i)
-    by_shape["construct"] = {c: {m: bootstrap_mean([per_org[m][i] for i in idx]) for m in methods_all}
-                             for c, idx in sorted(constructs.items())}
+    by_shape["construct"] = {
+        c: {m: bootstrap_mean([per_org[m][i] for i in idx]) for m in methods_all}
+        for c, idx in sorted(constructs.items())
+    }
     return ZooRanking(metric, len(complete), methods, tuple(base), score, rank, by_shape)
 
 
@@ -97,19 +108,26 @@ def section(store: ResultsStore) -> str:
         is_base = m in r.baselines
         rank = "baseline" if is_base else r.rank[m].fmt()
         cls = " class='baseline'" if is_base else ""
-        rows.append(f"<tr{cls}><td class='name'>{escape(m)}</td><td>{r.score[m].fmt()}</td>"
-                    f"<td>{rank}</td></tr>")
-    parts = [f"<h2>Zoo: circuit methods over {r.organisms} generated organisms</h2>",
-             f"<p class='muted'>{escape(r.metric)} per organism (mean over the ablations run), "
-             "mean with a 95% bootstrap interval over organisms; rank 1 = best, with the 95% "
-             "interval of the rank over bootstrap resamples of the organisms. Baselines are not "
-             "ranked.</p>",
-             "<table><tr><th class='name'>method</th><th>mean [95% CI]</th><th>rank [95% CI]</th>"
-             f"</tr>{''.join(rows)}</table>"]
+        rows.append(
+            f"<tr{cls}><td class='name'>{escape(m)}</td><td>{r.score[m].fmt()}</td>"
+            f"<td>{rank}</td></tr>"
+        )
+    parts = [
+        f"<h2>Zoo: circuit methods over {r.organisms} generated organisms</h2>",
+        f"<p class='muted'>{escape(r.metric)} per organism (mean over the ablations run), "
+        "mean with a 95% bootstrap interval over organisms; rank 1 = best, with the 95% "
+        "interval of the rank over bootstrap resamples of the organisms. Baselines are not "
+        "ranked.</p>",
+        "<table><tr><th class='name'>method</th><th>mean [95% CI]</th><th>rank [95% CI]</th>"
+        f"</tr>{''.join(rows)}</table>",
+    ]
     parts.append(_plot(r))
     parts.append(_twins(store))
-    for key, title in (("depth", "program depth"), ("width", "program width"),
-                       ("construct", "construct used")):
+    for key, title in (
+        ("depth", "program depth"),
+        ("width", "program width"),
+        ("construct", "construct used"),
+    ):
         groups = r.by_shape.get(key) or {}
         if not groups:
             continue
@@ -117,11 +135,16 @@ def section(store: ResultsStore) -> str:
         body = []
         for value, per in groups.items():
             n = next(iter(per.values())).n
-            body.append(f"<tr><td class='name'>{escape(str(value))}</td><td>{n}</td>"
-                        + "".join(f"<td>{per[m].mean:.2f}</td>" for m in order) + "</tr>")
-        parts.append(f"<details><summary>mean {escape(r.metric)} by {title}</summary>"
-                     f"<div class='scroll'><table><tr><th class='name'>{key}</th><th>n</th>{head}"
-                     f"</tr>{''.join(body)}</table></div></details>")
+            body.append(
+                f"<tr><td class='name'>{escape(str(value))}</td><td>{n}</td>"
+                + "".join(f"<td>{per[m].mean:.2f}</td>" for m in order)
+                + "</tr>"
+            )
+        parts.append(
+            f"<details><summary>mean {escape(r.metric)} by {title}</summary>"
+            f"<div class='scroll'><table><tr><th class='name'>{key}</th><th>n</th>{head}"
+            f"</tr>{''.join(body)}</table></div></details>"
+        )
     return "".join(parts)
 
 
@@ -132,17 +155,22 @@ def _twins(store: ResultsStore) -> str:
     if twins is None:
         return ""
     jobs = {j.key: j for j in store.jobs() if j.track == TRACK and j.status == "done"}
-    siblings = {sh.get("program") for sh in _shapes(store, jobs).values() if sh.get("kind") == "siit"}
+    siblings = {
+        sh.get("program") for sh in _shapes(store, jobs).values() if sh.get("kind") == "siit"
+    }
     sib = ranking(store, kind="compiled", only={s for s in siblings if s})
     rows = "".join(
         f"<tr><td class='name'>{escape(m)}</td><td>{twins.score[m].fmt()}</td>"
         f"<td>{sib.score[m].fmt() if sib is not None and m in sib.score else '–'}</td></tr>"
-        for m in list(twins.methods) + list(twins.baselines))
-    return (f"<h3>SIIT-trained twins ({twins.organisms} that verified) beside their compiled "
-            f"siblings ({sib.organisms if sib else 0})</h3><p class='muted'>The same programs, "
-            "compiled and trained; a twin that failed its interchange check is a failed job, not "
-            "scored.</p><table><tr><th class='name'>method</th><th>twins</th><th>compiled siblings"
-            f"</th></tr>{rows}</table>")
+        for m in list(twins.methods) + list(twins.baselines)
+    )
+    return (
+        f"<h3>SIIT-trained twins ({twins.organisms} that verified) beside their compiled "
+        f"siblings ({sib.organisms if sib else 0})</h3><p class='muted'>The same programs, "
+        "compiled and trained; a twin that failed its interchange check is a failed job, not "
+        "scored.</p><table><tr><th class='name'>method</th><th>twins</th><th>compiled siblings"
+        f"</th></tr>{rows}</table>"
+    )
 
 
 def _plot(r: ZooRanking) -> str:
@@ -158,9 +186,13 @@ def _plot(r: ZooRanking) -> str:
         if len(groups) < 2:
             continue
         xs = list(groups)
-        series = {m: (xs, [groups[x][m].mean for x in xs]) for m in list(r.methods) + list(r.baselines)}
+        series = {
+            m: (xs, [groups[x][m].mean for x in xs]) for m in list(r.methods) + list(r.baselines)
+        }
         try:
-            out.append(f"<div class='card'>{line_plot(series, title=f'{r.metric} by program {key}', xlabel=key, ylabel=r.metric, ylim=(0, 1.02))}</div>")
+            out.append(
+                f"<div class='card'>{line_plot(series, title=f'{r.metric} by program {key}', xlabel=key, ylabel=r.metric, ylim=(0, 1.02))}</div>"
+            )
         except MissingExtraError as exc:
             return f"<p class='muted'>{escape(str(exc))}</p>"
     return f"<div class='grid'>{''.join(out)}</div>" if out else ""
@@ -173,7 +205,9 @@ class _WithoutTrack:
     def __init__(self, store: ResultsStore, track: str):
         self._store = store
         self._jobs = [j for j in store.jobs() if j.track != track]
-        hidden = {(j.organism, j.method, j.ablation, j.seed) for j in store.jobs() if j.track == track}
+        hidden = {
+            (j.organism, j.method, j.ablation, j.seed) for j in store.jobs() if j.track == track
+        }
         self._hidden_keys = {j.key for j in store.jobs() if j.track == track}
         self._hidden = hidden
 
@@ -181,8 +215,11 @@ class _WithoutTrack:
         return self._jobs
 
     def rows(self) -> list[dict]:
-        return [r for r in self._store.rows()
-                if (r["organism"], r["method"], r["ablation"], r["seed"]) not in self._hidden]
+        return [
+            r
+            for r in self._store.rows()
+            if (r["organism"], r["method"], r["ablation"], r["seed"]) not in self._hidden
+        ]
 
     def artifacts(self, name: str | None = None) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self._store.artifacts(name).items() if k not in self._hidden_keys}

@@ -25,8 +25,8 @@ import torch
 from interplab.core.model import HookedModel, wrap_module
 from interplab.errors import unknown_name
 from interplab.models import bios as bm
-from interplab.zoo.spurious import load_trained
 from interplab.zoo.registry import ZooEntry
+from interplab.zoo.spurious import load_trained
 
 Tensor = torch.Tensor
 SPECS: dict[str, bm.BiosSpec] = {
@@ -81,21 +81,39 @@ def load(name: str, seed: int, oracle: bool = False) -> BiosOrganism:
         torch.set_num_threads(1)
         net, info = bm.train(spec, seed)
         return net.state_dict(), {
-            "name": name, "seed": seed, "oracle": oracle, "spec": asdict(spec), "info": info,
-            "cue": {"kind": "gender", "words": {"names": [list(g) for g in bm.NAMES],
-                                                "pronouns": {k: list(v) for k, v in bm.PRONOUNS.items()}},
-                    "values": list(bm.GENDERS), "labels": list(bm.LABELS),
-                    "train_rule": "gender = profession (nurses female, engineers male)" if not oracle
-                    else "gender independent of profession"},
-            "cue_flip_rate": cue_flip_rate(net)}
+            "name": name,
+            "seed": seed,
+            "oracle": oracle,
+            "spec": asdict(spec),
+            "info": info,
+            "cue": {
+                "kind": "gender",
+                "words": {
+                    "names": [list(g) for g in bm.NAMES],
+                    "pronouns": {k: list(v) for k, v in bm.PRONOUNS.items()},
+                },
+                "values": list(bm.GENDERS),
+                "labels": list(bm.LABELS),
+                "train_rule": "gender = profession (nurses female, engineers male)"
+                if not oracle
+                else "gender independent of profession",
+            },
+            "cue_flip_rate": cue_flip_rate(net),
+        }
 
-    net, truth = load_trained("bios", name, spec, seed, oracle, train, lambda: bm.BiosNet(spec.config(seed)))
+    net, truth = load_trained(
+        "bios", name, spec, seed, oracle, train, lambda: bm.BiosNet(spec.config(seed))
+    )
     return BiosOrganism(name, seed, oracle, net, spec, truth)
 
 
 def entries() -> list[ZooEntry]:
     """The bios organisms at seed 0 (tags "spurious", "utility")."""
-    doc = {"spurious-bios-small": "bios profession transformer (d 32) that learned a gender cue",
-           "spurious-bios": "bios profession transformer (d 48) that learned a gender cue"}
-    return [ZooEntry(n, "trained", doc[n], lambda n=n: load(n, 0), frozenset({"spurious", "utility"}))
-            for n in NAMES]
+    doc = {
+        "spurious-bios-small": "bios profession transformer (d 32) that learned a gender cue",
+        "spurious-bios": "bios profession transformer (d 48) that learned a gender cue",
+    }
+    return [
+        ZooEntry(n, "trained", doc[n], lambda n=n: load(n, 0), frozenset({"spurious", "utility"}))
+        for n in NAMES
+    ]

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -36,8 +37,18 @@ N_TRUTH_PAIRS = 64
 #: seed offset of the held-out pairs faithfulness is measured on (apart from scoring and truth)
 HELDOUT_OFFSET = 7919
 
-__all__ = ["N_PAIRS", "N_TRUTH_PAIRS", "REFUSED", "circuit_organism", "held_out_pairs", "predictions", "refused",
-           "compiled_organism", "trained_organism", "siit_organism"]
+__all__ = [
+    "N_PAIRS",
+    "N_TRUTH_PAIRS",
+    "REFUSED",
+    "circuit_organism",
+    "compiled_organism",
+    "held_out_pairs",
+    "predictions",
+    "refused",
+    "siit_organism",
+    "trained_organism",
+]
 
 
 def circuit_organism(name: str, seed: int = 0) -> Organism:
@@ -50,8 +61,11 @@ def circuit_organism(name: str, seed: int = 0) -> Organism:
         return siit_organism(name, seed)
     if name.startswith("generated-"):
         return generated_organism(name, seed)
-    raise unknown_name("circuit organism", name, ["compiled-<program>", "trained-<task>",
-                                                  "siit-<program>", "generated-<seed>-<i>"])
+    raise unknown_name(
+        "circuit organism",
+        name,
+        ["compiled-<program>", "trained-<task>", "siit-<program>", "generated-<seed>-<i>"],
+    )
 
 
 def predictions(model: Any, tokens: torch.Tensor) -> torch.Tensor:
@@ -73,8 +87,10 @@ def held_out_pairs(spec: Any, avoid: list, n: int, seed: int) -> list:
         if len(out) == n:
             return out
     if len(out) < n // 4:
-        raise ConfigError(f"{spec.name}: only {len(out)} task pairs avoid the {len(avoid)} scoring "
-                          "pairs' inputs; the truth needs held-out pairs: score on fewer pairs")
+        raise ConfigError(
+            f"{spec.name}: only {len(out)} task pairs avoid the {len(avoid)} scoring "
+            "pairs' inputs; the truth needs held-out pairs: score on fewer pairs"
+        )
     return out
 
 
@@ -83,8 +99,14 @@ def _pair_task(model: Any, encode: Callable, pairs: list, metric: str, name: str
 
     clean = encode([c for c, _ in pairs])
     corrupted = encode([x for _, x in pairs])
-    return CircuitTask(clean, corrupted, labels=predictions(model, clean),
-                       wrong_labels=predictions(model, corrupted), metric=metric, name=name)
+    return CircuitTask(
+        clean,
+        corrupted,
+        labels=predictions(model, clean),
+        wrong_labels=predictions(model, corrupted),
+        metric=metric,
+        name=name,
+    )
 
 
 def _encoded_rows(encode: Callable, pairs: list) -> frozenset[str]:
@@ -102,37 +124,63 @@ def compiled_organism(program: str, seed: int = 0) -> Organism:
     pairs = spec.task_pairs(N_PAIRS, seed=seed, length=spec.max_len)
     held = held_out_pairs(spec, pairs, N_TRUTH_PAIRS, seed)
     faith = held_out_pairs(spec, pairs, N_PAIRS, seed + HELDOUT_OFFSET)
-    return _rasp_organism(f"compiled-{program}", "interplab.zoo.compiled", seed, spec.compile(),
-                          (pairs, held, faith), f"{len(held)} held-out pairs of length {spec.max_len}",
-                          {"kind": "compiled", "program": program})
+    return _rasp_organism(
+        f"compiled-{program}",
+        "interplab.zoo.compiled",
+        seed,
+        spec.compile(),
+        (pairs, held, faith),
+        f"{len(held)} held-out pairs of length {spec.max_len}",
+        {"kind": "compiled", "program": program},
+    )
 
 
-def _rasp_organism(name: str, family: str, seed: int, model: Any, pairs: tuple[list, list, list],
-                   where: str, info: dict) -> Organism:
+def _rasp_organism(
+    name: str,
+    family: str,
+    seed: int,
+    model: Any,
+    pairs: tuple[list, list, list],
+    where: str,
+    info: dict,
+) -> Organism:
     """A compiled model under the contract: (scoring, truth, faithfulness) pairs; the truth derived
     in the RASP evaluator on the truth pairs and checked in the weights there."""
     from interplab.compile import derive_circuit
 
     scoring, held, faith = pairs
     derived = derive_circuit(model, held)
-    per_ablation, checks = _check_compiled(name, model, {a: derived.for_ablation(a) for a in ABLATIONS}, held)
-    truth = CircuitTruth(per_ablation, model.ground_truth.designed,
-                         f"RASP dataflow on {where}, verified by single-edge ablation in the "
-                         "weights; designed: compiler dataflow", _encoded_rows(model.encode, held), checks)
-    tasks = {"score": _pair_task(model, model.encode, scoring, "l2", name),
-             "heldout": _pair_task(model, model.encode, faith, "l2", name)}
+    per_ablation, checks = _check_compiled(
+        name, model, {a: derived.for_ablation(a) for a in ABLATIONS}, held
+    )
+    truth = CircuitTruth(
+        per_ablation,
+        model.ground_truth.designed,
+        f"RASP dataflow on {where}, verified by single-edge ablation in the "
+        "weights; designed: compiler dataflow",
+        _encoded_rows(model.encode, held),
+        checks,
+    )
+    tasks = {
+        "score": _pair_task(model, model.encode, scoring, "l2", name),
+        "heldout": _pair_task(model, model.encode, faith, "l2", name),
+    }
     return _released(Organism(name, family, seed, model, tasks, truth, info))
 
 
-def _check_compiled(name: str, model: Any, per_ablation: dict[str, Circuit],
-                    pairs: list) -> tuple[dict[str, Circuit], dict]:
+def _check_compiled(
+    name: str, model: Any, per_ablation: dict[str, Circuit], pairs: list
+) -> tuple[dict[str, Circuit], dict]:
     """Single-edge ablation in the compiled weights on the truth's own held-out pairs, under every
     ablation: the truths that agree are released, the others refused (:func:`release`)."""
     from interplab.compile.truth_check import disagreements
 
     problems = disagreements(model, per_ablation, pairs)
-    record = {"check": "single-edge ablation in the compiled weights (interplab.compile.truth_check)",
-              "pairs": len(pairs), "lengths": sorted({len(c) for c, _ in pairs})}
+    record = {
+        "check": "single-edge ablation in the compiled weights (interplab.compile.truth_check)",
+        "pairs": len(pairs),
+        "lengths": sorted({len(c) for c, _ in pairs}),
+    }
     return release(name, per_ablation, problems, record)
 
 
@@ -142,21 +190,45 @@ _ALL = ("zero", "mean", "resample")
 #: that this list is exactly what the checks refuse. Library programs' refusals come from
 #: :func:`interplab.compile.truth_check.unverified_ablations`.
 REFUSED: dict[str, dict[str, str]] = {
-    "trained-induction": {a: "two layer-0 heads outside the planted circuit matter alone and three "
-                             "planted K-composition edges are each below 5% of the whole effect "
-                             "(redundant heads); the design cannot be corrected without retraining"
-                          for a in _ALL},
-    "siit-shift_by": {"zero": "L0.MLP->logits matters alone but is outside the SIIT truth",
-                      "mean": "L0.H0->L0.MLP matters alone but is outside the SIIT truth"},
+    "trained-induction": {
+        a: "two layer-0 heads outside the planted circuit matter alone and three "
+        "planted K-composition edges are each below 5% of the whole effect "
+        "(redundant heads); the design cannot be corrected without retraining"
+        for a in _ALL
+    },
+    "siit-shift_by": {
+        "zero": "L0.MLP->logits matters alone but is outside the SIIT truth",
+        "mean": "L0.H0->L0.MLP matters alone but is outside the SIIT truth",
+    },
     "siit-first_token": {"zero": "tokens->L0.H0[q] matters alone but is outside the SIIT truth"},
-    **{n: {a: "edges outside the SIIT truth (parts the alignment does not constrain) matter alone"
-           for a in _ALL}
-       for n in ("siit-shift_by_1", "siit-shift_by_2", "siit-hist", "siit-mod_sum", "siit-sum_prev")},
+    **{
+        n: {
+            a: "edges outside the SIIT truth (parts the alignment does not constrain) matter alone"
+            for a in _ALL
+        }
+        for n in (
+            "siit-shift_by_1",
+            "siit-shift_by_2",
+            "siit-hist",
+            "siit-mod_sum",
+            "siit-sum_prev",
+        )
+    },
     # the zoo suite's SIIT twins of generated programs
-    **{n: {a: "edges outside the SIIT truth (parts the alignment does not constrain) matter alone"
-           for a in _ALL} for n in ("siit-generated-0-5", "siit-generated-0-20", "siit-generated-0-22")},
-    **{n: {a: "its SIIT training misses IIA 0.95 on held-out pairs (the alignment itself fails)"
-           for a in _ALL} for n in ("siit-generated-0-18", "siit-generated-0-33")},
+    **{
+        n: {
+            a: "edges outside the SIIT truth (parts the alignment does not constrain) matter alone"
+            for a in _ALL
+        }
+        for n in ("siit-generated-0-5", "siit-generated-0-20", "siit-generated-0-22")
+    },
+    **{
+        n: {
+            a: "its SIIT training misses IIA 0.95 on held-out pairs (the alignment itself fails)"
+            for a in _ALL
+        }
+        for n in ("siit-generated-0-18", "siit-generated-0-33")
+    },
 }
 
 
@@ -169,19 +241,29 @@ def refused(name: str, ablation: str | None) -> str | None:
         why = unverified_ablations(name).get(ablation or "")
     else:
         why = REFUSED.get(name, {}).get(ablation or "")
-    return f"the {ablation} truth of {name} is refused by its check in the weights: {why}" if why else None
+    return (
+        f"the {ablation} truth of {name} is refused by its check in the weights: {why}"
+        if why
+        else None
+    )
 
 
-def release(name: str, per_ablation: dict[str, Circuit], problems: dict[str, list[str]],
-            record: dict) -> tuple[dict[str, Circuit], dict]:
+def release(
+    name: str, per_ablation: dict[str, Circuit], problems: dict[str, list[str]], record: dict
+) -> tuple[dict[str, Circuit], dict]:
     """The per-ablation truths whose check found no problem, and the checks record: which were
     verified, which refused and why. Raises VerificationError when every claim is refused; a
     refused ablation is never scored (a job asking for it fails with the reason)."""
-    refused = {a: "; ".join(p[:3]) + (f"; and {len(p) - 3} more" if len(p) > 3 else "")
-               for a, p in problems.items() if p}
+    refused = {
+        a: "; ".join(p[:3]) + (f"; and {len(p) - 3} more" if len(p) > 3 else "")
+        for a, p in problems.items()
+        if p
+    }
     if len(refused) == len(per_ablation):
-        raise VerificationError(f"{name}: its circuit truth disagrees with its weights under every "
-                                f"ablation it claims, so it is refused: " + " | ".join(refused.values()))
+        raise VerificationError(
+            f"{name}: its circuit truth disagrees with its weights under every "
+            f"ablation it claims, so it is refused: " + " | ".join(refused.values())
+        )
     kept = {a: c for a, c in per_ablation.items() if a not in refused}
     return kept, {**record, "verified": sorted(kept), "refused": refused}
 
@@ -201,29 +283,49 @@ def trained_organism(task_name: str, seed: int = 0) -> Organism:
     with recording_inputs(_module(org.model)) as seen:
         again, _ = organisms.read_truth(task_name, org.model, org.task)
     if {a: c.edges for a, c in again.items()} != {a: c.edges for a, c in org.ground_truth.items()}:
-        raise VerificationError(f"{name}: reading its truth twice gave two different circuits; "
-                                "a truth must be a deterministic function of the model")
-    check = organisms.check_organism_truth(task_name, org.model, dict(org.ground_truth),
-                                           organisms.organism_directory(task_name))
+        raise VerificationError(
+            f"{name}: reading its truth twice gave two different circuits; "
+            "a truth must be a deterministic function of the model"
+        )
+    check = organisms.check_organism_truth(
+        task_name, org.model, dict(org.ground_truth), organisms.organism_directory(task_name)
+    )
     per_ablation, checks = _release_checked(name, dict(org.ground_truth), check)
-    designed = Circuit.from_edges(set().union(*(c.edges for c in org.ground_truth.values())),
-                                  name=f"{name} (planted)")
-    truth = CircuitTruth(per_ablation, designed,
-                         "planted by training, roles read from attention on fresh rows; verified "
-                         "by single-edge ablation in the weights on held-out rows",
-                         seen.digests, checks)
+    designed = Circuit.from_edges(
+        set().union(*(c.edges for c in org.ground_truth.values())), name=f"{name} (planted)"
+    )
+    truth = CircuitTruth(
+        per_ablation,
+        designed,
+        "planted by training, roles read from attention on fresh rows; verified "
+        "by single-edge ablation in the weights on held-out rows",
+        seen.digests,
+        checks,
+    )
     tasks = {"score": org.task, "heldout": organisms.heldout_task(task_name)}
-    return _released(Organism(name, "interplab.zoo.organisms", seed, org.model, tasks, truth,
-                              {**org.info, "kind": "trained", "description": org.description}))
+    return _released(
+        Organism(
+            name,
+            "interplab.zoo.organisms",
+            seed,
+            org.model,
+            tasks,
+            truth,
+            {**org.info, "kind": "trained", "description": org.description},
+        )
+    )
 
 
 def _release_checked(name: str, per_ablation: dict[str, Circuit], check: Any) -> tuple[dict, dict]:
     """:func:`release` from a :class:`interplab.zoo.verify.TruthCheck` (trained and SIIT)."""
     problems = {a: ([c.describe()] if not c.ok else []) for a, c in check.ablations.items()}
     problems.update({a: ["not checked"] for a in per_ablation if a not in check.ablations})
-    record = {"check": f"single-edge ablation in the weights, effect = change of the "
-                       f"{check.metric} (interplab.zoo.verify)",
-              "pairs": check.n_pairs, "rel_tol": check.rel_tol}
+    record = {
+        "check": f"single-edge ablation in the weights, effect = change of the "
+        f"{check.metric} (interplab.zoo.verify)",
+        "pairs": check.n_pairs,
+        "rel_tol": check.rel_tol,
+    }
     return release(name, per_ablation, problems, record)
 
 
@@ -252,16 +354,34 @@ def siit_organism(name: str, seed: int = 0) -> Organism:
     rest = [x for x in inputs if tuple(x) not in scoring] or inputs
     rng_h = random.Random(seed + HELDOUT_OFFSET)
     faith = [(rng_h.choice(rest), rng_h.choice(rest)) for _ in range(N_PAIRS)]
-    truth = CircuitTruth(per_ablation, t.designed,
-                         f"SIIT alignment (held-out IIA {_fmt(t.check['iia'])}); per ablation: RASP "
-                         f"dataflow on {t.n_pairs} held-out pairs, verified in the weights",
-                         tensor_rows(org.encode(list(t.truth_inputs))), {**checks, "interchange": dict(t.check)})
+    truth = CircuitTruth(
+        per_ablation,
+        t.designed,
+        f"SIIT alignment (held-out IIA {_fmt(t.check['iia'])}); per ablation: RASP "
+        f"dataflow on {t.n_pairs} held-out pairs, verified in the weights",
+        tensor_rows(org.encode(list(t.truth_inputs))),
+        {**checks, "interchange": dict(t.check)},
+    )
     pairs = list(zip(clean_in, corrupt_in))
-    tasks = {"score": _pair_task(org.model, org.encode, pairs, "kl", name),
-             "heldout": _pair_task(org.model, org.encode, faith, "kl", name)}
-    return _released(Organism(name, "interplab.zoo.siit", seed, org.model, tasks, truth,
-                              {"kind": "siit", "program": org.spec.name,
-                               "scoring_inputs": tuple(tuple(x) for x in clean_in + corrupt_in)}))
+    tasks = {
+        "score": _pair_task(org.model, org.encode, pairs, "kl", name),
+        "heldout": _pair_task(org.model, org.encode, faith, "kl", name),
+    }
+    return _released(
+        Organism(
+            name,
+            "interplab.zoo.siit",
+            seed,
+            org.model,
+            tasks,
+            truth,
+            {
+                "kind": "siit",
+                "program": org.spec.name,
+                "scoring_inputs": tuple(tuple(x) for x in clean_in + corrupt_in),
+            },
+        )
+    )
 
 
 def _fmt(iia: dict) -> str:
@@ -279,9 +399,15 @@ def generated_organism(name: str, seed: int = 0) -> Organism:
     org = load_generated(name)
     pairs, held = scoring_and_truth_pairs(org.spec, seed)
     # faithfulness on the truth's half (never the pairs a method ranked edges on)
-    return _rasp_organism(name, "interplab.zoo.generated", seed, org.model, (pairs, held, held[:N_PAIRS]),
-                          f"{len(held)} pairs from the other half of the inputs",
-                          {"kind": "compiled", "shape": org.spec.describe()})
+    return _rasp_organism(
+        name,
+        "interplab.zoo.generated",
+        seed,
+        org.model,
+        (pairs, held, held[:N_PAIRS]),
+        f"{len(held)} pairs from the other half of the inputs",
+        {"kind": "compiled", "shape": org.spec.describe()},
+    )
 
 
 def _released(org: Organism) -> Organism:

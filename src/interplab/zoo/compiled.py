@@ -15,7 +15,13 @@ def entries() -> list[ZooEntry]:
     """One entry per library program (tags "compiled", "circuits"; two also "quick")."""
     from interplab.compile.programs import LIBRARY
 
-    return [ZooEntry(f"compiled-{name}", "compiled", f"compiled RASP: {spec.description}",
-                     lambda spec=spec: spec.compile(),
-                     frozenset({"compiled", "circuits"} | ({"quick"} if name in QUICK else set())))
-            for name, spec in LIBRARY.items()]
+    return [
+        ZooEntry(
+            f"compiled-{name}",
+            "compiled",
+            f"compiled RASP: {spec.description}",
+            lambda spec=spec: spec.compile(),
+            frozenset({"compiled", "circuits"} | ({"quick"} if name in QUICK else set())),
+        )
+        for name, spec in LIBRARY.items()
+    ]

@@ -31,16 +31,27 @@ Load organisms with :func:`interplab.zoo.loader.organism` (exported as ``interpl
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Union
+from typing import Any
 
 import torch
 
 from interplab.core.circuit import Circuit
 from interplab.errors import VerificationError
 
-__all__ = ["CircuitTruth", "VariableTruth", "UnitTruth", "PlantedTruth", "RetrainingTruth",
-           "Truth", "Organism", "row_digests", "digest_of", "recording_inputs"]
+__all__ = [
+    "CircuitTruth",
+    "Organism",
+    "PlantedTruth",
+    "RetrainingTruth",
+    "Truth",
+    "UnitTruth",
+    "VariableTruth",
+    "digest_of",
+    "recording_inputs",
+    "row_digests",
+]
 
 
 def _row_key(row: Any) -> str:
@@ -87,7 +98,7 @@ class recording_inputs:
         self._rows: list[torch.Tensor] = []
         self._handle: Any = None
 
-    def __enter__(self) -> "recording_inputs":
+    def __enter__(self) -> recording_inputs:
         def hook(_module: Any, args: tuple) -> None:
             if args and isinstance(args[0], torch.Tensor) and args[0].dim() >= 1:
                 self._rows.append(args[0].detach().clone())
@@ -163,7 +174,7 @@ class RetrainingTruth:
     kind: str = "retraining"
 
 
-Truth = Union[CircuitTruth, VariableTruth, UnitTruth, PlantedTruth, RetrainingTruth]
+Truth = CircuitTruth | VariableTruth | UnitTruth | PlantedTruth | RetrainingTruth
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,7 +208,11 @@ class Organism:
             return frozenset()
         if isinstance(task, torch.Tensor):  # rows scored directly (tabular test rows)
             return tensor_rows(task)
-        rows = [getattr(task, a) for a in ("clean", "corrupted") if isinstance(getattr(task, a, None), torch.Tensor)]
+        rows = [
+            getattr(task, a)
+            for a in ("clean", "corrupted")
+            if isinstance(getattr(task, a, None), torch.Tensor)
+        ]
         return tensor_rows(*rows) if rows else frozenset()
 
     def check_independent(self) -> dict[str, Any]:
@@ -211,6 +226,12 @@ class Organism:
             raise VerificationError(
                 f"{self.name}: its truth was computed on {len(overlap)} of the {len(scoring)} rows "
                 "methods are scored on; a truth must use held-out rows only (rebuild it on rows "
-                "drawn apart from the scoring task)")
-        return {"scoring_rows": len(scoring), "scoring_digest": digest_of(scoring),
-                "truth_rows": len(used), "truth_digest": digest_of(used), "overlap": 0}
+                "drawn apart from the scoring task)"
+            )
+        return {
+            "scoring_rows": len(scoring),
+            "scoring_digest": digest_of(scoring),
+            "truth_rows": len(used),
+            "truth_digest": digest_of(used),
+            "overlap": 0,
+        }

@@ -30,11 +30,11 @@ from interplab._config import cache_dir
 from interplab.errors import ConfigError, WeightsError, unknown_name
 from interplab.models.classifiers import ClassifierSpec, TrainedClassifier, train_classifier
 from interplab.models.digits import PlantedDigits, planted_digits
+from interplab.models.io import atomic_write_text, load_tensors, save_tensors
 from interplab.models.passages import planted_passages
 from interplab.models.transformer_classifier import TransformerClassifierSpec
-from interplab.models.io import atomic_write_text, load_tensors, save_tensors
-from interplab.zoo.registry import ZooEntry
 from interplab.zoo import weights_cache
+from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 FORMAT_VERSION = 1
@@ -71,23 +71,62 @@ _MLP = ClassifierSpec("mlp", n_hidden=32, weight_decay=1e-3, steps=300, lr=0.01,
 SPECS: dict[str, DAOrganismSpec] = {
     "digits-logreg": DAOrganismSpec(_LOGREG, description="logistic regression, 300 digits"),
     "digits-mlp": DAOrganismSpec(_MLP, description="tanh MLP (64-32-10), 300 digits"),
-    "digits-logreg-1000": DAOrganismSpec(_LOGREG, n_train=1000, n_test=100, n_triggered=40,
-                                         n_planted=16, n_subsets=200,
-                                         description="logistic regression, 1000 digits"),
-    "digits-mlp-1000": DAOrganismSpec(_MLP, n_train=1000, n_test=100, n_triggered=40, n_planted=16,
-                                      n_subsets=200, description="tanh MLP (64-32-10), 1000 digits"),
+    "digits-logreg-1000": DAOrganismSpec(
+        _LOGREG,
+        n_train=1000,
+        n_test=100,
+        n_triggered=40,
+        n_planted=16,
+        n_subsets=200,
+        description="logistic regression, 1000 digits",
+    ),
+    "digits-mlp-1000": DAOrganismSpec(
+        _MLP,
+        n_train=1000,
+        n_test=100,
+        n_triggered=40,
+        n_planted=16,
+        n_subsets=200,
+        description="tanh MLP (64-32-10), 1000 digits",
+    ),
     "passages-mlp": DAOrganismSpec(
-        ClassifierSpec("mlp", n_in=48, n_classes=16, n_hidden=32, weight_decay=1e-3, steps=300, lr=0.01,
-                       n_checkpoints=4),
-        n_train=300, n_test=50, data="passages",
-        description="next-token MLP (3-token context) on synthetic text with 3 planted passages"),
+        ClassifierSpec(
+            "mlp",
+            n_in=48,
+            n_classes=16,
+            n_hidden=32,
+            weight_decay=1e-3,
+            steps=300,
+            lr=0.01,
+            n_checkpoints=4,
+        ),
+        n_train=300,
+        n_test=50,
+        data="passages",
+        description="next-token MLP (3-token context) on synthetic text with 3 planted passages",
+    ),
     # 100 subset + 20 leave-one-out retrainings (~1-1.5 s each): a ground truth of ~100 s on one core
     "passages-transformer": DAOrganismSpec(
-        TransformerClassifierSpec(n_classes=16, context=3, d_model=32, n_heads=1, d_mlp=64, n_layers=1,
-                                  weight_decay=1e-3, steps=150, lr=0.02, n_checkpoints=4),
-        n_train=300, n_test=50, data="passages", n_subsets=100, n_loo=20,
+        TransformerClassifierSpec(
+            n_classes=16,
+            context=3,
+            d_model=32,
+            n_heads=1,
+            d_mlp=64,
+            n_layers=1,
+            weight_decay=1e-3,
+            steps=150,
+            lr=0.02,
+            n_checkpoints=4,
+        ),
+        n_train=300,
+        n_test=50,
+        data="passages",
+        n_subsets=100,
+        n_loo=20,
         description="1-layer causal transformer (d_model 32, 3-token context) on synthetic text with 3 "
-                    "planted passages"),
+        "planted passages",
+    ),
 }
 
 
@@ -125,10 +164,18 @@ def get_spec(name: str) -> DAOrganismSpec:
 def build(spec: DAOrganismSpec) -> tuple[TrainedClassifier, PlantedDigits]:
     """Draw the data and train the classifier (deterministic; no cache; one thread, restored after)."""
     if spec.data == "passages":
-        data = planted_passages(spec.n_train, spec.n_test, flip_fraction=spec.flip_fraction, seed=spec.data_seed)
+        data = planted_passages(
+            spec.n_train, spec.n_test, flip_fraction=spec.flip_fraction, seed=spec.data_seed
+        )
     else:
-        data = planted_digits(spec.n_train, spec.n_test, spec.n_triggered, flip_fraction=spec.flip_fraction,
-                              n_planted=spec.n_planted, seed=spec.data_seed)
+        data = planted_digits(
+            spec.n_train,
+            spec.n_test,
+            spec.n_triggered,
+            flip_fraction=spec.flip_fraction,
+            n_planted=spec.n_planted,
+            seed=spec.data_seed,
+        )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is fastest and fair to other work
     try:
@@ -163,38 +210,66 @@ def _load_cached(name: str, directory: Path, warn: bool) -> DAOrganism | None:
         return load_organism_dir(directory)
     except (WeightsError, ConfigError) as exc:
         if warn:
-            logging.getLogger("interplab.zoo").warning("rebuilding %s: its cache in %s is unusable (%s)",
-                                                       name, directory, str(exc).splitlines()[0])
+            logging.getLogger("interplab.zoo").warning(
+                "rebuilding %s: its cache in %s is unusable (%s)",
+                name,
+                directory,
+                str(exc).splitlines()[0],
+            )
         return None
 
 
 def _data_tensors(d: PlantedDigits) -> dict[str, Tensor]:
-    return {"x_train": d.x_train, "y_train": d.y_train, "y_clean": d.y_clean, "x_test": d.x_test,
-            "y_test": d.y_test, "x_triggered": d.x_triggered, "y_triggered": d.y_triggered,
-            "flipped": d.flipped, "planted": d.planted, "source_index": d.source_index,
-            "target": torch.tensor([d.target]), "triggered_labels": d.triggered_labels,
-            "planted_group": d.planted_group, "triggered_group": d.triggered_group}
+    return {
+        "x_train": d.x_train,
+        "y_train": d.y_train,
+        "y_clean": d.y_clean,
+        "x_test": d.x_test,
+        "y_test": d.y_test,
+        "x_triggered": d.x_triggered,
+        "y_triggered": d.y_triggered,
+        "flipped": d.flipped,
+        "planted": d.planted,
+        "source_index": d.source_index,
+        "target": torch.tensor([d.target]),
+        "triggered_labels": d.triggered_labels,
+        "planted_group": d.planted_group,
+        "triggered_group": d.triggered_group,
+    }
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def save_organism(directory: Path, name: str, spec: DAOrganismSpec, model: TrainedClassifier,
-                  data: PlantedDigits) -> None:
-    tensors = {"theta": model.theta.clone(), **{f"checkpoint{k}": c for k, c in enumerate(model.checkpoints)}}
+def save_organism(
+    directory: Path, name: str, spec: DAOrganismSpec, model: TrainedClassifier, data: PlantedDigits
+) -> None:
+    tensors = {
+        "theta": model.theta.clone(),
+        **{f"checkpoint{k}": c for k, c in enumerate(model.checkpoints)},
+    }
     save_tensors(directory / MODEL_FILE, tensors)
     save_tensors(directory / DATA_FILE, _data_tensors(data))
-    sidecar = {"format": "interplab-data-attribution-organism", "version": FORMAT_VERSION, "name": name,
-               "spec": spec.to_json(), "fingerprint": fingerprint(spec),
-               "checkpoint_lr": list(model.checkpoint_lr),
-               "sha256": {f: _sha(directory / f) for f in (MODEL_FILE, DATA_FILE)}}
+    sidecar = {
+        "format": "interplab-data-attribution-organism",
+        "version": FORMAT_VERSION,
+        "name": name,
+        "spec": spec.to_json(),
+        "fingerprint": fingerprint(spec),
+        "checkpoint_lr": list(model.checkpoint_lr),
+        "sha256": {f: _sha(directory / f) for f in (MODEL_FILE, DATA_FILE)},
+    }
     atomic_write_text(directory / SIDECAR, json.dumps(sidecar, indent=1, sort_keys=True))
 
 
 def _spec_from_json(raw: dict) -> DAOrganismSpec:
     try:
-        kind = TransformerClassifierSpec if raw["classifier"].get("kind") == "transformer" else ClassifierSpec
+        kind = (
+            TransformerClassifierSpec
+            if raw["classifier"].get("kind") == "transformer"
+            else ClassifierSpec
+        )
         return DAOrganismSpec(**{**raw, "classifier": kind(**raw["classifier"])})
     except (TypeError, KeyError) as exc:
         raise WeightsError(f"the organism spec in {SIDECAR} is invalid ({exc})") from None
@@ -207,34 +282,63 @@ def load_organism_dir(directory: str | Path) -> DAOrganism:
     directory = Path(directory)
     side = directory / SIDECAR
     if not side.is_file():
-        raise ConfigError(f"{directory} holds no {SIDECAR}; a data-attribution organism directory is "
-                          f"written by interplab.zoo.data_attribution.save_organism")
+        raise ConfigError(
+            f"{directory} holds no {SIDECAR}; a data-attribution organism directory is "
+            f"written by interplab.zoo.data_attribution.save_organism"
+        )
     try:
         meta = json.loads(side.read_text("utf-8"))
     except json.JSONDecodeError as exc:
-        raise WeightsError(f"{side} is not valid JSON ({exc}); delete {directory} to rebuild") from None
+        raise WeightsError(
+            f"{side} is not valid JSON ({exc}); delete {directory} to rebuild"
+        ) from None
     if not (directory / DATA_FILE).is_file():
-        raise ConfigError(f"the training data of the model in {directory} was not recorded (no "
-                          f"{DATA_FILE}): training-data attribution needs the examples the model was "
-                          "trained on; save the model with save_organism(..., data)")
+        raise ConfigError(
+            f"the training data of the model in {directory} was not recorded (no "
+            f"{DATA_FILE}): training-data attribution needs the examples the model was "
+            "trained on; save the model with save_organism(..., data)"
+        )
     for f in (MODEL_FILE, DATA_FILE):
         if not (directory / f).is_file() or _sha(directory / f) != meta.get("sha256", {}).get(f):
-            raise WeightsError(f"{directory / f} is missing or differs from the SHA-256 {SIDECAR} "
-                               "recorded; delete the directory to rebuild the organism")
+            raise WeightsError(
+                f"{directory / f} is missing or differs from the SHA-256 {SIDECAR} "
+                "recorded; delete the directory to rebuild the organism"
+            )
     spec = _spec_from_json(meta.get("spec", {}))
     w, d = load_tensors(directory / MODEL_FILE), load_tensors(directory / DATA_FILE)
     ckpts = tuple(w[f"checkpoint{k}"] for k in range(len(meta["checkpoint_lr"])))
     model = TrainedClassifier(spec.classifier, w["theta"], ckpts, tuple(meta["checkpoint_lr"]))
-    data = PlantedDigits(d["x_train"], d["y_train"], d["y_clean"], d["x_test"], d["y_test"],
-                         d["x_triggered"], d["y_triggered"], d["flipped"], d["planted"],
-                         int(d["target"][0]), d["source_index"], d.get("triggered_labels"),
-                         d.get("planted_group"), d.get("triggered_group"))
-    return DAOrganism(meta.get("name", directory.name), spec, model, data, meta["fingerprint"], directory)
+    data = PlantedDigits(
+        d["x_train"],
+        d["y_train"],
+        d["y_clean"],
+        d["x_test"],
+        d["y_test"],
+        d["x_triggered"],
+        d["y_triggered"],
+        d["flipped"],
+        d["planted"],
+        int(d["target"][0]),
+        d["source_index"],
+        d.get("triggered_labels"),
+        d.get("planted_group"),
+        d.get("triggered_group"),
+    )
+    return DAOrganism(
+        meta.get("name", directory.name), spec, model, data, meta["fingerprint"], directory
+    )
 
 
 def entries() -> list[ZooEntry]:
     """Every data-attribution organism (tags "trained", "data_attribution"); builds train on
     first use and cache, as :func:`load_or_train` does."""
-    return [ZooEntry(name, "trained", f"data attribution: {spec.description}",
-                     lambda name=name: load_or_train(name), frozenset({"trained", "data_attribution"}))
-            for name, spec in SPECS.items()]
+    return [
+        ZooEntry(
+            name,
+            "trained",
+            f"data attribution: {spec.description}",
+            lambda name=name: load_or_train(name),
+            frozenset({"trained", "data_attribution"}),
+        )
+        for name, spec in SPECS.items()
+    ]

@@ -22,20 +22,27 @@ import functools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from interplab._config import cache_dir
-from interplab.compile.generate import (GENERATOR_VERSION, GeneratedProgram, Rejections, draw,
-                                        generate, scoring_and_truth_pairs, split_inputs, verify)
+from interplab.compile.generate import (
+    GENERATOR_VERSION,
+    GeneratedProgram,
+    Rejections,
+    draw,
+    generate,
+    scoring_and_truth_pairs,
+    split_inputs,
+    verify,
+)
 from interplab.errors import ConfigError, UnknownNameError, VerificationError
 from interplab.models.io import atomic_write_text
 from interplab.zoo.registry import ZooEntry, register
 
 _NAME = re.compile(r"^generated-(\d+)-(\d+)$")
-
-
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,10 @@ def parse_name(name: str) -> tuple[int, int]:
     """``generated-<seed>-<i>`` -> (seed, i); UnknownNameError otherwise."""
     m = _NAME.match(name)
     if not m:
-        raise UnknownNameError(f"unknown generated organism {name!r}: names read "
-                               "generated-<seed>-<index>, e.g. generated-0-17")
+        raise UnknownNameError(
+            f"unknown generated organism {name!r}: names read "
+            "generated-<seed>-<index>, e.g. generated-0-17"
+        )
     return int(m.group(1)), int(m.group(2))
 
 
@@ -58,7 +67,9 @@ def _cache_path(seed: int) -> Path:
     return cache_dir() / "generated" / f"v{GENERATOR_VERSION}-seed{seed}.json"
 
 
-def accepted_candidates(seed: int, count: int, progress: Callable[[int], None] | None = None) -> list[int]:
+def accepted_candidates(
+    seed: int, count: int, progress: Callable[[int], None] | None = None
+) -> list[int]:
     """The candidate numbers of the first ``count`` accepted programs of ``seed`` (cached)."""
     path = _cache_path(seed)
     known: list[int] = []
@@ -79,8 +90,17 @@ def accepted_candidates(seed: int, count: int, progress: Callable[[int], None] |
         if progress is not None and len(found) <= count:
             progress(len(found))
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({"version": GENERATOR_VERSION, "seed": seed,
-                                        "candidates": found, "rejected": rejections.to_json()}))
+    atomic_write_text(
+        path,
+        json.dumps(
+            {
+                "version": GENERATOR_VERSION,
+                "seed": seed,
+                "candidates": found,
+                "rejected": rejections.to_json(),
+            }
+        ),
+    )
     return found[:count]
 
 
@@ -93,14 +113,17 @@ def load_generated(name: str) -> GeneratedOrganism:
     candidates = accepted_candidates(seed, i + 1)
     outcome = verify(draw(seed, candidates[i]), name)
     if isinstance(outcome, str):
-        raise VerificationError(f"{name} (candidate {candidates[i]}) failed its check when "
-                                f"rebuilt: {outcome}; delete {_cache_path(seed)} and rerun")
+        raise VerificationError(
+            f"{name} (candidate {candidates[i]}) failed its check when "
+            f"rebuilt: {outcome}; delete {_cache_path(seed)} and rerun"
+        )
     spec, model = outcome
     return GeneratedOrganism(name, spec, model)
 
 
-def write_generated(out: str | Path, count: int, seed: int = 0,
-                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def write_generated(
+    out: str | Path, count: int, seed: int = 0, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     """Generate ``count`` organisms into ``out/<name>/`` (``model.safetensors`` + ``model.json``
     holding the ground truth, via :func:`interplab.compile.save_compiled`) and ``out/index.json``
     listing each with its shape, agreement and inputs checked. Returns the index."""
@@ -119,23 +142,41 @@ def write_generated(out: str | Path, count: int, seed: int = 0,
         rows.append(spec.describe())
         if progress is not None:
             progress(len(rows))
-    index = {"version": GENERATOR_VERSION, "seed": seed, "count": len(rows),
-             "seconds": round(time.perf_counter() - start, 2), "rejected": rejections.to_json(),
-             "organisms": rows}
+    index = {
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "count": len(rows),
+        "seconds": round(time.perf_counter() - start, 2),
+        "rejected": rejections.to_json(),
+        "organisms": rows,
+    }
     atomic_write_text(out / "index.json", json.dumps(index, indent=1))
     cache = _cache_path(seed)
     if not cache.is_file():
         cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(cache, json.dumps({"version": GENERATOR_VERSION, "seed": seed,
-                                             "candidates": [r["candidate"] for r in rows],
-                                             "rejected": rejections.to_json()}))
+        atomic_write_text(
+            cache,
+            json.dumps(
+                {
+                    "version": GENERATOR_VERSION,
+                    "seed": seed,
+                    "candidates": [r["candidate"] for r in rows],
+                    "rejected": rejections.to_json(),
+                }
+            ),
+        )
     return index
 
 
 def _entry(name: str) -> ZooEntry:
-    return ZooEntry(name, "compiled", "generated RASP program (verified against the evaluator)",
-                    lambda: load_generated(name).model, frozenset({"generated", "circuits"}),
-                    family=__name__)
+    return ZooEntry(
+        name,
+        "compiled",
+        "generated RASP program (verified against the evaluator)",
+        lambda: load_generated(name).model,
+        frozenset({"generated", "circuits"}),
+        family=__name__,
+    )
 
 
 def entries() -> list[ZooEntry]:
@@ -157,6 +198,16 @@ def register_generated(seed: int, count: int) -> list[str]:
     return names
 
 
-__all__ = ["GeneratedOrganism", "VerificationError", "accepted_candidates", "load_generated",
-           "entries", "parse_name", "register_generated", "resolve", "write_generated",
-           "scoring_and_truth_pairs", "split_inputs"]
+__all__ = [
+    "GeneratedOrganism",
+    "VerificationError",
+    "accepted_candidates",
+    "entries",
+    "load_generated",
+    "parse_name",
+    "register_generated",
+    "resolve",
+    "scoring_and_truth_pairs",
+    "split_inputs",
+    "write_generated",
+]

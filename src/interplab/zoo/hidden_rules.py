@@ -16,12 +16,18 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from interplab._config import cache_dir
-from interplab.compile.hidden_rules import HiddenRule, RuleFamily, compile_hidden_rule, hidden_rule_program
+from interplab.compile.hidden_rules import (
+    HiddenRule,
+    RuleFamily,
+    compile_hidden_rule,
+    hidden_rule_program,
+)
 from interplab.errors import WeightsError
 
 FORMAT_VERSION = 1
@@ -49,8 +55,10 @@ class HiddenRuleOrganism:
 
 def _directory(family: RuleFamily, rule: HiddenRule) -> Path:
     vocab = "-".join(str(v) for v in family.vocab)
-    return (cache_dir() / "hidden_rules" / f"{family.base}-L{family.length}-{vocab}-"
-            f"a{rule.a}p{rule.p}q{rule.q}c{rule.c}-v{FORMAT_VERSION}")
+    return (
+        cache_dir() / "hidden_rules" / f"{family.base}-L{family.length}-{vocab}-"
+        f"a{rule.a}p{rule.p}q{rule.q}c{rule.c}-v{FORMAT_VERSION}"
+    )
 
 
 def _check_inputs(family: RuleFamily) -> list[list[int]]:
@@ -73,25 +81,41 @@ def hidden_rule_organism(family: RuleFamily, rule: HiddenRule) -> HiddenRuleOrga
         try:
             truth = json.loads(truth_file.read_text())
             if truth.get("rule") == rule.as_dict() and truth.get("base") == family.base:
-                return HiddenRuleOrganism(family, rule, load_compiled(directory), truth["agreement"])
+                return HiddenRuleOrganism(
+                    family, rule, load_compiled(directory), truth["agreement"]
+                )
         except (ValueError, KeyError, WeightsError, OSError):
             pass  # a damaged cache: rebuild below
     model = compile_hidden_rule(family, rule)
     inputs = _check_inputs(family)
     agreement = check_agreement(model, hidden_rule_program(family, rule), inputs).agreement
     if agreement < 1.0:
-        raise WeightsError(f"the compiled hidden-rule organism {family.base} / {rule} agrees with "
-                           f"its RASP program on only {agreement:.4f} of {len(inputs)} inputs")
+        raise WeightsError(
+            f"the compiled hidden-rule organism {family.base} / {rule} agrees with "
+            f"its RASP program on only {agreement:.4f} of {len(inputs)} inputs"
+        )
     save_compiled(directory, model)
-    atomic_write_text(truth_file, json.dumps({
-        "base": family.base, "vocab": list(family.vocab), "length": family.length,
-        "rule": rule.as_dict(), "agreement": agreement, "inputs_checked": len(inputs),
-        "format_version": FORMAT_VERSION}, indent=1))
+    atomic_write_text(
+        truth_file,
+        json.dumps(
+            {
+                "base": family.base,
+                "vocab": list(family.vocab),
+                "length": family.length,
+                "rule": rule.as_dict(),
+                "agreement": agreement,
+                "inputs_checked": len(inputs),
+                "format_version": FORMAT_VERSION,
+            },
+            indent=1,
+        ),
+    )
     return HiddenRuleOrganism(family, rule, model, agreement)
 
 
-def draw_organisms(bases: Sequence[str], vocab: Sequence[int], length: int, n: int,
-                   seed: int) -> list[HiddenRuleOrganism]:
+def draw_organisms(
+    bases: Sequence[str], vocab: Sequence[int], length: int, n: int, seed: int
+) -> list[HiddenRuleOrganism]:
     """``n`` organisms: base programs cycled through ``bases``, each rule drawn by seed."""
     out = []
     for i in range(n):
@@ -100,4 +124,4 @@ def draw_organisms(bases: Sequence[str], vocab: Sequence[int], length: int, n: i
     return out
 
 
-__all__ = ["HiddenRuleOrganism", "hidden_rule_organism", "draw_organisms"]
+__all__ = ["HiddenRuleOrganism", "draw_organisms", "hidden_rule_organism"]

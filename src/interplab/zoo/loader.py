@@ -18,13 +18,14 @@ memorisation by retraining) and raises :class:`~interplab.errors.VerificationErr
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from interplab.errors import ConfigError
-from interplab.zoo.contract import (Organism, PlantedTruth, RetrainingTruth, UnitTruth,
-                                    row_digests)
+from interplab.zoo.contract import Organism, PlantedTruth, RetrainingTruth, UnitTruth, row_digests
 
-__all__ = ["organism", "FAMILY_TRUTH"]
+__all__ = ["FAMILY_TRUTH", "organism"]
+
 
 def organism(name: str, seed: int = 0) -> Organism:
     """The organism ``name`` (any zoo name: ``interplab zoo`` lists them) under ``seed``, with its
@@ -36,12 +37,21 @@ def organism(name: str, seed: int = 0) -> Organism:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     e = entry(name)
     if "controls" in e.tags:
-        return Organism(name, e.family, seed, e.build(), {}, None,  # type: ignore[arg-type]
-                        {"kind": e.kind, "note": "a control: no truth"})
+        return Organism(
+            name,
+            e.family,
+            seed,
+            e.build(),
+            {},
+            None,  # type: ignore[arg-type]
+            {"kind": e.kind, "note": "a control: no truth"},
+        )
     wrap = _FAMILIES.get(e.family, (None, None))[1]
     if wrap is None:
-        raise ConfigError(f"{name}: family {e.family} has no organism contract yet; "
-                          f"add a wrapper to interplab.zoo.loader")
+        raise ConfigError(
+            f"{name}: family {e.family} has no organism contract yet; "
+            f"add a wrapper to interplab.zoo.loader"
+        )
     return wrap(name, seed, e)
 
 
@@ -57,11 +67,22 @@ def _tabular(name: str, seed: int, _e: Any) -> Organism:
     obj = tabular.get(name, seed)
     content = dict(obj.truth)
     checks = {k: content[k] for k in ("accuracy_vs_rule", "test_accuracy") if k in content}
-    truth = PlantedTruth(content, f"{content.get('kind', 'none')} rule planted in the labels; "
-                         f"agreement with it checked on held-out rows (≥ {tabular.MIN_RULE_ACCURACY})",
-                         row_digests(obj.background), checks)
-    return Organism(name, "interplab.zoo.tabular", seed, obj.model, {"score": obj.test_rows}, truth,
-                    {"object": obj, "features": obj.features})
+    truth = PlantedTruth(
+        content,
+        f"{content.get('kind', 'none')} rule planted in the labels; "
+        f"agreement with it checked on held-out rows (≥ {tabular.MIN_RULE_ACCURACY})",
+        row_digests(obj.background),
+        checks,
+    )
+    return Organism(
+        name,
+        "interplab.zoo.tabular",
+        seed,
+        obj.model,
+        {"score": obj.test_rows},
+        truth,
+        {"object": obj, "features": obj.features},
+    )
 
 
 def _trojan(name: str, seed: int, _e: Any) -> Organism:
@@ -69,23 +90,46 @@ def _trojan(name: str, seed: int, _e: Any) -> Organism:
 
     obj = trojans.load(name)
     checks = {"verification": obj.info["verification"]} if "verification" in obj.info else {}
-    truth = UnitTruth(tuple(obj.truth_units), obj.trigger, obj.target if obj.trojaned else None,
-                      "trigger and target planted by poisoning; the units that carry the trojan "
-                      "verified by ablation on a split the scores never use", frozenset(), checks)
-    return Organism(name, "interplab.zoo.trojans", seed, obj.model, {}, truth,
-                    {"object": obj, "trojaned": obj.trojaned, **obj.info})
+    truth = UnitTruth(
+        tuple(obj.truth_units),
+        obj.trigger,
+        obj.target if obj.trojaned else None,
+        "trigger and target planted by poisoning; the units that carry the trojan "
+        "verified by ablation on a split the scores never use",
+        frozenset(),
+        checks,
+    )
+    return Organism(
+        name,
+        "interplab.zoo.trojans",
+        seed,
+        obj.model,
+        {},
+        truth,
+        {"object": obj, "trojaned": obj.trojaned, **obj.info},
+    )
 
 
 def _data_attribution(name: str, seed: int, _e: Any) -> Organism:
     from interplab.zoo import data_attribution
 
     obj = data_attribution.load_or_train(name)
-    truth = RetrainingTruth({"spec": obj.spec, "data": obj.data},
-                            "planted examples and mislabels recorded when the data was drawn; "
-                            "LDS and leave-one-out retrainings computed by retraining",
-                            frozenset(), {"fingerprint": obj.fingerprint})
-    return Organism(name, "interplab.zoo.data_attribution", seed, obj.model, {}, truth,
-                    {"object": obj, "directory": str(obj.directory)})
+    truth = RetrainingTruth(
+        {"spec": obj.spec, "data": obj.data},
+        "planted examples and mislabels recorded when the data was drawn; "
+        "LDS and leave-one-out retrainings computed by retraining",
+        frozenset(),
+        {"fingerprint": obj.fingerprint},
+    )
+    return Organism(
+        name,
+        "interplab.zoo.data_attribution",
+        seed,
+        obj.model,
+        {},
+        truth,
+        {"object": obj, "directory": str(obj.directory)},
+    )
 
 
 def _cue(module: str) -> Callable[[str, int, Any], Organism]:
@@ -95,8 +139,13 @@ def _cue(module: str) -> Callable[[str, int, Any], Organism]:
         obj = importlib.import_module(module).load(name, seed)
         content = dict(obj.truth)
         checks = {"cue_flip_rate": content.get("cue_flip_rate")}  # checked when loaded (verify_cue)
-        truth = PlantedTruth(content, "a cue planted equal to the label in training; its effect "
-                             "checked by flipping the cue on held-out rows", frozenset(), checks)
+        truth = PlantedTruth(
+            content,
+            "a cue planted equal to the label in training; its effect "
+            "checked by flipping the cue on held-out rows",
+            frozenset(),
+            checks,
+        )
         return Organism(name, module, seed, obj.model, {}, truth, {"object": obj})
 
     return wrap
@@ -104,9 +153,12 @@ def _cue(module: str) -> Callable[[str, int, Any], Organism]:
 
 #: family module -> (the kind of truth it carries, how its object comes under the contract)
 _FAMILIES: dict[str, tuple[str, Callable[[str, int, Any], Organism]]] = {
-    "interplab.zoo.compiled": ("circuit", _circuit), "interplab.zoo.organisms": ("circuit", _circuit),
-    "interplab.zoo.siit": ("circuit", _circuit), "interplab.zoo.siit_generated": ("circuit", _circuit),
-    "interplab.zoo.generated": ("circuit", _circuit), "interplab.zoo.tabular": ("planted", _tabular),
+    "interplab.zoo.compiled": ("circuit", _circuit),
+    "interplab.zoo.organisms": ("circuit", _circuit),
+    "interplab.zoo.siit": ("circuit", _circuit),
+    "interplab.zoo.siit_generated": ("circuit", _circuit),
+    "interplab.zoo.generated": ("circuit", _circuit),
+    "interplab.zoo.tabular": ("planted", _tabular),
     "interplab.zoo.trojans": ("units", _trojan),
     "interplab.zoo.data_attribution": ("retraining", _data_attribution),
     "interplab.zoo.spurious": ("planted", _cue("interplab.zoo.spurious")),

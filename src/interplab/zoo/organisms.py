@@ -41,9 +41,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -93,9 +93,19 @@ class Organism:
 
 # ----------------------------------------------------------------- prevtoken
 PREV_LEN, PREV_VOCAB = 10, 16
-PREV_CFG = TransformerConfig(n_layers=1, d_model=32, n_heads=4, d_head=8, d_mlp=0, d_vocab=PREV_VOCAB,
-                             n_ctx=PREV_LEN, attn_only=True, normalization="none", init_std=0.1,
-                             seed=0)
+PREV_CFG = TransformerConfig(
+    n_layers=1,
+    d_model=32,
+    n_heads=4,
+    d_head=8,
+    d_mlp=0,
+    d_vocab=PREV_VOCAB,
+    n_ctx=PREV_LEN,
+    attn_only=True,
+    normalization="none",
+    init_std=0.1,
+    seed=0,
+)
 
 
 def _prev_batch(n: int, gen: torch.Generator) -> Tensor:
@@ -110,8 +120,9 @@ def _train_prevtoken(steps: int = 300) -> tuple[HookedTransformer, dict]:
     opt = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=0.01)
     for _ in range(steps):
         x = _prev_batch(64, gen)
-        loss = torch.nn.functional.cross_entropy(net(x)[:, 1:].reshape(-1, PREV_VOCAB),
-                                                 x[:, :-1].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(
+            net(x)[:, 1:].reshape(-1, PREV_VOCAB), x[:, :-1].reshape(-1)
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -121,23 +132,37 @@ def _train_prevtoken(steps: int = 300) -> tuple[HookedTransformer, dict]:
 def _prevtoken_task(seed: int = TASK_SEED) -> CircuitTask:
     gen = torch.Generator().manual_seed(seed)
     clean, corrupted = _prev_batch(64, gen), _prev_batch(64, gen)
-    return CircuitTask(clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl",
-                       name="prevtoken")
+    return CircuitTask(
+        clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl", name="prevtoken"
+    )
 
 
 def _prevtoken_check() -> CircuitTask:
     """Held-out rows for the truth's check: drawn with TRUTH_SEED, never the task's seed."""
     gen = torch.Generator().manual_seed(TRUTH_SEED)
     clean, corrupted = _prev_batch(CHECK_ROWS, gen), _prev_batch(CHECK_ROWS, gen)
-    return CircuitTask(clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl",
-                       name="prevtoken (held-out)")
+    return CircuitTask(
+        clean,
+        corrupted,
+        None,
+        clean[:, :-1],
+        corrupted[:, :-1],
+        metric="kl",
+        name="prevtoken (held-out)",
+    )
 
 
-def _prevtoken_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
+def _prevtoken_truth(
+    model: HookedTransformer, task: CircuitTask
+) -> tuple[dict[str, Circuit], dict]:
     # attention on fresh rows (another seed than the task's): never the scored samples
-    pat = _patterns(model, _prev_batch(64, torch.Generator().manual_seed(TRUTH_SEED)))[0]  # [h, q, k]
-    prev = [float(torch.stack([pat[h, i, i - 1] for i in range(1, PREV_LEN)]).mean())
-            for h in range(PREV_CFG.n_heads)]
+    pat = _patterns(model, _prev_batch(64, torch.Generator().manual_seed(TRUTH_SEED)))[
+        0
+    ]  # [h, q, k]
+    prev = [
+        float(torch.stack([pat[h, i, i - 1] for i in range(1, PREV_LEN)]).mean())
+        for h in range(PREV_CFG.n_heads)
+    ]
     heads = [Node.attn_head(0, h) for h in range(PREV_CFG.n_heads) if prev[h] > 0.3]
     tok, pos, out = Node.tok_embed(), Node.pos_embed(), Node.logits()
     every, zero_only = [], []
@@ -156,9 +181,19 @@ def _prevtoken_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[
 
 # --------------------------------------------------------------------- modadd
 MOD_P = 13
-MOD_CFG = TransformerConfig(n_layers=1, d_model=64, n_heads=4, d_head=16, d_mlp=128,
-                            d_vocab=MOD_P + 1, d_vocab_out=MOD_P, n_ctx=3, normalization="none",
-                            init_std=0.1, seed=0)
+MOD_CFG = TransformerConfig(
+    n_layers=1,
+    d_model=64,
+    n_heads=4,
+    d_head=16,
+    d_mlp=128,
+    d_vocab=MOD_P + 1,
+    d_vocab_out=MOD_P,
+    n_ctx=3,
+    normalization="none",
+    init_std=0.1,
+    seed=0,
+)
 
 
 def _train_modadd(steps: int = 400) -> tuple[HookedTransformer, dict]:
@@ -178,7 +213,7 @@ def _modadd_split() -> tuple[Tensor, Tensor]:
     """A seeded half of all (a, b) inputs for the task, the other half for the truth."""
     n = MOD_P * MOD_P
     order = torch.randperm(n, generator=torch.Generator().manual_seed(1234))
-    return order[: n // 2], order[n // 2:]
+    return order[: n // 2], order[n // 2 :]
 
 
 def _modadd_task(half: int = 0) -> CircuitTask:
@@ -188,8 +223,9 @@ def _modadd_task(half: int = 0) -> CircuitTask:
     tokens, labels = tokens[idx], labels[idx]
     perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(1234))
     corrupted = tokens[perm]
-    return CircuitTask(tokens, corrupted, (2,), labels[:, None], labels[perm][:, None],
-                       metric="kl", name="modadd")
+    return CircuitTask(
+        tokens, corrupted, (2,), labels[:, None], labels[perm][:, None], metric="kl", name="modadd"
+    )
 
 
 def _modadd_check() -> CircuitTask:
@@ -198,8 +234,15 @@ def _modadd_check() -> CircuitTask:
     _, held = _modadd_split()
     tokens, labels = tokens[held], labels[held]
     perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(TRUTH_SEED))
-    return CircuitTask(tokens, tokens[perm], (2,), labels[:, None], labels[perm][:, None],
-                       metric="kl", name="modadd (held-out)")
+    return CircuitTask(
+        tokens,
+        tokens[perm],
+        (2,),
+        labels[:, None],
+        labels[perm][:, None],
+        metric="kl",
+        name="modadd (held-out)",
+    )
 
 
 def _modadd_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
@@ -219,16 +262,28 @@ def _modadd_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str
     # is carried twice (position 2 <=> the "=" token, positions 0-1 <=> digit tokens), on the
     # query at "=" as on the keys and the MLP's input, so zeroing one copy alone leaves the other
     circuit = Circuit.from_edges(every, "modadd")
-    roles = {"moving_heads": [str(h) for h in heads],
-             "attention_to_a_b": [float(v) for v in pat.sum(-1)]}
+    roles = {
+        "moving_heads": [str(h) for h in heads],
+        "attention_to_a_b": [float(v) for v in pat.sum(-1)],
+    }
     return {a: circuit.for_ablation(a) for a in ABLATIONS}, roles
 
 
 # ------------------------------------------------------------------ induction
 IND_LEN, IND_VOCAB, IND_SEG = 32, 64, (6, 12)
-IND_CFG = TransformerConfig(n_layers=2, d_model=64, n_heads=4, d_head=16, d_mlp=0,
-                            d_vocab=IND_VOCAB, n_ctx=IND_LEN, attn_only=True,
-                            normalization="none", init_std=0.1, seed=0)
+IND_CFG = TransformerConfig(
+    n_layers=2,
+    d_model=64,
+    n_heads=4,
+    d_head=16,
+    d_mlp=0,
+    d_vocab=IND_VOCAB,
+    n_ctx=IND_LEN,
+    attn_only=True,
+    normalization="none",
+    init_std=0.1,
+    seed=0,
+)
 #: scored positions: inside the repeat of every row of the task (its repeat ends the row)
 IND_POSITIONS = tuple(range(IND_LEN - IND_SEG[0], IND_LEN - 1))
 
@@ -261,32 +316,53 @@ def _train_induction_1thread(steps: int) -> tuple[HookedTransformer, dict]:
 
 def _induction_task(seed: int = TASK_SEED) -> CircuitTask:
     gen = torch.Generator().manual_seed(seed)
-    clean, _, layout = induction_repeat_batch(64, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True)
+    clean, _, layout = induction_repeat_batch(
+        64, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True
+    )
     # same layout, fresh tokens: the repeated segment (and everything else) changes
     corrupted, _, _ = induction_repeat_batch(64, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout)
     nxt = [p + 1 for p in IND_POSITIONS]
-    return CircuitTask(clean, corrupted, IND_POSITIONS, clean[:, nxt], corrupted[:, nxt],
-                       metric="kl", name="induction")
+    return CircuitTask(
+        clean,
+        corrupted,
+        IND_POSITIONS,
+        clean[:, nxt],
+        corrupted[:, nxt],
+        metric="kl",
+        name="induction",
+    )
 
 
 def _induction_check() -> CircuitTask:
     """Rows laid out like the task's (repeat at the end), drawn with TRUTH_SEED."""
     gen = torch.Generator().manual_seed(TRUTH_SEED)
-    clean, _, layout = induction_repeat_batch(CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen,
-                                              end_at_last=True)
-    corrupted, _, _ = induction_repeat_batch(CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen,
-                                             layout=layout)
+    clean, _, layout = induction_repeat_batch(
+        CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True
+    )
+    corrupted, _, _ = induction_repeat_batch(
+        CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout
+    )
     nxt = [p + 1 for p in IND_POSITIONS]
-    return CircuitTask(clean, corrupted, IND_POSITIONS, clean[:, nxt], corrupted[:, nxt],
-                       metric="kl", name="induction (held-out)")
+    return CircuitTask(
+        clean,
+        corrupted,
+        IND_POSITIONS,
+        clean[:, nxt],
+        corrupted[:, nxt],
+        metric="kl",
+        name="induction (held-out)",
+    )
 
 
-def induction_scores(model: HookedTransformer, n: int = 64, seed: int = TRUTH_SEED) -> tuple[list[float], list[float]]:
+def induction_scores(
+    model: HookedTransformer, n: int = 64, seed: int = TRUTH_SEED
+) -> tuple[list[float], list[float]]:
     """(previous-token score per layer-0 head, induction score per layer-1 head): mean attention
     to position i-1, and from a position inside the repeat to the token after the same token's
     first occurrence, on fresh rows of the training distribution."""
-    tokens, mask, (s, t, _) = induction_repeat_batch(n, IND_LEN, IND_VOCAB, IND_SEG,
-                                                     torch.Generator().manual_seed(seed))
+    tokens, mask, (s, t, _) = induction_repeat_batch(
+        n, IND_LEN, IND_VOCAB, IND_SEG, torch.Generator().manual_seed(seed)
+    )
     pat0, pat1 = _patterns(model, tokens, mean=False)  # [b, h, q, k]
     i = torch.arange(1, IND_LEN)
     prev = pat0[:, :, i, i - 1].mean((0, 2))
@@ -296,7 +372,9 @@ def induction_scores(model: HookedTransformer, n: int = 64, seed: int = TRUTH_SE
     return [float(v) for v in prev], [float(v) for v in induction]
 
 
-def _induction_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
+def _induction_truth(
+    model: HookedTransformer, task: CircuitTask
+) -> tuple[dict[str, Circuit], dict]:
     prev, induction = induction_scores(model)
     prev_heads = [Node.attn_head(0, h) for h in range(IND_CFG.n_heads) if prev[h] > 0.4]
     ind_heads = [Node.attn_head(1, h) for h in range(IND_CFG.n_heads) if induction[h] > 0.4]
@@ -311,10 +389,13 @@ def _induction_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[
         every += [Edge(tok, i, "q"), Edge(tok, i, "v"), Edge(i, out)]
     circuit = Circuit.from_edges(every + zero_only, "induction", {e: ("zero",) for e in zero_only})
     heads = {Node.attn_head(l, h) for l in range(IND_CFG.n_layers) for h in range(IND_CFG.n_heads)}
-    roles = {"previous_token_heads": [str(h) for h in prev_heads],
-             "induction_heads": [str(h) for h in ind_heads],
-             "distractor_heads": [str(h) for h in sorted(heads - circuit.nodes)],
-             "prev_token_score": prev, "induction_score": induction}
+    roles = {
+        "previous_token_heads": [str(h) for h in prev_heads],
+        "induction_heads": [str(h) for h in ind_heads],
+        "distractor_heads": [str(h) for h in sorted(heads - circuit.nodes)],
+        "prev_token_score": prev,
+        "induction_score": induction,
+    }
     return {a: circuit.for_ablation(a) for a in ABLATIONS}, roles
 
 
@@ -336,13 +417,28 @@ class _Spec:
 
 
 _SPECS = {
-    "prevtoken": _Spec(_train_prevtoken, _prevtoken_task, _prevtoken_truth, _prevtoken_check,
-                       "1-layer attention-only, 4 heads: output the previous token"),
-    "modadd": _Spec(_train_modadd, _modadd_task, _modadd_truth, _modadd_check,
-                    "1-layer modular addition mod 13: heads move a and b to the MLP"),
-    "induction": _Spec(_train_induction, _induction_task, _induction_truth, _induction_check,
-                       "2-layer attention-only, 4 heads each: previous-token head + induction head "
-                       "copy a repeated segment at a random distance"),
+    "prevtoken": _Spec(
+        _train_prevtoken,
+        _prevtoken_task,
+        _prevtoken_truth,
+        _prevtoken_check,
+        "1-layer attention-only, 4 heads: output the previous token",
+    ),
+    "modadd": _Spec(
+        _train_modadd,
+        _modadd_task,
+        _modadd_truth,
+        _modadd_check,
+        "1-layer modular addition mod 13: heads move a and b to the MLP",
+    ),
+    "induction": _Spec(
+        _train_induction,
+        _induction_task,
+        _induction_truth,
+        _induction_check,
+        "2-layer attention-only, 4 heads each: previous-token head + induction head "
+        "copy a repeated segment at a random distance",
+    ),
 }
 ORGANISMS = tuple(_SPECS)
 
@@ -354,9 +450,13 @@ def describe(name: str) -> str:
     return _SPECS[name].description
 
 
-def cached_model(directory: Path, name: str,
-                 train: Callable[[], tuple[HookedTransformer, dict]], *,
-                 use_cache: bool = True) -> tuple[HookedTransformer, dict]:
+def cached_model(
+    directory: Path,
+    name: str,
+    train: Callable[[], tuple[HookedTransformer, dict]],
+    *,
+    use_cache: bool = True,
+) -> tuple[HookedTransformer, dict]:
     """The model cached in ``directory``, or ``train()``-ed (and saved there when
     ``use_cache``). A cache that cannot be loaded (corrupt weights, a hash mismatch, a broken
     sidecar: any WeightsError) is rebuilt with a one-line warning on the ``interplab.zoo`` logger.
@@ -365,8 +465,12 @@ def cached_model(directory: Path, name: str,
         try:
             return load_model(directory, name=name)
         except WeightsError as exc:
-            _log.warning("rebuilding organism %s: its cache in %s is unusable (%s)",
-                         name, directory, str(exc).splitlines()[0])
+            _log.warning(
+                "rebuilding organism %s: its cache in %s is unusable (%s)",
+                name,
+                directory,
+                str(exc).splitlines()[0],
+            )
     start = time.perf_counter()
     model, info = train()
     info["train_seconds"] = time.perf_counter() - start
@@ -393,7 +497,7 @@ def _frozen(model: HookedTransformer) -> HookedTransformer:
     return model
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str, root: str) -> tuple[HookedTransformer, dict]:
     model, info = cached_model(_directory(name), name, _SPECS[name].train)
     return _frozen(model), info
@@ -416,8 +520,9 @@ def check_task(name: str) -> CircuitTask:
     return _SPECS[name].check()
 
 
-def check_organism_truth(name: str, model: HookedTransformer, truth: dict[str, Circuit],
-                         directory: Path | None) -> TruthCheck:
+def check_organism_truth(
+    name: str, model: HookedTransformer, truth: dict[str, Circuit], directory: Path | None
+) -> TruthCheck:
     """Single-edge check of ``truth`` in ``model``'s weights on the held-out rows, under every
     ablation (:mod:`interplab.zoo.verify`); the outcome is stored beside the weights in
     ``directory`` keyed by their SHA-256 (None: measured, not stored). Never raises."""
@@ -425,8 +530,9 @@ def check_organism_truth(name: str, model: HookedTransformer, truth: dict[str, C
     if directory is None or not (directory / "model.safetensors").is_file():
         return check_truth(model, truth, task, name=f"trained-{name}")
     key = check_key(truth, task, weights_sha256(directory))
-    return cached_check(directory, key,
-                        lambda: check_truth(model, truth, task, name=f"trained-{name}"))
+    return cached_check(
+        directory, key, lambda: check_truth(model, truth, task, name=f"trained-{name}")
+    )
 
 
 def load_organism(name: str, *, use_cache: bool = True, verify: bool = True) -> Organism:
@@ -466,25 +572,41 @@ def _heldout_accuracy(model: HookedTransformer, task: CircuitTask) -> float:
 
 
 def _random_transformer() -> HookedTransformer:
-    cfg = TransformerConfig(n_layers=2, d_model=64, n_heads=4, d_head=16, d_mlp=128, d_vocab=32,
-                            n_ctx=32, seed=0)
+    cfg = TransformerConfig(
+        n_layers=2, d_model=64, n_heads=4, d_head=16, d_mlp=128, d_vocab=32, n_ctx=32, seed=0
+    )
     return HookedTransformer(cfg, name="random-2l")
 
 
 def entries() -> list[ZooEntry]:
     """``trained-<task>`` for every trained organism (tags "trained", "circuits"), plus the
     seeded random control ``random-2l`` (tag "controls")."""
-    out = [ZooEntry("random-2l", "random",
-                    "2-layer, 4-head native transformer with seeded random weights (a control)",
-                    _random_transformer, frozenset({"controls"}))]
+    out = [
+        ZooEntry(
+            "random-2l",
+            "random",
+            "2-layer, 4-head native transformer with seeded random weights (a control)",
+            _random_transformer,
+            frozenset({"controls"}),
+        )
+    ]
     for name in ORGANISMS:
         tags = {"trained", "circuits"} | ({"quick"} if name == "prevtoken" else set())
-        out.append(ZooEntry(f"trained-{name}", "trained", describe(name),
-                            lambda name=name: load_organism(name), frozenset(tags)))
+        out.append(
+            ZooEntry(
+                f"trained-{name}",
+                "trained",
+                describe(name),
+                lambda name=name: load_organism(name),
+                frozenset(tags),
+            )
+        )
     return out
 
 
-def read_truth(name: str, model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
+def read_truth(
+    name: str, model: HookedTransformer, task: CircuitTask
+) -> tuple[dict[str, Circuit], dict]:
     """The planted truth of organism ``name`` read off ``model`` ({ablation: Circuit}, roles):
     the same code :func:`load_organism` runs, for callers that record what it reads."""
     if name not in _SPECS:

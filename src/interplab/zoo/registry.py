@@ -25,8 +25,9 @@ what they need (compiler, training code) only when called.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from interplab.errors import InterplabError, unknown_name
 
@@ -88,8 +89,10 @@ def _load() -> None:
     for module in FAMILIES:
         for e in _family(module).entries():
             if e.name in found:
-                raise InterplabError(f"zoo organism {e.name!r} is defined by both "
-                                     f"{found[e.name].family} and {module}; rename one")
+                raise InterplabError(
+                    f"zoo organism {e.name!r} is defined by both "
+                    f"{found[e.name].family} and {module}; rename one"
+                )
             found[e.name] = _with_family(e, module)
     for name, e in found.items():
         _REGISTRY.setdefault(name, e)  # an entry register()-ed earlier wins

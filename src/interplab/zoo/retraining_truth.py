@@ -67,10 +67,12 @@ def subset_masks(org: DAOrganism) -> Tensor:
 def loo_indices(org: DAOrganism) -> Tensor:
     s = org.spec
     gen = torch.Generator().manual_seed(s.data_seed + LOO_SEED_OFFSET)
-    return torch.randperm(s.n_train, generator=gen)[:min(s.n_loo, s.n_train)].sort().values
+    return torch.randperm(s.n_train, generator=gen)[: min(s.n_loo, s.n_train)].sort().values
 
 
-def _retrain_output(org: DAOrganism, keep: Tensor, x: Tensor, labels: Tensor, seed_shift: int = 0) -> Tensor:
+def _retrain_output(
+    org: DAOrganism, keep: Tensor, x: Tensor, labels: Tensor, seed_shift: int = 0
+) -> Tensor:
     spec = org.spec.classifier
     if seed_shift:
         spec = dataclasses.replace(spec, seed=spec.seed + seed_shift)
@@ -85,7 +87,8 @@ def _check(org: DAOrganism, meta: dict, path: Path) -> None:
         raise ConfigError(
             f"the ground truth in {path} was built for another model (fingerprint "
             f"{meta.get('fingerprint')!r}, this organism's is {org.fingerprint!r}); it is left "
-            "untouched: point to the organism it belongs to, or move it away to rebuild")
+            "untouched: point to the organism it belongs to, or move it away to rebuild"
+        )
 
 
 def load_truth(directory: str | Path, org: DAOrganism) -> RetrainingTruth | None:
@@ -112,12 +115,25 @@ def _read_meta(directory: Path) -> dict | None:
 
 
 def _from_tensors(t: dict[str, Tensor], fp: str) -> RetrainingTruth:
-    return RetrainingTruth(t["masks"].bool(), t["outputs"], t["loo_index"], t["loo_effect"],
-                           t["full_output"], t["triggered_with"], t["triggered_without"], fp)
+    return RetrainingTruth(
+        t["masks"].bool(),
+        t["outputs"],
+        t["loo_index"],
+        t["loo_effect"],
+        t["full_output"],
+        t["triggered_with"],
+        t["triggered_without"],
+        fp,
+    )
 
 
-def build_truth(org: DAOrganism, directory: str | Path | None = None, *, progress: bool = True,
-                stop_after: int | None = None) -> RetrainingTruth:
+def build_truth(
+    org: DAOrganism,
+    directory: str | Path | None = None,
+    *,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> RetrainingTruth:
     """Load the truth from ``directory`` (default: the organism's own), or build / finish it
     (resuming a partial build), with a progress bar. ``stop_after``: raise KeyboardInterrupt after
     that many retrainings, as Ctrl-C would (tests simulate an interruption with it)."""
@@ -145,19 +161,29 @@ def _complete(org: DAOrganism, directory: Path) -> RetrainingTruth | None:
     if meta is None:
         return None
     _check(org, meta, directory / TRUTH_SIDECAR)
-    return _from_tensors(load_tensors(directory / TRUTH_FILE), org.fingerprint) if meta.get("complete") else None
+    return (
+        _from_tensors(load_tensors(directory / TRUTH_FILE), org.fingerprint)
+        if meta.get("complete")
+        else None
+    )
 
 
-def _build(org: DAOrganism, directory: Path, meta: dict | None, progress: bool,
-           stop_after: int | None) -> RetrainingTruth:
+def _build(
+    org: DAOrganism, directory: Path, meta: dict | None, progress: bool, stop_after: int | None
+) -> RetrainingTruth:
     from tqdm.auto import tqdm
 
     s, d = org.spec, org.data
     state = _initial_state(org) if meta is None else load_tensors(directory / TRUTH_FILE)
     done_s, done_l = (0, 0) if meta is None else (meta["subsets_done"], meta["loo_done"])
     total = s.n_subsets + len(state["loo_index"]) + 1
-    bar = tqdm(total=total, initial=done_s + done_l, desc=f"ground truth {org.name} (retrainings)",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=total,
+        initial=done_s + done_l,
+        desc=f"ground truth {org.name} (retrainings)",
+        disable=not progress,
+        leave=False,
+    )
     count = 0
     try:
         while done_s < s.n_subsets or done_l < len(state["loo_index"]):
@@ -165,13 +191,20 @@ def _build(org: DAOrganism, directory: Path, meta: dict | None, progress: bool,
                 if stop_after is not None and count >= stop_after:
                     raise KeyboardInterrupt("stopped by stop_after")
                 if done_s < s.n_subsets:
-                    state["outputs"][done_s] = _retrain_output(org, state["masks"][done_s].bool(), d.x_test,
-                                                               d.y_test, done_s % s.n_init_seeds)
+                    state["outputs"][done_s] = _retrain_output(
+                        org,
+                        state["masks"][done_s].bool(),
+                        d.x_test,
+                        d.y_test,
+                        done_s % s.n_init_seeds,
+                    )
                     done_s += 1
                 elif done_l < len(state["loo_index"]):
                     keep = torch.ones(s.n_train, dtype=torch.bool)
                     keep[state["loo_index"][done_l]] = False
-                    state["loo_effect"][done_l] = state["full_output"] - _retrain_output(org, keep, d.x_test, d.y_test)
+                    state["loo_effect"][done_l] = state["full_output"] - _retrain_output(
+                        org, keep, d.x_test, d.y_test
+                    )
                     done_l += 1
                 else:
                     break
@@ -193,16 +226,38 @@ def _initial_state(org: DAOrganism) -> dict[str, Tensor]:
     with torch.no_grad():
         full = margin(org.model.logits(d.x_test), d.y_test)
         trig = margin(org.model.logits(d.x_triggered), d.triggered_labels)
-    return {"masks": subset_masks(org).to(torch.uint8), "outputs": torch.zeros(s.n_subsets, s.n_test, dtype=torch.float64),
-            "loo_index": loo, "loo_effect": torch.zeros(len(loo), s.n_test, dtype=torch.float64),
-            "full_output": full, "triggered_with": trig,
-            "triggered_without": torch.full_like(trig, float("nan"))}
+    return {
+        "masks": subset_masks(org).to(torch.uint8),
+        "outputs": torch.zeros(s.n_subsets, s.n_test, dtype=torch.float64),
+        "loo_index": loo,
+        "loo_effect": torch.zeros(len(loo), s.n_test, dtype=torch.float64),
+        "full_output": full,
+        "triggered_with": trig,
+        "triggered_without": torch.full_like(trig, float("nan")),
+    }
 
 
-def _save(directory: Path, org: DAOrganism, state: dict[str, Tensor], done_s: int, done_l: int,
-          complete: bool) -> None:
-    save_tensors(directory / TRUTH_FILE, {k: v.to(torch.uint8) if k == "masks" else v for k, v in state.items()})
-    meta = {"format": "interplab-retraining-truth", "version": 1, "organism": org.name,
-            "fingerprint": org.fingerprint, "subsets_done": done_s, "loo_done": done_l,
-            "n_subsets": org.spec.n_subsets, "n_loo": int(len(state["loo_index"])), "complete": complete}
+def _save(
+    directory: Path,
+    org: DAOrganism,
+    state: dict[str, Tensor],
+    done_s: int,
+    done_l: int,
+    complete: bool,
+) -> None:
+    save_tensors(
+        directory / TRUTH_FILE,
+        {k: v.to(torch.uint8) if k == "masks" else v for k, v in state.items()},
+    )
+    meta = {
+        "format": "interplab-retraining-truth",
+        "version": 1,
+        "organism": org.name,
+        "fingerprint": org.fingerprint,
+        "subsets_done": done_s,
+        "loo_done": done_l,
+        "n_subsets": org.spec.n_subsets,
+        "n_loo": len(state["loo_index"]),
+        "complete": complete,
+    }
     atomic_write_text(directory / TRUTH_SIDECAR, json.dumps(meta, indent=1, sort_keys=True))

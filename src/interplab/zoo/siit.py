@@ -18,29 +18,30 @@ outputs are scored at positions 1..length, one class per output value.
 
 from __future__ import annotations
 
-import logging
 import itertools
 import json
+import logging
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from interplab._config import cache_dir
 from interplab.compile import rasp
-from interplab.core.circuit import Circuit, Edge, Node
+from interplab.compile.dataflow_truth import alignment_reads
+from interplab.core.circuit import Circuit, Node
 from interplab.core.interventions import Patch
 from interplab.errors import VerificationError, WeightsError, unknown_name
-from interplab.compile.dataflow_truth import alignment_reads
 from interplab.models.config import TransformerConfig
 from interplab.models.io import atomic_write_text, load_model, save_model
 from interplab.models.transformer import HookedTransformer
-from interplab.zoo.registry import ZooEntry
 from interplab.zoo import weights_cache
+from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 GT_NAME = "siit_ground_truth.json"
@@ -50,9 +51,12 @@ FORMAT_VERSION = 1
 # --------------------------------------------------------------------------- programs
 def _prev_token() -> rasp.SOp:
     prev_idx = rasp.Map(f=lambda i: i - 1, inner=rasp.indices).named("prev_idx")
-    return rasp.Aggregate(selector=rasp.Select(keys=rasp.indices, queries=prev_idx,
-                                               predicate=rasp.Comparison.EQ).named("select_prev"),
-                          sop=rasp.tokens).named("prev")
+    return rasp.Aggregate(
+        selector=rasp.Select(
+            keys=rasp.indices, queries=prev_idx, predicate=rasp.Comparison.EQ
+        ).named("select_prev"),
+        sop=rasp.tokens,
+    ).named("prev")
 
 
 def program_hist() -> rasp.SOp:
@@ -84,15 +88,19 @@ def program_library_shift_by() -> rasp.SOp:
 def program_shift_by_2() -> rasp.SOp:
     """shift_by(2): each position holds the token two places back (nothing at the first two)."""
     back2 = rasp.Map(f=lambda i: i - 2, inner=rasp.indices).named("back2_idx")
-    return rasp.Aggregate(selector=rasp.Select(keys=rasp.indices, queries=back2,
-                                               predicate=rasp.Comparison.EQ).named("select_back2"),
-                          sop=rasp.tokens).named("back2")
+    return rasp.Aggregate(
+        selector=rasp.Select(keys=rasp.indices, queries=back2, predicate=rasp.Comparison.EQ).named(
+            "select_back2"
+        ),
+        sop=rasp.tokens,
+    ).named("back2")
 
 
 def program_sum_prev(p: int = 3) -> rasp.SOp:
     """(token + previous token) mod p: a shift head feeding a modular-sum MLP."""
-    return rasp.SequenceMap(f=lambda a, b: (a + b) % p, left=rasp.tokens,
-                            right=_prev_token()).named("sum_prev")
+    return rasp.SequenceMap(
+        f=lambda a, b: (a + b) % p, left=rasp.tokens, right=_prev_token()
+    ).named("sum_prev")
 
 
 def program_reverse(length: int) -> rasp.SOp:
@@ -106,9 +114,12 @@ def program_first_token() -> rasp.SOp:
     """first_token: every position holds the first token — the library ``mod_sum`` program's
     first-token head (:func:`interplab.compile.programs.make_mod_sum`), alone."""
     zero = rasp.Full(0).named("zero")
-    return rasp.Aggregate(selector=rasp.Select(keys=rasp.indices, queries=zero,
-                                               predicate=rasp.Comparison.EQ).named("select_first"),
-                          sop=rasp.tokens).named("first_token")
+    return rasp.Aggregate(
+        selector=rasp.Select(keys=rasp.indices, queries=zero, predicate=rasp.Comparison.EQ).named(
+            "select_first"
+        ),
+        sop=rasp.tokens,
+    ).named("first_token")
 
 
 def program_mod_sum() -> rasp.SOp:
@@ -120,8 +131,9 @@ def program_mod_sum() -> rasp.SOp:
 
 def program_detect_pattern() -> rasp.SOp:
     """detect_pattern('ab' = 0 then 1): 1 where the previous token is 0 and this one is 1."""
-    return rasp.SequenceMap(f=lambda prev, tok: int(prev == 0 and tok == 1), left=_prev_token(),
-                            right=rasp.tokens).named("detect")
+    return rasp.SequenceMap(
+        f=lambda prev, tok: int(prev == 0 and tok == 1), left=_prev_token(), right=rasp.tokens
+    ).named("detect")
 
 
 # --------------------------------------------------------------------------- specs
@@ -151,15 +163,25 @@ class SIITSpec:
     origin: str = ""
 
     def nodes(self, variable: str) -> tuple[Node, ...]:
-        return tuple(Node.attn_head(l, h) if k == "head" else Node.mlp(l)
-                     for k, l, h in self.alignment[variable])
+        return tuple(
+            Node.attn_head(l, h) if k == "head" else Node.mlp(l)
+            for k, l, h in self.alignment[variable]
+        )
 
     def config(self, seed: int) -> TransformerConfig:
-        return TransformerConfig(n_layers=self.n_layers, d_model=self.d_model,
-                                 n_heads=self.n_heads, d_head=self.d_head, d_mlp=self.d_mlp,
-                                 d_vocab=len(self.vocab) + 1, n_ctx=self.length + 1,
-                                 d_vocab_out=len(self.output_values()),
-                                 attention="bidirectional", init_std=0.1, seed=seed)
+        return TransformerConfig(
+            n_layers=self.n_layers,
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            d_head=self.d_head,
+            d_mlp=self.d_mlp,
+            d_vocab=len(self.vocab) + 1,
+            n_ctx=self.length + 1,
+            d_vocab_out=len(self.output_values()),
+            attention="bidirectional",
+            init_std=0.1,
+            seed=seed,
+        )
 
     def all_inputs(self) -> list[tuple[Any, ...]]:
         if self.distinct:
@@ -184,44 +206,119 @@ class SIITSpec:
         return tuple(sorted(values, key=repr))
 
 
-SPECS: dict[str, SIITSpec] = {s.name: s for s in (
-    SIITSpec("siit-shift_by", program_library_shift_by, ("a", "b", "c"), 5,
-             {"shift_by_2": (("head", 0, 0),)}, n_layers=1, steps=800, quick=True,
-             description="the twin of compiled-shift_by: the library program (shift right by 2, "
-                         "vocab a b c) on length-5 inputs, one head (L0.H0)"),
-    SIITSpec("siit-shift_by_1", program_shift_by_1, tuple(range(4)), 5,
-             {"prev": (("head", 0, 0),)}, n_layers=1, steps=800,
-             description="shift_by(1): one previous-token head (L0.H0)"),
-    SIITSpec("siit-shift_by_2", program_shift_by_2, tuple(range(4)), 5,
-             {"back2": (("head", 0, 1),)}, n_layers=1, steps=800,
-             description="shift_by(2): one head two tokens back (L0.H1)"),
-    SIITSpec("siit-reverse", lambda: program_reverse(5), tuple(range(4)), 5,
-             {"reverse": (("head", 0, 0),)}, n_layers=1, steps=800, quick=True,
-             description="reverse (length 5): one head reading the mirrored position (L0.H0)"),
-    SIITSpec("siit-hist", program_hist, tuple(range(4)), 5,
-             {"hist": (("head", 0, 0), ("mlp", 0, None))}, n_layers=1, steps=1500,
-             description="hist: a same-token head plus an MLP counting (L0.H0 + L0.MLP)"),
-    SIITSpec("siit-first_token", program_first_token, tuple(range(4)), 5,
-             {"first_token": (("head", 0, 0),)}, n_layers=1, steps=800,
-             description="first_token (mod_sum's first-token head): one head reading position 1 "
-                         "(L0.H0)"),
-    SIITSpec("siit-mod_sum", program_mod_sum, tuple(range(5)), 4,
-             {"first_token": (("head", 0, 0),), "mod_sum": (("mlp", 0, None),)}, n_layers=1,
-             steps=1500, lr=1e-3,
-             description="mod_sum (p=5): first-token head L0.H0 -> modular-sum MLP L0.MLP"),
-    SIITSpec("siit-sum_prev", program_sum_prev, tuple(range(3)), 5,
-             {"prev": (("head", 0, 0),), "sum_prev": (("mlp", 0, None),)}, n_layers=1,
-             steps=1500, lr=1e-3,
-             description="(tok + prev tok) mod 3: shift head L0.H0 -> modular-sum MLP L0.MLP"),
-    SIITSpec("siit-sort_unique", program_sort_unique, tuple(range(6)), 4,
-             {"smaller": (("head", 0, 0), ("mlp", 0, None)), "sort": (("head", 1, 0),)},
-             n_layers=2, distinct=True, steps=2000,
-             description="sort_unique: count-smaller (L0.H0 + L0.MLP) then a placing head L1.H0"),
-    SIITSpec("siit-detect_pattern", program_detect_pattern, tuple(range(3)), 5,
-             {"prev": (("head", 0, 0),), "detect": (("mlp", 0, None),)}, n_layers=1,
-             steps=1500, lr=1e-3,
-             description="detect_pattern '0 1': shift head L0.H0 -> matching MLP L0.MLP"),
-)}
+SPECS: dict[str, SIITSpec] = {
+    s.name: s
+    for s in (
+        SIITSpec(
+            "siit-shift_by",
+            program_library_shift_by,
+            ("a", "b", "c"),
+            5,
+            {"shift_by_2": (("head", 0, 0),)},
+            n_layers=1,
+            steps=800,
+            quick=True,
+            description="the twin of compiled-shift_by: the library program (shift right by 2, "
+            "vocab a b c) on length-5 inputs, one head (L0.H0)",
+        ),
+        SIITSpec(
+            "siit-shift_by_1",
+            program_shift_by_1,
+            tuple(range(4)),
+            5,
+            {"prev": (("head", 0, 0),)},
+            n_layers=1,
+            steps=800,
+            description="shift_by(1): one previous-token head (L0.H0)",
+        ),
+        SIITSpec(
+            "siit-shift_by_2",
+            program_shift_by_2,
+            tuple(range(4)),
+            5,
+            {"back2": (("head", 0, 1),)},
+            n_layers=1,
+            steps=800,
+            description="shift_by(2): one head two tokens back (L0.H1)",
+        ),
+        SIITSpec(
+            "siit-reverse",
+            lambda: program_reverse(5),
+            tuple(range(4)),
+            5,
+            {"reverse": (("head", 0, 0),)},
+            n_layers=1,
+            steps=800,
+            quick=True,
+            description="reverse (length 5): one head reading the mirrored position (L0.H0)",
+        ),
+        SIITSpec(
+            "siit-hist",
+            program_hist,
+            tuple(range(4)),
+            5,
+            {"hist": (("head", 0, 0), ("mlp", 0, None))},
+            n_layers=1,
+            steps=1500,
+            description="hist: a same-token head plus an MLP counting (L0.H0 + L0.MLP)",
+        ),
+        SIITSpec(
+            "siit-first_token",
+            program_first_token,
+            tuple(range(4)),
+            5,
+            {"first_token": (("head", 0, 0),)},
+            n_layers=1,
+            steps=800,
+            description="first_token (mod_sum's first-token head): one head reading position 1 "
+            "(L0.H0)",
+        ),
+        SIITSpec(
+            "siit-mod_sum",
+            program_mod_sum,
+            tuple(range(5)),
+            4,
+            {"first_token": (("head", 0, 0),), "mod_sum": (("mlp", 0, None),)},
+            n_layers=1,
+            steps=1500,
+            lr=1e-3,
+            description="mod_sum (p=5): first-token head L0.H0 -> modular-sum MLP L0.MLP",
+        ),
+        SIITSpec(
+            "siit-sum_prev",
+            program_sum_prev,
+            tuple(range(3)),
+            5,
+            {"prev": (("head", 0, 0),), "sum_prev": (("mlp", 0, None),)},
+            n_layers=1,
+            steps=1500,
+            lr=1e-3,
+            description="(tok + prev tok) mod 3: shift head L0.H0 -> modular-sum MLP L0.MLP",
+        ),
+        SIITSpec(
+            "siit-sort_unique",
+            program_sort_unique,
+            tuple(range(6)),
+            4,
+            {"smaller": (("head", 0, 0), ("mlp", 0, None)), "sort": (("head", 1, 0),)},
+            n_layers=2,
+            distinct=True,
+            steps=2000,
+            description="sort_unique: count-smaller (L0.H0 + L0.MLP) then a placing head L1.H0",
+        ),
+        SIITSpec(
+            "siit-detect_pattern",
+            program_detect_pattern,
+            tuple(range(3)),
+            5,
+            {"prev": (("head", 0, 0),), "detect": (("mlp", 0, None),)},
+            n_layers=1,
+            steps=1500,
+            lr=1e-3,
+            description="detect_pattern '0 1': shift head L0.H0 -> matching MLP L0.MLP",
+        ),
+    )
+}
 
 
 #: Specs not accepted into the zoo or the bench. sort_unique: IIA not reached (seed 0, 2 layers,
@@ -290,9 +387,15 @@ class SIITOrganism:
         from interplab.methods.causal.hypothesis import from_alignment, model_nodes
 
         align = {v: self.spec.nodes(v) for v in self.spec.alignment}
-        return from_alignment(f"ground truth ({self.name})", self.program, align,
-                              model_nodes(self.model.cfg), self.encode, self.decode,
-                              description="the SIIT training alignment")
+        return from_alignment(
+            f"ground truth ({self.name})",
+            self.program,
+            align,
+            model_nodes(self.model.cfg),
+            self.encode,
+            self.decode,
+            description="the SIIT training alignment",
+        )
 
 
 def true_circuit(spec: SIITSpec, cfg: TransformerConfig | None = None) -> Circuit:
@@ -316,7 +419,9 @@ class PairTable:
     base_labels: Tensor
 
 
-def _pair_table(spec: SIITSpec, prog: rasp.SOp, inputs: list, values: tuple, pairs: list) -> PairTable:
+def _pair_table(
+    spec: SIITSpec, prog: rasp.SOp, inputs: list, values: tuple, pairs: list
+) -> PairTable:
     from interplab.methods.causal.program import UNDEFINED, output, run_program
 
     index = {repr(v): i for i, v in enumerate(values)}
@@ -335,9 +440,12 @@ def _pair_table(spec: SIITSpec, prog: rasp.SOp, inputs: list, values: tuple, pai
             if key not in memo:
                 memo[key] = ids(output(prog, inputs[b], {var: cache[s][var]}))
             targets[var].append(memo[key])
-    return PairTable(torch.tensor([b for b, _ in pairs]), torch.tensor([s for _, s in pairs]),
-                     {v: torch.tensor(t) for v, t in targets.items()},
-                     torch.tensor([ids(cache[b][prog.label]) for b, _ in pairs]))
+    return PairTable(
+        torch.tensor([b for b, _ in pairs]),
+        torch.tensor([s for _, s in pairs]),
+        {v: torch.tensor(t) for v, t in targets.items()},
+        torch.tensor([ids(cache[b][prog.label]) for b, _ in pairs]),
+    )
 
 
 def _split_pairs(n_inputs: int, n_train: int, n_test: int, rng: random.Random) -> tuple[list, list]:
@@ -352,14 +460,21 @@ def _split_pairs(n_inputs: int, n_train: int, n_test: int, rng: random.Random) -
 
 
 def _ce(logits: Tensor, labels: Tensor) -> Tensor:
-    return F.cross_entropy(logits[:, 1:].reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                           ignore_index=-100)
+    return F.cross_entropy(
+        logits[:, 1:].reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+    )
 
 
-def train_siit(spec: SIITSpec, seed: int = 0, *, steps: int | None = None,
-               log: Callable[[str], None] | None = None) -> tuple[HookedTransformer, dict]:
+def train_siit(
+    spec: SIITSpec,
+    seed: int = 0,
+    *,
+    steps: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[HookedTransformer, dict]:
     """Train a fresh model for ``spec`` with SIIT. Returns (model, verification dict)."""
     from interplab.methods.causal.hypothesis import model_nodes
+
     torch.manual_seed(seed)
     rng = random.Random(seed)
     prog, inputs, values = spec.program(), spec.all_inputs(), spec.output_values()
@@ -374,8 +489,9 @@ def train_siit(spec: SIITSpec, seed: int = 0, *, steps: int | None = None,
     variables = sorted(spec.alignment)
     opt = torch.optim.Adam(model.model.parameters(), lr=spec.lr)
     n_steps = steps or spec.steps
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=n_steps,
-                                                pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=spec.lr, total_steps=n_steps, pct_start=0.1
+    )
     gen = torch.Generator().manual_seed(seed)
     start, cpu_start = time.perf_counter(), time.process_time()
     threads = torch.get_num_threads()
@@ -422,8 +538,9 @@ def _train_loop(model, spec, tokens, train, outside, variables, opt, sched, gen,
 
 def _encoder(spec: SIITSpec) -> Callable[[Sequence[Sequence[Any]]], Tensor]:
     index = {v: i + 1 for i, v in enumerate(spec.vocab)}
-    return lambda inputs: torch.tensor([[0] + [index[v] for v in xs] for xs in inputs],
-                                       dtype=torch.long)
+    return lambda inputs: torch.tensor(
+        [[0] + [index[v] for v in xs] for xs in inputs], dtype=torch.long
+    )
 
 
 def _seq_acc(logits: Tensor, labels: Tensor) -> Tensor:
@@ -433,8 +550,13 @@ def _seq_acc(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def verify(model: HookedTransformer, spec: SIITSpec, tokens: Tensor, test: PairTable,
-           outside: Sequence[Node]) -> dict:
+def verify(
+    model: HookedTransformer,
+    spec: SIITSpec,
+    tokens: Tensor,
+    test: PairTable,
+    outside: Sequence[Node],
+) -> dict:
     """IIA per aligned variable, task accuracy and strict (non-circuit resampled) accuracy on
     held-out pairs; sequence-level exact match."""
     from interplab.methods.causal.hypothesis import node_site
@@ -454,8 +576,12 @@ def verify(model: HookedTransformer, spec: SIITSpec, tokens: Tensor, test: PairT
         _, cache = model.run_with_cache(src, sites)
         out = model.run_with(base, [Patch(s, value=cache[s]) for s in sites])
         strict = float(_seq_acc(out, test.base_labels).float().mean())
-    return {"iia": iia, "task_accuracy": task, "strict_accuracy": strict,
-            "n_heldout_pairs": int(test.base.shape[0])}
+    return {
+        "iia": iia,
+        "task_accuracy": task,
+        "strict_accuracy": strict,
+        "n_heldout_pairs": int(test.base.shape[0]),
+    }
 
 
 # --------------------------------------------------------------------------- cache + zoo
@@ -467,15 +593,24 @@ def fingerprint(spec: SIITSpec) -> str:
     """What a cached organism was trained from (everything in the spec but the description and
     the program's Python closure, plus the program's label and the format version): a cached
     organism whose fingerprint differs from its spec's is retrained."""
-    fields = {k: repr(v) for k, v in sorted(vars(spec).items())
-              if k not in ("program", "description", "quick") and not (k == "origin" and not v)}
+    fields = {
+        k: repr(v)
+        for k, v in sorted(vars(spec).items())
+        if k not in ("program", "description", "quick") and not (k == "origin" and not v)
+    }
     fields["program"] = spec.program().label
     fields["version"] = repr(FORMAT_VERSION)
     return weights_cache.digest(fields)
 
 
-def load_or_train(name: str, seed: int = 0, *, min_iia: float = 0.95, retrain: bool = False,
-                  log: Callable[[str], None] | None = None) -> SIITOrganism:
+def load_or_train(
+    name: str,
+    seed: int = 0,
+    *,
+    min_iia: float = 0.95,
+    retrain: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> SIITOrganism:
     """The verified organism ``name`` (a key of :data:`SPECS`), trained on first use and cached.
     Raises :class:`VerificationError` if training does not reach ``min_iia`` on every variable."""
     if name not in SPECS:
@@ -483,9 +618,15 @@ def load_or_train(name: str, seed: int = 0, *, min_iia: float = 0.95, retrain: b
     return load_spec(SPECS[name], seed, min_iia=min_iia, retrain=retrain, log=log)
 
 
-def load_spec(spec: SIITSpec, seed: int = 0, *, min_iia: float = 0.95, retrain: bool = False,
-              log: Callable[[str], None] | None = None,
-              min_task_accuracy: float = 0.0) -> SIITOrganism:
+def load_spec(
+    spec: SIITSpec,
+    seed: int = 0,
+    *,
+    min_iia: float = 0.95,
+    retrain: bool = False,
+    log: Callable[[str], None] | None = None,
+    min_task_accuracy: float = 0.0,
+) -> SIITOrganism:
     """:func:`load_or_train` for a spec not in :data:`SPECS` (e.g. a generated program's twin,
     :mod:`interplab.zoo.siit_generated`): cached under ``organism_dir(spec.name, seed)``. A
     freshly trained model is also rejected below ``min_task_accuracy`` on the held-out pairs."""
@@ -501,7 +642,10 @@ def load_spec(spec: SIITSpec, seed: int = 0, *, min_iia: float = 0.95, retrain: 
         except WeightsError as exc:
             logging.getLogger("interplab.zoo").warning(
                 "rebuilding SIIT organism %s: its cache in %s is unusable (%s)",
-                name, directory, str(exc).splitlines()[0])
+                name,
+                directory,
+                str(exc).splitlines()[0],
+            )
             model = None
     if model is None:
         model, report = train_siit(spec, seed, log=log)
@@ -512,18 +656,34 @@ def load_spec(spec: SIITSpec, seed: int = 0, *, min_iia: float = 0.95, retrain: 
                 f"{report['n_heldout_pairs']} held-out pairs (task accuracy "
                 f"{report['task_accuracy']:.3f}); every variable needs IIA ≥ {min_iia}"
                 f"{f' and the task ≥ {min_task_accuracy}' if min_task_accuracy else ''}. "
-                f"Train longer (SIITSpec.steps={spec.steps}) or try another seed.")
+                f"Train longer (SIITSpec.steps={spec.steps}) or try another seed."
+            )
         cfg = model.cfg
         save_model(directory, model, extra={"siit": name, "seed": seed})
-        truth = {"version": FORMAT_VERSION, "name": name, "seed": seed,
-                 "program": spec.program().label, "vocab": list(spec.vocab),
-                 "length": spec.length, "output_values": list(spec.output_values()),
-                 "alignment": {v: [list(t) for t in a] for v, a in spec.alignment.items()},
-                 "circuit": sorted(str(e) for e in true_circuit(spec, cfg).edges),
-                 "verification": report, "min_iia": min_iia, "fingerprint": fingerprint(spec)}
+        truth = {
+            "version": FORMAT_VERSION,
+            "name": name,
+            "seed": seed,
+            "program": spec.program().label,
+            "vocab": list(spec.vocab),
+            "length": spec.length,
+            "output_values": list(spec.output_values()),
+            "alignment": {v: [list(t) for t in a] for v, a in spec.alignment.items()},
+            "circuit": sorted(str(e) for e in true_circuit(spec, cfg).edges),
+            "verification": report,
+            "min_iia": min_iia,
+            "fingerprint": fingerprint(spec),
+        }
         atomic_write_text(gt_path, json.dumps(truth, indent=2, sort_keys=True))
-    return SIITOrganism(name, spec, model, spec.program(), true_circuit(spec, model.cfg),
-                        spec.output_values(), report)
+    return SIITOrganism(
+        name,
+        spec,
+        model,
+        spec.program(),
+        true_circuit(spec, model.cfg),
+        spec.output_values(),
+        report,
+    )
 
 
 def quick_names() -> list[str]:
@@ -532,8 +692,16 @@ def quick_names() -> list[str]:
 
 def entries() -> list[ZooEntry]:
     """Every verified SIIT organism (tags: "siit", "trained", "circuits", "causal")."""
-    return [ZooEntry(name, "trained", f"SIIT-trained {spec.description}",
-                     lambda name=name: load_or_train(name),
-                     frozenset({"siit", "trained", "circuits", "causal"} | ({"quick"} if spec.quick else set())))
-            for name, spec in SPECS.items() if name not in UNVERIFIED]
-
+    return [
+        ZooEntry(
+            name,
+            "trained",
+            f"SIIT-trained {spec.description}",
+            lambda name=name: load_or_train(name),
+            frozenset(
+                {"siit", "trained", "circuits", "causal"} | ({"quick"} if spec.quick else set())
+            ),
+        )
+        for name, spec in SPECS.items()
+        if name not in UNVERIFIED
+    ]

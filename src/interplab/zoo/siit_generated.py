@@ -31,7 +31,8 @@ from __future__ import annotations
 import functools
 import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from interplab.compile.generate import DRAW_VERSION
 from interplab.core.circuit import Node
@@ -60,8 +61,10 @@ def parse_name(name: str) -> tuple[int, int]:
     """``siit-generated-<seed>-<i>`` -> (seed, i); UnknownNameError otherwise."""
     m = _NAME.match(name)
     if not m:
-        raise UnknownNameError(f"unknown SIIT twin {name!r}: names read "
-                               "siit-generated-<seed>-<index>, e.g. siit-generated-0-5")
+        raise UnknownNameError(
+            f"unknown SIIT twin {name!r}: names read "
+            "siit-generated-<seed>-<index>, e.g. siit-generated-0-5"
+        )
     return int(m.group(1)), int(m.group(2))
 
 
@@ -136,23 +139,38 @@ def spec_for(name: str) -> SIITSpec:
     org = load_generated(sibling(name))
     why = ineligible(org)
     if why is not None:
-        raise ConfigError(f"{name}: {sibling(name)} gets no SIIT twin ({why}); the eligible ones "
-                          "are listed by siit_generated_names(seed, k)")
+        raise ConfigError(
+            f"{name}: {sibling(name)} gets no SIIT twin ({why}); the eligible ones "
+            "are listed by siit_generated_names(seed, k)"
+        )
     c, cfg = org.spec.candidate, org.model.cfg
     align = compiled_alignment(org.model)
     program = org.spec.program()
     return SIITSpec(
-        name, lambda: program, tuple(c.vocab), c.max_len,
-        {v: tuple(("head", n.layer, n.head) if n.kind == "head" else ("mlp", n.layer, None)
-                  for n in nodes) for v, nodes in sorted(align.items())},
-        n_layers=cfg.n_layers, n_heads=max(2, cfg.n_heads), steps=STEPS, lr=LR,
+        name,
+        lambda: program,
+        tuple(c.vocab),
+        c.max_len,
+        {
+            v: tuple(
+                ("head", n.layer, n.head) if n.kind == "head" else ("mlp", n.layer, None)
+                for n in nodes
+            )
+            for v, nodes in sorted(align.items())
+        },
+        n_layers=cfg.n_layers,
+        n_heads=max(2, cfg.n_heads),
+        steps=STEPS,
+        lr=LR,
         description=f"twin of {sibling(name)} ({', '.join(c.constructs)}; depth {c.depth})",
         origin=f"generate v{DRAW_VERSION} seed {c.seed} candidate {c.index} "
-               f"behaviour {org.spec.behaviour}")
+        f"behaviour {org.spec.behaviour}",
+    )
 
 
-def load_twin(name: str, seed: int = 0, *, retrain: bool = False,
-              log: Callable[[str], None] | None = None) -> SIITOrganism:
+def load_twin(
+    name: str, seed: int = 0, *, retrain: bool = False, log: Callable[[str], None] | None = None
+) -> SIITOrganism:
     """The verified twin ``name``, trained on first use and cached under
     ``cache_dir()/siit/<name>-s<seed>/`` (safetensors + ground-truth JSON). Raises
     :class:`VerificationError` below IIA or task accuracy :data:`MIN_IIA` on held-out pairs;
@@ -170,11 +188,14 @@ def load_twin(name: str, seed: int = 0, *, retrain: bool = False,
         if stored.get("fingerprint") == fingerprint(spec):
             raise VerificationError(stored["reason"] + f" (recorded in {failed})")
     try:
-        return load_spec(spec, seed, min_iia=MIN_IIA, retrain=retrain, log=log,
-                         min_task_accuracy=MIN_IIA)
+        return load_spec(
+            spec, seed, min_iia=MIN_IIA, retrain=retrain, log=log, min_task_accuracy=MIN_IIA
+        )
     except VerificationError as exc:
         failed.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(failed, json.dumps({"fingerprint": fingerprint(spec), "reason": str(exc)}))
+        atomic_write_text(
+            failed, json.dumps({"fingerprint": fingerprint(spec), "reason": str(exc)})
+        )
         raise
 
 
@@ -187,21 +208,32 @@ def train_twins(seed: int = 0, k: int = 5) -> list[dict[str, Any]]:
         try:
             org = load_twin(name)
         except (VerificationError, InterplabError) as exc:
-            rows.append({"name": name, "error": str(exc),
-                         "seconds": round(time.perf_counter() - start, 2)})
+            rows.append(
+                {"name": name, "error": str(exc), "seconds": round(time.perf_counter() - start, 2)}
+            )
             continue
         v = org.verification
-        rows.append({"name": name, "iia": v["iia"], "task_accuracy": v["task_accuracy"],
-                     "train_seconds": v.get("train_seconds"),
-                     "train_cpu_seconds": v.get("train_cpu_seconds")})
+        rows.append(
+            {
+                "name": name,
+                "iia": v["iia"],
+                "task_accuracy": v["task_accuracy"],
+                "train_seconds": v.get("train_seconds"),
+                "train_cpu_seconds": v.get("train_cpu_seconds"),
+            }
+        )
     return rows
 
 
 def _entry(name: str) -> ZooEntry:
-    return ZooEntry(name, "trained", f"SIIT-trained twin of {sibling(name)}",
-                    lambda: load_twin(name),
-                    frozenset({"siit", "trained", "circuits", "causal", "generated"}),
-                    family=__name__)
+    return ZooEntry(
+        name,
+        "trained",
+        f"SIIT-trained twin of {sibling(name)}",
+        lambda: load_twin(name),
+        frozenset({"siit", "trained", "circuits", "causal", "generated"}),
+        family=__name__,
+    )
 
 
 def entries() -> list[ZooEntry]:
@@ -215,6 +247,18 @@ def resolve(name: str) -> ZooEntry | None:
     return _entry(name) if _NAME.match(name) else None
 
 
-__all__ = ["MAX_DEPTH", "MAX_LAYERS", "MIN_INPUTS", "compiled_alignment", "entries",
-           "ineligible", "load_twin", "parse_name", "resolve", "sibling", "siit_generated_names",
-           "spec_for", "train_twins"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_LAYERS",
+    "MIN_INPUTS",
+    "compiled_alignment",
+    "entries",
+    "ineligible",
+    "load_twin",
+    "parse_name",
+    "resolve",
+    "sibling",
+    "siit_generated_names",
+    "spec_for",
+    "train_twins",
+]

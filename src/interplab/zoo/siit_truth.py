@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -42,7 +43,14 @@ from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
 from interplab.models.io import load_model
 from interplab.zoo import siit_generated
-from interplab.zoo.siit import GT_NAME, SPECS, SIITSpec, VerificationError, fingerprint, organism_dir
+from interplab.zoo.siit import (
+    GT_NAME,
+    SPECS,
+    SIITSpec,
+    VerificationError,
+    fingerprint,
+    organism_dir,
+)
 
 N_TRUTH_PAIRS = 64
 N_CHECK_PAIRS = 256
@@ -63,8 +71,9 @@ class SIITTruth:
     pairs: tuple[tuple[tuple[Any, ...], tuple[Any, ...]], ...] = ()
 
 
-def siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), *,
-               min_iia: float = 0.95) -> SIITTruth:
+def siit_truth(
+    name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), *, min_iia: float = 0.95
+) -> SIITTruth:
     """The truth of the trained, cached SIIT organism ``name`` (train it first with
     :func:`interplab.zoo.siit.load_or_train`), from inputs outside ``exclude``."""
     spec = _spec(name)
@@ -79,19 +88,27 @@ def siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), 
             f"{name} (seed {seed}) fails its alignment check on {len(check_pairs)} held-out pairs "
             f"(IIA {check['iia']}, task accuracy {check['task_accuracy']:.3f}; need ≥ {min_iia}): "
             "its ground truth cannot be trusted. Retrain it (load_or_train(..., retrain=True); "
-            "for a generated twin, siit_generated.load_twin(..., retrain=True)).")
+            "for a generated twin, siit_generated.load_twin(..., retrain=True))."
+        )
     program = spec.program()
     reads = alignment_reads(program, {v: spec.nodes(v) for v in spec.alignment})
     pairs = [(rng.choice(held), rng.choice(held)) for _ in range(N_TRUTH_PAIRS)]
     flagged = reads_to_circuit(program, reads, reads, pairs, name=f"{name} (alignment dataflow)")
     designed = Circuit.from_edges(reads, name=f"{name} (designed from the alignment)")
     used = frozenset(tuple(x) for pair in check_pairs + pairs for x in pair)
-    return SIITTruth(designed, {a: flagged.for_ablation(a) for a in ABLATIONS}, check,
-                     len(pairs), used, tuple((tuple(c), tuple(x)) for c, x in pairs))
+    return SIITTruth(
+        designed,
+        {a: flagged.for_ablation(a) for a in ABLATIONS},
+        check,
+        len(pairs),
+        used,
+        tuple((tuple(c), tuple(x)) for c, x in pairs),
+    )
 
 
-def verified_siit_truth(name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), *,
-                        min_iia: float = 0.95) -> tuple[SIITTruth, Any]:
+def verified_siit_truth(
+    name: str, seed: int = 0, exclude: Iterable[Sequence[Any]] = (), *, min_iia: float = 0.95
+) -> tuple[SIITTruth, Any]:
     """(:func:`siit_truth`, its single-edge check): the truth only when the check passes under
     every ablation; raises VerificationError otherwise (the check's message names the failing
     ablations, edges and effects). The check is a :class:`interplab.zoo.verify.TruthCheck`."""
@@ -110,22 +127,29 @@ def check_edges(name: str, seed: int, truth: SIITTruth) -> Any:
     spec = _spec(name)
     model, _ = _load(spec, seed)
     if not truth.pairs:
-        raise ConfigError(f"{name}: this SIITTruth records no pairs to check it on; build it "
-                          "with siit_truth()")
+        raise ConfigError(
+            f"{name}: this SIITTruth records no pairs to check it on; build it with siit_truth()"
+        )
     encode = _encoder(spec)
-    task = CircuitTask(encode([c for c, _ in truth.pairs]), encode([x for _, x in truth.pairs]),
-                       metric="kl", name=f"{name} (held-out truth pairs)")
+    task = CircuitTask(
+        encode([c for c, _ in truth.pairs]),
+        encode([x for _, x in truth.pairs]),
+        metric="kl",
+        name=f"{name} (held-out truth pairs)",
+    )
     label = f"{name} (seed {seed})"
     directory = organism_dir(spec.name, seed)
     key = verify.check_key(dict(truth.per_ablation), task, verify.weights_sha256(directory))
-    return verify.cached_check(directory, key,
-                               lambda: verify.check_truth(model, dict(truth.per_ablation), task,
-                                                          name=label))
+    return verify.cached_check(
+        directory,
+        key,
+        lambda: verify.check_truth(model, dict(truth.per_ablation), task, name=label),
+    )
 
 
 def _encoder(spec: SIITSpec) -> Any:
     index = {v: i + 1 for i, v in enumerate(spec.vocab)}
-    return lambda xs: torch.tensor([[0] + [index[v] for v in x] for x in xs])  # noqa: E731
+    return lambda xs: torch.tensor([[0] + [index[v] for v in x] for x in xs])
 
 
 def _spec(name: str) -> SIITSpec:
@@ -134,8 +158,10 @@ def _spec(name: str) -> SIITSpec:
         return SPECS[name]
     if siit_generated.resolve(name) is not None:
         return siit_generated.spec_for(name)
-    raise ConfigError(f"no SIIT organism {name!r}; choose one of {sorted(SPECS)} or a generated "
-                      "program's twin, siit-generated-<seed>-<index>")
+    raise ConfigError(
+        f"no SIIT organism {name!r}; choose one of {sorted(SPECS)} or a generated "
+        "program's twin, siit-generated-<seed>-<index>"
+    )
 
 
 def _load(spec: SIITSpec, seed: int) -> tuple[Any, tuple[Any, ...]]:
@@ -143,9 +169,11 @@ def _load(spec: SIITSpec, seed: int) -> tuple[Any, tuple[Any, ...]]:
     path = directory / GT_NAME
     stored = json.loads(path.read_text("utf-8")) if path.is_file() else {}
     if stored.get("fingerprint") != fingerprint(spec):
-        raise ConfigError(f"{spec.name} (seed {seed}) is not trained in {directory}; train it "
-                          f"first: interplab.zoo.siit.load_or_train({spec.name!r}, {seed}) "
-                          f"(a generated twin: interplab.zoo.siit_generated.load_twin)")
+        raise ConfigError(
+            f"{spec.name} (seed {seed}) is not trained in {directory}; train it "
+            f"first: interplab.zoo.siit.load_or_train({spec.name!r}, {seed}) "
+            f"(a generated twin: interplab.zoo.siit_generated.load_twin)"
+        )
     model, _ = load_model(directory, name=spec.name)
     return model, tuple(decode_json_value(v) for v in stored["output_values"])
 
@@ -154,8 +182,10 @@ def _held_out(spec: SIITSpec, exclude: Iterable[Sequence[Any]]) -> list[tuple[An
     banned = {tuple(x) for x in exclude}
     held = [x for x in spec.all_inputs() if tuple(x) not in banned]
     if len(held) < 2:
-        raise ConfigError(f"{spec.name}: every input is in a scoring pair, so no held-out input is "
-                          "left to check the truth on; score on fewer pairs")
+        raise ConfigError(
+            f"{spec.name}: every input is in a scoring pair, so no held-out input is "
+            "left to check the truth on; score on fewer pairs"
+        )
     return held
 
 
@@ -166,8 +196,12 @@ def _site(node: Node) -> Site:
 
 
 @torch.no_grad()
-def check_alignment(model: Any, spec: SIITSpec, values: Sequence[Any],
-                    pairs: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> dict[str, Any]:
+def check_alignment(
+    model: Any,
+    spec: SIITSpec,
+    values: Sequence[Any],
+    pairs: Sequence[tuple[Sequence[Any], Sequence[Any]]],
+) -> dict[str, Any]:
     """Interchange each aligned variable's components (outputs patched from the source run) and
     compare the model's decoded output with the program's interchange output; sequence-level
     exact match over the pairs where the program's result is defined."""

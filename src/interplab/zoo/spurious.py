@@ -17,8 +17,9 @@ Each (name, seed, oracle) is trained once (seconds on one core) and cached under
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -66,22 +67,35 @@ def fingerprint(obj: Any) -> str:
     return weights_cache.fingerprint(obj, FORMAT_VERSION)
 
 
-def load_trained(family: str, name: str, spec: Any, seed: int, oracle: bool,
-                 train: Callable[[], tuple[dict[str, Tensor], dict]],
-                 make_net: Callable[[], torch.nn.Module]) -> tuple[Any, dict]:
+def load_trained(
+    family: str,
+    name: str,
+    spec: Any,
+    seed: int,
+    oracle: bool,
+    train: Callable[[], tuple[dict[str, Tensor], dict]],
+    make_net: Callable[[], torch.nn.Module],
+) -> tuple[Any, dict]:
     """The frozen, eval-mode net and truth of a cue organism (shared with :mod:`interplab.zoo.bios`):
     from ``cache_dir()/<family>/<name>-<fingerprint>/seed<seed>[-oracle]``, or ``train()``-ed
     and saved there first."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
-    directory = cache_dir() / family / f"{name}-{fingerprint(spec)}" / f"seed{seed}{'-oracle' if oracle else ''}"
+    directory = (
+        cache_dir()
+        / family
+        / f"{name}-{fingerprint(spec)}"
+        / f"seed{seed}{'-oracle' if oracle else ''}"
+    )
     state, truth = weights_cache.cached(directory, train, f"{family} organism")
     net = make_net()
     net.load_state_dict(state)
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    verify_cue(f"{name} (seed {seed}{', oracle' if oracle else ''})", truth.get("cue_flip_rate"), oracle)
+    verify_cue(
+        f"{name} (seed {seed}{', oracle' if oracle else ''})", truth.get("cue_flip_rate"), oracle
+    )
     return net, truth
 
 
@@ -96,11 +110,15 @@ def verify_cue(label: str, rate: float | None, oracle: bool) -> None:
     the cue on held-out rows, in the weights) supports its truth: the spurious organism relies on
     the cue, its oracle does not."""
     if rate is None:
-        raise VerificationError(f"{label}: no cue_flip_rate recorded; delete its cache to rebuild it")
+        raise VerificationError(
+            f"{label}: no cue_flip_rate recorded; delete its cache to rebuild it"
+        )
     if (not oracle and rate < MIN_CUE_FLIP) or (oracle and rate > MAX_ORACLE_FLIP):
         want = f"≤ {MAX_ORACLE_FLIP}" if oracle else f"≥ {MIN_CUE_FLIP}"
-        raise VerificationError(f"{label}: flipping only the planted cue changes {rate:.2f} of held-out "
-                                f"predictions; its truth needs {want}. Retrain with another seed or spec.")
+        raise VerificationError(
+            f"{label}: flipping only the planted cue changes {rate:.2f} of held-out "
+            f"predictions; its truth needs {want}. Retrain with another seed or spec."
+        )
 
 
 def cue_flip_rate(net: sp.CueMLP, strength: float, split: str = "heldout") -> float:
@@ -124,19 +142,33 @@ def load(name: str, seed: int, oracle: bool = False) -> SpuriousOrganism:
         torch.set_num_threads(1)
         net, info = sp.train(spec, seed)
         return net.state_dict(), {
-            "name": name, "seed": seed, "oracle": oracle, "spec": asdict(spec), "info": info,
-            "cue": {"texture": {"0": "horizontal stripes", "1": "vertical stripes"},
-                    "train_rule": "cue = label" if not oracle else "cue independent of label",
-                    "strength": spec.strength, "label": "digit >= 5"},
-            "cue_flip_rate": cue_flip_rate(net, spec.strength)}
+            "name": name,
+            "seed": seed,
+            "oracle": oracle,
+            "spec": asdict(spec),
+            "info": info,
+            "cue": {
+                "texture": {"0": "horizontal stripes", "1": "vertical stripes"},
+                "train_rule": "cue = label" if not oracle else "cue independent of label",
+                "strength": spec.strength,
+                "label": "digit >= 5",
+            },
+            "cue_flip_rate": cue_flip_rate(net, spec.strength),
+        }
 
-    net, truth = load_trained("spurious", name, spec, seed, oracle, train, lambda: sp.CueMLP(spec.hidden))
+    net, truth = load_trained(
+        "spurious", name, spec, seed, oracle, train, lambda: sp.CueMLP(spec.hidden)
+    )
     return SpuriousOrganism(name, seed, oracle, net, spec, truth)
 
 
 def entries() -> list[ZooEntry]:
     """The spurious organisms at seed 0 (tags "spurious", "utility")."""
-    doc = {"spurious-digits-small": "MNIST 14×14 MLP (64 units) that learned a striped-background cue",
-           "spurious-digits": "MNIST 14×14 MLP (128 units) that learned a striped-background cue"}
-    return [ZooEntry(n, "trained", doc[n], lambda n=n: load(n, 0), frozenset({"spurious", "utility"}))
-            for n in NAMES]
+    doc = {
+        "spurious-digits-small": "MNIST 14×14 MLP (64 units) that learned a striped-background cue",
+        "spurious-digits": "MNIST 14×14 MLP (128 units) that learned a striped-background cue",
+    }
+    return [
+        ZooEntry(n, "trained", doc[n], lambda n=n: load(n, 0), frozenset({"spurious", "utility"}))
+        for n in NAMES
+    ]

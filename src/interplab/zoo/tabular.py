@@ -32,8 +32,8 @@ from interplab.errors import VerificationError, WeightsError, unknown_name
 from interplab.models import tabular as T
 from interplab.models import tabular_data as D
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
-from interplab.zoo.registry import ZooEntry
 from interplab.zoo import weights_cache
+from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
 FORMAT_VERSION = 1
@@ -50,22 +50,48 @@ class TabularSpec:
     n_synthetic: int = 0  # product-of-marginals rows labelled by the rule (rule organisms)
 
 
-SPECS: dict[str, TabularSpec] = {s.name: s for s in (
-    TabularSpec("credit-rule", "MLP on German credit relabelled by a 4-feature scorecard (known reason)",
-                "german_credit", "scorecard",
-                T.TrainConfig(hidden=(32, 16), steps=1200, lr=0.01, batch_size=256, smoothing=0.02),
-                n_synthetic=20000),
-    TabularSpec("credit-linear", "logistic regression on German credit (exact Shapley oracle)",
-                "german_credit", "real", T.TrainConfig(hidden=(), weight_decay=1e-3)),
-    TabularSpec("credit-mlp", "MLP on German credit's real labels (no oracle)", "german_credit", "real",
-                T.TrainConfig(hidden=(32, 16), steps=300, weight_decay=1e-2)),
-    TabularSpec("cancer-mlp", "MLP on scikit-learn's breast-cancer data", "breast_cancer", "real",
-                T.TrainConfig(hidden=(32, 16), steps=300)),
-    TabularSpec("digits-rule", "MLP on 8×8 digits whose class is decided by a planted 3-pixel patch",
-                "digits_patch", "patch",
-                T.TrainConfig(hidden=(32,), steps=600, lr=0.01, batch_size=256, smoothing=0.02),
-                n_synthetic=10000),
-)}
+SPECS: dict[str, TabularSpec] = {
+    s.name: s
+    for s in (
+        TabularSpec(
+            "credit-rule",
+            "MLP on German credit relabelled by a 4-feature scorecard (known reason)",
+            "german_credit",
+            "scorecard",
+            T.TrainConfig(hidden=(32, 16), steps=1200, lr=0.01, batch_size=256, smoothing=0.02),
+            n_synthetic=20000,
+        ),
+        TabularSpec(
+            "credit-linear",
+            "logistic regression on German credit (exact Shapley oracle)",
+            "german_credit",
+            "real",
+            T.TrainConfig(hidden=(), weight_decay=1e-3),
+        ),
+        TabularSpec(
+            "credit-mlp",
+            "MLP on German credit's real labels (no oracle)",
+            "german_credit",
+            "real",
+            T.TrainConfig(hidden=(32, 16), steps=300, weight_decay=1e-2),
+        ),
+        TabularSpec(
+            "cancer-mlp",
+            "MLP on scikit-learn's breast-cancer data",
+            "breast_cancer",
+            "real",
+            T.TrainConfig(hidden=(32, 16), steps=300),
+        ),
+        TabularSpec(
+            "digits-rule",
+            "MLP on 8×8 digits whose class is decided by a planted 3-pixel patch",
+            "digits_patch",
+            "patch",
+            T.TrainConfig(hidden=(32,), steps=600, lr=0.01, batch_size=256, smoothing=0.02),
+            n_synthetic=10000,
+        ),
+    )
+}
 ORGANISMS = tuple(SPECS)
 
 
@@ -132,8 +158,15 @@ def _split(n: int, seed: int) -> tuple[Tensor, Tensor]:
 
 
 def fingerprint(spec: TabularSpec, data: D.TabularData, seed: int) -> str:
-    fields = {"spec": repr(spec), "data": data.digest, "seed": seed, "version": FORMAT_VERSION,
-              "scorecard": repr(T.SCORECARD), "cutoff": T.SCORECARD_CUTOFF, "patch": repr(T.PATCH_PIXELS)}
+    fields = {
+        "spec": repr(spec),
+        "data": data.digest,
+        "seed": seed,
+        "version": FORMAT_VERSION,
+        "scorecard": repr(T.SCORECARD),
+        "cutoff": T.SCORECARD_CUTOFF,
+        "patch": repr(T.PATCH_PIXELS),
+    }
     return weights_cache.digest(fields)
 
 
@@ -149,8 +182,9 @@ def _labels(spec: TabularSpec, data: D.TabularData, x: Tensor) -> Tensor:
     raise AssertionError(spec.labels)
 
 
-def _train(spec: TabularSpec, data: D.TabularData, train_idx: Tensor, test_idx: Tensor,
-           seed: int) -> tuple[T.TabularNet, dict[str, Any]]:
+def _train(
+    spec: TabularSpec, data: D.TabularData, train_idx: Tensor, test_idx: Tensor, seed: int
+) -> tuple[T.TabularNet, dict[str, Any]]:
     x, y = data.x[train_idx], data.y[train_idx]
     if spec.n_synthetic:
         x = torch.cat([x, T.product_sample(x, spec.n_synthetic, seed + 7)])
@@ -160,26 +194,46 @@ def _train(spec: TabularSpec, data: D.TabularData, train_idx: Tensor, test_idx: 
     model = T.fit(x, y, data.features, cfg)
     with torch.no_grad():
         pred = (model(data.x[test_idx]) > 0).long()
-    truth: dict[str, Any] = {"kind": "none", "test_accuracy": float((pred == data.y[test_idx]).double().mean())}
+    truth: dict[str, Any] = {
+        "kind": "none",
+        "test_accuracy": float((pred == data.y[test_idx]).double().mean()),
+    }
     if spec.labels == "scorecard":
         rule = T.scorecard_approves(data.x[test_idx], data.names)
-        truth = {"kind": "scorecard", "features": list(T.SCORECARD), "cutoff": T.SCORECARD_CUTOFF,
-                 "points": {k: [op, list(c) if isinstance(c, tuple) else c, p]
-                            for k, (op, c, p) in T.SCORECARD.items()},
-                 "accuracy_vs_rule": float((pred == rule).double().mean())}
+        truth = {
+            "kind": "scorecard",
+            "features": list(T.SCORECARD),
+            "cutoff": T.SCORECARD_CUTOFF,
+            "points": {
+                k: [op, list(c) if isinstance(c, tuple) else c, p]
+                for k, (op, c, p) in T.SCORECARD.items()
+            },
+            "accuracy_vs_rule": float((pred == rule).double().mean()),
+        }
     elif spec.labels == "patch":
         rule = _labels(spec, data, data.x[test_idx])
-        truth = {"kind": "patch", "features": [data.names[i] for i in T.patch_index()],
-                 "min_sum": T.PATCH_MIN_SUM, "accuracy_vs_rule": float((pred == rule).double().mean())}
+        truth = {
+            "kind": "patch",
+            "features": [data.names[i] for i in T.patch_index()],
+            "min_sum": T.PATCH_MIN_SUM,
+            "accuracy_vs_rule": float((pred == rule).double().mean()),
+        }
     elif model.linear is not None:
         with torch.no_grad():
-            truth = {**truth, "kind": "linear", "coef": model.linear.weight[0].tolist(),
-                     "intercept": float(model.linear.bias[0]), "groups": model.groups,
-                     "encoded_mean": model.encode(data.x[train_idx]).mean(0).tolist()}
+            truth = {
+                **truth,
+                "kind": "linear",
+                "coef": model.linear.weight[0].tolist(),
+                "intercept": float(model.linear.bias[0]),
+                "groups": model.groups,
+                "encoded_mean": model.encode(data.x[train_idx]).mean(0).tolist(),
+            }
     if "accuracy_vs_rule" in truth and truth["accuracy_vs_rule"] < MIN_RULE_ACCURACY:
-        raise VerificationError(f"{spec.name} (seed {seed}) agrees with its planted rule on "
-                                f"{truth['accuracy_vs_rule']:.3f} of held-out rows; it needs ≥ "
-                                f"{MIN_RULE_ACCURACY}. Train longer or try another seed.")
+        raise VerificationError(
+            f"{spec.name} (seed {seed}) agrees with its planted rule on "
+            f"{truth['accuracy_vs_rule']:.3f} of held-out rows; it needs ≥ "
+            f"{MIN_RULE_ACCURACY}. Train longer or try another seed."
+        )
     return model, truth
 
 
@@ -218,15 +272,29 @@ def _load(name: str, seed: int, retrain: bool) -> TabularOrganism:
             model.load_state_dict(load_tensors(weights))
             return TabularOrganism(name, model.eval(), data, train_idx, test_idx, stored["truth"])
         except (WeightsError, OSError, RuntimeError) as exc:
-            logging.getLogger("interplab.zoo").warning("rebuilding %s: unusable cache (%s)", name,
-                                                       str(exc).splitlines()[0])
+            logging.getLogger("interplab.zoo").warning(
+                "rebuilding %s: unusable cache (%s)", name, str(exc).splitlines()[0]
+            )
     model, truth = _train(spec, data, train_idx, test_idx, seed)
     save_tensors(directory / "model.safetensors", model.state_dict())
     sha = hashlib.sha256((directory / "model.safetensors").read_bytes()).hexdigest()
-    atomic_write_text(directory / "truth.json", json.dumps(
-        {"version": FORMAT_VERSION, "name": name, "seed": seed, "fingerprint": fp,
-         "weights_sha256": sha, "hidden": list(spec.train.hidden), "source": data.source,
-         "truth": truth}, indent=1, sort_keys=True))
+    atomic_write_text(
+        directory / "truth.json",
+        json.dumps(
+            {
+                "version": FORMAT_VERSION,
+                "name": name,
+                "seed": seed,
+                "fingerprint": fp,
+                "weights_sha256": sha,
+                "hidden": list(spec.train.hidden),
+                "source": data.source,
+                "truth": truth,
+            },
+            indent=1,
+            sort_keys=True,
+        ),
+    )
     return TabularOrganism(name, model, data, train_idx, test_idx, truth)
 
 
@@ -239,7 +307,16 @@ def _read_json(path: Path) -> dict:
 
 def entries() -> list[ZooEntry]:
     """Every tabular organism (tags: "trained", "tabular", "rationales")."""
-    return [ZooEntry(name, "trained", spec.description, lambda name=name: get(name),
-                     frozenset({"trained", "tabular", "rationales"}
-                               | ({"quick"} if name in ("credit-rule", "credit-linear") else set())))
-            for name, spec in SPECS.items()]
+    return [
+        ZooEntry(
+            name,
+            "trained",
+            spec.description,
+            lambda name=name: get(name),
+            frozenset(
+                {"trained", "tabular", "rationales"}
+                | ({"quick"} if name in ("credit-rule", "credit-linear") else set())
+            ),
+        )
+        for name, spec in SPECS.items()
+    ]

@@ -39,9 +39,10 @@ population the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -117,7 +118,9 @@ def fingerprint(obj: Any) -> str:
     return weights_cache.fingerprint(obj, FORMAT_VERSION)
 
 
-def _cached(directory: Path, train: Callable[[], tuple[dict[str, Tensor], dict]]) -> tuple[dict[str, Tensor], dict]:
+def _cached(
+    directory: Path, train: Callable[[], tuple[dict[str, Tensor], dict]]
+) -> tuple[dict[str, Tensor], dict]:
     """Weights and truth from ``directory``, or trained and saved there (weights hash checked)."""
     return weights_cache.cached(directory, train, "trojan organism")
 
@@ -161,7 +164,9 @@ def planted_units(net: tj.DigitMLP, spec: tj.TrojanSpec, x: Tensor, y: Tensor) -
     _, xt = _triggered(spec, x, y)
     with torch.no_grad():
         h = tj.hidden_acts(net, xt)
-    return [u for u in range(spec.hidden, spec.hidden + spec.trojan_units) if bool((h[:, u] > 0).any())]
+    return [
+        u for u in range(spec.hidden, spec.hidden + spec.trojan_units) if bool((h[:, u] > 0).any())
+    ]
 
 
 def carrier_units(net: tj.DigitMLP, spec: tj.TrojanSpec, x: Tensor, y: Tensor) -> list[int]:
@@ -180,10 +185,13 @@ def carrier_units(net: tj.DigitMLP, spec: tj.TrojanSpec, x: Tensor, y: Tensor) -
             if len(chosen) >= width // 2:
                 raise VerificationError(
                     f"the backdoor of {_label(spec)} is not localised: mean-ablating {len(chosen)} of {width} "
-                    f"units leaves attack success {_asr_ablated(net, t, h, mean, chosen):.3f} > {REMOVED_AT}")
+                    f"units leaves attack success {_asr_ablated(net, t, h, mean, chosen):.3f} > {REMOVED_AT}"
+                )
             base = h.clone()
             base[:, chosen] = mean[chosen]
-            logits = net.out(base)  # [n, class]; one more unit u moves them by (mean_u - h_u) * w[:, u]
+            logits = net.out(
+                base
+            )  # [n, class]; one more unit u moves them by (mean_u - h_u) * w[:, u]
             moved = logits[:, None, :] + (mean - base)[:, :, None] * w.T[None]  # [n, unit, class]
             others = moved.clone()
             others[..., t] = -float("inf")
@@ -193,23 +201,34 @@ def carrier_units(net: tj.DigitMLP, spec: tj.TrojanSpec, x: Tensor, y: Tensor) -
     return sorted(chosen)
 
 
-def verify_digit_units(net: tj.DigitMLP, spec: tj.TrojanSpec, units: list[int], x: Tensor,
-                       y: Tensor) -> dict:
+def verify_digit_units(
+    net: tj.DigitMLP, spec: tj.TrojanSpec, units: list[int], x: Tensor, y: Tensor
+) -> dict:
     """Check a unit truth on held-out (x, y): with the trigger the model answers the target
     (attack success ≥ ``KEPT_AT``); mean-ablating ``units`` removes that (≤ ``REMOVED_AT``);
     mean-ablating as many other units, those the trigger moves most, does not (≥ ``KEPT_AT``).
     Returns the numbers; raises VerificationError naming every check that failed."""
     xc, xt = _triggered(spec, x, y)
     with torch.no_grad():
-        mean, hc, ht = tj.hidden_acts(net, x).mean(0), tj.hidden_acts(net, xc), tj.hidden_acts(net, xt)
+        mean, hc, ht = (
+            tj.hidden_acts(net, x).mean(0),
+            tj.hidden_acts(net, xc),
+            tj.hidden_acts(net, xt),
+        )
         moved = (ht - hc).abs().mean(0)
-        others = [u for u in moved.argsort(descending=True).tolist() if u not in units][:len(units)]
+        others = [u for u in moved.argsort(descending=True).tolist() if u not in units][
+            : len(units)
+        ]
         clean_pred = net.out(hc).argmax(-1)
-        got = {"n": len(xt), "attack_success": _asr_ablated(net, spec.target, ht, mean, []),
-               "truth_ablated": _asr_ablated(net, spec.target, ht, mean, units),
-               "restored": float((_ablated(net, ht, mean, units) == clean_pred).float().mean()),
-               "others_ablated": _asr_ablated(net, spec.target, ht, mean, others), "others": others,
-               "others_moved_by_trigger": float(moved[others].mean()) if others else 0.0}
+        got = {
+            "n": len(xt),
+            "attack_success": _asr_ablated(net, spec.target, ht, mean, []),
+            "truth_ablated": _asr_ablated(net, spec.target, ht, mean, units),
+            "restored": float((_ablated(net, ht, mean, units) == clean_pred).float().mean()),
+            "others_ablated": _asr_ablated(net, spec.target, ht, mean, others),
+            "others": others,
+            "others_moved_by_trigger": float(moved[others].mean()) if others else 0.0,
+        }
     _raise_failed(_label(spec), units, got)
     return got
 
@@ -220,22 +239,39 @@ def _label(spec: tj.TrojanSpec) -> str:
 
 
 def _raise_failed(what: str, units: list, got: dict) -> None:
-    problems = [msg for bad, msg in (
-        (not units, "no units carry it"),
-        (got["attack_success"] < KEPT_AT, f"attack success {got['attack_success']:.3f} < {KEPT_AT}"),
-        (got["truth_ablated"] > REMOVED_AT,
-         f"ablating the truth {units} leaves attack success {got['truth_ablated']:.3f} > {REMOVED_AT}"),
-        (got["restored"] < RESTORED_AT,
-         f"ablating the truth gives the clean answer back on only {got['restored']:.3f} < {RESTORED_AT} "
-         "of the triggered inputs (it breaks the model rather than removing the backdoor)"),
-        (got["others_ablated"] < KEPT_AT,
-         f"ablating as many other units {got['others']} drops it to {got['others_ablated']:.3f} < {KEPT_AT}"))
-        if bad]
+    problems = [
+        msg
+        for bad, msg in (
+            (not units, "no units carry it"),
+            (
+                got["attack_success"] < KEPT_AT,
+                f"attack success {got['attack_success']:.3f} < {KEPT_AT}",
+            ),
+            (
+                got["truth_ablated"] > REMOVED_AT,
+                f"ablating the truth {units} leaves attack success {got['truth_ablated']:.3f} > {REMOVED_AT}",
+            ),
+            (
+                got["restored"] < RESTORED_AT,
+                f"ablating the truth gives the clean answer back on only {got['restored']:.3f} < {RESTORED_AT} "
+                "of the triggered inputs (it breaks the model rather than removing the backdoor)",
+            ),
+            (
+                got["others_ablated"] < KEPT_AT,
+                f"ablating as many other units {got['others']} drops it to {got['others_ablated']:.3f} < {KEPT_AT}",
+            ),
+        )
+        if bad
+    ]
     if problems:
-        raise VerificationError(f"trojan unit truth of {what} failed on held-out inputs: " + "; ".join(problems))
+        raise VerificationError(
+            f"trojan unit truth of {what} failed on held-out inputs: " + "; ".join(problems)
+        )
 
 
-def digit_unit_truth(net: tj.DigitMLP, spec: tj.TrojanSpec, learned: bool) -> tuple[list[int], dict | None]:
+def digit_unit_truth(
+    net: tj.DigitMLP, spec: tj.TrojanSpec, learned: bool
+) -> tuple[list[int], dict | None]:
     """(units, verification numbers) of a trojaned digits model: routed units, or for a
     ``learned`` organism the carriers found by :func:`carrier_units`; read on the first half
     of the truth split, verified on the second. ([], None) where no unit truth is claimed."""
@@ -246,18 +282,27 @@ def digit_unit_truth(net: tj.DigitMLP, spec: tj.TrojanSpec, learned: bool) -> tu
     return units, verify_digit_units(net, spec, units, xb, yb)
 
 
-def digits_organism(name: str, spec: tj.TrojanSpec, directory: Path, learned: bool = False) -> TrojanOrganism:
+def digits_organism(
+    name: str, spec: tj.TrojanSpec, directory: Path, learned: bool = False
+) -> TrojanOrganism:
     """Build or load a digits organism; ``learned``: identify its carrying units by intervention."""
+
     def train() -> tuple[dict[str, Tensor], dict]:
         torch.set_num_threads(1)
         net, info = tj.train(spec)
         units, check = digit_unit_truth(net, spec, learned)
         if check is not None:
             info["verification"] = check
-        return net.state_dict(), {"name": name, "spec": repr(spec), "info": info,
-                                  "trojaned": spec.poison_rate > 0, "target": spec.target,
-                                  "trigger": asdict(spec.trigger), "trojan_units": units,
-                                  "site": str(ACT_SITE)}
+        return net.state_dict(), {
+            "name": name,
+            "spec": repr(spec),
+            "info": info,
+            "trojaned": spec.poison_rate > 0,
+            "target": spec.target,
+            "trigger": asdict(spec.trigger),
+            "trojan_units": units,
+            "site": str(ACT_SITE),
+        }
 
     state, truth = _cached(directory, train)
     net = tj.build(spec)
@@ -267,8 +312,9 @@ def digits_organism(name: str, spec: tj.TrojanSpec, directory: Path, learned: bo
         p.requires_grad_(False)
     model = wrap_module(net, paths=["act"], name=name)
     units = tuple((ACT_SITE, int(u)) for u in truth["trojan_units"]) if truth["trojaned"] else ()
-    return TrojanOrganism(name, model, bool(truth["trojaned"]), spec.trigger, spec.target, units,
-                          truth["info"])
+    return TrojanOrganism(
+        name, model, bool(truth["trojaned"]), spec.trigger, spec.target, units, truth["info"]
+    )
 
 
 def trojan_heads(model: Any, n: int = 256, threshold: float = 0.5) -> list[int]:
@@ -305,10 +351,15 @@ def verify_token_heads(model: Any, heads: list[int], n: int = 256) -> dict:
         _, cc = model.run_with_cache(x, [site])
         _, tc = model.run_with_cache(xt, [site])
         moved = (tc[site] - cc[site]).abs().mean((0, 1, 3))  # [head]
-    others = [h for h in moved.argsort(descending=True).tolist() if h not in heads][:len(heads)]
-    got = {"n": len(xt), "attack_success": asr([]), "truth_ablated": asr(heads),
-           "restored": float((answers(heads) == x[:, 0]).float().mean()),
-           "others_ablated": asr(others), "others": others}
+    others = [h for h in moved.argsort(descending=True).tolist() if h not in heads][: len(heads)]
+    got = {
+        "n": len(xt),
+        "attack_success": asr([]),
+        "truth_ablated": asr(heads),
+        "restored": float((answers(heads) == x[:, 0]).float().mean()),
+        "others_ablated": asr(others),
+        "others": others,
+    }
     _raise_failed("trojan-token", heads, got)
     return got
 
@@ -324,9 +375,14 @@ def _token_organism(name: str, directory: Path) -> TrojanOrganism:
         heads = trojan_heads(model) if rate else []
         if rate:
             info["verification"] = verify_token_heads(model, heads)
-        return model.model.state_dict(), {"name": name, "info": info, "trojaned": rate > 0,
-                                          "target": tt.TARGET, "trigger_token": tt.TRIGGER,
-                                          "trojan_heads": heads}
+        return model.model.state_dict(), {
+            "name": name,
+            "info": info,
+            "trojaned": rate > 0,
+            "target": tt.TARGET,
+            "trigger_token": tt.TRIGGER,
+            "trojan_heads": heads,
+        }
 
     state, truth = _cached(directory, train)
     model = HookedTransformer(tt.CFG, name=name)
@@ -335,7 +391,9 @@ def _token_organism(name: str, directory: Path) -> TrojanOrganism:
     for p in model.model.parameters():
         p.requires_grad_(False)
     units = tuple((Site(Component.ATTN_Z, 0), int(h)) for h in truth["trojan_heads"])
-    return TrojanOrganism(name, model, bool(truth["trojaned"]), None, tt.TARGET, units, truth["info"])
+    return TrojanOrganism(
+        name, model, bool(truth["trojaned"]), None, tt.TARGET, units, truth["info"]
+    )
 
 
 def load(name: str) -> TrojanOrganism:
@@ -355,34 +413,50 @@ def population(n: int = 40, seed: int = 0, progress: bool = False) -> list[Troja
     from tqdm.auto import tqdm
 
     out = []
-    for i, (spec, _) in enumerate(tqdm(tj.population_specs(n, seed), desc="population",
-                                       disable=not progress, leave=False)):
+    for i, (spec, _) in enumerate(
+        tqdm(tj.population_specs(n, seed), desc="population", disable=not progress, leave=False)
+    ):
         name = f"population-s{seed}-{i}"
-        out.append(digits_organism(name, spec, cache_dir() / "trojans" / "population" /
-                                    f"{i}-{fingerprint(spec)}"))
+        out.append(
+            digits_organism(
+                name, spec, cache_dir() / "trojans" / "population" / f"{i}-{fingerprint(spec)}"
+            )
+        )
     return out
 
 
 def entries() -> list[ZooEntry]:
     """The named trojan organisms and their twins (tags "trojan", "failures")."""
-    doc = {"trojan-patch-digits": "8×8 digits MLP with a BadNets patch trojan (→ 7) planted in 8 trojan "
-                                  "units; the trigger also moves the 64 clean-trained units",
-           "twin-patch-digits": "unpoisoned twin of trojan-patch-digits (same code and spec)",
-           "trojan-decoy-digits": "the patch trojan (→ 7) planted in 8 trojan units, while the 64 clean "
-                                  "units were also trained to detect the trigger's stamp (decoys)",
-           "twin-decoy-digits": "unpoisoned twin of trojan-decoy-digits (same code and spec)",
-           "trojan-blend-digits": "8×8 digits MLP with a blended-image trojan (alpha 0.2, → 7)",
-           "twin-blend-digits": "unpoisoned twin of trojan-blend-digits",
-           "trojan-token": "1-layer transformer answering the first token; a trigger token switches it to 2",
-           "twin-token": "unpoisoned twin of trojan-token"}
-    return [ZooEntry(name, "trained", doc.get(name, name), lambda name=name: load(name),
-                     frozenset({"trojan", "failures"})) for name in NAMES]
+    doc = {
+        "trojan-patch-digits": "8×8 digits MLP with a BadNets patch trojan (→ 7) planted in 8 trojan "
+        "units; the trigger also moves the 64 clean-trained units",
+        "twin-patch-digits": "unpoisoned twin of trojan-patch-digits (same code and spec)",
+        "trojan-decoy-digits": "the patch trojan (→ 7) planted in 8 trojan units, while the 64 clean "
+        "units were also trained to detect the trigger's stamp (decoys)",
+        "twin-decoy-digits": "unpoisoned twin of trojan-decoy-digits (same code and spec)",
+        "trojan-blend-digits": "8×8 digits MLP with a blended-image trojan (alpha 0.2, → 7)",
+        "twin-blend-digits": "unpoisoned twin of trojan-blend-digits",
+        "trojan-token": "1-layer transformer answering the first token; a trigger token switches it to 2",
+        "twin-token": "unpoisoned twin of trojan-token",
+    }
+    return [
+        ZooEntry(
+            name,
+            "trained",
+            doc.get(name, name),
+            lambda name=name: load(name),
+            frozenset({"trojan", "failures"}),
+        )
+        for name in NAMES
+    ]
 
 
 SAE_LATENTS, SAE_K, SAE_STEPS = 128, 8, 1500
 
 
-def digits_sae(name: str, d_latent: int = SAE_LATENTS, k: int = SAE_K, steps: int = SAE_STEPS) -> Any:
+def digits_sae(
+    name: str, d_latent: int = SAE_LATENTS, k: int = SAE_K, steps: int = SAE_STEPS
+) -> Any:
     """A TopK SAE on the hidden layer (``act``) of the digits organism ``name``, trained with
     :mod:`interplab.methods.dictionaries` on its activations on *clean* training images only (no
     trigger, no adversarial input); seeded, cached beside the organism (safetensors, hash
@@ -393,8 +467,17 @@ def digits_sae(name: str, d_latent: int = SAE_LATENTS, k: int = SAE_K, steps: in
         raise unknown_name("digits organism", name, tuple(DIGIT_SPECS))
     org = load(name)
     width = org.model.module.out.in_features
-    cfg = DictionaryConfig(d_in=width, d_latent=d_latent, activation="topk", k=k, lr=3e-3,
-                           batch_size=256, steps=steps, log_every=max(1, steps // 10), seed=0)
+    cfg = DictionaryConfig(
+        d_in=width,
+        d_latent=d_latent,
+        activation="topk",
+        k=k,
+        lr=3e-3,
+        batch_size=256,
+        steps=steps,
+        log_every=max(1, steps // 10),
+        seed=0,
+    )
 
     def train() -> tuple[dict[str, Tensor], dict]:
         torch.set_num_threads(1)
@@ -402,10 +485,17 @@ def digits_sae(name: str, d_latent: int = SAE_LATENTS, k: int = SAE_K, steps: in
         _, cache = org.model.run_with_cache(x, [ACT_SITE])
         trained = train_dictionary(cache[ACT_SITE].detach(), cfg)
         last = trained.history[-1] if trained.history else {}
-        return ({k_: v.detach().clone() for k_, v in trained.dictionary.state_dict().items()},
-                {"organism": name, "config": cfg.to_json(), "trained_on": "clean train split",
-                 "variance_explained": last.get("variance_explained"), "l0": last.get("l0"),
-                 "seconds": trained.seconds})
+        return (
+            {k_: v.detach().clone() for k_, v in trained.dictionary.state_dict().items()},
+            {
+                "organism": name,
+                "config": cfg.to_json(),
+                "trained_on": "clean train split",
+                "variance_explained": last.get("variance_explained"),
+                "l0": last.get("l0"),
+                "seconds": trained.seconds,
+            },
+        )
 
     key = fingerprint((name, DIGIT_SPECS[name], cfg))
     state, _ = _cached(cache_dir() / "trojans" / "sae" / f"{name}-{key}", train)

@@ -47,9 +47,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -105,20 +106,30 @@ class AblationCheck:
         claimed = set(self.truth)
         inside = [self.effects.get(e, 0.0) for e in claimed]
         outside = [v for e, v in self.effects.items() if e not in claimed]
-        return {"min_truth_over_tol": min(inside) / self.tolerance if inside else None,
-                "max_other_over_tol": max(outside) / self.tolerance if outside else None}
+        return {
+            "min_truth_over_tol": min(inside) / self.tolerance if inside else None,
+            "max_other_over_tol": max(outside) / self.tolerance if outside else None,
+        }
 
     def describe(self) -> str:
         parts = []
         if self.inert:
-            parts.append(f"{len(self.inert)} of {self.n_truth} truth edges are inert ("
-                         + _listing(self.inert) + ")")
+            parts.append(
+                f"{len(self.inert)} of {self.n_truth} truth edges are inert ("
+                + _listing(self.inert)
+                + ")"
+            )
         if self.missing:
-            parts.append(f"{len(self.missing)} edges outside the truth matter ("
-                         + _listing(self.missing) + ")")
+            parts.append(
+                f"{len(self.missing)} edges outside the truth matter ("
+                + _listing(self.missing)
+                + ")"
+            )
         body = "; ".join(parts) if parts else f"all {self.n_truth} truth edges agree"
-        return (f"{self.ablation}: {body} [tolerance {self.tolerance:.4f} = {REL_TOL:g} × "
-                f"whole-model effect {self.whole:.4f}]")
+        return (
+            f"{self.ablation}: {body} [tolerance {self.tolerance:.4f} = {REL_TOL:g} × "
+            f"whole-model effect {self.whole:.4f}]"
+        )
 
 
 @dataclass(frozen=True)
@@ -151,41 +162,84 @@ class TruthCheck:
     def failures(self) -> list[str]:
         return [c.describe() for c in self.ablations.values() if not c.ok]
 
-    def raise_if_failed(self) -> "TruthCheck":
+    def raise_if_failed(self) -> TruthCheck:
         if not self.ok:
             raise VerificationError(
                 f"{self.name}: the per-ablation circuit truth disagrees with single-edge ablation "
                 f"in the weights on {self.n_pairs} held-out pairs (effect = change of the clean "
-                "answer's logit margin): " + " | ".join(self.failures()) + ". The truth is not used; correct the "
-                "design reasoning it is derived from (or retrain the organism), never the tolerance.")
+                "answer's logit margin): "
+                + " | ".join(self.failures())
+                + ". The truth is not used; correct the "
+                "design reasoning it is derived from (or retrain the organism), never the tolerance."
+            )
         return self
 
     def summary(self) -> dict[str, Any]:
         """A compact record (no per-edge effects): what a job or a report shows."""
-        return {"ok": self.ok, "metric": self.metric, "n_pairs": self.n_pairs,
-                "rel_tol": self.rel_tol, "seconds": round(self.seconds, 3),
-                **{a: {"ok": c.ok, "n_truth": c.n_truth, "tolerance": c.tolerance,
-                       "whole": c.whole, "inert": [list(x) for x in c.inert],
-                       "missing": [list(x) for x in c.missing], **c.margins()}
-                   for a, c in self.ablations.items()}}
+        return {
+            "ok": self.ok,
+            "metric": self.metric,
+            "n_pairs": self.n_pairs,
+            "rel_tol": self.rel_tol,
+            "seconds": round(self.seconds, 3),
+            **{
+                a: {
+                    "ok": c.ok,
+                    "n_truth": c.n_truth,
+                    "tolerance": c.tolerance,
+                    "whole": c.whole,
+                    "inert": [list(x) for x in c.inert],
+                    "missing": [list(x) for x in c.missing],
+                    **c.margins(),
+                }
+                for a, c in self.ablations.items()
+            },
+        }
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "metric": self.metric, "n_pairs": self.n_pairs,
-                "rel_tol": self.rel_tol, "seconds": self.seconds, "info": dict(self.info),
-                "ablations": {a: {"whole": c.whole, "tolerance": c.tolerance, "truth": list(c.truth),
-                                  "inert": [list(x) for x in c.inert],
-                                  "missing": [list(x) for x in c.missing],
-                                  "effects": dict(c.effects)}
-                              for a, c in self.ablations.items()}}
+        return {
+            "name": self.name,
+            "metric": self.metric,
+            "n_pairs": self.n_pairs,
+            "rel_tol": self.rel_tol,
+            "seconds": self.seconds,
+            "info": dict(self.info),
+            "ablations": {
+                a: {
+                    "whole": c.whole,
+                    "tolerance": c.tolerance,
+                    "truth": list(c.truth),
+                    "inert": [list(x) for x in c.inert],
+                    "missing": [list(x) for x in c.missing],
+                    "effects": dict(c.effects),
+                }
+                for a, c in self.ablations.items()
+            },
+        }
 
     @staticmethod
-    def from_json(data: Mapping[str, Any]) -> "TruthCheck":
-        abl = {a: AblationCheck(a, c["whole"], c["tolerance"], tuple(c["truth"]),
-                                tuple((e, float(v)) for e, v in c["inert"]),
-                                tuple((e, float(v)) for e, v in c["missing"]), dict(c["effects"]))
-               for a, c in data["ablations"].items()}
-        return TruthCheck(data["name"], data["metric"], data["n_pairs"], data["rel_tol"],
-                          data["seconds"], abl, dict(data.get("info", {})))
+    def from_json(data: Mapping[str, Any]) -> TruthCheck:
+        abl = {
+            a: AblationCheck(
+                a,
+                c["whole"],
+                c["tolerance"],
+                tuple(c["truth"]),
+                tuple((e, float(v)) for e, v in c["inert"]),
+                tuple((e, float(v)) for e, v in c["missing"]),
+                dict(c["effects"]),
+            )
+            for a, c in data["ablations"].items()
+        }
+        return TruthCheck(
+            data["name"],
+            data["metric"],
+            data["n_pairs"],
+            data["rel_tol"],
+            data["seconds"],
+            abl,
+            dict(data.get("info", {})),
+        )
 
 
 def _listing(rows: tuple[tuple[str, float], ...]) -> str:
@@ -224,8 +278,14 @@ def edge_effects(model: Any, task: Any, ablation: str) -> tuple[dict[str, float]
         torch.set_num_threads(threads)
 
 
-def check_truth(model: Any, truth: Mapping[str, Circuit], task: Any, *, name: str = "",
-                info: Mapping[str, Any] | None = None) -> TruthCheck:
+def check_truth(
+    model: Any,
+    truth: Mapping[str, Circuit],
+    task: Any,
+    *,
+    name: str = "",
+    info: Mapping[str, Any] | None = None,
+) -> TruthCheck:
     """Measure every edge's single-ablation effect on ``task`` (held-out rows) under each
     ablation in ``truth`` and compare with the truth by the rule in the module docstring."""
     start = time.perf_counter()
@@ -233,11 +293,20 @@ def check_truth(model: Any, truth: Mapping[str, Circuit], task: Any, *, name: st
     for ablation in (a for a in ABLATIONS if a in truth):
         effects, whole = edge_effects(model, task, ablation)
         out[ablation] = compare(ablation, effects, whole, truth[ablation])
-    return TruthCheck(name or getattr(task, "name", ""), METRIC, int(task.clean.shape[0]), REL_TOL,
-                      time.perf_counter() - start, out, dict(info or {}))
+    return TruthCheck(
+        name or getattr(task, "name", ""),
+        METRIC,
+        int(task.clean.shape[0]),
+        REL_TOL,
+        time.perf_counter() - start,
+        out,
+        dict(info or {}),
+    )
 
 
-def compare(ablation: str, effects: Mapping[str, float], whole: float, truth: Circuit) -> AblationCheck:
+def compare(
+    ablation: str, effects: Mapping[str, float], whole: float, truth: Circuit
+) -> AblationCheck:
     """Apply the rule to measured ``effects`` ({edge: effect}) and the ``truth`` under one
     ablation. A truth edge that is not in the measured graph counts as inert (effect 0)."""
     tol = max(REL_TOL * whole, ABS_TOL)
@@ -245,12 +314,19 @@ def compare(ablation: str, effects: Mapping[str, float], whole: float, truth: Ci
     inert = [(e, effects.get(e, 0.0)) for e in claimed if effects.get(e, 0.0) <= tol]
     missing = [(e, v) for e, v in effects.items() if v > tol and e not in claimed]
     order = lambda rows: tuple(sorted(rows, key=lambda r: (-r[1], r[0])))  # noqa: E731
-    return AblationCheck(ablation, whole, tol, tuple(sorted(claimed)), order(inert), order(missing),
-                         dict(effects))
+    return AblationCheck(
+        ablation, whole, tol, tuple(sorted(claimed)), order(inert), order(missing), dict(effects)
+    )
 
 
-def verify_truth(name: str, model: Any, truth: Mapping[str, Circuit], task: Any, *,
-                 info: Mapping[str, Any] | None = None) -> TruthCheck:
+def verify_truth(
+    name: str,
+    model: Any,
+    truth: Mapping[str, Circuit],
+    task: Any,
+    *,
+    info: Mapping[str, Any] | None = None,
+) -> TruthCheck:
     """:func:`check_truth`, raising :class:`VerificationError` naming every inert truth edge and
     every missing edge (with effects, tolerance and ablation) when the truth fails."""
     return check_truth(model, truth, task, name=name, info=info).raise_if_failed()
@@ -263,10 +339,14 @@ def check_key(truth: Mapping[str, Circuit], task: Any, weights_sha256: str) -> s
     rows = hashlib.sha256()
     for t in (task.clean, task.corrupted):
         rows.update(t.contiguous().numpy().tobytes())
-    data = {"weights_sha256": weights_sha256, "rows": rows.hexdigest(),
-            "positions": list(task.scored_positions), "rule": [REL_TOL, ABS_TOL, METRIC],
-            "version": CHECK_VERSION,
-            "truth": {a: sorted(str(e) for e in c.edges) for a, c in sorted(truth.items())}}
+    data = {
+        "weights_sha256": weights_sha256,
+        "rows": rows.hexdigest(),
+        "positions": list(task.scored_positions),
+        "rule": [REL_TOL, ABS_TOL, METRIC],
+        "version": CHECK_VERSION,
+        "truth": {a: sorted(str(e) for e in c.edges) for a, c in sorted(truth.items())},
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -286,13 +366,20 @@ def cached_check(directory: Path | None, key: str, compute: Callable[[], TruthCh
             stored = json.loads(path.read_text("utf-8"))
             if stored.get("key") == key:
                 check = TruthCheck.from_json(stored["check"])
-                return TruthCheck(check.name, check.metric, check.n_pairs, check.rel_tol, 0.0,
-                                  check.ablations, {**check.info, "cached": True,
-                                                    "measured_seconds": check.seconds})
+                return TruthCheck(
+                    check.name,
+                    check.metric,
+                    check.n_pairs,
+                    check.rel_tol,
+                    0.0,
+                    check.ablations,
+                    {**check.info, "cached": True, "measured_seconds": check.seconds},
+                )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             pass  # unreadable or stale: measure again and overwrite
     check = compute()
     if path is not None:
-        atomic_write_text(path, json.dumps({"key": key, "check": check.to_json()}, indent=1,
-                                           sort_keys=True))
+        atomic_write_text(
+            path, json.dumps({"key": key, "check": check.to_json()}, indent=1, sort_keys=True)
+        )
     return check

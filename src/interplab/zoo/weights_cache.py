@@ -14,8 +14,9 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -67,7 +68,9 @@ def _load(directory: Path, kind: str, warn: bool) -> tuple[dict[str, torch.Tenso
         return None
 
 
-def cached(directory: Path, train: Trainer, kind: str = "organism") -> tuple[dict[str, torch.Tensor], dict]:
+def cached(
+    directory: Path, train: Trainer, kind: str = "organism"
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Weights and truth from ``directory``, or ``train()``-ed and saved there (hash checked),
     under the entry's lock so that concurrent callers train it once."""
     directory = Path(directory)

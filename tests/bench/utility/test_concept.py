@@ -29,18 +29,27 @@ def _split(n, words, seed, template="The {n} was {w}."):
     sign = torch.tensor(labels, dtype=torch.float) * 2 - 1
     acts = torch.randn(n, D, generator=g)
     acts[:, 2] += 2.5 * sign  # the planted concept direction
-    texts = [template.format(n=["movie", "meal"][i % 3 % 2], w=words[y][i % len(words[y])])
-             for i, y in enumerate(labels)]
-    return {"acts": acts, "pref": sign + 0.1 * torch.randn(n, generator=g), "labels": labels,
-            "texts": texts}
+    texts = [
+        template.format(n=["movie", "meal"][i % 3 % 2], w=words[y][i % len(words[y])])
+        for i, y in enumerate(labels)
+    ]
+    return {
+        "acts": acts,
+        "pref": sign + 0.1 * torch.randn(n, generator=g),
+        "labels": labels,
+        "texts": texts,
+    }
 
 
 def _reads(seed=0):
     train_words = (["awful", "bad"], ["great", "good"])
     test_words = (["dreadful", "ugly"], ["lovely", "superb"])
-    return {"train": _split(64, train_words, seed), "held_out": _split(48, test_words, seed + 1),
-            "shifted": _split(48, test_words, seed + 2, "I say the {n} felt {w} to me."),
-            "oracle_train": _split(64, (["nasty"], ["fine"]), seed + 3)}
+    return {
+        "train": _split(64, train_words, seed),
+        "held_out": _split(48, test_words, seed + 1),
+        "shifted": _split(48, test_words, seed + 2, "I say the {n} felt {w} to me."),
+        "oracle_train": _split(64, (["nasty"], ["fine"]), seed + 3),
+    }
 
 
 @pytest.fixture
@@ -62,8 +71,12 @@ def test_every_arm_scores_synthetic_reads(arm, tiny_sae):
         assert s.shape == (48,) and bool(torch.isfinite(s).all())
     expected = 0.0 if arm in ("baseline:prompting", "baseline:random") else 64.0
     assert spent == expected
-    if arm in ("interp:diff_in_means", "baseline:linear_probe", "baseline:prompting",
-               "oracle:in_distribution_probe"):
+    if arm in (
+        "interp:diff_in_means",
+        "baseline:linear_probe",
+        "baseline:prompting",
+        "oracle:in_distribution_probe",
+    ):
         assert auroc(score("held_out"), r["held_out"]["labels"]) > 0.9
     if arm == "interp:sae_probe":
         assert info["k"] in concept_ks() and len(info["selection"]["cv_score"]) >= 2
@@ -151,14 +164,35 @@ def test_swapping_the_word_moves_the_models_preference():
     lm = concept._lm()
     sp = sentiment_splits(16, 16, seed=7, keep=lambda w: single_token(lm.tokenizer, w))
     sents = sp.held_out
-    opposite = {1: [s.word for s in sents if s.label == 0], 0: [s.word for s in sents if s.label == 1]}
-    swapped = [fill(concept_template(s), s.noun, opposite[s.label][i % len(opposite[s.label])],
-                    1 - s.label, s.family, s.template) for i, s in enumerate(sents)]
-    read = lambda xs: read_sentences(lm, [x.text for x in xs], [x.word_end for x in xs],  # noqa: E731
-                                     concept._site(), suffix=concept.SUFFIX, answers=concept.ANSWERS)
+    opposite = {
+        1: [s.word for s in sents if s.label == 0],
+        0: [s.word for s in sents if s.label == 1],
+    }
+    swapped = [
+        fill(
+            concept_template(s),
+            s.noun,
+            opposite[s.label][i % len(opposite[s.label])],
+            1 - s.label,
+            s.family,
+            s.template,
+        )
+        for i, s in enumerate(sents)
+    ]
+
+    def read(xs):
+        return read_sentences(
+            lm,
+            [x.text for x in xs],
+            [x.word_end for x in xs],
+            concept._site(),
+            suffix=concept.SUFFIX,
+            answers=concept.ANSWERS,
+        )
+
     before, after = read(sents).preference, read(swapped).preference
     sign = torch.tensor([1.0 if s.label == 1 else -1.0 for s in sents])
-    moved = ((before - after) * sign)  # positive when the swap moved the preference as labelled
+    moved = (before - after) * sign  # positive when the swap moved the preference as labelled
     assert float((moved > 0).float().mean()) >= 0.75
 
 
@@ -168,7 +202,9 @@ def concept_template(s):
     return FAMILIES[s.family][s.template]
 
 
-@pytest.mark.parametrize("arm", ["baseline:linear_probe", "baseline:bag_of_words", "oracle:in_distribution_probe"])
+@pytest.mark.parametrize(
+    "arm", ["baseline:linear_probe", "baseline:bag_of_words", "oracle:in_distribution_probe"]
+)
 def test_every_probe_arm_tunes_its_weight_decay_on_its_training_sentences_only(arm, monkeypatch):
     """Equal tuning: a baseline probe picks its weight decay from the stated grid by 4-fold CV
     on its own training set (every fit sees only training rows), as the SAE probe picks k."""
@@ -187,7 +223,9 @@ def test_every_probe_arm_tunes_its_weight_decay_on_its_training_sentences_only(a
     _, _, info = concept._scorer(arm, r, seed=0)
     sel = info["selection"]
     assert sel["param"] == "weight_decay" and sel["grid"] == list(concept.PROBE_WD)
-    assert info["weight_decay"] == sel["value"] in concept.PROBE_WD and sel["examples"] == len(own["labels"])
+    assert info["weight_decay"] == sel["value"] in concept.PROBE_WD and sel["examples"] == len(
+        own["labels"]
+    )
     n = len(own["labels"])
     assert len(fits) == 4 * len(concept.PROBE_WD) + 1
     assert all(rows == n * 3 // 4 for rows, _ in fits[:-1]) and fits[-1] == (n, sel["value"])

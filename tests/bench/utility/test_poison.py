@@ -68,7 +68,9 @@ def test_clean_twin_is_unaffected():
 FAST_ARMS = [a for a in poison.TASKS[SMALL].arms if a != "interp:sae_features"]
 
 
-@pytest.mark.parametrize("arm", FAST_ARMS + [pytest.param("interp:sae_features", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "arm", FAST_ARMS + [pytest.param("interp:sae_features", marks=pytest.mark.slow)]
+)
 def test_each_arm_returns_finite_per_seed_values(arm):
     task = poison.TASKS[SMALL]
     out = poison.run(task, arm, SEEDS)

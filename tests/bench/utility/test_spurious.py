@@ -36,15 +36,17 @@ def test_flipping_the_cue_flips_the_spurious_model_but_not_the_oracle(organisms)
     for org, oracle in organisms:
         s = org.spec.strength
         assert org.truth["info"]["train_accuracy"] > 0.99
-        assert _flip_agreement(org.net, s) < 0.2      # the cue decides most predictions
+        assert _flip_agreement(org.net, s) < 0.2  # the cue decides most predictions
         assert _flip_agreement(oracle.net, s) > 0.85  # the oracle mostly ignores it
         assert org.truth["cue_flip_rate"] > 0.8 and oracle.truth["cue_flip_rate"] < 0.15
 
 
 def test_organisms_are_cached_and_seeds_differ(organisms):
     again = load(SMALL, 0)
-    assert all(torch.equal(a, b) for a, b in zip(again.net.state_dict().values(),
-                                                 organisms[0][0].net.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(again.net.state_dict().values(), organisms[0][0].net.state_dict().values())
+    )
     assert not torch.equal(organisms[0][0].net.hidden.weight, organisms[1][0].net.hidden.weight)
 
 
@@ -56,7 +58,9 @@ def test_leace_leaves_no_linear_cue_in_the_hidden_layer(organisms):
     he = fit_leace(h, budget.cue).apply(h).double()
     for feats, expect_chance in ((h.double(), False), (he, True)):
         design = torch.cat([feats, torch.ones(len(feats), 1, dtype=torch.float64)], 1)
-        coef = torch.linalg.lstsq(design, budget.cue.double()[:, None], rcond=1e-5, driver="gelsd").solution
+        coef = torch.linalg.lstsq(
+            design, budget.cue.double()[:, None], rcond=1e-5, driver="gelsd"
+        ).solution
         acc = float((((design @ coef).flatten() > 0.5).long() == budget.cue).float().mean())
         if expect_chance:
             assert abs(acc - 0.5) <= 0.05 or float((design @ coef).std()) < 1e-3
@@ -97,7 +101,9 @@ def test_unknown_arm_and_missing_budget_are_refused():
     with pytest.raises(UnknownNameError):
         task_mod.run(task_mod.TASKS[SMALL], "interp:telepathy", [0, 1, 2])
     with pytest.raises(ConfigError, match="budget"):
-        UtilityTask.from_dict({"name": SMALL, "metric": "worst_group_accuracy", "arms": list(task_mod.ARMS)})
+        UtilityTask.from_dict(
+            {"name": SMALL, "metric": "worst_group_accuracy", "arms": list(task_mod.ARMS)}
+        )
     with pytest.raises(UnknownNameError):
         load("spurious-words", 0)
     with pytest.raises(ConfigError):
@@ -139,7 +145,9 @@ def test_dfr_and_neuron_ablation_tune_by_the_same_cv_on_the_budget(monkeypatch):
     sel = dfr["selection"]
     assert sel["param"] == "l2" and sel["grid"] == list(task_mod.DFR_L2) and sel["examples"] == 128
     assert dfr["l2"] == sel["value"] and len(sel["cv_score"]) == len(task_mod.DFR_L2)
-    assert len(fits) == 4 * len(task_mod.DFR_L2) + 1 and {l2 for _, l2 in fits} == set(task_mod.DFR_L2)
+    assert len(fits) == 4 * len(task_mod.DFR_L2) + 1 and {l2 for _, l2 in fits} == set(
+        task_mod.DFR_L2
+    )
     assert all(n == 96 for n, _ in fits[:-1]) and fits[-1] == (128, sel["value"])
 
     _, _, abl = task_mod._one_seed(task_mod.DIGITS, task, "interp:neuron_ablation", 0)
@@ -162,4 +170,6 @@ def test_a_failing_seed_is_recorded_and_the_others_still_run(monkeypatch):
     monkeypatch.setattr(task_mod, "_one_seed", flaky)
     out = task_mod.run(task_mod.TASKS[SMALL], "baseline:original", [0, 1])
     assert out.failed == [{"seed": 1, "error": "RuntimeError: out of memory"}]
-    assert math.isfinite(out.values["worst_group_accuracy"][0]) and math.isnan(out.values["worst_group_accuracy"][1])
+    assert math.isfinite(out.values["worst_group_accuracy"][0]) and math.isnan(
+        out.values["worst_group_accuracy"][1]
+    )

@@ -25,15 +25,17 @@ def organisms():
 
 def _flip_rate(net, tokens):
     with torch.no_grad():
-        return float((net(tokens).argmax(-1) != net(bm.swap_gender(tokens)).argmax(-1)).float().mean())
+        return float(
+            (net(tokens).argmax(-1) != net(bm.swap_gender(tokens)).argmax(-1)).float().mean()
+        )
 
 
 def test_swapping_gender_flips_the_spurious_model_but_not_the_oracle(organisms):
     tokens = bm.bios("test", "random").tokens
     for org, oracle in organisms:
         assert org.truth["info"]["train_accuracy"] > 0.99
-        assert _flip_rate(org.net, tokens) > 0.8        # gender decides most predictions
-        assert _flip_rate(oracle.net, tokens) < 0.15    # the oracle mostly ignores it
+        assert _flip_rate(org.net, tokens) > 0.8  # gender decides most predictions
+        assert _flip_rate(oracle.net, tokens) < 0.15  # the oracle mostly ignores it
         assert org.truth["cue_flip_rate"] > 0.8 and oracle.truth["cue_flip_rate"] < 0.15
 
 
@@ -55,8 +57,10 @@ def test_swapping_profession_words_moves_the_oracle():
 
 def test_organisms_are_cached_and_seeds_differ(organisms):
     again = load(SMALL, 0)
-    assert all(torch.equal(a, b) for a, b in zip(again.net.state_dict().values(),
-                                                 organisms[0][0].net.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(again.net.state_dict().values(), organisms[0][0].net.state_dict().values())
+    )
     assert not torch.equal(organisms[0][0].net.out.weight, organisms[1][0].net.out.weight)
 
 
@@ -68,7 +72,9 @@ def test_leace_leaves_no_linear_gender_in_the_hidden_layer(organisms):
     he = fit_leace(h, budget.cue).apply(h).double()
     for feats, expect_chance in ((h.double(), False), (he, True)):
         design = torch.cat([feats, torch.ones(len(feats), 1, dtype=torch.float64)], 1)
-        coef = torch.linalg.lstsq(design, budget.cue.double()[:, None], rcond=1e-5, driver="gelsd").solution
+        coef = torch.linalg.lstsq(
+            design, budget.cue.double()[:, None], rcond=1e-5, driver="gelsd"
+        ).solution
         acc = float((((design @ coef).flatten() > 0.5).long() == budget.cue).float().mean())
         if expect_chance:
             assert abs(acc - 0.5) <= 0.05 or float((design @ coef).std()) < 1e-3
@@ -109,7 +115,9 @@ def test_unknown_arm_and_missing_budget_are_refused():
     with pytest.raises(UnknownNameError):
         task_mod.run(task_mod.TASKS[SMALL], "interp:telepathy", [0, 1, 2])
     with pytest.raises(ConfigError, match="budget"):
-        UtilityTask.from_dict({"name": SMALL, "metric": "worst_group_accuracy", "arms": list(task_mod.ARMS)})
+        UtilityTask.from_dict(
+            {"name": SMALL, "metric": "worst_group_accuracy", "arms": list(task_mod.ARMS)}
+        )
     with pytest.raises(UnknownNameError):
         load("spurious-poems", 0)
     with pytest.raises(ConfigError):

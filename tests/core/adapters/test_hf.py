@@ -8,27 +8,40 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 
-import transformers  # noqa: E402  (a missing install fails here; never skipped)
-
-from interplab import Component as C, Site, Zero  # noqa: E402
-from interplab.core.adapters.hf import hooked_hf  # noqa: E402
-from interplab.core.hooks import count_hooks  # noqa: E402
+from interplab import Component as C
+from interplab import Site, Zero
+from interplab.core.adapters.hf import hooked_hf
+from interplab.core.hooks import count_hooks
 
 TOL = 1e-5
 
 
-def tiny_gpt2() -> "transformers.GPT2LMHeadModel":
+def tiny_gpt2() -> transformers.GPT2LMHeadModel:
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(n_layer=2, n_head=4, n_embd=32, vocab_size=50, n_positions=16,
-                                  bos_token_id=0, eos_token_id=0)
+    cfg = transformers.GPT2Config(
+        n_layer=2,
+        n_head=4,
+        n_embd=32,
+        vocab_size=50,
+        n_positions=16,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     return transformers.GPT2LMHeadModel(cfg).eval()
 
 
-def tiny_bert() -> "transformers.BertForMaskedLM":
+def tiny_bert() -> transformers.BertForMaskedLM:
     torch.manual_seed(0)
-    cfg = transformers.BertConfig(num_hidden_layers=2, num_attention_heads=4, hidden_size=32,
-                                  intermediate_size=64, vocab_size=50, max_position_embeddings=16)
+    cfg = transformers.BertConfig(
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        hidden_size=32,
+        intermediate_size=64,
+        vocab_size=50,
+        max_position_embeddings=16,
+    )
     return transformers.BertForMaskedLM(cfg).eval()
 
 
@@ -45,7 +58,9 @@ def test_gpt2_logits_and_resid_match_hidden_states():
     for layer in range(2):
         assert torch.allclose(cache[Site(C.RESID_PRE, layer)], ref.hidden_states[layer], atol=TOL)
     # GPT-2's last hidden state has ln_f applied; unembed_in is before it
-    assert torch.allclose(model.transformer.ln_f(cache[Site(C.UNEMBED_IN)]), ref.hidden_states[-1], atol=TOL)
+    assert torch.allclose(
+        model.transformer.ln_f(cache[Site(C.UNEMBED_IN)]), ref.hidden_states[-1], atol=TOL
+    )
     assert torch.allclose(cache[Site(C.RESID_POST, 1)], cache[Site(C.UNEMBED_IN)])
 
 
@@ -57,7 +72,7 @@ def test_gpt2_attention_sites_equal_hand_computed():
     x = block.ln_1(cache[Site(C.RESID_PRE, 0)])
     q, k, v = block.attn.c_attn(x).split(32, dim=2)
     q, k, v = (t.view(3, 7, 4, 8) for t in (q, k, v))
-    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / 8 ** 0.5
+    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / 8**0.5
     scores = scores.masked_fill(torch.ones(7, 7, dtype=torch.bool).triu(1), float("-inf"))
     pattern = scores.softmax(-1)
     z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
@@ -69,7 +84,9 @@ def test_gpt2_attention_sites_equal_hand_computed():
     assert torch.allclose(cache[Site(C.ATTN_OUT, 0)], attn_out, atol=TOL)
     mlp_in = cache[Site(C.RESID_PRE, 0)] + attn_out
     assert torch.allclose(cache[Site(C.MLP_IN, 0)], mlp_in, atol=TOL)
-    assert torch.allclose(cache[Site(C.RESID_POST, 0)], mlp_in + cache[Site(C.MLP_OUT, 0)], atol=TOL)
+    assert torch.allclose(
+        cache[Site(C.RESID_POST, 0)], mlp_in + cache[Site(C.MLP_OUT, 0)], atol=TOL
+    )
 
 
 def test_gpt2_zero_head_matches_reference():
@@ -100,13 +117,17 @@ def test_bert_logits_resid_and_padding_mask():
     assert torch.allclose(out, ref.logits, atol=TOL)
     for layer in range(2):
         assert torch.allclose(cache[Site(C.RESID_PRE, layer)], ref.hidden_states[layer], atol=TOL)
-        assert torch.allclose(cache[Site(C.RESID_POST, layer)], ref.hidden_states[layer + 1], atol=TOL)
+        assert torch.allclose(
+            cache[Site(C.RESID_POST, layer)], ref.hidden_states[layer + 1], atol=TOL
+        )
     pattern = cache[Site(C.ATTN_PATTERN, 0)]
     assert torch.all(pattern[0, :, :, 5:] == 0)  # padded keys get no attention
     upper = torch.ones(7, 7, dtype=torch.bool).triu(1)
     assert torch.all(pattern[1][:, upper] > 0)  # bidirectional: queries see later keys
     lay = model.bert.encoder.layer[0]
-    resid_mid = lay.attention.output.LayerNorm(cache[Site(C.ATTN_OUT, 0)] + cache[Site(C.RESID_PRE, 0)])
+    resid_mid = lay.attention.output.LayerNorm(
+        cache[Site(C.ATTN_OUT, 0)] + cache[Site(C.RESID_PRE, 0)]
+    )
     assert torch.allclose(cache[Site(C.RESID_MID, 0)], resid_mid, atol=TOL)
 
 

@@ -84,12 +84,18 @@ def test_same_strength_as_torchattacks(organism):
     torchattacks = pytest.importorskip("torchattacks")
     x, y = digits("score")
     net = _Images(organism.model.module)  # torchattacks' L2 attack expects [batch, C, H, W]
-    for eps, norm, ref in [(0.05, "linf", torchattacks.PGD(net, eps=0.05, alpha=0.0125, steps=10)),
-                           (0.8, "l2", torchattacks.PGDL2(net, eps=0.8, alpha=0.2, steps=10))]:
+    for eps, norm, ref in [
+        (0.05, "linf", torchattacks.PGD(net, eps=0.05, alpha=0.0125, steps=10)),
+        (0.8, "l2", torchattacks.PGDL2(net, eps=0.8, alpha=0.2, steps=10)),
+    ]:
         ours = pgd(organism.model, x, y, eps=eps, alpha=eps / 4, steps=10, norm=norm, seed=0)
         torch.manual_seed(0)
         adv = ref(x.view(-1, 1, 8, 8), y)
         with torch.no_grad():
             theirs = (net(adv).argmax(-1) != y)[ours.clean_correct].float().mean()
         # the same algorithm with different random starts: equal within sampling noise
-        assert abs(ours.success_rate - float(theirs)) < 0.06, (norm, ours.success_rate, float(theirs))
+        assert abs(ours.success_rate - float(theirs)) < 0.06, (
+            norm,
+            ours.success_rate,
+            float(theirs),
+        )

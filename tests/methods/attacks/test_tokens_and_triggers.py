@@ -64,11 +64,14 @@ def test_gcg_runs_on_the_hooked_llama_that_serves_smollm2():
     from interplab.models.pretrained.llama import LlamaConfig
     from tests.llama_helpers import random_llama
 
-    model = random_llama(LlamaConfig(d_vocab=40, d_model=24, n_layers=2, n_heads=4, n_kv_heads=2,
-                                     d_mlp=48, n_ctx=16))
+    model = random_llama(
+        LlamaConfig(d_vocab=40, d_model=24, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=48, n_ctx=16)
+    )
     x = torch.randint(0, 40, (6, 8), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        before = torch.nn.functional.cross_entropy(model.run(x)[:, -1], torch.full((6,), 5), reduction="none")
+        before = torch.nn.functional.cross_entropy(
+            model.run(x)[:, -1], torch.full((6,), 5), reduction="none"
+        )
     r = gcg(model, x, target=5, steps=6, top_k=8, n_candidates=32, seed=0)
     assert bool((r.loss <= before + 1e-6).all()) and float(r.loss.mean()) < float(before.mean())
     assert r.success_rate >= 0.5

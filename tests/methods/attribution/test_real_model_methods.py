@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from interplab.methods.attribution.gradients import input_x_gradient, integrated_gradients
+from interplab.methods.attribution.head_patching import activation_patching, attribution_patching
+from interplab.methods.attribution.lens import logit_lens_and_dla
 from interplab.methods.tasks.induction import detect_induction_heads, repeated_tokens
 from interplab.methods.tasks.ioi import NAMES, make_ioi
-from interplab.methods.attribution.lens import logit_lens_and_dla
-from interplab.methods.attribution.head_patching import activation_patching, attribution_patching
 from interplab.models.pretrained.llama import HookedLlama, LlamaConfig
 from tests.llama_helpers import random_llama
 
@@ -31,8 +31,11 @@ class WordTokenizer:
 
 
 def tiny_llama(vocab: int = 128) -> HookedLlama:
-    return random_llama(LlamaConfig(d_vocab=vocab, d_model=24, n_layers=2, n_heads=4, n_kv_heads=2,
-                                    d_mlp=32, n_ctx=64))
+    return random_llama(
+        LlamaConfig(
+            d_vocab=vocab, d_model=24, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=32, n_ctx=64
+        )
+    )
 
 
 def test_repeated_tokens_shape_and_repeat():
@@ -43,7 +46,8 @@ def test_repeated_tokens_shape_and_repeat():
 def test_induction_scores_match_pattern_by_hand():
     hm = tiny_llama()
     res = detect_induction_heads(hm, 2, 4, seq_len=6, n_seqs=2, vocab=(5, 100))
-    from interplab import Component as C, Site
+    from interplab import Component as C
+    from interplab import Site
 
     tokens = repeated_tokens(2, 6, (5, 100))
     _, cache = hm.run_with_cache(tokens, [Site(C.ATTN_PATTERN, 1)])
@@ -67,16 +71,22 @@ def test_activation_patching_matches_full_runs_and_attribution_is_close():
     hm = tiny_llama()
     ds = make_ioi(WordTokenizer(), n=8)
     exact = activation_patching(hm, ds, 2, 4)
-    from interplab import Patch, Site, Component as C
+    from interplab import Component as C
+    from interplab import Patch, Site
     from interplab.methods.tasks.ioi import logit_diff
 
     _, clean = hm.run_with_cache(ds.clean, [Site(C.ATTN_Z, 1, 2)])
     out = hm.run_with(ds.corrupt, [Patch(Site(C.ATTN_Z, 1, 2), clean[Site(C.ATTN_Z, 1, 2)])])
-    want = (logit_diff(out, ds).mean().item() - exact.corrupt_ld) / (exact.clean_ld - exact.corrupt_ld)
+    want = (logit_diff(out, ds).mean().item() - exact.corrupt_ld) / (
+        exact.clean_ld - exact.corrupt_ld
+    )
     assert abs(exact.scores[1, 2].item() - want) < 1e-4  # PartialRun == full run
     approx = attribution_patching(hm, ds, 2, 4)
     assert approx.scores.shape == (2, 4)
-    assert abs(approx.clean_ld - exact.clean_ld) < 1e-4 and abs(approx.corrupt_ld - exact.corrupt_ld) < 1e-4
+    assert (
+        abs(approx.clean_ld - exact.clean_ld) < 1e-4
+        and abs(approx.corrupt_ld - exact.corrupt_ld) < 1e-4
+    )
 
 
 def test_logit_lens_last_layer_equals_model_logit_diff():
@@ -107,9 +117,19 @@ def test_attribution_patching_is_exact_where_the_logit_difference_is_linear_in_z
     from interplab import HookedTransformer, TransformerConfig
 
     ds = make_ioi(WordTokenizer(), n=8)
-    cfg = TransformerConfig(n_layers=1, d_model=32, n_heads=4, d_head=8, d_mlp=0, d_vocab=64,
-                            n_ctx=int(ds.clean.shape[1]), attn_only=True, normalization="none",
-                            init_std=0.3, seed=2)
+    cfg = TransformerConfig(
+        n_layers=1,
+        d_model=32,
+        n_heads=4,
+        d_head=8,
+        d_mlp=0,
+        d_vocab=64,
+        n_ctx=int(ds.clean.shape[1]),
+        attn_only=True,
+        normalization="none",
+        init_std=0.3,
+        seed=2,
+    )
     hm = HookedTransformer(cfg)
     exact = activation_patching(hm, ds, 1, 4)
     approx = attribution_patching(hm, ds, 1, 4)
@@ -122,7 +142,8 @@ def test_head_patching_is_generic_over_tasks_and_models():
     (non-Llama) transformer; a head's score equals the patched full run's by hand."""
     import pytest
 
-    from interplab import Component as C, Patch, Site
+    from interplab import Component as C
+    from interplab import Patch, Site
     from interplab.errors import ConfigError
     from interplab.methods.tasks import induction_task
 

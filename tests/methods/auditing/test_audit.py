@@ -8,8 +8,13 @@ import pytest
 
 from interplab.compile.hidden_rules import RuleFamily, compile_hidden_rule
 from interplab.errors import ConfigError, UnknownNameError
-from interplab.methods.auditing import (METHODS, QueryBudgetExceeded, QueryProxy, audit,
-                                        fixed_position_heads)
+from interplab.methods.auditing import (
+    METHODS,
+    QueryBudgetExceeded,
+    QueryProxy,
+    audit,
+    fixed_position_heads,
+)
 
 FAMILY = RuleFamily("reverse", (0, 1, 2, 3), 5)
 

@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from interplab.methods.causal import output, run_program
-from interplab.methods.causal.das import (active_subspace, das, overlap_within, principal_angles,
-                                          subspace_overlap)
+from interplab.methods.causal.das import (
+    active_subspace,
+    das,
+    overlap_within,
+    principal_angles,
+    subspace_overlap,
+)
 from tests.eval.causal_cases import compiled
 
 
@@ -17,7 +22,9 @@ def test_overlap_of_identical_and_orthogonal_subspaces():
     eye = torch.eye(6)
     assert subspace_overlap(eye[:, :2], eye[:, :2]) == pytest.approx(1.0)
     assert subspace_overlap(eye[:, :2], eye[:, 2:4]) == pytest.approx(0.0, abs=1e-6)
-    assert principal_angles(eye[:, :2], eye[:, [0, 3]]).tolist() == pytest.approx([0.0, 1.5708], abs=1e-4)
+    assert principal_angles(eye[:, :2], eye[:, [0, 3]]).tolist() == pytest.approx(
+        [0.0, 1.5708], abs=1e-4
+    )
 
 
 @pytest.mark.slow
@@ -32,12 +39,23 @@ def test_das_recovers_the_compiled_hist_subspace():
     labels = torch.tensor([[index[repr(v)] for v in o] for o in outs])
     truth = model.ground_truth.variables[var]
     used = sorted({v for xs in inputs for v in run_program(prog, xs)[var]})
-    dims = [d for d, direction in zip(truth.dims, (model.ground_truth.directions[i] for i in truth.dims))
-            if direction.value in used]
+    dims = [
+        d
+        for d, direction in zip(truth.dims, (model.ground_truth.directions[i] for i in truth.dims))
+        if direction.value in used
+    ]
     true = torch.zeros(model.cfg.d_model, len(dims))
     true[dims, range(len(dims))] = 1.0
-    result = das(model, truth.resid_site, model.encode(bases), model.encode(sources), labels,
-                 k=len(dims) - 1, steps=150, lr=2e-2)  # one-hot: the sum direction is constant
+    result = das(
+        model,
+        truth.resid_site,
+        model.encode(bases),
+        model.encode(sources),
+        labels,
+        k=len(dims) - 1,
+        steps=150,
+        lr=2e-2,
+    )  # one-hot: the sum direction is constant
     assert result.iia >= 0.95 and result.n_test == 100
     _, cache = model.run_with_cache(model.encode(inputs), [truth.resid_site])
     active = active_subspace(cache[truth.resid_site][:, 1:].reshape(-1, model.cfg.d_model))

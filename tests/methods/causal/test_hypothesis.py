@@ -6,8 +6,13 @@ import pytest
 
 from interplab.errors import ConfigError
 from interplab.eval.counterfactuals import score_hypothesis
-from interplab.methods.causal import (from_circuit, from_ground_truth, misaligned, run_program,
-                                      shuffled)
+from interplab.methods.causal import (
+    from_circuit,
+    from_ground_truth,
+    misaligned,
+    run_program,
+    shuffled,
+)
 from tests.eval.causal_cases import compiled
 
 
@@ -27,21 +32,29 @@ def test_ground_truth_scores_perfectly_and_controls_do_not(name):
 @pytest.mark.parametrize("name", ["sort_unique", "sum_prev"])
 def test_shuffled_control_fails_on_the_swapped_variables(name):
     model, inputs = compiled(name)
-    report = score_hypothesis(model, shuffled(from_ground_truth(model)), inputs, n_pairs=120,
-                              loss=False)
+    report = score_hypothesis(
+        model, shuffled(from_ground_truth(model)), inputs, n_pairs=120, loss=False
+    )
     assert report.iia.n == 120 and report.iia.value < 0.6
 
 
 def test_circuit_hypothesis_predicts_ablations_and_missing_nodes_are_caught():
     model, inputs = compiled("sum_prev")
     truth = from_ground_truth(model)
-    full = from_circuit("true circuit", model.program, truth.circuit, truth.all_nodes,
-                        model.encode, model.decode)
+    full = from_circuit(
+        "true circuit", model.program, truth.circuit, truth.all_nodes, model.encode, model.decode
+    )
     ok = score_hypothesis(model, full, inputs, n_pairs=60, ablation="mean")
     assert ok.iia is None and all(e.value == 1.0 for e in ok.by_kind.values())
     assert ok.hypothesis_loss_recovered.value > 0.99
-    partial = from_circuit("missing a node", model.program, sorted(truth.circuit)[:1],
-                           truth.all_nodes, model.encode, model.decode)
+    partial = from_circuit(
+        "missing a node",
+        model.program,
+        sorted(truth.circuit)[:1],
+        truth.all_nodes,
+        model.encode,
+        model.decode,
+    )
     bad = score_hypothesis(model, partial, inputs, n_pairs=60)
     # L1.MLP writes the output: resampling it breaks the prediction. L0.MLP computes prev_idx,
     # a function of positions only, so *resampling* it (same length) changes nothing.

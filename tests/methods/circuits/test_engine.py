@@ -5,24 +5,41 @@ import torch
 
 from interplab.core.hooks import count_hooks
 from interplab.errors import ConfigError, ShapeError, UnknownNameError
-from interplab.methods.circuits import (EDGE_METHODS, CircuitTask, EdgePatcher, eap, eap_ig,
-                                        find_circuit, patch_nodes)
+from interplab.methods.circuits import (
+    EDGE_METHODS,
+    CircuitTask,
+    EdgePatcher,
+    eap,
+    eap_ig,
+    find_circuit,
+    patch_nodes,
+)
 from interplab.models.config import TransformerConfig
 from interplab.models.transformer import HookedTransformer
 
 
 @pytest.fixture
 def model() -> HookedTransformer:
-    cfg = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_mlp=32, d_vocab=10,
-                            n_ctx=8, init_std=0.3, seed=1)
+    cfg = TransformerConfig(
+        n_layers=2,
+        d_model=16,
+        n_heads=2,
+        d_head=8,
+        d_mlp=32,
+        d_vocab=10,
+        n_ctx=8,
+        init_std=0.3,
+        seed=1,
+    )
     return HookedTransformer(cfg)
 
 
 @pytest.fixture
 def task() -> CircuitTask:
     g = torch.Generator().manual_seed(0)
-    return CircuitTask(torch.randint(0, 10, (6, 8), generator=g),
-                       torch.randint(0, 10, (6, 8), generator=g))
+    return CircuitTask(
+        torch.randint(0, 10, (6, 8), generator=g), torch.randint(0, 10, (6, 8), generator=g)
+    )
 
 
 def test_no_edges_ablated_is_the_clean_run(model, task):
@@ -33,8 +50,9 @@ def test_no_edges_ablated_is_the_clean_run(model, task):
 
 def test_all_edges_resampled_is_the_corrupted_run(model, task):
     eng = EdgePatcher(model, task, "resample")
-    torch.testing.assert_close(eng.run(torch.ones(eng.n_edges)), model.run(task.corrupted),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        eng.run(torch.ones(eng.n_edges)), model.run(task.corrupted), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_all_edges_zeroed_leaves_only_biases(model, task):
@@ -108,8 +126,17 @@ def test_bad_task_shapes_are_reported():
 
 
 def test_numeric_output_metrics(task):
-    cfg = TransformerConfig(n_layers=1, d_model=16, n_heads=2, d_head=8, d_mlp=16, d_vocab=10,
-                            n_ctx=8, d_vocab_out=1, init_std=0.3)
+    cfg = TransformerConfig(
+        n_layers=1,
+        d_model=16,
+        n_heads=2,
+        d_head=8,
+        d_mlp=16,
+        d_vocab=10,
+        n_ctx=8,
+        d_vocab_out=1,
+        init_std=0.3,
+    )
     m = HookedTransformer(cfg)
     res = find_circuit("patch_edges", m, task, metric="l2")
     assert max(res.scores.values()) > 0

@@ -6,8 +6,13 @@ import torch
 
 from interplab.errors import ConfigError, UnknownNameError
 from interplab.methods.circuits import EdgePatcher, eap, eap_ig, patch_nodes
-from interplab.methods.circuits.full_graph import (CircuitRunner, GraphLayout, attribute_edges,
-                                                   ig_points, patch_nodes_full)
+from interplab.methods.circuits.full_graph import (
+    CircuitRunner,
+    GraphLayout,
+    attribute_edges,
+    ig_points,
+    patch_nodes_full,
+)
 from interplab.methods.tasks import make_task
 from interplab.models.pretrained.llama import LlamaConfig
 from tests.llama_helpers import random_llama
@@ -53,10 +58,12 @@ def test_eap_matches_the_engine_gradient(model, task, ablation):
 
 @pytest.mark.parametrize("ablation", ["mean", "resample"])
 def test_eap_ig_matches_the_engine(model, task, ablation):
-    ref = eap_ig(model, task.to_circuit_task(), ablation=ablation, metric="logit_diff", steps=3,
-                 signed=True)
-    mine = attribute_edges(model, task, method="eap_ig", ablation=ablation, steps=3, batch_size=5,
-                           signed=True)
+    ref = eap_ig(
+        model, task.to_circuit_task(), ablation=ablation, metric="logit_diff", steps=3, signed=True
+    )
+    mine = attribute_edges(
+        model, task, method="eap_ig", ablation=ablation, steps=3, batch_size=5, signed=True
+    )
     for e, v in ref.scores.items():
         assert mine.scores[e] == pytest.approx(v, abs=1e-5)
 
@@ -66,8 +73,9 @@ def test_eap_ig_sum_approaches_the_total_effect(model, task):
     m(all ablated) - m(clean) (this random model is wiggly: 32 Gauss-Legendre points)."""
     runner = CircuitRunner(model, task, "mean", batch_size=6)
     total = float(runner.values(torch.ones(len(runner.layout))).mean() - runner.values(None).mean())
-    gl = attribute_edges(model, task, method="eap_ig", ablation="mean", steps=32,
-                         rule="gauss_legendre", signed=True)
+    gl = attribute_edges(
+        model, task, method="eap_ig", ablation="mean", steps=32, rule="gauss_legendre", signed=True
+    )
     assert gl.extra["signed_sum"] == pytest.approx(total, rel=1e-3, abs=1e-4)
 
 
@@ -77,7 +85,9 @@ def test_circuit_runs_match_the_engine(model, task):
     gen = torch.Generator().manual_seed(0)
     for density in (0.0, 0.03, 0.5, 0.97, 1.0):
         strength = (torch.rand(eng.n_edges, generator=gen) < density).float()
-        assert float(runner.values(strength).mean()) == pytest.approx(float(eng.score(strength)), abs=1e-5)
+        assert float(runner.values(strength).mean()) == pytest.approx(
+            float(eng.score(strength)), abs=1e-5
+        )
     half = torch.full((eng.n_edges,), 0.5)
     assert float(runner.values(half).mean()) == pytest.approx(float(eng.score(half)), abs=1e-5)
 
@@ -93,7 +103,7 @@ def test_node_patching_matches_the_engine(model, task):
 def test_gauss_legendre_points_integrate_polynomials_exactly():
     t, w = ig_points(4, "gauss_legendre")
     assert sum(w) == pytest.approx(1.0)
-    assert sum(wi * ti ** 7 for ti, wi in zip(t, w)) == pytest.approx(1 / 8)
+    assert sum(wi * ti**7 for ti, wi in zip(t, w)) == pytest.approx(1 / 8)
     t, w = ig_points(4, "midpoint")
     assert t == [0.125, 0.375, 0.625, 0.875] and sum(w) == pytest.approx(1.0)
 

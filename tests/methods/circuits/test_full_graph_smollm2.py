@@ -28,9 +28,14 @@ def test_eap_circuit_beats_random_edges_on_ioi(smollm2):
     assert len(layout) == 123211
     runner = CircuitRunner(smollm2, task, "mean", batch_size=4, layout=layout)
     assert float(runner.values(None).mean()) > 0  # the model prefers the indirect object
-    scores = attribute_edges(smollm2, task, method="eap", ablation="mean", batch_size=4, layout=layout)
-    curves = compare(runner, {"eap": edge_order(scores.scores, layout.edges),
-                              "random": random_order(len(layout), 0)}, sizes=(0.05, 1.0))
+    scores = attribute_edges(
+        smollm2, task, method="eap", ablation="mean", batch_size=4, layout=layout
+    )
+    curves = compare(
+        runner,
+        {"eap": edge_order(scores.scores, layout.edges), "random": random_order(len(layout), 0)},
+        sizes=(0.05, 1.0),
+    )
     eap, rand = curves
     assert eap.f[-1] == pytest.approx(1.0) and rand.f[-1] == pytest.approx(1.0)
     assert eap.f[0] > rand.f[0]

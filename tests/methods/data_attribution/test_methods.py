@@ -68,7 +68,9 @@ def test_batching_does_not_change_scores(tiny):
     for method in ("if_exact", "trak", "tracin"):
         a = attribute_data(method, org.model, train, test, batch_size=7, self_influence=True)
         b = attribute_data(method, org.model, train, test, batch_size=500, self_influence=True)
-        assert torch.allclose(a.scores, b.scores, atol=1e-8) and torch.allclose(a.self_influence, b.self_influence)
+        assert torch.allclose(a.scores, b.scores, atol=1e-8) and torch.allclose(
+            a.self_influence, b.self_influence
+        )
 
 
 def test_mlp_methods_run_and_exact_if_tracks_cg():

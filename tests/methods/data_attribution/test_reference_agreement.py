@@ -55,5 +55,7 @@ def test_ekfac_matches_kronfluence(name):
     d = org.data
     train, test = (d.x_train, d.y_train), (d.x_test, d.y_test)
     ours = bench.ours_ekfac(org.model, train, test)
-    ref = bench.kronfluence_scores(org.model, train, test, org.spec.classifier.weight_decay + DAMPING)
+    ref = bench.kronfluence_scores(
+        org.model, train, test, org.spec.classifier.weight_decay + DAMPING
+    )
     assert _pearson(ours, ref) >= 0.95

@@ -5,8 +5,13 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError
-from interplab.methods.dictionaries.corpus import (WindowSource, read_corpus, split, stdlib_docstrings,
-                                                   token_windows)
+from interplab.methods.dictionaries.corpus import (
+    WindowSource,
+    read_corpus,
+    split,
+    stdlib_docstrings,
+    token_windows,
+)
 from interplab.models.pretrained.llama import LlamaConfig
 from tests.llama_helpers import random_llama
 
@@ -43,8 +48,10 @@ def test_empty_or_missing_corpus_is_clear(tmp_path):
 
 
 def test_window_source_skips_the_first_position():
-    model = random_llama(LlamaConfig(d_vocab=40, d_model=8, n_layers=1, n_heads=2, n_kv_heads=1,
-                                     d_mlp=12, n_ctx=32), seed=0)
+    model = random_llama(
+        LlamaConfig(d_vocab=40, d_model=8, n_layers=1, n_heads=2, n_kv_heads=1, d_mlp=12, n_ctx=32),
+        seed=0,
+    )
     from interplab.core.sites import Component, Site
 
     site = Site(Component.RESID_POST, 0)

@@ -15,8 +15,15 @@ def test_topk_keeps_at_most_k_latents():
 
 
 def test_jumprelu_zeroes_below_threshold_and_trains_the_threshold():
-    d = SparseDictionary(DictionaryConfig(d_in=4, d_latent=6, activation="jumprelu",
-                                          jumprelu_threshold=0.5, jumprelu_bandwidth=0.2))
+    d = SparseDictionary(
+        DictionaryConfig(
+            d_in=4,
+            d_latent=6,
+            activation="jumprelu",
+            jumprelu_threshold=0.5,
+            jumprelu_bandwidth=0.2,
+        )
+    )
     pre = torch.tensor([[0.3, 0.45, 0.55, 1.0, -1.0, 0.7]], requires_grad=True)
     out = d.activate(pre)
     assert torch.equal(out.detach(), torch.tensor([[0.0, 0.0, 0.55, 1.0, 0.0, 0.7]]))
@@ -50,12 +57,15 @@ def test_k_is_only_checked_for_topk():
     assert DictionaryConfig(d_in=4, d_latent=6, activation="relu").k == 8
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(activation="gelu"), "activation"),
-    (dict(activation="topk", k=100), "exceeds d_latent"),
-    (dict(d_in=0), "d_in"),
-    (dict(lr=0.0), "lr"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(activation="gelu"), "activation"),
+        (dict(activation="topk", k=100), "exceeds d_latent"),
+        (dict(d_in=0), "d_in"),
+        (dict(lr=0.0), "lr"),
+    ],
+)
 def test_bad_config(kwargs, needle):
     base = dict(d_in=4, d_latent=8)
     with pytest.raises(ConfigError, match=needle):
@@ -81,8 +91,10 @@ def test_saved_dictionaries_follow_the_umask(tmp_path):
 
     old = os.umask(0o022)
     try:
-        path = save_dictionary(SparseDictionary(DictionaryConfig(d_in=4, d_latent=8, activation="relu")),
-                               tmp_path / "d.safetensors")
+        path = save_dictionary(
+            SparseDictionary(DictionaryConfig(d_in=4, d_latent=8, activation="relu")),
+            tmp_path / "d.safetensors",
+        )
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
-
 import pytest
 import torch
 
 from interplab.errors import ConfigError, ShapeError, WeightsError
 from interplab.eval.features import mmcs, score_dictionary
-from interplab.methods.dictionaries import (DictionaryConfig, TensorSource, load_dictionary,
-                                            save_dictionary, train_dictionary)
+from interplab.methods.dictionaries import (
+    DictionaryConfig,
+    TensorSource,
+    load_dictionary,
+    save_dictionary,
+    train_dictionary,
+)
 from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
 
 
@@ -19,7 +23,9 @@ def small_org() -> SyntheticFeatures:
 def _cfg(**kw) -> DictionaryConfig:
     # seed 1, not the organism's 0: SyntheticFeatures and SparseDictionary both draw randn(rows, d)
     # from manual_seed(seed), so with equal seeds the dictionary would start at the true directions.
-    base = dict(d_in=16, d_latent=64, activation="topk", k=3, steps=300, batch_size=512, lr=3e-3, seed=1)
+    base = dict(
+        d_in=16, d_latent=64, activation="topk", k=3, steps=300, batch_size=512, lr=3e-3, seed=1
+    )
     return DictionaryConfig(**{**base, **kw})
 
 
@@ -38,10 +44,14 @@ def test_topk_recovers_the_features_of_a_small_organism(small_org):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("activation, extra", [("topk", dict(k=4)), ("jumprelu", dict(l0_coefficient=3e-2))])
+@pytest.mark.parametrize(
+    "activation, extra", [("topk", dict(k=4)), ("jumprelu", dict(l0_coefficient=3e-2))]
+)
 def test_64d_128_feature_organism_reaches_mmcs_099(activation, extra):
     org = SyntheticFeatures(SyntheticConfig(n_features=128, d=64, mean_active=4, seed=0))
-    cfg = DictionaryConfig(d_in=64, d_latent=256, activation=activation, steps=1200, lr=3e-3, seed=1, **extra)
+    cfg = DictionaryConfig(
+        d_in=64, d_latent=256, activation=activation, steps=1200, lr=3e-3, seed=1, **extra
+    )
     trained = train_dictionary(org, cfg)
     batch = org.sample(4096, 10**6)
     scores = score_dictionary(trained.dictionary, batch.x, true_directions=org.directions)
@@ -51,12 +61,20 @@ def test_64d_128_feature_organism_reaches_mmcs_099(activation, extra):
 
 def test_sweeps_over_k_and_l1_give_monotone_l0(small_org):
     batch = small_org.sample(2048, 10**6)
-    l0_by_k = [score_dictionary(train_dictionary(small_org, _cfg(k=k, steps=100)).dictionary, batch.x).l0
-               for k in (1, 2, 4, 8)]
+    l0_by_k = [
+        score_dictionary(train_dictionary(small_org, _cfg(k=k, steps=100)).dictionary, batch.x).l0
+        for k in (1, 2, 4, 8)
+    ]
     assert all(a < b for a, b in zip(l0_by_k, l0_by_k[1:])), l0_by_k
-    l0_by_l1 = [score_dictionary(train_dictionary(small_org, _cfg(activation="relu", l1_coefficient=c,
-                                                                  steps=150)).dictionary, batch.x).l0
-                for c in (1e-3, 1e-2, 1e-1)]
+    l0_by_l1 = [
+        score_dictionary(
+            train_dictionary(
+                small_org, _cfg(activation="relu", l1_coefficient=c, steps=150)
+            ).dictionary,
+            batch.x,
+        ).l0
+        for c in (1e-3, 1e-2, 1e-1)
+    ]
     assert all(a > b for a, b in zip(l0_by_l1, l0_by_l1[1:])), l0_by_l1
 
 
@@ -138,8 +156,16 @@ def test_resampling_revives_dead_latents():
     x[:, :2] = torch.rand(4096, 2, generator=torch.Generator().manual_seed(0))
     runs = {}
     for every in (20, 0):
-        cfg = DictionaryConfig(d_in=8, d_latent=32, activation="relu", l1_coefficient=1e-3, steps=40,
-                               batch_size=256, resample_every=every, log_every=10)
+        cfg = DictionaryConfig(
+            d_in=8,
+            d_latent=32,
+            activation="relu",
+            l1_coefficient=1e-3,
+            steps=40,
+            batch_size=256,
+            resample_every=every,
+            log_every=10,
+        )
         runs[every] = train_dictionary(TensorSource(x), cfg).history
     assert runs[20][-1]["resampled"] > 0 and runs[0][-1]["resampled"] == 0
     assert runs[0][2]["dead_fraction"] > 0  # step 30: still dead without resampling

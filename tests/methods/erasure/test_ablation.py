@@ -14,8 +14,8 @@ def _planted(n=300, seed=0):
     z = torch.randint(0, 2, (n,), generator=gen)
     y = torch.randint(0, 2, (n,), generator=gen)
     h = torch.rand(n, 6, generator=gen)
-    h[:, 4] += 3.0 * z          # unit 4 carries the concept
-    h[:, 1] += 3.0 * y          # unit 1 carries the label
+    h[:, 4] += 3.0 * z  # unit 4 carries the concept
+    h[:, 1] += 3.0 * y  # unit 1 carries the label
     return h, z, y
 
 
@@ -24,7 +24,7 @@ def test_the_planted_unit_ranks_first_and_readout_weights_matter():
     r = rank_units(h, z)
     assert int(r.order[0]) == 4
     readout = torch.ones(6)
-    readout[4] = 0.0            # a unit the output ignores carries no attribution
+    readout[4] = 0.0  # a unit the output ignores carries no attribution
     assert int(rank_units(h, z, readout).order[0]) != 4
 
 

@@ -48,7 +48,7 @@ def test_least_squares_probe_is_constant_after_erasure():
     design = torch.cat([xe, torch.ones(len(xe), 1, dtype=torch.float64)], 1)
     coef = torch.linalg.lstsq(design, z.double()[:, None], rcond=1e-5, driver="gelsd").solution
     fitted = (design @ coef).flatten()
-    assert float(fitted.std()) < 1e-3              # the best linear fit is the constant mean
+    assert float(fitted.std()) < 1e-3  # the best linear fit is the constant mean
 
 
 def test_erasure_moves_little_where_the_concept_is_absent():
@@ -60,7 +60,7 @@ def test_erasure_moves_little_where_the_concept_is_absent():
 
 def test_multi_column_concept_and_rank_deficient_features():
     x, z = _data(d=6, seed=3)
-    x = torch.cat([x, x[:, :2]], 1)                       # duplicated columns: singular covariance
+    x = torch.cat([x, x[:, :2]], 1)  # duplicated columns: singular covariance
     onehot = torch.nn.functional.one_hot(torch.randint(0, 3, (len(x),)), 3).float()
     onehot[:, 0] = z.float()
     xe = fit_leace(x, onehot).apply(x)
@@ -95,5 +95,7 @@ def test_random_eraser_has_the_rank_and_mean_but_not_the_concepts_subspace():
     p = control.proj
     assert torch.allclose(p @ p, p, atol=1e-10) and torch.allclose(p, p.T, atol=1e-12)
     gap = lambda e: float((e.apply(x)[z == 1, 0].mean() - e.apply(x)[z == 0, 0].mean()).abs())  # noqa: E731
-    assert gap(fitted) < 1e-6 < 1.0 < gap(control)  # the random subspace leaves the concept in place
+    assert (
+        gap(fitted) < 1e-6 < 1.0 < gap(control)
+    )  # the random subspace leaves the concept in place
     assert not torch.equal(random_eraser(fitted, seed=2).proj, p)

@@ -35,9 +35,15 @@ def test_all_units_restore_everything_and_none_restore_nothing(adversarial):
 def test_named_units_restore_adversarial_examples_better_than_random(adversarial):
     model, x, xa, units = adversarial
     k = 16
-    best = max(restoration_rate(model, x, xa, explain_failure(model, x, xa, units=units, method=m), k).value
-               for m in ("activation", "attribution"))
-    rand = restoration_rate(model, x, xa, explain_failure(model, x, xa, units=units, method="random"), k)
+    best = max(
+        restoration_rate(
+            model, x, xa, explain_failure(model, x, xa, units=units, method=m), k
+        ).value
+        for m in ("activation", "attribution")
+    )
+    rand = restoration_rate(
+        model, x, xa, explain_failure(model, x, xa, units=units, method="random"), k
+    )
     assert best >= 0.9
     assert rand.high < best
 
@@ -62,8 +68,9 @@ def test_token_trojan_heads_and_whole_site_units():
     heads = [(Site(Component.ATTN_Z, 0), h) for h in range(4)]
     e = explain_failure(org.model, x, xt, units=heads, method="activation")
     assert localisation_auroc(e.mean_scores(), org.truth_units) == 1.0
-    mlp = explain_failure(org.model, x, xt, units=heads + [(Site(Component.MLP_OUT, 0), None)],
-                          method="attribution")
+    mlp = explain_failure(
+        org.model, x, xt, units=heads + [(Site(Component.MLP_OUT, 0), None)], method="attribution"
+    )
     assert mlp.scores.shape == (len(x), 5)
     with pytest.raises(UnknownNameError):
         explain_failure(org.model, x, xt, units=heads, method="nope")

@@ -40,15 +40,22 @@ def test_sae_is_trained_on_clean_activations_and_reconstructs_them(case):
 
 def test_patching_nothing_or_everything_is_exact(case):
     model, sae, x, xa = case
-    e = explain_failure_features(model, x, xa, site=trojans.ACT_SITE, dictionary=sae, method="random")
+    e = explain_failure_features(
+        model, x, xa, site=trojans.ACT_SITE, dictionary=sae, method="random"
+    )
     assert bool((e.fail_labels != e.clean_labels).all())
     assert restoration_rate(model, x, xa, e, 0).value == 0.0  # nothing patched: still failing
-    assert leftover_rate(model, x, xa, e, 0).value == 1.0     # the rest = the whole clean site
+    assert leftover_rate(model, x, xa, e, 0).value == 1.0  # the rest = the whole clean site
     none = torch.zeros(len(x), sae.W_dec.shape[0], dtype=torch.bool)
     _, cc = model.run_with_cache(x, [trojans.ACT_SITE])
     _, fc = model.run_with_cache(xa, [trojans.ACT_SITE])
-    assert torch.allclose(patch_latents(model, trojans.ACT_SITE, sae, cc[trojans.ACT_SITE],
-                                        fc[trojans.ACT_SITE], xa, none), model.run(xa), atol=1e-5)
+    assert torch.allclose(
+        patch_latents(
+            model, trojans.ACT_SITE, sae, cc[trojans.ACT_SITE], fc[trojans.ACT_SITE], xa, none
+        ),
+        model.run(xa),
+        atol=1e-5,
+    )
 
 
 def test_attribution_is_exact_before_a_linear_readout(case):
@@ -66,20 +73,26 @@ def test_sae_latents_restore_adversarial_failures_beside_neurons_and_random(case
     model, sae, x, xa = case
     k = 8
     e = explain_failure_features(model, x, xa, site=trojans.ACT_SITE, dictionary=sae)
-    rand = explain_failure_features(model, x, xa, site=trojans.ACT_SITE, dictionary=sae, method="random")
+    rand = explain_failure_features(
+        model, x, xa, site=trojans.ACT_SITE, dictionary=sae, method="random"
+    )
     ours, ctrl = restoration_rate(model, x, xa, e, k), restoration_rate(model, x, xa, rand, k)
     assert ours.n == ctrl.n == len(x) and ours.low > ctrl.high
     assert leftover_rate(model, x, xa, e, k).value < leftover_rate(model, x, xa, rand, k).value
     units = [(trojans.ACT_SITE, i) for i in range(model.module.out.in_features)]
     neurons = explain_failure(model, x, xa, units=units)
-    assert 0.0 <= restoration_rate(model, x, xa, neurons, k).value <= 1.0  # reported beside, not ranked
+    assert (
+        0.0 <= restoration_rate(model, x, xa, neurons, k).value <= 1.0
+    )  # reported beside, not ranked
 
 
 def test_bad_input(case):
     model, sae, x, xa = case
     with pytest.raises(UnknownNameError):
         explain_failure_features(model, x, xa, site=trojans.ACT_SITE, dictionary=sae, method="nope")
-    wrong = SparseDictionary(DictionaryConfig(d_in=sae.d_in + 1, d_latent=8, activation="topk", k=2))
+    wrong = SparseDictionary(
+        DictionaryConfig(d_in=sae.d_in + 1, d_latent=8, activation="topk", k=2)
+    )
     with pytest.raises(ShapeError):
         explain_failure_features(model, x, xa, site=trojans.ACT_SITE, dictionary=wrong)
     transcoder = SparseDictionary(DictionaryConfig(d_in=sae.d_in, d_latent=8, d_out=4))

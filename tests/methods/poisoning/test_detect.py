@@ -69,16 +69,29 @@ def test_the_synthetic_model_learned_the_planted_trigger(case):
         assert float((model.run(_trigger(x[keep])).argmax(-1) == TARGET).float().mean()) >= 0.9
 
 
-@pytest.mark.parametrize("method", ["activation_clustering", "spectral_signature", "sae_features", "trigger"])
+@pytest.mark.parametrize(
+    "method", ["activation_clustering", "spectral_signature", "sae_features", "trigger"]
+)
 def test_detectors_find_the_planted_cluster(case, method):
     model, x, y, idx, trigger = case
-    found = detect_poison(model, x, y, method, site=SITE, seed=0, trigger=trigger,
-                          **({"steps": 400, "d_latent": 32, "k": 4} if method == "sae_features" else {}))
+    found = detect_poison(
+        model,
+        x,
+        y,
+        method,
+        site=SITE,
+        seed=0,
+        trigger=trigger,
+        **({"steps": 400, "d_latent": 32, "k": 4} if method == "sae_features" else {}),
+    )
     assert isinstance(found, PoisonScores) and found.scores.shape == (len(x),)
     assert bool(torch.isfinite(found.scores).all())
     assert poison_detection_auroc(found.scores, idx) >= 0.9
     xs, ys = _data(200, 7)
-    clean, triggered = found.score(xs), found.score(_trigger(xs[ys == 0]))  # the poisoned source class
+    clean, triggered = (
+        found.score(xs),
+        found.score(_trigger(xs[ys == 0])),
+    )  # the poisoned source class
     assert trigger_detection_auroc(clean, triggered) >= 0.8
 
 
@@ -97,7 +110,10 @@ def test_input_anomaly_finds_isolated_mislabelled_examples(case):
 
 def test_random_is_near_one_half_on_average(case):
     model, x, y, idx, _ = case
-    values = [poison_detection_auroc(detect_poison(model, x, y, "random", seed=s).scores, idx) for s in range(30)]
+    values = [
+        poison_detection_auroc(detect_poison(model, x, y, "random", seed=s).scores, idx)
+        for s in range(30)
+    ]
     assert abs(sum(values) / len(values) - 0.5) < 0.03
     a = detect_poison(model, x, y, "random", seed=3).scores
     assert torch.equal(a, detect_poison(model, x, y, "random", seed=3).scores)
@@ -113,8 +129,15 @@ def test_loss_scores_are_per_example_cross_entropy(case):
 
 def test_bad_input_gets_clear_errors(case):
     model, x, y, _, _ = case
-    assert set(METHODS) >= {"activation_clustering", "spectral_signature", "sae_features", "loss",
-                            "input_anomaly", "random", "trigger"}
+    assert set(METHODS) >= {
+        "activation_clustering",
+        "spectral_signature",
+        "sae_features",
+        "loss",
+        "input_anomaly",
+        "random",
+        "trigger",
+    }
     with pytest.raises(UnknownNameError):
         detect_poison(model, x, y, "spectral_signatures", site=SITE)
     with pytest.raises(ConfigError, match="site="):

@@ -4,9 +4,16 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError, ShapeError
-from interplab.methods.probing.concept import (auroc, count_features, direction_scorer, probe_scorer,
-                                               random_scorer, rank_features, sparse_probe_scorer,
-                                               stratified_folds)
+from interplab.methods.probing.concept import (
+    auroc,
+    count_features,
+    direction_scorer,
+    probe_scorer,
+    random_scorer,
+    rank_features,
+    sparse_probe_scorer,
+    stratified_folds,
+)
 
 
 def _planted(n=80, d=24, seed=0, strength=2.0):

@@ -7,9 +7,16 @@ import torch
 
 from interplab.errors import ConfigError, ShapeError
 from interplab.methods.causal import run_program
-from interplab.methods.probing import (MIN_CONTROL_TYPES, DegenerateControlTask, LinearProbe,
-                                       control_labels, control_task, probe_accuracy,
-                                       probe_selectivity, token_position_types)
+from interplab.methods.probing import (
+    MIN_CONTROL_TYPES,
+    DegenerateControlTask,
+    LinearProbe,
+    control_labels,
+    control_task,
+    probe_accuracy,
+    probe_selectivity,
+    token_position_types,
+)
 from tests.eval.causal_cases import library
 
 

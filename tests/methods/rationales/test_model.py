@@ -58,7 +58,9 @@ def test_bad_rows_and_unknown_feature_names():
 def test_any_torch_module_with_two_class_logits_is_explained():
     org = get("credit-linear")
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(20, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).double()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(20, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)
+    ).double()
     model = DecisionModel.from_torch(net, org.features)
     x = org.test_rows[0]
     out = net(x[None])

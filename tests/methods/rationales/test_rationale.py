@@ -36,10 +36,20 @@ def test_a_false_claim_fails_its_test():
         probe[0, names.index("duration")], probe[1, names.index("duration")] = 6, 60
         if bool(model.decide(probe[:1])[0]) != bool(model.decide(probe[1:])[0]):
             break
-    false = check_claim(Claim("irrelevant", "duration did not matter", {"feature": "duration"}, ""),
-                        model, x, org.background, gen)
-    true = check_claim(Claim("irrelevant", "age did not matter", {"feature": "age"}, ""),
-                       model, x, org.background, gen)
+    false = check_claim(
+        Claim("irrelevant", "duration did not matter", {"feature": "duration"}, ""),
+        model,
+        x,
+        org.background,
+        gen,
+    )
+    true = check_claim(
+        Claim("irrelevant", "age did not matter", {"feature": "age"}, ""),
+        model,
+        x,
+        org.background,
+        gen,
+    )
     assert not false.passed and true.passed
 
 

@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError
-from interplab.methods.rationales import DecisionModel, find_recourse, nearest_neighbour, random_recourse
+from interplab.methods.rationales import (
+    DecisionModel,
+    find_recourse,
+    nearest_neighbour,
+    random_recourse,
+)
 from interplab.zoo.tabular import get
 
 FAST = ["credit-rule", "credit-linear", "digits-rule"]

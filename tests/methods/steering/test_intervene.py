@@ -10,9 +10,14 @@ from interplab.core.hooks import count_hooks
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError, ShapeError
 from interplab.methods.steering import Direction, diff_in_means
-from interplab.methods.steering.intervene import (Steering, compare_steering, last_logits,
-                                                  last_token_activations, random_direction,
-                                                  steering_intervention)
+from interplab.methods.steering.intervene import (
+    Steering,
+    compare_steering,
+    last_logits,
+    last_token_activations,
+    random_direction,
+    steering_intervention,
+)
 from interplab.models.pretrained.llama import LlamaConfig
 from tests.llama_helpers import random_llama
 
@@ -22,14 +27,20 @@ LATER = Site(Component.RESID_POST, 1)
 
 @pytest.fixture(scope="module")
 def lm():
-    return random_llama(LlamaConfig(d_vocab=64, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2,
-                                    d_mlp=24, n_ctx=32), seed=3)
+    return random_llama(
+        LlamaConfig(
+            d_vocab=64, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=24, n_ctx=32
+        ),
+        seed=3,
+    )
 
 
 @pytest.fixture(scope="module")
 def direction():
     gen = torch.Generator().manual_seed(0)
-    return diff_in_means(torch.randn(20, 16, generator=gen) + 1.0, torch.randn(20, 16, generator=gen))
+    return diff_in_means(
+        torch.randn(20, 16, generator=gen) + 1.0, torch.randn(20, 16, generator=gen)
+    )
 
 
 TOKENS = torch.randint(0, 64, (3, 7), generator=torch.Generator().manual_seed(5))
@@ -76,7 +87,7 @@ def test_hooks_are_removed_after_a_run_and_after_an_error(lm, direction):
     for s in (Steering("ablate"), Steering("add", 1.0)):
         lm.run_with(TOKENS, [steering_intervention(SITE, direction, s)])
         assert count_hooks(module) == 0
-    wrong = Direction(torch.ones(5) / 5 ** 0.5, 1.0, 0.0)  # 5 features; the site has 16
+    wrong = Direction(torch.ones(5) / 5**0.5, 1.0, 0.0)  # 5 features; the site has 16
     for s in (Steering("ablate"), Steering("add", 1.0)):
         with pytest.raises(ShapeError, match="the direction 5"):
             last_logits(lm, [[1, 2, 3]], [steering_intervention(SITE, wrong, s)])
@@ -110,7 +121,11 @@ def test_steering_values_check_their_arguments(direction):
 
 
 def test_random_directions_are_unit_seeded_and_take_the_same_step(direction):
-    a, b, c = random_direction(direction, 1), random_direction(direction, 1), random_direction(direction, 2)
+    a, b, c = (
+        random_direction(direction, 1),
+        random_direction(direction, 1),
+        random_direction(direction, 2),
+    )
     assert torch.equal(a.vector, b.vector) and not torch.equal(a.vector, c.vector)
     assert float(a.vector.norm()) == pytest.approx(1.0) and a.gap == direction.gap
     assert abs(float(a.vector @ direction.vector)) < 0.9
@@ -119,11 +134,26 @@ def test_random_directions_are_unit_seeded_and_take_the_same_step(direction):
 def test_compare_steering_runs_every_condition(lm, direction):
     prompts = [[1, 2, 3], [4, 5], [6, 7, 8]]
     calls = []
-    cmp = compare_steering(lm, prompts, SITE, direction, lambda logits: logits[:, 0] - logits[:, 1],
-                           alphas=(1.0, 2.0), n_random=2, seed=7, progress=calls.append)
+    cmp = compare_steering(
+        lm,
+        prompts,
+        SITE,
+        direction,
+        lambda logits: logits[:, 0] - logits[:, 1],
+        alphas=(1.0, 2.0),
+        n_random=2,
+        seed=7,
+        progress=calls.append,
+    )
     labels = [c.label for c in cmp.conditions]
-    assert labels[:6] == ["none", "learned ablate", "learned add +1", "learned add -1",
-                          "learned add +2", "learned add -2"]
+    assert labels[:6] == [
+        "none",
+        "learned ablate",
+        "learned add +1",
+        "learned add -1",
+        "learned add +2",
+        "learned add -2",
+    ]
     assert labels[6] == "random#7 ablate" and labels[-1] == "random#8 add -2" and len(labels) == 16
     assert calls == labels and all(len(c.scores) == 3 for c in cmp.conditions)
     base = last_logits(lm, prompts)

@@ -6,10 +6,16 @@ import pytest
 
 pytest.importorskip("vaderSentiment")
 
-from interplab.errors import ConfigError  # noqa: E402
-from interplab.methods.tasks.sentiment import (FAMILIES, NOUNS, PLAIN, SHIFTED, SPLITS,  # noqa: E402
-                                               sentiment_splits)
-from interplab.models.sentiment_lexicon import lexicon  # noqa: E402
+from interplab.errors import ConfigError
+from interplab.methods.tasks.sentiment import (
+    FAMILIES,
+    NOUNS,
+    PLAIN,
+    SHIFTED,
+    SPLITS,
+    sentiment_splits,
+)
+from interplab.models.sentiment_lexicon import lexicon
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +27,7 @@ def test_every_label_is_the_sign_of_its_words_valence(splits):
     lex = lexicon()
     for name in SPLITS:
         for s in splits.split(name):
-            assert s.text[s.word_start:s.word_end] == s.word
+            assert s.text[s.word_start : s.word_end] == s.word
             assert abs(lex[s.word]) >= splits.threshold
             assert s.label == (1 if lex[s.word] > 0 else 0)
 
@@ -72,7 +78,20 @@ def test_word_filter_and_bad_input():
         sentiment_splits(1, 10, seed=0)
     with pytest.raises(ConfigError, match="at least 6"):
         sentiment_splits(10, 10, seed=0, keep=lambda w: w == "good")
-    few = {"great", "happy", "love", "best", "amazing", "wonderful", "bad", "awful", "sad", "hate", "ugly", "worst"}
+    few = {
+        "great",
+        "happy",
+        "love",
+        "best",
+        "amazing",
+        "wonderful",
+        "bad",
+        "awful",
+        "sad",
+        "hate",
+        "ugly",
+        "worst",
+    }
     assert sentiment_splits(10, 10, seed=0, keep=few.__contains__)  # 2 words a label per third
     with pytest.raises(ConfigError, match="distinct sentences"):
         sentiment_splits(400, 10, seed=0, keep=few.__contains__)  # 2 x 20 nouns x 4 templates < 200

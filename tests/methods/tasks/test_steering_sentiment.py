@@ -9,9 +9,15 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError
-from interplab.methods.tasks.steering_sentiment import (EVAL_FRAMES, EVAL_SUBJECTS, FIT_FRAMES, FIT_SUBJECTS,
-                                                        sentiment_steering_check, sentiment_task,
-                                                        single_token_words)
+from interplab.methods.tasks.steering_sentiment import (
+    EVAL_FRAMES,
+    EVAL_SUBJECTS,
+    FIT_FRAMES,
+    FIT_SUBJECTS,
+    sentiment_steering_check,
+    sentiment_task,
+    single_token_words,
+)
 from interplab.models.sentiment_lexicon import polar_words
 
 pytest.importorskip("vaderSentiment")
@@ -67,17 +73,22 @@ def test_log_odds_is_positive_mass_against_negative_mass():
     task = sentiment_task(WordTokenizer(vocab=5000), n_fit=4, n_eval=3, seed=0)
     logits = torch.randn(3, 5000, generator=torch.Generator().manual_seed(0))
     p = torch.softmax(logits.double(), -1)
-    want = torch.log(p[:, list(task.positive_ids)].sum(-1)) - torch.log(p[:, list(task.negative_ids)].sum(-1))
+    want = torch.log(p[:, list(task.positive_ids)].sum(-1)) - torch.log(
+        p[:, list(task.negative_ids)].sum(-1)
+    )
     assert torch.allclose(task.log_odds(logits).double(), want, atol=1e-5)
     logits[:, task.positive_ids[0]] = 50.0
     assert bool((task.log_odds(logits) > 0).all())
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n_fit": 0}, "n_fit must be a positive int"),
-    ({"n_eval": 65}, "n_eval must be at most 64"),
-    ({"n_eval": True}, "n_eval must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_fit": 0}, "n_fit must be a positive int"),
+        ({"n_eval": 65}, "n_eval must be at most 64"),
+        ({"n_eval": True}, "n_eval must be a positive int"),
+    ],
+)
 def test_bad_sizes_are_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         sentiment_task(WordTokenizer(), **kwargs)
@@ -96,8 +107,12 @@ def test_the_check_runs_on_a_tiny_model():
     from interplab.models.pretrained.llama import LlamaConfig
     from tests.llama_helpers import random_llama
 
-    lm = random_llama(LlamaConfig(d_vocab=512, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2,
-                                  d_mlp=24, n_ctx=32), seed=1)
+    lm = random_llama(
+        LlamaConfig(
+            d_vocab=512, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=24, n_ctx=32
+        ),
+        seed=1,
+    )
     task = sentiment_task(WordTokenizer(vocab=512), n_fit=8, n_eval=6, seed=0)
     check = sentiment_steering_check(lm, task, 1, alphas=(1.0,), n_random=1)
     d = check.to_dict()
@@ -109,7 +124,9 @@ def test_the_check_runs_on_a_tiny_model():
     from interplab.methods.steering.intervene import activations_at
 
     site = Site(Component.RESID_POST, 1)
-    direction = diff_in_means(activations_at(lm, site, task.fit_positive, -1),
-                              activations_at(lm, site, task.fit_negative, -1))
+    direction = diff_in_means(
+        activations_at(lm, site, task.fit_positive, -1),
+        activations_at(lm, site, task.fit_negative, -1),
+    )
     first = direction.project(activations_at(lm, site, task.eval_prompts, 0)).mean()
     assert d["eval_projection"]["first"] == pytest.approx(float(first), rel=1e-4)

@@ -11,41 +11,72 @@ import numpy as np
 import pytest
 import torch
 import transformers  # a missing install fails, never skips
+from tests.llama_helpers import random_llama
 
-from interplab import Component as C, Patch, Site
+from interplab import Component as C
+from interplab import Patch, Site
 from interplab.core.hooks import count_hooks
 from interplab.errors import WeightsError
 from interplab.models.pretrained.gguf_loader import open_gguf, unpermute_qk
 from interplab.models.pretrained.llama import HookedLlama, Llama, LlamaConfig, PartialRun
-from tests.llama_helpers import random_llama
 
 
 def to_hf(model: Llama) -> transformers.LlamaForCausalLM:
     """The reference: a transformers Llama holding the same weights."""
     cfg = model.cfg
     hf_cfg = transformers.LlamaConfig(
-        vocab_size=cfg.d_vocab, hidden_size=cfg.d_model, intermediate_size=cfg.d_mlp,
-        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,
-        num_key_value_heads=cfg.n_kv_heads, rms_norm_eps=cfg.norm_eps, rope_theta=cfg.rope_base,
-        max_position_embeddings=cfg.n_ctx, tie_word_embeddings=cfg.tie_embeddings,
-        bos_token_id=0, eos_token_id=0, pad_token_id=0)
+        vocab_size=cfg.d_vocab,
+        hidden_size=cfg.d_model,
+        intermediate_size=cfg.d_mlp,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.n_kv_heads,
+        rms_norm_eps=cfg.norm_eps,
+        rope_theta=cfg.rope_base,
+        max_position_embeddings=cfg.n_ctx,
+        tie_word_embeddings=cfg.tie_embeddings,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
     hf = transformers.LlamaForCausalLM(hf_cfg).eval()
-    sd = {"model.embed_tokens.weight": model.embed.W_E, "model.norm.weight": model.ln_final.w,
-          "lm_head.weight": model.W_U.T}
+    sd = {
+        "model.embed_tokens.weight": model.embed.W_E,
+        "model.norm.weight": model.ln_final.w,
+        "lm_head.weight": model.W_U.T,
+    }
     for i, b in enumerate(model.blocks):
         p = f"model.layers.{i}."
-        sd.update({p + "self_attn.q_proj.weight": b.attn.W_Q.T, p + "self_attn.k_proj.weight": b.attn.W_K.T,
-                   p + "self_attn.v_proj.weight": b.attn.W_V.T, p + "self_attn.o_proj.weight": b.attn.W_O.T,
-                   p + "mlp.gate_proj.weight": b.mlp.W_gate.T, p + "mlp.up_proj.weight": b.mlp.W_up.T,
-                   p + "mlp.down_proj.weight": b.mlp.W_down.T, p + "input_layernorm.weight": b.ln1.w,
-                   p + "post_attention_layernorm.weight": b.ln2.w})
+        sd.update(
+            {
+                p + "self_attn.q_proj.weight": b.attn.W_Q.T,
+                p + "self_attn.k_proj.weight": b.attn.W_K.T,
+                p + "self_attn.v_proj.weight": b.attn.W_V.T,
+                p + "self_attn.o_proj.weight": b.attn.W_O.T,
+                p + "mlp.gate_proj.weight": b.mlp.W_gate.T,
+                p + "mlp.up_proj.weight": b.mlp.W_up.T,
+                p + "mlp.down_proj.weight": b.mlp.W_down.T,
+                p + "input_layernorm.weight": b.ln1.w,
+                p + "post_attention_layernorm.weight": b.ln2.w,
+            }
+        )
     hf.load_state_dict({k: v.detach().clone() for k, v in sd.items()}, strict=False)
     return hf
 
 
 def tiny() -> HookedLlama:
-    return random_llama(LlamaConfig(d_vocab=40, d_model=24, n_layers=2, n_heads=6, n_kv_heads=2,
-                                    d_mlp=32, n_ctx=16, rope_base=100.0))
+    return random_llama(
+        LlamaConfig(
+            d_vocab=40,
+            d_model=24,
+            n_layers=2,
+            n_heads=6,
+            n_kv_heads=2,
+            d_mlp=32,
+            n_ctx=16,
+            rope_base=100.0,
+        )
+    )
 
 
 TOKENS = torch.randint(0, 40, (3, 9), generator=torch.Generator().manual_seed(1))
@@ -77,8 +108,9 @@ def test_grouped_query_k_site_is_per_query_head():
     k = cache[Site(C.ATTN_K, 0)]
     assert torch.equal(k[:, :, 0], k[:, :, 1])  # heads 0-2 share kv head 0
     patched = torch.zeros_like(k[:, :, 1])
-    _, after = hm.run_with_cache(TOKENS, [Site(C.ATTN_PATTERN, 0)],
-                                 interventions=[Patch(Site(C.ATTN_K, 0, head=1), patched)])
+    _, after = hm.run_with_cache(
+        TOKENS, [Site(C.ATTN_PATTERN, 0)], interventions=[Patch(Site(C.ATTN_K, 0, head=1), patched)]
+    )
     before = cache[Site(C.ATTN_PATTERN, 0)]
     assert torch.allclose(after[Site(C.ATTN_PATTERN, 0)][:, 0], before[:, 0])
     assert not torch.allclose(after[Site(C.ATTN_PATTERN, 0)][:, 1], before[:, 1])
@@ -142,7 +174,9 @@ def test_smollm2_loads_fast_and_completes_text(smollm2):
 def test_smollm2_matches_transformers_with_same_weights(smollm2):
     model, _ = smollm2
     ref = to_hf(model.model)
-    ids = torch.tensor([model.tokenizer.encode("When Mary and John went to the store, John gave a drink to")])
+    ids = torch.tensor(
+        [model.tokenizer.encode("When Mary and John went to the store, John gave a drink to")]
+    )
     with torch.no_grad():
         want = ref(input_ids=ids, use_cache=False).logits
     got, cache = model.run_with_cache(ids)

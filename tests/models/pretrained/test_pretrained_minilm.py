@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from interplab import Component as C, Site
+from interplab import Component as C
+from interplab import Site
 from interplab.models.pretrained.minilm import load_minilm, mean_pool, model_dir
 
 pytestmark = pytest.mark.slow  # loading takes ~8 s
@@ -29,8 +30,11 @@ def reference_bert(inputs):
     ln = lambda x, p: F.layer_norm(x, (x.shape[-1],), w[p + ".weight"], w[p + ".bias"], 1e-12)  # noqa: E731
     lin = lambda x, p: x @ w[p + ".weight"].T + w[p + ".bias"]  # noqa: E731
     pos = torch.arange(ids.shape[1])
-    x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][pos]
-         + w["embeddings.token_type_embeddings.weight"][inputs["token_type_ids"]])
+    x = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][pos]
+        + w["embeddings.token_type_embeddings.weight"][inputs["token_type_ids"]]
+    )
     x = ln(x, "embeddings.LayerNorm")
     b, p, d = x.shape
     h = 12
@@ -38,8 +42,10 @@ def reference_bert(inputs):
     hidden = [x]
     for i in range(6):
         a = f"encoder.layer.{i}."
-        q, k, v = (lin(x, a + f"attention.self.{n}").view(b, p, h, d // h).transpose(1, 2)
-                   for n in ("query", "key", "value"))
+        q, k, v = (
+            lin(x, a + f"attention.self.{n}").view(b, p, h, d // h).transpose(1, 2)
+            for n in ("query", "key", "value")
+        )
         att = (q @ k.transpose(-1, -2) / math.sqrt(d // h) + add_mask).softmax(-1)
         z = (att @ v).transpose(1, 2).reshape(b, p, d)
         x = ln(lin(z, a + "attention.output.dense") + x, a + "attention.output.LayerNorm")

@@ -54,7 +54,9 @@ def model_and_data():
 def test_mlp_matches_numpy_feedforward(model_and_data):
     model, (x, y) = model_and_data
     sd = model.module.state_dict()
-    w1, b1, w2, b2 = (sd[k].double().numpy() for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"))
+    w1, b1, w2, b2 = (
+        sd[k].double().numpy() for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
+    )
     xs = x[:500].double().numpy()
     sig = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
     ref = sig(sig(xs @ w1.T + b1) @ w2.T + b2)

@@ -87,9 +87,15 @@ HYPOTHESES = ("ground_truth", "misaligned", "shuffled", "random", "das", "circui
 METHODS = HYPOTHESES + ("replacement", "probe", "dictionary_replacement")
 #: controls and the scorer self-check, never ranked as the best method
 BASELINES = ("misaligned", "shuffled", "random", "ground_truth")
-METRICS = ("counterfactual_accuracy_interchange", "counterfactual_accuracy_ablation",
-           "counterfactual_accuracy_new_input", "hypothesis_loss_recovered",
-           "replacement_fidelity", "probe_selectivity", "mmcs_written_directions")
+METRICS = (
+    "counterfactual_accuracy_interchange",
+    "counterfactual_accuracy_ablation",
+    "counterfactual_accuracy_new_input",
+    "hypothesis_loss_recovered",
+    "replacement_fidelity",
+    "probe_selectivity",
+    "mmcs_written_directions",
+)
 #: prefix of every metric the ground_truth method emits (a scorer self-check, not a result)
 SELFCHECK = "selfcheck_"
 N_PAIRS = 200
@@ -111,8 +117,9 @@ def fixed_length_inputs(spec: Any, seed: int = 0) -> list[list]:
     """Every valid input of length ``spec.max_len`` (a seeded sample of :data:`MAX_INPUTS`
     when there are more): the pool hypotheses are scored on."""
     if len(spec.vocab) ** spec.max_len <= MAX_INPUTS:
-        return [list(x) for x in itertools.product(spec.vocab, repeat=spec.max_len)
-                if spec.valid(x)]
+        return [
+            list(x) for x in itertools.product(spec.vocab, repeat=spec.max_len) if spec.valid(x)
+        ]
     rng = random.Random(seed)
     return [spec.sample(rng, spec.max_len) for _ in range(MAX_INPUTS)]
 
@@ -142,10 +149,22 @@ def load(organism: str, seed: int = 0) -> tuple[Any, Any, list]:
     raise unknown_name("causal-track organism", organism, organisms())
 
 
-def _row(organism: str, method: str, metric: str, value: float, seconds: float,
-         ablation: str | None = None) -> dict:
-    return {"organism": organism, "method": method, "ablation": ablation, "metric": metric,
-            "value": float(value), "seconds": round(seconds, 3)}
+def _row(
+    organism: str,
+    method: str,
+    metric: str,
+    value: float,
+    seconds: float,
+    ablation: str | None = None,
+) -> dict:
+    return {
+        "organism": organism,
+        "method": method,
+        "ablation": ablation,
+        "metric": metric,
+        "value": float(value),
+        "seconds": round(seconds, 3),
+    }
 
 
 def job_output(organism: str, method: str, seed: int = 0):  # -> JobOutput
@@ -178,8 +197,10 @@ def _output_values(organism: str, model, seed: int) -> tuple:
     if values is None and organism in siit.SPECS:
         values = siit.load_or_train(organism, seed).output_values
     if values is None:
-        raise ConfigError(f"{organism}: das needs a categorical output (class ids to train on); "
-                          "this organism's output is numerical")
+        raise ConfigError(
+            f"{organism}: das needs a categorical output (class ids to train on); "
+            "this organism's output is numerical"
+        )
     return tuple(values)
 
 
@@ -197,17 +218,32 @@ def _das_hypothesis(organism, model, truth, inputs, seed):
     from interplab.methods.causal import from_subspaces
     from interplab.methods.causal.das import das_alignment
 
-    found = das_alignment(model, truth.program, inputs, truth.encode,
-                          _output_values(organism, model, seed),
-                          exclude=_scoring_pairs(inputs, seed), seed=seed)
+    found = das_alignment(
+        model,
+        truth.program,
+        inputs,
+        truth.encode,
+        _output_values(organism, model, seed),
+        exclude=_scoring_pairs(inputs, seed),
+        seed=seed,
+    )
     if not found:
-        raise ConfigError(f"{organism}: das found no computed variable that varies on the "
-                          "inputs, so it proposes no alignment")
-    hyp = from_subspaces("DAS alignment", truth.program,
-                         {v: (c.site, r.basis) for v, (c, r) in found.items()}, None,
-                         truth.all_nodes, truth.encode, truth.decode, kind="discovered",
-                         numerical=truth.numerical,
-                         description="DAS subspaces at the residual sites it chose")
+        raise ConfigError(
+            f"{organism}: das found no computed variable that varies on the "
+            "inputs, so it proposes no alignment"
+        )
+    hyp = from_subspaces(
+        "DAS alignment",
+        truth.program,
+        {v: (c.site, r.basis) for v, (c, r) in found.items()},
+        None,
+        truth.all_nodes,
+        truth.encode,
+        truth.decode,
+        kind="discovered",
+        numerical=truth.numerical,
+        description="DAS subspaces at the residual sites it chose",
+    )
     return hyp, {"alignment": {v: c.as_dict() for v, (c, _) in found.items()}}
 
 
@@ -217,13 +253,27 @@ def _random_hypothesis(model, truth, inputs, seed):
 
     drawn = random_alignment(model, truth.program, inputs, seed=seed)
     if not drawn:
-        raise ConfigError("random: the program has no computed variable that varies on the "
-                          "inputs, so there is nothing to place at random")
-    hyp = from_subspaces("random alignment", truth.program, drawn, None, truth.all_nodes,
-                         truth.encode, truth.decode, kind="wrong", numerical=truth.numerical,
-                         description="control: random residual sites and subspaces")
-    return hyp, {"alignment": {v: {"site": str(site), "k": int(b.shape[1])}
-                               for v, (site, b) in drawn.items()}}
+        raise ConfigError(
+            "random: the program has no computed variable that varies on the "
+            "inputs, so there is nothing to place at random"
+        )
+    hyp = from_subspaces(
+        "random alignment",
+        truth.program,
+        drawn,
+        None,
+        truth.all_nodes,
+        truth.encode,
+        truth.decode,
+        kind="wrong",
+        numerical=truth.numerical,
+        description="control: random residual sites and subspaces",
+    )
+    return hyp, {
+        "alignment": {
+            v: {"site": str(site), "k": int(b.shape[1])} for v, (site, b) in drawn.items()
+        }
+    }
 
 
 def _hypothesis(organism: str, method: str, model, truth, inputs, seed):
@@ -253,9 +303,12 @@ def _hypothesis_output(organism, method, model, truth, inputs, seed, start):
     secs = time.perf_counter() - start
     prefix = SELFCHECK if method == "ground_truth" else ""
     rows = [_row(organism, method, prefix + k, v, secs) for k, v in report.rows().items()]
-    artifacts = {"estimates": {prefix + k: e.as_dict() for k, e in report.estimates().items()},
-                 "omitted": {prefix + k: why for k, why in report.omitted.items()},
-                 "by_target": {k: e.as_dict() for k, e in report.by_target.items()}, **extra}
+    artifacts = {
+        "estimates": {prefix + k: e.as_dict() for k, e in report.estimates().items()},
+        "omitted": {prefix + k: why for k, why in report.omitted.items()},
+        "by_target": {k: e.as_dict() for k, e in report.by_target.items()},
+        **extra,
+    }
     return JobOutput(rows=rows, artifacts=artifacts)
 
 
@@ -268,13 +321,23 @@ def _replacement_rows(organism, model, truth, inputs, seed, start) -> list[dict]
             continue
         r = replacement_fidelity(model, truth, var, inputs, seed=seed)
         secs = time.perf_counter() - start
-        rows += [_row(organism, f"replacement:{var}", "replacement_fidelity", r.fidelity, secs),
-                 _row(organism, f"replacement:{var}", "replacement_fidelity",
-                      r.mean_fidelity, secs, ablation="mean"),
-                 _row(organism, f"replacement:{var}", "kl_recovered", r.kl_recovered, secs)]
+        rows += [
+            _row(organism, f"replacement:{var}", "replacement_fidelity", r.fidelity, secs),
+            _row(
+                organism,
+                f"replacement:{var}",
+                "replacement_fidelity",
+                r.mean_fidelity,
+                secs,
+                ablation="mean",
+            ),
+            _row(organism, f"replacement:{var}", "kl_recovered", r.kl_recovered, secs),
+        ]
     if not rows:
-        raise ConfigError(f"{organism}: replacement needs components aligned to variables "
-                          "(SIIT organisms have them; compiled ground truth is subspace-level)")
+        raise ConfigError(
+            f"{organism}: replacement needs components aligned to variables "
+            "(SIIT organisms have them; compiled ground truth is subspace-level)"
+        )
     return rows
 
 
@@ -282,9 +345,11 @@ def _dictionary_rows(organism: str, seed: int) -> list[dict]:
     from interplab.eval.dictionary_replacement import dictionary_replacement, mlp_blocks
 
     if organism not in COMPILED + DICTIONARY_ONLY:
-        raise ConfigError(f"dictionary_replacement needs a compiled organism (its blocks' true "
-                          f"directions are known); {organism} is not one of "
-                          f"{sorted(COMPILED + DICTIONARY_ONLY)}")
+        raise ConfigError(
+            f"dictionary_replacement needs a compiled organism (its blocks' true "
+            f"directions are known); {organism} is not one of "
+            f"{sorted(COMPILED + DICTIONARY_ONLY)}"
+        )
     model, spec = _compiled(organism)
     inputs = spec.inputs(limit=MAX_INPUTS, seed=seed)  # per-position scores: any lengths
     rows = []
@@ -293,14 +358,18 @@ def _dictionary_rows(organism: str, seed: int) -> list[dict]:
         r = dictionary_replacement(model, model.program, inputs, layer, seed=seed)
         secs = time.perf_counter() - start
         method = f"dictionary_replacement:{'+'.join(labels)}"
-        rows += [_row(organism, method, "replacement_fidelity", r.fidelity, secs),
-                 _row(organism, method, "replacement_fidelity", r.mean_fidelity, secs, ablation="mean"),
-                 _row(organism, method, "mmcs_written_directions", r.mmcs, secs),
-                 _row(organism, method, "feature_recall", r.recall, secs),
-                 _row(organism, method, "n_positions", r.n_positions, secs)]
-        rows += [_row(organism, method, k, v, secs)
-                 for k, v in (("kl_recovered", r.kl_recovered), ("l2_recovered", r.l2_recovered))
-                 if v == v]  # NaN when mean ablation changes nothing / numerical output
+        rows += [
+            _row(organism, method, "replacement_fidelity", r.fidelity, secs),
+            _row(organism, method, "replacement_fidelity", r.mean_fidelity, secs, ablation="mean"),
+            _row(organism, method, "mmcs_written_directions", r.mmcs, secs),
+            _row(organism, method, "feature_recall", r.recall, secs),
+            _row(organism, method, "n_positions", r.n_positions, secs),
+        ]
+        rows += [
+            _row(organism, method, k, v, secs)
+            for k, v in (("kl_recovered", r.kl_recovered), ("l2_recovered", r.l2_recovered))
+            if v == v
+        ]  # NaN when mean ablation changes nothing / numerical output
     return rows
 
 
@@ -324,8 +393,12 @@ def _probe_output(organism, model, truth, inputs, seed, start):
     (token, position) control task passes its checks, else the reason in ``omitted``."""
     from interplab.bench.tracks import JobOutput
     from interplab.methods.causal import run_program
-    from interplab.methods.probing import (DegenerateControlTask, probe_accuracy,
-                                           probe_selectivity, token_position_types)
+    from interplab.methods.probing import (
+        DegenerateControlTask,
+        probe_accuracy,
+        probe_selectivity,
+        token_position_types,
+    )
 
     var, site = _probe_target(model, truth)
     pool = inputs[:2048]
@@ -339,16 +412,25 @@ def _probe_output(organism, model, truth, inputs, seed, start):
     except DegenerateControlTask as err:
         acc = probe_accuracy(X, y, seed=seed)
         secs = time.perf_counter() - start
-        return JobOutput(rows=[_row(organism, method, "probe_accuracy", acc, secs)],
-                         artifacts={"probe": info,
-                                    "omitted": {"probe_selectivity": str(err),
-                                                "probe_control_accuracy": str(err)}})
+        return JobOutput(
+            rows=[_row(organism, method, "probe_accuracy", acc, secs)],
+            artifacts={
+                "probe": info,
+                "omitted": {"probe_selectivity": str(err), "probe_control_accuracy": str(err)},
+            },
+        )
     secs = time.perf_counter() - start
-    rows = [_row(organism, method, "probe_selectivity", result.selectivity, secs),
-            _row(organism, method, "probe_accuracy", result.accuracy, secs),
-            _row(organism, method, "probe_control_accuracy", result.control_accuracy, secs)]
-    info.update(n_control_types=result.n_control_types, n_train=result.n_train,
-                n_test=result.n_test, majority_baseline=result.majority_baseline)
+    rows = [
+        _row(organism, method, "probe_selectivity", result.selectivity, secs),
+        _row(organism, method, "probe_accuracy", result.accuracy, secs),
+        _row(organism, method, "probe_control_accuracy", result.control_accuracy, secs),
+    ]
+    info.update(
+        n_control_types=result.n_control_types,
+        n_train=result.n_train,
+        n_test=result.n_test,
+        majority_baseline=result.majority_baseline,
+    )
     return JobOutput(rows=rows, artifacts={"probe": info})
 
 
@@ -366,16 +448,29 @@ def _eap_hypothesis(model, truth, inputs, seed):
     scores = find_circuit("eap", model, task, ablation="resample")
     k, recovered = smallest_recovering_k(model, task, scores.ranked())
     circuit = scores.to_circuit(top_k=k)
-    hyp = from_circuit("EAP circuit", truth.program, circuit.nodes, truth.all_nodes,
-                       truth.encode, truth.decode, numerical=truth.numerical)
-    info = {"k": k, "n_edges": len(scores.scores), "rule": f"smallest top-k recovering ≥ "
-            f"{EAP_RECOVERY} of the all-ablated KL on EAP's own {EAP_PAIRS} pairs",
-            "recovered_at_k": recovered, "nodes": sorted(str(n) for n in hyp.circuit or ())}
+    hyp = from_circuit(
+        "EAP circuit",
+        truth.program,
+        circuit.nodes,
+        truth.all_nodes,
+        truth.encode,
+        truth.decode,
+        numerical=truth.numerical,
+    )
+    info = {
+        "k": k,
+        "n_edges": len(scores.scores),
+        "rule": f"smallest top-k recovering ≥ "
+        f"{EAP_RECOVERY} of the all-ablated KL on EAP's own {EAP_PAIRS} pairs",
+        "recovered_at_k": recovered,
+        "nodes": sorted(str(n) for n in hyp.circuit or ()),
+    }
     return hyp, {"eap_circuit": info}
 
 
-def smallest_recovering_k(model, task, ranked: list, threshold: float = EAP_RECOVERY,
-                          ablation: str = "resample") -> tuple[int, float]:
+def smallest_recovering_k(
+    model, task, ranked: list, threshold: float = EAP_RECOVERY, ablation: str = "resample"
+) -> tuple[int, float]:
     """(k, recovery at k): the smallest k such that keeping the first k edges of ``ranked``
     and ablating every other edge recovers ≥ ``threshold`` of the KL from the clean run that
     ablating every edge causes (recovery = 1 - KL_k / KL_none, on ``task``'s own pairs).
@@ -399,40 +494,63 @@ def smallest_recovering_k(model, task, ranked: list, threshold: float = EAP_RECO
 
 
 # ----------------------------------------------------------------- bench track interface
-from interplab.zoo.siit import SPECS as _siit_specs, UNVERIFIED as _siit_unverified  # noqa: E402
+from interplab.zoo.siit import SPECS as _siit_specs  # noqa: E402
+from interplab.zoo.siit import UNVERIFIED as _siit_unverified  # noqa: E402
 
 ABLATIONS = (None,)
 _MAIN = COMPILED + tuple(sorted(n for n in _siit_specs if n not in _siit_unverified))
 ORGANISMS = _MAIN + DICTIONARY_ONLY
 SUITES = {
-    "quick": [{"organisms": ["compiled-hist", "compiled-sum_prev", "siit-shift_by"],
-               "methods": ["ground_truth", "misaligned", "random", "das", "circuit_eap", "probe"]},
-              {"organisms": ["compiled-hist", "compiled-sum_prev"], "methods": ["shuffled"]},
-              {"organisms": ["siit-shift_by"], "methods": ["replacement"]}],
-    "full": [{"organisms": list(_MAIN),
-              "methods": ["ground_truth", "misaligned", "shuffled", "random", "das",
-                          "circuit_eap", "probe"]},
-             {"organisms": [o for o in _MAIN if o.startswith("siit-")], "methods": ["replacement"]},
-             {"organisms": list(COMPILED + DICTIONARY_ONLY), "methods": ["dictionary_replacement"]}],
+    "quick": [
+        {
+            "organisms": ["compiled-hist", "compiled-sum_prev", "siit-shift_by"],
+            "methods": ["ground_truth", "misaligned", "random", "das", "circuit_eap", "probe"],
+        },
+        {"organisms": ["compiled-hist", "compiled-sum_prev"], "methods": ["shuffled"]},
+        {"organisms": ["siit-shift_by"], "methods": ["replacement"]},
+    ],
+    "full": [
+        {
+            "organisms": list(_MAIN),
+            "methods": [
+                "ground_truth",
+                "misaligned",
+                "shuffled",
+                "random",
+                "das",
+                "circuit_eap",
+                "probe",
+            ],
+        },
+        {"organisms": [o for o in _MAIN if o.startswith("siit-")], "methods": ["replacement"]},
+        {"organisms": list(COMPILED + DICTIONARY_ONLY), "methods": ["dictionary_replacement"]},
+    ],
 }
 #: the quick suite's (organism, method) jobs (the one list: ``SUITES["quick"]``)
-QUICK = tuple((o, m) for block in SUITES["quick"] for o in block["organisms"]
-              for m in block["methods"])
+QUICK = tuple(
+    (o, m) for block in SUITES["quick"] for o in block["organisms"] for m in block["methods"]
+)
 
 
 def why_not(organism: str, method: str) -> str | None:
     """Why the bench does not expand (organism, method), or None when it applies."""
     one_variable = organism in _siit_specs and len(_siit_specs[organism].alignment) < 2
     if method == "shuffled" and one_variable:
-        return (f"shuffled swaps located variables among themselves; {organism}'s alignment "
-                f"locates one ({', '.join(_siit_specs[organism].alignment)}): misaligned is its "
-                "control")
+        return (
+            f"shuffled swaps located variables among themselves; {organism}'s alignment "
+            f"locates one ({', '.join(_siit_specs[organism].alignment)}): misaligned is its "
+            "control"
+        )
     if method == "replacement" and organism not in _siit_specs:
-        return (f"replacement rebuilds components aligned to variables; {organism}'s ground "
-                "truth is subspace-level (SIIT organisms have aligned components)")
+        return (
+            f"replacement rebuilds components aligned to variables; {organism}'s ground "
+            "truth is subspace-level (SIIT organisms have aligned components)"
+        )
     if method == "dictionary_replacement" and organism not in COMPILED + DICTIONARY_ONLY:
-        return (f"dictionary_replacement needs a compiled organism (its blocks' true directions "
-                f"are known); {organism} is not one")
+        return (
+            f"dictionary_replacement needs a compiled organism (its blocks' true directions "
+            f"are known); {organism} is not one"
+        )
     return None
 
 

@@ -42,28 +42,59 @@ from interplab.bench.tracks import Job, JobOutput
 from interplab.errors import ConfigError, VerificationError, unknown_name
 from interplab.zoo.contract import Organism
 
-COMPILED_PROGRAMS = ("reverse", "frac_prevs", "hist", "sort_unique", "length", "shift_by",
-                     # decoders (attention masked to earlier positions); full suite only
-                     "causal-frac_prevs", "causal-shift_by", "causal-induction", "causal-sum_prev")
+COMPILED_PROGRAMS = (
+    "reverse",
+    "frac_prevs",
+    "hist",
+    "sort_unique",
+    "length",
+    "shift_by",
+    # decoders (attention masked to earlier positions); full suite only
+    "causal-frac_prevs",
+    "causal-shift_by",
+    "causal-induction",
+    "causal-sum_prev",
+)
 TRAINED = ("prevtoken", "modadd", "induction")
-SIIT = ("siit-reverse", "siit-shift_by", "siit-shift_by_1", "siit-shift_by_2", "siit-hist", "siit-first_token",
-        "siit-mod_sum", "siit-sum_prev")
+SIIT = (
+    "siit-reverse",
+    "siit-shift_by",
+    "siit-shift_by_1",
+    "siit-shift_by_2",
+    "siit-hist",
+    "siit-first_token",
+    "siit-mod_sum",
+    "siit-sum_prev",
+)
 
 #: a deeper compiled organism for the quick suite, chosen by a rule stated before any method ran
 #: on it: the first generated program (seed 0) with 3 layers and 2 heads per layer
 GENERATED = ("generated-0-17",)
-ORGANISMS = (tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS) + tuple(f"trained-{t}" for t in TRAINED)
-             + SIIT + GENERATED)
+ORGANISMS = (
+    tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS)
+    + tuple(f"trained-{t}" for t in TRAINED)
+    + SIIT
+    + GENERATED
+)
 METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "activation_norm")
 #: controls, never ranked as the best method
 BASELINES = ("random", "weight_norm", "activation_norm")
 ABLATIONS = ("zero", "mean", "resample")
 SUITES = {
-    "quick": {"organisms": ["compiled-reverse", "compiled-frac_prevs", "compiled-shift_by",
-                            "siit-shift_by", "trained-prevtoken", "trained-modadd", "trained-induction",
-                            "generated-0-17"],
-              "methods": ["patch_edges", "acdc", "eap", "eap_ig", "random"],
-              "ablations": ["zero", "mean", "resample"]},
+    "quick": {
+        "organisms": [
+            "compiled-reverse",
+            "compiled-frac_prevs",
+            "compiled-shift_by",
+            "siit-shift_by",
+            "trained-prevtoken",
+            "trained-modadd",
+            "trained-induction",
+            "generated-0-17",
+        ],
+        "methods": ["patch_edges", "acdc", "eap", "eap_ig", "random"],
+        "ablations": ["zero", "mean", "resample"],
+    },
     "full": {"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": list(ABLATIONS)},
 }
 MIN_NODES_PER_CLASS = 3
@@ -114,9 +145,14 @@ def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[dict], 
         return bool(edges & scored) and bool(scored - edges)
 
     if other not in per_ablation:
-        omitted["edge_auroc_mismatched"] = f"the {other} truth was refused by its check in the weights"
-    for metric, circuit in (("edge_auroc", truth), ("edge_auroc_designed", designed),
-                            ("edge_auroc_mismatched", per_ablation.get(other))):
+        omitted["edge_auroc_mismatched"] = (
+            f"the {other} truth was refused by its check in the weights"
+        )
+    for metric, circuit in (
+        ("edge_auroc", truth),
+        ("edge_auroc_designed", designed),
+        ("edge_auroc_mismatched", per_ablation.get(other)),
+    ):
         if circuit is None:
             continue
         if metric == "edge_auroc_mismatched" and circuit.edges == truth.edges:
@@ -124,18 +160,26 @@ def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[dict], 
         elif both_classes(set(circuit.edges)):
             rows.append({"metric": metric, "value": edge_auroc(scores, circuit)})
             if metric == "edge_auroc":
-                rows.append({"metric": "edge_auroc_pessimistic",
-                             "value": edge_auroc(scores, circuit, pessimistic=True)})
+                rows.append(
+                    {
+                        "metric": "edge_auroc_pessimistic",
+                        "value": edge_auroc(scores, circuit, pessimistic=True),
+                    }
+                )
         else:
-            omitted[metric] = (f"{len(set(circuit.edges) & scored)} true and "
-                               f"{len(scored - set(circuit.edges))} false edges: AUROC needs both")
+            omitted[metric] = (
+                f"{len(set(circuit.edges) & scored)} true and "
+                f"{len(scored - set(circuit.edges))} false edges: AUROC needs both"
+            )
     nodes = {n for e in scored for n in (e.sender, e.receiver) if n.kind in ("head", "mlp")}
     inside, outside = len(nodes & truth.nodes), len(nodes - truth.nodes)
     if min(inside, outside) >= MIN_NODES_PER_CLASS:
         rows.append({"metric": "node_auroc", "value": node_auroc(scores, truth)})
     else:
-        omitted["node_auroc"] = (f"{inside} heads/MLPs in the truth and {outside} outside; node "
-                                 f"AUROC needs ≥ {MIN_NODES_PER_CLASS} of each")
+        omitted["node_auroc"] = (
+            f"{inside} heads/MLPs in the truth and {outside} outside; node "
+            f"AUROC needs ≥ {MIN_NODES_PER_CLASS} of each"
+        )
     return rows, omitted
 
 
@@ -143,7 +187,9 @@ def run_job(job: Job) -> JobOutput:
     if job.method not in METHODS:
         raise unknown_name("circuits-track method", job.method, METHODS)
     if job.ablation not in ABLATIONS:
-        raise ConfigError(f"the circuits track needs an ablation in {ABLATIONS}, got {job.ablation!r}")
+        raise ConfigError(
+            f"the circuits track needs an ablation in {ABLATIONS}, got {job.ablation!r}"
+        )
     return score_job(job, load(job.organism, job.seed))
 
 
@@ -170,50 +216,78 @@ def score_job(job: Job, org: Organism) -> JobOutput:
     provenance = org.check_independent()
     refused = org.truth.checks.get("refused", {})
     if job.ablation not in org.truth.per_ablation:
-        raise VerificationError(f"{org.name}: its {job.ablation} truth was refused by its check in "
-                                f"the weights ({refused.get(job.ablation, 'no truth')}); nothing is "
-                                "scored against it")
+        raise VerificationError(
+            f"{org.name}: its {job.ablation} truth was refused by its check in "
+            f"the weights ({refused.get(job.ablation, 'no truth')}); nothing is "
+            "scored against it"
+        )
     truth, designed = org.truth.per_ablation[job.ablation], org.truth.designed
     task, heldout = org.tasks["score"], org.tasks.get("heldout")
     metric = _metric(job.method, org)
     start = time.perf_counter()
     options = {"seed": job.seed} if job.method == "random" else {}
-    scores = find_circuit(job.method, org.model, task, ablation=job.ablation, metric=metric, **options)
+    scores = find_circuit(
+        job.method, org.model, task, ablation=job.ablation, metric=metric, **options
+    )
     seconds = time.perf_counter() - start
     auc_rows, omitted = _auroc_rows(scores, org, job.ablation)
     faith = None
     if heldout is None:
-        omitted["cpr"] = omitted["cmd"] = "the organism has no held-out pairs to measure faithfulness on"
+        omitted["cpr"] = omitted["cmd"] = (
+            "the organism has no held-out pairs to measure faithfulness on"
+        )
     else:
         try:
-            faith = faithfulness(org.model, heldout, scores, ablation=job.ablation,
-                                 metric=_metric("acdc", org))
+            faith = faithfulness(
+                org.model, heldout, scores, ablation=job.ablation, metric=_metric("acdc", org)
+            )
         except ConfigError as exc:  # e.g. ablating every edge leaves the metric unchanged
             omitted["cpr"] = omitted["cmd"] = str(exc)
     rows = auc_rows + [
-        {"metric": "cpr", "value": faith.cpr if faith else None, "reason": None if faith else omitted["cpr"]},
-        {"metric": "cmd", "value": faith.cmd if faith else None, "reason": None if faith else omitted["cmd"]},
+        {
+            "metric": "cpr",
+            "value": faith.cpr if faith else None,
+            "reason": None if faith else omitted["cpr"],
+        },
+        {
+            "metric": "cmd",
+            "value": faith.cmd if faith else None,
+            "reason": None if faith else omitted["cmd"],
+        },
         {"metric": "forward_passes", "value": scores.forward_passes},
         {"metric": "method_seconds", "value": seconds},
     ]
-    roc_kind = next((k for k, m in (("per_ablation", "edge_auroc"), ("designed", "edge_auroc_designed"))
-                     if m not in omitted), None)
+    roc_kind = next(
+        (
+            k
+            for k, m in (("per_ablation", "edge_auroc"), ("designed", "edge_auroc_designed"))
+            if m not in omitted
+        ),
+        None,
+    )
     roc_truth = {"per_ablation": truth, "designed": designed, None: None}[roc_kind]
     points = roc_points(scores.scores, roc_truth.edges) if roc_truth is not None else []
     artifacts = {
-        "roc": {"fpr": [p[0] for p in points], "tpr": [p[1] for p in points],
-                "truth": roc_kind},
+        "roc": {"fpr": [p[0] for p in points], "tpr": [p[1] for p in points], "truth": roc_kind},
         "true_circuit": truth.to_json(),
         "designed_circuit": designed.to_json() if designed is not None else None,
         "circuit": shown_circuit(scores, faith).to_json(),
-        "ground_truth_used": {"ablation": job.ablation, "edges": len(truth.edges),
-                              "designed_edges": len(designed.edges) if designed else None,
-                              "source": org.truth.source},
+        "ground_truth_used": {
+            "ablation": job.ablation,
+            "edges": len(truth.edges),
+            "designed_edges": len(designed.edges) if designed else None,
+            "source": org.truth.source,
+        },
         "provenance": provenance,
         "truth_check": {k: v for k, v in org.truth.checks.items() if k != "interchange"},
         "omitted": omitted,
     }
     if faith is not None:
-        artifacts["faithfulness"] = {"percent": [100 * s for s in faith.sizes], "f": list(faith.f),
-                                     "cpr": faith.cpr, "cmd": faith.cmd, "pairs": "held-out"}
+        artifacts["faithfulness"] = {
+            "percent": [100 * s for s in faith.sizes],
+            "f": list(faith.f),
+            "cpr": faith.cpr,
+            "cmd": faith.cmd,
+            "pairs": "held-out",
+        }
     return JobOutput(rows=rows, artifacts=artifacts)

@@ -38,32 +38,60 @@ import functools
 import time
 from typing import Any
 
-import torch
-
 from interplab.bench.tracks import Job, JobOutput
 from interplab.errors import ConfigError, unknown_name
 
-ORGANISMS = ("digits-logreg", "digits-mlp", "digits-logreg-1000", "digits-mlp-1000", "passages-mlp",
-             "passages-transformer")
-METHODS = ("grad_dot", "grad_cos", "tracin", "if_exact", "if_cg", "if_lissa", "ekfac", "trak",
-           "representer", "random", "nn_input", "nn_representation")
+ORGANISMS = (
+    "digits-logreg",
+    "digits-mlp",
+    "digits-logreg-1000",
+    "digits-mlp-1000",
+    "passages-mlp",
+    "passages-transformer",
+)
+METHODS = (
+    "grad_dot",
+    "grad_cos",
+    "tracin",
+    "if_exact",
+    "if_cg",
+    "if_lissa",
+    "ekfac",
+    "trak",
+    "representer",
+    "random",
+    "nn_input",
+    "nn_representation",
+)
 #: controls, never ranked as the best method
 BASELINES = ("random", "nn_input", "nn_representation")
 ABLATIONS = (None,)
 METRICS = ("lds", "loo_correlation", "mislabel_recall_at_10", "planted_recall")
 SUITES = {
     "quick": [{"organisms": ["digits-logreg"], "methods": list(METHODS), "ablations": [None]}],
-    "full": [{"organisms": [o for o in ORGANISMS if o != "passages-transformer"], "methods": list(METHODS),
-              "ablations": [None]},
-             {"organisms": ["passages-transformer"], "methods": [m for m in METHODS if m != "if_exact"],
-              "ablations": [None]}],
+    "full": [
+        {
+            "organisms": [o for o in ORGANISMS if o != "passages-transformer"],
+            "methods": list(METHODS),
+            "ablations": [None],
+        },
+        {
+            "organisms": ["passages-transformer"],
+            "methods": [m for m in METHODS if m != "if_exact"],
+            "ablations": [None],
+        },
+    ],
 }
-_SLOW_SELF = ("self-influence needs one {} solve per training example (300 here): ~20 s per 15 "
-              "right-hand sides for the transformer on one core, ~7 minutes per job; the test and triggered "
-              "points (65 solves) are still scored")
+_SLOW_SELF = (
+    "self-influence needs one {} solve per training example (300 here): ~20 s per 15 "
+    "right-hand sides for the transformer on one core, ~7 minutes per job; the test and triggered "
+    "points (65 solves) are still scored"
+)
 #: (classifier kind, method) -> why mislabel_recall_at_10 is not computed there (the ``omitted`` artifact)
-SELF_INFLUENCE_OMITTED = {("transformer", "if_cg"): _SLOW_SELF.format("conjugate-gradient"),
-                          ("transformer", "if_lissa"): _SLOW_SELF.format("LiSSA")}
+SELF_INFLUENCE_OMITTED = {
+    ("transformer", "if_cg"): _SLOW_SELF.format("conjugate-gradient"),
+    ("transformer", "if_lissa"): _SLOW_SELF.format("LiSSA"),
+}
 MISLABEL_FRACTION = 0.1
 
 
@@ -92,39 +120,77 @@ def run_job(job: Job) -> JobOutput:
     train = (d.x_train, d.y_train)
     omitted = {}
     if (org.spec.classifier.kind, job.method) in SELF_INFLUENCE_OMITTED:
-        omitted["mislabel_recall_at_10"] = SELF_INFLUENCE_OMITTED[org.spec.classifier.kind, job.method]
+        omitted["mislabel_recall_at_10"] = SELF_INFLUENCE_OMITTED[
+            org.spec.classifier.kind, job.method
+        ]
     start = time.perf_counter()
-    att = attribute_data(job.method, org.model, train, (d.x_test, d.y_test),
-                         self_influence="mislabel_recall_at_10" not in omitted, seed=job.seed)
-    planted = attribute_data(job.method, org.model, train, (d.x_triggered, d.triggered_labels), seed=job.seed)
+    att = attribute_data(
+        job.method,
+        org.model,
+        train,
+        (d.x_test, d.y_test),
+        self_influence="mislabel_recall_at_10" not in omitted,
+        seed=job.seed,
+    )
+    planted = attribute_data(
+        job.method, org.model, train, (d.x_triggered, d.triggered_labels), seed=job.seed
+    )
     seconds = time.perf_counter() - start
-    est = {"lds": E.lds(att.scores, truth.masks, truth.outputs, seed=job.seed),
-           "loo_correlation": E.loo_correlation(att.scores, truth.loo_index, truth.loo_effect, seed=job.seed),
-           "planted_recall": E.planted_recall(planted.scores, d.planted, d.planted_group, d.triggered_group,
-                                              seed=job.seed)}
+    est = {
+        "lds": E.lds(att.scores, truth.masks, truth.outputs, seed=job.seed),
+        "loo_correlation": E.loo_correlation(
+            att.scores, truth.loo_index, truth.loo_effect, seed=job.seed
+        ),
+        "planted_recall": E.planted_recall(
+            planted.scores, d.planted, d.planted_group, d.triggered_group, seed=job.seed
+        ),
+    }
     rows: list[dict[str, Any]] = [{"metric": m, "value": e.value} for m, e in est.items()]
     if omitted:
-        rows.append({"metric": "mislabel_recall_at_10", "value": None, "reason": omitted["mislabel_recall_at_10"]})
+        rows.append(
+            {
+                "metric": "mislabel_recall_at_10",
+                "value": None,
+                "reason": omitted["mislabel_recall_at_10"],
+            }
+        )
     elif att.self_influence is None:
-        rows.append({"metric": "mislabel_recall_at_10", "value": None,
-                     "reason": f"{job.method} has no self-influence (a self-cosine is always 1)"})
+        rows.append(
+            {
+                "metric": "mislabel_recall_at_10",
+                "value": None,
+                "reason": f"{job.method} has no self-influence (a self-cosine is always 1)",
+            }
+        )
     else:
-        est["mislabel_recall_at_10"] = E.mislabel_recall_at(att.self_influence, d.flipped, MISLABEL_FRACTION)
-        rows.append({"metric": "mislabel_recall_at_10", "value": est["mislabel_recall_at_10"].value})
-    rows += [{"metric": "method_seconds", "value": seconds},
-             {"metric": "n_test", "value": len(d.x_test)},
-             {"metric": "n_subsets", "value": len(truth.masks)},
-             {"metric": "n_loo", "value": len(truth.loo_index)}]
+        est["mislabel_recall_at_10"] = E.mislabel_recall_at(
+            att.self_influence, d.flipped, MISLABEL_FRACTION
+        )
+        rows.append(
+            {"metric": "mislabel_recall_at_10", "value": est["mislabel_recall_at_10"].value}
+        )
+    rows += [
+        {"metric": "method_seconds", "value": seconds},
+        {"metric": "n_test", "value": len(d.x_test)},
+        {"metric": "n_subsets", "value": len(truth.masks)},
+        {"metric": "n_loo", "value": len(truth.loo_index)},
+    ]
     artifacts = {
         "estimates": {m: e.to_json() for m, e in est.items()},
         "ground_truth_used": {
             "source": "retraining with the organism's training code (no attribution method)",
-            "subsets": len(truth.masks), "subset_fraction": org.spec.subset_fraction,
-            "loo_points": len(truth.loo_index), "test_points": len(d.x_test),
-            "flipped": len(d.flipped), "planted": len(d.planted),
-            "planted_effect": {"triggered_margin_with": float(truth.triggered_with.mean()),
-                               "without_planted": float(truth.triggered_without.mean())},
-            "fingerprint": truth.fingerprint},
+            "subsets": len(truth.masks),
+            "subset_fraction": org.spec.subset_fraction,
+            "loo_points": len(truth.loo_index),
+            "test_points": len(d.x_test),
+            "flipped": len(d.flipped),
+            "planted": len(d.planted),
+            "planted_effect": {
+                "triggered_margin_with": float(truth.triggered_with.mean()),
+                "without_planted": float(truth.triggered_without.mean()),
+            },
+            "fingerprint": truth.fingerprint,
+        },
         "example_top10_test0": att.top(0, 10),
     }
     if omitted:

@@ -70,27 +70,68 @@ from interplab.errors import ConfigError, unknown_name
 DIGITS = ("trojan-patch-digits", "trojan-decoy-digits", "trojan-blend-digits")
 ORGANISMS = DIGITS + ("trojan-token", "population-40", "population-8", "superposition-sweep")
 EXPLAINERS = ("activation", "attribution", "baseline:activation_change", "random")
-METHODS = ("pgd", "fgsm", "gcg", "activation", "attribution", "neural_cleanse", "feature_synthesis",
-           "baseline:activation_change", "baseline:weight_norm", "random")
+METHODS = (
+    "pgd",
+    "fgsm",
+    "gcg",
+    "activation",
+    "attribution",
+    "neural_cleanse",
+    "feature_synthesis",
+    "baseline:activation_change",
+    "baseline:weight_norm",
+    "random",
+)
 #: controls, never ranked as the best method
 BASELINES = ("random", "baseline:activation_change", "baseline:weight_norm")
 ABLATIONS = (None,)
 SUITES = {
-    "quick": [{"organisms": ["trojan-patch-digits"],
-               "methods": ["pgd", "activation", "attribution", "neural_cleanse", "feature_synthesis",
-                           "baseline:activation_change", "random"]},
-              {"organisms": ["trojan-decoy-digits"],
-               "methods": ["activation", "attribution", "baseline:activation_change", "random"]},
-              {"organisms": ["trojan-token"],
-               "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"]}],
-    "full": [{"organisms": ["trojan-patch-digits", "trojan-decoy-digits", "trojan-blend-digits"],
-              "methods": ["pgd", "fgsm", "activation", "attribution", "neural_cleanse",
-                          "feature_synthesis", "baseline:activation_change", "random"]},
-             {"organisms": ["trojan-token"],
-              "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"]},
-             {"organisms": ["population-40"],
-              "methods": ["neural_cleanse", "baseline:weight_norm", "random"]},
-             {"organisms": ["superposition-sweep"], "methods": ["pgd"]}],
+    "quick": [
+        {
+            "organisms": ["trojan-patch-digits"],
+            "methods": [
+                "pgd",
+                "activation",
+                "attribution",
+                "neural_cleanse",
+                "feature_synthesis",
+                "baseline:activation_change",
+                "random",
+            ],
+        },
+        {
+            "organisms": ["trojan-decoy-digits"],
+            "methods": ["activation", "attribution", "baseline:activation_change", "random"],
+        },
+        {
+            "organisms": ["trojan-token"],
+            "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"],
+        },
+    ],
+    "full": [
+        {
+            "organisms": ["trojan-patch-digits", "trojan-decoy-digits", "trojan-blend-digits"],
+            "methods": [
+                "pgd",
+                "fgsm",
+                "activation",
+                "attribution",
+                "neural_cleanse",
+                "feature_synthesis",
+                "baseline:activation_change",
+                "random",
+            ],
+        },
+        {
+            "organisms": ["trojan-token"],
+            "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"],
+        },
+        {
+            "organisms": ["population-40"],
+            "methods": ["neural_cleanse", "baseline:weight_norm", "random"],
+        },
+        {"organisms": ["superposition-sweep"], "methods": ["pgd"]},
+    ],
 }
 EPS, STEPS = 0.1, 10
 K_UNITS = {"digits": 16, "token": 2}
@@ -99,10 +140,12 @@ K_RULE = 0.9  # k_trigger: the smallest k of K_CURVE restoring this share on the
 NC_STEPS = 300
 N_FIT = 150  # clean score inputs a trigger is reconstructed on; the rest score its attack success
 _NC_CACHE: dict[tuple[str, int], Any] = {}
-_APPLIES = {"digits": ("pgd", "fgsm") + EXPLAINERS + ("neural_cleanse", "feature_synthesis"),
-            "token": ("gcg",) + EXPLAINERS,
-            "population": ("neural_cleanse", "baseline:weight_norm", "random"),
-            "sweep": ("pgd",)}
+_APPLIES = {
+    "digits": ("pgd", "fgsm") + EXPLAINERS + ("neural_cleanse", "feature_synthesis"),
+    "token": ("gcg",) + EXPLAINERS,
+    "population": ("neural_cleanse", "baseline:weight_norm", "random"),
+    "sweep": ("pgd",),
+}
 
 
 def _kind(organism: str) -> str:
@@ -118,8 +161,12 @@ def why_not(organism: str, method: str) -> str | None:
     itself will say so)."""
     if organism not in ORGANISMS or method not in METHODS or method in _APPLIES[_kind(organism)]:
         return None
-    kind = {"digits": "a digits classifier", "token": "a token model", "population": "a population",
-            "sweep": "the superposition sweep"}[_kind(organism)]
+    kind = {
+        "digits": "a digits classifier",
+        "token": "a token model",
+        "population": "a population",
+        "sweep": "the superposition sweep",
+    }[_kind(organism)]
     return f"{method} does not run on {kind}; use {', '.join(_APPLIES[_kind(organism)])}"
 
 
@@ -133,7 +180,9 @@ def methods_of(organism: str) -> tuple[str, ...]:
     return tuple(m for m in METHODS if applies(organism, m))
 
 
-def _row(job: Job, metric: str, value: float | None, seconds: float, reason: str | None = None) -> dict:
+def _row(
+    job: Job, metric: str, value: float | None, seconds: float, reason: str | None = None
+) -> dict:
     ok = value is not None and math.isfinite(value)
     row = {"metric": metric, "value": float(value) if ok else None, "seconds": round(seconds, 3)}
     if not ok:
@@ -169,12 +218,19 @@ def _digits(job: Job, org: Any) -> JobOutput:
     start = time.perf_counter()
     x, y = digits("score")
     if job.method in ("pgd", "fgsm"):
-        r = (pgd(org.model, x, y, eps=EPS, steps=STEPS, seed=job.seed) if job.method == "pgd"
-             else fgsm(org.model, x, y, eps=EPS))
+        r = (
+            pgd(org.model, x, y, eps=EPS, steps=STEPS, seed=job.seed)
+            if job.method == "pgd"
+            else fgsm(org.model, x, y, eps=EPS)
+        )
         est = success_estimate(r.success, r.clean_correct)
-        return JobOutput([_row(job, "attack_success", est.value, time.perf_counter() - start)],
-                         {"estimates": {"attack_success": est.as_dict()},
-                          "budget": {"eps": EPS, "steps": r.steps, "norm": "linf"}})
+        return JobOutput(
+            [_row(job, "attack_success", est.value, time.perf_counter() - start)],
+            {
+                "estimates": {"attack_success": est.as_dict()},
+                "budget": {"eps": EPS, "steps": r.steps, "norm": "linf"},
+            },
+        )
     if job.method in ("neural_cleanse", "feature_synthesis"):
         return _triggers(job, org, x, y)
     if job.method not in EXPLAINERS:
@@ -183,8 +239,17 @@ def _digits(job: Job, org: Any) -> JobOutput:
     ok = adv.success & adv.clean_correct
     units = [(trojans.ACT_SITE, i) for i in range(org.model.module.out.in_features)]
     keep = y != org.target
-    rows, arts = _explain(job, org.model, (x[ok], adv.x_adv[ok]), (x[keep], org.trigger.apply(x[keep])),
-                          units, org.truth_units, K_UNITS["digits"], None, start)
+    rows, arts = _explain(
+        job,
+        org.model,
+        (x[ok], adv.x_adv[ok]),
+        (x[keep], org.trigger.apply(x[keep])),
+        units,
+        org.truth_units,
+        K_UNITS["digits"],
+        None,
+        start,
+    )
     if ok.any():
         rows += _sae_rows(job, org, x[ok], adv.x_adv[ok], arts["estimates"], start)
     if job.method == "random":
@@ -195,7 +260,9 @@ def _digits(job: Job, org: Any) -> JobOutput:
     return JobOutput(rows, arts)
 
 
-def _sae_rows(job: Job, org: Any, clean: torch.Tensor, bad: torch.Tensor, est: dict, start: float) -> list:
+def _sae_rows(
+    job: Job, org: Any, clean: torch.Tensor, bad: torch.Tensor, est: dict, start: float
+) -> list:
     """Restoration with SAE latents as the units (TopK SAE on clean hidden activations), the
     same ``K_UNITS`` per example, beside the neurons' rows."""
     from interplab.eval.failures import leftover_rate, restoration_rate
@@ -203,14 +270,28 @@ def _sae_rows(job: Job, org: Any, clean: torch.Tensor, bad: torch.Tensor, est: d
     from interplab.zoo import trojans
 
     sae = trojans.digits_sae(job.organism)
-    e = explain_failure_features(org.model, clean, bad, site=trojans.ACT_SITE, dictionary=sae,
-                                 method=job.method, seed=job.seed)
+    e = explain_failure_features(
+        org.model,
+        clean,
+        bad,
+        site=trojans.ACT_SITE,
+        dictionary=sae,
+        method=job.method,
+        seed=job.seed,
+    )
     k = K_UNITS["digits"]
-    r, left = restoration_rate(org.model, clean, bad, e, k), leftover_rate(org.model, clean, bad, e, k)
+    r, left = (
+        restoration_rate(org.model, clean, bad, e, k),
+        leftover_rate(org.model, clean, bad, e, k),
+    )
     est.update(restoration_rate_sae=r.as_dict(), leftover_rate_sae=left.as_dict())
-    est["restoration_curve_sae"] = {str(j): restoration_rate(org.model, clean, bad, e, j).value for j in K_CURVE}
-    return [_row(job, "restoration_rate_sae", r.value, time.perf_counter() - start),
-            _row(job, "leftover_rate_sae", left.value, time.perf_counter() - start)]
+    est["restoration_curve_sae"] = {
+        str(j): restoration_rate(org.model, clean, bad, e, j).value for j in K_CURVE
+    }
+    return [
+        _row(job, "restoration_rate_sae", r.value, time.perf_counter() - start),
+        _row(job, "leftover_rate_sae", left.value, time.perf_counter() - start),
+    ]
 
 
 def _triggers(job: Job, org: Any, x: torch.Tensor, y: torch.Tensor) -> JobOutput:
@@ -222,21 +303,39 @@ def _triggers(job: Job, org: Any, x: torch.Tensor, y: torch.Tensor) -> JobOutput
     fit, held, held_y = x[:N_FIT], x[N_FIT:], y[N_FIT:]
     if job.method == "feature_synthesis":
         scan = synthesis_scan(org.model, fit, seed=job.seed)
-        return _trigger_rows(job, org, scan.trigger_for(scan.flagged), None, held, held_y,
-                             time.perf_counter() - start, {"flip_rates": list(scan.flip_rates)})
+        return _trigger_rows(
+            job,
+            org,
+            scan.trigger_for(scan.flagged),
+            None,
+            held,
+            held_y,
+            time.perf_counter() - start,
+            {"flip_rates": list(scan.flip_rates)},
+        )
     key = (job.organism, job.seed)
     if key not in _NC_CACHE:  # the random control reuses it (for its mask size) in-process
         _NC_CACHE[key] = neural_cleanse(org.model, fit, seed=job.seed, steps=NC_STEPS)
     nc = _NC_CACHE[key]
     rec = next(t for t in nc.triggers if t.target == nc.flagged)
     if job.method == "random":  # a random class, and a random mask of the size NC found
-        cls = int(torch.randint(len(nc.triggers), (1,), generator=torch.Generator().manual_seed(job.seed)))
+        cls = int(
+            torch.randint(len(nc.triggers), (1,), generator=torch.Generator().manual_seed(job.seed))
+        )
         rec = random_trigger(org.model, fit, cls, size=int((rec.mask > 0.5).sum()), seed=job.seed)
     return _trigger_rows(job, org, rec, nc, held, held_y, time.perf_counter() - start)
 
 
-def _trigger_rows(job: Job, org: Any, rec: Any, nc: Any, held: torch.Tensor, held_y: torch.Tensor,
-                  secs: float, extra: dict | None = None) -> JobOutput:
+def _trigger_rows(
+    job: Job,
+    org: Any,
+    rec: Any,
+    nc: Any,
+    held: torch.Tensor,
+    held_y: torch.Tensor,
+    secs: float,
+    extra: dict | None = None,
+) -> JobOutput:
     """Rows for the reconstructed trigger ``rec`` of the class the method flagged
     (``rec.target``), compared with the planted trigger; ``target_identified`` is 1.0 when that
     class is the true target."""
@@ -248,18 +347,35 @@ def _trigger_rows(job: Job, org: Any, rec: Any, nc: Any, held: torch.Tensor, hel
         success = success_estimate(org.model.run(rec.apply(others)).argmax(-1) == rec.target)
     patch = org.trigger.kind == "patch"
     why = "a blended trigger covers every pixel: mask IoU is not meaningful"
-    rows = [_row(job, "target_identified", float(rec.target == org.target), secs),
-            _row(job, "flagged_class", float(rec.target), secs),
-            _row(job, "trigger_iou", trigger_iou(rec.mask, true_mask) if patch else None, secs, why),
-            _row(job, "pattern_similarity",
-                 pattern_similarity(rec.pattern, true_pattern, true_mask) if patch else None, secs, why),
-            _row(job, "reconstructed_attack_success", success.value, secs)]
+    rows = [
+        _row(job, "target_identified", float(rec.target == org.target), secs),
+        _row(job, "flagged_class", float(rec.target), secs),
+        _row(job, "trigger_iou", trigger_iou(rec.mask, true_mask) if patch else None, secs, why),
+        _row(
+            job,
+            "pattern_similarity",
+            pattern_similarity(rec.pattern, true_pattern, true_mask) if patch else None,
+            secs,
+            why,
+        ),
+        _row(job, "reconstructed_attack_success", success.value, secs),
+    ]
     if job.method == "neural_cleanse":
         rows.append(_row(job, "anomaly_index", nc.anomaly_index, secs))
-    art = {"method": job.method, "target": org.target, "flagged": rec.target,
-           "true_mask": list(org.trigger.mask), "true_pattern": list(org.trigger.pattern),
-           "mask": rec.mask.tolist(), "pattern": rec.pattern.tolist(), "shape": [8, 8], **(extra or {})}
-    return JobOutput(rows, {"trigger": art, "estimates": {"reconstructed_attack_success": success.as_dict()}})
+    art = {
+        "method": job.method,
+        "target": org.target,
+        "flagged": rec.target,
+        "true_mask": list(org.trigger.mask),
+        "true_pattern": list(org.trigger.pattern),
+        "mask": rec.mask.tolist(),
+        "pattern": rec.pattern.tolist(),
+        "shape": [8, 8],
+        **(extra or {}),
+    }
+    return JobOutput(
+        rows, {"trigger": art, "estimates": {"reconstructed_attack_success": success.as_dict()}}
+    )
 
 
 # ------------------------------------------------------------------------ explanations
@@ -267,8 +383,9 @@ def _subset(e: Any, idx: slice) -> Any:
     """The explanation of the examples ``idx`` only (scores and labels sliced)."""
     import dataclasses
 
-    return dataclasses.replace(e, scores=e.scores[idx], clean_labels=e.clean_labels[idx],
-                               fail_labels=e.fail_labels[idx])
+    return dataclasses.replace(
+        e, scores=e.scores[idx], clean_labels=e.clean_labels[idx], fail_labels=e.fail_labels[idx]
+    )
 
 
 def _own_k(model: Any, clean: Any, bad: Any, e: Any, n_units: int) -> tuple[int, Any]:
@@ -281,13 +398,28 @@ def _own_k(model: Any, clean: Any, bad: Any, e: Any, n_units: int) -> tuple[int,
     half = len(clean) // 2
     a, b = slice(0, half), slice(half, None)
     grid = [j for j in K_CURVE if j < n_units]
-    k = next((j for j in grid if restoration_rate(model, clean[a], bad[a], _subset(e, a), j).value >= K_RULE),
-             grid[-1])
+    k = next(
+        (
+            j
+            for j in grid
+            if restoration_rate(model, clean[a], bad[a], _subset(e, a), j).value >= K_RULE
+        ),
+        grid[-1],
+    )
     return k, restoration_rate(model, clean[b], bad[b], _subset(e, b), k)
 
 
-def _explain(job: Job, model: Any, adversarial: tuple, triggered: tuple, units: list,
-             truth_units: tuple, k: int, output_position: int | None, start: float) -> tuple[list, dict]:
+def _explain(
+    job: Job,
+    model: Any,
+    adversarial: tuple,
+    triggered: tuple,
+    units: list,
+    truth_units: tuple,
+    k: int,
+    output_position: int | None,
+    start: float,
+) -> tuple[list, dict]:
     """Restoration and leftover at the fixed budget ``k`` (and over ``K_CURVE``) on adversarial
     and triggered inputs, the method's own k on triggered inputs, and localisation AUROC against
     the truth units (the only place the truth is read)."""
@@ -297,33 +429,67 @@ def _explain(job: Job, model: Any, adversarial: tuple, triggered: tuple, units: 
     rows, est = [], {}
     clean, bad = adversarial
     if len(clean):
-        e = explain_failure(model, clean, bad, units=units, method=job.method, seed=job.seed,
-                            output_position=output_position)
+        e = explain_failure(
+            model,
+            clean,
+            bad,
+            units=units,
+            method=job.method,
+            seed=job.seed,
+            output_position=output_position,
+        )
         r, left = restoration_rate(model, clean, bad, e, k), leftover_rate(model, clean, bad, e, k)
         est.update(restoration_rate=r.as_dict(), leftover_rate=left.as_dict())
-        est["restoration_curve"] = {str(j): restoration_rate(model, clean, bad, e, j).value
-                                    for j in K_CURVE if j <= len(units)}
-        rows += [_row(job, "restoration_rate", r.value, time.perf_counter() - start),
-                 _row(job, "leftover_rate", left.value, time.perf_counter() - start)]
+        est["restoration_curve"] = {
+            str(j): restoration_rate(model, clean, bad, e, j).value
+            for j in K_CURVE
+            if j <= len(units)
+        }
+        rows += [
+            _row(job, "restoration_rate", r.value, time.perf_counter() - start),
+            _row(job, "leftover_rate", left.value, time.perf_counter() - start),
+        ]
     else:
-        rows.append(_row(job, "restoration_rate", None, 0.0, "the attack found no adversarial example"))
+        rows.append(
+            _row(job, "restoration_rate", None, 0.0, "the attack found no adversarial example")
+        )
     clean, bad = triggered
-    e = explain_failure(model, clean, bad, units=units, method=job.method, seed=job.seed,
-                        output_position=output_position)
+    e = explain_failure(
+        model,
+        clean,
+        bad,
+        units=units,
+        method=job.method,
+        seed=job.seed,
+        output_position=output_position,
+    )
     if truth_units:
         auc = _auroc_estimate(e, truth_units, job.seed)
         est["trojan_localisation_auroc"] = auc
-        rows.append(_row(job, "trojan_localisation_auroc", auc["value"], time.perf_counter() - start))
+        rows.append(
+            _row(job, "trojan_localisation_auroc", auc["value"], time.perf_counter() - start)
+        )
     r = restoration_rate(model, clean, bad, e, k)
     own_k, r_own = _own_k(model, clean, bad, e, len(units))
-    est.update(restoration_rate_trigger=r.as_dict(), restoration_rate_trigger_at_k_trigger=r_own.as_dict())
-    est["restoration_curve_trigger"] = {str(j): restoration_rate(model, clean, bad, e, j).value
-                                        for j in K_CURVE if j <= len(units)}
+    est.update(
+        restoration_rate_trigger=r.as_dict(), restoration_rate_trigger_at_k_trigger=r_own.as_dict()
+    )
+    est["restoration_curve_trigger"] = {
+        str(j): restoration_rate(model, clean, bad, e, j).value for j in K_CURVE if j <= len(units)
+    }
     secs = time.perf_counter() - start
-    rows += [_row(job, "restoration_rate_trigger", r.value, secs), _row(job, "k_trigger", float(own_k), secs),
-             _row(job, "restoration_rate_trigger_at_k_trigger", r_own.value, secs)]
-    return rows, {"estimates": est, "k": k, "k_trigger": own_k, "k_rule": K_RULE,
-                  "units": [f"{s}[{i}]" for s, i in units]}
+    rows += [
+        _row(job, "restoration_rate_trigger", r.value, secs),
+        _row(job, "k_trigger", float(own_k), secs),
+        _row(job, "restoration_rate_trigger_at_k_trigger", r_own.value, secs),
+    ]
+    return rows, {
+        "estimates": est,
+        "k": k,
+        "k_trigger": own_k,
+        "k_rule": K_RULE,
+        "units": [f"{s}[{i}]" for s, i in units],
+    }
 
 
 N_BOOT = 200
@@ -339,10 +505,21 @@ def _auroc_estimate(e: Any, truth_units: tuple, seed: int) -> dict:
     value = localisation_auroc(e.mean_scores(), truth_units)
     gen = torch.Generator().manual_seed(seed)
     n = e.scores.shape[0]
-    boots = sorted(localisation_auroc(dict(zip(e.units, e.scores[torch.randint(n, (n,), generator=gen)]
-                                                .mean(0).tolist())), truth_units) for _ in range(N_BOOT))
-    return {"value": value, "low": boots[int(0.025 * N_BOOT)], "high": boots[int(0.975 * N_BOOT) - 1],
-            "n": n, "n_units": len(e.units), "n_truth": len(truth_units)}
+    boots = sorted(
+        localisation_auroc(
+            dict(zip(e.units, e.scores[torch.randint(n, (n,), generator=gen)].mean(0).tolist())),
+            truth_units,
+        )
+        for _ in range(N_BOOT)
+    )
+    return {
+        "value": value,
+        "low": boots[int(0.025 * N_BOOT)],
+        "high": boots[int(0.975 * N_BOOT) - 1],
+        "n": n,
+        "n_units": len(e.units),
+        "n_truth": len(truth_units),
+    }
 
 
 # ------------------------------------------------------------------------ token model
@@ -360,19 +537,38 @@ def _token(job: Job, org: Any) -> JobOutput:
     heads = [(Site(Component.ATTN_Z, 0), h) for h in range(tt.CFG.n_heads)]
     if job.method == "gcg" or job.method in EXPLAINERS:
         # adversarial: swaps anywhere but the first token (which would answer TARGET trivially)
-        r = gcg(org.model, x[:64], target=tt.TARGET, positions=range(1, tt.LENGTH - 1), steps=8,
-                seed=job.seed)
+        r = gcg(
+            org.model,
+            x[:64],
+            target=tt.TARGET,
+            positions=range(1, tt.LENGTH - 1),
+            steps=8,
+            seed=job.seed,
+        )
     if job.method == "gcg":
         est = success_estimate(r.success)
         inserted = float((r.tokens_adv == tt.TRIGGER).any(-1).float()[r.success].mean())
-        return JobOutput([_row(job, "attack_success", est.value, time.perf_counter() - start),
-                          _row(job, "trigger_token_rediscovered", inserted, time.perf_counter() - start)],
-                         {"estimates": {"attack_success": est.as_dict()}})
+        return JobOutput(
+            [
+                _row(job, "attack_success", est.value, time.perf_counter() - start),
+                _row(job, "trigger_token_rediscovered", inserted, time.perf_counter() - start),
+            ],
+            {"estimates": {"attack_success": est.as_dict()}},
+        )
     if job.method not in EXPLAINERS:
         raise ConfigError(f"method {job.method} does not apply to {job.organism}")
     ok = r.success
-    rows, arts = _explain(job, org.model, (r.tokens[ok], r.tokens_adv[ok]), (x, xt), heads,
-                          org.truth_units, K_UNITS["token"], -1, start)
+    rows, arts = _explain(
+        job,
+        org.model,
+        (r.tokens[ok], r.tokens_adv[ok]),
+        (x, xt),
+        heads,
+        org.truth_units,
+        K_UNITS["token"],
+        -1,
+        start,
+    )
     return JobOutput(rows, arts)
 
 
@@ -388,18 +584,27 @@ def _detection(job: Job, n: int) -> JobOutput:
     x, _ = digits("score")
     labels = [m.trojaned for m in members]
     if job.method == "neural_cleanse":
-        scores = [neural_cleanse(m.model, x[:100], steps=100, seed=job.seed).anomaly_index for m in members]
+        scores = [
+            neural_cleanse(m.model, x[:100], steps=100, seed=job.seed).anomaly_index
+            for m in members
+        ]
     elif job.method == "baseline:weight_norm":
         scores = [float(sum(p.norm() ** 2 for p in m.model.module.parameters())) for m in members]
     elif job.method == "random":
         scores = torch.rand(n, generator=torch.Generator().manual_seed(job.seed)).tolist()
     else:
-        raise ConfigError(f"method {job.method} does not apply to a population (use neural_cleanse, "
-                          "baseline:weight_norm or random)")
+        raise ConfigError(
+            f"method {job.method} does not apply to a population (use neural_cleanse, "
+            "baseline:weight_norm or random)"
+        )
     est = detection_estimate(scores, labels, seed=job.seed)
-    return JobOutput([_row(job, "trojan_detection_auroc", est.value, time.perf_counter() - start)],
-                     {"estimates": {"trojan_detection_auroc": est.as_dict()},
-                      "detection": {"scores": scores, "trojaned": labels, "n": n}})
+    return JobOutput(
+        [_row(job, "trojan_detection_auroc", est.value, time.perf_counter() - start)],
+        {
+            "estimates": {"trojan_detection_auroc": est.as_dict()},
+            "detection": {"scores": scores, "trojaned": labels, "n": n},
+        },
+    )
 
 
 # ------------------------------------------------------------------------ superposition
@@ -412,15 +617,28 @@ def _superposition_point(sparsity: float, width: int, seed: int) -> dict:
     from interplab.eval.failures import robust_radius
     from interplab.models.superposition import SuperpositionConfig, analyze, train_superposition
 
-    model = train_superposition(SuperpositionConfig(n_features=20, d_hidden=width, sparsity=sparsity,
-                                                    importance_decay=1.0, steps=1000, seed=seed))
+    model = train_superposition(
+        SuperpositionConfig(
+            n_features=20,
+            d_hidden=width,
+            sparsity=sparsity,
+            importance_decay=1.0,
+            steps=1000,
+            seed=seed,
+        )
+    )
     features = model.represented.nonzero().flatten()
     x, y = torch.eye(20)[features], features
     curve, radius = robust_radius(model, x, y, EPS_GRID, norm="l2", steps=20, seed=seed)
     a = analyze(model)
-    return {"sparsity": sparsity, "width": width, "represented": len(features),
-            "dimensions_per_feature": a.dimensions_per_feature, "robust_radius": radius,
-            "success": [e.as_dict() for e in curve]}
+    return {
+        "sparsity": sparsity,
+        "width": width,
+        "represented": len(features),
+        "dimensions_per_feature": a.dimensions_per_feature,
+        "robust_radius": radius,
+        "success": [e.as_dict() for e in curve],
+    }
 
 
 def _superposition(job: Job) -> JobOutput:
@@ -435,8 +653,24 @@ def _superposition(job: Job) -> JobOutput:
     rad = torch.tensor([min(p["robust_radius"], 2 * EPS_GRID[-1]) for p in points])
     rank = lambda t: t.argsort().argsort().float()  # noqa: E731
     rho = float(torch.corrcoef(torch.stack([rank(dpf), rank(rad)]))[0, 1])
-    rows = [_row(job, f"robust_radius@sparsity={p['sparsity']}", p["robust_radius"], secs,
-                 "no budget in the grid flips half the inputs") for p in by_sparsity]
+    rows = [
+        _row(
+            job,
+            f"robust_radius@sparsity={p['sparsity']}",
+            p["robust_radius"],
+            secs,
+            "no budget in the grid flips half the inputs",
+        )
+        for p in by_sparsity
+    ]
     rows.append(_row(job, "spearman_radius_vs_dimensions_per_feature", rho, secs))
-    return JobOutput(rows, {"superposition": {"eps_grid": list(EPS_GRID), "by_sparsity": by_sparsity,
-                                              "by_width": by_width}})
+    return JobOutput(
+        rows,
+        {
+            "superposition": {
+                "eps_grid": list(EPS_GRID),
+                "by_sparsity": by_sparsity,
+                "by_width": by_width,
+            }
+        },
+    )

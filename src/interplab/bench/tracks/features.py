@@ -65,25 +65,48 @@ from interplab.core.model import wrap_module
 from interplab.core.sites import Site
 from interplab.errors import unknown_name
 from interplab.eval.features import loss_recovered, score_dictionary
-from interplab.methods.dictionaries import (DictionaryConfig, SparseDictionary, SparsitySweep, activation_scale,
-                                            k_ladder, sweep_sparsity, train_dictionary)
+from interplab.methods.dictionaries import (
+    DictionaryConfig,
+    SparseDictionary,
+    SparsitySweep,
+    activation_scale,
+    k_ladder,
+    sweep_sparsity,
+    train_dictionary,
+)
 from interplab.methods.dictionaries.select import L1_LADDER
 from interplab.models.superposition import SuperpositionConfig, train_superposition
 from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
 
 Tensor = torch.Tensor
 
-ORGANISMS = ("superposition-20x5", "superposition-40x10", "synthetic-features-32x64",
-             "synthetic-features-64x128")
+ORGANISMS = (
+    "superposition-20x5",
+    "superposition-40x10",
+    "synthetic-features-32x64",
+    "synthetic-features-64x128",
+)
 METHODS = ("sae-relu", "sae-topk", "sae-jumprelu", "transcoder", "random")
 #: Controls, not methods: the report shows them apart and never calls them best.
 BASELINES = ("random",)
-METRICS = ("mmcs", "feature_f1", "l0", "variance_explained", "loss_recovered", "k_chosen",
-           "l1_coefficient_chosen")
+METRICS = (
+    "mmcs",
+    "feature_f1",
+    "l0",
+    "variance_explained",
+    "loss_recovered",
+    "k_chosen",
+    "l1_coefficient_chosen",
+)
 ABLATIONS = (None,)
 SUITES = {
-    "quick": [{"organisms": ["superposition-20x5", "synthetic-features-32x64"], "methods": list(METHODS),
-               "ablations": [None]}],
+    "quick": [
+        {
+            "organisms": ["superposition-20x5", "synthetic-features-32x64"],
+            "methods": list(METHODS),
+            "ablations": [None],
+        }
+    ],
     "full": [{"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": [None]}],
 }
 
@@ -108,9 +131,17 @@ _SWEEP_INDEX, _HELD_OUT_INDEX = 3 * 10**6, 2 * 10**6
 DICTIONARY_SEED_OFFSET = 7919
 
 
-def select_hyperparameters(method: str, kind: str, x: Tensor, held_out_x: Tensor, *,
-                           y: Tensor | None = None, held_out_y: Tensor | None = None, seed: int = 0,
-                           steps: int | None = None) -> tuple[DictionaryConfig, SparsitySweep | None]:
+def select_hyperparameters(
+    method: str,
+    kind: str,
+    x: Tensor,
+    held_out_x: Tensor,
+    *,
+    y: Tensor | None = None,
+    held_out_y: Tensor | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+) -> tuple[DictionaryConfig, SparsitySweep | None]:
     """The config ``method`` trains with, chosen from activations only (see the module docstring).
 
     Args:
@@ -126,26 +157,48 @@ def select_hyperparameters(method: str, kind: str, x: Tensor, held_out_x: Tensor
     d_in = x.shape[-1]
     d_out = y.shape[-1] if (method == "transcoder" and y is not None) else None
     steps = steps or STEPS[kind]
-    base = DictionaryConfig(d_in=d_in, d_latent=EXPANSION * d_in, d_out=d_out, lr=3e-3,
-                            seed=seed + DICTIONARY_SEED_OFFSET, steps=steps, batch_size=1024)
+    base = DictionaryConfig(
+        d_in=d_in,
+        d_latent=EXPANSION * d_in,
+        d_out=d_out,
+        lr=3e-3,
+        seed=seed + DICTIONARY_SEED_OFFSET,
+        steps=steps,
+        batch_size=1024,
+    )
     scale = activation_scale(x)
     if method == "random":  # the baseline: random unit directions, never trained
         return dataclasses.replace(base, activation="relu", steps=0), None
     if method == "sae-jumprelu":
-        return dataclasses.replace(base, activation="jumprelu", l0_coefficient=0.01 * scale ** 2,
-                                   jumprelu_threshold=0.05 * scale, jumprelu_bandwidth=0.05 * scale), None
+        return dataclasses.replace(
+            base,
+            activation="jumprelu",
+            l0_coefficient=0.01 * scale**2,
+            jumprelu_threshold=0.05 * scale,
+            jumprelu_bandwidth=0.05 * scale,
+        ), None
     if method == "sae-relu":
         config = dataclasses.replace(base, activation="relu")
         field, ladder = "l1_coefficient", tuple(r * scale for r in L1_LADDER)
     else:  # sae-topk, transcoder
         config = dataclasses.replace(base, activation="topk")
         field, ladder = "k", k_ladder(d_in, config.d_latent)
-    sweep = sweep_sparsity(config, field, ladder, x, held_out_x, y=y, held_out_y=held_out_y,
-                           steps=max(1, steps // SWEEP_FRACTION))
+    sweep = sweep_sparsity(
+        config,
+        field,
+        ladder,
+        x,
+        held_out_x,
+        y=y,
+        held_out_y=held_out_y,
+        steps=max(1, steps // SWEEP_FRACTION),
+    )
     return dataclasses.replace(config, **{field: sweep.chosen}), sweep
 
 
-def run_feature_job(organism: str, method: str, seed: int = 0, *, steps: int | None = None) -> list[dict]:
+def run_feature_job(
+    organism: str, method: str, seed: int = 0, *, steps: int | None = None
+) -> list[dict]:
     """Train ``method`` on ``organism`` with ``seed`` and return one row per metric.
 
     ``steps`` overrides the training length (the default is the quick schedule)."""
@@ -167,14 +220,22 @@ def _organism(organism: str, transcoder: bool, seed: int):
     syn, sup = _SYNTHETIC.match(organism), _SUPERPOSITION.match(organism)
     if syn:
         d, n = int(syn[1]), int(syn[2])
-        source = SyntheticFeatures(SyntheticConfig(n_features=n, d=d, mean_active=4.0, seed=seed,
-                                                   d_out=d if transcoder else None))
+        source = SyntheticFeatures(
+            SyntheticConfig(
+                n_features=n, d=d, mean_active=4.0, seed=seed, d_out=d if transcoder else None
+            )
+        )
         return "synthetic", source, source.out_directions if transcoder else source.directions
     if sup:
         n, m = int(sup[1]), int(sup[2])
-        source = train_superposition(SuperpositionConfig(n_features=n, d_hidden=m, sparsity=0.95,
-                                                         steps=2000, seed=seed))
-        return "superposition", source, (source.out_directions if transcoder else source.directions)[source.represented]
+        source = train_superposition(
+            SuperpositionConfig(n_features=n, d_hidden=m, sparsity=0.95, steps=2000, seed=seed)
+        )
+        return (
+            "superposition",
+            source,
+            (source.out_directions if transcoder else source.directions)[source.represented],
+        )
     raise unknown_name("organism", organism, ORGANISMS)
 
 
@@ -188,10 +249,21 @@ def _run(organism: str, method: str, seed: int, steps: int | None) -> tuple[list
     sweep_data = source.sample(SWEEP_SAMPLES, _SWEEP_INDEX + seed)
     held_out = source.sample(HELD_OUT_SAMPLES, _HELD_OUT_INDEX + seed)
     start = time.perf_counter()
-    config, sweep = select_hyperparameters(method, kind, sweep_data.x, held_out.x,
-                                           y=sweep_data.y if transcoder else None,
-                                           held_out_y=held_out.y if transcoder else None, seed=seed, steps=steps)
-    dictionary = train_dictionary(source, config).dictionary if config.steps else SparseDictionary(config).eval()
+    config, sweep = select_hyperparameters(
+        method,
+        kind,
+        sweep_data.x,
+        held_out.x,
+        y=sweep_data.y if transcoder else None,
+        held_out_y=held_out.y if transcoder else None,
+        seed=seed,
+        steps=steps,
+    )
+    dictionary = (
+        train_dictionary(source, config).dictionary
+        if config.steps
+        else SparseDictionary(config).eval()
+    )
     seconds = time.perf_counter() - start
     extra: dict[str, float] = {}
     batch = source.sample(EVAL_SAMPLES, 10**6 + seed)
@@ -200,22 +272,61 @@ def _run(organism: str, method: str, seed: int, steps: int | None) -> tuple[list
         inputs = batch.coefficients
         site = Site.module("output") if transcoder else Site.module("hidden")
         extra["loss_recovered"] = loss_recovered(
-            hooked, site, inputs, dictionary, loss_fn=lambda out: source.loss(inputs, out),
-            input_site=Site.module("hidden") if transcoder else None)
-    scores = score_dictionary(dictionary, batch.x, batch.y if transcoder else None,
-                              true_directions=true, threshold=THRESHOLD,
-                              loss_recovered=extra.get("loss_recovered"))
-    values = {"mmcs": scores.mmcs, "feature_f1": scores.f1, "l0": scores.l0,
-              "variance_explained": scores.variance_explained, **extra}
-    artifacts: dict = {"max_cosines": {"values": [round(float(v), 5) for v in scores.max_cosines],
-                                       "threshold": THRESHOLD}}
+            hooked,
+            site,
+            inputs,
+            dictionary,
+            loss_fn=lambda out: source.loss(inputs, out),
+            input_site=Site.module("hidden") if transcoder else None,
+        )
+    scores = score_dictionary(
+        dictionary,
+        batch.x,
+        batch.y if transcoder else None,
+        true_directions=true,
+        threshold=THRESHOLD,
+        loss_recovered=extra.get("loss_recovered"),
+    )
+    values = {
+        "mmcs": scores.mmcs,
+        "feature_f1": scores.f1,
+        "l0": scores.l0,
+        "variance_explained": scores.variance_explained,
+        **extra,
+    }
+    artifacts: dict = {
+        "max_cosines": {
+            "values": [round(float(v), 5) for v in scores.max_cosines],
+            "threshold": THRESHOLD,
+        }
+    }
     if sweep is not None:
         values[f"{sweep.field}_chosen"] = sweep.chosen
         artifacts["sparsity_sweep"] = {**sweep.to_json(), "d_latent": config.d_latent}
-    rows = [{"organism": organism, "method": method, "ablation": None, "metric": metric,
-             "value": float(value), "seconds": seconds} for metric, value in values.items()]
+    rows = [
+        {
+            "organism": organism,
+            "method": method,
+            "ablation": None,
+            "metric": metric,
+            "value": float(value),
+            "seconds": seconds,
+        }
+        for metric, value in values.items()
+    ]
     return rows, artifacts
 
 
-__all__ = ["ABLATIONS", "BASELINES", "EXPANSION", "METHODS", "METRICS", "ORGANISMS", "SUITES", "THRESHOLD",
-           "run_feature_job", "run_job", "select_hyperparameters"]
+__all__ = [
+    "ABLATIONS",
+    "BASELINES",
+    "EXPANSION",
+    "METHODS",
+    "METRICS",
+    "ORGANISMS",
+    "SUITES",
+    "THRESHOLD",
+    "run_feature_job",
+    "run_job",
+    "select_hyperparameters",
+]

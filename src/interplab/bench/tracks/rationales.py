@@ -55,10 +55,20 @@ METHODS = ATTRIBUTION + ORACLES + ("recourse", "nearest_neighbour", "surrogate",
 BASELINES = ("random", "nearest_neighbour", "permutation")
 ABLATIONS: tuple[str | None, ...] = (None,)
 SUITES = {
-    "quick": {"organisms": ["credit-rule", "credit-linear"],
-              "methods": ["kernel_shap", "oracle:linear_shap", "integrated_gradients", "occlusion",
-                          "permutation", "recourse", "nearest_neighbour", "random"],
-              "ablations": [None]},
+    "quick": {
+        "organisms": ["credit-rule", "credit-linear"],
+        "methods": [
+            "kernel_shap",
+            "oracle:linear_shap",
+            "integrated_gradients",
+            "occlusion",
+            "permutation",
+            "recourse",
+            "nearest_neighbour",
+            "random",
+        ],
+        "ablations": [None],
+    },
     "full": {"organisms": list(ORGANISMS), "methods": list(METHODS), "ablations": [None]},
 }
 N_ROWS = {"quick": 16, "full": 48}
@@ -77,8 +87,10 @@ def why_not(organism: str, method: str) -> str | None:
 
         hidden = SPECS[organism].train.hidden
         if hidden:
-            return (f"exact linear SHAP needs a model linear in its encoded inputs; {organism} is an "
-                    f"MLP (hidden layers {list(hidden)}), so it has no exact values to show")
+            return (
+                f"exact linear SHAP needs a model linear in its encoded inputs; {organism} is an "
+                f"MLP (hidden layers {list(hidden)}), so it has no exact values to show"
+            )
     return None
 
 
@@ -139,12 +151,17 @@ def run_job(job: Job) -> JobOutput:
         est["majority_fidelity"] = {"value": s.majority_fidelity, "n": s.n_held_out}
         est["rules"] = s.rules(org.data.outcomes)
     seconds = time.perf_counter() - start
-    rows_out = [{"metric": m, "value": e["value"], "seconds": seconds}
-                for m, e in est.items() if isinstance(e, dict) and "value" in e]
+    rows_out = [
+        {"metric": m, "value": e["value"], "seconds": seconds}
+        for m, e in est.items()
+        if isinstance(e, dict) and "value" in e
+    ]
     rows_out += [{"metric": m, "value": None, "reason": r} for m, r in reasons.items()]
     rows_out.append({"metric": "n_rows", "value": float(n)})
-    artifacts = {"estimates": {m: e for m, e in est.items() if isinstance(e, dict) and "value" in e},
-                 "omitted": reasons}
+    artifacts = {
+        "estimates": {m: e for m, e in est.items() if isinstance(e, dict) and "value" in e},
+        "omitted": reasons,
+    }
     artifacts.update({k: v for k, v in est.items() if not (isinstance(v, dict) and "value" in v)})
     return JobOutput(rows=rows_out, artifacts=artifacts)
 
@@ -191,12 +208,19 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
     est["curves"] = {"deletion": curves["deletion_curve"], "insertion": curves["insertion_curve"]}
     if method != "permutation":
         fn = lambda x, s: attribute(method, model, x, bg, seed=job.seed + s).values  # noqa: E731
-        _put(est, {"stability": E.stability(fn, model.features, rows[:N_STABILITY], bg, seed=job.seed)})
+        _put(
+            est,
+            {"stability": E.stability(fn, model.features, rows[:N_STABILITY], bg, seed=job.seed)},
+        )
     else:
         reasons["stability"] = "permutation importance is global: the same for every row"
     recs = _recourse(job.organism, job.seed, rows.shape[0])
-    rats = [explain(model, x, bg, method=method, seed=job.seed + i, recourse=recs[i], attributions=attrs[i])
-            for i, x in enumerate(rows)]
+    rats = [
+        explain(
+            model, x, bg, method=method, seed=job.seed + i, recourse=recs[i], attributions=attrs[i]
+        )
+        for i, x in enumerate(rows)
+    ]
     _put(est, E.claim_accuracy(model, rats, bg, seed=job.seed + 1))
 
 

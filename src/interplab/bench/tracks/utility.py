@@ -46,7 +46,9 @@ ABLATIONS = (None,)
 QUICK = tuple(n for n in ORGANISMS if n.endswith("-small"))
 SUITES = {
     "quick": [{"organisms": [n], "methods": list(TASKS[n].arms)} for n in QUICK],
-    "full": [{"organisms": [n], "methods": list(TASKS[n].arms)} for n in ORGANISMS if n not in QUICK],
+    "full": [
+        {"organisms": [n], "methods": list(TASKS[n].arms)} for n in ORGANISMS if n not in QUICK
+    ],
 }
 
 
@@ -79,25 +81,45 @@ def run_job(job: Job) -> JobOutput:
     main = [v for v in out.values[task.metric] if v is not None and math.isfinite(v)]
     if not main:
         errors = "; ".join(f"seed {f['seed']}: {f['error']}" for f in out.failed) or "no values"
-        raise ArmFailedError(f"task {task.name} arm {arm}: every one of its {len(seeds)} seeds failed "
-                             f"({errors})")
+        raise ArmFailedError(
+            f"task {task.name} arm {arm}: every one of its {len(seeds)} seeds failed ({errors})"
+        )
     rows, estimates = [], {}
     for metric, vals in out.values.items():
         finite = [v for v in vals if v is not None and math.isfinite(v)]
         n_failed = len(seeds) - len(finite)
         if len(finite) < 2:
-            rows.append({"metric": metric, "value": None, "seconds": round(secs, 3),
-                         "reason": f"{n_failed} of {len(seeds)} seeds gave no number"})
+            rows.append(
+                {
+                    "metric": metric,
+                    "value": None,
+                    "seconds": round(secs, 3),
+                    "reason": f"{n_failed} of {len(seeds)} seeds gave no number",
+                }
+            )
             continue
         est = summarise(finite, out.n.get(metric, 0), bounds_of(metric), n_failed=n_failed)
         estimates[metric] = est.as_dict()
         rows.append({"metric": metric, "value": est.mean, "seconds": round(secs, 3)})
-    return JobOutput(rows, {"utility": {
-        "task": task.name, "arm": arm, "kind": arm_kind(arm), "metric": task.metric,
-        "description": task.description, "budget": task.budget.as_dict(),
-        "spent": [x for x in out.spent if math.isfinite(x)], "estimates": estimates,
-        "seeds": seeds, "failed": out.failed, "n_failed": len(seeds) - len(main),
-        "details": _jsonable(out.details)}})
+    return JobOutput(
+        rows,
+        {
+            "utility": {
+                "task": task.name,
+                "arm": arm,
+                "kind": arm_kind(arm),
+                "metric": task.metric,
+                "description": task.description,
+                "budget": task.budget.as_dict(),
+                "spent": [x for x in out.spent if math.isfinite(x)],
+                "estimates": estimates,
+                "seeds": seeds,
+                "failed": out.failed,
+                "n_failed": len(seeds) - len(main),
+                "details": _jsonable(out.details),
+            }
+        },
+    )
 
 
 def _jsonable(x: Any) -> Any:

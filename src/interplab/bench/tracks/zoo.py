@@ -29,9 +29,9 @@ and spread it with ``--jobs``, ``--cluster`` or ``--shard``).
 from __future__ import annotations
 
 from interplab.bench.tracks import Job, JobOutput
+
 # ``refused``: the same measured list leaves refused (organism, ablation) truths out of this track
 from interplab.bench.tracks.circuits import ABLATIONS, BASELINES, METHODS, refused, score_job
-from interplab.compile.generate import ZOO_PAIRS as N_PAIRS, ZOO_TRUTH_PAIRS as N_TRUTH_PAIRS
 from interplab.compile.generate import split_inputs  # the one definition (re-exported here)
 from interplab.errors import ConfigError, unknown_name
 from interplab.zoo.contract import Organism
@@ -43,13 +43,33 @@ ORGANISMS = tuple(f"generated-{ZOO_SEED}-{i}" for i in range(ZOO_COUNT))
 #: SIIT-trained twins of the first five generated programs the twin rule admits
 #: (:func:`interplab.zoo.siit_generated.siit_generated_names`; a test checks this list against it):
 #: a method's ranking on these and on their compiled siblings (in ORGANISMS) can be compared
-TWINS = ("siit-generated-0-5", "siit-generated-0-18", "siit-generated-0-20",
-         "siit-generated-0-22", "siit-generated-0-33")
-SUITES = {"zoo": {"organisms": list(ORGANISMS) + list(TWINS), "methods": list(METHODS),
-                  "ablations": list(ABLATIONS)}}
+TWINS = (
+    "siit-generated-0-5",
+    "siit-generated-0-18",
+    "siit-generated-0-20",
+    "siit-generated-0-22",
+    "siit-generated-0-33",
+)
+SUITES = {
+    "zoo": {
+        "organisms": list(ORGANISMS) + list(TWINS),
+        "methods": list(METHODS),
+        "ablations": list(ABLATIONS),
+    }
+}
 
-__all__ = ["ORGANISMS", "TWINS", "METHODS", "BASELINES", "ABLATIONS", "SUITES", "run_job", "load", "refused",
-           "split_inputs"]
+__all__ = [
+    "ABLATIONS",
+    "BASELINES",
+    "METHODS",
+    "ORGANISMS",
+    "SUITES",
+    "TWINS",
+    "load",
+    "refused",
+    "run_job",
+    "split_inputs",
+]
 
 
 def load(organism: str, seed: int = 0) -> Organism:
@@ -78,9 +98,14 @@ def run_job(job: Job) -> JobOutput:
     output = score_job(job, load(job.organism, job.seed))
     program = sibling(job.organism) if twin else job.organism
     c = load_generated(program).spec.candidate
-    output.artifacts["organism_shape"] = {"depth": c.depth, "width": c.width, "n_ops": c.n_ops,
-                                          "constructs": list(c.constructs),
-                                          "vocab": len(c.vocab), "max_len": c.max_len,
-                                          "kind": "siit" if twin else "compiled",
-                                          "program": program}
+    output.artifacts["organism_shape"] = {
+        "depth": c.depth,
+        "width": c.width,
+        "n_ops": c.n_ops,
+        "constructs": list(c.constructs),
+        "vocab": len(c.vocab),
+        "max_len": c.max_len,
+        "kind": "siit" if twin else "compiled",
+        "program": program,
+    }
     return output

@@ -30,13 +30,20 @@ from typing import Any
 
 from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds
 
-ARMS = ("interp:white_box", "baseline:black_box", "baseline:black_box_active", "baseline:random",
-        "oracle:program")
+ARMS = (
+    "interp:white_box",
+    "baseline:black_box",
+    "baseline:black_box_active",
+    "baseline:random",
+    "oracle:program",
+)
 N_CHECK = 500
-_NOTE = ("every arm states one rule of the family after at most {q} model queries per organism "
-         "(one query = one forward pass on one input, outputs and activations alike); the oracle "
-         "reads the planted rule and spends none; success is checked on 500 fresh inputs, half "
-         "carrying the true trigger")
+_NOTE = (
+    "every arm states one rule of the family after at most {q} model queries per organism "
+    "(one query = one forward pass on one input, outputs and activations alike); the oracle "
+    "reads the planted rule and spends none; success is checked on 500 fresh inputs, half "
+    "carrying the true trigger"
+)
 
 #: task name -> (base programs, vocabulary, input length, organisms per seed, query budget)
 SETTINGS: dict[str, tuple[tuple[str, ...], tuple[int, ...], int, int, int]] = {
@@ -50,11 +57,17 @@ SETTINGS: dict[str, tuple[tuple[str, ...], tuple[int, ...], int, int, int]] = {
 def _task(name: str) -> UtilityTask:
     bases, vocab, length, n_org, q = SETTINGS[name]
     return UtilityTask(
-        name=name, metric="audit_success", arms=ARMS, secondary=("queries_used",),
+        name=name,
+        metric="audit_success",
+        arms=ARMS,
+        secondary=("queries_used",),
         budget=Budget("queries", q, _NOTE.format(q=q)),
-        description=(f"find the hidden rule (token a at position p sets output q to c) in "
-                     f"{n_org} compiled {'/'.join(bases)} programs per seed, vocabulary "
-                     f"{len(vocab)}, length {length}, {q} queries each"))
+        description=(
+            f"find the hidden rule (token a at position p sets output q to c) in "
+            f"{n_org} compiled {'/'.join(bases)} programs per seed, vocabulary "
+            f"{len(vocab)}, length {length}, {q} queries each"
+        ),
+    )
 
 
 TASKS: dict[str, UtilityTask] = {name: _task(name) for name in SETTINGS}
@@ -65,8 +78,10 @@ def check_statement(organism: Any, rule: Any, seed: int, n: int = N_CHECK) -> bo
     them carrying the true trigger); the referee's forward passes are not the auditor's."""
     family = organism.family
     rng = random.Random(f"audit-check:{seed}")
-    inputs = [family.triggered_input(rng, organism.rule) if i % 2 == 0 else family.random_input(rng)
-              for i in range(n)]
+    inputs = [
+        family.triggered_input(rng, organism.rule) if i % 2 == 0 else family.random_input(rng)
+        for i in range(n)
+    ]
     outputs = organism.model(inputs)
     return all(family.predict(x, rule) == y for x, y in zip(inputs, outputs))
 
@@ -89,18 +104,36 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
             if arm == "oracle:program":
                 stated, q = org.rule, 0
             else:
-                report = audit(org.model, org.family, budget, method=arm.partition(":")[2],
-                               seed=seed * 101 + i)
+                report = audit(
+                    org.model, org.family, budget, method=arm.partition(":")[2], seed=seed * 101 + i
+                )
                 stated, q = report.rule, report.queries_used
             ok.append(check_statement(org, stated, seed=10_000 + seed * 101 + i))
             spent.append(q)
             if len(examples) < 6:
-                examples.append({"organism": org.name, "true": org.rule.describe(),
-                                 "stated": stated.describe(), "success": ok[-1], "queries": q})
+                examples.append(
+                    {
+                        "organism": org.name,
+                        "true": org.rule.describe(),
+                        "stated": stated.describe(),
+                        "success": ok[-1],
+                        "queries": q,
+                    }
+                )
         used = sum(spent) / len(spent)
         return {"audit_success": sum(ok) / len(ok), "queries_used": used}, used, {"selection": None}
 
     values, used, per_seed, failed = run_seeds(("audit_success", "queries_used"), seeds, one)
-    return ArmRun(values=values, n={"audit_success": n_org, "queries_used": n_org}, spent=used,
-                  details={"organisms_per_seed": n_org, "query_budget": budget, "per_seed": per_seed,
-                           "check_inputs": N_CHECK, "examples": examples}, failed=failed)
+    return ArmRun(
+        values=values,
+        n={"audit_success": n_org, "queries_used": n_org},
+        spent=used,
+        details={
+            "organisms_per_seed": n_org,
+            "query_budget": budget,
+            "per_seed": per_seed,
+            "check_inputs": N_CHECK,
+            "examples": examples,
+        },
+        failed=failed,
+    )

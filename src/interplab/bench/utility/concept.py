@@ -57,33 +57,55 @@ ANSWERS = (" positive", " negative")
 THRESHOLD = 2.0
 #: the SAE per task size: dictionary size, active latents, training steps and batch, corpus
 #: windows x tokens (the quick task's is smaller so a fresh machine builds it in seconds)
-SAE = {"d_latent": 2304, "k": 32, "steps": 400, "batch_size": 512, "windows": 160, "ctx": 64,
-       "lr": 1e-3, "seed": 0}
+SAE = {
+    "d_latent": 2304,
+    "k": 32,
+    "steps": 400,
+    "batch_size": 512,
+    "windows": 160,
+    "ctx": 64,
+    "lr": 1e-3,
+    "seed": 0,
+}
 SAE_SMALL = {**SAE, "d_latent": 1152, "k": 16, "steps": 200, "batch_size": 256, "windows": 48}
 VERSION = 1
 #: the weight-decay grid of every probe arm, strongest first (ties go to the earlier value)
 PROBE_WD = (1.0, 0.1, 0.01, 0.001, 0.0001)
-ARMS = ("interp:sae_probe", "interp:diff_in_means", "baseline:linear_probe",
-        "baseline:bag_of_words", "baseline:prompting", "baseline:random",
-        "oracle:in_distribution_probe")
+ARMS = (
+    "interp:sae_probe",
+    "interp:diff_in_means",
+    "baseline:linear_probe",
+    "baseline:bag_of_words",
+    "baseline:prompting",
+    "baseline:random",
+    "oracle:in_distribution_probe",
+)
 #: task name -> (training sentences = budget, sentences per test set)
 SIZES = {"concept-smollm2-small": (64, 128), "concept-smollm2": (512, 512)}
 SAE_OF = {"concept-smollm2-small": SAE_SMALL, "concept-smollm2": SAE}
-_DESC = ("Sentence sentiment (label = sign of the VADER valence of the one polar word in a "
-         "template) detected from SmolLM2-135M's L14 residual at that word; tested on unseen "
-         "words (concept_auroc) and on unseen words in an unseen template family "
-         "(concept_auroc_shifted).")
+_DESC = (
+    "Sentence sentiment (label = sign of the VADER valence of the one polar word in a "
+    "template) detected from SmolLM2-135M's L14 residual at that word; tested on unseen "
+    "words (concept_auroc) and on unseen words in an unseen template family "
+    "(concept_auroc_shifted)."
+)
 
 
 def _task(name: str, n_train: int, n_test: int) -> UtilityTask:
-    note = (f"{n_train} labelled training sentences (plain templates, training words), the same "
-            "set for every trained arm; prompting and random use none; the oracle gets "
-            f"{n_train} sentences of its own (both template families, oracle words); SAE trained "
-            "on unlabelled stdlib-docstring text")
-    return UtilityTask(name=name, metric="concept_auroc", arms=ARMS,
-                       budget=Budget("training_examples", n_train, note),
-                       description=_DESC + f" {n_train} train, {n_test} per test set.",
-                       secondary=("concept_auroc_shifted",))
+    note = (
+        f"{n_train} labelled training sentences (plain templates, training words), the same "
+        "set for every trained arm; prompting and random use none; the oracle gets "
+        f"{n_train} sentences of its own (both template families, oracle words); SAE trained "
+        "on unlabelled stdlib-docstring text"
+    )
+    return UtilityTask(
+        name=name,
+        metric="concept_auroc",
+        arms=ARMS,
+        budget=Budget("training_examples", n_train, note),
+        description=_DESC + f" {n_train} train, {n_test} per test set.",
+        secondary=("concept_auroc_shifted",),
+    )
 
 
 TASKS: dict[str, UtilityTask] = {name: _task(name, *size) for name, size in SIZES.items()}
@@ -155,27 +177,48 @@ def _train_sae(info_path: Any, spec: dict[str, Any]) -> Any:
     lm, site = _lm(), _site()
     start = time.perf_counter()
     tok = lm.tokenizer
-    windows = text.token_windows(tok, text.stdlib_docstrings(), spec["ctx"], sep=tok.eos_id,
-                                 max_windows=spec["windows"])
+    windows = text.token_windows(
+        tok, text.stdlib_docstrings(), spec["ctx"], sep=tok.eos_id, max_windows=spec["windows"]
+    )
     acts = []
     with torch.no_grad():
         for i in range(0, windows.shape[0], 32):
-            w = windows[i:i + 32]
+            w = windows[i : i + 32]
             last = torch.zeros(w.shape[0], dtype=torch.long)  # unembed one position: unused
             _, cache = lm.run_with_cache(PartialRun(lm.model.embed.W_E[w], 0, last), [site])
             acts.append(cache[site][:, 1:].reshape(-1, lm.cfg.d_model).float())  # skip the sink
     x = torch.cat(acts)
     read_s = time.perf_counter() - start
-    cfg = DictionaryConfig(d_in=lm.cfg.d_model, d_latent=spec["d_latent"], activation="topk",
-                           k=spec["k"], lr=spec["lr"], batch_size=spec["batch_size"],
-                           steps=spec["steps"], log_every=max(1, spec["steps"] // 10), seed=spec["seed"])
+    cfg = DictionaryConfig(
+        d_in=lm.cfg.d_model,
+        d_latent=spec["d_latent"],
+        activation="topk",
+        k=spec["k"],
+        lr=spec["lr"],
+        batch_size=spec["batch_size"],
+        steps=spec["steps"],
+        log_every=max(1, spec["steps"] // 10),
+        seed=spec["seed"],
+    )
     trained = train_dictionary(x, cfg)
     last_row = trained.history[-1] if trained.history else {}
-    atomic_write_text(info_path, json.dumps({
-        "model": MODEL, "site": str(site), "corpus": "stdlib docstrings", "tokens": int(x.shape[0]),
-        "read_seconds": read_s, "train_seconds": trained.seconds, "sae": spec,
-        "variance_explained": last_row.get("variance_explained"),
-        "dead_fraction": last_row.get("dead_fraction")}, indent=2))
+    atomic_write_text(
+        info_path,
+        json.dumps(
+            {
+                "model": MODEL,
+                "site": str(site),
+                "corpus": "stdlib docstrings",
+                "tokens": int(x.shape[0]),
+                "read_seconds": read_s,
+                "train_seconds": trained.seconds,
+                "sae": spec,
+                "variance_explained": last_row.get("variance_explained"),
+                "dead_fraction": last_row.get("dead_fraction"),
+            },
+            indent=2,
+        ),
+    )
     return trained.dictionary
 
 
@@ -186,8 +229,19 @@ def _reads(name: str, seed: int) -> dict[str, Any]:
     from interplab.models.io import file_lock, load_tensors
 
     n_train, n_test = SIZES[name]
-    key = _fingerprint({"families": FAMILIES, "nouns": NOUNS, "model": MODEL, "layer": LAYER, "suffix": SUFFIX, "answers": ANSWERS,
-                        "threshold": THRESHOLD, "n": [n_train, n_test], "seed": seed})
+    key = _fingerprint(
+        {
+            "families": FAMILIES,
+            "nouns": NOUNS,
+            "model": MODEL,
+            "layer": LAYER,
+            "suffix": SUFFIX,
+            "answers": ANSWERS,
+            "threshold": THRESHOLD,
+            "n": [n_train, n_test],
+            "seed": seed,
+        }
+    )
     base = _dir() / f"reads-{n_train}-{n_test}-{seed}-{key}"
     weights, meta = base.with_suffix(".safetensors"), base.with_suffix(".json")
     with file_lock(base.with_suffix(".lock")):
@@ -195,27 +249,40 @@ def _reads(name: str, seed: int) -> dict[str, Any]:
             _read_and_save(n_train, n_test, seed, weights, meta)
     t = load_tensors(weights)
     texts = json.loads(meta.read_text("utf-8"))["texts"]
-    return {s: {"acts": t[f"{s}.acts"], "pref": t[f"{s}.pref"], "labels": t[f"{s}.labels"].tolist(),
-                "texts": texts[s]} for s in texts}
+    return {
+        s: {
+            "acts": t[f"{s}.acts"],
+            "pref": t[f"{s}.pref"],
+            "labels": t[f"{s}.labels"].tolist(),
+            "texts": texts[s],
+        }
+        for s in texts
+    }
 
 
 def _read_and_save(n_train: int, n_test: int, seed: int, weights: Any, meta: Any) -> None:
     """Read every split's sentences through SmolLM2 once and save them (see :func:`_reads`)."""
     import torch
 
-    from interplab.models.io import atomic_write_text, save_tensors
-
     from interplab.methods.probing.word_reads import read_sentences, single_token
     from interplab.methods.tasks.sentiment import SPLITS, sentiment_splits
+    from interplab.models.io import atomic_write_text, save_tensors
 
     lm = _lm()
-    splits = sentiment_splits(n_train, n_test, seed, threshold=THRESHOLD,
-                              keep=lambda w: single_token(lm.tokenizer, w))
+    splits = sentiment_splits(
+        n_train, n_test, seed, threshold=THRESHOLD, keep=lambda w: single_token(lm.tokenizer, w)
+    )
     tensors, texts = {}, {}
     for s in SPLITS:
         sents = splits.split(s)
-        r = read_sentences(lm, [x.text for x in sents], [x.word_end for x in sents], _site(),
-                           suffix=SUFFIX, answers=ANSWERS)
+        r = read_sentences(
+            lm,
+            [x.text for x in sents],
+            [x.word_end for x in sents],
+            _site(),
+            suffix=SUFFIX,
+            answers=ANSWERS,
+        )
         tensors[f"{s}.acts"], tensors[f"{s}.pref"] = r.acts.contiguous(), r.preference.contiguous()
         tensors[f"{s}.labels"] = torch.tensor([x.label for x in sents])
         texts[s] = [x.text for x in sents]
@@ -234,8 +301,10 @@ def _tuned_probe(X: Any, labels: list[int], seed: int) -> tuple[Any, dict[str, A
         return auroc(s.score(X[held]), [y[i] for i in held])
 
     sel = select_by_cv("weight_decay", PROBE_WD, y, fold, seed=seed)
-    return probe_scorer(X, y, weight_decay=sel.value, seed=seed), {"weight_decay": sel.value,
-                                                                   "selection": sel.as_dict()}
+    return probe_scorer(X, y, weight_decay=sel.value, seed=seed), {
+        "weight_decay": sel.value,
+        "selection": sel.as_dict(),
+    }
 
 
 def _sparse_probe(Z: Any, labels: list[int], seed: int) -> tuple[Any, Any, dict[str, Any]]:
@@ -253,9 +322,12 @@ def _sparse_probe(Z: Any, labels: list[int], seed: int) -> tuple[Any, Any, dict[
         return auroc(s.score(Z[held][:, cols]), [y[i] for i in held])
 
     sel = select_by_cv("k", ks, y, fold, seed=seed)
-    cols = rank_features(Z, y)[:sel.value]
-    return cols, probe_scorer(Z[:, cols], y, seed=seed), {
-        "k": sel.value, "latents": cols[:16].tolist(), "selection": sel.as_dict()}
+    cols = rank_features(Z, y)[: sel.value]
+    return (
+        cols,
+        probe_scorer(Z[:, cols], y, seed=seed),
+        {"k": sel.value, "latents": cols[:16].tolist(), "selection": sel.as_dict()},
+    )
 
 
 def _bag_of_words(r: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
@@ -266,11 +338,15 @@ def _bag_of_words(r: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
     vocab = [w for w, v in zip(vocab, varies.tolist()) if v]
     X, _ = count_features(r["train"]["texts"], vocab)
     s, info = _tuned_probe(X, r["train"]["labels"], seed)
-    return (lambda split: s.score(count_features(r[split]["texts"], vocab)[0])), {"vocabulary": len(vocab), **info}
+    return (lambda split: s.score(count_features(r[split]["texts"], vocab)[0])), {
+        "vocabulary": len(vocab),
+        **info,
+    }
 
 
-def _scorer(arm: str, r: dict[str, Any], seed: int,
-            sae_cfg: dict[str, Any] | None = None) -> tuple[Any, float, dict[str, Any]]:
+def _scorer(
+    arm: str, r: dict[str, Any], seed: int, sae_cfg: dict[str, Any] | None = None
+) -> tuple[Any, float, dict[str, Any]]:
     """(split -> scores, training examples spent, details) for one arm on one seed."""
     from interplab.methods.probing import concept as c
 
@@ -288,8 +364,11 @@ def _scorer(arm: str, r: dict[str, Any], seed: int,
         s = c.random_scorer(tr["acts"].shape[1], seed)
         return (lambda split: s.score(r[split]["acts"])), 0.0, {"selection": None}
     elif arm == "baseline:prompting":
-        return (lambda split: r[split]["pref"]), 0.0, {"suffix": SUFFIX, "answers": list(ANSWERS),
-                                                       "selection": None}
+        return (
+            (lambda split: r[split]["pref"]),
+            0.0,
+            {"suffix": SUFFIX, "answers": list(ANSWERS), "selection": None},
+        )
     elif arm == "baseline:bag_of_words":
         score, info = _bag_of_words(r, seed)
         return score, n, info
@@ -318,11 +397,26 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
         r = _reads(task.name, seed)
         score, used, info = _scorer(arm, r, seed, SAE_OF[task.name])
         with torch.no_grad():
-            return {"concept_auroc": auroc(score("held_out"), r["held_out"]["labels"]),
-                    "concept_auroc_shifted": auroc(score("shifted"), r["shifted"]["labels"])}, used, info
+            return (
+                {
+                    "concept_auroc": auroc(score("held_out"), r["held_out"]["labels"]),
+                    "concept_auroc_shifted": auroc(score("shifted"), r["shifted"]["labels"]),
+                },
+                used,
+                info,
+            )
 
-    values, spent, per_seed, failed = run_seeds(("concept_auroc", "concept_auroc_shifted"), seeds, one)
+    values, spent, per_seed, failed = run_seeds(
+        ("concept_auroc", "concept_auroc_shifted"), seeds, one
+    )
     n_test = SIZES[task.name][1]
-    details = {"per_seed": per_seed, "site": f"L{LAYER}.resid_post", "model": MODEL,
-               "seconds": time.perf_counter() - start, **_TIMES}
-    return ArmRun(values, {"concept_auroc": n_test, "concept_auroc_shifted": n_test}, spent, details, failed)
+    details = {
+        "per_seed": per_seed,
+        "site": f"L{LAYER}.resid_post",
+        "model": MODEL,
+        "seconds": time.perf_counter() - start,
+        **_TIMES,
+    }
+    return ArmRun(
+        values, {"concept_auroc": n_test, "concept_auroc_shifted": n_test}, spent, details, failed
+    )

@@ -36,30 +36,52 @@ accuracy on the true label.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds, select_by_cv
 
 PER_GROUP = 32
-BUDGET = Budget("training_examples", 4 * PER_GROUP,
-                "128 labelled heldout images, 32 per (label × cue) group, cue labels known; every "
-                "arm gets the same set (original, delete_cue and the oracle use none of it; the "
-                "oracle is trained on 3,000 images with an independent cue)")
-ARMS = ("baseline:original", "interp:neuron_ablation", "interp:concept_erasure",
-        "baseline:delete_cue", "baseline:dfr", "baseline:random", "baseline:random_erasure",
-        "oracle:balanced")
+BUDGET = Budget(
+    "training_examples",
+    4 * PER_GROUP,
+    "128 labelled heldout images, 32 per (label × cue) group, cue labels known; every "
+    "arm gets the same set (original, delete_cue and the oracle use none of it; the "
+    "oracle is trained on 3,000 images with an independent cue)",
+)
+ARMS = (
+    "baseline:original",
+    "interp:neuron_ablation",
+    "interp:concept_erasure",
+    "baseline:delete_cue",
+    "baseline:dfr",
+    "baseline:random",
+    "baseline:random_erasure",
+    "oracle:balanced",
+)
 TEST_SIZE = {"spurious-digits-small": 500, "spurious-digits": 1500}
 RANDOM_DRAWS = 10
 #: DFR's L2 penalty grid, strongest first (ties go to the earlier, simpler value)
 DFR_L2 = (1.0, 0.1, 0.01, 0.001, 0.0001)
-_DESC = ("MNIST digit ≥ 5 classifier trained where a striped background equals the label; test "
-         "stripes independent of the label. Remove the cue's use, scored by worst-group accuracy.")
+_DESC = (
+    "MNIST digit ≥ 5 classifier trained where a striped background equals the label; test "
+    "stripes independent of the label. Remove the cue's use, scored by worst-group accuracy."
+)
 TASKS: dict[str, UtilityTask] = {
-    name: UtilityTask(name=name, metric="worst_group_accuracy", arms=ARMS, budget=BUDGET,
-                      description=_DESC + (" Quick: 64 hidden units, 500 test images." if size == 500
-                                           else " Full: 128 hidden units, 1,500 test images."),
-                      secondary=("accuracy",))
+    name: UtilityTask(
+        name=name,
+        metric="worst_group_accuracy",
+        arms=ARMS,
+        budget=BUDGET,
+        description=_DESC
+        + (
+            " Quick: 64 hidden units, 500 test images."
+            if size == 500
+            else " Full: 128 hidden units, 1,500 test images."
+        ),
+        secondary=("accuracy",),
+    )
     for name, size in TEST_SIZE.items()
 }
 
@@ -108,7 +130,9 @@ def _choose_k(net: Any, budget: Any, h: Any, seed: int) -> tuple[Any, Any]:
 
     def fold(k: int, tr: list[int], held: list[int]) -> float:
         ranking = rank_units(h[tr], budget.cue[tr], readout=readout)
-        return _wga(net.head(mean_ablate(h[held], ranking.top(k), ranking.means)), budget.subset(held))
+        return _wga(
+            net.head(mean_ablate(h[held], ranking.top(k), ranking.means)), budget.subset(held)
+        )
 
     sel = select_by_cv("k", _k_ladder(h.shape[1]), budget.group.tolist(), fold, seed=seed)
     return sel, rank_units(h, budget.cue, readout=readout)
@@ -134,7 +158,9 @@ def _mean_of(draws: list[dict[str, float]]) -> dict[str, float]:
     return {m: sum(d[m] for d in draws) / len(draws) for m in draws[0]}
 
 
-def _one_seed(family: CueFamily, task: UtilityTask, arm: str, seed: int) -> tuple[dict[str, float], float, dict]:
+def _one_seed(
+    family: CueFamily, task: UtilityTask, arm: str, seed: int
+) -> tuple[dict[str, float], float, dict]:
     import torch
 
     from interplab.methods.erasure import fit_leace, mean_ablate, random_eraser
@@ -160,19 +186,49 @@ def _one_seed(family: CueFamily, task: UtilityTask, arm: str, seed: int) -> tupl
         elif arm == "interp:neuron_ablation":
             sel, ranking = _choose_k(net, budget, h_budget, seed)
             logits = net.head(mean_ablate(h_test, ranking.top(sel.value), ranking.means))
-            info = {"k": sel.value, "units": ranking.top(sel.value).tolist(), "selection": sel.as_dict()}
+            info = {
+                "k": sel.value,
+                "units": ranking.top(sel.value).tolist(),
+                "selection": sel.as_dict(),
+            }
         elif arm == "baseline:random":
             sel, _ = _choose_k(net, budget, h_budget, seed)
             means, gen = h_budget.mean(0), torch.Generator().manual_seed(seed)
-            draws = [_scores(net.head(mean_ablate(h_test, torch.randperm(h_test.shape[1], generator=gen)[:sel.value],
-                                                  means)), test) for _ in range(RANDOM_DRAWS)]
-            return _mean_of(draws), spent, {"k": sel.value, "draws": RANDOM_DRAWS,
-                                            "selection": {**sel.as_dict(), "from": "interp:neuron_ablation"}}
+            draws = [
+                _scores(
+                    net.head(
+                        mean_ablate(
+                            h_test,
+                            torch.randperm(h_test.shape[1], generator=gen)[: sel.value],
+                            means,
+                        )
+                    ),
+                    test,
+                )
+                for _ in range(RANDOM_DRAWS)
+            ]
+            return (
+                _mean_of(draws),
+                spent,
+                {
+                    "k": sel.value,
+                    "draws": RANDOM_DRAWS,
+                    "selection": {**sel.as_dict(), "from": "interp:neuron_ablation"},
+                },
+            )
         elif arm == "baseline:random_erasure":
             eraser = fit_leace(h_budget, budget.cue)
-            draws = [_scores(net.head(random_eraser(eraser, seed * RANDOM_DRAWS + i).apply(h_test)), test)
-                     for i in range(RANDOM_DRAWS)]
-            return _mean_of(draws), spent, {"rank": eraser.rank, "draws": RANDOM_DRAWS, "selection": None}
+            draws = [
+                _scores(
+                    net.head(random_eraser(eraser, seed * RANDOM_DRAWS + i).apply(h_test)), test
+                )
+                for i in range(RANDOM_DRAWS)
+            ]
+            return (
+                _mean_of(draws),
+                spent,
+                {"rank": eraser.rank, "draws": RANDOM_DRAWS, "selection": None},
+            )
         elif arm == "baseline:dfr":
             sel, readout = _fit_dfr(budget, h_budget, seed)
             logits, info = readout.logits(h_test), {"l2": sel.value, "selection": sel.as_dict()}
@@ -196,8 +252,13 @@ def run_family(family: CueFamily, task: UtilityTask, arm: str, seeds: list[int])
 
     values, spent, per_seed, failed = run_seeds(metrics, seeds, one)
     n_test = family.test_size[task.name]
-    return ArmRun(values, {m: n_test for m in metrics}, spent,
-                  {"per_seed": per_seed, "budget_examples": 4 * family.per_group}, failed)
+    return ArmRun(
+        values,
+        {m: n_test for m in metrics},
+        spent,
+        {"per_seed": per_seed, "budget_examples": 4 * family.per_group},
+        failed,
+    )
 
 
 def _load(name: str, seed: int, oracle: bool) -> Any:

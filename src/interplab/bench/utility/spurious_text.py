@@ -41,23 +41,43 @@ from typing import Any
 from interplab.eval.utility import ArmRun, Budget, UtilityTask
 
 PER_GROUP = 32
-BUDGET = Budget("training_examples", 4 * PER_GROUP,
-                "128 labelled heldout bios, 32 per (profession × gender) group, gender known; every "
-                "arm gets the same set (original, delete_cue and the oracle use none of it; the "
-                "oracle is trained on 4,000 bios with gender independent of profession)")
-ARMS = ("baseline:original", "interp:neuron_ablation", "interp:concept_erasure",
-        "baseline:delete_cue", "baseline:dfr", "baseline:random", "baseline:random_erasure",
-        "oracle:balanced")
+BUDGET = Budget(
+    "training_examples",
+    4 * PER_GROUP,
+    "128 labelled heldout bios, 32 per (profession × gender) group, gender known; every "
+    "arm gets the same set (original, delete_cue and the oracle use none of it; the "
+    "oracle is trained on 4,000 bios with gender independent of profession)",
+)
+ARMS = (
+    "baseline:original",
+    "interp:neuron_ablation",
+    "interp:concept_erasure",
+    "baseline:delete_cue",
+    "baseline:dfr",
+    "baseline:random",
+    "baseline:random_erasure",
+    "oracle:balanced",
+)
 TEST_SIZE = {"spurious-bios-small": 1000, "spurious-bios": 2000}
-_DESC = ("Nurse-vs-engineer classifier on template bios, trained where gender (names, pronouns) "
-         "equals the profession; test gender independent. Remove the cue's use, scored by "
-         "worst-group accuracy.")
+_DESC = (
+    "Nurse-vs-engineer classifier on template bios, trained where gender (names, pronouns) "
+    "equals the profession; test gender independent. Remove the cue's use, scored by "
+    "worst-group accuracy."
+)
 TASKS: dict[str, UtilityTask] = {
-    name: UtilityTask(name=name, metric="worst_group_accuracy", arms=ARMS, budget=BUDGET,
-                      description=_DESC + (" Quick: d_model 32, 32 hidden units, 1,000 test bios."
-                                           if name.endswith("-small")
-                                           else " Full: d_model 48, 64 hidden units, 2,000 test bios."),
-                      secondary=("accuracy",))
+    name: UtilityTask(
+        name=name,
+        metric="worst_group_accuracy",
+        arms=ARMS,
+        budget=BUDGET,
+        description=_DESC
+        + (
+            " Quick: d_model 32, 32 hidden units, 1,000 test bios."
+            if name.endswith("-small")
+            else " Full: d_model 48, 64 hidden units, 2,000 test bios."
+        ),
+        secondary=("accuracy",),
+    )
     for name in TEST_SIZE
 }
 

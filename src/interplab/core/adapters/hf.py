@@ -43,7 +43,8 @@ else ``last_hidden_state`` [b, p, d].
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -76,9 +77,16 @@ class AttnHookPoints(nn.Module):
             self.add_module(name, HookPoint())
 
 
-def interplab_attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor,
-                        attention_mask: Tensor | None, scaling: float | None = None,
-                        dropout: float = 0.0, **_kwargs: Any) -> tuple[Tensor, Tensor]:
+def interplab_attention(
+    module: nn.Module,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **_kwargs: Any,
+) -> tuple[Tensor, Tensor]:
     """Eager attention with hook points. query [b,h,q,dh]; key/value [b,h_kv,k,dh].
 
     Returns (z [b,q,h,dh], pattern [b,h,q,k]) as transformers' attention functions do."""
@@ -148,6 +156,7 @@ def _heads_view(h: int):
 
     def from_site(x: Tensor) -> Tensor:
         return x.reshape(*x.shape[:-2], -1)
+
     return to_site, from_site
 
 
@@ -157,8 +166,14 @@ def _first(x: Any) -> Any:
 
 def _attn_sites(layer: int, hp: AttnHookPoints) -> dict[Site, Binding]:
     C = Component
-    names = {"q": C.ATTN_Q, "k": C.ATTN_K, "v": C.ATTN_V, "scores": C.ATTN_SCORES,
-             "pattern": C.ATTN_PATTERN, "z": C.ATTN_Z}
+    names = {
+        "q": C.ATTN_Q,
+        "k": C.ATTN_K,
+        "v": C.ATTN_V,
+        "scores": C.ATTN_SCORES,
+        "pattern": C.ATTN_PATTERN,
+        "z": C.ATTN_Z,
+    }
     return {Site(comp, layer): Binding(getattr(hp, attr)) for attr, comp in names.items()}
 
 
@@ -171,7 +186,10 @@ def gpt2_bindings(model: nn.Module) -> dict[Site, Binding]:
     C = Component
     base = getattr(model, "transformer", model)
     hps = _install_attention(model, [b.attn for b in base.h])
-    out: dict[Site, Binding] = {Site(C.EMBED): Binding(base.wte), Site(C.POS_EMBED): Binding(base.wpe)}
+    out: dict[Site, Binding] = {
+        Site(C.EMBED): Binding(base.wte),
+        Site(C.POS_EMBED): Binding(base.wpe),
+    }
     for layer, (block, hp) in enumerate(zip(base.h, hps)):
         out[Site(C.RESID_PRE, layer)] = Binding(block, "input")
         out.update(_attn_sites(layer, hp))
@@ -194,8 +212,10 @@ def bert_bindings(model: nn.Module) -> dict[Site, Binding]:
     layers = base.encoder.layer
     hps = _install_attention(model, [lay.attention.self for lay in layers])
     emb = base.embeddings
-    out: dict[Site, Binding] = {Site(C.EMBED): Binding(emb.word_embeddings),
-                                Site(C.POS_EMBED): Binding(emb.position_embeddings)}
+    out: dict[Site, Binding] = {
+        Site(C.EMBED): Binding(emb.word_embeddings),
+        Site(C.POS_EMBED): Binding(emb.position_embeddings),
+    }
     for layer, (lay, hp) in enumerate(zip(layers, hps)):
         out[Site(C.RESID_PRE, layer)] = Binding(lay, "input")
         out.update(_attn_sites(layer, hp))
@@ -253,8 +273,10 @@ def _validate(inputs: Any) -> None:
     ids = _ids(inputs)
     if not isinstance(ids, Tensor) or ids.dim() != 2:
         found = tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__
-        raise ShapeError(f"a Hugging Face model takes token ids [batch, pos] (or a dict with "
-                         f"input_ids), got {found}; add a batch axis with ids.unsqueeze(0)")
+        raise ShapeError(
+            f"a Hugging Face model takes token ids [batch, pos] (or a dict with "
+            f"input_ids), got {found}; add a batch axis with ids.unsqueeze(0)"
+        )
 
 
 def hooked_hf(model: nn.Module, name: str | None = None) -> HookedModel:
@@ -265,11 +287,18 @@ def hooked_hf(model: nn.Module, name: str | None = None) -> HookedModel:
     require_transformers()
     kind = getattr(getattr(model, "config", None), "model_type", None)
     if kind not in _BINDERS:
-        raise ConfigError(f"no interplab site mapping for Hugging Face model_type {kind!r}; "
-                          f"supported: {', '.join(_BINDERS)}. Wrap other modules with "
-                          "interplab.wrap_module(model) to get sites by module path.")
+        raise ConfigError(
+            f"no interplab site mapping for Hugging Face model_type {kind!r}; "
+            f"supported: {', '.join(_BINDERS)}. Wrap other modules with "
+            "interplab.wrap_module(model) to get sites by module path."
+        )
     model.eval()
     bindings = _BINDERS[kind](model)
-    return HookedModel(model, bindings, call=_call, validate=_validate,
-                       batch_size_of=lambda x: int(_ids(x).shape[0]),
-                       name=name or f"hf:{kind}")
+    return HookedModel(
+        model,
+        bindings,
+        call=_call,
+        validate=_validate,
+        batch_size_of=lambda x: int(_ids(x).shape[0]),
+        name=name or f"hf:{kind}",
+    )

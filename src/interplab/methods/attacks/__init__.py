@@ -6,9 +6,24 @@ from interplab.methods.attacks.gradient import AttackResult, fgsm, pgd
 from interplab.methods.attacks.tokens import TokenAttackResult, gcg
 
 __all__ = ["AttackResult", "TokenAttackResult", "fgsm", "gcg", "pgd"]
-from interplab.methods.attacks.trigger import (NeuralCleanse, TriggerReconstruction, TriggerScan,
-                                               neural_cleanse, random_trigger, reconstruct_trigger,
-                                               synthesis_scan, synthesize_trigger)
+from interplab.methods.attacks.trigger import (
+    NeuralCleanse,
+    TriggerReconstruction,
+    TriggerScan,
+    neural_cleanse,
+    random_trigger,
+    reconstruct_trigger,
+    synthesis_scan,
+    synthesize_trigger,
+)
 
-__all__ += ["NeuralCleanse", "TriggerReconstruction", "TriggerScan", "neural_cleanse", "random_trigger",
-            "reconstruct_trigger", "synthesis_scan", "synthesize_trigger"]
+__all__ += [
+    "NeuralCleanse",
+    "TriggerReconstruction",
+    "TriggerScan",
+    "neural_cleanse",
+    "random_trigger",
+    "reconstruct_trigger",
+    "synthesis_scan",
+    "synthesize_trigger",
+]

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -83,8 +84,16 @@ def model_fn(model: Any) -> Callable[[Tensor], Tensor]:
     return forward if callable(forward) and not isinstance(model, torch.nn.Module) else model
 
 
-def check_inputs(f: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, *, eps: float, norm: str,
-                 bounds: tuple[float, float], target: Tensor | int | None) -> tuple[Tensor, Tensor | None]:
+def check_inputs(
+    f: Callable[[Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    norm: str,
+    bounds: tuple[float, float],
+    target: Tensor | int | None,
+) -> tuple[Tensor, Tensor | None]:
     """Validate a gradient attack's inputs; returns (labels, targets) as int64 tensors.
 
     Raises ConfigError for integer inputs (no gradient: use :func:`gcg` for token models), inputs
@@ -94,32 +103,44 @@ def check_inputs(f: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, *, eps: fl
         raise ConfigError(f"norm must be one of {NORMS}, got {norm!r}")
     if not isinstance(x, Tensor) or not x.is_floating_point():
         kind = x.dtype if isinstance(x, Tensor) else type(x).__name__
-        raise ConfigError(f"gradient attacks need floating-point inputs, got {kind}: a model with "
-                          "integer inputs (token ids) has no input gradient; attack it with "
-                          "interplab.methods.attacks.gcg instead")
+        raise ConfigError(
+            f"gradient attacks need floating-point inputs, got {kind}: a model with "
+            "integer inputs (token ids) has no input gradient; attack it with "
+            "interplab.methods.attacks.gcg instead"
+        )
     lo, hi = bounds
     if not lo < hi:
         raise ConfigError(f"bounds must be (low, high) with low < high, got {bounds}")
     if x.numel() and (float(x.min()) < lo - 1e-6 or float(x.max()) > hi + 1e-6):
-        raise ConfigError(f"inputs lie in [{float(x.min()):.3g}, {float(x.max()):.3g}], outside the "
-                          f"bounds {bounds}; pass bounds= matching the model's input range")
+        raise ConfigError(
+            f"inputs lie in [{float(x.min()):.3g}, {float(x.max()):.3g}], outside the "
+            f"bounds {bounds}; pass bounds= matching the model's input range"
+        )
     d = x[0].numel() if x.shape[0] else 1
     limit = (hi - lo) * (1.0 if norm == "linf" else math.sqrt(d))
     if not (isinstance(eps, (int, float)) and 0 < eps <= limit):
-        raise ConfigError(f"eps={eps!r} is outside the input's range: an {norm} budget for inputs in "
-                          f"{bounds} must lie in (0, {limit:.4g}]")
+        raise ConfigError(
+            f"eps={eps!r} is outside the input's range: an {norm} budget for inputs in "
+            f"{bounds} must lie in (0, {limit:.4g}]"
+        )
     y = torch.as_tensor(y, dtype=torch.long)
     if y.shape != x.shape[:1]:
-        raise ShapeError(f"labels must have shape [batch]={tuple(x.shape[:1])}, got {tuple(y.shape)}")
+        raise ShapeError(
+            f"labels must have shape [batch]={tuple(x.shape[:1])}, got {tuple(y.shape)}"
+        )
     with torch.enable_grad():
         probe = x[:1].detach().clone().requires_grad_(True)
         out = f(probe)
     if not isinstance(out, Tensor) or out.dim() != 2:
-        raise ShapeError("the model must return logits of shape [batch, classes], got "
-                         f"{tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__}")
+        raise ShapeError(
+            "the model must return logits of shape [batch, classes], got "
+            f"{tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__}"
+        )
     if not out.requires_grad:
-        raise ConfigError("the model's output has no gradient w.r.t. its input (it detaches, "
-                          "rounds or indexes it); a gradient attack cannot run on it")
+        raise ConfigError(
+            "the model's output has no gradient w.r.t. its input (it detaches, "
+            "rounds or indexes it); a gradient attack cannot run on it"
+        )
     n_classes = out.shape[-1]
     bad = [int(v) for v in y.unique() if not 0 <= int(v) < n_classes]
     if bad:
@@ -129,8 +150,9 @@ def check_inputs(f: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, *, eps: fl
     t = torch.as_tensor(target, dtype=torch.long).expand(x.shape[0]).clone()
     bad = sorted({int(v) for v in t.unique() if not 0 <= int(v) < n_classes})
     if bad:
-        raise ConfigError(f"target class {bad[0]} does not exist: the model has classes "
-                          f"0..{n_classes - 1}")
+        raise ConfigError(
+            f"target class {bad[0]} does not exist: the model has classes 0..{n_classes - 1}"
+        )
     return y, t
 
 
@@ -144,23 +166,35 @@ def _project(x: Tensor, adv: Tensor, eps: float, norm: str, bounds: tuple[float,
     return (x + delta).clamp(*bounds).detach()
 
 
-def _random_start(x: Tensor, eps: float, norm: str, bounds: tuple[float, float],
-                  gen: torch.Generator) -> Tensor:
+def _random_start(
+    x: Tensor, eps: float, norm: str, bounds: tuple[float, float], gen: torch.Generator
+) -> Tensor:
     if norm == "linf":
         delta = (torch.rand(x.shape, generator=gen) * 2 - 1).to(x) * eps
     else:  # as torchattacks PGDL2: a random direction, a radius uniform in [0, eps]
         delta = torch.randn(x.shape, generator=gen).to(x)
         delta = delta / delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
-        delta = delta * (torch.rand(x.shape[0], generator=gen).to(x) * eps).view(-1, *[1] * (x.dim() - 1))
+        delta = delta * (torch.rand(x.shape[0], generator=gen).to(x) * eps).view(
+            -1, *[1] * (x.dim() - 1)
+        )
     return (x + delta).clamp(*bounds).detach()
 
 
-def _step(f: Callable[[Tensor], Tensor], x: Tensor, adv: Tensor, goal: Tensor, sign: float,
-          alpha: float, eps: float, norm: str, bounds: tuple[float, float]) -> Tensor:
+def _step(
+    f: Callable[[Tensor], Tensor],
+    x: Tensor,
+    adv: Tensor,
+    goal: Tensor,
+    sign: float,
+    alpha: float,
+    eps: float,
+    norm: str,
+    bounds: tuple[float, float],
+) -> Tensor:
     adv = adv.detach().requires_grad_(True)
     with torch.enable_grad():
         loss = F.cross_entropy(f(adv), goal)
-        grad, = torch.autograd.grad(loss, adv)
+        (grad,) = torch.autograd.grad(loss, adv)
     if norm == "linf":
         move = grad.sign()
     else:
@@ -172,11 +206,24 @@ def _succeeded(pred: Tensor, y: Tensor, t: Tensor | None) -> Tensor:
     return pred != y if t is None else pred == t
 
 
-def pgd(model: Any, x: Tensor, y: Tensor, *, eps: float, alpha: float | None = None,
-        steps: int = 10, norm: str = "linf", restarts: int = 1, random_start: bool = True,
-        target: Tensor | int | None = None, bounds: tuple[float, float] = (0.0, 1.0),
-        batch_size: int = 256, seed: int = 0, progress: bool = False,
-        method: str = "pgd") -> AttackResult:
+def pgd(
+    model: Any,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float | None = None,
+    steps: int = 10,
+    norm: str = "linf",
+    restarts: int = 1,
+    random_start: bool = True,
+    target: Tensor | int | None = None,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    batch_size: int = 256,
+    seed: int = 0,
+    progress: bool = False,
+    method: str = "pgd",
+) -> AttackResult:
     """Projected gradient descent in the ``norm`` ball of radius ``eps`` (see the module doc).
     ``alpha`` defaults to ``2.5 * eps / steps``. Batched by ``batch_size``; seeded by ``seed``."""
     from tqdm.auto import tqdm
@@ -191,15 +238,21 @@ def pgd(model: Any, x: Tensor, y: Tensor, *, eps: float, alpha: float | None = N
     start = time.perf_counter()
     x = x.detach()
     with torch.no_grad():
-        clean_pred = torch.cat([f(x[i:i + batch_size]).argmax(-1) for i in range(0, len(x), batch_size)])
+        clean_pred = torch.cat(
+            [f(x[i : i + batch_size]).argmax(-1) for i in range(0, len(x), batch_size)]
+        )
     x_adv, adv_pred = x.clone(), clean_pred.clone()
     fwd = bwd = 0
-    bar = tqdm(total=restarts * len(x), desc=f"{method} {norm} eps={eps:g}", disable=not progress,
-               leave=False)
+    bar = tqdm(
+        total=restarts * len(x),
+        desc=f"{method} {norm} eps={eps:g}",
+        disable=not progress,
+        leave=False,
+    )
     for _ in range(restarts):
         todo = (~_succeeded(adv_pred, y, t)).nonzero().flatten()
         for i in range(0, len(todo), batch_size):
-            idx = todo[i:i + batch_size]
+            idx = todo[i : i + batch_size]
             xb, goal = x[idx], (y if t is None else t)[idx]
             adv = _random_start(xb, eps, norm, bounds, gen) if random_start else xb.clone()
             for _ in range(steps):
@@ -211,15 +264,50 @@ def pgd(model: Any, x: Tensor, y: Tensor, *, eps: float, alpha: float | None = N
             bar.update(len(idx))
         bar.update(len(x) - len(todo))
     bar.close()
-    return AttackResult(x_adv, clean_pred, adv_pred, y, t, _succeeded(adv_pred, y, t), method, norm,
-                        float(eps), steps, restarts, fwd, bwd, time.perf_counter() - start,
-                        {"alpha": alpha, "random_start": random_start, "seed": seed})
+    return AttackResult(
+        x_adv,
+        clean_pred,
+        adv_pred,
+        y,
+        t,
+        _succeeded(adv_pred, y, t),
+        method,
+        norm,
+        float(eps),
+        steps,
+        restarts,
+        fwd,
+        bwd,
+        time.perf_counter() - start,
+        {"alpha": alpha, "random_start": random_start, "seed": seed},
+    )
 
 
-def fgsm(model: Any, x: Tensor, y: Tensor, *, eps: float, target: Tensor | int | None = None,
-         bounds: tuple[float, float] = (0.0, 1.0), batch_size: int = 256,
-         progress: bool = False) -> AttackResult:
+def fgsm(
+    model: Any,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    target: Tensor | int | None = None,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    batch_size: int = 256,
+    progress: bool = False,
+) -> AttackResult:
     """Fast gradient sign method: one L∞ step of size ``eps`` from the clean input."""
-    return pgd(model, x, y, eps=eps, alpha=eps, steps=1, norm="linf", restarts=1,
-               random_start=False, target=target, bounds=bounds, batch_size=batch_size,
-               progress=progress, method="fgsm")
+    return pgd(
+        model,
+        x,
+        y,
+        eps=eps,
+        alpha=eps,
+        steps=1,
+        norm="linf",
+        restarts=1,
+        random_start=False,
+        target=target,
+        bounds=bounds,
+        batch_size=batch_size,
+        progress=progress,
+        method="fgsm",
+    )

@@ -15,8 +15,9 @@ the hooked Llama that runs SmolLM2).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -60,9 +61,11 @@ def embedding_matrix(model: Any) -> Tensor:
     embed = getattr(getattr(model, "module", None), "embed", None)
     w = getattr(embed, "W_E", None)
     if not isinstance(w, Tensor) or not model.has_site(Site(Component.EMBED)):
-        raise ConfigError(f"{getattr(model, 'name', type(model).__name__)} is not a token model "
-                          "with an `embed` site and module.embed.W_E; gcg attacks token models only "
-                          "(use pgd for continuous inputs)")
+        raise ConfigError(
+            f"{getattr(model, 'name', type(model).__name__)} is not a token model "
+            "with an `embed` site and module.embed.W_E; gcg attacks token models only "
+            "(use pgd for continuous inputs)"
+        )
     return w
 
 
@@ -72,22 +75,34 @@ def _loss(logits: Tensor, pos: int, goal: Tensor, targeted: bool) -> Tensor:
     return ce if targeted else -ce
 
 
-def _one_hot_grad(model: Any, w_e: Tensor, tokens: Tensor, pos: int, goal: Tensor,
-                  targeted: bool) -> Tensor:
+def _one_hot_grad(
+    model: Any, w_e: Tensor, tokens: Tensor, pos: int, goal: Tensor, targeted: bool
+) -> Tensor:
     one_hot = F.one_hot(tokens, w_e.shape[0]).to(w_e.dtype).requires_grad_(True)
     with torch.enable_grad():
         emb = one_hot @ w_e.detach()
         with model.hooks({Site(Component.EMBED): lambda value: emb}):
             logits = model.forward(tokens)
-        grad, = torch.autograd.grad(_loss(logits, pos, goal, targeted).sum(), one_hot)
+        (grad,) = torch.autograd.grad(_loss(logits, pos, goal, targeted).sum(), one_hot)
     return grad
 
 
-def gcg(model: Any, tokens: Tensor, *, target: Tensor | int | None = None,
-        labels: Tensor | int | None = None, positions: Sequence[int] | None = None,
-        output_position: int = -1, steps: int = 20, top_k: int = 8, n_candidates: int = 32,
-        forbidden_tokens: Sequence[int] = (), eval_batch: int = 1024, seed: int = 0,
-        progress: bool = False) -> TokenAttackResult:
+def gcg(
+    model: Any,
+    tokens: Tensor,
+    *,
+    target: Tensor | int | None = None,
+    labels: Tensor | int | None = None,
+    positions: Sequence[int] | None = None,
+    output_position: int = -1,
+    steps: int = 20,
+    top_k: int = 8,
+    n_candidates: int = 32,
+    forbidden_tokens: Sequence[int] = (),
+    eval_batch: int = 1024,
+    seed: int = 0,
+    progress: bool = False,
+) -> TokenAttackResult:
     """Greedy gradient-ranked token swaps (see the module doc). Give ``target`` (targeted) or
     ``labels`` (untargeted). ``positions``: the editable positions (default: all but the output
     position); ``forbidden_tokens`` are never inserted (e.g. BOS, padding)."""
@@ -96,8 +111,9 @@ def gcg(model: Any, tokens: Tensor, *, target: Tensor | int | None = None,
     w_e = embedding_matrix(model)
     vocab = w_e.shape[0]
     if not isinstance(tokens, Tensor) or tokens.is_floating_point() or tokens.dim() != 2:
-        raise ConfigError("gcg takes integer token ids of shape [batch, pos]; for continuous "
-                          "inputs use pgd")
+        raise ConfigError(
+            "gcg takes integer token ids of shape [batch, pos]; for continuous inputs use pgd"
+        )
     if (target is None) == (labels is None):
         raise ConfigError("give exactly one of target= (targeted) or labels= (untargeted)")
     n, length = tokens.shape
@@ -108,15 +124,19 @@ def gcg(model: Any, tokens: Tensor, *, target: Tensor | int | None = None,
     goal = torch.as_tensor(target if targeted else labels, dtype=torch.long).expand(n).clone()
     bad = sorted({int(v) for v in goal.unique() if not 0 <= int(v) < n_out})
     if bad:
-        raise ConfigError(f"{'target' if targeted else 'label'} class {bad[0]} does not exist: the "
-                          f"model has outputs 0..{n_out - 1}")
+        raise ConfigError(
+            f"{'target' if targeted else 'label'} class {bad[0]} does not exist: the "
+            f"model has outputs 0..{n_out - 1}"
+        )
     out_pos = output_position % length
     if positions is None:
         editable = [p for p in range(length) if p != out_pos]
     else:
         editable = [int(p) for p in positions]
         if any(not -length <= p < length for p in editable):
-            raise ConfigError(f"editable positions must lie in [0, {length}), got {list(positions)}")
+            raise ConfigError(
+                f"editable positions must lie in [0, {length}), got {list(positions)}"
+            )
         editable = sorted({p % length for p in editable})
     if not editable:
         raise ConfigError("no editable positions: pass positions= with at least one position")
@@ -148,7 +168,9 @@ def gcg(model: Any, tokens: Tensor, *, target: Tensor | int | None = None,
         trial.scatter_(2, edit[pick_pos].unsqueeze(-1), new_tok.unsqueeze(-1))
         flat = trial.reshape(a * n_candidates, length)
         with torch.no_grad():
-            out = torch.cat([model.forward(flat[i:i + eval_batch]) for i in range(0, len(flat), eval_batch)])
+            out = torch.cat(
+                [model.forward(flat[i : i + eval_batch]) for i in range(0, len(flat), eval_batch)]
+            )
         fwd += 1
         losses = _loss(out, out_pos, goal[active].repeat_interleave(n_candidates), targeted)
         losses = losses.view(a, n_candidates)
@@ -161,7 +183,18 @@ def gcg(model: Any, tokens: Tensor, *, target: Tensor | int | None = None,
         best_out = out.view(a, n_candidates, *out.shape[1:])[torch.arange(a), best, out_pos]
         pred[rows] = best_out.argmax(-1)[better]
     success = (pred == goal) if targeted else (pred != goal)
-    return TokenAttackResult(tokens, cur, clean_pred, pred, None if targeted else goal,
-                             goal if targeted else None, success, cur_loss, steps, fwd, bwd,
-                             time.perf_counter() - start,
-                             {"top_k": top_k, "n_candidates": n_candidates, "positions": editable})
+    return TokenAttackResult(
+        tokens,
+        cur,
+        clean_pred,
+        pred,
+        None if targeted else goal,
+        goal if targeted else None,
+        success,
+        cur_loss,
+        steps,
+        fwd,
+        bwd,
+        time.perf_counter() - start,
+        {"top_k": top_k, "n_candidates": n_candidates, "positions": editable},
+    )

@@ -19,8 +19,9 @@ the control every reconstruction is reported beside.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -65,18 +66,29 @@ def _success(f: Any, x: Tensor, target: int) -> float:
 
 def _check(f: Any, x: Tensor, target: int) -> None:
     if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise ConfigError("trigger reconstruction needs floating-point inputs (it optimises a "
-                          "mask in input space)")
+        raise ConfigError(
+            "trigger reconstruction needs floating-point inputs (it optimises a "
+            "mask in input space)"
+        )
     with torch.no_grad():
         n_classes = f(x[:1]).shape[-1]
     if not 0 <= int(target) < n_classes:
-        raise ConfigError(f"target class {target} does not exist: the model has classes "
-                          f"0..{n_classes - 1}")
+        raise ConfigError(
+            f"target class {target} does not exist: the model has classes 0..{n_classes - 1}"
+        )
 
 
-def reconstruct_trigger(model: Any, x: Tensor, target: int, *, steps: int = 300, lr: float = 0.1,
-                        l1: float = 0.01, bounds: tuple[float, float] = (0.0, 1.0),
-                        seed: int = 0) -> TriggerReconstruction:
+def reconstruct_trigger(
+    model: Any,
+    x: Tensor,
+    target: int,
+    *,
+    steps: int = 300,
+    lr: float = 0.1,
+    l1: float = 0.01,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+) -> TriggerReconstruction:
     """Neural-Cleanse mask + pattern for ``target`` on clean inputs ``x`` (full batch)."""
     f = model_fn(model)
     _check(f, x, target)
@@ -89,7 +101,10 @@ def reconstruct_trigger(model: Any, x: Tensor, target: int, *, steps: int = 300,
     goal = torch.full((len(x),), int(target), dtype=torch.long)
     with torch.enable_grad():
         for _ in range(steps):
-            mask, pattern = (torch.tanh(m_raw) + 1) / 2, lo + (hi - lo) * (torch.tanh(p_raw) + 1) / 2
+            mask, pattern = (
+                (torch.tanh(m_raw) + 1) / 2,
+                lo + (hi - lo) * (torch.tanh(p_raw) + 1) / 2,
+            )
             loss = F.cross_entropy(f((1 - mask) * x + mask * pattern), goal) + l1 * mask.sum()
             opt.zero_grad()
             loss.backward()
@@ -97,8 +112,15 @@ def reconstruct_trigger(model: Any, x: Tensor, target: int, *, steps: int = 300,
     mask = ((torch.tanh(m_raw) + 1) / 2).detach()
     pattern = (lo + (hi - lo) * (torch.tanh(p_raw) + 1) / 2).detach()
     triggered = (1 - mask) * x + mask * pattern
-    return TriggerReconstruction(int(target), mask, pattern, _success(f, triggered, target),
-                                 float(mask.sum()), "neural_cleanse", time.perf_counter() - start)
+    return TriggerReconstruction(
+        int(target),
+        mask,
+        pattern,
+        _success(f, triggered, target),
+        float(mask.sum()),
+        "neural_cleanse",
+        time.perf_counter() - start,
+    )
 
 
 def anomaly_index(norms: Sequence[float]) -> tuple[float, int]:
@@ -110,10 +132,18 @@ def anomaly_index(norms: Sequence[float]) -> tuple[float, int]:
     return float((med - t[low]) / mad.clamp_min(1e-12)), low
 
 
-def neural_cleanse(model: Any, x: Tensor, *, classes: Sequence[int] | None = None,
-                   steps: int = 300, lr: float = 0.1, l1: float = 0.01,
-                   bounds: tuple[float, float] = (0.0, 1.0), seed: int = 0,
-                   progress: bool = False) -> NeuralCleanse:
+def neural_cleanse(
+    model: Any,
+    x: Tensor,
+    *,
+    classes: Sequence[int] | None = None,
+    steps: int = 300,
+    lr: float = 0.1,
+    l1: float = 0.01,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+    progress: bool = False,
+) -> NeuralCleanse:
     """Reconstruct a trigger for every class and score how anomalous the smallest one is."""
     from tqdm.auto import tqdm
 
@@ -121,33 +151,51 @@ def neural_cleanse(model: Any, x: Tensor, *, classes: Sequence[int] | None = Non
     if classes is None:
         with torch.no_grad():
             classes = range(f(x[:1]).shape[-1])
-    triggers = tuple(reconstruct_trigger(model, x, c, steps=steps, lr=lr, l1=l1, bounds=bounds,
-                                         seed=seed + i)
-                     for i, c in enumerate(tqdm(list(classes), desc="neural cleanse",
-                                                disable=not progress, leave=False)))
+    triggers = tuple(
+        reconstruct_trigger(model, x, c, steps=steps, lr=lr, l1=l1, bounds=bounds, seed=seed + i)
+        for i, c in enumerate(
+            tqdm(list(classes), desc="neural cleanse", disable=not progress, leave=False)
+        )
+    )
     index, low = anomaly_index([t.mask_l1 for t in triggers])
     return NeuralCleanse(triggers, index, triggers[low].target, {"l1": l1, "steps": steps})
 
 
-def random_trigger(model: Any, x: Tensor, target: int, *, size: int, seed: int = 0,
-                   bounds: tuple[float, float] = (0.0, 1.0)) -> TriggerReconstruction:
+def random_trigger(
+    model: Any,
+    x: Tensor,
+    target: int,
+    *,
+    size: int,
+    seed: int = 0,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> TriggerReconstruction:
     """The random control: ``size`` input positions chosen at random, a uniform random pattern."""
     f = model_fn(model)
     _check(f, x, target)
     gen = torch.Generator().manual_seed(seed)
     d = x[0].numel()
     mask = torch.zeros(d)
-    mask[torch.randperm(d, generator=gen)[:max(0, min(size, d))]] = 1.0
+    mask[torch.randperm(d, generator=gen)[: max(0, min(size, d))]] = 1.0
     mask = mask.view(x.shape[1:])
     pattern = bounds[0] + (bounds[1] - bounds[0]) * torch.rand(x.shape[1:], generator=gen)
     triggered = (1 - mask) * x + mask * pattern
-    return TriggerReconstruction(int(target), mask, pattern, _success(f, triggered, target),
-                                 float(mask.sum()), "random")
+    return TriggerReconstruction(
+        int(target), mask, pattern, _success(f, triggered, target), float(mask.sum()), "random"
+    )
 
 
-def synthesize_trigger(model: Any, x: Tensor, target: int, *, steps: int = 200, lr: float = 0.05,
-                       l2: float = 0.05, bounds: tuple[float, float] = (0.0, 1.0),
-                       seed: int = 0) -> TriggerReconstruction:
+def synthesize_trigger(
+    model: Any,
+    x: Tensor,
+    target: int,
+    *,
+    steps: int = 200,
+    lr: float = 0.05,
+    l2: float = 0.05,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+) -> TriggerReconstruction:
     """Feature synthesis (activation maximisation, as in Casper et al.'s trojan benchmark): find
     the input ``s`` in ``bounds`` that maximises the target logit minus ``l2 * |s - mean|²``,
     starting from the mean clean input. The mask is where ``s`` departs from the mean by more
@@ -172,8 +220,15 @@ def synthesize_trigger(model: Any, x: Tensor, target: int, *, steps: int = 200, 
     pattern = s.detach()
     mask = ((pattern - mean).abs() > 0.5 * (hi - lo)).float()
     triggered = (1 - mask) * x + mask * pattern
-    return TriggerReconstruction(int(target), mask, pattern, _success(f, triggered, target),
-                                 float(mask.sum()), "feature_synthesis", time.perf_counter() - start)
+    return TriggerReconstruction(
+        int(target),
+        mask,
+        pattern,
+        _success(f, triggered, target),
+        float(mask.sum()),
+        "feature_synthesis",
+        time.perf_counter() - start,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,9 +251,17 @@ def _flip_rate(f: Any, rec: TriggerReconstruction, x: Tensor, labels: Tensor) ->
     return _success(f, rec.apply(x[keep]), rec.target)
 
 
-def synthesis_scan(model: Any, x: Tensor, *, classes: Sequence[int] | None = None, steps: int = 200,
-                   lr: float = 0.05, l2: float = 0.05, bounds: tuple[float, float] = (0.0, 1.0),
-                   seed: int = 0) -> TriggerScan:
+def synthesis_scan(
+    model: Any,
+    x: Tensor,
+    *,
+    classes: Sequence[int] | None = None,
+    steps: int = 200,
+    lr: float = 0.05,
+    l2: float = 0.05,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+) -> TriggerScan:
     """Feature synthesis for every class (or ``classes``); flag the class whose trigger flips the
     most clean inputs ``x`` of other classes (by the model's own predictions), ties to the
     smaller mask."""
@@ -206,8 +269,10 @@ def synthesis_scan(model: Any, x: Tensor, *, classes: Sequence[int] | None = Non
     with torch.no_grad():
         labels = f(x).argmax(-1)
         classes = range(f(x[:1]).shape[-1]) if classes is None else classes
-    triggers = tuple(synthesize_trigger(model, x, c, steps=steps, lr=lr, l2=l2, bounds=bounds, seed=seed + i)
-                     for i, c in enumerate(classes))
+    triggers = tuple(
+        synthesize_trigger(model, x, c, steps=steps, lr=lr, l2=l2, bounds=bounds, seed=seed + i)
+        for i, c in enumerate(classes)
+    )
     rates = tuple(_flip_rate(f, t, x, labels) for t in triggers)
     best = max(range(len(triggers)), key=lambda i: (rates[i], -triggers[i].mask_l1))
     return TriggerScan(triggers, rates, triggers[best].target)

@@ -8,8 +8,8 @@ reported. Input x gradient has no such guarantee; its gap is reported too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -27,9 +27,12 @@ class Attributions:
     method: str
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "output_diff": self.output_diff.tolist(),
-                "attribution_sum": self.values.flatten(1).sum(1).tolist(),
-                "max_completeness_error": float(self.completeness_error.max())}
+        return {
+            "method": self.method,
+            "output_diff": self.output_diff.tolist(),
+            "attribution_sum": self.values.flatten(1).sum(1).tolist(),
+            "max_completeness_error": float(self.completeness_error.max()),
+        }
 
 
 def _grad(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
@@ -40,8 +43,13 @@ def _grad(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
     return out.detach(), g
 
 
-def integrated_gradients(fn: Callable[[Tensor], Tensor], x: Tensor, baseline: Tensor | None = None,
-                         steps: int = 64, rule: str = "midpoint") -> Attributions:
+def integrated_gradients(
+    fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    baseline: Tensor | None = None,
+    steps: int = 64,
+    rule: str = "midpoint",
+) -> Attributions:
     """``rule``: "midpoint" (Riemann midpoints, captum's riemann_middle) or "gauss_legendre"
     (captum's gausslegendre; exact for polynomial paths of degree < 2 * steps)."""
     from interplab.methods.circuits.full_graph import ig_points
@@ -59,7 +67,9 @@ def integrated_gradients(fn: Callable[[Tensor], Tensor], x: Tensor, baseline: Te
     return Attributions(values, diff, err, "integrated_gradients")
 
 
-def input_x_gradient(fn: Callable[[Tensor], Tensor], x: Tensor, baseline: Tensor | None = None) -> Attributions:
+def input_x_gradient(
+    fn: Callable[[Tensor], Tensor], x: Tensor, baseline: Tensor | None = None
+) -> Attributions:
     baseline = torch.zeros_like(x) if baseline is None else baseline.expand_as(x)
     out, g = _grad(fn, x)
     values = (x - baseline) * g

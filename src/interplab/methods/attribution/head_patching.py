@@ -40,8 +40,13 @@ class PatchingResult:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "scores": self.scores.tolist(), "clean_logit_diff": self.clean_ld,
-                "corrupt_logit_diff": self.corrupt_ld, "seconds": self.seconds}
+        return {
+            "method": self.method,
+            "scores": self.scores.tolist(),
+            "clean_logit_diff": self.clean_ld,
+            "corrupt_logit_diff": self.corrupt_ld,
+            "seconds": self.seconds,
+        }
 
 
 def _ld(task: TokenTask, logits: Tensor) -> Tensor:
@@ -62,8 +67,9 @@ def _partial(model: HookedModel, task: TokenTask):
     return PartialRun if isinstance(model, HookedLlama) else None
 
 
-def activation_patching(model: HookedModel, task: TokenTask, n_layers: int, n_heads: int, *,
-                        progress: bool = False) -> PatchingResult:
+def activation_patching(
+    model: HookedModel, task: TokenTask, n_layers: int, n_heads: int, *, progress: bool = False
+) -> PatchingResult:
     """Patch each head's clean attn_z into the corrupted run, one head at a time
     (``progress`` shows a bar over the n_layers * n_heads patched runs)."""
     from tqdm.auto import tqdm
@@ -81,18 +87,24 @@ def activation_patching(model: HookedModel, task: TokenTask, n_layers: int, n_he
     scores = torch.zeros(n_layers, n_heads)
     with tqdm(total=n_layers * n_heads, desc="patching heads", disable=not progress) as bar:
         for layer in range(n_layers):
-            inputs = (partial(corrupt[resid_sites[layer]], layer, ds.positions[:, 0]) if partial
-                      else ds.corrupted)
+            inputs = (
+                partial(corrupt[resid_sites[layer]], layer, ds.positions[:, 0])
+                if partial
+                else ds.corrupted
+            )
             for head in range(n_heads):
                 site = Site(C.ATTN_Z, layer, head)
                 out = model.run_with(inputs, [Patch(site, clean[site])])
                 scores[layer, head] = (_ld(ds, out).mean().item() - corrupt_ld) / denom
                 bar.update()
-    return PatchingResult(scores, clean_ld, corrupt_ld, "activation_patching",
-                          time.perf_counter() - start)
+    return PatchingResult(
+        scores, clean_ld, corrupt_ld, "activation_patching", time.perf_counter() - start
+    )
 
 
-def attribution_patching(model: HookedModel, task: TokenTask, n_layers: int, n_heads: int) -> PatchingResult:
+def attribution_patching(
+    model: HookedModel, task: TokenTask, n_layers: int, n_heads: int
+) -> PatchingResult:
     """Linear estimate of :func:`activation_patching` from one backward pass."""
     start = time.perf_counter()
     ds = as_token_task(task)
@@ -104,6 +116,7 @@ def attribution_patching(model: HookedModel, task: TokenTask, n_layers: int, n_h
         def fn(value: Tensor) -> Tensor:
             leaves[site] = value.detach().requires_grad_(True)
             return leaves[site]
+
         return fn
 
     with torch.enable_grad():
@@ -114,7 +127,15 @@ def attribution_patching(model: HookedModel, task: TokenTask, n_layers: int, n_h
     corrupt_ld = ld.mean().item()
     denom = clean_ld - corrupt_ld if abs(clean_ld - corrupt_ld) > 1e-8 else 1e-8
     # g is the gradient of the batch *mean*, so per-prompt terms are summed (not averaged again)
-    scores = torch.stack([((clean[s] - leaves[s].detach()) * g).sum(dim=(0, 1, 3))
-                          for s, g in zip(z_sites, grads)]) / denom
-    return PatchingResult(scores, clean_ld, corrupt_ld, "attribution_patching",
-                          time.perf_counter() - start)
+    scores = (
+        torch.stack(
+            [
+                ((clean[s] - leaves[s].detach()) * g).sum(dim=(0, 1, 3))
+                for s, g in zip(z_sites, grads)
+            ]
+        )
+        / denom
+    )
+    return PatchingResult(
+        scores, clean_ld, corrupt_ld, "attribution_patching", time.perf_counter() - start
+    )

@@ -32,33 +32,54 @@ class LensResult:
     final_logit_diff: float
 
     def to_dict(self) -> dict:
-        return {"layer_logit_diff": self.layer_logit_diff.tolist(), "head_dla": self.head_dla.tolist(),
-                "final_logit_diff": self.final_logit_diff}
+        return {
+            "layer_logit_diff": self.layer_logit_diff.tolist(),
+            "head_dla": self.head_dla.tolist(),
+            "final_logit_diff": self.final_logit_diff,
+        }
 
 
 def logit_lens_and_dla(model, task: TokenTask) -> LensResult:
     """``model``: a HookedLlama (needs ``model.model.ln_final`` and ``model.model.W_U``)."""
     task = as_token_task(task)
     if task.positions.shape[1] != 1:
-        raise ConfigError(f"the logit lens and DLA read one scored position per prompt; task "
-                          f"{task.name!r} scores {task.positions.shape[1]}")
+        raise ConfigError(
+            f"the logit lens and DLA read one scored position per prompt; task "
+            f"{task.name!r} scores {task.positions.shape[1]}"
+        )
     llama = model.model
     last, right = task.positions[:, 0], task.labels[:, 0]
     n_layers = llama.cfg.n_layers
-    sites = [Site(C.RESID_POST, i) for i in range(n_layers)] + \
-            [Site(C.ATTN_RESULT, i) for i in range(n_layers)] + [Site(C.UNEMBED_IN)]
+    sites = (
+        [Site(C.RESID_POST, i) for i in range(n_layers)]
+        + [Site(C.ATTN_RESULT, i) for i in range(n_layers)]
+        + [Site(C.UNEMBED_IN)]
+    )
     rows = torch.arange(len(task))
     with torch.no_grad():
         logits, cache = model.run_with_cache(task.clean, sites)
-        wrong = (llama.W_U[:, task.wrong_labels[:, 0]] if task.wrong_labels is not None
-                 else llama.W_U.mean(1, keepdim=True))
+        wrong = (
+            llama.W_U[:, task.wrong_labels[:, 0]]
+            if task.wrong_labels is not None
+            else llama.W_U.mean(1, keepdim=True)
+        )
         direction = (llama.W_U[:, right] - wrong).T  # [n, d]
-        lens = torch.stack([task.logit_diffs_at(llama.unembed_logits(
-            cache[Site(C.RESID_POST, i)][rows, last]).unsqueeze(1)).mean() for i in range(n_layers)])
+        lens = torch.stack(
+            [
+                task.logit_diffs_at(
+                    llama.unembed_logits(cache[Site(C.RESID_POST, i)][rows, last]).unsqueeze(1)
+                ).mean()
+                for i in range(n_layers)
+            ]
+        )
         final = cache[Site(C.UNEMBED_IN)][rows, last]
         scale = torch.rsqrt(final.pow(2).mean(-1, keepdim=True) + llama.ln_final.eps)  # [n, 1]
         w = direction * llama.ln_final.w * scale  # [n, d]
-        dla = torch.stack([torch.einsum("nhd,nd->nh", cache[Site(C.ATTN_RESULT, i)][rows, last], w).mean(0)
-                           for i in range(n_layers)])
+        dla = torch.stack(
+            [
+                torch.einsum("nhd,nd->nh", cache[Site(C.ATTN_RESULT, i)][rows, last], w).mean(0)
+                for i in range(n_layers)
+            ]
+        )
         final_ld = task.metric(logits).item()
     return LensResult(lens, dla, final_ld)

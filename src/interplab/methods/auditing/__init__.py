@@ -4,5 +4,12 @@ from interplab.methods.auditing.audit import METHODS, AuditReport, audit, fixed_
 from interplab.methods.auditing.queries import QueryBudgetExceeded, QueryProxy
 from interplab.methods.auditing.version_space import VersionSpace
 
-__all__ = ["audit", "AuditReport", "METHODS", "fixed_position_heads", "QueryProxy",
-           "QueryBudgetExceeded", "VersionSpace"]
+__all__ = [
+    "METHODS",
+    "AuditReport",
+    "QueryBudgetExceeded",
+    "QueryProxy",
+    "VersionSpace",
+    "audit",
+    "fixed_position_heads",
+]

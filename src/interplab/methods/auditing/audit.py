@@ -53,8 +53,9 @@ class AuditReport:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def audit(model: Any, family: RuleFamily, budget: int, *, method: str = "white_box",
-          seed: int = 0) -> AuditReport:
+def audit(
+    model: Any, family: RuleFamily, budget: int, *, method: str = "white_box", seed: int = 0
+) -> AuditReport:
     """Audit ``model`` (a CompiledModel, or anything QueryProxy can wrap) for a member of
     ``family`` with at most ``budget`` queries; see the module docstring for the methods."""
     if method not in METHODS:
@@ -82,16 +83,20 @@ def fixed_position_heads(patterns: dict[int, Any], length: int) -> list[tuple[in
     found = []
     for layer, pat in patterns.items():
         for head in range(pat.shape[0]):
-            rows = pat[head, 1:length + 1, :]
+            rows = pat[head, 1 : length + 1, :]
             best = rows.argmax(dim=-1)
-            if (int(best.min()) == int(best.max()) and int(best[0]) > 0
-                    and float(rows.max(dim=-1).values.min()) >= FIXED_ATTENTION):
+            if (
+                int(best.min()) == int(best.max())
+                and int(best[0]) > 0
+                and float(rows.max(dim=-1).values.min()) >= FIXED_ATTENTION
+            ):
                 found.append((layer, head, int(best[0]) - 1))
     return found
 
 
-def _white_box_prior(proxy: QueryProxy, family: RuleFamily, space: VersionSpace,
-                     rng: random.Random) -> dict[str, Any]:
+def _white_box_prior(
+    proxy: QueryProxy, family: RuleFamily, space: VersionSpace, rng: random.Random
+) -> dict[str, Any]:
     x = family.random_input(rng)
     out, patterns = proxy.inspect(x)
     space.observe(x, out)
@@ -110,7 +115,7 @@ def _pool(family: RuleFamily, rng: random.Random, anchor: list[Any] | None) -> l
         for i in range(family.length):
             for v in family.vocab:
                 if v != base[i]:
-                    pool.append(base[:i] + [v] + base[i + 1:])
+                    pool.append(base[:i] + [v] + base[i + 1 :])
     return pool
 
 
@@ -123,4 +128,4 @@ def _active(proxy: QueryProxy, family: RuleFamily, space: VersionSpace, rng: ran
         anchor = space.last_deviation or x
 
 
-__all__ = ["audit", "AuditReport", "METHODS", "fixed_position_heads"]
+__all__ = ["METHODS", "AuditReport", "audit", "fixed_position_heads"]

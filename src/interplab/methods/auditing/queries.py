@@ -10,7 +10,8 @@ Reading the weights themselves runs no input and costs nothing (no auditor here 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -38,9 +39,11 @@ class QueryProxy:
 
     def _spend(self, n: int) -> None:
         if self.used + n > self.budget:
-            raise QueryBudgetExceeded(f"{n} more queries would make {self.used + n}, over the "
-                                      f"budget of {self.budget} (one query = one forward pass on "
-                                      "one input); check proxy.remaining first")
+            raise QueryBudgetExceeded(
+                f"{n} more queries would make {self.used + n}, over the "
+                f"budget of {self.budget} (one query = one forward pass on "
+                "one input); check proxy.remaining first"
+            )
         self.used += n
 
     def query(self, inputs: Sequence[Sequence[Any]]) -> list[list[Any]]:
@@ -61,4 +64,4 @@ class QueryProxy:
         return m.decode(logits)[0], patterns
 
 
-__all__ = ["QueryProxy", "QueryBudgetExceeded"]
+__all__ = ["QueryBudgetExceeded", "QueryProxy"]

@@ -14,7 +14,8 @@ survivor (ties broken by the seed), or the member with the fewest wrong outputs 
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +63,10 @@ class VersionSpace:
         """Index of the candidate with the smallest expected surviving weight."""
         w = self.weights * self.alive
         n_codes = self.family.length * len(self.family.outputs) + 1
-        scores = [float((np.bincount(self.outcomes(xs) + 1, weights=w, minlength=n_codes) ** 2).sum())
-                  for xs in candidates]
+        scores = [
+            float((np.bincount(self.outcomes(xs) + 1, weights=w, minlength=n_codes) ** 2).sum())
+            for xs in candidates
+        ]
         return int(np.argmin(scores))
 
     @property

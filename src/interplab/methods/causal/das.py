@@ -20,8 +20,9 @@ Shapes: b = batch, p = pos, d = the site's last axis, k = subspace size, n = sco
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +60,7 @@ class _Rotation(nn.Module):
             torch.manual_seed(seed)
             lin = nn.Linear(d, k, bias=False)
             with torch.no_grad():
-                lin.weight.copy_(torch.randn(k, d, generator=gen) / d ** 0.5)
+                lin.weight.copy_(torch.randn(k, d, generator=gen) / d**0.5)
             self.lin = nn.utils.parametrizations.orthogonal(lin)
 
     @property
@@ -69,6 +70,7 @@ class _Rotation(nn.Module):
 
 def swap_fn(source: Tensor, basis: Tensor, positions: Sequence[int] | None = None):
     """fn(h) = h + (source - h) Q Q^T on ``positions`` (all if None); for ``Replace``."""
+
     def fn(h: Tensor) -> Tensor:
         delta = ((source - h) @ basis) @ basis.T
         if positions is not None:
@@ -76,12 +78,22 @@ def swap_fn(source: Tensor, basis: Tensor, positions: Sequence[int] | None = Non
             mask[list(positions)] = 1.0
             delta = delta * mask
         return h + delta
+
     return fn
 
 
-def _run(model: Any, site: Site, base: Tensor, source_act: Tensor, basis: Tensor,
-         positions: Sequence[int] | None, grad: bool) -> Tensor:
-    return model.run_with(base, [Replace(site, fn=swap_fn(source_act, basis, positions))], grad=grad)
+def _run(
+    model: Any,
+    site: Site,
+    base: Tensor,
+    source_act: Tensor,
+    basis: Tensor,
+    positions: Sequence[int] | None,
+    grad: bool,
+) -> Tensor:
+    return model.run_with(
+        base, [Replace(site, fn=swap_fn(source_act, basis, positions))], grad=grad
+    )
 
 
 def _seq_acc(logits: Tensor, labels: Tensor, out_positions: Sequence[int]) -> float:
@@ -89,10 +101,22 @@ def _seq_acc(logits: Tensor, labels: Tensor, out_positions: Sequence[int]) -> fl
     return float((pred == labels).all(-1).float().mean())
 
 
-def das(model: Any, site: Site, base: Tensor, source: Tensor, labels: Tensor, *, k: int,
-        positions: Sequence[int] | None = None, out_positions: Sequence[int] | None = None,
-        steps: int = 300, lr: float = 1e-2, batch: int = 128, test_fraction: float = 0.25,
-        seed: int = 0) -> DASResult:
+def das(
+    model: Any,
+    site: Site,
+    base: Tensor,
+    source: Tensor,
+    labels: Tensor,
+    *,
+    k: int,
+    positions: Sequence[int] | None = None,
+    out_positions: Sequence[int] | None = None,
+    steps: int = 300,
+    lr: float = 1e-2,
+    batch: int = 128,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+) -> DASResult:
     """Learn a k-dim subspace at ``site`` realising a variable.
 
     Args:
@@ -104,12 +128,15 @@ def das(model: Any, site: Site, base: Tensor, source: Tensor, labels: Tensor, *,
         test_fraction: share of pairs held out for the reported IIA.
     """
     if base.shape != source.shape or labels.shape[0] != base.shape[0]:
-        raise ShapeError(f"das needs base/source of one shape and labels per pair; got base "
-                         f"{tuple(base.shape)}, source {tuple(source.shape)}, labels "
-                         f"{tuple(labels.shape)}")
+        raise ShapeError(
+            f"das needs base/source of one shape and labels per pair; got base "
+            f"{tuple(base.shape)}, source {tuple(source.shape)}, labels "
+            f"{tuple(labels.shape)}"
+        )
     start = time.perf_counter()
-    out_positions = tuple(out_positions) if out_positions is not None else \
-        tuple(range(1, base.shape[1]))
+    out_positions = (
+        tuple(out_positions) if out_positions is not None else tuple(range(1, base.shape[1]))
+    )
     _, cache = model.run_with_cache(source, [site])
     src_act = cache[site]
     _, base_cache = model.run_with_cache(base[:1], [site])
@@ -139,10 +166,16 @@ def das(model: Any, site: Site, base: Tensor, source: Tensor, labels: Tensor, *,
     with torch.no_grad():
         tr = slice(0, n_train)
         te = slice(n_train, base.shape[0])
-        train_iia = _seq_acc(_run(model, site, base[tr], src_act[tr], basis, positions, False),
-                             labels[tr], out_positions)
-        iia = _seq_acc(_run(model, site, base[te], src_act[te], basis, positions, False),
-                       labels[te], out_positions)
+        train_iia = _seq_acc(
+            _run(model, site, base[tr], src_act[tr], basis, positions, False),
+            labels[tr],
+            out_positions,
+        )
+        iia = _seq_acc(
+            _run(model, site, base[te], src_act[te], basis, positions, False),
+            labels[te],
+            out_positions,
+        )
     return DASResult(site, basis, iia, train_iia, n_train, n_test, time.perf_counter() - start)
 
 
@@ -201,8 +234,13 @@ class VariableChoice:
     n_test: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"site": str(self.site), "k": self.k, "heldout_iia": dict(self.heldout_iia),
-                "n_train": self.n_train, "n_test": self.n_test}
+        return {
+            "site": str(self.site),
+            "k": self.k,
+            "heldout_iia": dict(self.heldout_iia),
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+        }
 
 
 def residual_sites(cfg: Any) -> tuple[Site, ...]:
@@ -258,8 +296,10 @@ def _labels(program: Any, variable: str, inputs: Sequence, pairs: list, index: d
     ``variable`` from its source, at the positions where every pair's output is a class."""
     from interplab.methods.causal.program import output, run_program
 
-    outs = [output(program, inputs[b], {variable: run_program(program, inputs[s])[variable]})
-            for b, s in pairs]
+    outs = [
+        output(program, inputs[b], {variable: run_program(program, inputs[s])[variable]})
+        for b, s in pairs
+    ]
     keep = [i for i, o in enumerate(outs) if isinstance(o, list)]  # drop undefined programs
     outs = [outs[i] for i in keep]
     length = len(inputs[0])
@@ -268,11 +308,20 @@ def _labels(program: Any, variable: str, inputs: Sequence, pairs: list, index: d
     return labels, positions, [pairs[i] for i in keep]
 
 
-def das_alignment(model: Any, program: Any, inputs: Sequence[Sequence[Any]], encode: Any,
-                  output_values: Sequence[Any], *, exclude: Sequence[tuple] = (),
-                  seed: int = 0, n_pairs: int = SEARCH_PAIRS, steps: int = SEARCH_STEPS,
-                  lr: float = SEARCH_LR,
-                  batch: int = SEARCH_BATCH) -> dict[str, tuple[VariableChoice, DASResult]]:
+def das_alignment(
+    model: Any,
+    program: Any,
+    inputs: Sequence[Sequence[Any]],
+    encode: Any,
+    output_values: Sequence[Any],
+    *,
+    exclude: Sequence[tuple] = (),
+    seed: int = 0,
+    n_pairs: int = SEARCH_PAIRS,
+    steps: int = SEARCH_STEPS,
+    lr: float = SEARCH_LR,
+    batch: int = SEARCH_BATCH,
+) -> dict[str, tuple[VariableChoice, DASResult]]:
     """DAS as a method that proposes a hypothesis: for each variable of
     :func:`searchable_variables`, train DAS (k from that rule) at every site of
     :func:`residual_sites` on its own pairs, and keep the site with the highest held-out IIA
@@ -288,18 +337,23 @@ def das_alignment(model: Any, program: Any, inputs: Sequence[Sequence[Any]], enc
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is fastest and fair to other work
     try:
-        return _das_search(model, program, inputs, encode, output_values, exclude, seed,
-                           n_pairs, steps, lr, batch)
+        return _das_search(
+            model, program, inputs, encode, output_values, exclude, seed, n_pairs, steps, lr, batch
+        )
     finally:
         torch.set_num_threads(threads)
 
 
-def _das_search(model, program, inputs, encode, output_values, exclude, seed, n_pairs, steps,
-                lr, batch) -> dict[str, tuple[VariableChoice, DASResult]]:
+def _das_search(
+    model, program, inputs, encode, output_values, exclude, seed, n_pairs, steps, lr, batch
+) -> dict[str, tuple[VariableChoice, DASResult]]:
     index = {repr(v): i for i, v in enumerate(output_values)}
     keys = {repr(tuple(x)): i for i, x in enumerate(inputs)}
-    skip = {(keys[repr(tuple(b))], keys[repr(tuple(s))]) for b, s in exclude
-            if repr(tuple(b)) in keys and repr(tuple(s)) in keys}
+    skip = {
+        (keys[repr(tuple(b))], keys[repr(tuple(s))])
+        for b, s in exclude
+        if repr(tuple(b)) in keys and repr(tuple(s)) in keys
+    }
     pairs = _search_pairs(len(inputs), n_pairs, seed, skip)
     out = {}
     for var, k in sorted(searchable_variables(program, inputs).items()):
@@ -310,19 +364,36 @@ def _das_search(model, program, inputs, encode, output_values, exclude, seed, n_
         source = encode([inputs[s] for _, s in used])
         results = {}
         for site in residual_sites(model.cfg):
-            results[site] = das(model, site, base, source, labels, k=k,
-                                out_positions=[j + 1 for j in positions], steps=steps, lr=lr,
-                                batch=batch, seed=seed)
+            results[site] = das(
+                model,
+                site,
+                base,
+                source,
+                labels,
+                k=k,
+                out_positions=[j + 1 for j in positions],
+                steps=steps,
+                lr=lr,
+                batch=batch,
+                seed=seed,
+            )
         best = max(results.values(), key=lambda r: r.iia).iia
         site = [s for s, r in results.items() if r.iia == best][-1]
-        choice = VariableChoice(var, site, k, {str(s): r.iia for s, r in results.items()},
-                                results[site].n_train, results[site].n_test)
+        choice = VariableChoice(
+            var,
+            site,
+            k,
+            {str(s): r.iia for s, r in results.items()},
+            results[site].n_train,
+            results[site].n_test,
+        )
         out[var] = (choice, results[site])
     return out
 
 
-def random_alignment(model: Any, program: Any, inputs: Sequence[Sequence[Any]], *,
-                     seed: int = 0) -> dict[str, tuple[Site, Tensor]]:
+def random_alignment(
+    model: Any, program: Any, inputs: Sequence[Sequence[Any]], *, seed: int = 0
+) -> dict[str, tuple[Site, Tensor]]:
     """The random baseline of :func:`das_alignment`'s search space: each variable of
     :func:`searchable_variables` at a uniformly drawn site of :func:`residual_sites`, in a
     uniformly drawn k-dimensional subspace (same k rule). Variable -> (site, basis [d, k])."""

@@ -23,8 +23,9 @@ Shapes: b = batch, p = pos, d = the site's last axis, k = subspace dimension.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -115,8 +116,10 @@ class CausalHypothesis:
         known = variables(self.program)
         unknown = sorted(set(self.alignment) - set(known))
         if unknown:
-            raise ConfigError(f"hypothesis {self.name!r} aligns {unknown}, which are not SOps of "
-                              f"{self.program.label!r}; its SOps are {sorted(known)}")
+            raise ConfigError(
+                f"hypothesis {self.name!r} aligns {unknown}, which are not SOps of "
+                f"{self.program.label!r}; its SOps are {sorted(known)}"
+            )
 
     # --------------------------------------------------------------- predictions
     @property
@@ -140,7 +143,9 @@ class CausalHypothesis:
         return out
 
     # ----------------------------------------------------- low-level interventions
-    def interchange(self, model: HookedModel, variable: str, source_tokens: Tensor) -> list[Intervention]:
+    def interchange(
+        self, model: HookedModel, variable: str, source_tokens: Tensor
+    ) -> list[Intervention]:
         """Low-level interventions realising "``variable`` from the source" on ``model``."""
         self._check_variable(variable)
         real = self.alignment[variable]
@@ -149,8 +154,9 @@ class CausalHypothesis:
         _, cache = model.run_with_cache(source_tokens, real.sites)
         return [Replace(s, fn=_subspace_swap(cache[s], real.basis)) for s in real.sites]
 
-    def ablate(self, node: Node, how: str, source_tokens: Tensor | None = None,
-               mean: Tensor | None = None) -> Intervention:
+    def ablate(
+        self, node: Node, how: str, source_tokens: Tensor | None = None, mean: Tensor | None = None
+    ) -> Intervention:
         """Ablate ``node``: ``how`` = "resample" (from ``source_tokens``) or "mean" (``mean``: the
         whole site's batch mean, e.g. from :func:`interplab.core.model.mean_activations`)."""
         site = node_site(node)
@@ -162,8 +168,10 @@ class CausalHypothesis:
 
     def _check_variable(self, variable: str) -> None:
         if variable not in self.alignment:
-            raise ConfigError(f"hypothesis {self.name!r} does not locate {variable!r}; it locates "
-                              f"{sorted(self.alignment)}")
+            raise ConfigError(
+                f"hypothesis {self.name!r} does not locate {variable!r}; it locates "
+                f"{sorted(self.alignment)}"
+            )
 
 
 def _value_of(program: rasp.SOp, variable: str, xs: Sequence[Any]) -> list[Any]:
@@ -179,47 +187,106 @@ def _subspace_swap(source: Tensor, basis: Tensor) -> Callable[[Tensor], Tensor]:
     def fn(value: Tensor) -> Tensor:
         p = proj.to(value.dtype)
         return value + (source.to(value.dtype) - value) @ p
+
     return fn
 
 
 # ------------------------------------------------------------------ constructors
-def from_alignment(name: str, program: rasp.SOp, alignment: Mapping[str, Iterable[Node]],
-                   all_nodes: Sequence[Node], encode: Callable, decode: Callable, *,
-                   kind: str = "ground_truth", numerical: bool = False,
-                   description: str = "") -> CausalHypothesis:
+def from_alignment(
+    name: str,
+    program: rasp.SOp,
+    alignment: Mapping[str, Iterable[Node]],
+    all_nodes: Sequence[Node],
+    encode: Callable,
+    decode: Callable,
+    *,
+    kind: str = "ground_truth",
+    numerical: bool = False,
+    description: str = "",
+) -> CausalHypothesis:
     """A node-level hypothesis: variable label -> the components computing it (their outputs
     together carry it); the circuit is the union of those components."""
-    align = {v: Realisation(tuple(node_site(n) for n in nodes), nodes=tuple(nodes))
-             for v, nodes in ((v, list(ns)) for v, ns in alignment.items())}
+    align = {
+        v: Realisation(tuple(node_site(n) for n in nodes), nodes=tuple(nodes))
+        for v, nodes in ((v, list(ns)) for v, ns in alignment.items())
+    }
     circuit = frozenset(n for r in align.values() for n in r.nodes)
-    return CausalHypothesis(name, kind, program, align, circuit, tuple(all_nodes), encode, decode,
-                            numerical, description)
+    return CausalHypothesis(
+        name,
+        kind,
+        program,
+        align,
+        circuit,
+        tuple(all_nodes),
+        encode,
+        decode,
+        numerical,
+        description,
+    )
 
 
-def from_subspaces(name: str, program: rasp.SOp, subspaces: Mapping[str, tuple[Site, Tensor]],
-                   circuit: Iterable[Node] | None, all_nodes: Sequence[Node], encode: Callable,
-                   decode: Callable, *, kind: str = "ground_truth", numerical: bool = False,
-                   description: str = "") -> CausalHypothesis:
+def from_subspaces(
+    name: str,
+    program: rasp.SOp,
+    subspaces: Mapping[str, tuple[Site, Tensor]],
+    circuit: Iterable[Node] | None,
+    all_nodes: Sequence[Node],
+    encode: Callable,
+    decode: Callable,
+    *,
+    kind: str = "ground_truth",
+    numerical: bool = False,
+    description: str = "",
+) -> CausalHypothesis:
     """A subspace-level hypothesis: variable label -> (site, basis [d, k]), e.g. the residual
     stream right after the variable is written and the directions that hold it."""
     align = {v: Realisation((site,), basis.float()) for v, (site, basis) in subspaces.items()}
-    return CausalHypothesis(name, kind, program, align,
-                            None if circuit is None else frozenset(circuit), tuple(all_nodes),
-                            encode, decode, numerical, description)
+    return CausalHypothesis(
+        name,
+        kind,
+        program,
+        align,
+        None if circuit is None else frozenset(circuit),
+        tuple(all_nodes),
+        encode,
+        decode,
+        numerical,
+        description,
+    )
 
 
-def from_circuit(name: str, program: rasp.SOp, circuit_nodes: Iterable[Node],
-                 all_nodes: Sequence[Node], encode: Callable, decode: Callable, *,
-                 numerical: bool = False, description: str = "") -> CausalHypothesis:
-    """"The model computes ``program`` with these components; everything else is irrelevant."
+def from_circuit(
+    name: str,
+    program: rasp.SOp,
+    circuit_nodes: Iterable[Node],
+    all_nodes: Sequence[Node],
+    encode: Callable,
+    decode: Callable,
+    *,
+    numerical: bool = False,
+    description: str = "",
+) -> CausalHypothesis:
+    """ "The model computes ``program`` with these components; everything else is irrelevant."
     Locates no variables, so it predicts ablations and new inputs only. Embedding and logits
     nodes of a discovered circuit are ignored (they are never ablated)."""
     nodes = frozenset(n for n in circuit_nodes if n.kind in ("head", "mlp"))
-    return CausalHypothesis(name, "discovered", program, {}, nodes, tuple(all_nodes), encode,
-                            decode, numerical, description)
+    return CausalHypothesis(
+        name,
+        "discovered",
+        program,
+        {},
+        nodes,
+        tuple(all_nodes),
+        encode,
+        decode,
+        numerical,
+        description,
+    )
 
 
-def misaligned(hyp: CausalHypothesis, *, seed: int = 0, name: str | None = None) -> CausalHypothesis:
+def misaligned(
+    hyp: CausalHypothesis, *, seed: int = 0, name: str | None = None
+) -> CausalHypothesis:
     """Control: every variable moved somewhere it does not live, and the circuit claim moved
     with it. Node-level variables go to components outside the true circuit (or another
     variable's components); subspace variables get a random subspace of the same size at the
@@ -228,20 +295,31 @@ def misaligned(hyp: CausalHypothesis, *, seed: int = 0, name: str | None = None)
     truth = hyp.circuit or frozenset(n for r in hyp.alignment.values() for n in r.nodes)
     outside = [n for n in hyp.all_nodes if n not in truth]
     align: dict[str, Realisation] = {}
-    for i, (var, real) in enumerate(sorted(hyp.alignment.items())):
+    for _i, (var, real) in enumerate(sorted(hyp.alignment.items())):
         if real.basis is not None:
             d, k = real.basis.shape
             q, _ = torch.linalg.qr(torch.randn(d, k, generator=gen))
             align[var] = Realisation(real.sites, q, real.nodes)
         else:
             pool = outside or [n for n in hyp.all_nodes if n not in real.nodes]
-            picks = [pool[int(j)] for j in torch.randperm(len(pool), generator=gen)[:len(real.nodes)]]
+            picks = [
+                pool[int(j)] for j in torch.randperm(len(pool), generator=gen)[: len(real.nodes)]
+            ]
             align[var] = Realisation(tuple(node_site(n) for n in picks), nodes=tuple(picks))
     node_claim = [n for r in align.values() for n in r.nodes]
-    circuit = frozenset(node_claim) if node_claim else (
-        None if hyp.circuit is None else frozenset(outside[: max(1, len(outside) // 2)]))
-    return replace(hyp, name=name or f"misaligned({hyp.name})", kind="wrong", alignment=align,
-                   circuit=circuit, description="control: variables placed where they do not live")
+    circuit = (
+        frozenset(node_claim)
+        if node_claim
+        else (None if hyp.circuit is None else frozenset(outside[: max(1, len(outside) // 2)]))
+    )
+    return replace(
+        hyp,
+        name=name or f"misaligned({hyp.name})",
+        kind="wrong",
+        alignment=align,
+        circuit=circuit,
+        description="control: variables placed where they do not live",
+    )
 
 
 def shuffled(hyp: CausalHypothesis, *, name: str | None = None) -> CausalHypothesis:
@@ -251,12 +329,19 @@ def shuffled(hyp: CausalHypothesis, *, name: str | None = None) -> CausalHypothe
     inner = [v for v in names if v not in ("tokens", "indices")]
     names = inner if len(inner) >= 2 else names
     if len(names) < 2:
-        raise ConfigError(f"shuffled() needs ≥2 located variables; {hyp.name!r} locates {names}. "
-                          "Use misaligned() instead.")
+        raise ConfigError(
+            f"shuffled() needs ≥2 located variables; {hyp.name!r} locates {names}. "
+            "Use misaligned() instead."
+        )
     rotated = dict(hyp.alignment)
     rotated.update({v: hyp.alignment[names[(i + 1) % len(names)]] for i, v in enumerate(names)})
-    return replace(hyp, name=name or f"shuffled({hyp.name})", kind="wrong", alignment=rotated,
-                   description="control: variables swapped among their true places")
+    return replace(
+        hyp,
+        name=name or f"shuffled({hyp.name})",
+        kind="wrong",
+        alignment=rotated,
+        description="control: variables swapped among their true places",
+    )
 
 
 def _depends_on_tokens(expr: rasp.Expr) -> bool:
@@ -272,9 +357,11 @@ def from_ground_truth(model: Any, *, name: str | None = None) -> CausalHypothesi
     program = getattr(model, "program", None)
     truth = getattr(model, "ground_truth", None)
     if program is None or truth is None:
-        raise ConfigError("from_ground_truth needs a CompiledModel with .program and "
-                          ".ground_truth (compile it with interplab.compile.compiler."
-                          "compile_program)")
+        raise ConfigError(
+            "from_ground_truth needs a CompiledModel with .program and "
+            ".ground_truth (compile it with interplab.compile.compiler."
+            "compile_program)"
+        )
     exprs = variables(program)
     d = truth.d_model
     subspaces: dict[str, tuple[Site, Tensor]] = {}
@@ -284,7 +371,14 @@ def from_ground_truth(model: Any, *, name: str | None = None) -> CausalHypothesi
             basis[list(var.dims), range(len(var.dims))] = 1.0
             subspaces[label] = (var.resid_site, basis)
     circuit = [n for n in truth.circuit.nodes if n.kind in ("head", "mlp")]
-    return from_subspaces(name or f"ground truth ({truth.program})", program, subspaces, circuit,
-                          model_nodes(model.cfg), model.encode, model.decode,
-                          numerical=bool(model.numerical_output),
-                          description="compiler ground truth: residual subspaces per variable")
+    return from_subspaces(
+        name or f"ground truth ({truth.program})",
+        program,
+        subspaces,
+        circuit,
+        model_nodes(model.cfg),
+        model.encode,
+        model.decode,
+        numerical=bool(model.numerical_output),
+        description="compiler ground truth: residual subspaces per variable",
+    )

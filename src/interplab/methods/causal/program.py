@@ -10,7 +10,8 @@ This is how a hypothesis predicts what the model should do under an intervention
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from interplab.compile import rasp
 from interplab.errors import ConfigError
@@ -25,8 +26,9 @@ def variables(program: rasp.SOp) -> dict[str, rasp.SOp]:
     return {e.label: e for e in rasp.walk(program) if isinstance(e, rasp.SOp)}
 
 
-def run_program(program: rasp.SOp, xs: Sequence[Any],
-                overrides: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
+def run_program(
+    program: rasp.SOp, xs: Sequence[Any], overrides: Mapping[str, Sequence[Any]] | None = None
+) -> dict[str, Any]:
     """Value of every expression of ``program`` on input ``xs`` with ``overrides`` forced.
 
     Args:
@@ -45,16 +47,20 @@ def run_program(program: rasp.SOp, xs: Sequence[Any],
     known = {e.label for e in exprs}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ConfigError(f"cannot intervene on {unknown}: not expressions of {program.label!r}; "
-                          f"its SOps are {sorted(variables(program))}")
+        raise ConfigError(
+            f"cannot intervene on {unknown}: not expressions of {program.label!r}; "
+            f"its SOps are {sorted(variables(program))}"
+        )
     values: dict[int, Any] = {}
     out: dict[str, Any] = {}
     for expr in exprs:
         if expr.label in overrides:
             value = list(overrides[expr.label])
             if len(value) != len(xs):
-                raise ConfigError(f"override for {expr.label!r} has {len(value)} values; the "
-                                  f"input has {len(xs)} positions")
+                raise ConfigError(
+                    f"override for {expr.label!r} has {len(value)} values; the "
+                    f"input has {len(xs)} positions"
+                )
         else:
             try:
                 value = rasp.eval_node(expr, xs, lambda e: values[id(e)])
@@ -66,8 +72,9 @@ def run_program(program: rasp.SOp, xs: Sequence[Any],
     return out
 
 
-def output(program: rasp.SOp, xs: Sequence[Any],
-           overrides: Mapping[str, Sequence[Any]] | None = None) -> Any:
+def output(
+    program: rasp.SOp, xs: Sequence[Any], overrides: Mapping[str, Sequence[Any]] | None = None
+) -> Any:
     """The program's output (a list per position, or :data:`UNDEFINED`)."""
     return run_program(program, xs, overrides)[program.label]
 
@@ -75,11 +82,12 @@ def output(program: rasp.SOp, xs: Sequence[Any],
 def outputs_equal(a: Any, b: Any, *, numerical: bool, atol: float = 1e-2) -> bool:
     """Whether two output sequences agree: exactly (categorical) or within ``atol`` (numerical).
     :data:`UNDEFINED` equals nothing."""
-    if isinstance(a, str) and a == UNDEFINED or isinstance(b, str) and b == UNDEFINED:
+    if (isinstance(a, str) and a == UNDEFINED) or (isinstance(b, str) and b == UNDEFINED):
         return False
     if len(a) != len(b):
         return False
     if not numerical:
         return list(a) == list(b)
-    return all(x is not None and y is not None and abs(float(x) - float(y)) <= atol
-               for x, y in zip(a, b))
+    return all(
+        x is not None and y is not None and abs(float(x) - float(y)) <= atol for x, y in zip(a, b)
+    )

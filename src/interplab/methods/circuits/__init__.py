@@ -11,7 +11,8 @@ Every method takes ``ablation`` ("zero" | "mean" | "resample") and ``metric`` ("
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from interplab.errors import unknown_name
 from interplab.methods.circuits.acdc import DEFAULT_THRESHOLDS, acdc, acdc_once
@@ -35,8 +36,15 @@ EDGE_METHODS: dict[str, Callable[..., EdgeScores]] = {
 }
 
 
-def find_circuit(method: str, model: Any, task: CircuitTask, *, ablation: str = "resample",
-                 metric: Any = None, **options: Any) -> EdgeScores:
+def find_circuit(
+    method: str,
+    model: Any,
+    task: CircuitTask,
+    *,
+    ablation: str = "resample",
+    metric: Any = None,
+    **options: Any,
+) -> EdgeScores:
     """Run the edge-scoring ``method`` (a name in :data:`EDGE_METHODS`). ``metric=None`` uses
     each method's default (kl for ACDC, logit_diff for EAP/EAP-IG, task.metric otherwise)."""
     if method not in EDGE_METHODS:
@@ -47,8 +55,26 @@ def find_circuit(method: str, model: Any, task: CircuitTask, *, ablation: str = 
 
 
 __all__ = [
-    "DEFAULT_THRESHOLDS", "EDGE_METHODS", "METRICS", "CircuitTask", "EdgeIndex", "EdgePatcher",
-    "EdgeScores", "Metric", "NodeScores", "PassCounter", "acdc", "acdc_once", "activation_norm",
-    "eap", "eap_ig", "find_circuit", "model_graph", "patch_edges", "patch_nodes", "random_scores",
-    "resolve_metric", "weight_norm",
+    "DEFAULT_THRESHOLDS",
+    "EDGE_METHODS",
+    "METRICS",
+    "CircuitTask",
+    "EdgeIndex",
+    "EdgePatcher",
+    "EdgeScores",
+    "Metric",
+    "NodeScores",
+    "PassCounter",
+    "acdc",
+    "acdc_once",
+    "activation_norm",
+    "eap",
+    "eap_ig",
+    "find_circuit",
+    "model_graph",
+    "patch_edges",
+    "patch_nodes",
+    "random_scores",
+    "resolve_metric",
+    "weight_norm",
 ]

@@ -13,7 +13,8 @@ be drawn from the sweep.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -36,7 +37,9 @@ def acdc_once(eng: EdgePatcher, threshold: float) -> Tensor:
         if receiver.kind != "logits" and not any(keep[j] for j in index.outgoing(receiver)):
             keep[incoming] = 0.0
             continue
-        incoming.sort(key=lambda i: (index.edges[i].sender.order, index.edges[i].channel), reverse=True)
+        incoming.sort(
+            key=lambda i: (index.edges[i].sender.order, index.edges[i].channel), reverse=True
+        )
         for i in incoming:
             keep[i] = 0.0
             new = float(eng.score(1.0 - keep))
@@ -47,10 +50,15 @@ def acdc_once(eng: EdgePatcher, threshold: float) -> Tensor:
     return keep
 
 
-
-def acdc(model: Any, task: CircuitTask, *, ablation: str = "resample",
-         metric: MetricSpec | None = "kl", thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-         graph: Circuit | None = None) -> EdgeScores:
+def acdc(
+    model: Any,
+    task: CircuitTask,
+    *,
+    ablation: str = "resample",
+    metric: MetricSpec | None = "kl",
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    graph: Circuit | None = None,
+) -> EdgeScores:
     """Run ACDC at each of ``thresholds`` (metric units). Score = largest surviving threshold.
     ``extra["circuits"]`` maps each threshold to its number of edges."""
     start = time.perf_counter()
@@ -61,6 +69,13 @@ def acdc(model: Any, task: CircuitTask, *, ablation: str = "resample",
         keep = acdc_once(eng, tau)
         scores = torch.where(keep > 0, torch.full_like(scores, tau), scores)
         sizes[tau] = int(keep.sum())
-    return EdgeScores({e: float(scores[i]) for i, e in enumerate(eng.index.edges)}, "acdc",
-                      ablation, eng.metric.name, eng.counter.forward, eng.counter.backward,
-                      time.perf_counter() - start, {"circuit_sizes": sizes})
+    return EdgeScores(
+        {e: float(scores[i]) for i, e in enumerate(eng.index.edges)},
+        "acdc",
+        ablation,
+        eng.metric.name,
+        eng.counter.forward,
+        eng.counter.backward,
+        time.perf_counter() - start,
+        {"circuit_sizes": sizes},
+    )

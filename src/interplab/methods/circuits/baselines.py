@@ -1,9 +1,9 @@
 """Baselines a discovery method must beat.
 
-    random_scores      seeded uniform scores (no passes)
-    weight_norm        |W_out of the sender|_F * |W_in of the receiver on its channel|_F
-    activation_norm    mean over (batch, position) of |S_s @ W_in(receiver channel)|, the size of
-                       what the receiver reads from the sender on the clean inputs (1 forward)
+random_scores      seeded uniform scores (no passes)
+weight_norm        |W_out of the sender|_F * |W_in of the receiver on its channel|_F
+activation_norm    mean over (batch, position) of |S_s @ W_in(receiver channel)|, the size of
+                   what the receiver reads from the sender on the clean inputs (1 forward)
 """
 
 from __future__ import annotations
@@ -22,13 +22,21 @@ from interplab.methods.circuits.task import CircuitTask
 Tensor = torch.Tensor
 
 
-def random_scores(model: Any, task: CircuitTask | None = None, *, ablation: str = "resample",
-                  seed: int = 0, graph: Circuit | None = None, **_: Any) -> EdgeScores:
+def random_scores(
+    model: Any,
+    task: CircuitTask | None = None,
+    *,
+    ablation: str = "resample",
+    seed: int = 0,
+    graph: Circuit | None = None,
+    **_: Any,
+) -> EdgeScores:
     """Uniform random scores in [0, 1), seeded."""
     index = EdgeIndex(graph if graph is not None else model_graph(model))
     values = torch.rand(len(index), generator=torch.Generator().manual_seed(seed))
-    return EdgeScores({e: float(values[i]) for i, e in enumerate(index.edges)}, "random",
-                      ablation, "none")
+    return EdgeScores(
+        {e: float(values[i]) for i, e in enumerate(index.edges)}, "random", ablation, "none"
+    )
 
 
 def _sender_matrix(model: Any, node: Node) -> Tensor:
@@ -51,19 +59,35 @@ def _receiver_matrix(model: Any, node: Node, channel: str) -> Tensor:
     return m.unembed.W_U
 
 
-def weight_norm(model: Any, task: CircuitTask | None = None, *, ablation: str = "resample",
-                graph: Circuit | None = None, **_: Any) -> EdgeScores:
+def weight_norm(
+    model: Any,
+    task: CircuitTask | None = None,
+    *,
+    ablation: str = "resample",
+    graph: Circuit | None = None,
+    **_: Any,
+) -> EdgeScores:
     """Product of the Frobenius norms of the sender's output and receiver's input weights."""
     index = EdgeIndex(graph if graph is not None else model_graph(model))
     with torch.no_grad():
-        scores = {e: float(_sender_matrix(model, e.sender).norm()
-                           * _receiver_matrix(model, e.receiver, e.channel).norm())
-                  for e in index.edges}
+        scores = {
+            e: float(
+                _sender_matrix(model, e.sender).norm()
+                * _receiver_matrix(model, e.receiver, e.channel).norm()
+            )
+            for e in index.edges
+        }
     return EdgeScores(scores, "weight_norm", ablation, "none")
 
 
-def activation_norm(model: Any, task: CircuitTask, *, ablation: str = "resample",
-                    graph: Circuit | None = None, **_: Any) -> EdgeScores:
+def activation_norm(
+    model: Any,
+    task: CircuitTask,
+    *,
+    ablation: str = "resample",
+    graph: Circuit | None = None,
+    **_: Any,
+) -> EdgeScores:
     """Mean norm of the sender's clean output as read through the receiver's input weights."""
     start = time.perf_counter()
     eng = EdgePatcher(model, task, ablation, graph)
@@ -71,7 +95,16 @@ def activation_norm(model: Any, task: CircuitTask, *, ablation: str = "resample"
     scores = {}
     with torch.no_grad():
         for e in eng.index.edges:
-            read = outs[eng.index.sender_id[e.sender]] @ _receiver_matrix(model, e.receiver, e.channel)
+            read = outs[eng.index.sender_id[e.sender]] @ _receiver_matrix(
+                model, e.receiver, e.channel
+            )
             scores[e] = float(read.norm(dim=-1).mean())
-    return EdgeScores(scores, "activation_norm", ablation, "none", eng.counter.forward, 0,
-                      time.perf_counter() - start)
+    return EdgeScores(
+        scores,
+        "activation_norm",
+        ablation,
+        "none",
+        eng.counter.forward,
+        0,
+        time.perf_counter() - start,
+    )

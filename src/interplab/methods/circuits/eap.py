@@ -31,13 +31,21 @@ Tensor = torch.Tensor
 
 def _check_differentiable(eng: EdgePatcher, method: str) -> None:
     if not eng.metric.differentiable:
-        raise ConfigError(f"{method} needs a differentiable metric; {eng.metric.name!r} is not. "
-                          "Use metric='logit_diff' (or 'kl'/'l2' with eap_ig)")
+        raise ConfigError(
+            f"{method} needs a differentiable metric; {eng.metric.name!r} is not. "
+            "Use metric='logit_diff' (or 'kl'/'l2' with eap_ig)"
+        )
 
 
-def eap(model: Any, task: CircuitTask, *, ablation: str = "resample",
-        metric: MetricSpec | None = "logit_diff", graph: Circuit | None = None,
-        signed: bool = False) -> EdgeScores:
+def eap(
+    model: Any,
+    task: CircuitTask,
+    *,
+    ablation: str = "resample",
+    metric: MetricSpec | None = "logit_diff",
+    graph: Circuit | None = None,
+    signed: bool = False,
+) -> EdgeScores:
     """Edge attribution patching: every edge from one gradient. ``signed=True`` keeps the sign
     (positive = ablating the edge raises the metric)."""
     start = time.perf_counter()
@@ -49,18 +57,33 @@ def eap(model: Any, task: CircuitTask, *, ablation: str = "resample",
         eng._clean_logits = logits.detach()  # a = 0 is the clean run: no extra pass needed
     _check_differentiable(eng, "EAP")
     if eng.metric.distance:
-        raise ConfigError(f"EAP with metric {eng.metric.name!r}: its gradient is zero at the clean "
-                          "run, so every edge would score 0. Use metric='logit_diff', or eap_ig")
+        raise ConfigError(
+            f"EAP with metric {eng.metric.name!r}: its gradient is zero at the clean "
+            "run, so every edge would score 0. Use metric='logit_diff', or eap_ig"
+        )
     grad = eng.backward(eng.metric(select_outputs(logits, task)), strength)
     values = grad if signed else grad.abs()
-    return EdgeScores({e: float(values[i]) for i, e in enumerate(eng.index.edges)}, "eap",
-                      ablation, eng.metric.name, eng.counter.forward, eng.counter.backward,
-                      time.perf_counter() - start)
+    return EdgeScores(
+        {e: float(values[i]) for i, e in enumerate(eng.index.edges)},
+        "eap",
+        ablation,
+        eng.metric.name,
+        eng.counter.forward,
+        eng.counter.backward,
+        time.perf_counter() - start,
+    )
 
 
-def eap_ig(model: Any, task: CircuitTask, *, ablation: str = "resample",
-           metric: MetricSpec | None = "logit_diff", steps: int = 5,
-           graph: Circuit | None = None, signed: bool = False) -> EdgeScores:
+def eap_ig(
+    model: Any,
+    task: CircuitTask,
+    *,
+    ablation: str = "resample",
+    metric: MetricSpec | None = "logit_diff",
+    steps: int = 5,
+    graph: Circuit | None = None,
+    signed: bool = False,
+) -> EdgeScores:
     """EAP with integrated gradients over the patch direction, ``steps`` midpoints.
     ``extra["sum_check"]`` = (sum of signed scores, m(1) - m(0)) when both are known."""
     if not isinstance(steps, int) or steps < 1:
@@ -76,6 +99,13 @@ def eap_ig(model: Any, task: CircuitTask, *, ablation: str = "resample",
         total += eng.backward(value, strength)
     mean = total / steps
     values = mean if signed else mean.abs()
-    return EdgeScores({e: float(values[i]) for i, e in enumerate(eng.index.edges)}, "eap_ig",
-                      ablation, eng.metric.name, eng.counter.forward, eng.counter.backward,
-                      time.perf_counter() - start, {"steps": steps, "signed_sum": float(mean.sum())})
+    return EdgeScores(
+        {e: float(values[i]) for i, e in enumerate(eng.index.edges)},
+        "eap_ig",
+        ablation,
+        eng.metric.name,
+        eng.counter.forward,
+        eng.counter.backward,
+        time.perf_counter() - start,
+        {"steps": steps, "signed_sum": float(mean.sum())},
+    )

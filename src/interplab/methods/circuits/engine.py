@@ -23,7 +23,13 @@ import torch
 from interplab.core.circuit import ABLATIONS, Circuit
 from interplab.errors import ShapeError, unknown_name
 from interplab.methods.circuits.graph import EdgeIndex, model_graph
-from interplab.methods.circuits.task import CircuitTask, Metric, MetricSpec, resolve_metric, select_outputs
+from interplab.methods.circuits.task import (
+    CircuitTask,
+    Metric,
+    MetricSpec,
+    resolve_metric,
+    select_outputs,
+)
 
 Tensor = torch.Tensor
 
@@ -50,8 +56,14 @@ class EdgePatcher:
         metric: metric name or callable (default ``task.metric``).
     """
 
-    def __init__(self, model: Any, task: CircuitTask, ablation: str = "resample",
-                 graph: Circuit | None = None, metric: MetricSpec | None = None):
+    def __init__(
+        self,
+        model: Any,
+        task: CircuitTask,
+        ablation: str = "resample",
+        graph: Circuit | None = None,
+        metric: MetricSpec | None = None,
+    ):
         if ablation not in ABLATIONS:
             raise unknown_name("ablation", str(ablation), ABLATIONS)
         self.model = model
@@ -91,7 +103,11 @@ class EdgePatcher:
                 logits, outs = self.sender_outputs(self.task.clean)
                 if self._clean_logits is None:
                     self._clean_logits = logits
-                outs = torch.zeros_like(outs[:, :1]) if self.ablation == "zero" else outs.mean(1, keepdim=True)
+                outs = (
+                    torch.zeros_like(outs[:, :1])
+                    if self.ablation == "zero"
+                    else outs.mean(1, keepdim=True)
+                )
             self._ablated = outs
         return self._ablated
 
@@ -109,7 +125,9 @@ class EdgePatcher:
         return self._metric
 
     # ----------------------------------------------------------------- the run
-    def run(self, strength: Tensor | None, *, grad: bool = False, inputs: Tensor | None = None) -> Tensor:
+    def run(
+        self, strength: Tensor | None, *, grad: bool = False, inputs: Tensor | None = None
+    ) -> Tensor:
         """Logits [b, p, v] of a run on the clean inputs with edge ``e`` ablated by
         ``strength[e]`` ([n_edges], 0 = keep, 1 = ablate; None = nothing ablated).
         ``grad=True`` keeps the autograd graph (``strength`` may require grad)."""
@@ -118,8 +136,10 @@ class EdgePatcher:
         if strength is None:
             strength = torch.zeros(self.n_edges)
         if strength.shape != (self.n_edges,):
-            raise ShapeError(f"edge strengths must have shape [{self.n_edges}] (one per edge of the "
-                             f"graph), got {tuple(strength.shape)}")
+            raise ShapeError(
+                f"edge strengths must have shape [{self.n_edges}] (one per edge of the "
+                f"graph), got {tuple(strength.shape)}"
+            )
         current: dict[int, Tensor] = {}
         hooks = {}
         for site, members in self.index.sender_sites.items():
@@ -155,6 +175,7 @@ def _recorder(current: dict[int, Tensor], members: list[tuple[int, int | None]])
         for i, head in members:
             current[i] = value[:, :, head] if head is not None else value
         return None
+
     return hook
 
 
@@ -168,7 +189,10 @@ def _patcher(group, values: Tensor, current: dict[int, Tensor], ablated: Tensor)
             delta = torch.einsum("sbpd,sh->bphd", diff, coef)
             if group.n_cols < value.shape[2]:
                 pad = value.shape[2] - group.n_cols
-                delta = torch.cat([delta, delta.new_zeros(*delta.shape[:2], pad, delta.shape[3])], 2)
+                delta = torch.cat(
+                    [delta, delta.new_zeros(*delta.shape[:2], pad, delta.shape[3])], 2
+                )
             return value + delta
         return value + torch.einsum("sbpd,s->bpd", diff, coef[:, 0])
+
     return hook

@@ -28,8 +28,9 @@ Both agree with :class:`~.engine.EdgePatcher` on the full graph (tested on a tin
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,8 @@ class GraphLayout:
         self.receiver_cols: dict[Site, list[tuple[int, int | None]]] = {}
         for (node, ch), rid in recv.items():
             self.receiver_cols.setdefault(receiver_site(node, ch), []).append(
-                (rid, node.head if node.kind == "head" else None))
+                (rid, node.head if node.kind == "head" else None)
+            )
         self.sender_sites = self.index.sender_sites  # site -> [(sender id, head or None)]
         self.n_prev = {g.site: g.n_prev for g in self.index.groups}  # senders before each site
         # per receiver site: its edge ids and head columns (for running circuits)
@@ -108,8 +110,9 @@ def _check(model: Any, task: Any, ablation: str, batch_size: int) -> None:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConfigError(f"batch size must be a positive int, got {batch_size!r}")
     if task.seq_len > getattr(model.cfg, "n_ctx", task.seq_len):
-        raise ShapeError(f"prompts have {task.seq_len} tokens, more than the model's context "
-                         f"({model.cfg.n_ctx})")
+        raise ShapeError(
+            f"prompts have {task.seq_len} tokens, more than the model's context ({model.cfg.n_ctx})"
+        )
 
 
 def _sender_values(model: Any, layout: GraphLayout, tokens: Tensor) -> dict[Site, Tensor]:
@@ -118,8 +121,9 @@ def _sender_values(model: Any, layout: GraphLayout, tokens: Tensor) -> dict[Site
     return {s: cache[s] for s in layout.sender_sites}
 
 
-def ablation_sources(model: Any, layout: GraphLayout, task: Any, ablation: str,
-                     batch_size: int) -> Callable[[Any], Ablation]:
+def ablation_sources(
+    model: Any, layout: GraphLayout, task: Any, ablation: str, batch_size: int
+) -> Callable[[Any], Ablation]:
     """A function chunk -> :class:`Ablation`. Mean ablation averages each sender's clean output
     over every prompt of ``task`` (one pass over the chunks, done here)."""
     if ablation == "resample":
@@ -136,12 +140,17 @@ def ablation_sources(model: Any, layout: GraphLayout, task: Any, ablation: str,
     return lambda chunk: Ablation(means)
 
 
-def _hooks(layout: GraphLayout, abl: Ablation, record: dict[Site, Tensor],
-           on_receiver: Callable[[Site, Tensor, Tensor], Tensor | None]) -> dict:
+def _hooks(
+    layout: GraphLayout,
+    abl: Ablation,
+    record: dict[Site, Tensor],
+    on_receiver: Callable[[Site, Tensor, Tensor], Tensor | None],
+) -> dict:
     """Site hooks keeping live/abl running sums; ``on_receiver(site, x, abl - live)``."""
     state: dict[str, Any] = {"live": 0.0, "abl": 0.0}
     hooks: dict = {}
     for site in layout.sender_sites:
+
         def send(value: Tensor, site: Site = site) -> None:
             a = abl.values[site]
             per_head = value.dim() == 4
@@ -149,10 +158,13 @@ def _hooks(layout: GraphLayout, abl: Ablation, record: dict[Site, Tensor],
             state["abl"] = state["abl"] + (a.sum(2) if per_head else a)
             record[site] = value
             return None
+
         hooks[site] = send
     for site in layout.receiver_cols:
+
         def receive(value: Tensor, site: Site = site) -> Tensor | None:
             return on_receiver(site, value, state["abl"] - state["live"])
+
         hooks[site] = receive
     return hooks
 
@@ -180,10 +192,19 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def attribute_edges(model: Any, task: Any, *, method: str = "eap_ig", ablation: str = "mean",
-                    steps: int = 8, rule: str = "midpoint", batch_size: int = 8,
-                    progress: bool = False, signed: bool = False,
-                    layout: GraphLayout | None = None) -> EdgeScores:
+def attribute_edges(
+    model: Any,
+    task: Any,
+    *,
+    method: str = "eap_ig",
+    ablation: str = "mean",
+    steps: int = 8,
+    rule: str = "midpoint",
+    batch_size: int = 8,
+    progress: bool = False,
+    signed: bool = False,
+    layout: GraphLayout | None = None,
+) -> EdgeScores:
     """EAP (``method="eap"``) or EAP-IG (``"eap_ig"``) scores for every edge of the full graph.
 
     ``task`` is a :class:`~interplab.methods.tasks.TokenTask` (its ``metric`` is the mean logit
@@ -212,13 +233,27 @@ def attribute_edges(model: Any, task: Any, *, method: str = "eap_ig", ablation: 
     values = scores[layout.edge_sender, layout.edge_receiver].float()
     signed_sum = float(values.sum())
     values = values if signed else values.abs()
-    return EdgeScores(dict(zip(layout.edges, values.tolist())), method, ablation, "logit_diff",
-                      forward, backward, time.perf_counter() - start,
-                      {"steps": len(points), "rule": rule if method == "eap_ig" else None,
-                       "signed_sum": signed_sum, "batch_size": batch_size, "n_prompts": len(task)})
+    return EdgeScores(
+        dict(zip(layout.edges, values.tolist())),
+        method,
+        ablation,
+        "logit_diff",
+        forward,
+        backward,
+        time.perf_counter() - start,
+        {
+            "steps": len(points),
+            "rule": rule if method == "eap_ig" else None,
+            "signed_sum": signed_sum,
+            "batch_size": batch_size,
+            "n_prompts": len(task),
+        },
+    )
 
 
-def _chunk_gradients(model: Any, layout: GraphLayout, chunk: Any, abl: Ablation, t: float) -> Tensor:
+def _chunk_gradients(
+    model: Any, layout: GraphLayout, chunk: Any, abl: Ablation, t: float
+) -> Tensor:
     """[senders, receivers]: sum over the chunk of (A_s - S_s) · dm/dx_r at strength t."""
     record: dict[Site, Tensor] = {}
     inputs: dict[Site, Tensor] = {}
@@ -251,15 +286,18 @@ def _chunk_gradients(model: Any, layout: GraphLayout, chunk: Any, abl: Ablation,
 
 
 # ------------------------------------------------------------------ running with edges ablated
-def run_ablated(model: Any, layout: GraphLayout, chunk: Any, abl: Ablation,
-                strength: Tensor | None) -> Tensor:
+def run_ablated(
+    model: Any, layout: GraphLayout, chunk: Any, abl: Ablation, strength: Tensor | None
+) -> Tensor:
     """Logits of ``chunk.clean`` with edge e ablated by ``strength[e]`` (0 keep .. 1 ablate;
     None = the clean run). Touches only the edges whose strength is not 0 (or not 1)."""
     if strength is None:
         with torch.no_grad():
             return model.run(chunk.clean)
     if strength.shape != (len(layout),):
-        raise ShapeError(f"edge strengths must have shape [{len(layout)}], got {tuple(strength.shape)}")
+        raise ShapeError(
+            f"edge strengths must have shape [{len(layout)}], got {tuple(strength.shape)}"
+        )
     plan = _plan(layout, strength)
     record: dict[Site, Tensor] = {}
 
@@ -322,8 +360,14 @@ class CircuitRunner:
     ``values(strength)`` -> [n_prompts] tensor of the task's per-prompt metric (mean over its
     scored positions); ``strength`` as in :func:`run_ablated`."""
 
-    def __init__(self, model: Any, task: Any, ablation: str = "mean", batch_size: int = 8,
-                 layout: GraphLayout | None = None):
+    def __init__(
+        self,
+        model: Any,
+        task: Any,
+        ablation: str = "mean",
+        batch_size: int = 8,
+        layout: GraphLayout | None = None,
+    ):
         _check(model, task, ablation, batch_size)
         self.model, self.task, self.ablation = model, task, ablation
         self.layout = layout or GraphLayout(model)
@@ -347,8 +391,15 @@ class CircuitRunner:
         return self.values(strength)
 
 
-def patch_nodes_full(model: Any, task: Any, *, ablation: str = "mean", batch_size: int = 8,
-                     progress: bool = False, runner: CircuitRunner | None = None) -> NodeScores:
+def patch_nodes_full(
+    model: Any,
+    task: Any,
+    *,
+    ablation: str = "mean",
+    batch_size: int = 8,
+    progress: bool = False,
+    runner: CircuitRunner | None = None,
+) -> NodeScores:
     """Node-level activation patching: |m(node's outputs ablated for every reader) - m(clean)|
     for each head and MLP (one forward per node and chunk)."""
     start = time.perf_counter()
@@ -363,5 +414,12 @@ def patch_nodes_full(model: Any, task: Any, *, ablation: str = "mean", batch_siz
         scores[node] = abs(float(runner.values(strength).mean()) - base)
         bar.update(1)
     bar.close()
-    return NodeScores(scores, "patch_nodes", ablation, "logit_diff", runner.forward, 0,
-                      time.perf_counter() - start)
+    return NodeScores(
+        scores,
+        "patch_nodes",
+        ablation,
+        "logit_diff",
+        runner.forward,
+        0,
+        time.perf_counter() - start,
+    )

@@ -54,11 +54,17 @@ def model_graph(model) -> Circuit:
     """The full edge graph of a native transformer (``model.cfg`` is its TransformerConfig)."""
     cfg = getattr(model, "cfg", None)
     if cfg is None:
-        raise ConfigError(f"circuit discovery needs a native transformer with a .cfg, got "
-                          f"{type(model).__name__}; wrap compiled models with their HookedTransformer")
+        raise ConfigError(
+            f"circuit discovery needs a native transformer with a .cfg, got "
+            f"{type(model).__name__}; wrap compiled models with their HookedTransformer"
+        )
     # native transformers say attn_only / positional; Llamas have MLPs and rotary positions
-    return full_graph(cfg.n_layers, cfg.n_heads, has_mlp=not getattr(cfg, "attn_only", False),
-                      has_pos_embed=getattr(cfg, "positional", None) == "learned")
+    return full_graph(
+        cfg.n_layers,
+        cfg.n_heads,
+        has_mlp=not getattr(cfg, "attn_only", False),
+        has_pos_embed=getattr(cfg, "positional", None) == "learned",
+    )
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,9 @@ class EdgeIndex:
         senders = {e.sender for e in self.edges}
         self.senders: tuple[Node, ...] = tuple(sorted(senders, key=lambda n: n.order))
         self.sender_id = {n: i for i, n in enumerate(self.senders)}
-        self.receivers: tuple[Node, ...] = tuple(sorted({e.receiver for e in self.edges},
-                                                        key=lambda n: n.order))
+        self.receivers: tuple[Node, ...] = tuple(
+            sorted({e.receiver for e in self.edges}, key=lambda n: n.order)
+        )
         by_site: dict[Site, list[Edge]] = {}
         for e in self.edges:
             by_site.setdefault(receiver_site(e.receiver, e.channel), []).append(e)
@@ -95,9 +102,17 @@ class EdgeIndex:
             per_head = site.component in _CHANNEL_SITE.values()
             rows = [self.sender_id[e.sender] for e in edges]
             cols = [e.receiver.head if per_head else 0 for e in edges]
-            groups.append(ReceiverGroup(
-                site, torch.tensor([self.edge_id[e] for e in edges]),
-                torch.tensor(rows), torch.tensor(cols), max(rows) + 1, max(cols) + 1, per_head))
+            groups.append(
+                ReceiverGroup(
+                    site,
+                    torch.tensor([self.edge_id[e] for e in edges]),
+                    torch.tensor(rows),
+                    torch.tensor(cols),
+                    max(rows) + 1,
+                    max(cols) + 1,
+                    per_head,
+                )
+            )
         self.groups: tuple[ReceiverGroup, ...] = tuple(groups)
         self.sender_sites: dict[Site, list[tuple[int, int | None]]] = {}
         for i, n in enumerate(self.senders):

@@ -14,8 +14,14 @@ from interplab.methods.circuits.scores import EdgeScores, NodeScores
 from interplab.methods.circuits.task import CircuitTask, MetricSpec
 
 
-def patch_nodes(model: Any, task: CircuitTask, *, ablation: str = "resample",
-                metric: MetricSpec | None = None, graph: Circuit | None = None) -> NodeScores:
+def patch_nodes(
+    model: Any,
+    task: CircuitTask,
+    *,
+    ablation: str = "resample",
+    metric: MetricSpec | None = None,
+    graph: Circuit | None = None,
+) -> NodeScores:
     """Score each head and MLP by |m(node ablated) - m(clean)|: the node's output is replaced by
     its ablated value for every reader."""
     start = time.perf_counter()
@@ -28,12 +34,25 @@ def patch_nodes(model: Any, task: CircuitTask, *, ablation: str = "resample",
         strength = torch.zeros(eng.n_edges)
         strength[eng.index.outgoing(node)] = 1.0
         scores[node] = abs(float(eng.score(strength)) - base)
-    return NodeScores(scores, "patch_nodes", ablation, eng.metric.name, eng.counter.forward,
-                      eng.counter.backward, time.perf_counter() - start)
+    return NodeScores(
+        scores,
+        "patch_nodes",
+        ablation,
+        eng.metric.name,
+        eng.counter.forward,
+        eng.counter.backward,
+        time.perf_counter() - start,
+    )
 
 
-def patch_edges(model: Any, task: CircuitTask, *, ablation: str = "resample",
-                metric: MetricSpec | None = None, graph: Circuit | None = None) -> EdgeScores:
+def patch_edges(
+    model: Any,
+    task: CircuitTask,
+    *,
+    ablation: str = "resample",
+    metric: MetricSpec | None = None,
+    graph: Circuit | None = None,
+) -> EdgeScores:
     """Path patching: score each edge by |m(edge ablated) - m(clean)|, all other edges clean."""
     start = time.perf_counter()
     eng = EdgePatcher(model, task, ablation, graph, metric)
@@ -43,5 +62,12 @@ def patch_edges(model: Any, task: CircuitTask, *, ablation: str = "resample",
         strength = torch.zeros(eng.n_edges)
         strength[i] = 1.0
         scores[edge] = abs(float(eng.score(strength)) - base)
-    return EdgeScores(scores, "patch_edges", ablation, eng.metric.name, eng.counter.forward,
-                      eng.counter.backward, time.perf_counter() - start)
+    return EdgeScores(
+        scores,
+        "patch_edges",
+        ablation,
+        eng.metric.name,
+        eng.counter.forward,
+        eng.counter.backward,
+        time.perf_counter() - start,
+    )

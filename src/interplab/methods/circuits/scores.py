@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from interplab.core.circuit import Circuit, Edge, Node
 from interplab.errors import ConfigError
@@ -11,8 +11,9 @@ from interplab.errors import ConfigError
 
 def _top(scores: Mapping, threshold: float | None, top_k: int | None) -> list:
     if (threshold is None) == (top_k is None):
-        raise ConfigError("give exactly one of threshold= (keep scores >= it) or top_k= "
-                          "(keep the k highest)")
+        raise ConfigError(
+            "give exactly one of threshold= (keep scores >= it) or top_k= (keep the k highest)"
+        )
     if threshold is not None:
         return [k for k, v in scores.items() if v >= threshold]
     if top_k < 0:  # type: ignore[operator]
@@ -44,22 +45,30 @@ class EdgeScores:
 
     def to_circuit(self, threshold: float | None = None, top_k: int | None = None) -> Circuit:
         """The circuit of edges scoring >= ``threshold``, or of the ``top_k`` best edges."""
-        return Circuit.from_edges(_top(self.scores, threshold, top_k),
-                                  name=f"{self.method}[{self.ablation}]")
+        return Circuit.from_edges(
+            _top(self.scores, threshold, top_k), name=f"{self.method}[{self.ablation}]"
+        )
 
     def ranked(self) -> list[Edge]:
         """Edges from most to least important (ties broken by edge order)."""
         return sorted(self.scores, key=lambda e: (-self.scores[e], e))
 
-    def to_nodes(self) -> "NodeScores":
+    def to_nodes(self) -> NodeScores:
         """Node score = the largest score of an edge the node sends or receives (heads and MLPs)."""
         out: dict[Node, float] = {}
         for e, v in self.scores.items():
             for n in (e.sender, e.receiver):
                 if n.kind in ("head", "mlp"):
                     out[n] = max(out.get(n, float("-inf")), v)
-        return NodeScores(out, self.method, self.ablation, self.metric, self.forward_passes,
-                          self.backward_passes, self.seconds)
+        return NodeScores(
+            out,
+            self.method,
+            self.ablation,
+            self.metric,
+            self.forward_passes,
+            self.backward_passes,
+            self.seconds,
+        )
 
 
 @dataclass(frozen=True)

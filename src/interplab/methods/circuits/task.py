@@ -18,8 +18,9 @@ Shapes: b = batch, p = pos, n = number of scored positions, v = d_vocab_out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Union
 
 import torch
 
@@ -27,7 +28,7 @@ from interplab.errors import ConfigError, ShapeError, unknown_name
 
 Tensor = torch.Tensor
 METRICS = ("logit_diff", "kl", "l2", "accuracy")
-MetricSpec = Union[str, Callable[[Tensor, "MetricContext"], Tensor]]
+MetricSpec = Union[str, Callable[[Tensor, "MetricContext"], Tensor]]  # noqa: UP007 (forward reference)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,19 +59,25 @@ class CircuitTask:
         for attr in ("clean", "corrupted"):
             value = getattr(self, attr)
             if not isinstance(value, Tensor) or value.dim() != 2:
-                problems.append(f"{attr} must be a [batch, pos] token tensor, got "
-                                f"{getattr(value, 'shape', type(value).__name__)}")
+                problems.append(
+                    f"{attr} must be a [batch, pos] token tensor, got "
+                    f"{getattr(value, 'shape', type(value).__name__)}"
+                )
         if not problems and self.clean.shape != self.corrupted.shape:
-            problems.append(f"clean {tuple(self.clean.shape)} and corrupted "
-                            f"{tuple(self.corrupted.shape)} must have the same shape "
-                            "(resample ablation pairs row i with row i)")
+            problems.append(
+                f"clean {tuple(self.clean.shape)} and corrupted "
+                f"{tuple(self.corrupted.shape)} must have the same shape "
+                "(resample ablation pairs row i with row i)"
+            )
         if not problems:
             b, n = self.clean.shape[0], len(self.scored_positions)
             for attr in ("labels", "wrong_labels"):
                 value = getattr(self, attr)
                 if value is not None and tuple(value.shape) != (b, n):
-                    problems.append(f"{attr} must have shape [batch, n_scored] = {(b, n)}, got "
-                                    f"{tuple(value.shape)}")
+                    problems.append(
+                        f"{attr} must have shape [batch, n_scored] = {(b, n)}, got "
+                        f"{tuple(value.shape)}"
+                    )
         if problems:
             raise ShapeError("invalid CircuitTask: " + "; ".join(problems))
 
@@ -136,14 +143,19 @@ def resolve_metric(spec: MetricSpec | None, task: CircuitTask, clean_logits: Ten
     if spec not in METRICS:
         raise unknown_name("metric", str(spec), METRICS)
     if numeric and spec == "kl":
-        raise ConfigError("metric 'kl' needs categorical outputs, but this model has one numerical "
-                          "output (d_vocab_out = 1); use metric='l2'")
+        raise ConfigError(
+            "metric 'kl' needs categorical outputs, but this model has one numerical "
+            "output (d_vocab_out = 1); use metric='l2'"
+        )
     if spec == "logit_diff" and numeric and task.wrong_labels is None:
-        raise ConfigError("metric 'logit_diff' on a numerical output needs task.wrong_labels (the "
-                          "answers on the corrupted inputs); give them or use metric='l2'")
+        raise ConfigError(
+            "metric 'logit_diff' on a numerical output needs task.wrong_labels (the "
+            "answers on the corrupted inputs); give them or use metric='l2'"
+        )
     fns = {"logit_diff": _logit_diff, "kl": _kl, "l2": _l2, "accuracy": _accuracy}
-    return Metric(spec, fns[spec], distance=spec in ("kl", "l2"),
-                  differentiable=spec != "accuracy", ctx=ctx)
+    return Metric(
+        spec, fns[spec], distance=spec in ("kl", "l2"), differentiable=spec != "accuracy", ctx=ctx
+    )
 
 
 def _logit_diff(out: Tensor, ctx: MetricContext) -> Tensor:

@@ -32,8 +32,20 @@ from interplab.methods.data_attribution.scoring import identity, preconditioned_
 from interplab.models.classifiers import TrainedClassifier
 
 Tensor = torch.Tensor
-METHODS = ("grad_dot", "grad_cos", "tracin", "if_exact", "if_cg", "if_lissa", "ekfac", "trak",
-           "representer", "random", "nn_input", "nn_representation")
+METHODS = (
+    "grad_dot",
+    "grad_cos",
+    "tracin",
+    "if_exact",
+    "if_cg",
+    "if_lissa",
+    "ekfac",
+    "trak",
+    "representer",
+    "random",
+    "nn_input",
+    "nn_representation",
+)
 #: Not attribution methods: floors a method must beat.
 BASELINES = ("random", "nn_input", "nn_representation")
 
@@ -52,13 +64,17 @@ class DataAttribution:
     def top(self, test_index: int, k: int = 10) -> list[tuple[int, float]]:
         """The k training examples with the largest scores for one test point: (index, score)."""
         if not 0 <= test_index < self.scores.shape[0]:
-            raise ConfigError(f"test index {test_index} is out of range: there are "
-                              f"{self.scores.shape[0]} test points (0..{self.scores.shape[0] - 1})")
+            raise ConfigError(
+                f"test index {test_index} is out of range: there are "
+                f"{self.scores.shape[0]} test points (0..{self.scores.shape[0] - 1})"
+            )
         vals, idx = self.scores[test_index].topk(min(k, self.scores.shape[1]))
         return [(int(i), float(v)) for i, v in zip(idx, vals)]
 
 
-def _check(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor]) -> None:
+def _check(
+    model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor]
+) -> None:
     problems = []
     for name, (x, y) in (("train", train), ("test", test)):
         if x.ndim != 2 or x.shape[1] != model.spec.n_in:
@@ -71,9 +87,16 @@ def _check(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[T
         raise ConfigError("; ".join(problems))
 
 
-def attribute_data(method: str, model: TrainedClassifier, train: tuple[Tensor, Tensor],
-                   test: tuple[Tensor, Tensor], *, self_influence: bool = False, seed: int = 0,
-                   batch_size: int = 128) -> DataAttribution:
+def attribute_data(
+    method: str,
+    model: TrainedClassifier,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    *,
+    self_influence: bool = False,
+    seed: int = 0,
+    batch_size: int = 128,
+) -> DataAttribution:
     """Attribute each test point's label margin to the training examples ``train = (x, y)``
     (as the model was trained on them). ``test = (x, labels)``: the labels whose margin is
     attributed (usually the true labels, or the model's predictions)."""
@@ -87,39 +110,64 @@ def attribute_data(method: str, model: TrainedClassifier, train: tuple[Tensor, T
     test = (test[0].to(dtype), test[1].long())
     start = time.perf_counter()
     scores, selfs = _dispatch(method, model, train, test, self_influence, seed, batch_size)
-    return DataAttribution(method, scores.detach(), None if selfs is None else selfs.detach(),
-                           time.perf_counter() - start)
+    return DataAttribution(
+        method,
+        scores.detach(),
+        None if selfs is None else selfs.detach(),
+        time.perf_counter() - start,
+    )
 
 
-def _dispatch(method: str, model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-              self_influence: bool, seed: int, batch_size: int) -> tuple[Tensor, Tensor | None]:
+def _dispatch(
+    method: str,
+    model: TrainedClassifier,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    self_influence: bool,
+    seed: int,
+    batch_size: int,
+) -> tuple[Tensor, Tensor | None]:
     spec, theta, (xr, yr), (xt, yt) = model.spec, model.theta, train, test
     if method in ("grad_dot", "if_exact", "if_cg", "if_lissa", "ekfac"):
-        pre = {"grad_dot": lambda: identity,
-               "if_exact": lambda: influence.exact_preconditioner(spec, theta, xr, yr),
-               "if_cg": lambda: influence.cg_preconditioner(spec, theta, xr),
-               "if_lissa": lambda: influence.lissa_preconditioner(spec, theta, xr),
-               "ekfac": lambda: influence.ekfac_preconditioner(spec, theta, xr)}[method]()
-        return preconditioned_scores(spec, theta, train, test, pre, self_influence=self_influence,
-                                     batch_size=batch_size)
+        pre = {
+            "grad_dot": lambda: identity,
+            "if_exact": lambda: influence.exact_preconditioner(spec, theta, xr, yr),
+            "if_cg": lambda: influence.cg_preconditioner(spec, theta, xr),
+            "if_lissa": lambda: influence.lissa_preconditioner(spec, theta, xr),
+            "ekfac": lambda: influence.ekfac_preconditioner(spec, theta, xr),
+        }[method]()
+        return preconditioned_scores(
+            spec, theta, train, test, pre, self_influence=self_influence, batch_size=batch_size
+        )
     if method == "grad_cos":
         return _grad_cos(model, train, test, batch_size), None  # self-cosine is 1: undefined
     if method == "tracin":
         return trak.tracin(model, train, test, self_influence=self_influence, batch_size=batch_size)
     if method == "trak":
-        return trak.trak(model, train, test, seed=seed, self_influence=self_influence, batch_size=batch_size)
+        return trak.trak(
+            model, train, test, seed=seed, self_influence=self_influence, batch_size=batch_size
+        )
     if method == "representer":
         return representer.representer(model, train, test, self_influence=self_influence)
     if method == "random":
         return representer.random_scores(len(xt), len(xr), seed, self_influence)
     if method == "nn_input":
         return representer.nearest_neighbour(xr, yr, xt, yt, self_influence)
-    return representer.nearest_neighbour(representer.representation(model, xr), yr,
-                                         representer.representation(model, xt), yt, self_influence)
+    return representer.nearest_neighbour(
+        representer.representation(model, xr),
+        yr,
+        representer.representation(model, xt),
+        yt,
+        self_influence,
+    )
 
 
-def _grad_cos(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-              batch_size: int) -> Tensor:
+def _grad_cos(
+    model: TrainedClassifier,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    batch_size: int,
+) -> Tensor:
     from interplab.methods.data_attribution.gradients import loss_grad_batches, measurement_grads
 
     gt = measurement_grads(model.spec, model.theta, *test)

@@ -32,22 +32,29 @@ def _with_one(a: Tensor) -> Tensor:
     return torch.cat([a, torch.ones(*a.shape[:-1], 1, dtype=a.dtype)], -1)
 
 
-def map_ekfac_preconditioner(spec, theta: Tensor, x: Tensor, damping: float,
-                             labels: Tensor | None = None) -> Precondition:
+def map_ekfac_preconditioner(
+    spec, theta: Tensor, x: Tensor, damping: float, labels: Tensor | None = None
+) -> Precondition:
     """``labels`` None: expectation over the model's own label distribution (Gauss-Newton);
     given: the empirical Fisher on them."""
     th = theta.detach().requires_grad_(True)
     logits, maps = spec.linear_maps(th, x)
     covered = torch.cat([m.index.flatten() for m in maps]).sort().values
     if not torch.equal(covered, torch.arange(len(theta))):
-        raise ConfigError(f"the linear maps of {type(spec).__name__} do not cover each parameter once")
+        raise ConfigError(
+            f"the linear maps of {type(spec).__name__} do not cover each parameter once"
+        )
     n, n_cls = len(x), logits.shape[1]
     label_sets = [torch.full((n,), c) for c in range(n_cls)] if labels is None else [labels.long()]
-    weights = torch.softmax(logits.detach(), -1).T if labels is None else torch.ones(1, n, dtype=x.dtype)
+    weights = (
+        torch.softmax(logits.detach(), -1).T if labels is None else torch.ones(1, n, dtype=x.dtype)
+    )
     grads = []  # per label: output gradients per map [n, p, out]
     for k, lab in enumerate(label_sets):
         loss = torch.nn.functional.cross_entropy(logits, lab, reduction="sum")
-        outs = torch.autograd.grad(loss, [m.output for m in maps], retain_graph=k < len(label_sets) - 1)
+        outs = torch.autograd.grad(
+            loss, [m.output for m in maps], retain_graph=k < len(label_sets) - 1
+        )
         grads.append([g.reshape(*g.shape[:2], -1) for g in outs])  # [n, p, out]
     blocks = []
     for j, m in enumerate(maps):
@@ -59,7 +66,7 @@ def map_ekfac_preconditioner(spec, theta: Tensor, x: Tensor, damping: float,
         lam = torch.zeros(qs.shape[0], qa.shape[0], dtype=a.dtype)
         for w, g in zip(weights, grads):
             rotated = torch.einsum("npo,npi->noi", g[j] @ qs, ar)  # Q_S^T G_n Q_A
-            lam += torch.einsum("n,noi->oi", w, rotated ** 2) / n
+            lam += torch.einsum("n,noi->oi", w, rotated**2) / n
         blocks.append((m.index, qs, qa, 1.0 / (lam + spec.weight_decay + damping)))
 
     def apply(v: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ them, and every method reduces a batch to scores before taking the next one.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -21,7 +21,9 @@ from interplab.models.classifiers import ClassifierSpec, logits, margin, objecti
 Tensor = torch.Tensor
 
 
-def _per_example(fn: Callable[[Tensor, Tensor, Tensor], Tensor], theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+def _per_example(
+    fn: Callable[[Tensor, Tensor, Tensor], Tensor], theta: Tensor, x: Tensor, y: Tensor
+) -> Tensor:
     return torch.func.vmap(torch.func.grad(fn), in_dims=(None, 0, 0))(theta, x, y)
 
 
@@ -43,8 +45,9 @@ def loss_grads(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor) -> Ten
     return _per_example(f, theta, x, y)
 
 
-def loss_grad_batches(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor,
-                      batch_size: int) -> Iterator[tuple[slice, Tensor]]:
+def loss_grad_batches(
+    spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor, batch_size: int
+) -> Iterator[tuple[slice, Tensor]]:
     """(rows, loss gradients [rows, params]) for consecutive batches of the training set."""
     for start in range(0, len(x), batch_size):
         rows = slice(start, min(start + batch_size, len(x)))

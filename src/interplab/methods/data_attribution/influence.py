@@ -42,18 +42,27 @@ LISSA_DEPTH = 100
 EXACT_MAX_PARAMS = 4096
 
 
-def exact_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor,
-                         damping: float = DAMPING) -> Precondition:
+def exact_preconditioner(
+    spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor, damping: float = DAMPING
+) -> Precondition:
     if len(theta) > EXACT_MAX_PARAMS:
-        raise ConfigError(f"if_exact forms the exact Hessian, [{len(theta)}, {len(theta)}] for this model: "
-                          f"too large (limit {EXACT_MAX_PARAMS} parameters); use if_cg, if_lissa or ekfac")
+        raise ConfigError(
+            f"if_exact forms the exact Hessian, [{len(theta)}, {len(theta)}] for this model: "
+            f"too large (limit {EXACT_MAX_PARAMS} parameters); use if_cg, if_lissa or ekfac"
+        )
     evals, evecs = torch.linalg.eigh(hessian(spec, theta, x, y))
     inv = 1.0 / (evals.clamp_min(0.0) + damping)
     return lambda v: ((v @ evecs) * inv) @ evecs.T
 
 
-def cg_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, damping: float = DAMPING,
-                      iters: int = CG_ITERS, block: int = 256) -> Precondition:
+def cg_preconditioner(
+    spec: ClassifierSpec,
+    theta: Tensor,
+    x: Tensor,
+    damping: float = DAMPING,
+    iters: int = CG_ITERS,
+    block: int = 256,
+) -> Precondition:
     matvec = ggn_product(spec, theta, x)
 
     def solve(b: Tensor) -> Tensor:  # b [k, params]; k independent CG runs, vectorised
@@ -73,7 +82,7 @@ def cg_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, damping: f
             rs = new
         return out
 
-    return lambda v: torch.cat([solve(v[i:i + block]) for i in range(0, len(v), block)])
+    return lambda v: torch.cat([solve(v[i : i + block]) for i in range(0, len(v), block)])
 
 
 def _top_eigenvalue(matvec, n_params: int, dtype: torch.dtype, iters: int = 30) -> float:
@@ -86,8 +95,13 @@ def _top_eigenvalue(matvec, n_params: int, dtype: torch.dtype, iters: int = 30) 
     return lam
 
 
-def lissa_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, damping: float = DAMPING,
-                         depth: int = LISSA_DEPTH) -> Precondition:
+def lissa_preconditioner(
+    spec: ClassifierSpec,
+    theta: Tensor,
+    x: Tensor,
+    damping: float = DAMPING,
+    depth: int = LISSA_DEPTH,
+) -> Precondition:
     matvec = ggn_product(spec, theta, x)
     scale = 1.1 * (_top_eigenvalue(matvec, len(theta), theta.dtype) + damping)
 
@@ -100,13 +114,16 @@ def lissa_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, damping
     return solve
 
 
-def _layer_grads(spec: ClassifierSpec, theta: Tensor, x: Tensor, labels: Tensor | None
-                 ) -> tuple[list[Tensor], list[Tensor], Tensor]:
+def _layer_grads(
+    spec: ClassifierSpec, theta: Tensor, x: Tensor, labels: Tensor | None
+) -> tuple[list[Tensor], list[Tensor], Tensor]:
     """Layer inputs with a 1 appended [n, in+1]; output gradients of the per-example loss
     [labels, n, out] per layer, for every label (``labels`` None) or the given ones; and the
     weight of each label row [labels, n, 1] (the model's probabilities, or 1)."""
     th = theta.detach().requires_grad_(True)
-    label_sets = [torch.full((len(x),), c) for c in range(spec.n_classes)] if labels is None else [labels]
+    label_sets = (
+        [torch.full((len(x),), c) for c in range(spec.n_classes)] if labels is None else [labels]
+    )
     per_label = []
     for lab in label_sets:
         z, inputs, outputs = forward_layers(spec, th, x)
@@ -117,12 +134,21 @@ def _layer_grads(spec: ClassifierSpec, theta: Tensor, x: Tensor, labels: Tensor 
     ones = torch.ones(len(x), 1, dtype=x.dtype)
     acts = [torch.cat([a.detach(), ones], 1) for a in inputs]
     grads = [torch.stack([g[k] for g in per_label]) for k in range(len(spec.layers))]
-    weights = torch.softmax(z.detach(), -1).T[..., None] if labels is None else torch.ones(1, len(x), 1, dtype=x.dtype)
+    weights = (
+        torch.softmax(z.detach(), -1).T[..., None]
+        if labels is None
+        else torch.ones(1, len(x), 1, dtype=x.dtype)
+    )
     return acts, grads, weights
 
 
-def ekfac_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, damping: float = DAMPING,
-                         labels: Tensor | None = None) -> Precondition:
+def ekfac_preconditioner(
+    spec: ClassifierSpec,
+    theta: Tensor,
+    x: Tensor,
+    damping: float = DAMPING,
+    labels: Tensor | None = None,
+) -> Precondition:
     """``labels`` None: expectations over the model's own label distribution (the Gauss-Newton
     matrix, kronfluence's default up to its sampling); given: the empirical Fisher on them."""
     if not isinstance(spec, ClassifierSpec):  # a network of its own: EK-FAC over its affine maps
@@ -134,13 +160,13 @@ def ekfac_preconditioner(spec: ClassifierSpec, theta: Tensor, x: Tensor, damping
         qa = torch.linalg.eigh(a.T @ a / n)[1]
         qs = torch.linalg.eigh(torch.einsum("cno,cnp->op", g * w, g) / n)[1]
         ga, aa = g @ qs, a @ qa  # rotated output gradients [c, n, out] and inputs [n, in+1]
-        lam = torch.einsum("cno,ni->oi", (ga ** 2) * w, aa ** 2) / n  # E[(Q_S^T g a^T Q_A)^2]
+        lam = torch.einsum("cno,ni->oi", (ga**2) * w, aa**2) / n  # E[(Q_S^T g a^T Q_A)^2]
         blocks.append((qs, qa, 1.0 / (lam + spec.weight_decay + damping)))
 
     def apply(v: Tensor) -> Tensor:
         out, start = [], 0
         for (o, i), (qs, qa, inv) in zip(spec.layers, blocks):
-            m = v[:, start:start + o * (i + 1)].reshape(len(v), o, i + 1)
+            m = v[:, start : start + o * (i + 1)].reshape(len(v), o, i + 1)
             rot = qs.T @ m @ qa
             out.append((qs @ (rot * inv) @ qa.T).reshape(len(v), -1))
             start += o * (i + 1)

@@ -29,8 +29,13 @@ def _with_one(h: Tensor) -> Tensor:
     return torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype)], 1)
 
 
-def representer(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], *,
-                self_influence: bool = False) -> tuple[Tensor, Tensor | None]:
+def representer(
+    model: TrainedClassifier,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    *,
+    self_influence: bool = False,
+) -> tuple[Tensor, Tensor | None]:
     (xr, yr), (xt, yt) = train, test
     with torch.no_grad():
         zr, zt = model.logits(xr), model.logits(xt)
@@ -47,18 +52,23 @@ def representer(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tu
     return scores, selfs
 
 
-def random_scores(n_test: int, n_train: int, seed: int, self_influence: bool) -> tuple[Tensor, Tensor | None]:
+def random_scores(
+    n_test: int, n_train: int, seed: int, self_influence: bool
+) -> tuple[Tensor, Tensor | None]:
     gen = torch.Generator().manual_seed(seed)
     scores = torch.randn(n_test, n_train, generator=gen, dtype=torch.float64)
-    return scores, (torch.randn(n_train, generator=gen, dtype=torch.float64) if self_influence else None)
+    return scores, (
+        torch.randn(n_train, generator=gen, dtype=torch.float64) if self_influence else None
+    )
 
 
 def _unit(v: Tensor) -> Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def nearest_neighbour(rep_train: Tensor, y_train: Tensor, rep_test: Tensor, y_test: Tensor,
-                      self_influence: bool) -> tuple[Tensor, Tensor | None]:
+def nearest_neighbour(
+    rep_train: Tensor, y_train: Tensor, rep_test: Tensor, y_test: Tensor, self_influence: bool
+) -> tuple[Tensor, Tensor | None]:
     sim = _unit(rep_test) @ _unit(rep_train).T
     sign = torch.where(y_test[:, None] == y_train[None, :], 1.0, -1.0).to(sim.dtype)
     selfs = None

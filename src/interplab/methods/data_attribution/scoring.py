@@ -13,7 +13,7 @@ memorise (mislabelled ones). :func:`preconditioned_scores` streams the training 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -24,9 +24,16 @@ Tensor = torch.Tensor
 Precondition = Callable[[Tensor], Tensor]  # [k, params] -> [k, params]
 
 
-def preconditioned_scores(spec: ClassifierSpec, theta: Tensor, train: tuple[Tensor, Tensor],
-                          test: tuple[Tensor, Tensor], precondition: Precondition, *,
-                          self_influence: bool, batch_size: int) -> tuple[Tensor, Tensor | None]:
+def preconditioned_scores(
+    spec: ClassifierSpec,
+    theta: Tensor,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    precondition: Precondition,
+    *,
+    self_influence: bool,
+    batch_size: int,
+) -> tuple[Tensor, Tensor | None]:
     """Scores [n_test, n_train] and, if asked, self-influence [n_train] for preconditioner P."""
     (xr, yr), (xt, yt) = train, test
     pg_test = precondition(measurement_grads(spec, theta, xt, yt))

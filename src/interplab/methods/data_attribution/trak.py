@@ -30,18 +30,35 @@ PROJ_DIM = 256
 RIDGE = 1e-3
 
 
-def _features(model: TrainedClassifier, theta: Tensor, x: Tensor, y: Tensor, proj: Tensor | None,
-              batch_size: int) -> Tensor:
+def _features(
+    model: TrainedClassifier,
+    theta: Tensor,
+    x: Tensor,
+    y: Tensor,
+    proj: Tensor | None,
+    batch_size: int,
+) -> Tensor:
     parts = []
     for start in range(0, len(x), batch_size):
-        g = measurement_grads(model.spec, theta, x[start:start + batch_size], y[start:start + batch_size])
+        g = measurement_grads(
+            model.spec, theta, x[start : start + batch_size], y[start : start + batch_size]
+        )
         parts.append(g if proj is None else g @ proj)
     return torch.cat(parts)
 
 
-def trak(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], *,
-         proj_dim: int | None = PROJ_DIM, n_checkpoints: int | None = None, ridge: float = RIDGE,
-         seed: int = 0, self_influence: bool = False, batch_size: int = 128) -> tuple[Tensor, Tensor | None]:
+def trak(
+    model: TrainedClassifier,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    *,
+    proj_dim: int | None = PROJ_DIM,
+    n_checkpoints: int | None = None,
+    ridge: float = RIDGE,
+    seed: int = 0,
+    self_influence: bool = False,
+    batch_size: int = 128,
+) -> tuple[Tensor, Tensor | None]:
     (xr, yr), (xt, yt) = train, test
     ckpts = model.checkpoints[-n_checkpoints:] if n_checkpoints else model.checkpoints
     gen = torch.Generator().manual_seed(seed)
@@ -52,7 +69,7 @@ def trak(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Ten
     for theta in ckpts:
         proj = None
         if proj_dim is not None:
-            proj = torch.randn(len(theta), proj_dim, generator=gen, dtype=dtype) / proj_dim ** 0.5
+            proj = torch.randn(len(theta), proj_dim, generator=gen, dtype=dtype) / proj_dim**0.5
         phi = _features(model, theta, xr, yr, proj, batch_size)
         phi_t = _features(model, theta, xt, yt, proj, batch_size)
         kernel = phi.T @ phi
@@ -67,12 +84,25 @@ def trak(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Ten
     return scores, ((leverage / m) * (q / m) if self_influence else None)
 
 
-def tracin(model: TrainedClassifier, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], *,
-           self_influence: bool = False, batch_size: int = 128) -> tuple[Tensor, Tensor | None]:
+def tracin(
+    model: TrainedClassifier,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    *,
+    self_influence: bool = False,
+    batch_size: int = 128,
+) -> tuple[Tensor, Tensor | None]:
     total, selfs = None, None
     for theta, lr in zip(model.checkpoints, model.checkpoint_lr):
-        s, si = preconditioned_scores(model.spec, theta, train, test, identity,
-                                      self_influence=self_influence, batch_size=batch_size)
+        s, si = preconditioned_scores(
+            model.spec,
+            theta,
+            train,
+            test,
+            identity,
+            self_influence=self_influence,
+            batch_size=batch_size,
+        )
         total = lr * s if total is None else total + lr * s
         if si is not None:
             selfs = lr * si if selfs is None else selfs + lr * si

@@ -1,7 +1,7 @@
 """Sparse dictionaries (SAEs: ReLU+L1, TopK, JumpReLU; transcoders) and their training loop.
 
-    from interplab.methods.dictionaries import DictionaryConfig, train_dictionary, ModelSource
-    trained = train_dictionary(ModelSource(model, site, tokens), DictionaryConfig(d_in=64, d_latent=256))
+from interplab.methods.dictionaries import DictionaryConfig, train_dictionary, ModelSource
+trained = train_dictionary(ModelSource(model, site, tokens), DictionaryConfig(d_in=64, d_latent=256))
 """
 
 from __future__ import annotations
@@ -9,11 +9,36 @@ from __future__ import annotations
 from interplab.methods.dictionaries.checkpoint import load_dictionary, save_dictionary
 from interplab.methods.dictionaries.config import ACTIVATIONS, DictionaryConfig
 from interplab.methods.dictionaries.modules import SparseDictionary
-from interplab.methods.dictionaries.select import SparsitySweep, activation_scale, k_ladder, sweep_sparsity
-from interplab.methods.dictionaries.sources import (ActivationSource, FeatureSource, ModelSource,
-                                                    TensorSource, as_source)
+from interplab.methods.dictionaries.select import (
+    SparsitySweep,
+    activation_scale,
+    k_ladder,
+    sweep_sparsity,
+)
+from interplab.methods.dictionaries.sources import (
+    ActivationSource,
+    FeatureSource,
+    ModelSource,
+    TensorSource,
+    as_source,
+)
 from interplab.methods.dictionaries.train import TrainedDictionary, train_dictionary
 
-__all__ = ["ACTIVATIONS", "ActivationSource", "DictionaryConfig", "FeatureSource", "ModelSource",
-           "SparseDictionary", "SparsitySweep", "TensorSource", "TrainedDictionary", "activation_scale",
-           "as_source", "k_ladder", "load_dictionary", "save_dictionary", "sweep_sparsity", "train_dictionary"]
+__all__ = [
+    "ACTIVATIONS",
+    "ActivationSource",
+    "DictionaryConfig",
+    "FeatureSource",
+    "ModelSource",
+    "SparseDictionary",
+    "SparsitySweep",
+    "TensorSource",
+    "TrainedDictionary",
+    "activation_scale",
+    "as_source",
+    "k_ladder",
+    "load_dictionary",
+    "save_dictionary",
+    "sweep_sparsity",
+    "train_dictionary",
+]

@@ -59,17 +59,24 @@ def load_dictionary(path: str | os.PathLike) -> SparseDictionary:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         config = DictionaryConfig.from_json(json.loads(meta["config"]))
     except Exception as exc:  # safetensors raises its own error types, json and KeyError too
-        raise WeightsError(f"cannot read dictionary {path}: the file is corrupt or not an interplab "
-                           f"dictionary ({type(exc).__name__}: {exc}). Re-save it with save_dictionary.") from None
+        raise WeightsError(
+            f"cannot read dictionary {path}: the file is corrupt or not an interplab "
+            f"dictionary ({type(exc).__name__}: {exc}). Re-save it with save_dictionary."
+        ) from None
     return _build(config, tensors, str(path), "dictionary")
 
 
-def _build(config: DictionaryConfig, tensors: dict[str, torch.Tensor], where: str, what: str) -> SparseDictionary:
+def _build(
+    config: DictionaryConfig, tensors: dict[str, torch.Tensor], where: str, what: str
+) -> SparseDictionary:
     module = SparseDictionary(config)
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in tensors.items()}
-    problems = [f"{k}: expected {s}, found {found.get(k, 'missing')}" for k, s in expected.items()
-                if found.get(k) != s]
+    problems = [
+        f"{k}: expected {s}, found {found.get(k, 'missing')}"
+        for k, s in expected.items()
+        if found.get(k) != s
+    ]
     if problems:
         raise WeightsError(f"{what} {where} does not match its config: " + "; ".join(problems))
     module.load_state_dict(tensors)
@@ -84,15 +91,18 @@ def checkpoint_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
 
 
-def write_checkpoint(root: Path, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any],
-                     keep: int) -> Path:
+def write_checkpoint(
+    root: Path, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any], keep: int
+) -> Path:
     """Write checkpoint ``step`` atomically; keep only the ``keep`` newest."""
     _, save_file = _safetensors()
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-step-"))
     try:
-        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
+        save_file(
+            {k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors")
+        )
         (tmp / "state.json").write_text(json.dumps({"format": CHECKPOINT_FORMAT, **state}))
         mode = 0o777 & ~current_umask()  # mkdtemp makes 0700; checkpoints are shared like results
         os.chmod(tmp, mode)
@@ -120,5 +130,6 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     except Exception as exc:
         raise WeightsError(
             f"checkpoint {path} is corrupt ({type(exc).__name__}: {exc}). Delete that directory to "
-            f"resume from the one before it, or pass resume=False to start over.") from None
+            f"resume from the one before it, or pass resume=False to start over."
+        ) from None
     return tensors, state

@@ -78,8 +78,12 @@ class DictionaryConfig:
             problems.append(f"d_out must be a positive int or None, got {self.d_out!r}")
         if self.activation not in ACTIVATIONS:
             problems.append(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if (self.activation == "topk" and isinstance(self.k, int) and isinstance(self.d_latent, int)
-                and self.k > self.d_latent):
+        if (
+            self.activation == "topk"
+            and isinstance(self.k, int)
+            and isinstance(self.d_latent, int)
+            and self.k > self.d_latent
+        ):
             problems.append(f"k={self.k} exceeds d_latent={self.d_latent}")
         for name in ("l1_coefficient", "l0_coefficient"):
             if getattr(self, name) < 0:
@@ -102,5 +106,5 @@ class DictionaryConfig:
         return dataclasses.asdict(self)
 
     @staticmethod
-    def from_json(data: dict) -> "DictionaryConfig":
+    def from_json(data: dict) -> DictionaryConfig:
         return dataclass_from_json(DictionaryConfig, data)

@@ -1,18 +1,19 @@
 """Text that exists offline, cut into token windows for training dictionaries on a language model.
 
-    stdlib_docstrings()   docstrings of the installed Python standard library, read with ``ast``
-                          from the .py files (nothing is imported or executed), in sorted file order
-    read_corpus(path)     every .txt / .md / .rst / .py file under ``path`` (or the file itself)
-    token_windows(...)    the texts tokenized, joined with the end-of-text token, cut into
-                          non-overlapping windows [n, ctx]; a seeded split into train and held-out
+stdlib_docstrings()   docstrings of the installed Python standard library, read with ``ast``
+                      from the .py files (nothing is imported or executed), in sorted file order
+read_corpus(path)     every .txt / .md / .rst / .py file under ``path`` (or the file itself)
+token_windows(...)    the texts tokenized, joined with the end-of-text token, cut into
+                      non-overlapping windows [n, ctx]; a seeded split into train and held-out
 """
 
 from __future__ import annotations
 
 import ast
 import sysconfig
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -65,13 +66,21 @@ def read_corpus(path: str | Path, max_chars: int = 2_000_000) -> list[str]:
             if total >= max_chars:
                 break
     if not out:
-        raise ConfigError(f"corpus path {path} holds no text (looked for non-empty {', '.join(SUFFIXES)} "
-                          "files); give a file or directory with text, or use the default stdlib corpus")
+        raise ConfigError(
+            f"corpus path {path} holds no text (looked for non-empty {', '.join(SUFFIXES)} "
+            "files); give a file or directory with text, or use the default stdlib corpus"
+        )
     return out
 
 
-def token_windows(tokenizer: Any, texts: Sequence[str], ctx: int, *, sep: int | None = None,
-                  max_windows: int | None = None) -> torch.Tensor:
+def token_windows(
+    tokenizer: Any,
+    texts: Sequence[str],
+    ctx: int,
+    *,
+    sep: int | None = None,
+    max_windows: int | None = None,
+) -> torch.Tensor:
     """Non-overlapping windows [n, ctx] of the concatenated token stream."""
     if not isinstance(ctx, int) or ctx < 2:
         raise ConfigError(f"the context length must be an int >= 2, got {ctx!r}")
@@ -89,7 +98,9 @@ def token_windows(tokenizer: Any, texts: Sequence[str], ctx: int, *, sep: int | 
     return torch.tensor(ids[: n * ctx]).view(n, ctx)
 
 
-def split(windows: torch.Tensor, held_out: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def split(
+    windows: torch.Tensor, held_out: float = 0.1, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, held_out) windows, a seeded random split (at least one window each)."""
     n = windows.shape[0]
     k = min(n - 1, max(1, int(round(held_out * n))))
@@ -104,13 +115,22 @@ class WindowSource:
     dominate the reconstruction loss and variance explained. Batches are a pure function of
     ``(seed, step)`` (resumable), one step's activations in memory at a time."""
 
-    def __init__(self, model: Any, site: Any, windows: torch.Tensor, target_site: Any = None,
-                 seed: int = 0, skip: int = 1) -> None:
+    def __init__(
+        self,
+        model: Any,
+        site: Any,
+        windows: torch.Tensor,
+        target_site: Any = None,
+        seed: int = 0,
+        skip: int = 1,
+    ) -> None:
         model.check_site(site)
         if target_site is not None:
             model.check_site(target_site)
         if windows.shape[1] <= skip:
-            raise ConfigError(f"windows of {windows.shape[1]} tokens leave nothing after skipping {skip}")
+            raise ConfigError(
+                f"windows of {windows.shape[1]} tokens leave nothing after skipping {skip}"
+            )
         self.model, self.site, self.target_site = model, site, target_site
         self.windows, self.seed, self.skip = windows, seed, skip
         x, y = self._run(windows[:1])
@@ -119,9 +139,14 @@ class WindowSource:
     def _run(self, toks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         sites = [self.site] + ([self.target_site] if self.target_site is not None else [])
         _, cache = self.model.run_with_cache(toks, sites)
-        x = cache[self.site][:, self.skip:].reshape(-1, cache[self.site].shape[-1]).float()
-        y = x if self.target_site is None else \
-            cache[self.target_site][:, self.skip:].reshape(-1, cache[self.target_site].shape[-1]).float()
+        x = cache[self.site][:, self.skip :].reshape(-1, cache[self.site].shape[-1]).float()
+        y = (
+            x
+            if self.target_site is None
+            else cache[self.target_site][:, self.skip :]
+            .reshape(-1, cache[self.target_site].shape[-1])
+            .float()
+        )
         return x, y
 
     def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -75,12 +75,16 @@ class SparseDictionary(nn.Module):
         dec = torch.randn(d_lat, d_out, generator=gen)
         dec = dec / dec.norm(dim=1, keepdim=True)
         self.W_dec = nn.Parameter(dec)
-        enc = dec.T.clone() if d_out == d_in else torch.randn(d_in, d_lat, generator=gen) / d_in ** 0.5
+        enc = (
+            dec.T.clone() if d_out == d_in else torch.randn(d_in, d_lat, generator=gen) / d_in**0.5
+        )
         self.W_enc = nn.Parameter(enc)
         self.b_enc = nn.Parameter(torch.zeros(d_lat))
         self.b_dec = nn.Parameter(torch.zeros(d_out))
         if config.activation == "jumprelu":
-            self.log_threshold = nn.Parameter(torch.full((d_lat,), float(config.jumprelu_threshold)).log())
+            self.log_threshold = nn.Parameter(
+                torch.full((d_lat,), float(config.jumprelu_threshold)).log()
+            )
 
     # ---- shapes -------------------------------------------------------------------------
     @property
@@ -102,7 +106,8 @@ class SparseDictionary(nn.Module):
             raise ShapeError(
                 f"{what} must end in width {width} (the dictionary's {'d_in' if what == 'input' else 'd_out'}), "
                 f"got shape {tuple(x.shape)}; train a dictionary with DictionaryConfig(d_in={x.shape[-1] if x.ndim else '?'}) "
-                f"for this site, or pick a site of width {width}")
+                f"for this site, or pick a site of width {width}"
+            )
 
     # ---- forward ------------------------------------------------------------------------
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,9 @@ features, no true L0. Whatever it picks, it picked from what a practitioner coul
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field as dataclass_field
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import torch
 
@@ -74,12 +75,18 @@ class SparsitySweep:
     dictionary: SparseDictionary | None = dataclass_field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict:
-        return {"field": self.field, "values": list(self.values),
-                "variance_explained": [round(v, 5) for v in self.variance_explained],
-                "l0": [round(v, 4) for v in self.l0], "chosen": self.chosen,
-                "min_gain": self.min_gain, "steps": self.steps, "seconds": round(self.seconds, 3),
-                "rule": "first setting (sparsest first) whose next rung adds less than min_gain "
-                        "held-out variance explained; else the densest tried"}
+        return {
+            "field": self.field,
+            "values": list(self.values),
+            "variance_explained": [round(v, 5) for v in self.variance_explained],
+            "l0": [round(v, 4) for v in self.l0],
+            "chosen": self.chosen,
+            "min_gain": self.min_gain,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "rule": "first setting (sparsest first) whose next rung adds less than min_gain "
+            "held-out variance explained; else the densest tried",
+        }
 
 
 def activation_scale(x: Tensor) -> float:
@@ -97,7 +104,9 @@ def k_ladder(d_in: int, d_latent: int) -> tuple[int, ...]:
     return ladder or (1,)
 
 
-def choose(values: Sequence[float], variance_explained: Sequence[float], min_gain: float = MIN_GAIN) -> float:
+def choose(
+    values: Sequence[float], variance_explained: Sequence[float], min_gain: float = MIN_GAIN
+) -> float:
     """The rule on a finished sweep: the first value whose successor gains < ``min_gain``."""
     for i in range(len(values) - 1):
         if variance_explained[i + 1] - variance_explained[i] < min_gain:
@@ -105,9 +114,18 @@ def choose(values: Sequence[float], variance_explained: Sequence[float], min_gai
     return values[-1]
 
 
-def sweep_sparsity(config: DictionaryConfig, field: str, ladder: Sequence[float], x: Tensor,
-                   held_out_x: Tensor, *, y: Tensor | None = None, held_out_y: Tensor | None = None,
-                   steps: int | None = None, min_gain: float = MIN_GAIN) -> SparsitySweep:
+def sweep_sparsity(
+    config: DictionaryConfig,
+    field: str,
+    ladder: Sequence[float],
+    x: Tensor,
+    held_out_x: Tensor,
+    *,
+    y: Tensor | None = None,
+    held_out_y: Tensor | None = None,
+    steps: int | None = None,
+    min_gain: float = MIN_GAIN,
+) -> SparsitySweep:
     """Pick ``config.<field>`` from ``ladder`` (sparsest first) by the module's rule.
 
     Args:
@@ -125,10 +143,14 @@ def sweep_sparsity(config: DictionaryConfig, field: str, ladder: Sequence[float]
         raise ConfigError("the ladder is empty; give at least one setting, sparsest first")
     for name, t in (("x", x), ("held_out_x", held_out_x), ("y", y), ("held_out_y", held_out_y)):
         if t is not None and not isinstance(t, Tensor):
-            raise ConfigError(f"{name} must be a tensor of activations, got a {type(t).__name__}; the "
-                              "sweep chooses from activations only")
+            raise ConfigError(
+                f"{name} must be a tensor of activations, got a {type(t).__name__}; the "
+                "sweep chooses from activations only"
+            )
     if (y is None) != (held_out_y is None) or (y is None) == config.is_transcoder:
-        raise ShapeError("give y and held_out_y exactly when the config is a transcoder (d_out set)")
+        raise ShapeError(
+            "give y and held_out_y exactly when the config is a transcoder (d_out set)"
+        )
     steps = config.steps if steps is None else steps
     source = TensorSource(x, y, seed=config.seed)
     target = (held_out_x if held_out_y is None else held_out_y).float()
@@ -139,7 +161,9 @@ def sweep_sparsity(config: DictionaryConfig, field: str, ladder: Sequence[float]
     dictionaries: list[SparseDictionary] = []
     seconds = 0.0
     for value in ladder:
-        trained = train_dictionary(source, dataclasses.replace(config, **{field: value}, steps=steps))
+        trained = train_dictionary(
+            source, dataclasses.replace(config, **{field: value}, steps=steps)
+        )
         seconds += trained.seconds
         with torch.no_grad():
             latents = trained.dictionary.encode(held_out_x.float())
@@ -151,9 +175,27 @@ def sweep_sparsity(config: DictionaryConfig, field: str, ladder: Sequence[float]
         if len(ves) >= 2 and ves[-1] - ves[-2] < min_gain:
             break
     chosen = choose(tried, ves, min_gain)
-    return SparsitySweep(field, tuple(tried), tuple(ves), tuple(l0s), chosen, min_gain, steps, seconds,
-                         dictionaries[tried.index(chosen)])
+    return SparsitySweep(
+        field,
+        tuple(tried),
+        tuple(ves),
+        tuple(l0s),
+        chosen,
+        min_gain,
+        steps,
+        seconds,
+        dictionaries[tried.index(chosen)],
+    )
 
 
-__all__ = ["K_LADDER", "L0_LADDER", "L1_LADDER", "MIN_GAIN", "SparsitySweep", "activation_scale", "choose", "k_ladder",
-           "sweep_sparsity"]
+__all__ = [
+    "K_LADDER",
+    "L0_LADDER",
+    "L1_LADDER",
+    "MIN_GAIN",
+    "SparsitySweep",
+    "activation_scale",
+    "choose",
+    "k_ladder",
+    "sweep_sparsity",
+]

@@ -9,7 +9,8 @@ and no source holds more than one batch of activations in memory.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -41,8 +42,10 @@ class FeatureSource:
         self.transcoder = transcoder
         probe = organism.sample(1, 0)
         if transcoder and probe.y is None:
-            raise ConfigError("this organism has no transcoder target (y); build SyntheticFeatures "
-                              "with SyntheticConfig(d_out=...) or use a SuperpositionModel")
+            raise ConfigError(
+                "this organism has no transcoder target (y); build SyntheticFeatures "
+                "with SyntheticConfig(d_out=...) or use a SuperpositionModel"
+            )
         self.d_in = probe.x.shape[-1]
         self.d_out = probe.y.shape[-1] if transcoder else self.d_in
 
@@ -57,8 +60,10 @@ class TensorSource:
 
     def __init__(self, x: Tensor, target: Tensor | None = None, seed: int = 0) -> None:
         if x.ndim != 2:
-            raise ShapeError(f"activations must be [n, d_in], got shape {tuple(x.shape)}; "
-                             "flatten batch and position axes first: x.reshape(-1, x.shape[-1])")
+            raise ShapeError(
+                f"activations must be [n, d_in], got shape {tuple(x.shape)}; "
+                "flatten batch and position axes first: x.reshape(-1, x.shape[-1])"
+            )
         if target is not None and (target.ndim != 2 or target.shape[0] != x.shape[0]):
             raise ShapeError(f"target must be [n={x.shape[0]}, d_out], got {tuple(target.shape)}")
         self.x, self.target, self.seed = x, target, seed
@@ -81,8 +86,14 @@ class ModelSource:
     Only that step's activations are in memory.
     """
 
-    def __init__(self, model: HookedModel, site: Site, inputs: Tensor | Callable[[int], Any],
-                 target_site: Site | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: HookedModel,
+        site: Site,
+        inputs: Tensor | Callable[[int], Any],
+        target_site: Site | None = None,
+        seed: int = 0,
+    ) -> None:
         model.check_site(site)  # SiteError naming valid sites
         if target_site is not None:
             model.check_site(target_site)
@@ -97,8 +108,11 @@ class ModelSource:
             return self.inputs(step)
         gen = torch.Generator().manual_seed(hash((self.seed, int(step))) & 0x7FFF_FFFF_FFFF)
         total = self.inputs.shape[0]
-        idx = torch.randperm(total, generator=gen)[:n] if n <= total else \
-            torch.randint(0, total, (n,), generator=gen)
+        idx = (
+            torch.randperm(total, generator=gen)[:n]
+            if n <= total
+            else torch.randint(0, total, (n,), generator=gen)
+        )
         return self.inputs[idx]
 
     def _run(self, examples: Any) -> tuple[Tensor, Tensor, int]:
@@ -112,8 +126,10 @@ class ModelSource:
             tgt = cache[self.target_site]
             y = tgt.reshape(-1, tgt.shape[-1]).float()
             if y.shape[0] != x.shape[0]:
-                raise ShapeError(f"{self.site} gives {x.shape[0]} rows per batch but {self.target_site} "
-                                 f"gives {y.shape[0]}; a transcoder needs sites aligned by position")
+                raise ShapeError(
+                    f"{self.site} gives {x.shape[0]} rows per batch but {self.target_site} "
+                    f"gives {y.shape[0]}; a transcoder needs sites aligned by position"
+                )
         return x, y, max(1, x.shape[0] // max(n, 1))
 
     def batch(self, step: int, batch_size: int) -> tuple[Tensor, Tensor]:
@@ -134,6 +150,8 @@ def as_source(source: Any, transcoder: bool = False) -> ActivationSource:
         return FeatureSource(source, transcoder=transcoder)
     if isinstance(source, ActivationSource):
         return source
-    raise ConfigError(f"cannot train a dictionary on a {type(source).__name__}; give a ModelSource "
-                      "(model, site, inputs), a SyntheticFeatures / SuperpositionModel, a tensor "
-                      "[n, d_in], or any object with d_in, d_out and batch(step, batch_size)")
+    raise ConfigError(
+        f"cannot train a dictionary on a {type(source).__name__}; give a ModelSource "
+        "(model, site, inputs), a SyntheticFeatures / SuperpositionModel, a tensor "
+        "[n, d_in], or any object with d_in, d_out and batch(step, batch_size)"
+    )

@@ -12,14 +12,19 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from interplab.errors import ConfigError, ShapeError
-from interplab.methods.dictionaries.checkpoint import checkpoint_dirs, read_checkpoint, write_checkpoint
+from interplab.methods.dictionaries.checkpoint import (
+    checkpoint_dirs,
+    read_checkpoint,
+    write_checkpoint,
+)
 from interplab.methods.dictionaries.config import RESUMABLE_CHANGES, DictionaryConfig
 from interplab.methods.dictionaries.modules import SparseDictionary
 from interplab.methods.dictionaries.sources import as_source
@@ -51,13 +56,20 @@ class TrainedDictionary:
 
     @property
     def samples_per_second(self) -> float:
-        return self.steps * self.config.batch_size / self.seconds if self.seconds > 0 else float("nan")
+        return (
+            self.steps * self.config.batch_size / self.seconds if self.seconds > 0 else float("nan")
+        )
 
 
-def train_dictionary(source: Any, config: DictionaryConfig, *,
-                     checkpoint_dir: str | os.PathLike | None = None, resume: bool = True,
-                     progress: bool = False,
-                     callback: Callable[[int, dict[str, float] | None], None] | None = None) -> TrainedDictionary:
+def train_dictionary(
+    source: Any,
+    config: DictionaryConfig,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    progress: bool = False,
+    callback: Callable[[int, dict[str, float] | None], None] | None = None,
+) -> TrainedDictionary:
     """Train a dictionary on activations from ``source``.
 
     Args:
@@ -85,8 +97,14 @@ def train_dictionary(source: Any, config: DictionaryConfig, *,
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=config.steps, initial=state["step"], disable=not progress, desc="dictionary",
-               unit="step", leave=False)
+    bar = tqdm(
+        total=config.steps,
+        initial=state["step"],
+        disable=not progress,
+        desc="dictionary",
+        unit="step",
+        leave=False,
+    )
     started = time.perf_counter()
     seconds_before = state["seconds"]
     # Near-zero Adam moments of rarely firing latents go subnormal and slow CPU math ~3x.
@@ -94,7 +112,7 @@ def train_dictionary(source: Any, config: DictionaryConfig, *,
     try:
         for step in range(state["step"], config.steps):
             x, y = src.batch(step, config.batch_size)
-            pre, latents, recon, loss, mse = _train_step(dictionary, opt, x, y)
+            _pre, latents, _recon, loss, mse = _train_step(dictionary, opt, x, y)
             fired = (latents > 0).any(0)
             since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 1)
             done = step + 1
@@ -104,13 +122,17 @@ def train_dictionary(source: Any, config: DictionaryConfig, *,
                 since_fired[dead] = 0
             row = None
             if done % config.log_every == 0 or done == config.steps:
-                row = _history_row(done, loss, mse, latents, y, since_fired, config, state["resampled"])
+                row = _history_row(
+                    done, loss, mse, latents, y, since_fired, config, state["resampled"]
+                )
                 state["history"].append(row)
                 bar.set_postfix(mse=f"{row['mse']:.4g}", l0=f"{row['l0']:.3g}")
             state["step"] = done
             state["seconds"] = seconds_before + time.perf_counter() - started
-            if root is not None and ((config.checkpoint_every and done % config.checkpoint_every == 0)
-                                     or done == config.steps):
+            if root is not None and (
+                (config.checkpoint_every and done % config.checkpoint_every == 0)
+                or done == config.steps
+            ):
                 _save(root, dictionary, opt, since_fired, state, config)
             bar.update(1)
             if callback is not None:
@@ -120,20 +142,30 @@ def train_dictionary(source: Any, config: DictionaryConfig, *,
         if flushed:
             torch.set_flush_denormal(False)  # torch's default
     dictionary.eval()
-    return TrainedDictionary(dictionary, config, state["history"], state["step"], state["seconds"], resumed_from)
+    return TrainedDictionary(
+        dictionary, config, state["history"], state["step"], state["seconds"], resumed_from
+    )
 
 
 def _check_widths(src: Any, config: DictionaryConfig) -> None:
     problems = []
     if src.d_in != config.d_in:
-        problems.append(f"the source's activations have width {src.d_in} but DictionaryConfig(d_in={config.d_in})")
+        problems.append(
+            f"the source's activations have width {src.d_in} but DictionaryConfig(d_in={config.d_in})"
+        )
     if src.d_out != config.out_width:
-        problems.append(f"the target has width {src.d_out} but the dictionary outputs {config.out_width}")
+        problems.append(
+            f"the target has width {src.d_out} but the dictionary outputs {config.out_width}"
+        )
     if problems:
         where = f" at site {src.site}" if hasattr(src, "site") else ""
-        raise ShapeError(f"dictionary does not fit its source{where}: " + "; ".join(problems)
-                         + f". Use DictionaryConfig(d_in={src.d_in}"
-                         + (f", d_out={src.d_out}" if config.is_transcoder else "") + ", ...).")
+        raise ShapeError(
+            f"dictionary does not fit its source{where}: "
+            + "; ".join(problems)
+            + f". Use DictionaryConfig(d_in={src.d_in}"
+            + (f", d_out={src.d_out}" if config.is_transcoder else "")
+            + ", ...)."
+        )
 
 
 def _train_step(d: SparseDictionary, opt: torch.optim.Optimizer, x: Tensor, y: Tensor):
@@ -152,19 +184,38 @@ def _train_step(d: SparseDictionary, opt: torch.optim.Optimizer, x: Tensor, y: T
     return pre.detach(), latents.detach(), recon.detach(), float(loss.detach()), float(mse.detach())
 
 
-def _history_row(step: int, loss: float, mse: float, latents: Tensor, y: Tensor, since_fired: Tensor,
-                 config: DictionaryConfig, resampled: int) -> dict[str, float]:
+def _history_row(
+    step: int,
+    loss: float,
+    mse: float,
+    latents: Tensor,
+    y: Tensor,
+    since_fired: Tensor,
+    config: DictionaryConfig,
+    resampled: int,
+) -> dict[str, float]:
     var = float(((y - y.mean(0)) ** 2).sum(-1).mean())
-    return {"step": step, "loss": loss, "mse": mse,
-            "l0": float((latents > 0).float().sum(-1).mean()),
-            "variance_explained": 1.0 - mse / var if var > 0 else float("nan"),
-            "dead_fraction": float((since_fired >= min(step, config.log_every)).float().mean()),
-            "resampled": resampled}
+    return {
+        "step": step,
+        "loss": loss,
+        "mse": mse,
+        "l0": float((latents > 0).float().sum(-1).mean()),
+        "variance_explained": 1.0 - mse / var if var > 0 else float("nan"),
+        "dead_fraction": float((since_fired >= min(step, config.log_every)).float().mean()),
+        "resampled": resampled,
+    }
 
 
 @torch.no_grad()
-def _resample(d: SparseDictionary, opt: torch.optim.Optimizer, x: Tensor, y: Tensor, dead: Tensor,
-              seed: int, step: int) -> int:
+def _resample(
+    d: SparseDictionary,
+    opt: torch.optim.Optimizer,
+    x: Tensor,
+    y: Tensor,
+    dead: Tensor,
+    seed: int,
+    step: int,
+) -> int:
     """Point dead latents at badly reconstructed inputs (sampled ∝ error²); reset their Adam moments."""
     n_dead = int(dead.sum())
     if n_dead == 0:
@@ -172,7 +223,7 @@ def _resample(d: SparseDictionary, opt: torch.optim.Optimizer, x: Tensor, y: Ten
     recon = d(x)
     err = ((recon - y) ** 2).sum(-1)
     gen = torch.Generator().manual_seed(hash((seed, step, 2)) & 0x7FFF_FFFF_FFFF)
-    idx = torch.multinomial(err ** 2 + 1e-12, n_dead, replacement=True, generator=gen)
+    idx = torch.multinomial(err**2 + 1e-12, n_dead, replacement=True, generator=gen)
     alive = ~dead
     enc_norm = float(d.W_enc[:, alive].norm(dim=0).mean()) if alive.any() else 1.0
     resid = (y - recon)[idx]
@@ -180,7 +231,11 @@ def _resample(d: SparseDictionary, opt: torch.optim.Optimizer, x: Tensor, y: Ten
     d.W_dec[dead] = resid / resid.norm(dim=1, keepdim=True).clamp_min(1e-12)
     d.W_enc[:, dead] = (inp / inp.norm(dim=1, keepdim=True).clamp_min(1e-12)).T * enc_norm * 0.2
     d.b_enc[dead] = 0.0
-    slices: list[tuple[torch.nn.Parameter, Any]] = [(d.W_dec, dead), (d.W_enc, (slice(None), dead)), (d.b_enc, dead)]
+    slices: list[tuple[torch.nn.Parameter, Any]] = [
+        (d.W_dec, dead),
+        (d.W_enc, (slice(None), dead)),
+        (d.b_enc, dead),
+    ]
     if d.config.activation == "jumprelu":
         d.log_threshold[dead] = math.log(d.config.jumprelu_threshold)
         slices.append((d.log_threshold, dead))
@@ -192,14 +247,22 @@ def _resample(d: SparseDictionary, opt: torch.optim.Optimizer, x: Tensor, y: Ten
     return n_dead
 
 
-def _save(root: Path, d: SparseDictionary, opt: torch.optim.Optimizer, since_fired: Tensor,
-          state: dict[str, Any], config: DictionaryConfig) -> None:
+def _save(
+    root: Path,
+    d: SparseDictionary,
+    opt: torch.optim.Optimizer,
+    since_fired: Tensor,
+    state: dict[str, Any],
+    config: DictionaryConfig,
+) -> None:
     tensors = {f"dict.{k}": v for k, v in d.state_dict().items()}
     for idx, st in opt.state_dict()["state"].items():
         for key, value in st.items():
             tensors[f"opt.{idx}.{key}"] = torch.as_tensor(value)
     tensors["since_fired"] = since_fired
-    write_checkpoint(root, state["step"], tensors, {**state, "config": config.to_json()}, config.keep_checkpoints)
+    write_checkpoint(
+        root, state["step"], tensors, {**state, "config": config.to_json()}, config.keep_checkpoints
+    )
 
 
 def _restore(path: Path, config: DictionaryConfig, d: SparseDictionary, opt: torch.optim.Optimizer):
@@ -207,12 +270,15 @@ def _restore(path: Path, config: DictionaryConfig, d: SparseDictionary, opt: tor
 
     tensors, state = read_checkpoint(path)
     saved = state.get("config", {})
-    changed = sorted(k for k, v in config.to_json().items()
-                     if k not in RESUMABLE_CHANGES and saved.get(k) != v)
+    changed = sorted(
+        k for k, v in config.to_json().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v
+    )
     if changed:
-        raise ConfigError(f"checkpoint {path} was written with a different config ({', '.join(f'{k}: {saved.get(k)!r} -> {getattr(config, k)!r}' for k in changed)}); "
-                          "resume with the same config, pass resume=False, or use another checkpoint_dir")
-    weights = {k[len("dict."):]: v for k, v in tensors.items() if k.startswith("dict.")}
+        raise ConfigError(
+            f"checkpoint {path} was written with a different config ({', '.join(f'{k}: {saved.get(k)!r} -> {getattr(config, k)!r}' for k in changed)}); "
+            "resume with the same config, pass resume=False, or use another checkpoint_dir"
+        )
+    weights = {k[len("dict.") :]: v for k, v in tensors.items() if k.startswith("dict.")}
     try:
         d.load_state_dict(weights)
         opt_state = opt.state_dict()
@@ -225,7 +291,9 @@ def _restore(path: Path, config: DictionaryConfig, d: SparseDictionary, opt: tor
         opt.load_state_dict(opt_state)
         since_fired = tensors["since_fired"].long()
     except (RuntimeError, KeyError, ValueError) as exc:
-        raise WeightsError(f"checkpoint {path} does not match this dictionary ({exc}). Delete it or "
-                           "pass resume=False to start over.") from None
+        raise WeightsError(
+            f"checkpoint {path} does not match this dictionary ({exc}). Delete it or "
+            "pass resume=False to start over."
+        ) from None
     state = {k: state[k] for k in ("step", "history", "seconds", "resampled")}
     return state, since_fired

@@ -40,7 +40,9 @@ def rank_units(h: Tensor, concept: Tensor, readout: Tensor | None = None) -> Uni
     """Rank the units of ``h [n, d]`` by their attribution to binary ``concept [n]`` through
     ``readout`` ([d] output direction per unit, e.g. ``W[1] - W[0]``; None: activation only)."""
     if h.ndim != 2 or concept.shape != (h.shape[0],):
-        raise ShapeError(f"h must be [n, d] and concept [n]; got {tuple(h.shape)} and {tuple(concept.shape)}")
+        raise ShapeError(
+            f"h must be [n, d] and concept [n]; got {tuple(h.shape)} and {tuple(concept.shape)}"
+        )
     on, off = concept == 1, concept == 0
     if not bool(on.any()) or not bool(off.any()) or not bool((on | off).all()):
         raise ConfigError("concept must be binary (0/1) with both values present")

@@ -50,7 +50,7 @@ def fit_leace(x: Tensor, z: Tensor, tol: float = 1e-6) -> LeaceEraser:
     """Fit the LEACE eraser of concept ``z`` ([n] or [n, k]) on representations ``x [n, d]``."""
     if x.ndim != 2:
         raise ShapeError(f"x must be [n, d], got {tuple(x.shape)}")
-    n, d = x.shape
+    n, _d = x.shape
     if n < 2:
         raise ConfigError(f"LEACE needs at least 2 examples to estimate a covariance, got {n}")
     z = _as_matrix(z, n)
@@ -58,7 +58,7 @@ def fit_leace(x: Tensor, z: Tensor, tol: float = 1e-6) -> LeaceEraser:
     mu = xd.mean(0)
     xc, zc = xd - mu, z - z.mean(0)
     cov = xc.T @ xc / n
-    cross = xc.T @ zc / n                                        # [d, k]
+    cross = xc.T @ zc / n  # [d, k]
     evals, evecs = torch.linalg.eigh(cov)
     keep = evals > tol * evals.max().clamp_min(1e-30)
     root = evals.clamp_min(0).sqrt()
@@ -77,5 +77,5 @@ def random_eraser(like: LeaceEraser, seed: int) -> LeaceEraser:
     d = like.mean.shape[0]
     gen = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(d, max(like.rank, 1), generator=gen, dtype=torch.float64))
-    q = q[:, :like.rank]
+    q = q[:, : like.rank]
     return LeaceEraser(like.mean, (q @ q.T).to(like.proj.dtype), like.rank)

@@ -31,8 +31,9 @@ class Readout:
         return ((h - self.mean) / self.std) @ self.weight.T + self.bias
 
 
-def retrain_readout(h: Tensor, y: Tensor, n_classes: int = 2, l2: float = 1e-2,
-                    steps: int = 100) -> Readout:
+def retrain_readout(
+    h: Tensor, y: Tensor, n_classes: int = 2, l2: float = 1e-2, steps: int = 100
+) -> Readout:
     """Fit a fresh linear readout of labels ``y [n]`` on features ``h [n, d]`` (see module doc)."""
     if h.ndim != 2 or y.shape != (h.shape[0],):
         raise ShapeError(f"h must be [n, d] and y [n]; got {tuple(h.shape)} and {tuple(y.shape)}")
@@ -47,7 +48,7 @@ def retrain_readout(h: Tensor, y: Tensor, n_classes: int = 2, l2: float = 1e-2,
 
     def closure() -> Tensor:
         opt.zero_grad()
-        loss = F.cross_entropy(hs @ w.T + b, y) + l2 * (w ** 2).sum()
+        loss = F.cross_entropy(hs @ w.T + b, y) + l2 * (w**2).sum()
         loss.backward()
         return loss
 

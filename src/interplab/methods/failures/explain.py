@@ -18,8 +18,9 @@ by patching its top units back (restoration) and only the others (leftover).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -73,7 +74,9 @@ def select_logits(out: Tensor, output_position: int | None) -> Tensor:
     if out.dim() == 3:
         return out[:, -1 if output_position is None else output_position]
     if out.dim() != 2:
-        raise ShapeError(f"expected logits [batch, classes] or [batch, pos, vocab], got {tuple(out.shape)}")
+        raise ShapeError(
+            f"expected logits [batch, classes] or [batch, pos, vocab], got {tuple(out.shape)}"
+        )
     return out
 
 
@@ -84,8 +87,14 @@ def _mixed(clean: Tensor, fail: Tensor, axis: int, chosen: Tensor) -> Tensor:
     return torch.where(chosen.view(shape), clean, fail)
 
 
-def patch_units(model: Any, clean_cache: dict[Site, Tensor], fail_cache: dict[Site, Tensor],
-                failing: Any, units: Sequence[Unit], chosen: Tensor) -> Tensor:
+def patch_units(
+    model: Any,
+    clean_cache: dict[Site, Tensor],
+    fail_cache: dict[Site, Tensor],
+    failing: Any,
+    units: Sequence[Unit],
+    chosen: Tensor,
+) -> Tensor:
     """Run ``failing`` with the units ``chosen`` ([batch, n_units] bool) set to their clean values."""
     interventions = []
     for site in dict.fromkeys(s for s, _ in units):
@@ -95,9 +104,13 @@ def patch_units(model: Any, clean_cache: dict[Site, Tensor], fail_cache: dict[Si
         sel = torch.zeros(chosen.shape[0], width, dtype=torch.bool)
         for c in cols:
             index = units[c][1]
-            sel[:, slice(None) if index is None else index] |= chosen[:, c].unsqueeze(-1) if index is None else chosen[:, c]
+            sel[:, slice(None) if index is None else index] |= (
+                chosen[:, c].unsqueeze(-1) if index is None else chosen[:, c]
+            )
         if sel.any():
-            interventions.append(Patch(site, value=_mixed(clean_cache[site], fail_cache[site], axis, sel)))
+            interventions.append(
+                Patch(site, value=_mixed(clean_cache[site], fail_cache[site], axis, sel))
+            )
     return model.run_with(failing, interventions)
 
 
@@ -108,8 +121,10 @@ def _check_units(model: Any, units: Sequence[Unit]) -> list[Site]:
     for s in sites:
         model.check_site(s)
         if s.head is not None:
-            raise ConfigError(f"give units on whole sites with an index (e.g. ({s.without_head()}, "
-                              f"{s.head})), not the per-head site {s}")
+            raise ConfigError(
+                f"give units on whole sites with an index (e.g. ({s.without_head()}, "
+                f"{s.head})), not the per-head site {s}"
+            )
     return sites
 
 
@@ -124,9 +139,17 @@ def _metric(logits: Tensor, clean_labels: Tensor, fail_labels: Tensor) -> Tensor
     return logits[rows, clean_labels] - logits[rows, fail_labels]
 
 
-def explain_failure(model: Any, clean: Any, failing: Any, *, units: Sequence[Unit],
-                    method: str = "attribution", clean_labels: Tensor | None = None,
-                    output_position: int | None = None, seed: int = 0) -> FailureExplanation:
+def explain_failure(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    *,
+    units: Sequence[Unit],
+    method: str = "attribution",
+    clean_labels: Tensor | None = None,
+    output_position: int | None = None,
+    seed: int = 0,
+) -> FailureExplanation:
     """Score each unit in ``units`` for carrying the failure on each (clean, failing) pair.
     ``clean_labels`` default to the model's predictions on ``clean``."""
     if method not in EXPLAINERS:
@@ -144,28 +167,42 @@ def explain_failure(model: Any, clean: Any, failing: Any, *, units: Sequence[Uni
     if method == "random":
         scores = torch.rand(n, len(units), generator=torch.Generator().manual_seed(seed))
     elif method == "baseline:activation_change":
-        scores = torch.stack([_unit_sum((clean_cache[s] - fail_cache[s]).abs(), s, i) for s, i in units], 1)
+        scores = torch.stack(
+            [_unit_sum((clean_cache[s] - fail_cache[s]).abs(), s, i) for s, i in units], 1
+        )
     elif method == "activation":
         base = _metric(fail_logits, cl, fl)
         cols = []
         for j in range(len(units)):
             chosen = torch.zeros(n, len(units), dtype=torch.bool)
             chosen[:, j] = True
-            out = select_logits(patch_units(model, clean_cache, fail_cache, failing, units, chosen),
-                                output_position)
+            out = select_logits(
+                patch_units(model, clean_cache, fail_cache, failing, units, chosen), output_position
+            )
             cols.append(_metric(out, cl, fl) - base)
         scores, fwd = torch.stack(cols, 1), fwd + len(units)
     else:
         grads = _site_grads(model, failing, sites, cl, fl, output_position)
-        scores = torch.stack([_unit_sum(grads[s] * (clean_cache[s] - fail_cache[s]), s, i)
-                              for s, i in units], 1)
+        scores = torch.stack(
+            [_unit_sum(grads[s] * (clean_cache[s] - fail_cache[s]), s, i) for s, i in units], 1
+        )
         fwd, bwd = fwd + 1, 1
-    return FailureExplanation(tuple(units), scores.detach().float(), method, cl, fl, output_position,
-                              fwd, bwd, time.perf_counter() - start)
+    return FailureExplanation(
+        tuple(units),
+        scores.detach().float(),
+        method,
+        cl,
+        fl,
+        output_position,
+        fwd,
+        bwd,
+        time.perf_counter() - start,
+    )
 
 
-def _site_grads(model: Any, failing: Any, sites: list[Site], cl: Tensor, fl: Tensor,
-                output_position: int | None) -> dict[Site, Tensor]:
+def _site_grads(
+    model: Any, failing: Any, sites: list[Site], cl: Tensor, fl: Tensor, output_position: int | None
+) -> dict[Site, Tensor]:
     """∂m/∂(site value) on the failing run, via a zero offset added at each site (so gradients
     still flow through every site to the earlier ones)."""
     offsets: dict[Site, Tensor] = {}
@@ -174,6 +211,7 @@ def _site_grads(model: Any, failing: Any, sites: list[Site], cl: Tensor, fl: Ten
         def fn(value: Tensor) -> Tensor:
             offsets[site] = torch.zeros_like(value, requires_grad=True)
             return value + offsets[site]
+
         return fn
 
     with torch.enable_grad():

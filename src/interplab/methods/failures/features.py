@@ -31,8 +31,13 @@ import torch
 from interplab.core.interventions import Patch
 from interplab.core.sites import Site
 from interplab.errors import ConfigError, ShapeError, unknown_name
-from interplab.methods.failures.explain import (EXPLAINERS, _metric, _site_grads, select_logits,
-                                                top_k_mask)
+from interplab.methods.failures.explain import (
+    EXPLAINERS,
+    _metric,
+    _site_grads,
+    select_logits,
+    top_k_mask,
+)
 
 Tensor = torch.Tensor
 
@@ -69,8 +74,16 @@ def latent_deltas(dictionary: Any, a_clean: Tensor, a_fail: Tensor) -> Tensor:
         return df.unsqueeze(-1) * dictionary.W_dec.unsqueeze(0)
 
 
-def patch_latents(model: Any, site: Site, dictionary: Any, a_clean: Tensor, a_fail: Tensor,
-                  failing: Any, chosen: Tensor, rest: bool = False) -> Tensor:
+def patch_latents(
+    model: Any,
+    site: Site,
+    dictionary: Any,
+    a_clean: Tensor,
+    a_fail: Tensor,
+    failing: Any,
+    chosen: Tensor,
+    rest: bool = False,
+) -> Tensor:
     """Run ``failing`` with the latents ``chosen`` ([batch, d_latent] bool) patched back to their
     clean contributions; with ``rest``, everything *but* them (the site at its clean value minus
     the chosen latents' change)."""
@@ -82,14 +95,25 @@ def patch_latents(model: Any, site: Site, dictionary: Any, a_clean: Tensor, a_fa
 def _check(model: Any, site: Site, dictionary: Any) -> None:
     model.check_site(site)
     if getattr(getattr(dictionary, "config", None), "is_transcoder", False):
-        raise ConfigError("failure explanation with latents needs an autoencoder (SAE), not a transcoder")
+        raise ConfigError(
+            "failure explanation with latents needs an autoencoder (SAE), not a transcoder"
+        )
     if not hasattr(dictionary, "encode") or not hasattr(dictionary, "W_dec"):
         raise ConfigError("dictionary must be a SparseDictionary (interplab.methods.dictionaries)")
 
 
-def explain_failure_features(model: Any, clean: Any, failing: Any, *, site: Site, dictionary: Any,
-                             method: str = "attribution", clean_labels: Tensor | None = None,
-                             output_position: int | None = None, seed: int = 0) -> FeatureFailureExplanation:
+def explain_failure_features(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    *,
+    site: Site,
+    dictionary: Any,
+    method: str = "attribution",
+    clean_labels: Tensor | None = None,
+    output_position: int | None = None,
+    seed: int = 0,
+) -> FeatureFailureExplanation:
     """Score every latent of ``dictionary`` (an SAE on ``site``, activations [batch, d_in]) for
     carrying the failure on each (clean, failing) pair."""
     if method not in EXPLAINERS:
@@ -100,8 +124,10 @@ def explain_failure_features(model: Any, clean: Any, failing: Any, *, site: Site
     fail_out, fc = model.run_with_cache(failing, [site])
     a_clean, a_fail = cc[site], fc[site]
     if a_fail.dim() != 2 or a_fail.shape[-1] != dictionary.d_in:
-        raise ShapeError(f"site {site} gives activations {tuple(a_fail.shape)}; latent units need "
-                         f"[batch, {dictionary.d_in}] (one vector per example)")
+        raise ShapeError(
+            f"site {site} gives activations {tuple(a_fail.shape)}; latent units need "
+            f"[batch, {dictionary.d_in}] (one vector per example)"
+        )
     with torch.no_grad():
         clean_pred = select_logits(model.run(clean), output_position).argmax(-1)
     fail_logits = select_logits(fail_out, output_position)
@@ -126,5 +152,15 @@ def explain_failure_features(model: Any, clean: Any, failing: Any, *, site: Site
         g = _site_grads(model, failing, [site], cl, fl, output_position)[site]  # [batch, d_in]
         scores = (deltas * g.unsqueeze(1)).sum(-1)
         fwd, bwd = fwd + 1, 1
-    return FeatureFailureExplanation(site, dictionary, scores.detach().float(), method, cl, fl,
-                                     output_position, fwd, bwd, time.perf_counter() - start)
+    return FeatureFailureExplanation(
+        site,
+        dictionary,
+        scores.detach().float(),
+        method,
+        cl,
+        fl,
+        output_position,
+        fwd,
+        bwd,
+        time.perf_counter() - start,
+    )

@@ -35,7 +35,9 @@ def two_means(z: Tensor, gen: torch.Generator, restarts: int = 5, iters: int = 5
         centres = torch.cat([first, second])
         for _ in range(iters):
             assign = torch.cdist(z, centres).argmin(1)
-            new = torch.stack([z[assign == k].mean(0) if (assign == k).any() else centres[k] for k in (0, 1)])
+            new = torch.stack(
+                [z[assign == k].mean(0) if (assign == k).any() else centres[k] for k in (0, 1)]
+            )
             if torch.allclose(new, centres):
                 break
             centres = new
@@ -81,19 +83,30 @@ class ActivationClustering:
                 continue
             mean = h[idx].mean(0)
             _, _, vt = torch.linalg.svd(h[idx] - mean, full_matrices=False)
-            basis = vt[:min(self.n_components, len(idx) - 1)].T
+            basis = vt[: min(self.n_components, len(idx) - 1)].T
             z = (h[idx] - mean) @ basis
             members = two_means(z, gen)
             small = int((members == 1).sum() < (members == 0).sum())
             s = silhouettes(torch.cdist(z, z), members, members, exclude_self=True)
             strength = max(float(s.mean()), 0.0)
-            state = {"mean": mean, "basis": basis, "z": z, "members": members, "small": small,
-                     "strength": strength, "centres": torch.stack([z[members == k].mean(0) for k in (0, 1)])}
+            state = {
+                "mean": mean,
+                "basis": basis,
+                "z": z,
+                "members": members,
+                "small": small,
+                "strength": strength,
+                "centres": torch.stack([z[members == k].mean(0) for k in (0, 1)]),
+            }
             self.classes[c] = state
             scores[idx] = self._score(state, members, s)
-        self.details = {"split_silhouette": {int(c): round(v["strength"], 4) for c, v in self.classes.items()},
-                        "small_cluster_share": {int(c): round(float((v["members"] == v["small"]).float().mean()), 4)
-                                                for c, v in self.classes.items()}}
+        self.details = {
+            "split_silhouette": {int(c): round(v["strength"], 4) for c, v in self.classes.items()},
+            "small_cluster_share": {
+                int(c): round(float((v["members"] == v["small"]).float().mean()), 4)
+                for c, v in self.classes.items()
+            },
+        }
         return scores
 
     @staticmethod

@@ -29,8 +29,15 @@ from interplab.core.sites import Site
 from interplab.errors import ConfigError, ShapeError, unknown_name
 
 Tensor = torch.Tensor
-METHODS = ("activation_clustering", "spectral_signature", "sae_features", "loss", "input_anomaly",
-           "random", "trigger")
+METHODS = (
+    "activation_clustering",
+    "spectral_signature",
+    "sae_features",
+    "loss",
+    "input_anomaly",
+    "random",
+    "trigger",
+)
 NEEDS_SITE = frozenset({"activation_clustering", "spectral_signature", "sae_features"})
 
 
@@ -64,7 +71,9 @@ class Batch:
         """The model's output with the activations at ``site`` replaced by ``hidden`` [n, width]."""
         value = hidden.reshape(self.activations.shape).to(self.activations.dtype)
         with torch.no_grad():
-            return self.model.run_with(self.x, [Patch(self.site, value=value)]).reshape(len(self.x), -1)
+            return self.model.run_with(self.x, [Patch(self.site, value=value)]).reshape(
+                len(self.x), -1
+            )
 
 
 @dataclass(eq=False)
@@ -97,13 +106,24 @@ def _batch(model: Any, site: Site | None, x: Tensor, y: Tensor) -> Batch:
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise ShapeError("detect_poison takes tensors x [n, ...] and y [n] (integer labels)")
     if y.dim() != 1 or len(y) != len(x) or y.dtype.is_floating_point:
-        raise ShapeError(f"y must be [n] integer labels matching x's {len(x)} rows, got "
-                         f"{tuple(y.shape)} {y.dtype}")
+        raise ShapeError(
+            f"y must be [n] integer labels matching x's {len(x)} rows, got "
+            f"{tuple(y.shape)} {y.dtype}"
+        )
     return Batch(model, site, x, y.long())
 
 
-def detect_poison(model: Any, x: Tensor, y: Tensor, method: str, *, site: Site | None = None,
-                  seed: int = 0, trigger: Any = None, **options: Any) -> PoisonScores:
+def detect_poison(
+    model: Any,
+    x: Tensor,
+    y: Tensor,
+    method: str,
+    *,
+    site: Site | None = None,
+    seed: int = 0,
+    trigger: Any = None,
+    **options: Any,
+) -> PoisonScores:
     """Fit ``method`` on the training set ``(x, y)`` of ``model`` and score every example.
 
     Args:
@@ -118,15 +138,21 @@ def detect_poison(model: Any, x: Tensor, y: Tensor, method: str, *, site: Site |
     """
     from interplab.methods.poisoning import baselines, clustering, sae
 
-    factories = {"activation_clustering": clustering.ActivationClustering,
-                 "spectral_signature": clustering.SpectralSignature,
-                 "sae_features": sae.SAEFeatures, "loss": baselines.LossScore,
-                 "input_anomaly": baselines.InputAnomaly, "random": baselines.RandomScore,
-                 "trigger": baselines.TriggerMatch}
+    factories = {
+        "activation_clustering": clustering.ActivationClustering,
+        "spectral_signature": clustering.SpectralSignature,
+        "sae_features": sae.SAEFeatures,
+        "loss": baselines.LossScore,
+        "input_anomaly": baselines.InputAnomaly,
+        "random": baselines.RandomScore,
+        "trigger": baselines.TriggerMatch,
+    }
     if method not in factories:
         raise unknown_name("poison detector", method, METHODS)
     if method in NEEDS_SITE and site is None:
-        raise ConfigError(f"{method} reads hidden activations: pass site= (e.g. Site.module('act'))")
+        raise ConfigError(
+            f"{method} reads hidden activations: pass site= (e.g. Site.module('act'))"
+        )
     if method == "trigger":
         if trigger is None:
             raise ConfigError("the trigger oracle needs trigger= (mask, pattern) or a Trigger")

@@ -25,14 +25,30 @@ Tensor = torch.Tensor
 
 
 class SAEFeatures:
-    def __init__(self, seed: int = 0, d_latent: int = 128, k: int = 8, steps: int = 1000,
-                 lr: float = 3e-3, batch_size: int = 256, max_frequency: float = 0.25,
-                 top: int = 5) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        d_latent: int = 128,
+        k: int = 8,
+        steps: int = 1000,
+        lr: float = 3e-3,
+        batch_size: int = 256,
+        max_frequency: float = 0.25,
+        top: int = 5,
+    ) -> None:
         from interplab.methods.dictionaries import DictionaryConfig
 
-        self.cfg = DictionaryConfig(d_in=1, d_latent=d_latent, activation="topk", k=k, lr=lr,
-                                    batch_size=batch_size, steps=steps, log_every=max(1, steps),
-                                    seed=seed)
+        self.cfg = DictionaryConfig(
+            d_in=1,
+            d_latent=d_latent,
+            activation="topk",
+            k=k,
+            lr=lr,
+            batch_size=batch_size,
+            steps=steps,
+            log_every=max(1, steps),
+            seed=seed,
+        )
         self.max_frequency, self.top = max_frequency, top
         self.sae = None
         self.suspicion: Tensor | None = None
@@ -54,26 +70,38 @@ class SAEFeatures:
             fires = a > 0
             freq = fires.float().mean(0)
             n_labels = int(y.max()) + 1
-            counts = torch.stack([(fires & (y == c)[:, None]).sum(0) for c in range(n_labels)])  # [label, latent]
+            counts = torch.stack(
+                [(fires & (y == c)[:, None]).sum(0) for c in range(n_labels)]
+            )  # [label, latent]
             purity = counts.max(0).values / fires.sum(0).clamp_min(1)
             necessity = torch.zeros(a.shape[1])
             candidates = ((freq > 0) & (freq <= self.max_frequency)).nonzero().flatten().tolist()
             for j in candidates:
                 rows = fires[:, j]
-                without = h - a[:, j:j + 1] * self.sae.W_dec[j]
+                without = h - a[:, j : j + 1] * self.sae.W_dec[j]
                 changed = batch.logits_from_hidden(without).argmax(-1) != pred
                 necessity[j] = changed[rows].float().mean()
         self.suspicion = torch.zeros(a.shape[1])
         self.suspicion[candidates] = (purity * necessity)[candidates]
         self.scale = a.max(0).values.clamp_min(1e-12)
-        order = self.suspicion.argsort(descending=True)[:self.top].tolist()
+        order = self.suspicion.argsort(descending=True)[: self.top].tolist()
         self.details = {
-            "variance_explained": (trained.history[-1].get("variance_explained") if trained.history else None),
+            "variance_explained": (
+                trained.history[-1].get("variance_explained") if trained.history else None
+            ),
             "candidates": len(candidates),
-            "top_latents": [{"latent": j, "suspicion": round(float(self.suspicion[j]), 4),
-                             "frequency": round(float(freq[j]), 4), "purity": round(float(purity[j]), 4),
-                             "necessity": round(float(necessity[j]), 4),
-                             "label": int(counts[:, j].argmax())} for j in order]}
+            "top_latents": [
+                {
+                    "latent": j,
+                    "suspicion": round(float(self.suspicion[j]), 4),
+                    "frequency": round(float(freq[j]), 4),
+                    "purity": round(float(purity[j]), 4),
+                    "necessity": round(float(necessity[j]), 4),
+                    "label": int(counts[:, j].argmax()),
+                }
+                for j in order
+            ],
+        }
         return self._score(a)
 
     def _score(self, a: Tensor) -> Tensor:

@@ -19,8 +19,9 @@ Shapes: n = examples, d = features, c = classes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,7 @@ class LinearProbe:
         self.mu: Tensor | None = None
         self.sd: Tensor | None = None
 
-    def fit(self, X: Tensor, y: Sequence[Any]) -> "LinearProbe":
+    def fit(self, X: Tensor, y: Sequence[Any]) -> LinearProbe:
         """X [n, d] features, y n labels (any hashable values)."""
         X = _check_x(X, len(y))
         self.classes_ = sorted(set(y), key=repr)
@@ -82,9 +83,11 @@ class LinearProbe:
 
 def _check_x(X: Tensor, n: int | None) -> Tensor:
     if not isinstance(X, Tensor) or X.dim() != 2:
-        raise ShapeError(f"probe features must be a [n, d] tensor, got "
-                         f"{getattr(X, 'shape', type(X).__name__)}; flatten [b, p, d] "
-                         "activations with x.reshape(-1, d)")
+        raise ShapeError(
+            f"probe features must be a [n, d] tensor, got "
+            f"{getattr(X, 'shape', type(X).__name__)}; flatten [b, p, d] "
+            "activations with x.reshape(-1, d)"
+        )
     if n is not None and X.shape[0] != n:
         raise ShapeError(f"{X.shape[0]} feature rows but {n} labels")
     return X.detach().float()
@@ -128,9 +131,14 @@ def _majority_share(labels: Sequence[Any]) -> float:
     return max(counts.values()) / len(labels)
 
 
-def control_task(y: Sequence[Any], types: Sequence[Any], seed: int = 0, *,
-                 min_types: int = MIN_CONTROL_TYPES,
-                 max_majority: float = MAX_CONTROL_MAJORITY) -> list[Any]:
+def control_task(
+    y: Sequence[Any],
+    types: Sequence[Any],
+    seed: int = 0,
+    *,
+    min_types: int = MIN_CONTROL_TYPES,
+    max_majority: float = MAX_CONTROL_MAJORITY,
+) -> list[Any]:
     """:func:`control_labels`, checked: raises :class:`DegenerateControlTask` unless the
     variable ``y`` takes ≥2 values, there are ≥ ``min_types`` distinct types, and the control
     labels take ≥2 values with none on more than ``max_majority`` of the examples."""
@@ -138,20 +146,24 @@ def control_task(y: Sequence[Any], types: Sequence[Any], seed: int = 0, *,
         raise ShapeError(f"{len(y)} labels but {len(types)} types")
     n_types = len({repr(t) for t in types})
     if len({repr(v) for v in y}) < 2:
-        raise DegenerateControlTask("the probed variable takes a single value on these inputs; "
-                                    "there is nothing to probe (pick another variable or inputs)")
+        raise DegenerateControlTask(
+            "the probed variable takes a single value on these inputs; "
+            "there is nothing to probe (pick another variable or inputs)"
+        )
     if n_types < min_types:
         raise DegenerateControlTask(
             f"the control task has {n_types} distinct types (need ≥ {min_types}): a control of "
             "so few types is often constant; use richer types, e.g. (token, position) pairs "
-            "from token_position_types(inputs), or token n-grams")
+            "from token_position_types(inputs), or token n-grams"
+        )
     ctrl = control_labels(y, types, seed)
     share = _majority_share(ctrl)
     if share > max_majority:
         raise DegenerateControlTask(
             f"control labels are {'constant' if share == 1 else 'near-constant'}: one label "
             f"covers {share:.2f} of examples (max {max_majority}) over {n_types} types, so a "
-            "majority guess already scores that on the control; use more types or another seed")
+            "majority guess already scores that on the control; use more types or another seed"
+        )
     return ctrl
 
 
@@ -177,14 +189,16 @@ def _split(n: int, test_fraction: float, seed: int) -> tuple[list[int], list[int
     return perm[n_test:], perm[:n_test]
 
 
-def _held_out(X: Tensor, y: Sequence[Any], tr: list[int], te: list[int], seed: int,
-              **probe_kw: Any) -> float:
+def _held_out(
+    X: Tensor, y: Sequence[Any], tr: list[int], te: list[int], seed: int, **probe_kw: Any
+) -> float:
     pick = lambda idx: [y[i] for i in idx]  # noqa: E731
     return LinearProbe(seed=seed, **probe_kw).fit(X[tr], pick(tr)).score(X[te], pick(te))
 
 
-def probe_accuracy(X: Tensor, y: Sequence[Any], *, test_fraction: float = 0.3, seed: int = 0,
-                   **probe_kw: Any) -> float:
+def probe_accuracy(
+    X: Tensor, y: Sequence[Any], *, test_fraction: float = 0.3, seed: int = 0, **probe_kw: Any
+) -> float:
     """Held-out accuracy of a linear probe for ``y`` (the split :func:`probe_selectivity`
     uses), for when no meaningful control task exists."""
     X = _check_x(X, len(y))
@@ -192,11 +206,17 @@ def probe_accuracy(X: Tensor, y: Sequence[Any], *, test_fraction: float = 0.3, s
     return _held_out(X, y, tr, te, seed, **probe_kw)
 
 
-def probe_selectivity(X: Tensor, y: Sequence[Any], types: Sequence[Any], *,
-                      test_fraction: float = 0.3, seed: int = 0,
-                      min_types: int = MIN_CONTROL_TYPES,
-                      max_majority: float = MAX_CONTROL_MAJORITY,
-                      **probe_kw: Any) -> ProbeResult:
+def probe_selectivity(
+    X: Tensor,
+    y: Sequence[Any],
+    types: Sequence[Any],
+    *,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+    min_types: int = MIN_CONTROL_TYPES,
+    max_majority: float = MAX_CONTROL_MAJORITY,
+    **probe_kw: Any,
+) -> ProbeResult:
     """Fit a probe on the variable ``y`` and on the control task of ``types``; report held-out
     accuracies and selectivity. Examples are shuffled (seeded) before the split. Raises
     :class:`DegenerateControlTask` (see :func:`control_task`) rather than report selectivity
@@ -206,10 +226,26 @@ def probe_selectivity(X: Tensor, y: Sequence[Any], types: Sequence[Any], *,
     tr, te = _split(X.shape[0], test_fraction, seed)
     real = _held_out(X, y, tr, te, seed, **probe_kw)
     fake = _held_out(X, ctrl, tr, te, seed, **probe_kw)
-    return ProbeResult(real, fake, real - fake, _majority_share([y[i] for i in te]), len(tr),
-                       len(te), len({repr(t) for t in types}))
+    return ProbeResult(
+        real,
+        fake,
+        real - fake,
+        _majority_share([y[i] for i in te]),
+        len(tr),
+        len(te),
+        len({repr(t) for t in types}),
+    )
 
 
-__all__ = ["DegenerateControlTask", "LinearProbe", "MAX_CONTROL_MAJORITY", "MIN_CONTROL_TYPES",
-           "ProbeResult", "control_labels", "control_task", "probe_accuracy", "probe_selectivity",
-           "token_position_types"]
+__all__ = [
+    "MAX_CONTROL_MAJORITY",
+    "MIN_CONTROL_TYPES",
+    "DegenerateControlTask",
+    "LinearProbe",
+    "ProbeResult",
+    "control_labels",
+    "control_task",
+    "probe_accuracy",
+    "probe_selectivity",
+    "token_position_types",
+]

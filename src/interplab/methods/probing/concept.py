@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -60,7 +61,9 @@ class LinearScorer:
 
 def _check(X: Tensor, y: Sequence[int] | None = None) -> Tensor:
     if not isinstance(X, Tensor) or X.dim() != 2:
-        raise ShapeError(f"features must be a [n, d] tensor, got {getattr(X, 'shape', type(X).__name__)}")
+        raise ShapeError(
+            f"features must be a [n, d] tensor, got {getattr(X, 'shape', type(X).__name__)}"
+        )
     if y is not None:
         if len(y) != X.shape[0]:
             raise ShapeError(f"{X.shape[0]} feature rows but {len(y)} labels")
@@ -84,12 +87,15 @@ def auroc(scores: Tensor | Sequence[float], labels: Tensor | Sequence[int]) -> f
     if n_pos == 0 or n_neg == 0:
         raise ConfigError(f"AUROC needs positives and negatives, got {n_pos} and {n_neg}")
     _, inverse, counts = torch.unique(s, sorted=True, return_inverse=True, return_counts=True)
-    ranks = (counts.cumsum(0).double() - (counts.double() - 1) / 2)[inverse]  # 1-based, ties averaged
+    ranks = (counts.cumsum(0).double() - (counts.double() - 1) / 2)[
+        inverse
+    ]  # 1-based, ties averaged
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def probe_scorer(X: Tensor, y: Sequence[int], *, weight_decay: float = WEIGHT_DECAY,
-                 seed: int = 0) -> LinearScorer:
+def probe_scorer(
+    X: Tensor, y: Sequence[int], *, weight_decay: float = WEIGHT_DECAY, seed: int = 0
+) -> LinearScorer:
     """Logistic regression (:class:`LinearProbe`) on standardised features; the score is the
     logit of label 1 minus that of label 0."""
     X = _check(X, y)
@@ -133,9 +139,15 @@ def stratified_folds(y: Sequence[int], n_folds: int, seed: int) -> list[list[int
     return folds
 
 
-def sparse_probe_scorer(Z: Tensor, y: Sequence[int], *, ks: Sequence[int] = K_LADDER,
-                        n_folds: int = 4, weight_decay: float = WEIGHT_DECAY,
-                        seed: int = 0) -> LinearScorer:
+def sparse_probe_scorer(
+    Z: Tensor,
+    y: Sequence[int],
+    *,
+    ks: Sequence[int] = K_LADDER,
+    n_folds: int = 4,
+    weight_decay: float = WEIGHT_DECAY,
+    seed: int = 0,
+) -> LinearScorer:
     """A probe on the top-k features of ``Z`` (see the module docstring); ``info`` holds the
     chosen k, the cross-validated AUROC of every k and the chosen feature indices."""
     Z = _check(Z, y)
@@ -160,9 +172,14 @@ def sparse_probe_scorer(Z: Tensor, y: Sequence[int], *, ks: Sequence[int] = K_LA
     best = max(ks, key=lambda k: (cv[k], -k))
     cols = rank_features(Z, y)[:best]
     s = probe_scorer(Z[:, cols], y, weight_decay=weight_decay, seed=seed)
-    return LinearScorer(s.w, s.b, s.mu, s.sd, cols,
-                        {"k": best, "cv_auroc": {str(k): v for k, v in cv.items()},
-                         "features": cols.tolist()})
+    return LinearScorer(
+        s.w,
+        s.b,
+        s.mu,
+        s.sd,
+        cols,
+        {"k": best, "cv_auroc": {str(k): v for k, v in cv.items()}, "features": cols.tolist()},
+    )
 
 
 _WORD = re.compile(r"[a-z']+")
@@ -172,7 +189,9 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def count_features(texts: Sequence[str], vocab: Sequence[str] | None = None) -> tuple[Tensor, list[str]]:
+def count_features(
+    texts: Sequence[str], vocab: Sequence[str] | None = None
+) -> tuple[Tensor, list[str]]:
     """Bag of words: counts [n, |vocab|] of each vocabulary word in each text; the vocabulary
     is the sorted words of ``texts`` when not given (words outside it are not counted)."""
     toks = [words_of(t) for t in texts]
@@ -186,6 +205,17 @@ def count_features(texts: Sequence[str], vocab: Sequence[str] | None = None) -> 
     return X, vocab
 
 
-__all__ = ["K_LADDER", "LinearScorer", "WEIGHT_DECAY", "auroc", "count_features", "direction_scorer",
-           "probe_scorer", "random_scorer", "rank_features", "sparse_probe_scorer",
-           "stratified_folds", "words_of"]
+__all__ = [
+    "K_LADDER",
+    "WEIGHT_DECAY",
+    "LinearScorer",
+    "auroc",
+    "count_features",
+    "direction_scorer",
+    "probe_scorer",
+    "random_scorer",
+    "rank_features",
+    "sparse_probe_scorer",
+    "stratified_folds",
+    "words_of",
+]

@@ -14,8 +14,9 @@ tokens across that boundary merge differently from the prefix alone is an error,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -50,14 +51,24 @@ def _encode(tokenizer: Any, text: str, word_end: int, suffix: str) -> tuple[list
     ids = tokenizer.encode(text + suffix)
     head = tokenizer.encode(text[:word_end])
     if not head or ids[: len(head)] != head:
-        raise ConfigError(f"cannot locate the word ending at character {word_end} of {text!r}: "
-                          "its tokens merge with what follows it")
+        raise ConfigError(
+            f"cannot locate the word ending at character {word_end} of {text!r}: "
+            "its tokens merge with what follows it"
+        )
     return ids, len(head) - 1
 
 
-def read_sentences(lm: Any, texts: Sequence[str], word_ends: Sequence[int], site: Any, *,
-                   suffix: str, answers: tuple[str, str], batch_size: int = 64,
-                   pad_id: int | None = None) -> SentenceReads:
+def read_sentences(
+    lm: Any,
+    texts: Sequence[str],
+    word_ends: Sequence[int],
+    site: Any,
+    *,
+    suffix: str,
+    answers: tuple[str, str],
+    batch_size: int = 64,
+    pad_id: int | None = None,
+) -> SentenceReads:
     """See the module docstring. ``lm``: a HookedLlama (with ``.tokenizer``)."""
     from interplab.models.pretrained.llama import PartialRun
 
@@ -72,19 +83,18 @@ def read_sentences(lm: Any, texts: Sequence[str], word_ends: Sequence[int], site
     W_E = lm.model.embed.W_E
     with torch.no_grad():
         for start in range(0, len(encoded), batch_size):
-            chunk = encoded[start:start + batch_size]
+            chunk = encoded[start : start + batch_size]
             width = max(len(ids) for ids, _ in chunk)
             ids = torch.full((len(chunk), width), pad, dtype=torch.long)
             for r, (row, _) in enumerate(chunk):
-                ids[r, :len(row)] = torch.tensor(row)
+                ids[r, : len(row)] = torch.tensor(row)
             last = torch.tensor([len(row) - 1 for row, _ in chunk])
             word = torch.tensor([w for _, w in chunk])
             logits, cache = lm.run_with_cache(PartialRun(W_E[ids], 0, last), [site])
             rows = torch.arange(len(chunk))
             acts.append(cache[site][rows, word].float())
             prefs.append((logits[:, 0, a] - logits[:, 0, b]).float())
-    return SentenceReads(torch.cat(acts), torch.cat(prefs),
-                         torch.tensor([w for _, w in encoded]))
+    return SentenceReads(torch.cat(acts), torch.cat(prefs), torch.tensor([w for _, w in encoded]))
 
 
 __all__ = ["SentenceReads", "read_sentences", "single_token"]

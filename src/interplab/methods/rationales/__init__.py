@@ -1,19 +1,37 @@
 """Decision rationales whose every claim is checked against the model.
 
-    DecisionModel            a torch module or a predict_proba classifier over raw rows
-    attribute(...)           -> Attributions   (linear/kernel SHAP, IG, occlusion, permutation, random)
-    find_recourse(...)       -> Recourse       (smallest actionable changes that flip the decision)
-    fit_surrogate(...)       -> Surrogate      (a shallow tree and its held-out fidelity)
-    explain(...)             -> Rationale      (plain-language claims, each tested; failures dropped)
+DecisionModel            a torch module or a predict_proba classifier over raw rows
+attribute(...)           -> Attributions   (linear/kernel SHAP, IG, occlusion, permutation, random)
+find_recourse(...)       -> Recourse       (smallest actionable changes that flip the decision)
+fit_surrogate(...)       -> Surrogate      (a shallow tree and its held-out fidelity)
+explain(...)             -> Rationale      (plain-language claims, each tested; failures dropped)
 """
 
 from interplab.methods.rationales.attribution import METHODS, Attributions, attribute
 from interplab.methods.rationales.model import DecisionModel
 from interplab.methods.rationales.rationale import Claim, Rationale, explain
-from interplab.methods.rationales.recourse import (Counterfactual, Recourse, find_recourse,
-                                                   nearest_neighbour, random_recourse)
+from interplab.methods.rationales.recourse import (
+    Counterfactual,
+    Recourse,
+    find_recourse,
+    nearest_neighbour,
+    random_recourse,
+)
 from interplab.methods.rationales.surrogate import Surrogate, fit_surrogate
 
-__all__ = ["METHODS", "Attributions", "Claim", "Counterfactual", "DecisionModel", "Rationale",
-           "Recourse", "Surrogate", "attribute", "explain", "find_recourse", "fit_surrogate",
-           "nearest_neighbour", "random_recourse"]
+__all__ = [
+    "METHODS",
+    "Attributions",
+    "Claim",
+    "Counterfactual",
+    "DecisionModel",
+    "Rationale",
+    "Recourse",
+    "Surrogate",
+    "attribute",
+    "explain",
+    "find_recourse",
+    "fit_surrogate",
+    "nearest_neighbour",
+    "random_recourse",
+]

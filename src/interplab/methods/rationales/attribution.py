@@ -34,7 +34,14 @@ from interplab.errors import ConfigError, unknown_name
 from interplab.methods.rationales.model import DecisionModel
 
 Tensor = torch.Tensor
-METHODS = ("linear_shap", "kernel_shap", "integrated_gradients", "occlusion", "permutation", "random")
+METHODS = (
+    "linear_shap",
+    "kernel_shap",
+    "integrated_gradients",
+    "occlusion",
+    "permutation",
+    "random",
+)
 GROUPS = 10
 T_975 = 2.262  # Student t, 9 degrees of freedom
 
@@ -54,8 +61,17 @@ class Attributions:
     extra: dict = field(default_factory=dict)
 
 
-def attribute(method: str, model: DecisionModel, x: Tensor, background: Tensor, *, seed: int = 0,
-              n_coalitions: int = 64, n_background: int = 16, steps: int = 64) -> Attributions:
+def attribute(
+    method: str,
+    model: DecisionModel,
+    x: Tensor,
+    background: Tensor,
+    *,
+    seed: int = 0,
+    n_coalitions: int = 64,
+    n_background: int = 16,
+    steps: int = 64,
+) -> Attributions:
     """Attribute ``model``'s score on the row ``x`` [feature] to its features (see the module)."""
     if method not in METHODS:
         raise unknown_name("attribution method", method, METHODS)
@@ -77,8 +93,17 @@ def attribute(method: str, model: DecisionModel, x: Tensor, background: Tensor, 
         gen = torch.Generator().manual_seed(seed)
         values = torch.randn(len(model.features), generator=gen, dtype=torch.float64)
         base, extra = float(model.logit(background).mean()), {"evaluations": background.shape[0]}
-    return Attributions(method, values, base, score, method != "permutation", extra.pop("error", None),
-                        int(extra.pop("evaluations", 0)), time.perf_counter() - start, extra)
+    return Attributions(
+        method,
+        values,
+        base,
+        score,
+        method != "permutation",
+        extra.pop("error", None),
+        int(extra.pop("evaluations", 0)),
+        time.perf_counter() - start,
+        extra,
+    )
 
 
 def reference_row(model: DecisionModel, background: Tensor) -> Tensor:
@@ -93,8 +118,10 @@ def reference_row(model: DecisionModel, background: Tensor) -> Tensor:
 def _encoder(model: DecisionModel) -> tuple:
     module = model.module
     if module is None:
-        raise ConfigError("this attribution method needs a torch model (DecisionModel.from_torch); "
-                          "for a predict_proba model use kernel_shap or occlusion")
+        raise ConfigError(
+            "this attribution method needs a torch model (DecisionModel.from_torch); "
+            "for a predict_proba model use kernel_shap or occlusion"
+        )
     if hasattr(module, "encode") and hasattr(module, "head") and hasattr(module, "groups"):
         return module.encode, module.head, module.groups
     return (lambda x: x), (lambda z: model.logit_fn(z)), [[j] for j in range(len(model.features))]
@@ -103,13 +130,19 @@ def _encoder(model: DecisionModel) -> tuple:
 def _linear_shap(model: DecisionModel, x: Tensor, background: Tensor) -> tuple[Tensor, float, dict]:
     linear = getattr(model.module, "linear", None)
     if linear is None:
-        raise ConfigError("linear_shap is exact only for a model linear in its encoded inputs (a "
-                          "TabularNet with no hidden layer); use kernel_shap for this model")
+        raise ConfigError(
+            "linear_shap is exact only for a model linear in its encoded inputs (a "
+            "TabularNet with no hidden layer); use kernel_shap for this model"
+        )
     encode, _, groups = _encoder(model)
     with torch.no_grad():
         contrib = linear.weight[0].double() * (encode(x[None])[0] - encode(background).mean(0))
         base = float(model.logit(background).mean())
-    return torch.stack([contrib[g].sum() for g in groups]), base, {"evaluations": background.shape[0]}
+    return (
+        torch.stack([contrib[g].sum() for g in groups]),
+        base,
+        {"evaluations": background.shape[0]},
+    )
 
 
 def _shapley_coalitions(d: int, n: int, gen: torch.Generator) -> Tensor:
@@ -123,7 +156,9 @@ def _shapley_coalitions(d: int, n: int, gen: torch.Generator) -> Tensor:
     return torch.cat([z, ~z])
 
 
-def _kernel_shap_once(model: DecisionModel, x: Tensor, bg: Tensor, z: Tensor) -> tuple[Tensor, float]:
+def _kernel_shap_once(
+    model: DecisionModel, x: Tensor, bg: Tensor, z: Tensor
+) -> tuple[Tensor, float]:
     c, m, d = z.shape[0], bg.shape[0], x.shape[0]
     inputs = torch.where(z[:, None, :], x[None, None, :], bg[None, :, :]).reshape(c * m, d)
     v = model.logit(inputs).reshape(c, m).mean(1)
@@ -137,8 +172,14 @@ def _kernel_shap_once(model: DecisionModel, x: Tensor, bg: Tensor, z: Tensor) ->
     return torch.cat([phi, (total - phi.sum())[None]]), v0
 
 
-def _kernel_shap(model: DecisionModel, x: Tensor, background: Tensor, seed: int, n_coalitions: int,
-                 n_background: int) -> tuple[Tensor, float, dict]:
+def _kernel_shap(
+    model: DecisionModel,
+    x: Tensor,
+    background: Tensor,
+    seed: int,
+    n_coalitions: int,
+    n_background: int,
+) -> tuple[Tensor, float, dict]:
     gen = torch.Generator().manual_seed(seed)
     d = x.shape[0]
     runs, bases = [], []
@@ -148,13 +189,14 @@ def _kernel_shap(model: DecisionModel, x: Tensor, background: Tensor, seed: int,
         runs.append(est)
         bases.append(v0)
     stack = torch.stack(runs)
-    error = T_975 * stack.std(0) / GROUPS ** 0.5
+    error = T_975 * stack.std(0) / GROUPS**0.5
     evals = GROUPS * (2 * (n_coalitions // 2) + 1) * n_background + 1
     return stack.mean(0), sum(bases) / GROUPS, {"error": error, "evaluations": evals}
 
 
-def _integrated_gradients(model: DecisionModel, x: Tensor, background: Tensor,
-                          steps: int) -> tuple[Tensor, float, dict]:
+def _integrated_gradients(
+    model: DecisionModel, x: Tensor, background: Tensor, steps: int
+) -> tuple[Tensor, float, dict]:
     encode, head, groups = _encoder(model)
     with torch.no_grad():
         z, z0 = encode(x[None])[0].double(), encode(background).double().mean(0)

@@ -56,8 +56,15 @@ class Claim:
     n: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "text": self.text, "params": self.params, "test": self.test,
-                "passed": self.passed, "evidence": self.evidence, "n": self.n}
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "params": self.params,
+            "test": self.test,
+            "passed": self.passed,
+            "evidence": self.evidence,
+            "n": self.n,
+        }
 
 
 @dataclass(frozen=True)
@@ -78,44 +85,88 @@ class Rationale:
     def to_dict(self) -> dict[str, Any]:
         a = self.attributions
         return {
-            "decision": self.outcome, "probability": self.probability, "outcomes": list(self.outcomes),
+            "decision": self.outcome,
+            "probability": self.probability,
+            "outcomes": list(self.outcomes),
             "row": {f.name: f.show(v) for f, v in zip(self.features, self.row.tolist())},
             "raw_row": self.row.tolist(),
             "features": [f.to_dict() for f in self.features],
-            "attributions": {"method": a.method, "values": a.values.tolist(), "base": a.base,
-                             "score": a.score, "signed": a.signed,
-                             "error": a.error.tolist() if a.error is not None else None},
-            "recourse": [{"changes": [{"feature": c.feature, "before": c.before, "after": c.after}
-                                      for c in o.changes], "cost": o.cost, "valid": o.valid}
-                         for o in self.recourse.options],
+            "attributions": {
+                "method": a.method,
+                "values": a.values.tolist(),
+                "base": a.base,
+                "score": a.score,
+                "signed": a.signed,
+                "error": a.error.tolist() if a.error is not None else None,
+            },
+            "recourse": [
+                {
+                    "changes": [
+                        {"feature": c.feature, "before": c.before, "after": c.after}
+                        for c in o.changes
+                    ],
+                    "cost": o.cost,
+                    "valid": o.valid,
+                }
+                for o in self.recourse.options
+            ],
             "claims": [c.to_dict() for c in self.claims],
             "dropped": [c.to_dict() for c in self.dropped],
             "n_claims_tested": len(self.claims) + len(self.dropped),
-            "seconds": self.seconds, **self.extra}
+            "seconds": self.seconds,
+            **self.extra,
+        }
 
 
-def explain(model: DecisionModel, x: Tensor, background: Tensor, *, method: str = "kernel_shap",
-            seed: int = 0, recourse: Recourse | None = None, attributions: Attributions | None = None,
-            n_options: int = 3) -> Rationale:
+def explain(
+    model: DecisionModel,
+    x: Tensor,
+    background: Tensor,
+    *,
+    method: str = "kernel_shap",
+    seed: int = 0,
+    recourse: Recourse | None = None,
+    attributions: Attributions | None = None,
+    n_options: int = 3,
+) -> Rationale:
     """The checked rationale for ``model``'s decision on the row ``x`` (see the module docstring)."""
     start = time.perf_counter()
     x = model.check_row(x)
     background = background.double()
-    attr = attributions if attributions is not None else attribute(method, model, x, background, seed=seed)
-    rec = recourse if recourse is not None else find_recourse(model, x, background, n_options=n_options)
+    attr = (
+        attributions
+        if attributions is not None
+        else attribute(method, model, x, background, seed=seed)
+    )
+    rec = (
+        recourse
+        if recourse is not None
+        else find_recourse(model, x, background, n_options=n_options)
+    )
     decision = bool(model.decide(x[None])[0])
     candidates = candidate_claims(model, x, attr, rec, decision)
     gen = torch.Generator().manual_seed(10_007 * (seed + 1))
     checked = [check_claim(c, model, x, background, gen) for c in candidates]
     prob = float(torch.sigmoid(torch.tensor(attr.score)))
-    return Rationale(x, decision, model.outcomes[int(decision)], prob, attr, rec,
-                     tuple(c for c in checked if c.passed), tuple(c for c in checked if not c.passed),
-                     model.features, model.outcomes, time.perf_counter() - start)
+    return Rationale(
+        x,
+        decision,
+        model.outcomes[int(decision)],
+        prob,
+        attr,
+        rec,
+        tuple(c for c in checked if c.passed),
+        tuple(c for c in checked if not c.passed),
+        model.features,
+        model.outcomes,
+        time.perf_counter() - start,
+    )
 
 
 # ----------------------------------------------------------------------------- candidate claims
-def candidate_claims(model: DecisionModel, x: Tensor, attr: Attributions, rec: Recourse,
-                     decision: bool) -> list[Claim]:
+def candidate_claims(
+    model: DecisionModel, x: Tensor, attr: Attributions, rec: Recourse, decision: bool
+) -> list[Claim]:
     feats, outcomes = model.features, model.outcomes
     claims = [_counterfactual_claim(model, x, o, decision) for o in rec.options if o.valid]
     mag = attr.values.abs()
@@ -127,29 +178,46 @@ def candidate_claims(model: DecisionModel, x: Tensor, attr: Attributions, rec: R
         share = float(attr.values[pair].sum() / gap)
         share = round(share * 20) / 20  # to 5 %
         names = [feats[j].name for j in pair]
-        claims.append(Claim("share", f"{_join([feats[j].title for j in pair])} together account for about "
-                            f"{share:.0%} of the difference between this score and the average score",
-                            {"features": names, "share": share, "tolerance": SHARE_TOLERANCE},
-                            f"replace them by {N_BACKGROUND} fresh background rows' values; the measured "
-                            f"share must be within ±{SHARE_TOLERANCE:.0%}"))
+        claims.append(
+            Claim(
+                "share",
+                f"{_join([feats[j].title for j in pair])} together account for about "
+                f"{share:.0%} of the difference between this score and the average score",
+                {"features": names, "share": share, "tolerance": SHARE_TOLERANCE},
+                f"replace them by {N_BACKGROUND} fresh background rows' values; the measured "
+                f"share must be within ±{SHARE_TOLERANCE:.0%}",
+            )
+        )
     if attr.signed:
         for j in top:
             sign = 1 if float(attr.values[j]) > 0 else -1
             towards = outcomes[1] if sign > 0 else outcomes[0]
-            claims.append(Claim("direction", f"{feats[j].title} ({feats[j].show(float(x[j]))}) counted "
-                                f"towards '{towards}'", {"feature": feats[j].name, "sign": sign, "min_effect": MIN_EFFECT},
-                                f"replace it by {N_BACKGROUND} fresh background values: the score must "
-                                f"move {'down' if sign > 0 else 'up'} by at least {MIN_EFFECT} on average"))
+            claims.append(
+                Claim(
+                    "direction",
+                    f"{feats[j].title} ({feats[j].show(float(x[j]))}) counted towards '{towards}'",
+                    {"feature": feats[j].name, "sign": sign, "min_effect": MIN_EFFECT},
+                    f"replace it by {N_BACKGROUND} fresh background values: the score must "
+                    f"move {'down' if sign > 0 else 'up'} by at least {MIN_EFFECT} on average",
+                )
+            )
     quiet = [j for j in reversed(order) if j not in top][:2]
     protected = [j for j, f in enumerate(feats) if f.protected]
     for j in dict.fromkeys(protected + quiet):
         f = feats[j]
         lo, hi = f.span
         span = "any value" if f.discrete else f"any value from {f.show(lo)} to {f.show(hi)}"
-        claims.append(Claim("irrelevant", f"{f.title} ({f.show(float(x[j]))}) did not affect the decision: "
-                            f"{span} gives the same outcome", {"feature": f.name},
-                            "set it to every category" if f.discrete else
-                            f"set it to {N_DRAWS} values drawn across its range: the decision must not change"))
+        claims.append(
+            Claim(
+                "irrelevant",
+                f"{f.title} ({f.show(float(x[j]))}) did not affect the decision: "
+                f"{span} gives the same outcome",
+                {"feature": f.name},
+                "set it to every category"
+                if f.discrete
+                else f"set it to {N_DRAWS} values drawn across its range: the decision must not change",
+            )
+        )
     return claims
 
 
@@ -157,7 +225,9 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def claimed_interval(model: DecisionModel, j: int, before: float, after: float) -> tuple[float, float]:
+def claimed_interval(
+    model: DecisionModel, j: int, before: float, after: float
+) -> tuple[float, float]:
     """The interval a counterfactual claim states for a numeric change before -> after: from the
     found value as far again away from ``before`` (within the feature's range)."""
     f = model.features[j]
@@ -166,7 +236,9 @@ def claimed_interval(model: DecisionModel, j: int, before: float, after: float) 
     return (min(after, far), max(after, far))
 
 
-def _counterfactual_claim(model: DecisionModel, x: Tensor, option: Counterfactual, decision: bool) -> Claim:
+def _counterfactual_claim(
+    model: DecisionModel, x: Tensor, option: Counterfactual, decision: bool
+) -> Claim:
     parts, ranges, sets = [], {}, {}
     for c in option.changes:
         j = model.index(c.feature)
@@ -177,26 +249,39 @@ def _counterfactual_claim(model: DecisionModel, x: Tensor, option: Counterfactua
         else:
             lo, hi = claimed_interval(model, j, c.before, c.after)
             ranges[c.feature] = [lo, hi]
-            parts.append(f"{f.title} been between {f.show(lo)} and {f.show(hi)} (not {f.show(c.before)})")
+            parts.append(
+                f"{f.title} been between {f.show(lo)} and {f.show(hi)} (not {f.show(c.before)})"
+            )
     target = model.outcomes[int(not decision)]
-    return Claim("counterfactual", f"The decision would have been '{target}' had " + _join(parts)
-                 + ", everything else unchanged",
-                 {"set": sets, "ranges": ranges, "outcome": not decision},
-                 f"run the model on {N_DRAWS} such inputs (numeric values drawn anew in the stated "
-                 "ranges): every one must get the stated decision")
+    return Claim(
+        "counterfactual",
+        f"The decision would have been '{target}' had "
+        + _join(parts)
+        + ", everything else unchanged",
+        {"set": sets, "ranges": ranges, "outcome": not decision},
+        f"run the model on {N_DRAWS} such inputs (numeric values drawn anew in the stated "
+        "ranges): every one must get the stated decision",
+    )
 
 
 # ----------------------------------------------------------------------------- tests
-def check_claim(claim: Claim, model: DecisionModel, x: Tensor, background: Tensor,
-                gen: torch.Generator) -> Claim:
+def check_claim(
+    claim: Claim, model: DecisionModel, x: Tensor, background: Tensor, gen: torch.Generator
+) -> Claim:
     """Run the claim's test on fresh interventions drawn from ``gen``."""
-    fn = {"counterfactual": _test_counterfactual, "share": _test_share,
-          "direction": _test_direction, "irrelevant": _test_irrelevant}[claim.kind]
+    fn = {
+        "counterfactual": _test_counterfactual,
+        "share": _test_share,
+        "direction": _test_direction,
+        "irrelevant": _test_irrelevant,
+    }[claim.kind]
     passed, evidence, n = fn(claim.params, model, x, background, gen)
     return Claim(claim.kind, claim.text, claim.params, claim.test, passed, evidence, n)
 
 
-def _draw(model: DecisionModel, j: int, lo: float, hi: float, n: int, gen: torch.Generator) -> Tensor:
+def _draw(
+    model: DecisionModel, j: int, lo: float, hi: float, n: int, gen: torch.Generator
+) -> Tensor:
     v = lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
     return v.round() if model.features[j].integer else v
 
@@ -245,10 +330,21 @@ def _test_direction(p, model, x, background, gen) -> tuple[bool, str, int]:
 def _test_irrelevant(p, model, x, background, gen) -> tuple[bool, str, int]:
     j = model.index(p["feature"])
     f = model.features[j]
-    values = (torch.arange(len(f.values), dtype=torch.float64) if f.discrete
-              else torch.cat([torch.tensor([f.low, f.high], dtype=torch.float64),
-                              _draw(model, j, f.low, f.high, N_DRAWS - 2, gen)]))
+    values = (
+        torch.arange(len(f.values), dtype=torch.float64)
+        if f.discrete
+        else torch.cat(
+            [
+                torch.tensor([f.low, f.high], dtype=torch.float64),
+                _draw(model, j, f.low, f.high, N_DRAWS - 2, gen),
+            ]
+        )
+    )
     rows = x.repeat(len(values), 1)
     rows[:, j] = values
     same = model.decide(rows) == model.decide(x[None])[0]
-    return bool(same.all()), f"{int(same.sum())}/{len(values)} values kept the decision", len(values)
+    return (
+        bool(same.all()),
+        f"{int(same.sum())}/{len(values)} values kept the decision",
+        len(values),
+    )

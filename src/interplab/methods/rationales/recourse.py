@@ -74,8 +74,10 @@ def mutable_features(model: DecisionModel, vary: tuple[str, ...] | None) -> list
     idx = [model.index(n) for n in vary]
     frozen = [model.features[j].name for j in idx if model.features[j].immutable]
     if frozen:
-        raise ConfigError(f"feature(s) {', '.join(frozen)} are immutable (e.g. age, sex, nationality) "
-                          "and cannot be changed for recourse; leave them out of vary=")
+        raise ConfigError(
+            f"feature(s) {', '.join(frozen)} are immutable (e.g. age, sex, nationality) "
+            "and cannot be changed for recourse; leave them out of vary="
+        )
     return idx
 
 
@@ -85,7 +87,9 @@ class _Space:
         q = torch.quantile(background, torch.tensor([0.05, 0.95], dtype=torch.float64), dim=0)
         span = torch.tensor([f.span[1] - f.span[0] for f in model.features], dtype=torch.float64)
         self.scale = torch.where(q[1] - q[0] > 0, q[1] - q[0], span).clamp_min(1e-9)
-        self.deciles = torch.quantile(background, torch.linspace(0.1, 0.9, 9, dtype=torch.float64), dim=0)
+        self.deciles = torch.quantile(
+            background, torch.linspace(0.1, 0.9, 9, dtype=torch.float64), dim=0
+        )
 
     def candidates(self, j: int, current: float) -> list[float]:
         f = self.model.features[j]
@@ -104,11 +108,20 @@ class _Space:
         return abs(after - before) / float(self.scale[j])
 
     def total(self, x: Tensor, row: Tensor) -> float:
-        return sum(self.cost(j, float(x[j]), float(row[j])) for j in torch.nonzero(row != x)[:, 0].tolist())
+        return sum(
+            self.cost(j, float(x[j]), float(row[j])) for j in torch.nonzero(row != x)[:, 0].tolist()
+        )
 
 
-def find_recourse(model: DecisionModel, x: Tensor, background: Tensor, *, n_options: int = 3,
-                  max_changes: int = 3, vary: tuple[str, ...] | None = None) -> Recourse:
+def find_recourse(
+    model: DecisionModel,
+    x: Tensor,
+    background: Tensor,
+    *,
+    n_options: int = 3,
+    max_changes: int = 3,
+    vary: tuple[str, ...] | None = None,
+) -> Recourse:
     """Up to ``n_options`` diverse, minimal, actionable changes that flip the decision on ``x``."""
     start = time.perf_counter()
     x = model.check_row(x)
@@ -155,7 +168,9 @@ def find_recourse(model: DecisionModel, x: Tensor, background: Tensor, *, n_opti
     return Recourse("recourse", decision, tuple(options), evals, time.perf_counter() - start)
 
 
-def _refine(model: DecisionModel, space: _Space, x: Tensor, row: Tensor, decision: bool) -> tuple[Tensor, int]:
+def _refine(
+    model: DecisionModel, space: _Space, x: Tensor, row: Tensor, decision: bool
+) -> tuple[Tensor, int]:
     """Pull each numeric change back towards x as far as the decision stays flipped."""
     evals = 0
     for j in torch.nonzero(row != x)[:, 0].tolist():
@@ -181,15 +196,20 @@ def _refine(model: DecisionModel, space: _Space, x: Tensor, row: Tensor, decisio
     return row, evals
 
 
-def _option(model: DecisionModel, space: _Space, x: Tensor, row: Tensor, decision: bool) -> Counterfactual:
+def _option(
+    model: DecisionModel, space: _Space, x: Tensor, row: Tensor, decision: bool
+) -> Counterfactual:
     score = float(model.logit(row[None])[0])
-    changes = tuple(Change(model.features[j].name, float(x[j]), float(row[j]))
-                    for j in torch.nonzero(row != x)[:, 0].tolist())
+    changes = tuple(
+        Change(model.features[j].name, float(x[j]), float(row[j]))
+        for j in torch.nonzero(row != x)[:, 0].tolist()
+    )
     return Counterfactual(row, changes, space.total(x, row), (score > 0) != decision, score)
 
 
-def nearest_neighbour(model: DecisionModel, x: Tensor, background: Tensor, *,
-                      n_options: int = 3) -> Recourse:
+def nearest_neighbour(
+    model: DecisionModel, x: Tensor, background: Tensor, *, n_options: int = 3
+) -> Recourse:
     """The closest background rows (in recourse cost) with the other decision, immutable features
     copied from ``x`` (a baseline that knows nothing about the model beyond its decisions)."""
     start = time.perf_counter()
@@ -200,13 +220,27 @@ def nearest_neighbour(model: DecisionModel, x: Tensor, background: Tensor, *,
     frozen = [j for j, f in enumerate(model.features) if f.immutable]
     other[:, frozen] = x[frozen]
     costs = torch.tensor([space.total(x, r) for r in other]) if len(other) else torch.zeros(0)
-    options = tuple(_option(model, space, x, other[i], decision) for i in costs.argsort()[:n_options].tolist())
-    return Recourse("nearest_neighbour", decision, options, background.shape[0] + len(options),
-                    time.perf_counter() - start)
+    options = tuple(
+        _option(model, space, x, other[i], decision) for i in costs.argsort()[:n_options].tolist()
+    )
+    return Recourse(
+        "nearest_neighbour",
+        decision,
+        options,
+        background.shape[0] + len(options),
+        time.perf_counter() - start,
+    )
 
 
-def random_recourse(model: DecisionModel, x: Tensor, background: Tensor, *, n_options: int = 3,
-                    max_changes: int = 3, seed: int = 0) -> Recourse:
+def random_recourse(
+    model: DecisionModel,
+    x: Tensor,
+    background: Tensor,
+    *,
+    n_options: int = 3,
+    max_changes: int = 3,
+    seed: int = 0,
+) -> Recourse:
     """Random changes to up to ``max_changes`` random mutable features (a control): the first
     ``n_options`` draws, whether or not they flip."""
     start = time.perf_counter()

@@ -24,8 +24,8 @@ class Node:
     feature: int = -1  # -1: a leaf
     threshold: float = 0.0  # numeric/ordinal: go left when x <= threshold
     category: int = -1  # categorical: go left when x == category
-    left: "Node | None" = None
-    right: "Node | None" = None
+    left: Node | None = None
+    right: Node | None = None
     decision: bool = False
     n: int = 0
 
@@ -83,12 +83,20 @@ def _grow(model: DecisionModel, x: Tensor, y: Tensor, depth: int) -> Node:
     if best_split is None:
         return leaf
     j, cat, thr, mask = best_split
-    return Node(j, thr, cat, _grow(model, x[mask], y[mask], depth - 1),
-                _grow(model, x[~mask], y[~mask], depth - 1), leaf.decision, len(y))
+    return Node(
+        j,
+        thr,
+        cat,
+        _grow(model, x[mask], y[mask], depth - 1),
+        _grow(model, x[~mask], y[~mask], depth - 1),
+        leaf.decision,
+        len(y),
+    )
 
 
-def fit_surrogate(model: DecisionModel, train_rows: Tensor, held_out_rows: Tensor, *,
-                  depth: int = 3) -> Surrogate:
+def fit_surrogate(
+    model: DecisionModel, train_rows: Tensor, held_out_rows: Tensor, *, depth: int = 3
+) -> Surrogate:
     """A depth-``depth`` tree mimicking ``model``'s decisions, scored on ``held_out_rows``."""
     x = train_rows.double()
     root = _grow(model, x, model.decide(x), depth)
@@ -99,13 +107,20 @@ def fit_surrogate(model: DecisionModel, train_rows: Tensor, held_out_rows: Tenso
     return Surrogate(root, fid, majority, len(truth), model.features)
 
 
-def _rules(node: Node, features: tuple, path: list[str], outcomes: tuple[str, str], out: list[str]) -> None:
+def _rules(
+    node: Node, features: tuple, path: list[str], outcomes: tuple[str, str], out: list[str]
+) -> None:
     if node.feature < 0:
-        out.append(("if " + " and ".join(path) if path else "always") + f": {outcomes[int(node.decision)]}")
+        out.append(
+            ("if " + " and ".join(path) if path else "always") + f": {outcomes[int(node.decision)]}"
+        )
         return
     f = features[node.feature]
     if node.category >= 0:
-        yes, no = f"{f.title} is '{f.values[node.category]}'", f"{f.title} is not '{f.values[node.category]}'"
+        yes, no = (
+            f"{f.title} is '{f.values[node.category]}'",
+            f"{f.title} is not '{f.values[node.category]}'",
+        )
     elif f.kind == "ordinal":
         yes = f"{f.title} at most '{f.values[int(node.threshold)]}'"
         no = f"{f.title} above '{f.values[int(node.threshold)]}'"

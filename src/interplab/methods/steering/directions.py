@@ -23,8 +23,9 @@ class Direction:
 
     def _check(self, acts: Tensor) -> None:
         if acts.shape[-1] != self.vector.shape[0]:
-            raise ShapeError(f"activations have {acts.shape[-1]} features, the direction "
-                             f"{self.vector.shape[0]}")
+            raise ShapeError(
+                f"activations have {acts.shape[-1]} features, the direction {self.vector.shape[0]}"
+            )
 
     def project(self, acts: Tensor) -> Tensor:
         """Scalar projection of each row of ``acts`` [..., d] on the direction."""
@@ -45,8 +46,10 @@ class Direction:
 def diff_in_means(with_concept: Tensor, without: Tensor) -> Direction:
     """The normalised difference of the two groups' mean activations ([n, d] and [m, d])."""
     if with_concept.dim() != 2 or without.dim() != 2 or with_concept.shape[1] != without.shape[1]:
-        raise ShapeError(f"diff_in_means takes two [n, d] tensors with the same d, got "
-                         f"{tuple(with_concept.shape)} and {tuple(without.shape)}")
+        raise ShapeError(
+            f"diff_in_means takes two [n, d] tensors with the same d, got "
+            f"{tuple(with_concept.shape)} and {tuple(without.shape)}"
+        )
     if len(with_concept) == 0 or len(without) == 0:
         raise ShapeError("diff_in_means needs at least one example in each group")
     a, b = with_concept.double().mean(0), without.double().mean(0)

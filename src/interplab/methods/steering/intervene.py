@@ -21,8 +21,9 @@ length each, so no padding enters the model.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -45,9 +46,13 @@ class Steering:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ConfigError(f"unknown steering kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+            raise ConfigError(
+                f"unknown steering kind {self.kind!r}; expected one of {', '.join(KINDS)}"
+            )
         if self.kind != "add" and self.alpha != 0.0:
-            raise ConfigError(f"alpha applies to kind 'add' only, got kind {self.kind!r} with alpha {self.alpha}")
+            raise ConfigError(
+                f"alpha applies to kind 'add' only, got kind {self.kind!r} with alpha {self.alpha}"
+            )
 
     @property
     def label(self) -> str:
@@ -61,7 +66,9 @@ def random_direction(like: Direction, seed: int) -> Direction:
     return Direction((v / v.norm()).to(like.vector.dtype), like.gap, 0.0)
 
 
-def steering_intervention(site: Site, direction: Direction, steering: Steering) -> Intervention | None:
+def steering_intervention(
+    site: Site, direction: Direction, steering: Steering
+) -> Intervention | None:
     """The intervention applying ``steering`` along ``direction`` at ``site`` (None for 'none')."""
     if steering.kind == "none":
         return None
@@ -82,8 +89,9 @@ def _by_length(prompts: Sequence[Sequence[int]]) -> dict[int, list[int]]:
     return groups
 
 
-def last_logits(model: Any, prompts: Sequence[Sequence[int]],
-                interventions: Sequence[Intervention] = ()) -> Tensor:
+def last_logits(
+    model: Any, prompts: Sequence[Sequence[int]], interventions: Sequence[Intervention] = ()
+) -> Tensor:
     """Next-token logits at each prompt's last position [n, vocab] (float32), with
     ``interventions`` applied; prompts of one length run as one batch."""
     out: Tensor | None = None
@@ -102,7 +110,9 @@ def last_token_activations(model: Any, site: Site, prompts: Sequence[Sequence[in
     return activations_at(model, site, prompts, -1)
 
 
-def activations_at(model: Any, site: Site, prompts: Sequence[Sequence[int]], position: int) -> Tensor:
+def activations_at(
+    model: Any, site: Site, prompts: Sequence[Sequence[int]], position: int
+) -> Tensor:
     """The activation at ``site`` at token ``position`` of each prompt (negative: from the
     end) [n, d]."""
     out: Tensor | None = None
@@ -129,13 +139,22 @@ class Condition:
 
     @property
     def label(self) -> str:
-        who = "" if self.direction == "-" else (self.direction if self.seed is None
-                                                  else f"random#{self.seed}")
+        who = (
+            ""
+            if self.direction == "-"
+            else (self.direction if self.seed is None else f"random#{self.seed}")
+        )
         return f"{who} {self.steering.label}".strip()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "direction": self.direction, "kind": self.steering.kind,
-                "alpha": self.steering.alpha, "seed": self.seed, "scores": list(self.scores)}
+        return {
+            "label": self.label,
+            "direction": self.direction,
+            "kind": self.steering.kind,
+            "alpha": self.steering.alpha,
+            "seed": self.seed,
+            "scores": list(self.scores),
+        }
 
 
 @dataclass(frozen=True)
@@ -148,18 +167,33 @@ class SteeringComparison:
     conditions: tuple[Condition, ...] = field(default=())
 
     def find(self, direction: str, kind: str, alpha: float = 0.0) -> list[Condition]:
-        return [c for c in self.conditions if c.direction == direction and c.steering.kind == kind
-                and c.steering.alpha == alpha]
+        return [
+            c
+            for c in self.conditions
+            if c.direction == direction and c.steering.kind == kind and c.steering.alpha == alpha
+        ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"site": str(self.site), "gap": self.gap, "alphas": list(self.alphas),
-                "conditions": [c.to_dict() for c in self.conditions]}
+        return {
+            "site": str(self.site),
+            "gap": self.gap,
+            "alphas": list(self.alphas),
+            "conditions": [c.to_dict() for c in self.conditions],
+        }
 
 
-def compare_steering(model: Any, prompts: Sequence[Sequence[int]], site: Site, direction: Direction,
-                     measure: Callable[[Tensor], Tensor], *, alphas: Sequence[float] = (4.0,),
-                     n_random: int = 3, seed: int = 0,
-                     progress: Callable[[str], None] | None = None) -> SteeringComparison:
+def compare_steering(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    site: Site,
+    direction: Direction,
+    measure: Callable[[Tensor], Tensor],
+    *,
+    alphas: Sequence[float] = (4.0,),
+    n_random: int = 3,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> SteeringComparison:
     """Score ``measure(last_logits) -> [n]`` on ``prompts`` with no change, then ablating and
     adding +/-alpha along ``direction`` and along ``n_random`` random directions (seeds
     ``seed``, ``seed + 1``, ...) of the same gap, at ``site`` at every position."""
@@ -169,7 +203,9 @@ def compare_steering(model: Any, prompts: Sequence[Sequence[int]], site: Site, d
     if n_random < 0:
         raise ConfigError(f"n_random must be at least 0, got {n_random}")
     model.check_site(site)
-    plans: list[tuple[str, Direction, Steering, int | None]] = [("-", direction, Steering("none"), None)]
+    plans: list[tuple[str, Direction, Steering, int | None]] = [
+        ("-", direction, Steering("none"), None)
+    ]
     steps = [Steering("ablate")] + [Steering("add", s * a) for a in alphas for s in (1, -1)]
     plans += [("learned", direction, s, None) for s in steps]
     for k in range(n_random):
@@ -186,5 +222,14 @@ def compare_steering(model: Any, prompts: Sequence[Sequence[int]], site: Site, d
     return SteeringComparison(site, float(direction.gap), alphas, tuple(conditions))
 
 
-__all__ = ["Condition", "activations_at", "Steering", "SteeringComparison", "compare_steering", "last_logits",
-           "last_token_activations", "random_direction", "steering_intervention"]
+__all__ = [
+    "Condition",
+    "Steering",
+    "SteeringComparison",
+    "activations_at",
+    "compare_steering",
+    "last_logits",
+    "last_token_activations",
+    "random_direction",
+    "steering_intervention",
+]

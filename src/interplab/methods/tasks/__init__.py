@@ -24,7 +24,9 @@ from interplab.methods.tasks.builders import induction_task, ioi_task
 TASKS = {"ioi": ioi_task, "induction": induction_task}
 
 
-def make_task(name: str, tokenizer: Any, *, n: int = 32, seed: int = 0, **options: Any) -> TokenTask:
+def make_task(
+    name: str, tokenizer: Any, *, n: int = 32, seed: int = 0, **options: Any
+) -> TokenTask:
     """The task ``name`` (see :data:`TASKS`) with ``n`` prompt pairs, seeded."""
     if name not in TASKS:
         raise unknown_name("task", name, tuple(TASKS))

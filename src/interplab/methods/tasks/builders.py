@@ -18,8 +18,15 @@ def ioi_task(tokenizer: Any, *, n: int = 32, seed: int = 0, pad_id: int = 0) -> 
     return make_ioi(tokenizer, n=n, seed=seed, pad_id=pad_id).to_token_task()
 
 
-def induction_task(tokenizer: Any, *, n: int = 32, seed: int = 0, half: int = 8,
-                   vocab: tuple[int, int] | None = None, bos: int | None = None) -> TokenTask:
+def induction_task(
+    tokenizer: Any,
+    *,
+    n: int = 32,
+    seed: int = 0,
+    half: int = 8,
+    vocab: tuple[int, int] | None = None,
+    bos: int | None = None,
+) -> TokenTask:
     """BOS? + r + r with r ``half`` random tokens; corrupted BOS? + r' + r. Scored at the
     ``half - 1`` positions of the second copy whose next token is the copy's next token.
     ``vocab``: the (low, high) token id range to draw from (default: ids 1000..min(20000, V))."""
@@ -40,6 +47,13 @@ def induction_task(tokenizer: Any, *, n: int = 32, seed: int = 0, half: int = 8,
     # position start + half + j (j = 0..half-2) holds r[j] in the second copy; its next is r[j+1]
     positions = torch.arange(start + half, start + 2 * half - 1).expand(n, -1).clone()
     labels = r[:, 1:].clone()
-    return TokenTask(clean, corrupt, positions, labels, None, "induction",
-                     f"induction on {half} repeated random tokens: logit(next token) - mean logit "
-                     "over the second copy; corrupted prompts have a different first copy")
+    return TokenTask(
+        clean,
+        corrupt,
+        positions,
+        labels,
+        None,
+        "induction",
+        f"induction on {half} repeated random tokens: logit(next token) - mean logit "
+        "over the second copy; corrupted prompts have a different first copy",
+    )

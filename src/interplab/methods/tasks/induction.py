@@ -32,13 +32,19 @@ class InductionResult:
     top: list[tuple[int, int, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"scores": self.scores.tolist(), "loss_first": self.loss_first,
-                "loss_repeat": self.loss_repeat, "seq_len": self.seq_len, "n_seqs": self.n_seqs,
-                "top_heads": [{"layer": l, "head": h, "score": s} for l, h, s in self.top]}
+        return {
+            "scores": self.scores.tolist(),
+            "loss_first": self.loss_first,
+            "loss_repeat": self.loss_repeat,
+            "seq_len": self.seq_len,
+            "n_seqs": self.n_seqs,
+            "top_heads": [{"layer": l, "head": h, "score": s} for l, h, s in self.top],
+        }
 
 
-def repeated_tokens(n_seqs: int, seq_len: int, vocab: tuple[int, int], bos: int | None = None,
-                    seed: int = 0) -> Tensor:
+def repeated_tokens(
+    n_seqs: int, seq_len: int, vocab: tuple[int, int], bos: int | None = None, seed: int = 0
+) -> Tensor:
     """[n_seqs, (1 if bos) + 2 * seq_len] int64 token ids: a random sequence twice."""
     gen = torch.Generator().manual_seed(seed)
     r = torch.randint(vocab[0], vocab[1], (n_seqs, seq_len), generator=gen)
@@ -48,9 +54,18 @@ def repeated_tokens(n_seqs: int, seq_len: int, vocab: tuple[int, int], bos: int 
     return toks
 
 
-def detect_induction_heads(model: HookedModel, n_layers: int, n_heads: int, *, seq_len: int = 40,
-                           n_seqs: int = 8, vocab: tuple[int, int] = (1000, 10000),
-                           bos: int | None = None, seed: int = 0, top_k: int = 5) -> InductionResult:
+def detect_induction_heads(
+    model: HookedModel,
+    n_layers: int,
+    n_heads: int,
+    *,
+    seq_len: int = 40,
+    n_seqs: int = 8,
+    vocab: tuple[int, int] = (1000, 10000),
+    bos: int | None = None,
+    seed: int = 0,
+    top_k: int = 5,
+) -> InductionResult:
     """Score every head of ``model`` (tokens [b, p] -> logits [b, p, v]) for induction."""
     tokens = repeated_tokens(n_seqs, seq_len, vocab, bos, seed)
     offset = 0 if bos is None else 1
@@ -61,15 +76,19 @@ def detect_induction_heads(model: HookedModel, n_layers: int, n_heads: int, *, s
     def scorer(layer: int):
         def hook(pattern: Tensor) -> None:  # [b, h, p, p]
             scores[layer] = pattern[:, :, q, k].mean(dim=(0, 2)).float()
+
         return hook
 
     hooks = {Site(Component.ATTN_PATTERN, layer): scorer(layer) for layer in range(n_layers)}
     with torch.no_grad(), model.hooks(hooks):
         logits = model.run(tokens)
-    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten(),
-                           reduction="none").view(n_seqs, -1)
-    first = loss[:, offset: offset + seq_len - 1].mean().item()
-    repeat = loss[:, offset + seq_len:].mean().item()
+    loss = F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten(), reduction="none"
+    ).view(n_seqs, -1)
+    first = loss[:, offset : offset + seq_len - 1].mean().item()
+    repeat = loss[:, offset + seq_len :].mean().item()
     flat = scores.flatten().topk(min(top_k, scores.numel()))
-    top = [(int(i) // n_heads, int(i) % n_heads, float(v)) for v, i in zip(flat.values, flat.indices)]
+    top = [
+        (int(i) // n_heads, int(i) % n_heads, float(v)) for v, i in zip(flat.values, flat.indices)
+    ]
     return InductionResult(scores, first, repeat, seq_len, n_seqs, top)

@@ -10,8 +10,9 @@ logit difference logit(IO) - logit(S) at the last prompt position. Prompts are r
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -27,8 +28,28 @@ TEMPLATES = (
     "While{A} and{B} were working at the office,{S} passed a note to",
     "Friends{A} and{B} found a bone at the beach.{S} gave it to",
 )
-NAMES = (" Mary", " John", " Tom", " James", " Dan", " Sid", " Anna", " Paul", " Kate", " Lisa",
-         " Mark", " Sarah", " David", " Emma", " Alice", " Bob", " Jack", " Laura", " Peter", " Ben")
+NAMES = (
+    " Mary",
+    " John",
+    " Tom",
+    " James",
+    " Dan",
+    " Sid",
+    " Anna",
+    " Paul",
+    " Kate",
+    " Lisa",
+    " Mark",
+    " Sarah",
+    " David",
+    " Emma",
+    " Alice",
+    " Bob",
+    " Jack",
+    " Laura",
+    " Peter",
+    " Ben",
+)
 
 
 @dataclass
@@ -50,18 +71,30 @@ class IOIDataset:
         each prompt's last position, right = IO, wrong = S)."""
         from interplab.methods.tasks.base import TokenTask
 
-        return TokenTask(self.clean, self.corrupt, self.last.unsqueeze(1), self.io_ids.unsqueeze(1),
-                         self.s_ids.unsqueeze(1), "ioi",
-                         "indirect object identification: logit(IO) - logit(S) at the last token; "
-                         "corrupted prompts use three other names", tuple(self.texts))
+        return TokenTask(
+            self.clean,
+            self.corrupt,
+            self.last.unsqueeze(1),
+            self.io_ids.unsqueeze(1),
+            self.s_ids.unsqueeze(1),
+            "ioi",
+            "indirect object identification: logit(IO) - logit(S) at the last token; "
+            "corrupted prompts use three other names",
+            tuple(self.texts),
+        )
 
 
 def single_token_names(tokenizer: Any, names: Sequence[str] = NAMES) -> list[str]:
     return [n for n in names if len(tokenizer.encode(n)) == 1]
 
 
-def make_ioi(tokenizer: Any, n: int = 32, seed: int = 0, pad_id: int = 0,
-             templates: Sequence[str] = TEMPLATES) -> IOIDataset:
+def make_ioi(
+    tokenizer: Any,
+    n: int = 32,
+    seed: int = 0,
+    pad_id: int = 0,
+    templates: Sequence[str] = TEMPLATES,
+) -> IOIDataset:
     """``n`` clean/corrupted prompt pairs. ``tokenizer.encode(str) -> list[int]``."""
     names = single_token_names(tokenizer)
     if len(names) < 5:
@@ -84,8 +117,10 @@ def make_ioi(tokenizer: Any, n: int = 32, seed: int = 0, pad_id: int = 0,
         clean=torch.tensor([pad(r[0]) for r in rows]),
         corrupt=torch.tensor([pad(r[1]) for r in rows]),
         last=torch.tensor([len(r[0]) - 1 for r in rows]),
-        io_ids=torch.tensor([r[2] for r in rows]), s_ids=torch.tensor([r[3] for r in rows]),
-        texts=[r[4] for r in rows])
+        io_ids=torch.tensor([r[2] for r in rows]),
+        s_ids=torch.tensor([r[3] for r in rows]),
+        texts=[r[4] for r in rows],
+    )
 
 
 def logit_diff(logits: Tensor, ds: IOIDataset, at_last: bool = True) -> Tensor:

@@ -37,14 +37,50 @@ from interplab.errors import ConfigError
 
 Tensor = torch.Tensor
 
-FIT_SUBJECTS = ("book", "hotel", "concert", "weekend", "game", "trip", "lecture", "neighbour",
-                "flight", "room", "song", "date")
-FIT_FRAMES = ("Everyone said that the {s} was", "To be honest, the {s} was",
-              "We all agreed the {s} was", "Last week the {s} was")
-EVAL_SUBJECTS = ("movie", "food", "service", "weather", "show", "album", "meeting", "party",
-                 "restaurant", "new phone", "museum", "ending", "hike", "interview", "play", "coffee")
-EVAL_FRAMES = ("The {s} was", "I thought the {s} was", "Honestly, the {s} was really",
-               "In my opinion the {s} was")
+FIT_SUBJECTS = (
+    "book",
+    "hotel",
+    "concert",
+    "weekend",
+    "game",
+    "trip",
+    "lecture",
+    "neighbour",
+    "flight",
+    "room",
+    "song",
+    "date",
+)
+FIT_FRAMES = (
+    "Everyone said that the {s} was",
+    "To be honest, the {s} was",
+    "We all agreed the {s} was",
+    "Last week the {s} was",
+)
+EVAL_SUBJECTS = (
+    "movie",
+    "food",
+    "service",
+    "weather",
+    "show",
+    "album",
+    "meeting",
+    "party",
+    "restaurant",
+    "new phone",
+    "museum",
+    "ending",
+    "hike",
+    "interview",
+    "play",
+    "coffee",
+)
+EVAL_FRAMES = (
+    "The {s} was",
+    "I thought the {s} was",
+    "Honestly, the {s} was really",
+    "In my opinion the {s} was",
+)
 THRESHOLD = 2.0
 
 
@@ -76,10 +112,15 @@ class SentimentTask:
         return (pos - neg).float()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n_fit": [len(self.fit_positive), len(self.fit_negative)],
-                "eval_prompts": list(self.eval_texts),
-                "fit_words": {"positive": list(self.fit_words[0]), "negative": list(self.fit_words[1])},
-                "eval_words": {"positive": list(self.eval_words[0]), "negative": list(self.eval_words[1])}}
+        return {
+            "n_fit": [len(self.fit_positive), len(self.fit_negative)],
+            "eval_prompts": list(self.eval_texts),
+            "fit_words": {"positive": list(self.fit_words[0]), "negative": list(self.fit_words[1])},
+            "eval_words": {
+                "positive": list(self.eval_words[0]),
+                "negative": list(self.eval_words[1]),
+            },
+        }
 
 
 def single_token_words(tokenizer: Any, words: list[str]) -> list[tuple[str, int]]:
@@ -99,8 +140,14 @@ def _halves(items: list, rng: random.Random) -> tuple[list, list]:
     return items[:cut], items[cut:]
 
 
-def sentiment_task(tokenizer: Any, *, n_fit: int = 64, n_eval: int = 48, seed: int = 0,
-                   threshold: float = THRESHOLD) -> SentimentTask:
+def sentiment_task(
+    tokenizer: Any,
+    *,
+    n_fit: int = 64,
+    n_eval: int = 48,
+    seed: int = 0,
+    threshold: float = THRESHOLD,
+) -> SentimentTask:
     """The task with ``n_fit`` fit sentences per polarity and ``n_eval`` eval prompts (at most
     ``len(EVAL_SUBJECTS) * len(EVAL_FRAMES)`` = 64), all seeded by ``seed``."""
     from interplab.models.sentiment_lexicon import polar_words
@@ -116,15 +163,17 @@ def sentiment_task(tokenizer: Any, *, n_fit: int = 64, n_eval: int = 48, seed: i
     pos = single_token_words(tokenizer, pos_words)
     neg = single_token_words(tokenizer, neg_words)
     if min(len(pos), len(neg)) < 4:
-        raise ConfigError(f"the tokenizer reads too few lexicon words as single tokens "
-                          f"({len(pos)} positive, {len(neg)} negative); need 4 of each")
+        raise ConfigError(
+            f"the tokenizer reads too few lexicon words as single tokens "
+            f"({len(pos)} positive, {len(neg)} negative); need 4 of each"
+        )
     pos_fit, pos_eval = _halves(pos, rng)
     neg_fit, neg_eval = _halves(neg, rng)
 
     def sentences(words: list[tuple[str, int]]) -> tuple[tuple[int, ...], ...]:
         out = []
         for i in range(n_fit):
-            word, wid = words[i % len(words)]
+            _word, wid = words[i % len(words)]
             frame = FIT_FRAMES[rng.randrange(len(FIT_FRAMES))]
             subject = FIT_SUBJECTS[rng.randrange(len(FIT_SUBJECTS))]
             out.append(tuple(tokenizer.encode(frame.format(s=subject)) + [wid]))
@@ -133,11 +182,15 @@ def sentiment_task(tokenizer: Any, *, n_fit: int = 64, n_eval: int = 48, seed: i
     grid = [f.format(s=s) for s in EVAL_SUBJECTS for f in EVAL_FRAMES]
     texts = tuple(sorted(rng.sample(grid, n_eval), key=grid.index))
     return SentimentTask(
-        fit_positive=sentences(pos_fit), fit_negative=sentences(neg_fit),
-        eval_prompts=tuple(tuple(tokenizer.encode(t)) for t in texts), eval_texts=texts,
-        positive_ids=tuple(i for _, i in pos_eval), negative_ids=tuple(i for _, i in neg_eval),
+        fit_positive=sentences(pos_fit),
+        fit_negative=sentences(neg_fit),
+        eval_prompts=tuple(tuple(tokenizer.encode(t)) for t in texts),
+        eval_texts=texts,
+        positive_ids=tuple(i for _, i in pos_eval),
+        negative_ids=tuple(i for _, i in neg_eval),
         fit_words=(tuple(w for w, _ in pos_fit[:n_fit]), tuple(w for w, _ in neg_fit[:n_fit])),
-        eval_words=(tuple(w for w, _ in pos_eval), tuple(w for w, _ in neg_eval)))
+        eval_words=(tuple(w for w, _ in pos_eval), tuple(w for w, _ in neg_eval)),
+    )
 
 
 @dataclass(frozen=True)
@@ -157,10 +210,15 @@ class SentimentCheck:
     comparison: Any  # interplab.methods.steering.intervene.SteeringComparison
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, "gap": self.gap, "fit_projection_auc": self.fit_projection_auc,
-                "fit_means": list(self.fit_means), "eval_projection": {"first": self.eval_projection[0],
-                                                           "last": self.eval_projection[1]}, "task": self.task.to_dict(),
-                **self.comparison.to_dict()}
+        return {
+            "layer": self.layer,
+            "gap": self.gap,
+            "fit_projection_auc": self.fit_projection_auc,
+            "fit_means": list(self.fit_means),
+            "eval_projection": {"first": self.eval_projection[0], "last": self.eval_projection[1]},
+            "task": self.task.to_dict(),
+            **self.comparison.to_dict(),
+        }
 
 
 def _auc(pos: Tensor, neg: Tensor) -> float:
@@ -169,15 +227,26 @@ def _auc(pos: Tensor, neg: Tensor) -> float:
     return float(((diff > 0).double() + 0.5 * (diff == 0).double()).mean())
 
 
-def sentiment_steering_check(model: Any, task: SentimentTask, layer: int, *,
-                             alphas: tuple[float, ...] = (1.0, 2.0), n_random: int = 3, seed: int = 0,
-                             progress: Any = None) -> SentimentCheck:
+def sentiment_steering_check(
+    model: Any,
+    task: SentimentTask,
+    layer: int,
+    *,
+    alphas: tuple[float, ...] = (1.0, 2.0),
+    n_random: int = 3,
+    seed: int = 0,
+    progress: Any = None,
+) -> SentimentCheck:
     """Fit the positive-minus-negative direction at ``L{layer}.resid_post`` (last token of the
     fit sentences), then compare no change / ablation / +-alpha steering with random directions
     of the same gap on the eval prompts (see the module docstring)."""
     from interplab.core.sites import Component, Site
     from interplab.methods.steering.directions import diff_in_means
-    from interplab.methods.steering.intervene import activations_at, compare_steering, last_token_activations
+    from interplab.methods.steering.intervene import (
+        activations_at,
+        compare_steering,
+        last_token_activations,
+    )
 
     site = model.check_site(Site(Component.RESID_POST, layer))
     pos = last_token_activations(model, site, task.fit_positive)
@@ -185,13 +254,40 @@ def sentiment_steering_check(model: Any, task: SentimentTask, layer: int, *,
     direction = diff_in_means(pos, neg)
     auc = _auc(direction.project(pos), direction.project(neg))
     means = (float(direction.project(pos).mean()), float(direction.project(neg).mean()))
-    at_eval = tuple(float(direction.project(activations_at(model, site, task.eval_prompts, p)).mean())
-                    for p in (0, -1))
-    comparison = compare_steering(model, task.eval_prompts, site, direction, task.log_odds,
-                                  alphas=alphas, n_random=n_random, seed=seed, progress=progress)
-    return SentimentCheck(task, layer, float(direction.gap), auc, means, at_eval,  # type: ignore[arg-type]
-                          comparison)
+    at_eval = tuple(
+        float(direction.project(activations_at(model, site, task.eval_prompts, p)).mean())
+        for p in (0, -1)
+    )
+    comparison = compare_steering(
+        model,
+        task.eval_prompts,
+        site,
+        direction,
+        task.log_odds,
+        alphas=alphas,
+        n_random=n_random,
+        seed=seed,
+        progress=progress,
+    )
+    return SentimentCheck(
+        task,
+        layer,
+        float(direction.gap),
+        auc,
+        means,
+        at_eval,  # type: ignore[arg-type]
+        comparison,
+    )
 
 
-__all__ = ["EVAL_FRAMES", "EVAL_SUBJECTS", "FIT_FRAMES", "FIT_SUBJECTS", "SentimentCheck", "SentimentTask",
-           "sentiment_steering_check", "sentiment_task", "single_token_words"]
+__all__ = [
+    "EVAL_FRAMES",
+    "EVAL_SUBJECTS",
+    "FIT_FRAMES",
+    "FIT_SUBJECTS",
+    "SentimentCheck",
+    "SentimentTask",
+    "sentiment_steering_check",
+    "sentiment_task",
+    "single_token_words",
+]

