@@ -47,7 +47,8 @@ def check_agreement(
     keep: int = 5,
 ) -> Agreement:
     """Run ``model`` on every input and compare with ``rasp.evaluate(program, input)``."""
-    matching, bad = 0, []
+    matching = 0
+    bad: list[tuple[Any, Any, Any]] = []  # (input, evaluator's output, model's output)
     with torch.no_grad():
         for group in by_length(inputs).values():
             for start in range(0, len(group), batch_size):

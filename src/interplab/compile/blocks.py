@@ -115,7 +115,9 @@ def _discretising_mlp(
     cols_in, biases, cols_out = [], [], []
     first = np.zeros(d)
     first[bos] = -2.0
-    cols_in.append(first), biases.append(1.0), cols_out.append(g(points[0]))  # g(p_0), off at BOS
+    cols_in.append(first)  # g(p_0), off at BOS
+    biases.append(1.0)
+    cols_out.append(g(points[0]))
     previous = g(points[0])
     for k in range(1, len(points)):
         current = g(points[k])
@@ -128,7 +130,9 @@ def _discretising_mlp(
             col[in_dim] = scale
             bias = -scale * mid + offset
             col[bos] = -(abs(bias) + scale * reach + 1.0)  # off at BOS whatever x is
-            cols_in.append(col), biases.append(bias), cols_out.append(sign * (current - previous))
+            cols_in.append(col)
+            biases.append(bias)
+            cols_out.append(sign * (current - previous))
         previous = current
     return np.stack(cols_in, 1), np.array(biases), np.stack(cols_out, 0)
 
@@ -168,12 +172,14 @@ def mlp_block(sop: rasp.SOp, layer: int, value_sets: ValueSets, layout: Residual
             (left.label, right.label),
             "linear_sequence_map",
         )
-    f = sop.f if isinstance(sop, rasp.SequenceMap) else (lambda x, y: sop.a * x + sop.b * y)
+    pair_f: Callable[[Any, Any], Any] = (
+        sop.f if isinstance(sop, rasp.SequenceMap) else (lambda x, y: sop.a * x + sop.b * y)
+    )
     rows = []
     for a in value_sets[left.label].values or ():
         for b in value_sets[right.label].values or ():
             dims = [layout.index(left.label, a), layout.index(right.label, b)]
-            rows.append((dims, enc(f(a, b))))
+            rows.append((dims, enc(pair_f(a, b))))
     return MLPBlock(
         sop.label, layer, *_table_mlp(layout, rows), (left.label, right.label), "sequence_map"
     )
@@ -206,7 +212,7 @@ def head_block(
     W_Q[layout.index(ONE), col] = coldness * (len(terms) - (0.0 if is_width else 0.5))
     q_reads = tuple(dict.fromkeys([t.queries.label for t in terms] + [ONE]))
     k_reads = tuple(dict.fromkeys([t.keys.label for t in terms] + [BOS]))
-    if is_width:
+    if isinstance(sop, rasp.SelectorWidth):  # is_width
         W_V, W_O = np.zeros((d, 1)), np.zeros((1, d))
         W_V[layout.index(BOS), 0] = 1.0
         W_O[0, layout.index(width_scratch(sop.label))] = 1.0

@@ -121,7 +121,8 @@ class CompiledModel(HookedTransformer):
             for br, ir in zip(best, idx)
         ]
 
-    def __call__(self, inputs: Sequence[Any]) -> list[Any]:
+    # decodes to values, unlike HookedModel's call (a tensor): run() keeps that contract
+    def __call__(self, inputs: Sequence[Any]) -> list[Any]:  # type: ignore[override]
         """Run on raw input values and decode: the compiled program's outputs.
 
         ``inputs`` is one sequence of vocabulary values (``["a", "b"]`` -> one output list) or a

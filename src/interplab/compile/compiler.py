@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -42,7 +42,7 @@ Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
 
 def compile_program(
     program: rasp.SOp,
-    vocab: Sequence[Any],
+    vocab: Collection[Any],
     max_len: int,
     *,
     name: str | None = None,
@@ -174,6 +174,7 @@ def allocation_to_variables(
     for sop in graph.sops:
         p = allocation.placements[sop.label]
         bl = by_label.get(sop.label, [])
+        sites: tuple[Site, ...]
         if p.kind == "tok_embed":
             sites, resid, how = (
                 (Site(Component.EMBED),),
@@ -243,7 +244,7 @@ def random_pairs(
     return pairs
 
 
-def _check_inputs(vocab: Sequence[Any], max_len: int) -> list[Any]:
+def _check_inputs(vocab: Collection[Any], max_len: int) -> list[Any]:
     if isinstance(vocab, (set, frozenset)):  # Tracr passes sets: fix an order (token ids)
         from interplab.compile.residual_basis import sort_values
 

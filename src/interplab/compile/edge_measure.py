@@ -13,7 +13,7 @@ the RASP program (:mod:`interplab.compile.dataflow_truth`), and users may use it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -202,7 +202,7 @@ def edge_forward(
     by_receiver: dict[tuple[Node, str], list[tuple[Node, Tensor]]] = {}
     for (sender, receiver, channel), m in masks.items():
         by_receiver.setdefault((receiver, channel), []).append((sender, m[:, None, None]))
-    resid = sum(out.values())
+    resid = cast(Tensor, sum(out.values()))  # out holds at least the embeddings
 
     def read(receiver: Node, channel: str) -> Tensor:
         x = resid

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from interplab.compile import rasp
 
@@ -135,7 +135,7 @@ def _merge(terms: tuple[Term, ...]) -> tuple[Term, ...]:
                 Term(
                     group[0].keys,
                     group[0].queries,
-                    lambda k, q, preds=preds: all(f(k, q) for f in preds),
+                    lambda k, q, preds=preds: all(f(k, q) for f in preds),  # type: ignore[misc]  # mypy: lambda with a default
                 )
             )
     return tuple(out)
@@ -182,8 +182,8 @@ class Allocation:
     def heads_in(self, layer: int) -> list[Placement]:
         return sorted(
             (p for p in self.placements.values() if p.head is not None and p.layer == layer),
-            key=lambda p: p.head,
-        )  # type: ignore
+            key=lambda p: cast(int, p.head),  # heads only (head is not None)
+        )
 
 
 def _kind(sop: rasp.SOp) -> str:

@@ -177,9 +177,12 @@ def hidden_rule_program(family: RuleFamily, rule: HiddenRule) -> rasp.SOp:
     at_p = Select(indices, Full(rule.p, name="hr_position"), Comparison.EQ, name="hr_select")
     token_at_p = Aggregate(at_p, tokens, name="hr_token")
     flag = SequenceMap(
-        lambda t, i, a=rule.a, q=rule.q: t == a and i == q, token_at_p, indices, name="hr_flag"
+        lambda t, i, a=rule.a, q=rule.q: t == a and i == q,  # type: ignore[misc]  # mypy: lambda with a default
+        token_at_p,
+        indices,
+        name="hr_flag",
     )
-    return SequenceMap(lambda b, f, c=rule.c: c if f else b, base, flag, name="hr_out")
+    return SequenceMap(lambda b, f, c=rule.c: c if f else b, base, flag, name="hr_out")  # type: ignore[misc]  # mypy: lambda with a default
 
 
 def compile_hidden_rule(family: RuleFamily, rule: HiddenRule) -> Any:

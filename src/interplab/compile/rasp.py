@@ -47,7 +47,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from interplab.errors import CompileError, InterplabError
+from interplab.compile.rasp_eval import (  # noqa: F401 (the reference evaluator: re-exported)
+    EvaluationError,
+    aggregate_values,
+    eval_node,
+    evaluate,
+    evaluate_all,
+    walk,
+)
+from interplab.errors import CompileError
 
 _ids = itertools.count(1)
 
@@ -85,10 +93,6 @@ _COMPARISONS: dict[Comparison, Callable[[Any, Any], bool]] = {
     Comparison.TRUE: lambda k, q: True,
     Comparison.FALSE: lambda k, q: False,
 }
-
-
-class EvaluationError(InterplabError, ValueError):
-    """The reference evaluator met an input on which the program is undefined."""
 
 
 class ProgramError(CompileError, TypeError):
@@ -592,110 +596,3 @@ def _binary(
     if isinstance(left, SOp):
         return Map(lambda a, c=right: f(a, c), left, text=text)
     return Map(lambda b, c=left: f(c, b), right, text=text)
-
-
-# ---------------------------------------------------------------------------- evaluator
-
-
-def walk(root: Expr) -> list[Expr]:
-    """Every expression reachable from ``root``, children before parents (deterministic)."""
-    order: list[Expr] = []
-    seen: set[int] = set()
-    stack: list[tuple[Expr, bool]] = [(root, False)]
-    while stack:
-        expr, expanded = stack.pop()
-        if expanded:
-            order.append(expr)
-            continue
-        if id(expr) in seen:
-            continue
-        seen.add(id(expr))
-        stack.append((expr, True))
-        for child in reversed(expr.children):
-            if id(child) not in seen:
-                stack.append((child, False))
-    return order
-
-
-def evaluate(program: SOp, xs: Sequence[Any]) -> list[Any]:
-    """Output of ``program`` on input ``xs``: one value per position."""
-    return evaluate_all(program, xs)[program.label]  # type: ignore[return-value]
-
-
-def evaluate_all(program: SOp, xs: Sequence[Any]) -> dict[str, Any]:
-    """Value of every expression of ``program`` on ``xs``, keyed by label.
-
-    SOps map to a list (one value per position); selectors to a ``[query][key]`` bool matrix."""
-    values: dict[int, Any] = {}
-    out: dict[str, Any] = {}
-    get = lambda e: values[id(e)]  # noqa: E731
-    for expr in walk(program):
-        values[id(expr)] = eval_node(expr, xs, get)
-        out[expr.label] = values[id(expr)]
-    return out
-
-
-def _missing(expr: SOp) -> Any:
-    return 0 if expr.is_numerical else None
-
-
-def eval_node(expr: Expr, xs: Sequence[Any], get: Callable[[Expr], Any]) -> Any:
-    """Value of one expression on input ``xs``, given ``get(child)`` for its children."""
-    n = len(xs)
-    if isinstance(expr, TokensType):
-        return list(xs)
-    if isinstance(expr, IndicesType):
-        return list(range(n))
-    if isinstance(expr, Full):
-        return [expr.value] * n
-    if isinstance(expr, Map):
-        return [_missing(expr) if v is None else expr.f(v) for v in get(expr.inner)]
-    if isinstance(expr, SequenceMap):
-        return [
-            _missing(expr) if a is None or b is None else expr.f(a, b)
-            for a, b in zip(get(expr.left), get(expr.right))
-        ]
-    if isinstance(expr, LinearSequenceMap):
-        return [
-            expr.a * (a or 0) + expr.b * (b or 0) for a, b in zip(get(expr.left), get(expr.right))
-        ]
-    if isinstance(expr, Select):
-        keys, queries = get(expr.keys), get(expr.queries)
-        return [[expr.holds(k, q) for k in keys] for q in queries]
-    if isinstance(expr, SelectorAnd):
-        return [
-            [a and b for a, b in zip(ra, rb)] for ra, rb in zip(get(expr.left), get(expr.right))
-        ]
-    if isinstance(expr, SelectorOr):
-        return [[a or b for a, b in zip(ra, rb)] for ra, rb in zip(get(expr.left), get(expr.right))]
-    if isinstance(expr, SelectorNot):  # None keys/queries stay unselected, as in a compiled model
-        leaf = first_select(expr)
-        keys, queries = get(leaf.keys), get(leaf.queries)
-        return [
-            [(not a) and k is not None and q is not None for a, k in zip(row, keys)]
-            for row, q in zip(get(expr.inner), queries)
-        ]
-    if isinstance(expr, SelectorWidth):
-        return [sum(row) for row in get(expr.selector)]
-    if isinstance(expr, Aggregate):
-        return aggregate_values(expr, get(expr.selector), get(expr.sop))
-    raise EvaluationError(f"cannot evaluate {type(expr).__name__} {expr.label!r}")
-
-
-def aggregate_values(expr: Aggregate, matrix: list[list[bool]], vals: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for q, row in enumerate(matrix):
-        chosen = [v for v, s in zip(vals, row) if s]
-        if expr.is_numerical:
-            out.append(sum(v or 0 for v in chosen) / len(chosen) if chosen else expr.empty_value)
-            continue
-        distinct = {repr(v) for v in chosen}
-        if len(distinct) > 1:
-            raise EvaluationError(
-                f"categorical Aggregate {expr.label!r} is undefined at query position {q}: it "
-                f"selects {len(chosen)} keys holding different values {sorted(distinct)}; a "
-                "categorical Aggregate needs every selected key to hold the same value. Restrict "
-                "the inputs (e.g. unique keys for sort) or use a numerical Aggregate for a mean."
-            )
-        out.append(chosen[0] if chosen else expr.empty_value)
-    return out

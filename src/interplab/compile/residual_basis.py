@@ -77,6 +77,7 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
             broken.add(sop.label)
             sets[sop.label] = ValueSet(sop.encoding, None)
             continue
+        values: list[Any] | tuple[Any, ...] | None
         try:
             values = _values(sop, sets, vocab, max_len)
         except Exception as exc:  # a user function failed on a reachable value
@@ -139,7 +140,7 @@ def graph_to_value_sets(graph: ProgramGraph, vocab: Sequence[Any], max_len: int)
                     "needs them all",
                 )
             )
-        sets[sop.label] = ValueSet(sop.encoding, values)
+        sets[sop.label] = ValueSet(sop.encoding, None if values is None else tuple(values))
     return ValueSets(sets, tuple(problems))
 
 
@@ -222,7 +223,8 @@ class ResidualLayout:
         return len(self.directions)
 
     def index(self, label: str, value: Any = None) -> int:
-        return self._index[(label, value_key(value))]
+        # _index is set in __post_init__ (a frozen dataclass, so not a declared field)
+        return self._index[(label, value_key(value))]  # type: ignore[attr-defined]
 
     def dims(self, label: str) -> list[int]:
         """Indices of every direction belonging to ``label`` (layout order)."""

@@ -18,7 +18,6 @@ outputs are scored at positions 1..length, one class per output value.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import random
@@ -37,309 +36,22 @@ from interplab.compile.dataflow_truth import alignment_reads
 from interplab.core.circuit import Circuit, Node
 from interplab.core.interventions import Patch
 from interplab.errors import VerificationError, WeightsError, unknown_name
+from interplab.models import weights_cache
 from interplab.models.config import TransformerConfig
 from interplab.models.io import atomic_write_text, load_model, save_model
 from interplab.models.transformer import HookedTransformer
-from interplab.zoo import weights_cache
 from interplab.zoo.registry import ZooEntry
+from interplab.zoo.siit_specs import (  # noqa: F401 (re-exported: the public path)
+    SPECS,
+    UNVERIFIED,
+    SIITSpec,
+    program_library,
+    verified_names,
+)
 
 Tensor = torch.Tensor
 GT_NAME = "siit_ground_truth.json"
 FORMAT_VERSION = 1
-
-
-# --------------------------------------------------------------------------- programs
-def _prev_token() -> rasp.SOp:
-    prev_idx = rasp.Map(f=lambda i: i - 1, inner=rasp.indices).named("prev_idx")
-    return rasp.Aggregate(
-        selector=rasp.Select(
-            keys=rasp.indices, queries=prev_idx, predicate=rasp.Comparison.EQ
-        ).named("select_prev"),
-        sop=rasp.tokens,
-    ).named("prev")
-
-
-def program_hist() -> rasp.SOp:
-    """hist: how many times each position's token occurs in the input."""
-    same = rasp.Select(keys=rasp.tokens, queries=rasp.tokens, predicate=rasp.Comparison.EQ)
-    return rasp.SelectorWidth(selector=same.named("same_tok")).named("hist")
-
-
-def program_sort_unique() -> rasp.SOp:
-    """sort_unique: sort distinct tokens (target position = how many tokens are smaller)."""
-    lt = rasp.Select(keys=rasp.tokens, queries=rasp.tokens, predicate=rasp.Comparison.LT)
-    smaller = rasp.SelectorWidth(selector=lt.named("smaller_sel")).named("smaller")
-    place = rasp.Select(keys=smaller, queries=rasp.indices, predicate=rasp.Comparison.EQ)
-    return rasp.Aggregate(selector=place.named("place"), sop=rasp.tokens).named("sort")
-
-
-def program_shift_by_1() -> rasp.SOp:
-    """shift_by(1): each position holds the previous token (nothing at the first)."""
-    return _prev_token()
-
-
-def program_library_shift_by() -> rasp.SOp:
-    """The library ``shift_by`` program (shift right by 2), as is: compiled-shift_by's twin."""
-    from interplab.compile.programs import get_program
-
-    return get_program("shift_by").build()
-
-
-def program_shift_by_2() -> rasp.SOp:
-    """shift_by(2): each position holds the token two places back (nothing at the first two)."""
-    back2 = rasp.Map(f=lambda i: i - 2, inner=rasp.indices).named("back2_idx")
-    return rasp.Aggregate(
-        selector=rasp.Select(keys=rasp.indices, queries=back2, predicate=rasp.Comparison.EQ).named(
-            "select_back2"
-        ),
-        sop=rasp.tokens,
-    ).named("back2")
-
-
-def program_sum_prev(p: int = 3) -> rasp.SOp:
-    """(token + previous token) mod p: a shift head feeding a modular-sum MLP."""
-    return rasp.SequenceMap(
-        f=lambda a, b: (a + b) % p, left=rasp.tokens, right=_prev_token()
-    ).named("sum_prev")
-
-
-def program_reverse(length: int) -> rasp.SOp:
-    """reverse (fixed length): position i reads the token at length - 1 - i."""
-    opp = rasp.Map(f=lambda i: length - 1 - i, inner=rasp.indices).named("opp_idx")
-    flip = rasp.Select(keys=rasp.indices, queries=opp, predicate=rasp.Comparison.EQ)
-    return rasp.Aggregate(selector=flip.named("flip"), sop=rasp.tokens).named("reverse")
-
-
-def program_first_token() -> rasp.SOp:
-    """first_token: every position holds the first token — the library ``mod_sum`` program's
-    first-token head (:func:`interplab.compile.programs.make_mod_sum`), alone."""
-    zero = rasp.Full(0).named("zero")
-    return rasp.Aggregate(
-        selector=rasp.Select(keys=rasp.indices, queries=zero, predicate=rasp.Comparison.EQ).named(
-            "select_first"
-        ),
-        sop=rasp.tokens,
-    ).named("first_token")
-
-
-def program_mod_sum() -> rasp.SOp:
-    """The library ``mod_sum`` program, as is: (first token + current token) mod 5."""
-    from interplab.compile.programs import get_program
-
-    return get_program("mod_sum").build()
-
-
-def program_detect_pattern() -> rasp.SOp:
-    """detect_pattern('ab' = 0 then 1): 1 where the previous token is 0 and this one is 1."""
-    return rasp.SequenceMap(
-        f=lambda prev, tok: int(prev == 0 and tok == 1), left=_prev_token(), right=rasp.tokens
-    ).named("detect")
-
-
-# --------------------------------------------------------------------------- specs
-@dataclass(frozen=True)
-class SIITSpec:
-    """One SIIT organism. ``alignment``: variable label -> (kind, layer, head) tuples, with
-    kind "head" or "mlp" (head None for MLPs). ``distinct``: inputs have distinct tokens."""
-
-    name: str
-    program: Callable[[], rasp.SOp]
-    vocab: tuple[Any, ...]
-    length: int
-    alignment: Mapping[str, tuple[tuple[str, int, int | None], ...]]
-    n_layers: int = 2
-    n_heads: int = 2
-    d_model: int = 32
-    d_head: int = 16
-    d_mlp: int = 64
-    distinct: bool = False
-    steps: int = 1500
-    batch: int = 128
-    lr: float = 3e-3
-    description: str = ""
-    quick: bool = False
-    #: where a spec not in :data:`SPECS` comes from (e.g. a generated program's seed, candidate
-    #: and behaviour hash); part of the fingerprint when set
-    origin: str = ""
-
-    def nodes(self, variable: str) -> tuple[Node, ...]:
-        return tuple(
-            Node.attn_head(l, h) if k == "head" else Node.mlp(l)
-            for k, l, h in self.alignment[variable]
-        )
-
-    def config(self, seed: int) -> TransformerConfig:
-        return TransformerConfig(
-            n_layers=self.n_layers,
-            d_model=self.d_model,
-            n_heads=self.n_heads,
-            d_head=self.d_head,
-            d_mlp=self.d_mlp,
-            d_vocab=len(self.vocab) + 1,
-            n_ctx=self.length + 1,
-            d_vocab_out=len(self.output_values()),
-            attention="bidirectional",
-            init_std=0.1,
-            seed=seed,
-        )
-
-    def all_inputs(self) -> list[tuple[Any, ...]]:
-        if self.distinct:
-            return list(itertools.permutations(self.vocab, self.length))
-        return list(itertools.product(self.vocab, repeat=self.length))
-
-    def output_values(self) -> tuple[Any, ...]:
-        """Every value the output can take (also under interchanges), sorted by repr."""
-        from interplab.methods.causal.program import UNDEFINED, output
-
-        prog, values = self.program(), set()
-        inputs = self.all_inputs()
-        rng = random.Random(0)
-        for xs in inputs:
-            values.update(output(prog, xs))
-        for _ in range(2000):  # interchanges can make new combinations
-            base, src = rng.choice(inputs), rng.choice(inputs)
-            for var in self.alignment:
-                out = _interchange_output(prog, var, base, src)
-                if out != UNDEFINED:
-                    values.update(out)
-        return tuple(sorted(values, key=repr))
-
-
-SPECS: dict[str, SIITSpec] = {
-    s.name: s
-    for s in (
-        SIITSpec(
-            "siit-shift_by",
-            program_library_shift_by,
-            ("a", "b", "c"),
-            5,
-            {"shift_by_2": (("head", 0, 0),)},
-            n_layers=1,
-            steps=800,
-            quick=True,
-            description="the twin of compiled-shift_by: the library program (shift right by 2, "
-            "vocab a b c) on length-5 inputs, one head (L0.H0)",
-        ),
-        SIITSpec(
-            "siit-shift_by_1",
-            program_shift_by_1,
-            tuple(range(4)),
-            5,
-            {"prev": (("head", 0, 0),)},
-            n_layers=1,
-            steps=800,
-            description="shift_by(1): one previous-token head (L0.H0)",
-        ),
-        SIITSpec(
-            "siit-shift_by_2",
-            program_shift_by_2,
-            tuple(range(4)),
-            5,
-            {"back2": (("head", 0, 1),)},
-            n_layers=1,
-            steps=800,
-            description="shift_by(2): one head two tokens back (L0.H1)",
-        ),
-        SIITSpec(
-            "siit-reverse",
-            lambda: program_reverse(5),
-            tuple(range(4)),
-            5,
-            {"reverse": (("head", 0, 0),)},
-            n_layers=1,
-            steps=800,
-            quick=True,
-            description="reverse (length 5): one head reading the mirrored position (L0.H0)",
-        ),
-        SIITSpec(
-            "siit-hist",
-            program_hist,
-            tuple(range(4)),
-            5,
-            {"hist": (("head", 0, 0), ("mlp", 0, None))},
-            n_layers=1,
-            steps=1500,
-            description="hist: a same-token head plus an MLP counting (L0.H0 + L0.MLP)",
-        ),
-        SIITSpec(
-            "siit-first_token",
-            program_first_token,
-            tuple(range(4)),
-            5,
-            {"first_token": (("head", 0, 0),)},
-            n_layers=1,
-            steps=800,
-            description="first_token (mod_sum's first-token head): one head reading position 1 "
-            "(L0.H0)",
-        ),
-        SIITSpec(
-            "siit-mod_sum",
-            program_mod_sum,
-            tuple(range(5)),
-            4,
-            {"first_token": (("head", 0, 0),), "mod_sum": (("mlp", 0, None),)},
-            n_layers=1,
-            steps=1500,
-            lr=1e-3,
-            description="mod_sum (p=5): first-token head L0.H0 -> modular-sum MLP L0.MLP",
-        ),
-        SIITSpec(
-            "siit-sum_prev",
-            program_sum_prev,
-            tuple(range(3)),
-            5,
-            {"prev": (("head", 0, 0),), "sum_prev": (("mlp", 0, None),)},
-            n_layers=1,
-            steps=1500,
-            lr=1e-3,
-            description="(tok + prev tok) mod 3: shift head L0.H0 -> modular-sum MLP L0.MLP",
-        ),
-        SIITSpec(
-            "siit-sort_unique",
-            program_sort_unique,
-            tuple(range(6)),
-            4,
-            {"smaller": (("head", 0, 0), ("mlp", 0, None)), "sort": (("head", 1, 0),)},
-            n_layers=2,
-            distinct=True,
-            steps=2000,
-            description="sort_unique: count-smaller (L0.H0 + L0.MLP) then a placing head L1.H0",
-        ),
-        SIITSpec(
-            "siit-detect_pattern",
-            program_detect_pattern,
-            tuple(range(3)),
-            5,
-            {"prev": (("head", 0, 0),), "detect": (("mlp", 0, None),)},
-            n_layers=1,
-            steps=1500,
-            lr=1e-3,
-            description="detect_pattern '0 1': shift head L0.H0 -> matching MLP L0.MLP",
-        ),
-    )
-}
-
-
-#: Specs not accepted into the zoo or the bench. sort_unique: IIA not reached (seed 0, 2 layers,
-#: 2000 steps at lr 3e-3: smaller 0.01 / sort 0.81). detect_pattern: IIA verifies (seed 0: prev
-#: 0.965 / detect 1.0 at 1500 steps) but no component meets the replacement bar: swapping the MLP
-#: for its part keeps 1.0 of task accuracy, yet mean-ablating it still keeps 0.58 (the output is
-#: all zeros on most inputs), so mean ablation is not markedly worse. (Two-variable head -> MLP
-#: mechanisms verify once the MLP sits in the head's layer of a one-layer model and the peak
-#: learning rate is 1e-3 rather than 3e-3–5e-3, at which training diverged: sum_prev and mod_sum
-#: reach IIA 1.0.)
-UNVERIFIED = frozenset({"siit-sort_unique", "siit-detect_pattern"})
-
-
-def verified_names() -> list[str]:
-    return [n for n in SPECS if n not in UNVERIFIED]
-
-
-def _interchange_output(prog: rasp.SOp, var: str, base: Sequence, src: Sequence) -> Any:
-    from interplab.methods.causal.program import output, run_program
-
-    return output(prog, base, {var: run_program(prog, src)[var]})
 
 
 # --------------------------------------------------------------------------- organism
@@ -629,7 +341,20 @@ def load_spec(
 ) -> SIITOrganism:
     """:func:`load_or_train` for a spec not in :data:`SPECS` (e.g. a generated program's twin,
     :mod:`interplab.zoo.siit_generated`): cached under ``organism_dir(spec.name, seed)``. A
-    freshly trained model is also rejected below ``min_task_accuracy`` on the held-out pairs."""
+    freshly trained model is also rejected below ``min_task_accuracy`` on the held-out pairs.
+    Runs under the entry's lock, so two processes asking for one organism train it once."""
+    with weights_cache.entry_lock(organism_dir(spec.name, seed)):
+        return _load_entry(spec, seed, min_iia, retrain, log, min_task_accuracy)
+
+
+def _load_entry(
+    spec: SIITSpec,
+    seed: int,
+    min_iia: float,
+    retrain: bool,
+    log: Callable[[str], None] | None,
+    min_task_accuracy: float,
+) -> SIITOrganism:
     name = spec.name
     directory = organism_dir(name, seed)
     gt_path = directory / GT_NAME

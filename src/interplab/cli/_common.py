@@ -1,0 +1,69 @@
+"""Helpers that several CLI commands share: loading a language model, picking torch's
+thread count and the options a named task needs from the model.
+
+Commands import from here, never from one another, so ``cli/`` has no import circle.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import typer
+
+from interplab.errors import ConfigError
+
+LM_ONLY = "this command needs a language model: smollm2-135m"
+
+
+def load_lm(name: str) -> Any:
+    """Load the pretrained language model ``name``, saying on stderr how long it took.
+
+    Raises ConfigError when ``name`` is not a language model, and says what to install
+    when its dependencies are missing."""
+    from interplab.models.pretrained.registry import get_spec, load, require
+
+    if get_spec(name).kind != "language model":
+        raise ConfigError(f"{name} is a {get_spec(name).kind}; {LM_ONLY}")
+    require(name)  # one line saying what to install, before any progress output
+
+    typer.echo(
+        f"loading {name} (the first load converts the weights and caches them as "
+        "safetensors; later loads read the cache) ...",
+        err=True,
+    )
+    start = time.perf_counter()
+    model = load(name)
+    typer.echo(f"loaded {name} in {time.perf_counter() - start:.1f} s", err=True)
+    return model
+
+
+def default_threads() -> int:
+    """torch threads for CPU work: the cores this process may use that are not already busy
+    (by the 1-minute load average), between 1 and 4. More threads than free cores make torch
+    many times slower on a busy machine (12x on a loaded 2-core machine in our test)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:  # pragma: no cover - no load average
+        busy = 0
+    return max(1, min(4, n - busy))
+
+
+def task_options(task: str, lm: Any) -> dict[str, Any]:
+    """Options a named task needs from the model: induction draws tokens from the model's
+    vocabulary and starts with a BOS token only where the model file asks for one."""
+    options: dict[str, Any] = {}
+    tok = getattr(lm, "tokenizer", None)
+    if task == "induction":
+        vocab = lm.cfg.d_vocab
+        options["vocab"] = (min(1000, vocab // 4), min(20000, vocab))
+        if tok is not None and getattr(tok, "add_bos", False) and tok.bos_id is not None:
+            options["bos"] = tok.bos_id  # only where the model file asks for a start token
+    elif task == "ioi" and tok is not None and getattr(tok, "eos_id", None) is not None:
+        options["pad_id"] = tok.eos_id
+    return options
