@@ -5,17 +5,11 @@ import torch
 
 from interplab.core.hooks import count_hooks
 from interplab.errors import ConfigError, ShapeError, UnknownNameError
-from interplab.methods.circuits import (
-    EDGE_METHODS,
-    CircuitTask,
-    EdgePatcher,
-    eap,
-    eap_ig,
-    find_circuit,
-    patch_nodes,
-)
+from interplab.methods import registry
+from interplab.methods.circuits import EdgePatcher, eap, eap_ig, find_circuit, patch_nodes
 from interplab.models.config import TransformerConfig
 from interplab.models.transformer import HookedTransformer
+from interplab.tasks import Task
 
 
 @pytest.fixture
@@ -35,9 +29,9 @@ def model() -> HookedTransformer:
 
 
 @pytest.fixture
-def task() -> CircuitTask:
+def task() -> Task:
     g = torch.Generator().manual_seed(0)
-    return CircuitTask(
+    return Task(
         torch.randint(0, 10, (6, 8), generator=g), torch.randint(0, 10, (6, 8), generator=g)
     )
 
@@ -84,8 +78,8 @@ def test_single_edge_patch_matches_manual_hook(model, task):
 def test_eap_uses_at_most_three_passes(model, task):
     for ablation in ("zero", "mean", "resample"):
         scores = eap(model, task, ablation=ablation, metric="logit_diff")
-        assert scores.forward_passes + scores.backward_passes <= 3
-        assert scores.backward_passes == 1
+        assert scores.cost.forward + scores.cost.backward <= 3
+        assert scores.cost.backward == 1
 
 
 def test_eap_ig_scores_sum_to_the_total_effect(model, task):
@@ -112,7 +106,7 @@ def test_eap_rejects_distance_metrics(model, task):
 
 
 def test_bad_names_list_valid_ones(model, task):
-    with pytest.raises(UnknownNameError, match="Valid circuit methods"):
+    with pytest.raises(UnknownNameError, match="Valid circuits methods: acdc, activation_norm"):
         find_circuit("acdcc", model, task)
     with pytest.raises(UnknownNameError, match="Valid metrics"):
         find_circuit("patch_edges", model, task, metric="kll")
@@ -122,7 +116,7 @@ def test_bad_names_list_valid_ones(model, task):
 
 def test_bad_task_shapes_are_reported():
     with pytest.raises(ShapeError, match="same shape"):
-        CircuitTask(torch.zeros(2, 4, dtype=torch.long), torch.zeros(3, 4, dtype=torch.long))
+        Task(torch.zeros(2, 4, dtype=torch.long), torch.zeros(3, 4, dtype=torch.long))
 
 
 def test_numeric_output_metrics(task):
@@ -149,9 +143,26 @@ class _Boom(torch.nn.Module):
         raise RuntimeError("layer failed")
 
 
-@pytest.mark.parametrize("method", sorted(EDGE_METHODS) + ["patch_nodes"])
+def test_the_circuits_family_is_registered():
+    assert registry.names("circuits") == sorted(
+        ["patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "activation_norm"]
+    )
+    assert registry.names("circuits", kind="baseline") == [
+        "activation_norm",
+        "random",
+        "weight_norm",
+    ]
+    assert {s.name for s in registry.specs("circuits") if s.needs_gradients} == {"eap", "eap_ig"}
+    assert {s.name for s in registry.specs("circuits") if s.cost_unit == "none"} == {
+        "random",
+        "weight_norm",
+    }
+    assert registry.get("circuits", "eap").fn is eap
+
+
+@pytest.mark.parametrize("method", registry.names("circuits") + ["patch_nodes"])
 def test_hooks_removed_after_errors(model, task, method):
-    fn = patch_nodes if method == "patch_nodes" else EDGE_METHODS[method]
+    fn = patch_nodes if method == "patch_nodes" else registry.get("circuits", method).fn
     options = {"thresholds": (0.1,)} if method == "acdc" else {}
     metric = "logit_diff" if method in ("eap", "eap_ig") else "kl"
     fn(model, task, ablation="resample", metric=metric, **options)  # succeeds, leaves no hooks

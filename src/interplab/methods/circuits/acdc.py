@@ -19,9 +19,11 @@ from typing import Any
 import torch
 
 from interplab.core.circuit import Circuit
+from interplab.methods.base import Cost
 from interplab.methods.circuits.engine import EdgePatcher
 from interplab.methods.circuits.scores import EdgeScores
-from interplab.methods.circuits.task import CircuitTask, MetricSpec
+from interplab.methods.registry import register
+from interplab.tasks import MetricSpec, Task
 
 Tensor = torch.Tensor
 DEFAULT_THRESHOLDS = tuple(float(t) for t in torch.logspace(-4, 0, 9))
@@ -50,9 +52,10 @@ def acdc_once(eng: EdgePatcher, threshold: float) -> Tensor:
     return keep
 
 
+@register("circuits", "acdc", kind="method", cost_unit="passes", metric="edge_auroc")
 def acdc(
     model: Any,
-    task: CircuitTask,
+    task: Task,
     *,
     ablation: str = "resample",
     metric: MetricSpec | None = "kl",
@@ -74,8 +77,7 @@ def acdc(
         "acdc",
         ablation,
         eng.metric.name,
-        eng.counter.forward,
-        eng.counter.backward,
-        time.perf_counter() - start,
-        {"circuit_sizes": sizes},
+        cost=Cost(forward=eng.counter.forward, backward=eng.counter.backward),
+        seconds=time.perf_counter() - start,
+        extra={"circuit_sizes": sizes},
     )

@@ -14,17 +14,20 @@ from typing import Any
 import torch
 
 from interplab.core.circuit import Circuit, Node
+from interplab.methods.base import Cost
 from interplab.methods.circuits.engine import EdgePatcher
 from interplab.methods.circuits.graph import EdgeIndex, model_graph
 from interplab.methods.circuits.scores import EdgeScores
-from interplab.methods.circuits.task import CircuitTask
+from interplab.methods.registry import register
+from interplab.tasks import Task
 
 Tensor = torch.Tensor
 
 
+@register("circuits", "random", kind="baseline", cost_unit="none", metric="edge_auroc")
 def random_scores(
     model: Any,
-    task: CircuitTask | None = None,
+    task: Task | None = None,
     *,
     ablation: str = "resample",
     seed: int = 0,
@@ -59,9 +62,10 @@ def _receiver_matrix(model: Any, node: Node, channel: str) -> Tensor:
     return m.unembed.W_U
 
 
+@register("circuits", "weight_norm", kind="baseline", cost_unit="none", metric="edge_auroc")
 def weight_norm(
     model: Any,
-    task: CircuitTask | None = None,
+    task: Task | None = None,
     *,
     ablation: str = "resample",
     graph: Circuit | None = None,
@@ -80,9 +84,10 @@ def weight_norm(
     return EdgeScores(scores, "weight_norm", ablation, "none")
 
 
+@register("circuits", "activation_norm", kind="baseline", cost_unit="passes", metric="edge_auroc")
 def activation_norm(
     model: Any,
-    task: CircuitTask,
+    task: Task,
     *,
     ablation: str = "resample",
     graph: Circuit | None = None,
@@ -104,7 +109,6 @@ def activation_norm(
         "activation_norm",
         ablation,
         "none",
-        eng.counter.forward,
-        0,
-        time.perf_counter() - start,
+        cost=Cost(forward=eng.counter.forward),
+        seconds=time.perf_counter() - start,
     )

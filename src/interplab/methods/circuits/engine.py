@@ -1,4 +1,4 @@
-"""The edge-patching engine: one forward pass in which any set of edges is ablated.
+"""The stacked backend of the circuit engine: one forward pass in which any set of edges is ablated.
 
 The residual stream is a sum of sender outputs, so ablating edge s -> r means: at r's input,
 subtract s's output in this run and add s's ablated output A_s. With an ablation strength
@@ -11,6 +11,10 @@ subtract s's output in this run and add s's ablated output A_s. With an ablation
 
 Ablated outputs A_s: zero -> 0; mean -> the mean of s's output over the clean inputs (per
 position); resample -> s's output on the corrupted inputs (row i from corrupted row i).
+
+Every sender's output is held at once (a stack [senders, b, p, d] per receiver site), so the
+whole task runs as one batch: exact and fast on organisms, too much memory for a large model's
+full graph, which the running-sums backend (:mod:`.running`) handles.
 """
 
 from __future__ import annotations
@@ -23,13 +27,7 @@ import torch
 from interplab.core.circuit import ABLATIONS, Circuit
 from interplab.errors import ShapeError, unknown_name
 from interplab.methods.circuits.graph import EdgeIndex, model_graph
-from interplab.methods.circuits.task import (
-    CircuitTask,
-    Metric,
-    MetricSpec,
-    resolve_metric,
-    select_outputs,
-)
+from interplab.tasks import Metric, MetricSpec, Task, resolve_metric, select_outputs
 
 Tensor = torch.Tensor
 
@@ -59,7 +57,7 @@ class EdgePatcher:
     def __init__(
         self,
         model: Any,
-        task: CircuitTask,
+        task: Task,
         ablation: str = "resample",
         graph: Circuit | None = None,
         metric: MetricSpec | None = None,

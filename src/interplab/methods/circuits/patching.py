@@ -9,14 +9,16 @@ from typing import Any
 import torch
 
 from interplab.core.circuit import Circuit
+from interplab.methods.base import Cost
 from interplab.methods.circuits.engine import EdgePatcher
 from interplab.methods.circuits.scores import EdgeScores, NodeScores
-from interplab.methods.circuits.task import CircuitTask, MetricSpec
+from interplab.methods.registry import register
+from interplab.tasks import MetricSpec, Task
 
 
 def patch_nodes(
     model: Any,
-    task: CircuitTask,
+    task: Task,
     *,
     ablation: str = "resample",
     metric: MetricSpec | None = None,
@@ -39,15 +41,15 @@ def patch_nodes(
         "patch_nodes",
         ablation,
         eng.metric.name,
-        eng.counter.forward,
-        eng.counter.backward,
-        time.perf_counter() - start,
+        cost=Cost(forward=eng.counter.forward, backward=eng.counter.backward),
+        seconds=time.perf_counter() - start,
     )
 
 
+@register("circuits", "patch_edges", kind="method", cost_unit="passes", metric="edge_auroc")
 def patch_edges(
     model: Any,
-    task: CircuitTask,
+    task: Task,
     *,
     ablation: str = "resample",
     metric: MetricSpec | None = None,
@@ -67,7 +69,6 @@ def patch_edges(
         "patch_edges",
         ablation,
         eng.metric.name,
-        eng.counter.forward,
-        eng.counter.backward,
-        time.perf_counter() - start,
+        cost=Cost(forward=eng.counter.forward, backward=eng.counter.backward),
+        seconds=time.perf_counter() - start,
     )

@@ -1,7 +1,8 @@
-"""EAP, EAP-IG and edge ablation over the *full* edge graph of a large model, memory-bounded.
+"""The running-sums backend of the circuit engine: EAP, EAP-IG and edge ablation over the
+*full* edge graph of a large model, memory-bounded.
 
 The residual stream read by a receiver r is the sum of the outputs of the senders before it. The
-engine of :mod:`.engine` ablates edges by stacking every sender's output at every receiver,
+stacked backend (:mod:`.engine`) ablates edges by stacking every sender's output at every receiver,
 which is exact but needs O(senders x batch x pos x d_model) memory per receiver: fine for
 organisms, too much for SmolLM2 (301 senders, 841 receivers, 123,000 edges). Here the same
 quantities come from two running sums kept during one forward,
@@ -16,8 +17,8 @@ so that, with every edge ablated by the same strength t, each receiver reads
 and the gradient of the metric m with respect to edge s -> r at that point is
 (A_s - S_s) · dm/dx_r: one matrix product between the senders' differences [senders, N] and
 the receivers' input gradients [receivers, N] (N = batch x pos x d_model), accumulated over
-batch chunks of ``batch_size`` prompts. EAP uses t = 0; EAP-IG averages over ``steps`` points of
-t in (0, 1) (midpoint rule, or Gauss-Legendre nodes and weights).
+batch chunks of ``batch_size`` prompts (:func:`chunk_gradients`; :func:`~.eap.eap` and
+:func:`~.eap.eap_ig` choose this backend for large graphs).
 
 To run a circuit (edges kept, the rest ablated) a receiver reads
 ``x_r + (abl - live) - sum over kept s of (A_s - S_s)``, which touches only the kept edges; a
@@ -32,29 +33,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from interplab.core.circuit import ABLATIONS, Node
 from interplab.core.sites import Site
 from interplab.errors import ConfigError, ShapeError, unknown_name
+from interplab.methods.base import Cost
 from interplab.methods.circuits.graph import EdgeIndex, model_graph, receiver_site, sender_site
-from interplab.methods.circuits.scores import EdgeScores, NodeScores
+from interplab.methods.circuits.scores import NodeScores
+from interplab.tasks import Task
 
 Tensor = torch.Tensor
-RULES = ("midpoint", "gauss_legendre")
-
-
-def ig_points(steps: int, rule: str = "midpoint") -> tuple[list[float], list[float]]:
-    """Points t in (0, 1) and weights summing to 1 for integrating over the path."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ConfigError(f"steps must be a positive int, got {steps!r}")
-    if rule == "midpoint":
-        return [(k + 0.5) / steps for k in range(steps)], [1.0 / steps] * steps
-    if rule == "gauss_legendre":
-        x, w = np.polynomial.legendre.leggauss(steps)
-        return [float((xi + 1) / 2) for xi in x], [float(wi / 2) for wi in w]
-    raise unknown_name("integration rule", rule, RULES)
 
 
 class GraphLayout:
@@ -104,7 +93,7 @@ class Ablation:
     values: dict[Site, Tensor]
 
 
-def _check(model: Any, task: Any, ablation: str, batch_size: int) -> None:
+def check_inputs(model: Any, task: Any, ablation: str, batch_size: int) -> None:
     if ablation not in ABLATIONS:
         raise unknown_name("ablation", str(ablation), ABLATIONS)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -186,75 +175,22 @@ def _sender_diffs(layout: GraphLayout, abl: Ablation, record: dict[Site, Tensor]
     return out
 
 
-def _progress(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def attribute_edges(
+def chunk_gradients(
     model: Any,
-    task: Any,
-    *,
-    method: str = "eap_ig",
-    ablation: str = "mean",
-    steps: int = 8,
-    rule: str = "midpoint",
-    batch_size: int = 8,
-    progress: bool = False,
-    signed: bool = False,
-    layout: GraphLayout | None = None,
-) -> EdgeScores:
-    """EAP (``method="eap"``) or EAP-IG (``"eap_ig"``) scores for every edge of the full graph.
-
-    ``task`` is a :class:`~interplab.methods.tasks.TokenTask` (its ``metric`` is the mean logit
-    difference). Signed scores are dm/da_e (positive = ablating the edge raises the metric);
-    the default reports their absolute value. ``extra`` holds the signed sum (for EAP-IG close
-    to m(all ablated) - m(clean)), steps, rule and peak chunk size."""
-    if method not in ("eap", "eap_ig"):
-        raise unknown_name("edge attribution method", method, ("eap", "eap_ig"))
-    _check(model, task, ablation, batch_size)
-    points, weights = ([0.0], [1.0]) if method == "eap" else ig_points(steps, rule)
-    start = time.perf_counter()
-    layout = layout or GraphLayout(model)
-    source = ablation_sources(model, layout, task, ablation, batch_size)
-    chunks = task.chunks(batch_size)
-    scores = torch.zeros(len(layout.senders), len(layout.receivers), dtype=torch.float64)
-    forward = backward = 0
-    bar = _progress(len(chunks) * len(points), f"{method} [{ablation}]", progress)
-    for chunk in chunks:
-        abl = source(chunk)
-        forward += ablation != "zero"
-        for t, w in zip(points, weights):
-            scores += w * _chunk_gradients(model, layout, chunk, abl, t) * (len(chunk) / len(task))
-            forward, backward = forward + 1, backward + 1
-            bar.update(1)
-    bar.close()
-    values = scores[layout.edge_sender, layout.edge_receiver].float()
-    signed_sum = float(values.sum())
-    values = values if signed else values.abs()
-    return EdgeScores(
-        dict(zip(layout.edges, values.tolist())),
-        method,
-        ablation,
-        "logit_diff",
-        forward,
-        backward,
-        time.perf_counter() - start,
-        {
-            "steps": len(points),
-            "rule": rule if method == "eap_ig" else None,
-            "signed_sum": signed_sum,
-            "batch_size": batch_size,
-            "n_prompts": len(task),
-        },
-    )
-
-
-def _chunk_gradients(
-    model: Any, layout: GraphLayout, chunk: Any, abl: Ablation, t: float
+    layout: GraphLayout,
+    chunk: Task,
+    abl: Ablation,
+    t: float,
+    metric: Callable[[Tensor], Tensor],
 ) -> Tensor:
-    """[senders, receivers]: sum over the chunk of (A_s - S_s) · dm/dx_r at strength t."""
+    """[senders, receivers]: (A_s - S_s) · dm/dx_r at strength t, summed over the chunk, where
+    ``metric(logits [b, p, v])`` is the chunk's scalar metric m."""
     record: dict[Site, Tensor] = {}
     inputs: dict[Site, Tensor] = {}
 
@@ -269,7 +205,7 @@ def _chunk_gradients(
 
     with torch.enable_grad(), model.hooks(_hooks(layout, abl, record, on_receiver)):
         logits = model.run(chunk.clean)
-        chunk.metric(logits).backward()
+        metric(logits).backward()
     diffs = _sender_diffs(layout, abl, record)
     out = torch.zeros(len(layout.senders), len(layout.receivers), dtype=torch.float64)
     for site, cols in layout.receiver_cols.items():
@@ -368,7 +304,7 @@ class CircuitRunner:
         batch_size: int = 8,
         layout: GraphLayout | None = None,
     ):
-        _check(model, task, ablation, batch_size)
+        check_inputs(model, task, ablation, batch_size)
         self.model, self.task, self.ablation = model, task, ablation
         self.layout = layout or GraphLayout(model)
         self.chunks = task.chunks(batch_size)
@@ -408,7 +344,7 @@ def patch_nodes_full(
     base = float(runner.values(None).mean())
     nodes = [n for n in layout.senders if n.kind in ("head", "mlp")]
     scores = {}
-    bar = _progress(len(nodes), f"patch nodes [{ablation}]", progress)
+    bar = progress_bar(len(nodes), f"patch nodes [{ablation}]", progress)
     for node in nodes:
         strength = (layout.edge_sender == layout.index.sender_id[node]).float()
         scores[node] = abs(float(runner.values(strength).mean()) - base)
@@ -419,7 +355,6 @@ def patch_nodes_full(
         "patch_nodes",
         ablation,
         "logit_diff",
-        runner.forward,
-        0,
-        time.perf_counter() - start,
+        cost=Cost(forward=runner.forward),
+        seconds=time.perf_counter() - start,
     )

@@ -1,12 +1,14 @@
-"""Results of circuit-discovery methods: scores over edges or nodes, and passes used."""
+"""Results of circuit-discovery methods: scores over edges or nodes, and the passes they used
+(``result.cost.forward`` / ``.backward``, each pass over the whole task batch or one chunk of it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from interplab.core.circuit import Circuit, Edge, Node
 from interplab.errors import ConfigError
+from interplab.methods.base import Result
 
 
 def _top(scores: Mapping, threshold: float | None, top_k: int | None) -> list:
@@ -23,25 +25,20 @@ def _top(scores: Mapping, threshold: float | None, top_k: int | None) -> list:
 
 
 @dataclass(frozen=True)
-class EdgeScores:
+class EdgeScores(Result):
     """Per-edge importance (higher = more important; units depend on the method and metric).
 
     Attributes:
         scores: {edge: score} over every edge of the searched graph.
         method, ablation, metric: how they were computed.
-        forward_passes, backward_passes: model passes used (each over the whole task batch).
-        seconds: wall time.
-        extra: method-specific details (e.g. ACDC's thresholds).
+        cost, seconds, extra (from :class:`~interplab.methods.base.Result`): the forward and
+            backward passes used, wall time, method-specific details (e.g. ACDC's thresholds).
     """
 
     scores: Mapping[Edge, float]
     method: str
     ablation: str
     metric: str
-    forward_passes: int = 0
-    backward_passes: int = 0
-    seconds: float = 0.0
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     def to_circuit(self, threshold: float | None = None, top_k: int | None = None) -> Circuit:
         """The circuit of edges scoring >= ``threshold``, or of the ``top_k`` best edges."""
@@ -61,27 +58,18 @@ class EdgeScores:
                 if n.kind in ("head", "mlp"):
                     out[n] = max(out.get(n, float("-inf")), v)
         return NodeScores(
-            out,
-            self.method,
-            self.ablation,
-            self.metric,
-            self.forward_passes,
-            self.backward_passes,
-            self.seconds,
+            out, self.method, self.ablation, self.metric, cost=self.cost, seconds=self.seconds
         )
 
 
 @dataclass(frozen=True)
-class NodeScores:
+class NodeScores(Result):
     """Per-node importance over heads and MLPs; fields as in :class:`EdgeScores`."""
 
     scores: Mapping[Node, float]
     method: str
     ablation: str
     metric: str
-    forward_passes: int = 0
-    backward_passes: int = 0
-    seconds: float = 0.0
 
     def top(self, threshold: float | None = None, top_k: int | None = None) -> frozenset[Node]:
         return frozenset(_top(self.scores, threshold, top_k))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError, UnknownNameError
-from interplab.methods.tasks import make_task
+from interplab.tasks import make_task
 
 
 class CharTokenizer:
@@ -12,7 +12,7 @@ class CharTokenizer:
     small word table so IOI names are single tokens."""
 
     def __init__(self):
-        from interplab.methods.tasks.ioi import NAMES
+        from interplab.tasks.ioi import NAMES
 
         self.words = {n: 200 + i for i, n in enumerate(NAMES)}
 
@@ -61,7 +61,7 @@ def test_metric_is_the_logit_difference():
     logits = torch.zeros(2, task.seq_len, 10)
     rows = torch.arange(2).unsqueeze(1)
     logits[rows, task.positions, task.labels] = 2.0
-    assert float(task.metric(logits)) == pytest.approx(2.0 - 0.2)
+    assert float(task.mean_logit_diff(logits)) == pytest.approx(2.0 - 0.2)
 
 
 def test_bad_task_input_is_clear():
@@ -71,3 +71,50 @@ def test_bad_task_input_is_clear():
         make_task("induction", None, n=0)
     with pytest.raises(ConfigError, match="half"):
         make_task("induction", None, half=1)
+
+
+def test_positions_are_one_tensor_whatever_form_they_come_in():
+    from interplab.errors import ShapeError
+    from interplab.tasks import Task
+
+    clean = torch.arange(12).view(3, 4)
+    default = Task(clean, clean.flip(0))
+    assert default.positions.tolist() == [[1, 2, 3]] * 3 and default.scored_positions == (1, 2, 3)
+    shared = Task(clean, clean.flip(0), (3, 1))
+    assert shared.positions.shape == (3, 2) and shared.scored_positions == (3, 1)
+    per_row = Task(clean, clean.flip(0), torch.tensor([[1], [2], [3]]))
+    assert not per_row.shared_positions
+    with pytest.raises(ConfigError, match="different positions"):
+        per_row.scored_positions  # noqa: B018
+    # selecting the scored outputs reads row i at its own positions
+    logits = torch.arange(3 * 4 * 2, dtype=torch.float).view(3, 4, 2)
+    assert per_row.select(logits)[:, 0, 0].tolist() == [2.0, 12.0, 22.0]
+    for bad in ((4,), torch.zeros(2, 1, dtype=torch.long), "last"):
+        with pytest.raises(ShapeError, match="positions"):
+            Task(clean, clean, bad)
+    with pytest.raises(ShapeError, match="labels"):
+        Task(clean, clean, (1,), labels=torch.zeros(3, 2, dtype=torch.long))
+
+
+def test_rows_keep_every_field_and_a_task_is_checked():
+    from interplab.tasks import Task, check_task
+
+    clean = torch.arange(12).view(3, 4)
+    task = Task(
+        clean,
+        clean + 1,
+        (2,),
+        clean[:, 3:],
+        clean[:, :1],
+        metric="logit_diff",
+        name="t",
+        texts=("a", "b", "c"),
+    )
+    part = task.rows(1, 3)
+    assert torch.equal(part.corrupted, clean[1:] + 1) and part.texts == ("b", "c")
+    assert torch.equal(part.wrong_labels, clean[1:, :1]) and part.metric == "logit_diff"
+    assert check_task(task) is task
+    with pytest.raises(ConfigError, match="expected an interplab.tasks.Task"):
+        check_task({"clean": clean})
+    with pytest.raises(ConfigError, match="no labels"):
+        Task(clean, clean).logit_diffs(torch.zeros(3, 4, 5))

@@ -1,4 +1,10 @@
-"""Builders of the named tasks (seeded; tokenizer.encode(str) -> list[int])."""
+"""Induction on repeated random tokens: the prompt set and the raw repeated sequences.
+
+induction_task    BOS? + r + r for a random token sequence r; corrupted: BOS? + r' + r (the
+                  second half is no longer a repeat); metric logit(next token of r) - mean
+                  logit over the second copy
+repeated_tokens   [r, r] token rows (optionally after a BOS), for head scores and losses
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,9 @@ from typing import Any
 import torch
 
 from interplab.errors import ConfigError
-from interplab.methods.tasks.base import TokenTask
+from interplab.tasks.task import Task
 
-
-def ioi_task(tokenizer: Any, *, n: int = 32, seed: int = 0, pad_id: int = 0) -> TokenTask:
-    """IOI-style prompts (see :mod:`interplab.methods.tasks.ioi`): scored at each prompt's last
-    position, right = the indirect object, wrong = the subject."""
-    from interplab.methods.tasks.ioi import make_ioi
-
-    return make_ioi(tokenizer, n=n, seed=seed, pad_id=pad_id).to_token_task()
+Tensor = torch.Tensor
 
 
 def induction_task(
@@ -26,7 +26,7 @@ def induction_task(
     half: int = 8,
     vocab: tuple[int, int] | None = None,
     bos: int | None = None,
-) -> TokenTask:
+) -> Task:
     """BOS? + r + r with r ``half`` random tokens; corrupted BOS? + r' + r. Scored at the
     ``half - 1`` positions of the second copy whose next token is the copy's next token.
     ``vocab``: the (low, high) token id range to draw from (default: ids 1000..min(20000, V))."""
@@ -46,14 +46,26 @@ def induction_task(
         clean, corrupt, start = torch.cat([col, clean], 1), torch.cat([col, corrupt], 1), 1
     # position start + half + j (j = 0..half-2) holds r[j] in the second copy; its next is r[j+1]
     positions = torch.arange(start + half, start + 2 * half - 1).expand(n, -1).clone()
-    labels = r[:, 1:].clone()
-    return TokenTask(
+    return Task(
         clean,
         corrupt,
         positions,
-        labels,
+        r[:, 1:].clone(),
         None,
-        "induction",
-        f"induction on {half} repeated random tokens: logit(next token) - mean logit "
-        "over the second copy; corrupted prompts have a different first copy",
+        metric="logit_diff",
+        name="induction",
+        description=f"induction on {half} repeated random tokens: logit(next token) - mean "
+        "logit over the second copy; corrupted prompts have a different first copy",
     )
+
+
+def repeated_tokens(
+    n_seqs: int, seq_len: int, vocab: tuple[int, int], bos: int | None = None, seed: int = 0
+) -> Tensor:
+    """[n_seqs, (1 if bos) + 2 * seq_len] int64 token ids: a random sequence twice."""
+    gen = torch.Generator().manual_seed(seed)
+    r = torch.randint(vocab[0], vocab[1], (n_seqs, seq_len), generator=gen)
+    toks = torch.cat([r, r], dim=1)
+    if bos is not None:
+        toks = torch.cat([torch.full((n_seqs, 1), bos), toks], dim=1)
+    return toks

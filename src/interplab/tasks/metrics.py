@@ -1,8 +1,6 @@
-"""The task a circuit is found for, and the metrics that score a (patched) run of it.
+"""The metrics that score a (patched) run of a :class:`~interplab.tasks.task.Task`.
 
-A :class:`CircuitTask` holds clean inputs, their corrupted counterparts (same shape; the
-resample-ablation source) and which output positions are scored. Metrics compare the outputs
-of a run at the scored positions with the clean run:
+Metrics compare the outputs of a run at the scored positions with the clean run:
 
     logit_diff   mean of logit[label] - logit[wrong_label] (categorical outputs; without wrong
                  labels: logit[label] - mean logit). For a numerical output (d_vocab_out = 1):
@@ -13,83 +11,22 @@ of a run at the scored positions with the clean run:
                  (numerical: within 0.05) equals the label. Not differentiable.
     a callable   fn(out [b, n, v], ctx: MetricContext) -> scalar tensor.
 
-Shapes: b = batch, p = pos, n = number of scored positions, v = d_vocab_out.
+Every named metric is a mean over rows and scored positions. Shapes: b = batch, n = number of
+scored positions, v = d_vocab_out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Union
 
 import torch
 
-from interplab.errors import ConfigError, ShapeError, unknown_name
+from interplab.errors import ConfigError, unknown_name
+from interplab.tasks.task import MetricSpec, Task
 
 Tensor = torch.Tensor
 METRICS = ("logit_diff", "kl", "l2", "accuracy")
-MetricSpec = Union[str, Callable[[Tensor, "MetricContext"], Tensor]]  # noqa: UP007 (forward reference)
-
-
-@dataclass(frozen=True, eq=False)
-class CircuitTask:
-    """Clean and corrupted inputs plus what is scored.
-
-    Attributes:
-        clean: int64 tokens [b, p].
-        corrupted: int64 tokens [b, p] (same shape); the source for resample ablation.
-        positions: scored output positions; None = every position but 0 (BOS).
-        labels: correct answers at the scored positions [b, n] (int64 classes, or float values
-            for a numerical output); None = the clean model's own predictions.
-        wrong_labels: the answer on the corrupted input [b, n], used by ``logit_diff``.
-        metric: the default metric name (or callable) for methods that are not given one.
-        name: display name.
-    """
-
-    clean: Tensor
-    corrupted: Tensor
-    positions: tuple[int, ...] | None = None
-    labels: Tensor | None = None
-    wrong_labels: Tensor | None = None
-    metric: MetricSpec = "kl"
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        problems = []
-        for attr in ("clean", "corrupted"):
-            value = getattr(self, attr)
-            if not isinstance(value, Tensor) or value.dim() != 2:
-                problems.append(
-                    f"{attr} must be a [batch, pos] token tensor, got "
-                    f"{getattr(value, 'shape', type(value).__name__)}"
-                )
-        if not problems and self.clean.shape != self.corrupted.shape:
-            problems.append(
-                f"clean {tuple(self.clean.shape)} and corrupted "
-                f"{tuple(self.corrupted.shape)} must have the same shape "
-                "(resample ablation pairs row i with row i)"
-            )
-        if not problems:
-            b, n = self.clean.shape[0], len(self.scored_positions)
-            for attr in ("labels", "wrong_labels"):
-                value = getattr(self, attr)
-                if value is not None and tuple(value.shape) != (b, n):
-                    problems.append(
-                        f"{attr} must have shape [batch, n_scored] = {(b, n)}, got "
-                        f"{tuple(value.shape)}"
-                    )
-        if problems:
-            raise ShapeError("invalid CircuitTask: " + "; ".join(problems))
-
-    @property
-    def scored_positions(self) -> tuple[int, ...]:
-        if self.positions is not None:
-            return tuple(self.positions)
-        return tuple(range(1, self.clean.shape[1]))
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.clean.shape[0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,12 +60,12 @@ class Metric:
         return new - current if self.distance else abs(new - current)
 
 
-def select_outputs(logits: Tensor, task: CircuitTask) -> Tensor:
+def select_outputs(logits: Tensor, task: Task) -> Tensor:
     """Model outputs [b, p, v] -> the scored positions [b, n, v]."""
-    return logits[:, list(task.scored_positions), :]
+    return task.select(logits)
 
 
-def resolve_metric(spec: MetricSpec | None, task: CircuitTask, clean_logits: Tensor) -> Metric:
+def resolve_metric(spec: MetricSpec | None, task: Task, clean_logits: Tensor) -> Metric:
     """Build the metric for ``task`` given the clean run's logits [b, p, v]."""
     spec = task.metric if spec is None else spec
     out = select_outputs(clean_logits, task).detach()

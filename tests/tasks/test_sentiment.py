@@ -6,8 +6,9 @@ import pytest
 
 pytest.importorskip("vaderSentiment")
 
+from interplab.data.sentiment_lexicon import lexicon
 from interplab.errors import ConfigError
-from interplab.methods.tasks.sentiment import (
+from interplab.tasks.sentiment import (
     FAMILIES,
     NOUNS,
     PLAIN,
@@ -15,7 +16,6 @@ from interplab.methods.tasks.sentiment import (
     SPLITS,
     sentiment_splits,
 )
-from interplab.models.sentiment_lexicon import lexicon
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,15 @@
-"""Full-graph EAP / EAP-IG / circuit runs on a tiny random Llama agree exactly with the
-edge-patching engine (which stacks every sender at every receiver), chunked or not."""
+"""The running-sums backend on a tiny random Llama: its layout, circuit runs and node patching
+agree with the stacked engine (which holds every sender at every receiver), chunked or not.
+EAP / EAP-IG across the two backends: test_one_engine.py."""
 
 import pytest
 import torch
 
 from interplab.errors import ConfigError, UnknownNameError
-from interplab.methods.circuits import EdgePatcher, eap, eap_ig, patch_nodes
-from interplab.methods.circuits.full_graph import (
-    CircuitRunner,
-    GraphLayout,
-    attribute_edges,
-    ig_points,
-    patch_nodes_full,
-)
-from interplab.methods.tasks import make_task
+from interplab.methods.circuits import EdgePatcher, eap, eap_ig, ig_points, patch_nodes
+from interplab.methods.circuits.running import CircuitRunner, GraphLayout, patch_nodes_full
 from interplab.models.pretrained.llama import LlamaConfig
+from interplab.tasks import make_task
 from tests.llama_helpers import random_llama
 
 CFG = LlamaConfig(d_vocab=50, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, d_mlp=24, n_ctx=64)
@@ -47,40 +42,25 @@ def test_layout_covers_the_full_graph(model):
     assert len(layout.receivers) == 2 * (4 * 3 + 1) + 1
 
 
-@pytest.mark.parametrize("ablation", ["mean", "resample", "zero"])
-def test_eap_matches_the_engine_gradient(model, task, ablation):
-    ref = eap(model, task.to_circuit_task(), ablation=ablation, metric="logit_diff", signed=True)
-    mine = attribute_edges(model, task, method="eap", ablation=ablation, batch_size=4, signed=True)
-    assert mine.forward_passes >= 2 and mine.backward_passes == 2  # two chunks
-    for e, v in ref.scores.items():
-        assert mine.scores[e] == pytest.approx(v, abs=1e-5)
-
-
-@pytest.mark.parametrize("ablation", ["mean", "resample"])
-def test_eap_ig_matches_the_engine(model, task, ablation):
-    ref = eap_ig(
-        model, task.to_circuit_task(), ablation=ablation, metric="logit_diff", steps=3, signed=True
-    )
-    mine = attribute_edges(
-        model, task, method="eap_ig", ablation=ablation, steps=3, batch_size=5, signed=True
-    )
-    for e, v in ref.scores.items():
-        assert mine.scores[e] == pytest.approx(v, abs=1e-5)
-
-
 def test_eap_ig_sum_approaches_the_total_effect(model, task):
     """Completeness: the signed scores integrate dm/da along the path, so their sum tends to
     m(all ablated) - m(clean) (this random model is wiggly: 32 Gauss-Legendre points)."""
     runner = CircuitRunner(model, task, "mean", batch_size=6)
     total = float(runner.values(torch.ones(len(runner.layout))).mean() - runner.values(None).mean())
-    gl = attribute_edges(
-        model, task, method="eap_ig", ablation="mean", steps=32, rule="gauss_legendre", signed=True
+    gl = eap_ig(
+        model,
+        task,
+        ablation="mean",
+        steps=32,
+        rule="gauss_legendre",
+        signed=True,
+        backend="running",
     )
     assert gl.extra["signed_sum"] == pytest.approx(total, rel=1e-3, abs=1e-4)
 
 
 def test_circuit_runs_match_the_engine(model, task):
-    eng = EdgePatcher(model, task.to_circuit_task(), "resample", metric="logit_diff")
+    eng = EdgePatcher(model, task, "resample", metric="logit_diff")
     runner = CircuitRunner(model, task, "resample", batch_size=4)
     gen = torch.Generator().manual_seed(0)
     for density in (0.0, 0.03, 0.5, 0.97, 1.0):
@@ -93,7 +73,7 @@ def test_circuit_runs_match_the_engine(model, task):
 
 
 def test_node_patching_matches_the_engine(model, task):
-    ref = patch_nodes(model, task.to_circuit_task(), ablation="mean", metric="logit_diff")
+    ref = patch_nodes(model, task, ablation="mean", metric="logit_diff")
     mine = patch_nodes_full(model, task, ablation="mean", batch_size=4)
     assert set(ref.scores) == set(mine.scores)
     for n, v in ref.scores.items():
@@ -114,8 +94,14 @@ def test_bad_options_are_clear(model, task):
     with pytest.raises(ConfigError, match="steps"):
         ig_points(0)
     with pytest.raises(ConfigError, match="batch size"):
-        attribute_edges(model, task, batch_size=0)
+        eap_ig(model, task, batch_size=0, backend="running")
     with pytest.raises(UnknownNameError, match="ablation"):
-        attribute_edges(model, task, ablation="median")
-    with pytest.raises(UnknownNameError, match="edge attribution method"):
-        attribute_edges(model, task, method="acdc")
+        eap(model, task, ablation="median", backend="running")
+    with pytest.raises(UnknownNameError, match="backend"):
+        eap(model, task, backend="stack")
+    with pytest.raises(ConfigError, match="full graph"):
+        eap(model, task, graph=GraphLayout(model).index.graph, backend="running")
+    with pytest.raises(ConfigError, match="gradient is zero"):
+        eap(model, task, metric="kl", backend="running")
+    with pytest.raises(ConfigError, match="differentiable"):
+        eap_ig(model, task, metric="accuracy", backend="running")
