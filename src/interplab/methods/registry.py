@@ -121,7 +121,14 @@ def register(
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         doc = (fn.__doc__ or "").strip().splitlines()
         spec = MethodSpec(
-            family, name, kind, fn, cost_unit, metric, needs_gradients, summary or (doc[0] if doc else "")
+            family,
+            name,
+            kind,
+            fn,
+            cost_unit,
+            metric,
+            needs_gradients,
+            summary or (doc[0] if doc else ""),
         )
         old = _REGISTRY.get((family, name))
         if old is not None and old.fn is not fn:

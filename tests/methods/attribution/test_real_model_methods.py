@@ -7,10 +7,11 @@ import torch
 
 from interplab.methods.attribution.gradients import input_x_gradient, integrated_gradients
 from interplab.methods.attribution.head_patching import activation_patching, attribution_patching
+from interplab.methods.attribution.induction_heads import detect_induction_heads
 from interplab.methods.attribution.lens import logit_lens_and_dla
-from interplab.methods.tasks.induction import detect_induction_heads, repeated_tokens
-from interplab.methods.tasks.ioi import NAMES, make_ioi
 from interplab.models.pretrained.llama import HookedLlama, LlamaConfig
+from interplab.tasks.induction import repeated_tokens
+from interplab.tasks.ioi import NAMES, ioi_task
 from tests.llama_helpers import random_llama
 
 
@@ -59,29 +60,28 @@ def test_induction_scores_match_pattern_by_hand():
 
 def test_ioi_dataset_is_well_formed():
     tok = WordTokenizer()
-    ds = make_ioi(tok, n=12)
-    assert ds.clean.shape == ds.corrupt.shape and len(ds) == 12
+    ds = ioi_task(tok, n=12)
+    assert ds.clean.shape == ds.corrupted.shape and len(ds) == 12
     for i in range(12):
-        assert ds.clean[i, ds.last[i]] == tok.encode(" to")[0]
-        assert ds.io_ids[i] != ds.s_ids[i]
+        assert ds.clean[i, ds.positions[i, 0]] == tok.encode(" to")[0]
+        assert ds.labels[i, 0] != ds.wrong_labels[i, 0]
     assert all(any(n.strip() in t for n in NAMES) for t in ds.texts)
 
 
 def test_activation_patching_matches_full_runs_and_attribution_is_close():
     hm = tiny_llama()
-    ds = make_ioi(WordTokenizer(), n=8)
-    exact = activation_patching(hm, ds, 2, 4)
+    ds = ioi_task(WordTokenizer(), n=8)
+    exact = activation_patching(hm, ds)
     from interplab import Component as C
     from interplab import Patch, Site
-    from interplab.methods.tasks.ioi import logit_diff
 
     _, clean = hm.run_with_cache(ds.clean, [Site(C.ATTN_Z, 1, 2)])
-    out = hm.run_with(ds.corrupt, [Patch(Site(C.ATTN_Z, 1, 2), clean[Site(C.ATTN_Z, 1, 2)])])
-    want = (logit_diff(out, ds).mean().item() - exact.corrupt_ld) / (
+    out = hm.run_with(ds.corrupted, [Patch(Site(C.ATTN_Z, 1, 2), clean[Site(C.ATTN_Z, 1, 2)])])
+    want = (ds.logit_diffs(out).mean().item() - exact.corrupt_ld) / (
         exact.clean_ld - exact.corrupt_ld
     )
     assert abs(exact.scores[1, 2].item() - want) < 1e-4  # PartialRun == full run
-    approx = attribution_patching(hm, ds, 2, 4)
+    approx = attribution_patching(hm, ds)
     assert approx.scores.shape == (2, 4)
     assert (
         abs(approx.clean_ld - exact.clean_ld) < 1e-4
@@ -91,7 +91,7 @@ def test_activation_patching_matches_full_runs_and_attribution_is_close():
 
 def test_logit_lens_last_layer_equals_model_logit_diff():
     hm = tiny_llama()
-    ds = make_ioi(WordTokenizer(), n=8)
+    ds = ioi_task(WordTokenizer(), n=8)
     res = logit_lens_and_dla(hm, ds)
     assert abs(res.layer_logit_diff[-1].item() - res.final_logit_diff) < 1e-4
     assert res.head_dla.shape == (2, 4)
@@ -116,7 +116,7 @@ def test_attribution_patching_is_exact_where_the_logit_difference_is_linear_in_z
     first-order estimate must equal activation patching head by head (catches scale bugs)."""
     from interplab import HookedTransformer, TransformerConfig
 
-    ds = make_ioi(WordTokenizer(), n=8)
+    ds = ioi_task(WordTokenizer(), n=8)
     cfg = TransformerConfig(
         n_layers=1,
         d_model=32,
@@ -131,8 +131,8 @@ def test_attribution_patching_is_exact_where_the_logit_difference_is_linear_in_z
         seed=2,
     )
     hm = HookedTransformer(cfg)
-    exact = activation_patching(hm, ds, 1, 4)
-    approx = attribution_patching(hm, ds, 1, 4)
+    exact = activation_patching(hm, ds)
+    approx = attribution_patching(hm, ds)
     assert exact.scores.abs().max() > 0.05
     assert torch.allclose(approx.scores, exact.scores, atol=1e-4)
 
@@ -145,31 +145,31 @@ def test_head_patching_is_generic_over_tasks_and_models():
     from interplab import Component as C
     from interplab import Patch, Site
     from interplab.errors import ConfigError
-    from interplab.methods.tasks import induction_task
+    from interplab.tasks import induction_task
 
     hm = tiny_llama()
     task = induction_task(None, n=6, half=5, vocab=(5, 100))
-    res = activation_patching(hm, task, 2, 4)
+    res = activation_patching(hm, task)
     site = Site(C.ATTN_Z, 0, 1)
     _, clean = hm.run_with_cache(task.clean, [site])
     out = hm.run_with(task.corrupted, [Patch(site, clean[site])])
-    want = (task.metric(out).item() - res.corrupt_ld) / (res.clean_ld - res.corrupt_ld)
+    want = (task.mean_logit_diff(out).item() - res.corrupt_ld) / (res.clean_ld - res.corrupt_ld)
     assert abs(res.scores[0, 1].item() - want) < 1e-4
-    assert attribution_patching(hm, task, 2, 4).scores.shape == (2, 4)
-    with pytest.raises(ConfigError, match="TokenTask"):
-        activation_patching(hm, {"clean": task.clean}, 2, 4)
+    assert attribution_patching(hm, task).scores.shape == (2, 4)
+    with pytest.raises(ConfigError, match="expected an interplab.tasks.Task"):
+        activation_patching(hm, {"clean": task.clean})
     with pytest.raises(ConfigError, match="one scored position"):
         logit_lens_and_dla(hm, task)
 
 
 @pytest.mark.slow  # trains the induction organism on a fresh cache
 def test_head_patching_runs_on_a_trained_organism():
-    from interplab.methods.tasks import induction_task
+    from interplab.tasks import induction_task
     from interplab.zoo.organisms import cached_organism_model
 
     model = cached_organism_model("induction")  # the model only: no truth is scored here
     cfg = model.cfg
     task = induction_task(None, n=8, half=4, vocab=(0, cfg.d_vocab))
-    res = activation_patching(model, task, cfg.n_layers, cfg.n_heads)
+    res = activation_patching(model, task)
     assert res.scores.shape == (cfg.n_layers, cfg.n_heads) and torch.isfinite(res.scores).all()
     assert res.clean_ld > res.corrupt_ld  # the organism does induction; the corruption breaks it

@@ -9,12 +9,12 @@ import pytest
 from interplab.compile.hidden_rules import RuleFamily, compile_hidden_rule
 from interplab.errors import ConfigError, UnknownNameError
 from interplab.methods.auditing import (
-    METHODS,
     QueryBudgetExceeded,
     QueryProxy,
     audit,
     fixed_position_heads,
 )
+from interplab.methods.registry import names
 
 FAMILY = RuleFamily("reverse", (0, 1, 2, 3), 5)
 
@@ -48,14 +48,14 @@ def organism():
     return rule, compile_hidden_rule(FAMILY, rule)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", names("auditing"))
 @pytest.mark.parametrize("budget", [0, 1, 3, 7])
 def test_budget_is_never_exceeded(organism, method, budget):
     rule, model = organism
     counted = CountingModel(model)
-    report = audit(counted, FAMILY, budget, method=method, seed=budget)
+    report = audit(counted, FAMILY, method=method, budget=budget, seed=budget)
     assert counted.forwards <= budget
-    assert report.queries_used == counted.forwards
+    assert report.cost.queries == counted.forwards
     assert report.rule in FAMILY.rules
 
 
@@ -89,10 +89,10 @@ def test_generous_budget_recovers_a_behaviourally_equal_rule(organism):
     inputs = [FAMILY.triggered_input(rng, rule) for _ in range(100)]
     truth = model(inputs)
     for method in ("white_box", "black_box_active"):
-        stated = audit(model, FAMILY, 24, method=method, seed=1).rule
+        stated = audit(model, FAMILY, method=method, budget=24, seed=1).rule
         assert [FAMILY.predict(x, stated) for x in inputs] == truth
 
 
 def test_unknown_method_lists_the_valid_ones(organism):
     with pytest.raises(UnknownNameError, match="white_box"):
-        audit(organism[1], FAMILY, 4, method="telepathy")
+        audit(organism[1], FAMILY, method="telepathy", budget=4)

@@ -76,7 +76,7 @@ def test_bad_config(kwargs, needle):
 def test_a_dictionary_does_not_start_at_the_features_of_an_organism_with_its_seed(seed):
     """Both draw unit rows from a seeded generator; unsalted, the first decoder rows *were* the
     true features (MMCS ~1 before any training)."""
-    from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
+    from interplab.data.synthetic import SyntheticConfig, SyntheticFeatures
 
     truth = SyntheticFeatures(SyntheticConfig(n_features=32, d=16, seed=seed)).directions
     d = SparseDictionary(DictionaryConfig(d_in=16, d_latent=64, activation="relu", seed=seed))

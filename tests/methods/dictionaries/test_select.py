@@ -5,6 +5,7 @@ import inspect
 import pytest
 import torch
 
+from interplab.data.synthetic import SyntheticConfig, SyntheticFeatures
 from interplab.errors import ConfigError, ShapeError
 from interplab.methods.dictionaries import (
     DictionaryConfig,
@@ -13,7 +14,6 @@ from interplab.methods.dictionaries import (
     sweep_sparsity,
 )
 from interplab.methods.dictionaries.select import choose
-from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
 
 
 def _activations(mean_active: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

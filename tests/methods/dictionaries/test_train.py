@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interplab.data.synthetic import SyntheticConfig, SyntheticFeatures
 from interplab.errors import ConfigError, ShapeError, WeightsError
 from interplab.eval.features import mmcs, score_dictionary
 from interplab.methods.dictionaries import (
@@ -12,7 +13,6 @@ from interplab.methods.dictionaries import (
     save_dictionary,
     train_dictionary,
 )
-from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def test_the_planted_unit_ranks_first_and_readout_weights_matter():
     assert int(r.order[0]) == 4
     readout = torch.ones(6)
     readout[4] = 0.0  # a unit the output ignores carries no attribution
-    assert int(rank_units(h, z, readout).order[0]) != 4
+    assert int(rank_units(h, z, readout=readout).order[0]) != 4
 
 
 def test_mean_ablation_removes_the_concept_and_keeps_the_rest():
@@ -52,7 +52,7 @@ def test_bad_input():
     with pytest.raises(ShapeError):
         rank_units(h, z[:5])
     with pytest.raises(ShapeError):
-        rank_units(h, z, torch.ones(3))
+        rank_units(h, z, readout=torch.ones(3))
     with pytest.raises(ConfigError):
         rank_units(h, z).top(7)
     with pytest.raises(ConfigError):

@@ -66,7 +66,7 @@ def test_attribution_is_exact_before_a_linear_readout(case):
     act = explain_failure_features(model, x, xa, method="activation", **kw)
     att = explain_failure_features(model, x, xa, method="attribution", **kw)
     assert torch.allclose(act.scores, att.scores, atol=1e-3, rtol=1e-3)
-    assert act.forward > att.forward and att.backward == 1
+    assert act.cost.forward > att.cost.forward and att.cost.backward == 1
 
 
 def test_sae_latents_restore_adversarial_failures_beside_neurons_and_random(case):

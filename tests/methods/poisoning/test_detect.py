@@ -13,7 +13,8 @@ from interplab.core.model import wrap_module
 from interplab.core.sites import Site
 from interplab.errors import ConfigError, ShapeError, UnknownNameError
 from interplab.eval.poisoning import poison_detection_auroc, trigger_detection_auroc
-from interplab.methods.poisoning import METHODS, PoisonScores, detect_poison
+from interplab.methods.poisoning import PoisonScores, detect_poison
+from interplab.methods.registry import names
 
 SITE = Site.module("act")
 D, TARGET, TRIGGER_VALUE = 8, 2, 4.0
@@ -70,7 +71,7 @@ def test_the_synthetic_model_learned_the_planted_trigger(case):
 
 
 @pytest.mark.parametrize(
-    "method", ["activation_clustering", "spectral_signature", "sae_features", "trigger"]
+    "method", ["activation_clustering", "spectral_signature", "sae_features", "oracle:trigger"]
 )
 def test_detectors_find_the_planted_cluster(case, method):
     model, x, y, idx, trigger = case
@@ -78,7 +79,7 @@ def test_detectors_find_the_planted_cluster(case, method):
         model,
         x,
         y,
-        method,
+        method=method,
         site=SITE,
         seed=0,
         trigger=trigger,
@@ -103,7 +104,7 @@ def test_input_anomaly_finds_isolated_mislabelled_examples(case):
     wrong = (y == 0).nonzero().flatten()[:5]
     y = y.clone()
     y[wrong] = TARGET
-    found = detect_poison(model, x, y, "input_anomaly", neighbours=10)
+    found = detect_poison(model, x, y, method="input_anomaly", neighbours=10)
     assert poison_detection_auroc(found.scores, wrong) >= 0.95
     assert found.score(x[:7]).shape == (7,)
 
@@ -111,17 +112,17 @@ def test_input_anomaly_finds_isolated_mislabelled_examples(case):
 def test_random_is_near_one_half_on_average(case):
     model, x, y, idx, _ = case
     values = [
-        poison_detection_auroc(detect_poison(model, x, y, "random", seed=s).scores, idx)
+        poison_detection_auroc(detect_poison(model, x, y, method="random", seed=s).scores, idx)
         for s in range(30)
     ]
     assert abs(sum(values) / len(values) - 0.5) < 0.03
-    a = detect_poison(model, x, y, "random", seed=3).scores
-    assert torch.equal(a, detect_poison(model, x, y, "random", seed=3).scores)
+    a = detect_poison(model, x, y, method="random", seed=3).scores
+    assert torch.equal(a, detect_poison(model, x, y, method="random", seed=3).scores)
 
 
 def test_loss_scores_are_per_example_cross_entropy(case):
     model, x, y, _, _ = case
-    found = detect_poison(model, x, y, "loss")
+    found = detect_poison(model, x, y, method="loss")
     with torch.no_grad():
         expected = nn.functional.cross_entropy(model.run(x), y, reduction="none")
     assert torch.allclose(found.scores, expected)
@@ -129,24 +130,24 @@ def test_loss_scores_are_per_example_cross_entropy(case):
 
 def test_bad_input_gets_clear_errors(case):
     model, x, y, _, _ = case
-    assert set(METHODS) >= {
+    assert set(names("poisoning")) >= {
         "activation_clustering",
         "spectral_signature",
         "sae_features",
         "loss",
         "input_anomaly",
         "random",
-        "trigger",
+        "oracle:trigger",
     }
     with pytest.raises(UnknownNameError):
-        detect_poison(model, x, y, "spectral_signatures", site=SITE)
+        detect_poison(model, x, y, method="spectral_signatures", site=SITE)
     with pytest.raises(ConfigError, match="site="):
-        detect_poison(model, x, y, "activation_clustering")
+        detect_poison(model, x, y, method="activation_clustering")
     with pytest.raises(ConfigError, match="trigger="):
-        detect_poison(model, x, y, "trigger")
+        detect_poison(model, x, y, method="oracle:trigger")
     with pytest.raises(ShapeError):
-        detect_poison(model, x, y[:-1], "loss")
+        detect_poison(model, x, y[:-1], method="loss")
     with pytest.raises(ShapeError):
-        detect_poison(model, x, y.float(), "loss")
+        detect_poison(model, x, y.float(), method="loss")
     with pytest.raises(ConfigError, match="bad option"):
-        detect_poison(model, x, y, "input_anomaly", neighbors=3)
+        detect_poison(model, x, y, method="input_anomaly", neighbors=3)

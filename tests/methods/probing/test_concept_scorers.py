@@ -45,9 +45,9 @@ def test_trained_scorers_find_the_planted_direction(fit):
 
 
 def test_random_direction_uses_no_labels_and_is_seeded():
-    a, b = random_scorer(24, 5), random_scorer(24, 5)
+    a, b = random_scorer(torch.zeros(2, 24), seed=5), random_scorer(torch.zeros(2, 24), seed=5)
     assert torch.equal(a.w, b.w) and float(a.w.norm()) == pytest.approx(1.0)
-    assert not torch.equal(a.w, random_scorer(24, 6).w)
+    assert not torch.equal(a.w, random_scorer(torch.zeros(2, 24), seed=6).w)
 
 
 def test_sparse_probe_picks_the_planted_feature_and_a_small_k():

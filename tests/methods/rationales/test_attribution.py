@@ -18,7 +18,7 @@ def test_exact_linear_shap_equals_the_oracle():
     rows = org.test_rows[:20]
     oracle = org.true_attributions(rows)
     for i, x in enumerate(rows):
-        a = attribute("linear_shap", model, x, org.background)
+        a = attribute(model, x, method="oracle:linear_shap", baseline=org.background)
         assert float((a.values - oracle[i]).abs().max()) < 1e-6
         assert abs(float(a.values.sum()) - (a.score - a.base)) < 1e-9  # efficiency
 
@@ -26,7 +26,7 @@ def test_exact_linear_shap_equals_the_oracle():
 def test_integrated_gradients_is_exact_on_a_linear_model():
     org, model = _model("credit-linear")
     x = org.test_rows[0]
-    a = attribute("integrated_gradients", model, x, org.background)
+    a = attribute(model, x, method="integrated_gradients", baseline=org.background)
     assert float((a.values - org.true_attributions(x[None])[0]).abs().max()) < 1e-6
 
 
@@ -38,7 +38,7 @@ def test_kernel_shap_is_within_its_reported_error():
     oracle = org.true_attributions(rows)
     within, worst = 0, 0.0
     for i, x in enumerate(rows):
-        a = attribute("kernel_shap", model, x, org.background, seed=i)
+        a = attribute(model, x, method="kernel_shap", baseline=org.background, seed=i)
         err = (a.values - oracle[i]).abs()
         within += int((err <= a.error).sum())
         worst = max(worst, float((err / a.error.clamp_min(1e-12)).max()))
@@ -50,28 +50,30 @@ def test_random_and_occlusion_are_not_the_oracle():
     org, model = _model("credit-linear")
     x = org.test_rows[0]
     truth = org.true_attributions(x[None])[0]
-    r = attribute("random", model, x, org.background, seed=1)
+    r = attribute(model, x, method="random", baseline=org.background, seed=1)
     assert float((r.values - truth).abs().max()) > 0.1
-    assert not torch.equal(r.values, attribute("random", model, x, org.background, seed=2).values)
+    assert not torch.equal(
+        r.values, attribute(model, x, method="random", baseline=org.background, seed=2).values
+    )
 
 
 def test_permutation_is_global_and_unsigned():
     org, model = _model("credit-linear")
-    a = attribute("permutation", model, org.test_rows[0], org.background)
-    b = attribute("permutation", model, org.test_rows[1], org.background)
+    a = attribute(model, org.test_rows[0], method="permutation", baseline=org.background)
+    b = attribute(model, org.test_rows[1], method="permutation", baseline=org.background)
     assert torch.equal(a.values, b.values) and bool((a.values >= 0).all()) and not a.signed
 
 
 def test_linear_shap_refuses_a_nonlinear_model():
     org, model = _model("credit-rule")
     with pytest.raises(ConfigError, match="linear"):
-        attribute("linear_shap", model, org.test_rows[0], org.background)
+        attribute(model, org.test_rows[0], method="oracle:linear_shap", baseline=org.background)
 
 
 def test_gradient_method_needs_a_torch_model_and_unknown_method_is_named():
     org, _ = _model("credit-linear")
     plain = DecisionModel(org.features, lambda x: org.model(x))
     with pytest.raises(ConfigError, match="torch model"):
-        attribute("integrated_gradients", plain, org.test_rows[0], org.background)
+        attribute(plain, org.test_rows[0], method="integrated_gradients", baseline=org.background)
     with pytest.raises(UnknownNameError, match="kernel_shap"):
-        attribute("kernel_shapp", plain, org.test_rows[0], org.background)
+        attribute(plain, org.test_rows[0], method="kernel_shapp", baseline=org.background)

@@ -26,7 +26,7 @@ def test_predict_proba_model_gives_the_same_logits_as_the_torch_one():
     proba_model = DecisionModel.from_predict_proba(_Proba(org.model), org.features)
     x = org.test_rows[:10]
     assert torch.allclose(torch_model.logit(x), proba_model.logit(x), atol=1e-6)
-    r = explain(proba_model, x[0], org.background)
+    r = explain(proba_model, x[0], baseline=org.background)
     assert r.claims and r.attributions.method == "kernel_shap"
 
 
@@ -50,9 +50,9 @@ def test_bad_rows_and_unknown_feature_names():
     bad = org.test_rows[0].clone()
     bad[0] = 7  # checking account has 4 categories
     with pytest.raises(ConfigError, match="checking_account"):
-        explain(model, bad, org.background)
+        explain(model, bad, baseline=org.background)
     with pytest.raises(UnknownNameError, match="duration"):
-        find_recourse(model, org.test_rows[0], org.background, vary=("duraton",))
+        find_recourse(model, org.test_rows[0], baseline=org.background, vary=("duraton",))
 
 
 def test_any_torch_module_with_two_class_logits_is_explained():
@@ -67,7 +67,7 @@ def test_any_torch_module_with_two_class_logits_is_explained():
     assert torch.allclose(model.logit(x[None]), out[:, 1] - out[:, 0])
     from interplab.methods.rationales import attribute
 
-    ig = attribute("integrated_gradients", model, x, org.background)
+    ig = attribute(model, x, method="integrated_gradients", baseline=org.background)
     assert ig.values.shape == (20,) and bool(torch.isfinite(ig.values).all())
-    r = explain(model, x, org.background, method="integrated_gradients")
+    r = explain(model, x, baseline=org.background, method="integrated_gradients")
     assert len(r.claims) + len(r.dropped) > 0

@@ -14,7 +14,7 @@ def _setup(name):
 
 def test_rationale_shows_only_claims_that_passed_and_counts_the_rest():
     org, model = _setup("credit-rule")
-    r = explain(model, org.test_rows[3], org.background)
+    r = explain(model, org.test_rows[3], baseline=org.background)
     assert r.claims and all(c.passed for c in r.claims) and all(not c.passed for c in r.dropped)
     kinds = {c.kind for c in r.claims + r.dropped}
     assert {"counterfactual", "irrelevant"} <= kinds
@@ -55,6 +55,6 @@ def test_a_false_claim_fails_its_test():
 
 def test_surrogate_beats_the_majority_floor_on_the_rule_organism():
     org, model = _setup("credit-rule")
-    s = fit_surrogate(model, org.background, org.test_rows)
+    s = fit_surrogate(model, org.test_rows, baseline=org.background)
     assert s.fidelity > s.majority_fidelity + 0.1
     assert any("duration" in rule for rule in s.rules(org.data.outcomes))

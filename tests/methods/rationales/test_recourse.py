@@ -25,7 +25,7 @@ def _check_organism(name, n_rows):
     frozen = [j for j, f in enumerate(org.features) if f.immutable]
     total = 0
     for x in org.test_rows[:n_rows]:
-        rec = find_recourse(model, x, org.background)
+        rec = find_recourse(model, x, baseline=org.background)
         before = bool(model.decide(x[None])[0])
         for opt in rec.options:
             total += 1
@@ -53,7 +53,7 @@ def test_numeric_changes_are_minimal():
     org, model = _setup("credit-rule")
     checked = 0
     for x in org.test_rows[:10]:
-        for opt in find_recourse(model, x, org.background).options:
+        for opt in find_recourse(model, x, baseline=org.background).options:
             for c in opt.changes:
                 f = org.features[model.index(c.feature)]
                 if f.discrete or len(opt.changes) != 1:
@@ -68,14 +68,14 @@ def test_numeric_changes_are_minimal():
 def test_asking_to_change_an_immutable_feature_is_an_error():
     org, model = _setup("credit-rule")
     with pytest.raises(ConfigError, match="age.*immutable"):
-        find_recourse(model, org.test_rows[0], org.background, vary=("duration", "age"))
+        find_recourse(model, org.test_rows[0], baseline=org.background, vary=("duration", "age"))
 
 
 def test_baselines_keep_immutable_features_and_report_their_validity():
     org, model = _setup("credit-rule")
     x = org.test_rows[0]
-    nn = nearest_neighbour(model, x, org.background)
+    nn = nearest_neighbour(model, x, baseline=org.background)
     frozen = [j for j, f in enumerate(org.features) if f.immutable]
     assert all(torch.equal(o.row[frozen], x[frozen]) for o in nn.options)
-    rnd = random_recourse(model, x, org.background, seed=0)
+    rnd = random_recourse(model, x, baseline=org.background, seed=0)
     assert len(rnd.options) == 3 and all(torch.equal(o.row[frozen], x[frozen]) for o in rnd.options)

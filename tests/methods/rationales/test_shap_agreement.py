@@ -26,7 +26,7 @@ def test_exact_linear_shap_equals_shap_kernel_explainer():
         rows.numpy(), nsamples=1024, silent=True, l1_reg=False
     )
     for i, x in enumerate(rows):
-        ours = attribute("linear_shap", model, x, bg).values.numpy()
+        ours = attribute(model, x, method="oracle:linear_shap", baseline=bg).values.numpy()
         assert np.abs(np.asarray(theirs)[i] - ours).max() < 1e-6
 
 
@@ -42,5 +42,7 @@ def test_kernel_shap_agrees_with_shap_on_an_mlp():
         _explainer(model, bg).shap_values(rows.numpy(), nsamples=2048, silent=True, l1_reg=False)
     )
     for i, x in enumerate(rows):
-        ours = attribute("kernel_shap", model, x, bg, seed=i, n_coalitions=128).values
+        ours = attribute(
+            model, x, method="kernel_shap", baseline=bg, seed=i, n_coalitions=128
+        ).values
         assert spearman(ours, torch.tensor(theirs[i])) > 0.85

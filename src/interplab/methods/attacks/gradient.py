@@ -19,20 +19,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 from interplab.errors import ConfigError, ShapeError
+from interplab.methods.base import Cost, Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 NORMS = ("linf", "l2")
 
 
 @dataclass(frozen=True, eq=False)
-class AttackResult:
+class AttackResult(Result):
     """What an attack did to a batch.
 
     Attributes:
@@ -41,7 +43,7 @@ class AttackResult:
         labels: the true labels [batch]; ``target``: the target labels or None (untargeted).
         success: [batch] bool, the attack reached its goal on that example.
         method, norm, eps: what was run; ``steps``/``restarts``: its budget.
-        forward, backward: model passes used; ``seconds``: wall time.
+        cost: model passes used (``cost.forward``, ``cost.backward``); ``seconds``: wall time.
     """
 
     x_adv: Tensor
@@ -55,10 +57,6 @@ class AttackResult:
     eps: float
     steps: int
     restarts: int
-    forward: int = 0
-    backward: int = 0
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def clean_correct(self) -> Tensor:
@@ -206,6 +204,14 @@ def _succeeded(pred: Tensor, y: Tensor, t: Tensor | None) -> Tensor:
     return pred != y if t is None else pred == t
 
 
+@register(
+    "attacks",
+    "pgd",
+    kind="method",
+    cost_unit="passes",
+    metric="attack_success",
+    needs_gradients=True,
+)
 def pgd(
     model: Any,
     x: Tensor,
@@ -222,10 +228,11 @@ def pgd(
     batch_size: int = 256,
     seed: int = 0,
     progress: bool = False,
-    method: str = "pgd",
+    name: str = "pgd",
 ) -> AttackResult:
     """Projected gradient descent in the ``norm`` ball of radius ``eps`` (see the module doc).
-    ``alpha`` defaults to ``2.5 * eps / steps``. Batched by ``batch_size``; seeded by ``seed``."""
+    ``alpha`` defaults to ``2.5 * eps / steps``. Batched by ``batch_size``; seeded by ``seed``;
+    ``name`` labels the result (``fgsm`` runs as one PGD step)."""
     from tqdm.auto import tqdm
 
     f = model_fn(model)
@@ -245,7 +252,7 @@ def pgd(
     fwd = bwd = 0
     bar = tqdm(
         total=restarts * len(x),
-        desc=f"{method} {norm} eps={eps:g}",
+        desc=f"{name} {norm} eps={eps:g}",
         disable=not progress,
         leave=False,
     )
@@ -271,18 +278,25 @@ def pgd(
         y,
         t,
         _succeeded(adv_pred, y, t),
-        method,
+        name,
         norm,
         float(eps),
         steps,
         restarts,
-        fwd,
-        bwd,
-        time.perf_counter() - start,
-        {"alpha": alpha, "random_start": random_start, "seed": seed},
+        cost=Cost(forward=fwd, backward=bwd),
+        seconds=time.perf_counter() - start,
+        extra={"alpha": alpha, "random_start": random_start, "seed": seed},
     )
 
 
+@register(
+    "attacks",
+    "fgsm",
+    kind="method",
+    cost_unit="passes",
+    metric="attack_success",
+    needs_gradients=True,
+)
 def fgsm(
     model: Any,
     x: Tensor,
@@ -292,9 +306,11 @@ def fgsm(
     target: Tensor | int | None = None,
     bounds: tuple[float, float] = (0.0, 1.0),
     batch_size: int = 256,
+    seed: int = 0,
     progress: bool = False,
 ) -> AttackResult:
-    """Fast gradient sign method: one L∞ step of size ``eps`` from the clean input."""
+    """Fast gradient sign method: one L∞ step of size ``eps`` from the clean input
+    (deterministic: ``seed`` is unused)."""
     return pgd(
         model,
         x,
@@ -309,5 +325,5 @@ def fgsm(
         bounds=bounds,
         batch_size=batch_size,
         progress=progress,
-        method="fgsm",
+        name="fgsm",
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,14 +24,16 @@ from torch.nn import functional as F
 
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
+from interplab.methods.base import Cost, Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True, eq=False)
-class TokenAttackResult:
+class TokenAttackResult(Result):
     """Result of :func:`gcg`: ``tokens_adv`` [batch, pos], predictions at ``output_position``
-    before/after, ``success`` [batch], the final loss per row, and the passes used."""
+    before/after, ``success`` [batch], the final loss per row; ``cost``: the passes used."""
 
     tokens: Tensor
     tokens_adv: Tensor
@@ -42,10 +44,6 @@ class TokenAttackResult:
     success: Tensor
     loss: Tensor
     steps: int
-    forward: int = 0
-    backward: int = 0
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def success_rate(self) -> float:
@@ -87,12 +85,20 @@ def _one_hot_grad(
     return grad
 
 
+@register(
+    "attacks",
+    "gcg",
+    kind="method",
+    cost_unit="passes",
+    metric="attack_success",
+    needs_gradients=True,
+)
 def gcg(
     model: Any,
     tokens: Tensor,
+    labels: Tensor | int | None = None,
     *,
     target: Tensor | int | None = None,
-    labels: Tensor | int | None = None,
     positions: Sequence[int] | None = None,
     output_position: int = -1,
     steps: int = 20,
@@ -193,8 +199,7 @@ def gcg(
         success,
         cur_loss,
         steps,
-        fwd,
-        bwd,
-        time.perf_counter() - start,
-        {"top_k": top_k, "n_candidates": n_candidates, "positions": editable},
+        cost=Cost(forward=fwd, backward=bwd),
+        seconds=time.perf_counter() - start,
+        extra={"top_k": top_k, "n_candidates": n_candidates, "positions": editable},
     )

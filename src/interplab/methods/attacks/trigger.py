@@ -13,14 +13,18 @@ sends the largest share of them there (ties: the smaller mask). Neither scan is 
 target: a caller scores the trigger of the class the scan *flags*.
 
 :func:`random_trigger` draws a mask of a given size at random positions with a random pattern:
-the control every reconstruction is reported beside.
+the control every reconstruction is reported beside. :func:`weight_norm` scores a model for
+being trojaned by its weights' squared L2 norm alone (a detection baseline that reads no input).
+
+``neural_cleanse``, ``feature_synthesis`` and ``weight_norm`` are registered in the ``failures``
+family (they find or flag a planted failure); each result's ``cost`` counts model passes.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,12 +32,14 @@ from torch.nn import functional as F
 
 from interplab.errors import ConfigError
 from interplab.methods.attacks.gradient import model_fn
+from interplab.methods.base import Cost, Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True, eq=False)
-class TriggerReconstruction:
+class TriggerReconstruction(Result):
     """A reconstructed trigger: ``mask`` and ``pattern`` [*input_shape], the target it sends
     inputs to, the share of the given inputs it sends there, and the mask's L1 norm."""
 
@@ -43,20 +49,26 @@ class TriggerReconstruction:
     attack_success: float
     mask_l1: float
     method: str
-    seconds: float = 0.0
 
     def apply(self, x: Tensor) -> Tensor:
         return (1 - self.mask) * x + self.mask * self.pattern
 
 
 @dataclass(frozen=True, eq=False)
-class NeuralCleanse:
+class NeuralCleanse(Result):
     """One reconstruction per class; ``anomaly_index`` of the smallest mask and its class."""
 
     triggers: tuple[TriggerReconstruction, ...]
     anomaly_index: float
     flagged: int
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrojanScore(Result):
+    """How likely a model is trojaned by one detector (higher: more likely)."""
+
+    score: float
+    method: str
 
 
 def _success(f: Any, x: Tensor, target: int) -> float:
@@ -119,7 +131,8 @@ def reconstruct_trigger(
         _success(f, triggered, target),
         float(mask.sum()),
         "neural_cleanse",
-        time.perf_counter() - start,
+        cost=Cost(forward=steps + 2, backward=steps),
+        seconds=time.perf_counter() - start,
     )
 
 
@@ -132,6 +145,14 @@ def anomaly_index(norms: Sequence[float]) -> tuple[float, int]:
     return float((med - t[low]) / mad.clamp_min(1e-12)), low
 
 
+@register(
+    "failures",
+    "neural_cleanse",
+    kind="method",
+    cost_unit="passes",
+    metric="trigger_iou",
+    needs_gradients=True,
+)
 def neural_cleanse(
     model: Any,
     x: Tensor,
@@ -148,6 +169,7 @@ def neural_cleanse(
     from tqdm.auto import tqdm
 
     f = model_fn(model)
+    probes = int(classes is None)  # one pass to count the classes
     if classes is None:
         with torch.no_grad():
             classes = range(f(x[:1]).shape[-1])
@@ -158,7 +180,25 @@ def neural_cleanse(
         )
     )
     index, low = anomaly_index([t.mask_l1 for t in triggers])
-    return NeuralCleanse(triggers, index, triggers[low].target, {"l1": l1, "steps": steps})
+    return NeuralCleanse(
+        triggers,
+        index,
+        triggers[low].target,
+        cost=sum((t.cost for t in triggers), Cost(forward=probes)),
+        seconds=sum(t.seconds for t in triggers),
+        extra={"l1": l1, "steps": steps},
+    )
+
+
+@register(
+    "failures", "weight_norm", kind="baseline", cost_unit="none", metric="trojan_detection_auroc"
+)
+def weight_norm(model: Any, x: Tensor | None = None, *, seed: int = 0) -> TrojanScore:
+    """The squared L2 norm of all the model's weights (reads no input; ``x`` is unused)."""
+    module = getattr(model, "module", model)
+    with torch.no_grad():
+        score = float(sum(p.norm() ** 2 for p in module.parameters()))
+    return TrojanScore(score, "weight_norm")
 
 
 def random_trigger(
@@ -181,7 +221,13 @@ def random_trigger(
     pattern = bounds[0] + (bounds[1] - bounds[0]) * torch.rand(x.shape[1:], generator=gen)
     triggered = (1 - mask) * x + mask * pattern
     return TriggerReconstruction(
-        int(target), mask, pattern, _success(f, triggered, target), float(mask.sum()), "random"
+        int(target),
+        mask,
+        pattern,
+        _success(f, triggered, target),
+        float(mask.sum()),
+        "random",
+        cost=Cost(forward=2),
     )
 
 
@@ -227,12 +273,13 @@ def synthesize_trigger(
         _success(f, triggered, target),
         float(mask.sum()),
         "feature_synthesis",
-        time.perf_counter() - start,
+        cost=Cost(forward=steps + 2, backward=steps),
+        seconds=time.perf_counter() - start,
     )
 
 
 @dataclass(frozen=True, eq=False)
-class TriggerScan:
+class TriggerScan(Result):
     """One synthesized trigger per class and the class the scan flags (``flip_rates[i]``: the
     share of clean inputs of other classes that ``triggers[i]`` sends to its class)."""
 
@@ -251,6 +298,14 @@ def _flip_rate(f: Any, rec: TriggerReconstruction, x: Tensor, labels: Tensor) ->
     return _success(f, rec.apply(x[keep]), rec.target)
 
 
+@register(
+    "failures",
+    "feature_synthesis",
+    kind="method",
+    cost_unit="passes",
+    metric="trigger_iou",
+    needs_gradients=True,
+)
 def synthesis_scan(
     model: Any,
     x: Tensor,
@@ -275,4 +330,10 @@ def synthesis_scan(
     )
     rates = tuple(_flip_rate(f, t, x, labels) for t in triggers)
     best = max(range(len(triggers)), key=lambda i: (rates[i], -triggers[i].mask_l1))
-    return TriggerScan(triggers, rates, triggers[best].target)
+    return TriggerScan(
+        triggers,
+        rates,
+        triggers[best].target,
+        cost=sum((t.cost for t in triggers), Cost(forward=2 + len(triggers))),
+        seconds=sum(t.seconds for t in triggers),
+    )

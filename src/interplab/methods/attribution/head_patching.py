@@ -1,6 +1,6 @@
 """Per-head activation patching and attribution patching on any token task.
 
-A task (:class:`~interplab.methods.tasks.TokenTask`: IOI, induction, or your own) gives clean
+A task (:class:`~interplab.tasks.Task`: IOI, induction, or your own) gives clean
 and corrupted prompts, the scored positions and the right (and wrong) answers; its metric is the
 mean logit difference. Activation patching (denoising): run the corrupted prompts, put one
 head's clean ``attn_z`` back, and measure how much of the clean logit difference returns:
@@ -23,21 +23,24 @@ import torch
 from interplab.core.interventions import Patch, Replace
 from interplab.core.model import HookedModel
 from interplab.core.sites import Component, Site
-from interplab.methods.tasks.base import TokenTask, as_token_task
+from interplab.errors import ConfigError
+from interplab.methods.base import Cost, Result
+from interplab.methods.registry import register
+from interplab.tasks import Task, check_task
 
 Tensor = torch.Tensor
 C = Component
 
 
-@dataclass
-class PatchingResult:
-    """scores [layer, head] (normalised as in the module docstring); logit diffs are means."""
+@dataclass(frozen=True)
+class PatchingResult(Result):
+    """scores [layer, head] (normalised as in the module docstring); logit diffs are means;
+    ``cost``: model passes over the task's batch."""
 
     scores: Tensor
     clean_ld: float
     corrupt_ld: float
     method: str
-    seconds: float
 
     def to_dict(self) -> dict:
         return {
@@ -49,7 +52,7 @@ class PatchingResult:
         }
 
 
-def _ld(task: TokenTask, logits: Tensor) -> Tensor:
+def _ld(task: Task, logits: Tensor) -> Tensor:
     """Per-row logit difference (mean over the scored positions); logits [b, p, v], or [b, 1, v]
     from a partial run that unembedded only the (single) scored position."""
     if logits.shape[1] == 1 and task.seq_len > 1:
@@ -57,7 +60,7 @@ def _ld(task: TokenTask, logits: Tensor) -> Tensor:
     return task.logit_diffs(logits).mean(1)
 
 
-def _partial(model: HookedModel, task: TokenTask):
+def _partial(model: HookedModel, task: Task):
     if task.positions.shape[1] != 1:
         return None
     try:
@@ -67,15 +70,30 @@ def _partial(model: HookedModel, task: TokenTask):
     return PartialRun if isinstance(model, HookedLlama) else None
 
 
+def _sizes(model: HookedModel) -> tuple[int, int]:
+    """(n_layers, n_heads) read from ``model.cfg``."""
+    cfg = getattr(model, "cfg", None)
+    if cfg is None or not hasattr(cfg, "n_layers") or not hasattr(cfg, "n_heads"):
+        raise ConfigError(
+            f"head patching reads n_layers and n_heads from model.cfg; {type(model).__name__} "
+            "has no such config"
+        )
+    return int(cfg.n_layers), int(cfg.n_heads)
+
+
+@register(
+    "attribution", "activation_patching", kind="method", cost_unit="passes", metric="logit_diff"
+)
 def activation_patching(
-    model: HookedModel, task: TokenTask, n_layers: int, n_heads: int, *, progress: bool = False
+    model: HookedModel, task: Task, *, progress: bool = False
 ) -> PatchingResult:
     """Patch each head's clean attn_z into the corrupted run, one head at a time
     (``progress`` shows a bar over the n_layers * n_heads patched runs)."""
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    ds = as_token_task(task)
+    ds = check_task(task)
+    n_layers, n_heads = _sizes(model)
     z_sites = [Site(C.ATTN_Z, layer) for layer in range(n_layers)]
     resid_sites = [Site(C.RESID_PRE, layer) for layer in range(n_layers)]
     clean_out, clean = model.run_with_cache(ds.clean, z_sites)
@@ -98,16 +116,28 @@ def activation_patching(
                 scores[layer, head] = (_ld(ds, out).mean().item() - corrupt_ld) / denom
                 bar.update()
     return PatchingResult(
-        scores, clean_ld, corrupt_ld, "activation_patching", time.perf_counter() - start
+        scores,
+        clean_ld,
+        corrupt_ld,
+        "activation_patching",
+        cost=Cost(forward=2 + n_layers * n_heads),
+        seconds=time.perf_counter() - start,
     )
 
 
-def attribution_patching(
-    model: HookedModel, task: TokenTask, n_layers: int, n_heads: int
-) -> PatchingResult:
+@register(
+    "attribution",
+    "attribution_patching",
+    kind="method",
+    cost_unit="passes",
+    metric="logit_diff",
+    needs_gradients=True,
+)
+def attribution_patching(model: HookedModel, task: Task) -> PatchingResult:
     """Linear estimate of :func:`activation_patching` from one backward pass."""
     start = time.perf_counter()
-    ds = as_token_task(task)
+    ds = check_task(task)
+    n_layers, _ = _sizes(model)
     z_sites = [Site(C.ATTN_Z, layer) for layer in range(n_layers)]
     clean_out, clean = model.run_with_cache(ds.clean, z_sites)
     leaves: dict[Site, Tensor] = {}
@@ -137,5 +167,10 @@ def attribution_patching(
         / denom
     )
     return PatchingResult(
-        scores, clean_ld, corrupt_ld, "attribution_patching", time.perf_counter() - start
+        scores,
+        clean_ld,
+        corrupt_ld,
+        "attribution_patching",
+        cost=Cost(forward=2, backward=1),
+        seconds=time.perf_counter() - start,
     )

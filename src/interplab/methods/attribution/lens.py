@@ -1,6 +1,6 @@
 """Logit lens and direct logit attribution (DLA) for a Llama-style :class:`HookedLlama`, on a
 token task that scores one position per row (IOI, or your own
-:class:`~interplab.methods.tasks.TokenTask`).
+:class:`~interplab.tasks.Task`).
 
 Logit lens: the task's logit difference read from each layer's ``resid_post`` through the final
 RMSNorm and unembedding. DLA: each head's write (``attn_result``) at the scored position,
@@ -17,15 +17,18 @@ import torch
 
 from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
-from interplab.methods.tasks.base import TokenTask, as_token_task
+from interplab.methods.base import Cost, Result
+from interplab.methods.registry import register
+from interplab.tasks import Task, check_task
 
 Tensor = torch.Tensor
 C = Component
 
 
-@dataclass
-class LensResult:
-    """layer_logit_diff [n_layers] (logit lens after each layer); head_dla [layer, head]."""
+@dataclass(frozen=True)
+class LensResult(Result):
+    """layer_logit_diff [n_layers] (logit lens after each layer); head_dla [layer, head];
+    ``cost``: one forward pass with a cache."""
 
     layer_logit_diff: Tensor
     head_dla: Tensor
@@ -39,9 +42,12 @@ class LensResult:
         }
 
 
-def logit_lens_and_dla(model, task: TokenTask) -> LensResult:
+@register(
+    "attribution", "logit_lens_and_dla", kind="method", cost_unit="passes", metric="logit_diff"
+)
+def logit_lens_and_dla(model, task: Task) -> LensResult:
     """``model``: a HookedLlama (needs ``model.model.ln_final`` and ``model.model.W_U``)."""
-    task = as_token_task(task)
+    task = check_task(task)
     if task.positions.shape[1] != 1:
         raise ConfigError(
             f"the logit lens and DLA read one scored position per prompt; task "
@@ -81,5 +87,5 @@ def logit_lens_and_dla(model, task: TokenTask) -> LensResult:
                 for i in range(n_layers)
             ]
         )
-        final_ld = task.metric(logits).item()
-    return LensResult(lens, dla, final_ld)
+        final_ld = task.mean_logit_diff(logits).item()
+    return LensResult(lens, dla, final_ld, cost=Cost(forward=1))

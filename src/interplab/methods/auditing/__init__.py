@@ -1,11 +1,10 @@
 """Auditing game: find a compiled model's hidden rule under a query budget (:func:`audit`)."""
 
-from interplab.methods.auditing.audit import METHODS, AuditReport, audit, fixed_position_heads
+from interplab.methods.auditing.audit import AuditReport, audit, fixed_position_heads
 from interplab.methods.auditing.queries import QueryBudgetExceeded, QueryProxy
 from interplab.methods.auditing.version_space import VersionSpace
 
 __all__ = [
-    "METHODS",
     "AuditReport",
     "QueryBudgetExceeded",
     "QueryProxy",

@@ -1,4 +1,4 @@
-"""Auditing a model for a hidden rule: ``audit(model, family, budget, method=..., seed=...)``.
+"""Auditing a model for a hidden rule: ``audit(model, family, method=..., budget=..., seed=...)``.
 
 Every auditor knows the rule family (the public base task and all candidate rules
 ``(a, p, q, c)``), may spend at most ``budget`` queries (one query = one forward pass on one
@@ -18,63 +18,117 @@ and what prior they put on the members; all eliminate members with the same
     black_box_active  the same greedy query choice and pool with a flat prior (its first
                       query, with nothing to edit yet, is the best of the random inputs).
     random            a uniformly random member, without a query.
+
+Each auditor is registered in the ``auditing`` family (cost unit: queries) with the call shape
+``fn(model, family, *, budget, seed=0) -> AuditReport``; :func:`audit` dispatches through it.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from interplab.compile.hidden_rules import HiddenRule, RuleFamily
-from interplab.errors import unknown_name
+from interplab.methods import registry
 from interplab.methods.auditing.queries import QueryProxy
 from interplab.methods.auditing.version_space import VersionSpace
+from interplab.methods.base import Cost, Result
+from interplab.methods.registry import register
 
-METHODS = ("white_box", "black_box", "black_box_active", "random")
 #: a head "reads a fixed position" when every query position puts at least this on one key
 FIXED_ATTENTION = 0.9
 #: prior weight of members whose trigger position the white-box analysis did not shortlist
 OFF_SHORTLIST = 1e-3
 POOL_RANDOM = 48
+METRIC = "audit_success"
 
 
-@dataclass
-class AuditReport:
-    """The stated rule, the queries spent and what the auditor saw."""
+@dataclass(frozen=True)
+class AuditReport(Result):
+    """The stated rule, the budget and what the auditor saw; ``cost.queries``: the queries
+    spent; ``survivors``: members still consistent with every answer."""
 
     method: str
     rule: HiddenRule
-    queries_used: int
     budget: int
     survivors: int
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
 def audit(
-    model: Any, family: RuleFamily, budget: int, *, method: str = "white_box", seed: int = 0
+    model: Any, family: RuleFamily, *, method: str = "white_box", budget: int, seed: int = 0
 ) -> AuditReport:
     """Audit ``model`` (a CompiledModel, or anything QueryProxy can wrap) for a member of
     ``family`` with at most ``budget`` queries; see the module docstring for the methods."""
-    if method not in METHODS:
-        raise unknown_name("audit method", method, METHODS)
+    return registry.get("auditing", method).fn(model, family, budget=budget, seed=seed)
+
+
+def _start(
+    model: Any, family: RuleFamily, budget: int, method: str, seed: int
+) -> tuple[QueryProxy, random.Random, VersionSpace, float]:
     proxy = model if isinstance(model, QueryProxy) else QueryProxy(model, budget)
     rng = random.Random(f"audit:{method}:{seed}")
-    space = VersionSpace(family)
+    return proxy, rng, VersionSpace(family), time.perf_counter()
+
+
+def _report(
+    method: str,
+    rule: HiddenRule,
+    proxy: QueryProxy,
+    budget: int,
+    space: VersionSpace,
+    start: float,
+    evidence: dict[str, Any] | None = None,
+) -> AuditReport:
+    return AuditReport(
+        method,
+        rule,
+        budget,
+        space.n_alive,
+        evidence or {},
+        cost=Cost(queries=proxy.used),
+        seconds=time.perf_counter() - start,
+    )
+
+
+@register("auditing", "white_box", kind="method", cost_unit="queries", metric=METRIC)
+def white_box(model: Any, family: RuleFamily, *, budget: int, seed: int = 0) -> AuditReport:
+    """Attention patterns shortlist trigger positions; then greedy queries under that prior."""
+    proxy, rng, space, start = _start(model, family, budget, "white_box", seed)
     evidence: dict[str, Any] = {}
-    if method == "random":
-        return AuditReport(method, rng.choice(space.rules), proxy.used, budget, space.n_alive)
-    if method == "black_box":
-        inputs = [family.random_input(rng) for _ in range(proxy.remaining)]
-        for x, y in zip(inputs, proxy.query(inputs)):
-            space.observe(x, y)
-    else:
-        if method == "white_box" and proxy.remaining > 0:
-            evidence = _white_box_prior(proxy, family, space, rng)
-        _active(proxy, family, space, rng)
-    return AuditReport(method, space.statement(rng), proxy.used, budget, space.n_alive, evidence)
+    if proxy.remaining > 0:
+        evidence = _white_box_prior(proxy, family, space, rng)
+    _active(proxy, family, space, rng)
+    return _report("white_box", space.statement(rng), proxy, budget, space, start, evidence)
+
+
+@register("auditing", "black_box", kind="baseline", cost_unit="queries", metric=METRIC)
+def black_box(model: Any, family: RuleFamily, *, budget: int, seed: int = 0) -> AuditReport:
+    """The whole budget on uniformly random inputs, then a random survivor."""
+    proxy, rng, space, start = _start(model, family, budget, "black_box", seed)
+    inputs = [family.random_input(rng) for _ in range(proxy.remaining)]
+    for x, y in zip(inputs, proxy.query(inputs)):
+        space.observe(x, y)
+    return _report("black_box", space.statement(rng), proxy, budget, space, start)
+
+
+@register("auditing", "black_box_active", kind="baseline", cost_unit="queries", metric=METRIC)
+def black_box_active(model: Any, family: RuleFamily, *, budget: int, seed: int = 0) -> AuditReport:
+    """Greedy query choice from the same pool with a flat prior."""
+    proxy, rng, space, start = _start(model, family, budget, "black_box_active", seed)
+    _active(proxy, family, space, rng)
+    return _report("black_box_active", space.statement(rng), proxy, budget, space, start)
+
+
+@register("auditing", "random", kind="baseline", cost_unit="none", metric=METRIC)
+def random_member(model: Any, family: RuleFamily, *, budget: int, seed: int = 0) -> AuditReport:
+    """A uniformly random member, without a query."""
+    proxy, rng, space, start = _start(model, family, budget, "random", seed)
+    return _report("random", rng.choice(space.rules), proxy, budget, space, start)
 
 
 def fixed_position_heads(patterns: dict[int, Any], length: int) -> list[tuple[int, int, int]]:
@@ -128,4 +182,4 @@ def _active(proxy: QueryProxy, family: RuleFamily, space: VersionSpace, rng: ran
         anchor = space.last_deviation or x
 
 
-__all__ = ["METHODS", "AuditReport", "audit", "fixed_position_heads"]
+__all__ = ["AuditReport", "audit", "fixed_position_heads"]

@@ -5,6 +5,8 @@ hyp = from_ground_truth(compiled_model)           # scores 1.0 (see interplab.ev
 control = misaligned(hyp)                         # must score badly
 """
 
+from interplab.methods.causal.das import DASResult, das  # registers das
+from interplab.methods.causal.hypotheses import Proposal  # registers the hypothesis builders
 from interplab.methods.causal.hypothesis import (
     CausalHypothesis,
     Realisation,
@@ -28,7 +30,10 @@ from interplab.methods.causal.program import (
 __all__ = [
     "UNDEFINED",
     "CausalHypothesis",
+    "DASResult",
+    "Proposal",
     "Realisation",
+    "das",
     "from_alignment",
     "from_circuit",
     "from_ground_truth",

@@ -31,15 +31,18 @@ from torch import nn
 from interplab.core.interventions import Replace
 from interplab.core.sites import Site
 from interplab.errors import ShapeError
+from interplab.methods.base import Cost, Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True, eq=False)
-class DASResult:
+class DASResult(Result):
     """A learned alignment. ``basis``: [d, k] orthonormal columns; ``iia``: held-out
     interchange-intervention accuracy (sequence-level exact match over scored positions);
-    ``train_iia``; ``n_train``/``n_test`` pairs; ``seconds``."""
+    ``train_iia``; ``n_train``/``n_test`` pairs; ``cost``: model passes (each training step
+    one forward and one backward over a batch of pairs)."""
 
     site: Site
     basis: Tensor
@@ -47,7 +50,6 @@ class DASResult:
     train_iia: float
     n_train: int
     n_test: int
-    seconds: float
 
 
 class _Rotation(nn.Module):
@@ -101,6 +103,14 @@ def _seq_acc(logits: Tensor, labels: Tensor, out_positions: Sequence[int]) -> fl
     return float((pred == labels).all(-1).float().mean())
 
 
+@register(
+    "causal",
+    "das",
+    kind="method",
+    cost_unit="passes",
+    metric="counterfactual_accuracy_interchange",
+    needs_gradients=True,
+)
 def das(
     model: Any,
     site: Site,
@@ -176,7 +186,16 @@ def das(
             labels[te],
             out_positions,
         )
-    return DASResult(site, basis, iia, train_iia, n_train, n_test, time.perf_counter() - start)
+    return DASResult(
+        site,
+        basis,
+        iia,
+        train_iia,
+        n_train,
+        n_test,
+        cost=Cost(forward=steps + 4, backward=steps),
+        seconds=time.perf_counter() - start,
+    )
 
 
 def principal_angles(a: Tensor, b: Tensor) -> Tensor:

@@ -2,12 +2,14 @@
 
 from interplab.methods.dictionaries import DictionaryConfig, train_dictionary, ModelSource
 trained = train_dictionary(ModelSource(model, site, tokens), DictionaryConfig(d_in=64, d_latent=256))
+trained = fit_dictionary(source, method="sae-topk", d_latent=256, k=8)   # a registered method
 """
 
 from __future__ import annotations
 
 from interplab.methods.dictionaries.checkpoint import load_dictionary, save_dictionary
 from interplab.methods.dictionaries.config import ACTIVATIONS, DictionaryConfig
+from interplab.methods.dictionaries.methods import fit_dictionary
 from interplab.methods.dictionaries.modules import SparseDictionary
 from interplab.methods.dictionaries.select import (
     SparsitySweep,
@@ -36,6 +38,7 @@ __all__ = [
     "TrainedDictionary",
     "activation_scale",
     "as_source",
+    "fit_dictionary",
     "k_ladder",
     "load_dictionary",
     "save_dictionary",

@@ -32,7 +32,7 @@ class ActivationSource(Protocol):
 
 
 class FeatureSource:
-    """Activations from a ground-truth organism (:class:`~interplab.models.synthetic.SyntheticFeatures`
+    """Activations from a ground-truth organism (:class:`~interplab.data.synthetic.SyntheticFeatures`
     or :class:`~interplab.models.superposition.SuperpositionModel`): anything with ``d`` and
     ``sample(batch_size, index) -> FeatureBatch``. ``transcoder=True`` makes the target the
     organism's ``y`` instead of ``x``."""

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from interplab.errors import ConfigError, ShapeError
+from interplab.methods.base import Cost, Result
 from interplab.methods.dictionaries.checkpoint import (
     checkpoint_dirs,
     read_checkpoint,
@@ -32,8 +33,8 @@ from interplab.methods.dictionaries.sources import as_source
 Tensor = torch.Tensor
 
 
-@dataclass
-class TrainedDictionary:
+@dataclass(frozen=True, eq=False)
+class TrainedDictionary(Result):
     """A trained dictionary and how it got there.
 
     Attributes:
@@ -43,15 +44,15 @@ class TrainedDictionary:
             l0 (active latents per sample), variance_explained, dead_fraction (latents silent
             for the last ``log_every`` steps), resampled (latents resampled so far).
         steps: steps trained in total.
-        seconds: training wall time in total (across resumes).
         resumed_from: the checkpoint step this run resumed from, or None.
+        seconds: training wall time in total (across resumes); ``cost``: the dictionary's
+            forward and backward passes in this run (one each per step, over one batch).
     """
 
     dictionary: SparseDictionary
     config: DictionaryConfig
     history: list[dict[str, float]] = field(default_factory=list)
     steps: int = 0
-    seconds: float = 0.0
     resumed_from: int | None = None
 
     @property
@@ -142,8 +143,15 @@ def train_dictionary(
         if flushed:
             torch.set_flush_denormal(False)  # torch's default
     dictionary.eval()
+    ran = state["step"] - (resumed_from or 0)
     return TrainedDictionary(
-        dictionary, config, state["history"], state["step"], state["seconds"], resumed_from
+        dictionary,
+        config,
+        state["history"],
+        state["step"],
+        resumed_from,
+        cost=Cost(forward=ran, backward=ran),
+        seconds=state["seconds"],
     )
 
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 import torch
 
 from interplab.errors import ConfigError, ShapeError
+from interplab.methods.base import Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class UnitRanking:
+class UnitRanking(Result):
     """``scores [d]`` (higher = more of the concept), ``order`` (units by descending score) and
     ``means [d]`` (each unit's mean on the fitting data, the value ablation writes)."""
 
@@ -36,7 +38,12 @@ class UnitRanking:
         return self.order[:k]
 
 
-def rank_units(h: Tensor, concept: Tensor, readout: Tensor | None = None) -> UnitRanking:
+@register(
+    "erasure", "neuron_ablation", kind="method", cost_unit="none", metric="worst_group_accuracy"
+)
+def rank_units(
+    h: Tensor, concept: Tensor, *, seed: int = 0, readout: Tensor | None = None
+) -> UnitRanking:
     """Rank the units of ``h [n, d]`` by their attribution to binary ``concept [n]`` through
     ``readout`` ([d] output direction per unit, e.g. ``W[1] - W[0]``; None: activation only)."""
     if h.ndim != 2 or concept.shape != (h.shape[0],):

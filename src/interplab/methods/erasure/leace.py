@@ -19,12 +19,14 @@ from dataclasses import dataclass
 import torch
 
 from interplab.errors import ConfigError, ShapeError
+from interplab.methods.base import Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class LeaceEraser:
+class LeaceEraser(Result):
     """``apply(x) = x - (x - mean) @ proj.T`` with ``proj = W⁺ P W`` ([d, d], rank = ``rank``)."""
 
     mean: Tensor
@@ -46,7 +48,8 @@ def _as_matrix(z: Tensor, n: int) -> Tensor:
     return z
 
 
-def fit_leace(x: Tensor, z: Tensor, tol: float = 1e-6) -> LeaceEraser:
+@register("erasure", "leace", kind="method", cost_unit="none", metric="worst_group_accuracy")
+def fit_leace(x: Tensor, z: Tensor, *, seed: int = 0, tol: float = 1e-6) -> LeaceEraser:
     """Fit the LEACE eraser of concept ``z`` ([n] or [n, k]) on representations ``x [n, d]``."""
     if x.ndim != 2:
         raise ShapeError(f"x must be [n, d], got {tuple(x.shape)}")
@@ -79,3 +82,9 @@ def random_eraser(like: LeaceEraser, seed: int) -> LeaceEraser:
     q, _ = torch.linalg.qr(torch.randn(d, max(like.rank, 1), generator=gen, dtype=torch.float64))
     q = q[:, : like.rank]
     return LeaceEraser(like.mean, (q @ q.T).to(like.proj.dtype), like.rank)
+
+
+@register("erasure", "random", kind="baseline", cost_unit="none", metric="worst_group_accuracy")
+def random_erasure(x: Tensor, z: Tensor, *, seed: int = 0, tol: float = 1e-6) -> LeaceEraser:
+    """:func:`random_eraser` of the LEACE eraser fit on ``(x, z)`` (its rank, a random subspace)."""
+    return random_eraser(fit_leace(x, z, tol=tol), seed)

@@ -14,12 +14,14 @@ import torch
 from torch.nn import functional as F
 
 from interplab.errors import ConfigError, ShapeError
+from interplab.methods.base import Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class Readout:
+class Readout(Result):
     """``logits(h) = ((h - mean) / std) @ weight.T + bias``."""
 
     mean: Tensor
@@ -31,8 +33,15 @@ class Readout:
         return ((h - self.mean) / self.std) @ self.weight.T + self.bias
 
 
+@register("erasure", "dfr", kind="baseline", cost_unit="none", metric="worst_group_accuracy")
 def retrain_readout(
-    h: Tensor, y: Tensor, n_classes: int = 2, l2: float = 1e-2, steps: int = 100
+    h: Tensor,
+    y: Tensor,
+    *,
+    seed: int = 0,
+    n_classes: int = 2,
+    l2: float = 1e-2,
+    steps: int = 100,
 ) -> Readout:
     """Fit a fresh linear readout of labels ``y [n]`` on features ``h [n, d]`` (see module doc)."""
     if h.ndim != 2 or y.shape != (h.shape[0],):

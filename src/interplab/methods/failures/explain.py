@@ -8,8 +8,11 @@ label]`` on the failing run (at ``output_position`` for sequence outputs).
 
     activation   exact: one run per unit with that unit patched to its clean value; score = Δm
     attribution  attribution patching (Nanda 2023): ∂m/∂a · (a_clean - a_fail), one backward
-    baseline:activation_change   |a_clean - a_fail| summed over the unit (no model reasoning)
+    activation_change   |a_clean - a_fail| summed over the unit (no model reasoning)
     random       seeded noise (the control)
+
+Each explainer is registered in the ``failures`` family (metric ``restoration_rate``) with the
+call shape of :func:`explain_failure`, which dispatches through the registry.
 
 Scores are per example ([batch, n_units]); :mod:`interplab.eval.failures` checks an explanation
 by patching its top units back (restoration) and only the others (leftover).
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,10 +30,14 @@ import torch
 from interplab.core.interventions import Patch
 from interplab.core.sites import HEAD_AXIS, Site
 from interplab.errors import ConfigError, ShapeError, unknown_name
+from interplab.methods import registry
+from interplab.methods.base import Cost, Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 Unit = tuple[Site, "int | None"]  # index None: the whole site (e.g. a whole MLP's output)
-EXPLAINERS = ("activation", "attribution", "baseline:activation_change", "random")
+#: The metric the failure explainers are registered with (what marks one as an explainer).
+EXPLAIN_METRIC = "restoration_rate"
 
 
 def top_k_mask(scores: Tensor, k: int) -> Tensor:
@@ -43,8 +50,9 @@ def top_k_mask(scores: Tensor, k: int) -> Tensor:
 
 
 @dataclass(frozen=True, eq=False)
-class FailureExplanation:
-    """Per-example unit scores [batch, n_units] (higher: more of the failure runs through it)."""
+class FailureExplanation(Result):
+    """Per-example unit scores [batch, n_units] (higher: more of the failure runs through it);
+    ``cost``: model passes."""
 
     units: tuple[Unit, ...]
     scores: Tensor
@@ -52,10 +60,6 @@ class FailureExplanation:
     clean_labels: Tensor
     fail_labels: Tensor
     output_position: int | None
-    forward: int = 0
-    backward: int = 0
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def top(self, k: int) -> Tensor:
         """[batch, n_units] bool: each example's ``k`` highest-scoring units."""
@@ -139,21 +143,45 @@ def _metric(logits: Tensor, clean_labels: Tensor, fail_labels: Tensor) -> Tensor
     return logits[rows, clean_labels] - logits[rows, fail_labels]
 
 
-def explain_failure(
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """What every explainer reads: the clean and failing activations at the units' sites, the
+    failing logits, and the clean and failing labels."""
+
+    units: tuple[Unit, ...]
+    sites: list[Site]
+    clean_cache: dict[Site, Tensor]
+    fail_cache: dict[Site, Tensor]
+    fail_logits: Tensor
+    cl: Tensor
+    fl: Tensor
+    output_position: int | None
+    start: float
+
+    def explanation(
+        self, method: str, scores: Tensor, forward: int, backward: int
+    ) -> FailureExplanation:
+        return FailureExplanation(
+            self.units,
+            scores.detach().float(),
+            method,
+            self.cl,
+            self.fl,
+            self.output_position,
+            cost=Cost(forward=forward, backward=backward),
+            seconds=time.perf_counter() - self.start,
+        )
+
+
+def _prepare(
     model: Any,
     clean: Any,
     failing: Any,
-    *,
     units: Sequence[Unit],
-    method: str = "attribution",
-    clean_labels: Tensor | None = None,
-    output_position: int | None = None,
-    seed: int = 0,
-) -> FailureExplanation:
-    """Score each unit in ``units`` for carrying the failure on each (clean, failing) pair.
-    ``clean_labels`` default to the model's predictions on ``clean``."""
-    if method not in EXPLAINERS:
-        raise unknown_name("failure explainer", method, EXPLAINERS)
+    clean_labels: Tensor | None,
+    output_position: int | None,
+) -> _Run:
+    """Three forward passes: clean and failing with caches, and the clean predictions."""
     start = time.perf_counter()
     sites = _check_units(model, units)
     clean_cache, fail_cache, fail_out = _caches(model, clean, failing, sites)
@@ -161,43 +189,133 @@ def explain_failure(
         clean_pred = select_logits(model.run(clean), output_position).argmax(-1)
     fail_logits = select_logits(fail_out, output_position)
     cl = clean_pred if clean_labels is None else torch.as_tensor(clean_labels, dtype=torch.long)
-    fl = fail_logits.argmax(-1)
-    n = len(cl)
-    fwd, bwd = 3, 0
-    if method == "random":
-        scores = torch.rand(n, len(units), generator=torch.Generator().manual_seed(seed))
-    elif method == "baseline:activation_change":
-        scores = torch.stack(
-            [_unit_sum((clean_cache[s] - fail_cache[s]).abs(), s, i) for s, i in units], 1
-        )
-    elif method == "activation":
-        base = _metric(fail_logits, cl, fl)
-        cols = []
-        for j in range(len(units)):
-            chosen = torch.zeros(n, len(units), dtype=torch.bool)
-            chosen[:, j] = True
-            out = select_logits(
-                patch_units(model, clean_cache, fail_cache, failing, units, chosen), output_position
-            )
-            cols.append(_metric(out, cl, fl) - base)
-        scores, fwd = torch.stack(cols, 1), fwd + len(units)
-    else:
-        grads = _site_grads(model, failing, sites, cl, fl, output_position)
-        scores = torch.stack(
-            [_unit_sum(grads[s] * (clean_cache[s] - fail_cache[s]), s, i) for s, i in units], 1
-        )
-        fwd, bwd = fwd + 1, 1
-    return FailureExplanation(
+    return _Run(
         tuple(units),
-        scores.detach().float(),
-        method,
+        sites,
+        clean_cache,
+        fail_cache,
+        fail_logits,
         cl,
-        fl,
+        fail_logits.argmax(-1),
         output_position,
-        fwd,
-        bwd,
-        time.perf_counter() - start,
+        start,
     )
+
+
+def explainers() -> list[str]:
+    """The registered failure explainers (those scored by restoration), sorted."""
+    return [s.name for s in registry.specs("failures") if s.metric == EXPLAIN_METRIC]
+
+
+def explain_failure(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    *,
+    method: str = "attribution",
+    units: Sequence[Unit],
+    clean_labels: Tensor | None = None,
+    output_position: int | None = None,
+    seed: int = 0,
+) -> FailureExplanation:
+    """Score each unit in ``units`` for carrying the failure on each (clean, failing) pair.
+    ``clean_labels`` default to the model's predictions on ``clean``; ``method``: one of
+    :func:`explainers`."""
+    if method not in explainers():
+        raise unknown_name("failure explainer", method, explainers())
+    return registry.get("failures", method).fn(
+        model,
+        clean,
+        failing,
+        units=units,
+        clean_labels=clean_labels,
+        output_position=output_position,
+        seed=seed,
+    )
+
+
+_EXPLAINER = dict(cost_unit="passes", metric=EXPLAIN_METRIC)
+
+
+@register("failures", "random", kind="baseline", **_EXPLAINER)
+def random_units(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    *,
+    units: Sequence[Unit],
+    clean_labels: Tensor | None = None,
+    output_position: int | None = None,
+    seed: int = 0,
+) -> FailureExplanation:
+    """Seeded uniform scores (the control)."""
+    run = _prepare(model, clean, failing, units, clean_labels, output_position)
+    gen = torch.Generator().manual_seed(seed)
+    return run.explanation("random", torch.rand(len(run.cl), len(units), generator=gen), 3, 0)
+
+
+@register("failures", "activation_change", kind="baseline", **_EXPLAINER)
+def activation_change(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    *,
+    units: Sequence[Unit],
+    clean_labels: Tensor | None = None,
+    output_position: int | None = None,
+    seed: int = 0,
+) -> FailureExplanation:
+    """|a_clean - a_fail| summed over each unit (no model reasoning)."""
+    run = _prepare(model, clean, failing, units, clean_labels, output_position)
+    cc, fc = run.clean_cache, run.fail_cache
+    scores = torch.stack([_unit_sum((cc[s] - fc[s]).abs(), s, i) for s, i in units], 1)
+    return run.explanation("activation_change", scores, 3, 0)
+
+
+@register("failures", "activation", kind="method", **_EXPLAINER)
+def activation(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    *,
+    units: Sequence[Unit],
+    clean_labels: Tensor | None = None,
+    output_position: int | None = None,
+    seed: int = 0,
+) -> FailureExplanation:
+    """Exact: one run per unit with that unit patched to its clean value; score = Δm."""
+    run = _prepare(model, clean, failing, units, clean_labels, output_position)
+    cl, fl, n = run.cl, run.fl, len(run.cl)
+    base = _metric(run.fail_logits, cl, fl)
+    cols = []
+    for j in range(len(units)):
+        chosen = torch.zeros(n, len(units), dtype=torch.bool)
+        chosen[:, j] = True
+        out = select_logits(
+            patch_units(model, run.clean_cache, run.fail_cache, failing, units, chosen),
+            output_position,
+        )
+        cols.append(_metric(out, cl, fl) - base)
+    return run.explanation("activation", torch.stack(cols, 1), 3 + len(units), 0)
+
+
+@register("failures", "attribution", kind="method", needs_gradients=True, **_EXPLAINER)
+def attribution(
+    model: Any,
+    clean: Any,
+    failing: Any,
+    *,
+    units: Sequence[Unit],
+    clean_labels: Tensor | None = None,
+    output_position: int | None = None,
+    seed: int = 0,
+) -> FailureExplanation:
+    """Attribution patching: ∂m/∂a · (a_clean - a_fail) per unit, from one backward pass."""
+    run = _prepare(model, clean, failing, units, clean_labels, output_position)
+    grads = _site_grads(model, failing, run.sites, run.cl, run.fl, output_position)
+    cc, fc = run.clean_cache, run.fail_cache
+    scores = torch.stack([_unit_sum(grads[s] * (cc[s] - fc[s]), s, i) for s, i in units], 1)
+    return run.explanation("attribution", scores, 4, 1)
 
 
 def _site_grads(

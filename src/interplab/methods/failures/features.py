@@ -14,7 +14,7 @@ the rest. Scores per example ([batch, d_latent]) use the same methods as
 
     activation   one run per latent with that latent patched back; score = Δm
     attribution  ∂m/∂a · (Δf_i · W_dec[i]), one backward
-    baseline:activation_change   |Δf_i| · ‖W_dec[i]‖ (no model reasoning)
+    activation_change   |Δf_i| · ‖W_dec[i]‖ (no model reasoning)
     random       seeded noise (the control)
 
 with m = logit[clean label] - logit[failing label] on the failing run.
@@ -23,7 +23,7 @@ with m = logit[clean label] - logit[failing label] on the failing run.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,10 +31,11 @@ import torch
 from interplab.core.interventions import Patch
 from interplab.core.sites import Site
 from interplab.errors import ConfigError, ShapeError, unknown_name
+from interplab.methods.base import Cost, Result
 from interplab.methods.failures.explain import (
-    EXPLAINERS,
     _metric,
     _site_grads,
+    explainers,
     select_logits,
     top_k_mask,
 )
@@ -43,8 +44,9 @@ Tensor = torch.Tensor
 
 
 @dataclass(frozen=True, eq=False)
-class FeatureFailureExplanation:
-    """Per-example latent scores [batch, d_latent] at ``site`` (higher: carries more of the failure)."""
+class FeatureFailureExplanation(Result):
+    """Per-example latent scores [batch, d_latent] at ``site`` (higher: carries more of the
+    failure); ``cost``: model passes."""
 
     site: Site
     dictionary: Any
@@ -53,10 +55,6 @@ class FeatureFailureExplanation:
     clean_labels: Tensor
     fail_labels: Tensor
     output_position: int | None
-    forward: int = 0
-    backward: int = 0
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_units(self) -> int:
@@ -116,8 +114,8 @@ def explain_failure_features(
 ) -> FeatureFailureExplanation:
     """Score every latent of ``dictionary`` (an SAE on ``site``, activations [batch, d_in]) for
     carrying the failure on each (clean, failing) pair."""
-    if method not in EXPLAINERS:
-        raise unknown_name("failure explainer", method, EXPLAINERS)
+    if method not in explainers():
+        raise unknown_name("failure explainer", method, explainers())
     start = time.perf_counter()
     _check(model, site, dictionary)
     _, cc = model.run_with_cache(clean, [site])
@@ -138,7 +136,7 @@ def explain_failure_features(
     fwd, bwd = 3, 0
     if method == "random":
         scores = torch.rand(n, d_latent, generator=torch.Generator().manual_seed(seed))
-    elif method == "baseline:activation_change":
+    elif method == "activation_change":
         scores = deltas.norm(dim=-1)
     elif method == "activation":
         base = _metric(fail_logits, cl, fl)
@@ -160,7 +158,6 @@ def explain_failure_features(
         cl,
         fl,
         output_position,
-        fwd,
-        bwd,
-        time.perf_counter() - start,
+        cost=Cost(forward=fwd, backward=bwd),
+        seconds=time.perf_counter() - start,
     )

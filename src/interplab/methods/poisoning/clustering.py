@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import torch
 
+from interplab.methods.poisoning.baselines import METRIC
+from interplab.methods.registry import register
+
 Tensor = torch.Tensor
 
 
@@ -65,18 +68,20 @@ def silhouettes(dist: Tensor, own: Tensor, members: Tensor, exclude_self: bool) 
     return out
 
 
+@register("poisoning", "activation_clustering", kind="method", cost_unit="passes", metric=METRIC)
 class ActivationClustering:
     """Per-label PCA + 2-means on hidden activations; the smaller cluster is suspect."""
 
+    needs_site = True
+
     def __init__(self, seed: int = 0, n_components: int = 10, min_class: int = 4) -> None:
         self.seed, self.n_components, self.min_class = seed, n_components, min_class
-        self.classes: dict[int, dict] = {}
-        self.details: dict = {}
 
-    def fit(self, batch) -> Tensor:
+    def fit(self, batch) -> ActivationClustering:
         h, y = batch.hidden, batch.y
         gen = torch.Generator().manual_seed(self.seed)
         scores = torch.zeros(len(h))
+        self.classes_: dict[int, dict] = {}
         for c in y.unique().tolist():
             idx = (y == c).nonzero().flatten()
             if len(idx) < self.min_class:
@@ -98,16 +103,17 @@ class ActivationClustering:
                 "strength": strength,
                 "centres": torch.stack([z[members == k].mean(0) for k in (0, 1)]),
             }
-            self.classes[c] = state
+            self.classes_[c] = state
             scores[idx] = self._score(state, members, s)
-        self.details = {
-            "split_silhouette": {int(c): round(v["strength"], 4) for c, v in self.classes.items()},
+        self.details_ = {
+            "split_silhouette": {int(c): round(v["strength"], 4) for c, v in self.classes_.items()},
             "small_cluster_share": {
                 int(c): round(float((v["members"] == v["small"]).float().mean()), 4)
-                for c, v in self.classes.items()
+                for c, v in self.classes_.items()
             },
         }
-        return scores
+        self.scores_ = scores
+        return self
 
     @staticmethod
     def _score(state: dict, own: Tensor, s: Tensor) -> Tensor:
@@ -116,7 +122,7 @@ class ActivationClustering:
     def score(self, batch) -> Tensor:
         h, y = batch.hidden, batch.y
         scores = torch.zeros(len(h))
-        for c, state in self.classes.items():
+        for c, state in self.classes_.items():
             rows = (y == c).nonzero().flatten()
             if not len(rows):
                 continue
@@ -127,30 +133,33 @@ class ActivationClustering:
         return scores
 
 
+@register("poisoning", "spectral_signature", kind="method", cost_unit="passes", metric=METRIC)
 class SpectralSignature:
     """Per-label squared projection on the top singular vector of centred activations."""
 
-    def __init__(self, seed: int = 0, min_class: int = 2) -> None:
-        self.min_class = min_class
-        self.classes: dict[int, tuple[Tensor, Tensor, float]] = {}
-        self.details: dict = {}
+    needs_site = True
 
-    def fit(self, batch) -> Tensor:
+    def __init__(self, seed: int = 0, min_class: int = 2) -> None:
+        self.seed, self.min_class = seed, min_class
+
+    def fit(self, batch) -> SpectralSignature:
         h, y = batch.hidden, batch.y
+        self.classes_: dict[int, tuple[Tensor, Tensor, float]] = {}
         for c in y.unique().tolist():
             rows = y == c
             if int(rows.sum()) < self.min_class:
                 continue
             mean = h[rows].mean(0)
             _, sv, vt = torch.linalg.svd(h[rows] - mean, full_matrices=False)
-            self.classes[c] = (mean, vt[0], float(sv[0]) ** 2 / int(rows.sum()))
-        self.details = {"top_variance": {int(c): round(v[2], 4) for c, v in self.classes.items()}}
-        return self.score(batch)
+            self.classes_[c] = (mean, vt[0], float(sv[0]) ** 2 / int(rows.sum()))
+        self.details_ = {"top_variance": {int(c): round(v[2], 4) for c, v in self.classes_.items()}}
+        self.scores_ = self.score(batch)
+        return self
 
     def score(self, batch) -> Tensor:
         h, y = batch.hidden, batch.y
         scores = torch.zeros(len(h))
-        for c, (mean, v, _) in self.classes.items():
+        for c, (mean, v, _) in self.classes_.items():
             rows = y == c
             scores[rows] = ((h[rows] - mean) @ v) ** 2
         return scores

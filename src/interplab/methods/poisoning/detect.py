@@ -10,7 +10,13 @@ example marked as poisoned. What it looks at differs by method:
     loss                    the model's outputs only (per-example loss)
     input_anomaly           the inputs only (kNN distance to same-label examples)
     random                  nothing (seeded uniform scores, a control)
-    trigger                 the true trigger (mask, pattern): an oracle, not a method
+    oracle:trigger          the true trigger (mask, pattern): an oracle, not a method
+
+Each detector is an estimator class registered in the ``poisoning`` family (settings in
+``__init__``, ``fit(batch)`` returns the fitted detector with ``scores_`` and ``details_``,
+``score(batch)`` scores new inputs); :func:`detect_poison` dispatches through the registry.
+``cost.forward`` counts the model passes the detector asked for (activations, outputs, patched
+runs).
 
 The fitted detector stays in the result: :meth:`PoisonScores.score` scores new inputs (labelled by
 the model's own prediction unless labels are given), e.g. to tell triggered inputs at test time.
@@ -18,6 +24,7 @@ the model's own prediction unless labels are given), e.g. to tell triggered inpu
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -26,33 +33,28 @@ import torch
 
 from interplab.core.interventions import Patch
 from interplab.core.sites import Site
-from interplab.errors import ConfigError, ShapeError, unknown_name
+from interplab.errors import ConfigError, ShapeError
+from interplab.methods import registry
+from interplab.methods.base import Cost, Result
 
 Tensor = torch.Tensor
-METHODS = (
-    "activation_clustering",
-    "spectral_signature",
-    "sae_features",
-    "loss",
-    "input_anomaly",
-    "random",
-    "trigger",
-)
-NEEDS_SITE = frozenset({"activation_clustering", "spectral_signature", "sae_features"})
 
 
 @dataclass(eq=False)
 class Batch:
-    """Inputs ``x`` with labels ``y`` seen through ``model``: what a detector may read."""
+    """Inputs ``x`` with labels ``y`` seen through ``model``: what a detector may read.
+    ``passes`` counts the model passes made so far."""
 
     model: Any
     site: Site | None
     x: Tensor
     y: Tensor
+    passes: int = 0
 
     @cached_property
     def activations(self) -> Tensor:
         """Activations at ``site`` in the site's own shape."""
+        self.passes += 1
         with torch.no_grad():
             _, cache = self.model.run_with_cache(self.x, [self.site])
         return cache[self.site].detach()
@@ -64,24 +66,26 @@ class Batch:
 
     @cached_property
     def logits(self) -> Tensor:
+        self.passes += 1
         with torch.no_grad():
             return self.model.run(self.x).detach().reshape(len(self.x), -1).float()
 
     def logits_from_hidden(self, hidden: Tensor) -> Tensor:
         """The model's output with the activations at ``site`` replaced by ``hidden`` [n, width]."""
         value = hidden.reshape(self.activations.shape).to(self.activations.dtype)
+        self.passes += 1
         with torch.no_grad():
             return self.model.run_with(self.x, [Patch(self.site, value=value)]).reshape(
                 len(self.x), -1
             )
 
 
-@dataclass(eq=False)
-class PoisonScores:
+@dataclass(frozen=True, eq=False)
+class PoisonScores(Result):
     """A detector's suspicion of each training example, and the fitted detector.
 
     Attributes:
-        method: which detector (one of :data:`METHODS`).
+        method: which detector (a registered ``poisoning`` name).
         scores: [n] suspicion per training example, higher = more likely poisoned.
         details: what the detector found (chosen latents, per-class split quality, ...).
     """
@@ -117,50 +121,47 @@ def detect_poison(
     model: Any,
     x: Tensor,
     y: Tensor,
-    method: str,
     *,
+    method: str = "spectral_signature",
     site: Site | None = None,
     seed: int = 0,
     trigger: Any = None,
-    **options: Any,
+    **settings: Any,
 ) -> PoisonScores:
     """Fit ``method`` on the training set ``(x, y)`` of ``model`` and score every example.
 
     Args:
         model: a HookedModel (``run``, ``run_with_cache``, ``run_with``).
         x, y: the training inputs [n, ...] and their (possibly poisoned) labels [n].
-        method: one of :data:`METHODS`.
-        site: where hidden activations are read (needed by the methods in :data:`NEEDS_SITE`).
+        method: a registered ``poisoning`` detector (``registry.names("poisoning")``).
+        site: where hidden activations are read (needed by detectors with ``needs_site``).
         seed: seeds every random choice (k-means starts, SAE training, random scores).
-        trigger: ``trigger`` only: an object with ``tensors() -> (mask, pattern)`` or a
-            ``(mask, pattern)`` pair over the flattened input.
-        options: passed to the detector (e.g. ``n_components``, ``steps``, ``neighbours``).
+        trigger: given only to detectors with ``needs_trigger`` (the trigger oracle): an object
+            with ``tensors() -> (mask, pattern)`` or a ``(mask, pattern)`` pair over the
+            flattened input; the others never see it.
+        settings: the detector's settings (e.g. ``n_components``, ``steps``, ``neighbours``).
     """
-    from interplab.methods.poisoning import baselines, clustering, sae
-
-    factories = {
-        "activation_clustering": clustering.ActivationClustering,
-        "spectral_signature": clustering.SpectralSignature,
-        "sae_features": sae.SAEFeatures,
-        "loss": baselines.LossScore,
-        "input_anomaly": baselines.InputAnomaly,
-        "random": baselines.RandomScore,
-        "trigger": baselines.TriggerMatch,
-    }
-    if method not in factories:
-        raise unknown_name("poison detector", method, METHODS)
-    if method in NEEDS_SITE and site is None:
+    start = time.perf_counter()
+    detector_cls = registry.get("poisoning", method).fn
+    if getattr(detector_cls, "needs_site", False) and site is None:
         raise ConfigError(
             f"{method} reads hidden activations: pass site= (e.g. Site.module('act'))"
         )
-    if method == "trigger":
-        if trigger is None:
-            raise ConfigError("the trigger oracle needs trigger= (mask, pattern) or a Trigger")
-        options["trigger"] = trigger
     batch = _batch(model, site, x, y)
+    if getattr(detector_cls, "needs_trigger", False):
+        settings["trigger"] = trigger
     try:
-        detector = factories[method](seed=seed, **options)
+        detector = detector_cls(seed=seed, **settings)
     except TypeError as exc:
         raise ConfigError(f"{method}: bad option ({exc})") from None
-    scores = detector.fit(batch)
-    return PoisonScores(method, scores.detach().float(), detector.details, detector, model, site)
+    detector.fit(batch)
+    return PoisonScores(
+        method,
+        detector.scores_.detach().float(),
+        detector.details_,
+        detector,
+        model,
+        site,
+        cost=Cost(forward=batch.passes),
+        seconds=time.perf_counter() - start,
+    )

@@ -21,10 +21,18 @@ from __future__ import annotations
 
 import torch
 
+from interplab.methods.poisoning.baselines import METRIC
+from interplab.methods.registry import register
+
 Tensor = torch.Tensor
 
 
+@register("poisoning", "sae_features", kind="method", cost_unit="passes", metric=METRIC)
 class SAEFeatures:
+    """Suspicious TopK-SAE latents: rare, label-pure and necessary for the prediction."""
+
+    needs_site = True
+
     def __init__(
         self,
         seed: int = 0,
@@ -49,23 +57,19 @@ class SAEFeatures:
             log_every=max(1, steps),
             seed=seed,
         )
-        self.max_frequency, self.top = max_frequency, top
-        self.sae = None
-        self.suspicion: Tensor | None = None
-        self.scale: Tensor | None = None
-        self.details: dict = {}
+        self.seed, self.max_frequency, self.top = seed, max_frequency, top
 
-    def fit(self, batch) -> Tensor:
+    def fit(self, batch) -> SAEFeatures:
         from dataclasses import replace
 
         from interplab.methods.dictionaries import train_dictionary
 
         h, y = batch.hidden, batch.y
-        self.cfg = replace(self.cfg, d_in=h.shape[1])
-        trained = train_dictionary(h, self.cfg)
-        self.sae = trained.dictionary.eval()
+        self.config_ = replace(self.cfg, d_in=h.shape[1])
+        trained = train_dictionary(h, self.config_)
+        self.sae_ = trained.dictionary.eval()
         with torch.no_grad():
-            a = self.sae.encode(h)
+            a = self.sae_.encode(h)
             pred = batch.logits.argmax(-1)
             fires = a > 0
             freq = fires.float().mean(0)
@@ -78,14 +82,14 @@ class SAEFeatures:
             candidates = ((freq > 0) & (freq <= self.max_frequency)).nonzero().flatten().tolist()
             for j in candidates:
                 rows = fires[:, j]
-                without = h - a[:, j : j + 1] * self.sae.W_dec[j]
+                without = h - a[:, j : j + 1] * self.sae_.W_dec[j]
                 changed = batch.logits_from_hidden(without).argmax(-1) != pred
                 necessity[j] = changed[rows].float().mean()
-        self.suspicion = torch.zeros(a.shape[1])
-        self.suspicion[candidates] = (purity * necessity)[candidates]
-        self.scale = a.max(0).values.clamp_min(1e-12)
-        order = self.suspicion.argsort(descending=True)[: self.top].tolist()
-        self.details = {
+        self.suspicion_ = torch.zeros(a.shape[1])
+        self.suspicion_[candidates] = (purity * necessity)[candidates]
+        self.scale_ = a.max(0).values.clamp_min(1e-12)
+        order = self.suspicion_.argsort(descending=True)[: self.top].tolist()
+        self.details_ = {
             "variance_explained": (
                 trained.history[-1].get("variance_explained") if trained.history else None
             ),
@@ -93,7 +97,7 @@ class SAEFeatures:
             "top_latents": [
                 {
                     "latent": j,
-                    "suspicion": round(float(self.suspicion[j]), 4),
+                    "suspicion": round(float(self.suspicion_[j]), 4),
                     "frequency": round(float(freq[j]), 4),
                     "purity": round(float(purity[j]), 4),
                     "necessity": round(float(necessity[j]), 4),
@@ -102,11 +106,12 @@ class SAEFeatures:
                 for j in order
             ],
         }
-        return self._score(a)
+        self.scores_ = self._score(a)
+        return self
 
     def _score(self, a: Tensor) -> Tensor:
-        return (a / self.scale * self.suspicion).max(1).values
+        return (a / self.scale_ * self.suspicion_).max(1).values
 
     def score(self, batch) -> Tensor:
         with torch.no_grad():
-            return self._score(self.sae.encode(batch.hidden))
+            return self._score(self.sae_.encode(batch.hidden))

@@ -3,7 +3,7 @@ labelled examples, and the AUROC that compares them.
 
     s = probe_scorer(X, y)                 # logistic regression on the features
     s = direction_scorer(X, y)             # projection on the difference-in-means direction
-    s = random_scorer(d, seed)             # projection on a random unit direction (a control)
+    s = random_scorer(X, seed=seed)        # projection on a random unit direction (a control)
     s = sparse_probe_scorer(Z, y)          # logistic regression on the top-k of many sparse
                                            # features (e.g. SAE latents), k by cross-validation
     auroc(s.score(X_test), y_test)
@@ -15,6 +15,11 @@ autoencoders useful? A case study in sparse probing"), keeps the top k and fits 
 k is the value of a fixed ladder with the best mean AUROC over stratified folds of the training
 data (ties go to the smaller k), ranking features afresh inside each fold so the held-out fold
 never informs the choice.
+
+Each scorer is registered in the ``probing`` family (``linear_probe``, ``diff_in_means``,
+``sparse_probe``; ``random`` a baseline) with the call shape ``fn(X, y, *, seed=0, **settings)
+-> LinearScorer``; :func:`fit_scorer` dispatches through the registry. They read features, not
+a model (cost unit "none").
 
 Shapes: n = examples, d = features.
 """
@@ -30,15 +35,19 @@ from typing import Any
 import torch
 
 from interplab.errors import ConfigError, ShapeError
-from interplab.methods.probing import LinearProbe
+from interplab.methods import registry
+from interplab.methods.base import Result
+from interplab.methods.probing.probe import LinearProbe
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 K_LADDER = (1, 4, 16, 64, 256)
 WEIGHT_DECAY = 1e-2
+METRIC = "auroc"
 
 
 @dataclass(frozen=True)
-class LinearScorer:
+class LinearScorer(Result):
     """``score(X) = ((X[:, columns] - mu) / sd) @ w + b`` (columns None: all of them)."""
 
     w: Tensor
@@ -93,6 +102,14 @@ def auroc(scores: Tensor | Sequence[float], labels: Tensor | Sequence[int]) -> f
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def fit_scorer(
+    X: Tensor, y: Sequence[int], *, method: str = "linear_probe", seed: int = 0, **settings: Any
+) -> LinearScorer:
+    """Fit the registered concept scorer ``method`` on features ``X`` [n, d] and 0/1 labels."""
+    return registry.get("probing", method).fn(X, y, seed=seed, **settings)
+
+
+@register("probing", "linear_probe", kind="method", cost_unit="none", metric=METRIC)
 def probe_scorer(
     X: Tensor, y: Sequence[int], *, weight_decay: float = WEIGHT_DECAY, seed: int = 0
 ) -> LinearScorer:
@@ -100,11 +117,12 @@ def probe_scorer(
     logit of label 1 minus that of label 0."""
     X = _check(X, y)
     p = LinearProbe(weight_decay=weight_decay, seed=seed).fit(X, [int(v) for v in y])
-    assert p.W is not None and p.b is not None and p.mu is not None and p.sd is not None
-    return LinearScorer(p.W[:, 1] - p.W[:, 0], float(p.b[1] - p.b[0]), p.mu, p.sd)
+    W, b = p.coef_, p.intercept_
+    return LinearScorer(W[:, 1] - W[:, 0], float(b[1] - b[0]), p.mean_, p.scale_)
 
 
-def direction_scorer(X: Tensor, y: Sequence[int]) -> LinearScorer:
+@register("probing", "diff_in_means", kind="method", cost_unit="none", metric=METRIC)
+def direction_scorer(X: Tensor, y: Sequence[int], *, seed: int = 0) -> LinearScorer:
     """Projection on the difference-in-means direction (mean of label 1 minus mean of label 0)."""
     from interplab.methods.steering import diff_in_means
 
@@ -114,9 +132,11 @@ def direction_scorer(X: Tensor, y: Sequence[int]) -> LinearScorer:
     return LinearScorer(d.vector.float(), -d.midpoint, info={"gap": d.gap})
 
 
-def random_scorer(d: int, seed: int) -> LinearScorer:
-    """Projection on a seeded random unit direction: uses no labels (a control)."""
-    v = torch.randn(d, generator=torch.Generator().manual_seed(seed))
+@register("probing", "random", kind="baseline", cost_unit="none", metric=METRIC)
+def random_scorer(X: Tensor, y: Sequence[int] | None = None, *, seed: int = 0) -> LinearScorer:
+    """Projection on a seeded random unit direction of ``X``'s width: uses no labels (a
+    control)."""
+    v = torch.randn(_check(X).shape[1], generator=torch.Generator().manual_seed(seed))
     return LinearScorer(v / v.norm())
 
 
@@ -139,6 +159,7 @@ def stratified_folds(y: Sequence[int], n_folds: int, seed: int) -> list[list[int
     return folds
 
 
+@register("probing", "sparse_probe", kind="method", cost_unit="none", metric=METRIC)
 def sparse_probe_scorer(
     Z: Tensor,
     y: Sequence[int],

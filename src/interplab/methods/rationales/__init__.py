@@ -1,13 +1,19 @@
 """Decision rationales whose every claim is checked against the model.
 
 DecisionModel            a torch module or a predict_proba classifier over raw rows
-attribute(...)           -> Attributions   (linear/kernel SHAP, IG, occlusion, permutation, random)
+attribute(model, x, method=..., baseline=background)
+                         -> Attributions   (linear/kernel SHAP, IG, occlusion, permutation, random)
 find_recourse(...)       -> Recourse       (smallest actionable changes that flip the decision)
 fit_surrogate(...)       -> Surrogate      (a shallow tree and its held-out fidelity)
-explain(...)             -> Rationale      (plain-language claims, each tested; failures dropped)
+explain(model, x, baseline=background)
+                         -> Rationale      (plain-language claims, each tested; failures dropped)
 """
 
-from interplab.methods.rationales.attribution import METHODS, Attributions, attribute
+from interplab.methods.rationales.attribution import (
+    Attributions,
+    attribute,
+    attribution_methods,
+)
 from interplab.methods.rationales.model import DecisionModel
 from interplab.methods.rationales.rationale import Claim, Rationale, explain
 from interplab.methods.rationales.recourse import (
@@ -20,7 +26,6 @@ from interplab.methods.rationales.recourse import (
 from interplab.methods.rationales.surrogate import Surrogate, fit_surrogate
 
 __all__ = [
-    "METHODS",
     "Attributions",
     "Claim",
     "Counterfactual",
@@ -29,6 +34,7 @@ __all__ = [
     "Recourse",
     "Surrogate",
     "attribute",
+    "attribution_methods",
     "explain",
     "find_recourse",
     "fit_surrogate",

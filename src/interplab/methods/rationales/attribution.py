@@ -1,9 +1,9 @@
-"""Per-feature attributions of one decision, in logit units: ``attribute(method, model, x, background)``.
+"""Per-feature attributions of one decision, in logit units: ``attribute(model, x, method=..., baseline=background)``.
 
 An attribution says how much each feature moved this row's score (the logit of the positive
 outcome) away from the average score of the ``background`` rows. Methods:
 
-    linear_shap            exact interventional Shapley values of a model that is linear in its
+    oracle:linear_shap     exact interventional Shapley values of a model that is linear in its
                            encoded inputs (a TabularNet with no hidden layer): w · (enc(x) − mean
                            enc(background)), summed over each feature's columns
     kernel_shap            Kernel SHAP (Lundberg & Lee 2017): coalitions drawn from the Shapley
@@ -21,89 +21,83 @@ outcome) away from the average score of the ``background`` rows. Methods:
     permutation            global permutation importance: mean |Δ score| when the feature is
                            shuffled across the background rows (unsigned; the same for every row)
     random                 Gaussian noise (a control)
+
+Each method is registered in the ``rationales`` family with the call shape
+``fn(model, x, *, baseline, seed=0, **settings) -> Attributions``; :func:`attribute` dispatches
+through the registry. Cost: ``evaluations`` = rows the score function was evaluated on.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from interplab.errors import ConfigError, unknown_name
+from interplab.methods import registry
+from interplab.methods.attribution.gradients import Attributions, path_gradient
+from interplab.methods.base import Cost
 from interplab.methods.rationales.model import DecisionModel
 
 Tensor = torch.Tensor
-METHODS = (
-    "linear_shap",
-    "kernel_shap",
-    "integrated_gradients",
-    "occlusion",
-    "permutation",
-    "random",
-)
+#: The metric every attribution method of the family is registered with (what marks it as one).
+ATTRIBUTION_METRIC = "top_k_recall"
 GROUPS = 10
 T_975 = 2.262  # Student t, 9 degrees of freedom
 
 
-@dataclass(frozen=True)
-class Attributions:
-    """``values`` [feature] in logit units; ``error`` [feature] a 95 % half-width where estimated."""
-
-    method: str
-    values: Tensor
-    base: float  # the background's mean score (values sum to score(x) - base for exact methods)
-    score: float
-    signed: bool = True
-    error: Tensor | None = None
-    evaluations: int = 0
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+def attribution_methods() -> list[str]:
+    """The registered attribution methods (and their baselines and oracle), sorted."""
+    return [s.name for s in registry.specs("rationales") if s.metric == ATTRIBUTION_METRIC]
 
 
 def attribute(
+    model: DecisionModel,
+    x: Tensor,
+    *,
+    method: str = "kernel_shap",
+    baseline: Tensor,
+    seed: int = 0,
+    **settings: Any,
+) -> Attributions:
+    """Attribute ``model``'s score on the row ``x`` [feature] to its features against the
+    reference population ``baseline`` [rows, feature] (see the module); ``settings`` go to the
+    method (``n_coalitions``, ``n_background``, ``steps``)."""
+    if method not in attribution_methods():
+        raise unknown_name("attribution method", method, attribution_methods())
+    return registry.get("rationales", method).fn(model, x, baseline=baseline, seed=seed, **settings)
+
+
+def _result(
     method: str,
     model: DecisionModel,
     x: Tensor,
-    background: Tensor,
+    values: Tensor,
+    base: float,
+    evaluations: int,
+    start: float,
     *,
-    seed: int = 0,
-    n_coalitions: int = 64,
-    n_background: int = 16,
-    steps: int = 64,
+    error: Tensor | None = None,
+    signed: bool = True,
+    extra: dict | None = None,
 ) -> Attributions:
-    """Attribute ``model``'s score on the row ``x`` [feature] to its features (see the module)."""
-    if method not in METHODS:
-        raise unknown_name("attribution method", method, METHODS)
-    x = model.check_row(x)
-    background = background.double()
-    start = time.perf_counter()
     score = float(model.logit(x[None])[0])
-    if method == "linear_shap":
-        values, base, extra = _linear_shap(model, x, background)
-    elif method == "kernel_shap":
-        values, base, extra = _kernel_shap(model, x, background, seed, n_coalitions, n_background)
-    elif method == "integrated_gradients":
-        values, base, extra = _integrated_gradients(model, x, background, steps)
-    elif method == "occlusion":
-        values, base, extra = _occlusion(model, x, background)
-    elif method == "permutation":
-        values, base, extra = _permutation(model, background, seed)
-    else:
-        gen = torch.Generator().manual_seed(seed)
-        values = torch.randn(len(model.features), generator=gen, dtype=torch.float64)
-        base, extra = float(model.logit(background).mean()), {"evaluations": background.shape[0]}
     return Attributions(
-        method,
-        values,
-        base,
-        score,
-        method != "permutation",
-        extra.pop("error", None),
-        int(extra.pop("evaluations", 0)),
-        time.perf_counter() - start,
-        extra,
+        method=method,
+        values=values,
+        base=base,
+        score=score,
+        signed=signed,
+        error=error,
+        cost=Cost(evaluations=evaluations),
+        seconds=time.perf_counter() - start,
+        extra=extra or {},
     )
+
+
+def _rows(model: DecisionModel, x: Tensor, baseline: Tensor) -> tuple[Tensor, Tensor, float]:
+    return model.check_row(x), baseline.double(), time.perf_counter()
 
 
 def reference_row(model: DecisionModel, background: Tensor) -> Tensor:
@@ -127,7 +121,18 @@ def _encoder(model: DecisionModel) -> tuple:
     return (lambda x: x), (lambda z: model.logit_fn(z)), [[j] for j in range(len(model.features))]
 
 
-def _linear_shap(model: DecisionModel, x: Tensor, background: Tensor) -> tuple[Tensor, float, dict]:
+@registry.register(
+    "rationales",
+    "oracle:linear_shap",
+    kind="oracle",
+    cost_unit="evaluations",
+    metric=ATTRIBUTION_METRIC,
+)
+def linear_shap(
+    model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0
+) -> Attributions:
+    """Exact interventional Shapley values of a model linear in its encoded inputs."""
+    x, background, start = _rows(model, x, baseline)
     linear = getattr(model.module, "linear", None)
     if linear is None:
         raise ConfigError(
@@ -138,11 +143,8 @@ def _linear_shap(model: DecisionModel, x: Tensor, background: Tensor) -> tuple[T
     with torch.no_grad():
         contrib = linear.weight[0].double() * (encode(x[None])[0] - encode(background).mean(0))
         base = float(model.logit(background).mean())
-    return (
-        torch.stack([contrib[g].sum() for g in groups]),
-        base,
-        {"evaluations": background.shape[0]},
-    )
+    values = torch.stack([contrib[g].sum() for g in groups])
+    return _result("oracle:linear_shap", model, x, values, base, background.shape[0], start)
 
 
 def _shapley_coalitions(d: int, n: int, gen: torch.Generator) -> Tensor:
@@ -172,14 +174,20 @@ def _kernel_shap_once(
     return torch.cat([phi, (total - phi.sum())[None]]), v0
 
 
-def _kernel_shap(
+@registry.register(
+    "rationales", "kernel_shap", kind="method", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
+)
+def kernel_shap(
     model: DecisionModel,
     x: Tensor,
-    background: Tensor,
-    seed: int,
-    n_coalitions: int,
-    n_background: int,
-) -> tuple[Tensor, float, dict]:
+    *,
+    baseline: Tensor,
+    seed: int = 0,
+    n_coalitions: int = 64,
+    n_background: int = 16,
+) -> Attributions:
+    """Kernel SHAP over GROUPS replicates; ``error`` is their 95 % half-width."""
+    x, background, start = _rows(model, x, baseline)
     gen = torch.Generator().manual_seed(seed)
     d = x.shape[0]
     runs, bases = [], []
@@ -191,35 +199,57 @@ def _kernel_shap(
     stack = torch.stack(runs)
     error = T_975 * stack.std(0) / GROUPS**0.5
     evals = GROUPS * (2 * (n_coalitions // 2) + 1) * n_background + 1
-    return stack.mean(0), sum(bases) / GROUPS, {"error": error, "evaluations": evals}
+    return _result(
+        "kernel_shap", model, x, stack.mean(0), sum(bases) / GROUPS, evals, start, error=error
+    )
 
 
-def _integrated_gradients(
-    model: DecisionModel, x: Tensor, background: Tensor, steps: int
-) -> tuple[Tensor, float, dict]:
+@registry.register(
+    "rationales",
+    "integrated_gradients",
+    kind="method",
+    cost_unit="evaluations",
+    metric=ATTRIBUTION_METRIC,
+    needs_gradients=True,
+)
+def integrated_gradients(
+    model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0, steps: int = 64
+) -> Attributions:
+    """Integrated gradients in the encoded space from the background's mean encoding."""
+    x, background, start = _rows(model, x, baseline)
     encode, head, groups = _encoder(model)
     with torch.no_grad():
-        z, z0 = encode(x[None])[0].double(), encode(background).double().mean(0)
-    alphas = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps
-    path = (z0 + alphas[:, None] * (z - z0)).requires_grad_(True)
-    with torch.enable_grad():
-        grads = torch.autograd.grad(head(path).sum(), path)[0]
-    contrib = (z - z0) * grads.mean(0)
+        z, z0 = encode(x[None]).double(), encode(background).double().mean(0, keepdim=True)
+    grad, _ = path_gradient(head, z, z0, steps, batch_size=steps)
+    contrib = ((z - z0) * grad)[0]
     with torch.no_grad():
-        base = float(head(z0[None])[0])
-    return torch.stack([contrib[g].sum() for g in groups]).detach(), base, {"evaluations": steps}
+        base = float(head(z0)[0])
+    values = torch.stack([contrib[g].sum() for g in groups]).detach()
+    return _result("integrated_gradients", model, x, values, base, steps, start)
 
 
-def _occlusion(model: DecisionModel, x: Tensor, background: Tensor) -> tuple[Tensor, float, dict]:
+@registry.register(
+    "rationales", "occlusion", kind="method", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
+)
+def occlusion(model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0) -> Attributions:
+    """score(x) minus score(x with one feature set to the background's reference value)."""
+    x, background, start = _rows(model, x, baseline)
     ref = reference_row(model, background)
     d = x.shape[0]
     rows = x.repeat(d, 1)
     rows[torch.arange(d), torch.arange(d)] = ref
     out = model.logit(torch.cat([x[None], rows, ref[None]]))
-    return out[0] - out[1:-1], float(out[-1]), {"evaluations": d + 2}
+    return _result("occlusion", model, x, out[0] - out[1:-1], float(out[-1]), d + 2, start)
 
 
-def _permutation(model: DecisionModel, background: Tensor, seed: int) -> tuple[Tensor, float, dict]:
+@registry.register(
+    "rationales", "permutation", kind="baseline", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
+)
+def permutation(
+    model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0
+) -> Attributions:
+    """Global permutation importance over the background (unsigned; the same for every row)."""
+    x, background, start = _rows(model, x, baseline)
     gen = torch.Generator().manual_seed(seed)
     n, d = background.shape
     clean = model.logit(background)
@@ -227,4 +257,21 @@ def _permutation(model: DecisionModel, background: Tensor, seed: int) -> tuple[T
     for j in range(d):
         rows[j, :, j] = background[torch.randperm(n, generator=gen), j]
     moved = model.logit(rows.reshape(d * n, d)).reshape(d, n)
-    return (moved - clean).abs().mean(1), float(clean.mean()), {"evaluations": n * (d + 1)}
+    values = (moved - clean).abs().mean(1)
+    return _result(
+        "permutation", model, x, values, float(clean.mean()), n * (d + 1), start, signed=False
+    )
+
+
+@registry.register(
+    "rationales", "random", kind="baseline", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
+)
+def random_attribution(
+    model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0
+) -> Attributions:
+    """Seeded Gaussian noise per feature (the control)."""
+    x, background, start = _rows(model, x, baseline)
+    gen = torch.Generator().manual_seed(seed)
+    values = torch.randn(len(model.features), generator=gen, dtype=torch.float64)
+    base = float(model.logit(background).mean())
+    return _result("random", model, x, values, base, background.shape[0], start)

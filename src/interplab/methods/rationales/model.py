@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from interplab.data.tabular import Feature
 from interplab.errors import ConfigError, ShapeError, unknown_name
-from interplab.models.tabular_data import Feature
 
 Tensor = torch.Tensor
 EPS = 1e-12

@@ -1,6 +1,6 @@
 """The rationale for one decision: plain-language claims, each tested against the model.
 
-``explain(model, x, background)`` computes attributions (``method``) and recourse, turns them
+``explain(model, x, baseline=background)`` computes attributions (``method``) and recourse, turns them
 into candidate claims, and runs each claim's test on *fresh* interventions (rows drawn with a
 seed of their own); claims that fail are not shown as facts but listed as dropped. Claims:
 
@@ -25,11 +25,12 @@ Scores are logits of the positive outcome; the gap is score(x) − mean score(ba
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from interplab.methods.base import Result
 from interplab.methods.rationales.attribution import Attributions, attribute
 from interplab.methods.rationales.model import DecisionModel
 from interplab.methods.rationales.recourse import Counterfactual, Recourse, find_recourse
@@ -68,7 +69,10 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Rationale:
+class Rationale(Result):
+    """A decision, the attributions and recourse behind it, and its claims (shown: passed their
+    test; dropped: failed it). ``cost``: the attributions' and the recourse's."""
+
     row: Tensor
     decision: bool
     outcome: str
@@ -79,8 +83,6 @@ class Rationale:
     dropped: tuple[Claim, ...]  # failed their test: not shown as facts
     features: tuple
     outcomes: tuple[str, str]
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         a = self.attributions
@@ -121,8 +123,8 @@ class Rationale:
 def explain(
     model: DecisionModel,
     x: Tensor,
-    background: Tensor,
     *,
+    baseline: Tensor,
     method: str = "kernel_shap",
     seed: int = 0,
     recourse: Recourse | None = None,
@@ -132,16 +134,16 @@ def explain(
     """The checked rationale for ``model``'s decision on the row ``x`` (see the module docstring)."""
     start = time.perf_counter()
     x = model.check_row(x)
-    background = background.double()
+    background = baseline.double()
     attr = (
         attributions
         if attributions is not None
-        else attribute(method, model, x, background, seed=seed)
+        else attribute(model, x, method=method, baseline=background, seed=seed)
     )
     rec = (
         recourse
         if recourse is not None
-        else find_recourse(model, x, background, n_options=n_options)
+        else find_recourse(model, x, baseline=background, n_options=n_options)
     )
     decision = bool(model.decide(x[None])[0])
     candidates = candidate_claims(model, x, attr, rec, decision)
@@ -159,7 +161,8 @@ def explain(
         tuple(c for c in checked if not c.passed),
         model.features,
         model.outcomes,
-        time.perf_counter() - start,
+        cost=attr.cost + rec.cost,
+        seconds=time.perf_counter() - start,
     )
 
 

@@ -1,6 +1,6 @@
 """Counterfactual recourse: the smallest actionable changes that flip a decision.
 
-``find_recourse(model, x, background)`` searches changes to *mutable* features only (immutable
+``find_recourse(model, x, baseline=background)`` searches changes to *mutable* features only (immutable
 ones — age, sex, nationality — are never touched; asking to vary one is an error):
 
     candidates   categorical: every other category; ordinal: every other level; numeric: the
@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import torch
 
 from interplab.errors import ConfigError
+from interplab.methods.base import Cost, Result
 from interplab.methods.rationales.model import DecisionModel
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 BEAM = 12
@@ -59,12 +61,13 @@ class Counterfactual:
 
 
 @dataclass(frozen=True)
-class Recourse:
+class Recourse(Result):
+    """Recourse options for one row (cheapest first) and the decision they try to flip;
+    ``cost.evaluations``: rows the model scored."""
+
     method: str
     decision: bool
     options: tuple[Counterfactual, ...]
-    evaluations: int
-    seconds: float
 
 
 def mutable_features(model: DecisionModel, vary: tuple[str, ...] | None) -> list[int]:
@@ -113,26 +116,35 @@ class _Space:
         )
 
 
+@register(
+    "rationales",
+    "recourse",
+    kind="method",
+    cost_unit="evaluations",
+    metric="counterfactual_validity",
+)
 def find_recourse(
     model: DecisionModel,
     x: Tensor,
-    background: Tensor,
     *,
+    baseline: Tensor,
+    seed: int = 0,
     n_options: int = 3,
     max_changes: int = 3,
     vary: tuple[str, ...] | None = None,
 ) -> Recourse:
-    """Up to ``n_options`` diverse, minimal, actionable changes that flip the decision on ``x``."""
+    """Up to ``n_options`` diverse, minimal, actionable changes that flip the decision on ``x``
+    (``baseline``: the background rows the candidate values come from; deterministic)."""
     start = time.perf_counter()
     x = model.check_row(x)
     allowed = mutable_features(model, vary)
-    space = _Space(model, background.double())
+    space = _Space(model, baseline.double())
     decision = bool(model.decide(x[None])[0])
     sign = -1.0 if decision else 1.0  # push the logit this way
     evals = 1
     singles = [(j, v) for j in allowed for v in space.candidates(j, float(x[j]))]
     if not singles:
-        return Recourse("recourse", decision, (), evals, time.perf_counter() - start)
+        return _recourse("recourse", decision, (), evals, start)
     cols = torch.tensor([j for j, _ in singles])
     vals = torch.tensor([v for _, v in singles], dtype=torch.float64)
     frontier = x[None]
@@ -165,7 +177,19 @@ def find_recourse(
         if len(options) == n_options:
             break
     options.sort(key=lambda o: o.cost)
-    return Recourse("recourse", decision, tuple(options), evals, time.perf_counter() - start)
+    return _recourse("recourse", decision, tuple(options), evals, start)
+
+
+def _recourse(
+    method: str, decision: bool, options: tuple, evaluations: int, start: float
+) -> Recourse:
+    return Recourse(
+        method=method,
+        decision=decision,
+        options=options,
+        cost=Cost(evaluations=evaluations),
+        seconds=time.perf_counter() - start,
+    )
 
 
 def _refine(
@@ -207,12 +231,20 @@ def _option(
     return Counterfactual(row, changes, space.total(x, row), (score > 0) != decision, score)
 
 
+@register(
+    "rationales",
+    "nearest_neighbour",
+    kind="baseline",
+    cost_unit="evaluations",
+    metric="counterfactual_validity",
+)
 def nearest_neighbour(
-    model: DecisionModel, x: Tensor, background: Tensor, *, n_options: int = 3
+    model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0, n_options: int = 3
 ) -> Recourse:
     """The closest background rows (in recourse cost) with the other decision, immutable features
     copied from ``x`` (a baseline that knows nothing about the model beyond its decisions)."""
     start = time.perf_counter()
+    background = baseline
     x = model.check_row(x)
     space = _Space(model, background.double())
     decision = bool(model.decide(x[None])[0])
@@ -223,20 +255,16 @@ def nearest_neighbour(
     options = tuple(
         _option(model, space, x, other[i], decision) for i in costs.argsort()[:n_options].tolist()
     )
-    return Recourse(
-        "nearest_neighbour",
-        decision,
-        options,
-        background.shape[0] + len(options),
-        time.perf_counter() - start,
+    return _recourse(
+        "nearest_neighbour", decision, options, background.shape[0] + len(options), start
     )
 
 
 def random_recourse(
     model: DecisionModel,
     x: Tensor,
-    background: Tensor,
     *,
+    baseline: Tensor,
     n_options: int = 3,
     max_changes: int = 3,
     seed: int = 0,
@@ -246,7 +274,7 @@ def random_recourse(
     start = time.perf_counter()
     x = model.check_row(x)
     gen = torch.Generator().manual_seed(seed)
-    space = _Space(model, background.double())
+    space = _Space(model, baseline.double())
     decision = bool(model.decide(x[None])[0])
     allowed = mutable_features(model, None)
     rows = []
@@ -258,4 +286,4 @@ def random_recourse(
             row[j] = cands[int(torch.randint(0, len(cands), (1,), generator=gen))]
         rows.append(row)
     options = tuple(_option(model, space, x, row, decision) for row in rows)
-    return Recourse("random", decision, options, n_options + 1, time.perf_counter() - start)
+    return _recourse("random", decision, options, n_options + 1, start)

@@ -1,19 +1,22 @@
 """A global surrogate: a shallow decision tree fitted to the model's own decisions.
 
-``fit_surrogate(model, train_rows, held_out_rows, depth=3)`` grows a tree greedily (Gini
-impurity; numeric/ordinal splits at the rows' deciles, categorical splits one category vs the
-rest) on the *model's decisions* over ``train_rows``, and reports its **fidelity**: the share of
-``held_out_rows`` on which tree and model decide alike, beside the fidelity of always predicting
+``fit_surrogate(model, held_out_rows, baseline=train_rows, depth=3)`` grows a tree greedily
+(Gini impurity; numeric/ordinal splits at the rows' deciles, categorical splits one category vs
+the rest) on the *model's decisions* over ``train_rows``, and reports its **fidelity**: the
+share of ``held_out_rows`` on which tree and model decide alike, beside the fidelity of always predicting
 the majority decision (the floor). ``rules()`` reads the tree as if-then rules.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
 
+from interplab.methods.base import Cost, Result
 from interplab.methods.rationales.model import DecisionModel
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 MIN_LEAF = 10
@@ -31,7 +34,10 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Surrogate:
+class Surrogate(Result):
+    """A fitted tree, its held-out ``fidelity`` and the majority-decision floor;
+    ``cost.evaluations``: rows the model decided."""
+
     root: Node
     fidelity: float
     majority_fidelity: float
@@ -94,17 +100,31 @@ def _grow(model: DecisionModel, x: Tensor, y: Tensor, depth: int) -> Node:
     )
 
 
+@register(
+    "rationales", "surrogate", kind="method", cost_unit="evaluations", metric="surrogate_fidelity"
+)
 def fit_surrogate(
-    model: DecisionModel, train_rows: Tensor, held_out_rows: Tensor, *, depth: int = 3
+    model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0, depth: int = 3
 ) -> Surrogate:
-    """A depth-``depth`` tree mimicking ``model``'s decisions, scored on ``held_out_rows``."""
-    x = train_rows.double()
+    """A depth-``depth`` tree mimicking ``model``'s decisions on the ``baseline`` rows, scored
+    on the held-out rows ``x`` (deterministic: ``seed`` is unused)."""
+    start = time.perf_counter()
+    held_out_rows = x
+    x = baseline.double()
     root = _grow(model, x, model.decide(x), depth)
     truth = model.decide(held_out_rows.double())
     tree = Surrogate(root, 0.0, 0.0, len(truth), model.features)
     fid = float((tree.predict(held_out_rows) == truth).double().mean())
     majority = float(max(truth.double().mean(), 1 - truth.double().mean()))
-    return Surrogate(root, fid, majority, len(truth), model.features)
+    return Surrogate(
+        root,
+        fid,
+        majority,
+        len(truth),
+        model.features,
+        cost=Cost(evaluations=len(x) + len(truth)),
+        seconds=time.perf_counter() - start,
+    )
 
 
 def _rules(

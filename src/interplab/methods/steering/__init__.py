@@ -11,7 +11,34 @@ sparse-autoencoder features at concept detection, and Arditi et al. (2024) steer
 refusal with it.
 """
 
-from interplab.methods.steering.directions import Direction, diff_in_means
+from typing import Any
+
+from torch import Tensor
+
+from interplab.methods import registry
+from interplab.methods.steering.directions import Direction, diff_in_means, random_steering
 from interplab.methods.steering.intervene import Steering, compare_steering, steering_intervention
 
-__all__ = ["Direction", "Steering", "compare_steering", "diff_in_means", "steering_intervention"]
+
+def find_direction(
+    with_concept: Tensor,
+    without: Tensor,
+    *,
+    method: str = "diff_in_means",
+    seed: int = 0,
+    **settings: Any,
+) -> Direction:
+    """A concept direction from activations with and without it, by a registered ``steering``
+    method (``diff_in_means``, or the ``random`` control)."""
+    return registry.get("steering", method).fn(with_concept, without, seed=seed, **settings)
+
+
+__all__ = [
+    "Direction",
+    "Steering",
+    "compare_steering",
+    "diff_in_means",
+    "find_direction",
+    "random_steering",
+    "steering_intervention",
+]

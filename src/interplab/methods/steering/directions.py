@@ -1,4 +1,9 @@
-"""Difference-in-means directions (see the package docstring). Shapes: n examples, d features."""
+"""Difference-in-means directions (see the package docstring). Shapes: n examples, d features.
+
+Registered in the ``steering`` family with the call shape ``fn(with_concept, without, *,
+seed=0) -> Direction``: ``diff_in_means`` (method) and ``random`` (a seeded random unit
+direction with the same gap, the control). They read activations, not a model (cost "none").
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ from dataclasses import dataclass
 import torch
 
 from interplab.errors import ShapeError
+from interplab.methods.base import Result
+from interplab.methods.registry import register
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class Direction:
+class Direction(Result):
     """A unit ``vector`` [d]; ``gap`` = mean projection of the concept examples minus that of the
     others (the size of a natural step along it); ``midpoint`` = the projection halfway between
     the two means (a threshold for :meth:`project`)."""
@@ -43,7 +50,8 @@ class Direction:
         return acts + alpha * self.gap * self.vector.to(acts.dtype)
 
 
-def diff_in_means(with_concept: Tensor, without: Tensor) -> Direction:
+@register("steering", "diff_in_means", kind="method", cost_unit="none", metric="steering_effect")
+def diff_in_means(with_concept: Tensor, without: Tensor, *, seed: int = 0) -> Direction:
     """The normalised difference of the two groups' mean activations ([n, d] and [m, d])."""
     if with_concept.dim() != 2 or without.dim() != 2 or with_concept.shape[1] != without.shape[1]:
         raise ShapeError(
@@ -60,3 +68,12 @@ def diff_in_means(with_concept: Tensor, without: Tensor) -> Direction:
     v = (diff / norm).to(with_concept.dtype)
     pa, pb = float(a @ diff / norm), float(b @ diff / norm)
     return Direction(v, pa - pb, (pa + pb) / 2)
+
+
+@register("steering", "random", kind="baseline", cost_unit="none", metric="steering_effect")
+def random_steering(with_concept: Tensor, without: Tensor, *, seed: int = 0) -> Direction:
+    """A seeded uniformly random unit direction with the difference-in-means gap (a control)."""
+    like = diff_in_means(with_concept, without)
+    gen = torch.Generator().manual_seed(int(seed))
+    v = torch.randn(like.vector.shape[0], generator=gen, dtype=torch.float64)
+    return Direction((v / v.norm()).to(like.vector.dtype), like.gap, 0.0)
