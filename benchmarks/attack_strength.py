@@ -34,7 +34,7 @@ class _Images(torch.nn.Module):
 
 def main() -> int:
     torch.set_num_threads(1)
-    from interplab.eval.counterfactuals import wilson
+    from interplab.eval.stats import wilson
     from interplab.methods.attacks import pgd
     from interplab.models.trojans import digits
     from interplab.zoo import trojans

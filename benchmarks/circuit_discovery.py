@@ -50,8 +50,8 @@ def main(names: list[str]) -> dict:
                 row[method] = {
                     "seconds": round(statistics.median(times), 4),
                     "edge_auroc": round(edge_auroc(res, truth), 3),
-                    "forward": res.forward_passes,
-                    "backward": res.backward_passes,
+                    "forward": res.cost.forward,
+                    "backward": res.cost.backward,
                 }
             ratios.append(row["acdc"]["seconds"] / max(row["eap"]["seconds"], 1e-6))
             if org.kind == "compiled":

@@ -60,12 +60,12 @@ def main() -> None:
         explainer = shap.KernelExplainer(
             lambda a: model.logit(torch.as_tensor(a)).numpy(), bg.numpy()
         )
-    explain(model, rows[0], bg)  # warm-up
+    explain(model, rows[0], baseline=bg)  # warm-up
     for i, x in enumerate(rows):
         start = time.perf_counter()
-        rat = explain(model, x, bg, seed=i)
+        rat = explain(model, x, baseline=bg, seed=i)
         ours.append(time.perf_counter() - start)
-        evals.append(rat.attributions.evaluations + rat.recourse.evaluations)
+        evals.append(rat.attributions.cost.evaluations + rat.recourse.cost.evaluations)
         if explainer is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

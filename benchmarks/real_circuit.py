@@ -25,13 +25,12 @@ def _job(kind: str, n: int, steps: int, batch: int, threads: int, out) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from interplab.methods.circuits.full_graph import GraphLayout, attribute_edges
-    from interplab.methods.tasks import make_task
+    from interplab.methods.circuits import find_circuit
     from interplab.models.pretrained.registry import load
+    from interplab.tasks import make_task
 
     model = load("smollm2-135m")
     task = make_task("ioi", model.tokenizer, n=n, seed=0)
-    layout = GraphLayout(model)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     cpu_start = time.process_time()
@@ -39,16 +38,15 @@ def _job(kind: str, n: int, steps: int, batch: int, threads: int, out) -> None:
         emb = model.model.embed.W_E
         emb.requires_grad_(True)
         for chunk in task.chunks(batch):
-            chunk.metric(model.run(chunk.clean)).backward()
+            chunk.mean_logit_diff(model.run(chunk.clean)).backward()
         emb.requires_grad_(False)
         extra = {}
     else:
-        scores = attribute_edges(
-            model, task, method=kind, ablation="mean", steps=steps, batch_size=batch, layout=layout
-        )
+        ig = {"steps": steps} if kind == "eap_ig" else {}
+        scores = find_circuit(kind, model, task, ablation="mean", batch_size=batch, **ig)
         extra = {
             "signed_sum": scores.extra["signed_sum"],
-            "passes": [scores.forward_passes, scores.backward_passes],
+            "passes": [scores.cost.forward, scores.cost.backward],
         }
     seconds = time.perf_counter() - start
     out.put(

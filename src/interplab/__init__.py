@@ -1,15 +1,25 @@
 """interplab: mechanistic interpretability whose explanations are checked against ground truth,
 counterfactuals and replacement parts.
 
+A notebook needs one import::
+
+    import interplab as ip
+    org = ip.organism("compiled-reverse")               # model, tasks, verified truth
+    edges = ip.methods.run("circuits", "eap", org.model, org.tasks["score"], ablation="mean")
+    ip.score(org, edges)                                # {"edge_auroc": ..., ...}
+    model = ip.compile_program(program, vocab=..., max_len=...)   # a RASP program as weights
+
 The public API is re-exported here; importing interplab does no work and loads no models. The
-names are resolved on first use (PEP 562), so ``import interplab`` — and the command line's
-``--help`` and ``--version`` — do not import torch.
+names and the subpackages (``ip.methods``, ``ip.compile``, ``ip.zoo``, ...) are resolved on first
+use (PEP 562), so ``import interplab`` — and the command line's ``--help`` and ``--version`` —
+do not import torch.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from interplab.errors import InterplabError
 
@@ -43,9 +53,26 @@ _EXPORTS = {
     "Transformer": "interplab.models.transformer",
     "organism": "interplab.zoo.loader",
     "Organism": "interplab.zoo.contract",
+    "compile_program": "interplab.compile.compiler",
+    "get_program": "interplab.compile.programs",
+    "score": "interplab.eval.score",
 }
+#: subpackages reachable as attributes (``ip.methods.run(...)``) without importing them first
+_SUBPACKAGES = (
+    "bench",
+    "compile",
+    "core",
+    "eval",
+    "methods",
+    "models",
+    "report",
+    "tasks",
+    "zoo",
+)
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from interplab.compile.compiler import compile_program
+    from interplab.compile.programs import get_program
     from interplab.core.cache import ActivationCache, CacheSpec
     from interplab.core.circuit import Circuit, Edge, Node, full_graph
     from interplab.core.interventions import (
@@ -59,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from interplab.core.model import HookedModel, mean_activations, wrap_module
     from interplab.core.sites import Component, Site, parse_site
+    from interplab.eval.score import score
     from interplab.models.config import TransformerConfig
     from interplab.models.io import load_model, save_model
     from interplab.models.transformer import HookedTransformer, Transformer
@@ -66,17 +94,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from interplab.zoo.loader import organism
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
+    if name in _SUBPACKAGES:
+        return _importlib.import_module(f"interplab.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'interplab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(__all__) | set(_SUBPACKAGES))
 
 
 __all__ = [
@@ -101,11 +131,14 @@ __all__ = [
     "TransformerConfig",
     "Zero",
     "__version__",
+    "compile_program",
     "full_graph",
+    "get_program",
     "load_model",
     "mean_activations",
     "organism",
     "parse_site",
     "save_model",
+    "score",
     "wrap_module",
 ]

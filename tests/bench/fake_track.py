@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from interplab.bench.tracks import Job, JobOutput
+from interplab.bench.track import Job, JobOutput, Metric, Track
 from interplab.core.circuit import Circuit, Edge, Node
 
 ORGANISMS = ("org-a", "org-b")
@@ -55,6 +55,19 @@ def run_job(job: Job) -> JobOutput:
             ).to_json(),
         },
     )
+
+
+TRACK = Track(
+    name="fake",
+    families=("fake",),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    metrics=(Metric("edge_auroc", headline=True), Metric("cpr"), Metric("cmd", better="lower")),
+    section="interplab.report.circuits:section",
+)
 
 
 # ---- test helpers (not part of the track interface) ------------------------------------

@@ -8,7 +8,7 @@ import hashlib
 import os
 import time
 
-from interplab.bench.tracks import Job, JobOutput
+from interplab.bench.track import Job, JobOutput, Track
 
 ORGANISMS = tuple(f"org-{i}" for i in range(12))
 METHODS = ("m1", "m2", "m3")
@@ -23,6 +23,17 @@ def run_job(job: Job) -> JobOutput:
         rows=[{"metric": "edge_auroc", "value": h}, {"metric": "cpr", "value": 1 - h}],
         artifacts={"n": {"pid": os.getpid()}},
     )
+
+
+TRACK = Track(
+    name="sleep",
+    families=("sleep",),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+)
 
 
 def spec_text(organisms: int = 12) -> str:

@@ -34,7 +34,8 @@ def _rows(out) -> dict:
 
 
 def test_track_interface_and_suites():
-    assert set(track.BASELINES) <= set(track.METHODS) and track.ABLATIONS == (None,)
+    assert track.TRACK.baselines() == {"random", "nn_input", "nn_representation"}
+    assert track.ABLATIONS == (None,)
     for part in track.SUITES["quick"] + track.SUITES["full"]:
         assert set(part["organisms"]) <= set(track.ORGANISMS) and set(part["methods"]) <= set(
             track.METHODS

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from interplab.bench.tracks import Job, track
+from interplab.bench.tracks import Job, failures, get_track
 from interplab.errors import UnknownNameError
 
 
 def _rows(organism, method):
-    out = track("failures").run_job(Job("failures", organism, method, None, 0))
+    out = get_track("failures").run(Job("failures", organism, method, None, 0))
     return {r["metric"]: r["value"] for r in out.rows}, out.artifacts
 
 
 def test_track_interface_and_baselines_named():
-    mod = track("failures")
-    assert set(mod.BASELINES) <= set(mod.METHODS)
-    assert all(b == "random" or b.startswith("baseline:") for b in mod.BASELINES)
+    track = get_track("failures")
+    assert track.families == ("failures", "attacks")
+    # the controls are registry baselines, named plainly (no "baseline:" prefix)
+    assert {"random", "activation_change", "weight_norm"} <= track.baselines()
+    assert not any(m.startswith("baseline:") for m in track.method_names())
+    assert track.kind("attribution") == "method"
     with pytest.raises(UnknownNameError):
-        mod.run_job(Job("failures", "nope", "pgd", None, 0))
+        track.run(Job("failures", "nope", "pgd", None, 0))
 
 
 def test_explanations_beat_random_on_the_patch_trojan():
@@ -103,10 +106,10 @@ def test_trigger_methods_are_scored_on_the_class_they_flag(monkeypatch, method):
 
 
 def test_jobs_that_cannot_run_are_not_expanded():
-    mod = track("failures")
+    mod = get_track("failures")
     assert mod.applies("trojan-token", "gcg") and not mod.applies("trojan-patch-digits", "gcg")
     assert "gcg does not run on a digits classifier" in mod.why_not("trojan-patch-digits", "gcg")
-    assert mod.methods_of("population-8") == ("neural_cleanse", "baseline:weight_norm", "random")
+    assert mod.methods_of("population-8") == ("neural_cleanse", "weight_norm", "random")
 
 
 def test_activation_change_is_not_perfect_on_some_quick_organism():
@@ -115,12 +118,11 @@ def test_activation_change_is_not_perfect_on_some_quick_organism():
     the trigger's stamp), so |Δactivation| alone cannot localise the trojan perfectly. The AUROC
     is computed by the track, on the score split. (Measured 0.949 at the organism's seed 0; the
     margin is two trojan units the trigger switches off, see ``zoo.trojans.DECOY``.)"""
-    mod = track("failures")
     cells = [
-        (o, "baseline:activation_change")
-        for part in mod.SUITES["quick"]
+        (o, "activation_change")
+        for part in failures.SUITES["quick"]
         for o in part["organisms"]
-        if "baseline:activation_change" in part["methods"] and mod._kind(o) in ("digits", "token")
+        if "activation_change" in part["methods"] and failures._kind(o) in ("digits", "token")
     ]
     assert cells
     got = {o: _rows(o, m)[0]["trojan_localisation_auroc"] for o, m in cells}

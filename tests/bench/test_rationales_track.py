@@ -3,7 +3,7 @@
 import pytest
 
 from interplab.bench.spec import parse_spec
-from interplab.bench.tracks import TRACK_MODULES, Job, track
+from interplab.bench.tracks import TRACK_MODULES, Job, get_track
 from interplab.bench.tracks import rationales as R
 from interplab.errors import ConfigError, SpecError, UnknownNameError
 
@@ -16,8 +16,9 @@ def _values(out):
 
 def test_track_is_registered_with_its_baselines_and_oracles():
     assert TRACK_MODULES["rationales"] == "interplab.bench.tracks.rationales"
-    assert track("rationales").BASELINES == ("random", "nearest_neighbour", "permutation")
-    assert R.ORACLES == ("oracle:linear_shap",) and not set(R.ORACLES) & set(R.BASELINES)
+    track = get_track("rationales")
+    assert track.baselines() == {"random", "nearest_neighbour", "permutation", "oracle:linear_shap"}
+    assert R.ORACLES == ("oracle:linear_shap",) and track.kind("oracle:linear_shap") == "oracle"
     for suite in R.SUITES.values():
         assert "random" in suite["methods"]
         assert set(suite["methods"]) <= set(R.METHODS) and set(suite["organisms"]) <= set(
@@ -87,7 +88,10 @@ def test_headline_leaves_random_far_below_the_best_on_the_quick_organisms():
             import torch
 
             values = torch.stack(
-                [attribute(method, model, x, bg, seed=i).values for i, x in enumerate(rows)]
+                [
+                    attribute(model, x, method=method, baseline=bg, seed=i).values
+                    for i, x in enumerate(rows)
+                ]
             )
             score[method] = E.attribution_agreement(values, true_values=truth, true_features=idx)[
                 "top_k_recall"

@@ -98,22 +98,14 @@ def test_missing_spec_file_and_unknown_suite(tmp_path):
 
 def _with_applies(monkeypatch, why_not=True):
     """org-b takes only the `good` method; with ``why_not`` the track says why."""
-    monkeypatch.setattr(
-        fake_track, "applies", lambda o, m: o != "org-b" or m == "good", raising=False
-    )
-    monkeypatch.setattr(
-        fake_track,
-        "methods_of",
-        lambda o: ("good",) if o == "org-b" else fake_track.METHODS,
-        raising=False,
-    )
+    import dataclasses
+
+    hooks = {"methods_of_fn": lambda o: ("good",) if o == "org-b" else fake_track.METHODS}
     if why_not:
-        monkeypatch.setattr(
-            fake_track,
-            "why_not",
-            lambda o, m: None if o != "org-b" or m == "good" else f"{m} needs org-a",
-            raising=False,
+        hooks["why_not_fn"] = lambda o, m: (
+            None if o != "org-b" or m == "good" else f"{m} needs org-a"
         )
+    monkeypatch.setattr(fake_track, "TRACK", dataclasses.replace(fake_track.TRACK, **hooks))
 
 
 TWO = '[fake]\norganisms = ["org-a", "org-b"]\nmethods = ["good", "bad"]\nablations = ["zero"]\n'

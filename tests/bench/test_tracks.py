@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from interplab.bench.spec import parse_spec, suite
-from interplab.bench.tracks import Job, track
+from interplab.bench.tracks import Job, get_track
 from interplab.errors import SpecError
 
 
@@ -14,13 +14,12 @@ from interplab.errors import SpecError
 @pytest.mark.parametrize("method", ["patch_edges", "acdc"])
 @pytest.mark.parametrize("ablation", ["zero", "resample"])
 def test_compiled_circuits_are_scored_against_both_truths(organism, method, ablation):
-    t = track("circuits")
+    t = get_track("circuits")
     rows = {
-        r["metric"]: r["value"] for r in t.run_job(Job("circuits", organism, method, ablation)).rows
+        r["metric"]: r["value"] for r in t.run(Job("circuits", organism, method, ablation)).rows
     }
     rand = {
-        r["metric"]: r["value"]
-        for r in t.run_job(Job("circuits", organism, "random", ablation)).rows
+        r["metric"]: r["value"] for r in t.run(Job("circuits", organism, "random", ablation)).rows
     }
     for metric in ("edge_auroc", "edge_auroc_designed"):
         assert rows[metric] > rand[metric]  # the method ranks true edges above a random ranking
@@ -30,7 +29,7 @@ def test_compiled_circuits_are_scored_against_both_truths(organism, method, abla
 def test_scores_flip_when_the_ablation_does_not_match_the_ground_truth():
     """ACDC run with resample ablation: the resample truth (2 edges: the token value path and the
     head's write to the logits) is recovered; the zero-ablation and the designed truth are not."""
-    out = track("circuits").run_job(Job("circuits", "compiled-reverse", "acdc", "resample"))
+    out = get_track("circuits").run(Job("circuits", "compiled-reverse", "acdc", "resample"))
     rows = {r["metric"]: r["value"] for r in out.rows}
     assert rows["edge_auroc"] >= 0.95
     assert rows["edge_auroc_mismatched"] <= 0.8 and rows["edge_auroc_designed"] <= 0.8
@@ -40,11 +39,11 @@ def test_scores_flip_when_the_ablation_does_not_match_the_ground_truth():
 
 
 def test_random_baseline_is_worse_than_patching():
-    t = track("circuits")
+    t = get_track("circuits")
     auc = {
         m: {
             r["metric"]: r["value"]
-            for r in t.run_job(Job("circuits", "compiled-frac_prevs", m, "zero")).rows
+            for r in t.run(Job("circuits", "compiled-frac_prevs", m, "zero")).rows
         }["edge_auroc"]
         for m in ("random", "patch_edges")
     }
@@ -64,10 +63,10 @@ def test_every_builtin_suite_name_is_valid():
             "utility",
         }
         for t in spec.tracks:
-            mod = track(t.track)
-            assert set(t.organisms) <= set(mod.ORGANISMS), t
-            assert set(t.methods) <= set(mod.METHODS), t
-            assert set(t.ablations) <= set(mod.ABLATIONS), t
+            track = get_track(t.track)
+            assert set(t.organisms) <= set(track.organism_names()), t
+            assert set(t.methods) <= set(track.method_names()), t
+            assert set(t.ablations) <= set(track.ablations), t
 
 
 def test_unknown_names_in_a_real_spec_list_the_valid_ones():

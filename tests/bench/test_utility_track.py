@@ -24,6 +24,25 @@ VALUES = {
 }
 
 
+_ADDED: list[tuple[str, tuple[str, ...]]] = []
+
+
+def _add_task(monkeypatch, name, task, module):
+    """Run ``task`` under ``name`` with ``module``; its arms registered until the test ends."""
+    from interplab.bench.utility import add_task
+
+    _ADDED.append((name, add_task(name, task, module)))
+
+
+@pytest.fixture(autouse=True)
+def _remove_added_tasks():
+    from interplab.bench.utility import remove_task
+
+    yield
+    while _ADDED:
+        remove_task(*_ADDED.pop())
+
+
 @pytest.fixture
 def fake_task(monkeypatch):
     task = UtilityTask.from_dict(
@@ -51,7 +70,7 @@ def fake_task(monkeypatch):
     mod.run = run
     monkeypatch.setitem(sys.modules, "fake_utility_task", mod)
     monkeypatch.setitem(utility.TASKS, "fake-small", task)
-    monkeypatch.setitem(utility._OWNER, "fake-small", "fake_utility_task")
+    _add_task(monkeypatch, "fake-small", task, "fake_utility_task")
     return calls
 
 
@@ -59,10 +78,7 @@ def _run_all(store, seed=1):
     for arm in VALUES:
         job = Job("utility", "fake-small", arm, None, seed)
         out = utility.run_job(job)
-        rows = [
-            dict(r, organism=job.organism, method=job.method, ablation=None, seed=seed)
-            for r in out.rows
-        ]
+        rows = [r.for_job(job, 0.1).as_dict() for r in out.rows]
         store.record(job, rows, out.artifacts, 0.1)
 
 
@@ -179,7 +195,7 @@ def failing_task(monkeypatch):
     mod.run = run
     monkeypatch.setitem(sys.modules, "flaky_utility_task", mod)
     monkeypatch.setitem(utility.TASKS, "flaky-small", task)
-    monkeypatch.setitem(utility._OWNER, "flaky-small", "flaky_utility_task")
+    _add_task(monkeypatch, "flaky-small", task, "flaky_utility_task")
     return fail
 
 

@@ -15,7 +15,7 @@ from tests.llama_helpers import random_llama
 
 @pytest.fixture
 def tiny_lm(monkeypatch):
-    from interplab.cli import models_cmd
+    from interplab.cli import _common
 
     model = random_llama(
         LlamaConfig(
@@ -23,7 +23,7 @@ def tiny_lm(monkeypatch):
         ),
         seed=2,
     )
-    monkeypatch.setattr(models_cmd, "_load_lm", lambda name: model)
+    monkeypatch.setattr(_common, "load_lm", lambda name: model)
     return model
 
 

@@ -26,7 +26,7 @@ class Chars:
 
 @pytest.fixture
 def tiny_lm(monkeypatch):
-    from interplab.cli import models_cmd
+    from interplab.cli import _common
 
     model = random_llama(
         LlamaConfig(
@@ -35,7 +35,7 @@ def tiny_lm(monkeypatch):
         seed=3,
     )
     model.tokenizer = Chars()
-    monkeypatch.setattr(models_cmd, "_load_lm", lambda name: model)
+    monkeypatch.setattr(_common, "load_lm", lambda name: model)
     return model
 
 

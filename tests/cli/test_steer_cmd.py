@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 from interplab.cli.main import app
 from interplab.models.pretrained.llama import LlamaConfig
 from tests.llama_helpers import random_llama
-from tests.methods.tasks.test_steering_sentiment import WordTokenizer
+from tests.methods.steering.test_sentiment_check import WordTokenizer
 
 
 @pytest.fixture
 def tiny_lm(monkeypatch):
-    from interplab.cli import models_cmd
+    from interplab.cli import _common
 
     model = random_llama(
         LlamaConfig(
@@ -25,18 +25,18 @@ def tiny_lm(monkeypatch):
         seed=2,
     )
     model.tokenizer = WordTokenizer(vocab=512)
-    monkeypatch.setattr(models_cmd, "_load_lm", lambda name: model)
+    monkeypatch.setattr(_common, "load_lm", lambda name: model)
     return model
 
 
 @pytest.fixture
 def no_load(monkeypatch):
-    from interplab.cli import models_cmd
+    from interplab.cli import _common
 
     def refuse(name):
         raise AssertionError("the model must not be loaded for this input")
 
-    monkeypatch.setattr(models_cmd, "_load_lm", refuse)
+    monkeypatch.setattr(_common, "load_lm", refuse)
 
 
 @pytest.mark.parametrize(

@@ -138,20 +138,19 @@ def test_library_programs_pass_their_validity_rule():
 @pytest.mark.parametrize(
     "builder, vocab, length",
     [
-        ("program_sort_unique", tuple(range(6)), 4),
-        ("program_hist", tuple(range(4)), 5),
-        ("program_sum_prev", tuple(range(3)), 5),
-        ("program_shift_by_1", tuple(range(4)), 5),
-        ("program_shift_by_2", tuple(range(4)), 5),
-        ("program_first_token", tuple(range(4)), 5),
-        ("program_mod_sum", tuple(range(5)), 4),
-        ("program_detect_pattern", tuple(range(4)), 5),
+        ("siit_sort_unique", tuple(range(6)), 4),
+        ("siit_hist", tuple(range(4)), 5),
+        ("siit_sum_prev", tuple(range(3)), 5),
+        ("siit_shift_by_1", tuple(range(4)), 5),
+        ("siit_shift_by_2", tuple(range(4)), 5),
+        ("siit_first_token", tuple(range(4)), 5),
+        ("siit_detect_pattern", tuple(range(4)), 5),
     ],
 )
 def test_siit_programs_compile_without_a_validity_rule(builder, vocab, length):
-    from interplab.zoo import siit
+    from interplab.compile import programs
 
-    compile_program(getattr(siit, builder)(), list(vocab), length, pairs=[])
+    compile_program(getattr(programs, builder)(), list(vocab), length, pairs=[])
 
 
 def test_provably_functional_aggregates_are_accepted_unchecked():

@@ -10,15 +10,15 @@ from __future__ import annotations
 import functools
 import itertools
 
+from interplab.compile import programs
 from interplab.compile.compiler import compile_program
 from interplab.compile.programs import get_program
-from interplab.zoo import siit
 
 CASES = {
     # name: (program builder, vocab, length, distinct tokens)
-    "hist": (siit.program_hist, tuple(range(4)), 5, False),
-    "sort_unique": (siit.program_sort_unique, tuple(range(6)), 4, True),
-    "sum_prev": (siit.program_sum_prev, tuple(range(3)), 5, False),
+    "hist": (programs.siit_hist, tuple(range(4)), 5, False),
+    "sort_unique": (programs.siit_sort_unique, tuple(range(6)), 4, True),
+    "sum_prev": (programs.siit_sum_prev, tuple(range(3)), 5, False),
 }
 
 

@@ -7,9 +7,10 @@ from interplab.core.circuit import Circuit, Edge, Node
 from interplab.errors import ConfigError
 from interplab.eval.circuits import auroc, edge_auroc, node_auroc, pessimistic_auroc, roc_points
 from interplab.eval.faithfulness import faithfulness
-from interplab.methods.circuits import CircuitTask, EdgeScores, random_scores
+from interplab.methods.circuits import EdgeScores, random_scores
 from interplab.models.config import TransformerConfig
 from interplab.models.transformer import HookedTransformer
+from interplab.tasks import Task
 
 
 def test_perfect_and_inverted_rankings():
@@ -84,7 +85,7 @@ def model_and_task():
         seed=2,
     )
     g = torch.Generator().manual_seed(0)
-    task = CircuitTask(
+    task = Task(
         torch.randint(0, 10, (8, 6), generator=g),
         torch.randint(0, 10, (8, 6), generator=g),
         metric="kl",

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from interplab.errors import ConfigError
-from interplab.eval.counterfactuals import bootstrap_ratio, sample_pairs, score_hypothesis, wilson
+from interplab.eval.counterfactuals import sample_pairs, score_hypothesis
+from interplab.eval.stats import bootstrap_ratio, wilson
 from interplab.methods.causal import from_circuit, from_ground_truth, misaligned
 from tests.eval.causal_cases import compiled, library
 

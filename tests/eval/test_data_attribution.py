@@ -7,7 +7,6 @@ import torch
 
 from interplab.errors import ConfigError
 from interplab.eval.data_attribution import (
-    bootstrap_mean,
     lds,
     loo_correlation,
     mislabel_recall_at,
@@ -79,9 +78,7 @@ def test_planted_recall_and_wilson():
     scores[0, [2, 5, 9]] = 1.0  # all three planted on top
     scores[1, [2, 11, 12]] = 1.0  # one of three
     assert planted_recall(scores, torch.tensor([2, 5, 9])).value == pytest.approx(2 / 3)
-    from interplab.eval.counterfactuals import (
-        wilson,
-    )  # the one Wilson interval the data-attribution scores use
+    from interplab.eval.stats import bootstrap_mean, wilson  # the shared statistics
 
     w = wilson(8, 10)
     low, high = w.low, w.high

@@ -4,11 +4,11 @@ import math
 
 import torch
 
+from interplab.data.tabular import Feature
 from interplab.eval import rationales as E
 from interplab.methods.rationales import DecisionModel
 from interplab.methods.rationales.rationale import Claim, Rationale
 from interplab.methods.rationales.recourse import Counterfactual, Recourse
-from interplab.models.tabular_data import Feature
 
 FEATURES = (
     Feature("a", "numeric", low=0, high=10),
@@ -32,11 +32,9 @@ def test_counterfactual_scores_recompute_validity_and_actionability():
             _option([6.0, 1.0, 40.0]),  # flips, legal
             _option([4.0, 9.0, 40.0]),  # does not flip (claims valid: rechecked)
             _option([7.0, 1.0, 30.0]),  # flips but changes age
-            _option([11.0, 1.0, 40.0]),
+            _option([11.0, 1.0, 40.0]),  # flips, out of range
         ),
-        0,
-        0.0,
-    )  # flips, out of range
+    )
     s = E.counterfactual_scores(MODEL, [x], [rec])
     assert s["counterfactual_validity"].value == 0.75 and s["counterfactual_validity"].n == 4
     assert s["actionability"].value == 0.5

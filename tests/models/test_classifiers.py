@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interplab.data.digits import planted_digits
 from interplab.errors import ConfigError
 from interplab.models.classifiers import ClassifierSpec, objective, train_classifier, unflatten
-from interplab.models.digits import TRIGGER, add_trigger, load_digits, planted_digits
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +42,3 @@ def test_bad_training_data_is_a_clear_error(small):
         train_classifier(ClassifierSpec(), small.x_train[:, :10], small.y_train)
     with pytest.raises(ConfigError, match="kind"):
         ClassifierSpec("svm")
-
-
-def test_planted_digits_splits_are_disjoint_and_the_truth_is_planted(small):
-    x, y = load_digits()
-    assert x.shape == (1797, 64) and 0 <= float(x.min()) and float(x.max()) <= 1
-    assert len(small.flipped) == 8 and len(small.planted) == 4
-    assert not set(small.flipped.tolist()) & set(small.planted.tolist())
-    assert (small.y_train[small.flipped] != small.y_clean[small.flipped]).all()
-    assert (small.y_train[small.planted] == small.target).all()
-    assert (small.y_clean[small.planted] != small.target).all()
-    trig = add_trigger(small.x_train[small.planted]).view(-1, 8, 8)
-    assert all((trig[:, r, c] == 1).all() for r, c in TRIGGER)
-    # the trigger pixels are (almost) blank in real digits: the planted examples are its only evidence
-    blank = x.view(-1, 8, 8)
-    assert sum(float((blank[:, r, c] > 0).float().mean()) for r, c in TRIGGER) < 0.01
-    with pytest.raises(ConfigError, match="exceeds"):
-        planted_digits(1700, 100, 10)

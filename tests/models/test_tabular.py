@@ -1,32 +1,9 @@
-"""Tabular data, feature metadata and the planted rules."""
+"""Tabular models: the planted rules (the data: tests/data/test_tabular.py)."""
 
-import pytest
 import torch
 
-from interplab.errors import ConfigError
+from interplab.data.tabular import german_credit
 from interplab.models import tabular as T
-from interplab.models.tabular_data import Feature, german_credit
-
-
-def test_german_credit_loads_every_row_with_legal_codes():
-    data = german_credit()
-    assert data.x.shape == (1000, 20) and data.x.dtype == torch.float64
-    assert abs(float(data.y.double().mean()) - 0.7) < 1e-9  # 700 good, 300 bad in the UCI data
-    for j, f in enumerate(data.features):
-        lo, hi = f.span
-        assert float(data.x[:, j].min()) >= lo and float(data.x[:, j].max()) <= hi, f.name
-    assert {f.name for f in data.features if f.immutable} == {
-        "age",
-        "personal_status_sex",
-        "foreign_worker",
-    }
-
-
-def test_feature_metadata_is_validated():
-    with pytest.raises(ConfigError, match="kind"):
-        Feature("x", "text")
-    with pytest.raises(ConfigError, match="needs its values"):
-        Feature("x", "categorical")
 
 
 def test_scorecard_points_on_hand_made_rows():

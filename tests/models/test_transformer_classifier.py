@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interplab.data.passages import planted_passages
 from interplab.errors import ConfigError
 from interplab.methods.data_attribution.gradients import loss_grads
 from interplab.models.classifiers import TrainedClassifier, logits, train_classifier
-from interplab.models.passages import planted_passages
 from interplab.models.transformer_classifier import TransformerClassifierSpec
 
 TINY = TransformerClassifierSpec(

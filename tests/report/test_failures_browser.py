@@ -69,25 +69,15 @@ def test_failure_page_renders_in_chromium(tmp_path, model, args, n_units):
 
 def test_failures_report_section_renders_in_chromium(tmp_path):
     from interplab.bench.store import ResultsStore
-    from interplab.bench.tracks import Job, track
+    from interplab.bench.tracks import Job, get_track
     from interplab.report.html import build_html
 
-    tr = track("failures")
+    tr = get_track("failures")
     with ResultsStore(tmp_path / "results.sqlite") as store:
         for method in ("random", "attribution"):
             job = Job("failures", "trojan-patch-digits", method, None, 0)
-            out = tr.run_job(job)
-            rows = [
-                {
-                    "organism": job.organism,
-                    "method": job.method,
-                    "ablation": None,
-                    "seed": 0,
-                    "seconds": 1.0,
-                    **r,
-                }
-                for r in out.rows
-            ]
+            out = tr.run(job)
+            rows = [r.for_job(job, 1.0).as_dict() for r in out.rows]
             store.record(job, rows, out.artifacts, 1.0)
         text = build_html(store, "failures")
     page = tmp_path / "report.html"

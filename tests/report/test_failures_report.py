@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interplab.bench.tracks import Job, track
+from interplab.bench.tracks import Job, get_track
 from interplab.report.failures import pixels_svg, trigger_card
 
 
@@ -12,6 +12,6 @@ def test_pixels_svg_is_self_contained():
 
 
 def test_trigger_card_from_a_track_artifact():
-    out = track("failures").run_job(Job("failures", "trojan-patch-digits", "random", None, 0))
+    out = get_track("failures").run(Job("failures", "trojan-patch-digits", "random", None, 0))
     card = trigger_card(out.artifacts["trigger"], "trojan-patch-digits")
     assert card.count("<svg") == 3 and "true trigger" in card

@@ -41,7 +41,13 @@ def test_report_without_results(tmp_path):
 # ---- baselines are shown apart and never "best" ------------------------------------------
 import re  # noqa: E402
 
-from interplab.report.html import DEFAULT_BASELINES, baseline_methods, leaderboard_section  # noqa: E402
+from interplab.report._page import baseline_methods, kind  # noqa: E402
+from interplab.report.leaderboard import leaderboard_section as _leaderboard  # noqa: E402
+
+
+def leaderboard_section(rows, tracks=("circuits",)):
+    """The leaderboard of circuits-track rows (baselines: the registry's, through the track)."""
+    return _leaderboard(rows, tracks=tracks)
 
 
 def _rows(metric, values, organism="org", ablation="zero"):
@@ -101,23 +107,32 @@ def test_values_that_are_none_or_nan_are_never_best():
 
 
 def test_a_self_check_is_labelled_and_never_best():
-    html = leaderboard_section(_rows("selfcheck_iia", {"ground_truth": 1.0, "circuit_eap": 0.7}))
+    html = leaderboard_section(
+        _rows("selfcheck_iia", {"ground_truth": 1.0, "circuit_eap": 0.7}), tracks=("causal",)
+    )
     assert "<span class='tag'>self-check</span>" in html and "class='best'>0.700" in html
     assert "self-check <b>ground_truth</b> (1.000) scores better" in html  # said, not hidden
 
 
 def test_chosen_hyperparameters_are_not_ranked():
-    html = leaderboard_section(_rows("k_chosen", {"sae-topk": 4.0, "transcoder": 2.0}))
+    html = leaderboard_section(
+        _rows("k_chosen", {"sae-topk": 4.0, "transcoder": 2.0}), tracks=("features",)
+    )
     assert "class='best'" not in html
 
 
-def test_baseline_names_come_from_the_tracks_with_a_default():
-    from interplab.bench.tracks import circuits, features
+def test_baseline_names_come_from_the_registry_through_the_tracks():
+    from interplab.bench.tracks import TRACKS
+    from interplab.methods import registry
 
-    assert baseline_methods(["features"]) == frozenset(features.BASELINES)
-    assert baseline_methods(["circuits", "features"]) == frozenset(circuits.BASELINES) | {"random"}
-    assert baseline_methods(["no-such-track"]) == DEFAULT_BASELINES
-    assert {"misaligned", "shuffled", "ground_truth"} <= DEFAULT_BASELINES
+    circuits = set(TRACKS["circuits"].method_names())
+    want = frozenset(registry.names("circuits", kind="baseline")) & circuits
+    assert want and baseline_methods(["circuits"]) == want
+    assert baseline_methods(["circuits"], ["eap", "random"]) == {"random"}
+    # the self-check is a registry baseline that the causal track labels apart
+    assert kind("ground_truth", ["causal"]) == "self-check"
+    assert {"misaligned", "shuffled", "ground_truth"} <= baseline_methods(["causal"])
+    assert baseline_methods(["no-such-track"], ["random", "oracle:x"]) == {"oracle:x"}
 
 
 def test_feature_section_shows_each_sweep_and_labels_the_baseline():

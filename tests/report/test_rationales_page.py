@@ -11,7 +11,7 @@ from interplab.zoo.tabular import get
 def page_data():
     org = get("credit-linear")
     model = DecisionModel.from_torch(org.model, org.features, outcomes=org.data.outcomes)
-    return explain(model, org.test_rows[5], org.background).to_dict()
+    return explain(model, org.test_rows[5], baseline=org.background).to_dict()
 
 
 def test_page_has_outcome_factors_recourse_and_checked_claims(page_data):

@@ -27,7 +27,7 @@ def _counted(kind: str, fn, marker: str):
 
 def _want_the_weights_entry(cache: str, marker: str, out: str, barrier) -> None:
     """A child: ask for one weights-cache entry after meeting the other child at the barrier."""
-    from interplab.zoo import weights_cache
+    from interplab.models import weights_cache
 
     torch.set_num_threads(1)
     train = _counted(

@@ -96,10 +96,10 @@ def test_bad_names_and_seeds_get_one_clear_line():
 
 def test_a_truth_that_read_a_scored_row_is_refused():
     """The check compares the digests of the rows actually used, whatever produced them."""
-    from interplab.methods.circuits import CircuitTask
+    from interplab.tasks import Task
 
     clean = torch.tensor([[0, 1, 2], [0, 2, 1]])
-    task = CircuitTask(clean, clean.flip(0))
+    task = Task(clean, clean.flip(0))
     used = CircuitTruth({}, None, "test", row_digests([[0, 2, 1]]))  # a scored row, as a list
     org = Organism("x", "test", 0, None, {"score": task}, used)
     with pytest.raises(VerificationError, match="1 of the 2 rows"):

@@ -63,10 +63,10 @@ def test_planted_passages_are_memorised_and_only_because_of_their_copies(org):
 def test_attribution_methods_run_on_the_transformer(org, method):
     d = org.data
     att = attribute_data(
-        method,
         org.model,
         (d.x_train, d.y_train),
         (d.x_triggered, d.triggered_labels),
+        method=method,
         self_influence=method != "grad_cos",
     )
     assert att.scores.shape == (15, len(d.x_train)) and torch.isfinite(att.scores).all()
@@ -93,7 +93,9 @@ def test_ekfac_preconditioner_is_symmetric_positive_definite(org):
 def test_exact_influence_is_refused_with_a_reason(org):
     d = org.data
     with pytest.raises(ConfigError, match="exact Hessian"):
-        attribute_data("if_exact", org.model, (d.x_train, d.y_train), (d.x_test[:2], d.y_test[:2]))
+        attribute_data(
+            org.model, (d.x_train, d.y_train), (d.x_test[:2], d.y_test[:2]), method="if_exact"
+        )
 
 
 TINY = "passages-transformer-tiny-test"

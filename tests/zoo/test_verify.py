@@ -13,10 +13,10 @@ import torch
 
 from interplab.core.circuit import Circuit, Edge, Node
 from interplab.errors import VerificationError
-from interplab.methods.circuits import CircuitTask
 from interplab.models.config import TransformerConfig
 from interplab.models.io import save_model
 from interplab.models.transformer import HookedTransformer
+from interplab.tasks import Task
 from interplab.zoo import verify
 
 V, P = 6, 6  # vocabulary, positions
@@ -52,13 +52,13 @@ def _previous_token_model() -> HookedTransformer:
     return model
 
 
-def _task(seed: int = 0) -> CircuitTask:
+def _task(seed: int = 0) -> Task:
     gen = torch.Generator().manual_seed(seed)
     clean, corrupted = (
         torch.randint(0, V, (32, P), generator=gen),
         torch.randint(0, V, (32, P), generator=gen),
     )
-    return CircuitTask(clean, corrupted, metric="kl", name="hand-prevtoken")
+    return Task(clean, corrupted, metric="kl", name="hand-prevtoken")
 
 
 def _truth(zero_extra=(), drop=(), add=()) -> dict[str, Circuit]:

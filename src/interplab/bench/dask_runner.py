@@ -23,7 +23,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from interplab.bench.tracks import TRACK_MODULES, Job
+from interplab.bench.execute import execute_job
+from interplab.bench.track import Track
+from interplab.bench.tracks import TRACK_MODULES, Job, registered, restore
 from interplab.errors import ConfigError, MissingExtraError
 
 #: seconds to wait for a scheduler before giving up with a clear error
@@ -90,12 +92,16 @@ def group_jobs(jobs: list[Job]) -> list[list[Job]]:
     return list(groups.values())
 
 
-def execute_group(jobs: list[Job], threads: int, track_modules: dict[str, str]) -> list:
+def execute_group(
+    jobs: list[Job],
+    threads: int,
+    track_modules: dict[str, str],
+    tracks: dict[str, Track] | None = None,
+) -> list:
     """Run one group on a worker: every job with ``threads`` torch threads (the organism is
-    built once: tracks cache their organisms per process)."""
-    from interplab.bench.runner import execute_job
-
-    TRACK_MODULES.update(track_modules)
+    built once: tracks cache their organisms per process). ``track_modules`` and ``tracks``:
+    the caller's tracks, those added at run time included."""
+    restore(track_modules, tracks or {})
     return [execute_job(job, threads) for job in jobs]
 
 
@@ -114,6 +120,7 @@ def run_dask(
                 group,
                 threads,
                 dict(TRACK_MODULES),
+                registered(),
                 key=f"interplab-{run_id}-{n}-{group[0].organism}",
                 pure=False,
             )

@@ -11,22 +11,32 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
-import os
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from interplab.bench.dask_runner import check_cluster, run_dask
+from interplab.bench.execute import JobResult, available_cores, execute_job
 from interplab.bench.results import last_line, write_results_json
 from interplab.bench.spec import BenchSpec
 from interplab.bench.store import ResultsStore
-from interplab.bench.tracks import TRACK_MODULES, Job, JobOutput, track
+from interplab.bench.tracks import TRACK_MODULES, Job, registered, restore
 from interplab.errors import ConfigError, ResultsStoreError
 
 DB_NAME = "results.sqlite"
 
-JobResult = tuple[list[dict], dict, float, "str | None"]  # rows, artifacts, seconds, error
+__all__ = [
+    "DB_NAME",
+    "BenchInterrupted",
+    "BenchSummary",
+    "JobResult",
+    "available_cores",
+    "check_parallelism",
+    "execute_job",
+    "run_bench",
+]
 
 
 @dataclass(frozen=True)
@@ -47,41 +57,6 @@ class BenchInterrupted(KeyboardInterrupt):
     def __init__(self, finished: int, total: int, out_dir: Path):
         super().__init__(f"interrupted after {finished} of {total} jobs")
         self.finished, self.total, self.out_dir = finished, total, out_dir
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def execute_job(job: Job, threads: int | None = None) -> JobResult:
-    """Run one job with ``threads`` torch threads, catching its error.
-    Returns (rows, artifacts, seconds, error or None)."""
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-    start = time.perf_counter()
-    try:
-        output: JobOutput = track(job.track).run_job(job)
-        seconds = time.perf_counter() - start
-        rows = [
-            {
-                "organism": job.organism,
-                "method": job.method,
-                "ablation": job.ablation,
-                "seed": job.seed,
-                "seconds": seconds,
-                **r,
-            }
-            for r in output.rows
-        ]
-        return rows, output.artifacts, seconds, None
-    except Exception:
-        return [], {}, time.perf_counter() - start, traceback.format_exc()
 
 
 def check_parallelism(jobs: int, threads_per_job: int) -> None:
@@ -128,8 +103,6 @@ def run_bench(
             "with --out (it is created if missing)"
         )
     if cluster is not None:
-        from interplab.bench.dask_runner import check_cluster
-
         check_cluster(cluster)
     if cluster is None or cluster == "local":
         check_parallelism(jobs, threads_per_job)
@@ -155,8 +128,6 @@ def run_bench(
         interrupted = False
         try:
             if cluster is not None and todo:
-                from interplab.bench.dask_runner import run_dask
-
                 run_dask(todo, cluster, jobs, threads_per_job, finish)
             elif jobs <= 1 or len(todo) <= 1:
                 _run_sequential(todo, threads_per_job, finish, bar)
@@ -213,11 +184,11 @@ def _run_sequential(todo: list[Job], threads: int, finish: Callable, bar: _Bar) 
         torch.set_num_threads(previous)
 
 
-def _init_worker(track_modules: dict[str, str], threads: int) -> None:
-    """Worker setup: the parent's track registry (tracks added at run time) and thread count."""
+def _init_worker(track_modules: dict[str, str], tracks: dict, threads: int) -> None:
+    """Worker setup: the parent's tracks (those added at run time too) and thread count."""
     import torch
 
-    TRACK_MODULES.update(track_modules)
+    restore(track_modules, tracks)
     torch.set_num_threads(threads)
 
 
@@ -227,7 +198,7 @@ def _run_parallel(todo: list[Job], jobs: int, threads: int, finish: Callable) ->
         max_workers=jobs,
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(dict(TRACK_MODULES), threads),
+        initargs=(dict(TRACK_MODULES), registered(), threads),
     )
     clean = False
     try:

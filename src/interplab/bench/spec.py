@@ -22,22 +22,20 @@ from pathlib import Path
 
 import tomllib
 
-from interplab.bench.tracks import TRACK_MODULES, Job, track
+from interplab.bench.tracks import TRACKS, Job, Track, suite_tracks
 from interplab.errors import SpecError, unknown_name
 
+#: The built-in suites. A track contributes to a suite only if it names it (the zoo track has
+#: only "zoo"); a registered track may add a suite of its own (:func:`suite_names`).
 SUITES = ("quick", "full", "zoo")
-#: Tracks that built-in suites draw from (tests may register others). A track contributes to a
-#: suite only if its SUITES has that name (the zoo track has only "zoo").
-DEFAULT_TRACKS = (
-    "circuits",
-    "features",
-    "causal",
-    "zoo",
-    "failures",
-    "data_attribution",
-    "rationales",
-    "utility",
-)
+
+
+def suite_names() -> tuple[str, ...]:
+    """:data:`SUITES` and any other suite a registered track names."""
+    from interplab.bench.tracks import registered
+
+    extra = [s for t in registered().values() for s in t.suites if s not in SUITES]
+    return SUITES + tuple(dict.fromkeys(extra))
 
 
 @dataclass(frozen=True)
@@ -59,30 +57,27 @@ class BenchSpec:
 
     def all_jobs(self) -> list[Job]:
         """Every job of the spec, ignoring ``shard``. A track whose methods depend on the
-        organism (``applies(organism, method)``, e.g. a utility task's arms, or an oracle that
-        exists only for linear models) keeps only the pairs that apply, and a track whose truth
-        is refused for some (organism, ablation) (``refused(organism, ablation) -> reason``,
-        e.g. a circuit truth that disagrees with the weights) leaves those out;
+        organism (:meth:`Track.applies`, e.g. a utility task's arms, or an oracle that exists
+        only for linear models) keeps only the pairs that apply, and a track whose truth is
+        refused for some (organism, ablation) (:meth:`Track.refused`, e.g. a circuit truth that
+        disagrees with the weights) leaves those out;
         :meth:`left_out` lists the others with the reason."""
         return [j for j, why in self._expanded() if why is None]
 
     def left_out(self) -> list[tuple[Job, str]]:
-        """The jobs the spec names but does not expand, each with why: the track's
-        ``refused(organism, ablation)`` or ``why_not(organism, method)`` where it has one, else
-        the methods that do apply (``methods_of``). Never sharded: every shard lists them all."""
+        """The jobs the spec names but does not expand, each with why (:meth:`Track.why_not`,
+        :meth:`Track.refused`). Never sharded: every shard lists them all."""
         return [(j, why) for j, why in self._expanded() if why is not None]
 
     def _expanded(self) -> list[tuple[Job, str | None]]:
         out: list[tuple[Job, str | None]] = []
         for t in self.tracks:
-            mod = track(t.track)
-            applies = getattr(mod, "applies", None)
-            refused = getattr(mod, "refused", None)
+            track = TRACKS[t.track]
             for o in t.organisms:
                 for m in t.methods:
-                    why = None if applies is None or applies(o, m) else _why_not(mod, o, m)
+                    why = track.why_not(o, m)
                     for a in t.ablations:
-                        reason = why or (refused(o, a) if refused is not None else None)
+                        reason = why or track.refused(o, a)
                         out.append((Job(t.track, o, m, a, self.seed), reason))
         return out
 
@@ -117,20 +112,6 @@ class BenchSpec:
         return dataclasses.replace(self, shard=parse_shard(shard))
 
 
-def _why_not(mod, organism: str, method: str) -> str:
-    why = getattr(mod, "why_not", None)
-    reason = why(organism, method) if why is not None else None
-    if reason:
-        return reason
-    methods_of = getattr(mod, "methods_of", None)
-    if methods_of is None:
-        return f"{method} does not apply to {organism}"
-    return (
-        f"{method} does not apply to {organism} (its methods: "
-        f"{', '.join(methods_of(organism)) or 'none'})"
-    )
-
-
 def parse_shard(shard: str | tuple[int, int]) -> tuple[int, int]:
     """ "i/N" (1 <= i <= N) -> (i, N); a clear SpecError otherwise."""
     text = shard if isinstance(shard, str) else f"{shard[0]}/{shard[1]}"
@@ -148,14 +129,11 @@ def parse_shard(shard: str | tuple[int, int]) -> tuple[int, int]:
 
 def suite(name: str, seed: int = 0) -> BenchSpec:
     """A built-in suite: the union of each track's suite of that name."""
-    if name not in SUITES:
-        raise unknown_name("suite", name, SUITES)
+    if name not in suite_names():
+        raise unknown_name("suite", name, suite_names())
     tracks = []
-    for track_name in TRACK_MODULES:
-        if track_name not in DEFAULT_TRACKS:
-            continue
-        parts = track(track_name).SUITES.get(name) or []
-        for part in [parts] if isinstance(parts, dict) else parts:  # one block or several
+    for track_name in suite_tracks():
+        for part in TRACKS[track_name].suite(name):
             tracks.append(
                 TrackSpec(
                     track_name,
@@ -171,14 +149,14 @@ def load_spec(name_or_path: str, seed: int | None = None) -> BenchSpec:
     """A suite name or the path of a TOML spec file. ``seed`` (when given) overrides the
     file's ``seed``; a suite's seed defaults to 0."""
     path = Path(name_or_path)
-    if name_or_path in SUITES:
+    if name_or_path in suite_names():
         return suite(name_or_path, 0 if seed is None else _check_seed(seed, "seed"))
     if not path.suffix == ".toml" and not path.exists():
-        raise unknown_name("suite", name_or_path, SUITES + ("<path/to/spec.toml>",))
+        raise unknown_name("suite", name_or_path, suite_names() + ("<path/to/spec.toml>",))
     if not path.is_file():
         raise SpecError(
             f"spec file {path} does not exist (or is not a file); pass a suite name "
-            f"({', '.join(SUITES)}) or the path of a TOML spec file"
+            f"({', '.join(suite_names())}) or the path of a TOML spec file"
         )
     try:
         text = path.read_text("utf-8")
@@ -253,6 +231,18 @@ class _Lines:
         return self._at(first)
 
 
+def _check_applies(track: Track, values: dict[str, tuple], at: _Lines, problems: list[str]) -> None:
+    """A problem for each listed method that applies to none of the listed organisms."""
+    for m in values["methods"]:
+        if not any(track.applies(o, m) for o in values["organisms"]):
+            problems.append(
+                f"{at.value(track.name, 'methods', m)}: {m!r} applies to none of "
+                f"the organisms listed in [{track.name}] ("
+                + "; ".join(f"{o}: {', '.join(track.methods_of(o))}" for o in values["organisms"])
+                + ")"
+            )
+
+
 def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> BenchSpec:
     """Parse a TOML spec; every problem is reported at once, each with its line. ``seed``
     (when given) overrides the file's ``seed``."""
@@ -272,7 +262,7 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
     tracks = []
     for track_name, body in data.items():
         if not isinstance(body, dict):
-            if track_name in TRACK_MODULES:
+            if track_name in TRACKS:
                 problems.append(
                     f"{at.key(None, track_name)}: {track_name} must be a section "
                     f"[{track_name}] with organisms, methods and ablations"
@@ -281,17 +271,21 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
                 problems.append(
                     f"{at.key(None, track_name)}: unknown top-level key {track_name!r}; "
                     f"the only one is seed, the rest are sections "
-                    f"({', '.join(f'[{t}]' for t in TRACK_MODULES)})"
+                    f"({', '.join(f'[{t}]' for t in TRACKS)})"
                 )
             continue
-        if track_name not in TRACK_MODULES:
+        if track_name not in TRACKS:
             problems.append(
                 f"{at.section(track_name)}: unknown section [{track_name}]; "
-                f"sections are {', '.join(TRACK_MODULES)}"
+                f"sections are {', '.join(TRACKS)}"
             )
             continue
-        mod = track(track_name)
-        valid = {"organisms": mod.ORGANISMS, "methods": mod.METHODS, "ablations": mod.ABLATIONS}
+        track = TRACKS[track_name]
+        valid = {
+            "organisms": track.organism_names(),
+            "methods": track.method_names(),
+            "ablations": track.ablations,
+        }
         values: dict[str, tuple] = {}
         for key in sorted(set(body) - set(valid)):
             problems.append(
@@ -322,19 +316,8 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
                         f"[{track_name}]; valid: {', '.join(str(a) for a in allowed)}"
                     )
             values[key] = tuple(given)
-        applies = getattr(mod, "applies", None)
-        if len(values) == 3 and applies is not None:
-            for m in values["methods"]:
-                if not any(applies(o, m) for o in values["organisms"]):
-                    problems.append(
-                        f"{at.value(track_name, 'methods', m)}: {m!r} applies to none of "
-                        f"the organisms listed in [{track_name}] ("
-                        + "; ".join(
-                            f"{o}: {', '.join(mod.methods_of(o))}" for o in values["organisms"]
-                        )
-                        + ")"
-                    )
         if len(values) == 3:
+            _check_applies(track, values, at, problems)
             tracks.append(
                 TrackSpec(track_name, values["organisms"], values["methods"], values["ablations"])
             )

@@ -6,45 +6,16 @@ Mounted by ``cli/main.py`` with ``register(app)``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from interplab.cli import _common
+from interplab.cli._common import default_threads, task_options
 from interplab.errors import ConfigError, unknown_name
 
 ABLATION_CHOICES = ("mean", "resample", "zero")
-
-
-def task_options(task: str, lm: Any) -> dict[str, Any]:
-    """Options a named task needs from the model: induction draws tokens from the model's
-    vocabulary and starts with a BOS token only where the model file asks for one."""
-    options: dict[str, Any] = {}
-    tok = getattr(lm, "tokenizer", None)
-    if task == "induction":
-        vocab = lm.cfg.d_vocab
-        options["vocab"] = (min(1000, vocab // 4), min(20000, vocab))
-        if tok is not None and getattr(tok, "add_bos", False) and tok.bos_id is not None:
-            options["bos"] = tok.bos_id  # only where the model file asks for a start token
-    elif task == "ioi" and tok is not None and getattr(tok, "eos_id", None) is not None:
-        options["pad_id"] = tok.eos_id
-    return options
-
-
-def default_threads() -> int:
-    """torch threads for CPU work: the cores this process may use that are not already busy
-    (by the 1-minute load average), between 1 and 4. More threads than free cores make torch
-    many times slower on a busy machine (12x on a loaded 2-core machine in our test)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except OSError:  # pragma: no cover - no load average
-        busy = 0
-    return max(1, min(4, n - busy))
 
 
 def _ablations(text: str) -> tuple[str, ...]:
@@ -99,7 +70,7 @@ def circuit(
         "--ablation",
         help="Comma-separated ablations to score and check under: mean, resample, zero.",
     ),
-    steps: int = typer.Option(8, "--steps", help="EAP-IG integration steps."),
+    steps: int = typer.Option(5, "--steps", help="EAP-IG integration steps."),
     rule: str = typer.Option("midpoint", "--rule", help="EAP-IG rule: midpoint or gauss_legendre."),
     n_prompts: int = typer.Option(32, "--n-prompts", help="Prompt pairs in the task."),
     batch_size: int = typer.Option(
@@ -144,9 +115,8 @@ def circuit(
     """
     import torch
 
-    from interplab.cli.models_cmd import _load_lm
     from interplab.eval.circuit_study import circuit_study
-    from interplab.methods.tasks import TASKS, make_task
+    from interplab.tasks import TASKS, make_task
 
     if task not in TASKS:
         raise unknown_name("task", task, tuple(TASKS))
@@ -164,7 +134,7 @@ def circuit(
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     ablations = _ablations(ablation)
     torch.set_num_threads(threads)
-    lm = _load_lm(model)
+    lm = _common.load_lm(model)  # looked up at call time: tests replace it
     tok = getattr(lm, "tokenizer", None)
     options = task_options(task, lm)
     data = make_task(task, tok, n=n_prompts, seed=seed, **options)

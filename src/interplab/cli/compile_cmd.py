@@ -153,7 +153,7 @@ def parse_vocab(text: str) -> list:
         return tokens
 
 
-def _show_truth(model) -> None:  # type: ignore[no-untyped-def]
+def _show_truth(model) -> None:
     truth = model.ground_truth
     typer.echo("  variables (label: computed at -> readable from, residual dims):")
     for var in truth.variables.values():

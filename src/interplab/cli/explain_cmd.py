@@ -23,7 +23,7 @@ def explain(
     method: str = typer.Option(
         "kernel_shap",
         help="Attribution method behind the factors: "
-        "kernel_shap, linear_shap, integrated_gradients, occlusion, "
+        "kernel_shap, oracle:linear_shap, integrated_gradients, occlusion, "
         "permutation or random.",
     ),
     seed: int = typer.Option(0, help="Seed of the sampling and of the claims' checks."),
@@ -54,7 +54,7 @@ def explain(
             f"--row {row} is out of range: {organism} has {n} test decisions (0..{n - 1})"
         )
     model = DecisionModel.from_torch(org.model, org.features, outcomes=org.data.outcomes)
-    rat = run_explain(model, org.test_rows[row], org.background, method=method, seed=seed)
+    rat = run_explain(model, org.test_rows[row], baseline=org.background, method=method, seed=seed)
     data = {"organism": organism, "row_index": row, **rat.to_dict()}
     typer.echo(
         f"{organism} test row {row}: {rat.outcome} (probability of '{rat.outcomes[1]}' "

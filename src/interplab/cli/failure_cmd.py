@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 
@@ -44,7 +44,7 @@ def failure(
     method: str = typer.Option(
         "attribution",
         "--method",
-        help="activation | attribution | baseline:activation_change | random",
+        help="activation | attribution | activation_change | random",
     ),
     html_out: Path | None = typer.Option(
         None, "--html", help="Write a self-contained HTML page here."
@@ -74,12 +74,12 @@ def failure(
     import torch
 
     from interplab.errors import ConfigError, unknown_name
-    from interplab.methods.failures import EXPLAINERS
+    from interplab.methods.failures import explainers
 
     if model not in MODELS:
         raise unknown_name("trojan organism", model, MODELS)
-    if method not in EXPLAINERS:
-        raise unknown_name("failure explainer", method, EXPLAINERS)
+    if method not in explainers():
+        raise unknown_name("failure explainer", method, explainers())
     if top_k is not None and top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {top_k}")
     if steps < 1:
@@ -137,7 +137,7 @@ def _digits_failure(
 ) -> tuple[dict, dict]:
     from interplab.errors import ConfigError
     from interplab.methods.attacks import pgd
-    from interplab.models.trojans import digits
+    from interplab.models.trojans import DigitMLP, digits
     from interplab.zoo import trojans
 
     x, y = digits("score")
@@ -158,7 +158,7 @@ def _digits_failure(
         "success": bool(r.success[0]),
     }
     if bool(r.success[0]) and int(r.clean_pred) == int(yi):
-        width = org.model.module.out.in_features
+        width = cast(DigitMLP, org.model.module).out.in_features
         _check(
             result,
             org.model,

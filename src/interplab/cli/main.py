@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -21,7 +20,8 @@ from interplab.errors import InterplabError
 class _Commands(TyperGroup):
     """The command group: maps InterplabError / OSError to one line on stderr and an exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # ctx: the context TyperGroup.invoke takes (click's, or the click that typer ≥ 0.2x vendors)
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except InterplabError as exc:

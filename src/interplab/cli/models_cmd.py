@@ -11,35 +11,9 @@ from typing import Any
 
 import typer
 
+from interplab.cli import _common
+from interplab.cli._common import default_threads, task_options
 from interplab.errors import ConfigError, unknown_name
-
-LM_ONLY = "this command needs a language model: smollm2-135m"
-
-
-def _load_lm(name: str) -> Any:
-    import time
-
-    from interplab.models.pretrained.registry import get_spec, load, require
-
-    if get_spec(name).kind != "language model":
-        raise ConfigError(f"{name} is a {get_spec(name).kind}; {LM_ONLY}")
-    require(name)  # one line saying what to install, before any progress output
-
-    typer.echo(
-        f"loading {name} (the first load converts the weights and caches them as "
-        "safetensors; later loads read the cache) ...",
-        err=True,
-    )
-    start = time.perf_counter()
-    model = load(name)
-    typer.echo(f"loaded {name} in {time.perf_counter() - start:.1f} s", err=True)
-    return model
-
-
-def _threads() -> int:
-    from interplab.cli.circuit_cmd import default_threads
-
-    return default_threads()
 
 
 def _positive(*pairs: tuple[str, int]) -> None:
@@ -117,14 +91,14 @@ def induction(
         "--bos/--no-bos",
         help="Prepend the start token (default: as the model file says; SmolLM2's says not to).",
     ),
-    threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
+    threads: int = typer.Option(default_threads(), "--threads", help="torch CPU threads."),
     json_out: Path | None = typer.Option(None, "--json", help="Write results JSON here."),
     html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
 ) -> None:
     """Find induction heads: per-head attention to the token after the previous occurrence."""
     import torch
 
-    from interplab.methods.tasks.induction import detect_induction_heads
+    from interplab.methods.attribution.induction_heads import detect_induction_heads
     from interplab.report.real_models import induction_report
 
     _positive(("--n-seqs", n_seqs), ("--top-k", top_k), ("--threads", threads))
@@ -133,7 +107,7 @@ def induction(
             f"--seq-len must be at least 2 (a repeat needs a token before it), got {seq_len}"
         )
     torch.set_num_threads(threads)
-    lm = _load_lm(model)
+    lm = _common.load_lm(model)  # looked up at call time: tests replace it
     add = lm.tokenizer.add_bos if bos is None else bos
     start = lm.tokenizer.bos_id if add else None
     need = 2 * seq_len + (start is not None)
@@ -171,7 +145,7 @@ def patch(
         "ioi",
         "--task",
         help="Token task: ioi or induction (see "
-        "interplab.methods.tasks; the logit lens and DLA need one "
+        "interplab.tasks; the logit lens and DLA need one "
         "scored position per prompt, i.e. ioi).",
     ),
     exact: bool = typer.Option(
@@ -182,7 +156,7 @@ def patch(
     ),
     seed: int = typer.Option(0),
     top_k: int = typer.Option(5, "--top-k", help="Heads printed (JSON keeps every head's score)."),
-    threads: int = typer.Option(_threads(), "--threads", help="torch CPU threads."),
+    threads: int = typer.Option(default_threads(), "--threads", help="torch CPU threads."),
     json_out: Path | None = typer.Option(None, "--json", help="Write results JSON here."),
     html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
 ) -> None:
@@ -200,23 +174,22 @@ def patch(
     """
     import torch
 
-    from interplab.cli.circuit_cmd import task_options
     from interplab.methods.attribution import (
         activation_patching,
         attribution_patching,
         logit_lens_and_dla,
     )
-    from interplab.methods.tasks import TASKS, make_task
     from interplab.report.real_models import patching_report
+    from interplab.tasks import TASKS, make_task
 
     _positive(("--n-prompts", n_prompts), ("--top-k", top_k), ("--threads", threads))
     torch.set_num_threads(threads)
-    lm = _load_lm(model)
+    lm = _common.load_lm(model)  # looked up at call time: tests replace it
     if task not in TASKS:
         raise unknown_name("task", task, tuple(TASKS))
     ds = make_task(task, lm.tokenizer, n=n_prompts, seed=seed, **task_options(task, lm))
     L, H = lm.cfg.n_layers, lm.cfg.n_heads
-    approx = attribution_patching(lm, ds, L, H)
+    approx = attribution_patching(lm, ds)
     data: dict[str, Any] = {
         "task": task,
         "task_description": ds.description,
@@ -238,7 +211,7 @@ def patch(
             f"activation patching {L * H} heads (one patched run each; --no-exact skips it)",
             err=True,
         )
-        res = activation_patching(lm, ds, L, H, progress=True)
+        res = activation_patching(lm, ds, progress=True)
         data["activation_patching"] = res.to_dict()
         flat = res.scores.flatten().topk(min(top_k, res.scores.numel()))
         typer.echo(f"activation patching over {L * H} heads: {res.seconds:.1f} s; top heads:")
@@ -259,7 +232,7 @@ def attribute(
     Completeness: the sum of attributions against the output difference from the all-zero
     baseline. Example: interplab attribute mnist-mlp --html runs/mnist.html
     """
-    from interplab.methods.tasks.attribute_models import attribute_minilm, attribute_mnist
+    from interplab.eval.attribute_models import attribute_minilm, attribute_mnist
     from interplab.report.real_models import attribution_report
 
     if model == "mnist-mlp":

@@ -72,14 +72,13 @@ def sae(
     import torch
 
     from interplab import _config
-    from interplab.cli.circuit_cmd import default_threads
-    from interplab.cli.models_cmd import _load_lm
+    from interplab.cli._common import default_threads, load_lm
     from interplab.core.sites import Component, Site, parse_site
     from interplab.eval.lm_dictionaries import evaluate_lm_dictionary, feature_dashboards
     from interplab.methods.dictionaries import corpus as text
     from interplab.methods.dictionaries.config import DictionaryConfig
     from interplab.methods.dictionaries.train import train_dictionary
-    from interplab.zoo.weights_cache import digest
+    from interplab.models.weights_cache import digest
 
     if kind not in ("topk", "transcoder"):
         raise unknown_name("dictionary kind", kind, ("topk", "transcoder"))
@@ -102,7 +101,7 @@ def sae(
         target = Site(Component.MLP_OUT, where.layer)
     texts = text.read_corpus(corpus) if corpus is not None else text.stdlib_docstrings()
     torch.set_num_threads(threads or default_threads())
-    lm = _load_lm(model)
+    lm = load_lm(model)
     lm.check_site(where)  # SiteError naming the sites the model has
     if ctx > lm.cfg.n_ctx:
         raise ConfigError(f"--ctx {ctx} is longer than {model}'s context of {lm.cfg.n_ctx}")

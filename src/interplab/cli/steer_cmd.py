@@ -86,15 +86,10 @@ def steer(
 
     import torch
 
-    from interplab.cli.circuit_cmd import default_threads
-    from interplab.cli.models_cmd import _load_lm
-    from interplab.methods.tasks.steering_sentiment import (
-        EVAL_FRAMES,
-        EVAL_SUBJECTS,
-        sentiment_steering_check,
-        sentiment_task,
-    )
+    from interplab.cli._common import default_threads, load_lm
+    from interplab.methods.steering.sentiment import sentiment_steering_check
     from interplab.report.steering import summarise
+    from interplab.tasks.sentiment import EVAL_FRAMES, EVAL_SUBJECTS, sentiment_task
 
     if concept not in CONCEPTS:
         raise unknown_name("concept", concept, CONCEPTS)
@@ -118,7 +113,7 @@ def steer(
     if problems:
         raise ConfigError("; ".join(problems))
     torch.set_num_threads(threads or default_threads())
-    lm = _load_lm(model)
+    lm = load_lm(model)
     n_layers = lm.cfg.n_layers
     layer = n_layers // 2 if layer is None else layer
     if layer >= n_layers:

@@ -24,7 +24,10 @@ def _load(organism: str | None, model_dir: Path | None) -> Any:
             "give exactly one of ORGANISM (e.g. digits-logreg; see `interplab trace-data "
             "--help`) or --model-dir DIR (a saved data-attribution organism)"
         )
-    return load_or_train(organism) if organism is not None else load_organism_dir(model_dir)
+    if organism is not None:
+        return load_or_train(organism)
+    assert model_dir is not None  # exactly one of the two was given (checked above)
+    return load_organism_dir(model_dir)
 
 
 def trace(org: Any, truth: Any, method: str, index: int, split: str, k: int, seed: int = 0) -> dict:
@@ -44,7 +47,7 @@ def trace(org: Any, truth: Any, method: str, index: int, split: str, k: int, see
     if not 1 <= k <= len(d.x_train):
         raise ConfigError(f"--top must be in 1..{len(d.x_train)}, got {k}")
     train = (d.x_train, d.y_train)
-    att = attribute_data(method, org.model, train, (x, y), self_influence=True, seed=seed)
+    att = attribute_data(org.model, train, (x, y), method=method, self_influence=True, seed=seed)
     with torch.no_grad():
         predicted = int(org.model.logits(x[index : index + 1]).argmax())
     flipped, planted = set(d.flipped.tolist()), set(d.planted.tolist())
@@ -164,10 +167,10 @@ def trace_data(
         interplab trace-data digits-mlp --method trak --json trace.json --no-truth
     """
     from interplab.errors import unknown_name
-    from interplab.methods.data_attribution import METHODS
+    from interplab.methods.registry import names
 
-    if method not in METHODS:
-        raise unknown_name("data-attribution method", method, METHODS)
+    if method not in names("data_attribution"):
+        raise unknown_name("data-attribution method", method, names("data_attribution"))
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {SPLITS}, got {split!r}")
     org = _load(organism, model_dir)

@@ -30,7 +30,7 @@ def zoo_list(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from interplab.zoo.loader import FAMILY_TRUTH
+    from interplab.zoo.loader import truth_kind
     from interplab.zoo.registry import entry, names
 
     rows = [
@@ -40,9 +40,7 @@ def zoo_list(
             "description": entry(n).description,
             "family": entry(n).family.rsplit(".", 1)[-1],
             "tags": sorted(entry(n).tags),
-            "truth": "none"
-            if "controls" in entry(n).tags
-            else FAMILY_TRUTH.get(entry(n).family, "none"),
+            "truth": "none" if "controls" in entry(n).tags else truth_kind(entry(n).family),
         }
         for n in names()
     ]

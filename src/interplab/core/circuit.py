@@ -70,9 +70,11 @@ class Node:
         if self.kind in ("tok_embed", "pos_embed"):
             return (-1.0, 0 if self.kind == "tok_embed" else 1)
         if self.kind == "head":
-            return (float(self.layer), self.head)  # type: ignore[arg-type]
+            assert self.layer is not None and self.head is not None  # checked in __post_init__
+            return (float(self.layer), self.head)
         if self.kind == "mlp":
-            return (float(self.layer) + 0.5, 0)  # type: ignore[arg-type]
+            assert self.layer is not None  # checked in __post_init__
+            return (float(self.layer) + 0.5, 0)
         return (float("inf"), 0)
 
     @property

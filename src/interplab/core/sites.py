@@ -61,7 +61,7 @@ GLOBAL_COMPONENTS = frozenset(
     {Component.EMBED, Component.POS_EMBED, Component.UNEMBED_IN, Component.LOGITS}
 )
 #: Axis along which heads are stacked, for components that have one.
-HEAD_AXIS = {
+HEAD_AXIS: dict[Component, int] = {
     Component.ATTN_Q_IN: 2,
     Component.ATTN_K_IN: 2,
     Component.ATTN_V_IN: 2,
@@ -74,7 +74,7 @@ HEAD_AXIS = {
     Component.ATTN_PATTERN: 1,
 }
 #: Axis holding sequence positions (the query axis for patterns); None where there is none.
-POS_AXIS = {
+POS_AXIS: dict[Component, int] = {
     c: (2 if c in (Component.ATTN_SCORES, Component.ATTN_PATTERN) else 1)
     for c in Component
     if c is not Component.MODULE

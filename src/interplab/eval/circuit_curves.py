@@ -24,7 +24,8 @@ import torch
 
 from interplab.errors import ConfigError
 from interplab.eval.faithfulness import DEFAULT_SIZES, _trapz
-from interplab.methods.circuits.full_graph import CircuitRunner
+from interplab.eval.stats import bootstrap_indices
+from interplab.methods.circuits.running import CircuitRunner
 
 Tensor = torch.Tensor
 
@@ -110,8 +111,7 @@ def make_curve(
         )
     f = ((values.mean(1) - empty.mean()) / denom).tolist()
     n = values.shape[1]
-    gen = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, n, (n_boot, n), generator=gen)
+    idx = bootstrap_indices(n, n_boot, seed)
     num = values[:, idx].mean(2) - empty[idx].mean(1)  # [sizes, boot]
     den = full[idx].mean(1) - empty[idx].mean(1)
     fb = num / den.where(den.abs() > 1e-9, torch.full_like(den, float("nan")))

@@ -18,12 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from interplab.eval.circuit_curves import compare, edge_order, node_edge_order, random_order
-from interplab.methods.circuits.full_graph import (
-    CircuitRunner,
-    GraphLayout,
-    attribute_edges,
-    patch_nodes_full,
-)
+from interplab.methods.circuits import find_circuit
+from interplab.methods.circuits.running import CircuitRunner, GraphLayout, patch_nodes_full
 
 #: Circuit sizes (fractions of the edges) scored on large models.
 STUDY_SIZES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.3, 1.0)
@@ -38,7 +34,7 @@ def circuit_study(
     eval_task: Any = None,
     method: str = "eap_ig",
     ablations: Sequence[str] = ("mean", "resample"),
-    steps: int = 8,
+    steps: int = 5,
     rule: str = "midpoint",
     batch_size: int = 8,
     n_random: int = 2,
@@ -74,16 +70,9 @@ def circuit_study(
         "ablations": {},
     }
     for ablation in ablations:
-        scores = attribute_edges(
-            model,
-            task,
-            method=method,
-            ablation=ablation,
-            steps=steps,
-            rule=rule,
-            batch_size=batch_size,
-            progress=progress,
-            layout=layout,
+        ig = {"steps": steps, "rule": rule} if method == "eap_ig" else {}
+        scores = find_circuit(
+            method, model, task, ablation=ablation, batch_size=batch_size, progress=progress, **ig
         )
         runner = CircuitRunner(model, eval_task, ablation, batch_size, layout=layout)
         order = edge_order(scores.scores, edges)
@@ -116,8 +105,8 @@ def circuit_study(
                 }
                 for i in order[:top]
             ],
-            "forward_passes": scores.forward_passes,
-            "backward_passes": scores.backward_passes,
+            "forward_passes": scores.cost.forward,
+            "backward_passes": scores.cost.backward,
             "seconds": scores.seconds,
             "signed_sum": scores.extra["signed_sum"],
             "node_patching": node_info,

@@ -39,7 +39,6 @@ pooled over kinds: new-input pairs would give every hypothesis with the right pr
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,46 +48,12 @@ import torch
 
 from interplab.core.model import mean_activations
 from interplab.errors import ConfigError
+from interplab.eval.stats import Estimate, bootstrap_ratio, wilson
 from interplab.methods.causal.hypothesis import CausalHypothesis, node_site
 from interplab.methods.causal.program import outputs_equal, run_program
 
 Tensor = torch.Tensor
 PAIR_KINDS = ("interchange", "ablation", "new_input")
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A proportion or ratio with a 95% interval and the number of samples behind it."""
-
-    value: float
-    low: float
-    high: float
-    n: int
-
-    def as_dict(self) -> dict[str, float]:
-        return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> Estimate:
-    """Wilson score interval for ``successes`` out of ``n``."""
-    if n == 0:
-        return Estimate(float("nan"), float("nan"), float("nan"), 0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n)
-
-
-def bootstrap_ratio(num: Tensor, den: Tensor, *, n_boot: int = 500, seed: int = 0) -> Estimate:
-    """1 - mean(num)/mean(den) with a percentile bootstrap interval over paired samples [n]."""
-    n = int(num.shape[0])
-    value = float(1 - num.mean() / den.mean().clamp_min(1e-12))
-    gen = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, n, (n_boot, n), generator=gen)
-    boots = 1 - num[idx].mean(1) / den[idx].mean(1).clamp_min(1e-12)
-    lo, hi = torch.quantile(boots, torch.tensor([0.025, 0.975])).tolist()
-    return Estimate(value, lo, hi, n)
 
 
 @dataclass(frozen=True)

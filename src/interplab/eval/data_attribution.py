@@ -24,14 +24,14 @@ from dataclasses import asdict, dataclass
 import torch
 
 from interplab.errors import ConfigError
-from interplab.eval import counterfactuals
+from interplab.eval import stats
 
 Tensor = torch.Tensor
 N_BOOTSTRAP = 1000
 
 
 @dataclass(frozen=True)
-class Estimate(counterfactuals.Estimate):
+class Estimate(stats.Estimate):
     """The shared estimate (value, 95% interval, n) plus ``n_constant``: the test points whose
     correlation was undefined and counted as 0."""
 
@@ -70,22 +70,11 @@ def spearman_rows(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     ), defined
 
 
-def bootstrap_mean(
-    per_point: Tensor, seed: int = 0, n_boot: int = N_BOOTSTRAP, n_constant: int = 0
-) -> Estimate:
-    n = len(per_point)
-    if n == 0:
-        raise ConfigError("no points to average")
-    gen = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, n, (n_boot, n), generator=gen)
-    means = per_point.double()[idx].mean(1).sort().values
-    return Estimate(
-        float(per_point.double().mean()),
-        float(means[int(0.025 * n_boot)]),
-        float(means[int(0.975 * n_boot) - 1]),
-        n,
-        n_constant,
-    )
+def _bootstrap(per_point: Tensor, seed: int, n_constant: int = 0) -> Estimate:
+    """The shared bootstrap mean (:func:`interplab.eval.stats.bootstrap_mean`) with
+    ``n_constant`` attached."""
+    e = stats.bootstrap_mean(per_point, seed, N_BOOTSTRAP)
+    return Estimate(e.value, e.low, e.high, e.n, n_constant)
 
 
 def lds(scores: Tensor, masks: Tensor, outputs: Tensor, seed: int = 0) -> Estimate:
@@ -97,7 +86,7 @@ def lds(scores: Tensor, masks: Tensor, outputs: Tensor, seed: int = 0) -> Estima
         )
     predicted = scores.double() @ masks.double().T  # [n_test, n_subsets]
     rho, defined = spearman_rows(predicted, outputs.double().T)
-    return bootstrap_mean(rho, seed, n_constant=int((~defined).sum()))
+    return _bootstrap(rho, seed, n_constant=int((~defined).sum()))
 
 
 def loo_correlation(
@@ -105,7 +94,7 @@ def loo_correlation(
 ) -> Estimate:
     """loo_effect [n_loo, n_test] = full output − output without training example loo_index[k]."""
     rho, defined = spearman_rows(scores[:, loo_index].double(), loo_effect.double().T)
-    return bootstrap_mean(rho, seed, n_constant=int((~defined).sum()))
+    return _bootstrap(rho, seed, n_constant=int((~defined).sum()))
 
 
 def mislabel_recall_at(self_influence: Tensor, flipped: Tensor, fraction: float = 0.1) -> Estimate:
@@ -113,7 +102,7 @@ def mislabel_recall_at(self_influence: Tensor, flipped: Tensor, fraction: float 
     n_inspect = max(1, round(fraction * len(self_influence)))
     top = set(self_influence.argsort(descending=True)[:n_inspect].tolist())
     found = sum(int(i) in top for i in flipped.tolist())
-    w = counterfactuals.wilson(found, len(flipped))
+    w = stats.wilson(found, len(flipped))
     return Estimate(found / max(1, len(flipped)), w.low, w.high, len(flipped))
 
 
@@ -139,4 +128,4 @@ def planted_recall(
             )
         top = scores[r].topk(len(mine)).indices
         hits.append(float(torch.isin(top, mine).double().mean()))
-    return bootstrap_mean(torch.tensor(hits, dtype=torch.float64), seed)
+    return _bootstrap(torch.tensor(hits, dtype=torch.float64), seed)

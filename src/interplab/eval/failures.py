@@ -11,7 +11,7 @@
 Restoration and leftover take unit explanations and SAE-latent ones
 (:class:`~interplab.methods.failures.FeatureFailureExplanation`, patched by latent contribution).
 
-Rates come with Wilson 95% intervals (:func:`interplab.eval.counterfactuals.wilson`).
+Rates come with Wilson 95% intervals (:func:`interplab.eval.stats.wilson`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from interplab.eval.circuits import auroc
-from interplab.eval.counterfactuals import Estimate, wilson
+from interplab.eval.stats import Estimate, wilson
 from interplab.methods.failures.explain import FailureExplanation, patch_units, select_logits
 from interplab.methods.failures.features import FeatureFailureExplanation, patch_latents
 

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from interplab.errors import ConfigError
-from interplab.methods.circuits import CircuitTask, EdgePatcher, EdgeScores
+from interplab.methods.circuits import EdgePatcher, EdgeScores
+from interplab.tasks import Task
 
 DEFAULT_SIZES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -54,7 +55,7 @@ def faithfulness_of(
 
 def faithfulness(
     model: Any,
-    task: CircuitTask,
+    task: Task,
     scores: EdgeScores,
     *,
     ablation: str | None = None,

@@ -33,20 +33,10 @@ from typing import Any
 
 import torch
 
-from interplab.eval.counterfactuals import Estimate, wilson
+from interplab.eval.stats import Estimate, wilson
+from interplab.eval.stats import estimate as mean_estimate
 
 Tensor = torch.Tensor
-
-
-def mean_estimate(values: Sequence[float]) -> Estimate:
-    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
-    v = v[torch.isfinite(v)]
-    n = int(v.numel())
-    if n == 0:
-        return Estimate(float("nan"), float("nan"), float("nan"), 0)
-    m = float(v.mean())
-    half = 1.96 * float(v.std()) / math.sqrt(n) if n > 1 else float("nan")
-    return Estimate(m, m - half, m + half, n)
 
 
 # ----------------------------------------------------------------------------- counterfactuals

@@ -42,45 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interplab.errors import ConfigError, InterplabError, unknown_name
+from interplab.eval.stats import t_interval
 
 ARM_KINDS = ("interp", "baseline", "oracle")
 BUDGET_KINDS = ("training_examples", "queries", "wall_seconds")
 MIN_SEEDS = 3
 #: folds of the budget set every arm's hyperparameter is chosen on (:func:`select_by_cv`)
 CV_FOLDS = 4
-#: two-sided 97.5% quantiles of Student's t for df = 1..30 (beyond: the normal 1.96)
-_T975 = (
-    12.706,
-    4.303,
-    3.182,
-    2.776,
-    2.571,
-    2.447,
-    2.365,
-    2.306,
-    2.262,
-    2.228,
-    2.201,
-    2.179,
-    2.160,
-    2.145,
-    2.131,
-    2.120,
-    2.110,
-    2.101,
-    2.093,
-    2.086,
-    2.080,
-    2.074,
-    2.069,
-    2.064,
-    2.060,
-    2.056,
-    2.052,
-    2.048,
-    2.045,
-    2.042,
-)
 
 
 def arm_kind(arm: str) -> str:
@@ -263,15 +231,8 @@ def summarise(
     bad = [v for v in vals if not math.isfinite(v)]
     if bad:
         raise ConfigError(f"per-seed values must be finite numbers, got {vals}")
-    k = len(vals)
-    mean = sum(vals) / k
-    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (k - 1))
-    t = _T975[k - 2] if k - 1 <= len(_T975) else 1.96
-    half = t * sd / math.sqrt(k)
-    low, high = mean - half, mean + half
-    if bounds is not None:
-        low, high = max(bounds[0], low), min(bounds[1], high)
-    return ArmEstimate(mean, low, high, int(n), k, tuple(vals), int(n_failed))
+    e = t_interval(vals, bounds)
+    return ArmEstimate(e.value, e.low, e.high, int(n), e.n, tuple(vals), int(n_failed))
 
 
 def verdict(

@@ -35,9 +35,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from interplab.data.grouped import GroupedData, balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 from interplab.errors import ConfigError, ShapeError
 from interplab.models.config import TransformerConfig
-from interplab.models.grouped import GroupedData, balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 from interplab.models.transformer import Transformer
 
 Tensor = torch.Tensor

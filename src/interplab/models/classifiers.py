@@ -25,10 +25,14 @@ A spec that is not a :class:`ClassifierSpec` (a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import torch
 
 from interplab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from interplab.models.transformer_classifier import TransformerClassifierSpec
 
 Tensor = torch.Tensor
 KINDS = ("logreg", "mlp")
@@ -94,13 +98,17 @@ def forward_layers(
     return h, inputs, outputs
 
 
-def logits(spec: ClassifierSpec, theta: Tensor, x: Tensor) -> Tensor:
+#: what :func:`train_classifier` trains: a :class:`ClassifierSpec` or a spec with its own network
+AnySpec: TypeAlias = "ClassifierSpec | TransformerClassifierSpec"
+
+
+def logits(spec: AnySpec, theta: Tensor, x: Tensor) -> Tensor:
     if not isinstance(spec, ClassifierSpec):  # a spec with its own network (module docstring)
         return spec.logits(theta, x)
     return forward_layers(spec, theta, x)[0]
 
 
-def objective(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+def objective(spec: AnySpec, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """Mean cross-entropy plus the weight decay: what training minimises."""
     ce = torch.nn.functional.cross_entropy(logits(spec, theta, x), y)
     return ce + 0.5 * spec.weight_decay * theta.pow(2).sum()
@@ -114,7 +122,7 @@ def margin(logit_rows: Tensor, labels: Tensor) -> Tensor:
     return own - torch.logsumexp(others, -1)
 
 
-def init_theta(spec: ClassifierSpec) -> Tensor:
+def init_theta(spec: AnySpec) -> Tensor:
     if not isinstance(spec, ClassifierSpec):
         return spec.init_theta()
     if spec.kind == "logreg":
@@ -132,7 +140,7 @@ class TrainedClassifier:
     """Trained weights, with ``checkpoints`` (flat parameter vectors, the last one ``theta``) and
     the step size in force at each (``checkpoint_lr``, TracIn's weights)."""
 
-    spec: ClassifierSpec
+    spec: AnySpec
     theta: Tensor
     checkpoints: tuple[Tensor, ...]
     checkpoint_lr: tuple[float, ...]
@@ -147,7 +155,7 @@ class TrainedClassifier:
         return forward_layers(self.spec, self.theta if theta is None else theta, x)[1][-1]
 
 
-def _checkpoint_steps(spec: ClassifierSpec) -> list[int]:
+def _checkpoint_steps(spec: AnySpec) -> list[int]:
     return sorted(
         {
             max(1, round(spec.steps * (k + 1) / spec.n_checkpoints))
@@ -156,7 +164,7 @@ def _checkpoint_steps(spec: ClassifierSpec) -> list[int]:
     )
 
 
-def train_classifier(spec: ClassifierSpec, x: Tensor, y: Tensor) -> TrainedClassifier:
+def train_classifier(spec: AnySpec, x: Tensor, y: Tensor) -> TrainedClassifier:
     """Train ``spec`` on (x [n, n_in], y [n]) deterministically (see the module docstring)."""
     if x.ndim != 2 or x.shape[1] != spec.n_in or y.shape != (x.shape[0],):
         raise ConfigError(
@@ -192,10 +200,11 @@ def train_classifier(spec: ClassifierSpec, x: Tensor, y: Tensor) -> TrainedClass
     for mark in marks:
         if spec.kind == "logreg":
             opt.param_groups[0].update(max_iter=mark - done, max_eval=(mark - done) * 5 // 4)
-            opt.step(closure)
+            # torch types a closure as returning float; its optimizers take the loss tensor
+            opt.step(closure)  # type: ignore[arg-type]
         else:
             for _ in range(mark - done):
-                opt.step(closure)
+                opt.step(closure)  # type: ignore[arg-type]
         done = mark
         ckpts.append(theta.detach().clone())
     return TrainedClassifier(spec, ckpts[-1], tuple(ckpts), tuple(float(spec.lr) for _ in ckpts))

@@ -243,6 +243,7 @@ def load_model(
             "The sidecar and weights come from different models; save them together."
         )
     if corrupt:
+        assert recorded is not None  # corrupt means a recorded hash that differs
         raise WeightsError(
             f"{path} is corrupt: its SHA-256 is {actual[:16]}…, but {SIDECAR_NAME} recorded "
             f"{recorded[:16]}… when it was saved (changed bytes on disk, or a partial copy). "

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from interplab.data.grouped import GroupedData, balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 from interplab.errors import ConfigError, MissingExtraError, ShapeError
-from interplab.models.grouped import GroupedData, balanced_subset, group_accuracies  # noqa: F401 (re-exported)
 
 Tensor = torch.Tensor
 SIDE, N_PIXELS = 14, 196

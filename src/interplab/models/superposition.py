@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from interplab.data.synthetic import FeatureBatch
 from interplab.errors import ConfigError, WeightsError
-from interplab.models.synthetic import FeatureBatch
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Small decision models on tabular rows, and the planted rules some of them are trained on.
 
-:class:`TabularNet` maps raw rows [batch, feature] (see :mod:`interplab.models.tabular_data`) to
+:class:`TabularNet` maps raw rows [batch, feature] (see :mod:`interplab.data.tabular`) to
 the logit of the positive outcome [batch], in two steps a user can address separately:
 
     encode   numeric / ordinal -> (x - mean) / std,  categorical -> one-hot      [batch, d_enc]
@@ -22,11 +22,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
 
-from interplab.models.tabular_data import Feature, TabularData
+from interplab.data.tabular import Feature, TabularData
 
 Tensor = torch.Tensor
 
@@ -43,6 +44,10 @@ def one_thread() -> Iterator[None]:
 
 class TabularNet(nn.Module):
     """Raw rows -> encoded columns -> logit of ``outcomes[1]`` (see the module docstring)."""
+
+    # buffers registered in __init__; declared here for the type checker
+    mean: Tensor
+    std: Tensor
 
     def __init__(
         self,
@@ -88,7 +93,7 @@ class TabularNet(nn.Module):
     @property
     def linear(self) -> nn.Linear | None:
         """The single linear map of a model with no hidden layer (None for an MLP)."""
-        return self.net[0] if not self.hidden else None
+        return cast(nn.Linear, self.net[0]) if not self.hidden else None
 
     def encode(self, x: Tensor) -> Tensor:
         scaled = (x - self.mean) / self.std
@@ -146,15 +151,15 @@ def fit(data_x: Tensor, y: Tensor, features: Sequence[Feature], cfg: TrainConfig
                 opt.zero_grad()
                 loss = (
                     nn.functional.binary_cross_entropy_with_logits(model(data_x), target)
-                    + cfg.weight_decay * model.net[0].weight.square().sum()
+                    + cfg.weight_decay * cast(nn.Linear, model.net[0]).weight.square().sum()
                 )
                 loss.backward()
                 return loss
 
             opt.step(closure)
         else:
-            opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+            adam = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(adam, cfg.steps)
             gen = torch.Generator().manual_seed(cfg.seed + 1)
             target = target * (1 - 2 * cfg.smoothing) + cfg.smoothing
             for _ in range(cfg.steps):
@@ -163,11 +168,11 @@ def fit(data_x: Tensor, y: Tensor, features: Sequence[Feature], cfg: TrainConfig
                     if cfg.batch_size
                     else slice(None)
                 )
-                opt.zero_grad()
+                adam.zero_grad()
                 nn.functional.binary_cross_entropy_with_logits(
                     model(data_x[batch]), target[batch]
                 ).backward()
-                opt.step()
+                adam.step()
                 sched.step()
     return model.eval()
 

@@ -14,7 +14,7 @@ while something is hooked there, so a plain forward pays nothing for them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +68,24 @@ class Unembed(nn.Module):
 
 
 class Attention(nn.Module):
+    # set with setattr in __init__; declared here for the type checker
+    W_Q: nn.Parameter
+    W_K: nn.Parameter
+    W_V: nn.Parameter
+    b_Q: nn.Parameter
+    b_K: nn.Parameter
+    b_V: nn.Parameter
+    hook_q_in: HookPoint
+    hook_k_in: HookPoint
+    hook_v_in: HookPoint
+    hook_q: HookPoint
+    hook_k: HookPoint
+    hook_v: HookPoint
+    hook_scores: HookPoint
+    hook_pattern: HookPoint
+    hook_z: HookPoint
+    hook_result: HookPoint
+
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         h, d, dh = cfg.n_heads, cfg.d_model, cfg.d_head
@@ -129,6 +147,14 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    # set with setattr in __init__; declared here for the type checker
+    hook_resid_pre: HookPoint
+    hook_attn_out: HookPoint
+    hook_resid_mid: HookPoint
+    hook_mlp_in: HookPoint
+    hook_mlp_out: HookPoint
+    hook_resid_post: HookPoint
+
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         norm = cfg.normalization == "layernorm"
@@ -145,6 +171,7 @@ class Block(nn.Module):
         x = self.hook_resid_pre(x)
         x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(x, self.ln1)))
         if self.mlp is not None:
+            assert self.ln2 is not None  # set whenever mlp is
             mlp_in = self.hook_mlp_in(x)
             x = x + self.hook_mlp_out(self.mlp(self.ln2(mlp_in)))
         return self.hook_resid_post(x)
@@ -152,6 +179,12 @@ class Block(nn.Module):
 
 class Transformer(nn.Module):
     """The plain module: tokens [batch, pos] (int64) -> logits [batch, pos, vocab_out]."""
+
+    # set with setattr in __init__; declared here for the type checker
+    hook_embed: HookPoint
+    hook_pos_embed: HookPoint
+    hook_unembed_in: HookPoint
+    hook_logits: HookPoint
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -208,7 +241,8 @@ def transformer_bindings(model: Transformer) -> dict[Site, Binding]:
         "z": C.ATTN_Z,
         "result": C.ATTN_RESULT,
     }
-    for layer, block in enumerate(model.blocks):
+    for layer, module in enumerate(model.blocks):
+        block = cast(Block, module)
         out[Site(C.RESID_PRE, layer)] = Binding(block.hook_resid_pre)
         for attr, comp in attn_sites.items():
             out[Site(comp, layer)] = Binding(getattr(block.attn, f"hook_{attr}"))

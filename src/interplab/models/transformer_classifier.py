@@ -4,7 +4,7 @@
 the same fields for training (``weight_decay``, ``steps``, ``lr``, ``n_checkpoints``, ``seed``;
 trained by :func:`~interplab.models.classifiers.train_classifier`, full-batch Adam, float64, one
 thread) and the same input format — a one-hot context window ``[n, context * vocab]`` as
-:func:`interplab.models.passages.encode` writes it — but the network is interplab's native
+:func:`interplab.data.passages.encode` writes it — but the network is interplab's native
 :class:`~interplab.models.transformer.Transformer` (no layer norm, learned positions, causal
 attention), reading the ``context`` tokens and predicting the next one from its last position.
 
@@ -178,7 +178,9 @@ class _capture:
     """Context manager: forward hooks keeping the outputs of the named hook points."""
 
     def __init__(self, module: torch.nn.Module, names: list[str]):
-        self.module, self.names, self.got, self.handles = module, names, {}, []
+        self.module, self.names = module, names
+        self.got: dict[str, Tensor] = {}
+        self.handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def __enter__(self) -> dict[str, Tensor]:
         for name in self.names:

@@ -167,6 +167,8 @@ class DigitMLP(nn.Module):
     sees only the trigger's pixels and unit ``i < hidden`` every pixel but the trigger's
     (``shared=False``) or every pixel (``shared=True``) (``input_mask``)."""
 
+    input_mask: Tensor  # a buffer registered in __init__; declared for the type checker
+
     def __init__(
         self,
         hidden: int,

@@ -28,9 +28,9 @@ TRACK = "data_attribution"
 
 
 def _baselines() -> frozenset[str]:
-    from interplab.bench.tracks import data_attribution
+    from interplab.report._page import baseline_methods
 
-    return frozenset(data_attribution.BASELINES)
+    return baseline_methods([TRACK])
 
 
 def _cell(value: float | None, est: Mapping | None, reason: str | None, best: bool) -> str:

@@ -80,7 +80,7 @@ def section(store: Any) -> str:
         "AUROC ranks the units by their mean score over triggered inputs against the verified "
         "trojan units (interval: bootstrap over those inputs). Trigger "
         "reconstructions are scored on the class each method flags. Baselines (random, "
-        "baseline:*) are controls.</p>",
+        "activation_change, weight_norm) are controls.</p>",
     ]
     cards, table = [], []
     all_arts = store.artifacts()

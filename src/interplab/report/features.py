@@ -189,8 +189,9 @@ def section(store) -> str:
     for key, arts in store.artifacts("sparsity_sweep").items():
         if key in jobs:
             sweeps.setdefault(jobs[key].organism, {})[jobs[key].method] = arts["sparsity_sweep"]
-    from interplab.bench.tracks.features import BASELINES
+    from interplab.report._page import baseline_methods
 
+    baselines = baseline_methods(["features"])
     rows = store.rows()
     parts = [
         "<h2 id='features'>Feature recovery</h2><p class='muted'>Dictionaries trained on "
@@ -209,7 +210,7 @@ def section(store) -> str:
                 )
             )
         try:
-            figs.append(feature_metrics_plot(rows, organism, baselines=BASELINES))
+            figs.append(feature_metrics_plot(rows, organism, baselines=baselines))
         except ValueError:
             pass
         parts.append(

@@ -37,7 +37,6 @@ RECOURSE_METRICS = (
     "surrogate_fidelity",
     "majority_fidelity",
 )
-BASELINES = ("random", "nearest_neighbour", "permutation")
 _E = html.escape
 
 
@@ -56,7 +55,9 @@ def _cell(est: Mapping[str, Any] | None, reason: str | None) -> str:
 
 def _group(method: str) -> int:
     """0 a method, 1 an oracle (exact values), 2 a baseline: the order of a table's rows."""
-    return 2 if method in BASELINES else 1 if method.startswith("oracle:") else 0
+    from interplab.report._page import kind
+
+    return {"method": 0, "oracle": 1}.get(kind(method, [TRACK]), 2)
 
 
 def _table(

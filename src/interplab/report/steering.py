@@ -22,7 +22,7 @@ from typing import Any
 
 
 def _wilson(k: int, n: int) -> dict[str, float]:
-    from interplab.eval.counterfactuals import wilson
+    from interplab.eval.stats import wilson
 
     return wilson(k, n).as_dict()
 

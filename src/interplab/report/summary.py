@@ -1,8 +1,10 @@
 """The one-screen summary that opens the report: per track, each method's headline score with a
 95% interval and its rank, whether the best method clears random by a margin, and the verdicts.
 
-Headline. A track's headline metric is the first of ``HEADLINE[track]`` it reports (a track not
-listed: the first of :data:`FALLBACK`). Each is chosen so that random sits far from the best
+Headline. A track's headline metric is the first of its declared headline metrics
+(``Metric(..., headline=True)``, in the track's order) that the run reports (a track that
+declares none: its first declared metric reported, else the first by name; a track this process
+does not know: the first of :data:`FALLBACK`). Each is chosen so that random sits far from the best
 possible score (rationales: ``top_k_recall``, ≈ 0.25 for random and 1.0 for exact attributions;
 not ``claim_accuracy``, whose shown claims already passed a check, nor ``counterfactual_validity``,
 1.0 by construction). A method's score is the mean over its own (organism, ablation, seed) cells,
@@ -18,9 +20,9 @@ on each cell, a method scores the share of the *other ranked methods on that cel
 (a tie counts half; a cell with one ranked method compares nothing and is skipped); its rank
 score is the mean of that share over its cells; rank 1 = the highest. The rank interval is the
 95% range of ranks over bootstrap resamples of the cells. Only methods are ranked: baselines
-(each track module's ``BASELINES``), self-checks (right by construction) and oracles (method
-names starting ``oracle:``: exact values such as linear SHAP on a linear model, the headroom
-above every method) are shown apart, never ranked. The verdict compares each method with
+(the method registry's kind), self-checks (a track's ``self_checks``: right by construction) and
+oracles (method names starting ``oracle:``: exact values such as linear SHAP on a linear model,
+the headroom above every method) are shown apart, never ranked. The verdict compares each method with
 ``random`` on the cells both were run on: the mean paired difference and its bootstrap interval;
 "beats random" only when the whole interval is on the better side, "loses to random" when it is
 on the worse side, otherwise "not distinguishable". The same verdict against the track's
@@ -38,19 +40,12 @@ from html import escape
 import numpy as np
 
 from interplab.bench.store import ResultsStore
-from interplab.report.stats import N_BOOT, Interval, RankInterval, bootstrap_mean
+from interplab.eval.stats import N_BOOT, RankInterval
+from interplab.eval.stats import Estimate as Interval
+from interplab.eval.stats import bootstrap_interval as bootstrap_mean
+from interplab.report import _page
 
-#: headline metric per track, first one the track reports wins (see the module docstring)
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "circuits": ("edge_auroc",),
-    "zoo": ("edge_auroc",),
-    "features": ("mmcs", "feature_f1"),
-    "causal": ("counterfactual_accuracy_interchange", "replacement_fidelity"),
-    "failures": ("restoration_rate", "trojan_localisation_auroc"),
-    "data_attribution": ("lds",),
-    "rationales": ("top_k_recall",),
-}
-#: a track without an entry in HEADLINE: the first of these it reports (else its first metric)
+#: a track this process does not know: the first of these it reports (else its first metric)
 FALLBACK = (
     "edge_auroc",
     "mmcs",
@@ -63,16 +58,9 @@ FALLBACK = (
     "detection_auroc",
     "worst_group_accuracy",
 )
-LOWER_IS_BETTER = frozenset({"cmd", "l0"})
 RANDOM = "random"
 #: how far (in the headline's units, better side up) the best method must clear random
 MARGIN = 0.2
-#: tracks whose arms differ per task and that write their own summary card (report/utility.py)
-OWN_SUMMARY = frozenset({"utility"})
-#: baselines that check the scorer (right by construction), never the bar a method must clear
-SELF_CHECKS = frozenset({"ground_truth", "ground_truth_selfcheck"})
-#: method names with this prefix are exact values (the truth formula): headroom, never ranked
-ORACLE_PREFIX = "oracle:"
 
 _CSS = """
 .summary td,.summary th{padding:3px 8px}.summary .win{color:#1b5e20}.summary .lose{color:#b71c1c}
@@ -81,18 +69,18 @@ _CSS = """
 """
 
 
-def is_oracle(method: str) -> bool:
-    return method.startswith(ORACLE_PREFIX)
-
-
 def headline(metrics: Iterable[str], track: str | None = None) -> str | None:
     """The headline metric among ``metrics`` for ``track`` (see the module docstring)."""
     present = set(metrics)
-    for m in HEADLINE.get(track or "", FALLBACK):
+    t = _page.track(track) if track is not None else None
+    if t is not None:
+        if any(m.headline for m in t.metrics):  # it declares headlines: only those count
+            return t.headline(present)
+        declared = [m.name for m in t.metrics if m.name in present]
+        return declared[0] if declared else (min(present) if present else None)
+    for m in FALLBACK:
         if m in present:
             return m
-    if track in HEADLINE:  # a listed track that reports none of its headlines: say nothing
-        return None
     return min(present) if present else None
 
 
@@ -101,8 +89,6 @@ def track_summary(store: ResultsStore) -> dict[str, dict]:
     Interval, "rank": str|None, "kind": "method"|"baseline"|"oracle", "baseline": bool,
     "verdict": str, "vs_best_baseline": str}}, "n_cells", "best_baseline"}} — the data behind
     :func:`section`."""
-    from interplab.report.html import baseline_methods
-
     track_of = {
         (j.organism, j.method, j.ablation, j.seed): j.track
         for j in store.jobs()
@@ -122,22 +108,24 @@ def track_summary(store: ResultsStore) -> dict[str, dict]:
             ]
     out: dict[str, dict] = {}
     for t in sorted(cells):
-        if t in OWN_SUMMARY:
+        known = _page.track(t)
+        if known is not None and known.summary_card is not None:
             continue
         metric = headline(cells[t], t)
         if metric is None:
             continue
-        out[t] = _track(cells[t][metric], metric, baseline_methods([t]))
+        out[t] = _track(cells[t][metric], metric, t)
     return out
 
 
-def _track(per: dict[str, dict[tuple, float]], metric: str, base: frozenset[str]) -> dict:
-    better = 1.0 if metric not in LOWER_IS_BETTER else -1.0
-    kind = {m: "oracle" if is_oracle(m) else "baseline" if m in base else "method" for m in per}
+def _track(per: dict[str, dict[tuple, float]], metric: str, track: str) -> dict:
+    better = -1.0 if _page.lower_is_better(metric) else 1.0
+    kinds = {m: _page.kind(m, [track]) for m in per}
+    kind = {m: "baseline" if k == "self-check" else k for m, k in kinds.items()}
     methods = sorted(m for m in per if kind[m] == "method")
     scores = {m: bootstrap_mean(list(per[m].values()), seed=i) for i, m in enumerate(sorted(per))}
     ranks = cell_ranks({m: per[m] for m in methods}, higher_is_better=better > 0)
-    controls = [m for m in per if kind[m] == "baseline" and m != RANDOM and m not in SELF_CHECKS]
+    controls = [m for m in per if kinds[m] == "baseline" and m != RANDOM]
     strongest = max(controls, key=lambda m: better * scores[m].mean, default=None)
     rows = {}
     for m in sorted(per):
@@ -270,10 +258,12 @@ def _verdict(
 
 def section(store: ResultsStore) -> str:
     """The summary block (HTML), or "" when there are no results."""
-    from interplab.report import utility
-
     data = track_summary(store)
-    own = utility.summary_card(store)
+    own = "".join(
+        card(store)
+        for card in dict.fromkeys(_page.resolve(t.summary_card) for t in _page.tracks_in(store))
+        if card is not None
+    )
     if not data and not own:
         return ""
     parts = [f"<style>{_CSS}</style><h2>Summary</h2><div class='grid summary'>", own]
@@ -330,10 +320,3 @@ def _rank_key(rank: str | None) -> int:
     if rank is None:
         return 10**6
     return int(rank.split(" ")[0])
-
-
-def collapsible(title: str, html: str, open_: bool = False) -> str:
-    """``html`` inside a <details> block (nothing when ``html`` is empty)."""
-    if not html:
-        return ""
-    return f"<details{' open' if open_ else ''}><summary>{escape(title)}</summary>{html}</details>"

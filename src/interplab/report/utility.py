@@ -15,7 +15,16 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from interplab.eval.utility import ArmEstimate, arm_kind, verdict
+from interplab.eval.utility import ArmEstimate, verdict
+from interplab.report._page import kind as _kind
+
+
+def arm_kind(arm: str) -> str:
+    """``interp`` / ``baseline`` / ``oracle``: the arm's kind in the method registry's ``utility``
+    family (a registry method is an interpretability arm)."""
+    k = _kind(arm, ["utility"])
+    return "interp" if k == "method" else k
+
 
 TRACK = "utility"
 _E = html.escape

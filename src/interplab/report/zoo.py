@@ -16,7 +16,10 @@ from html import escape
 from typing import Any
 
 from interplab.bench.store import ResultsStore
-from interplab.report.stats import Interval, RankInterval, bootstrap_mean, bootstrap_ranks
+from interplab.eval.stats import Estimate as Interval
+from interplab.eval.stats import RankInterval, bootstrap_ranks
+from interplab.eval.stats import bootstrap_interval as bootstrap_mean
+from interplab.report._page import baseline_methods
 
 TRACK = "zoo"
 METRIC = "edge_auroc"
@@ -39,8 +42,6 @@ def ranking(
 ) -> ZooRanking | None:
     """The zoo track's ranking over its organisms of ``kind`` ("compiled": generated programs;
     "siit": their SIIT-trained twins), optionally ``only`` the named ones; None without results."""
-    from interplab.report.html import baseline_methods
-
     zoo_jobs = {j.key: j for j in store.jobs() if j.track == TRACK and j.status == "done"}
     if not zoo_jobs:
         return None
@@ -65,7 +66,7 @@ def ranking(
     if not complete:
         return None
     per_org = {m: [sum(cells[o][m]) / len(cells[o][m]) for o in complete] for m in methods_all}
-    base = sorted(baseline_methods([TRACK]) & set(methods_all))
+    base = sorted(baseline_methods([TRACK], methods_all))
     methods = tuple(m for m in methods_all if m not in base)
     score = {m: bootstrap_mean(per_org[m], seed=i) for i, m in enumerate(methods_all)}
     rank = bootstrap_ranks({m: per_org[m] for m in methods})
@@ -196,37 +197,3 @@ def _plot(r: ZooRanking) -> str:
         except MissingExtraError as exc:
             return f"<p class='muted'>{escape(str(exc))}</p>"
     return f"<div class='grid'>{''.join(out)}</div>" if out else ""
-
-
-class _WithoutTrack:
-    """A read-only view of a store without one track's jobs, rows and artifacts (the per-organism
-    sections would draw a figure per generated organism)."""
-
-    def __init__(self, store: ResultsStore, track: str):
-        self._store = store
-        self._jobs = [j for j in store.jobs() if j.track != track]
-        hidden = {
-            (j.organism, j.method, j.ablation, j.seed) for j in store.jobs() if j.track == track
-        }
-        self._hidden_keys = {j.key for j in store.jobs() if j.track == track}
-        self._hidden = hidden
-
-    def jobs(self) -> list:
-        return self._jobs
-
-    def rows(self) -> list[dict]:
-        return [
-            r
-            for r in self._store.rows()
-            if (r["organism"], r["method"], r["ablation"], r["seed"]) not in self._hidden
-        ]
-
-    def artifacts(self, name: str | None = None) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self._store.artifacts(name).items() if k not in self._hidden_keys}
-
-
-def without_zoo(store: ResultsStore) -> Any:
-    """``store`` itself when it holds no zoo jobs, else a view without them."""
-    if not any(j.track == TRACK for j in store.jobs()):
-        return store
-    return _WithoutTrack(store, TRACK)

@@ -114,6 +114,12 @@ def entries() -> list[ZooEntry]:
         "spurious-bios": "bios profession transformer (d 48) that learned a gender cue",
     }
     return [
-        ZooEntry(n, "trained", doc[n], lambda n=n: load(n, 0), frozenset({"spurious", "utility"}))
+        ZooEntry(
+            n,
+            "trained",
+            doc[n],
+            lambda n=n: load(n, 0),  # type: ignore[misc]  # mypy: lambda with a default
+            frozenset({"spurious", "utility"}),
+        )
         for n in NAMES
     ]

@@ -29,7 +29,8 @@ from typing import Any
 import torch
 
 from interplab.core.circuit import ABLATIONS, Circuit
-from interplab.errors import ConfigError, VerificationError, unknown_name
+from interplab.errors import VerificationError, unknown_name
+from interplab.tasks.rasp import held_out_pairs, pair_task, predictions
 from interplab.zoo.contract import CircuitTruth, Organism, recording_inputs, tensor_rows
 
 N_PAIRS = 32
@@ -65,47 +66,6 @@ def circuit_organism(name: str, seed: int = 0) -> Organism:
         "circuit organism",
         name,
         ["compiled-<program>", "trained-<task>", "siit-<program>", "generated-<seed>-<i>"],
-    )
-
-
-def predictions(model: Any, tokens: torch.Tensor) -> torch.Tensor:
-    """The model's own answers at positions 1..: class ids [b, p-1] (float values when numerical)."""
-    with torch.no_grad():
-        out = model.run(tokens)[:, 1:]
-    return out[..., 0] if out.shape[-1] == 1 else out.argmax(-1)
-
-
-def held_out_pairs(spec: Any, avoid: list, n: int, seed: int) -> list:
-    """``n`` task pairs of ``spec`` (a library program) whose inputs appear in no pair of
-    ``avoid`` (drawn from other seeds)."""
-    used = {tuple(x) for pair in avoid for x in pair}
-    out: list = []
-    for attempt in range(1, 6):
-        for c, x in spec.task_pairs(4 * n, seed=10_000 * attempt + seed, length=spec.max_len):
-            if tuple(c) not in used and tuple(x) not in used and len(out) < n:
-                out.append((c, x))
-        if len(out) == n:
-            return out
-    if len(out) < n // 4:
-        raise ConfigError(
-            f"{spec.name}: only {len(out)} task pairs avoid the {len(avoid)} scoring "
-            "pairs' inputs; the truth needs held-out pairs: score on fewer pairs"
-        )
-    return out
-
-
-def _pair_task(model: Any, encode: Callable, pairs: list, metric: str, name: str) -> Any:
-    from interplab.methods.circuits import CircuitTask
-
-    clean = encode([c for c, _ in pairs])
-    corrupted = encode([x for _, x in pairs])
-    return CircuitTask(
-        clean,
-        corrupted,
-        labels=predictions(model, clean),
-        wrong_labels=predictions(model, corrupted),
-        metric=metric,
-        name=name,
     )
 
 
@@ -162,8 +122,8 @@ def _rasp_organism(
         checks,
     )
     tasks = {
-        "score": _pair_task(model, model.encode, scoring, "l2", name),
-        "heldout": _pair_task(model, model.encode, faith, "l2", name),
+        "score": pair_task(model, model.encode, scoring, "l2", name),
+        "heldout": pair_task(model, model.encode, faith, "l2", name),
     }
     return _released(Organism(name, family, seed, model, tasks, truth, info))
 
@@ -364,8 +324,8 @@ def siit_organism(name: str, seed: int = 0) -> Organism:
     )
     pairs = list(zip(clean_in, corrupt_in))
     tasks = {
-        "score": _pair_task(org.model, org.encode, pairs, "kl", name),
-        "heldout": _pair_task(org.model, org.encode, faith, "kl", name),
+        "score": pair_task(org.model, org.encode, pairs, "kl", name),
+        "heldout": pair_task(org.model, org.encode, faith, "kl", name),
     }
     return _released(
         Organism(

@@ -1,8 +1,8 @@
 """Data-attribution organisms: small digit classifiers with recorded training data and planted truth.
 
 Each organism is a :class:`~interplab.models.classifiers.ClassifierSpec` trained on a
-:func:`~interplab.models.digits.planted_digits` split (10% flipped labels, a few planted
-trigger examples), or on :func:`~interplab.models.passages.planted_passages` text (``passages-*``;
+:func:`~interplab.data.digits.planted_digits` split (10% flipped labels, a few planted
+trigger examples), or on :func:`~interplab.data.passages.planted_passages` text (``passages-*``;
 ``passages-transformer`` is a
 :class:`~interplab.models.transformer_classifier.TransformerClassifierSpec`). It is cached under ``cache_dir()/data_attribution/<name>-<fingerprint>/``::
 
@@ -27,13 +27,13 @@ from pathlib import Path
 import torch
 
 from interplab._config import cache_dir
+from interplab.data.digits import PlantedDigits, planted_digits
+from interplab.data.passages import planted_passages
 from interplab.errors import ConfigError, WeightsError, unknown_name
+from interplab.models import weights_cache
 from interplab.models.classifiers import ClassifierSpec, TrainedClassifier, train_classifier
-from interplab.models.digits import PlantedDigits, planted_digits
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
-from interplab.models.passages import planted_passages
 from interplab.models.transformer_classifier import TransformerClassifierSpec
-from interplab.zoo import weights_cache
 from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
@@ -57,7 +57,7 @@ class DAOrganismSpec:
     n_init_seeds: int = 3  # subset j retrains from init seed classifier.seed + j % n_init_seeds
     n_loo: int = 40  # leave-one-out retrainings (a seeded sample of training points)
     description: str = ""
-    data: str = "digits"  # or "passages" (interplab.models.passages; n_triggered, n_planted unused)
+    data: str = "digits"  # or "passages" (interplab.data.passages; n_triggered, n_planted unused)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -186,7 +186,7 @@ def build(spec: DAOrganismSpec) -> tuple[TrainedClassifier, PlantedDigits]:
 
 def load_or_train(name: str) -> DAOrganism:
     """The organism ``name`` (a key of :data:`SPECS`), trained on first use and cached. The build
-    holds the entry's lock (:func:`interplab.zoo.weights_cache.entry_lock`) and looks again once
+    holds the entry's lock (:func:`interplab.models.weights_cache.entry_lock`) and looks again once
     it has it, so parallel jobs train each organism once."""
     spec = get_spec(name)
     directory = organism_dir(name, spec)
@@ -337,7 +337,7 @@ def entries() -> list[ZooEntry]:
             name,
             "trained",
             f"data attribution: {spec.description}",
-            lambda name=name: load_or_train(name),
+            lambda name=name: load_or_train(name),  # type: ignore[misc]  # mypy: lambda with a default
             frozenset({"trained", "data_attribution"}),
         )
         for name, spec in SPECS.items()

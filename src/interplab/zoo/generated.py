@@ -39,6 +39,7 @@ from interplab.compile.generate import (
     verify,
 )
 from interplab.errors import ConfigError, UnknownNameError, VerificationError
+from interplab.models import weights_cache
 from interplab.models.io import atomic_write_text
 from interplab.zoo.registry import ZooEntry, register
 
@@ -70,7 +71,13 @@ def _cache_path(seed: int) -> Path:
 def accepted_candidates(
     seed: int, count: int, progress: Callable[[int], None] | None = None
 ) -> list[int]:
-    """The candidate numbers of the first ``count`` accepted programs of ``seed`` (cached)."""
+    """The candidate numbers of the first ``count`` accepted programs of ``seed`` (cached; a
+    search runs under the entry's lock, so two processes asking at once search once)."""
+    with weights_cache.entry_lock(_cache_path(seed)):
+        return _accepted_entry(seed, count, progress)
+
+
+def _accepted_entry(seed: int, count: int, progress: Callable[[int], None] | None) -> list[int]:
     path = _cache_path(seed)
     known: list[int] = []
     if path.is_file():

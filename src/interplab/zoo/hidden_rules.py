@@ -29,6 +29,7 @@ from interplab.compile.hidden_rules import (
     hidden_rule_program,
 )
 from interplab.errors import WeightsError
+from interplab.models import weights_cache
 
 FORMAT_VERSION = 1
 AGREEMENT_SAMPLE = 3000
@@ -70,7 +71,13 @@ def _check_inputs(family: RuleFamily) -> list[list[int]]:
 
 
 def hidden_rule_organism(family: RuleFamily, rule: HiddenRule) -> HiddenRuleOrganism:
-    """The organism for ``rule`` (compiled, checked and cached on first use)."""
+    """The organism for ``rule`` (compiled, checked and cached on first use, under the entry's
+    lock so that two processes asking for it at once compile it once)."""
+    with weights_cache.entry_lock(_directory(family, rule)):
+        return _organism_entry(family, rule)
+
+
+def _organism_entry(family: RuleFamily, rule: HiddenRule) -> HiddenRuleOrganism:
     from interplab.compile import load_compiled, save_compiled
     from interplab.compile.agreement import check_agreement
     from interplab.models.io import atomic_write_text

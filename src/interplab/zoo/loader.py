@@ -24,7 +24,7 @@ from typing import Any
 from interplab.errors import ConfigError
 from interplab.zoo.contract import Organism, PlantedTruth, RetrainingTruth, UnitTruth, row_digests
 
-__all__ = ["FAMILY_TRUTH", "organism"]
+__all__ = ["FAMILY_TRUTH", "organism", "truth_kind"]
 
 
 def organism(name: str, seed: int = 0) -> Organism:
@@ -46,7 +46,7 @@ def organism(name: str, seed: int = 0) -> Organism:
             None,  # type: ignore[arg-type]
             {"kind": e.kind, "note": "a control: no truth"},
         )
-    wrap = _FAMILIES.get(e.family, (None, None))[1]
+    wrap = _contract(e.family)[1]
     if wrap is None:
         raise ConfigError(
             f"{name}: family {e.family} has no organism contract yet; "
@@ -66,7 +66,9 @@ def _tabular(name: str, seed: int, _e: Any) -> Organism:
 
     obj = tabular.get(name, seed)
     content = dict(obj.truth)
-    checks = {k: content[k] for k in ("accuracy_vs_rule", "test_accuracy") if k in content}
+    checks: dict[str, Any] = {
+        k: content[k] for k in ("accuracy_vs_rule", "test_accuracy") if k in content
+    }
     truth = PlantedTruth(
         content,
         f"{content.get('kind', 'none')} rule planted in the labels; "
@@ -164,5 +166,17 @@ _FAMILIES: dict[str, tuple[str, Callable[[str, int, Any], Organism]]] = {
     "interplab.zoo.spurious": ("planted", _cue("interplab.zoo.spurious")),
     "interplab.zoo.bios": ("planted", _cue("interplab.zoo.bios")),
 }
-#: the kind of truth each family carries
+#: the kind of truth each built-in family carries
 FAMILY_TRUTH = {module: kind for module, (kind, _) in _FAMILIES.items()}
+
+
+def _contract(module: str) -> tuple[str | None, Callable[[str, int, Any], Organism] | None]:
+    from interplab.zoo.registry import added_contract
+
+    found = _FAMILIES.get(module) or added_contract(module)
+    return found if found is not None else (None, None)
+
+
+def truth_kind(module: str) -> str:
+    """The kind of truth the family ``module`` carries ("none" for an unknown module)."""
+    return _contract(module)[0] or "none"

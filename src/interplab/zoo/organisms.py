@@ -33,14 +33,14 @@ raises VerificationError when it fails; the outcome is stored beside the weights
 
 Models are trained once, seeded, and cached as safetensors under
 ``interplab._config.cache_dir() / "organisms"``; a cache whose weights fail their SHA-256 check
-(or cannot be read) is retrained with a warning (:func:`cached_model`).
+(or cannot be read) is retrained with a warning
+(:func:`interplab.models.weights_cache.cached_model`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,12 +50,12 @@ import torch
 from interplab._config import cache_dir
 from interplab.core.circuit import ABLATIONS, Circuit, Edge, Node
 from interplab.core.sites import Component, Site
-from interplab.errors import WeightsError, unknown_name
-from interplab.methods.circuits.task import CircuitTask
+from interplab.errors import unknown_name
 from interplab.models.config import TransformerConfig
-from interplab.models.io import load_model, save_model
-from interplab.models.tasks import induction_repeat_batch, modadd_all
 from interplab.models.transformer import HookedTransformer
+from interplab.models.weights_cache import cached_model
+from interplab.tasks import Task
+from interplab.tasks.algorithmic import induction_repeat_batch, modadd_all
 from interplab.zoo.registry import ZooEntry
 from interplab.zoo.verify import TruthCheck, cached_check, check_key, check_truth, weights_sha256
 
@@ -86,7 +86,7 @@ class Organism:
     name: str
     model: HookedTransformer
     ground_truth: dict[str, Circuit]
-    task: CircuitTask
+    task: Task
     description: str
     info: dict = field(default_factory=dict)
 
@@ -129,19 +129,19 @@ def _train_prevtoken(steps: int = 300) -> tuple[HookedTransformer, dict]:
     return model, {"steps": steps, "final_loss": float(loss.detach())}
 
 
-def _prevtoken_task(seed: int = TASK_SEED) -> CircuitTask:
+def _prevtoken_task(seed: int = TASK_SEED) -> Task:
     gen = torch.Generator().manual_seed(seed)
     clean, corrupted = _prev_batch(64, gen), _prev_batch(64, gen)
-    return CircuitTask(
+    return Task(
         clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl", name="prevtoken"
     )
 
 
-def _prevtoken_check() -> CircuitTask:
+def _prevtoken_check() -> Task:
     """Held-out rows for the truth's check: drawn with TRUTH_SEED, never the task's seed."""
     gen = torch.Generator().manual_seed(TRUTH_SEED)
     clean, corrupted = _prev_batch(CHECK_ROWS, gen), _prev_batch(CHECK_ROWS, gen)
-    return CircuitTask(
+    return Task(
         clean,
         corrupted,
         None,
@@ -152,9 +152,7 @@ def _prevtoken_check() -> CircuitTask:
     )
 
 
-def _prevtoken_truth(
-    model: HookedTransformer, task: CircuitTask
-) -> tuple[dict[str, Circuit], dict]:
+def _prevtoken_truth(model: HookedTransformer, task: Task) -> tuple[dict[str, Circuit], dict]:
     # attention on fresh rows (another seed than the task's): never the scored samples
     pat = _patterns(model, _prev_batch(64, torch.Generator().manual_seed(TRUTH_SEED)))[
         0
@@ -216,25 +214,25 @@ def _modadd_split() -> tuple[Tensor, Tensor]:
     return order[: n // 2], order[n // 2 :]
 
 
-def _modadd_task(half: int = 0) -> CircuitTask:
+def _modadd_task(half: int = 0) -> Task:
     """The task on one half of the inputs: 0 (scored) or 1 (held out: faithfulness)."""
     tokens, labels = modadd_all(MOD_P)
     idx = _modadd_split()[half]
     tokens, labels = tokens[idx], labels[idx]
     perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(1234))
     corrupted = tokens[perm]
-    return CircuitTask(
+    return Task(
         tokens, corrupted, (2,), labels[:, None], labels[perm][:, None], metric="kl", name="modadd"
     )
 
 
-def _modadd_check() -> CircuitTask:
+def _modadd_check() -> Task:
     """The half of all (a, b) inputs the task does not score, each paired with another of them."""
     tokens, labels = modadd_all(MOD_P)
     _, held = _modadd_split()
     tokens, labels = tokens[held], labels[held]
     perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(TRUTH_SEED))
-    return CircuitTask(
+    return Task(
         tokens,
         tokens[perm],
         (2,),
@@ -245,7 +243,7 @@ def _modadd_check() -> CircuitTask:
     )
 
 
-def _modadd_truth(model: HookedTransformer, task: CircuitTask) -> tuple[dict[str, Circuit], dict]:
+def _modadd_truth(model: HookedTransformer, task: Task) -> tuple[dict[str, Circuit], dict]:
     _, held = _modadd_split()  # the inputs the task does not score
     pat = _patterns(model, modadd_all(MOD_P)[0][held])[0][:, 2, :2]  # [h, key a/b] from "="
     heads = [Node.attn_head(0, h) for h in range(MOD_CFG.n_heads) if float(pat[h].sum()) > 0.5]
@@ -314,7 +312,7 @@ def _train_induction_1thread(steps: int) -> tuple[HookedTransformer, dict]:
     return model, {"steps": steps, "final_loss": float(loss.detach())}
 
 
-def _induction_task(seed: int = TASK_SEED) -> CircuitTask:
+def _induction_task(seed: int = TASK_SEED) -> Task:
     gen = torch.Generator().manual_seed(seed)
     clean, _, layout = induction_repeat_batch(
         64, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True
@@ -322,7 +320,7 @@ def _induction_task(seed: int = TASK_SEED) -> CircuitTask:
     # same layout, fresh tokens: the repeated segment (and everything else) changes
     corrupted, _, _ = induction_repeat_batch(64, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout)
     nxt = [p + 1 for p in IND_POSITIONS]
-    return CircuitTask(
+    return Task(
         clean,
         corrupted,
         IND_POSITIONS,
@@ -333,7 +331,7 @@ def _induction_task(seed: int = TASK_SEED) -> CircuitTask:
     )
 
 
-def _induction_check() -> CircuitTask:
+def _induction_check() -> Task:
     """Rows laid out like the task's (repeat at the end), drawn with TRUTH_SEED."""
     gen = torch.Generator().manual_seed(TRUTH_SEED)
     clean, _, layout = induction_repeat_batch(
@@ -343,7 +341,7 @@ def _induction_check() -> CircuitTask:
         CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout
     )
     nxt = [p + 1 for p in IND_POSITIONS]
-    return CircuitTask(
+    return Task(
         clean,
         corrupted,
         IND_POSITIONS,
@@ -372,9 +370,7 @@ def induction_scores(
     return [float(v) for v in prev], [float(v) for v in induction]
 
 
-def _induction_truth(
-    model: HookedTransformer, task: CircuitTask
-) -> tuple[dict[str, Circuit], dict]:
+def _induction_truth(model: HookedTransformer, task: Task) -> tuple[dict[str, Circuit], dict]:
     prev, induction = induction_scores(model)
     prev_heads = [Node.attn_head(0, h) for h in range(IND_CFG.n_heads) if prev[h] > 0.4]
     ind_heads = [Node.attn_head(1, h) for h in range(IND_CFG.n_heads) if induction[h] > 0.4]
@@ -410,9 +406,9 @@ def _patterns(model: HookedTransformer, tokens: Tensor, mean: bool = True) -> li
 @dataclass(frozen=True)
 class _Spec:
     train: Callable[[], tuple[HookedTransformer, dict]]
-    task: Callable[[], CircuitTask]
-    truth: Callable[[HookedTransformer, CircuitTask], tuple[dict[str, Circuit], dict]]
-    check: Callable[[], CircuitTask]
+    task: Callable[[], Task]
+    truth: Callable[[HookedTransformer, Task], tuple[dict[str, Circuit], dict]]
+    check: Callable[[], Task]
     description: str
 
 
@@ -450,35 +446,6 @@ def describe(name: str) -> str:
     return _SPECS[name].description
 
 
-def cached_model(
-    directory: Path,
-    name: str,
-    train: Callable[[], tuple[HookedTransformer, dict]],
-    *,
-    use_cache: bool = True,
-) -> tuple[HookedTransformer, dict]:
-    """The model cached in ``directory``, or ``train()``-ed (and saved there when
-    ``use_cache``). A cache that cannot be loaded (corrupt weights, a hash mismatch, a broken
-    sidecar: any WeightsError) is rebuilt with a one-line warning on the ``interplab.zoo`` logger.
-    Caches written before sidecars held a weights hash load without that check."""
-    if use_cache and (directory / "model.json").is_file():
-        try:
-            return load_model(directory, name=name)
-        except WeightsError as exc:
-            _log.warning(
-                "rebuilding organism %s: its cache in %s is unusable (%s)",
-                name,
-                directory,
-                str(exc).splitlines()[0],
-            )
-    start = time.perf_counter()
-    model, info = train()
-    info["train_seconds"] = time.perf_counter() - start
-    if use_cache:
-        save_model(directory, model, extra=info)
-    return model, info
-
-
 def _directory(name: str) -> Path:
     return cache_dir() / "organisms" / f"{name}-v{TRAIN_VERSION}"
 
@@ -512,7 +479,7 @@ def cached_organism_model(name: str) -> HookedTransformer:
     return _cached(name, str(cache_dir()))[0]
 
 
-def check_task(name: str) -> CircuitTask:
+def check_task(name: str) -> Task:
     """Rows of organism ``name``'s task distribution that its scoring task does not use (drawn
     with TRUTH_SEED; modadd: its held-out half): its truth is checked edge by edge on them."""
     if name not in _SPECS:
@@ -562,12 +529,13 @@ def load_organism(name: str, *, use_cache: bool = True, verify: bool = True) -> 
 
 
 @torch.no_grad()
-def _heldout_accuracy(model: HookedTransformer, task: CircuitTask) -> float:
+def _heldout_accuracy(model: HookedTransformer, task: Task) -> float:
     """Share of the held-out rows' scored positions where the model's answer is the label (the
     scoring rows are not run here: reading the truth never touches them)."""
-    from interplab.methods.circuits.task import select_outputs
+    from interplab.tasks import select_outputs
 
     out = select_outputs(model.run(task.clean), task).argmax(-1)
+    assert task.labels is not None  # every organism task carries its labels
     return float((out == task.labels).float().mean())
 
 
@@ -597,16 +565,14 @@ def entries() -> list[ZooEntry]:
                 f"trained-{name}",
                 "trained",
                 describe(name),
-                lambda name=name: load_organism(name),
+                lambda name=name: load_organism(name),  # type: ignore[misc]  # mypy: lambda with a default
                 frozenset(tags),
             )
         )
     return out
 
 
-def read_truth(
-    name: str, model: HookedTransformer, task: CircuitTask
-) -> tuple[dict[str, Circuit], dict]:
+def read_truth(name: str, model: HookedTransformer, task: Task) -> tuple[dict[str, Circuit], dict]:
     """The planted truth of organism ``name`` read off ``model`` ({ablation: Circuit}, roles):
     the same code :func:`load_organism` runs, for callers that record what it reads."""
     if name not in _SPECS:
@@ -614,7 +580,7 @@ def read_truth(
     return _SPECS[name].truth(model, task)
 
 
-def heldout_task(name: str) -> CircuitTask:
+def heldout_task(name: str) -> Task:
     """The organism's task on rows apart from the scored ones (faithfulness is measured here):
     another seed for prevtoken and induction, the other half of the inputs for modadd."""
     if name not in _SPECS:

@@ -69,6 +69,39 @@ class ZooEntry:
 
 _REGISTRY: dict[str, ZooEntry] = {}
 _LOADED = False
+#: families added at run time by :func:`add_family`: module -> (truth kind, contract wrapper)
+_ADDED: dict[str, tuple[str, Callable[[str, int, ZooEntry], Any]]] = {}
+
+
+def add_family(module: str, *, truth: str, organism: Callable[[str, int, ZooEntry], Any]) -> None:
+    """Add a family module (one that defines ``entries()``) to the zoo at run time.
+
+    ``truth`` names the kind of truth it carries (circuit, planted, units, retraining, ...) and
+    ``organism(name, seed, entry)`` puts one of its objects under the contract (returns an
+    :class:`~interplab.zoo.contract.Organism` whose truth it has verified). A new family is one
+    module that calls this at import; ``interplab zoo`` and ``interplab.organism`` then know it."""
+    global _LOADED
+    _ADDED[module] = (truth, organism)
+    _LOADED = False  # list its entries on the next lookup
+
+
+def remove_family(module: str) -> None:
+    """Undo :func:`add_family` (for tests); its entries leave the registry."""
+    global _LOADED
+    _ADDED.pop(module, None)
+    for name in [n for n, e in _REGISTRY.items() if e.family == module]:
+        del _REGISTRY[name]
+    _LOADED = False
+
+
+def families() -> tuple[str, ...]:
+    """Every family module: the built-in :data:`FAMILIES` and those added by :func:`add_family`."""
+    return FAMILIES + tuple(m for m in _ADDED if m not in FAMILIES)
+
+
+def added_contract(module: str) -> tuple[str, Callable[[str, int, ZooEntry], Any]] | None:
+    """(truth kind, wrapper) of a family added by :func:`add_family`, else None."""
+    return _ADDED.get(module)
 
 
 def register(entry: ZooEntry) -> ZooEntry:
@@ -86,7 +119,7 @@ def _load() -> None:
     if _LOADED:
         return
     found: dict[str, ZooEntry] = {}
-    for module in FAMILIES:
+    for module in families():
         for e in _family(module).entries():
             if e.name in found:
                 raise InterplabError(
@@ -113,7 +146,7 @@ def entry(name: str) -> ZooEntry:
     """The entry called ``name``; families with unbounded names (generated) resolve on demand."""
     _load()
     if name not in _REGISTRY:
-        for module in FAMILIES:
+        for module in families():
             resolve = getattr(_family(module), "resolve", None)
             found = resolve(name) if resolve is not None else None
             if found is not None:

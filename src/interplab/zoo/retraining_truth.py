@@ -16,7 +16,7 @@ Stored as ``truth.safetensors`` + ``truth.json`` in the organism's directory, wr
 after every chunk of retrainings: an interrupted build resumes where it stopped. ``truth.json``
 records the organism's fingerprint; a truth built for another model is refused, never
 overwritten or deleted. A build (or a resumed one) holds the entry's file lock
-(:func:`interplab.zoo.weights_cache.entry_lock`, ``<directory>.truth.lock``) and reads the
+(:func:`interplab.models.weights_cache.entry_lock`, ``<directory>.truth.lock``) and reads the
 sidecar again once it holds it, so parallel jobs wanting the same truth build it once.
 """
 
@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 from interplab.errors import ConfigError, WeightsError
+from interplab.models import weights_cache
 from interplab.models.classifiers import margin, train_classifier
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
-from interplab.zoo import weights_cache
 from interplab.zoo.data_attribution import DAOrganism
 
 Tensor = torch.Tensor

@@ -32,7 +32,7 @@ import functools
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from interplab.compile.generate import DRAW_VERSION
 from interplab.core.circuit import Node
@@ -153,7 +153,10 @@ def spec_for(name: str) -> SIITSpec:
         c.max_len,
         {
             v: tuple(
-                ("head", n.layer, n.head) if n.kind == "head" else ("mlp", n.layer, None)
+                # head and mlp nodes always have a layer
+                ("head", cast(int, n.layer), n.head)
+                if n.kind == "head"
+                else ("mlp", cast(int, n.layer), None)
                 for n in nodes
             )
             for v, nodes in sorted(align.items())

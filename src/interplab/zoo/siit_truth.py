@@ -121,7 +121,7 @@ def check_edges(name: str, seed: int, truth: SIITTruth) -> Any:
     the truth's own held-out pairs (effects on the logit margin of the model's own answers at
     positions 1..length); stored beside the weights keyed by their SHA-256. Never raises on a
     failed check: see :meth:`TruthCheck.raise_if_failed`."""
-    from interplab.methods.circuits import CircuitTask
+    from interplab.tasks import Task
     from interplab.zoo import verify
 
     spec = _spec(name)
@@ -131,7 +131,7 @@ def check_edges(name: str, seed: int, truth: SIITTruth) -> Any:
             f"{name}: this SIITTruth records no pairs to check it on; build it with siit_truth()"
         )
     encode = _encoder(spec)
-    task = CircuitTask(
+    task = Task(
         encode([c for c, _ in truth.pairs]),
         encode([x for _, x in truth.pairs]),
         metric="kl",

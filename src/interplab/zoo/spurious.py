@@ -27,7 +27,7 @@ from interplab._config import cache_dir
 from interplab.core.model import HookedModel, wrap_module
 from interplab.errors import ConfigError, VerificationError, unknown_name
 from interplab.models import spurious as sp
-from interplab.zoo import weights_cache
+from interplab.models import weights_cache
 from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
@@ -169,6 +169,12 @@ def entries() -> list[ZooEntry]:
         "spurious-digits": "MNIST 14×14 MLP (128 units) that learned a striped-background cue",
     }
     return [
-        ZooEntry(n, "trained", doc[n], lambda n=n: load(n, 0), frozenset({"spurious", "utility"}))
+        ZooEntry(
+            n,
+            "trained",
+            doc[n],
+            lambda n=n: load(n, 0),  # type: ignore[misc]  # mypy: lambda with a default
+            frozenset({"spurious", "utility"}),
+        )
         for n in NAMES
     ]

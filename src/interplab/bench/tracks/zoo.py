@@ -28,16 +28,17 @@ and spread it with ``--jobs``, ``--cluster`` or ``--shard``).
 
 from __future__ import annotations
 
-from interplab.bench.tracks import Job, JobOutput
-
-# ``refused``: the same measured list leaves refused (organism, ablation) truths out of this track
-from interplab.bench.tracks.circuits import ABLATIONS, BASELINES, METHODS, refused, score_job
+from interplab.bench.track import Job, JobOutput, Track
+from interplab.bench.tracks.circuits import TRACK as CIRCUITS
+from interplab.bench.tracks.circuits import score_job
 from interplab.compile.generate import split_inputs  # the one definition (re-exported here)
 from interplab.errors import ConfigError, unknown_name
 from interplab.zoo.contract import Organism
 
 #: the generator seed and number of organisms in the suite
 ZOO_SEED = 0
+ABLATIONS = CIRCUITS.ablations
+METHODS = CIRCUITS.method_names()
 ZOO_COUNT = 210  # ≥ 200 scored even if a few organisms fail with a recorded error
 ORGANISMS = tuple(f"generated-{ZOO_SEED}-{i}" for i in range(ZOO_COUNT))
 #: SIIT-trained twins of the first five generated programs the twin rule admits
@@ -60,16 +61,22 @@ SUITES = {
 
 __all__ = [
     "ABLATIONS",
-    "BASELINES",
     "METHODS",
     "ORGANISMS",
     "SUITES",
+    "TRACK",
     "TWINS",
     "load",
     "refused",
     "run_job",
     "split_inputs",
 ]
+
+
+def refused(organism: str, ablation: str | None) -> str | None:
+    """The circuits track's measured refusals: a refused (organism, ablation) truth is left out
+    of this track too."""
+    return CIRCUITS.refused(organism, ablation)
 
 
 def load(organism: str, seed: int = 0) -> Organism:
@@ -109,3 +116,18 @@ def run_job(job: Job) -> JobOutput:
         "program": program,
     }
     return output
+
+
+TRACK = Track(
+    name="zoo",
+    families=CIRCUITS.families,
+    organisms=ORGANISMS + TWINS,
+    methods=METHODS,
+    ablations=ABLATIONS,
+    suites=SUITES,
+    score=run_job,
+    metrics=CIRCUITS.metrics,
+    section="interplab.report.zoo:section",
+    leaderboard=False,  # 200 organisms: ranked in its own section, not one table row each
+    refused_fn=refused,
+)

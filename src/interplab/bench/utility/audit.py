@@ -105,9 +105,13 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
                 stated, q = org.rule, 0
             else:
                 report = audit(
-                    org.model, org.family, budget, method=arm.partition(":")[2], seed=seed * 101 + i
+                    org.model,
+                    org.family,
+                    method=arm.partition(":")[2],
+                    budget=budget,
+                    seed=seed * 101 + i,
                 )
-                stated, q = report.rule, report.queries_used
+                stated, q = report.rule, report.cost.queries
             ok.append(check_statement(org, stated, seed=10_000 + seed * 101 + i))
             spent.append(q)
             if len(examples) < 6:

@@ -1,6 +1,6 @@
 """Concept detection on a real model: is a sentence positive or negative, read from SmolLM2-135M?
 
-Data (:mod:`interplab.methods.tasks.sentiment`): template sentences such as "The movie was
+Data (:mod:`interplab.tasks.sentiment`): template sentences such as "The movie was
 {word}." whose label is the sign of the word's VADER lexicon valence (|valence| ≥ 2, words one
 SmolLM2 token long). The polar words are cut by the seed into disjoint thirds: training words,
 held-out test words and oracle words. Tests: ``held_out`` (the training templates, held-out
@@ -113,7 +113,7 @@ _TIMES: dict[str, float] = {}
 
 
 def _fingerprint(obj: Any) -> str:
-    from interplab.zoo.weights_cache import digest
+    from interplab.models.weights_cache import digest
 
     return digest({"spec": obj, "version": VERSION})
 
@@ -152,13 +152,13 @@ def _sae(cfg: dict[str, Any]) -> Any:
     """The TopK SAE ``cfg`` on ``L14.resid_post`` over stdlib docstrings, trained once and
     cached (one process builds it; others wait on the lock and read it)."""
     from interplab.methods.dictionaries import load_dictionary, save_dictionary
-    from interplab.models.io import file_lock
+    from interplab.models.weights_cache import entry_lock
 
     key = _fingerprint({"model": MODEL, "layer": LAYER, "sae": cfg})
     path = _dir() / f"sae-{key}.safetensors"
     if key in _CACHE:
         return _CACHE[key]
-    with file_lock(path.with_suffix(".lock")):
+    with entry_lock(path.with_suffix("")):  # sae-<key>.lock
         if not path.is_file():
             save_dictionary(_train_sae(path.with_suffix(".json"), cfg), path)
     sae = load_dictionary(path).eval().requires_grad_(False)
@@ -225,8 +225,9 @@ def _train_sae(info_path: Any, spec: dict[str, Any]) -> Any:
 def _reads(name: str, seed: int) -> dict[str, Any]:
     """{split: {"acts", "pref", "labels", "texts"}} for one task size and seed (cached; one
     process reads, others wait on the lock)."""
-    from interplab.methods.tasks.sentiment import FAMILIES, NOUNS
-    from interplab.models.io import file_lock, load_tensors
+    from interplab.models.io import load_tensors
+    from interplab.models.weights_cache import entry_lock
+    from interplab.tasks.sentiment import FAMILIES, NOUNS
 
     n_train, n_test = SIZES[name]
     key = _fingerprint(
@@ -244,7 +245,7 @@ def _reads(name: str, seed: int) -> dict[str, Any]:
     )
     base = _dir() / f"reads-{n_train}-{n_test}-{seed}-{key}"
     weights, meta = base.with_suffix(".safetensors"), base.with_suffix(".json")
-    with file_lock(base.with_suffix(".lock")):
+    with entry_lock(base):  # reads-...-<key>.lock
         if not (weights.is_file() and meta.is_file()):
             _read_and_save(n_train, n_test, seed, weights, meta)
     t = load_tensors(weights)
@@ -265,8 +266,8 @@ def _read_and_save(n_train: int, n_test: int, seed: int, weights: Any, meta: Any
     import torch
 
     from interplab.methods.probing.word_reads import read_sentences, single_token
-    from interplab.methods.tasks.sentiment import SPLITS, sentiment_splits
     from interplab.models.io import atomic_write_text, save_tensors
+    from interplab.tasks.sentiment import SPLITS, sentiment_splits
 
     lm = _lm()
     splits = sentiment_splits(
@@ -361,7 +362,7 @@ def _scorer(
     elif arm == "baseline:linear_probe":
         s, info = _tuned_probe(tr["acts"], tr["labels"], seed)
     elif arm == "baseline:random":
-        s = c.random_scorer(tr["acts"].shape[1], seed)
+        s = c.random_scorer(tr["acts"], seed=seed)
         return (lambda split: s.score(r[split]["acts"])), 0.0, {"selection": None}
     elif arm == "baseline:prompting":
         return (

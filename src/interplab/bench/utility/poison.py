@@ -52,7 +52,7 @@ METHOD = {
     "baseline:loss": "loss",
     "baseline:input_anomaly": "input_anomaly",
     "baseline:random": "random",
-    "oracle:trigger": "trigger",
+    "oracle:trigger": "oracle:trigger",
 }
 BUDGET = Budget(
     "training_examples",
@@ -144,7 +144,14 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
         org, s = organism(task.name, seed), spec(task.name, seed)
         x, y, poisoned = tj.poisoned_training_set(s)
         found = detect_poison(
-            org.model, x, y, METHOD[arm], site=ACT_SITE, seed=seed, trigger=s.trigger, **options
+            org.model,
+            x,
+            y,
+            method=METHOD[arm],
+            site=ACT_SITE,
+            seed=seed,
+            trigger=s.trigger,
+            **options,
         )
         xs, ys = tj.digits("score")
         triggered = s.trigger.apply(xs[ys != TARGET])

@@ -113,7 +113,7 @@ def _k_ladder(width: int) -> list[int]:
 
 
 def _scores(logits: Any, data: Any) -> dict[str, float]:
-    from interplab.models.grouped import group_accuracies
+    from interplab.data.grouped import group_accuracies
 
     return group_accuracies(logits.argmax(-1), data)
 
@@ -163,8 +163,8 @@ def _one_seed(
 ) -> tuple[dict[str, float], float, dict]:
     import torch
 
+    from interplab.data.grouped import balanced_subset
     from interplab.methods.erasure import fit_leace, mean_ablate, random_eraser
-    from interplab.models.grouped import balanced_subset
 
     org = family.load(task.name, seed, False)
     test = family.split(org, "test")

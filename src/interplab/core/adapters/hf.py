@@ -44,7 +44,7 @@ else ``last_hidden_state`` [b, p, d].
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -137,15 +137,16 @@ def _register_attention() -> None:
 
 def _install_attention(model: nn.Module, attn_modules: list[nn.Module]) -> list[AttnHookPoints]:
     _register_attention()
-    hooks = []
+    hooks: list[AttnHookPoints] = []
     for attn in attn_modules:
         if not hasattr(attn, "interplab_hooks"):
             attn.add_module("interplab_hooks", AttnHookPoints())
-        hooks.append(attn.interplab_hooks)
-    model.config._attn_implementation = ATTN_IMPL
+        hooks.append(cast(AttnHookPoints, attn.interplab_hooks))
+    config: Any = model.config  # a transformers PretrainedConfig
+    config._attn_implementation = ATTN_IMPL
     for sub in model.modules():  # sub-configs (some models keep their own)
         cfg = getattr(sub, "config", None)
-        if cfg is not None and cfg is not model.config and hasattr(cfg, "_attn_implementation"):
+        if cfg is not None and cfg is not config and hasattr(cfg, "_attn_implementation"):
             cfg._attn_implementation = ATTN_IMPL
     return hooks
 
@@ -184,7 +185,7 @@ def _out(module: nn.Module, tuple_output: bool) -> Binding:
 def gpt2_bindings(model: nn.Module) -> dict[Site, Binding]:
     """Sites of a ``GPT2Model`` or ``GPT2LMHeadModel`` (see the module docstring)."""
     C = Component
-    base = getattr(model, "transformer", model)
+    base: Any = getattr(model, "transformer", model)  # the module tree transformers defines
     hps = _install_attention(model, [b.attn for b in base.h])
     out: dict[Site, Binding] = {
         Site(C.EMBED): Binding(base.wte),
@@ -201,14 +202,14 @@ def gpt2_bindings(model: nn.Module) -> dict[Site, Binding]:
         out[Site(C.RESID_POST, layer)] = _out(block, False)
     out[Site(C.UNEMBED_IN)] = Binding(base.ln_f, "input")
     if hasattr(model, "lm_head"):
-        out[Site(C.LOGITS)] = Binding(model.lm_head)
+        out[Site(C.LOGITS)] = Binding(cast(nn.Module, model.lm_head))
     return out
 
 
 def bert_bindings(model: nn.Module) -> dict[Site, Binding]:
     """Sites of a ``BertModel`` or ``BertForMaskedLM`` (see the module docstring)."""
     C = Component
-    base = getattr(model, "bert", model)
+    base: Any = getattr(model, "bert", model)  # the module tree transformers defines
     layers = base.encoder.layer
     hps = _install_attention(model, [lay.attention.self for lay in layers])
     emb = base.embeddings
@@ -226,14 +227,14 @@ def bert_bindings(model: nn.Module) -> dict[Site, Binding]:
         out[Site(C.MLP_OUT, layer)] = Binding(lay.output.dense)
         out[Site(C.RESID_POST, layer)] = _out(lay, False)
     if hasattr(model, "cls"):
-        out[Site(C.LOGITS)] = Binding(model.cls)
+        out[Site(C.LOGITS)] = Binding(cast(nn.Module, model.cls))
     return out
 
 
 def llama_bindings(model: nn.Module) -> dict[Site, Binding]:
     """Sites of a ``LlamaModel`` or ``LlamaForCausalLM`` (see the module docstring)."""
     C = Component
-    base = getattr(model, "model", model)
+    base: Any = getattr(model, "model", model)  # the module tree transformers defines
     hps = _install_attention(model, [lay.self_attn for lay in base.layers])
     out: dict[Site, Binding] = {Site(C.EMBED): Binding(base.embed_tokens)}
     for layer, (lay, hp) in enumerate(zip(base.layers, hps)):
@@ -246,7 +247,7 @@ def llama_bindings(model: nn.Module) -> dict[Site, Binding]:
         out[Site(C.RESID_POST, layer)] = _out(lay, False)
     out[Site(C.UNEMBED_IN)] = Binding(base.norm, "input")
     if hasattr(model, "lm_head"):
-        out[Site(C.LOGITS)] = Binding(model.lm_head)
+        out[Site(C.LOGITS)] = Binding(cast(nn.Module, model.lm_head))
     return out
 
 

