@@ -17,10 +17,9 @@ Every problem in a file is reported with its line number.
 from __future__ import annotations
 
 import re
+import tomllib  # the standard library's (Python >= 3.11, as pyproject.toml requires)
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from interplab.bench.tracks import TRACKS, Job, Track, suite_tracks
 from interplab.errors import SpecError, unknown_name

@@ -18,6 +18,7 @@ and on SmolLM2 alike. The builders:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from interplab.errors import ConfigError, unknown_name
@@ -28,7 +29,7 @@ from interplab.tasks.rasp import pair_task
 from interplab.tasks.task import MetricSpec, Task, check_task
 
 #: the named prompt sets of :func:`make_task`
-TASKS = {"ioi": ioi_task, "induction": induction_task}
+TASKS: dict[str, Callable[..., Task]] = {"ioi": ioi_task, "induction": induction_task}
 
 
 def make_task(name: str, tokenizer: Any, *, n: int = 32, seed: int = 0, **options: Any) -> Task:

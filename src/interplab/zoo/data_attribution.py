@@ -320,9 +320,10 @@ def load_organism_dir(directory: str | Path) -> DAOrganism:
         d["planted"],
         int(d["target"][0]),
         d["source_index"],
-        d.get("triggered_labels"),
-        d.get("planted_group"),
-        d.get("triggered_group"),
+        # older caches lack these three: None makes PlantedDigits fill them in __post_init__
+        d.get("triggered_labels"),  # type: ignore[arg-type]
+        d.get("planted_group"),  # type: ignore[arg-type]
+        d.get("triggered_group"),  # type: ignore[arg-type]
     )
     return DAOrganism(
         meta.get("name", directory.name), spec, model, data, meta["fingerprint"], directory

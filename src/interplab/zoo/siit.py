@@ -422,7 +422,7 @@ def entries() -> list[ZooEntry]:
             name,
             "trained",
             f"SIIT-trained {spec.description}",
-            lambda name=name: load_or_train(name),
+            lambda name=name: load_or_train(name),  # type: ignore[misc]
             frozenset(
                 {"siit", "trained", "circuits", "causal"} | ({"quick"} if spec.quick else set())
             ),

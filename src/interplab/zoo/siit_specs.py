@@ -11,7 +11,7 @@ import itertools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -57,7 +57,7 @@ class SIITSpec:
 
     def nodes(self, variable: str) -> tuple[Node, ...]:
         return tuple(
-            Node.attn_head(l, h) if k == "head" else Node.mlp(l)
+            Node.attn_head(l, cast(int, h)) if k == "head" else Node.mlp(l)
             for k, l, h in self.alignment[variable]
         )
 
