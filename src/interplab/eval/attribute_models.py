@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from interplab.errors import ConfigError
 from interplab.methods.attribution.gradients import (
     Attributions,
     input_x_gradient,
@@ -20,6 +21,8 @@ from interplab.methods.attribution.gradients import (
 def _rows(label: str, attrs: list[Attributions]) -> list[dict[str, Any]]:
     rows = []
     for a in attrs:
+        if a.output_diff is None or a.completeness_error is None:
+            raise ConfigError(f"{a.method} attributions carry no completeness check")
         sums = a.values.flatten(1).sum(1)
         for i in range(len(sums)):
             rows.append(
@@ -45,7 +48,8 @@ def attribute_mnist(n: int = 4, steps: int = 64) -> dict[str, Any]:
         pred = model.run(x).argmax(1)
 
     def score(v: torch.Tensor) -> torch.Tensor:
-        return model.module.fc2(model.module.act1(model.module.fc1(v)))[torch.arange(len(v)), pred]
+        fc1, act1, fc2 = (model.module.get_submodule(name) for name in ("fc1", "act1", "fc2"))
+        return fc2(act1(fc1(v)))[torch.arange(len(v)), pred]
 
     ig = integrated_gradients(score, x, steps=steps)
     ixg = input_x_gradient(score, x)
@@ -66,7 +70,7 @@ def attribute_minilm(
     enc = load_minilm()
     inputs = enc.tokenize([a])
     target = enc.embed([b])[0]
-    word = enc.hooked.module.embeddings.word_embeddings
+    word = enc.hooked.module.get_submodule("embeddings.word_embeddings")
     with torch.no_grad():
         e = word(inputs["input_ids"])
 

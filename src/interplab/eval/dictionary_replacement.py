@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from interplab.core.sites import Component, Site
 from interplab.errors import ConfigError
 from interplab.eval.features import feature_recovery, max_cosines
 from interplab.eval.replacement import FidelityRatios
+from interplab.methods.causal.hypotheses import mlp_blocks
 from interplab.methods.dictionaries import DictionaryConfig, TensorSource, train_dictionary
 
 Tensor = torch.Tensor
@@ -105,16 +106,6 @@ class DictionaryReplacementResult(FidelityRatios):
             if self.l2_mean_ablated > 1e-12
             else float("nan")
         )
-
-
-def mlp_blocks(model: Any) -> dict[int, tuple[str, ...]]:
-    """layer -> labels of the variables that layer's MLP writes (compiled ground truth)."""
-    out: dict[int, list[str]] = {}
-    for var in model.ground_truth.variables.values():
-        for site in var.sites:
-            if site.component is Component.MLP_OUT and site.layer is not None:
-                out.setdefault(site.layer, []).append(var.label)
-    return {k: tuple(sorted(v)) for k, v in sorted(out.items())}
 
 
 def written_directions(model: Any, labels: Sequence[str]) -> tuple[Tensor, list[tuple[str, Any]]]:
@@ -249,11 +240,8 @@ def _dictionary_replacement(
             read = cache[in_site] if kind == "transcoder" else cache[out_site]
             latents = dic.encode(read.float())
             spliced = dic.decode(latents).to(cache[out_site].dtype)
-            rep = model.run_with(tok, [Replace(out_site, fn=lambda v, s=spliced: s)])
-            mean = means[length]
-            mab = model.run_with(
-                tok, [Replace(out_site, fn=lambda v, m=mean: m.expand_as(v).clone())]
-            )
+            rep = model.run_with(tok, [Replace(out_site, fn=_constant(spliced))])
+            mab = model.run_with(tok, [Replace(out_site, fn=_broadcast(means[length]))])
             want = [rasp.evaluate(program, xs) for xs in group]
             for i, logits in enumerate((orig, rep, mab)):
                 counts[i] += sum(
@@ -298,6 +286,16 @@ def _dictionary_replacement(
         n_eval=len(ev),
         seconds=time.perf_counter() - start,
     )
+
+
+def _constant(value: Tensor) -> Callable[[Tensor], Tensor]:
+    """A replacement that sets the site to ``value``."""
+    return lambda v: value
+
+
+def _broadcast(mean: Tensor) -> Callable[[Tensor], Tensor]:
+    """A replacement that sets every row of the site to ``mean``."""
+    return lambda v: mean.expand_as(v).clone()
 
 
 def _means(model: Any, groups: dict[int, list], site: Site) -> dict[int, Tensor]:

@@ -57,33 +57,29 @@ def _restored(
     return select_logits(out, expl.output_position).argmax(-1) == expl.clean_labels
 
 
-def _failed(expl: FailureExplanation) -> Tensor:
-    return expl.fail_labels != expl.clean_labels
+Explanation = FailureExplanation | FeatureFailureExplanation
 
 
-def restoration_rate(
-    model: Any,
-    clean: Any,
-    failing: Any,
-    expl: FailureExplanation | FeatureFailureExplanation,
-    k: int,
+def _undone(
+    model: Any, clean: Any, failing: Any, expl: Explanation, k: int, rest: bool
 ) -> Estimate:
+    """Share of the failures (failing label != clean label) whose clean label comes back when
+    each example's top-``k`` units (``rest``: all the others) are patched to clean."""
+    restored = _restored(model, clean, failing, expl, expl.top(k), rest=rest)
+    restored = restored[expl.fail_labels != expl.clean_labels]
+    return wilson(int(restored.sum()), len(restored))
+
+
+def restoration_rate(model: Any, clean: Any, failing: Any, expl: Explanation, k: int) -> Estimate:
     """Share of the failures undone by patching each example's top-``k`` units to clean."""
-    restored = _restored(model, clean, failing, expl, expl.top(k))[_failed(expl)]
-    return wilson(int(restored.sum()), len(restored))
+    return _undone(model, clean, failing, expl, k, rest=False)
 
 
-def leftover_rate(
-    model: Any,
-    clean: Any,
-    failing: Any,
-    expl: FailureExplanation | FeatureFailureExplanation,
-    k: int,
-) -> Estimate:
+def leftover_rate(model: Any, clean: Any, failing: Any, expl: Explanation, k: int) -> Estimate:
     """Share of the failures undone by patching every unit except each example's top ``k`` (for
-    latents: the site set to clean minus the top latents' change, so the SAE error goes with the rest)."""
-    restored = _restored(model, clean, failing, expl, expl.top(k), rest=True)[_failed(expl)]
-    return wilson(int(restored.sum()), len(restored))
+    latents: the site set to clean minus the top latents' change, so the SAE error goes with the
+    rest)."""
+    return _undone(model, clean, failing, expl, k, rest=True)
 
 
 def trigger_iou(mask: Tensor, true_mask: Tensor, threshold: float = 0.5) -> float:

@@ -251,7 +251,14 @@ def verdict(
         return max(arms, key=lambda a: (estimates[a].mean, a), default=None)
 
     i, b, o = best("interp"), best("baseline"), best("oracle")
-    out = {"interp": i, "baseline": b, "oracle": o, "gap": None, "failed": fails, "note": ""}
+    out: dict[str, Any] = {
+        "interp": i,
+        "baseline": b,
+        "oracle": o,
+        "gap": None,
+        "failed": fails,
+        "note": "",
+    }
     if i is None or b is None:
         kind = "interp" if i is None else "baseline"
         tried = sorted(a for a in fails if arm_kind(a) == kind)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from interplab.methods.causal import output, run_program
-from interplab.methods.causal.das import (
+from interplab.methods.causal.das_training import (
     active_subspace,
     das,
     overlap_within,

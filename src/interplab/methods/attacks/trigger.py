@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -90,6 +91,31 @@ def _check(f: Any, x: Tensor, target: int) -> None:
         )
 
 
+def _trigger(
+    f: Any,
+    x: Tensor,
+    target: int,
+    mask: Tensor,
+    pattern: Tensor,
+    method: str,
+    cost: Cost,
+    start: float | None = None,
+) -> TriggerReconstruction:
+    """The trigger ``mask``/``pattern`` for ``target`` found by ``method``, with its success
+    rate on the clean inputs ``x``; seconds since ``start`` (0 when not timed)."""
+    triggered = (1 - mask) * x + mask * pattern
+    return TriggerReconstruction(
+        int(target),
+        mask,
+        pattern,
+        _success(f, triggered, target),
+        float(mask.sum()),
+        method,
+        cost=cost,
+        seconds=0.0 if start is None else time.perf_counter() - start,
+    )
+
+
 def reconstruct_trigger(
     model: Any,
     x: Tensor,
@@ -123,17 +149,8 @@ def reconstruct_trigger(
             opt.step()
     mask = ((torch.tanh(m_raw) + 1) / 2).detach()
     pattern = (lo + (hi - lo) * (torch.tanh(p_raw) + 1) / 2).detach()
-    triggered = (1 - mask) * x + mask * pattern
-    return TriggerReconstruction(
-        int(target),
-        mask,
-        pattern,
-        _success(f, triggered, target),
-        float(mask.sum()),
-        "neural_cleanse",
-        cost=Cost(forward=steps + 2, backward=steps),
-        seconds=time.perf_counter() - start,
-    )
+    cost = Cost(forward=steps + 2, backward=steps)
+    return _trigger(f, x, target, mask, pattern, "neural_cleanse", cost, start)
 
 
 def anomaly_index(norms: Sequence[float]) -> tuple[float, int]:
@@ -145,14 +162,18 @@ def anomaly_index(norms: Sequence[float]) -> tuple[float, int]:
     return float((med - t[low]) / mad.clamp_min(1e-12)), low
 
 
-@register(
+#: registers a trigger scan: one trigger per class, scored by the true trigger's IoU
+_scan = partial(
+    register,
     "failures",
-    "neural_cleanse",
     kind="method",
     cost_unit="passes",
     metric="trigger_iou",
     needs_gradients=True,
 )
+
+
+@_scan("neural_cleanse")
 def neural_cleanse(
     model: Any,
     x: Tensor,
@@ -219,16 +240,7 @@ def random_trigger(
     mask[torch.randperm(d, generator=gen)[: max(0, min(size, d))]] = 1.0
     mask = mask.view(x.shape[1:])
     pattern = bounds[0] + (bounds[1] - bounds[0]) * torch.rand(x.shape[1:], generator=gen)
-    triggered = (1 - mask) * x + mask * pattern
-    return TriggerReconstruction(
-        int(target),
-        mask,
-        pattern,
-        _success(f, triggered, target),
-        float(mask.sum()),
-        "random",
-        cost=Cost(forward=2),
-    )
+    return _trigger(f, x, target, mask, pattern, "random", Cost(forward=2))
 
 
 def synthesize_trigger(
@@ -265,17 +277,8 @@ def synthesize_trigger(
                 s.clamp_(lo, hi)
     pattern = s.detach()
     mask = ((pattern - mean).abs() > 0.5 * (hi - lo)).float()
-    triggered = (1 - mask) * x + mask * pattern
-    return TriggerReconstruction(
-        int(target),
-        mask,
-        pattern,
-        _success(f, triggered, target),
-        float(mask.sum()),
-        "feature_synthesis",
-        cost=Cost(forward=steps + 2, backward=steps),
-        seconds=time.perf_counter() - start,
-    )
+    cost = Cost(forward=steps + 2, backward=steps)
+    return _trigger(f, x, target, mask, pattern, "feature_synthesis", cost, start)
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,14 +301,7 @@ def _flip_rate(f: Any, rec: TriggerReconstruction, x: Tensor, labels: Tensor) ->
     return _success(f, rec.apply(x[keep]), rec.target)
 
 
-@register(
-    "failures",
-    "feature_synthesis",
-    kind="method",
-    cost_unit="passes",
-    metric="trigger_iou",
-    needs_gradients=True,
-)
+@_scan("feature_synthesis")
 def synthesis_scan(
     model: Any,
     x: Tensor,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from interplab.methods.base import Cost, Result
+from interplab.methods.quadrature import ig_points
 from interplab.methods.registry import register
 
 Tensor = torch.Tensor
@@ -78,8 +79,6 @@ def path_gradient(
     the number of backward passes it took. ``batch_size`` path points go through ``model`` in
     one pass (default 1: every pass sees exactly the b rows of ``x``, so a model that indexes
     its batch by row still works)."""
-    from interplab.methods.circuits.eap import ig_points  # the one quadrature table
-
     alphas, weights = ig_points(steps, rule)
     alpha = torch.tensor(alphas, dtype=x.dtype).view(-1, *([1] * x.dim()))
     per = batch_size or 1

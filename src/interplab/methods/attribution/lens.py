@@ -53,6 +53,8 @@ def logit_lens_and_dla(model, task: Task) -> LensResult:
             f"the logit lens and DLA read one scored position per prompt; task "
             f"{task.name!r} scores {task.positions.shape[1]}"
         )
+    if task.labels is None:
+        raise ConfigError(f"the logit lens and DLA score the labels; task {task.name!r} has none")
     llama = model.model
     last, right = task.positions[:, 0], task.labels[:, 0]
     n_layers = llama.cfg.n_layers

@@ -60,7 +60,7 @@ class QueryProxy:
         sites = [Site(Component.ATTN_PATTERN, layer) for layer in range(m.cfg.n_layers)]
         with torch.no_grad():
             logits, cache = m.run_with_cache(m.encode([list(xs)]), sites=sites)
-        patterns = {s.layer: cache[s][0].detach().clone() for s in sites}
+        patterns = {layer: cache[s][0].detach().clone() for layer, s in enumerate(sites)}
         return m.decode(logits)[0], patterns
 
 

@@ -5,7 +5,7 @@ hyp = from_ground_truth(compiled_model)           # scores 1.0 (see interplab.ev
 control = misaligned(hyp)                         # must score badly
 """
 
-from interplab.methods.causal.das import DASResult, das  # registers das
+from interplab.methods.causal.das_training import DASResult, das  # registers das
 from interplab.methods.causal.hypotheses import Proposal  # registers the hypothesis builders
 from interplab.methods.causal.hypothesis import (
     CausalHypothesis,

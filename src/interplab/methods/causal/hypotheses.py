@@ -33,6 +33,7 @@ import random as _random
 from dataclasses import dataclass
 from typing import Any
 
+from interplab.core.sites import Component
 from interplab.methods.base import Result
 from interplab.methods.registry import register
 
@@ -80,8 +81,7 @@ def shuffled_hypothesis(model: Any, truth: Any, inputs: Any, *, seed: int = 0) -
 def random_hypothesis(model: Any, truth: Any, inputs: Any, *, seed: int = 0) -> Proposal:
     """Control for DAS: its variables and k at uniformly drawn residual sites and subspaces."""
     from interplab.errors import ConfigError
-    from interplab.methods.causal.das import random_alignment
-    from interplab.methods.causal.hypothesis import from_subspaces
+    from interplab.methods.causal.das_training import random_alignment
 
     drawn = random_alignment(model, truth.program, inputs, seed=seed)
     if not drawn:
@@ -89,16 +89,10 @@ def random_hypothesis(model: Any, truth: Any, inputs: Any, *, seed: int = 0) -> 
             "random: the program has no computed variable that varies on the "
             "inputs, so there is nothing to place at random"
         )
-    hyp = from_subspaces(
+    hyp = truth.with_subspaces(
         "random alignment",
-        truth.program,
         drawn,
-        None,
-        truth.all_nodes,
-        truth.encode,
-        truth.decode,
         kind="wrong",
-        numerical=truth.numerical,
         description="control: random residual sites and subspaces",
     )
     alignment = {v: {"site": str(site), "k": int(b.shape[1])} for v, (site, b) in drawn.items()}
@@ -246,11 +240,16 @@ def dictionary_replacement(
 ) -> Proposal:
     """The compiled MLP blocks to replace by a dictionary: ``parts`` = ((layer, labels of the
     variables its MLP writes), ...), read from the compiled ground truth."""
-    from interplab.core.sites import Component
+    return Proposal(parts=tuple(mlp_blocks(model).items()))
 
+
+def mlp_blocks(model: Any) -> dict[int, tuple[str, ...]]:
+    """layer -> labels of the variables that layer's MLP writes (compiled ground truth), by
+    layer; what :func:`dictionary_replacement` proposes and
+    :func:`interplab.eval.dictionary_replacement.dictionary_replacement` replaces."""
     out: dict[int, list[str]] = {}
     for var in model.ground_truth.variables.values():
         for site in var.sites:
             if site.component is Component.MLP_OUT and site.layer is not None:
                 out.setdefault(site.layer, []).append(var.label)
-    return Proposal(parts=tuple((k, tuple(sorted(v))) for k, v in sorted(out.items())))
+    return {k: tuple(sorted(v)) for k, v in sorted(out.items())}

@@ -121,6 +121,30 @@ class CausalHypothesis:
                 f"{self.program.label!r}; its SOps are {sorted(known)}"
             )
 
+    def with_subspaces(
+        self,
+        name: str,
+        subspaces: Mapping[str, tuple[Site, Tensor]],
+        *,
+        kind: str,
+        description: str = "",
+    ) -> CausalHypothesis:
+        """Another hypothesis about the same program and model: its variables at ``subspaces``
+        (label -> (site, basis [d, k])), with no circuit claim (what DAS and its random control
+        propose)."""
+        return from_subspaces(
+            name,
+            self.program,
+            subspaces,
+            None,
+            self.all_nodes,
+            self.encode,
+            self.decode,
+            kind=kind,
+            numerical=self.numerical,
+            description=description,
+        )
+
     # --------------------------------------------------------------- predictions
     @property
     def irrelevant(self) -> tuple[Node, ...]:

@@ -19,7 +19,6 @@ from typing import Any
 import torch
 
 from interplab.core.circuit import Circuit
-from interplab.methods.base import Cost
 from interplab.methods.circuits.engine import EdgePatcher
 from interplab.methods.circuits.scores import EdgeScores
 from interplab.methods.registry import register
@@ -72,12 +71,4 @@ def acdc(
         keep = acdc_once(eng, tau)
         scores = torch.where(keep > 0, torch.full_like(scores, tau), scores)
         sizes[tau] = int(keep.sum())
-    return EdgeScores(
-        {e: float(scores[i]) for i, e in enumerate(eng.index.edges)},
-        "acdc",
-        ablation,
-        eng.metric.name,
-        cost=Cost(forward=eng.counter.forward, backward=eng.counter.backward),
-        seconds=time.perf_counter() - start,
-        extra={"circuit_sizes": sizes},
-    )
+    return eng.edge_scores(scores, "acdc", start, circuit_sizes=sizes)

@@ -96,7 +96,7 @@ def activation_norm(
     """Mean norm of the sender's clean output as read through the receiver's input weights."""
     start = time.perf_counter()
     eng = EdgePatcher(model, task, ablation, graph)
-    _, outs = eng.sender_outputs(task.clean)  # [s, b, p, d]
+    outs = eng.sender_outputs(task.clean)[1]  # [s, b, p, d]
     scores = {}
     with torch.no_grad():
         for e in eng.index.edges:

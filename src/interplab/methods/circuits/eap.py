@@ -33,7 +33,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from interplab.core.circuit import Circuit
@@ -49,27 +48,15 @@ from interplab.methods.circuits.running import (
     progress_bar,
 )
 from interplab.methods.circuits.scores import EdgeScores
+from interplab.methods.quadrature import ig_points
 from interplab.methods.registry import register
 from interplab.tasks import METRICS, MetricSpec, Task, resolve_metric, select_outputs
 
 Tensor = torch.Tensor
-RULES = ("midpoint", "gauss_legendre")
 BACKENDS = ("auto", "stacked", "running")
 #: ``backend="auto"`` stacks the full graph up to this many edges (organisms have hundreds to a
 #: few thousand; the stack costs senders x batch x pos x d_model floats per receiver site).
 STACKED_MAX_EDGES = 20_000
-
-
-def ig_points(steps: int, rule: str = "midpoint") -> tuple[list[float], list[float]]:
-    """Points t in (0, 1) and weights summing to 1 for integrating over the path."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ConfigError(f"steps must be a positive int, got {steps!r}")
-    if rule == "midpoint":
-        return [(k + 0.5) / steps for k in range(steps)], [1.0 / steps] * steps
-    if rule == "gauss_legendre":
-        x, w = np.polynomial.legendre.leggauss(steps)
-        return [float((xi + 1) / 2) for xi in x], [float(wi / 2) for wi in w]
-    raise unknown_name("integration rule", rule, RULES)
 
 
 def choose_backend(model: Any, graph: Circuit | None, backend: str) -> str:
@@ -134,15 +121,7 @@ def eap(
     _check_metric(m.name, m.differentiable, m.distance, "EAP")
     grad = eng.backward(m(select_outputs(logits, task)), strength)
     values = grad if signed else grad.abs()
-    return EdgeScores(
-        {e: float(values[i]) for i, e in enumerate(eng.index.edges)},
-        "eap",
-        ablation,
-        m.name,
-        cost=Cost(forward=eng.counter.forward, backward=eng.counter.backward),
-        seconds=time.perf_counter() - start,
-        extra={"backend": "stacked", "signed_sum": float(grad.sum())},
-    )
+    return eng.edge_scores(values, "eap", start, backend="stacked", signed_sum=float(grad.sum()))
 
 
 @register(
@@ -194,15 +173,8 @@ def eap_ig(
         total += grad if rule == "midpoint" else w * grad  # midpoint: sum, then / steps
     mean = total / steps if rule == "midpoint" else total
     values = mean if signed else mean.abs()
-    return EdgeScores(
-        {e: float(values[i]) for i, e in enumerate(eng.index.edges)},
-        "eap_ig",
-        ablation,
-        m.name,
-        cost=Cost(forward=eng.counter.forward, backward=eng.counter.backward),
-        seconds=time.perf_counter() - start,
-        extra={"backend": "stacked", "steps": steps, "rule": rule, "signed_sum": float(mean.sum())},
-    )
+    extra = {"backend": "stacked", "steps": steps, "rule": rule, "signed_sum": float(mean.sum())}
+    return eng.edge_scores(values, "eap_ig", start, **extra)
 
 
 def _running(

@@ -19,14 +19,18 @@ full graph, which the running-sums backend (:mod:`.running`) handles.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from interplab.core.circuit import ABLATIONS, Circuit
+from interplab.core.circuit import ABLATIONS, Circuit, Edge
 from interplab.errors import ShapeError, unknown_name
+from interplab.methods.base import Cost
 from interplab.methods.circuits.graph import EdgeIndex, model_graph
+from interplab.methods.circuits.scores import EdgeScores
 from interplab.tasks import Metric, MetricSpec, Task, resolve_metric, select_outputs
 
 Tensor = torch.Tensor
@@ -74,6 +78,29 @@ class EdgePatcher:
         self._metric_spec = metric
         self._metric: Metric | None = None
 
+    # ------------------------------------------------------------ results
+    def cost(self) -> Cost:
+        """The passes this engine has run so far."""
+        return Cost(forward=self.counter.forward, backward=self.counter.backward)
+
+    def edge_scores(
+        self, values: Tensor | Mapping[Edge, float], method: str, start: float, **extra: Any
+    ) -> EdgeScores:
+        """``method``'s result: ``values`` per edge (a dict, or a tensor [n_edges] in the
+        engine's edge order) with this engine's ablation, metric and passes; seconds since
+        ``start`` (a :func:`time.perf_counter` reading); ``extra``: method details."""
+        if isinstance(values, Tensor):
+            values = {e: float(values[i]) for i, e in enumerate(self.index.edges)}
+        return EdgeScores(
+            values,
+            method,
+            self.ablation,
+            self.metric.name,
+            cost=self.cost(),
+            seconds=time.perf_counter() - start,
+            extra=extra,
+        )
+
     # ------------------------------------------------------------ reference values
     @property
     def n_edges(self) -> int:
@@ -85,12 +112,12 @@ class EdgePatcher:
         with torch.no_grad():
             logits, cache = self.model.run_with_cache(inputs, sites)
         self.counter.forward += 1
-        outs = [None] * len(self.index.senders)
+        outs: dict[int, Tensor] = {}
         for site, members in self.index.sender_sites.items():
             value = cache[site]
             for i, head in members:
                 outs[i] = value[:, :, head] if head is not None else value
-        return logits, torch.stack(outs)
+        return logits, torch.stack([outs[i] for i in range(len(self.index.senders))])
 
     def ablated(self) -> Tensor:
         """A_s for every sender: [s, b or 1, p, d] (computed once)."""

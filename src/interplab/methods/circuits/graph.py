@@ -20,7 +20,7 @@ import torch
 
 from interplab.core.circuit import Circuit, Edge, Node, full_graph
 from interplab.core.sites import Component, Site
-from interplab.errors import ConfigError
+from interplab.errors import ConfigError, ShapeError
 
 C = Component
 _CHANNEL_SITE = {"q": C.ATTN_Q_IN, "k": C.ATTN_K_IN, "v": C.ATTN_V_IN}
@@ -81,6 +81,13 @@ class ReceiverGroup:
     per_head: bool
 
 
+def _head(node: Node) -> int:
+    """The head of a per-head receiver (every per-head node has one)."""
+    if node.head is None:
+        raise ShapeError(f"{node} reads a per-head input but names no head")
+    return node.head
+
+
 class EdgeIndex:
     """Numbering of senders and edges of ``graph`` (a subgraph of the model's full graph)."""
 
@@ -101,7 +108,7 @@ class EdgeIndex:
         for site, edges in by_site.items():
             per_head = site.component in _CHANNEL_SITE.values()
             rows = [self.sender_id[e.sender] for e in edges]
-            cols = [e.receiver.head if per_head else 0 for e in edges]
+            cols = [_head(e.receiver) if per_head else 0 for e in edges]
             groups.append(
                 ReceiverGroup(
                     site,

@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from interplab.core.circuit import Circuit
-from interplab.methods.base import Cost
 from interplab.methods.circuits.engine import EdgePatcher
 from interplab.methods.circuits.scores import EdgeScores, NodeScores
 from interplab.methods.registry import register
@@ -41,7 +40,7 @@ def patch_nodes(
         "patch_nodes",
         ablation,
         eng.metric.name,
-        cost=Cost(forward=eng.counter.forward, backward=eng.counter.backward),
+        cost=eng.cost(),
         seconds=time.perf_counter() - start,
     )
 
@@ -64,11 +63,4 @@ def patch_edges(
         strength = torch.zeros(eng.n_edges)
         strength[i] = 1.0
         scores[edge] = abs(float(eng.score(strength)) - base)
-    return EdgeScores(
-        scores,
-        "patch_edges",
-        ablation,
-        eng.metric.name,
-        cost=Cost(forward=eng.counter.forward, backward=eng.counter.backward),
-        seconds=time.perf_counter() - start,
-    )
+    return eng.edge_scores(scores, "patch_edges", start)

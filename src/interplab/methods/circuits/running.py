@@ -238,7 +238,9 @@ def run_ablated(
     record: dict[Site, Tensor] = {}
 
     def on_receiver(site: Site, value: Tensor, delta: Tensor) -> Tensor | None:
-        mode, senders, coef = plan.get(site, ("none", None, None))
+        if site not in plan:
+            return None
+        mode, senders, coef = plan[site]
         if mode == "none":
             return None
         per_head = value.dim() == 4

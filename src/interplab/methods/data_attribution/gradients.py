@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from interplab.models.classifiers import ClassifierSpec, logits, margin, objective
+from interplab.models.classifiers import AnySpec, logits, margin, objective
 
 Tensor = torch.Tensor
 
@@ -27,7 +27,7 @@ def _per_example(
     return torch.func.vmap(torch.func.grad(fn), in_dims=(None, 0, 0))(theta, x, y)
 
 
-def measurement_grads(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+def measurement_grads(spec: AnySpec, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """d margin / d theta for each (x, y): [n, params]."""
 
     def f(th: Tensor, xi: Tensor, yi: Tensor) -> Tensor:
@@ -36,7 +36,7 @@ def measurement_grads(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor)
     return _per_example(f, theta, x, y)
 
 
-def loss_grads(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+def loss_grads(spec: AnySpec, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """d cross-entropy / d theta for each (x, y): [n, params]."""
 
     def f(th: Tensor, xi: Tensor, yi: Tensor) -> Tensor:
@@ -46,7 +46,7 @@ def loss_grads(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor) -> Ten
 
 
 def loss_grad_batches(
-    spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor, batch_size: int
+    spec: AnySpec, theta: Tensor, x: Tensor, y: Tensor, batch_size: int
 ) -> Iterator[tuple[slice, Tensor]]:
     """(rows, loss gradients [rows, params]) for consecutive batches of the training set."""
     for start in range(0, len(x), batch_size):
@@ -54,13 +54,17 @@ def loss_grad_batches(
         yield rows, loss_grads(spec, theta, x[rows], y[rows])
 
 
-def hessian(spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+def hessian(spec: AnySpec, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """The exact Hessian of the training objective (mean CE + weight decay) [params, params]."""
     # reverse over reverse: forward-mode AD would load torch's deprecated jit decompositions
-    return torch.func.jacrev(torch.func.grad(lambda th: objective(spec, th, x, y)))(theta)
+
+    def loss(th: Tensor) -> Tensor:
+        return objective(spec, th, x, y)
+
+    return torch.func.jacrev(torch.func.grad(loss))(theta)
 
 
-def ggn_product(spec: ClassifierSpec, theta: Tensor, x: Tensor) -> Callable[[Tensor], Tensor]:
+def ggn_product(spec: AnySpec, theta: Tensor, x: Tensor) -> Callable[[Tensor], Tensor]:
     """V [k, params] -> (G + weight_decay I) V for the Gauss-Newton matrix G of the mean
     cross-entropy (G = mean_i J_i^T (diag p_i - p_i p_i^T) J_i, J_i = d logits_i / d theta;
     positive semi-definite, equal to the Hessian for logistic regression)."""
@@ -68,10 +72,11 @@ def ggn_product(spec: ClassifierSpec, theta: Tensor, x: Tensor) -> Callable[[Ten
     def fn(th: Tensor) -> Tensor:
         return logits(spec, th, x)
 
-    z, vjp = torch.func.vjp(fn, theta)
+    # vjp returns (output, vjp function) here (a third value only with has_aux=True)
+    z, vjp = torch.func.vjp(fn, theta)[:2]
     p = torch.softmax(z.detach(), -1)
     # J v as the vjp of the (linear) map u -> J^T u: reverse mode only (see hessian)
-    _, jvp = torch.func.vjp(lambda u: vjp(u)[0], torch.zeros_like(z))
+    jvp = torch.func.vjp(lambda u: vjp(u)[0], torch.zeros_like(z))[1]
 
     def one(v: Tensor) -> Tensor:
         jv = jvp(v)[0]

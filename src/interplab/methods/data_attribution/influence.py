@@ -31,7 +31,7 @@ from interplab.errors import ConfigError
 from interplab.methods.data_attribution.ekfac_maps import map_ekfac_preconditioner
 from interplab.methods.data_attribution.gradients import ggn_product, hessian
 from interplab.methods.data_attribution.scoring import Precondition
-from interplab.models.classifiers import ClassifierSpec, forward_layers
+from interplab.models.classifiers import AnySpec, ClassifierSpec, forward_layers
 
 Tensor = torch.Tensor
 DAMPING = 1e-3
@@ -43,7 +43,7 @@ EXACT_MAX_PARAMS = 4096
 
 
 def exact_preconditioner(
-    spec: ClassifierSpec, theta: Tensor, x: Tensor, y: Tensor, damping: float = DAMPING
+    spec: AnySpec, theta: Tensor, x: Tensor, y: Tensor, damping: float = DAMPING
 ) -> Precondition:
     if len(theta) > EXACT_MAX_PARAMS:
         raise ConfigError(
@@ -56,7 +56,7 @@ def exact_preconditioner(
 
 
 def cg_preconditioner(
-    spec: ClassifierSpec,
+    spec: AnySpec,
     theta: Tensor,
     x: Tensor,
     damping: float = DAMPING,
@@ -96,7 +96,7 @@ def _top_eigenvalue(matvec, n_params: int, dtype: torch.dtype, iters: int = 30) 
 
 
 def lissa_preconditioner(
-    spec: ClassifierSpec,
+    spec: AnySpec,
     theta: Tensor,
     x: Tensor,
     damping: float = DAMPING,
@@ -127,10 +127,8 @@ def _layer_grads(
     per_label = []
     for lab in label_sets:
         z, inputs, outputs = forward_layers(spec, th, x)
-        for o in outputs:
-            o.retain_grad()
-        torch.nn.functional.cross_entropy(z, lab, reduction="sum").backward()
-        per_label.append([o.grad.detach() for o in outputs])
+        loss = torch.nn.functional.cross_entropy(z, lab, reduction="sum")
+        per_label.append([g.detach() for g in torch.autograd.grad(loss, outputs)])
     ones = torch.ones(len(x), 1, dtype=x.dtype)
     acts = [torch.cat([a.detach(), ones], 1) for a in inputs]
     grads = [torch.stack([g[k] for g in per_label]) for k in range(len(spec.layers))]
@@ -143,7 +141,7 @@ def _layer_grads(
 
 
 def ekfac_preconditioner(
-    spec: ClassifierSpec,
+    spec: AnySpec,
     theta: Tensor,
     x: Tensor,
     damping: float = DAMPING,

@@ -35,10 +35,14 @@ from interplab.methods.data_attribution.representer import (
     representation,
 )
 from interplab.methods.data_attribution.representer import representer as representer_scores
-from interplab.methods.data_attribution.scoring import identity, preconditioned_scores
+from interplab.methods.data_attribution.scoring import (
+    Precondition,
+    identity,
+    preconditioned_scores,
+)
 from interplab.methods.data_attribution.trak import tracin as tracin_scores
 from interplab.methods.data_attribution.trak import trak as trak_kernel
-from interplab.methods.registry import register
+from interplab.methods.registry import Kind, register
 from interplab.models.classifiers import TrainedClassifier
 
 Tensor = torch.Tensor
@@ -81,43 +85,31 @@ def check_data(model: TrainedClassifier, train: Data, test: Data, batch_size: in
         raise ConfigError("; ".join(problems))
 
 
-Compute = Callable[[TrainedClassifier, Data, Data], tuple[Tensor, Tensor | None, Cost]]
+@dataclass(frozen=True)
+class Settings:
+    """The family's settings, as one method's ``compute`` receives them."""
+
+    self_influence: bool
+    seed: int
+    batch_size: int
 
 
-def _run(
-    method: str,
-    model: TrainedClassifier,
-    train: Data,
-    test: Data,
-    batch_size: int,
+#: (model, train, test, settings) -> (scores, self-influence or None, cost)
+Compute = Callable[[TrainedClassifier, Data, Data, Settings], tuple[Tensor, Tensor | None, Cost]]
+
+
+def _method(
+    name: str,
     compute: Compute,
-) -> DataAttribution:
-    """Check and cast the data, time ``compute`` and wrap what it returns."""
-    check_data(model, train, test, batch_size)
-    dtype = model.theta.dtype
-    train = (train[0].to(dtype), train[1].long())
-    test = (test[0].to(dtype), test[1].long())
-    start = time.perf_counter()
-    scores, selfs, cost = compute(model, train, test)
-    return DataAttribution(
-        method=method,
-        scores=scores.detach(),
-        self_influence=None if selfs is None else selfs.detach(),
-        cost=cost,
-        seconds=time.perf_counter() - start,
-    )
-
-
-_GRADIENT = dict(kind="method", cost_unit="passes", metric=METRIC, needs_gradients=True)
-
-
-def _grad_passes(train: Data, batch_size: int, checkpoints: int = 1) -> Cost:
-    n = checkpoints * (1 + math.ceil(len(train[0]) / batch_size))
-    return Cost(forward=n, backward=n)
-
-
-def _preconditioned(method: str, doc: str, make: Callable[[TrainedClassifier, Data], Callable]):
-    """A method that scores with ``-g_t^T P g_i`` for the preconditioner ``make`` builds."""
+    *,
+    kind: Kind = "method",
+    cost_unit: str = "passes",
+    needs_gradients: bool = False,
+) -> Callable[..., DataAttribution]:
+    """Register ``data_attribution/name``, documented by ``compute``'s docstring: the family's
+    call shape around ``compute``, which gets the checked data (cast to the model's dtype) and
+    returns scores, self-influence and cost; the call is timed and wrapped in a
+    :class:`DataAttribution`."""
 
     def fn(
         model: TrainedClassifier,
@@ -128,199 +120,149 @@ def _preconditioned(method: str, doc: str, make: Callable[[TrainedClassifier, Da
         seed: int = 0,
         batch_size: int = 128,
     ) -> DataAttribution:
-        def compute(model, train, test):
-            scores, selfs = preconditioned_scores(
-                model.spec,
-                model.theta,
-                train,
-                test,
-                make(model, train),
-                self_influence=self_influence,
-                batch_size=batch_size,
-            )
-            return scores, selfs, _grad_passes(train, batch_size)
+        check_data(model, train, test, batch_size)
+        dtype = model.theta.dtype
+        train = (train[0].to(dtype), train[1].long())
+        test = (test[0].to(dtype), test[1].long())
+        start = time.perf_counter()
+        scores, selfs, cost = compute(
+            model, train, test, Settings(self_influence, seed, batch_size)
+        )
+        return DataAttribution(
+            method=name,
+            scores=scores.detach(),
+            self_influence=None if selfs is None else selfs.detach(),
+            cost=cost,
+            seconds=time.perf_counter() - start,
+        )
 
-        return _run(method, model, train, test, batch_size, compute)
-
-    fn.__name__ = fn.__qualname__ = method
-    fn.__doc__ = doc
-    return register("data_attribution", method, **_GRADIENT)(fn)
-
-
-grad_dot = _preconditioned(
-    "grad_dot",
-    "Gradient inner product at the final weights (no preconditioner).",
-    lambda m, tr: identity,
-)
-if_exact = _preconditioned(
-    "if_exact",
-    "Influence functions with the exact (damped) Hessian.",
-    lambda m, tr: exact_preconditioner(m.spec, m.theta, *tr),
-)
-if_cg = _preconditioned(
-    "if_cg",
-    "Influence functions, inverse-Hessian products by conjugate gradients.",
-    lambda m, tr: cg_preconditioner(m.spec, m.theta, tr[0]),
-)
-if_lissa = _preconditioned(
-    "if_lissa",
-    "Influence functions, inverse-Hessian products by LiSSA.",
-    lambda m, tr: lissa_preconditioner(m.spec, m.theta, tr[0]),
-)
-ekfac = _preconditioned(
-    "ekfac",
-    "Influence functions with an EK-FAC Hessian approximation.",
-    lambda m, tr: ekfac_preconditioner(m.spec, m.theta, tr[0]),
-)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = compute.__doc__
+    register(
+        "data_attribution",
+        name,
+        kind=kind,
+        cost_unit=cost_unit,
+        metric=METRIC,
+        needs_gradients=needs_gradients,
+    )(fn)
+    return fn
 
 
-@register("data_attribution", "grad_cos", **_GRADIENT)
-def grad_cos(
-    model: TrainedClassifier,
-    train: Data,
-    test: Data,
-    *,
-    self_influence: bool = False,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> DataAttribution:
+def _grad_passes(train: Data, batch_size: int, checkpoints: int = 1) -> Cost:
+    n = checkpoints * (1 + math.ceil(len(train[0]) / batch_size))
+    return Cost(forward=n, backward=n)
+
+
+def _preconditioned(make: Callable[[TrainedClassifier, Data], Precondition]) -> Compute:
+    """Scores ``-g_t^T P g_i`` for the preconditioner ``P = make(model, train)`` (documented
+    by ``make``'s docstring)."""
+
+    def compute(model: TrainedClassifier, train: Data, test: Data, s: Settings):
+        scores, selfs = preconditioned_scores(
+            model.spec,
+            model.theta,
+            train,
+            test,
+            make(model, train),
+            self_influence=s.self_influence,
+            batch_size=s.batch_size,
+        )
+        return scores, selfs, _grad_passes(train, s.batch_size)
+
+    compute.__doc__ = make.__doc__
+    return compute
+
+
+def _no_preconditioner(model: TrainedClassifier, train: Data) -> Precondition:
+    """Gradient inner product at the final weights (no preconditioner)."""
+    return identity
+
+
+def _exact_hessian(model: TrainedClassifier, train: Data) -> Precondition:
+    """Influence functions with the exact (damped) Hessian."""
+    return exact_preconditioner(model.spec, model.theta, *train)
+
+
+def _cg(model: TrainedClassifier, train: Data) -> Precondition:
+    """Influence functions, inverse-Hessian products by conjugate gradients."""
+    return cg_preconditioner(model.spec, model.theta, train[0])
+
+
+def _lissa(model: TrainedClassifier, train: Data) -> Precondition:
+    """Influence functions, inverse-Hessian products by LiSSA."""
+    return lissa_preconditioner(model.spec, model.theta, train[0])
+
+
+def _ekfac(model: TrainedClassifier, train: Data) -> Precondition:
+    """Influence functions with an EK-FAC Hessian approximation."""
+    return ekfac_preconditioner(model.spec, model.theta, train[0])
+
+
+def _grad_cos(model: TrainedClassifier, train: Data, test: Data, s: Settings):
     """Gradient cosine at the final weights (self-influence undefined: a self-cosine is 1)."""
-
-    def compute(model, train, test):
-        gt = measurement_grads(model.spec, model.theta, *test)
-        gt = gt / gt.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        out = torch.empty(len(gt), len(train[0]), dtype=gt.dtype)
-        for rows, g in loss_grad_batches(model.spec, model.theta, *train, batch_size):
-            out[:, rows] = -gt @ (g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12)).T
-        return out, None, _grad_passes(train, batch_size)
-
-    return _run("grad_cos", model, train, test, batch_size, compute)
+    gt = measurement_grads(model.spec, model.theta, *test)
+    gt = gt / gt.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    out = torch.empty(len(gt), len(train[0]), dtype=gt.dtype)
+    for rows, g in loss_grad_batches(model.spec, model.theta, *train, s.batch_size):
+        out[:, rows] = -gt @ (g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12)).T
+    return out, None, _grad_passes(train, s.batch_size)
 
 
-@register("data_attribution", "tracin", **_GRADIENT)
-def tracin(
-    model: TrainedClassifier,
-    train: Data,
-    test: Data,
-    *,
-    self_influence: bool = False,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> DataAttribution:
+def _tracin(model: TrainedClassifier, train: Data, test: Data, s: Settings):
     """TracIn: gradient inner products summed over the training checkpoints."""
-
-    def compute(model, train, test):
-        s, si = tracin_scores(
-            model, train, test, self_influence=self_influence, batch_size=batch_size
-        )
-        return s, si, _grad_passes(train, batch_size, len(model.checkpoints))
-
-    return _run("tracin", model, train, test, batch_size, compute)
+    scores, selfs = tracin_scores(
+        model, train, test, self_influence=s.self_influence, batch_size=s.batch_size
+    )
+    return scores, selfs, _grad_passes(train, s.batch_size, len(model.checkpoints))
 
 
-@register("data_attribution", "trak", **_GRADIENT)
-def trak_scores(
-    model: TrainedClassifier,
-    train: Data,
-    test: Data,
-    *,
-    self_influence: bool = False,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> DataAttribution:
+def _trak(model: TrainedClassifier, train: Data, test: Data, s: Settings):
     """TRAK: random-projection kernel regression over the checkpoints."""
-
-    def compute(model, train, test):
-        s, si = trak_kernel(
-            model, train, test, seed=seed, self_influence=self_influence, batch_size=batch_size
-        )
-        n = len(model.checkpoints)
-        passes = n * (math.ceil(len(train[0]) / batch_size) + math.ceil(len(test[0]) / batch_size))
-        return s, si, Cost(forward=passes + n, backward=passes)
-
-    return _run("trak", model, train, test, batch_size, compute)
+    scores, selfs = trak_kernel(
+        model, train, test, seed=s.seed, self_influence=s.self_influence, batch_size=s.batch_size
+    )
+    n, b = len(model.checkpoints), s.batch_size
+    passes = n * (math.ceil(len(train[0]) / b) + math.ceil(len(test[0]) / b))
+    return scores, selfs, Cost(forward=passes + n, backward=passes)
 
 
-@register("data_attribution", "representer", kind="method", cost_unit="passes", metric=METRIC)
-def representer_points(
-    model: TrainedClassifier,
-    train: Data,
-    test: Data,
-    *,
-    self_influence: bool = False,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> DataAttribution:
+def _representer(model: TrainedClassifier, train: Data, test: Data, s: Settings):
     """Representer points of the last layer (closed form from the logits and features)."""
-
-    def compute(model, train, test):
-        s, si = representer_scores(model, train, test, self_influence=self_influence)
-        return s, si, Cost(forward=4)
-
-    return _run("representer", model, train, test, batch_size, compute)
+    scores, selfs = representer_scores(model, train, test, self_influence=s.self_influence)
+    return scores, selfs, Cost(forward=4)
 
 
-@register("data_attribution", "random", kind="baseline", cost_unit="none", metric=METRIC)
-def random_attribution(
-    model: TrainedClassifier,
-    train: Data,
-    test: Data,
-    *,
-    self_influence: bool = False,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> DataAttribution:
+def _random(model: TrainedClassifier, train: Data, test: Data, s: Settings):
     """Seeded Gaussian scores (the control)."""
-
-    def compute(model, train, test):
-        s, si = random_scores(len(test[0]), len(train[0]), seed, self_influence)
-        return s, si, Cost()
-
-    return _run("random", model, train, test, batch_size, compute)
+    scores, selfs = random_scores(len(test[0]), len(train[0]), s.seed, s.self_influence)
+    return scores, selfs, Cost()
 
 
-@register("data_attribution", "nn_input", kind="baseline", cost_unit="none", metric=METRIC)
-def nn_input(
-    model: TrainedClassifier,
-    train: Data,
-    test: Data,
-    *,
-    self_influence: bool = False,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> DataAttribution:
+def _nn_input(model: TrainedClassifier, train: Data, test: Data, s: Settings):
     """Signed cosine similarity of the raw inputs (same label +, other label -)."""
-
-    def compute(model, train, test):
-        s, si = nearest_neighbour(*train, *test, self_influence)
-        return s, si, Cost()
-
-    return _run("nn_input", model, train, test, batch_size, compute)
+    scores, selfs = nearest_neighbour(*train, *test, s.self_influence)
+    return scores, selfs, Cost()
 
 
-@register(
-    "data_attribution", "nn_representation", kind="baseline", cost_unit="passes", metric=METRIC
-)
-def nn_representation(
-    model: TrainedClassifier,
-    train: Data,
-    test: Data,
-    *,
-    self_influence: bool = False,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> DataAttribution:
+def _nn_representation(model: TrainedClassifier, train: Data, test: Data, s: Settings):
     """Signed cosine similarity of the model's last hidden representation."""
+    (xr, yr), (xt, yt) = train, test
+    rr, rt = representation(model, xr), representation(model, xt)
+    scores, selfs = nearest_neighbour(rr, yr, rt, yt, s.self_influence)
+    return scores, selfs, Cost(forward=2)
 
-    def compute(model, train, test):
-        (xr, yr), (xt, yt) = train, test
-        s, si = nearest_neighbour(
-            representation(model, xr),
-            yr,
-            representation(model, xt),
-            yt,
-            self_influence,
-        )
-        return s, si, Cost(forward=2)
 
-    return _run("nn_representation", model, train, test, batch_size, compute)
+# the registered methods: name, scores, kind and cost unit
+grad_dot = _method("grad_dot", _preconditioned(_no_preconditioner), needs_gradients=True)
+if_exact = _method("if_exact", _preconditioned(_exact_hessian), needs_gradients=True)
+if_cg = _method("if_cg", _preconditioned(_cg), needs_gradients=True)
+if_lissa = _method("if_lissa", _preconditioned(_lissa), needs_gradients=True)
+ekfac = _method("ekfac", _preconditioned(_ekfac), needs_gradients=True)
+grad_cos = _method("grad_cos", _grad_cos, needs_gradients=True)
+tracin = _method("tracin", _tracin, needs_gradients=True)
+trak_scores = _method("trak", _trak, needs_gradients=True)
+representer_points = _method("representer", _representer)
+random_attribution = _method("random", _random, kind="baseline", cost_unit="none")
+nn_input = _method("nn_input", _nn_input, kind="baseline", cost_unit="none")
+nn_representation = _method("nn_representation", _nn_representation, kind="baseline")

@@ -18,14 +18,14 @@ from collections.abc import Callable
 import torch
 
 from interplab.methods.data_attribution.gradients import loss_grad_batches, measurement_grads
-from interplab.models.classifiers import ClassifierSpec
+from interplab.models.classifiers import AnySpec
 
 Tensor = torch.Tensor
 Precondition = Callable[[Tensor], Tensor]  # [k, params] -> [k, params]
 
 
 def preconditioned_scores(
-    spec: ClassifierSpec,
+    spec: AnySpec,
     theta: Tensor,
     train: tuple[Tensor, Tensor],
     test: tuple[Tensor, Tensor],

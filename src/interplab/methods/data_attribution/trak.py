@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from interplab.errors import ConfigError
 from interplab.methods.data_attribution.gradients import measurement_grads
 from interplab.methods.data_attribution.scoring import identity, preconditioned_scores
 from interplab.models.classifiers import TrainedClassifier, margin
@@ -106,4 +107,6 @@ def tracin(
         total = lr * s if total is None else total + lr * s
         if si is not None:
             selfs = lr * si if selfs is None else selfs + lr * si
+    if total is None:
+        raise ConfigError("TracIn sums over the training checkpoints, and this model has none")
     return total, selfs

@@ -15,6 +15,7 @@ One call shape: ``fn(source, *, d_latent, seed=0, batch_size=1024, steps=2000, *
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from interplab.methods import registry
@@ -44,114 +45,70 @@ def fit_dictionary(
     )
 
 
-def _train(
-    source: Any, activation: str, transcoder: bool, d_latent: int, **fields: Any
-) -> TrainedDictionary:
-    src = as_source(source, transcoder=transcoder)
-    config = DictionaryConfig(
-        d_in=src.d_in,
-        d_latent=d_latent,
-        activation=activation,
-        d_out=src.d_out if transcoder else None,
-        **fields,
-    )
-    return train_dictionary(src, config)
-
-
-_SAE = dict(kind="method", cost_unit="passes", metric=METRIC, needs_gradients=True)
-
-
-@register("dictionaries", "sae-relu", **_SAE)
-def sae_relu(
-    source: Any,
+def _method(
+    name: str,
+    pyname: str,
+    doc: str,
+    activation: str,
     *,
-    d_latent: int,
-    seed: int = 0,
-    batch_size: int = 1024,
-    steps: int = 2000,
-    **settings: Any,
-) -> TrainedDictionary:
-    """ReLU SAE with an L1 penalty."""
-    return _train(
-        source, "relu", False, d_latent, seed=seed, batch_size=batch_size, steps=steps, **settings
-    )
+    transcoder: bool = False,
+    trained: bool = True,
+) -> Callable[..., TrainedDictionary]:
+    """Register ``dictionaries/name``: a dictionary with ``activation`` latents on ``source``
+    (a transcoder: from the source's input to its output), trained by
+    :func:`.train.train_dictionary`; ``trained=False`` is the control, kept at its seeded random
+    initialisation (``steps`` is ignored, cost 0)."""
+
+    def fn(
+        source: Any,
+        *,
+        d_latent: int,
+        seed: int = 0,
+        batch_size: int = 1024,
+        steps: int = 2000,
+        **settings: Any,
+    ) -> TrainedDictionary:
+        src = as_source(source, transcoder=transcoder)
+        config = DictionaryConfig(
+            d_in=src.d_in,
+            d_latent=d_latent,
+            activation=activation,
+            d_out=src.d_out if transcoder else None,
+            seed=seed,
+            batch_size=batch_size,
+            steps=steps if trained else 0,
+            **settings,
+        )
+        if not trained:
+            return TrainedDictionary(SparseDictionary(config).eval(), config, cost=Cost())
+        return train_dictionary(src, config)
+
+    fn.__name__ = fn.__qualname__ = pyname
+    fn.__doc__ = doc
+    if trained:
+        register("dictionaries", name, metric=METRIC, needs_gradients=True)(fn)
+    else:
+        register("dictionaries", name, kind="baseline", cost_unit="none", metric=METRIC)(fn)
+    return fn
 
 
-@register("dictionaries", "sae-topk", **_SAE)
-def sae_topk(
-    source: Any,
-    *,
-    d_latent: int,
-    seed: int = 0,
-    batch_size: int = 1024,
-    steps: int = 2000,
-    **settings: Any,
-) -> TrainedDictionary:
-    """TopK SAE (``k`` latents per sample)."""
-    return _train(
-        source, "topk", False, d_latent, seed=seed, batch_size=batch_size, steps=steps, **settings
-    )
-
-
-@register("dictionaries", "sae-jumprelu", **_SAE)
-def sae_jumprelu(
-    source: Any,
-    *,
-    d_latent: int,
-    seed: int = 0,
-    batch_size: int = 1024,
-    steps: int = 2000,
-    **settings: Any,
-) -> TrainedDictionary:
-    """JumpReLU SAE with an L0 penalty."""
-    return _train(
-        source,
-        "jumprelu",
-        False,
-        d_latent,
-        seed=seed,
-        batch_size=batch_size,
-        steps=steps,
-        **settings,
-    )
-
-
-@register("dictionaries", "transcoder", **_SAE)
-def transcoder(
-    source: Any,
-    *,
-    d_latent: int,
-    seed: int = 0,
-    batch_size: int = 1024,
-    steps: int = 2000,
-    **settings: Any,
-) -> TrainedDictionary:
-    """TopK transcoder from the source's input to its output."""
-    return _train(
-        source, "topk", True, d_latent, seed=seed, batch_size=batch_size, steps=steps, **settings
-    )
-
-
-@register("dictionaries", "random", kind="baseline", cost_unit="none", metric=METRIC)
-def random_dictionary(
-    source: Any,
-    *,
-    d_latent: int,
-    seed: int = 0,
-    batch_size: int = 1024,
-    steps: int = 2000,
-    **settings: Any,
-) -> TrainedDictionary:
-    """The ReLU architecture at its seeded random initialisation, never trained (``steps`` is
-    ignored)."""
-    src = as_source(source)
-    config = DictionaryConfig(
-        d_in=src.d_in,
-        d_latent=d_latent,
-        activation="relu",
-        seed=seed,
-        batch_size=batch_size,
-        steps=0,
-        **settings,
-    )
-    return TrainedDictionary(SparseDictionary(config).eval(), config, cost=Cost())
+sae_relu = _method("sae-relu", "sae_relu", "ReLU SAE with an L1 penalty.", "relu")
+sae_topk = _method("sae-topk", "sae_topk", "TopK SAE (``k`` latents per sample).", "topk")
+sae_jumprelu = _method(
+    "sae-jumprelu", "sae_jumprelu", "JumpReLU SAE with an L0 penalty.", "jumprelu"
+)
+transcoder = _method(
+    "transcoder",
+    "transcoder",
+    "TopK transcoder from the source's input to its output.",
+    "topk",
+    transcoder=True,
+)
+random_dictionary = _method(
+    "random",
+    "random_dictionary",
+    "The ReLU architecture at its seeded random initialisation, never trained (``steps`` is "
+    "ignored).",
+    "relu",
+    trained=False,
+)

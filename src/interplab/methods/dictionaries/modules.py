@@ -27,13 +27,13 @@ class _JumpReLU(torch.autograd.Function):
     ``-(θ/ε) K((z-θ)/ε)`` with a rectangle kernel K of bandwidth ε."""
 
     @staticmethod
-    def forward(ctx, z, threshold, bandwidth: float):  # type: ignore[override]
+    def forward(ctx, z, threshold, bandwidth: float):
         ctx.save_for_backward(z, threshold)
         ctx.bandwidth = bandwidth
         return z * (z > threshold).to(z.dtype)
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         z, threshold = ctx.saved_tensors
         eps = ctx.bandwidth
         grad_z = grad * (z > threshold).to(z.dtype)
@@ -45,13 +45,13 @@ class _Step(torch.autograd.Function):
     """``H(z - θ)``, with pseudo-gradient ``-(1/ε) K((z-θ)/ε)`` for θ and none for z."""
 
     @staticmethod
-    def forward(ctx, z, threshold, bandwidth: float):  # type: ignore[override]
+    def forward(ctx, z, threshold, bandwidth: float):
         ctx.save_for_backward(z, threshold)
         ctx.bandwidth = bandwidth
         return (z > threshold).to(z.dtype)
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         z, threshold = ctx.saved_tensors
         eps = ctx.bandwidth
         grad_t = (-(1.0 / eps) * _rectangle((z - threshold) / eps) * grad).sum(0)
@@ -158,4 +158,4 @@ class SparseDictionary(nn.Module):
 
     @torch.no_grad()
     def normalize_decoder(self) -> None:
-        self.W_dec /= self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))

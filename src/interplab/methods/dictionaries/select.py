@@ -25,6 +25,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from typing import Any
 
 import torch
 
@@ -161,9 +162,8 @@ def sweep_sparsity(
     dictionaries: list[SparseDictionary] = []
     seconds = 0.0
     for value in ladder:
-        trained = train_dictionary(
-            source, dataclasses.replace(config, **{field: value}, steps=steps)
-        )
+        changes: dict[str, Any] = {field: value, "steps": steps}
+        trained = train_dictionary(source, dataclasses.replace(config, **changes))
         seconds += trained.seconds
         with torch.no_grad():
             latents = trained.dictionary.encode(held_out_x.float())

@@ -21,9 +21,9 @@ by patching its top units back (restoration) and only the others (leftover).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -32,7 +32,7 @@ from interplab.core.sites import HEAD_AXIS, Site
 from interplab.errors import ConfigError, ShapeError, unknown_name
 from interplab.methods import registry
 from interplab.methods.base import Cost, Result
-from interplab.methods.registry import register
+from interplab.methods.registry import Kind, register
 
 Tensor = torch.Tensor
 Unit = tuple[Site, "int | None"]  # index None: the whole site (e.g. a whole MLP's output)
@@ -156,7 +156,35 @@ class _Run:
     cl: Tensor
     fl: Tensor
     output_position: int | None
+    seed: int
     start: float
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    def change_scores(self) -> Tensor:
+        cc, fc = self.clean_cache, self.fail_cache
+        return torch.stack([_unit_sum((cc[s] - fc[s]).abs(), s, i) for s, i in self.units], 1)
+
+    def patching_scores(self, model: Any, failing: Any) -> Tensor:
+        cl, fl, n, units = self.cl, self.fl, len(self.cl), self.units
+        base = _metric(self.fail_logits, cl, fl)
+        cols = []
+        for j in range(len(units)):
+            chosen = torch.zeros(n, len(units), dtype=torch.bool)
+            chosen[:, j] = True
+            out = select_logits(
+                patch_units(model, self.clean_cache, self.fail_cache, failing, units, chosen),
+                self.output_position,
+            )
+            cols.append(_metric(out, cl, fl) - base)
+        return torch.stack(cols, 1)
+
+    def gradient_scores(self, model: Any, failing: Any) -> Tensor:
+        grads = _site_grads(model, failing, self.sites, self.cl, self.fl, self.output_position)
+        cc, fc = self.clean_cache, self.fail_cache
+        return torch.stack([_unit_sum(grads[s] * (cc[s] - fc[s]), s, i) for s, i in self.units], 1)
 
     def explanation(
         self, method: str, scores: Tensor, forward: int, backward: int
@@ -180,6 +208,7 @@ def _prepare(
     units: Sequence[Unit],
     clean_labels: Tensor | None,
     output_position: int | None,
+    seed: int = 0,
 ) -> _Run:
     """Three forward passes: clean and failing with caches, and the clean predictions."""
     start = time.perf_counter()
@@ -198,6 +227,7 @@ def _prepare(
         cl,
         fail_logits.argmax(-1),
         output_position,
+        seed,
         start,
     )
 
@@ -234,88 +264,109 @@ def explain_failure(
     )
 
 
-_EXPLAINER = dict(cost_unit="passes", metric=EXPLAIN_METRIC)
+class Scored(Protocol):
+    """What an explainer's score reads from a prepared run: units are its site's units here
+    (:class:`_Run`) or a dictionary's latents (:mod:`.features`)."""
+
+    @property
+    def cl(self) -> Tensor: ...  # the clean labels [batch]
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def n_units(self) -> int: ...
+
+    def change_scores(self) -> Tensor: ...
+
+    def patching_scores(self, model: Any, failing: Any) -> Tensor: ...
+
+    def gradient_scores(self, model: Any, failing: Any) -> Tensor: ...
 
 
-@register("failures", "random", kind="baseline", **_EXPLAINER)
-def random_units(
-    model: Any,
-    clean: Any,
-    failing: Any,
-    *,
-    units: Sequence[Unit],
-    clean_labels: Tensor | None = None,
-    output_position: int | None = None,
-    seed: int = 0,
-) -> FailureExplanation:
-    """Seeded uniform scores (the control)."""
-    run = _prepare(model, clean, failing, units, clean_labels, output_position)
-    gen = torch.Generator().manual_seed(seed)
-    return run.explanation("random", torch.rand(len(run.cl), len(units), generator=gen), 3, 0)
+#: (model, failing inputs, prepared run) -> (scores [batch, n_units], forward passes beyond
+#: the three that prepared the run, backward passes)
+Score = Callable[[Any, Any, Scored], tuple[Tensor, int, int]]
 
 
-@register("failures", "activation_change", kind="baseline", **_EXPLAINER)
-def activation_change(
-    model: Any,
-    clean: Any,
-    failing: Any,
-    *,
-    units: Sequence[Unit],
-    clean_labels: Tensor | None = None,
-    output_position: int | None = None,
-    seed: int = 0,
-) -> FailureExplanation:
-    """|a_clean - a_fail| summed over each unit (no model reasoning)."""
-    run = _prepare(model, clean, failing, units, clean_labels, output_position)
-    cc, fc = run.clean_cache, run.fail_cache
-    scores = torch.stack([_unit_sum((cc[s] - fc[s]).abs(), s, i) for s, i in units], 1)
-    return run.explanation("activation_change", scores, 3, 0)
+class Explainer:
+    """A registered failure explainer. Called with the shape of :func:`explain_failure`, it
+    scores ``units``; :attr:`score` scores any prepared run (the latents of a dictionary in
+    :func:`.features.explain_failure_features`), so one registration serves both."""
+
+    def __init__(self, name: str, doc: str, score: Score) -> None:
+        self.name, self.score = name, score
+        self.__name__ = self.__qualname__ = name
+        self.__doc__ = doc
+
+    def __call__(
+        self,
+        model: Any,
+        clean: Any,
+        failing: Any,
+        *,
+        units: Sequence[Unit],
+        clean_labels: Tensor | None = None,
+        output_position: int | None = None,
+        seed: int = 0,
+    ) -> FailureExplanation:
+        run = _prepare(model, clean, failing, units, clean_labels, output_position, seed)
+        scores, forward, backward = self.score(model, failing, run)
+        return run.explanation(self.name, scores, 3 + forward, backward)
 
 
-@register("failures", "activation", kind="method", **_EXPLAINER)
-def activation(
-    model: Any,
-    clean: Any,
-    failing: Any,
-    *,
-    units: Sequence[Unit],
-    clean_labels: Tensor | None = None,
-    output_position: int | None = None,
-    seed: int = 0,
-) -> FailureExplanation:
-    """Exact: one run per unit with that unit patched to its clean value; score = Δm."""
-    run = _prepare(model, clean, failing, units, clean_labels, output_position)
-    cl, fl, n = run.cl, run.fl, len(run.cl)
-    base = _metric(run.fail_logits, cl, fl)
-    cols = []
-    for j in range(len(units)):
-        chosen = torch.zeros(n, len(units), dtype=torch.bool)
-        chosen[:, j] = True
-        out = select_logits(
-            patch_units(model, run.clean_cache, run.fail_cache, failing, units, chosen),
-            output_position,
-        )
-        cols.append(_metric(out, cl, fl) - base)
-    return run.explanation("activation", torch.stack(cols, 1), 3 + len(units), 0)
+def _explainer(
+    name: str, doc: str, score: Score, *, kind: Kind = "method", needs_gradients: bool = False
+) -> Explainer:
+    fn = Explainer(name, doc, score)
+    register(
+        "failures",
+        name,
+        kind=kind,
+        cost_unit="passes",
+        metric=EXPLAIN_METRIC,
+        needs_gradients=needs_gradients,
+    )(fn)
+    return fn
 
 
-@register("failures", "attribution", kind="method", needs_gradients=True, **_EXPLAINER)
-def attribution(
-    model: Any,
-    clean: Any,
-    failing: Any,
-    *,
-    units: Sequence[Unit],
-    clean_labels: Tensor | None = None,
-    output_position: int | None = None,
-    seed: int = 0,
-) -> FailureExplanation:
-    """Attribution patching: ∂m/∂a · (a_clean - a_fail) per unit, from one backward pass."""
-    run = _prepare(model, clean, failing, units, clean_labels, output_position)
-    grads = _site_grads(model, failing, run.sites, run.cl, run.fl, output_position)
-    cc, fc = run.clean_cache, run.fail_cache
-    scores = torch.stack([_unit_sum(grads[s] * (cc[s] - fc[s]), s, i) for s, i in units], 1)
-    return run.explanation("attribution", scores, 4, 1)
+def _random_scores(model: Any, failing: Any, run: Scored) -> tuple[Tensor, int, int]:
+    gen = torch.Generator().manual_seed(run.seed)
+    return torch.rand(len(run.cl), run.n_units, generator=gen), 0, 0
+
+
+def _change_scores(model: Any, failing: Any, run: Scored) -> tuple[Tensor, int, int]:
+    return run.change_scores(), 0, 0
+
+
+def _patching_scores(model: Any, failing: Any, run: Scored) -> tuple[Tensor, int, int]:
+    return run.patching_scores(model, failing), run.n_units, 0
+
+
+def _attribution_scores(model: Any, failing: Any, run: Scored) -> tuple[Tensor, int, int]:
+    return run.gradient_scores(model, failing), 1, 1
+
+
+random_units = _explainer(
+    "random", "Seeded uniform scores (the control).", _random_scores, kind="baseline"
+)
+activation_change = _explainer(
+    "activation_change",
+    "|a_clean - a_fail| summed over each unit (no model reasoning).",
+    _change_scores,
+    kind="baseline",
+)
+activation = _explainer(
+    "activation",
+    "Exact: one run per unit with that unit patched to its clean value; score = Δm.",
+    _patching_scores,
+)
+attribution = _explainer(
+    "attribution",
+    "Attribution patching: ∂m/∂a · (a_clean - a_fail) per unit, from one backward pass.",
+    _attribution_scores,
+    needs_gradients=True,
+)
 
 
 def _site_grads(

@@ -31,8 +31,10 @@ import torch
 from interplab.core.interventions import Patch
 from interplab.core.sites import Site
 from interplab.errors import ConfigError, ShapeError, unknown_name
+from interplab.methods import registry
 from interplab.methods.base import Cost, Result
 from interplab.methods.failures.explain import (
+    Explainer,
     _metric,
     _site_grads,
     explainers,
@@ -100,6 +102,44 @@ def _check(model: Any, site: Site, dictionary: Any) -> None:
         raise ConfigError("dictionary must be a SparseDictionary (interplab.methods.dictionaries)")
 
 
+@dataclass(frozen=True, eq=False)
+class _LatentRun:
+    """A prepared run whose units are the latents of ``dictionary`` at ``site`` (what a
+    registered :class:`~.explain.Explainer` scores): ``deltas`` [batch, d_latent, d_in] is
+    each latent's change in contribution from the failing to the clean run."""
+
+    site: Site
+    deltas: Tensor
+    a_fail: Tensor
+    fail_logits: Tensor
+    cl: Tensor
+    fl: Tensor
+    output_position: int | None
+    seed: int
+
+    @property
+    def n_units(self) -> int:
+        return self.deltas.shape[1]
+
+    def change_scores(self) -> Tensor:
+        return self.deltas.norm(dim=-1)
+
+    def patching_scores(self, model: Any, failing: Any) -> Tensor:
+        base = _metric(self.fail_logits, self.cl, self.fl)
+        cols = []
+        with torch.no_grad():
+            for i in range(self.n_units):
+                patch = Patch(self.site, value=self.a_fail + self.deltas[:, i])
+                out = select_logits(model.run_with(failing, [patch]), self.output_position)
+                cols.append(_metric(out, self.cl, self.fl) - base)
+        return torch.stack(cols, 1)
+
+    def gradient_scores(self, model: Any, failing: Any) -> Tensor:
+        site = self.site
+        g = _site_grads(model, failing, [site], self.cl, self.fl, self.output_position)[site]
+        return (self.deltas * g.unsqueeze(1)).sum(-1)  # g: [batch, d_in]
+
+
 def explain_failure_features(
     model: Any,
     clean: Any,
@@ -113,9 +153,13 @@ def explain_failure_features(
     seed: int = 0,
 ) -> FeatureFailureExplanation:
     """Score every latent of ``dictionary`` (an SAE on ``site``, activations [batch, d_in]) for
-    carrying the failure on each (clean, failing) pair."""
+    carrying the failure on each (clean, failing) pair, with the registered explainer
+    ``method`` (one of :func:`~.explain.explainers`)."""
     if method not in explainers():
         raise unknown_name("failure explainer", method, explainers())
+    explainer = registry.get("failures", method).fn
+    if not isinstance(explainer, Explainer):
+        raise ConfigError(f"failure explainer {method!r} cannot score dictionary latents")
     start = time.perf_counter()
     _check(model, site, dictionary)
     _, cc = model.run_with_cache(clean, [site])
@@ -131,25 +175,9 @@ def explain_failure_features(
     fail_logits = select_logits(fail_out, output_position)
     cl = clean_pred if clean_labels is None else torch.as_tensor(clean_labels, dtype=torch.long)
     fl = fail_logits.argmax(-1)
-    n, d_latent = len(cl), dictionary.W_dec.shape[0]
     deltas = latent_deltas(dictionary, a_clean, a_fail)  # [batch, latent, d_in]
-    fwd, bwd = 3, 0
-    if method == "random":
-        scores = torch.rand(n, d_latent, generator=torch.Generator().manual_seed(seed))
-    elif method == "activation_change":
-        scores = deltas.norm(dim=-1)
-    elif method == "activation":
-        base = _metric(fail_logits, cl, fl)
-        cols = []
-        with torch.no_grad():
-            for i in range(d_latent):
-                out = model.run_with(failing, [Patch(site, value=a_fail + deltas[:, i])])
-                cols.append(_metric(select_logits(out, output_position), cl, fl) - base)
-        scores, fwd = torch.stack(cols, 1), fwd + d_latent
-    else:
-        g = _site_grads(model, failing, [site], cl, fl, output_position)[site]  # [batch, d_in]
-        scores = (deltas * g.unsqueeze(1)).sum(-1)
-        fwd, bwd = fwd + 1, 1
+    run = _LatentRun(site, deltas, a_fail, fail_logits, cl, fl, output_position, seed)
+    scores, forward, backward = explainer.score(model, failing, run)
     return FeatureFailureExplanation(
         site,
         dictionary,
@@ -158,6 +186,6 @@ def explain_failure_features(
         cl,
         fl,
         output_position,
-        cost=Cost(forward=fwd, backward=bwd),
+        cost=Cost(forward=3 + forward, backward=backward),
         seconds=time.perf_counter() - start,
     )

@@ -39,7 +39,8 @@ class LossScore:
         self.seed = seed
 
     def fit(self, batch) -> LossScore:
-        self.scores_, self.details_ = self.score(batch), {}
+        self.scores_ = self.score(batch)
+        self.details_: dict[str, object] = {}
         return self
 
     def score(self, batch) -> Tensor:
@@ -85,7 +86,8 @@ class RandomScore:
         self.gen = torch.Generator().manual_seed(seed)
 
     def fit(self, batch) -> RandomScore:
-        self.scores_, self.details_ = self.score(batch), {}
+        self.scores_ = self.score(batch)
+        self.details_: dict[str, object] = {}
         return self
 
     def score(self, batch) -> Tensor:

@@ -72,6 +72,8 @@ class Batch:
 
     def logits_from_hidden(self, hidden: Tensor) -> Tensor:
         """The model's output with the activations at ``site`` replaced by ``hidden`` [n, width]."""
+        if self.site is None:
+            raise ConfigError("patching hidden activations needs a site: pass site=")
         value = hidden.reshape(self.activations.shape).to(self.activations.dtype)
         self.passes += 1
         with torch.no_grad():

@@ -1,20 +1,12 @@
-"""Linear probes, scikit-learn style, with a control task for selectivity (Hewitt & Liang 2019).
+"""Linear probes: does a site hold a variable (or a concept) linearly?
 
     probe = LinearProbe().fit(X_train, y_train)
-    acc = probe.score(X_test, y_test)
-    types = token_position_types(inputs)      # one (token, position) type per example
-    result = probe_selectivity(X, y, types)   # accuracy on y minus accuracy on a control task
+    result = probe_selectivity(X, y, token_position_types(inputs))
 
-The control task gives every *type* a random label drawn from the real labels' distribution,
-fixed per type: a probe that merely memorises types scores well on it; selectivity = real
-accuracy - control accuracy rewards probes that read the variable. The control task is only
-informative when there are many types and its labels vary: on a 3-token vocabulary with the
-token as the type, all three types often draw the same label and the control is constant (every
-probe then scores 1.0 on it and selectivity is 0 or negative whatever the site holds). Hence
-(token, position) types, and :func:`control_task` refuses a degenerate control
-(:class:`DegenerateControlTask`, with the reason) instead of returning a meaningless number.
-
-Shapes: n = examples, d = features, c = classes.
+:mod:`.probe`: probes, scikit-learn style, scored by selectivity against a control task
+(Hewitt & Liang 2019; the module docstring says when a control task is informative).
+:mod:`.concept`: concept scorers (a probe, a sparse probe, a direction, random), registered in
+the ``probing`` family and scored by AUROC.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ through the registry. Cost: ``evaluations`` = rows the score function was evalua
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import torch
@@ -174,9 +175,13 @@ def _kernel_shap_once(
     return torch.cat([phi, (total - phi.sum())[None]]), v0
 
 
-@registry.register(
-    "rationales", "kernel_shap", kind="method", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
+#: registers a black-box method: judged by its evaluations of the model's score
+_black_box = partial(
+    registry.register, "rationales", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
 )
+
+
+@_black_box("kernel_shap", kind="method")
 def kernel_shap(
     model: DecisionModel,
     x: Tensor,
@@ -228,9 +233,7 @@ def integrated_gradients(
     return _result("integrated_gradients", model, x, values, base, steps, start)
 
 
-@registry.register(
-    "rationales", "occlusion", kind="method", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
-)
+@_black_box("occlusion", kind="method")
 def occlusion(model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0) -> Attributions:
     """score(x) minus score(x with one feature set to the background's reference value)."""
     x, background, start = _rows(model, x, baseline)
@@ -242,9 +245,7 @@ def occlusion(model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 
     return _result("occlusion", model, x, out[0] - out[1:-1], float(out[-1]), d + 2, start)
 
 
-@registry.register(
-    "rationales", "permutation", kind="baseline", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
-)
+@_black_box("permutation", kind="baseline")
 def permutation(
     model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0
 ) -> Attributions:
@@ -263,9 +264,7 @@ def permutation(
     )
 
 
-@registry.register(
-    "rationales", "random", kind="baseline", cost_unit="evaluations", metric=ATTRIBUTION_METRIC
-)
+@_black_box("random", kind="baseline")
 def random_attribution(
     model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0
 ) -> Attributions:

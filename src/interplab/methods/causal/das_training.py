@@ -67,7 +67,9 @@ class _Rotation(nn.Module):
 
     @property
     def basis(self) -> Tensor:  # [d, k]
-        return self.lin.weight.T
+        weight = self.lin.weight  # the orthogonal parametrisation computes it on access
+        assert isinstance(weight, Tensor)
+        return weight.T
 
 
 def swap_fn(source: Tensor, basis: Tensor, positions: Sequence[int] | None = None):
