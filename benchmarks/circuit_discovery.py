@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from interplab.bench.tracks.circuits import _metric, load
+from interplab.bench.tracks.circuits import load, metric_for
 from interplab.eval.circuits import edge_auroc
 from interplab.methods.circuits import find_circuit
 
@@ -37,14 +37,18 @@ def main(names: list[str]) -> dict:
         org = load(name)
         out[name] = {}
         for ablation in ABLATIONS:
-            truth = org.truth[ablation]
+            truth = org.truth.per_ablation[ablation]
             row = {}
             for method in METHODS:
                 times = []
                 for _ in range(REPEATS):
                     start = time.perf_counter()
                     res = find_circuit(
-                        method, org.model, org.task, ablation=ablation, metric=_metric(method, org)
+                        method,
+                        org.model,
+                        org.tasks["score"],
+                        ablation=ablation,
+                        metric=metric_for(method, org),
                     )
                     times.append(time.perf_counter() - start)
                 row[method] = {
@@ -54,7 +58,7 @@ def main(names: list[str]) -> dict:
                     "backward": res.cost.backward,
                 }
             ratios.append(row["acdc"]["seconds"] / max(row["eap"]["seconds"], 1e-6))
-            if org.kind == "compiled":
+            if org.info.get("kind") == "compiled":
                 acdc_compiled.append(row["acdc"]["seconds"])
             out[name][ablation] = row
     return {

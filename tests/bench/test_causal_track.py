@@ -124,10 +124,7 @@ def test_das_rows_exist_and_separate_from_the_random_alignment():
 def test_das_never_trains_on_the_scoring_pairs(monkeypatch):
     """DAS's own pairs skip the interchange pairs the hypothesis is scored on. With 20,000
     scoring pairs (a third of all 59,049) a search that ignored them would draw ~85 of them."""
-    import importlib
-
-    # the package exports the function das, so its module is fetched by name
-    das_module = importlib.import_module("interplab.methods.causal.das")
+    from interplab.methods.causal import das_training as das_module
 
     seen: list[tuple] = []
 
@@ -149,7 +146,7 @@ def test_das_never_trains_on_the_scoring_pairs(monkeypatch):
 
 
 def test_search_pairs_skip_what_they_are_told_to():
-    from interplab.methods.causal.das import _search_pairs
+    from interplab.methods.causal.das_training import _search_pairs
 
     free = _search_pairs(3, 20, 0, set())
     banned = set(free[:3])

@@ -254,7 +254,8 @@ def _row_tuple(job: Any, row: dict) -> tuple:
         if math.isnan(value):
             value, reason = None, reason or "not a number"
         elif math.isinf(value):
-            value, reason = None, reason or ("+infinity" if value > 0 else "-infinity")
+            reason = reason or ("+infinity" if value > 0 else "-infinity")
+            value = None
     elif reason is None:
         reason = "no value"
     return (

@@ -267,3 +267,24 @@ class Track:
     def run(self, job: Job) -> JobOutput:
         """Score one job (the track's ``score``)."""
         return self.score(job)
+
+
+#: the Track fields a track module declares as module-level names (see :func:`module_track`)
+_MODULE_NAMES = {
+    "organisms": "ORGANISMS",
+    "methods": "METHODS",
+    "ablations": "ABLATIONS",
+    "suites": "SUITES",
+    "score": "run_job",
+}
+
+
+def module_track(namespace: Mapping[str, Any], **fields: Any) -> Track:
+    """The ``TRACK`` of a track module, which passes its ``globals()``: ``organisms``,
+    ``methods``, ``ablations``, ``suites`` and ``score`` are the module's ``ORGANISMS``,
+    ``METHODS``, ``ABLATIONS``, ``SUITES`` and ``run_job`` where it defines them, ``families``
+    is ``(name,)``; ``fields`` (at least ``name``) give the rest and override these."""
+    if "name" not in fields:
+        raise ConfigError("module_track needs the track's name")
+    found = {f: namespace[n] for f, n in _MODULE_NAMES.items() if n in namespace}
+    return Track(**{"families": (fields["name"],), **found, **fields})

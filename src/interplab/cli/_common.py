@@ -54,6 +54,21 @@ def default_threads() -> int:
     return max(1, min(4, n - busy))
 
 
+def progress_option(help: str) -> Any:
+    """The ``--progress/--no-progress`` option (on by default): progress on stderr."""
+    return typer.Option(True, "--progress/--no-progress", help=help)
+
+
+def json_file_option(help: str) -> Any:
+    """The ``--json PATH`` option of a command that writes its result as JSON (None: not)."""
+    return typer.Option(None, "--json", help=help)
+
+
+def html_file_option(help: str) -> Any:
+    """The ``--html PATH`` option of a command that writes an HTML page (None: not)."""
+    return typer.Option(None, "--html", help=help)
+
+
 def task_options(task: str, lm: Any) -> dict[str, Any]:
     """Options a named task needs from the model: induction draws tokens from the model's
     vocabulary and starts with a BOS token only where the model file asks for one."""

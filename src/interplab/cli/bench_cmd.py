@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -130,27 +131,21 @@ def bench(
             err=True,
         )
         raise typer.Exit(INTERRUPTED_EXIT) from None
-    report_path = None
-    if not no_report:
-        from interplab.report.html import render_report
-
-        report_path = render_report(out)
+    report_path = _report_and_json(
+        out,
+        no_report,
+        as_json,
+        {
+            "suite": bench_spec.name,
+            "seed": bench_spec.seed,
+            "total": summary.total,
+            "skipped": summary.skipped,
+            "done": summary.done,
+            "failed": summary.failed,
+            "seconds": round(summary.seconds, 2),
+        },
+    )
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "suite": bench_spec.name,
-                    "seed": bench_spec.seed,
-                    "total": summary.total,
-                    "skipped": summary.skipped,
-                    "done": summary.done,
-                    "failed": summary.failed,
-                    "seconds": round(summary.seconds, 2),
-                    "results": str(out / "results.json"),
-                    "report": str(report_path) if report_path else None,
-                }
-            )
-        )
         return
     typer.echo(
         f"{summary.done} jobs run, {summary.skipped} already done, {summary.failed} failed "
@@ -180,24 +175,18 @@ def merge(
     from interplab.bench.merge import merge_stores
 
     summary = merge_stores(out, list(inputs))
-    report_path = None
-    if not no_report:
-        from interplab.report.html import render_report
-
-        report_path = render_report(out)
+    _report_and_json(
+        out,
+        no_report,
+        as_json,
+        {
+            "inputs": summary.inputs,
+            "jobs": summary.jobs,
+            "done": summary.done,
+            "failed": summary.failed,
+        },
+    )
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "inputs": summary.inputs,
-                    "jobs": summary.jobs,
-                    "done": summary.done,
-                    "failed": summary.failed,
-                    "results": str(out / "results.json"),
-                    "report": str(report_path) if report_path else None,
-                }
-            )
-        )
         return
     typer.echo(
         f"merged {summary.inputs} stores: {summary.jobs} jobs ({summary.done} done, "
@@ -216,3 +205,20 @@ def report(
             f"{out} is not a directory; pass the --out directory of an `interplab bench` run"
         )
     typer.echo(str(render_report(out)))
+
+
+def _report_and_json(
+    out: Path, no_report: bool, as_json: bool, summary: dict[str, Any]
+) -> Path | None:
+    """Render OUT/report.html (unless ``no_report``) and, with ``as_json``, print ``summary``
+    with the paths of results.json and the report as one JSON line. Returns the report's path
+    (None when it was not rendered)."""
+    report_path = None
+    if not no_report:
+        from interplab.report.html import render_report
+
+        report_path = render_report(out)
+    if as_json:
+        report = str(report_path) if report_path else None
+        typer.echo(json.dumps({**summary, "results": str(out / "results.json"), "report": report}))
+    return report_path

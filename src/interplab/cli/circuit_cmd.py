@@ -12,7 +12,13 @@ from typing import Any
 import typer
 
 from interplab.cli import _common
-from interplab.cli._common import default_threads, task_options
+from interplab.cli._common import (
+    default_threads,
+    html_file_option,
+    json_file_option,
+    progress_option,
+    task_options,
+)
 from interplab.errors import ConfigError, unknown_name
 
 ABLATION_CHOICES = ("mean", "resample", "zero")
@@ -92,14 +98,10 @@ def circuit(
     threads: int = typer.Option(
         default_threads(), "--threads", help="torch CPU threads (default: usable cores, at most 4)."
     ),
-    progress: bool = typer.Option(
-        True, "--progress/--no-progress", help="Progress bars on stderr."
-    ),
-    json_out: Path | None = typer.Option(
-        None, "--json", help="Write every edge's score and the curves as JSON."
-    ),
-    html_out: Path | None = typer.Option(
-        None, "--html", help="Write the interactive page (self-contained, offline)."
+    progress: bool = progress_option("Progress bars on stderr."),
+    json_out: Path | None = json_file_option("Write every edge's score and the curves as JSON."),
+    html_out: Path | None = html_file_option(
+        "Write the interactive page (self-contained, offline)."
     ),
     neuronpedia_out: Path | None = typer.Option(
         None, "--neuronpedia", help="Write the top edges in Neuronpedia's attribution-graph JSON."

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from interplab.cli._common import html_file_option, json_file_option
 from interplab.errors import ConfigError, unknown_name
 
 
@@ -52,12 +53,8 @@ def sae(
         None, "--threads", help="torch CPU threads (default: free cores, at most 4)."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    json_out: Path | None = typer.Option(
-        None, "--json", help="Write the measures and dashboards as JSON."
-    ),
-    html_out: Path | None = typer.Option(
-        None, "--html", help="Write feature dashboards (offline, searchable)."
-    ),
+    json_out: Path | None = json_file_option("Write the measures and dashboards as JSON."),
+    html_out: Path | None = html_file_option("Write feature dashboards (offline, searchable)."),
 ) -> None:
     """Train a sparse dictionary on a language model's activations from an offline corpus.
 

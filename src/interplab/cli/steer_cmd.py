@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from interplab.cli._common import html_file_option, json_file_option, progress_option
 from interplab.errors import ConfigError, unknown_name
 
 CONCEPTS = ("sentiment",)
@@ -65,15 +66,9 @@ def steer(
     threads: int | None = typer.Option(
         None, "--threads", help="torch CPU threads (default: free cores, at most 4)."
     ),
-    progress: bool = typer.Option(
-        True, "--progress/--no-progress", help="Progress lines on stderr."
-    ),
-    json_out: Path | None = typer.Option(
-        None, "--json", help="Write per-prompt scores and the summary as JSON."
-    ),
-    html_out: Path | None = typer.Option(
-        None, "--html", help="Write the page (self-contained, offline)."
-    ),
+    progress: bool = progress_option("Progress lines on stderr."),
+    json_out: Path | None = json_file_option("Write per-prompt scores and the summary as JSON."),
+    html_out: Path | None = html_file_option("Write the page (self-contained, offline)."),
 ) -> None:
     """Steer a language model along a difference-in-means direction, against random directions.
 

@@ -8,6 +8,7 @@ on the per-organism tables (:func:`interplab.report._page.detail`: not the zoo's
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -40,59 +41,58 @@ def _group_artifacts(store: Any, name: str) -> dict[tuple[str, str], dict[str, d
     return grouped
 
 
-def roc_section(store: Any) -> str:
-    grouped = _group_artifacts(store, "roc")
+def _curve_grid(
+    store: Any,
+    artifact: str,
+    intro: str,
+    series: Callable[[dict[str, dict]], dict[str, tuple[Any, Any]]],
+    **plot: Any,
+) -> str:
+    """A grid of one line plot per (organism, ablation) of the ``artifact`` curves, under the
+    heading and note ``intro`` ("" when the run stored none)."""
+    grouped = _group_artifacts(store, artifact)
     if not grouped:
         return ""
-    out = [
-        "<h2 id='roc'>Edge ROC curves</h2><p class='muted'>Edge scores against the ground-truth "
-        "circuit that matches the ablation used (area in the legend).</p><div class='grid'>"
-    ]
+    out = [intro + "<div class='grid'>"]
     for (organism, ablation), by_method in sorted(grouped.items()):
-        series = {
-            f"{m} ({a.get('auc', float('nan')):.2f})": (a["fpr"], a["tpr"])
-            for m, a in sorted(by_method.items())
-        }
         out.append(
             "<div class='card figure'>"
-            + line_plot(
-                series,
-                title=f"{organism} · {ablation}",
-                xlabel="false positive rate",
-                ylabel="true positive rate",
-                diagonal=True,
-                ylim=(0, 1.02),
-            )
+            + line_plot(series(by_method), title=f"{organism} · {ablation}", **plot)
             + "</div>"
         )
     out.append("</div>")
     return "".join(out)
+
+
+def roc_section(store: Any) -> str:
+    return _curve_grid(
+        store,
+        "roc",
+        "<h2 id='roc'>Edge ROC curves</h2><p class='muted'>Edge scores against the ground-truth "
+        "circuit that matches the ablation used (area in the legend).</p>",
+        lambda by_method: {
+            f"{m} ({a.get('auc', float('nan')):.2f})": (a["fpr"], a["tpr"])
+            for m, a in sorted(by_method.items())
+        },
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        diagonal=True,
+        ylim=(0, 1.02),
+    )
 
 
 def faithfulness_section(store: Any) -> str:
-    grouped = _group_artifacts(store, "faithfulness")
-    if not grouped:
-        return ""
-    out = [
+    return _curve_grid(
+        store,
+        "faithfulness",
         "<h2 id='faithfulness'>Faithfulness curves</h2><p class='muted'>f(C) = (m(C) − m(∅)) / "
         "(m(N) − m(∅)) keeping the top-scored edges; CPR is the area under f, CMD the area "
-        "under |1 − f|.</p><div class='grid'>"
-    ]
-    for (organism, ablation), by_method in sorted(grouped.items()):
-        series = {m: (a["percent"], a["f"]) for m, a in sorted(by_method.items())}
-        out.append(
-            "<div class='card figure'>"
-            + line_plot(
-                series,
-                title=f"{organism} · {ablation}",
-                xlabel="% of edges kept",
-                ylabel="faithfulness f",
-                xlog=True,
-            )
-            + "</div>"
-        )
-    out.append("</div>")
-    return "".join(out)
+        "under |1 − f|.</p>",
+        lambda by_method: {m: (a["percent"], a["f"]) for m, a in sorted(by_method.items())},
+        xlabel="% of edges kept",
+        ylabel="faithfulness f",
+        xlog=True,
+    )
 
 
 def circuits_section(store: Any) -> str:

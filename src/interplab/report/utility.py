@@ -230,11 +230,10 @@ def _table(arms: Mapping[str, dict]) -> str:
 def _chosen(art: Mapping[str, Any]) -> str:
     """The hyperparameter each seed chose (e.g. "k = 4, 2, 4"), "–" for arms without one."""
     picks = [
-        p.get("selection")
+        p["selection"]
         for p in (art.get("details") or {}).get("per_seed", [])
-        if isinstance(p, Mapping)
+        if isinstance(p, Mapping) and p.get("selection")
     ]
-    picks = [p for p in picks if p]
     if not picks:
         return "–"
     return f"{picks[0]['param']} = " + ", ".join(

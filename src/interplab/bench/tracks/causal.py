@@ -15,7 +15,7 @@ hypothesis or a tool scored against the ground truth):
     misaligned      control: variables misplaced (random subspaces at the true sites)
     shuffled        control: variables swapped (needs ≥2 located variables)
     das             a discovered alignment: distributed alignment search over the residual
-                    stream (:func:`interplab.methods.causal.das.das_alignment`). Every computed
+                    stream (:func:`interplab.methods.causal.das_training.das_alignment`). Every computed
                     variable of the program (not tokens/indices) that varies on the pool gets a
                     k-dimensional subspace, k = its number of distinct values - 1 (read from the
                     high-level program), at the residual site where DAS's held-out IIA on its
@@ -77,7 +77,7 @@ import random
 import time
 from typing import Any
 
-from interplab.bench.track import Job, JobOutput, Metric, Row, Track
+from interplab.bench.track import Job, JobOutput, Metric, Row, module_track
 from interplab.errors import ConfigError, unknown_name
 from interplab.methods import registry
 
@@ -197,7 +197,7 @@ def _scoring_pairs(inputs, seed: int) -> list[tuple]:
 def _das_hypothesis(organism, model, truth, inputs, seed):
     """(the DAS alignment as a hypothesis, its ``alignment`` artifact)."""
     from interplab.methods.causal import from_subspaces
-    from interplab.methods.causal.das import das_alignment
+    from interplab.methods.causal.das_training import das_alignment
 
     found = das_alignment(
         model,
@@ -400,14 +400,9 @@ def run_job(job: Job) -> JobOutput:
     return job_output(job.organism, job.method, job.seed)
 
 
-TRACK = Track(
+TRACK = module_track(
+    globals(),
     name="causal",
-    families=("causal",),
-    organisms=ORGANISMS,
-    methods=METHODS,
-    ablations=ABLATIONS,
-    suites=SUITES,
-    score=run_job,
     metrics=(
         Metric("counterfactual_accuracy_interchange", headline=True),
         Metric("counterfactual_accuracy_ablation"),

@@ -36,11 +36,12 @@ the scoring task and the truth used, digests of each, and their overlap (0, or t
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Hashable, Mapping
+from typing import Any, cast
 
-from interplab.bench.track import Job, JobOutput, Metric, Row, Track
+from interplab.bench.track import Job, JobOutput, Metric, Row, module_track
 from interplab.errors import ConfigError, VerificationError, unknown_name
-from interplab.zoo.contract import Organism
+from interplab.zoo.contract import CircuitTruth, Organism
 
 COMPILED_PROGRAMS = (
     "reverse",
@@ -120,13 +121,21 @@ def refused(organism: str, ablation: str | None) -> str | None:
     return why(organism, ablation)
 
 
-def _metric(method: str, organism: Organism) -> str:
-    """Gradient methods need a metric whose gradient at the clean run is not zero (logit_diff);
-    patching methods compare with the clean output (L2 for compiled models, whose outputs are
-    not calibrated probabilities and may be numerical; KL for trained ones)."""
+def metric_for(method: str, organism: Organism) -> str:
+    """The metric the track runs ``method`` with on ``organism``. Gradient methods need a
+    metric whose gradient at the clean run is not zero (logit_diff); patching methods compare
+    with the clean output (L2 for compiled models, whose outputs are not calibrated
+    probabilities and may be numerical; KL for trained ones)."""
     if method in ("eap", "eap_ig"):
         return "logit_diff"
     return "l2" if organism.info.get("kind") == "compiled" else "kl"
+
+
+def _circuit_truth(org: Organism) -> CircuitTruth:
+    """The organism's true circuit (a circuits-track organism has one)."""
+    if not isinstance(org.truth, CircuitTruth):
+        raise ConfigError(f"{org.name} has a {org.truth.kind} truth, not a circuit")
+    return org.truth
 
 
 def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[Row], dict]:
@@ -134,7 +143,8 @@ def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[Row], d
     reasons for the ones left out."""
     from interplab.eval.circuits import edge_auroc, node_auroc
 
-    per_ablation, designed = org.truth.per_ablation, org.truth.designed
+    truth_of = _circuit_truth(org)
+    per_ablation, designed = truth_of.per_ablation, truth_of.designed
     truth = per_ablation[ablation]
     other = {"zero": "resample", "resample": "zero", "mean": "zero"}[ablation]
     scored = set(scores.scores)
@@ -210,16 +220,17 @@ def score_job(job: Job, org: Organism) -> JobOutput:
     from interplab.methods.circuits import find_circuit
 
     provenance = org.check_independent()
-    refused = org.truth.checks.get("refused", {})
-    if job.ablation not in org.truth.per_ablation:
+    known = _circuit_truth(org)
+    refused = known.checks.get("refused", {})
+    if job.ablation is None or job.ablation not in known.per_ablation:
         raise VerificationError(
             f"{org.name}: its {job.ablation} truth was refused by its check in "
             f"the weights ({refused.get(job.ablation, 'no truth')}); nothing is "
             "scored against it"
         )
-    truth, designed = org.truth.per_ablation[job.ablation], org.truth.designed
+    truth, designed = known.per_ablation[job.ablation], known.designed
     task, heldout = org.tasks["score"], org.tasks.get("heldout")
-    metric = _metric(job.method, org)
+    metric = metric_for(job.method, org)
     start = time.perf_counter()
     options = {"seed": job.seed} if job.method == "random" else {}
     scores = find_circuit(
@@ -235,7 +246,7 @@ def score_job(job: Job, org: Organism) -> JobOutput:
     else:
         try:
             faith = faithfulness(
-                org.model, heldout, scores, ablation=job.ablation, metric=_metric("acdc", org)
+                org.model, heldout, scores, ablation=job.ablation, metric=metric_for("acdc", org)
             )
         except ConfigError as exc:  # e.g. ablating every edge leaves the metric unchanged
             omitted["cpr"] = omitted["cmd"] = str(exc)
@@ -254,7 +265,8 @@ def score_job(job: Job, org: Organism) -> JobOutput:
         None,
     )
     roc_truth = {"per_ablation": truth, "designed": designed, None: None}[roc_kind]
-    points = roc_points(scores.scores, roc_truth.edges) if roc_truth is not None else []
+    edge_scores = cast("Mapping[Hashable, float]", scores.scores)  # edges are hashable
+    points = roc_points(edge_scores, roc_truth.edges) if roc_truth is not None else []
     artifacts = {
         "roc": {"fpr": [p[0] for p in points], "tpr": [p[1] for p in points], "truth": roc_kind},
         "true_circuit": truth.to_json(),
@@ -264,10 +276,10 @@ def score_job(job: Job, org: Organism) -> JobOutput:
             "ablation": job.ablation,
             "edges": len(truth.edges),
             "designed_edges": len(designed.edges) if designed else None,
-            "source": org.truth.source,
+            "source": known.source,
         },
         "provenance": provenance,
-        "truth_check": {k: v for k, v in org.truth.checks.items() if k != "interchange"},
+        "truth_check": {k: v for k, v in known.checks.items() if k != "interchange"},
         "omitted": omitted,
     }
     if faith is not None:
@@ -294,14 +306,9 @@ METRICS = (
     Metric("method_seconds", better="lower", bookkeeping=True),
 )
 
-TRACK = Track(
+TRACK = module_track(
+    globals(),
     name="circuits",
-    families=("circuits",),
-    organisms=ORGANISMS,
-    methods=METHODS,
-    ablations=ABLATIONS,
-    suites=SUITES,
-    score=run_job,
     metrics=METRICS,
     section="interplab.report.circuits:section",
     refused_fn=refused,

@@ -38,7 +38,7 @@ import functools
 import time
 from typing import Any
 
-from interplab.bench.track import Job, JobOutput, Metric, Track
+from interplab.bench.track import Job, JobOutput, Metric, module_track
 from interplab.errors import ConfigError, unknown_name
 
 ORGANISMS = (
@@ -196,14 +196,9 @@ def run_job(job: Job) -> JobOutput:
     return JobOutput(rows=rows, artifacts=artifacts)
 
 
-TRACK = Track(
+TRACK = module_track(
+    globals(),
     name="data_attribution",
-    families=("data_attribution",),
-    organisms=ORGANISMS,
-    methods=METHODS,
-    ablations=ABLATIONS,
-    suites=SUITES,
-    score=run_job,
     metrics=(
         Metric("lds", headline=True),
         Metric("loo_correlation"),

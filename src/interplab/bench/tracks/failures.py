@@ -58,12 +58,13 @@ Nothing is read from the truth (rule 3 of the design notes):
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 import torch
 
-from interplab.bench.track import Job, JobOutput, Metric, Track
+from interplab.bench.track import Job, JobOutput, Metric, module_track
 from interplab.bench.tracks.failures_population import detection_job, failure_row, superposition_job
 from interplab.errors import ConfigError, unknown_name
 
@@ -83,47 +84,25 @@ METHODS = (
     "random",
 )
 ABLATIONS = (None,)
+#: the methods run on a digits organism (the full suite adds fgsm after pgd) and on trojan-token
+_DIGITS = ("pgd", "activation", "attribution", "neural_cleanse", "feature_synthesis")
+_DIGITS_CONTROLS = ("activation_change", "random")
+_TOKEN = ["gcg", "activation", "attribution", "activation_change", "random"]
 SUITES = {
     "quick": [
-        {
-            "organisms": ["trojan-patch-digits"],
-            "methods": [
-                "pgd",
-                "activation",
-                "attribution",
-                "neural_cleanse",
-                "feature_synthesis",
-                "activation_change",
-                "random",
-            ],
-        },
+        {"organisms": ["trojan-patch-digits"], "methods": [*_DIGITS, *_DIGITS_CONTROLS]},
         {
             "organisms": ["trojan-decoy-digits"],
-            "methods": ["activation", "attribution", "activation_change", "random"],
+            "methods": ["activation", "attribution", *_DIGITS_CONTROLS],
         },
-        {
-            "organisms": ["trojan-token"],
-            "methods": ["gcg", "activation", "attribution", "activation_change", "random"],
-        },
+        {"organisms": ["trojan-token"], "methods": list(_TOKEN)},
     ],
     "full": [
         {
             "organisms": ["trojan-patch-digits", "trojan-decoy-digits", "trojan-blend-digits"],
-            "methods": [
-                "pgd",
-                "fgsm",
-                "activation",
-                "attribution",
-                "neural_cleanse",
-                "feature_synthesis",
-                "activation_change",
-                "random",
-            ],
+            "methods": ["pgd", "fgsm", *_DIGITS[1:], *_DIGITS_CONTROLS],
         },
-        {
-            "organisms": ["trojan-token"],
-            "methods": ["gcg", "activation", "attribution", "activation_change", "random"],
-        },
+        {"organisms": ["trojan-token"], "methods": list(_TOKEN)},
         {
             "organisms": ["population-40"],
             "methods": ["neural_cleanse", "weight_norm", "random"],
@@ -416,18 +395,19 @@ def _explain(
     from interplab.eval.failures import leftover_rate, restoration_rate
     from interplab.methods.failures import explain_failure
 
-    rows, est = [], {}
+    explain = functools.partial(
+        explain_failure,
+        model,
+        units=units,
+        method=job.method,
+        seed=job.seed,
+        output_position=output_position,
+    )
+    rows: list = []
+    est: dict[str, Any] = {}
     clean, bad = adversarial
     if len(clean):
-        e = explain_failure(
-            model,
-            clean,
-            bad,
-            units=units,
-            method=job.method,
-            seed=job.seed,
-            output_position=output_position,
-        )
+        e = explain(clean, bad)
         r, left = restoration_rate(model, clean, bad, e, k), leftover_rate(model, clean, bad, e, k)
         est.update(restoration_rate=r.as_dict(), leftover_rate=left.as_dict())
         est["restoration_curve"] = {
@@ -446,15 +426,7 @@ def _explain(
             )
         )
     clean, bad = triggered
-    e = explain_failure(
-        model,
-        clean,
-        bad,
-        units=units,
-        method=job.method,
-        seed=job.seed,
-        output_position=output_position,
-    )
+    e = explain(clean, bad)
     if truth_units:
         auc = _auroc_estimate(e, truth_units, job.seed)
         est["trojan_localisation_auroc"] = auc
@@ -567,14 +539,10 @@ def _token(job: Job, org: Any) -> JobOutput:
 
 
 # ------------------------------------------------------------------------ detection
-TRACK = Track(
+TRACK = module_track(
+    globals(),
     name="failures",
     families=("failures", "attacks"),
-    organisms=ORGANISMS,
-    methods=METHODS,
-    ablations=ABLATIONS,
-    suites=SUITES,
-    score=run_job,
     metrics=(
         Metric("restoration_rate", headline=True),
         Metric("trojan_localisation_auroc", headline=True),

@@ -24,7 +24,7 @@ def failure_row(
 
 def detection_job(job: Job, n: int) -> JobOutput:
     from interplab.eval.failures import detection_estimate
-    from interplab.methods.attacks import neural_cleanse
+    from interplab.methods.attacks import neural_cleanse, weight_norm
     from interplab.models.trojans import digits
     from interplab.zoo import trojans
 
@@ -38,7 +38,7 @@ def detection_job(job: Job, n: int) -> JobOutput:
             for m in members
         ]
     elif job.method == "weight_norm":
-        scores = [float(sum(p.norm() ** 2 for p in m.model.module.parameters())) for m in members]
+        scores = [weight_norm(m.model).score for m in members]
     elif job.method == "random":
         scores = torch.rand(n, generator=torch.Generator().manual_seed(job.seed)).tolist()
     else:

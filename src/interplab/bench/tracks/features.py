@@ -58,10 +58,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from typing import Any
 
 import torch
 
-from interplab.bench.track import Job, JobOutput, Metric, Row, Track
+from interplab.bench.track import Job, JobOutput, Metric, Row, module_track
 from interplab.core.model import wrap_module
 from interplab.core.sites import Site
 from interplab.data.synthetic import SyntheticConfig, SyntheticFeatures
@@ -193,7 +194,8 @@ def select_hyperparameters(
         held_out_y=held_out_y,
         steps=max(1, steps // SWEEP_FRACTION),
     )
-    return dataclasses.replace(config, **{field: sweep.chosen}), sweep
+    chosen: dict[str, Any] = {field: sweep.chosen}
+    return dataclasses.replace(config, **chosen), sweep
 
 
 def run_feature_job(
@@ -227,13 +229,13 @@ def _organism(organism: str, transcoder: bool, seed: int):
         return "synthetic", source, source.out_directions if transcoder else source.directions
     if sup:
         n, m = int(sup[1]), int(sup[2])
-        source = train_superposition(
+        model = train_superposition(
             SuperpositionConfig(n_features=n, d_hidden=m, sparsity=0.95, steps=2000, seed=seed)
         )
         return (
             "superposition",
-            source,
-            (source.out_directions if transcoder else source.directions)[source.represented],
+            model,
+            (model.out_directions if transcoder else model.directions)[model.represented],
         )
     raise unknown_name("organism", organism, ORGANISMS)
 
@@ -286,6 +288,8 @@ def _run(organism: str, method: str, seed: int, steps: int | None) -> tuple[list
         threshold=THRESHOLD,
         loss_recovered=extra.get("loss_recovered"),
     )
+    # scored against the organism's true directions, so the ground-truth scores are there
+    assert scores.mmcs is not None and scores.f1 is not None and scores.max_cosines is not None
     values = {
         "mmcs": scores.mmcs,
         "feature_f1": scores.f1,
@@ -321,14 +325,10 @@ __all__ = [
 ]
 
 
-TRACK = Track(
+TRACK = module_track(
+    globals(),
     name="features",
     families=("dictionaries",),
-    organisms=ORGANISMS,
-    methods=METHODS,
-    ablations=ABLATIONS,
-    suites=SUITES,
-    score=run_job,
     metrics=(
         Metric("mmcs", headline=True),
         Metric("feature_f1", headline=True),

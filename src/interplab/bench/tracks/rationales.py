@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from interplab.bench.track import Job, JobOutput, Metric, Track
+from interplab.bench.track import Job, JobOutput, Metric, module_track
 from interplab.errors import unknown_name
 
 ORGANISMS = ("credit-rule", "credit-linear", "credit-mlp", "cancer-mlp", "digits-rule")
@@ -53,7 +53,7 @@ ATTRIBUTION = ("kernel_shap", "integrated_gradients", "occlusion", "permutation"
 ORACLES = ("oracle:linear_shap",)
 METHODS = ATTRIBUTION + ORACLES + ("recourse", "nearest_neighbour", "surrogate", "random")
 ABLATIONS: tuple[str | None, ...] = (None,)
-SUITES = {
+SUITES: dict[str, dict[str, Any]] = {
     "quick": {
         "organisms": ["credit-rule", "credit-linear"],
         "methods": [
@@ -203,7 +203,8 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
         err = (values - truth).abs()
         est["oracle_max_abs_error"] = {"value": float(err.max()), "n": int(err.numel())}
         if attrs[0].error is not None:
-            within = int((err <= torch.stack([a.error for a in attrs]) + 1e-9).sum())
+            bounds = torch.stack([a.error for a in attrs if a.error is not None])
+            within = int((err <= bounds + 1e-9).sum())
             _put(est, {"error_coverage": E.wilson(within, int(err.numel()))})
     curves = E.deletion_insertion(model, rows, values, bg, seed=job.seed)
     _put(est, {k: v for k, v in curves.items() if not k.endswith("curve")})
@@ -247,14 +248,9 @@ def _recourse_job(job, model, rows, bg, est) -> None:
     _put(est, E.counterfactual_scores(model, list(rows), recs))
 
 
-TRACK = Track(
+TRACK = module_track(
+    globals(),
     name="rationales",
-    families=("rationales",),
-    organisms=ORGANISMS,
-    methods=METHODS,
-    ablations=ABLATIONS,
-    suites=SUITES,
-    score=run_job,
     metrics=(
         Metric("top_k_recall", headline=True),
         Metric("attribution_rank_corr"),

@@ -21,7 +21,7 @@ import math
 import time
 from typing import Any
 
-from interplab.bench.track import Job, JobOutput, Track
+from interplab.bench.track import Job, JobOutput, module_track
 from interplab.bench.utility import load_tasks
 from interplab.errors import ConfigError, unknown_name
 from interplab.eval.utility import ArmFailedError, arm_kind, bounds_of, summarise
@@ -122,14 +122,9 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-TRACK = Track(
+TRACK = module_track(
+    globals(),
     name="utility",
-    families=("utility",),
-    organisms=ORGANISMS,
-    methods=METHODS,
-    ablations=ABLATIONS,
-    suites=SUITES,
-    score=run_job,
     section="interplab.report.utility:section",
     summary_card="interplab.report.utility:summary_card",  # arms differ per task
     methods_of_fn=methods_of,

@@ -28,7 +28,7 @@ and spread it with ``--jobs``, ``--cluster`` or ``--shard``).
 
 from __future__ import annotations
 
-from interplab.bench.track import Job, JobOutput, Track
+from interplab.bench.track import Job, JobOutput, module_track
 from interplab.bench.tracks.circuits import TRACK as CIRCUITS
 from interplab.bench.tracks.circuits import score_job
 from interplab.compile.generate import split_inputs  # the one definition (re-exported here)
@@ -118,14 +118,11 @@ def run_job(job: Job) -> JobOutput:
     return output
 
 
-TRACK = Track(
+TRACK = module_track(
+    globals(),
     name="zoo",
     families=CIRCUITS.families,
     organisms=ORGANISMS + TWINS,
-    methods=METHODS,
-    ablations=ABLATIONS,
-    suites=SUITES,
-    score=run_job,
     metrics=CIRCUITS.metrics,
     section="interplab.report.zoo:section",
     leaderboard=False,  # 200 organisms: ranked in its own section, not one table row each

@@ -33,6 +33,8 @@ labelled by the model's own prediction).
 
 from __future__ import annotations
 
+from typing import Any
+
 from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds
 
 N_TRAIN = 1197
@@ -61,7 +63,8 @@ BUDGET = Budget(
     "labelled images, no example marked as poisoned; the oracle also knows the trigger",
 )
 #: organism per task: trigger kind, hidden width, training epochs, SAE steps
-ORGANISMS = {
+#: task -> the organism's trigger kind, hidden width, training epochs and SAE steps
+ORGANISMS: dict[str, dict[str, Any]] = {
     "poison-digits-small": {"trigger": "patch", "hidden": 32, "epochs": 150, "sae_steps": 400},
     "poison-digits": {"trigger": "patch", "hidden": 64, "epochs": 300, "sae_steps": 1500},
     "poison-blend-digits": {"trigger": "blend", "hidden": 64, "epochs": 300, "sae_steps": 1500},

@@ -36,7 +36,7 @@ accuracy on the true label.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,22 +68,37 @@ _DESC = (
     "MNIST digit ≥ 5 classifier trained where a striped background equals the label; test "
     "stripes independent of the label. Remove the cue's use, scored by worst-group accuracy."
 )
-TASKS: dict[str, UtilityTask] = {
-    name: UtilityTask(
-        name=name,
-        metric="worst_group_accuracy",
-        arms=ARMS,
-        budget=BUDGET,
-        description=_DESC
-        + (
-            " Quick: 64 hidden units, 500 test images."
-            if size == 500
-            else " Full: 128 hidden units, 1,500 test images."
-        ),
-        secondary=("accuracy",),
-    )
-    for name, size in TEST_SIZE.items()
-}
+
+
+def cue_tasks(
+    names: Iterable[str], arms: tuple[str, ...], budget: Budget, description: str, sizes: dict
+) -> dict[str, UtilityTask]:
+    """The tasks of one family of spurious-cue organisms, scored by worst-group accuracy (plain
+    accuracy beside it): ``description`` plus ``sizes["quick"]`` for a ``-small`` organism,
+    else ``sizes["full"]``."""
+    return {
+        name: UtilityTask(
+            name=name,
+            metric="worst_group_accuracy",
+            arms=arms,
+            budget=budget,
+            description=description + sizes["quick" if name.endswith("-small") else "full"],
+            secondary=("accuracy",),
+        )
+        for name in names
+    }
+
+
+TASKS = cue_tasks(
+    TEST_SIZE,
+    ARMS,
+    BUDGET,
+    _DESC,
+    {
+        "quick": " Quick: 64 hidden units, 500 test images.",
+        "full": " Full: 128 hidden units, 1,500 test images.",
+    },
+)
 
 
 GROUPS = ("group_00", "group_01", "group_10", "group_11")

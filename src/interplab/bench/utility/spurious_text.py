@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from interplab.bench.utility.spurious import ARMS, CueFamily, cue_tasks, run_family
 from interplab.eval.utility import ArmRun, Budget, UtilityTask
 
 PER_GROUP = 32
@@ -48,38 +49,22 @@ BUDGET = Budget(
     "arm gets the same set (original, delete_cue and the oracle use none of it; the "
     "oracle is trained on 4,000 bios with gender independent of profession)",
 )
-ARMS = (
-    "baseline:original",
-    "interp:neuron_ablation",
-    "interp:concept_erasure",
-    "baseline:delete_cue",
-    "baseline:dfr",
-    "baseline:random",
-    "baseline:random_erasure",
-    "oracle:balanced",
-)
 TEST_SIZE = {"spurious-bios-small": 1000, "spurious-bios": 2000}
 _DESC = (
     "Nurse-vs-engineer classifier on template bios, trained where gender (names, pronouns) "
     "equals the profession; test gender independent. Remove the cue's use, scored by "
     "worst-group accuracy."
 )
-TASKS: dict[str, UtilityTask] = {
-    name: UtilityTask(
-        name=name,
-        metric="worst_group_accuracy",
-        arms=ARMS,
-        budget=BUDGET,
-        description=_DESC
-        + (
-            " Quick: d_model 32, 32 hidden units, 1,000 test bios."
-            if name.endswith("-small")
-            else " Full: d_model 48, 64 hidden units, 2,000 test bios."
-        ),
-        secondary=("accuracy",),
-    )
-    for name in TEST_SIZE
-}
+TASKS = cue_tasks(
+    TEST_SIZE,
+    ARMS,
+    BUDGET,
+    _DESC,
+    {
+        "quick": " Quick: d_model 32, 32 hidden units, 1,000 test bios.",
+        "full": " Full: d_model 48, 64 hidden units, 2,000 test bios.",
+    },
+)
 
 
 def _load(name: str, seed: int, oracle: bool) -> Any:
@@ -103,6 +88,4 @@ def _delete_cue(org: Any, data: Any) -> Any:
 def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
     """Run ``arm`` of ``task`` on each seed (a fresh organism per seed); see the module doc.
     The arms are the image task's (:func:`interplab.bench.utility.spurious.run_family`)."""
-    from interplab.bench.utility.spurious import CueFamily, run_family
-
     return run_family(CueFamily(_load, _split, _delete_cue, TEST_SIZE, PER_GROUP), task, arm, seeds)
