@@ -29,9 +29,8 @@ from typing import Any
 
 from interplab.compile import rasp
 from interplab.compile.compilability import SAMPLED_INPUTS, InputDomain
-from interplab.compile.graph import Problem, ProgramGraph, selector_terms
+from interplab.compile.graph import Problem, ProgramGraph, raise_problems, selector_terms
 from interplab.compile.residual_basis import ValueSets
-from interplab.errors import CompileError
 
 #: a SequenceMap's positional value set is the image of the product of its inputs' sets at that
 #: position when the product has at most this many pairs (else its global value set is used)
@@ -42,16 +41,14 @@ Reader = rasp.Aggregate | rasp.SelectorWidth
 
 def check_causal(graph: ProgramGraph, value_sets: ValueSets, domain: InputDomain) -> None:
     """Raise CompileError naming every forward-looking select; None when all are causal."""
-    problems = forward_selects(graph, value_sets, domain)
-    if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise CompileError(
-            f"cannot compile program {graph.output.label!r} causally: {len(problems)} select(s) "
-            f"can look forward:\n{lines}\nA causal (decoder) model masks every key after the "
-            "query, so each of these would compute something else. Restrict the selector to "
-            "earlier keys (e.g. & Select(indices, indices, Comparison.LEQ)), or compile without "
-            "causal=True."
-        )
+    raise_problems(
+        graph,
+        forward_selects(graph, value_sets, domain),
+        " causally: {n} select(s) can look forward",
+        "A causal (decoder) model masks every key after the query, so each of these would compute "
+        "something else. Restrict the selector to earlier keys (e.g. & Select(indices, indices, "
+        "Comparison.LEQ)), or compile without causal=True.",
+    )
 
 
 def forward_selects(

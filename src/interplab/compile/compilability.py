@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from interplab.compile import rasp
-from interplab.compile.graph import Problem, ProgramGraph, selector_terms
+from interplab.compile.graph import Problem, ProgramGraph, raise_problems, selector_terms
 from interplab.compile.residual_basis import ValueSets
-from interplab.errors import CompileError
 
 #: Check categorical Aggregates on every input when there are at most this many.
 MAX_ENUMERATED_INPUTS = 20_000
@@ -94,14 +93,13 @@ def validate(
     graph: ProgramGraph, value_sets: ValueSets | None = None, domain: InputDomain | None = None
 ) -> None:
     """Raise CompileError listing every problem; return None when the program compiles."""
-    problems = find_problems(graph, value_sets, domain)
-    if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise CompileError(
-            f"cannot compile program {graph.output.label!r}: {len(problems)} unsupported "
-            f"construct(s):\n{lines}\nEach line names the expression (label and kind), why it "
-            "cannot become transformer weights, and what to change."
-        )
+    raise_problems(
+        graph,
+        find_problems(graph, value_sets, domain),
+        ": {n} unsupported construct(s)",
+        "Each line names the expression (label and kind), why it cannot become transformer "
+        "weights, and what to change.",
+    )
 
 
 def _check(expr: rasp.Expr, value_sets: ValueSets | None) -> list[Problem]:

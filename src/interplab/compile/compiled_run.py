@@ -148,7 +148,7 @@ def _compiled_head(
     one_q, bos_k, bos_v = (
         get(ONE, "q"),
         get(BOS, "k"),
-        get(BOS, "v") if width or expr.has_default else None,
+        get(BOS, "v") if isinstance(expr, rasp.SelectorWidth) or expr.has_default else None,
     )
     chosen_by_query = []
     for q in range(n + 1):
@@ -160,7 +160,8 @@ def _compiled_head(
         }
         best = max(score.values())
         chosen_by_query.append([k for k in keys if score[k] >= best - 1e-9])
-    if width:
+    if isinstance(expr, rasp.SelectorWidth):  # width
+        assert bos_v is not None  # read above for every width
         scratch = [sum(bos_v[k] for k in c) / len(c) for c in chosen_by_query]
         label = expr.label + SCRATCH
         read = mine.get((label, "in"), scratch)  # what the width's MLP reads

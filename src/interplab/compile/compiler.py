@@ -10,12 +10,9 @@ program ─program_to_graph─▶ ProgramGraph ─graph_to_value_sets─▶ Valu
 
 from __future__ import annotations
 
-import contextlib
 import random
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
-
-import torch
 
 from interplab.compile import rasp
 from interplab.compile.assemble import BOS_ID, blocks_to_weights
@@ -35,6 +32,7 @@ from interplab.compile.residual_basis import (
 )
 from interplab.core.circuit import Circuit
 from interplab.core.sites import Component, Site
+from interplab.core.threads import one_thread
 from interplab.errors import ConfigError
 
 Pairs = Sequence[tuple[Sequence[Any], Sequence[Any]]]
@@ -72,7 +70,7 @@ def compile_program(
         CompileError: listing every unsupported expression at once (with ``causal``, every
             forward-looking select).
     """
-    with _one_thread():
+    with one_thread():  # compiled tensors are tiny: threads only add contention
         return _compile(
             program,
             _check_inputs(vocab, max_len),
@@ -217,17 +215,6 @@ def allocation_to_variables(
             mlp_columns.get((p.layer, sop.label)) if p.layer is not None else None,
         )
     return out
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run with one torch thread: compiled tensors are tiny, and threads only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def random_pairs(

@@ -399,7 +399,7 @@ def _child_roles(expr: rasp.Expr) -> list[tuple[rasp.Expr, str]]:
     """(child, role) for each value an expression reads: selector queries "q", keys "k",
     aggregated values "v"; anything else "in"."""
     if isinstance(expr, (rasp.Aggregate, rasp.SelectorWidth)):
-        out = []
+        out: list[tuple[rasp.Expr, str]] = []
         for leaf in _selects(expr.selector):
             if leaf.predicate in (rasp.Comparison.TRUE, rasp.Comparison.FALSE):
                 continue

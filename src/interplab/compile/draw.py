@@ -17,18 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interplab.compile import rasp
-from interplab.compile.rasp import (
-    Aggregate,
-    Comparison,
-    LinearSequenceMap,
-    Map,
-    Select,
-    SelectorWidth,
-    SequenceMap,
-    indices,
-    numerical,
-    tokens,
-)
 from interplab.errors import ConfigError
 
 #: bump when the drawing changes (grammar, random streams): every candidate program depends on it
@@ -51,13 +39,13 @@ _SEQ_MAPS: tuple[tuple[str, Callable[[int], Callable[[Any, Any], Any]]], ...] = 
     ("min(a,b)", lambda m: lambda a, b: min(a, b)),
 )
 _SELECT_PREDICATES = (
-    Comparison.EQ,
-    Comparison.LT,
-    Comparison.LEQ,
-    Comparison.GT,
-    Comparison.GEQ,
-    Comparison.NEQ,
-    Comparison.TRUE,
+    rasp.Comparison.EQ,
+    rasp.Comparison.LT,
+    rasp.Comparison.LEQ,
+    rasp.Comparison.GT,
+    rasp.Comparison.GEQ,
+    rasp.Comparison.NEQ,
+    rasp.Comparison.TRUE,
 )
 #: the operations the grammar draws from (the constructs a program is tagged with)
 CONSTRUCTS = (
@@ -124,10 +112,10 @@ class _Drawer:
 
     def __init__(self, rng: random.Random, grammar: Grammar, vocab_size: int, max_len: int):
         self.rng, self.g, self.v, self.n = rng, grammar, vocab_size, max_len
-        self.depth: dict[int, int] = {id(tokens): 0, id(indices): 0}
-        self.reads_tokens: set[int] = {id(tokens)}
+        self.depth: dict[int, int] = {id(rasp.tokens): 0, id(rasp.indices): 0}
+        self.reads_tokens: set[int] = {id(rasp.tokens)}
         self.k = 0
-        self.cat: list[rasp.SOp] = [tokens, indices]
+        self.cat: list[rasp.SOp] = [rasp.tokens, rasp.indices]
         self.num: list[rasp.SOp] = []
 
     def _name(self, suffix: str = "") -> str:
@@ -150,12 +138,12 @@ class _Drawer:
         return sop
 
     def _select(
-        self, limit: int, predicate: Comparison | None = None
+        self, limit: int, predicate: rasp.Comparison | None = None
     ) -> tuple[rasp.Selector, list]:
         keys, queries = self._pick(self.cat, limit), self._pick(self.cat, limit)
         assert keys is not None and queries is not None  # tokens/indices have depth 0
         pred = predicate or self.rng.choice(_SELECT_PREDICATES)
-        return Select(keys, queries, pred, name=self._name("_select")), [keys, queries]
+        return rasp.Select(keys, queries, pred, name=self._name("_select")), [keys, queries]
 
     def _combined(self, limit: int, kind: str) -> tuple[rasp.Selector, list]:
         """``a & b`` (any two selects) or ``a | b`` (the same keys and queries: one pattern)."""
@@ -163,9 +151,9 @@ class _Drawer:
         if kind == "selector_and":
             second, more = self._select(limit)
             return rasp.SelectorAnd(first, second, name=self._name("_selector")), parents + more
-        assert isinstance(first, Select)
+        assert isinstance(first, rasp.Select)
         pred = self.rng.choice([p for p in _SELECT_PREDICATES if p is not first.predicate])
-        second = Select(first.keys, first.queries, pred, name=self._name("_select"))
+        second = rasp.Select(first.keys, first.queries, pred, name=self._name("_select"))
         return rasp.SelectorOr(first, second, name=self._name("_selector")), parents
 
     def step(self) -> rasp.SOp | None:
@@ -175,36 +163,39 @@ class _Drawer:
             x = self._pick(self.cat, limit)
             _, make = self.rng.choice(_CAT_MAPS)
             k, m = self.rng.randint(1, self.v - 1), self.v
-            return self._add(Map(make(k, m), x, name=self._name()), x) if x is not None else None
+            return (
+                self._add(rasp.Map(make(k, m), x, name=self._name()), x) if x is not None else None
+            )
         if kind == "numerical_map":
             x = self._pick(self.cat, limit)
             k = self.rng.randint(0, self.v - 1)
-            return (
-                self._add(
-                    numerical(Map(lambda t, k=k: 1 if t == k else 0, x, name=self._name())),  # type: ignore[misc]  # mypy: lambda with a default
-                    x,
-                )
-                if x is not None
-                else None
-            )
+            if x is None:
+                return None
+
+            def one_hot(t: Any, k: int = k) -> int:
+                return 1 if t == k else 0
+
+            return self._add(rasp.numerical(rasp.Map(one_hot, x, name=self._name())), x)
         if kind == "sequence_map":
             a, b = self._pick(self.cat, limit), self._pick(self.cat, limit)
             if a is None or b is None or a is b:
                 return None
             _, make_pair = self.rng.choice(_SEQ_MAPS)
-            return self._add(SequenceMap(make_pair(self.v), a, b, name=self._name()), a, b)
+            return self._add(rasp.SequenceMap(make_pair(self.v), a, b, name=self._name()), a, b)
         if kind == "linear_sequence_map":
             a, b = self._pick(self.num, limit), self._pick(self.num, limit)
             if a is None or b is None or a is b:
                 return None
             ca, cb = self.rng.choice((1.0, -1.0, 0.5)), self.rng.choice((1.0, -1.0, 0.5))
-            return self._add(LinearSequenceMap(a, b, ca, cb, name=self._name()), a, b)
+            return self._add(rasp.LinearSequenceMap(a, b, ca, cb, name=self._name()), a, b)
         if kind == "aggregate":  # categorical: one key per query (keys are the indices)
             x, q = self._pick(self.cat, limit), self._pick(self.cat, limit)
             if x is None or q is None:
                 return None
-            sel: rasp.Selector = Select(indices, q, Comparison.EQ, name=self._name("_select"))
-            return self._add(Aggregate(sel, x, name=self._name()), x, q)
+            sel: rasp.Selector = rasp.Select(
+                rasp.indices, q, rasp.Comparison.EQ, name=self._name("_select")
+            )
+            return self._add(rasp.Aggregate(sel, x, name=self._name()), x, q)
         if kind == "numerical_aggregate":
             x = self._pick(self.num, limit)
             if x is None:
@@ -215,13 +206,13 @@ class _Drawer:
                 else self._combined(limit, self.rng.choice(("selector_and", "selector_or")))
             )
             return self._add(
-                numerical(Aggregate(sel, x, default=0, name=self._name())), x, *parents
+                rasp.numerical(rasp.Aggregate(sel, x, default=0, name=self._name())), x, *parents
             )
         if kind in ("selector_and", "selector_or"):
             sel, parents = self._combined(limit, kind)
         else:
             sel, parents = self._select(limit)
-        return self._add(SelectorWidth(sel, name=self._name()), *parents)
+        return self._add(rasp.SelectorWidth(sel, name=self._name()), *parents)
 
 
 def draw(seed: int, index: int, grammar: Grammar = Grammar()) -> Candidate:
@@ -230,7 +221,7 @@ def draw(seed: int, index: int, grammar: Grammar = Grammar()) -> Candidate:
     vocab_size, max_len = rng.choice(grammar.vocab_sizes), rng.choice(grammar.max_lens)
     drawer = _Drawer(rng, grammar, vocab_size, max_len)
     n_ops = rng.randint(grammar.min_ops, grammar.max_ops)
-    last: rasp.SOp = tokens
+    last: rasp.SOp = rasp.tokens
     made = 0
     for _ in range(20 * n_ops):
         sop = drawer.step()
@@ -262,7 +253,7 @@ def shape(program: rasp.SOp) -> tuple[int, int, int, tuple[str, ...]]:
             constructs.add(_construct(expr))
         elif isinstance(expr, rasp.Select):
             pred = expr.predicate
-            constructs.add(f"select_{pred.value if isinstance(pred, Comparison) else 'fn'}")
+            constructs.add(f"select_{pred.value if isinstance(pred, rasp.Comparison) else 'fn'}")
         elif isinstance(expr, (rasp.SelectorAnd, rasp.SelectorOr)):
             constructs.add(expr.kind)
     return (
@@ -274,8 +265,8 @@ def shape(program: rasp.SOp) -> tuple[int, int, int, tuple[str, ...]]:
 
 
 def _construct(expr: rasp.Expr) -> str:
-    if isinstance(expr, Map):
+    if isinstance(expr, rasp.Map):
         return "numerical_map" if expr.is_numerical else "map"
-    if isinstance(expr, Aggregate):
+    if isinstance(expr, rasp.Aggregate):
         return "numerical_aggregate" if expr.is_numerical else "aggregate"
     return expr.kind

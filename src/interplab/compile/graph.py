@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from interplab.compile import rasp
+from interplab.errors import CompileError
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,17 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.label} ({self.kind}): {self.why}"
+
+
+def raise_problems(graph: ProgramGraph, problems: list[Problem], what: str, advice: str) -> None:
+    """Raise CompileError ``cannot compile program <output>{what}: <n> ...`` with one line per
+    problem, then ``advice``; None when there are no problems."""
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise CompileError(
+            f"cannot compile program {graph.output.label!r}{what.format(n=len(problems))}:\n"
+            f"{lines}\n{advice}"
+        )
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ import enum
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from interplab.compile.rasp_eval import (  # noqa: F401 (the reference evaluator: re-exported)
     EvaluationError,
@@ -166,6 +166,10 @@ def _check_args(expr: Expr, *args: tuple[str, Any, str]) -> None:
         raise ProgramError(f"cannot build {type(expr).__name__}: " + "; ".join(problems))
 
 
+_INPUT_KINDS = ("sop", "selector")  # the argument kinds that are inputs of an expression
+_E = TypeVar("_E", bound="Expr")  # an expression's own type (what .named() returns)
+
+
 @dataclass(frozen=True, eq=False)
 class Expr:
     """Base of every RASP expression. Identity-hashed; ``label`` is its readable name."""
@@ -177,6 +181,17 @@ class Expr:
     text: str | None = field(default=None, kw_only=True, repr=False)
 
     kind = "expr"
+    #: the ``(field, kind)`` pairs the constructor checks (kinds as in ``_check_args``); the
+    #: SOp and Selector fields among them are the expression's inputs (``children``), in order
+    _args: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __post_init__(self) -> None:
+        if self._args:
+            _check_args(self, *((role, getattr(self, role), kind) for role, kind in self._args))
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return tuple(getattr(self, role) for role, kind in self._args if kind in _INPUT_KINDS)
 
     @property
     def label(self) -> str:
@@ -186,15 +201,11 @@ class Expr:
             return _text_label(self.uid, self.text)
         return f"{self.kind}_{self.uid}"
 
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return ()
-
     def __call__(self, xs: Sequence[Any]) -> Any:
         """Evaluate on one input, as in Tracr (``make_length()("abc") == [3, 3, 3]``)."""
-        return evaluate_all(self, list(xs))[self.label]  # type: ignore[arg-type]
+        return evaluate_all(self, list(xs))[self.label]
 
-    def named(self, name: str) -> Expr:
+    def named(self: _E, name: str) -> _E:
         """A copy of this expression called ``name`` (use the copy, not the original)."""
         return dataclasses.replace(self, name=name, uid=next(_ids))
 
@@ -300,21 +311,22 @@ class SOp(Expr):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class TokensType(SOp):
-    kind = "tokens"
+class _InputType(SOp):
+    """Base of the program's inputs (tokens, indices): labelled by their kind."""
 
     @property
     def label(self) -> str:
-        return "tokens"
+        return self.kind
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class IndicesType(SOp):
-    kind = "indices"
+class TokensType(_InputType):
+    kind = "tokens"
 
-    @property
-    def label(self) -> str:
-        return "indices"
+
+@dataclass(frozen=True, eq=False, repr=False)
+class IndicesType(_InputType):
+    kind = "indices"
 
 
 tokens = TokensType()
@@ -341,13 +353,7 @@ class Map(SOp):
     inner: SOp = None  # type: ignore[assignment]
     simplify: bool = field(default=True, repr=False)
     kind = "map"
-
-    def __post_init__(self) -> None:
-        _check_args(self, ("f", self.f, "function"), ("inner", self.inner, "sop"))
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.inner,)
+    _args = (("f", "function"), ("inner", "sop"))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -356,18 +362,7 @@ class SequenceMap(SOp):
     left: SOp = None  # type: ignore[assignment]
     right: SOp = None  # type: ignore[assignment]
     kind = "sequence_map"
-
-    def __post_init__(self) -> None:
-        _check_args(
-            self,
-            ("f", self.f, "function"),
-            ("left", self.left, "sop"),
-            ("right", self.right, "sop"),
-        )
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.left, self.right)
+    _args = (("f", "function"), ("left", "sop"), ("right", "sop"))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -380,19 +375,7 @@ class LinearSequenceMap(SOp):
     b: float = 1.0
     encoding: Encoding = field(default=Encoding.NUMERICAL, kw_only=True)
     kind = "linear_sequence_map"
-
-    def __post_init__(self) -> None:
-        _check_args(
-            self,
-            ("left", self.left, "sop"),
-            ("right", self.right, "sop"),
-            ("a", self.a, "number"),
-            ("b", self.b, "number"),
-        )
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.left, self.right)
+    _args = (("left", "sop"), ("right", "sop"), ("a", "number"), ("b", "number"))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -415,18 +398,7 @@ class Select(Selector):
     queries: SOp = None  # type: ignore[assignment]
     predicate: Comparison | Callable[[Any, Any], bool] = Comparison.EQ
     kind = "select"
-
-    def __post_init__(self) -> None:
-        _check_args(
-            self,
-            ("keys", self.keys, "sop"),
-            ("queries", self.queries, "sop"),
-            ("predicate", self.predicate, "predicate"),
-        )
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.keys, self.queries)
+    _args = (("keys", "sop"), ("queries", "sop"), ("predicate", "predicate"))
 
     def holds(self, key: Any, query: Any) -> bool:
         if key is None or query is None:
@@ -435,44 +407,29 @@ class Select(Selector):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class SelectorAnd(Selector):
+class _SelectorPair(Selector):
+    """Base of the selectors that combine two selectors (And, Or)."""
+
     left: Selector = None  # type: ignore[assignment]
     right: Selector = None  # type: ignore[assignment]
-    kind = "selector_and"
-
-    def __post_init__(self) -> None:
-        _check_args(self, ("left", self.left, "selector"), ("right", self.right, "selector"))
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.left, self.right)
+    _args = (("left", "selector"), ("right", "selector"))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class SelectorOr(Selector):
-    left: Selector = None  # type: ignore[assignment]
-    right: Selector = None  # type: ignore[assignment]
+class SelectorAnd(_SelectorPair):
+    kind = "selector_and"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SelectorOr(_SelectorPair):
     kind = "selector_or"
-
-    def __post_init__(self) -> None:
-        _check_args(self, ("left", self.left, "selector"), ("right", self.right, "selector"))
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.left, self.right)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SelectorNot(Selector):
     inner: Selector = None  # type: ignore[assignment]
     kind = "selector_not"
-
-    def __post_init__(self) -> None:
-        _check_args(self, ("inner", self.inner, "selector"))
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.inner,)
+    _args = (("inner", "selector"),)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -484,9 +441,10 @@ class Aggregate(SOp):
     sop: SOp = None  # type: ignore[assignment]
     default: Any = None
     kind = "aggregate"
+    _args = (("selector", "selector"), ("sop", "sop"))
 
     def __post_init__(self) -> None:
-        _check_args(self, ("selector", self.selector, "selector"), ("sop", self.sop, "sop"))
+        super().__post_init__()
         if self.default is not None:
             _check_args(self, ("default", self.default, "number" if self.is_numerical else "value"))
 
@@ -502,22 +460,12 @@ class Aggregate(SOp):
             return self.default
         return 0 if self.is_numerical else None
 
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.selector, self.sop)
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SelectorWidth(SOp):
     selector: Selector = None  # type: ignore[assignment]
     kind = "selector_width"
-
-    def __post_init__(self) -> None:
-        _check_args(self, ("selector", self.selector, "selector"))
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.selector,)
+    _args = (("selector", "selector"),)
 
 
 def first_select(selector: Selector) -> Select:
@@ -594,5 +542,5 @@ def _binary(
             return LinearSequenceMap(left, right, linear[0], linear[1], text=text)
         return SequenceMap(f, left, right, text=text)
     if isinstance(left, SOp):
-        return Map(lambda a, c=right: f(a, c), left, text=text)
-    return Map(lambda b, c=left: f(c, b), right, text=text)
+        return Map(lambda a, c=right: f(a, c), left, text=text)  # type: ignore[misc]  # mypy: lambda with a default
+    return Map(lambda b, c=left: f(c, b), right, text=text)  # type: ignore[misc]  # mypy: lambda with a default

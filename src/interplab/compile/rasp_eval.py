@@ -51,7 +51,7 @@ def walk(root: Any) -> list[Any]:
 
 def evaluate(program: Any, xs: Sequence[Any]) -> list[Any]:
     """Output of ``program`` on input ``xs``: one value per position."""
-    return evaluate_all(program, xs)[program.label]  # type: ignore[no-any-return]
+    return evaluate_all(program, xs)[program.label]
 
 
 def evaluate_all(program: Any, xs: Sequence[Any]) -> dict[str, Any]:

@@ -33,6 +33,40 @@ class HookPoint(nn.Module):
         return bool(self._forward_hooks)
 
 
+class AttentionHooks(nn.Module):
+    """Base of an attention module with hook points ``hook_q`` ... ``hook_result`` (declared
+    here for the type checker; the module makes them in its ``__init__``)."""
+
+    hook_q: HookPoint
+    hook_k: HookPoint
+    hook_v: HookPoint
+    hook_scores: HookPoint
+    hook_pattern: HookPoint
+    hook_z: HookPoint
+    hook_result: HookPoint
+
+
+class ModelHooks(nn.Module):
+    """Base of a transformer with hook points on its embedding, the final residual and the
+    logits (declared here for the type checker; the model makes them in its ``__init__``)."""
+
+    hook_embed: HookPoint
+    hook_unembed_in: HookPoint
+    hook_logits: HookPoint
+
+
+class BlockHooks(nn.Module):
+    """Base of a transformer block with hook points on its residual stream (declared here for
+    the type checker; the block makes them in its ``__init__``)."""
+
+    hook_resid_pre: HookPoint
+    hook_attn_out: HookPoint
+    hook_resid_mid: HookPoint
+    hook_mlp_in: HookPoint
+    hook_mlp_out: HookPoint
+    hook_resid_post: HookPoint
+
+
 def _identity(x: Tensor) -> Tensor:
     return x
 

@@ -60,6 +60,11 @@ class Component(str, Enum):
 GLOBAL_COMPONENTS = frozenset(
     {Component.EMBED, Component.POS_EMBED, Component.UNEMBED_IN, Component.LOGITS}
 )
+#: The attention sites of a hooked attention module by the name of its hook point
+#: (``hook_<name>``), in site order; the per-head inputs (q_in, k_in, v_in) and result apart.
+ATTN_HOOK_SITES: dict[str, Component] = {
+    name: Component(f"attn_{name}") for name in ("q", "k", "v", "scores", "pattern", "z")
+}
 #: Axis along which heads are stacked, for components that have one.
 HEAD_AXIS: dict[Component, int] = {
     Component.ATTN_Q_IN: 2,

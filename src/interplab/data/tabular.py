@@ -21,6 +21,7 @@ import csv
 import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 import torch
 
@@ -361,6 +362,22 @@ def german_credit() -> TabularData:
     )
 
 
+def _from_sklearn(
+    name: str, features: tuple[Feature, ...], x: Tensor, bunch: Any, classes: tuple[str, str]
+) -> TabularData:
+    """The scikit-learn table ``load_<name>()`` (``bunch``) with features ``x`` (float64); its
+    fingerprint: the first 16 hex digits of the SHA-256 of ``x``."""
+    return TabularData(
+        name,
+        features,
+        x,
+        torch.tensor(bunch.target, dtype=torch.long),
+        classes,
+        f"scikit-learn load_{name} (UCI, CC BY 4.0)",
+        hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16],
+    )
+
+
 def _sklearn_datasets():
     try:
         from sklearn import datasets
@@ -382,15 +399,7 @@ def breast_cancer() -> TabularData:
         )
         for j, n in enumerate(bunch.feature_names)
     )
-    return TabularData(
-        "breast_cancer",
-        features,
-        x,
-        torch.tensor(bunch.target, dtype=torch.long),
-        ("malignant", "benign"),
-        "scikit-learn load_breast_cancer (UCI, CC BY 4.0)",
-        hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16],
-    )
+    return _from_sklearn("breast_cancer", features, x, bunch, ("malignant", "benign"))
 
 
 def digits() -> TabularData:
@@ -409,12 +418,4 @@ def digits() -> TabularData:
         for r in range(8)
         for c in range(8)
     )
-    return TabularData(
-        "digits",
-        features,
-        x,
-        torch.tensor(bunch.target, dtype=torch.long),
-        ("other", "digit"),
-        "scikit-learn load_digits (UCI, CC BY 4.0)",
-        hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16],
-    )
+    return _from_sklearn("digits", features, x, bunch, ("other", "digit"))

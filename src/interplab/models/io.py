@@ -171,6 +171,15 @@ def save_model(
     return directory
 
 
+def read_json(path: Path, remedy: str) -> Any:
+    """The JSON document in ``path``; WeightsError naming the file and ``remedy`` (what to do)
+    when it does not parse."""
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path} is not valid JSON ({exc}); {remedy}") from None
+
+
 def read_sidecar(directory: str | os.PathLike) -> dict[str, Any]:
     path = Path(directory) / SIDECAR_NAME
     if not path.is_file():
@@ -178,10 +187,7 @@ def read_sidecar(directory: str | os.PathLike) -> dict[str, Any]:
             f"no {SIDECAR_NAME} in {directory}; a model directory holds "
             f"{WEIGHTS_NAME} and {SIDECAR_NAME} (write them with save_model)"
         )
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{path} is not valid JSON ({exc}); the sidecar is corrupt") from None
+    data = read_json(path, "the sidecar is corrupt")
     if data.get("format") != FORMAT or data.get("version") != VERSION:
         raise WeightsError(
             f"{path} is not an interplab model sidecar (format={data.get('format')!r}, "

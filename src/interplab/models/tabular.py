@@ -19,27 +19,17 @@ Planted rules (the truth of the rule organisms; they never call a method):
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import torch
 from torch import nn
 
+from interplab.core.threads import one_thread
 from interplab.data.tabular import Feature, TabularData
 
 Tensor = torch.Tensor
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class TabularNet(nn.Module):

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interplab.core.hooks import Binding, HookPoint
+from interplab.core.hooks import AttentionHooks, Binding, BlockHooks, HookPoint, ModelHooks
 from interplab.core.model import HookedModel
-from interplab.core.sites import Component, Site
+from interplab.core.sites import ATTN_HOOK_SITES, Component, Site
 from interplab.errors import ShapeError
 from interplab.models.config import TransformerConfig
 
@@ -67,7 +67,7 @@ class Unembed(nn.Module):
         return x @ self.W_U + self.b_U
 
 
-class Attention(nn.Module):
+class Attention(AttentionHooks):
     # set with setattr in __init__; declared here for the type checker
     W_Q: nn.Parameter
     W_K: nn.Parameter
@@ -78,13 +78,6 @@ class Attention(nn.Module):
     hook_q_in: HookPoint
     hook_k_in: HookPoint
     hook_v_in: HookPoint
-    hook_q: HookPoint
-    hook_k: HookPoint
-    hook_v: HookPoint
-    hook_scores: HookPoint
-    hook_pattern: HookPoint
-    hook_z: HookPoint
-    hook_result: HookPoint
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -146,15 +139,7 @@ class MLP(nn.Module):
         return post @ self.W_out + self.b_out
 
 
-class Block(nn.Module):
-    # set with setattr in __init__; declared here for the type checker
-    hook_resid_pre: HookPoint
-    hook_attn_out: HookPoint
-    hook_resid_mid: HookPoint
-    hook_mlp_in: HookPoint
-    hook_mlp_out: HookPoint
-    hook_resid_post: HookPoint
-
+class Block(BlockHooks):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         norm = cfg.normalization == "layernorm"
@@ -177,14 +162,11 @@ class Block(nn.Module):
         return self.hook_resid_post(x)
 
 
-class Transformer(nn.Module):
+class Transformer(ModelHooks):
     """The plain module: tokens [batch, pos] (int64) -> logits [batch, pos, vocab_out]."""
 
     # set with setattr in __init__; declared here for the type checker
-    hook_embed: HookPoint
     hook_pos_embed: HookPoint
-    hook_unembed_in: HookPoint
-    hook_logits: HookPoint
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -229,18 +211,8 @@ def transformer_bindings(model: Transformer) -> dict[Site, Binding]:
     out: dict[Site, Binding] = {Site(C.EMBED): Binding(model.hook_embed)}
     if model.pos_embed is not None:
         out[Site(C.POS_EMBED)] = Binding(model.hook_pos_embed)
-    attn_sites = {
-        "q_in": C.ATTN_Q_IN,
-        "k_in": C.ATTN_K_IN,
-        "v_in": C.ATTN_V_IN,
-        "q": C.ATTN_Q,
-        "k": C.ATTN_K,
-        "v": C.ATTN_V,
-        "scores": C.ATTN_SCORES,
-        "pattern": C.ATTN_PATTERN,
-        "z": C.ATTN_Z,
-        "result": C.ATTN_RESULT,
-    }
+    inputs = {name: Component(f"attn_{name}") for name in ("q_in", "k_in", "v_in")}
+    attn_sites = {**inputs, **ATTN_HOOK_SITES, "result": C.ATTN_RESULT}
     for layer, module in enumerate(model.blocks):
         block = cast(Block, module)
         out[Site(C.RESID_PRE, layer)] = Binding(block.hook_resid_pre)

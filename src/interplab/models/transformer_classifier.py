@@ -245,6 +245,17 @@ def _linear_maps(
         logits = torch.func.functional_call(_module(spec), spec.unflatten(theta), (tokens,))[:, -1]
     n, p = tokens.shape
     flat = lambda t: t.reshape(n, p, -1)  # noqa: E731  [n, p, h, e] -> [n, p, h * e]
+
+    def affine(
+        name: str, prefix: str, w: str, n_in: int, n_out: int, inputs: Tensor, output: str
+    ) -> LinearMap:
+        """The map ``inputs @ W + b`` into the captured hook ``output``, of the parameters
+        ``<prefix>W_<w>`` [n_in, n_out] and ``<prefix>b_<w>`` [n_out]."""
+        weight = _in_out(off[f"{prefix}W_{w}"], n_in, n_out)
+        return LinearMap(
+            name, _block(weight, _bias(off[f"{prefix}b_{w}"], n_out)), inputs, got[output], True
+        )
+
     maps = [
         LinearMap(
             "embed",
@@ -278,41 +289,13 @@ def _linear_maps(
                     True,
                 )
             )
-        maps.append(
-            LinearMap(
-                f"{layer}.W_O",
-                _block(_in_out(off[a + "W_O"], h * dh, d), _bias(off[a + "b_O"], d)),
-                flat(got[a + "hook_z"]).detach(),
-                got[pre + "hook_attn_out"],
-                True,
-            )
-        )
         mlp = pre + "mlp."
-        maps.append(
-            LinearMap(
-                f"{layer}.W_in",
-                _block(_in_out(off[mlp + "W_in"], d, m), _bias(off[mlp + "b_in"], m)),
-                got[pre + "hook_mlp_in"].detach(),
-                got[mlp + "hook_pre"],
-                True,
-            )
-        )
-        maps.append(
-            LinearMap(
-                f"{layer}.W_out",
-                _block(_in_out(off[mlp + "W_out"], m, d), _bias(off[mlp + "b_out"], d)),
-                got[mlp + "hook_post"].detach(),
-                got[pre + "hook_mlp_out"],
-                True,
-            )
-        )
-    maps.append(
-        LinearMap(
-            "unembed",
-            _block(_in_out(off["unembed.W_U"], d, v), _bias(off["unembed.b_U"], v)),
-            got["hook_unembed_in"].detach(),
-            got["hook_logits"],
-            True,
-        )
-    )
+        z, mlp_in, post = flat(got[a + "hook_z"]), got[pre + "hook_mlp_in"], got[mlp + "hook_post"]
+        maps += [
+            affine(f"{layer}.W_O", a, "O", h * dh, d, z.detach(), pre + "hook_attn_out"),
+            affine(f"{layer}.W_in", mlp, "in", d, m, mlp_in.detach(), mlp + "hook_pre"),
+            affine(f"{layer}.W_out", mlp, "out", m, d, post.detach(), pre + "hook_mlp_out"),
+        ]
+    unembed_in = got["hook_unembed_in"].detach()
+    maps.append(affine("unembed", "unembed.", "U", d, v, unembed_in, "hook_logits"))
     return logits, maps

@@ -18,15 +18,14 @@ Each (name, seed, oracle) is trained once (seconds on one core) and cached under
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 
 from interplab.core.model import HookedModel, wrap_module
-from interplab.errors import unknown_name
 from interplab.models import bios as bm
 from interplab.zoo.registry import ZooEntry
-from interplab.zoo.spurious import load_trained
+from interplab.zoo.spurious import cue_entries, load_cue_organism
 
 Tensor = torch.Tensor
 SPECS: dict[str, bm.BiosSpec] = {
@@ -71,40 +70,35 @@ def cue_flip_rate(net: bm.BiosNet, split: str = "heldout") -> float:
     return float((a != b).float().mean())
 
 
+def _cue(spec: bm.BiosSpec, oracle: bool) -> dict:
+    return {
+        "kind": "gender",
+        "words": {
+            "names": [list(g) for g in bm.NAMES],
+            "pronouns": {k: list(v) for k, v in bm.PRONOUNS.items()},
+        },
+        "values": list(bm.GENDERS),
+        "labels": list(bm.LABELS),
+        "train_rule": "gender = profession (nurses female, engineers male)"
+        if not oracle
+        else "gender independent of profession",
+    }
+
+
 def load(name: str, seed: int, oracle: bool = False) -> BiosOrganism:
     """Train (first use) or load organism ``name`` for ``seed``; ``oracle=True``: its oracle."""
-    if name not in SPECS:
-        raise unknown_name("bios organism", name, NAMES)
-    spec = replace(SPECS[name], cue_mode="random") if oracle else SPECS[name]
-
-    def train() -> tuple[dict[str, Tensor], dict]:
-        torch.set_num_threads(1)
-        net, info = bm.train(spec, seed)
-        return net.state_dict(), {
-            "name": name,
-            "seed": seed,
-            "oracle": oracle,
-            "spec": asdict(spec),
-            "info": info,
-            "cue": {
-                "kind": "gender",
-                "words": {
-                    "names": [list(g) for g in bm.NAMES],
-                    "pronouns": {k: list(v) for k, v in bm.PRONOUNS.items()},
-                },
-                "values": list(bm.GENDERS),
-                "labels": list(bm.LABELS),
-                "train_rule": "gender = profession (nurses female, engineers male)"
-                if not oracle
-                else "gender independent of profession",
-            },
-            "cue_flip_rate": cue_flip_rate(net),
-        }
-
-    net, truth = load_trained(
-        "bios", name, spec, seed, oracle, train, lambda: bm.BiosNet(spec.config(seed))
+    spec, net, truth = load_cue_organism(
+        "bios", SPECS, name, seed, oracle, bm.train, _net, _cue, _flip_rate
     )
     return BiosOrganism(name, seed, oracle, net, spec, truth)
+
+
+def _net(spec: bm.BiosSpec, seed: int) -> bm.BiosNet:
+    return bm.BiosNet(spec.config(seed))
+
+
+def _flip_rate(net: bm.BiosNet, spec: bm.BiosSpec) -> float:
+    return cue_flip_rate(net)
 
 
 def entries() -> list[ZooEntry]:
@@ -113,13 +107,4 @@ def entries() -> list[ZooEntry]:
         "spurious-bios-small": "bios profession transformer (d 32) that learned a gender cue",
         "spurious-bios": "bios profession transformer (d 48) that learned a gender cue",
     }
-    return [
-        ZooEntry(
-            n,
-            "trained",
-            doc[n],
-            lambda n=n: load(n, 0),  # type: ignore[misc]  # mypy: lambda with a default
-            frozenset({"spurious", "utility"}),
-        )
-        for n in NAMES
-    ]
+    return cue_entries(NAMES, doc, load)

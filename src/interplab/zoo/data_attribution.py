@@ -27,12 +27,13 @@ from pathlib import Path
 import torch
 
 from interplab._config import cache_dir
+from interplab.core.threads import one_thread
 from interplab.data.digits import PlantedDigits, planted_digits
 from interplab.data.passages import planted_passages
 from interplab.errors import ConfigError, WeightsError, unknown_name
 from interplab.models import weights_cache
 from interplab.models.classifiers import ClassifierSpec, TrainedClassifier, train_classifier
-from interplab.models.io import atomic_write_text, load_tensors, save_tensors
+from interplab.models.io import atomic_write_text, load_tensors, read_json, save_tensors
 from interplab.models.transformer_classifier import TransformerClassifierSpec
 from interplab.zoo.registry import ZooEntry
 
@@ -68,27 +69,25 @@ class DAOrganismSpec:
 _LOGREG = ClassifierSpec("logreg", weight_decay=1e-2, steps=100, lr=1.0, n_checkpoints=4)
 _MLP = ClassifierSpec("mlp", n_hidden=32, weight_decay=1e-3, steps=300, lr=0.01, n_checkpoints=4)
 
+
+def _digits_1000(classifier: ClassifierSpec, description: str) -> DAOrganismSpec:
+    """A digits organism at the larger scale: 1000 training digits, a ground truth twice the size."""
+    return DAOrganismSpec(
+        classifier,
+        n_train=1000,
+        n_test=100,
+        n_triggered=40,
+        n_planted=16,
+        n_subsets=200,
+        description=description,
+    )
+
+
 SPECS: dict[str, DAOrganismSpec] = {
     "digits-logreg": DAOrganismSpec(_LOGREG, description="logistic regression, 300 digits"),
     "digits-mlp": DAOrganismSpec(_MLP, description="tanh MLP (64-32-10), 300 digits"),
-    "digits-logreg-1000": DAOrganismSpec(
-        _LOGREG,
-        n_train=1000,
-        n_test=100,
-        n_triggered=40,
-        n_planted=16,
-        n_subsets=200,
-        description="logistic regression, 1000 digits",
-    ),
-    "digits-mlp-1000": DAOrganismSpec(
-        _MLP,
-        n_train=1000,
-        n_test=100,
-        n_triggered=40,
-        n_planted=16,
-        n_subsets=200,
-        description="tanh MLP (64-32-10), 1000 digits",
-    ),
+    "digits-logreg-1000": _digits_1000(_LOGREG, "logistic regression, 1000 digits"),
+    "digits-mlp-1000": _digits_1000(_MLP, "tanh MLP (64-32-10), 1000 digits"),
     "passages-mlp": DAOrganismSpec(
         ClassifierSpec(
             "mlp",
@@ -176,12 +175,8 @@ def build(spec: DAOrganismSpec) -> tuple[TrainedClassifier, PlantedDigits]:
             n_planted=spec.n_planted,
             seed=spec.data_seed,
         )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest and fair to other work
-    try:
+    with one_thread():
         return train_classifier(spec.classifier, data.x_train, data.y_train), data
-    finally:
-        torch.set_num_threads(threads)
 
 
 def load_or_train(name: str) -> DAOrganism:
@@ -286,12 +281,7 @@ def load_organism_dir(directory: str | Path) -> DAOrganism:
             f"{directory} holds no {SIDECAR}; a data-attribution organism directory is "
             f"written by interplab.zoo.data_attribution.save_organism"
         )
-    try:
-        meta = json.loads(side.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise WeightsError(
-            f"{side} is not valid JSON ({exc}); delete {directory} to rebuild"
-        ) from None
+    meta = read_json(side, f"delete {directory} to rebuild")
     if not (directory / DATA_FILE).is_file():
         raise ConfigError(
             f"the training data of the model in {directory} was not recorded (no "

@@ -53,15 +53,19 @@ class GeneratedOrganism:
     model: Any  # CompiledModel
 
 
-def parse_name(name: str) -> tuple[int, int]:
-    """``generated-<seed>-<i>`` -> (seed, i); UnknownNameError otherwise."""
-    m = _NAME.match(name)
+def parse_seed_index(name: str, prefix: str, what: str, example: str) -> tuple[int, int]:
+    """``<prefix>-<seed>-<i>`` -> (seed, i); UnknownNameError naming ``what`` otherwise."""
+    m = re.match(rf"^{re.escape(prefix)}-(\d+)-(\d+)$", name)
     if not m:
         raise UnknownNameError(
-            f"unknown generated organism {name!r}: names read "
-            "generated-<seed>-<index>, e.g. generated-0-17"
+            f"unknown {what} {name!r}: names read {prefix}-<seed>-<index>, e.g. {example}"
         )
     return int(m.group(1)), int(m.group(2))
+
+
+def parse_name(name: str) -> tuple[int, int]:
+    """``generated-<seed>-<i>`` -> (seed, i); UnknownNameError otherwise."""
+    return parse_seed_index(name, "generated", "generated organism", "generated-0-17")
 
 
 def _cache_path(seed: int) -> Path:

@@ -50,6 +50,7 @@ import torch
 from interplab._config import cache_dir
 from interplab.core.circuit import ABLATIONS, Circuit, Edge, Node
 from interplab.core.sites import Component, Site
+from interplab.core.threads import one_thread
 from interplab.errors import unknown_name
 from interplab.models.config import TransformerConfig
 from interplab.models.transformer import HookedTransformer
@@ -93,19 +94,28 @@ class Organism:
 
 # ----------------------------------------------------------------- prevtoken
 PREV_LEN, PREV_VOCAB = 10, 16
-PREV_CFG = TransformerConfig(
-    n_layers=1,
-    d_model=32,
-    n_heads=4,
-    d_head=8,
-    d_mlp=0,
-    d_vocab=PREV_VOCAB,
-    n_ctx=PREV_LEN,
-    attn_only=True,
-    normalization="none",
-    init_std=0.1,
-    seed=0,
-)
+
+
+def _attn_only(
+    n_layers: int, d_model: int, d_head: int, vocab: int, n_ctx: int
+) -> TransformerConfig:
+    """The config of an attention-only organism: 4 heads, no normalization, init std 0.1."""
+    return TransformerConfig(
+        n_layers=n_layers,
+        d_model=d_model,
+        n_heads=4,
+        d_head=d_head,
+        d_mlp=0,
+        d_vocab=vocab,
+        n_ctx=n_ctx,
+        attn_only=True,
+        normalization="none",
+        init_std=0.1,
+        seed=0,
+    )
+
+
+PREV_CFG = _attn_only(1, 32, 8, PREV_VOCAB, PREV_LEN)
 
 
 def _prev_batch(n: int, gen: torch.Generator) -> Tensor:
@@ -129,27 +139,15 @@ def _train_prevtoken(steps: int = 300) -> tuple[HookedTransformer, dict]:
     return model, {"steps": steps, "final_loss": float(loss.detach())}
 
 
-def _prevtoken_task(seed: int = TASK_SEED) -> Task:
+def _prevtoken_task(seed: int = TASK_SEED, rows: int = 64, name: str = "prevtoken") -> Task:
     gen = torch.Generator().manual_seed(seed)
-    clean, corrupted = _prev_batch(64, gen), _prev_batch(64, gen)
-    return Task(
-        clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl", name="prevtoken"
-    )
+    clean, corrupted = _prev_batch(rows, gen), _prev_batch(rows, gen)
+    return Task(clean, corrupted, None, clean[:, :-1], corrupted[:, :-1], metric="kl", name=name)
 
 
 def _prevtoken_check() -> Task:
     """Held-out rows for the truth's check: drawn with TRUTH_SEED, never the task's seed."""
-    gen = torch.Generator().manual_seed(TRUTH_SEED)
-    clean, corrupted = _prev_batch(CHECK_ROWS, gen), _prev_batch(CHECK_ROWS, gen)
-    return Task(
-        clean,
-        corrupted,
-        None,
-        clean[:, :-1],
-        corrupted[:, :-1],
-        metric="kl",
-        name="prevtoken (held-out)",
-    )
+    return _prevtoken_task(TRUTH_SEED, CHECK_ROWS, "prevtoken (held-out)")
 
 
 def _prevtoken_truth(model: HookedTransformer, task: Task) -> tuple[dict[str, Circuit], dict]:
@@ -269,19 +267,7 @@ def _modadd_truth(model: HookedTransformer, task: Task) -> tuple[dict[str, Circu
 
 # ------------------------------------------------------------------ induction
 IND_LEN, IND_VOCAB, IND_SEG = 32, 64, (6, 12)
-IND_CFG = TransformerConfig(
-    n_layers=2,
-    d_model=64,
-    n_heads=4,
-    d_head=16,
-    d_mlp=0,
-    d_vocab=IND_VOCAB,
-    n_ctx=IND_LEN,
-    attn_only=True,
-    normalization="none",
-    init_std=0.1,
-    seed=0,
-)
+IND_CFG = _attn_only(2, 64, 16, IND_VOCAB, IND_LEN)
 #: scored positions: inside the repeat of every row of the task (its repeat ends the row)
 IND_POSITIONS = tuple(range(IND_LEN - IND_SEG[0], IND_LEN - 1))
 
@@ -289,12 +275,8 @@ IND_POSITIONS = tuple(range(IND_LEN - IND_SEG[0], IND_LEN - 1))
 def _train_induction(steps: int = 400) -> tuple[HookedTransformer, dict]:
     # one thread: multi-threaded reductions round differently from run to run, and Adam
     # blows the (ideally zero) gradient of b_K up into steps, so two runs would part ways
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _train_induction_1thread(steps)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_induction_1thread(steps: int) -> tuple[HookedTransformer, dict]:
@@ -312,44 +294,22 @@ def _train_induction_1thread(steps: int) -> tuple[HookedTransformer, dict]:
     return model, {"steps": steps, "final_loss": float(loss.detach())}
 
 
-def _induction_task(seed: int = TASK_SEED) -> Task:
+def _induction_task(seed: int = TASK_SEED, rows: int = 64, name: str = "induction") -> Task:
     gen = torch.Generator().manual_seed(seed)
     clean, _, layout = induction_repeat_batch(
-        64, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True
+        rows, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True
     )
     # same layout, fresh tokens: the repeated segment (and everything else) changes
-    corrupted, _, _ = induction_repeat_batch(64, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout)
+    corrupted, _, _ = induction_repeat_batch(rows, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout)
     nxt = [p + 1 for p in IND_POSITIONS]
     return Task(
-        clean,
-        corrupted,
-        IND_POSITIONS,
-        clean[:, nxt],
-        corrupted[:, nxt],
-        metric="kl",
-        name="induction",
+        clean, corrupted, IND_POSITIONS, clean[:, nxt], corrupted[:, nxt], metric="kl", name=name
     )
 
 
 def _induction_check() -> Task:
     """Rows laid out like the task's (repeat at the end), drawn with TRUTH_SEED."""
-    gen = torch.Generator().manual_seed(TRUTH_SEED)
-    clean, _, layout = induction_repeat_batch(
-        CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen, end_at_last=True
-    )
-    corrupted, _, _ = induction_repeat_batch(
-        CHECK_ROWS, IND_LEN, IND_VOCAB, IND_SEG, gen, layout=layout
-    )
-    nxt = [p + 1 for p in IND_POSITIONS]
-    return Task(
-        clean,
-        corrupted,
-        IND_POSITIONS,
-        clean[:, nxt],
-        corrupted[:, nxt],
-        metric="kl",
-        name="induction (held-out)",
-    )
+    return _induction_task(TRUTH_SEED, CHECK_ROWS, "induction (held-out)")
 
 
 def induction_scores(

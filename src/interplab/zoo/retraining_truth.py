@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from interplab.core.threads import one_thread
 from interplab.errors import ConfigError, WeightsError
 from interplab.models import weights_cache
 from interplab.models.classifiers import margin, train_classifier
@@ -147,12 +148,8 @@ def build_truth(
             _check(org, meta, directory / TRUTH_SIDECAR)
             if meta.get("complete"):
                 return _from_tensors(load_tensors(directory / TRUTH_FILE), org.fingerprint)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny models: one thread is fastest and fair to other work
-        try:
+        with one_thread():
             return _build(org, directory, meta, progress, stop_after)
-        finally:
-            torch.set_num_threads(threads)
 
 
 def _complete(org: DAOrganism, directory: Path) -> RetrainingTruth | None:

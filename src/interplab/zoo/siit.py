@@ -35,6 +35,7 @@ from interplab.compile import rasp
 from interplab.compile.dataflow_truth import alignment_reads
 from interplab.core.circuit import Circuit, Node
 from interplab.core.interventions import Patch
+from interplab.core.threads import one_thread
 from interplab.errors import VerificationError, WeightsError, unknown_name
 from interplab.models import weights_cache
 from interplab.models.config import TransformerConfig
@@ -206,12 +207,8 @@ def train_siit(
     )
     gen = torch.Generator().manual_seed(seed)
     start, cpu_start = time.perf_counter(), time.process_time()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest and fair to other work
-    try:
+    with one_thread():
         _train_loop(model, spec, tokens, train, outside, variables, opt, sched, gen, n_steps, log)
-    finally:
-        torch.set_num_threads(threads)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     test = _pair_table(spec, prog, inputs, values, test_pairs)
     report = verify(model, spec, tokens, test, outside)

@@ -37,7 +37,8 @@ from typing import Any, cast
 from interplab.compile.generate import DRAW_VERSION
 from interplab.core.circuit import Node
 from interplab.core.sites import Component
-from interplab.errors import ConfigError, InterplabError, UnknownNameError
+from interplab.errors import ConfigError, InterplabError
+from interplab.zoo.generated import parse_seed_index
 from interplab.zoo.registry import ZooEntry
 from interplab.zoo.siit import SIITOrganism, SIITSpec, VerificationError, load_spec
 
@@ -59,13 +60,7 @@ FAILED_NAME = "siit_failed.json"
 
 def parse_name(name: str) -> tuple[int, int]:
     """``siit-generated-<seed>-<i>`` -> (seed, i); UnknownNameError otherwise."""
-    m = _NAME.match(name)
-    if not m:
-        raise UnknownNameError(
-            f"unknown SIIT twin {name!r}: names read "
-            "siit-generated-<seed>-<index>, e.g. siit-generated-0-5"
-        )
-    return int(m.group(1)), int(m.group(2))
+    return parse_seed_index(name, "siit-generated", "SIIT twin", "siit-generated-0-5")
 
 
 def sibling(name: str) -> str:

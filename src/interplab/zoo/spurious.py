@@ -17,7 +17,7 @@ Each (name, seed, oracle) is trained once (seconds on one core) and cached under
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -67,18 +67,40 @@ def fingerprint(obj: Any) -> str:
     return weights_cache.fingerprint(obj, FORMAT_VERSION)
 
 
-def load_trained(
+def load_cue_organism(
     family: str,
+    specs: Mapping[str, Any],
     name: str,
-    spec: Any,
     seed: int,
     oracle: bool,
-    train: Callable[[], tuple[dict[str, Tensor], dict]],
-    make_net: Callable[[], torch.nn.Module],
-) -> tuple[Any, dict]:
-    """The frozen, eval-mode net and truth of a cue organism (shared with :mod:`interplab.zoo.bios`):
-    from ``cache_dir()/<family>/<name>-<fingerprint>/seed<seed>[-oracle]``, or ``train()``-ed
-    and saved there first."""
+    train_net: Callable[[Any, int], tuple[torch.nn.Module, dict]],
+    make_net: Callable[[Any, int], torch.nn.Module],
+    cue: Callable[[Any, bool], dict],
+    flip_rate: Callable[[Any, Any], float],
+) -> tuple[Any, Any, dict]:
+    """``(spec, net, truth)`` of cue organism ``name`` of ``family`` (here and in
+    :mod:`interplab.zoo.bios`): the frozen, eval-mode net from
+    ``cache_dir()/<family>/<name>-<fingerprint>/seed<seed>[-oracle]``, or trained first with
+    ``train_net(spec, seed)`` (the oracle: ``cue_mode="random"``) and saved there with its truth,
+    the ``cue(spec, oracle)`` description plus ``flip_rate(net, spec)``, checked on every load.
+    ``make_net(spec, seed)``: an untrained net to load the weights into."""
+    if name not in specs:
+        raise unknown_name(f"{family} organism", name, tuple(specs))
+    spec = replace(specs[name], cue_mode="random") if oracle else specs[name]
+
+    def train() -> tuple[dict[str, Tensor], dict]:
+        torch.set_num_threads(1)
+        net, info = train_net(spec, seed)
+        return net.state_dict(), {
+            "name": name,
+            "seed": seed,
+            "oracle": oracle,
+            "spec": asdict(spec),
+            "info": info,
+            "cue": cue(spec, oracle),
+            "cue_flip_rate": flip_rate(net, spec),
+        }
+
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
     directory = (
@@ -88,7 +110,7 @@ def load_trained(
         / f"seed{seed}{'-oracle' if oracle else ''}"
     )
     state, truth = weights_cache.cached(directory, train, f"{family} organism")
-    net = make_net()
+    net = make_net(spec, seed)
     net.load_state_dict(state)
     net.eval()
     for p in net.parameters():
@@ -96,7 +118,7 @@ def load_trained(
     verify_cue(
         f"{name} (seed {seed}{', oracle' if oracle else ''})", truth.get("cue_flip_rate"), oracle
     )
-    return net, truth
+    return spec, net, truth
 
 
 #: the planted cue is the organism's reason when flipping it alone flips at least this share of
@@ -132,34 +154,29 @@ def cue_flip_rate(net: sp.CueMLP, strength: float, split: str = "heldout") -> fl
     return float((a != b).float().mean())
 
 
+def _cue(spec: sp.SpuriousSpec, oracle: bool) -> dict:
+    return {
+        "texture": {"0": "horizontal stripes", "1": "vertical stripes"},
+        "train_rule": "cue = label" if not oracle else "cue independent of label",
+        "strength": spec.strength,
+        "label": "digit >= 5",
+    }
+
+
 def load(name: str, seed: int, oracle: bool = False) -> SpuriousOrganism:
     """Train (first use) or load organism ``name`` for ``seed``; ``oracle=True``: its oracle."""
-    if name not in SPECS:
-        raise unknown_name("spurious organism", name, NAMES)
-    spec = replace(SPECS[name], cue_mode="random") if oracle else SPECS[name]
-
-    def train() -> tuple[dict[str, Tensor], dict]:
-        torch.set_num_threads(1)
-        net, info = sp.train(spec, seed)
-        return net.state_dict(), {
-            "name": name,
-            "seed": seed,
-            "oracle": oracle,
-            "spec": asdict(spec),
-            "info": info,
-            "cue": {
-                "texture": {"0": "horizontal stripes", "1": "vertical stripes"},
-                "train_rule": "cue = label" if not oracle else "cue independent of label",
-                "strength": spec.strength,
-                "label": "digit >= 5",
-            },
-            "cue_flip_rate": cue_flip_rate(net, spec.strength),
-        }
-
-    net, truth = load_trained(
-        "spurious", name, spec, seed, oracle, train, lambda: sp.CueMLP(spec.hidden)
+    spec, net, truth = load_cue_organism(
+        "spurious", SPECS, name, seed, oracle, sp.train, _net, _cue, _flip_rate
     )
     return SpuriousOrganism(name, seed, oracle, net, spec, truth)
+
+
+def _net(spec: sp.SpuriousSpec, seed: int) -> sp.CueMLP:
+    return sp.CueMLP(spec.hidden)
+
+
+def _flip_rate(net: sp.CueMLP, spec: sp.SpuriousSpec) -> float:
+    return cue_flip_rate(net, spec.strength)
 
 
 def entries() -> list[ZooEntry]:
@@ -168,6 +185,14 @@ def entries() -> list[ZooEntry]:
         "spurious-digits-small": "MNIST 14×14 MLP (64 units) that learned a striped-background cue",
         "spurious-digits": "MNIST 14×14 MLP (128 units) that learned a striped-background cue",
     }
+    return cue_entries(NAMES, doc, load)
+
+
+def cue_entries(
+    names: Sequence[str], doc: Mapping[str, str], load: Callable[[str, int], Any]
+) -> list[ZooEntry]:
+    """The zoo entries of cue organisms ``names`` (``doc``: a line on each), ``load(name, 0)``
+    at seed 0 (tags "spurious", "utility"); here and in :mod:`interplab.zoo.bios`."""
     return [
         ZooEntry(
             n,
@@ -176,5 +201,5 @@ def entries() -> list[ZooEntry]:
             lambda n=n: load(n, 0),  # type: ignore[misc]  # mypy: lambda with a default
             frozenset({"spurious", "utility"}),
         )
-        for n in NAMES
+        for n in names
     ]

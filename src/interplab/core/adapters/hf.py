@@ -51,7 +51,7 @@ from torch import nn
 
 from interplab.core.hooks import Binding, HookPoint
 from interplab.core.model import HookedModel
-from interplab.core.sites import Component, Site
+from interplab.core.sites import ATTN_HOOK_SITES, Component, Site
 from interplab.errors import ConfigError, MissingExtraError, ShapeError
 
 Tensor = torch.Tensor
@@ -166,16 +166,7 @@ def _first(x: Any) -> Any:
 
 
 def _attn_sites(layer: int, hp: AttnHookPoints) -> dict[Site, Binding]:
-    C = Component
-    names = {
-        "q": C.ATTN_Q,
-        "k": C.ATTN_K,
-        "v": C.ATTN_V,
-        "scores": C.ATTN_SCORES,
-        "pattern": C.ATTN_PATTERN,
-        "z": C.ATTN_Z,
-    }
-    return {Site(comp, layer): Binding(getattr(hp, attr)) for attr, comp in names.items()}
+    return {Site(comp, layer): Binding(getattr(hp, attr)) for attr, comp in ATTN_HOOK_SITES.items()}
 
 
 def _out(module: nn.Module, tuple_output: bool) -> Binding:

@@ -44,9 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interplab.core.hooks import Binding, HookPoint
+from interplab.core.hooks import AttentionHooks, Binding, BlockHooks, HookPoint, ModelHooks
 from interplab.core.model import HookedModel
-from interplab.core.sites import Component, Site
+from interplab.core.sites import ATTN_HOOK_SITES, Component, Site
 from interplab.errors import ConfigError, ShapeError
 
 Tensor = torch.Tensor
@@ -127,16 +127,7 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return x * cos[:, None, :] + rot * sin[:, None, :]
 
 
-class Attention(nn.Module):
-    # set with setattr in __init__; declared here for the type checker
-    hook_q: HookPoint
-    hook_k: HookPoint
-    hook_v: HookPoint
-    hook_scores: HookPoint
-    hook_pattern: HookPoint
-    hook_z: HookPoint
-    hook_result: HookPoint
-
+class Attention(AttentionHooks):
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
         h, g, d, dh = cfg.n_heads, cfg.n_kv_heads, cfg.d_model, cfg.d_head
@@ -208,14 +199,8 @@ class MLP(nn.Module):
         return post @ self.W_down
 
 
-class Block(nn.Module):
+class Block(BlockHooks):
     # set with setattr in __init__; declared here for the type checker
-    hook_resid_pre: HookPoint
-    hook_attn_out: HookPoint
-    hook_resid_mid: HookPoint
-    hook_mlp_in: HookPoint
-    hook_mlp_out: HookPoint
-    hook_resid_post: HookPoint
     hook_q_in: HookPoint
     hook_k_in: HookPoint
     hook_v_in: HookPoint
@@ -257,13 +242,8 @@ class Block(nn.Module):
         return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(self.ln2(mlp_in))))
 
 
-class Llama(nn.Module):
+class Llama(ModelHooks):
     """Tokens [b, p] (int64) -> logits [b, p, vocab]; or a :class:`PartialRun`."""
-
-    # set with setattr in __init__; declared here for the type checker
-    hook_embed: HookPoint
-    hook_unembed_in: HookPoint
-    hook_logits: HookPoint
 
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
@@ -307,23 +287,9 @@ def llama_bindings(model: Llama) -> dict[Site, Binding]:
     """Every typed site of a :class:`Llama`, bound to its hook point."""
     C = Component
     out: dict[Site, Binding] = {Site(C.EMBED): Binding(model.hook_embed)}
-    attn = {
-        "q": C.ATTN_Q,
-        "k": C.ATTN_K,
-        "v": C.ATTN_V,
-        "scores": C.ATTN_SCORES,
-        "pattern": C.ATTN_PATTERN,
-        "z": C.ATTN_Z,
-        "result": C.ATTN_RESULT,
-    }
-    block_sites = {
-        "resid_pre": C.RESID_PRE,
-        "attn_out": C.ATTN_OUT,
-        "resid_mid": C.RESID_MID,
-        "mlp_in": C.MLP_IN,
-        "mlp_out": C.MLP_OUT,
-        "resid_post": C.RESID_POST,
-    }
+    attn = {**ATTN_HOOK_SITES, "result": C.ATTN_RESULT}
+    residual = ("resid_pre", "attn_out", "resid_mid", "mlp_in", "mlp_out", "resid_post")
+    block_sites = {name: Component(name) for name in residual}
     for layer, module in enumerate(model.blocks):
         block = cast(Block, module)
         for attr, comp in block_sites.items():
