@@ -36,3 +36,24 @@ def test_the_notebook_example_runs_and_prints_what_it_says():
     aurocs = [float(re.search(r"AUROC (\S+)", line).group(1)) for line in lines]
     assert all(0.0 <= a <= 1.0 for a in aurocs)
     assert "['c', 'b', 'a']" in printed  # the compiled program reverses its input
+
+
+def test_the_namespace_holds_only_the_public_api():
+    import interplab as ip
+
+    names = set(dir(ip))
+    assert names == set(ip.__all__) | {
+        "bench",
+        "compile",
+        "core",
+        "eval",
+        "methods",
+        "models",
+        "report",
+        "tasks",
+        "zoo",
+    }
+    assert not names & {"Any", "TYPE_CHECKING", "importlib", "annotations"}
+    for name in ip.__all__:
+        assert getattr(ip, name) is not None  # every listed name resolves
+    assert ip.compile.get_program is ip.get_program  # subpackages need no import of their own
