@@ -156,7 +156,7 @@ def test_robust_radius_grows_with_the_budget():
 
 @pytest.mark.slow
 def test_superposition_sweep_without_superposition_is_most_robust():
-    from interplab.bench.tracks.failures import _superposition_point
+    from interplab.bench.tracks.failures_population import _superposition_point
 
     dedicated = _superposition_point(0.9, 20, 0)  # 20 features in 20 dims: no superposition
     packed = _superposition_point(0.9, 5, 0)
