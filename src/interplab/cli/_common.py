@@ -54,6 +54,29 @@ def default_threads() -> int:
     return max(1, min(4, n - busy))
 
 
+def threads_option() -> Any:
+    """The ``--threads N`` option: None (the default) means :func:`default_threads`, resolved
+    when the command runs (not when the CLI is imported, so --help shows no stale number)."""
+    return typer.Option(
+        None,
+        "--threads",
+        help="torch CPU threads (default: the usable cores not already busy, at most 4).",
+        show_default=False,
+    )
+
+
+def set_threads(threads: int | None) -> int:
+    """Apply ``--threads`` (None: :func:`default_threads`) to torch; a value below 1 is an
+    error. Returns the thread count used."""
+    import torch
+
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    n = default_threads() if threads is None else threads
+    torch.set_num_threads(n)
+    return n
+
+
 def progress_option(help: str) -> Any:
     """The ``--progress/--no-progress`` option (on by default): progress on stderr."""
     return typer.Option(True, "--progress/--no-progress", help=help)

@@ -13,11 +13,12 @@ import typer
 
 from interplab.cli import _common
 from interplab.cli._common import (
-    default_threads,
     html_file_option,
     json_file_option,
     progress_option,
+    set_threads,
     task_options,
+    threads_option,
 )
 from interplab.errors import ConfigError, unknown_name
 
@@ -95,9 +96,7 @@ def circuit(
         300, "--top", help="Edges drawn in the circuit graph and listed in JSON."
     ),
     seed: int = typer.Option(0, "--seed", help="Prompt sampling seed."),
-    threads: int = typer.Option(
-        default_threads(), "--threads", help="torch CPU threads (default: usable cores, at most 4)."
-    ),
+    threads: int | None = threads_option(),
     progress: bool = progress_option("Progress bars on stderr."),
     json_out: Path | None = json_file_option("Write every edge's score and the curves as JSON."),
     html_out: Path | None = html_file_option(
@@ -115,7 +114,6 @@ def circuit(
 
     Example: interplab circuit smollm2-135m --task ioi --method eap_ig --json c.json --html c.html
     """
-    import torch
 
     from interplab.eval.circuit_study import circuit_study
     from interplab.tasks import TASKS, make_task
@@ -125,7 +123,6 @@ def circuit(
     if method not in ("eap", "eap_ig"):
         raise unknown_name("method", method, ("eap", "eap_ig"))
     for name, value, low in (
-        ("--threads", threads, 1),
         ("--steps", steps, 1),
         ("--n-prompts", n_prompts, 1),
         ("--batch-size", batch_size, 1),
@@ -135,7 +132,7 @@ def circuit(
         if value < low:
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     ablations = _ablations(ablation)
-    torch.set_num_threads(threads)
+    set_threads(threads)
     lm = _common.load_lm(model)  # looked up at call time: tests replace it
     tok = getattr(lm, "tokenizer", None)
     options = task_options(task, lm)

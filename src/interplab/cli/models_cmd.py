@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from interplab.cli import _common
-from interplab.cli._common import default_threads, task_options
+from interplab.cli._common import set_threads, task_options, threads_option
 from interplab.errors import ConfigError, unknown_name
 
 
@@ -91,22 +91,21 @@ def induction(
         "--bos/--no-bos",
         help="Prepend the start token (default: as the model file says; SmolLM2's says not to).",
     ),
-    threads: int = typer.Option(default_threads(), "--threads", help="torch CPU threads."),
+    threads: int | None = threads_option(),
     json_out: Path | None = typer.Option(None, "--json", help="Write results JSON here."),
     html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
 ) -> None:
     """Find induction heads: per-head attention to the token after the previous occurrence."""
-    import torch
 
     from interplab.methods.attribution.induction_heads import detect_induction_heads
     from interplab.report.real_models import induction_report
 
-    _positive(("--n-seqs", n_seqs), ("--top-k", top_k), ("--threads", threads))
+    _positive(("--n-seqs", n_seqs), ("--top-k", top_k))
     if seq_len < 2:
         raise ConfigError(
             f"--seq-len must be at least 2 (a repeat needs a token before it), got {seq_len}"
         )
-    torch.set_num_threads(threads)
+    set_threads(threads)
     lm = _common.load_lm(model)  # looked up at call time: tests replace it
     add = lm.tokenizer.add_bos if bos is None else bos
     start = lm.tokenizer.bos_id if add else None
@@ -156,7 +155,7 @@ def patch(
     ),
     seed: int = typer.Option(0),
     top_k: int = typer.Option(5, "--top-k", help="Heads printed (JSON keeps every head's score)."),
-    threads: int = typer.Option(default_threads(), "--threads", help="torch CPU threads."),
+    threads: int | None = threads_option(),
     json_out: Path | None = typer.Option(None, "--json", help="Write results JSON here."),
     html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
 ) -> None:
@@ -172,7 +171,6 @@ def patch(
 
     Example: interplab patch smollm2-135m --n-prompts 32 --html runs/ioi.html
     """
-    import torch
 
     from interplab.methods.attribution import (
         activation_patching,
@@ -182,8 +180,8 @@ def patch(
     from interplab.report.real_models import patching_report
     from interplab.tasks import TASKS, make_task
 
-    _positive(("--n-prompts", n_prompts), ("--top-k", top_k), ("--threads", threads))
-    torch.set_num_threads(threads)
+    _positive(("--n-prompts", n_prompts), ("--top-k", top_k))
+    set_threads(threads)
     lm = _common.load_lm(model)  # looked up at call time: tests replace it
     if task not in TASKS:
         raise unknown_name("task", task, tuple(TASKS))
