@@ -59,11 +59,22 @@ def test_circuit_writes_json_and_an_offline_page(tiny_lm, tmp_path):
     data = json.loads(out.read_text())
     assert set(data["ablations"]) == {"mean", "resample"} and data["eval_held_out"]
     block = data["ablations"]["mean"]
-    assert len(block["scores"]) == data["n_edges"] == len(data["edges"])
+    scores = block["methods"]["eap_ig"]["scores"]
+    assert len(scores) == data["n_edges"] == len(data["edges"])
+    assert min(scores) < 0 < max(scores)  # signed: the JSON keeps the sign
     methods = [c["method"] for c in block["curves"]]
-    assert methods == ["eap_ig", "random"]
+    assert methods == ["eap_ig", "eap_ig |score|", "random"]
+    assert [c["ranking"] for c in block["curves"]] == ["signed", "absolute", "random"]
     for c in block["curves"]:
+        assert c["sizes"] == [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
         assert c["f"][-1] == pytest.approx(1.0) and c["cpr_ci"][0] <= c["cpr"] <= c["cpr_ci"][1]
+        assert all(k <= n for k, n in zip(c["n_kept"], c["n_edges"]))  # pruning only removes
+    row = block["summary"]["eap_ig"]
+    assert row["mib_cpr"] == block["curves"][0]["cpr"]  # CPR from the signed ranking
+    assert row["mib_cmd"] == block["curves"][1]["cmd"]  # CMD from the absolute ranking
+    drawn = block["drawn"]
+    assert drawn["n_kept"] == len(block["top_edges"]) <= drawn["top"]
+    assert drawn["f_ci"][0] <= drawn["f"] <= drawn["f_ci"][1]
     graph = json.loads((tmp_path / "np.json").read_text())
     ids = {n["node_id"] for n in graph["nodes"]}
     assert graph["links"] and all(l["source"] in ids and l["target"] in ids for l in graph["links"])
@@ -71,6 +82,25 @@ def test_circuit_writes_json_and_an_offline_page(tiny_lm, tmp_path):
     assert any(n["feature_type"] == "logit" for n in graph["nodes"])
     html = page.read_text()
     assert "circuit-threshold" in html and "attn-tokens" in html and "https://" not in html
+    assert "MIB CPR" in html and "linear axis" in html and "The drawn circuit" in html
+
+
+@pytest.mark.parametrize("option", ["--json", "--html", "--neuronpedia"])
+def test_an_unwritable_output_fails_before_the_model_loads(monkeypatch, tmp_path, option):
+    import time
+
+    from interplab.cli import _common
+
+    def no_load(name):  # the check must come first
+        raise AssertionError("the model was loaded before the output path was checked")
+
+    monkeypatch.setattr(_common, "load_lm", no_load)
+    bad = tmp_path / "missing-dir" / "out.json"
+    start = time.perf_counter()
+    res = CliRunner().invoke(app, ["circuit", "tiny", option, str(bad)])
+    assert time.perf_counter() - start < 5
+    assert res.exit_code != 0 and "missing-dir" in res.output
+    assert "Traceback" not in res.output
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def _attention(model: Any, task: Any, result: dict[str, Any], n_heads: int = 6) 
             if name.startswith("L") and ".H" in name:
                 layer, head = name[1:].split(".H")
                 weight[(int(layer), int(head))] = (
-                    weight.get((int(layer), int(head)), 0.0) + e["score"]
+                    weight.get((int(layer), int(head)), 0.0) + abs(e["score"])
                 )
     heads = sorted(weight, key=lambda k: -weight[k])[:n_heads]
     if not heads:
@@ -64,13 +64,40 @@ def _attention(model: Any, task: Any, result: dict[str, Any], n_heads: int = 6) 
     )
 
 
+CIRCUIT_METHODS = ("eap", "eap_ig", "edge_pruning")
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not names:
+        raise ConfigError("--method needs at least one of " + ", ".join(CIRCUIT_METHODS))
+    for m in names:
+        if m not in CIRCUIT_METHODS:
+            raise unknown_name("method", m, CIRCUIT_METHODS)
+    return names
+
+
+def _check_output(path: Path | None, option: str) -> None:
+    """Fail before any work when ``path`` cannot be written (see cli/_common.py)."""
+    check = getattr(_common, "check_output_path", None)
+    if path is not None and check is not None:
+        check(path, option)
+
+
+def _fmt(value: float, ci: Any) -> str:
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def circuit(
     model: str = typer.Argument(
         "smollm2-135m", help="Pretrained language model (see `interplab models`)."
     ),
     task: str = typer.Option("ioi", "--task", help="ioi or induction (repeated random tokens)."),
     method: str = typer.Option(
-        "eap_ig", "--method", help="eap (one gradient) or eap_ig (integrated gradients)."
+        "eap_ig",
+        "--method",
+        help="Comma-separated: eap (one gradient), eap_ig (integrated gradients), "
+        "edge_pruning (learned edge masks; minutes on SmolLM2).",
     ),
     ablation: str = typer.Option(
         "mean,resample",
@@ -79,49 +106,51 @@ def circuit(
     ),
     steps: int = typer.Option(5, "--steps", help="EAP-IG integration steps."),
     rule: str = typer.Option("midpoint", "--rule", help="EAP-IG rule: midpoint or gauss_legendre."),
-    n_prompts: int = typer.Option(32, "--n-prompts", help="Prompt pairs in the task."),
+    n_prompts: int = typer.Option(
+        32, "--n-prompts", help="Prompt pairs scored, and as many held-out pairs checked."
+    ),
     batch_size: int = typer.Option(
         8, "--batch-size", help="Prompts per forward/backward chunk (memory grows with it)."
     ),
     random_seeds: int = typer.Option(
-        2, "--random-seeds", help="Random edge orders averaged for the baseline."
+        1, "--random-seeds", help="Random edge orders averaged for the baseline."
     ),
     node_patching: bool = typer.Option(
         False,
         "--node-patching/--no-node-patching",
         help="Also rank by node-level activation patching (one forward "
-        "per head/MLP and chunk: ~300 forwards on SmolLM2).",
+        "per head/MLP: ~300 forwards on SmolLM2).",
     ),
     top: int = typer.Option(
-        300, "--top", help="Edges drawn in the circuit graph and listed in JSON."
+        300, "--top", help="Edges drawn in the circuit graph (pruned like every circuit)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Prompt sampling seed."),
+    seed: int = typer.Option(0, "--seed", help="Prompt sampling seed (held-out: seed + 1)."),
     threads: int | None = threads_option(),
     progress: bool = progress_option("Progress bars on stderr."),
-    json_out: Path | None = json_file_option("Write every edge's score and the curves as JSON."),
+    json_out: Path | None = json_file_option(
+        "Write every edge's signed score, the curves and the summary as JSON."
+    ),
     html_out: Path | None = html_file_option(
         "Write the interactive page (self-contained, offline)."
     ),
     neuronpedia_out: Path | None = typer.Option(
-        None, "--neuronpedia", help="Write the top edges in Neuronpedia's attribution-graph JSON."
+        None, "--neuronpedia", help="Write the drawn circuit in Neuronpedia's graph JSON."
     ),
 ) -> None:
-    """Find a circuit with EAP / EAP-IG over the model's full edge graph and check it.
+    """Find a circuit over the model's full edge graph and check it the way MIB does.
 
-    Scores every edge (SmolLM2-135M: 123,211 edges) under each ablation on --n-prompts prompts, then measures on as many held-out prompts (seed + 1) the faithfulness of the top-k edges at sizes from 0.05% to 100% of the graph beside a random-edge baseline (and node-level activation patching with --node-patching), with 95% bootstrap intervals over prompts.
+    Scores every edge (SmolLM2-135M: 123,211 edges) under each ablation on --n-prompts prompts, then measures MIB's faithfulness curves on as many held-out prompts (seed + 1): circuits of 0.1% to 100% of the edges, pruned of edges that cannot reach the logits, ranked by signed score (MIB's CPR, higher better) and by absolute score (MIB's CMD, lower better), beside a random edge order; with 95% bootstrap intervals over prompts. Also printed: f at 1%, 2% and 5% of the edges, and the f of the drawn --top circuit.
 
-    Cost, measured on 32 IOI prompts (benchmarks/real_circuit.py, 1 thread on a busy 2-core machine): EAP 38 s, EAP-IG with 8 steps 358 s per ablation, 2.2 GB peak; the curves add about 10 x (1 + random seeds) forwards per chunk. Start with --method eap --ablation mean --n-prompts 8 for a first look.
+    Whole-run wall time on an idle 2-core machine, 32 prompts (benchmarks/real_circuit.py): the default (EAP-IG, 5 steps, mean and resample) about 4 minutes, under 3 GB; --method eap --ablation mean about 1 minute. edge_pruning adds several minutes per ablation.
 
-    Example: interplab circuit smollm2-135m --task ioi --method eap_ig --json c.json --html c.html
+    Example: interplab circuit smollm2-135m --task ioi --json c.json --html c.html
     """
-
     from interplab.eval.circuit_study import circuit_study
     from interplab.tasks import TASKS, make_task
 
     if task not in TASKS:
         raise unknown_name("task", task, tuple(TASKS))
-    if method not in ("eap", "eap_ig"):
-        raise unknown_name("method", method, ("eap", "eap_ig"))
+    methods = _methods(method)
     for name, value, low in (
         ("--steps", steps, 1),
         ("--n-prompts", n_prompts, 1),
@@ -132,6 +161,12 @@ def circuit(
         if value < low:
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     ablations = _ablations(ablation)
+    for path, option in (
+        (json_out, "--json"),
+        (html_out, "--html"),
+        (neuronpedia_out, "--neuronpedia"),
+    ):
+        _check_output(path, option)
     set_threads(threads)
     lm = _common.load_lm(model)  # looked up at call time: tests replace it
     tok = getattr(lm, "tokenizer", None)
@@ -139,15 +174,15 @@ def circuit(
     data = make_task(task, tok, n=n_prompts, seed=seed, **options)
     held_out = make_task(task, tok, n=n_prompts, seed=seed + 1, **options)  # curves: other prompts
     typer.echo(
-        f"{task}: {len(data)} prompts of {data.seq_len} tokens; {method} under "
-        f"{', '.join(ablations)}",
+        f"{task}: {len(data)} prompts of {data.seq_len} tokens (curves on {len(held_out)} "
+        f"held-out prompts); {', '.join(methods)} under {', '.join(ablations)}",
         err=True,
     )
     result = circuit_study(
         lm,
         data,
         eval_task=held_out,
-        method=method,
+        methods=methods,
         ablations=ablations,
         steps=steps,
         rule=rule,
@@ -158,15 +193,25 @@ def circuit(
         progress=progress,
         model_name=model,
     )
+    typer.echo(
+        f"{result['n_edges']:,} edges; scoring {result['score_seconds']:.0f} s, "
+        f"faithfulness {result['curve_seconds']:.0f} s; MIB CPR (signed ranking, higher "
+        "better) and CMD (absolute ranking, lower better), f at 1% / 2% / 5% of edges, "
+        "95% intervals over held-out prompts:"
+    )
     for abl, block in result["ablations"].items():
-        for c in block["curves"]:
-            small = [(s, f) for s, f in zip(c["sizes"], c["f"]) if s <= 0.05]
-            s, f = max(small, key=lambda p: p[1])
+        for name, row in block["summary"].items():
+            f_at = "  ".join(f"{float(s):.0%} {v[0]:.2f}" for s, v in row["f_at"].items())
+            tag = " (baseline)" if row["baseline"] else ""
             typer.echo(
-                f"{abl:>9} {c['method']:<12} CPR {c['cpr']:.3f} [{c['cpr_ci'][0]:.3f}, "
-                f"{c['cpr_ci'][1]:.3f}]  CMD {c['cmd']:.3f}  best f at <=5% edges: "
-                f"{f:.3f} ({s:.2%})"
+                f"{abl:>9} {name + tag:<22} CPR {_fmt(row['mib_cpr'], row['mib_cpr_ci'])}  "
+                f"CMD {_fmt(row['mib_cmd'], row['mib_cmd_ci'])}  f: {f_at}"
             )
+        d = block["drawn"]
+        typer.echo(
+            f"{abl:>9} drawn circuit: top {d['top']} edges of {d['method']} -> {d['n_kept']} "
+            f"after pruning ({d['fraction']:.2%} of edges), f = {_fmt(d['f'], d['f_ci'])}"
+        )
     if json_out is not None:
         from interplab.models.io import atomic_write_text
 
@@ -185,7 +230,7 @@ def circuit(
             toks,
             n_layers=lm.cfg.n_layers,
             n_heads=lm.cfg.n_heads,
-            slug=f"{model}-{task}-{method}",
+            slug=f"{model}-{task}-{methods[0]}",
         )
         atomic_write_text(neuronpedia_out, json.dumps(graph))
         typer.echo(f"wrote {neuronpedia_out}")

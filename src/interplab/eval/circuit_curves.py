@@ -6,6 +6,15 @@ CPR = area under f over the size fraction, CMD = area under |1 - f| (trapezoid r
 :mod:`interplab.eval.faithfulness`). Every m is kept per prompt, so one bootstrap over prompts
 (the same resampled prompts for m(C), m(N) and m(∅)) gives a 95% interval for f, CPR and CMD.
 
+MIB's definition (Mueller et al. 2025, circuit localisation), followed by :func:`mib_curve`:
+the sizes are :data:`MIB_SIZES` (0.1% .. 100% of the edges, no empty circuit), the circuit of
+size s keeps the first ``int(s * n_edges)`` edges of the ranking, then drops every kept edge that
+cannot carry the input to the logits through kept edges (:func:`prune_kept`); CPR ranks edges by
+their signed score (higher = the edge supports the behaviour), CMD by the absolute score, and
+both areas are linear in the size fraction. interplab adds ``log_area``: the mean f per decade
+of size (trapezoid over log10 s from 0.1% to 100%, divided by 3), which weighs the small
+circuits a reader cares about as much as the large ones that dominate the linear area.
+
 Baselines ranked by the same curve:
 
     random        edges in a seeded random order (the curve is averaged over ``n_seeds`` orders)
@@ -16,7 +25,9 @@ Baselines ranked by the same curve:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,9 +36,12 @@ import torch
 from interplab.errors import ConfigError
 from interplab.eval.faithfulness import DEFAULT_SIZES, _trapz
 from interplab.eval.stats import bootstrap_indices
-from interplab.methods.circuits.running import CircuitRunner
+from interplab.methods.circuits.running import CircuitRunner, GraphLayout
 
 Tensor = torch.Tensor
+
+#: MIB's circuit sizes (fractions of the edges), smallest first.
+MIB_SIZES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,10 @@ class Curve:
     m_full: float
     m_empty: float
     n_prompts: int
+    ranking: str = "absolute"
+    n_kept: tuple[int, ...] = ()
+    log_area: float = float("nan")
+    log_area_ci: tuple[float, float] = (float("nan"), float("nan"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +79,72 @@ class Curve:
 def edge_order(scores: Mapping, layout_edges: Sequence) -> list[int]:
     """Edge ids from highest to lowest score (ties by edge order)."""
     return sorted(range(len(layout_edges)), key=lambda i: (-scores[layout_edges[i]], i))
+
+
+def value_order(values: Tensor) -> list[int]:
+    """Edge ids from highest to lowest ``values`` [n_edges] (ties by edge id)."""
+    ids = torch.arange(len(values))
+    # stable sort on -values keeps ties in id order
+    return ids[torch.sort(-values.double(), stable=True).indices].tolist()
+
+
+def prune_kept(layout: GraphLayout, kept: Tensor) -> Tensor:
+    """Drop kept edges that cannot carry the input to the logits through kept edges (MIB's
+    ``apply_topn(..., prune=True)``): an edge stays if its sender is reached from the
+    embeddings and its receiver reaches the logits, both through kept edges. ``kept``:
+    bool [n_edges]; returns a new bool tensor."""
+    senders, receivers = layout.senders, layout.receivers
+    sender_id = layout.index.sender_id
+    es, er = layout.edge_sender, layout.edge_receiver
+    # the sender id of each receiver's node (None for the logits)
+    recv_sender = torch.tensor([sender_id.get(node, -1) for node, _ in receivers])
+    kept = kept.bool()
+    reached = torch.zeros(len(senders), dtype=torch.bool)
+    live = torch.zeros(len(senders), dtype=torch.bool)
+    into = _edges_by(layout, "into")
+    out_of = _edges_by(layout, "out")
+    for i, node in enumerate(senders):  # senders are numbered in topological order
+        if node.kind not in ("head", "mlp"):
+            reached[i] = True  # embeddings
+            continue
+        e = into[i]
+        reached[i] = bool((kept[e] & reached[es[e]]).any()) if len(e) else False
+    to_logits = recv_sender < 0
+    for i in range(len(senders) - 1, -1, -1):
+        e = out_of[i]
+        if len(e):
+            r = er[e]
+            ok = to_logits[r] | live[recv_sender[r].clamp(min=0)]
+            live[i] = bool((kept[e] & ok).any())
+    recv_live = to_logits | live[recv_sender.clamp(min=0)]
+    return kept & reached[es] & recv_live[er]
+
+
+_EDGE_LISTS: dict[tuple[int, str], list[Tensor]] = {}
+
+
+def _edges_by(layout: GraphLayout, way: str) -> list[Tensor]:
+    """Per sender id: the edge ids into its node ("into") or out of it ("out"), cached."""
+    key = (id(layout), way)
+    if key not in _EDGE_LISTS:
+        n = len(layout.senders)
+        if way == "out":
+            owner = layout.edge_sender
+        else:
+            sid = layout.index.sender_id
+            recv_sender = torch.tensor([sid.get(node, -1) for node, _ in layout.receivers])
+            owner = recv_sender[layout.edge_receiver]
+        order = torch.argsort(owner, stable=True)
+        counts = torch.bincount(owner[owner >= 0], minlength=n)
+        start = int((owner < 0).sum()) if way == "into" else 0
+        lists, at = [], start
+        sorted_ids = order
+        for c in counts.tolist():
+            lists.append(sorted_ids[at : at + c])
+            at += c
+        _EDGE_LISTS.clear()  # one layout at a time
+        _EDGE_LISTS[key] = lists
+    return _EDGE_LISTS[key]
 
 
 def node_edge_order(node_scores: Mapping, layout_edges: Sequence) -> list[int]:
@@ -77,6 +161,73 @@ def random_order(n: int, seed: int) -> list[int]:
 
 def _counts(sizes: Sequence[float], n: int) -> list[int]:
     return [int(round(s * n)) for s in sizes]
+
+
+class PointCache:
+    """Per-prompt metric values of circuits already run, keyed by their kept-edge set, so two
+    rankings that keep the same edges at a size (or the empty / full circuit) cost one run."""
+
+    def __init__(self, runner: CircuitRunner, full: Tensor, empty: Tensor):
+        self.runner, self.full, self.empty = runner, full, empty
+        self.values: dict[str, Tensor] = {}
+        self.runs = 0
+
+    def __call__(self, kept: Tensor) -> Tensor:
+        n_kept = int(kept.sum())
+        if n_kept == 0:
+            return self.empty
+        if n_kept == len(kept):
+            return self.full
+        key = hashlib.sha1(kept.numpy().tobytes()).hexdigest()
+        if key not in self.values:
+            self.values[key] = self.runner.values((~kept).float())
+            self.runs += 1
+        return self.values[key]
+
+
+def mib_points(
+    layout: GraphLayout,
+    order: Sequence[int],
+    sizes: Sequence[float] = MIB_SIZES,
+    prune: bool = True,
+) -> list[Tensor]:
+    """The kept-edge sets (bool [n_edges]) of MIB's circuits of ``sizes`` from ``order``."""
+    n = len(layout)
+    ids = torch.as_tensor(list(order), dtype=torch.long)
+    out = []
+    for s in sizes:
+        kept = torch.zeros(n, dtype=torch.bool)
+        kept[ids[: int(s * n)]] = True
+        out.append(prune_kept(layout, kept) if prune else kept)
+    return out
+
+
+def mib_curve(
+    name: str,
+    ranking: str,
+    cache: PointCache,
+    order: Sequence[int],
+    sizes: Sequence[float] = MIB_SIZES,
+    prune: bool = True,
+    on_point: Callable[[], None] | None = None,
+) -> Curve:
+    """The MIB curve of ``order`` (see the module docstring), its per-prompt values from
+    ``cache``; ``on_point`` is called after each size (progress)."""
+    layout = cache.runner.layout
+    values, kept_counts = [], []
+    for kept in mib_points(layout, order, sizes, prune):
+        values.append(cache(kept))
+        kept_counts.append(int(kept.sum()))
+        if on_point is not None:
+            on_point()
+    curve = make_curve(name, cache.runner, torch.stack(values), cache.full, cache.empty, sizes)
+    fields = curve.to_dict()
+    fields.update(
+        ranking=ranking,
+        n_edges=tuple(int(s * len(layout)) for s in sizes),
+        n_kept=tuple(kept_counts),
+    )
+    return Curve(**fields)
 
 
 def curve_values(
@@ -119,6 +270,16 @@ def make_curve(
     cprs = torch.tensor([_trapz(sizes, fb[:, b].tolist()) for b in range(n_boot)])
     cmds = torch.tensor([_trapz(sizes, (1 - fb[:, b]).abs().tolist()) for b in range(n_boot)])
     q = lambda t: (float(t.nanquantile(0.025)), float(t.nanquantile(0.975)))  # noqa: E731
+    log_sizes = [s for s in sizes if s > 0]
+    if len(log_sizes) >= 2:
+        lx = [math.log10(s) for s in log_sizes]
+        width = lx[-1] - lx[0]
+        rows = [i for i, s in enumerate(sizes) if s > 0]
+        log_area = _trapz(lx, [f[i] for i in rows]) / width
+        logs = torch.tensor([_trapz(lx, fb[rows, b].tolist()) / width for b in range(n_boot)])
+        log_ci = q(logs)
+    else:
+        log_area, log_ci = float("nan"), (float("nan"), float("nan"))
     return Curve(
         method,
         runner.ablation,
@@ -134,6 +295,8 @@ def make_curve(
         float(full.mean()),
         float(empty.mean()),
         n,
+        log_area=log_area,
+        log_area_ci=log_ci,
     )
 
 

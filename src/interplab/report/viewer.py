@@ -93,13 +93,14 @@ if (cirData) {
       inRow.forEach((n, j) => { pos[n.id] = [70 + (W - 100) * (j + 0.5) / inRow.length, H - 20 - rowH * i]; });
     });
     const colors = {q: '#d55', k: '#4a4', v: '#55d', in: '#777'};
-    const maxS = Math.max(...cir.edges.map(e => e.score), 1e-12);
+    const maxS = Math.max(...cir.edges.map(e => Math.abs(e.score)), 1e-12);
     lines = cir.edges.map(e => {
       const l = document.createElementNS(NS, 'line'); const a = pos[e.sender], b = pos[e.receiver];
       l.setAttribute('x1', a[0]); l.setAttribute('y1', a[1]); l.setAttribute('x2', b[0]); l.setAttribute('y2', b[1]);
       l.setAttribute('stroke', colors[e.channel] || '#777');
-      l.setAttribute('stroke-width', (0.4 + 3.5 * e.score / maxS).toFixed(2));
-      l.setAttribute('opacity', '0.7'); l.dataset.score = e.score; l.classList.add('edge');
+      l.setAttribute('stroke-width', (0.4 + 3.5 * Math.abs(e.score) / maxS).toFixed(2));
+      if (e.score < 0) l.setAttribute('stroke-dasharray', '4 3');  // works against the behaviour
+      l.setAttribute('opacity', '0.7'); l.dataset.score = Math.abs(e.score); l.classList.add('edge');
       const t = document.createElementNS(NS, 'title'); t.textContent = e.label + '  score ' + e.score.toPrecision(3);
       l.appendChild(t); svg.appendChild(l); return l; });
     rows.forEach((r, i) => { const t = document.createElementNS(NS, 'text'); t.setAttribute('x', 2);
@@ -108,8 +109,10 @@ if (cirData) {
       c.setAttribute('cx', p[0]); c.setAttribute('cy', p[1]); c.setAttribute('r', 5);
       c.setAttribute('fill', n.kind === 'mlp' ? '#c85' : n.kind === 'head' ? '#58c' : '#6a8');
       c.classList.add('node'); c.dataset.id = n.id;
-      const t = document.createElementNS(NS, 'title'); t.textContent = n.id; c.appendChild(t); svg.appendChild(c); });
-    sorted = cir.edges.map(e => e.score).sort((a, b) => a - b);
+      const t = document.createElementNS(NS, 'title'); t.textContent = n.id; c.appendChild(t); svg.appendChild(c);
+      const lab = document.createElementNS(NS, 'text'); lab.setAttribute('x', p[0] + 7); lab.setAttribute('y', p[1] - 6);
+      lab.setAttribute('font-size', '10'); lab.classList.add('node-label'); lab.textContent = n.id; svg.appendChild(lab); });
+    sorted = cir.edges.map(e => Math.abs(e.score)).sort((a, b) => a - b);
     apply();
   }
   function apply(){
@@ -119,7 +122,8 @@ if (cirData) {
     lines.forEach((l, i) => { const on = +l.dataset.score >= thr; l.style.display = on ? '' : 'none';
       if (on) { shown++; live.add(cir.edges[i].sender); live.add(cir.edges[i].receiver); } });
     svg.querySelectorAll('circle.node').forEach(c => { c.style.opacity = live.has(c.dataset.id) ? 1 : 0.15; });
-    count.textContent = shown + ' of ' + lines.length + ' edges shown (score >= ' + thr.toPrecision(3) + ')';
+    svg.querySelectorAll('text.node-label').forEach(t => { t.style.opacity = live.has(t.textContent) ? 1 : 0.15; });
+    count.textContent = shown + ' of ' + lines.length + ' edges shown (|score| >= ' + thr.toPrecision(3) + '; dashed: negative score)';
   }
   if (choice) { options.forEach((o, i) => { const el = document.createElement('option'); el.value = i;
       el.textContent = o.name; choice.appendChild(el); });
@@ -288,6 +292,16 @@ def viewer_fragment(
     )
 
 
+def _x_ticks(lo: float, hi: float, log_x: bool) -> list[float]:
+    """Tick positions in [lo, hi]: powers of ten on a log axis, 0, 1/5 .. 1 of a linear one."""
+    import math
+
+    if log_x:
+        ticks = [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
+        return [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)] or [lo, hi]
+    return [lo + (hi - lo) * i / 5 for i in range(6)]
+
+
 def line_chart(
     series: Sequence[tuple[str, Sequence[float], Sequence[float], str]],
     *,
@@ -298,9 +312,11 @@ def line_chart(
     width: int = 520,
     height: int = 300,
     bands: Sequence[tuple[Sequence[float], Sequence[float]]] = (),
+    percent_x: bool = False,
 ) -> str:
     """A hand-written SVG line chart: ``series`` = (name, x, y, colour); optional ``bands``
-    (low, high) per series shaded behind it."""
+    (low, high) per series shaded behind it. x ticks: decades on a log axis, fifths of the
+    range on a linear one (labels as percentages with ``percent_x``), never crowded."""
     import math
 
     xs = [x for _, xv, _, _ in series for x in xv if not log_x or x > 0]
@@ -322,13 +338,21 @@ def line_chart(
         f"<line x1='{L}' y1='{height - B}' x2='{width - R}' y2='{height - B}' stroke='#888'/>",
         f"<line x1='{L}' y1='{T}' x2='{L}' y2='{height - B}' stroke='#888'/>",
     ]
-    for v in (y0, 0.0, 1.0, y1):
+    y_ticks: list[float] = []
+    for v in (0.0, 1.0, y0, y1):  # 0 and 1 first; the ends only where they do not crowd them
+        if all(abs(v - u) > 0.08 * ((y1 - y0) or 1) for u in y_ticks):
+            y_ticks.append(v)
+    for v in y_ticks:
         out.append(
             f"<text x='4' y='{sy(v) + 3:.1f}'>{v:.2g}</text>"
             f"<line x1='{L}' x2='{width - R}' y1='{sy(v):.1f}' y2='{sy(v):.1f}' stroke='#eee'/>"
         )
-    for x in sorted(set(xs))[:: max(1, len(set(xs)) // 6)]:
-        out.append(f"<text x='{sx(x) - 10:.1f}' y='{height - B + 14}'>{x:g}</text>")
+    for x in _x_ticks(min(xs), max(xs), log_x):
+        label = f"{x:.1%}".replace(".0%", "%") if percent_x else f"{x:g}"
+        out.append(
+            f"<text x='{sx(x):.1f}' y='{height - B + 14}' text-anchor='middle' "
+            f"class='x-tick'>{label}</text>"
+        )
     out.append(f"<text x='{(L + width - R) / 2 - 40:.0f}' y='{height - 4}'>{escape(xlabel)}</text>")
     out.append(f"<text x='4' y='{T - 6}'>{escape(ylabel)}</text>")
     for (_name, xv, yv, color), band in zip(series, list(bands) + [None] * len(series)):

@@ -46,6 +46,8 @@ from interplab.methods.circuits.running import (
     check_inputs,
     chunk_gradients,
     progress_bar,
+    scored_logits,
+    scored_view,
 )
 from interplab.methods.circuits.scores import EdgeScores
 from interplab.methods.quadrature import ig_points
@@ -210,16 +212,17 @@ def _running(
         abl = source(chunk)
         forward += ablation != "zero"
         clean = None
+        view = scored_view(chunk)  # metrics read the scored positions' logits only
         if not (
             spec == "logit_diff" and chunk.labels is not None
         ):  # the metric reads the clean run
             with torch.no_grad():
-                clean = model.run(chunk.clean)
+                clean = scored_logits(model, chunk)
             forward += 1
 
-        def m(logits: Tensor, chunk: Task = chunk, clean: Tensor | None = clean) -> Tensor:
+        def m(logits: Tensor, view: Task = view, clean: Tensor | None = clean) -> Tensor:
             ref = logits.detach() if clean is None else clean
-            return resolve_metric(spec, chunk, ref)(select_outputs(logits, chunk))
+            return resolve_metric(spec, view, ref)(logits)
 
         for t, w in zip(points, weights):
             share = len(chunk) / len(task)

@@ -175,6 +175,25 @@ def _sender_diffs(layout: GraphLayout, abl: Ablation, record: dict[Site, Tensor]
     return out
 
 
+def scored_logits(model: Any, chunk: Any) -> Tensor:
+    """Logits of ``chunk.clean`` at its scored positions only, [b, n, v] (row i's j-th scored
+    position at [i, j]). Models with ``scored_input`` (the Llama) skip the unembedding of the
+    other positions; others run in full and select. Hooks fire as in a full run."""
+    make = getattr(model, "scored_input", None)
+    if make is None:
+        return chunk.select(model.run(chunk.clean))
+    return model.run(make(chunk.clean, chunk.positions))
+
+
+def scored_view(chunk: Any) -> Any:
+    """``chunk`` with its positions renumbered 0..n-1, so metrics built for it read the
+    [b, n, v] outputs of :func:`scored_logits` directly."""
+    import dataclasses
+
+    b, n = chunk.positions.shape
+    return dataclasses.replace(chunk, positions=torch.arange(n).expand(b, n).clone())
+
+
 def progress_bar(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -190,7 +209,8 @@ def chunk_gradients(
     metric: Callable[[Tensor], Tensor],
 ) -> Tensor:
     """[senders, receivers]: (A_s - S_s) · dm/dx_r at strength t, summed over the chunk, where
-    ``metric(logits [b, p, v])`` is the chunk's scalar metric m."""
+    ``metric(logits [b, n, v])`` is the chunk's scalar metric m of the outputs at its scored
+    positions (:func:`scored_logits`)."""
     record: dict[Site, Tensor] = {}
     inputs: dict[Site, Tensor] = {}
 
@@ -204,8 +224,7 @@ def chunk_gradients(
         return y
 
     with torch.enable_grad(), model.hooks(_hooks(layout, abl, record, on_receiver)):
-        logits = model.run(chunk.clean)
-        metric(logits).backward()
+        metric(scored_logits(model, chunk)).backward()
     diffs = _sender_diffs(layout, abl, record)
     out = torch.zeros(len(layout.senders), len(layout.receivers), dtype=torch.float64)
     for site, cols in layout.receiver_cols.items():
@@ -223,13 +242,20 @@ def chunk_gradients(
 
 # ------------------------------------------------------------------ running with edges ablated
 def run_ablated(
-    model: Any, layout: GraphLayout, chunk: Any, abl: Ablation, strength: Tensor | None
+    model: Any,
+    layout: GraphLayout,
+    chunk: Any,
+    abl: Ablation,
+    strength: Tensor | None,
+    scored: bool = False,
 ) -> Tensor:
     """Logits of ``chunk.clean`` with edge e ablated by ``strength[e]`` (0 keep .. 1 ablate;
-    None = the clean run). Touches only the edges whose strength is not 0 (or not 1)."""
+    None = the clean run). Touches only the edges whose strength is not 0 (or not 1).
+    ``scored=True`` returns only the scored positions' logits [b, n, v] (cheaper)."""
+    run = (lambda: scored_logits(model, chunk)) if scored else (lambda: model.run(chunk.clean))
     if strength is None:
         with torch.no_grad():
-            return model.run(chunk.clean)
+            return run()
     if strength.shape != (len(layout),):
         raise ShapeError(
             f"edge strengths must have shape [{len(layout)}], got {tuple(strength.shape)}"
@@ -257,7 +283,7 @@ def run_ablated(
         return out
 
     with torch.no_grad(), model.hooks(_hooks(layout, abl, record, on_receiver)):
-        return model.run(chunk.clean)
+        return run()
 
 
 def _diff(layout: GraphLayout, abl: Ablation, record: dict[Site, Tensor], sender: int) -> Tensor:
@@ -317,8 +343,8 @@ class CircuitRunner:
     def values(self, strength: Tensor | None) -> Tensor:
         out = []
         for chunk, abl in zip(self.chunks, self._abl):
-            logits = run_ablated(self.model, self.layout, chunk, abl, strength)
-            out.append(chunk.logit_diffs(logits).mean(1))
+            at = run_ablated(self.model, self.layout, chunk, abl, strength, scored=True)
+            out.append(chunk.logit_diffs_at(at).mean(1))
             self.forward += 1
         return torch.cat(out)
 
