@@ -30,7 +30,7 @@ def test_list_names_every_library_program():
 
 def test_compile_check_json_and_out(tmp_path):
     result = CliRunner().invoke(
-        _app(), ["compile", "reverse", "--check", "--json", "--out", str(tmp_path / "rev")]
+        _app(), ["compile", "reverse", "--check", "--json", "-", "--out", str(tmp_path / "rev")]
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -76,6 +76,6 @@ def test_help_teaches_the_options():
 
 
 def test_list_shows_the_causal_variants():
-    result = CliRunner().invoke(_app(), ["compile", "--list", "--json"])
+    result = CliRunner().invoke(_app(), ["compile", "--list", "--json", "-"])
     names = {row["program"] for row in json.loads(result.output)}
     assert {"causal-frac_prevs", "causal-shift_by"} <= names and "causal-reverse" not in names

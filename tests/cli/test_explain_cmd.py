@@ -42,3 +42,14 @@ def test_bad_input_is_one_clear_line():
     assert res.exit_code == 2 and "credit-linear" in res.output
     res = runner.invoke(app, ["explain", "credit-linear", "--method", "shapp"])
     assert res.exit_code == 2 and "kernel_shap" in res.output
+
+
+def test_explain_marks_each_factor_with_its_check_and_json_to_stdout():
+    res = CliRunner().invoke(app, ["explain", "credit-linear", "--row", "2", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)  # stdout holds the JSON only; the text went to stderr
+    statuses = set(data["factor_checks"].values())
+    assert statuses <= {"passed", "failed", "unchecked"} and "unchecked" in statuses
+    passed = {c["params"]["feature"] for c in data["claims"] if c["kind"] == "direction"}
+    assert {f for f, st in data["factor_checks"].items() if st == "passed"} == passed
+    assert "[unchecked]" in res.stderr and "estimates, each with its check" in res.stderr

@@ -19,7 +19,7 @@ def test_help_teaches():
 
 
 def test_sites_json_lists_typed_sites():
-    result = runner.invoke(app, ["sites", "random-2l", "--json"])
+    result = runner.invoke(app, ["sites", "random-2l", "--json", "-"])
     assert result.exit_code == 0
     names = json.loads(result.stdout)
     assert "L1.attn_z" in names and "logits" in names and "embed" in names

@@ -24,7 +24,7 @@ def app():
 
 
 def test_models_list_json(app):
-    res = CliRunner().invoke(app, ["models", "--list", "--json"])
+    res = CliRunner().invoke(app, ["models", "--list", "--json", "-"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     rows = {r["name"]: r for r in data["pretrained"]}
@@ -60,6 +60,19 @@ def test_wrong_kind_of_model_is_a_usage_error(app):
     assert res.exit_code == 2 and "needs a language model" in res.stderr
     res = CliRunner().invoke(main_app, ["attribute", "smollm2"])
     assert res.exit_code == 2 and "unknown attribute model 'smollm2'" in res.stderr
+
+
+def test_attribute_without_weights_is_one_line_naming_the_install(monkeypatch):
+    from interplab.cli.main import app as main_app
+    from interplab.models.pretrained import registry
+
+    monkeypatch.setattr(registry, "is_installed", lambda name: False)
+    for model in ("mnist-mlp", "minilm-l6"):
+        res = CliRunner().invoke(main_app, ["attribute", model])
+        assert res.exit_code == 1, res.output
+        line = res.output.strip()
+        assert line.count("\n") == 0 and "scripts/install.sh --dev" in line
+        assert "pip" in line and model in line
 
 
 def test_attribute_mnist_writes_report(app, tmp_path):
@@ -118,7 +131,14 @@ def test_induction_and_patch_on_smollm2(app, tmp_path):
         ],
     )
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "p.json").read_text())["clean_logit_diff"] > 0
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert data["clean_logit_diff"] > 0
+    ranked = data["attribution_patching"]["ranked_heads"]
+    assert len(ranked) == 30 * 9  # every head kept, largest |score| first
+    assert [abs(h["score"]) for h in ranked] == sorted(
+        (abs(h["score"]) for h in ranked), reverse=True
+    )
+    assert "sign</th>" in (tmp_path / "p.html").read_text()
 
 
 @pytest.mark.slow

@@ -101,7 +101,58 @@ def test_tiny_run_writes_json_and_page(tiny_lm, tmp_path):
     assert all(len(c["scores"]) == 6 for c in data["conditions"])
     html = page.read_text()
     assert "random directions" in html and "https://" not in html and "http://" not in html
-    assert "[16/16]" in res.output  # progress
+    assert "[22/22]" in res.output  # progress: 16 steering conditions + 6 fluency ones
+    f = data["fluency"]
+    rows = {r["label"]: r for r in f["rows"]}
+    assert set(rows) == {
+        "none",
+        "learned ablate",
+        "learned add +1",
+        "learned add -1",
+        "learned add +2",
+        "learned add -2",
+    }
+    assert rows["none"]["kl"]["value"] == 0.0 and rows["none"]["perplexity_ratio"] == 1.0
+    # a push of 2 gaps along any direction moves a random tiny model's next-token distribution
+    assert all(r["kl"]["value"] > 0 for label, r in rows.items() if label != "none")
+    assert all(len(r["samples"]) == 3 for r in rows.values())
+    assert f["n_held_out"] > 0 and all(r["perplexity"] > 1 for r in rows.values())
+    assert "KL(steered" in html and "held-out perplexity" in html
+    assert "perplexity" in res.output and "KL" in res.output
+
+
+def test_no_fluency_skips_it(tiny_lm, tmp_path):
+    res = CliRunner().invoke(
+        app,
+        ["steer", "tiny", "--alpha", "1", "--n-prompts", "4", "--n-fit", "8", "--random", "1"]
+        + ["--threads", "1", "--no-progress", "--no-fluency", "--json", "-"],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)  # --json -: stdout is the JSON only
+    assert "fluency" not in data
+
+
+def test_output_path_checked_before_loading(no_load, tmp_path):
+    res = CliRunner().invoke(
+        app, ["steer", "smollm2-135m", "--html", str(tmp_path / "missing" / "s.html")]
+    )
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_non_monotonic_effect_is_said_in_words():
+    from interplab.cli.steer_cmd import monotonicity_notes
+
+    def row(alpha, value):
+        e = {"value": value, "low": value - 0.3, "high": value + 0.3, "n": 48}
+        return {"kind": "add", "alpha": alpha, "mean_log_odds": e}
+
+    summary = {"rows": [row(1.0, 3.72), row(2.0, 3.35), row(-1.0, -1.0), row(-2.0, -2.5)]}
+    notes = monotonicity_notes(summary)
+    assert len(notes) == 1
+    assert "Not monotonic" in notes[0] and "+2 x gap" in notes[0] and "+3.35" in notes[0]
+    assert "+3.72" in notes[0] and "overlap" in notes[0]
+    mono = {"rows": [row(1.0, 1.0), row(2.0, 2.0)]}
+    assert monotonicity_notes(mono) == []
 
 
 @pytest.mark.slow
@@ -157,3 +208,8 @@ def test_smollm2_steering_beats_random_directions(tmp_path):
     assert down["positive_rate"]["value"] < ctrl[("add", -1.0)]["positive_rate"]["min"]
     assert {v["alpha"]: v["beyond_random"] for v in s["verdicts"]} == {1.0: True, -1.0: True}
     assert "BASE model" in data["model_note"] and "BASE model" in (tmp_path / "s.html").read_text()
+    fl = {r["label"]: r for r in data["fluency"]["rows"]}
+    assert set(fl) == {"none", "learned ablate", "learned add +1", "learned add -1"}
+    assert all(r["kl"]["value"] > 0 for k, r in fl.items() if k != "none")
+    assert all(len(r["samples"]) == 3 and all(r["samples"]) for r in fl.values())
+    assert "held-out perplexity" in (tmp_path / "s.html").read_text()

@@ -13,7 +13,8 @@ from interplab.cli.main import app
 
 def test_zoo_generate_writes_and_lists_verified_organisms(tmp_path):
     result = CliRunner().invoke(
-        app, ["zoo", "generate", "--count", "2", "--seed", "0", "--out", str(tmp_path), "--json"]
+        app,
+        ["zoo", "generate", "--count", "2", "--seed", "0", "--out", str(tmp_path), "--json", "-"],
     )
     assert result.exit_code == 0, result.output
     index = json.loads(result.output.strip().splitlines()[-1])
@@ -27,7 +28,7 @@ def test_zoo_generate_writes_and_lists_verified_organisms(tmp_path):
 
 
 def test_zoo_still_lists_the_organisms():
-    result = CliRunner().invoke(app, ["zoo", "--json"])
+    result = CliRunner().invoke(app, ["zoo", "--json", "-"])
     assert result.exit_code == 0
     assert any(r["name"] == "compiled-reverse" for r in json.loads(result.output))
 

@@ -95,7 +95,7 @@ def test_cli_compiles_causal_and_rejects_forward_programs():
 
     from interplab.cli.main import app
 
-    ok = CliRunner().invoke(app, ["compile", "frac_prevs", "--causal", "--check", "--json"])
+    ok = CliRunner().invoke(app, ["compile", "frac_prevs", "--causal", "--check", "--json", "-"])
     assert ok.exit_code == 0, ok.output
     assert '"program": "causal-frac_prevs"' in ok.stdout and '"agreement": 1.0' in ok.stdout
     bad = CliRunner().invoke(app, ["compile", "hist", "--causal"])

@@ -71,7 +71,7 @@ def test_cli_vocab_and_max_len(capsys):
     from interplab.cli.main import app
 
     ok = CliRunner().invoke(
-        app, ["compile", "sort", "--vocab", "2,4,8", "--max-len", "4", "--check", "--json"]
+        app, ["compile", "sort", "--vocab", "2,4,8", "--max-len", "4", "--check", "--json", "-"]
     )
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)

@@ -31,6 +31,11 @@ def _stats(browser: Browser) -> dict:
         changed: document.querySelectorAll('#inputs .tok.changed').length,
         units: [...document.querySelectorAll('#units tr.unit td:first-child')].map(t => t.textContent),
         check: (document.getElementById('restoration') || {}).textContent || '',
+        truth: (document.getElementById('truth') || {}).textContent || '',
+        truthVisible: !!document.getElementById('truth') &&
+            document.getElementById('truth').getBoundingClientRect().height > 0,
+        baselines: [...document.querySelectorAll('#baselines tr')].map(r => r.textContent),
+        font: getComputedStyle(document.body).fontFamily,
         resources: performance.getEntriesByType('resource').map(r => r.name)})""")
     )
 
@@ -44,9 +49,9 @@ def _stats(browser: Browser) -> dict:
 )
 def test_failure_page_renders_in_chromium(tmp_path, model, args, n_units):
     page = tmp_path / "failure.html"
-    res = CliRunner().invoke(app, ["failure", model, *args, "--html", str(page), "--json"])
+    res = CliRunner().invoke(app, ["failure", model, *args, "--html", str(page), "--json", "-"])
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output.strip().splitlines()[-1])
+    data = json.loads(res.stdout)
     assert data["success"], "the page test needs an input the attack flips"
     assert _external_urls(page.read_text()) == []
     browser = Browser(tmp_path / "profile")
@@ -60,6 +65,16 @@ def test_failure_page_renders_in_chromium(tmp_path, model, args, n_units):
             assert stats["drawn"] == 16 and stats["changed"] == 2 * data["swaps"]
         assert stats["units"] == data["units"] and len(stats["units"]) == n_units
         assert "Restoration check" in stats["check"]
+        # site-named units, the planted truth beside them, the baselines, the shared style
+        assert all(u.startswith(("L0.mlp[", "L0.H")) for u in stats["units"])
+        assert stats["truthVisible"]
+        if data["truth_units"]:
+            assert all(u in stats["truth"] for u in data["truth_units"])
+        else:
+            assert "clean twin" in stats["truth"]
+        assert any("random sets" in r and "Wilson" in r for r in stats["baselines"])
+        assert any("activation_change" in r for r in stats["baselines"])
+        assert "system-ui" in stats["font"]
         assert ("restores" if data["restored"] else "does not restore") in stats["check"]
         assert stats["resources"] == []
         assert browser.errors() == []

@@ -14,12 +14,42 @@ def page_data():
     return explain(model, org.test_rows[5], baseline=org.background).to_dict()
 
 
+def _with_failed_direction(data: dict) -> dict:
+    """``data`` with its first passed direction claim moved to the dropped ones (as if its
+    check had failed), so the page must show that bar as failed, not as fact."""
+    import copy
+
+    out = copy.deepcopy(data)
+    i = next(i for i, c in enumerate(out["claims"]) if c["kind"] == "direction")
+    claim = out["claims"].pop(i)
+    out["dropped"].append({**claim, "passed": False, "evidence": "moved the wrong way"})
+    return out
+
+
 def test_page_has_outcome_factors_recourse_and_checked_claims(page_data):
     page = decision_page(page_data)
-    assert page.count("class='factor'") == 10
+    assert page.count("class='factor ") == 10
     assert page.count("class='claim passed'") == len(page_data["claims"])
     assert "What would change the outcome" in page and "How it was checked" in page
     assert "<script" not in page and "src=" not in page and "@import" not in page
+
+
+def test_bars_are_facts_only_where_their_claim_passed(page_data):
+    from interplab.report.rationales import factor_checks
+
+    data = _with_failed_direction(page_data)
+    failed = next(c["params"]["feature"] for c in data["dropped"] if c["kind"] == "direction")
+    checks = factor_checks(data)
+    assert checks[failed]["status"] == "failed"
+    page = decision_page(data)
+    assert f"data-feature='{failed}' data-status='failed'" in page
+    n_passed = sum(c["kind"] == "direction" for c in data["claims"])
+    assert page.count("data-status='passed'") == n_passed
+    assert page.count("data-status='unchecked'") == 10 - n_passed - 1
+    assert "✗ failed its check" in page and ">unchecked<" in page
+    # the footer counts what was tested instead of claiming everything was
+    assert "Every statement above was tested" not in page
+    assert f"{n_passed} of the 10 bars shown have a passed test behind them" in page
 
 
 def test_bench_table_marks_baselines():
@@ -55,8 +85,9 @@ def test_bench_table_puts_oracles_apart_and_unchecked_claims_beside_checked():
 def test_decision_page_renders_in_chromium(page_data, tmp_path):
     from tests.report.browser import Browser
 
+    data = _with_failed_direction(page_data)
     path = tmp_path / "why.html"
-    path.write_text(decision_page(page_data), encoding="utf-8")
+    path.write_text(decision_page(data), encoding="utf-8")
     browser = Browser(tmp_path / "profile")
     try:
         browser.load(path.resolve().as_uri())
@@ -64,12 +95,24 @@ def test_decision_page_renders_in_chromium(page_data, tmp_path):
             bars: [...document.querySelectorAll('.bar')].filter(b => b.getBoundingClientRect().width > 0).length,
             outcome: document.getElementById('outcome').getBoundingClientRect().height,
             claims: document.querySelectorAll('.claim.passed').length,
+            status: [...document.querySelectorAll('.factor')].map(f => [
+                f.dataset.status, f.querySelector('.status').innerText,
+                f.querySelector('.status').getBoundingClientRect().width > 0,
+                +getComputedStyle(f.querySelector('.bar')).opacity]),
+            note: document.querySelector('.factor-status').innerText,
+            footer: document.getElementById('footer').innerText,
             overflow: document.documentElement.scrollWidth > window.innerWidth + 1})""")
         import json
 
         stats = json.loads(stats)
         assert stats["bars"] >= 5 and stats["outcome"] > 20
-        assert stats["claims"] == len(page_data["claims"]) and not stats["overflow"]
+        assert stats["claims"] == len(data["claims"]) and not stats["overflow"]
+        labels = {"passed": "✓ checked", "failed": "✗ failed its check", "unchecked": "unchecked"}
+        for status, text, visible, opacity in stats["status"]:
+            assert text == labels[status] and visible
+            assert (opacity == 1) == (status == "passed")  # failed / unchecked bars faded
+        assert {s[0] for s in stats["status"]} == {"passed", "failed", "unchecked"}
+        assert "not facts" in stats["note"] and "passed a test" in stats["footer"]
         assert browser.errors() == []
     finally:
         browser.close()

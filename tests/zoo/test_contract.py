@@ -33,7 +33,7 @@ TRUTH_TYPES = {
 
 
 def _zoo_rows() -> list[dict]:
-    out = CliRunner().invoke(app, ["zoo", "--json"])
+    out = CliRunner().invoke(app, ["zoo", "--json", "-"])
     assert out.exit_code == 0, out.output
     return json.loads(out.stdout)
 

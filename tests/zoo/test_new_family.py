@@ -29,7 +29,7 @@ def toy_family():
 
 def test_a_new_family_is_listed_by_the_zoo_and_the_cli(toy_family):
     assert {"toy-reason", "toy-broken"} <= set(registry.names())
-    rows = json.loads(CliRunner().invoke(app, ["zoo", "--json"]).stdout)
+    rows = json.loads(CliRunner().invoke(app, ["zoo", "--json", "-"]).stdout)
     toy = {r["name"]: r for r in rows if r["name"].startswith("toy-")}
     assert set(toy) == {"toy-reason", "toy-broken"}
     assert toy["toy-reason"]["truth"] == "planted"

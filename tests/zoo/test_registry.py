@@ -89,7 +89,7 @@ print("ok")
 def test_every_family_is_listed_by_interplab_zoo_json():
     from interplab.cli.main import app
 
-    result = CliRunner().invoke(app, ["zoo", "--json"])
+    result = CliRunner().invoke(app, ["zoo", "--json", "-"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     listed = {r["name"]: r["family"] for r in rows}

@@ -6,8 +6,11 @@ Commands import from here, never from one another, so ``cli/`` has no import cir
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -82,9 +85,80 @@ def progress_option(help: str) -> Any:
     return typer.Option(True, "--progress/--no-progress", help=help)
 
 
+#: the ``--json`` value that means standard output
+STDOUT = "-"
+
+
 def json_file_option(help: str) -> Any:
-    """The ``--json PATH`` option of a command that writes its result as JSON (None: not)."""
-    return typer.Option(None, "--json", help=help)
+    """The ``--json PATH`` option of a command that writes its result as JSON (None: not).
+
+    Every command's ``--json`` takes a path; ``--json -`` prints the JSON on stdout instead
+    (and the command's other output then goes to stderr, so stdout is JSON only)."""
+    return typer.Option(
+        None,
+        "--json",
+        metavar="PATH",
+        help=f"{help.rstrip('.')} (PATH; '-' prints it on stdout).",
+    )
+
+
+def to_stdout(path: Path | str | None) -> bool:
+    """True when ``--json`` asks for standard output (``-``)."""
+    return path is not None and str(path) == STDOUT
+
+
+def say(json_out: Path | str | None) -> Callable[[str], None]:
+    """The command's echo for human-readable lines: stdout normally, stderr when ``--json -``
+    has claimed stdout for the JSON."""
+    err = to_stdout(json_out)
+    return lambda text: typer.echo(text, err=err)
+
+
+def check_output_path(path: Path | str | None, option: str) -> None:
+    """Fail fast (before any work) with one line when ``path`` cannot be written: its parent
+    directory is missing, is not a directory, or is not writable, or ``path`` is a directory
+    or an existing read-only file. None and ``-`` (stdout) always pass."""
+    if path is None or str(path) == STDOUT:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a directory; give a file path")
+    parent = path.parent
+    if not parent.exists():
+        raise ConfigError(f"{option} {path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: directory {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{option} {path} exists and is not writable")
+
+
+def check_outputs(json_out: Path | str | None = None, html_out: Path | str | None = None) -> None:
+    """:func:`check_output_path` for a command's ``--json`` and ``--html``."""
+    check_output_path(json_out, "--json")
+    check_output_path(html_out, "--html")
+
+
+def write_json(
+    path: Path | str | None,
+    data: Any,
+    *,
+    indent: int | None = None,
+    default: Callable[[Any], Any] | None = None,
+) -> None:
+    """Write ``data`` as JSON where ``--json`` says: nothing for None, one document on stdout
+    for ``-``, else the file, written atomically, and a ``wrote PATH`` line (on stdout)."""
+    if path is None:
+        return
+    text = json.dumps(data, indent=indent, default=default)
+    if to_stdout(path):
+        typer.echo(text)
+        return
+    from interplab.models.io import atomic_write_text
+
+    atomic_write_text(Path(path), text)
+    typer.echo(f"wrote {path}")
 
 
 def html_file_option(help: str) -> Any:

@@ -13,12 +13,16 @@ import typer
 
 from interplab.cli import _common
 from interplab.cli._common import (
+    check_output_path,
+    check_outputs,
     html_file_option,
     json_file_option,
     progress_option,
+    say,
     set_threads,
     task_options,
     threads_option,
+    write_json,
 )
 from interplab.errors import ConfigError, unknown_name
 
@@ -46,8 +50,8 @@ def _attention(model: Any, task: Any, result: dict[str, Any], n_heads: int = 6) 
         for name in (e["sender"], e["receiver"]):
             if name.startswith("L") and ".H" in name:
                 layer, head = name[1:].split(".H")
-                weight[(int(layer), int(head))] = (
-                    weight.get((int(layer), int(head)), 0.0) + abs(e["score"])
+                weight[(int(layer), int(head))] = weight.get((int(layer), int(head)), 0.0) + abs(
+                    e["score"]
                 )
     heads = sorted(weight, key=lambda k: -weight[k])[:n_heads]
     if not heads:
@@ -75,13 +79,6 @@ def _methods(text: str) -> tuple[str, ...]:
         if m not in CIRCUIT_METHODS:
             raise unknown_name("method", m, CIRCUIT_METHODS)
     return names
-
-
-def _check_output(path: Path | None, option: str) -> None:
-    """Fail before any work when ``path`` cannot be written (see cli/_common.py)."""
-    check = getattr(_common, "check_output_path", None)
-    if path is not None and check is not None:
-        check(path, option)
 
 
 def _fmt(value: float, ci: Any) -> str:
@@ -161,12 +158,9 @@ def circuit(
         if value < low:
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     ablations = _ablations(ablation)
-    for path, option in (
-        (json_out, "--json"),
-        (html_out, "--html"),
-        (neuronpedia_out, "--neuronpedia"),
-    ):
-        _check_output(path, option)
+    check_outputs(json_out, html_out)  # before any work: a bad path fails in milliseconds
+    check_output_path(neuronpedia_out, "--neuronpedia")
+    echo = say(json_out)
     set_threads(threads)
     lm = _common.load_lm(model)  # looked up at call time: tests replace it
     tok = getattr(lm, "tokenizer", None)
@@ -193,7 +187,7 @@ def circuit(
         progress=progress,
         model_name=model,
     )
-    typer.echo(
+    echo(
         f"{result['n_edges']:,} edges; scoring {result['score_seconds']:.0f} s, "
         f"faithfulness {result['curve_seconds']:.0f} s; MIB CPR (signed ranking, higher "
         "better) and CMD (absolute ranking, lower better), f at 1% / 2% / 5% of edges, "
@@ -203,20 +197,16 @@ def circuit(
         for name, row in block["summary"].items():
             f_at = "  ".join(f"{float(s):.0%} {v[0]:.2f}" for s, v in row["f_at"].items())
             tag = " (baseline)" if row["baseline"] else ""
-            typer.echo(
+            echo(
                 f"{abl:>9} {name + tag:<22} CPR {_fmt(row['mib_cpr'], row['mib_cpr_ci'])}  "
                 f"CMD {_fmt(row['mib_cmd'], row['mib_cmd_ci'])}  f: {f_at}"
             )
         d = block["drawn"]
-        typer.echo(
+        echo(
             f"{abl:>9} drawn circuit: top {d['top']} edges of {d['method']} -> {d['n_kept']} "
             f"after pruning ({d['fraction']:.2%} of edges), f = {_fmt(d['f'], d['f_ci'])}"
         )
-    if json_out is not None:
-        from interplab.models.io import atomic_write_text
-
-        atomic_write_text(json_out, json.dumps(result))
-        typer.echo(f"wrote {json_out}")
+    write_json(json_out, result)
     if neuronpedia_out is not None:
         from interplab.models.io import atomic_write_text
         from interplab.report.neuronpedia import to_neuronpedia
@@ -233,13 +223,13 @@ def circuit(
             slug=f"{model}-{task}-{methods[0]}",
         )
         atomic_write_text(neuronpedia_out, json.dumps(graph))
-        typer.echo(f"wrote {neuronpedia_out}")
+        echo(f"wrote {neuronpedia_out}")
     if html_out is not None:
         from interplab.report.circuit_page import circuit_report
         from interplab.report.real_models import write
 
         page = circuit_report(result, attention=_attention(lm, data, result))
-        typer.echo(f"wrote {write(html_out, page)}")
+        echo(f"wrote {write(html_out, page)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import typer
 
+from interplab.cli._common import check_output_path, json_file_option, to_stdout, write_json
 from interplab.errors import ConfigError
 
 HELP = """Compile a RASP program from the library into a transformer whose ground truth ships with it.
@@ -15,7 +15,7 @@ HELP = """Compile a RASP program from the library into a transformer whose groun
 \b
   interplab compile --list                 the programs
   interplab compile reverse --out DIR      write weights + ground truth
-  interplab compile sort --check --json    compare with the RASP evaluator
+  interplab compile sort --check --json -  compare with the RASP evaluator
   interplab compile frac_prevs --causal    a decoder (attention masked to earlier positions)
   interplab compile reverse --vocab a,b,c,d --max-len 8     another vocabulary / length
 
@@ -25,7 +25,7 @@ HELP = """Compile a RASP program from the library into a transformer whose groun
 
 --check runs the compiled model on every input of the declared vocabulary and lengths (a seeded sample of 10,000 where there are more) and compares each output position with the RASP evaluator (numerical outputs within 1e-4).
 
---json prints one line with program, inputs_checked, agreement, layers, heads, d_model, params and compile_seconds (inputs_checked 0 and agreement null without --check).
+--json PATH writes (--json - prints on stdout, as one line) the results: program, inputs_checked, agreement, layers, heads, d_model, params and compile_seconds (inputs_checked 0 and agreement null without --check).
 
 The sidecar model.json holds (under "extra.compiled"), for every RASP variable, the site that computes it and its residual subspace, and the true circuit with the ablations (zero, mean, resample) under which each edge matters. Load it with interplab.compile.load_compiled(DIR).
 """
@@ -41,7 +41,9 @@ def compile_command(
     list_: bool = typer.Option(False, "--list", help="List the library programs and exit."),
     out: Path | None = typer.Option(None, "--out", help="Directory to write weights + sidecar."),
     check: bool = typer.Option(False, "--check", help="Compare with the reference evaluator."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON line of results."),
+    json_out: Path | None = json_file_option(
+        "Write the results (or, with --list, the programs) as JSON"
+    ),
     limit: int = typer.Option(10_000, "--limit", help="Inputs to check when there are more."),
     show_truth: bool = typer.Option(
         False, "--show-truth", help="Print where each variable lives and the true circuit."
@@ -56,22 +58,23 @@ def compile_command(
 ) -> None:
     from interplab.compile.programs import LIBRARY, get_program
 
+    check_output_path(json_out, "--json")
     if list_:
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    [
-                        {
-                            "program": s.name,
-                            "vocab": list(s.vocab),
-                            "max_len": s.max_len,
-                            "description": s.description,
-                        }
-                        for s in LIBRARY.values()
-                    ]
-                )
+        if json_out is not None:
+            write_json(
+                json_out,
+                [
+                    {
+                        "program": s.name,
+                        "vocab": list(s.vocab),
+                        "max_len": s.max_len,
+                        "description": s.description,
+                    }
+                    for s in LIBRARY.values()
+                ],
             )
-            return
+            if to_stdout(json_out):
+                return
         width = max(len(n) for n in LIBRARY)
         for spec in LIBRARY.values():
             vocab = " ".join(map(str, spec.vocab))
@@ -115,9 +118,10 @@ def compile_command(
         from interplab.compile.compiled import save_compiled
 
         save_compiled(out, model)
-    if as_json:
-        typer.echo(json.dumps(result))
-        return
+    if json_out is not None:
+        write_json(json_out, result)
+        if to_stdout(json_out):
+            return
     typer.echo(
         f"{spec.name}: {result['layers']} layers, {result['heads']} heads/layer, "
         f"d_model={result['d_model']}, {result['params']} params, compiled in "

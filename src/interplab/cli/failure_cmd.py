@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import html
-import json
 from pathlib import Path
 from typing import Any, cast
 
 import typer
+
+from interplab.cli._common import (
+    check_outputs,
+    html_file_option,
+    json_file_option,
+    to_stdout,
+    write_json,
+)
 
 DIGIT_MODELS = (
     "trojan-patch-digits",
@@ -46,10 +52,14 @@ def failure(
         "--method",
         help="activation | attribution | activation_change | random",
     ),
-    html_out: Path | None = typer.Option(
-        None, "--html", help="Write a self-contained HTML page here."
+    html_out: Path | None = html_file_option("Write a self-contained HTML page here."),
+    json_out: Path | None = json_file_option("Write the result as JSON"),
+    n_random: int = typer.Option(
+        200,
+        "--random",
+        help="Random unit sets of the same size drawn for the baseline (restoration rate with a "
+        "Wilson 95% interval, overlap with the planted units).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Attack one input, name the units that carry the failure, and check them.
 
@@ -61,13 +71,17 @@ def failure(
 
     The check patches the named units back to their clean values
     (restoration: does the clean answer return?) and, separately, every
-    other unit (leftover: it should not).
+    other unit (leftover: it should not). Beside it: two baselines, the
+    units the attack moved most (activation_change) and --random random unit
+    sets of the same size (restoration rate, Wilson 95% interval), and, where
+    the organism has planted trojan units (its truth), how many of the named
+    units are planted ones against what random sets of that size give.
 
     Examples:
 
         interplab failure trojan-patch-digits --index 3 --html runs/failure.html
 
-        interplab failure twin-patch-digits --eps 0.2 --method activation --json
+        interplab failure twin-patch-digits --eps 0.2 --method activation --json -
 
         interplab failure trojan-token --index 5 --html runs/token.html
     """
@@ -84,17 +98,28 @@ def failure(
         raise ConfigError(f"--top-k must be at least 1, got {top_k}")
     if steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}")
+    if n_random < 1:
+        raise ConfigError(f"--random must be at least 1, got {n_random}")
+    check_outputs(json_out, html_out)
+    quiet = to_stdout(json_out)
     torch.set_num_threads(1)
     if model in DIGIT_MODELS:
-        result, views = _digits_failure(model, index, eps, steps, top_k or 16, method, as_json)
+        result, views = _digits_failure(model, index, eps, steps, top_k or 16, method, quiet)
     else:
-        result, views = _token_failure(model, index, steps, top_k or 2, method, as_json)
+        result, views = _token_failure(model, index, steps, top_k or 2, method, quiet)
+    if "units" in result:
+        _baselines(result, views, n_random)
     if html_out is not None:
-        from interplab.models.io import atomic_write_text
+        from interplab.report.failures import failure_page
+        from interplab.report.real_models import write
 
-        atomic_write_text(html_out, _page(result, views))
+        write(html_out, failure_page(result, views))
         result["html"] = str(html_out)
-    typer.echo(json.dumps(result) if as_json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    if not quiet:
+        for line in _summary(public):
+            typer.echo(line)
+    write_json(json_out, public)
 
 
 def _check(
@@ -130,10 +155,115 @@ def _check(
             else None
         ),
     )
+    # for the baselines (not in the JSON: underscored keys are dropped before writing)
+    result["_run"] = (org_model, clean, bad, units, names, e, output_position)
+
+
+def _baselines(result: dict, views: dict, n_random: int) -> None:
+    """Two baselines at the same k and the planted truth beside the named units.
+
+    activation_change: the k units whose activation the attack moved most (no gradient, no
+    model of the failure). random: ``n_random`` seeded random k-subsets of the units, patched
+    back the same way; their restoration rate gets a Wilson 95% interval (n = draws), and
+    their overlap with the planted units a 2.5-97.5 percentile range. The truth is only read
+    here, after the explanation: it never sets k or the units."""
+    import dataclasses
+
+    import torch
+
+    from interplab.eval.failures import restoration_rate
+    from interplab.methods.failures import explain_failure
+
+    org_model, clean, bad, units, names, e, pos = result.pop("_run")
+    k = result["top_k"]
+    truth = set(result.get("truth_units") or [])
+    base = explain_failure(
+        org_model, clean, bad, units=units, method="activation_change", output_position=pos
+    )
+    b_order = base.scores[0].argsort(descending=True).tolist()[:k]
+    gen = torch.Generator().manual_seed(0)
+    rand = torch.rand(n_random, len(units), generator=gen)
+    rep = (n_random,) + (1,) * (clean.dim() - 1)
+    e_rand = dataclasses.replace(
+        e,
+        scores=rand,
+        clean_labels=e.clean_labels.repeat(n_random),
+        fail_labels=e.fail_labels.repeat(n_random),
+    )
+    rate = restoration_rate(org_model, clean.repeat(rep), bad.repeat(rep), e_rand, k)
+    picks = rand.argsort(dim=1, descending=True)[:, :k].tolist()
+    overlaps = sorted(sum(names[i] in truth for i in row) for row in picks)
+    found_units = result["units"]
+    result["baselines"] = {
+        "activation_change": {
+            "units": [names[i] for i in b_order],
+            "restored": bool(restoration_rate(org_model, clean, bad, base, k).value == 1.0),
+            "truth_overlap": sum(names[i] in truth for i in b_order) if truth else None,
+        },
+        "random": {
+            "n_draws": n_random,
+            "restoration_rate": {
+                "value": rate.value,
+                "low": rate.low,
+                "high": rate.high,
+                "n": rate.n,
+            },
+            "truth_overlap": (
+                {
+                    "mean": sum(overlaps) / len(overlaps),
+                    "low": overlaps[int(0.025 * (len(overlaps) - 1))],
+                    "high": overlaps[int(round(0.975 * (len(overlaps) - 1)))],
+                    "n": len(overlaps),
+                }
+                if truth
+                else None
+            ),
+        },
+    }
+    if truth:
+        result["truth_overlap"] = sum(u in truth for u in found_units)
+
+
+def _summary(result: dict) -> list[str]:
+    """The text lines ``interplab failure`` prints (the JSON holds the same and more)."""
+    lines = [
+        f"{result['model']} input {result['index']}: label {result['label']}, clean "
+        f"prediction {result['clean_pred']}, adversarial {result['adv_pred']} "
+        f"({result['attack']}; {'flipped' if result['success'] else 'not flipped'})"
+    ]
+    if "units" not in result:
+        lines.append("not explained: the attack did not flip a correctly classified input")
+        return lines
+    lines.append(f"units ({result['unit_site']}):")
+    lines.append(
+        f"  {result['method']} top {result['top_k']}: {', '.join(result['units'])} -> "
+        f"patched back {'RESTORES' if result['restored'] else 'does not restore'} the clean answer"
+    )
+    b = result["baselines"]
+    a, r = b["activation_change"], b["random"]
+    rr = r["restoration_rate"]
+    lines.append(
+        f"  baseline activation_change top {result['top_k']}: "
+        f"{'restores' if a['restored'] else 'does not restore'}; random {result['top_k']} units: "
+        f"restore {rr['value']:.0%} [{rr['low']:.0%}, {rr['high']:.0%}] of {r['n_draws']} draws"
+    )
+    if "truth_units" in result:
+        t = result["truth_units"]
+        if not t:
+            lines.append(f"  planted truth: {result['truth_note']}")
+        else:
+            ro = r["truth_overlap"]
+            lines.append(
+                f"  planted trojan units ({len(t)}): {', '.join(t)}; {result['truth_overlap']} "
+                f"of the {result['top_k']} named are planted (random sets: mean "
+                f"{ro['mean']:.2f}, 95% range {ro['low']}..{ro['high']}; activation_change: "
+                f"{a['truth_overlap']})"
+            )
+    return lines
 
 
 def _digits_failure(
-    model: str, index: int, eps: float, steps: int, top_k: int, method: str, as_json: bool
+    model: str, index: int, eps: float, steps: int, top_k: int, method: str, quiet: bool
 ) -> tuple[dict, dict]:
     from interplab.errors import ConfigError
     from interplab.methods.attacks import pgd
@@ -145,7 +275,7 @@ def _digits_failure(
         raise ConfigError(f"--index must lie in [0, {len(x)}), got {index}")
     org = trojans.load(model)
     xi, yi = x[index : index + 1], y[index : index + 1]
-    r = pgd(org.model, xi, yi, eps=eps, steps=steps, restarts=3, progress=not as_json)
+    r = pgd(org.model, xi, yi, eps=eps, steps=steps, restarts=3, progress=not quiet)
     result = {
         "model": model,
         "kind": "digits",
@@ -157,15 +287,22 @@ def _digits_failure(
         "eps": eps,
         "success": bool(r.success[0]),
     }
+    net = cast(DigitMLP, org.model.module)
+    width = net.out.in_features
+    result["unit_site"] = (
+        f"L0.mlp[i] = hidden neuron i of the MLP's only hidden layer, read at site "
+        f"{trojans.ACT_SITE} (the ReLU after {net.hidden.in_features} -> {width})"
+    )
+    names = [digit_unit_name(i) for i in range(width)]
+    _truth(result, model, lambda site, i: digit_unit_name(i))
     if bool(r.success[0]) and int(r.clean_pred) == int(yi):
-        width = cast(DigitMLP, org.model.module).out.in_features
         _check(
             result,
             org.model,
             xi,
             r.x_adv,
             [(trojans.ACT_SITE, i) for i in range(width)],
-            [f"act[{i}]" for i in range(width)],
+            names,
             method,
             top_k,
             None,
@@ -174,7 +311,7 @@ def _digits_failure(
 
 
 def _token_failure(
-    model: str, index: int, steps: int, top_k: int, method: str, as_json: bool
+    model: str, index: int, steps: int, top_k: int, method: str, quiet: bool
 ) -> tuple[dict, dict]:
     import torch
 
@@ -198,7 +335,7 @@ def _token_failure(
         positions=range(1, tt.LENGTH - 1),
         steps=steps,
         seed=0,
-        progress=not as_json,
+        progress=not quiet,
     )
     result = {
         "model": model,
@@ -212,78 +349,46 @@ def _token_failure(
         "trigger_inserted": bool((r.tokens_adv[0] == tt.TRIGGER).any()),
         "success": bool(r.success[0]),
     }
+    result["unit_site"] = (
+        "L0.H<h>.attn_z = the output (z) of attention head h of layer 0, site L0.attn_z"
+    )
+    _truth(result, model, head_unit_name)
     if bool(r.success[0]) and int(r.clean_pred) == int(yi):
-        heads = [(Site(Component.ATTN_Z, 0), h) for h in range(tt.CFG.n_heads)]
-        names = [f"L0H{h}" for h in range(tt.CFG.n_heads)]
+        site = Site(Component.ATTN_Z, 0)
+        heads = [(site, h) for h in range(tt.CFG.n_heads)]
+        names = [head_unit_name(site, h) for h in range(tt.CFG.n_heads)]
         _check(result, org.model, xi, r.tokens_adv, heads, names, method, top_k, -1)
-        result["true_trojan_heads"] = [f"L0H{i}" for _, i in org.truth_units]
+        result["true_trojan_heads"] = [head_unit_name(site, i) for _, i in org.truth_units]
     return result, {"clean": xi[0].tolist(), "adv": r.tokens_adv[0].tolist()}
 
 
-def _tokens_html(tokens: list, other: list) -> str:
-    return "".join(
-        f"<span class='tok{' changed' if t != o else ''}'>{int(t)}</span>"
-        for t, o in zip(tokens, other)
-    )
+def digit_unit_name(i: int) -> str:
+    """A digits model's hidden neuron ``i``, named by layer: ``L0.mlp[i]`` (the model has one
+    hidden layer; its activation is the site ``module:act``)."""
+    return f"L0.mlp[{i}]"
 
 
-def _page(result: dict, views: dict) -> str:
-    from interplab.report.failures import pixels_svg
+def head_unit_name(site: Any, head: int) -> str:
+    """Head ``head`` at an ``attn_z`` site, in the site-string form ``L<layer>.H<head>.attn_z``."""
+    return f"L{site.layer}.H{head}.{site.component.value}"
 
-    clean, adv = views["clean"], views["adv"]
-    if result["kind"] == "digits":
-        diff = [abs(a - c) * 5 for a, c in zip(adv, clean)]
-        figs = "".join(
-            f"<figure class='input' style='display:inline-block;margin:8px'>"
-            f"{pixels_svg(v, cell=24, title=t)}<figcaption>{html.escape(t)}</figcaption></figure>"
-            for t, v in (
-                ("clean input", clean),
-                ("adversarial input", adv),
-                ("|difference| × 5", diff),
-            )
-        )
-    else:
-        figs = (
-            f"<div class='input'><b>clean input</b> {_tokens_html(clean, adv)}</div>"
-            f"<div class='input'><b>adversarial input</b> {_tokens_html(adv, clean)}</div>"
-            "<p class='muted'>Changed tokens are outlined; the answer is read at the last position.</p>"
-        )
-    rows = "".join(
-        f"<tr class='unit'><td>{html.escape(u)}</td><td>{s}</td></tr>"
-        for u, s in zip(result.get("units", []), result.get("scores", []))
-    )
-    if "units" not in result:
-        check = "<p id='restoration'>Not explained: the attack did not flip a correctly classified input.</p>"
-    else:
-        left = result["leftover_restored"]
-        rest = (
-            "there are no other units"
-            if left is None
-            else f"patching every other unit {'also restores it' if left else 'does not'}"
-        )
-        check = (
-            f"<p id='restoration' class='{'restored' if result['restored'] else 'not-restored'}'>"
-            f"Restoration check: patching these {len(result['units'])} units back to their clean "
-            f"values {'<b>restores</b>' if result['restored'] else '<b>does not restore</b>'} the clean "
-            f"answer; {rest}.</p>"
-        )
-    truth = (
-        ""
-        if "true_trojan_heads" not in result
-        else f"<p>Trojan heads (read off attention to the trigger): "
-        f"{html.escape(', '.join(result['true_trojan_heads']) or 'none')}</p>"
-    )
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>interplab failure — "
-        f"{html.escape(result['model'])}</title><style>body{{font-family:sans-serif;margin:16px}}"
-        ".tok{display:inline-block;min-width:1.6em;text-align:center;margin:2px;padding:2px;"
-        "border:1px solid #ccc}.tok.changed{border:2px solid #c00}.muted{color:#666}</style></head><body>"
-        f"<h1>{html.escape(result['model'])}: input {result['index']}</h1>"
-        f"<p>label {result['label']}, clean prediction {result['clean_pred']}, adversarial prediction "
-        f"{result['adv_pred']} ({html.escape(result['attack'])})</p><section id='inputs'>{figs}</section>"
-        f"<h2>Units that carried it ({html.escape(result.get('method', '–'))})</h2>"
-        f"<table id='units' border='1' cellpadding='4'><tr><th>unit</th><th>score</th></tr>{rows}</table>"
-        f"{truth}{check}</body></html>"
+
+def _truth(result: dict, model: str, name: Any) -> None:
+    """The organism's planted truth (``interplab.organism(model).truth``, the zoo contract):
+    the units that carry the trojan, the target class, or, for a twin, that none is planted.
+    Read for display only, after the method's settings are fixed."""
+    from interplab.zoo.loader import organism
+
+    truth = organism(model).truth
+    units = [name(site, i) for site, i in getattr(truth, "units", ())]
+    result["truth_units"] = units
+    result["truth_target"] = getattr(truth, "target", None)
+    result["truth_source"] = getattr(truth, "source", "")
+    result["truth_note"] = (
+        f"{len(units)} units carry the planted trojan (verified by ablation at build time)"
+        if units
+        else "no trojan units: this organism is a clean twin (trained without poison), or its "
+        "carriers are not named"
     )
 
 

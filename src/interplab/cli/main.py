@@ -8,12 +8,13 @@ unknown name, a bad option value or spec file; 1 for runtime failures), as does 
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
+from interplab.cli._common import check_output_path, json_file_option, to_stdout, write_json
 from interplab.errors import InterplabError
 
 
@@ -69,7 +70,7 @@ def main(
 @app.command()
 def sites(
     model: str = typer.Argument(..., help="A zoo model name (see `interplab zoo`)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of site strings."),
+    json_out: Path | None = json_file_option("Write the JSON list of site strings"),
 ) -> None:
     """List the typed sites of a zoo model: the addresses you can cache, patch or ablate.
 
@@ -79,6 +80,7 @@ def sites(
     from interplab import zoo
     from interplab.core.model import HookedModel
 
+    check_output_path(json_out, "--json")
     organism = zoo.get(model)
     hooked = organism if isinstance(organism, HookedModel) else organism.model
     if not hasattr(hooked, "sites"):
@@ -93,9 +95,10 @@ def sites(
             f"explain its decisions with `interplab explain {model} --row N`"
         )
     names = [str(s) for s in hooked.sites]
-    if as_json:
-        typer.echo(json.dumps(names))
-        return
+    if json_out is not None:
+        write_json(json_out, names)
+        if to_stdout(json_out):
+            return
     typer.echo(f"{hooked.name}: {len(names)} sites")
     for name in names:
         typer.echo(f"  {name}")

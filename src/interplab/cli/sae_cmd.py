@@ -5,13 +5,18 @@ Mounted by ``cli/main.py`` with ``register(app)``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from interplab.cli._common import html_file_option, json_file_option
+from interplab.cli._common import (
+    check_outputs,
+    html_file_option,
+    json_file_option,
+    say,
+    write_json,
+)
 from interplab.errors import ConfigError, unknown_name
 
 
@@ -77,6 +82,8 @@ def sae(
     from interplab.methods.dictionaries.train import train_dictionary
     from interplab.models.weights_cache import digest
 
+    check_outputs(json_out, html_out)
+    echo = say(json_out)  # with --json -, stdout carries the JSON only
     if kind not in ("topk", "transcoder"):
         raise unknown_name("dictionary kind", kind, ("topk", "transcoder"))
     for name, value in (
@@ -161,7 +168,7 @@ def sae(
         "l0",
         "tokens_per_second",
     ):
-        typer.echo(f"{name:>20} {measures[name]:.4g}")
+        echo(f"{name:>20} {measures[name]:.4g}")
     data: dict[str, Any] = {
         "model": model,
         "site": str(where),
@@ -174,11 +181,7 @@ def sae(
         "measures": measures,
         "features": dash,
     }
-    if json_out is not None:
-        from interplab.models.io import atomic_write_text
-
-        atomic_write_text(json_out, json.dumps(data, default=str))
-        typer.echo(f"wrote {json_out}")
+    write_json(json_out, data, default=str)
     if html_out is not None:
         from interplab.report.real_models import write
         from interplab.report.viewer import viewer_page
@@ -194,7 +197,7 @@ def sae(
             f"<table><tr><th>measure</th><th>value</th></tr>{rows}</table>"
         )
         page = viewer_page(f"interplab sae: {model} {where}", intro, features=dash)
-        typer.echo(f"wrote {write(html_out, page)}")
+        echo(f"wrote {write(html_out, page)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -5,12 +5,19 @@ Mounted by ``cli/main.py`` with ``register(app)``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from interplab.cli._common import (
+    check_outputs,
+    html_file_option,
+    json_file_option,
+    say,
+    to_stdout,
+    write_json,
+)
 from interplab.errors import ConfigError
 
 SPLITS = ("test", "triggered")
@@ -143,10 +150,8 @@ def trace_data(
         False, "--no-truth", help="Skip the retraining checks (no ground-truth build)."
     ),
     seed: int = typer.Option(0, help="Seed of random projections / the random baseline."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
-    html_out: Path | None = typer.Option(
-        None, "--html", help="Write a self-contained HTML page here."
-    ),
+    json_out: Path | None = json_file_option("Write the result as JSON"),
+    html_out: Path | None = html_file_option("Write a self-contained HTML page here."),
 ) -> None:
     """Which training examples made the model give this output? Top-k, scored and checked.
 
@@ -169,6 +174,7 @@ def trace_data(
     from interplab.errors import unknown_name
     from interplab.methods.registry import names
 
+    check_outputs(json_out, html_out)
     if method not in names("data_attribution"):
         raise unknown_name("data-attribution method", method, names("data_attribution"))
     if split not in SPLITS:
@@ -186,7 +192,8 @@ def trace_data(
 
         truth = build_truth(org, truth_dir)
     data = trace(org, truth, method, index, split, top, seed)
-    typer.echo(
+    echo = say(json_out)  # with --json -, stdout carries the JSON only
+    echo(
         f"{org.name} {split}[{index}]: label {data['label_attributed']}, predicted "
         f"{data['predicted']}; top {top} training examples by {method}:"
     )
@@ -194,7 +201,7 @@ def trace_data(
         tags = " ".join(
             t for t, on in (("FLIPPED", row["flipped"]), ("PLANTED", row["planted"])) if on
         )
-        typer.echo(
+        echo(
             f"  train[{row['train_index']:>4}] score {row['score']:+.4g}  label {row['label']} "
             f"(digit {row['true_digit']}) {tags}"
         )
@@ -204,18 +211,14 @@ def trace_data(
             if not isinstance(value, dict)
             else (f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}] n={value['n']}")
         )
-        typer.echo(f"  {name}: {f'{shown:.3f}' if isinstance(shown, float) else shown}")
-    if json_out is not None:
-        from interplab.models.io import atomic_write_text
-
-        atomic_write_text(json_out, json.dumps(data, indent=1))
-        typer.echo(f"wrote {json_out}")
+        echo(f"  {name}: {f'{shown:.3f}' if isinstance(shown, float) else shown}")
+    write_json(json_out, data, indent=None if to_stdout(json_out) else 1)
     if html_out is not None:
         from interplab.models.io import atomic_write_text
         from interplab.report.data_attribution import trace_page
 
         atomic_write_text(html_out, trace_page(data))
-        typer.echo(f"wrote {html_out}")
+        echo(f"wrote {html_out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from interplab.cli._common import check_output_path, json_file_option, to_stdout, write_json
+
 
 def register(app: typer.Typer) -> None:
     zoo_app = typer.Typer(invoke_without_command=True, add_completion=False, rich_markup_mode=None)
@@ -16,7 +18,8 @@ def register(app: typer.Typer) -> None:
 
 
 def zoo_list(
-    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+    ctx: typer.Context,
+    json_out: Path | None = json_file_option("Write the organisms as JSON"),
 ) -> None:
     """List the built-in model organisms (`interplab zoo generate` makes hundreds more).
 
@@ -30,6 +33,7 @@ def zoo_list(
     """
     if ctx.invoked_subcommand is not None:
         return
+    check_output_path(json_out, "--json")
     from interplab.zoo.loader import truth_kind
     from interplab.zoo.registry import entry, names
 
@@ -44,9 +48,10 @@ def zoo_list(
         }
         for n in names()
     ]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
+    if json_out is not None:
+        write_json(json_out, rows)
+        if to_stdout(json_out):
+            return
     for row in rows:
         typer.echo(f"{row['name']:<28} {row['kind']:<12} {row['description']}")
 
@@ -57,7 +62,7 @@ def generate(
         0, "--seed", min=0, help="Generator seed: organism i of seed s is always the same program."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write them to."),
-    as_json: bool = typer.Option(False, "--json", help="Print the index as JSON."),
+    json_out: Path | None = json_file_option("Write the index as JSON"),
 ) -> None:
     """Generate COUNT random RASP programs, compile them and check each against the evaluator.
 
@@ -75,12 +80,14 @@ def generate(
 
     from interplab.zoo.generated import write_generated
 
-    with Progress(disable=as_json) as bar:
+    check_output_path(json_out, "--json")
+    with Progress(disable=to_stdout(json_out)) as bar:
         task = bar.add_task("generating", total=count)
         index = write_generated(out, count, seed, progress=lambda n: bar.update(task, completed=n))
-    if as_json:
-        typer.echo(json.dumps(index))
-        return
+    if json_out is not None:
+        write_json(json_out, index)
+        if to_stdout(json_out):
+            return
     for row in index["organisms"]:
         typer.echo(
             f"{row['name']:<22} depth {row['depth']} width {row['width']} ops {row['n_ops']} "

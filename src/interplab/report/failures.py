@@ -2,6 +2,9 @@
 per organism, each method's rates with their 95% intervals and n.
 
 ``section(store)`` reads the failures track's rows and artifacts; "" when there are none.
+``failure_page(result, views)`` is the ``interplab failure`` page (the real-model pages' style):
+the clean and adversarial inputs, the named units beside the planted ones, the restoration
+check and its baselines.
 """
 
 from __future__ import annotations
@@ -161,3 +164,153 @@ def superposition_plots(sweep: dict[str, Any]) -> str:
         f"one-feature inputs of toy superposition models; radii beyond the grid are drawn at {cap}."
         f"</p><div class='grid'><div class='card'>{left}</div><div class='card'>{right}</div></div>"
     )
+
+
+def _tokens_html(tokens: Sequence[int], other: Sequence[int]) -> str:
+    return "".join(
+        f"<span class='tok{' changed' if t != o else ''}'>{int(t)}</span>"
+        for t, o in zip(tokens, other)
+    )
+
+
+def _against_random(result: dict[str, Any]) -> str:
+    """One sentence relating the restoration check to random unit sets of the same size."""
+    r = (result.get("baselines") or {}).get("random")
+    if not r or not result.get("restored"):
+        return ""
+    rr = r["restoration_rate"]
+    verdict = (
+        "so this restoration alone does not single out these units"
+        if rr["high"] >= 0.5
+        else "so restoring it is specific to the units named"
+    )
+    return (
+        f" Random sets of {result['top_k']} units restore it in {rr['value']:.0%} "
+        f"[{rr['low']:.0%}, {rr['high']:.0%}] of {rr['n']} draws, {verdict}."
+    )
+
+
+def _pct(e: dict[str, Any]) -> str:
+    return f"{e['value']:.0%} [{e['low']:.0%}, {e['high']:.0%}] (n = {e['n']})"
+
+
+def failure_page(result: dict[str, Any], views: dict[str, Any]) -> str:
+    """The self-contained page of one ``interplab failure`` result (its JSON dict and the raw
+    clean / adversarial inputs); no scripts, no external URLs."""
+    from interplab.report.real_models import page
+
+    E = html.escape
+    clean, adv = views["clean"], views["adv"]
+    if result["kind"] == "digits":
+        diff = [abs(a - c) * 5 for a, c in zip(adv, clean)]
+        figs = "".join(
+            f"<figure class='input' style='display:inline-block;margin:8px'>"
+            f"{pixels_svg(v, cell=24, title=t)}<figcaption>{E(t)}</figcaption></figure>"
+            for t, v in (
+                ("clean input", clean),
+                ("adversarial input", adv),
+                ("|difference| × 5", diff),
+            )
+        )
+    else:
+        figs = (
+            f"<div class='input'><b>clean input</b> {_tokens_html(clean, adv)}</div>"
+            f"<div class='input'><b>adversarial input</b> {_tokens_html(adv, clean)}</div>"
+            "<p class='muted'>Changed tokens are outlined; the answer is read at the last "
+            "position.</p>"
+        )
+    summary = (
+        f"<p>label {result['label']}, clean prediction {result['clean_pred']}, adversarial "
+        f"prediction {result['adv_pred']} ({E(result['attack'])}).</p>"
+        f"<section id='inputs'>{figs}</section>"
+    )
+    truth = set(result.get("truth_units") or [])
+    has_truth = "truth_units" in result
+    sections = [("Attack", summary)]
+    if "units" not in result:
+        sections.append(
+            (
+                "Units that carried it",
+                "<p id='restoration'>Not explained: the attack did not flip a correctly "
+                "classified input.</p>",
+            )
+        )
+    else:
+        rows = "".join(
+            f"<tr class='unit{' planted' if u in truth else ''}'><td>{E(u)}</td><td>{sc}</td>"
+            + (f"<td>{'✓ planted' if u in truth else ''}</td>" if has_truth else "")
+            + "</tr>"
+            for u, sc in zip(result["units"], result["scores"])
+        )
+        left = result["leftover_restored"]
+        rest = (
+            "there are no other units"
+            if left is None
+            else f"patching every other unit {'also restores it' if left else 'does not'}"
+        )
+        check = (
+            f"<p id='restoration' class='{'restored' if result['restored'] else 'not-restored'}'>"
+            f"Restoration check: patching these {len(result['units'])} units back to their "
+            f"clean values {'<b>restores</b>' if result['restored'] else '<b>does not restore</b>'}"
+            f" the clean answer; {rest}.{_against_random(result)}</p>"
+        )
+        units = (
+            f"<p class='muted' id='unit-site'>Units: {E(result.get('unit_site', ''))}. Method "
+            f"{E(result['method'])}, top k = {result['top_k']} (a fixed budget, never the "
+            "number of planted units).</p>"
+            "<table id='units'><tr><th>unit</th><th>score</th>"
+            + ("<th>planted trojan unit?</th>" if has_truth else "")
+            + f"</tr>{rows}</table>{check}"
+        )
+        sections.append((f"Units that carried it ({result['method']})", units))
+        b = result.get("baselines")
+        if b:
+            a, r = b["activation_change"], b["random"]
+            ov = r.get("truth_overlap")
+            planted_cols = (
+                (
+                    f"<td>{result.get('truth_overlap')} of {result['top_k']}</td>",
+                    f"<td>{a['truth_overlap']} of {result['top_k']}</td>",
+                    f"<td>mean {ov['mean']:.2f}, 95% range {ov['low']}..{ov['high']} "
+                    f"(n = {ov['n']})</td>",
+                )
+                if ov
+                else ("", "", "")
+            )
+            head = "<th>planted units among them</th>" if ov else ""
+            sections.append(
+                (
+                    "Against baselines",
+                    "<table id='baselines'><tr><th>units</th><th>patched back: clean answer"
+                    f"</th>{head}</tr>"
+                    f"<tr><td>{E(result['method'])} top {result['top_k']}</td><td>"
+                    f"{'restored' if result['restored'] else 'not restored'}</td>"
+                    f"{planted_cols[0]}</tr>"
+                    f"<tr class='baseline'><td>baseline: activation_change top {result['top_k']} "
+                    f"(units the attack moved most)</td><td>"
+                    f"{'restored' if a['restored'] else 'not restored'}</td>{planted_cols[1]}</tr>"
+                    f"<tr class='baseline'><td>baseline: {r['n_draws']} random sets of "
+                    f"{result['top_k']} units</td><td>{_pct(r['restoration_rate'])} restored "
+                    f"(Wilson 95%)</td>{planted_cols[2]}</tr></table>",
+                )
+            )
+    if has_truth:
+        t = result["truth_units"]
+        target = result.get("truth_target")
+        body = (
+            f"<p id='truth'>{E(result['truth_note'])}"
+            + (f": <b>{E(', '.join(t))}</b>" if t else "")
+            + (f"; target class {target}" if target is not None else "")
+            + f".</p><p class='muted'>Source: {E(result.get('truth_source', ''))}. Shown for "
+            "comparison only: the method, k and the units never read it.</p>"
+        )
+        if t and "units" in result:
+            found = [u for u in result["units"] if u in truth]
+            missed = [u for u in t if u not in set(result["units"])]
+            body += (
+                f"<p id='truth-overlap'>{len(found)} of the {result['top_k']} named units are "
+                f"planted trojan units ({E(', '.join(found)) or 'none'}); planted units not "
+                f"named: {E(', '.join(missed)) or 'none'}.</p>"
+            )
+        sections.append(("Planted truth", body))
+    return page(f"interplab failure — {result['model']}: input {result['index']}", sections)

@@ -7,7 +7,8 @@ each labelled and never highlighted. Claim accuracy is shown beside its unchecke
 
 ``decision_page(data)``: a self-contained HTML page (no scripts, no external files) a
 non-specialist can read, from :meth:`interplab.methods.rationales.Rationale.to_dict`: the
-outcome, the factors as bars, the recourse options, each claim with the check behind it, and
+outcome, the factors as bars (each labelled checked, failed or unchecked by the claim about
+it), the recourse options, each claim with the check behind it, and
 how many candidate claims failed their check and are therefore not shown as facts.
 """
 
@@ -141,6 +142,9 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:860px;mar
 .factor{display:flex;align-items:center;gap:10px;margin:4px 0;font-size:14px}
 .fname{width:300px;text-align:right}.track{flex:1;position:relative;height:16px;background:#f4f4f4;border-radius:3px}
 .bar{position:absolute;top:0;height:16px;border-radius:3px}.pos{background:#4caf50}.neg{background:#e57373}
+.factor.failed .bar,.factor.unchecked .bar{opacity:.45;background-image:repeating-linear-gradient(45deg,transparent 0 4px,rgba(255,255,255,.7) 4px 7px)}
+.status{width:130px;font-size:12px}.status.passed{color:#2e7d32;font-weight:bold}.status.failed{color:#c62828;font-weight:bold}.status.unchecked{color:#8a6d00;font-style:italic}
+.factor-status{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px;font-size:13px}
 .mid{position:absolute;left:50%;top:-2px;height:20px;border-left:1px solid #999}
 .claim{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:8px 0}
 .claim .check{color:#555;font-size:13px}.ok{color:#2e7d32;font-weight:bold}.fail{color:#c62828;font-weight:bold}
@@ -149,26 +153,53 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:860px;mar
 """
 
 
+def factor_checks(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per feature name, the check behind its attribution bar: the ``direction`` claim about
+    it ("X counted towards ...") with ``status`` 'passed' (shown as fact) or 'failed'; a
+    feature with no such claim is 'unchecked'. Only a passed claim makes a bar a fact."""
+    out: dict[str, dict[str, Any]] = {}
+    for status, claims in (("passed", data.get("claims", [])), ("failed", data.get("dropped", []))):
+        for c in claims:
+            if c.get("kind") == "direction" and "feature" in c.get("params", {}):
+                out[c["params"]["feature"]] = {"status": status, "evidence": c.get("evidence", "")}
+    return out
+
+
+_STATUS_TEXT = {
+    "passed": "✓ checked",
+    "failed": "✗ failed its check",
+    "unchecked": "unchecked",
+}
+
+
 def _factors(data: Mapping[str, Any]) -> str:
     a = data["attributions"]
     vals = a["values"]
     feats = data["features"]
+    checks = factor_checks(data)
     order = sorted(range(len(vals)), key=lambda j: -abs(vals[j]))[:10]
     top = max(abs(vals[j]) for j in order) or 1.0
     pos, neg = data["outcomes"][1], data["outcomes"][0]
     rows = []
+    counts = {"passed": 0, "failed": 0, "unchecked": 0}
     for j in order:
         f, v = feats[j], vals[j]
+        status = checks.get(f["name"], {}).get("status", "unchecked")
+        counts[status] += 1
         width = 50 * abs(v) / top
         left = 50 if v >= 0 else 50 - width
         label = f"{f['label'] or f['name']}: {data['row'][f['name']]}"
         err = a["error"][j] if a.get("error") else None
         tip = f"{v:+.2f}" + (f" ± {err:.2f}" if err is not None else "")
+        evidence = checks.get(f["name"], {}).get("evidence", "")
+        title = f"{tip} · {_STATUS_TEXT[status]}" + (f": {evidence}" if evidence else "")
         rows.append(
-            f"<div class='factor' data-feature='{_E(f['name'], quote=True)}'><div class='fname'>"
-            f"{_E(label)}</div><div class='track' title='{_E(tip, quote=True)}'><div class='mid'></div>"
+            f"<div class='factor {status}' data-feature='{_E(f['name'], quote=True)}' "
+            f"data-status='{status}'><div class='fname'>{_E(label)}</div><div class='track' "
+            f"title='{_E(title, quote=True)}'><div class='mid'></div>"
             f"<div class='bar {'pos' if v >= 0 else 'neg'}' style='left:{left:.1f}%;width:{width:.1f}%'>"
-            f"</div></div><div class='muted'>{tip}</div></div>"
+            f"</div></div><div class='muted val'>{tip}</div>"
+            f"<div class='status {status}'>{_STATUS_TEXT[status]}</div></div>"
         )
     note = (
         "Bars to the right pushed towards <b>"
@@ -178,7 +209,21 @@ def _factors(data: Mapping[str, Any]) -> str:
         + f"</b> (method: {_E(a['method'])}; units: change in the model's score against the "
         "average applicant's)."
     )
-    return "<h2>What counted</h2><p class='muted'>" + note + "</p>" + "".join(rows)
+    status_note = (
+        f"<p class='factor-status'>These bars are the attribution method's estimates, not "
+        f'facts. A bar is marked <b>✓ checked</b> only when the statement "this feature '
+        f'counted towards …" passed its test below ({counts["passed"]} of {len(order)} shown); '
+        f"<b>✗ failed its check</b> ({counts['failed']}): the test contradicted it; "
+        f"<b>unchecked</b> ({counts['unchecked']}): no test was run on it. Failed and "
+        "unchecked bars are drawn faded and hatched.</p>"
+    )
+    return (
+        "<h2>What the attribution method says counted</h2><p class='muted'>"
+        + note
+        + "</p>"
+        + status_note
+        + "".join(rows)
+    )
 
 
 def _recourse(data: Mapping[str, Any]) -> str:
@@ -251,6 +296,21 @@ def decision_page(data: Mapping[str, Any], title: str = "Why this decision") -> 
         + _recourse(data)
         + _claims(data)
         + f"<h2>The data used</h2><table>{details}</table>"
-        + "<p class='muted'>Generated by interplab explain. Every statement above was tested "
-        "by running the model on new inputs before it was shown.</p></body></html>"
+        + _footer(data)
+        + "</body></html>"
+    )
+
+
+def _footer(data: Mapping[str, Any]) -> str:
+    """What was and was not tested, counted from the data (so it is true for this page)."""
+    checks = factor_checks(data)
+    n_bars = min(10, len(data["attributions"]["values"]))
+    n_passed = sum(c["status"] == "passed" for c in checks.values())
+    return (
+        "<p class='muted' id='footer'>Generated by interplab explain. The statements under "
+        f'"Statements about this decision" marked ✓ ({len(data["claims"])}) passed a test '
+        f"that ran the model on new inputs; {len(data['dropped'])} failed and are listed as not "
+        "shown as facts. The attribution bars are the method's estimates: "
+        f"{n_passed} of the {n_bars} bars shown have a passed test behind them, the rest are "
+        "labelled unchecked or failed. Recourse options are labelled with their own check.</p>"
     )

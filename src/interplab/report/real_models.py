@@ -17,7 +17,14 @@ from typing import Any
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}"
     "h2{border-bottom:1px solid #ddd}table{border-collapse:collapse;font-size:13px}"
-    "td,th{border:1px solid #ddd;padding:3px 8px}img{max-width:100%}"
+    "td,th{border:1px solid #ddd;padding:3px 8px}img{max-width:100%}th{background:#f4f4f4}"
+    ".muted{color:#666;font-size:13px}.note{background:#fff8e1;border-left:4px solid #f0b400;"
+    "padding:6px 12px;margin:8px 0}td.sign{font-weight:bold;text-align:center}"
+    "tr.neg td.sign{color:#c62828}tr.pos td.sign{color:#2e7d32}"
+    ".tok{display:inline-block;min-width:1.6em;text-align:center;margin:2px;padding:2px;"
+    "border:1px solid #ccc}.tok.changed{border:2px solid #c00}"
+    "pre.sample{white-space:pre-wrap;background:#f7f7f7;padding:4px 8px;margin:2px 0}"
+    "tr.baseline{color:#555;font-style:italic;background:#f7f7f7}tr.planted td{background:#e8f4e8}"
 )
 
 
@@ -148,17 +155,46 @@ def induction_report(model: str, result: dict[str, Any]) -> str:
     )
 
 
+def ranked_heads_table(ranked: Sequence[dict[str, Any]], top_k: int = 10) -> str:
+    """The ``top_k`` heads by |score| as a table with a sign column: a head that pushes the
+    wrong way ranks beside the ones that help (``ranked`` from ``rank_heads`` in the CLI)."""
+    rows = "".join(
+        f"<tr class='head {'neg' if h['score'] < 0 else 'pos'}'><td>{h['rank']}</td>"
+        f"<td>{escape(h['head'])}</td><td class='sign'>{'−' if h['score'] < 0 else '+'}</td>"
+        f"<td>{h['score']:+.3f}</td><td>{h['logit_diff_change']:+.3f}</td></tr>"
+        for h in ranked[:top_k]
+    )
+    return (
+        "<table class='ranked'><tr><th>rank by |score|</th><th>head</th><th>sign</th>"
+        "<th>score (fraction of gap restored)</th><th>Δ logit diff (logits)</th></tr>"
+        f"{rows}</table>"
+    )
+
+
 def patching_report(model: str, results: dict[str, Any]) -> str:
+    """The ``interplab patch`` page: the logit differences and their gap, what a score means,
+    and per method the heads ranked by |score| (with the sign) beside the heatmap."""
+    gap = results.get("gap", results["clean_logit_diff"] - results["corrupt_logit_diff"])
+    unit = results.get(
+        "score_unit",
+        "fraction of the clean-corrupted logit-difference gap restored by patching the head",
+    )
     sections = [
         (
             "Summary",
             table(
                 [
-                    {"metric": "clean logit diff", "value": results["clean_logit_diff"]},
-                    {"metric": "corrupted logit diff", "value": results["corrupt_logit_diff"]},
+                    {"metric": "clean logit diff (logits)", "value": results["clean_logit_diff"]},
+                    {
+                        "metric": "corrupted logit diff (logits)",
+                        "value": results["corrupt_logit_diff"],
+                    },
+                    {"metric": "gap: clean − corrupted (logits)", "value": gap},
                     {"metric": "prompts", "value": results["n_prompts"]},
                 ]
             )
+            + f"<p id='unit'><b>Score</b>: {escape(unit)}. Heads are ranked by |score|; the "
+            "sign column says which way each pushes; Δ logit diff = score × gap.</p>"
             + "<p>Examples: "
             + escape(" | ".join(results["examples"]))
             + "</p>",
@@ -170,11 +206,13 @@ def patching_report(model: str, results: dict[str, Any]) -> str:
     ):
         if key in results:
             r = results[key]
+            ranked = r.get("ranked_heads")
             sections.append(
                 (
                     title,
-                    f"<p>{r['seconds']:.1f} s</p>"
-                    + heatmap(r["scores"], "fraction of LD restored"),
+                    f"<p class='muted'>computed in {r['seconds']:.1f} s</p>"
+                    + (ranked_heads_table(ranked) if ranked else "")
+                    + heatmap(r["scores"], "fraction of gap restored (signed)"),
                 )
             )
     if "lens" in results:

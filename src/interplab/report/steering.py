@@ -162,6 +162,48 @@ def _bars(rows: list[dict[str, Any]], control: list[dict[str, Any]]) -> str:
     )
 
 
+def fluency_section(f: dict[str, Any]) -> str:
+    """The fluency check's table (KL to the unsteered next-token distribution, held-out
+    perplexity) and the greedy continuations side by side; '' without one."""
+    if not f:
+        return ""
+    rows = []
+    for r in f["rows"]:
+        k, kr = r["kl"], r["kl_random"]
+        rand = "" if kr is None else f"{kr['value']:.3f}"
+        rows.append(
+            f"<tr class='fluency-row'><td>{escape(r['label'])}</td>"
+            f"<td class='kl'>{k['value']:.3f} [{k['low']:.3f}, {k['high']:.3f}]</td>"
+            f"<td>{rand}</td>"
+            f"<td class='ppl'>{r['perplexity']:.2f}</td><td>&times;{r['perplexity_ratio']:.2f}</td>"
+            "</tr>"
+        )
+    table = (
+        "<table id='fluency'><tr><th>intervention</th><th>KL(steered &#8214; unsteered), nats "
+        "(95% CI over prompts)</th><th>KL, random direction of the same step</th>"
+        "<th>held-out perplexity</th><th>vs unsteered</th></tr>" + "".join(rows) + "</table>"
+    )
+    samples = []
+    for i, prompt in enumerate(f["sample_prompts"]):
+        cells = "".join(
+            f"<tr><td>{escape(r['label'])}</td><td><pre class='sample'>{escape(prompt)}"
+            f"<b>{escape(r['samples'][i])}</b></pre></td></tr>"
+            for r in f["rows"]
+            if i < len(r["samples"])
+        )
+        samples.append(f"<h3>Prompt {i + 1}</h3><table class='samples'>{cells}</table>")
+    intro = (
+        f"<p>Does the steered model still write sensible text? KL: the next-token distribution "
+        f"at every position of the {f['n_kl_prompts']} eval prompts, steered against unsteered "
+        f"(0 = unchanged; the random column steers as far along one seeded random direction). "
+        f"Perplexity: {f['n_held_out']} held-out neutral sentences ({escape(f['held_out_text'])}"
+        f"; e.g. &ldquo;{escape(f['held_out_examples'][0]) if f['held_out_examples'] else ''}"
+        f"&rdquo;) under each intervention. Continuations: {f['n_new_tokens']} greedy tokens "
+        "(bold) with the intervention at every position.</p>"
+    )
+    return intro + table + "<h3>Greedy continuations</h3>" + "".join(samples)
+
+
 def steering_report(result: dict[str, Any], summary: dict[str, Any] | None = None) -> str:
     """The HTML page for one ``interplab steer`` result (its JSON dict)."""
     from interplab.report.real_models import page
@@ -219,11 +261,17 @@ def steering_report(result: dict[str, Any], summary: dict[str, Any] | None = Non
         f"{s['control'][0]['n_directions'] if s['control'] else 0} seeded random unit directions "
         f"with the same gap.</p>"
     )
-    notes = "".join(f"<li>{escape(n)}</li>" for n in result.get("notes", []))
+    notes = "".join(
+        ("<li class='nonmonotonic note'>" if n.startswith("Not monotonic") else "<li>")
+        + f"{escape(n)}</li>"
+        for n in result.get("notes", [])
+    )
+    fluency = fluency_section(result.get("fluency") or {})
     sections = [
         ("Summary", intro + f"<ul>{verdicts}</ul>" + (f"<ul>{notes}</ul>" if notes else "")),
         ("Positive rate per intervention", _bars(s["rows"], s["control"])),
         ("Table", f"<table>{head}{''.join(body)}</table>"),
+        *([("Fluency: is the text still sensible?", fluency)] if fluency else []),
         ("Eval prompts", "<p>" + escape(" | ".join(task.get("eval_prompts", []))) + "</p>"),
     ]
     return page(
