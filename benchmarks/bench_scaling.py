@@ -60,6 +60,7 @@ def main() -> None:
                     str(out),
                     "--no-report",
                     "--json",
+                    "-",
                     *extra,
                 ],
                 env=env,

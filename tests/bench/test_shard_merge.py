@@ -95,6 +95,7 @@ def test_cli_shard_and_merge(sleep, tmp_path):
                 f"{i}/2",
                 "--no-report",
                 "--json",
+                "-",
                 "--out",
                 str(tmp_path / f"p{i}"),
             ],
@@ -109,6 +110,7 @@ def test_cli_shard_and_merge(sleep, tmp_path):
             str(tmp_path / "p1"),
             str(tmp_path / "p2"),
             "--json",
+            "-",
             "--no-report",
         ],
     )

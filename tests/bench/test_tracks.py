@@ -80,7 +80,7 @@ def test_unknown_names_in_a_real_spec_list_the_valid_ones():
 def test_quick_suite_from_the_cli_writes_results_and_report(tmp_path):
     from interplab.cli.main import app
 
-    result = CliRunner().invoke(app, ["bench", "--out", str(tmp_path), "--json"])
+    result = CliRunner().invoke(app, ["bench", "--out", str(tmp_path), "--json", "-"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["failed"] == 0 and summary["done"] == summary["total"] > 50
@@ -112,7 +112,7 @@ def test_quick_suite_from_the_cli_writes_results_and_report(tmp_path):
         and "Explanations that predict" in html
     )
     # A second run finds everything done and recomputes nothing.
-    again = CliRunner().invoke(app, ["bench", "--out", str(tmp_path), "--json"])
+    again = CliRunner().invoke(app, ["bench", "--out", str(tmp_path), "--json", "-"])
     assert json.loads(again.stdout.strip().splitlines()[-1])["skipped"] == summary["total"]
 
 
@@ -175,6 +175,7 @@ def test_killed_bench_process_resumes_without_redoing_jobs(tmp_path):
         str(out),
         "--no-report",
         "--json",
+        "-",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = out / "results.sqlite"

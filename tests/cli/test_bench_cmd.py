@@ -39,13 +39,13 @@ def _one_line_error(result, code):
 
 def test_seed_from_the_spec_file_and_the_override(fake, tmp_path):
     spec = _spec(tmp_path, ["good"], seed=5)
-    res = _bench("--spec", spec, "--out", str(tmp_path / "a"), "--json", "--no-report")
+    res = _bench("--spec", spec, "--out", str(tmp_path / "a"), "--json", "-", "--no-report")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout.splitlines()[-1])["seed"] == 5
     rows = json.loads((tmp_path / "a" / "results.json").read_text())["rows"]
     assert {r["seed"] for r in rows} == {5}
     res = _bench(
-        "--spec", spec, "--seed", "2", "--out", str(tmp_path / "b"), "--json", "--no-report"
+        "--spec", spec, "--seed", "2", "--out", str(tmp_path / "b"), "--json", "-", "--no-report"
     )
     assert res.exit_code == 0, res.output
     assert {
@@ -91,7 +91,9 @@ def test_runtime_failure_exits_1(tmp_path):
 
 def test_ctrl_c_says_how_to_resume_and_keeps_results(fake, tmp_path):
     out = tmp_path / "out"
-    res = _bench("--spec", _spec(tmp_path, ["good", "interrupt", "bad"]), "--out", str(out))
+    res = _bench(
+        "--spec", _spec(tmp_path, ["good", "interrupt", "bad"]), "--out", str(out), "--jobs", "1"
+    )
     assert res.exit_code == 130, res.output
     assert res.stderr.strip() == (
         f"interrupted after 1 of 6 jobs; results so far are in "
@@ -109,7 +111,7 @@ def test_ctrl_c_says_how_to_resume_and_keeps_results(fake, tmp_path):
 
 def test_nan_metric_reaches_report_as_a_dash_with_the_reason(fake, tmp_path):
     out = tmp_path / "out"
-    res = _bench("--spec", _spec(tmp_path, ["nan", "good"]), "--out", str(out), "--json")
+    res = _bench("--spec", _spec(tmp_path, ["nan", "good"]), "--out", str(out), "--json", "-")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.splitlines()[-1])
     assert summary["done"] == 4 and summary["failed"] == 0
@@ -124,7 +126,9 @@ def test_outputs_are_shared_per_the_umask(fake, tmp_path):
 
     previous = os.umask(0o022)
     try:
-        res = _bench("--spec", _spec(tmp_path, ["good"]), "--out", str(tmp_path / "out"), "--json")
+        res = _bench(
+            "--spec", _spec(tmp_path, ["good"]), "--out", str(tmp_path / "out"), "--json", "-"
+        )
     finally:
         os.umask(previous)
     assert res.exit_code == 0, res.output

@@ -12,18 +12,24 @@ the SQLite store as each group finishes (the store is only ever written here, ne
 A worker that dies mid-task loses nothing: the scheduler reruns its task on another worker, and a
 job is recorded only when its result arrives, so no job is lost or recorded twice. The store is
 the resume point, exactly as with the process pool.
+
+With ``--cluster local`` the worker processes are this process's children: each one watches
+this process and exits when it dies (:func:`guard_worker`, armed on every worker at start and
+again by every task, so a worker the nanny restarts is covered too), as pool workers do.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from interplab.bench.execute import execute_job
+from interplab.bench.execute import WATCHDOG_SECONDS, execute_job
 from interplab.bench.track import Track
 from interplab.bench.tracks import TRACK_MODULES, Job, registered, restore
 from interplab.errors import ConfigError, MissingExtraError
@@ -67,6 +73,10 @@ def connect(cluster: str, workers: int) -> tuple[Any, Callable[[], None]]:
             silence_logs=logging.ERROR,
         )
         client = distributed.Client(local)
+        try:
+            client.run(guard_worker, os.getpid())
+        except Exception:  # each task arms the guard again (execute_group)
+            pass
 
         def close() -> None:
             client.close()
@@ -92,15 +102,42 @@ def group_jobs(jobs: list[Job]) -> list[list[Job]]:
     return list(groups.values())
 
 
+_GUARDED: set[int] = set()
+
+
+def guard_worker(main_pid: int) -> None:
+    """Make this local-cluster worker exit when ``main_pid`` (the bench process, whose child
+    it is) dies: a daemon thread checks its parent every
+    :data:`~interplab.bench.execute.WATCHDOG_SECONDS`. Only a watchdog, no parent-death signal:
+    the nanny starts workers from an event-loop thread, and Linux sends that signal when the
+    starting *thread* ends. Idempotent; does nothing in a process that is not ``main_pid``'s
+    child (a worker of a remote cluster)."""
+    if main_pid in _GUARDED or os.getppid() != main_pid:
+        return
+    _GUARDED.add(main_pid)
+
+    def watch() -> None:
+        while True:
+            threading.Event().wait(WATCHDOG_SECONDS)
+            if os.getppid() != main_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="interplab-parent-watchdog", daemon=True).start()
+
+
 def execute_group(
     jobs: list[Job],
     threads: int,
     track_modules: dict[str, str],
     tracks: dict[str, Track] | None = None,
+    main_pid: int | None = None,
 ) -> list:
     """Run one group on a worker: every job with ``threads`` torch threads (the organism is
     built once: tracks cache their organisms per process). ``track_modules`` and ``tracks``:
-    the caller's tracks, those added at run time included."""
+    the caller's tracks, those added at run time included. ``main_pid`` (local cluster):
+    :func:`guard_worker`."""
+    if main_pid is not None:
+        guard_worker(main_pid)
     restore(track_modules, tracks or {})
     return [execute_job(job, threads) for job in jobs]
 
@@ -121,6 +158,7 @@ def run_dask(
                 threads,
                 dict(TRACK_MODULES),
                 registered(),
+                os.getpid() if cluster == "local" else None,
                 key=f"interplab-{run_id}-{n}-{group[0].organism}",
                 pure=False,
             )

@@ -6,21 +6,148 @@ both call :func:`execute_job`; neither imports the other for it.
 
 from __future__ import annotations
 
+import math
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
+from pathlib import Path
 
-from interplab.bench.tracks import TRACKS, Job
+from interplab.bench.tracks import TRACKS, Job, restore
 
 JobResult = tuple[list[dict], dict, float, "str | None"]  # rows, artifacts, seconds, error
 
 
 def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    """CPU cores this process may use: its affinity mask (``taskset``, a cgroup cpuset, SLURM,
+    ``docker --cpuset-cpus``) and, where the cgroup caps CPU time (``docker --cpus``, a
+    Kubernetes limit), that quota rounded up. ``--jobs`` defaults to this number and is
+    checked against it, so the default command always passes its own check."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cores = min(cores, quota)
+    return max(1, cores)
+
+
+def _cgroup_cpu_quota(
+    root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> int | None:
+    """The CPU quota of this process's cgroup (and its parents) in whole CPUs, rounded up;
+    None where there is none or it cannot be read (not Linux, no cgroup file system)."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    limits: list[int] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        controllers, rel = parts[1], parts[2].lstrip("/")
+        if controllers == "":  # cgroup v2: cpu.max = "<quota|max> <period>" at each level
+            where = root / rel if (root / "cgroup.controllers").exists() else root / "unified" / rel
+            files = [(d / "cpu.max", None) for d in (where, *where.parents) if _under(d, root)]
+        elif "cpu" in controllers.split(","):  # cgroup v1: cfs quota and period
+            base = root / controllers
+            if not base.is_dir():
+                base = root / "cpu"
+            where = base / rel
+            files = [
+                (d / "cpu.cfs_quota_us", d / "cpu.cfs_period_us")
+                for d in (where, *where.parents)
+                if _under(d, base)
+            ]
+        else:
+            continue
+        for quota_file, period_file in files:
+            limit = _read_quota(quota_file, period_file)
+            if limit is not None:
+                limits.append(limit)
+    return min(limits) if limits else None
+
+
+def _under(directory: Path, root: Path) -> bool:
+    return directory == root or root in directory.parents
+
+
+def _read_quota(quota_file: Path, period_file: Path | None) -> int | None:
+    try:
+        if period_file is None:
+            quota_text, period_text = quota_file.read_text().split()[:2]
+        else:
+            quota_text, period_text = (
+                quota_file.read_text().strip(),
+                period_file.read_text().strip(),
+            )
+        if quota_text in ("max", "-1"):
+            return None
+        quota, period = int(quota_text), int(period_text)
+    except (OSError, ValueError):
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return max(1, math.ceil(quota / period))
+
+
+#: seconds between a worker's checks that the process that started it is still there
+WATCHDOG_SECONDS = 0.5
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Make this worker process exit when ``parent_pid`` (the bench's main process, its parent)
+    dies, however it dies (SIGKILL included): otherwise the workers (hundreds of MB each) run
+    on as orphans. On Linux the kernel sends SIGKILL at once (``PR_SET_PDEATHSIG``); everywhere
+    a daemon thread checks ``os.getppid()`` every :data:`WATCHDOG_SECONDS` and exits when the
+    parent is gone (the worker was re-parented), which also covers a parent that died before
+    this ran."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl: the watchdog still runs
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="interplab-parent-watchdog", daemon=True
+    ).start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def init_worker(
+    parent_pid: int, track_modules: dict[str, str], tracks: bytes, threads: int
+) -> None:
+    """Process-pool worker setup, in the order that keeps a worker from outliving the bench:
+    first :func:`exit_with_parent` (this module imports no torch, so a worker is guarded
+    within a fraction of a second of starting, not after the seconds torch takes to import),
+    then Ctrl-C left to the main process (it cancels and terminates, see the runner), then the
+    parent's tracks (``tracks``: the registered ones, pickled, so that what they import loads
+    only now) and torch thread count."""
+    import pickle
+
+    exit_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    restore(track_modules, pickle.loads(tracks))
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(WATCHDOG_SECONDS)
+        if os.getppid() != parent_pid:
+            os._exit(1)
 
 
 def execute_job(job: Job, threads: int | None = None) -> JobResult:

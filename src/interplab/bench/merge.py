@@ -3,9 +3,12 @@
 Every input must be an interplab results store (``DIR/results.sqlite`` or the file itself)
 written by the same spec (the ``spec`` fingerprint the runner records: the whole spec's job
 keys, so every shard of ``--shard i/N`` carries the same one). Stores of different specs are
-refused, naming both. A job present in several inputs is taken from the input where it is
-``done`` (failed only where no input has it done); rows and artifacts travel with their job.
-The output is written to a temporary file and renamed (atomic); ``OUT/results.json`` follows.
+refused, naming both, and so is an input holding jobs outside its spec (a store an older
+interplab let two specs share: checked against the job keys the runner records). A job present
+in several inputs is taken from the input where it is ``done`` (failed only where no input has
+it done); rows and artifacts travel with their job. Inputs are only read (read-only stores
+too). The output is written to a temporary file and renamed (atomic); ``OUT/results.json``
+follows.
 """
 
 from __future__ import annotations
@@ -46,19 +49,39 @@ def merge_stores(out_dir: str | Path, inputs: list[str | Path]) -> MergeSummary:
     if not inputs:
         raise ConfigError("bench merge needs at least one input store")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(
+            f"{out_dir} is an existing file; bench merge writes into a directory: pass a new one"
+        )
     target = out_dir / DB_NAME
     if target.exists():
         raise ConfigError(f"{target} already exists; merge into a new directory")
     paths = [_store_path(p) for p in inputs]
     specs: dict[str, list[Path]] = {}
+    meta: dict[str, str | None] = {}
     for path in paths:
         with ResultsStore(path) as store:  # validates (and migrates) every input first
             fingerprint = store.get_meta("spec")
-        if fingerprint is None:
-            raise ResultsStoreError(
-                f"{path} records no spec fingerprint (written by an older "
-                "interplab); rerun it with this version to resume and record it"
-            )
+            jobs = store.jobs()
+            if fingerprint is None:
+                raise ResultsStoreError(
+                    f"{path} holds no jobs yet; leave it out of the merge"
+                    if not jobs
+                    else f"{path} records no spec fingerprint (written by an older "
+                    "interplab); rerun it with this version to resume and record it"
+                )
+            keys = store.get_meta("spec_keys")
+            if keys is not None:
+                allowed = set(keys.split("\n"))
+                foreign = sorted(j.key for j in jobs if j.key not in allowed)
+                if foreign:
+                    raise ConfigError(
+                        f"{path} holds {len(foreign)} job(s) of another spec than its own "
+                        f"(spec {fingerprint}; e.g. {foreign[0]}); merge refuses foreign jobs: "
+                        "rerun that part into its own --out directory"
+                    )
+            if fingerprint not in specs:
+                meta = meta or {k: store.get_meta(k) for k in ("spec_name", "seed", "spec_keys")}
         specs.setdefault(fingerprint, []).append(path)
     if len(specs) > 1:
         listed = "; ".join(f"spec {k}: {', '.join(map(str, v))}" for k, v in specs.items())
@@ -68,10 +91,12 @@ def merge_stores(out_dir: str | Path, inputs: list[str | Path]) -> MergeSummary:
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_output(target) as tmp:
+        tmp.unlink()  # the store creates its own file
         with ResultsStore(tmp) as out:
             out.set_meta("spec", next(iter(specs)))
-            with ResultsStore(paths[0]) as first:
-                out.set_meta("spec_name", first.get_meta("spec_name") or "")
+            for key, value in meta.items():
+                if value is not None:
+                    out.set_meta(key, value)
         _copy_all(tmp, paths)
     with ResultsStore(target) as store:
         write_results_json(store, out_dir / "results.json")
@@ -81,10 +106,11 @@ def merge_stores(out_dir: str | Path, inputs: list[str | Path]) -> MergeSummary:
 
 
 def _copy_all(tmp: Path, paths: list[Path]) -> None:
-    db = sqlite3.connect(tmp)
+    db = sqlite3.connect(tmp.resolve().as_uri(), uri=True)
     try:
         for path in paths:
-            db.execute("ATTACH DATABASE ? AS src", (str(path),))
+            # read-only: an input in a read-only folder is read as it is
+            db.execute("ATTACH DATABASE ? AS src", (path.resolve().as_uri() + "?mode=ro",))
             with db:
                 # a job's best record: done beats failed; a job already taken done stays
                 db.execute("""CREATE TEMP TABLE take AS SELECT key FROM src.jobs s WHERE NOT EXISTS (

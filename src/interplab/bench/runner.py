@@ -5,27 +5,45 @@ machine torch's default (one thread per core, in every process) made one ACDC jo
 Whatever goes wrong while a job's results are *recorded* (a NaN, a value that is not a number,
 an artifact that is not JSON) becomes a recorded failure of that job; the run goes on. On Ctrl-C
 the finished jobs stay stored, results.json is written, and :class:`BenchInterrupted` is raised.
+
+Faults the runner guards against (issue 28): ``--jobs`` defaults to the CPUs this process may
+use, the number its check uses (:func:`default_jobs`); a store belongs to one spec and seed
+(:func:`claim_store`); with parallel jobs, Ctrl-C cancels the queued jobs at once, waits at most
+:data:`GRACE_SECONDS` for the running ones (keeping what they finish) and then terminates them,
+and a second Ctrl-C stops waiting; workers ignore Ctrl-C (the main process decides) and exit
+when the main process dies (:func:`~interplab.bench.execute.exit_with_parent`); an error while
+writing results.json never hides the error that stopped the run.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import os
+import pickle
+import shutil
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from interplab.bench.dask_runner import check_cluster, run_dask
-from interplab.bench.execute import JobResult, available_cores, execute_job
+from interplab.bench.execute import JobResult, available_cores, execute_job, init_worker
 from interplab.bench.results import last_line, write_results_json
 from interplab.bench.spec import BenchSpec
-from interplab.bench.store import ResultsStore
-from interplab.bench.tracks import TRACK_MODULES, Job, registered, restore
-from interplab.errors import ConfigError, ResultsStoreError
+from interplab.bench.store import ResultsStore, one_line
+from interplab.bench.tracks import TRACK_MODULES, Job, registered
+from interplab.errors import ConfigError, InterplabError, ResultsStoreError
 
 DB_NAME = "results.sqlite"
+#: seconds that running jobs get to finish after Ctrl-C before their workers are terminated
+GRACE_SECONDS = 3.0
+#: the files of a run that ``force_new`` moves aside
+RUN_FILES = (DB_NAME, "results.json", "report.html")
 
 __all__ = [
     "DB_NAME",
@@ -34,6 +52,8 @@ __all__ = [
     "JobResult",
     "available_cores",
     "check_parallelism",
+    "claim_store",
+    "default_jobs",
     "execute_job",
     "run_bench",
 ]
@@ -59,6 +79,12 @@ class BenchInterrupted(KeyboardInterrupt):
         self.finished, self.total, self.out_dir = finished, total, out_dir
 
 
+def default_jobs() -> int:
+    """The default ``--jobs``: one job per CPU core this process may use (affinity mask and
+    cgroup quota, :func:`available_cores`), the same number :func:`check_parallelism` allows."""
+    return available_cores()
+
+
 def check_parallelism(jobs: int, threads_per_job: int) -> None:
     """Raise ConfigError unless 1 <= jobs <= available cores and threads_per_job >= 1."""
     cores = available_cores()
@@ -82,6 +108,7 @@ def run_bench(
     progress: bool = True,
     on_done: Callable[[Job], None] | None = None,
     cluster: str | None = None,
+    force_new: bool = False,
 ) -> BenchSummary:
     """Run every job of ``spec`` not already done in ``out_dir/results.sqlite``.
 
@@ -93,7 +120,10 @@ def run_bench(
     scheduler address, :mod:`interplab.bench.dask_runner`) runs the jobs on Dask instead; with
     "local", ``jobs`` is the number of worker processes.
 
-    The store records the spec's fingerprint (``spec``; the whole spec, not the shard), which
+    The store belongs to one spec and seed (:func:`claim_store`): a store of another one is
+    refused, unless ``force_new``, which first moves the folder's results into
+    ``out_dir/previous-<time>/`` (nothing is deleted). The store records the spec's
+    fingerprint (``spec``; the whole spec, not the shard), which
     :func:`interplab.bench.merge.merge_stores` checks.
     """
     out_dir = Path(out_dir)
@@ -108,9 +138,10 @@ def run_bench(
         check_parallelism(jobs, threads_per_job)
     start = time.perf_counter()
     all_jobs = spec.jobs()
-    with ResultsStore(out_dir / DB_NAME) as store:
-        store.set_meta("spec", spec.fingerprint())
-        store.set_meta("spec_name", spec.name)
+    if force_new:
+        move_aside(out_dir)
+    with ResultsStore(out_dir / DB_NAME, writable=True) as store:
+        claim_store(store, spec, out_dir)
         done_before = store.done_keys()
         todo = [j for j in all_jobs if j.key not in done_before]
         failures: list[tuple[str, str]] = []
@@ -135,9 +166,15 @@ def run_bench(
                 _run_parallel(todo, jobs, threads_per_job, finish)
         except KeyboardInterrupt:
             interrupted = True
-        finally:
+        except BaseException as first:
             bar.close()
-            write_results_json(store, out_dir / "results.json")
+            _export_after_error(store, out_dir, first)
+            raise
+        bar.close()
+        try:
+            _export(store, out_dir)
+        except KeyboardInterrupt:  # a second Ctrl-C while writing results.json
+            interrupted = True
         if interrupted:
             raise BenchInterrupted(finished, len(all_jobs), out_dir)
         return BenchSummary(
@@ -149,6 +186,101 @@ def run_bench(
             time.perf_counter() - start,
             out_dir,
         )
+
+
+def _export(store: ResultsStore, out_dir: Path) -> None:
+    """Write results.json; any failure becomes one line naming the file (the store is safe)."""
+    path = out_dir / "results.json"
+    try:
+        write_results_json(store, path)
+    except Exception as exc:
+        raise ResultsStoreError(
+            f"cannot write {path} ({one_line(exc)}); every finished job is kept in "
+            f"{store.path}: fix the cause and rerun the same command to write it"
+        ) from None
+
+
+def _export_after_error(store: ResultsStore, out_dir: Path, first: BaseException) -> None:
+    """Write results.json after ``first`` stopped the run; a failure here must not hide
+    ``first``: it is added to its message as one more line (or as a note)."""
+    try:
+        _export(store, out_dir)
+    except (Exception, KeyboardInterrupt) as second:
+        also = f"also: {one_line(second)}"
+        if isinstance(first, InterplabError) and first.args and isinstance(first.args[0], str):
+            first.args = (f"{one_line(first.args[0])}\n{also}", *first.args[1:])
+        else:
+            first.add_note(also)
+
+
+def move_aside(out_dir: Path) -> Path | None:
+    """Move the run files of ``out_dir`` (:data:`RUN_FILES`) into a new
+    ``out_dir/previous-<UTC time>/`` folder (``--force-new``): the folder is then free for a
+    new spec or seed and nothing is deleted. Returns that folder (None: nothing to move)."""
+    present = [out_dir / name for name in RUN_FILES if (out_dir / name).exists()]
+    if not present:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    target = out_dir / f"previous-{stamp}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = out_dir / f"previous-{stamp}-{n}"
+    try:
+        target.mkdir()
+        for path in present:
+            shutil.move(str(path), str(target / path.name))
+    except OSError as exc:
+        raise ResultsStoreError(
+            f"--force-new: cannot move the earlier results of {out_dir} into {target} "
+            f"({one_line(exc)}); pass another --out directory instead"
+        ) from None
+    return target
+
+
+def claim_store(store: ResultsStore, spec: BenchSpec, out_dir: Path) -> None:
+    """Make sure ``store`` holds results of ``spec`` (its fingerprint covers every job key,
+    seed included) and of nothing else, and record the spec in it.
+
+    A store of another spec or seed is refused with one line naming both; so is one that
+    holds jobs outside the spec (written by an older interplab that mixed specs). A new
+    store, or one written before stores recorded their spec, is claimed for ``spec``."""
+    fingerprint = spec.fingerprint()
+    recorded = store.get_meta("spec")
+    way_out = (
+        f"a folder holds the results of one spec and seed: pass another --out, or --force-new "
+        f"to move the earlier results into {out_dir}/previous-<time>/ and start afresh"
+    )
+    if recorded is not None and recorded != fingerprint:
+        theirs = describe_spec(store.get_meta("spec_name"), _stored_seed(store), recorded)
+        ours = describe_spec(spec.name, spec.seed, fingerprint)
+        raise ConfigError(f"{out_dir} holds results of {theirs}, not of {ours}; {way_out}")
+    keys = {j.key for j in spec.all_jobs()}
+    foreign = sorted(j.key for j in store.jobs() if j.key not in keys)
+    if foreign:
+        raise ConfigError(
+            f"{out_dir} holds {len(foreign)} job(s) that are not in "
+            f"{describe_spec(spec.name, spec.seed, fingerprint)} (e.g. {foreign[0]}); {way_out}"
+        )
+    if recorded is None or store.get_meta("seed") is None:
+        store.set_meta("spec", fingerprint)
+        store.set_meta("spec_name", spec.name)
+        store.set_meta("seed", str(spec.seed))
+        store.set_meta("spec_keys", "\n".join(sorted(keys)))
+
+
+def describe_spec(name: str | None, seed: int | str | None, fingerprint: str) -> str:
+    """``spec 'quick' (seed 0, fingerprint 1a2b...)`` for messages naming a store's spec."""
+    seed_text = "seed unknown" if seed is None else f"seed {seed}"
+    return f"spec {name or '?'!r} ({seed_text}, fingerprint {fingerprint})"
+
+
+def _stored_seed(store: ResultsStore) -> int | str | None:
+    seed = store.get_meta("seed")
+    if seed is not None:
+        return seed
+    seeds = sorted({j.seed for j in store.jobs()})
+    return seeds[0] if len(seeds) == 1 else (", ".join(map(str, seeds)) or None)
 
 
 def _record(
@@ -184,12 +316,26 @@ def _run_sequential(todo: list[Job], threads: int, finish: Callable, bar: _Bar) 
         torch.set_num_threads(previous)
 
 
-def _init_worker(track_modules: dict[str, str], tracks: dict, threads: int) -> None:
-    """Worker setup: the parent's tracks (those added at run time too) and thread count."""
-    import torch
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C while worker processes are started: they inherit the setting from the
+    first instruction on (a Ctrl-C while a worker still imports torch would otherwise print
+    its traceback). Only the main thread may change signal handlers; elsewhere, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
-    restore(track_modules, tracks)
-    torch.set_num_threads(threads)
+
+def _result(future: cf.Future) -> JobResult:
+    try:
+        return future.result()
+    except Exception:  # the worker died (BrokenProcessPool) or the result did not pickle
+        return ([], {}, 0.0, traceback.format_exc())
 
 
 def _run_parallel(todo: list[Job], jobs: int, threads: int, finish: Callable) -> None:
@@ -197,22 +343,63 @@ def _run_parallel(todo: list[Job], jobs: int, threads: int, finish: Callable) ->
     pool = cf.ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=ctx,
-        initializer=_init_worker,
-        initargs=(dict(TRACK_MODULES), registered(), threads),
+        initializer=init_worker,
+        initargs=(os.getpid(), dict(TRACK_MODULES), pickle.dumps(registered()), threads),
     )
-    clean = False
+    futures: dict[cf.Future, Job] = {}
+    recorded: set[cf.Future] = set()
     try:
-        futures = {pool.submit(execute_job, job, threads): job for job in todo}
+        for n, job in enumerate(todo):
+            # the first `jobs` submissions start the workers: they inherit "ignore Ctrl-C"
+            with _sigint_ignored() if n < jobs else contextlib.nullcontext():
+                futures[pool.submit(execute_job, job, threads)] = job
         for future in cf.as_completed(futures):
-            try:
-                result = future.result()
-            except Exception:  # the worker died (BrokenProcessPool) or the result did not pickle
-                result = ([], {}, 0.0, traceback.format_exc())
-            finish(futures[future], result)
-        clean = True
+            recorded.add(future)
+            finish(futures[future], _result(future))
+    except KeyboardInterrupt:
+        _wind_down(pool, futures, recorded, finish)
+        raise
+    except BaseException:
+        _terminate(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _wind_down(
+    pool: cf.ProcessPoolExecutor,
+    futures: dict[cf.Future, Job],
+    recorded: set[cf.Future],
+    finish: Callable,
+) -> None:
+    """After Ctrl-C: cancel the queued jobs, record the running ones that end within
+    :data:`GRACE_SECONDS` (and those that had ended unrecorded), then terminate the workers.
+    A second Ctrl-C stops the waiting at once."""
+    try:
+        for future in futures:
+            future.cancel()  # queued jobs; those already running (or handed over) go on
+        left = [f for f in futures if f not in recorded and not f.cancelled()]
+        for future in cf.as_completed(left, timeout=GRACE_SECONDS):
+            recorded.add(future)
+            finish(futures[future], _result(future))
+    except (cf.TimeoutError, KeyboardInterrupt):
+        pass
     finally:
-        # On Ctrl-C or an error, drop the queued jobs and do not wait for the running ones.
-        pool.shutdown(wait=clean, cancel_futures=True)
+        _terminate(pool)
+
+
+def _terminate(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: drop queued jobs, terminate (then kill) its worker processes."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + 2.0
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
 
 
 class _Bar:

@@ -17,8 +17,11 @@ Every problem in a file is reported with its line number.
 from __future__ import annotations
 
 import re
-import tomllib  # the standard library's (Python >= 3.11, as pyproject.toml requires)
-from dataclasses import dataclass
+import tomllib
+from collections import (
+    Counter,
+)  # the standard library's (Python >= 3.11, as pyproject.toml requires)
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from interplab.bench.tracks import TRACKS, Job, Track, suite_tracks
@@ -53,6 +56,8 @@ class BenchSpec:
     tracks: tuple[TrackSpec, ...]
     seed: int = 0
     shard: tuple[int, int] | None = None
+    #: remarks on the spec that are not errors (e.g. a name listed twice, run once)
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def all_jobs(self) -> list[Job]:
         """Every job of the spec, ignoring ``shard``. A track whose methods depend on the
@@ -69,16 +74,18 @@ class BenchSpec:
         return [(j, why) for j, why in self._expanded() if why is not None]
 
     def _expanded(self) -> list[tuple[Job, str | None]]:
-        out: list[tuple[Job, str | None]] = []
+        """Every (job, why not) once: a job named twice (a repeated entry) expands once."""
+        out: dict[str, tuple[Job, str | None]] = {}
         for t in self.tracks:
             track = TRACKS[t.track]
-            for o in t.organisms:
-                for m in t.methods:
+            for o in dict.fromkeys(t.organisms):
+                for m in dict.fromkeys(t.methods):
                     why = track.why_not(o, m)
-                    for a in t.ablations:
-                        reason = why or track.refused(o, a)
-                        out.append((Job(t.track, o, m, a, self.seed), reason))
-        return out
+                    for a in dict.fromkeys(t.ablations):
+                        job = Job(t.track, o, m, a, self.seed)
+                        if job.key not in out:
+                            out[job.key] = (job, why or track.refused(o, a))
+        return list(out.values())
 
     def jobs(self) -> list[Job]:
         """The jobs to run: all of them, or this shard's. Shards split by organism — the
@@ -230,14 +237,29 @@ class _Lines:
         return self._at(first)
 
 
+#: at most this many unknown names (each with its line) and valid names are listed in an error
+SHOWN = 5
+VALID_SHOWN = 30
+
+
+def _listing(names: list[str] | tuple, shown: int = VALID_SHOWN) -> str:
+    """Names joined with commas; a long list is cut after ``shown`` with the count."""
+    names = [str(n) for n in names]
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f", ... ({len(names)} in all)"
+
+
 def _check_applies(track: Track, values: dict[str, tuple], at: _Lines, problems: list[str]) -> None:
     """A problem for each listed method that applies to none of the listed organisms."""
     for m in values["methods"]:
         if not any(track.applies(o, m) for o in values["organisms"]):
+            listed = [f"{o}: {', '.join(track.methods_of(o))}" for o in values["organisms"]]
             problems.append(
                 f"{at.value(track.name, 'methods', m)}: {m!r} applies to none of "
                 f"the organisms listed in [{track.name}] ("
-                + "; ".join(f"{o}: {', '.join(track.methods_of(o))}" for o in values["organisms"])
+                + "; ".join(listed[:SHOWN])
+                + (f"; ... {len(listed)} organisms in all" if len(listed) > SHOWN else "")
                 + ")"
             )
 
@@ -250,6 +272,7 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{source}: not valid TOML: {exc}") from None
     problems: list[str] = []
+    notes: list[str] = []
     at = _Lines(text, source)
 
     file_seed = data.pop("seed", 0)
@@ -308,13 +331,29 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
                     f'e.g. {key} = ["{allowed[0]}"]'
                 )
                 continue
-            for item in given:
-                if item not in allowed:
-                    problems.append(
-                        f"{at.value(track_name, key, item)}: unknown {key[:-1]} {item!r} in "
-                        f"[{track_name}]; valid: {', '.join(str(a) for a in allowed)}"
-                    )
-            values[key] = tuple(given)
+            known = set(allowed)
+            unknown = [i for i in given if not _hashable(i) or i not in known]
+            # lines are looked up only for the few unknown names shown: linear in the spec
+            for item in unknown[:SHOWN]:
+                problems.append(
+                    f"{at.value(track_name, key, item)}: unknown {key[:-1]} {item!r} in "
+                    f"[{track_name}]; valid: {_listing(allowed)}"
+                )
+            if len(unknown) > SHOWN:
+                problems.append(
+                    f"{at.key(track_name, key)}: ... and {len(unknown) - SHOWN} more unknown "
+                    f"{key} in [{track_name}] ({len(unknown)} in all)"
+                )
+            if unknown:
+                continue
+            unique = tuple(dict.fromkeys(given))
+            if len(unique) < len(given):
+                repeated = [i for i, n in Counter(given).items() if n > 1]
+                notes.append(
+                    f"{at.key(track_name, key)}: {_listing([repr(i) for i in repeated], SHOWN)} listed more than "
+                    f"once in [{track_name}] {key}; each runs once"
+                )
+            values[key] = unique
         if len(values) == 3:
             _check_applies(track, values, at, problems)
             tracks.append(
@@ -326,4 +365,14 @@ def parse_spec(text: str, source: str = "<spec>", seed: int | None = None) -> Be
         raise SpecError(f"{source}: the spec names no track; add a section such as [circuits]")
     if seed is not None:
         _check_seed(seed, "--seed")
-    return BenchSpec(Path(source).stem, tuple(tracks), file_seed if seed is None else seed)
+    return BenchSpec(
+        Path(source).stem, tuple(tracks), file_seed if seed is None else seed, notes=tuple(notes)
+    )
+
+
+def _hashable(item: object) -> bool:
+    try:
+        hash(item)
+    except TypeError:
+        return False
+    return True

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,11 +79,73 @@ class JobRecord:
     seconds: float | None
 
 
-class ResultsStore:
-    """Open (or create) the store at ``path``; use as a context manager or call close()."""
+class ReadOnlyStoreError(ResultsStoreError):
+    """The store (or its folder) cannot be written: it can be read, not resumed in place."""
 
-    def __init__(self, path: str | Path):
+
+class ResultsStore:
+    """Open (or create) the store at ``path``; use as a context manager or call close().
+
+    ``writable``: True (the runner) requires a store it can write, and raises
+    :class:`ReadOnlyStoreError` where the file or its folder is read-only; False opens an
+    existing store read-only (merge inputs); None (the default: readers such as the report)
+    writes where it can and reads a read-only store as it is. A file that exists is opened only
+    if it is an interplab store: an empty or truncated file is refused like any unreadable one
+    and never replaced. A new store is created whole (schema written to a temporary file that
+    is then renamed), so an interrupted creation never leaves an empty file behind."""
+
+    def __init__(self, path: str | Path, *, writable: bool | None = None):
         self.path = Path(path)
+        self.read_only = False
+        exists = self.path.exists()
+        if not exists:
+            if writable is False:
+                raise ResultsStoreError(f"no results database at {self.path}")
+            self._create()
+        elif not self.path.is_file():
+            raise ResultsStoreError(
+                f"{self.path} is not a file; pass the directory that holds results.sqlite"
+            )
+        elif self.path.stat().st_size == 0:
+            raise ResultsStoreError(
+                f"{self.path} is empty (0 bytes), not a readable results database. It was left "
+                "untouched: if it holds nothing you need, delete it, or pass another --out "
+                "directory."
+            )
+        read_only = writable is False or (exists and _read_only(self.path))
+        if read_only and writable:
+            raise ReadOnlyStoreError(_read_only_message(self.path))
+        self.read_only = read_only
+        try:
+            if read_only:
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, timeout=30)
+            else:
+                self._db = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise ResultsStoreError(
+                f"cannot open the results database {self.path} ({exc}); "
+                "check that it and its directory are readable"
+            ) from None
+        try:
+            self._check_existing()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if not read_only and "readonly" in str(exc):
+                raise ReadOnlyStoreError(_read_only_message(self.path)) from None
+            raise ResultsStoreError(
+                f"{self.path} is not a readable results database ({one_line(exc)}). It was left "
+                "untouched: move it away (or pass another --out directory) to start a fresh run."
+            ) from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _create(self) -> None:
+        """Write a new, empty store at ``self.path`` whole: schema in a temporary file, then
+        linked into place (never over a store another process created meanwhile)."""
+        from interplab.models.io import current_umask
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -89,31 +153,38 @@ class ResultsStore:
                 f"cannot create the results database {self.path}: a parent of it "
                 "is a file, not a directory; pass another directory"
             ) from None
-        existed = self.path.exists() and self.path.stat().st_size > 0
+        except PermissionError:
+            raise ReadOnlyStoreError(_read_only_message(self.path)) from None
+        if _read_only(self.path.parent):
+            raise ReadOnlyStoreError(_read_only_message(self.path))
+        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        os.close(fd)
+        tmp = Path(name)
         try:
-            self._db = sqlite3.connect(self.path, timeout=30)
-        except sqlite3.Error as exc:
+            db = sqlite3.connect(tmp)
+            try:
+                db.executescript(_SCHEMA)
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                db.commit()
+            finally:
+                db.close()
+            os.chmod(tmp, 0o666 & ~current_umask())
+            try:  # a link, not a rename: a store another process created meanwhile is kept
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not self.path.exists():
+                    os.replace(tmp, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            if _read_only(self.path.parent):
+                raise ReadOnlyStoreError(_read_only_message(self.path)) from None
             raise ResultsStoreError(
-                f"cannot open the results database {self.path} ({exc}); "
+                f"cannot create the results database {self.path} ({one_line(exc)}); "
                 "check that its directory is writable"
             ) from None
-        try:
-            if existed:
-                self._check_existing()
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            self._db.commit()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise ResultsStoreError(
-                f"{self.path} is not a readable results database ({exc}). It was left untouched: "
-                "move it away (or pass another --out directory) to start a fresh run."
-            ) from None
-        except BaseException:
-            self._db.close()
-            raise
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _check_existing(self) -> None:
         (status,) = self._db.execute("PRAGMA quick_check").fetchone()
@@ -127,6 +198,11 @@ class ResultsStore:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         version = row[0] if row else None
         if version == "1":
+            if self.read_only:
+                raise ResultsStoreError(
+                    f"{self.path} holds results of store schema version 1, which must be "
+                    "migrated in place, but it is read-only: copy it to a writable folder first"
+                )
             self._migrate(_MIGRATE_1_TO_2)
         elif version != str(SCHEMA_VERSION):
             raise ResultsStoreError(
@@ -134,6 +210,9 @@ class ResultsStore:
                 f"(schema {SCHEMA_VERSION}) cannot read; it was left untouched: pass a new --out "
                 "directory (or use the interplab version that wrote it)"
             )
+        missing = {"jobs", "rows", "artifacts"} - tables
+        if missing:
+            raise sqlite3.DatabaseError(f"its {', '.join(sorted(missing))} table is missing")
 
     def _migrate(self, script: str) -> None:
         try:
@@ -231,6 +310,29 @@ class ResultsStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def one_line(exc: BaseException | str) -> str:
+    """An error as one line (its first line, whitespace squeezed)."""
+    text = str(exc).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
+
+
+def _read_only(path: Path) -> bool:
+    """Whether ``path`` (a store file or a folder) cannot be written here; for a file, also
+    whether its folder cannot be (SQLite writes a journal beside the store)."""
+    if path.is_dir():
+        return not os.access(path, os.W_OK)
+    return not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)
+
+
+def _read_only_message(path: Path) -> str:
+    folder = path.parent
+    return (
+        f"{folder} is read-only ({path.name} cannot be written there); `interplab report` and "
+        f"`bench merge` can read it as it is. To resume elsewhere, copy the folder to a "
+        f"writable place (cp -r {folder} NEWDIR) and rerun the same command with --out NEWDIR"
+    )
 
 
 def _row_tuple(job: Any, row: dict) -> tuple:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from interplab.errors import ConfigError
+from interplab.cli._common import check_output_path, json_file_option, to_stdout, write_json
+from interplab.errors import ConfigError, InterplabError
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -46,8 +46,8 @@ def bench(
         "-j",
         min=1,
         help="Run this many jobs in parallel processes (at most one "
-        "per CPU core; default: one per core, each on "
-        "--threads-per-job threads).",
+        "per CPU core this process may use; default: one per such core "
+        "(affinity mask, cgroup quota), each on --threads-per-job threads).",
     ),
     threads_per_job: int = typer.Option(
         1,
@@ -65,7 +65,7 @@ def bench(
         "file's seed, else 0).",
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
+    json_out: Path | None = json_file_option("Write a JSON summary (with --list: the job keys)"),
     list_jobs: bool = typer.Option(False, "--list", help="Only list the jobs the spec expands to."),
     cluster: str | None = typer.Option(
         None,
@@ -80,12 +80,19 @@ def bench(
         help="Run only part i of N (e.g. 2/8), split by organism, "
         "for array jobs; combine with `interplab bench merge`.",
     ),
+    force_new: bool = typer.Option(
+        False,
+        "--force-new",
+        help="Start afresh in --out even if it holds results (of another spec or seed): "
+        "they are moved into OUT/previous-<time>/, not deleted.",
+    ),
 ) -> None:
     """Score interpretability methods on model organisms whose mechanism is known.
 
     Every job (organism × method × ablation) is stored in OUT/results.sqlite as it finishes; run
     the same command again after an interruption (Ctrl-C exits with code 130) and finished jobs
-    are skipped. A failing job is recorded with its error and the rest go on.
+    are skipped. A failing job is recorded with its error and the rest go on; the command then
+    exits 1 (0 only when every job succeeded). A folder holds the results of one spec and seed.
 
     Examples:
 
@@ -101,28 +108,33 @@ def bench(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from interplab.bench.runner import BenchInterrupted, run_bench
+    from interplab.bench.runner import BenchInterrupted, default_jobs, run_bench
     from interplab.bench.spec import load_spec
 
+    check_output_path(json_out, "--json")
     bench_spec = load_spec(spec, seed).sharded(shard)
+    for note in bench_spec.notes:
+        typer.echo(f"note: {note}", err=True)
     if list_jobs:
         keys = [j.key for j in bench_spec.jobs()]
-        typer.echo(json.dumps(keys) if as_json else "\n".join(keys))
+        if json_out is not None:
+            write_json(json_out, keys)
+        if not to_stdout(json_out):
+            typer.echo("\n".join(keys))
         for job, why in bench_spec.left_out():  # on stderr: stdout stays the list of jobs
             typer.echo(f"left out: {job.key}: {why}", err=True)
         return
     if jobs is None:
-        import os
-
-        jobs = max(1, os.cpu_count() or 1)
+        jobs = default_jobs()  # the CPUs this process may use: what the check allows
     try:
         summary = run_bench(
             bench_spec,
             out,
             jobs=jobs,
             threads_per_job=threads_per_job,
-            progress=not as_json,
+            progress=not to_stdout(json_out),
             cluster=cluster,
+            force_new=force_new,
         )
     except BenchInterrupted as stop:
         typer.echo(
@@ -131,10 +143,13 @@ def bench(
             err=True,
         )
         raise typer.Exit(INTERRUPTED_EXIT) from None
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the run started: quietly
+        typer.echo(f"interrupted; rerun the same command to resume ({out})", err=True)
+        raise typer.Exit(INTERRUPTED_EXIT) from None
     report_path = _report_and_json(
         out,
         no_report,
-        as_json,
+        json_out,
         {
             "suite": bench_spec.name,
             "seed": bench_spec.seed,
@@ -145,7 +160,8 @@ def bench(
             "seconds": round(summary.seconds, 2),
         },
     )
-    if as_json:
+    if to_stdout(json_out):
+        _exit_if_failed(summary.failed)
         return
     typer.echo(
         f"{summary.done} jobs run, {summary.skipped} already done, {summary.failed} failed "
@@ -156,6 +172,18 @@ def bench(
     typer.echo(f"results: {out / 'results.json'}")
     if report_path:
         typer.echo(f"report:  {report_path}")
+    if summary.failed:
+        typer.echo(
+            f"{summary.failed} of {summary.total} jobs failed (listed above); exit code 1",
+            err=True,
+        )
+    _exit_if_failed(summary.failed)
+
+
+def _exit_if_failed(failed: int) -> None:
+    """`bench` exits 1 when any job of this run failed, 0 only when all succeeded."""
+    if failed:
+        raise typer.Exit(1)
 
 
 def merge(
@@ -164,7 +192,7 @@ def merge(
         ..., help="Result directories (or .sqlite files) of shards of one spec."
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    json_out: Path | None = json_file_option("Write a JSON summary"),
 ) -> None:
     """Combine the result stores of one spec's shards (`bench --shard i/N`) into OUT.
 
@@ -174,11 +202,12 @@ def merge(
     """
     from interplab.bench.merge import merge_stores
 
+    check_output_path(json_out, "--json")
     summary = merge_stores(out, list(inputs))
     _report_and_json(
         out,
         no_report,
-        as_json,
+        json_out,
         {
             "inputs": summary.inputs,
             "jobs": summary.jobs,
@@ -186,7 +215,7 @@ def merge(
             "failed": summary.failed,
         },
     )
-    if as_json:
+    if to_stdout(json_out):
         return
     typer.echo(
         f"merged {summary.inputs} stores: {summary.jobs} jobs ({summary.done} done, "
@@ -204,21 +233,33 @@ def report(
         raise ConfigError(
             f"{out} is not a directory; pass the --out directory of an `interplab bench` run"
         )
-    typer.echo(str(render_report(out)))
+    try:
+        path = render_report(out)  # reads a read-only store as it is
+    except OSError as exc:
+        import os
+
+        if os.access(out, os.W_OK):
+            raise
+        raise InterplabError(
+            f"{out} is read-only: its results were read, but report.html cannot be written "
+            f"there ({exc.strerror or exc}); copy the folder to a writable place "
+            "(cp -r OUT NEWDIR) and run `interplab report NEWDIR`"
+        ) from None
+    typer.echo(str(path))
 
 
 def _report_and_json(
-    out: Path, no_report: bool, as_json: bool, summary: dict[str, Any]
+    out: Path, no_report: bool, json_out: Path | None, summary: dict[str, Any]
 ) -> Path | None:
-    """Render OUT/report.html (unless ``no_report``) and, with ``as_json``, print ``summary``
-    with the paths of results.json and the report as one JSON line. Returns the report's path
-    (None when it was not rendered)."""
+    """Render OUT/report.html (unless ``no_report``) and, with ``--json``, write ``summary``
+    with the paths of results.json and the report (``-``: one JSON line on stdout). Returns
+    the report's path (None when it was not rendered)."""
     report_path = None
     if not no_report:
         from interplab.report.html import render_report
 
         report_path = render_report(out)
-    if as_json:
+    if json_out is not None:
         report = str(report_path) if report_path else None
-        typer.echo(json.dumps({**summary, "results": str(out / "results.json"), "report": report}))
+        write_json(json_out, {**summary, "results": str(out / "results.json"), "report": report})
     return report_path

@@ -33,16 +33,22 @@ import torch
 from interplab import _config
 from interplab.errors import WeightsError
 from interplab.models.io import (
+    HASH_KEY,
+    SIDECAR_NAME,
+    WEIGHTS_NAME,
     atomic_write_text,
     file_lock,
     load_model,
     load_tensors,
+    read_sidecar,
     save_model,
     save_tensors,
 )
 
 _log = logging.getLogger("interplab.zoo")  # the organisms' logger, as before the move
 Trainer = Callable[[], "tuple[dict[str, torch.Tensor], dict]"]
+#: a task check of a loaded model: None when it does its task, else why not (one line)
+TaskCheck = Callable[[Any], "str | None"]
 
 
 def digest(data: Any) -> str:
@@ -159,17 +165,23 @@ def cached_model(
     train: Callable[[], tuple[Any, dict]],
     *,
     use_cache: bool = True,
+    check: TaskCheck | None = None,
 ) -> tuple[Any, dict]:
     """The model (a HookedTransformer) cached in ``directory``, or ``train()``-ed (and saved
     there when ``use_cache``, under the entry's lock, so that two processes asking for one
     organism at once train it once). A cache that cannot be loaded (corrupt weights, a hash
     mismatch, a broken sidecar: any WeightsError) is rebuilt with a one-line warning on the
-    ``interplab.zoo`` logger. Caches written before sidecars held a weights hash load without
-    that check. ``info["train_seconds"]``: how long ``train()`` took."""
+    ``interplab.zoo`` logger. ``info["train_seconds"]``: how long ``train()`` took.
+
+    A cache written before sidecars held a weights hash has nothing to check its bytes
+    against: it is hashed on first use and, with ``check`` (the organism's task check: None
+    when the model does its task, else why not), used only if the loaded model passes it;
+    the hash is then recorded, so every later load verifies it. One that fails is rebuilt
+    with a warning, never used. Without ``check`` such a cache loads as before, unverified."""
     if not use_cache:
         return _model_entry(directory, name, train, use_cache=False)
     with entry_lock(directory):
-        return _model_entry(directory, name, train)
+        return _model_entry(directory, name, train, check=check)
 
 
 def _model_entry(
@@ -178,11 +190,16 @@ def _model_entry(
     train: Callable[[], tuple[Any, dict]],
     *,
     use_cache: bool = True,
+    check: TaskCheck | None = None,
 ) -> tuple[Any, dict]:
     """:func:`cached_model` without the lock (the caller holds it, or does not cache)."""
-    if use_cache and (directory / "model.json").is_file():
+    if use_cache and (directory / SIDECAR_NAME).is_file():
         try:
-            return load_model(directory, name=name)
+            unhashed = HASH_KEY not in read_sidecar(directory)
+            model, info = load_model(directory, name=name)
+            if unhashed and check is not None:
+                _verify_unhashed(directory, model, check)
+            return model, info
         except WeightsError as exc:
             _log.warning(
                 "rebuilding organism %s: its cache in %s is unusable (%s)",
@@ -196,3 +213,18 @@ def _model_entry(
     if use_cache:
         save_model(directory, model, extra=info)
     return model, info
+
+
+def _verify_unhashed(directory: Path, model: Any, check: TaskCheck) -> None:
+    """Run ``check`` on a model whose cache recorded no weights hash; record the hash when it
+    passes (WeightsError when it fails: the caller rebuilds)."""
+    problem = check(model)
+    if problem is not None:
+        raise WeightsError(
+            f"its weights have no recorded SHA-256 and the model fails its task check "
+            f"({' '.join(str(problem).split())})"
+        )
+    sidecar_path = directory / SIDECAR_NAME
+    data = json.loads(sidecar_path.read_text("utf-8"))
+    data[HASH_KEY] = file_sha256(directory / WEIGHTS_NAME)
+    atomic_write_text(sidecar_path, json.dumps(data, indent=2, sort_keys=True))

@@ -424,9 +424,25 @@ def _frozen(model: HookedTransformer) -> HookedTransformer:
     return model
 
 
+#: Held-out accuracy a trained organism's cached weights must reach before they are used when
+#: the cache holds no weights hash (an older cache): the organisms train to 1.0 and 0.997, so
+#: weights below this bar are damaged, not a weaker organism. Fixed here, never read from a truth.
+TASK_CHECK_ACCURACY = 0.95
+
+
+def _task_check(name: str) -> Callable[[HookedTransformer], str | None]:
+    def check(model: HookedTransformer) -> str | None:
+        acc = _heldout_accuracy(model, check_task(name))
+        if acc >= TASK_CHECK_ACCURACY:
+            return None
+        return f"held-out accuracy {acc:.3f} is below {TASK_CHECK_ACCURACY} on its own task"
+
+    return check
+
+
 @functools.cache
 def _cached(name: str, root: str) -> tuple[HookedTransformer, dict]:
-    model, info = cached_model(_directory(name), name, _SPECS[name].train)
+    model, info = cached_model(_directory(name), name, _SPECS[name].train, check=_task_check(name))
     return _frozen(model), info
 
 
