@@ -24,6 +24,7 @@ def test_track_interface_and_baselines_named():
         track.run(Job("failures", "nope", "pgd", None, 0))
 
 
+@pytest.mark.slow  # minutes on 2 cores: the full suite (CI) runs it
 def test_explanations_beat_random_on_the_patch_trojan():
     ours, arts = _rows("trojan-patch-digits", "activation")
     rand, _ = _rows("trojan-patch-digits", "random")
@@ -91,7 +92,14 @@ def test_no_k_is_read_from_the_truth(monkeypatch, organism, method):
         monkeypatch.undo()
 
 
-@pytest.mark.parametrize("method", ["neural_cleanse", "feature_synthesis", "random"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "neural_cleanse",
+        pytest.param("feature_synthesis", marks=pytest.mark.slow),
+        pytest.param("random", marks=pytest.mark.slow),
+    ],
+)
 def test_trigger_methods_are_scored_on_the_class_they_flag(monkeypatch, method):
     """Telling the organism a different target changes only ``target_identified``: the class
     scored, its trigger and its attack success are the method's own."""
@@ -112,6 +120,7 @@ def test_jobs_that_cannot_run_are_not_expanded():
     assert mod.methods_of("population-8") == ("neural_cleanse", "weight_norm", "random")
 
 
+@pytest.mark.slow  # minutes on 2 cores: the full suite (CI) runs it
 def test_activation_change_is_not_perfect_on_some_quick_organism():
     """Issue 21: on some quick trojan organism the trigger moves units that do not carry the
     backdoor more than some that do (trojan-decoy-digits: its clean units were trained to detect

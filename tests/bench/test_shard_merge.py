@@ -76,6 +76,7 @@ def test_merge_refuses_stores_of_different_specs(sleep, tmp_path):
         merge_stores(tmp_path / "m", [tmp_path / "nowhere"])
 
 
+@pytest.mark.slow  # a minute on 2 cores: the full suite (CI) runs it
 def test_cli_shard_and_merge(sleep, tmp_path):
     runner = CliRunner()
     spec = tmp_path / "s.toml"

@@ -37,6 +37,7 @@ def _one_line_error(result, code):
     return result.stderr
 
 
+@pytest.mark.slow  # several bench runs: the full suite (CI) runs it
 def test_seed_from_the_spec_file_and_the_override(fake, tmp_path):
     spec = _spec(tmp_path, ["good"], seed=5)
     res = _bench("--spec", spec, "--out", str(tmp_path / "a"), "--json", "-", "--no-report")
