@@ -25,6 +25,7 @@ TRACK_MODULES: dict[str, str] = {
     "data_attribution": "interplab.bench.tracks.data_attribution",
     "rationales": "interplab.bench.tracks.rationales",
     "utility": "interplab.bench.tracks.utility",
+    "variables_real": "interplab.bench.tracks.variables_real",
 }
 #: the tracks the built-in suites draw from (plus any added with :func:`register_track`)
 BUILTIN: tuple[str, ...] = tuple(TRACK_MODULES)
