@@ -145,14 +145,27 @@ class _Boom(torch.nn.Module):
 
 def test_the_circuits_family_is_registered():
     assert registry.names("circuits") == sorted(
-        ["patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "activation_norm"]
+        [
+            "patch_edges",
+            "acdc",
+            "eap",
+            "eap_ig",
+            "edge_pruning",
+            "random",
+            "weight_norm",
+            "activation_norm",
+        ]
     )
     assert registry.names("circuits", kind="baseline") == [
         "activation_norm",
         "random",
         "weight_norm",
     ]
-    assert {s.name for s in registry.specs("circuits") if s.needs_gradients} == {"eap", "eap_ig"}
+    assert {s.name for s in registry.specs("circuits") if s.needs_gradients} == {
+        "eap",
+        "eap_ig",
+        "edge_pruning",
+    }
     assert {s.name for s in registry.specs("circuits") if s.cost_unit == "none"} == {
         "random",
         "weight_norm",

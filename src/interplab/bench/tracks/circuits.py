@@ -78,7 +78,16 @@ ORGANISMS = (
     + GENERATED
 )
 #: registry names (family "circuits"; which are baselines is the registry's kind)
-METHODS = ("patch_edges", "acdc", "eap", "eap_ig", "random", "weight_norm", "activation_norm")
+METHODS = (
+    "patch_edges",
+    "acdc",
+    "eap",
+    "eap_ig",
+    "edge_pruning",
+    "random",
+    "weight_norm",
+    "activation_norm",
+)
 ABLATIONS = ("zero", "mean", "resample")
 SUITES = {
     "quick": {

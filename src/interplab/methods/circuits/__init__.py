@@ -6,9 +6,9 @@
     circuit = scores.to_circuit(top_k=20)
 
 The methods are registered in :mod:`interplab.methods.registry` (family ``circuits``):
-``patch_edges``, ``acdc``, ``eap``, ``eap_ig`` (methods) and ``random``, ``weight_norm``,
-``activation_norm`` (baselines); ``registry.names("circuits")`` lists them. Every one takes
-``(model, task, *, ablation, metric, ...)`` with ``ablation`` "zero" | "mean" | "resample" and
+``patch_edges``, ``acdc``, ``eap``, ``eap_ig``, ``edge_pruning`` (methods) and ``random``,
+``weight_norm``, ``activation_norm`` (baselines); ``registry.names("circuits")`` lists them.
+Every one takes ``(model, task, *, ablation, metric, ...)`` with ``ablation`` "zero" | "mean" | "resample" and
 ``metric`` "logit_diff" | "kl" | "l2" | "accuracy" | a callable, and returns
 :class:`EdgeScores` (``patch_nodes``: :class:`NodeScores`) whose ``cost`` counts the forward
 and backward passes it used.
@@ -27,6 +27,7 @@ from interplab.methods.circuits.baselines import activation_norm, random_scores,
 from interplab.methods.circuits.eap import BACKENDS, STACKED_MAX_EDGES, eap, eap_ig, ig_points
 from interplab.methods.circuits.engine import EdgePatcher, PassCounter
 from interplab.methods.circuits.graph import EdgeIndex, model_graph
+from interplab.methods.circuits.masks import edge_pruning
 from interplab.methods.circuits.patching import patch_edges, patch_nodes
 from interplab.methods.circuits.scores import EdgeScores, NodeScores
 from interplab.tasks import Task
@@ -64,6 +65,7 @@ __all__ = [
     "activation_norm",
     "eap",
     "eap_ig",
+    "edge_pruning",
     "find_circuit",
     "ig_points",
     "model_graph",
