@@ -52,7 +52,9 @@ def _cgroup_cpu_quota(
         controllers, rel = parts[1], parts[2].lstrip("/")
         if controllers == "":  # cgroup v2: cpu.max = "<quota|max> <period>" at each level
             where = root / rel if (root / "cgroup.controllers").exists() else root / "unified" / rel
-            files = [(d / "cpu.max", None) for d in (where, *where.parents) if _under(d, root)]
+            files: list[tuple[Path, Path | None]] = [
+                (d / "cpu.max", None) for d in (where, *where.parents) if _under(d, root)
+            ]
         elif "cpu" in controllers.split(","):  # cgroup v1: cfs quota and period
             base = root / controllers
             if not base.is_dir():

@@ -63,7 +63,7 @@ from interplab.errors import ConfigError, ShapeError, unknown_name
 from interplab.eval.stats import Estimate, wilson
 from interplab.methods import registry
 from interplab.methods.base import Cost, Result
-from interplab.methods.registry import register
+from interplab.methods.registry import Kind, register
 from interplab.models.pretrained.llama import PartialRun, apply_rotary, rotary
 from interplab.tasks.ioi import NAMES, single_token_names
 from interplab.tasks.ioi import TEMPLATES as IOI_TEMPLATES
@@ -183,7 +183,9 @@ class PairSet:
 
     def subset(self, keep: Tensor) -> PairSet:
         """The pairs where ``keep`` [n] (bool) is true."""
-        fields = {k: v[keep] if isinstance(v, Tensor) else v for k, v in self.__dict__.items()}
+        fields: dict[str, Any] = {
+            k: v[keep] if isinstance(v, Tensor) else v for k, v in self.__dict__.items()
+        }
         return PairSet(**fields)
 
 
@@ -898,9 +900,9 @@ def localise(
                     )
         result.seconds[f"layer_{layer}"] = time.perf_counter() - t_layer
         say(f"layer {layer}: {result.seconds[f'layer_{layer}']:.1f}s")
-    for variable, split in splits.items():
-        result.counts[variable]["n_train"] = len(split["train"].pairs)
-        result.counts[variable]["n_test"] = len(split["test"].pairs)
+    for variable, parts in splits.items():
+        result.counts[variable]["n_train"] = len(parts["train"].pairs)
+        result.counts[variable]["n_test"] = len(parts["test"].pairs)
     result.seconds["total"] = time.perf_counter() - t0
     return result
 
@@ -961,7 +963,7 @@ FAMILY = "variables_real"
 _Featuriser = Callable[..., Featurised]
 
 
-def _featuriser(name: str, kind: str, cost_unit: str, grads: bool = False):
+def _featuriser(name: str, kind: Kind, cost_unit: str, grads: bool = False):
     def deco(fn: Callable[..., Patch | None]) -> _Featuriser:
         def run(
             model: Any,

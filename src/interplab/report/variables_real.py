@@ -72,8 +72,9 @@ def sentence(variable: str, verdict: Mapping[str, Any]) -> str:
         if "best_sae" in verdict
         else "SAE latents and neurons were not both run"
     )
-    outcome = {True: "reproduced", False: "not reproduced"}.get(
-        verdict.get("reproduced"), "not tested"
+    reproduced = verdict.get("reproduced")
+    outcome = (
+        "not tested" if reproduced is None else ("reproduced" if reproduced else "not reproduced")
     )
     return f"{variable}: MIB's finding is {outcome}: {das}; {sae}."
 

@@ -105,3 +105,23 @@ def test_bad_options_are_clear(model, task):
         eap(model, task, metric="kl", backend="running")
     with pytest.raises(ConfigError, match="differentiable"):
         eap_ig(model, task, metric="accuracy", backend="running")
+
+
+@pytest.mark.parametrize("ablation", ["mean", "resample"])
+def test_dense_and_stacked_mixing_agree_for_every_circuit_size(model, task, monkeypatch, ablation):
+    """A circuit run mixes many senders with one matrix product over a buffer of A_s - S_s and
+    few senders by stacking them: both paths give the same logits, for sparse and dense kept
+    sets and fractional strengths alike."""
+    from interplab.methods.circuits import running
+
+    runner = CircuitRunner(model, task, ablation, batch_size=3)
+    n = len(runner.layout)
+    gen = torch.Generator().manual_seed(0)
+    strengths = [torch.ones(n), (torch.rand(n, generator=gen) < 0.5).float()]
+    strengths += [(torch.rand(n, generator=gen) < 0.05).float(), torch.rand(n, generator=gen)]
+    for strength in strengths:
+        monkeypatch.setattr(running, "DENSE_MIN_SENDERS", 10**9)  # always stack
+        stacked = runner.values(strength)
+        monkeypatch.setattr(running, "DENSE_MIN_SENDERS", 0)  # always one matrix product
+        dense = runner.values(strength)
+        torch.testing.assert_close(dense, stacked, atol=1e-5, rtol=1e-5)
