@@ -12,6 +12,7 @@ from interplab.errors import ConfigError, InterplabError
 from interplab.eval import variable_localisation as vl
 from interplab.models.pretrained.llama import LlamaConfig
 from interplab.tasks.ioi import NAMES
+from tests.llama_helpers import WordTokenizer as _WordTokenizer
 from tests.llama_helpers import random_llama
 
 
@@ -24,22 +25,10 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-class WordTokenizer:
-    """Whitespace-and-punctuation word tokenizer over a growing vocabulary (ids < 128)."""
+class WordTokenizer(_WordTokenizer):
+    """The shared test tokenizer with an end-of-text id (the IOI pairs pad with it)."""
 
     eos_id = 0
-
-    def __init__(self) -> None:
-        self.vocab: dict[str, int] = {}
-
-    def encode(self, text: str) -> list[int]:
-        words = text.replace(",", " ,").replace(".", " .").split(" ")
-        out = []
-        for i, w in enumerate(words):
-            w = (" " + w) if i or text.startswith(" ") else w
-            if w.strip():
-                out.append(self.vocab.setdefault(w, len(self.vocab) + 1))
-        return out
 
 
 def tiny():

@@ -12,23 +12,7 @@ from interplab.methods.attribution.lens import logit_lens_and_dla
 from interplab.models.pretrained.llama import HookedLlama, LlamaConfig
 from interplab.tasks.induction import repeated_tokens
 from interplab.tasks.ioi import NAMES, ioi_task
-from tests.llama_helpers import random_llama
-
-
-class WordTokenizer:
-    """Whitespace-and-punctuation word tokenizer over a growing vocabulary (ids < 64)."""
-
-    def __init__(self) -> None:
-        self.vocab: dict[str, int] = {}
-
-    def encode(self, text: str) -> list[int]:
-        words = text.replace(",", " ,").replace(".", " .").split(" ")
-        out = []
-        for i, w in enumerate(words):
-            w = (" " + w) if i or text.startswith(" ") else w
-            if w.strip():
-                out.append(self.vocab.setdefault(w, len(self.vocab) + 1))
-        return out
+from tests.llama_helpers import WordTokenizer, random_llama
 
 
 def tiny_llama(vocab: int = 128) -> HookedLlama:
