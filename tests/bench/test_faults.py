@@ -369,6 +369,13 @@ def _session(sid: int) -> list[int]:
     return pids
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C at its default, as a terminal's foreground process has
+    it. A test run started in the background (nohup, ``cmd &`` in a script, some CI runners)
+    ignores SIGINT, every child inherits that, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args, tmp_path, sleep) -> subprocess.Popen:
     return subprocess.Popen(
         _cli_cmd(args),
@@ -378,6 +385,7 @@ def _start(args, tmp_path, sleep) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_sigint,
     )
 
 
