@@ -101,8 +101,7 @@ def prune_kept(layout: GraphLayout, kept: Tensor) -> Tensor:
     kept = kept.bool()
     reached = torch.zeros(len(senders), dtype=torch.bool)
     live = torch.zeros(len(senders), dtype=torch.bool)
-    into = _edges_by(layout, "into")
-    out_of = _edges_by(layout, "out")
+    into, out_of = layout.edges_into, layout.edges_out_of
     for i, node in enumerate(senders):  # senders are numbered in topological order
         if node.kind not in ("head", "mlp"):
             reached[i] = True  # embeddings
@@ -118,33 +117,6 @@ def prune_kept(layout: GraphLayout, kept: Tensor) -> Tensor:
             live[i] = bool((kept[e] & ok).any())
     recv_live = to_logits | live[recv_sender.clamp(min=0)]
     return kept & reached[es] & recv_live[er]
-
-
-_EDGE_LISTS: dict[tuple[int, str], list[Tensor]] = {}
-
-
-def _edges_by(layout: GraphLayout, way: str) -> list[Tensor]:
-    """Per sender id: the edge ids into its node ("into") or out of it ("out"), cached."""
-    key = (id(layout), way)
-    if key not in _EDGE_LISTS:
-        n = len(layout.senders)
-        if way == "out":
-            owner = layout.edge_sender
-        else:
-            sid = layout.index.sender_id
-            recv_sender = torch.tensor([sid.get(node, -1) for node, _ in layout.receivers])
-            owner = recv_sender[layout.edge_receiver]
-        order = torch.argsort(owner, stable=True)
-        counts = torch.bincount(owner[owner >= 0], minlength=n)
-        start = int((owner < 0).sum()) if way == "into" else 0
-        lists, at = [], start
-        sorted_ids = order
-        for c in counts.tolist():
-            lists.append(sorted_ids[at : at + c])
-            at += c
-        _EDGE_LISTS.clear()  # one layout at a time
-        _EDGE_LISTS[key] = lists
-    return _EDGE_LISTS[key]
 
 
 def node_edge_order(node_scores: Mapping, layout_edges: Sequence) -> list[int]:
@@ -206,18 +178,22 @@ def mib_curve(
     name: str,
     ranking: str,
     cache: PointCache,
-    order: Sequence[int],
+    order: Sequence[int] | Sequence[Sequence[int]],
     sizes: Sequence[float] = MIB_SIZES,
     prune: bool = True,
     on_point: Callable[[], None] | None = None,
 ) -> Curve:
     """The MIB curve of ``order`` (see the module docstring), its per-prompt values from
-    ``cache``; ``on_point`` is called after each size (progress)."""
+    ``cache``; ``on_point`` is called after each size (progress). ``order`` may be several
+    orders (e.g. random seeds): each point is then the per-prompt mean over them, and
+    ``n_kept`` the mean kept count, rounded."""
     layout = cache.runner.layout
+    orders = [order] if not len(order) or isinstance(order[0], int) else list(order)
+    points = [mib_points(layout, o, sizes, prune) for o in orders]  # type: ignore[arg-type]
     values, kept_counts = [], []
-    for kept in mib_points(layout, order, sizes, prune):
-        values.append(cache(kept))
-        kept_counts.append(int(kept.sum()))
+    for at in zip(*points):
+        values.append(torch.stack([cache(kept) for kept in at]).mean(0))
+        kept_counts.append(round(sum(int(k.sum()) for k in at) / len(at)))
         if on_point is not None:
             on_point()
     curve = make_curve(name, cache.runner, torch.stack(values), cache.full, cache.empty, sizes)

@@ -36,7 +36,6 @@ from interplab.eval.circuit_curves import (
     PointCache,
     make_curve,
     mib_curve,
-    mib_points,
     node_edge_order,
     prune_kept,
     random_order,
@@ -149,15 +148,13 @@ def circuit_study(
         full = runner.values(None)
         empty = runner.values(torch.ones(n))
         cache = PointCache(runner, full, empty)
-        plans: list[tuple[str, str, list[int]]] = []
+        plans: list[tuple[str, str, list[int] | list[list[int]]]] = []
         for method in methods:
             plans.append((method, "signed", value_order(signed[method])))
             if method in GRADIENT_METHODS:
                 plans.append((f"{method} |score|", "absolute", value_order(signed[method].abs())))
-        for s in range(n_random):
-            plans.append(
-                ("random" if n_random == 1 else f"random#{s}", "random", random_order(n, s))
-            )
+        randoms = [random_order(n, s) for s in range(n_random)]
+        plans.append(("random", "random", randoms[0] if n_random == 1 else randoms))
         if node_patching:
             nodes = patch_nodes_full(
                 model,
@@ -176,19 +173,6 @@ def circuit_study(
             mib_curve(name, ranking, cache, order, sizes, prune, on_point=bar.update)
             for name, ranking, order in plans
         ]
-        if n_random > 1:  # one random curve: the per-prompt mean over seeds
-            rand = [c for c in curves if c.ranking == "random"]
-            curves = [c for c in curves if c.ranking != "random"]
-            vals = torch.stack(
-                [
-                    torch.stack([cache(k) for k in mib_points(layout, o, sizes, prune)])
-                    for _, r, o in plans
-                    if r == "random"
-                ]
-            ).mean(0)
-            avg = make_curve("random", runner, vals, full, empty, sizes).to_dict()
-            avg.update(ranking="random", n_edges=rand[0].n_edges, n_kept=rand[0].n_kept)
-            curves.append(type(rand[0])(**avg))
         # the drawn circuit: the first method's top edges, pruned like every curve point
         first = methods[0]
         order = value_order(signed[first])

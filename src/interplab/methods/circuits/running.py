@@ -28,6 +28,7 @@ Both agree with :class:`~.engine.EdgePatcher` on the full graph (tested on a tin
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,24 @@ class GraphLayout:
 
     def __len__(self) -> int:
         return len(self.index.edges)
+
+    @functools.cached_property
+    def edges_into(self) -> list[Tensor]:
+        """Per sender id: the ids of the edges into that sender's node (none for embeddings)."""
+        recv_sender = torch.tensor([self.index.sender_id.get(n, -1) for n, _ in self.receivers])
+        return self._group_edges(recv_sender[self.edge_receiver])
+
+    @functools.cached_property
+    def edges_out_of(self) -> list[Tensor]:
+        """Per sender id: the ids of the edges out of that sender's node."""
+        return self._group_edges(self.edge_sender)
+
+    def _group_edges(self, owner: Tensor) -> list[Tensor]:
+        """Edge ids grouped by ``owner[e]`` (a sender id, or −1 for edges owned by none)."""
+        order = torch.argsort(owner, stable=True)
+        counts = torch.bincount(owner[owner >= 0], minlength=len(self.senders)).tolist()
+        bounds = torch.tensor([0, *counts]).cumsum(0) + int((owner < 0).sum())
+        return [order[int(a) : int(b)] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 @dataclass
