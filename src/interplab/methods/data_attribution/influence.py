@@ -16,8 +16,12 @@ Four ways to apply (H + damping I)^-1, each a preconditioner for
               corrected to E[(Q_S^T g a^T Q_A)^2]; the inverse is applied in the eigenbasis
 
 On a spec with its own network (the transformer organism), ``ekfac`` runs over its affine
-maps (:mod:`~interplab.methods.data_attribution.ekfac_maps`), and ``if_exact`` is refused above
-:data:`EXACT_MAX_PARAMS` parameters (the Hessian would not fit a small machine's minutes).
+maps (:mod:`~interplab.methods.data_attribution.ekfac_maps`); on a user's torch module
+(:class:`~interplab.models.module_classifier.ModuleSpec`) over its Linear and Conv2d layers,
+streamed in batches (:mod:`~interplab.methods.data_attribution.ekfac_modules`), and the exact
+Hessian and Gauss-Newton products take the training set ``rows`` examples at a time.
+``if_exact`` is refused above :data:`EXACT_MAX_PARAMS` parameters (the Hessian would not fit a
+small machine's minutes).
 
 Damping: :data:`DAMPING` on top of the weight decay, fixed in advance for every organism (not
 tuned on the LDS test points).
@@ -32,6 +36,7 @@ from interplab.methods.data_attribution.ekfac_maps import map_ekfac_precondition
 from interplab.methods.data_attribution.gradients import ggn_product, hessian
 from interplab.methods.data_attribution.scoring import Precondition
 from interplab.models.classifiers import AnySpec, ClassifierSpec, forward_layers
+from interplab.models.module_classifier import ModuleSpec
 
 Tensor = torch.Tensor
 DAMPING = 1e-3
@@ -43,14 +48,19 @@ EXACT_MAX_PARAMS = 4096
 
 
 def exact_preconditioner(
-    spec: AnySpec, theta: Tensor, x: Tensor, y: Tensor, damping: float = DAMPING
+    spec: AnySpec,
+    theta: Tensor,
+    x: Tensor,
+    y: Tensor,
+    damping: float = DAMPING,
+    rows: int | None = None,
 ) -> Precondition:
     if len(theta) > EXACT_MAX_PARAMS:
         raise ConfigError(
             f"if_exact forms the exact Hessian, [{len(theta)}, {len(theta)}] for this model: "
             f"too large (limit {EXACT_MAX_PARAMS} parameters); use if_cg, if_lissa or ekfac"
         )
-    evals, evecs = torch.linalg.eigh(hessian(spec, theta, x, y))
+    evals, evecs = torch.linalg.eigh(hessian(spec, theta, x, y, rows))
     inv = 1.0 / (evals.clamp_min(0.0) + damping)
     return lambda v: ((v @ evecs) * inv) @ evecs.T
 
@@ -62,8 +72,10 @@ def cg_preconditioner(
     damping: float = DAMPING,
     iters: int = CG_ITERS,
     block: int = 256,
+    y: Tensor | None = None,
+    rows: int | None = None,
 ) -> Precondition:
-    matvec = ggn_product(spec, theta, x)
+    matvec = ggn_product(spec, theta, x, y, rows)
 
     def solve(b: Tensor) -> Tensor:  # b [k, params]; k independent CG runs, vectorised
         out = torch.zeros_like(b)
@@ -101,8 +113,10 @@ def lissa_preconditioner(
     x: Tensor,
     damping: float = DAMPING,
     depth: int = LISSA_DEPTH,
+    y: Tensor | None = None,
+    rows: int | None = None,
 ) -> Precondition:
-    matvec = ggn_product(spec, theta, x)
+    matvec = ggn_product(spec, theta, x, y, rows)
     scale = 1.1 * (_top_eigenvalue(matvec, len(theta), theta.dtype) + damping)
 
     def solve(b: Tensor) -> Tensor:
@@ -148,7 +162,10 @@ def ekfac_preconditioner(
     labels: Tensor | None = None,
 ) -> Precondition:
     """``labels`` None: expectations over the model's own label distribution (the Gauss-Newton
-    matrix, kronfluence's default up to its sampling); given: the empirical Fisher on them."""
+    matrix, kronfluence's default up to its sampling); given: the empirical Fisher on them.
+    (A module's EK-FAC: :func:`~interplab.methods.data_attribution.ekfac_modules.module_ekfac_preconditioner`.)"""
+    if isinstance(spec, ModuleSpec):
+        raise ConfigError("a module's EK-FAC needs its labels and batch size: use ekfac_modules")
     if not isinstance(spec, ClassifierSpec):  # a network of its own: EK-FAC over its affine maps
         return map_ekfac_preconditioner(spec, theta, x, damping, labels)
     acts, grads, w = _layer_grads(spec, theta, x, labels)
