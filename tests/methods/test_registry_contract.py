@@ -90,6 +90,28 @@ def _rationales():
     return (model, org.test_rows[0]), {"baseline": org.background[:32], "seed": 0}
 
 
+def _shap_rationales():
+    pytest.importorskip("shap")
+    return _rationales()
+
+
+def _shap_tree():
+    """shap's TreeExplainer needs a tree ensemble with log-odds output: a small seeded one."""
+    pytest.importorskip("shap")
+    ensemble = pytest.importorskip("sklearn.ensemble")
+    from interplab.data.tabular import Feature
+    from interplab.methods.rationales import DecisionModel
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 6, generator=gen, dtype=torch.float64)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    est = ensemble.GradientBoostingClassifier(n_estimators=20, random_state=0)
+    est.fit(x.numpy(), y.numpy())
+    lo, hi = float(x.min()) - 1, float(x.max()) + 1
+    feats = [Feature(f"x{j}", "numeric", low=lo, high=hi) for j in range(6)]
+    return (DecisionModel.from_predict_proba(est, feats), x[0]), {"baseline": x[:16], "seed": 0}
+
+
 @functools.cache
 def _data_attribution():
     from interplab.models.classifiers import ClassifierSpec, train_classifier
@@ -220,6 +242,9 @@ OVERRIDES = {
     ("attribution", "attribution_patching"): _token_task,
     ("attribution", "logit_lens_and_dla"): _token_task,
     ("rationales", "surrogate"): _surrogate,
+    ("rationales", "shap_kernel"): _shap_rationales,
+    ("rationales", "shap_permutation"): _shap_rationales,
+    ("rationales", "shap_tree"): _shap_tree,
     ("failures", "neural_cleanse"): _trigger_scan,
     ("failures", "feature_synthesis"): _trigger_scan,
     ("failures", "weight_norm"): lambda: ((_tiny_mlp(),), {}),

@@ -31,10 +31,12 @@ def test_integrated_gradients_is_exact_on_a_linear_model():
 
 
 def test_kernel_shap_is_within_its_reported_error():
-    """Over 20 rows × 20 features: ≥ 90 % of the oracle values lie within the reported 95 %
-    half-width, and none beyond three half-widths."""
+    """Over 6 rows × 20 features: ≥ 90 % of the oracle values lie within the reported 95 %
+    half-width, and none beyond three half-widths. (On this model, additive in its features,
+    the least-squares fit is exact up to round-off; the sampled-error interval itself is
+    checked in test_shapley_estimator.py.)"""
     org, model = _model("credit-linear")
-    rows = org.test_rows[:20]
+    rows = org.test_rows[:6]
     oracle = org.true_attributions(rows)
     within, worst = 0, 0.0
     for i, x in enumerate(rows):
