@@ -22,6 +22,12 @@
                             row with small noise on its numeric features (0.05 × the feature's
                             background standard deviation)
 
+Several classes: a recourse that names its class (``Recourse.target``) is valid only where the
+model given here (the K-class model) *predicts* that class; a claim that carries its contrast
+(``params["versus"]``) is re-tested on ``model.versus(...)`` of the K-class model given; the
+attribution scores take one binary model per row (each row's explained contrast) where rows
+are explained against different classes.
+
 Proportions carry a Wilson 95 % interval; means a normal-approximation 95 % interval; all with n.
 """
 
@@ -40,17 +46,28 @@ Tensor = torch.Tensor
 
 
 # ----------------------------------------------------------------------------- counterfactuals
+def _row_model(model: Any, i: int) -> Any:
+    """The model of row ``i``: one per row (a sequence) or the same for every row."""
+    return model[i] if isinstance(model, (list, tuple)) else model
+
+
 def counterfactual_scores(
     model: Any, rows: Sequence[Tensor], recourses: Sequence[Any]
 ) -> dict[str, Estimate]:
-    """Scores over every option of every recourse (``model``: a DecisionModel)."""
+    """Scores over every option of every recourse (``model``: a DecisionModel; a recourse with
+    a ``target`` class counts as valid only where ``model.predict`` gives that class)."""
     valid = legal = total = 0
     costs, sizes = [], []
     for x, rec in zip(rows, recourses):
-        before = bool(model.decide(x[None].double())[0])
+        to = getattr(rec, "target", None)
+        before = None if to is not None else bool(model.decide(x[None].double())[0])
         for opt in rec.options:
             total += 1
-            valid += int(bool(model.decide(opt.row[None].double())[0]) != before)
+            if to is not None:
+                got = int(model.predict(opt.row[None].double())[0])
+                valid += int(got == model.class_index(to))
+            else:
+                valid += int(bool(model.decide(opt.row[None].double())[0]) != before)
             legal += int(_actionable(model.features, x, opt.row))
             costs.append(opt.cost)
             sizes.append(int((opt.row != x).sum()))
@@ -114,6 +131,8 @@ def _retest(
     n_background: int,
 ) -> bool:
     p, names = claim.params, [f.name for f in model.features]
+    if "versus" in p:  # a K-class rationale's claim: its own contrast of the K-class model
+        model = model.versus(*p["versus"])
     x = x.double()
     decide = lambda rows: model.logit(rows) > 0  # noqa: E731
     if claim.kind == "counterfactual":
@@ -240,11 +259,14 @@ def deletion_insertion(
     n_background: int = 32,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Deletion / insertion curves over k = 0..d features (see the module docstring)."""
+    """Deletion / insertion curves over k = 0..d features (see the module docstring);
+    ``model``: one binary model, or one per row."""
     gen = torch.Generator().manual_seed(seed)
     d = rows.shape[1]
     dele, ins = torch.zeros(rows.shape[0], d + 1), torch.zeros(rows.shape[0], d + 1)
+    models = model
     for i, x in enumerate(rows.double()):
+        model = _row_model(models, i)
         bg = background[
             torch.randint(0, background.shape[0], (n_background,), generator=gen)
         ].double()
@@ -273,7 +295,7 @@ def deletion_insertion(
 
 
 def stability(
-    attribute_fn: Callable[[Tensor, int], Tensor],
+    attribute_fn: Callable[[Tensor, int], Tensor] | Sequence[Callable[[Tensor, int], Tensor]],
     features: Sequence[Any],
     rows: Tensor,
     background: Tensor,
@@ -281,7 +303,8 @@ def stability(
     seed: int = 0,
     noise: float = 0.05,
 ) -> Estimate:
-    """Mean Spearman correlation of ``attribute_fn(x, seed)`` with ``attribute_fn(x + noise)``."""
+    """Mean Spearman correlation of ``attribute_fn(x, seed)`` with ``attribute_fn(x + noise)``
+    (``attribute_fn``: one function, or one per row)."""
     gen = torch.Generator().manual_seed(seed + 99)
     sd = background.double().std(0)
     numeric = torch.tensor([not f.discrete for f in features])
@@ -291,5 +314,6 @@ def stability(
     for i, x in enumerate(rows.double()):
         noisy = x + noise * sd * torch.randn(x.shape, generator=gen, dtype=torch.float64) * numeric
         noisy = torch.minimum(torch.maximum(noisy, lo), hi)
-        corrs.append(spearman(attribute_fn(x, i), attribute_fn(noisy, i + 10_000)))
+        fn = _row_model(attribute_fn, i)
+        corrs.append(spearman(fn(x, i), fn(noisy, i + 10_000)))
     return mean_estimate(corrs)

@@ -9,7 +9,9 @@ each labelled and never highlighted. Claim accuracy is shown beside its unchecke
 non-specialist can read, from :meth:`interplab.methods.rationales.Rationale.to_dict`: the
 outcome, the factors as bars (each labelled checked, failed or unchecked by the claim about
 it), the recourse options, each claim with the check behind it, and
-how many candidate claims failed their check and are therefore not shown as facts.
+how many candidate claims failed their check and are therefore not shown as facts. A decision
+among several classes (``classes`` with more than two names) also shows the explained contrast
+("'c' rather than 'r'"), every class's probability, and the class the recourse options lead to.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def section(store: Any) -> str:
         "<h2 id='rationales'>Decision rationales</h2><p class='muted'>Top-k recall (the "
         "headline): share of the true deciding features (credit-rule: the scorecard; "
         "digits-rule: the planted pixels; credit-linear: each row's 4 largest exact Shapley "
-        "values) among the k largest attributions, k = ⌈d/4⌉ of the d features (5 of German "
+        "values; credit-tiers, three classes: the scorecard, for each row's predicted class "
+        "rather than its runner-up) among the k largest attributions, k = ⌈d/4⌉ of the d features (5 of German "
         "credit's 20, 16 of the 64 digit pixels), never the truth's size: random scores about "
         "0.25. Claim accuracy: share of the "
         "shown claims that hold when re-tested on fresh interventions — high by construction, "
@@ -129,7 +132,8 @@ def section(store: Any) -> str:
         "claim before that check, as a tool without checks would state them. Deletion AUC: "
         "lower is more faithful. Counterfactual validity: share of recourse options that "
         "really flip the decision (1.0 by construction for recourse, which keeps only options "
-        "it verified). 95% intervals (Wilson for shares), n = rows, claims or options. "
+        "it verified; with three classes: that make the model predict the runner-up class, "
+        "re-checked on the three-class model). 95% intervals (Wilson for shares), n = rows, claims or options. "
         "Oracles (exact values: the headroom) and baselines are in grey, never ranked.</p>" + tables
     )
 
@@ -226,10 +230,21 @@ def _factors(data: Mapping[str, Any]) -> str:
     )
 
 
+def _several(data: Mapping[str, Any]) -> bool:
+    """Whether the page shows a decision among more than two classes."""
+    return len(data.get("classes", ())) > 2
+
+
 def _recourse(data: Mapping[str, Any]) -> str:
     feats = {f["name"]: f for f in data["features"]}
+    to = data.get("recourse_to", "")
+    head = (
+        f"<h2>What would make the model predict '{_E(to)}'</h2>"
+        if _several(data)
+        else "<h2>What would change the outcome</h2>"
+    )
     if not data["recourse"]:
-        return "<h2>What would change the outcome</h2><p>No change to the features you can act on was found.</p>"
+        return head + "<p>No change to the features you can act on was found.</p>"
     items = []
     for k, opt in enumerate(data["recourse"], 1):
         parts = []
@@ -243,14 +258,19 @@ def _recourse(data: Mapping[str, Any]) -> str:
             parts.append(
                 f"{_E(f['label'] or f['name'])}: {_E(show(c['before']))} → <b>{_E(show(c['after']))}</b>"
             )
-        status = "checked: the model gives the other outcome" if opt["valid"] else "check failed"
+        if not opt["valid"]:
+            status = "check failed"
+        elif _several(data):
+            status = f"checked: the model predicts '{to}'"
+        else:
+            status = "checked: the model gives the other outcome"
         items.append(
             f"<div class='option'>Option {k}: "
             + "; ".join(parts)
             + f" <span class='muted'>({status}; effort {opt['cost']:.2f})</span></div>"
         )
     return (
-        "<h2>What would change the outcome</h2><p class='muted'>The smallest changes found, "
+        head + "<p class='muted'>The smallest changes found, "
         "never touching what you cannot change (age, sex, nationality).</p>" + "".join(items)
     )
 
@@ -292,12 +312,28 @@ def decision_page(data: Mapping[str, Any], title: str = "Why this decision") -> 
         f"<div class='outcome {'good' if good else 'bad'}' id='outcome'>Outcome: <b>{_E(data['decision'])}</b> "
         f"<span class='muted'>(model's probability of '{_E(data['outcomes'][1])}': "
         f"{data['probability']:.0%})</span></div>"
+        + _classes(data)
         + _factors(data)
         + _recourse(data)
         + _claims(data)
         + f"<h2>The data used</h2><table>{details}</table>"
         + _footer(data)
         + "</body></html>"
+    )
+
+
+def _classes(data: Mapping[str, Any]) -> str:
+    """Several classes: the contrast explained and every class's probability (else nothing)."""
+    if not _several(data):
+        return ""
+    probs = "".join(
+        f"<tr><td>{_E(c)}</td><td>{p:.0%}</td></tr>" for c, p in data["probabilities"].items()
+    )
+    return (
+        f"<p id='contrast'>The model chooses between {len(data['classes'])} classes. This page "
+        f"explains why it scored class {_E(data['contrast'])} "
+        "(the bars and statements below are about that comparison).</p>"
+        f"<table class='probabilities'><tr><th>class</th><th>probability</th></tr>{probs}</table>"
     )
 
 

@@ -8,6 +8,13 @@
     credit-mlp     MLP on the real labels: no oracle, only counterfactual checks apply
     cancer-mlp     MLP on scikit-learn's breast-cancer data (label: benign)
     digits-rule    MLP on 8×8 digits where a planted 3-pixel corner patch decides the class
+    credit-tiers   three classes (refuse / review / approve) on German credit, decided by the
+                   scorecard's points (≥ 4 refuse, 2–3 review, ≤ 1 approve): an MLP with three
+                   class logits. Its truth (the 4 scorecard features decide the class, the other
+                   16 do not) is verified when built, by intervening on the trained model on the
+                   held-out rows: ≥ 98 % agreement with the rule; resampling the 16 other features
+                   keeps ≥ 98 % of predicted classes; copying the scorecard features from training
+                   rows of each class makes ≥ 98 % of rows predict that class
 
 Rows are split once (seeded): 60 % train (also the background/reference population methods
 may use), 40 % test (the decisions that are explained and scored). A trained organism is cached
@@ -26,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from interplab._config import cache_dir
+from interplab.core.threads import one_thread
 from interplab.data import tabular as D
 from interplab.errors import VerificationError, WeightsError, unknown_name
 from interplab.models import tabular as T
@@ -45,7 +54,7 @@ class TabularSpec:
     name: str
     description: str
     data: str  # "german_credit" | "breast_cancer" | "digits_patch"
-    labels: str  # "real" | "scorecard" | "patch"
+    labels: str  # "real" | "scorecard" | "patch" | "tiers" (three classes)
     train: T.TrainConfig
     n_synthetic: int = 0  # product-of-marginals rows labelled by the rule (rule organisms)
 
@@ -90,9 +99,132 @@ SPECS: dict[str, TabularSpec] = {
             T.TrainConfig(hidden=(32,), steps=600, lr=0.01, batch_size=256, smoothing=0.02),
             n_synthetic=10000,
         ),
+        TabularSpec(
+            "credit-tiers",
+            "MLP with 3 classes (refuse/review/approve) on German credit decided by the "
+            "scorecard's points (known reason)",
+            "german_credit",
+            "tiers",
+            T.TrainConfig(hidden=(32, 16), steps=2000, lr=0.01, batch_size=256, smoothing=0.02),
+            n_synthetic=20000,
+        ),
     )
 }
 ORGANISMS = tuple(SPECS)
+#: credit-tiers: the classes, by index, and the points that separate them (T.SCORECARD's points:
+#: ≥ TIER_CUTS[1] refuse, ≥ TIER_CUTS[0] review, else approve)
+TIERS = ("refuse", "review", "approve")
+TIER_CUTS = (2, T.SCORECARD_CUTOFF)
+
+
+def tier_of(x: Tensor, names: list[str]) -> Tensor:
+    """The planted class [n] of credit-tiers: 0 refuse, 1 review, 2 approve (by the points)."""
+    points = T.scorecard_points(x, names).sum(1)
+    return torch.where(
+        points >= TIER_CUTS[1],
+        0,
+        torch.where(points >= TIER_CUTS[0], 1, 2),
+    ).long()
+
+
+class ClassNet(T.TabularNet):
+    """A :class:`~interplab.models.tabular.TabularNet` with K class logits [batch, K]: the same
+    encoding and hidden layers, the last layer widened to K outputs."""
+
+    def __init__(
+        self,
+        features: tuple[D.Feature, ...],
+        hidden: tuple[int, ...] = (),
+        n_classes: int = 3,
+        *,
+        mean: Tensor | None = None,
+        std: Tensor | None = None,
+        seed: int = 0,
+    ):
+        super().__init__(features, hidden, mean=mean, std=std, seed=seed)
+        width = self.hidden[-1] if self.hidden else self.d_enc
+        last = nn.Linear(width, n_classes).double()
+        gen = torch.Generator().manual_seed(seed + 17)
+        with torch.no_grad():
+            last.weight.copy_(torch.randn(last.weight.shape, generator=gen).double() * width**-0.5)
+            last.bias.zero_()
+        self.net[-1] = last
+        self.n_classes = n_classes
+
+    def head(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+def fit_classes(
+    x: Tensor, y: Tensor, features: tuple[D.Feature, ...], cfg: T.TrainConfig, k: int
+) -> ClassNet:
+    """Train a :class:`ClassNet` on rows ``x`` and class labels ``y`` (0..k-1): AdamW with a
+    cosine schedule on minibatches, cross-entropy with label smoothing, one torch thread."""
+    with one_thread():
+        torch.manual_seed(cfg.seed)
+        mean, std = x.mean(0), x.std(0).clamp_min(1e-9)
+        model = ClassNet(features, cfg.hidden, k, mean=mean, std=std, seed=cfg.seed)
+        adam = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(adam, cfg.steps)
+        gen = torch.Generator().manual_seed(cfg.seed + 1)
+        for _ in range(cfg.steps):
+            batch = (
+                torch.randint(0, len(x), (cfg.batch_size,), generator=gen)
+                if cfg.batch_size
+                else slice(None)
+            )
+            adam.zero_grad()
+            nn.functional.cross_entropy(
+                model(x[batch]), y[batch], label_smoothing=cfg.smoothing
+            ).backward()
+            adam.step()
+            sched.step()
+    return model.eval()
+
+
+def predict_class(model: nn.Module, x: Tensor) -> Tensor:
+    """[n] the decision of a binary net (1 when its logit is > 0) or a ClassNet's class."""
+    with torch.no_grad():
+        out = model(x.double())
+    return out.argmax(1) if out.dim() == 2 else (out > 0).long()
+
+
+def verify_tiers(
+    model: nn.Module, data: D.TabularData, test_idx: Tensor, train_idx: Tensor, seed: int
+) -> dict[str, Any]:
+    """The credit-tiers truth checked by intervening on the trained model on the held-out rows
+    (never trained on): every check is a share of rows with its n (see the module docstring).
+    Replacement values come from the training rows (seeded draws)."""
+    names = data.names
+    x, pool = data.x[test_idx], data.x[train_idx]
+    deciding = [names.index(f) for f in T.SCORECARD]
+    others = [j for j in range(len(names)) if j not in deciding]
+    gen = torch.Generator().manual_seed(4242 + seed)
+    n = x.shape[0]
+
+    def resampled(cols: list[int], source: Tensor) -> Tensor:
+        out = x.clone()
+        pick = torch.randint(0, source.shape[0], (n,), generator=gen)
+        out[:, cols] = source[pick][:, cols]
+        return out
+
+    before = predict_class(model, x)
+    checks: dict[str, Any] = {
+        "agrees_with_rule": float((before == tier_of(x, names)).double().mean()),
+        "others_resampled_keep_class": float(
+            (predict_class(model, resampled(others, pool)) == before).double().mean()
+        ),
+    }
+    moved = resampled(deciding, pool)
+    checks["rule_resampled_follows_rule"] = float(
+        (predict_class(model, moved) == tier_of(moved, names)).double().mean()
+    )
+    pool_class = tier_of(pool, names)
+    for c, name in enumerate(TIERS):
+        rows = resampled(deciding, pool[pool_class == c])
+        checks[f"set_to_{name}"] = float((predict_class(model, rows) == c).double().mean())
+    checks["n"] = n
+    return checks
 
 
 @dataclass
@@ -119,6 +251,11 @@ class TabularOrganism:
     def test_rows(self) -> Tensor:
         return self.data.x[self.test_idx]
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names, by index (binary organisms: their two outcomes)."""
+        return tuple(self.data.outcomes)
+
     def true_features(self) -> tuple[str, ...] | None:
         """The features that decide, where planted (rule organisms); None otherwise."""
         return tuple(self.truth["features"]) if "features" in self.truth else None
@@ -126,7 +263,8 @@ class TabularOrganism:
     def true_attributions(self, x: Tensor) -> Tensor | None:
         """Exact per-feature contributions [n, feature] where known, else None:
         credit-linear: coef · (enc(x) − E[enc]) summed per feature (logit units, the oracle);
-        credit-rule: the scorecard's points minus their mean over the training rows."""
+        credit-rule: the scorecard's points minus their mean over the training rows
+        (credit-tiers: None; its truth is the set of deciding features, for every contrast)."""
         if self.truth.get("kind") == "linear":
             coef = torch.tensor(self.truth["coef"], dtype=torch.float64)
             mean = torch.tensor(self.truth["encoded_mean"], dtype=torch.float64)
@@ -144,6 +282,17 @@ class TabularOrganism:
 
 
 def _data(spec: TabularSpec, seed: int) -> D.TabularData:
+    if spec.labels == "tiers":  # German credit relabelled by the planted three-class rule
+        credit = D.german_credit()
+        return D.TabularData(
+            "german_credit_tiers",
+            credit.features,
+            credit.x,
+            tier_of(credit.x, credit.names),
+            TIERS,  # type: ignore[arg-type]  # TabularData.outcomes is typed for two classes
+            credit.source + "; classes by interplab's planted scorecard tiers",
+            credit.digest + "-tiers",
+        )
     if spec.data == "german_credit":
         return D.german_credit()
     if spec.data == "breast_cancer":
@@ -167,6 +316,8 @@ def fingerprint(spec: TabularSpec, data: D.TabularData, seed: int) -> str:
         "cutoff": T.SCORECARD_CUTOFF,
         "patch": repr(T.PATCH_PIXELS),
     }
+    if spec.labels == "tiers":  # only this organism's fingerprint reads the tiers
+        fields["tiers"] = repr((TIERS, TIER_CUTS))
     return weights_cache.digest(fields)
 
 
@@ -179,6 +330,8 @@ def _labels(spec: TabularSpec, data: D.TabularData, x: Tensor) -> Tensor:
         return T.scorecard_approves(x, data.names)
     if spec.labels == "patch":
         return (x[:, T.patch_index()].sum(1) >= T.PATCH_MIN_SUM).long()
+    if spec.labels == "tiers":
+        return tier_of(x, data.names)
     raise AssertionError(spec.labels)
 
 
@@ -191,6 +344,8 @@ def _train(
     if spec.labels != "real":
         y = _labels(spec, data, x)
     cfg = T.TrainConfig(**{**vars(spec.train), "seed": seed})
+    if spec.labels == "tiers":
+        return _train_tiers(spec, data, x, y, cfg, train_idx, test_idx, seed)
     model = T.fit(x, y, data.features, cfg)
     with torch.no_grad():
         pred = (model(data.x[test_idx]) > 0).long()
@@ -237,6 +392,41 @@ def _train(
     return model, truth
 
 
+def _train_tiers(
+    spec: TabularSpec,
+    data: D.TabularData,
+    x: Tensor,
+    y: Tensor,
+    cfg: T.TrainConfig,
+    train_idx: Tensor,
+    test_idx: Tensor,
+    seed: int,
+) -> tuple[T.TabularNet, dict[str, Any]]:
+    model = fit_classes(x, y, data.features, cfg, len(TIERS))
+    checks = verify_tiers(model, data, test_idx, train_idx, seed)
+    truth = {
+        "kind": "tiers",
+        "features": list(T.SCORECARD),
+        "classes": list(TIERS),
+        "cuts": list(TIER_CUTS),
+        "points": {
+            k: [op, list(c) if isinstance(c, tuple) else c, p]
+            for k, (op, c, p) in T.SCORECARD.items()
+        },
+        "accuracy_vs_rule": checks["agrees_with_rule"],
+        "test_accuracy": checks["agrees_with_rule"],
+        "intervention": checks,
+    }
+    failed = [f"{k} {v:.3f}" for k, v in checks.items() if k != "n" and v < MIN_RULE_ACCURACY]
+    if failed:
+        raise VerificationError(
+            f"{spec.name} (seed {seed}) fails its truth check on {checks['n']} held-out rows: "
+            f"{', '.join(failed)} (each needs ≥ {MIN_RULE_ACCURACY}). Train longer or try "
+            "another seed."
+        )
+    return model, truth
+
+
 def load(name: str, seed: int = 0, *, retrain: bool = False) -> TabularOrganism:
     """The organism ``name`` (trained on first use, then read from the cache)."""
     if name not in SPECS:
@@ -275,7 +465,7 @@ def _load_entry(name: str, seed: int, retrain: bool) -> TabularOrganism:
             weights = directory / "model.safetensors"
             if hashlib.sha256(weights.read_bytes()).hexdigest() != stored.get("weights_sha256"):
                 raise WeightsError(f"{weights} does not match the hash in truth.json")
-            model = T.TabularNet(data.features, spec.train.hidden)
+            model = _net(spec, data)
             model.load_state_dict(load_tensors(weights))
             return TabularOrganism(name, model.eval(), data, train_idx, test_idx, stored["truth"])
         except (WeightsError, OSError, RuntimeError) as exc:
@@ -303,6 +493,13 @@ def _load_entry(name: str, seed: int, retrain: bool) -> TabularOrganism:
         ),
     )
     return TabularOrganism(name, model, data, train_idx, test_idx, truth)
+
+
+def _net(spec: TabularSpec, data: D.TabularData) -> T.TabularNet:
+    """An untrained net of the organism's shape (its weights are loaded into it)."""
+    if spec.labels == "tiers":
+        return ClassNet(data.features, spec.train.hidden, len(TIERS))
+    return T.TabularNet(data.features, spec.train.hidden)
 
 
 def _read_json(path: Path) -> dict:

@@ -3,15 +3,26 @@
 Organisms (:mod:`interplab.zoo.tabular`): credit-rule (truth: the 4-feature scorecard),
 credit-linear (truth: the exact Shapley values; a row's true features are its 4 largest),
 credit-mlp, cancer-mlp (no truth: only counterfactual checks), digits-rule (truth: the 3
-planted patch pixels). Each job explains the
+planted patch pixels), credit-tiers (three classes refuse/review/approve; truth: the 4 scorecard
+features decide the class). Each job explains the
 first N decisions of a seeded shuffle of the organism's *test* rows (N = N_ROWS["quick"] on the
 quick suite's organisms, whatever the suite, so their jobs stay cheap; N_ROWS["full"] on the
 others); the background
 (reference population) is the training rows. Truths come from the zoo (the rule, or the stored
 coefficients), never from :mod:`interplab.methods`.
 
+A multi-class organism (credit-tiers) is explained as ``explain`` does by default: each row's
+predicted class *rather than its runner-up* (the best other class at that row), through the
+binary contrast ``model.versus(predicted, runner_up)``; attributions, deletion/insertion and
+stability are of that contrast's score, and top-k recall is scored against the planted features
+(which decide every contrast). Recourse (and its baselines) must make the model *predict* the
+runner-up: validity is re-checked on the three-class model itself (``predict``). The surrogate
+mimics the predicted class (majority floor: the commonest predicted class).
+
 Methods and their metrics (each with an ``estimates`` artifact: value, 95 % interval, n):
-    kernel_shap, integrated_gradients, occlusion, permutation, random, oracle:linear_shap
+    kernel_shap, integrated_gradients, occlusion, permutation, random, oracle:linear_shap,
+    shap_kernel, shap_permutation (the SHAP library's explainers at their defaults; full suite,
+    where shap is installed, each given a seeded SHAP_BACKGROUND-row sample of the background)
         top_k_recall (the headline: the share of the true features among the k = ⌈d/4⌉
         largest |φ| — a fixed quarter of the d features, never the truth's size — so random
         scores ≈ 0.25; see :func:`interplab.eval.rationales.top_k`), attribution_rank_corr,
@@ -47,15 +58,28 @@ import torch
 from interplab.bench.track import Job, JobOutput, Metric, module_track
 from interplab.errors import unknown_name
 
-ORGANISMS = ("credit-rule", "credit-linear", "credit-mlp", "cancer-mlp", "digits-rule")
-ATTRIBUTION = ("kernel_shap", "integrated_gradients", "occlusion", "permutation")
+ORGANISMS = (
+    "credit-rule",
+    "credit-linear",
+    "credit-mlp",
+    "cancer-mlp",
+    "digits-rule",
+    "credit-tiers",
+)
+#: the SHAP library's own explainers (full suite; where shap is installed): what users run today
+SHAP_METHODS = ("shap_kernel", "shap_permutation")
+#: background rows the shap_* methods get: a seeded sample of the organism's background, as
+#: shap's documentation advises for large backgrounds (the whole 600-row background costs
+#: KernelExplainer ~10 s a row); interplab's own methods get the whole background
+SHAP_BACKGROUND = 100
+ATTRIBUTION = ("kernel_shap", "integrated_gradients", "occlusion", "permutation", *SHAP_METHODS)
 #: exact values (the truth formula): headroom rows, never ranked
 ORACLES = ("oracle:linear_shap",)
 METHODS = ATTRIBUTION + ORACLES + ("recourse", "nearest_neighbour", "surrogate", "random")
 ABLATIONS: tuple[str | None, ...] = (None,)
 SUITES: dict[str, dict[str, Any]] = {
     "quick": {
-        "organisms": ["credit-rule", "credit-linear"],
+        "organisms": ["credit-rule", "credit-linear", "credit-tiers"],
         "methods": [
             "kernel_shap",
             "oracle:linear_shap",
@@ -81,6 +105,11 @@ def n_rows(organism: str) -> int:
 def why_not(organism: str, method: str) -> str | None:
     """Why ``method`` cannot run on ``organism`` (None: it can). Read from the organism's spec,
     so listing a bench spec trains nothing."""
+    if method in SHAP_METHODS:
+        import importlib.util
+
+        if importlib.util.find_spec("shap") is None:
+            return "needs the SHAP library, which is not installed (pip install 'interplab[dev]')"
     if method == "oracle:linear_shap" and organism in ORGANISMS:
         from interplab.zoo.tabular import SPECS
 
@@ -109,10 +138,24 @@ def _setup(organism: str, seed: int, n: int) -> tuple[Any, Any, torch.Tensor, to
     from interplab.zoo.tabular import get
 
     org = get(organism, seed)
-    model = DecisionModel.from_torch(org.model, org.features, outcomes=org.data.outcomes)
+    model = DecisionModel.from_torch(org.model, org.features, outcomes=org.classes)
     test = org.test_rows
     pick = torch.randperm(test.shape[0], generator=torch.Generator().manual_seed(seed + 5))[:n]
     return org, model, test[pick], org.background
+
+
+@functools.lru_cache(maxsize=8)
+def _explained(organism: str, seed: int, n: int) -> tuple:
+    """The binary model each row is explained through: the model itself (two classes), or the
+    row's predicted class against its runner-up (K classes; as ``explain`` does by default)."""
+    _, model, rows, _ = _setup(organism, seed, n)
+    if model.n_classes == 2:
+        return (model,) * rows.shape[0]
+    out = []
+    for x in rows:
+        pred = int(model.predict(x[None])[0])
+        out.append(model.versus(pred, model.runner_up(x, pred)))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=8)
@@ -148,7 +191,7 @@ def run_job(job: Job) -> JobOutput:
         s = fit_surrogate(model, org.test_rows, baseline=bg)
         est["surrogate_fidelity"] = {"value": s.fidelity, "n": s.n_held_out}
         est["majority_fidelity"] = {"value": s.majority_fidelity, "n": s.n_held_out}
-        est["rules"] = s.rules(org.data.outcomes)
+        est["rules"] = s.rules(org.classes)
     seconds = time.perf_counter() - start
     rows_out = [
         {"metric": m, "value": e["value"], "seconds": seconds}
@@ -179,9 +222,14 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
     from interplab.methods.rationales import attribute, explain
 
     method = job.method
+    explained = _explained(job.organism, job.seed, rows.shape[0])
+    ref = bg  # the reference population the attribution method itself is given
+    if method in SHAP_METHODS and bg.shape[0] > SHAP_BACKGROUND:
+        gen = torch.Generator().manual_seed(job.seed + 11)
+        ref = bg[torch.randperm(bg.shape[0], generator=gen)[:SHAP_BACKGROUND]]
     try:
         attrs = [
-            attribute(model, x, method=method, baseline=bg, seed=job.seed + i)
+            attribute(explained[i], x, method=method, baseline=ref, seed=job.seed + i)
             for i, x in enumerate(rows)
         ]
     except ConfigError as exc:
@@ -192,6 +240,8 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
     truth = org.true_attributions(rows)
     true_feats = org.true_features()
     names = list(model.names)
+    if model.n_classes > 2:
+        est["contrasts"] = [e.contrast.text for e in explained if e.contrast is not None]
     if true_feats is not None or truth is not None:
         idx = [names.index(f) for f in true_feats] if true_feats is not None else None
         k = E.top_k(values.shape[1])
@@ -206,14 +256,17 @@ def _attribution_job(job, org, model, rows, bg, est, reasons) -> None:
             bounds = torch.stack([a.error for a in attrs if a.error is not None])
             within = int((err <= bounds + 1e-9).sum())
             _put(est, {"error_coverage": E.wilson(within, int(err.numel()))})
-    curves = E.deletion_insertion(model, rows, values, bg, seed=job.seed)
+    curves = E.deletion_insertion(list(explained), rows, values, bg, seed=job.seed)
     _put(est, {k: v for k, v in curves.items() if not k.endswith("curve")})
     est["curves"] = {"deletion": curves["deletion_curve"], "insertion": curves["insertion_curve"]}
     if method != "permutation":
-        fn = lambda x, s: attribute(model, x, method=method, baseline=bg, seed=job.seed + s).values  # noqa: E731
+        fns = [
+            lambda x, s, m=m: attribute(m, x, method=method, baseline=ref, seed=job.seed + s).values
+            for m in explained[:N_STABILITY]
+        ]
         _put(
             est,
-            {"stability": E.stability(fn, model.features, rows[:N_STABILITY], bg, seed=job.seed)},
+            {"stability": E.stability(fns, model.features, rows[:N_STABILITY], bg, seed=job.seed)},
         )
     else:
         reasons["stability"] = "permutation importance is global: the same for every row"

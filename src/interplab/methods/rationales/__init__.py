@@ -1,14 +1,18 @@
 """Decision rationales whose every claim is checked against the model.
 
-DecisionModel            a torch module or a predict_proba classifier over raw rows
+DecisionModel            a torch module or a predict_proba classifier over raw rows, K ≥ 2
+                         classes; model.versus(target, against) -> the binary contrast
+                         (against: a class, "rest" or "any") every method below works on
 attribute(model, x, method=..., baseline=background)
                          -> Attributions   (linear/kernel SHAP, IG, occlusion, permutation, random)
 find_recourse(...)       -> Recourse       (smallest actionable changes that flip the decision)
 fit_surrogate(...)       -> Surrogate      (a shallow tree and its held-out fidelity)
-explain(model, x, baseline=background)
-                         -> Rationale      (plain-language claims, each tested; failures dropped)
+explain(model, x, baseline=background, target=None, versus="runner-up", recourse_to=None)
+                         -> Rationale      (plain-language claims, each tested; failures dropped;
+                                            several classes: "class t rather than a")
 """
 
+from interplab.methods.rationales import shap_reference  # noqa: F401  (registers shap_*)
 from interplab.methods.rationales.attribution import (
     Attributions,
     attribute,

@@ -20,20 +20,41 @@ seed of their own); claims that fail are not shown as facts but listed as droppe
                     stated for protected features (a failure is reported: it did matter)
 
 Scores are logits of the positive outcome; the gap is score(x) − mean score(background).
+
+Several classes (``model.n_classes > 2``, or any of ``target``/``versus``/``recourse_to`` given):
+the rationale explains "class t rather than a": ``target`` (default: the predicted class)
+against ``versus`` — "runner-up" (the best-scoring other class at x, the default), "rest"
+(one-vs-rest log-odds), "any" (t against the best other class) or a named class — through the
+binary model ``model.versus(t, a)``: attributions, share and direction claims are about that
+contrast's score, phrased with the class names ("counted towards 't' rather than 'a'").
+Recourse goes to ``recourse_to`` (default: the contrast's class a when t is predicted and a is a
+class, else the runner-up; t itself when t is not the predicted class): every option must make
+the model *predict* that class (searched on ``model.versus(r, "any")``, re-checked on the
+K-class model), and its counterfactual claim says so and is tested so. An "irrelevant" claim
+says the predicted class does not change (tested on ``model.versus(predicted, "any")``). Every
+claim of such a rationale carries its contrast in ``params["versus"]`` ([class, against]), so
+:func:`check_claim` (given the K-class model) and independent re-tests rebuild the same binary
+model. With two classes and none of those arguments, the rationale is exactly the binary one.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
+from interplab.errors import ConfigError
 from interplab.methods.base import Result
 from interplab.methods.rationales.attribution import Attributions, attribute
-from interplab.methods.rationales.model import DecisionModel
-from interplab.methods.rationales.recourse import Counterfactual, Recourse, find_recourse
+from interplab.methods.rationales.model import CONTRASTS, DecisionModel, rather_than
+from interplab.methods.rationales.recourse import (
+    Counterfactual,
+    Recourse,
+    class_target,
+    find_recourse,
+)
 
 Tensor = torch.Tensor
 N_DRAWS = 16
@@ -82,7 +103,17 @@ class Rationale(Result):
     claims: tuple[Claim, ...]  # passed their test: shown as facts
     dropped: tuple[Claim, ...]  # failed their test: not shown as facts
     features: tuple
-    outcomes: tuple[str, str]
+    outcomes: tuple[str, ...]  # the explained contrast's (against side, target)
+    classes: tuple[str, ...] = ()  # every class of the model
+    target: str = ""  # the class explained
+    versus: str = ""  # what it is explained against: a class, "rest" or "any"
+    recourse_to: str = ""  # the class the recourse options lead to
+    probabilities: tuple[float, ...] = ()  # per class, at the row
+
+    @property
+    def contrast(self) -> str:
+        """The explained contrast in words: "'t' rather than 'a'"."""
+        return rather_than(self.target, self.versus, self.classes)
 
     def to_dict(self) -> dict[str, Any]:
         a = self.attributions
@@ -90,6 +121,12 @@ class Rationale(Result):
             "decision": self.outcome,
             "probability": self.probability,
             "outcomes": list(self.outcomes),
+            "classes": list(self.classes),
+            "target": self.target,
+            "versus": self.versus,
+            "contrast": self.contrast,
+            "recourse_to": self.recourse_to,
+            "probabilities": dict(zip(self.classes, self.probabilities)),
             "row": {f.name: f.show(v) for f, v in zip(self.features, self.row.tolist())},
             "raw_row": self.row.tolist(),
             "features": [f.to_dict() for f in self.features],
@@ -109,6 +146,7 @@ class Rationale(Result):
                     ],
                     "cost": o.cost,
                     "valid": o.valid,
+                    "to": self.recourse_to,
                 }
                 for o in self.recourse.options
             ],
@@ -130,11 +168,44 @@ def explain(
     recourse: Recourse | None = None,
     attributions: Attributions | None = None,
     n_options: int = 3,
+    target: int | str | None = None,
+    versus: int | str = "runner-up",
+    recourse_to: int | str | None = None,
 ) -> Rationale:
-    """The checked rationale for ``model``'s decision on the row ``x`` (see the module docstring)."""
+    """The checked rationale for ``model``'s decision on the row ``x`` (see the module docstring).
+    ``target``/``versus``/``recourse_to``: classes by name or index (several classes)."""
     start = time.perf_counter()
     x = model.check_row(x)
     background = baseline.double()
+    if model.n_classes == 2 and target is None and versus == "runner-up" and recourse_to is None:
+        return _explain_binary(
+            model, x, background, method, seed, recourse, attributions, n_options, start
+        )
+    return _explain_classes(
+        model,
+        x,
+        background,
+        method,
+        seed,
+        recourse,
+        attributions,
+        n_options,
+        start,
+        (target, versus, recourse_to),
+    )
+
+
+def _explain_binary(
+    model: DecisionModel,
+    x: Tensor,
+    background: Tensor,
+    method: str,
+    seed: int,
+    recourse: Recourse | None,
+    attributions: Attributions | None,
+    n_options: int,
+    start: float,
+) -> Rationale:
     attr = (
         attributions
         if attributions is not None
@@ -161,17 +232,155 @@ def explain(
         tuple(c for c in checked if not c.passed),
         model.features,
         model.outcomes,
+        model.outcomes,
+        model.outcomes[1],
+        model.outcomes[0],
+        model.outcomes[int(not decision)],
+        (1 - prob, prob),
+        cost=attr.cost + rec.cost,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def resolve_contrast(
+    model: DecisionModel,
+    x: Tensor,
+    target: int | str | None = None,
+    versus: int | str = "runner-up",
+    recourse_to: int | str | None = None,
+) -> tuple[int, int | str, int, int]:
+    """(target, against, recourse class, predicted class) as indices (against may be "rest" or
+    "any") for the row ``x``, with the defaults of :func:`explain`."""
+    pred = int(model.predict(x[None])[0])
+    t = pred if target is None else model.class_index(target)
+    against: int | str
+    if versus == "runner-up":
+        against = model.runner_up(x, t)
+    elif isinstance(versus, str) and versus in CONTRASTS:
+        against = versus
+    else:
+        against = model.class_index(versus)
+        if against == t:
+            raise ConfigError(
+                f"versus names the target class itself ({model.classes[t]!r}); use "
+                "'runner-up', 'rest' or another class"
+            )
+    if recourse_to is not None:
+        r = model.class_index(recourse_to)
+    elif t != pred:
+        r = t  # "why not t?": how to get t
+    else:
+        r = against if isinstance(against, int) else model.runner_up(x, pred)
+    r, _ = class_target(model, x, r)  # refuses the class already predicted
+    return t, against, r, pred
+
+
+def _explain_classes(
+    model: DecisionModel,
+    x: Tensor,
+    background: Tensor,
+    method: str,
+    seed: int,
+    recourse: Recourse | None,
+    attributions: Attributions | None,
+    n_options: int,
+    start: float,
+    asked: tuple,
+) -> Rationale:
+    t, against, r, pred = resolve_contrast(model, x, *asked)
+    explained = model.versus(t, against)
+    names = model.classes
+    if recourse is not None and recourse.target not in (None, names[r]):
+        raise ConfigError(
+            f"the recourse given leads to {recourse.target!r}, not to {names[r]!r} (recourse_to)"
+        )
+    attr = (
+        attributions
+        if attributions is not None
+        else attribute(explained, x, method=method, baseline=background, seed=seed)
+    )
+    rec = (
+        recourse
+        if recourse is not None
+        else find_recourse(model, x, baseline=background, n_options=n_options, to=r)
+    )
+    decision = bool(explained.decide(x[None])[0])
+    against_name = names[against] if isinstance(against, int) else against
+    contrast = ClassContrast(model, names[t], against_name, names[r], names[pred])
+    candidates = candidate_claims(explained, x, attr, rec, decision, contrast=contrast)
+    gen = torch.Generator().manual_seed(10_007 * (seed + 1))
+    checked = [check_claim(c, model, x, background, gen) for c in candidates]
+    probs = model.probabilities(x[None])[0]
+    return Rationale(
+        x,
+        decision,
+        names[pred],
+        float(probs[t]),
+        attr,
+        rec,
+        tuple(c for c in checked if c.passed),
+        tuple(c for c in checked if not c.passed),
+        model.features,
+        explained.outcomes,
+        names,
+        names[t],
+        against_name,
+        names[r],
+        tuple(float(p) for p in probs),
         cost=attr.cost + rec.cost,
         seconds=time.perf_counter() - start,
     )
 
 
 # ----------------------------------------------------------------------------- candidate claims
+@dataclass(frozen=True)
+class ClassContrast:
+    """What a K-class rationale explains, by class name: ``model`` (the K-class model),
+    ``target`` against ``against`` (a class, "rest" or "any"), the recourse class ``to`` and
+    the ``predicted`` class at the row."""
+
+    model: DecisionModel
+    target: str
+    against: str
+    to: str
+    predicted: str
+
+
 def candidate_claims(
-    model: DecisionModel, x: Tensor, attr: Attributions, rec: Recourse, decision: bool
+    model: DecisionModel,
+    x: Tensor,
+    attr: Attributions,
+    rec: Recourse,
+    decision: bool,
+    *,
+    contrast: ClassContrast | None = None,
 ) -> list[Claim]:
+    """The claims to test. ``model``: the binary model explained. With ``contrast`` (several
+    classes) the claims are phrased with the class names and carry their contrast in
+    ``params["versus"]`` (see the module docstring)."""
     feats, outcomes = model.features, model.outcomes
-    claims = [_counterfactual_claim(model, x, o, decision) for o in rec.options if o.valid]
+    if contrast is None:
+        claims = [_counterfactual_claim(model, x, o, decision) for o in rec.options if o.valid]
+        score = "this score and the average score"
+        towards = lambda sign: f"'{outcomes[1] if sign > 0 else outcomes[0]}'"  # noqa: E731
+        unaffected, same = "the decision", "outcome"
+        tag: dict[str, list] = {}
+        quiet_tag: dict[str, list] = {}
+    else:
+        c = contrast
+        to_model = c.model.versus(c.to, "any")
+        claims = [
+            _counterfactual_claim(to_model, x, o, False, predicted=c.predicted)
+            for o in rec.options
+            if o.valid
+        ]
+        claims = [replace(k, params={**k.params, "versus": [c.to, "any"]}) for k in claims]
+        score = (
+            f"the score of {rather_than(c.target, c.against, c.model.classes)} here and on average"
+        )
+        towards = lambda sign: rather_than(c.target, c.against, c.model.classes, sign)  # noqa: E731
+        unaffected, same = f"the predicted class ('{c.predicted}')", "class"
+        tag, quiet_tag = {"versus": [c.target, c.against]}, {"versus": [c.predicted, "any"]}
     mag = attr.values.abs()
     order = mag.argsort(descending=True).tolist()
     gap = attr.score - attr.base
@@ -185,8 +394,8 @@ def candidate_claims(
             Claim(
                 "share",
                 f"{_join([feats[j].title for j in pair])} together account for about "
-                f"{share:.0%} of the difference between this score and the average score",
-                {"features": names, "share": share, "tolerance": SHARE_TOLERANCE},
+                f"{share:.0%} of the difference between {score}",
+                {"features": names, "share": share, "tolerance": SHARE_TOLERANCE, **tag},
                 f"replace them by {N_BACKGROUND} fresh background rows' values; the measured "
                 f"share must be within ±{SHARE_TOLERANCE:.0%}",
             )
@@ -194,12 +403,12 @@ def candidate_claims(
     if attr.signed:
         for j in top:
             sign = 1 if float(attr.values[j]) > 0 else -1
-            towards = outcomes[1] if sign > 0 else outcomes[0]
             claims.append(
                 Claim(
                     "direction",
-                    f"{feats[j].title} ({feats[j].show(float(x[j]))}) counted towards '{towards}'",
-                    {"feature": feats[j].name, "sign": sign, "min_effect": MIN_EFFECT},
+                    f"{feats[j].title} ({feats[j].show(float(x[j]))}) counted towards "
+                    + towards(sign),
+                    {"feature": feats[j].name, "sign": sign, "min_effect": MIN_EFFECT, **tag},
                     f"replace it by {N_BACKGROUND} fresh background values: the score must "
                     f"move {'down' if sign > 0 else 'up'} by at least {MIN_EFFECT} on average",
                 )
@@ -213,9 +422,9 @@ def candidate_claims(
         claims.append(
             Claim(
                 "irrelevant",
-                f"{f.title} ({f.show(float(x[j]))}) did not affect the decision: "
-                f"{span} gives the same outcome",
-                {"feature": f.name},
+                f"{f.title} ({f.show(float(x[j]))}) did not affect {unaffected}: "
+                f"{span} gives the same {same}",
+                {"feature": f.name, **quiet_tag},
                 "set it to every category"
                 if f.discrete
                 else f"set it to {N_DRAWS} values drawn across its range: the decision must not change",
@@ -240,8 +449,15 @@ def claimed_interval(
 
 
 def _counterfactual_claim(
-    model: DecisionModel, x: Tensor, option: Counterfactual, decision: bool
+    model: DecisionModel,
+    x: Tensor,
+    option: Counterfactual,
+    decision: bool,
+    *,
+    predicted: str | None = None,
 ) -> Claim:
+    """ "The decision would have been B had ..." (``predicted``: a K-class recourse, ``model``
+    being ``versus(B, "any")``: "The model would have predicted 'B' (not 'A') had ...")."""
     parts, ranges, sets = [], {}, {}
     for c in option.changes:
         j = model.index(c.feature)
@@ -256,11 +472,14 @@ def _counterfactual_claim(
                 f"{f.title} been between {f.show(lo)} and {f.show(hi)} (not {f.show(c.before)})"
             )
     target = model.outcomes[int(not decision)]
+    lead = (
+        f"The decision would have been '{target}'"
+        if predicted is None
+        else f"The model would have predicted '{target}' (not '{predicted}')"
+    )
     return Claim(
         "counterfactual",
-        f"The decision would have been '{target}' had "
-        + _join(parts)
-        + ", everything else unchanged",
+        f"{lead} had " + _join(parts) + ", everything else unchanged",
         {"set": sets, "ranges": ranges, "outcome": not decision},
         f"run the model on {N_DRAWS} such inputs (numeric values drawn anew in the stated "
         "ranges): every one must get the stated decision",
@@ -271,7 +490,10 @@ def _counterfactual_claim(
 def check_claim(
     claim: Claim, model: DecisionModel, x: Tensor, background: Tensor, gen: torch.Generator
 ) -> Claim:
-    """Run the claim's test on fresh interventions drawn from ``gen``."""
+    """Run the claim's test on fresh interventions drawn from ``gen`` (a claim with a contrast,
+    ``params["versus"]``, is tested on ``model.versus(...)``: pass the K-class model)."""
+    if "versus" in claim.params:
+        model = model.versus(*claim.params["versus"])
     fn = {
         "counterfactual": _test_counterfactual,
         "share": _test_share,

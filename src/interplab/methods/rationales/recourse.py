@@ -15,7 +15,17 @@ ones — age, sex, nationality — are never touched; asking to vary one is an e
     diversity    options are taken cheapest first, skipping one whose changed features include
                  every feature of an option already taken
 
-Every option is re-run through the model at the end (``valid``). ``nearest_neighbour`` is the
+Every option is re-run through the model at the end (``valid``).
+
+Several classes: ``find_recourse(model, x, baseline=..., to=c)`` searches changes that make the
+model *predict* class ``c`` (default on a K > 2 model: the runner-up, the best-scoring class
+other than the predicted one). It runs the search above on the binary contrast
+``model.versus(c, "any")`` (score of c minus the best other score: > 0 exactly when c is the
+predicted class) and then re-checks every option on the K-class model itself: ``valid`` means
+``model.predict(option) == c``. ``Recourse.target`` names the class the options lead to (None
+for a plain binary search). The baselines take ``to`` the same way.
+
+``nearest_neighbour`` is the
 non-interpretability baseline: the closest background row with the other decision, with the
 immutable features kept as they are (so it may fail to flip). ``random_recourse`` changes random
 mutable features to random values until the decision flips or the budget runs out (a control).
@@ -24,7 +34,8 @@ mutable features to random values until the decision flips or the budget runs ou
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -63,11 +74,48 @@ class Counterfactual:
 @dataclass(frozen=True)
 class Recourse(Result):
     """Recourse options for one row (cheapest first) and the decision they try to flip;
+    ``target``: the class the options must make the model predict (K-class search, ``to=``);
     ``cost.evaluations``: rows the model scored."""
 
     method: str
     decision: bool
     options: tuple[Counterfactual, ...]
+    target: str | None = None
+
+
+def class_target(model: DecisionModel, x: Tensor, to: int | str | None) -> tuple[int, int]:
+    """(the class recourse must reach, the predicted class) on the row ``x``: ``to`` by name or
+    index, default the runner-up. Asking for the class already predicted is an error."""
+    pred = int(model.predict(x[None])[0])
+    r = model.runner_up(x, pred) if to is None else model.class_index(to)
+    if r == pred:
+        others = ", ".join(c for j, c in enumerate(model.classes) if j != pred)
+        raise ConfigError(
+            f"the model already predicts {model.classes[pred]!r} on this row; recourse needs "
+            f"another class ({others})"
+        )
+    return r, pred
+
+
+def _to_class(
+    search: Callable[..., Recourse],
+    model: DecisionModel,
+    x: Tensor,
+    to: int | str | None,
+    **kwargs,
+) -> Recourse:
+    """Run a binary recourse ``search`` on ``model.versus(to, "any")`` and re-check every option
+    on the K-class model: valid only where it predicts ``to``."""
+    x = model.check_row(x)
+    r, _ = class_target(model, x, to)
+    rec = search(model.versus(r, "any"), x, **kwargs)
+    predicted = model.predict(torch.stack([o.row for o in rec.options])) if rec.options else None
+    options = tuple(
+        replace(o, valid=o.valid and int(predicted[i]) == r)  # type: ignore[index]
+        for i, o in enumerate(rec.options)
+    )
+    evals = rec.cost.evaluations + len(options)
+    return replace(rec, options=options, target=model.classes[r], cost=Cost(evaluations=evals))
 
 
 def mutable_features(model: DecisionModel, vary: tuple[str, ...] | None) -> list[int]:
@@ -132,9 +180,24 @@ def find_recourse(
     n_options: int = 3,
     max_changes: int = 3,
     vary: tuple[str, ...] | None = None,
+    to: int | str | None = None,
 ) -> Recourse:
     """Up to ``n_options`` diverse, minimal, actionable changes that flip the decision on ``x``
-    (``baseline``: the background rows the candidate values come from; deterministic)."""
+    (``baseline``: the background rows the candidate values come from; deterministic).
+    ``to``: a class the changes must make the model predict (default on a K > 2 model: the
+    runner-up; see the module docstring)."""
+    if to is not None or model.n_classes > 2:
+        return _to_class(
+            find_recourse,
+            model,
+            x,
+            to,
+            baseline=baseline,
+            seed=seed,
+            n_options=n_options,
+            max_changes=max_changes,
+            vary=vary,
+        )
     start = time.perf_counter()
     x = model.check_row(x)
     allowed = mutable_features(model, vary)
@@ -239,10 +302,21 @@ def _option(
     metric="counterfactual_validity",
 )
 def nearest_neighbour(
-    model: DecisionModel, x: Tensor, *, baseline: Tensor, seed: int = 0, n_options: int = 3
+    model: DecisionModel,
+    x: Tensor,
+    *,
+    baseline: Tensor,
+    seed: int = 0,
+    n_options: int = 3,
+    to: int | str | None = None,
 ) -> Recourse:
-    """The closest background rows (in recourse cost) with the other decision, immutable features
-    copied from ``x`` (a baseline that knows nothing about the model beyond its decisions)."""
+    """The closest background rows (in recourse cost) with the other decision (``to``: predicted
+    as that class), immutable features copied from ``x`` (a baseline that knows nothing about
+    the model beyond its decisions)."""
+    if to is not None or model.n_classes > 2:
+        return _to_class(
+            nearest_neighbour, model, x, to, baseline=baseline, seed=seed, n_options=n_options
+        )
     start = time.perf_counter()
     background = baseline
     x = model.check_row(x)
@@ -268,9 +342,21 @@ def random_recourse(
     n_options: int = 3,
     max_changes: int = 3,
     seed: int = 0,
+    to: int | str | None = None,
 ) -> Recourse:
     """Random changes to up to ``max_changes`` random mutable features (a control): the first
-    ``n_options`` draws, whether or not they flip."""
+    ``n_options`` draws, whether or not they flip (``to``: a class they should reach)."""
+    if to is not None or model.n_classes > 2:
+        return _to_class(
+            random_recourse,
+            model,
+            x,
+            to,
+            baseline=baseline,
+            n_options=n_options,
+            max_changes=max_changes,
+            seed=seed,
+        )
     start = time.perf_counter()
     x = model.check_row(x)
     gen = torch.Generator().manual_seed(seed)

@@ -5,6 +5,10 @@
 the rest) on the *model's decisions* over ``train_rows``, and reports its **fidelity**: the
 share of ``held_out_rows`` on which tree and model decide alike, beside the fidelity of always predicting
 the majority decision (the floor). ``rules()`` reads the tree as if-then rules.
+
+A K-class model (K > 2) is mimicked the same way on its predicted classes (``model.predict``):
+Gini impurity over K classes, each leaf the majority class, fidelity = agreement on the
+predicted class. A binary model is fitted exactly as before (on its decisions).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class Node:
     category: int = -1  # categorical: go left when x == category
     left: Node | None = None
     right: Node | None = None
-    decision: bool = False
+    decision: bool | int = False  # a leaf's decision (binary) or class index (K classes)
     n: int = 0
 
 
@@ -44,16 +48,21 @@ class Surrogate(Result):
     n_held_out: int
     features: tuple
 
-    def predict(self, x: Tensor) -> Tensor:
-        return torch.tensor([_walk(self.root, row) for row in x], dtype=torch.bool)
+    classes: int = 2  # K: the tree predicts decisions (2) or class indices (K > 2)
 
-    def rules(self, outcomes: tuple[str, str] = ("refuse", "approve")) -> list[str]:
+    def predict(self, x: Tensor) -> Tensor:
+        return torch.tensor(
+            [_walk(self.root, row) for row in x],
+            dtype=torch.bool if self.classes == 2 else torch.long,
+        )
+
+    def rules(self, outcomes: tuple[str, ...] = ("refuse", "approve")) -> list[str]:
         out: list[str] = []
         _rules(self.root, self.features, [], outcomes, out)
         return out
 
 
-def _walk(node: Node, row: Tensor) -> bool:
+def _walk(node: Node, row: Tensor) -> bool | int:
     while node.feature >= 0:
         v = float(row[node.feature])
         go_left = round(v) == node.category if node.category >= 0 else v <= node.threshold
@@ -64,13 +73,22 @@ def _walk(node: Node, row: Tensor) -> bool:
 def _gini(y: Tensor) -> float:
     if len(y) == 0:
         return 0.0
+    if y.dtype != torch.bool:  # K classes
+        shares = torch.bincount(y).double() / len(y)
+        return float(1 - (shares * shares).sum()) * len(y)
     p = float(y.double().mean())
     return 2 * p * (1 - p) * len(y)
 
 
+def _majority(y: Tensor) -> bool | int:
+    if y.dtype != torch.bool:
+        return int(torch.bincount(y).argmax()) if len(y) else 0
+    return bool(y.double().mean() >= 0.5) if len(y) else False
+
+
 def _grow(model: DecisionModel, x: Tensor, y: Tensor, depth: int) -> Node:
-    leaf = Node(decision=bool(y.double().mean() >= 0.5) if len(y) else False, n=len(y))
-    if depth == 0 or len(y) < 2 * MIN_LEAF or bool(y.all()) or not bool(y.any()):
+    leaf = Node(decision=_majority(y), n=len(y))
+    if depth == 0 or len(y) < 2 * MIN_LEAF or bool((y == y[0]).all()):
         return leaf
     best, best_split = _gini(y), None
     for j, f in enumerate(model.features):
@@ -111,24 +129,30 @@ def fit_surrogate(
     start = time.perf_counter()
     held_out_rows = x
     x = baseline.double()
-    root = _grow(model, x, model.decide(x), depth)
-    truth = model.decide(held_out_rows.double())
-    tree = Surrogate(root, 0.0, 0.0, len(truth), model.features)
+    k = model.n_classes
+    label = model.decide if k == 2 else model.predict
+    root = _grow(model, x, label(x), depth)
+    truth = label(held_out_rows.double())
+    tree = Surrogate(root, 0.0, 0.0, len(truth), model.features, k)
     fid = float((tree.predict(held_out_rows) == truth).double().mean())
-    majority = float(max(truth.double().mean(), 1 - truth.double().mean()))
+    if k == 2:
+        majority = float(max(truth.double().mean(), 1 - truth.double().mean()))
+    else:
+        majority = float(torch.bincount(truth, minlength=k).max()) / max(1, len(truth))
     return Surrogate(
         root,
         fid,
         majority,
         len(truth),
         model.features,
+        k,
         cost=Cost(evaluations=len(x) + len(truth)),
         seconds=time.perf_counter() - start,
     )
 
 
 def _rules(
-    node: Node, features: tuple, path: list[str], outcomes: tuple[str, str], out: list[str]
+    node: Node, features: tuple, path: list[str], outcomes: tuple[str, ...], out: list[str]
 ) -> None:
     if node.feature < 0:
         out.append(
