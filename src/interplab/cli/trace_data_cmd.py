@@ -123,13 +123,22 @@ def trace_data(
         "digits-mlp, digits-logreg-1000, digits-mlp-1000, passages-mlp, "
         "passages-transformer.",
     ),
-    index: int = typer.Option(0, "--index", "-i", help="Which point of the split to explain."),
-    method: str = typer.Option(
-        "ekfac",
+    index: int | None = typer.Option(
+        None,
+        "--index",
+        "-i",
+        help="Which point of the split to explain (default 0); with --model, which test row "
+        "(default: every test row).",
+        show_default=False,
+    ),
+    method: str | None = typer.Option(
+        None,
         "--method",
         "-m",
         help="grad_dot, grad_cos, tracin, if_exact, "
-        "if_cg, if_lissa, ekfac, trak, representer, random, nn_input, nn_representation.",
+        "if_cg, if_lissa, ekfac, trak, representer, random, nn_input, nn_representation "
+        "(default: ekfac for an organism, trak for --model).",
+        show_default=False,
     ),
     split: str = typer.Option(
         "test",
@@ -150,6 +159,32 @@ def trace_data(
         False, "--no-truth", help="Skip the retraining checks (no ground-truth build)."
     ),
     seed: int = typer.Option(0, help="Seed of random projections / the random baseline."),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="Your own TorchScript classifier (.pt/.pth, torch.jit.save; a torch.save pickle "
+        "only with --trust) instead of ORGANISM; give --train, --test and --label.",
+    ),
+    train_csv: Path | None = typer.Option(
+        None, "--train", help="With --model: the CSV of rows the model was trained on."
+    ),
+    test_csv: Path | None = typer.Option(
+        None, "--test", help="With --model: the CSV of rows whose outputs to trace."
+    ),
+    label: str | None = typer.Option(
+        None, "--label", help="With --model: the CSV column holding each row's class."
+    ),
+    features: Path | None = typer.Option(
+        None,
+        "--features",
+        help="With --model: TOML describing the CSV's columns (kinds, categories, classes).",
+    ),
+    trust: bool = typer.Option(
+        False,
+        "--trust",
+        help="Load a pickle model file (torch.save): it can run code when loaded; only for "
+        "files you made.",
+    ),
     json_out: Path | None = json_file_option("Write the result as JSON"),
     html_out: Path | None = html_file_option("Write a self-contained HTML page here."),
 ) -> None:
@@ -170,13 +205,51 @@ def trace_data(
         interplab trace-data passages-mlp --split triggered --html runs/trace.html
 
         interplab trace-data digits-mlp --method trak --json trace.json --no-truth
+
+        interplab trace-data --model net.pt --train train.csv --test test.csv --label y
+
+    With --model (your own classifier; no ground truth exists for it, so nothing is
+    checked): for each test row, the training rows that most raised the margin of its label.
     """
     from interplab.errors import unknown_name
     from interplab.methods.registry import names
 
     check_outputs(json_out, html_out)
+    method = method or ("trak" if model is not None else "ekfac")
     if method not in names("data_attribution"):
         raise unknown_name("data-attribution method", method, names("data_attribution"))
+    if model is not None:
+        if organism is not None or model_dir is not None:
+            raise ConfigError("give ORGANISM, --model-dir or --model, not several")
+        _trace_model_file(
+            model,
+            train_csv,
+            test_csv,
+            label,
+            features,
+            trust,
+            method,
+            index,
+            top,
+            seed,
+            json_out,
+            html_out,
+        )
+        return
+    given = [
+        n
+        for n, v in (
+            ("--train", train_csv),
+            ("--test", test_csv),
+            ("--label", label),
+            ("--features", features),
+            ("--trust", trust or None),
+        )
+        if v is not None
+    ]
+    if given:
+        raise ConfigError(f"{', '.join(given)} go(es) with --model FILE")
+    index = 0 if index is None else index
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {SPLITS}, got {split!r}")
     org = _load(organism, model_dir)
@@ -219,6 +292,208 @@ def trace_data(
 
         atomic_write_text(html_out, trace_page(data))
         echo(f"wrote {html_out}")
+
+
+#: test rows printed (all go to --json / --html)
+MAX_PRINTED = 20
+
+
+def trace_model_file(
+    model: Path,
+    train_csv: Path,
+    test_csv: Path,
+    label: str | None,
+    features: Path | None = None,
+    trust: bool = False,
+    method: str = "trak",
+    index: int | None = None,
+    k: int = 10,
+    seed: int = 0,
+) -> dict:
+    """The training rows of ``train_csv`` that most raised the margin of each ``test_csv``
+    row's label under the user's torch classifier ``model`` (all test rows, or row ``index``)."""
+    import torch
+
+    from interplab.methods.data_attribution import attribute_data
+    from interplab.models.foreign import class_indices, fit_model, load_model, read_table
+
+    if label is None:
+        raise ConfigError(
+            "--model needs --label NAME: the column of --train and --test holding each row's class"
+        )
+    loaded = load_model(model, trust=trust)
+    if loaded.kind != "torch":
+        raise ConfigError(
+            f"{model} is a scikit-learn model; trace-data needs the model's gradients: give a "
+            "torch classifier saved with torch.jit.save(torch.jit.script(net), 'net.pt')"
+        )
+    train = read_table(train_csv, features_path=features, label=label)
+    found = fit_model(loaded, train)
+    test = read_table(test_csv, like=train, label=label)
+    assert train.labels is not None and test.labels is not None  # label given (checked above)
+    y_train = class_indices(train.labels, found.classes, train_csv)
+    y_test = class_indices(test.labels, found.classes, test_csv)
+    n_test, n_train = len(y_test), len(y_train)
+    if index is not None and not 0 <= index < n_test:
+        raise ConfigError(
+            f"--index {index} is out of range: {test_csv} has {n_test} rows (0..{n_test - 1})"
+        )
+    if not 1 <= k <= n_train:
+        raise ConfigError(f"--top must be in 1..{n_train}, got {k}")
+    chosen = list(range(n_test)) if index is None else [index]
+    net = found.class_logits()
+    if method == "ekfac" and not any(
+        isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) for m in net.modules()
+    ):
+        raise ConfigError(
+            f"--method ekfac needs the model's nn.Linear / nn.Conv2d layers, which {model} "
+            f"({found.format}) does not expose; use --method trak, if_cg or grad_dot"
+        )
+    x_train, x_test = train.rows.float(), test.rows[chosen].float()
+    try:
+        att = attribute_data(
+            net, (x_train, y_train), (x_test, y_test[chosen]), method=method, seed=seed
+        )
+    except (TypeError, AttributeError, NotImplementedError, RuntimeError) as exc:
+        # a method that needs more of the model than a file gives (its layers, its training)
+        text = str(exc).strip().splitlines()
+        raise ConfigError(
+            f"--method {method} cannot run on {model} ({type(exc).__name__}: "
+            f"{text[0] if text else ''}); try --method trak or grad_dot"
+        ) from None
+    with torch.no_grad():
+        predicted = net(x_test).argmax(-1).tolist()
+
+    def shown(rows: torch.Tensor, i: int) -> dict:
+        return {f.name: f.show(v) for f, v in zip(train.features, rows[i].tolist())}
+
+    tests = []
+    for t, i in enumerate(chosen):
+        top = [
+            {
+                "train_index": j,
+                "score": score,
+                "label": found.classes[int(y_train[j])],
+                "row": shown(train.rows, j),
+            }
+            for j, score in att.top(t, k)
+        ]
+        tests.append(
+            {
+                "index": i,
+                "label_attributed": found.classes[int(y_test[i])],
+                "predicted": found.classes[predicted[t]],
+                "row": shown(test.rows, i),
+                "top": top,
+            }
+        )
+    return {
+        "model": str(model),
+        "train": str(train_csv),
+        "test": str(test_csv),
+        "label": label,
+        "method": method,
+        "classes": list(found.classes),
+        "features": [f.to_dict() for f in train.features],
+        "notes": list(found.notes),
+        "n_train": n_train,
+        "n_test": n_test,
+        "tests": tests,
+        "seconds": att.seconds,
+    }
+
+
+def _trace_model_file(
+    model: Path,
+    train_csv: Path | None,
+    test_csv: Path | None,
+    label: str | None,
+    features: Path | None,
+    trust: bool,
+    method: str,
+    index: int | None,
+    top: int,
+    seed: int,
+    json_out: Path | None,
+    html_out: Path | None,
+) -> None:
+    missing = [n for n, v in (("--train", train_csv), ("--test", test_csv)) if v is None]
+    if missing:
+        raise ConfigError(f"--model needs {' and '.join(missing)} (CSV files of rows)")
+    assert train_csv is not None and test_csv is not None
+    data = trace_model_file(
+        model, train_csv, test_csv, label, features, trust, method, index, top, seed
+    )
+    echo = say(json_out)
+    for note in data["notes"]:
+        echo(f"note: {note}")
+    echo(
+        f"{model}: top {top} of {data['n_train']} training rows by {method} for "
+        f"{len(data['tests'])} test row(s) (score: how much the row raised the margin of the "
+        "test row's label)"
+    )
+    for t in data["tests"][:MAX_PRINTED]:
+        shown = " ".join(f"{k}={v}" for k, v in list(t["row"].items())[:6])
+        echo(
+            f"test[{t['index']}] label {t['label_attributed']}, predicted {t['predicted']}: "
+            f"{shown}{' ...' if len(t['row']) > 6 else ''}"
+        )
+        for r in t["top"]:
+            shown = " ".join(f"{k}={v}" for k, v in list(r["row"].items())[:6])
+            echo(
+                f"  train[{r['train_index']:>4}] score {r['score']:+.4g}  label {r['label']}  "
+                f"{shown}{' ...' if len(r['row']) > 6 else ''}"
+            )
+    if len(data["tests"]) > MAX_PRINTED:
+        echo(f"... {len(data['tests']) - MAX_PRINTED} more test rows in --json / --html")
+    write_json(json_out, data, indent=None if to_stdout(json_out) else 1)
+    if html_out is not None:
+        from interplab.models.io import atomic_write_text
+
+        atomic_write_text(html_out, table_trace_page(data))
+        echo(f"wrote {html_out}")
+
+
+def table_trace_page(data: dict) -> str:
+    """A self-contained HTML page of :func:`trace_model_file`'s result: per test row, its
+    values and its top training rows (values, label, score)."""
+    import html
+
+    names = [f["name"] for f in data["features"]]
+    esc = html.escape
+
+    def cells(row: dict) -> str:
+        return "".join(f"<td>{esc(str(row[n]))}</td>" for n in names)
+
+    head = "".join(f"<th>{esc(n)}</th>" for n in names)
+    parts = []
+    for t in data["tests"]:
+        rows = "".join(
+            f"<tr data-train-index='{r['train_index']}'><td>train[{r['train_index']}]</td>"
+            f"<td>{r['score']:+.4g}</td><td>{esc(r['label'])}</td>{cells(r['row'])}</tr>"
+            for r in t["top"]
+        )
+        parts.append(
+            f"<h2>test[{t['index']}]: label {esc(t['label_attributed'])}, predicted "
+            f"{esc(t['predicted'])}</h2><table><tr><th></th><th></th><th>label</th>{head}</tr>"
+            f"<tr class='test'><td>test[{t['index']}]</td><td></td>"
+            f"<td>{esc(t['label_attributed'])}</td>{cells(t['row'])}</tr>"
+            f"<tr><th>training row</th><th>score</th><th>label</th>{head}</tr>{rows}</table>"
+        )
+    title = f"trace-data — {data['model']} by {data['method']}"
+    notes = "".join(f"<p class='muted'>note: {esc(n)}</p>" for n in data["notes"])
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
+        "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;"
+        "padding:.2em .5em;text-align:right}.test{background:#eef}.muted{color:#666}</style>"
+        f"</head><body><h1>{esc(title)}</h1><p>Training rows of {esc(data['train'])} that most "
+        f"raised the margin of each test row's label ({esc(data['test'])}); score: the predicted "
+        "change of that margin from training on the row. No ground truth exists for this "
+        f"model, so these are estimates, unchecked.</p>{notes}{''.join(parts)}"
+        f"<p class='muted'>{data['n_train']} training rows; attribution took "
+        f"{data['seconds']:.2f} s.</p></body></html>"
+    )
 
 
 def register(app: typer.Typer) -> None:
