@@ -6,8 +6,10 @@ Either way the script prints ONE JSON line (with "case" naming which).
 
 Synthetic case. Config (fixed): ReLU SAE with L1 penalty, d_in 128, d_latent 1024, batch 1024, Adam lr 1e-3,
 unit-norm decoder, 150 timed steps after 10 warm-up steps, torch threads = 2, float32.
-Activations come from an in-memory tensor of synthetic-feature activations, so the number
-measures the training step, not data generation.
+Activations come from an in-memory tensor of standard-normal activations (16 batches' worth,
+seed 0), so the number measures the training step, not data generation. Both sides train on
+the same batches: batch ``i`` is the rows interplab's ``TensorSource`` draws for step ``i``,
+a generator seeded by ``hash((0, i))``, on both sides.
 
 Prints one JSON line: {"benchmark": "sae_throughput", "samples_per_second": S, "config": {...},
 "reference": ..., "ratio": ...}. When ``--saelens-python PATH`` (default
@@ -64,14 +66,17 @@ SAELENS_SNIPPET = r"""
 import json, sys, time, torch
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"]); torch.manual_seed(0)
+import sae_lens
 from sae_lens import StandardTrainingSAE, StandardTrainingSAEConfig
 from sae_lens.saes.sae import TrainStepInput
 sae = StandardTrainingSAE(StandardTrainingSAEConfig(d_in=cfg["d_in"], d_sae=cfg["d_latent"],
                           l1_coefficient=cfg["l1_coefficient"], device="cpu", dtype="float32"))
 opt = torch.optim.Adam(sae.parameters(), lr=cfg["lr"])
-data = torch.randn(16 * cfg["batch_size"], cfg["d_in"])
+# the data and the batch draw of interplab's side (TensorSource, seed 0): the same batches
+data = torch.randn(16 * cfg["batch_size"], cfg["d_in"], generator=torch.Generator().manual_seed(0))
 def step(i):
-    x = data[torch.randint(0, data.shape[0], (cfg["batch_size"],))]
+    gen = torch.Generator().manual_seed(hash((0, i)) & 0x7FFF_FFFF_FFFF)
+    x = data[torch.randint(0, data.shape[0], (cfg["batch_size"],), generator=gen)]
     out = sae.training_forward_pass(TrainStepInput(sae_in=x, coefficients={"l1": cfg["l1_coefficient"]},
                                                    dead_neuron_mask=None, n_training_steps=i,
                                                    is_logging_step=False))
@@ -81,7 +86,8 @@ def step(i):
 for i in range(cfg["warmup_steps"]): step(i)
 start = time.perf_counter()
 for i in range(cfg["steps"]): step(i)
-print(json.dumps({"samples_per_second": cfg["steps"] * cfg["batch_size"] / (time.perf_counter() - start)}))
+print(json.dumps({"samples_per_second": cfg["steps"] * cfg["batch_size"] / (time.perf_counter() - start),
+                  "version": sae_lens.__version__}))
 """
 
 
@@ -177,7 +183,7 @@ def interplab_samples_per_second() -> float:
     return CONFIG["steps"] * CONFIG["batch_size"] / (time.perf_counter() - start)
 
 
-def saelens_samples_per_second(python: str) -> float:
+def saelens_samples_per_second(python: str) -> dict:
     out = subprocess.run(
         [python, "-c", SAELENS_SNIPPET, json.dumps(CONFIG)],
         capture_output=True,
@@ -186,7 +192,7 @@ def saelens_samples_per_second(python: str) -> float:
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])["samples_per_second"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def interplab_real(path: str) -> dict:
@@ -356,12 +362,19 @@ def main() -> None:
         "config": CONFIG,
         "reference": None,
         "ratio": None,
+        "runs_samples_per_second": {
+            "interplab": [round(s) for s in ours],
+            "sae-lens": [round(r["samples_per_second"]) for r in theirs],
+        },
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
     if theirs and note is None:
-        ref = statistics.median(theirs)
+        ref = statistics.median(r["samples_per_second"] for r in theirs)
         result.update(
-            reference={"name": "sae-lens StandardTrainingSAE", "samples_per_second": round(ref)},
+            reference={
+                "name": f"sae-lens {theirs[0]['version']} StandardTrainingSAE",
+                "samples_per_second": round(ref),
+            },
             ratio=round(statistics.median(ours) / ref, 3),
         )
     else:

@@ -113,8 +113,7 @@ def train_dictionary(
     try:
         for step in range(state["step"], config.steps):
             x, y = src.batch(step, config.batch_size)
-            _pre, latents, _recon, loss, mse = _train_step(dictionary, opt, x, y)
-            fired = (latents > 0).any(0)
+            latents, loss, mse, fired = _train_step(dictionary, opt, x, y)
             since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 1)
             done = step + 1
             if config.resample_every and done % config.resample_every == 0 and done < config.steps:
@@ -176,20 +175,87 @@ def _check_widths(src: Any, config: DictionaryConfig) -> None:
         )
 
 
-def _train_step(d: SparseDictionary, opt: torch.optim.Optimizer, x: Tensor, y: Tensor):
-    pre = d.pre_activations(x)
-    latents = d.activate(pre)
-    recon = d.decode(latents)
-    mse = ((recon - y) ** 2).sum(-1).mean()
-    loss = mse + d.sparsity_penalty(pre, latents)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
+def _train_step(
+    d: SparseDictionary, opt: torch.optim.Optimizer, x: Tensor, y: Tensor
+) -> tuple[Tensor, float, float, Tensor]:
+    """One optimizer step on batch ``(x, y)``.
+
+    Returns the batch's latents [batch, latent], the loss and the MSE as floats, and which
+    latents fired on the batch [latent] (bool). ReLU and TopK dictionaries take the manual
+    path (:func:`_manual_grads`); JumpReLU's straight-through estimator goes through autograd.
+    """
+    if d.config.activation in ("relu", "topk"):
+        latents, loss, mse, fired = _manual_grads(d, x, y)
+    else:
+        latents, loss, mse, fired = _autograd_grads(d, x, y)
     if d.config.normalize_decoder:
         d.project_decoder_grad()
     opt.step()
     if d.config.normalize_decoder:
         d.normalize_decoder()
-    return pre.detach(), latents.detach(), recon.detach(), float(loss.detach()), float(mse.detach())
+    return latents, loss, mse, fired
+
+
+def _autograd_grads(
+    d: SparseDictionary, x: Tensor, y: Tensor
+) -> tuple[Tensor, float, float, Tensor]:
+    """Loss and parameter gradients by autograd (any activation)."""
+    pre = d.pre_activations(x)
+    latents = d.activate(pre)
+    recon = d.decode(latents)
+    mse = ((recon - y) ** 2).sum(-1).mean()
+    loss = mse + d.sparsity_penalty(pre, latents)
+    for p in d.parameters():
+        p.grad = None
+    loss.backward()
+    latents = latents.detach()
+    return latents, float(loss.detach()), float(mse.detach()), (latents > 0).any(0)
+
+
+@torch.no_grad()
+def _manual_grads(d: SparseDictionary, x: Tensor, y: Tensor) -> tuple[Tensor, float, float, Tensor]:
+    """The gradients autograd would give for a ReLU (+ L1) or TopK dictionary, written out.
+
+    Loss: ``mean_b ||ŷ_b - y_b||² + λ mean_b sum_j z_bj`` ("relu"; ``|z| = z`` as ``z ≥ 0``),
+    with ``z = act(c W_enc + b_enc)``, ``c = x - b_dec`` (autoencoder) or ``x`` (transcoder),
+    ``ŷ = z W_dec + b_dec``. With ``g = 2(ŷ - y)/n`` and ``m = [z > 0]`` (for ReLU and TopK
+    alike, the latents that let gradient through):
+
+        ∇W_dec = zᵀ g      ∇z = g W_decᵀ + λ/n      ∇pre = ∇z ⊙ m
+        ∇W_enc = cᵀ ∇pre   ∇b_enc = Σ_b ∇pre       ∇b_dec = Σ_b g − ∇b_enc W_encᵀ
+
+    The last term is the centring's share of ∇b_dec, ``−Σ_b (∇pre W_encᵀ)``, taken as a
+    matrix-vector product after the sum: this saves the [n, latent] x [latent, d_in] matmul
+    autograd spends on the gradient of ``c``. Bias adds are folded into ``addmm``; the ReLU
+    runs in place; one column sum gives both the L1 value and which latents fired.
+    """
+    cfg = d.config
+    n = x.shape[0]
+    centred = x if cfg.is_transcoder else x - d.b_dec
+    pre = torch.addmm(d.b_enc, centred, d.W_enc)
+    latents = pre.relu_() if cfg.activation == "relu" else d.activate(pre)
+    recon = torch.addmm(d.b_dec, latents, d.W_dec)
+    diff = recon - y
+    mse = diff.pow(2).sum(-1).mean()
+    per_latent = latents.sum(0)  # z ≥ 0, so > 0 exactly where a latent fired
+    g_recon = diff.mul_(2.0 / n)
+    if cfg.activation == "relu":
+        l1 = torch.full((), cfg.l1_coefficient, dtype=d.W_dec.dtype) / n
+        loss = mse + cfg.l1_coefficient * (per_latent.sum() / n)
+        g_latents = torch.addmm(l1, g_recon, d.W_dec.t())
+    else:
+        loss = mse
+        g_latents = torch.mm(g_recon, d.W_dec.t())
+    g_pre = torch.ops.aten.threshold_backward(g_latents, latents, 0)
+    g_b_enc = g_pre.sum(0)
+    d.W_dec.grad = torch.mm(latents.t(), g_recon)
+    d.W_enc.grad = torch.mm(centred.t(), g_pre)
+    d.b_enc.grad = g_b_enc
+    g_b_dec = g_recon.sum(0)
+    if not cfg.is_transcoder:
+        g_b_dec = g_b_dec - torch.mv(d.W_enc, g_b_enc)
+    d.b_dec.grad = g_b_dec
+    return latents, float(loss), float(mse), per_latent > 0
 
 
 def _history_row(
