@@ -449,51 +449,10 @@ def _trace_model_file(
     write_json(json_out, data, indent=None if to_stdout(json_out) else 1)
     if html_out is not None:
         from interplab.models.io import atomic_write_text
+        from interplab.report.data_attribution import table_trace_page
 
         atomic_write_text(html_out, table_trace_page(data))
         echo(f"wrote {html_out}")
-
-
-def table_trace_page(data: dict) -> str:
-    """A self-contained HTML page of :func:`trace_model_file`'s result: per test row, its
-    values and its top training rows (values, label, score)."""
-    import html
-
-    names = [f["name"] for f in data["features"]]
-    esc = html.escape
-
-    def cells(row: dict) -> str:
-        return "".join(f"<td>{esc(str(row[n]))}</td>" for n in names)
-
-    head = "".join(f"<th>{esc(n)}</th>" for n in names)
-    parts = []
-    for t in data["tests"]:
-        rows = "".join(
-            f"<tr data-train-index='{r['train_index']}'><td>train[{r['train_index']}]</td>"
-            f"<td>{r['score']:+.4g}</td><td>{esc(r['label'])}</td>{cells(r['row'])}</tr>"
-            for r in t["top"]
-        )
-        parts.append(
-            f"<h2>test[{t['index']}]: label {esc(t['label_attributed'])}, predicted "
-            f"{esc(t['predicted'])}</h2><table><tr><th></th><th></th><th>label</th>{head}</tr>"
-            f"<tr class='test'><td>test[{t['index']}]</td><td></td>"
-            f"<td>{esc(t['label_attributed'])}</td>{cells(t['row'])}</tr>"
-            f"<tr><th>training row</th><th>score</th><th>label</th>{head}</tr>{rows}</table>"
-        )
-    title = f"trace-data — {data['model']} by {data['method']}"
-    notes = "".join(f"<p class='muted'>note: {esc(n)}</p>" for n in data["notes"])
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
-        "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;"
-        "padding:.2em .5em;text-align:right}.test{background:#eef}.muted{color:#666}</style>"
-        f"</head><body><h1>{esc(title)}</h1><p>Training rows of {esc(data['train'])} that most "
-        f"raised the margin of each test row's label ({esc(data['test'])}); score: the predicted "
-        "change of that margin from training on the row. No ground truth exists for this "
-        f"model, so these are estimates, unchecked.</p>{notes}{''.join(parts)}"
-        f"<p class='muted'>{data['n_train']} training rows; attribution took "
-        f"{data['seconds']:.2f} s.</p></body></html>"
-    )
 
 
 def register(app: typer.Typer) -> None:
