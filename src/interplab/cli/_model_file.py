@@ -25,14 +25,14 @@ Wiring into a command (``explain``)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import typer
 
 from interplab.errors import ConfigError
 
-Tensor = torch.Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 MODEL_HELP = (
     "Your own model file instead of ORGANISM: a scikit-learn classifier saved with skops "
@@ -118,6 +118,8 @@ def load_decision(
         decision = DecisionModel.from_torch(
             found.model, found.features, output=found.output or "logit", outcomes=outcomes
         )
+    import torch
+
     with torch.no_grad():  # fail here, in one line, rather than inside a method
         decision.class_scores(found.rows[:2])
     return decision, found.rows, found.rows
