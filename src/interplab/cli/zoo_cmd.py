@@ -26,28 +26,33 @@ def zoo_list(
     Every family registers into one registry (interplab.zoo.registry): compiled RASP programs,
     trained circuits, SIIT twins, tabular rules, trojans and data-attribution organisms.
     Generated programs are not listed but resolve by name, e.g. `interplab sites generated-0-17`.
-    The JSON rows carry each organism's family module, tags and the kind of truth it carries
-    (circuit, planted, units, retraining). Load any of them in Python with
+    The JSON rows carry each organism's family module, tags, the kind of truth it carries
+    (circuit, planted, units, retraining) and `verified`: true or false as recorded when this
+    cache last loaded it at seed 0 through `interplab.organism` (false: refused, or a control
+    with no truth), "not yet built" when it never has. Load any of them in Python with
     `interplab.organism(name, seed=0)`: the model, its task data and its truth, verified in the
-    weights before it is returned.
+    weights before it is returned. Listing builds nothing and imports no torch.
     """
     if ctx.invoked_subcommand is not None:
         return
     check_output_path(json_out, "--json")
-    from interplab.zoo.loader import truth_kind
+    from interplab.zoo.loader import truth_kind, verification
     from interplab.zoo.registry import entry, names
 
-    rows = [
-        {
-            "name": n,
-            "kind": entry(n).kind,
-            "description": entry(n).description,
-            "family": entry(n).family.rsplit(".", 1)[-1],
-            "tags": sorted(entry(n).tags),
-            "truth": "none" if "controls" in entry(n).tags else truth_kind(entry(n).family),
-        }
-        for n in names()
-    ]
+    rows = []
+    for n in names():
+        e = entry(n)
+        rows.append(
+            {
+                "name": n,
+                "kind": e.kind,
+                "description": e.description,
+                "family": e.family.rsplit(".", 1)[-1],
+                "tags": sorted(e.tags),
+                "truth": "none" if "controls" in e.tags else truth_kind(e.family),
+                "verified": verification(n),
+            }
+        )
     if json_out is not None:
         write_json(json_out, rows)
         if to_stdout(json_out):

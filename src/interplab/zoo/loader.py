@@ -14,17 +14,37 @@ Families whose truth is a circuit (compiled, trained, SIIT, generated) are built
 :mod:`interplab.zoo.circuit_organisms`; the others are wrapped here from the family's object, whose
 own builder runs that family's verification (rule agreement, trojan units by ablation, planted
 memorisation by retraining) and raises :class:`~interplab.errors.VerificationError` when it fails.
+
+Every organism this loader returns or refuses leaves a record of the outcome in the cache
+(:func:`verification`: ``<cache>/zoo/verified/<name>-s<seed>.json``, plain JSON), so that
+``interplab zoo --json`` can say which organisms are built and verified without importing torch
+or knowing each family's cache layout. This module imports no torch at its top (the contract
+types are imported by the functions that build organisms): the listing imports it for
+:func:`truth_kind` and :func:`verification`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from interplab.errors import ConfigError
-from interplab.zoo.contract import Organism, PlantedTruth, RetrainingTruth, UnitTruth, row_digests
+from interplab._config import cache_dir
+from interplab.errors import ConfigError, VerificationError
 
-__all__ = ["FAMILY_TRUTH", "organism", "truth_kind"]
+if TYPE_CHECKING:
+    from interplab.zoo.contract import Organism
+
+__all__ = ["FAMILY_TRUTH", "NOT_BUILT", "organism", "truth_kind", "verification"]
+
+_log = logging.getLogger("interplab.zoo")
+#: what :func:`verification` says of an organism this cache has no record of
+NOT_BUILT = "not yet built"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 def organism(name: str, seed: int = 0) -> Organism:
@@ -37,7 +57,9 @@ def organism(name: str, seed: int = 0) -> Organism:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     e = entry(name)
     if "controls" in e.tags:
-        return Organism(
+        from interplab.zoo.contract import Organism
+
+        control = Organism(
             name,
             e.family,
             seed,
@@ -46,13 +68,75 @@ def organism(name: str, seed: int = 0) -> Organism:
             None,  # type: ignore[arg-type]
             {"kind": e.kind, "note": "a control: no truth"},
         )
+        _record(name, seed, e.family, False, "a control: no truth to verify")
+        return control
     wrap = _contract(e.family)[1]
     if wrap is None:
         raise ConfigError(
             f"{name}: family {e.family} has no organism contract yet; "
             f"add a wrapper to interplab.zoo.loader"
         )
-    return wrap(name, seed, e)
+    try:
+        org = wrap(name, seed, e)
+    except VerificationError as exc:
+        _record(name, seed, e.family, False, str(exc).splitlines()[0] if str(exc) else "")
+        raise
+    _record(name, seed, e.family, True, "")
+    return org
+
+
+def _record_path(name: str, seed: int) -> Path | None:
+    """Where organism ``name`` at ``seed`` records its verification (None: a name that is not
+    a plain file name, which is then never recorded)."""
+    if not _SAFE_NAME.fullmatch(name):
+        return None
+    return cache_dir() / "zoo" / "verified" / f"{name}-s{seed}.json"
+
+
+def _record(name: str, seed: int, family: str, verified: bool, reason: str) -> None:
+    """Write the outcome of loading ``name`` under the contract (atomically); a cache that
+    cannot be written is logged, never an error: the organism itself loaded (or failed) as it
+    would without the record."""
+    from interplab import __version__
+    from interplab.models.io import atomic_write_text  # the caller has imported torch already
+
+    path = _record_path(name, seed)
+    if path is None:
+        return
+    data = {
+        "name": name,
+        "seed": seed,
+        "family": family,
+        "verified": verified,
+        "reason": reason,
+        "interplab": __version__,
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    try:
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
+    except OSError as exc:
+        _log.warning("could not record the verification of %s in %s: %s", name, path, exc)
+
+
+def verification(name: str, seed: int = 0) -> bool | str:
+    """Whether organism ``name`` at ``seed`` was verified when this cache last loaded it
+    through :func:`organism`: True (its truth passed its checks in the weights), False (it was
+    refused, or it is a control with no truth), or :data:`NOT_BUILT` (no record: never loaded
+    here, or recorded by another interplab version, whose builders may differ). Reads one small
+    JSON file; imports nothing."""
+    from interplab import __version__
+
+    path = _record_path(name, seed)
+    if path is None or not path.is_file():
+        return NOT_BUILT
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return NOT_BUILT  # unreadable: as if never recorded (the next load rewrites it)
+    if not isinstance(data, dict) or data.get("interplab") != __version__:
+        return NOT_BUILT
+    verified = data.get("verified")
+    return verified if isinstance(verified, bool) else NOT_BUILT
 
 
 def _circuit(name: str, seed: int, _e: Any) -> Organism:
@@ -63,6 +147,7 @@ def _circuit(name: str, seed: int, _e: Any) -> Organism:
 
 def _tabular(name: str, seed: int, _e: Any) -> Organism:
     from interplab.zoo import tabular
+    from interplab.zoo.contract import Organism, PlantedTruth, row_digests
 
     obj = tabular.get(name, seed)
     content = dict(obj.truth)
@@ -89,6 +174,7 @@ def _tabular(name: str, seed: int, _e: Any) -> Organism:
 
 def _trojan(name: str, seed: int, _e: Any) -> Organism:
     from interplab.zoo import trojans
+    from interplab.zoo.contract import Organism, UnitTruth
 
     obj = trojans.load(name)
     checks = {"verification": obj.info["verification"]} if "verification" in obj.info else {}
@@ -114,6 +200,7 @@ def _trojan(name: str, seed: int, _e: Any) -> Organism:
 
 def _data_attribution(name: str, seed: int, _e: Any) -> Organism:
     from interplab.zoo import data_attribution
+    from interplab.zoo.contract import Organism, RetrainingTruth
 
     obj = data_attribution.load_or_train(name)
     truth = RetrainingTruth(
@@ -137,6 +224,8 @@ def _data_attribution(name: str, seed: int, _e: Any) -> Organism:
 def _cue(module: str) -> Callable[[str, int, Any], Organism]:
     def wrap(name: str, seed: int, _e: Any) -> Organism:
         import importlib
+
+        from interplab.zoo.contract import Organism, PlantedTruth
 
         obj = importlib.import_module(module).load(name, seed)
         content = dict(obj.truth)
