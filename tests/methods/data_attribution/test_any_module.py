@@ -16,7 +16,7 @@ from interplab.core.threads import one_thread
 from interplab.errors import ConfigError, ShapeError, UnknownNameError
 from interplab.methods.data_attribution import attribute_data
 from interplab.methods.data_attribution.ekfac_modules import covered_layers, module_ekfac_factors
-from interplab.methods.data_attribution.gradients import loss_grads
+from interplab.methods.data_attribution.gradients import loss_grads, measurement_grads
 from interplab.models.classifiers import ClassifierSpec, train_classifier, unflatten
 from interplab.models.module_classifier import from_module
 
@@ -267,3 +267,32 @@ def test_lds_on_a_sequential_beats_random():
     lds = {m: bench.lds_of(case, truth, m) for m in ("if_exact", "ekfac", "trak", "random")}
     for m in ("if_exact", "ekfac", "trak"):
         assert lds[m].value > lds["random"].high, (m, lds[m])
+
+
+class _Bilinear(torch.nn.Module):
+    """Class logits x @ W with W a bare parameter: no Linear or Conv2d layer for EK-FAC."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(1)
+        self.w = torch.nn.Parameter(torch.randn(4, 3, generator=gen, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w
+
+
+def test_ekfac_without_factored_layers_is_the_empirical_diagonal():
+    """Every parameter on the diagonal: with true labels the scores must be
+    -g_t^T diag(1 / (mean g_i^2 + damping)) g_i, computed here from per-example gradients."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 4, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (20,), generator=gen)
+    net, damping = _Bilinear(), 0.1
+    got = attribute_data(
+        net, (x, y), (x[:3], y[:3]), method="ekfac", fisher="empirical", damping=damping
+    ).scores
+    clf = from_module(net, x)
+    g = loss_grads(clf.spec, clf.theta, x, y)
+    g_t = measurement_grads(clf.spec, clf.theta, x[:3], y[:3])  # d margin / d theta
+    want = -(g_t / ((g**2).mean(0) + damping)) @ g.T
+    assert torch.allclose(got, want, rtol=1e-6, atol=1e-9)

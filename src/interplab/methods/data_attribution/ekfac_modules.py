@@ -186,6 +186,8 @@ def _batch(
     outputs = [out for calls in cap.calls for _, out in calls]
     sets = _label_sets(z, y, fisher, gen)
     per_label = []
+    if not outputs:  # no Linear or Conv2d layer ran: every parameter is on the diagonal
+        return acts, [(w, []) for _, w in sets], sets
     for j, (lab, w) in enumerate(sets):
         loss = example_losses(spec, z, lab).sum()
         flat = torch.autograd.grad(loss, outputs, retain_graph=j < len(sets) - 1, allow_unused=True)
