@@ -152,7 +152,7 @@ def _tabular(name: str, seed: int, _e: Any) -> Organism:
     obj = tabular.get(name, seed)
     content = dict(obj.truth)
     checks: dict[str, Any] = {
-        k: content[k] for k in ("accuracy_vs_rule", "test_accuracy") if k in content
+        k: content[k] for k in ("accuracy_vs_rule", "test_accuracy", "intervention") if k in content
     }
     truth = PlantedTruth(
         content,
