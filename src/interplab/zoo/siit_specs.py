@@ -54,6 +54,9 @@ class SIITSpec:
     #: where a spec not in :data:`SPECS` comes from (e.g. a generated program's seed, candidate
     #: and behaviour hash); part of the fingerprint when set
     origin: str = ""
+    #: share of the inputs kept out of training; verification bases are drawn from them
+    #: (0: pairs are held out, inputs are not)
+    heldout: float = 0.0
 
     def nodes(self, variable: str) -> tuple[Node, ...]:
         return tuple(
