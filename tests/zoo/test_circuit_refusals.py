@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from interplab.bench.spec import parse_spec
-from interplab.bench.tracks import circuits, zoo
+from interplab.bench.tracks import circuits
 from interplab.core.circuit import Circuit, Edge, Node
 from interplab.errors import VerificationError
 from interplab.zoo import circuit_organisms as co
@@ -25,17 +25,12 @@ def _measured(name: str) -> set[str]:
 
 
 def _listed(name: str) -> set[str]:
-    return {a for a in ("zero", "mean", "resample") if co.refused(name, a)}
+    return {a for a in ("zero", "mean", "resample") if co.refused_truth(name, a)}
 
 
 @pytest.mark.parametrize(
     "name",
-    QUICK
-    + [
-        pytest.param(n, marks=pytest.mark.slow)
-        for n in circuits.ORGANISMS + zoo.TWINS
-        if n not in QUICK
-    ],
+    QUICK + [pytest.param(n, marks=pytest.mark.slow) for n in circuits.ORGANISMS if n not in QUICK],
 )
 def test_the_refused_list_is_what_the_checks_refuse(name):
     assert _measured(name) == _listed(name)
@@ -52,13 +47,21 @@ def test_release_keeps_the_verified_ablations_and_says_why_the_others_go():
 
 
 def test_refused_cells_are_left_out_of_the_bench_with_the_reason():
+    """trained-induction is refused under every ablation and left out; siit-shift_by's zero and
+    mean truths are refused too, but a SIIT organism is then scored against its designed truth
+    (its alignment, verified by interchange), so its jobs stay."""
     spec = parse_spec(
         '[circuits]\norganisms = ["siit-shift_by", "trained-induction"]\n'
         'methods = ["random"]\nablations = ["zero", "mean", "resample"]\n'
     )
-    assert [(j.organism, j.ablation) for j in spec.all_jobs()] == [("siit-shift_by", "resample")]
+    assert [(j.organism, j.ablation) for j in spec.all_jobs()] == [
+        ("siit-shift_by", a) for a in ("zero", "mean", "resample")
+    ]
     left = {(j.organism, j.ablation): why for j, why in spec.left_out()}
-    assert len(left) == 5 and all("refused by its check in the weights" in w for w in left.values())
+    assert len(left) == 3 and all("refused by its check in the weights" in w for w in left.values())
+    assert co.refused_truth("siit-shift_by", "zero") and not co.refused_truth(
+        "siit-shift_by", "resample"
+    )
 
 
 def test_a_job_on_a_refused_truth_fails_with_the_reason(monkeypatch):

@@ -47,13 +47,15 @@ __all__ = [
     "held_out_pairs",
     "predictions",
     "refused",
+    "refused_truth",
     "siit_organism",
     "trained_organism",
 ]
 
 
 def circuit_organism(name: str, seed: int = 0) -> Organism:
-    """The circuit organism ``name`` (compiled-*, trained-*, siit-*, generated-*) under ``seed``."""
+    """The circuit organism ``name`` (compiled-*, trained-*, siit-*, generated-*, perturbed-*)
+    under ``seed``."""
     if name.startswith("compiled-"):
         return compiled_organism(name.removeprefix("compiled-"), seed)
     if name.startswith("trained-"):
@@ -62,10 +64,20 @@ def circuit_organism(name: str, seed: int = 0) -> Organism:
         return siit_organism(name, seed)
     if name.startswith("generated-"):
         return generated_organism(name, seed)
+    if name.startswith("perturbed-"):
+        from interplab.zoo.perturbed import perturbed_organism
+
+        return perturbed_organism(name, seed)
     raise unknown_name(
         "circuit organism",
         name,
-        ["compiled-<program>", "trained-<task>", "siit-<program>", "generated-<seed>-<i>"],
+        [
+            "compiled-<program>",
+            "trained-<task>",
+            "siit-<program>",
+            "generated-<seed>-<i>",
+            "perturbed-<seed>-<i>",
+        ],
     )
 
 
@@ -161,6 +173,9 @@ REFUSED: dict[str, dict[str, str]] = {
         "mean": "L0.H0->L0.MLP matters alone but is outside the SIIT truth",
     },
     "siit-first_token": {"zero": "tokens->L0.H0[q] matters alone but is outside the SIIT truth"},
+    "perturbed-0-12": {
+        "zero": "off-circuit tokens->head edges matter alone in the perturbed weights"
+    },
     **{
         n: {
             a: "edges outside the SIIT truth (parts the alignment does not constrain) matter alone"
@@ -174,33 +189,27 @@ REFUSED: dict[str, dict[str, str]] = {
             "siit-sum_prev",
         )
     },
-    # the zoo suite's SIIT twins of generated programs
-    **{
-        n: {
-            a: "edges outside the SIIT truth (parts the alignment does not constrain) matter alone"
-            for a in _ALL
-        }
-        for n in ("siit-generated-0-5", "siit-generated-0-20", "siit-generated-0-22")
-    },
-    **{
-        n: {
-            a: "its SIIT training misses IIA 0.95 on held-out pairs (the alignment itself fails)"
-            for a in _ALL
-        }
-        for n in ("siit-generated-0-18", "siit-generated-0-33")
-    },
 }
 
 
-def refused(name: str, ablation: str | None) -> str | None:
-    """Why the ``ablation`` truth of circuit organism ``name`` is refused (measured: see
-    :data:`REFUSED`), or None. Used to leave such jobs out of a bench."""
+def refused_truth(name: str, ablation: str | None) -> str | None:
+    """Why the ``ablation`` truth of circuit organism ``name`` is refused by its check in the
+    weights (measured: see :data:`REFUSED`), or None."""
     if name.startswith("compiled-"):
         from interplab.compile.truth_check import unverified_ablations
 
-        why = unverified_ablations(name).get(ablation or "")
-    else:
-        why = REFUSED.get(name, {}).get(ablation or "")
+        return unverified_ablations(name).get(ablation or "") or None
+    return REFUSED.get(name, {}).get(ablation or "")
+
+
+def refused(name: str, ablation: str | None) -> str | None:
+    """Why no job of ``name`` under ``ablation`` is run, or None; used to leave such jobs out of
+    a bench. A SIIT organism is never left out: where its per-ablation truth is refused it is
+    scored against its designed truth alone (its alignment, verified by interchange; see
+    :func:`release`)."""
+    if name.startswith("siit-"):
+        return None
+    why = refused_truth(name, ablation)
     return (
         f"the {ablation} truth of {name} is refused by its check in the weights: {why}"
         if why
@@ -209,17 +218,26 @@ def refused(name: str, ablation: str | None) -> str | None:
 
 
 def release(
-    name: str, per_ablation: dict[str, Circuit], problems: dict[str, list[str]], record: dict
+    name: str,
+    per_ablation: dict[str, Circuit],
+    problems: dict[str, list[str]],
+    record: dict,
+    designed_check: str | None = None,
 ) -> tuple[dict[str, Circuit], dict]:
     """The per-ablation truths whose check found no problem, and the checks record: which were
-    verified, which refused and why. Raises VerificationError when every claim is refused; a
-    refused ablation is never scored (a job asking for it fails with the reason)."""
+    verified, which refused and why. Raises VerificationError when every claim is refused,
+    unless ``designed_check`` says how the designed truth was verified on its own (a SIIT
+    alignment, by interchange on held-out inputs): then the record says ``designed_only`` and
+    the organism is scored against its designed truth alone. A refused ablation is never scored
+    (a job asking for it fails with the reason, or scores only the designed truth)."""
     refused = {
         a: "; ".join(p[:3]) + (f"; and {len(p) - 3} more" if len(p) > 3 else "")
         for a, p in problems.items()
         if p
     }
-    if len(refused) == len(per_ablation):
+    if designed_check and refused:
+        record = {**record, "designed_only": designed_check}
+    elif len(refused) == len(per_ablation):
         raise VerificationError(
             f"{name}: its circuit truth disagrees with its weights under every "
             f"ablation it claims, so it is refused: " + " | ".join(refused.values())
@@ -276,7 +294,9 @@ def trained_organism(task_name: str, seed: int = 0) -> Organism:
     )
 
 
-def _release_checked(name: str, per_ablation: dict[str, Circuit], check: Any) -> tuple[dict, dict]:
+def _release_checked(
+    name: str, per_ablation: dict[str, Circuit], check: Any, designed_check: str | None = None
+) -> tuple[dict, dict]:
     """:func:`release` from a :class:`interplab.zoo.verify.TruthCheck` (trained and SIIT)."""
     problems = {a: ([c.describe()] if not c.ok else []) for a, c in check.ablations.items()}
     problems.update({a: ["not checked"] for a in per_ablation if a not in check.ablations})
@@ -286,7 +306,7 @@ def _release_checked(name: str, per_ablation: dict[str, Circuit], check: Any) ->
         "pairs": check.n_pairs,
         "rel_tol": check.rel_tol,
     }
-    return release(name, per_ablation, problems, record)
+    return release(name, per_ablation, problems, record, designed_check)
 
 
 def _module(model: Any) -> torch.nn.Module:
@@ -310,7 +330,12 @@ def siit_organism(name: str, seed: int = 0) -> Organism:
     corrupt_in = [rng.choice(inputs) for _ in range(N_PAIRS)]
     scoring = {tuple(x) for x in clean_in + corrupt_in}
     t = siit_truth(name, seed, exclude=clean_in + corrupt_in)  # raises below IIA 0.95
-    per_ablation, checks = _release_checked(name, dict(t.per_ablation), check_edges(name, seed, t))
+    per_ablation, checks = _release_checked(
+        name,
+        dict(t.per_ablation),
+        check_edges(name, seed, t),
+        f"SIIT alignment: interchange IIA {_fmt(t.check['iia'])} on held-out pairs",
+    )
     rest = [x for x in inputs if tuple(x) not in scoring] or inputs
     rng_h = random.Random(seed + HELDOUT_OFFSET)
     faith = [(rng_h.choice(rest), rng_h.choice(rest)) for _ in range(N_PAIRS)]

@@ -134,10 +134,11 @@ def metric_for(method: str, organism: Organism) -> str:
     """The metric the track runs ``method`` with on ``organism``. Gradient methods need a
     metric whose gradient at the clean run is not zero (logit_diff); patching methods compare
     with the clean output (L2 for compiled models, whose outputs are not calibrated
-    probabilities and may be numerical; KL for trained ones)."""
+    probabilities and may be numerical, and for compiled weights perturbed and fine-tuned back,
+    which keep the compiled read-out; KL for trained ones)."""
     if method in ("eap", "eap_ig"):
         return "logit_diff"
-    return "l2" if organism.info.get("kind") == "compiled" else "kl"
+    return "l2" if organism.info.get("kind") in ("compiled", "perturbed") else "kl"
 
 
 def _circuit_truth(org: Organism) -> CircuitTruth:
@@ -154,10 +155,17 @@ def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[Row], d
 
     truth_of = _circuit_truth(org)
     per_ablation, designed = truth_of.per_ablation, truth_of.designed
-    truth = per_ablation[ablation]
+    truth = per_ablation.get(ablation)
     other = {"zero": "resample", "resample": "zero", "mean": "zero"}[ablation]
     scored = set(scores.scores)
     rows, omitted = [], {}
+    if truth is None:  # designed-only (see score_job): the per-ablation truth was refused
+        why = truth_of.checks.get("refused", {}).get(ablation, "refused")
+        for metric in ("edge_auroc", "edge_auroc_pessimistic", "edge_auroc_mismatched"):
+            omitted[metric] = (
+                f"the {ablation} truth was refused by its check in the weights ({why})"
+            )
+        truth = designed
 
     def both_classes(edges: set) -> bool:
         return bool(edges & scored) and bool(scored - edges)
@@ -171,7 +179,7 @@ def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[Row], d
         ("edge_auroc_designed", designed),
         ("edge_auroc_mismatched", per_ablation.get(other)),
     ):
-        if circuit is None:
+        if circuit is None or metric in omitted:
             continue
         if metric == "edge_auroc_mismatched" and circuit.edges == truth.edges:
             omitted[metric] = f"the {other} truth equals the {ablation} truth"
@@ -231,13 +239,20 @@ def score_job(job: Job, org: Organism) -> JobOutput:
     provenance = org.check_independent()
     known = _circuit_truth(org)
     refused = known.checks.get("refused", {})
-    if job.ablation is None or job.ablation not in known.per_ablation:
+    designed_only = known.checks.get("designed_only")
+    if job.ablation is None or (
+        job.ablation not in known.per_ablation and not (designed_only and known.designed)
+    ):
         raise VerificationError(
             f"{org.name}: its {job.ablation} truth was refused by its check in "
             f"the weights ({refused.get(job.ablation, 'no truth')}); nothing is "
             "scored against it"
         )
-    truth, designed = known.per_ablation[job.ablation], known.designed
+    # an organism whose designed truth is verified on its own (a SIIT alignment, by
+    # interchange) is scored against it alone where its per-ablation truth was refused
+    designed = known.designed
+    truth = known.per_ablation.get(job.ablation) or designed
+    assert truth is not None
     task, heldout = org.tasks["score"], org.tasks.get("heldout")
     metric = metric_for(job.method, org)
     start = time.perf_counter()
