@@ -56,13 +56,20 @@ def test_a_small_zoo_suite_through_the_bench_and_report(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_siit_twin_whose_truth_disagrees_with_its_weights_is_not_scored():
-    """The first twin passes its interchange check (its alignment) but edges its alignment does
-    not constrain matter alone in the weights under every ablation: the zoo track leaves its jobs
-    out with the reason, and a job run anyway fails with it instead of scoring."""
-    from interplab.errors import VerificationError
-
+def test_a_siit_twin_is_scored_against_what_its_checks_verified():
+    """A twin's designed truth is its alignment, verified by interchange on held-out inputs; a
+    per-ablation truth whose single-edge check fails in the weights is refused and the job then
+    scores the designed truth alone, saying why edge_auroc is missing."""
     assert set(zoo.TWINS) <= set(load_spec("zoo").tracks[0].organisms)
-    assert all(zoo.refused(zoo.TWINS[0], a) for a in ("zero", "mean", "resample"))
-    with pytest.raises(VerificationError, match="refused"):
-        zoo.run_job(Job("zoo", zoo.TWINS[0], "eap", "resample", 0))
+    assert not any(zoo.refused(zoo.TWINS[0], a) for a in ("zero", "mean", "resample"))
+    org = zoo.load(zoo.TWINS[0])
+    refused = org.truth.checks.get("refused", {})
+    for ablation in ("zero", "resample"):
+        out = zoo.run_job(Job("zoo", zoo.TWINS[0], "eap", ablation, 0))
+        metrics = {r.metric for r in out.rows if r.value is not None}
+        assert "edge_auroc_designed" in metrics
+        if ablation in refused:
+            assert "edge_auroc" not in metrics
+            assert "refused" in out.artifacts["omitted"]["edge_auroc"]
+        else:
+            assert "edge_auroc" in metrics

@@ -178,7 +178,11 @@ def test_zoo_ranking_keeps_siit_twins_apart_and_shows_them_beside_their_siblings
         twins = ranking(store, kind="siit")
         assert twins.organisms == 1 and twins.score["eap"].mean == pytest.approx(0.1)
         html = section(store)
-    assert "SIIT-trained twins (1 that verified) beside their compiled siblings (1)" in html
+    assert "SIIT-trained twins beside their compiled siblings" in html
+    table = html[html.index("SIIT-trained twins beside") :]
+    assert "0.10 (one cell, no interval) (n=1)" in table  # eap on the twin, per-ablation truth
+    assert "baseline random (0.500) beats every method" in table  # margin 0.3 over acdc
+    assert "margin 0.300, n=1" in table
 
 
 def _record(store, track, organism, method, value, metric="edge_auroc", ablation="zero"):

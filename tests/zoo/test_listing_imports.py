@@ -84,10 +84,10 @@ def test_each_declaration_matches_its_family():
     tests/data_attribution_helpers.py), which are no part of the shipped zoo."""
     code = """
 import importlib, json
-from interplab.zoo.registry import DECLARED
+from interplab.zoo.registry import DECLARED, _shipped
 diff = {}
 for module, declared in DECLARED.items():
-    d = {x.name: [x.kind, x.description, sorted(x.tags)] for x in declared}
+    d = {x.name: [x.kind, x.description, sorted(x.tags)] for x in declared + _shipped(module)}
     f = {e.name: [e.kind, e.description, sorted(e.tags)] for e in importlib.import_module(module).entries()}
     if d != f:
         diff[module] = {"declared only": {k: d[k] for k in d if d.get(k) != f.get(k)},

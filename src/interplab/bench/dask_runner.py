@@ -26,7 +26,7 @@ import re
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from interplab.bench.execute import WATCHDOG_SECONDS, execute_job
@@ -92,6 +92,24 @@ def connect(cluster: str, workers: int) -> tuple[Any, Callable[[], None]]:
             f"{cluster}`) or check the address"
         ) from None
     return client, client.close
+
+
+def calls_submitter(
+    cluster: str, workers: int
+) -> tuple[Callable[[Callable[..., Any], list[tuple]], Iterator[Any]], Callable[[], None]]:
+    """Run plain function calls on ``cluster``: returns ``submit(fn, calls)``, which yields each
+    call's result as it arrives (one Dask task per call; a task whose worker dies is given to
+    another worker by the scheduler), and a function that closes what was started here. Used by
+    ``interplab zoo train`` (:func:`interplab.zoo.twin_zoo.train_zoo`)."""
+    client, close = connect(cluster, workers)
+    distributed = _distributed()
+
+    def submit(fn: Callable[..., Any], calls: list[tuple]) -> Iterator[Any]:
+        futures = [client.submit(fn, *args, pure=False) for args in calls]
+        for fut in distributed.as_completed(futures):
+            yield fut.result()
+
+    return submit, close
 
 
 def group_jobs(jobs: list[Job]) -> list[list[Job]]:

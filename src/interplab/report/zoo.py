@@ -122,6 +122,11 @@ def section(store: ResultsStore) -> str:
         "<table><tr><th class='name'>method</th><th>mean [95% CI]</th><th>rank [95% CI]</th>"
         f"</tr>{''.join(rows)}</table>",
     ]
+    for metric, truth in TRUTHS.items():
+        ranked = r if metric == r.metric else ranking(store, metric=metric)
+        note = _baseline_note(ranked, f"compiled organisms, {truth}") if ranked else ""
+        if note:
+            parts.append(f"<p class='note'>{escape(note)}</p>")
     parts.append(_plot(r))
     parts.append(_twins(store))
     for key, title in (
@@ -149,28 +154,88 @@ def section(store: ResultsStore) -> str:
     return "".join(parts)
 
 
+#: the trained kinds of organism in the zoo suite, each shown beside its compiled siblings
+TRAINED_KINDS = {
+    "siit": "SIIT-trained twins",
+    "perturbed": "compiled weights perturbed and fine-tuned back",
+}
+TRUTHS = {"edge_auroc": "per-ablation truth", "edge_auroc_designed": "designed truth"}
+
+
 def _twins(store: ResultsStore) -> str:
-    """SIIT-trained twins beside their compiled siblings: each method's mean edge AUROC on the
-    twins and on exactly those siblings (paired by program)."""
-    twins = ranking(store, kind="siit")
-    if twins is None:
-        return ""
+    """Each trained kind beside its compiled siblings (the same programs), edge AUROC against
+    the per-ablation and the designed truth, baselines in the same table; a note wherever a
+    baseline beats every method, with the margin."""
     jobs = {j.key: j for j in store.jobs() if j.track == TRACK and j.status == "done"}
-    siblings = {
-        sh.get("program") for sh in _shapes(store, jobs).values() if sh.get("kind") == "siit"
-    }
-    sib = ranking(store, kind="compiled", only={s for s in siblings if s})
-    rows = "".join(
-        f"<tr><td class='name'>{escape(m)}</td><td>{twins.score[m].fmt()}</td>"
-        f"<td>{sib.score[m].fmt() if sib is not None and m in sib.score else '–'}</td></tr>"
-        for m in list(twins.methods) + list(twins.baselines)
-    )
+    shapes = _shapes(store, jobs)
+    parts = []
+    for kind, title in TRAINED_KINDS.items():
+        siblings = {
+            str(sh["program"])
+            for sh in shapes.values()
+            if sh.get("kind") == kind and sh.get("program")
+        }
+        if not siblings:
+            continue
+        cols = {}
+        for metric in TRUTHS:
+            cols[(kind, metric)] = ranking(store, metric=metric, kind=kind)
+            cols[("compiled", metric)] = ranking(store, metric=metric, only=siblings)
+        present = [r for r in cols.values() if r is not None]
+        if not present:
+            continue
+        methods = sorted({m for r in present for m in r.methods})
+        baselines = sorted({m for r in present for m in r.baselines})
+        head = "".join(
+            f"<th>{'trained' if k == kind else 'compiled siblings'}: {TRUTHS[m]}</th>"
+            for k, m in cols
+        )
+        body = []
+        for m in methods + baselines:
+            cls = " class='baseline'" if m in baselines else ""
+            cells = "".join(
+                f"<td>{r.score[m].fmt()} (n={r.organisms})</td>"
+                if r is not None and m in r.score
+                else "<td>–</td>"
+                for r in cols.values()
+            )
+            body.append(f"<tr{cls}><td class='name'>{escape(m)}</td>{cells}</tr>")
+        notes = [
+            n
+            for (k, metric), r in cols.items()
+            if r is not None
+            for n in [
+                _baseline_note(
+                    r, ("trained " if k == kind else "compiled siblings, ") + TRUTHS[metric]
+                )
+            ]
+            if n
+        ]
+        parts.append(
+            f"<h3>{escape(title)} beside their compiled siblings</h3><p class='muted'>The same "
+            "programs, trained and compiled: mean edge AUROC over organisms with a 95% bootstrap "
+            "interval, against the per-ablation truth where its single-edge check in the weights "
+            "passed and against the designed truth. A twin that failed its verification is not "
+            "scored (see `interplab zoo`).</p>"
+            f"<div class='scroll'><table><tr><th class='name'>method</th>{head}</tr>"
+            f"{''.join(body)}</table></div>"
+            + "".join(f"<p class='note'>{escape(n)}</p>" for n in notes)
+        )
+    return "".join(parts)
+
+
+def _baseline_note(r: ZooRanking, where: str) -> str:
+    """A sentence when a baseline's mean beats every method's, with the margin; else ''."""
+    if not r.methods or not r.baselines:
+        return ""
+    best = max(r.methods, key=lambda m: r.score[m].mean)
+    top = max(r.baselines, key=lambda m: r.score[m].mean)
+    margin = r.score[top].mean - r.score[best].mean
+    if margin <= 0:
+        return ""
     return (
-        f"<h3>SIIT-trained twins ({twins.organisms} that verified) beside their compiled "
-        f"siblings ({sib.organisms if sib else 0})</h3><p class='muted'>The same programs, "
-        "compiled and trained; a twin that failed its interchange check is a failed job, not "
-        "scored.</p><table><tr><th class='name'>method</th><th>twins</th><th>compiled siblings"
-        f"</th></tr>{rows}</table>"
+        f"{where}: the baseline {top} ({r.score[top].mean:.3f}) beats every method; the best "
+        f"method, {best}, scores {r.score[best].mean:.3f} (margin {margin:.3f}, n={r.organisms})."
     )
 
 

@@ -21,6 +21,7 @@ For every family the same steps, in this order:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from collections.abc import Callable
@@ -45,6 +46,7 @@ __all__ = [
     "circuit_organism",
     "compiled_organism",
     "held_out_pairs",
+    "perturbed_organism",
     "predictions",
     "refused",
     "refused_truth",
@@ -65,8 +67,6 @@ def circuit_organism(name: str, seed: int = 0) -> Organism:
     if name.startswith("generated-"):
         return generated_organism(name, seed)
     if name.startswith("perturbed-"):
-        from interplab.zoo.perturbed import perturbed_organism
-
         return perturbed_organism(name, seed)
     raise unknown_name(
         "circuit organism",
@@ -393,6 +393,53 @@ def generated_organism(name: str, seed: int = 0) -> Organism:
         f"{len(held)} pairs from the other half of the inputs",
         {"kind": "compiled", "shape": org.spec.describe()},
     )
+
+
+@functools.lru_cache(maxsize=4)
+def perturbed_organism(name: str, seed: int = 0) -> Any:
+    """``perturbed-<s>-<i>`` under the compiled organisms' contract: scoring pairs in the
+    training half, the truth (the compiled sibling's, from the RASP evaluator) derived on pairs
+    of the held-out half and released only where single-edge ablation in the perturbed weights
+    agrees with it, designed edges and every edge outside the design alike."""
+    from interplab.compile.generate import scoring_and_truth_pairs
+    from interplab.zoo.generated import load_generated
+    from interplab.zoo.perturbed import load_perturbed, offcircuit_problems, parse_name, sibling
+
+    parse_name(name)
+    model, report = load_perturbed(name, seed)
+    spec = load_generated(sibling(name)).spec
+    pairs, held = scoring_and_truth_pairs(spec, seed)
+    org = _rasp_organism(
+        name,
+        "interplab.zoo.perturbed",
+        seed,
+        model,
+        (pairs, held, held[:N_PAIRS]),
+        f"{len(held)} pairs from the held-out half of the inputs (never trained on)",
+        {"kind": "perturbed", "sibling": sibling(name), "shape": spec.describe(), **report},
+    )
+    truth = org.truth
+    assert isinstance(truth, CircuitTruth)
+    first = dict(truth.checks)
+    problems = offcircuit_problems(model, held, truth.per_ablation)
+    try:
+        kept, second = release(name, dict(truth.per_ablation), problems, {})
+    except VerificationError as exc:
+        raise VerificationError(
+            f"{exc}; refused before by the designed-edge check: {first.get('refused') or 'none'}"
+        ) from None
+    checks = {
+        **first,
+        "check": first.get("check", "")
+        + "; every edge outside the designed circuit ablated alone in the perturbed weights "
+        "(interplab.compile.edge_measure)",
+        "verified": second["verified"],
+        "refused": {**first.get("refused", {}), **second["refused"]},
+    }
+    truth = dataclasses.replace(truth, per_ablation=kept, checks=checks)
+    org = dataclasses.replace(org, truth=truth)
+    org.check_independent()
+    return org
 
 
 def _released(org: Organism) -> Organism:

@@ -249,6 +249,7 @@ _FAMILIES: dict[str, tuple[str, Callable[[str, int, Any], Organism]]] = {
     "interplab.zoo.siit": ("circuit", _circuit),
     "interplab.zoo.siit_generated": ("circuit", _circuit),
     "interplab.zoo.generated": ("circuit", _circuit),
+    "interplab.zoo.perturbed": ("circuit", _circuit),
     "interplab.zoo.tabular": ("planted", _tabular),
     "interplab.zoo.trojans": ("units", _trojan),
     "interplab.zoo.data_attribution": ("retraining", _data_attribution),

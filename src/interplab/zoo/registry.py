@@ -10,7 +10,8 @@ families whose names are unbounded, ``resolve(name) -> ZooEntry | None``)::
     interplab.zoo.trojans           trojan-*, twin-*         planted trojans and their twins
     interplab.zoo.data_attribution  digits-*, passages-*     planted training-data truth
     interplab.zoo.generated         generated-<seed>-<i>     generated RASP programs (resolved by name)
-    interplab.zoo.siit_generated    siit-generated-<seed>-<i>  their SIIT-trained twins (by name)
+    interplab.zoo.siit_generated    siit-generated-<seed>-<i>  their SIIT-trained twins (shipped ones listed)
+    interplab.zoo.perturbed         perturbed-<seed>-<i>     their weights perturbed, fine-tuned back
 
 Listing names without torch. A family module that imports torch at its top (most do: their
 specs are model configs, their builders train) is not imported to list it: :data:`DECLARED`
@@ -56,9 +57,14 @@ FAMILIES: tuple[str, ...] = (
     "interplab.zoo.spurious",
     "interplab.zoo.bios",
     "interplab.zoo.siit_generated",
+    "interplab.zoo.perturbed",
 )
 #: families whose names are unbounded: not listed, resolved by name (their module's ``resolve``)
-BY_NAME: tuple[str, ...] = ("interplab.zoo.generated", "interplab.zoo.siit_generated")
+BY_NAME: tuple[str, ...] = (
+    "interplab.zoo.generated",
+    "interplab.zoo.siit_generated",
+    "interplab.zoo.perturbed",
+)
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,8 @@ DECLARED: dict[str, tuple[Declared, ...]] = {
         _d("spurious-bios-small", "trained", "bios profession transformer (d 32) that learned a gender cue", "spurious utility"),
     ),
     "interplab.zoo.generated": (),  # by name only (resolve)
-    "interplab.zoo.siit_generated": (),  # by name only (resolve)
+    "interplab.zoo.siit_generated": (),  # the shipped twins, read from their manifest (_SHIPPED)
+    "interplab.zoo.perturbed": (),  # by name only (resolve)
 }
 # fmt: on
 
@@ -230,9 +237,39 @@ def _listed(module: str) -> list[ZooEntry]:
     if module in DECLARED and module not in _ADDED and module not in sys.modules:
         return [
             ZooEntry(d.name, d.kind, d.description, _FamilyBuild(module, d.name), d.tags)
-            for d in DECLARED[module]
+            for d in DECLARED[module] + _shipped(module)
         ]
     return list(_family(module).entries())
+
+
+#: families that ship organisms with a manifest (package data, plain JSON): module -> path
+#: inside the package. Each manifest row carries its ``listing`` (kind, description, tags), so
+#: listing them reads one JSON file and imports nothing (:mod:`interplab.zoo.twin_zoo` writes it)
+SHIPPED_MANIFESTS = {"interplab.zoo.siit_generated": ("data", "siit_generated", "manifest.json")}
+
+
+def _shipped(module: str) -> tuple[Declared, ...]:
+    """What ``module`` ships, as listed by its manifest (none when it ships nothing)."""
+    import json
+    from pathlib import Path
+
+    if module not in SHIPPED_MANIFESTS:
+        return ()
+    path = Path(__file__).resolve().parent.parent.joinpath(*SHIPPED_MANIFESTS[module])
+    try:
+        rows = json.loads(path.read_text("utf-8")).get("twins", [])
+    except (OSError, ValueError, AttributeError):
+        return ()
+    return tuple(
+        Declared(
+            r["name"],
+            r["listing"]["kind"],
+            r["listing"]["description"],
+            frozenset(r["listing"]["tags"]),
+        )
+        for r in rows
+        if isinstance(r, dict) and "listing" in r
+    )
 
 
 def _load() -> None:

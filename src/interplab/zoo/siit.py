@@ -367,7 +367,9 @@ def fingerprint(spec: SIITSpec) -> str:
     fields = {
         k: repr(v)
         for k, v in sorted(vars(spec).items())
-        if k not in ("program", "description", "quick") and not (k == "origin" and not v)
+        if k not in ("program", "description", "quick")
+        and not k.startswith("_")  # caches, not settings
+        and not (k == "origin" and not v)
     }
     fields["program"] = spec.program().label
     fields["version"] = repr(FORMAT_VERSION)

@@ -12,8 +12,8 @@ designed circuit on the same nodes, less the edges that carry only the compiler'
 signals (``one``, ``bos``), which a trained model has no designed reason to use.
 
 Which programs get a twin is a rule on the program, stated in :func:`ineligible` and applied
-before any training (never chosen by which ones verify): depth ≤ :data:`MAX_DEPTH`, a
-categorical output, no head or MLP computing two variables (an interchange of one would also
+before any training (never chosen by which ones verify): depth ≤ :data:`MAX_DEPTH` (a
+numerical output is trained as one class per value it takes), no head or MLP computing two variables (an interchange of one would also
 swap the other), compiled in ≤ :data:`MAX_LAYERS` layers, and ≥ :data:`MIN_INPUTS` inputs at full
 length (so that there are held-out pairs for verification and for the truth).
 :func:`siit_generated_names` lists the first ``k`` eligible programs by index. A twin that does
@@ -48,10 +48,13 @@ MAX_DEPTH = 2
 MAX_LAYERS = 2
 MIN_INPUTS = 200
 #: how many generated programs :func:`siit_generated_names` scans for eligible ones
-SCAN_LIMIT = 200
-#: the training budget of every twin
-STEPS = 1500
-LR = 1e-3
+SCAN_LIMIT = 2000
+#: the training recipe of every twin: steps, batch (base inputs per step; each step also runs
+#: them patched twice), learning rate, and the share of inputs held out of training
+STEPS = 1000
+BATCH = 64
+LR = 3e-3
+HELDOUT = 0.2
 MIN_IIA = 0.95
 #: a twin that failed verification is recorded here (beside where its weights would be), so that
 #: it is reported again with its reason rather than retrained by every job
@@ -96,8 +99,6 @@ def ineligible(org: Any) -> str | None:
     problems = []
     if c.depth > MAX_DEPTH:
         problems.append(f"depth {c.depth} > {MAX_DEPTH}")
-    if org.spec.program().is_numerical:
-        problems.append("numerical output")
     if shared:
         problems.append("shared components: " + "; ".join(shared))
     if model.cfg.n_layers > MAX_LAYERS:
@@ -159,7 +160,9 @@ def spec_for(name: str) -> SIITSpec:
         n_layers=cfg.n_layers,
         n_heads=max(2, cfg.n_heads),
         steps=STEPS,
+        batch=BATCH,
         lr=LR,
+        heldout=HELDOUT,
         description=f"twin of {sibling(name)} ({', '.join(c.constructs)}; depth {c.depth})",
         origin=f"generate v{DRAW_VERSION} seed {c.seed} candidate {c.index} "
         f"behaviour {org.spec.behaviour}",
@@ -178,8 +181,13 @@ def load_twin(
 
     from interplab.models.io import atomic_write_text
     from interplab.zoo.siit import fingerprint, organism_dir
+    from interplab.zoo.twin_shipped import load_shipped
 
     spec = spec_for(name)
+    if not retrain:
+        shipped = load_shipped(name, seed, spec, MIN_IIA)
+        if shipped is not None:
+            return cast(SIITOrganism, shipped)
     failed = organism_dir(name, seed) / FAILED_NAME
     if failed.is_file() and not retrain:
         stored = json.loads(failed.read_text("utf-8"))
@@ -224,6 +232,19 @@ def train_twins(seed: int = 0, k: int = 5) -> list[dict[str, Any]]:
 
 
 def _entry(name: str) -> ZooEntry:
+    from interplab.zoo.twin_shipped import shipped_rows
+
+    row = shipped_rows().get(name)
+    if row is not None and "listing" in row:
+        d = row["listing"]
+        return ZooEntry(
+            name,
+            d["kind"],
+            d["description"],
+            lambda: load_twin(name),
+            frozenset(d["tags"]),
+            __name__,
+        )
     return ZooEntry(
         name,
         "trained",
@@ -235,9 +256,12 @@ def _entry(name: str) -> ZooEntry:
 
 
 def entries() -> list[ZooEntry]:
-    """None listed: the family follows the unbounded generated family; :func:`resolve` builds
-    entries by name."""
-    return []
+    """The shipped twins (every attempt in the shipped manifest, verified or not: a failed one
+    says so in its description and carries the tag "unverified"); any other
+    ``siit-generated-<seed>-<i>`` resolves by name (:func:`resolve`)."""
+    from interplab.zoo.twin_shipped import shipped_rows
+
+    return [_entry(name) for name in shipped_rows()]
 
 
 def resolve(name: str) -> ZooEntry | None:

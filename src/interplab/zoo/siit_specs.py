@@ -85,18 +85,32 @@ class SIITSpec:
         return list(itertools.product(self.vocab, repeat=self.length))
 
     def output_values(self) -> tuple[Any, ...]:
-        """Every value the output can take (also under interchanges), sorted by repr."""
-        from interplab.methods.causal.program import UNDEFINED, output
+        """Every value the output can take (also under interchanges), sorted by repr; computed
+        once per spec (it runs the program a few thousand times)."""
+        cached = self.__dict__.get("_output_values")
+        if cached is None:
+            cached = self._output_values_uncached()
+            object.__setattr__(self, "_output_values", cached)  # a cache, not a field
+        return cached
+
+    def _output_values_uncached(self) -> tuple[Any, ...]:
+        from interplab.methods.causal.program import UNDEFINED, output, run_program
 
         prog, values = self.program(), set()
         inputs = self.all_inputs()
-        rng = random.Random(0)
+        runs = {xs: run_program(prog, xs) for xs in inputs}  # each input once
         for xs in inputs:
-            values.update(output(prog, xs))
+            values.update(runs[xs][prog.label])
+        rng = random.Random(0)
+        seen: set[tuple] = set()
         for _ in range(2000):  # interchanges can make new combinations
             base, src = rng.choice(inputs), rng.choice(inputs)
             for var in self.alignment:
-                out = _interchange_output(prog, var, base, src)
+                key = (base, var, repr(runs[src][var]))
+                if key in seen:  # the same interchange: the same output
+                    continue
+                seen.add(key)
+                out = output(prog, base, {var: runs[src][var]})
                 if out != UNDEFINED:
                     values.update(out)
         return tuple(sorted(values, key=repr))

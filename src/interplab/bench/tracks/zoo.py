@@ -15,11 +15,14 @@ the weights on those pairs under every ablation before any job uses it (a failur
 Each job also stores the organism's shape (``organism_shape`` artifact: depth, width, number of
 operations, constructs) so the report can show how the ranking changes with them.
 
-The ``zoo`` suite also holds :data:`TWINS`, SIIT-trained twins of five of those programs
-(:mod:`interplab.zoo.siit_generated`), scored like the circuits track's SIIT organisms (truth:
-the training alignment, verified by interchange on held-out pairs); their ``organism_shape``
-says ``kind: siit`` and names the compiled sibling (``program``), so a method's ranking on the
-twins and on their compiled siblings can be compared.
+The ``zoo`` suite also holds :data:`TWINS`, the shipped SIIT-trained twins of generated programs
+that verified (:mod:`interplab.zoo.twin_zoo`), scored like the circuits track's SIIT organisms:
+the designed truth is the training alignment, verified by interchange on held-out inputs; the
+per-ablation truth is used where it passes its single-edge check in the weights, and where it
+does not, the twin is scored against the designed truth alone (``edge_auroc`` omitted with the
+reason). Their ``organism_shape`` says ``kind: siit`` and names the compiled sibling
+(``program``), so a method's ranking on the twins and on their compiled siblings can be
+compared.
 
 The ``zoo`` suite is every organism × every circuit method (baselines included) × the three
 ablations; it is not in the quick or full suite (run it with ``interplab bench --suite zoo``,
@@ -34,6 +37,7 @@ from interplab.bench.tracks.circuits import score_job
 from interplab.compile.generate import split_inputs  # the one definition (re-exported here)
 from interplab.errors import ConfigError, unknown_name
 from interplab.zoo.contract import Organism
+from interplab.zoo.twin_shipped import shipped_rows
 
 #: the generator seed and number of organisms in the suite
 ZOO_SEED = 0
@@ -41,22 +45,30 @@ ABLATIONS = CIRCUITS.ablations
 METHODS = CIRCUITS.method_names()
 ZOO_COUNT = 210  # ≥ 200 scored even if a few organisms fail with a recorded error
 ORGANISMS = tuple(f"generated-{ZOO_SEED}-{i}" for i in range(ZOO_COUNT))
-#: SIIT-trained twins of the first five generated programs the twin rule admits
-#: (:func:`interplab.zoo.siit_generated.siit_generated_names`; a test checks this list against it):
-#: a method's ranking on these and on their compiled siblings (in ORGANISMS) can be compared
-TWINS = (
-    "siit-generated-0-5",
-    "siit-generated-0-18",
-    "siit-generated-0-20",
-    "siit-generated-0-22",
-    "siit-generated-0-33",
-)
+#: the SIIT-trained twins shipped with interplab that verified (:mod:`interplab.zoo.twin_zoo`:
+#: the first programs of seed 0 the twin rule admits, each trained and verified on held-out
+#: inputs; the failed attempts stay in the manifest with their numbers): a method's ranking on
+#: these and on their compiled siblings (in ORGANISMS) can be compared
+TWINS = tuple(n for n, r in sorted(shipped_rows().items()) if r.get("verified"))
 #: edge pruning trains a mask per organism and ablation (5-30 s a job): over the zoo's 645 jobs
 #: that is hours, so the zoo suite leaves it out; a spec file can still ask for it
 SUITE_METHODS = tuple(m for m in METHODS if m != "edge_pruning")
+#: compiled weights perturbed and fine-tuned back (:mod:`interplab.zoo.perturbed`): the first 20
+#: programs of seed 0 its rule admits (a test checks this list against
+#: :func:`~interplab.zoo.perturbed.perturbed_names`); one that fails to build or whose every
+#: per-ablation truth is refused is a failed job with its reason, never dropped from the list
+PERTURBED = tuple(
+    f"perturbed-0-{i}"
+    for i in (1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 15, 16, 17, 18, 19, 20, 22, 23, 24)
+)
+#: the twins' compiled siblings that are not among ORGANISMS (scored too, so every twin is
+#: compared with its own sibling)
+SIBLINGS = tuple(
+    s for s in dict.fromkeys(shipped_rows()[t]["sibling"] for t in TWINS) if s not in set(ORGANISMS)
+)
 SUITES = {
     "zoo": {
-        "organisms": list(ORGANISMS) + list(TWINS),
+        "organisms": list(ORGANISMS) + list(SIBLINGS) + list(TWINS) + list(PERTURBED),
         "methods": list(SUITE_METHODS),
         "ablations": list(ABLATIONS),
     }
@@ -66,6 +78,8 @@ __all__ = [
     "ABLATIONS",
     "METHODS",
     "ORGANISMS",
+    "PERTURBED",
+    "SIBLINGS",
     "SUITES",
     "TRACK",
     "TWINS",
@@ -94,11 +108,13 @@ def load(organism: str, seed: int = 0) -> Organism:
 
 
 def run_job(job: Job) -> JobOutput:
+    from interplab.zoo import perturbed
     from interplab.zoo.generated import load_generated
     from interplab.zoo.siit_generated import resolve, sibling
 
     twin = resolve(job.organism) is not None
-    if not twin and job.organism not in ORGANISMS and not job.organism.startswith("generated-"):
+    noisy = perturbed.resolve(job.organism) is not None
+    if not (twin or noisy) and not job.organism.startswith("generated-"):
         raise unknown_name("zoo-track organism", job.organism, ORGANISMS[:5] + TWINS + ("...",))
     if job.method not in METHODS:
         raise unknown_name("zoo-track method", job.method, METHODS)
@@ -106,7 +122,13 @@ def run_job(job: Job) -> JobOutput:
         raise ConfigError(f"the zoo track needs an ablation in {ABLATIONS}, got {job.ablation!r}")
     # a twin is an SIIT organism (truth: its alignment, verified by interchange), loaded the same way
     output = score_job(job, load(job.organism, job.seed))
-    program = sibling(job.organism) if twin else job.organism
+    program = (
+        sibling(job.organism)
+        if twin
+        else perturbed.sibling(job.organism)
+        if noisy
+        else job.organism
+    )
     c = load_generated(program).spec.candidate
     output.artifacts["organism_shape"] = {
         "depth": c.depth,
@@ -115,7 +137,7 @@ def run_job(job: Job) -> JobOutput:
         "constructs": list(c.constructs),
         "vocab": len(c.vocab),
         "max_len": c.max_len,
-        "kind": "siit" if twin else "compiled",
+        "kind": "siit" if twin else "perturbed" if noisy else "compiled",
         "program": program,
     }
     return output
@@ -125,7 +147,7 @@ TRACK = module_track(
     globals(),
     name="zoo",
     families=CIRCUITS.families,
-    organisms=ORGANISMS + TWINS,
+    organisms=ORGANISMS + SIBLINGS + TWINS + PERTURBED,
     metrics=CIRCUITS.metrics,
     section="interplab.report.zoo:section",
     leaderboard=False,  # 200 organisms: ranked in its own section, not one table row each
