@@ -166,6 +166,8 @@ def _auroc_rows(scores: Any, org: Organism, ablation: str) -> tuple[list[Row], d
                 f"the {ablation} truth was refused by its check in the weights ({why})"
             )
         truth = designed
+    if truth is None:
+        raise ConfigError(f"{org.name} has no {ablation} truth and no designed truth to score")
 
     def both_classes(edges: set) -> bool:
         return bool(edges & scored) and bool(scored - edges)
