@@ -445,8 +445,15 @@ def _load_entry(
                 f"Train longer (SIITSpec.steps={spec.steps}) or try another seed."
             )
         write_organism(directory, spec, seed, model, report, min_iia)
+    return organism_of(spec, model, report)
+
+
+def organism_of(
+    spec: SIITSpec, model: HookedTransformer, report: Mapping[str, Any]
+) -> SIITOrganism:
+    """The SIITOrganism of a trained (or loaded) ``model`` for ``spec`` with its verification."""
     return SIITOrganism(
-        name,
+        spec.name,
         spec,
         model,
         spec.program(),

@@ -74,7 +74,7 @@ def load_shipped(name: str, seed: int, spec: Any, min_iia: float, root: Path | N
     ≥ ``min_iia`` on :data:`QUICK_PAIRS` held-out pairs) fails."""
     from interplab.errors import WeightsError
     from interplab.models.io import load_model
-    from interplab.zoo.siit import SIITOrganism, fingerprint, heldout_check, true_circuit
+    from interplab.zoo.siit import fingerprint, heldout_check, organism_of
 
     root = root or SHIPPED
     row = shipped_rows(root).get(name)
@@ -114,15 +114,7 @@ def load_shipped(name: str, seed: int, spec: Any, min_iia: float, root: Path | N
     _into_cache(directory, row)
     truth = json.loads((directory / "siit_ground_truth.json").read_text("utf-8"))
     report = {**truth["verification"], "quick_recheck": check, "shipped": True}
-    return SIITOrganism(
-        name,
-        spec,
-        model,
-        spec.program(),
-        true_circuit(spec, model.cfg),
-        spec.output_values(),
-        report,
-    )
+    return organism_of(spec, model, report)
 
 
 def _into_cache(directory: Path, row: dict[str, Any]) -> None:
