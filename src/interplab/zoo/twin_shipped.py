@@ -8,6 +8,7 @@ The training side (which writes these files) is :mod:`interplab.zoo.twin_zoo`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,10 +38,20 @@ def _fmt(iia: dict[str, float]) -> str:
 
 
 def shipped_manifest(root: Path | None = None) -> dict[str, Any]:
-    """The shipped manifest ({} when none is shipped). Plain JSON: no torch."""
+    """The shipped manifest ({} when none is shipped). Plain JSON: no torch. Parsed once per
+    file version (the zoo asks for it once per listed twin)."""
     path = (root or SHIPPED) / MANIFEST
     try:
-        data = json.loads(path.read_text("utf-8"))
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _parsed(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, stamp: int) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
