@@ -49,7 +49,10 @@ def _first_of(family: str) -> str | None:
         (
             r["name"]
             for r in _zoo_rows()
-            if r["family"] == family and r["truth"] != "none" and usable(r["name"])
+            if r["family"] == family
+            and r["truth"] != "none"
+            and r["verified"] is not False  # e.g. a shipped twin that failed its verification
+            and usable(r["name"])
         ),
         None,
     )
@@ -73,7 +76,11 @@ def test_a_compiled_organism_comes_under_the_contract_verified():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", [m for m in FAMILIES if not m.endswith("generated")])
+@pytest.mark.parametrize(
+    # the families resolved by name that list nothing (the shipped SIIT twins are listed)
+    "module",
+    [m for m in FAMILIES if m not in ("interplab.zoo.generated", "interplab.zoo.perturbed")],
+)
 def test_one_organism_of_every_family_loads_through_the_one_loader(module):
     rows = {r["name"]: r for r in _zoo_rows()}
     name = _first_of(module.rsplit(".", 1)[-1])
