@@ -18,7 +18,7 @@ swap the other), compiled in ≤ :data:`MAX_LAYERS` layers, and ≥ :data:`MIN_I
 length (so that there are held-out pairs for verification and for the truth).
 :func:`siit_generated_names` lists the first ``k`` eligible programs by index. A twin that does
 not verify (IIA or task accuracy < 0.95 on held-out pairs) raises
-:class:`~interplab.zoo.siit.VerificationError` with the numbers; :func:`train_twins` reports it
+:class:`~interplab.zoo.siit.VerificationError` with the numbers; :func:`interplab.zoo.twin_zoo.train_zoo` records it
 as a failure with that reason.
 
     from interplab.zoo.siit_generated import load_twin, siit_generated_names
@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable
 from typing import Any, cast
 
 from interplab.compile.generate import DRAW_VERSION
 from interplab.core.circuit import Node
 from interplab.core.sites import Component
-from interplab.errors import ConfigError, InterplabError
+from interplab.errors import ConfigError
 from interplab.zoo.generated import parse_seed_index
 from interplab.zoo.registry import ZooEntry
 from interplab.zoo.siit import SIITOrganism, SIITSpec, VerificationError, load_spec
@@ -205,32 +204,6 @@ def load_twin(
         raise
 
 
-def train_twins(seed: int = 0, k: int = 5) -> list[dict[str, Any]]:
-    """Train (or load) the first ``k`` twins of ``seed``; one row each, with the held-out IIA,
-    task accuracy and training seconds, or ``error`` with the reason it failed."""
-    rows = []
-    for name in siit_generated_names(seed, k):
-        start = time.perf_counter()
-        try:
-            org = load_twin(name)
-        except (VerificationError, InterplabError) as exc:
-            rows.append(
-                {"name": name, "error": str(exc), "seconds": round(time.perf_counter() - start, 2)}
-            )
-            continue
-        v = org.verification
-        rows.append(
-            {
-                "name": name,
-                "iia": v["iia"],
-                "task_accuracy": v["task_accuracy"],
-                "train_seconds": v.get("train_seconds"),
-                "train_cpu_seconds": v.get("train_cpu_seconds"),
-            }
-        )
-    return rows
-
-
 def _entry(name: str) -> ZooEntry:
     from interplab.zoo.twin_shipped import shipped_rows
 
@@ -282,5 +255,4 @@ __all__ = [
     "sibling",
     "siit_generated_names",
     "spec_for",
-    "train_twins",
 ]
