@@ -159,6 +159,11 @@ TRAINED_KINDS = {
     "siit": "SIIT-trained twins",
     "perturbed": "compiled weights perturbed and fine-tuned back",
 }
+#: what is left unscored, per trained kind (the report's wording)
+_UNVERIFIED = {
+    "siit": "A twin that failed its verification",
+    "perturbed": "A perturbed organism that missed its held-out accuracy or whose truth was refused",
+}
 TRUTHS = {"edge_auroc": "per-ablation truth", "edge_auroc_designed": "designed truth"}
 
 
@@ -215,8 +220,8 @@ def _twins(store: ResultsStore) -> str:
             f"<h3>{escape(title)} beside their compiled siblings</h3><p class='muted'>The same "
             "programs, trained and compiled: mean edge AUROC over organisms with a 95% bootstrap "
             "interval, against the per-ablation truth where its single-edge check in the weights "
-            "passed and against the designed truth. A twin that failed its verification is not "
-            "scored (see `interplab zoo`).</p>"
+            f"passed and against the designed truth. {_UNVERIFIED[kind]} is not scored (see "
+            "`interplab zoo`).</p>"
             f"<div class='scroll'><table><tr><th class='name'>method</th>{head}</tr>"
             f"{''.join(body)}</table></div>"
             + "".join(f"<p class='note'>{escape(n)}</p>" for n in notes)
