@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from interplab.bench.spec import parse_spec
 from interplab.cli.main import app
 from interplab.errors import ConfigError
 from tests.bench import sleep_track
+from tests.dask_cluster import dask_cluster, free_port
 
 pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +30,6 @@ def sleep(monkeypatch):
     monkeypatch.setitem(tracks.TRACK_MODULES, "sleep", "tests.bench.sleep_track")
     monkeypatch.setenv("SLEEP_TRACK_SECONDS", "0.15")
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rows(out: Path) -> list:
@@ -54,7 +46,7 @@ def test_a_malformed_cluster_is_a_config_error(sleep, tmp_path, cluster):
 
 
 def test_an_unreachable_scheduler_fails_within_seconds(sleep, tmp_path):
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     result = CliRunner().invoke(
         app,
@@ -94,48 +86,7 @@ def test_real_scheduler_survives_a_killed_worker(sleep, tmp_path):
     results arrive; every job is recorded exactly once and the rows equal the serial run's."""
     spec = parse_spec(sleep_track.spec_text(12))
     run_bench(spec, tmp_path / "serial", progress=False)
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    bindir = Path(sys.executable).parent
-    env = dict(os.environ)
-    procs = [
-        subprocess.Popen(
-            [
-                str(bindir / "dask"),
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-dashboard",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    ]
-    try:
-        _wait_for_port(port)
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        str(bindir / "dask"),
-                        "worker",
-                        address,
-                        "--nthreads",
-                        "1",
-                        "--no-nanny",
-                        "--no-dashboard",
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
-        _wait_for_workers(address, 2)
+    with dask_cluster(2) as (address, procs):
         recorded: list[str] = []
         victim = procs[1]
 
@@ -153,25 +104,3 @@ def test_real_scheduler_survives_a_killed_worker(sleep, tmp_path):
         )
         assert summary.done == len(spec.jobs()) and summary.failed == 0
         assert _rows(tmp_path / "dask") == _rows(tmp_path / "serial")
-    finally:
-        for p in procs:  # the processes this test started, each in its own session
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=30)
-
-
-def _wait_for_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"the scheduler did not listen on {port}")
-
-
-def _wait_for_workers(address: str, n: int, timeout: float = 90) -> None:
-    from distributed import Client
-
-    with Client(address, timeout=30) as client:
-        client.wait_for_workers(n, timeout=timeout)

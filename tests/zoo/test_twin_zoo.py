@@ -140,31 +140,10 @@ def test_training_on_a_real_scheduler_survives_a_killed_worker(tmp_path):
 
     pytest.importorskip("distributed")
     from interplab.bench.dask_runner import calls_submitter
-    from tests.bench.test_dask import _free_port, _wait_for_port, _wait_for_workers
+    from tests.dask_cluster import dask_cluster
 
     names = tz.attempted_names(0, 3)
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(Path(sys.executable).parent / "dask")
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs = [
-        subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            start_new_session=True,
-            **quiet,
-        )
-    ]
-    try:
-        _wait_for_port(port)
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
-                    start_new_session=True,
-                    **quiet,
-                )
-            )
-        _wait_for_workers(address, 2)
+    with dask_cluster(2) as (address, procs):
         submit, close = calls_submitter(address, 2)
         seen: list[str] = []
 
@@ -184,11 +163,6 @@ def test_training_on_a_real_scheduler_survives_a_killed_worker(tmp_path):
             if r["verified"]:
                 data = (tmp_path / r["name"] / "model.safetensors").read_bytes()
                 assert hashlib.sha256(data).hexdigest() == r["sha256"]["model.safetensors"]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=30)
 
 
 @pytest.mark.slow
