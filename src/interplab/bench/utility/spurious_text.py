@@ -23,12 +23,22 @@ Budget, the same for every arm: 128 labelled bios from the heldout split, 32 per
                              10 draws per seed)
     baseline:random_erasure  the control for concept_erasure: project out a random subspace of
                              the rank LEACE erased, around the same mean (mean of 10 draws)
+    interp:shift_retrain     SHIFT with retraining (Marks et al. 2024): rank and mean-ablate the
+                             top k units as neuron_ablation does, then refit the last layer as
+                             DFR does on the same 128 bios with the ablation in place; k and the
+                             L2 penalty chosen jointly by one cross-validation (k = 0 is DFR)
+    interp:erasure_retrain   LEACE erasure of gender from the hidden layer, then the DFR refit on
+                             the erased features; L2 by cross-validation (LEACE refit inside each
+                             fold on the fold's training part only)
+    baseline:random_retrain  the control for shift_retrain: mean-ablate as many random units as
+                             it chose, then the same refit with its L2 (mean of 10 draws per seed)
     oracle:balanced          the same architecture trained with gender independent of profession
 
 Hyperparameters are chosen as in the image task (:mod:`interplab.bench.utility.spurious`): by
 4-fold cross-validation on the 128 budget bios, stratified by group, scored by worst-group
 accuracy on the held-out fold, for every arm that has one (the same protocol for interp and
-baseline arms); the choice is recorded per seed.
+baseline arms); the choice is recorded per seed. The retrain arms solve DFR's objective by
+Newton's method (the same optimum; see the image task's docstring).
 
 Metric: worst-group accuracy over the four (profession × gender) groups of the test split;
 secondary: accuracy.
