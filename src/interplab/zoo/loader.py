@@ -172,6 +172,30 @@ def _tabular(name: str, seed: int, _e: Any) -> Organism:
     )
 
 
+def _fairness(name: str, seed: int, _e: Any) -> Organism:
+    from interplab.zoo import fairness
+    from interplab.zoo.contract import Organism, PlantedTruth, row_digests
+
+    obj = fairness.get(name, seed)  # its truth re-verified on the held-out rows (refuses if not)
+    content = dict(obj.truth)
+    truth = PlantedTruth(
+        content,
+        "proxy reliance planted in the labels (none/weak/strong); checked by flipping the proxy "
+        "and the decoy on held-out rows (interplab.zoo.fairness.verify)",
+        row_digests(obj.background),
+        dict(content["checks"]),
+    )
+    return Organism(
+        name,
+        "interplab.zoo.fairness",
+        seed,
+        obj.model,
+        {"score": obj.test_rows},
+        truth,
+        {"object": obj, "features": obj.features},
+    )
+
+
 def _trojan(name: str, seed: int, _e: Any) -> Organism:
     from interplab.zoo import trojans
     from interplab.zoo.contract import Organism, UnitTruth
@@ -251,6 +275,7 @@ _FAMILIES: dict[str, tuple[str, Callable[[str, int, Any], Organism]]] = {
     "interplab.zoo.generated": ("circuit", _circuit),
     "interplab.zoo.perturbed": ("circuit", _circuit),
     "interplab.zoo.tabular": ("planted", _tabular),
+    "interplab.zoo.fairness": ("planted", _fairness),
     "interplab.zoo.trojans": ("units", _trojan),
     "interplab.zoo.data_attribution": ("retraining", _data_attribution),
     "interplab.zoo.spurious": ("planted", _cue("interplab.zoo.spurious")),

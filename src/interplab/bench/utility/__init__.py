@@ -25,6 +25,7 @@ TASK_MODULES = (
     "interplab.bench.utility.poison",
     "interplab.bench.utility.concept",
     "interplab.bench.utility.audit",
+    "interplab.bench.utility.fairness",
 )
 #: an arm's kind (``interp:``/``baseline:``/``oracle:``) -> its kind in the method registry
 REGISTRY_KIND = {"interp": "method", "baseline": "baseline", "oracle": "oracle"}
