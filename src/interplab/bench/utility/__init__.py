@@ -26,6 +26,7 @@ TASK_MODULES = (
     "interplab.bench.utility.concept",
     "interplab.bench.utility.audit",
     "interplab.bench.utility.fairness",
+    "interplab.bench.utility.audit_content",
 )
 #: an arm's kind (``interp:``/``baseline:``/``oracle:``) -> its kind in the method registry
 REGISTRY_KIND = {"interp": "method", "baseline": "baseline", "oracle": "oracle"}

@@ -2,8 +2,10 @@
 
 :class:`QueryProxy` wraps a compiled model and counts queries. **One query is one model forward
 pass on one input**, whatever is read from it: its outputs (:meth:`QueryProxy.query`, black box)
-or its outputs and internal activations (:meth:`QueryProxy.inspect`, white box). A backward pass
-(gradient) would count as one query too. A call that would take the count past the budget raises
+or its outputs and internal activations (:meth:`QueryProxy.inspect`, white box). Gradients of
+that same pass (:meth:`QueryProxy.attribute`, a backward pass on the input just run) are part of
+its query: they run no new input, and are a function of the weights (free) and that pass's
+activations. Any further run of the model, on another input or on edited activations, is a query. A call that would take the count past the budget raises
 :class:`QueryBudgetExceeded` *before* the model runs, so no auditor can spend more than it has.
 Reading the weights themselves runs no input and costs nothing (no auditor here does it).
 """
@@ -62,6 +64,30 @@ class QueryProxy:
             logits, cache = m.run_with_cache(m.encode([list(xs)]), sites=sites)
         patterns = {layer: cache[s][0].detach().clone() for layer, s in enumerate(sites)}
         return m.decode(logits)[0], patterns
+
+    def attribute(self, xs: Sequence[Any]) -> tuple[list[Any], torch.Tensor]:
+        """One query: the outputs on ``xs`` and gradient x input attributions
+        ``[output position, input position]``: for each output position, the gradient of its
+        largest logit with respect to the residual stream entering layer 0 (token + position
+        embedding), dotted with that residual, at each input position (BOS dropped)."""
+        self._spend(1)
+        m = self._model
+        site = Site(Component.RESID_PRE, 0)
+        held: dict[str, torch.Tensor] = {}
+
+        def keep(value: torch.Tensor) -> torch.Tensor:
+            value = value.detach().requires_grad_(True)
+            held["x"] = value
+            return value
+
+        with torch.enable_grad(), m.hooks({site: keep}):
+            logits = m.run(m.encode([list(xs)]))
+        n = len(xs)
+        rows = []
+        for i in range(1, n + 1):
+            (grad,) = torch.autograd.grad(logits[0, i].max(), held["x"], retain_graph=i < n)
+            rows.append((grad[0] * held["x"][0]).sum(-1)[1:].detach())
+        return m.decode(logits.detach())[0], torch.stack(rows)
 
 
 __all__ = ["QueryBudgetExceeded", "QueryProxy"]

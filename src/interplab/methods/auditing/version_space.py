@@ -9,6 +9,14 @@ pool of candidate inputs, the one whose predicted outcomes split the surviving w
 (smallest expected surviving weight, the sum over outcome cells of the squared cell weight):
 the standard greedy active-learning query. :meth:`VersionSpace.statement` names the heaviest
 survivor (ties broken by the seed), or the member with the fewest wrong outputs when none survives.
+
+Families: a :class:`~interplab.compile.hidden_rules.RuleFamily` (a member fires when ``x_p = a``)
+or any family with the member-array protocol of
+:class:`~interplab.compile.content_rules.ContentRuleFamily`: ``member_arrays()`` (index arrays
+``a``, ``b``, ``q``, ``c`` per member of ``rules``) and a vectorised ``fires(x_codes, arrays)``.
+Either way a member predicts the base outputs except ``c`` at ``q`` where it fires; ``a``/``b``
+are each member's trigger tokens (``b = a`` for one-token triggers) and ``p`` its trigger
+position (``None`` for families without one).
 """
 
 from __future__ import annotations
@@ -19,14 +27,22 @@ from typing import Any
 
 import numpy as np
 
-from interplab.compile.hidden_rules import HiddenRule, RuleFamily
+from interplab.compile.hidden_rules import RuleFamily
 
 
 class VersionSpace:
-    def __init__(self, family: RuleFamily, weights: np.ndarray | None = None):
+    def __init__(self, family: Any, weights: np.ndarray | None = None):
         self.family = family
         self.rules = family.rules
-        self.a, self.p, self.q, self.c = family.rule_arrays()
+        self._arrays: dict[str, np.ndarray] | None = None
+        self.p: np.ndarray | None
+        if isinstance(family, RuleFamily):
+            self.a, self.p, self.q, self.c = family.rule_arrays()
+            self.b = self.a
+        else:
+            self._arrays = family.member_arrays()
+            self.a, self.b = self._arrays["a"], self._arrays["b"]
+            self.q, self.c, self.p = self._arrays["q"], self._arrays["c"], None
         self._tok = {v: i for i, v in enumerate(family.vocab)}
         self._out = {v: i for i, v in enumerate(family.outputs)}
         self.alive = np.ones(len(self.rules), dtype=bool)
@@ -41,13 +57,19 @@ class VersionSpace:
         b = np.array([self._out.get(v, -1) for v in self.family.base_outputs(xs)])
         return x, b
 
+    def _fires(self, x: np.ndarray) -> np.ndarray:
+        """Per member: whether its trigger holds on the input with token indices ``x``."""
+        if self._arrays is None:
+            return x[self.p] == self.a
+        return self.family.fires(x, self._arrays)
+
     def observe(self, xs: Sequence[Any], ys: Sequence[Any]) -> None:
         x, b = self._codes(xs)
         y = np.array([self._out.get(v, -1) if v is not None else -1 for v in ys])
         off = y != b
         if off.any():
             self.last_deviation = list(xs)
-        expected = np.where(x[self.p] == self.a, self.c, b[self.q])
+        expected = np.where(self._fires(x), self.c, b[self.q])
         wrong = (off.sum() - off[self.q]) + (y[self.q] != expected)
         self.errors += wrong
         self.alive &= wrong == 0
@@ -56,7 +78,7 @@ class VersionSpace:
     def outcomes(self, xs: Sequence[Any]) -> np.ndarray:
         """Per member: -1 if it predicts the base outputs on ``xs``, else the code of (q, c)."""
         x, b = self._codes(xs)
-        fires = (x[self.p] == self.a) & (b[self.q] != self.c)
+        fires = self._fires(x) & (b[self.q] != self.c)
         return np.where(fires, self.q * len(self.family.outputs) + self.c, -1)
 
     def best_query(self, candidates: Sequence[Sequence[Any]]) -> int:
@@ -73,7 +95,7 @@ class VersionSpace:
     def n_alive(self) -> int:
         return int(self.alive.sum())
 
-    def statement(self, rng: random.Random) -> HiddenRule:
+    def statement(self, rng: random.Random) -> Any:
         if self.alive.any():
             score = np.where(self.alive, self.weights, -np.inf)
         else:
