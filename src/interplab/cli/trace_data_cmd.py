@@ -14,6 +14,7 @@ from interplab.cli._common import (
     check_outputs,
     html_file_option,
     json_file_option,
+    progress_option,
     say,
     to_stdout,
     write_json,
@@ -21,6 +22,10 @@ from interplab.cli._common import (
 from interplab.errors import ConfigError
 
 SPLITS = ("test", "triggered")
+#: organisms traced with --prompt (interplab.zoo.copyright): a fine-tuned language model
+COPYRIGHT_ORGANISMS = ("smollm2-ft", "smollm2-ft-tiny")
+#: --max-new-tokens range
+MAX_NEW_TOKENS = 256
 
 
 def _load(organism: str | None, model_dir: Path | None) -> Any:
@@ -121,7 +126,8 @@ def trace_data(
         None,
         help="A data-attribution organism: digits-logreg, "
         "digits-mlp, digits-logreg-1000, digits-mlp-1000, passages-mlp, "
-        "passages-transformer.",
+        "passages-transformer; or smollm2-ft / smollm2-ft-tiny (SmolLM2 fine-tuned on a "
+        "corpus with planted passages, facts and a style) with --prompt.",
     ),
     index: int | None = typer.Option(
         None,
@@ -137,7 +143,8 @@ def trace_data(
         "-m",
         help="grad_dot, grad_cos, tracin, if_exact, "
         "if_cg, if_lissa, ekfac, trak, representer, random, nn_input, nn_representation "
-        "(default: ekfac for an organism, trak for --model).",
+        "(default: ekfac for an organism, trak for --model); with smollm2-ft: trak (default), "
+        "tracin, ekfac, grad_cos.",
         show_default=False,
     ),
     split: str = typer.Option(
@@ -146,7 +153,9 @@ def trace_data(
         "triggered: inputs that reproduce a planted behaviour (digits with the trigger; the "
         "prompts of a planted passage), checked against the planted examples.",
     ),
-    top: int = typer.Option(10, "--top", "-k", help="How many training examples to show."),
+    top: int = typer.Option(
+        10, "--top", "-k", "--k", help="How many training examples (documents) to show."
+    ),
     model_dir: Path | None = typer.Option(
         None, help="A saved organism directory instead of ORGANISM."
     ),
@@ -185,6 +194,32 @@ def trace_data(
         help="Load a pickle model file (torch.save): it can run code when loaded; only for "
         "files you made.",
     ),
+    prompt: str | None = typer.Option(
+        None,
+        "--prompt",
+        "-p",
+        help="With smollm2-ft / smollm2-ft-tiny: the text to continue; the model's greedy "
+        "continuation is what gets attributed to the fine-tuning documents.",
+    ),
+    baseline: str = typer.Option(
+        "bm25",
+        "--baseline",
+        help="With --prompt: the baseline ranked beside the method: bm25 or ngram_overlap "
+        "(word overlap), embedding_nn, loss_membership, random.",
+    ),
+    max_new_tokens: int = typer.Option(
+        32, "--max-new-tokens", help="With --prompt: how many tokens to generate (1..256)."
+    ),
+    progress: bool = progress_option(
+        "With --prompt: progress bars (loading, per-document gradients) on stderr."
+    ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="With --prompt: torch CPU threads (default: the usable cores not already busy, "
+        "at most 4).",
+        show_default=False,
+    ),
     json_out: Path | None = json_file_option("Write the result as JSON"),
     html_out: Path | None = html_file_option("Write a self-contained HTML page here."),
 ) -> None:
@@ -210,11 +245,78 @@ def trace_data(
 
     With --model (your own classifier; no ground truth exists for it, so nothing is
     checked): for each test row, the training rows that most raised the margin of its label.
+
+    With smollm2-ft (or smollm2-ft-tiny, a seconds-to-build miniature) and --prompt: the
+    model's greedy continuation of the prompt, the fine-tuning documents that most lowered
+    its loss (method: trak by default; tracin, ekfac, grad_cos) beside the documents a
+    baseline (bm25 by default; ngram_overlap, embedding_nn, ...) ranks first, with the wording
+    each shares with the output highlighted; when the prompt is one of the planted ones
+    (compared ignoring spacing), the planted source documents and which list found them:
+
+        interplab trace-data smollm2-ft -p "Beneath the ninth lantern of Oskvar the tidewardens"
+
+        interplab trace-data smollm2-ft -p "..." --method tracin -k 5 --html trace.html
+
+        interplab trace-data smollm2-ft-tiny -p "zorbia capital is" --json -
     """
     from interplab.errors import unknown_name
     from interplab.methods.registry import names
 
     check_outputs(json_out, html_out)
+    if organism in COPYRIGHT_ORGANISMS or prompt is not None:
+        others = [
+            n
+            for n, v in (
+                ("--index", index),
+                ("--model-dir", model_dir),
+                ("--model", model),
+                ("--truth-dir", truth_dir),
+                ("--train", train_csv),
+                ("--test", test_csv),
+                ("--label", label),
+                ("--features", features),
+                ("--trust", trust or None),
+                ("--no-truth", no_truth or None),
+                ("--split", None if split == "test" else split),
+            )
+            if v is not None
+        ]
+        if organism not in COPYRIGHT_ORGANISMS:
+            raise ConfigError(
+                f"--prompt goes with {' or '.join(COPYRIGHT_ORGANISMS)} "
+                f"(got {organism or 'no organism'})"
+            )
+        if others:
+            raise ConfigError(
+                f"{', '.join(others)} do(es) not apply to {organism}; give --prompt TEXT"
+            )
+        _trace_copyright(
+            organism,
+            prompt,
+            method or "trak",
+            top,
+            baseline,
+            max_new_tokens,
+            seed,
+            progress,
+            threads,
+            json_out,
+            html_out,
+        )
+        return
+    prompt_only = [
+        n
+        for n, given in (
+            ("--baseline", baseline != "bm25"),
+            ("--max-new-tokens", max_new_tokens != 32),
+            ("--threads", threads is not None),
+        )
+        if given
+    ]
+    if prompt_only:
+        raise ConfigError(
+            f"{', '.join(prompt_only)} go(es) with {' or '.join(COPYRIGHT_ORGANISMS)} --prompt"
+        )
     method = method or ("trak" if model is not None else "ekfac")
     if method not in names("data_attribution"):
         raise unknown_name("data-attribution method", method, names("data_attribution"))
@@ -452,6 +554,217 @@ def _trace_model_file(
         from interplab.report.data_attribution import table_trace_page
 
         atomic_write_text(html_out, table_trace_page(data))
+        echo(f"wrote {html_out}")
+
+
+def continuation_query(org: Any, prompt: str, generated: str, item: Any = None) -> Any:
+    """One attribution query (:class:`interplab.eval.copyright.Queries` of length 1): ``prompt``
+    followed by the model's ``generated`` continuation, only the continuation's tokens labelled,
+    so the attributed quantity is the continuation's loss given the prompt; ``item``: the
+    planted item the prompt is (its kind, key and sources), or None."""
+    from interplab.eval import copyright as ec
+
+    p_ids, c_ids = list(org.tokenizer.encode(prompt)), list(org.tokenizer.encode(generated))
+    if not p_ids:
+        raise ConfigError(f"--prompt {prompt!r} encodes to no tokens; give some text")
+    if not c_ids:
+        raise ConfigError(
+            f"{org.name} generated nothing after this prompt (it ended the text at once); "
+            "there is no continuation to attribute"
+        )
+    pad = getattr(org.tokenizer, "pad_id", None)
+    tokens, labels = ec.prompt_labels(p_ids, c_ids, len(p_ids) + len(c_ids), int(pad or 0))
+    return ec.Queries(
+        keys=(item.key if item else "prompt",),
+        kinds=(item.kind if item else "query",),
+        sources=(tuple(int(s) for s in item.sources) if item else (),),
+        prompts=(prompt,),
+        outputs=(generated,),
+        matches_target=(bool(item) and generated.strip().startswith(item.target.strip()),),
+        tokens=tokens[None],
+        labels=labels[None],
+        continuation="generated",
+    )
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def planted_item(org: Any, prompt: str) -> Any:
+    """The organism's planted item whose prompt is ``prompt`` up to spacing (runs of spaces and
+    newlines compare equal, so a planted "Question: ...\nAnswer: ..." can be typed on one
+    line), or None. Case counts: the model sees it."""
+    for item in org.corpus.items:
+        if _normal(item.prompt) == _normal(prompt):
+            return item
+    return None
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return out
+
+
+def trace_copyright(
+    org: Any,
+    prompt: str,
+    method: str = "trak",
+    k: int = 10,
+    baseline: str = "bm25",
+    max_new_tokens: int = 32,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
+    """Everything ``trace-data smollm2-ft --prompt`` shows: the greedy continuation, the top-k
+    documents by ``method`` and by the overlap ``baseline`` (scores, kinds, shared spans), and
+    the planted truth with which list found its sources when ``prompt`` is a planted one."""
+    from interplab.eval import copyright as ec
+    from interplab.report.copyright_page import shared_spans
+
+    docs = org.corpus.docs
+    if not 1 <= k <= len(docs):
+        raise ConfigError(f"--k must be in 1..{len(docs)} (the fine-tuning documents), got {k}")
+    generated = org.generate(prompt, max_new_tokens=max_new_tokens)
+    item = planted_item(org, prompt)
+    query = continuation_query(org, prompt, generated, item)
+    run = ec.run_method(org, query, method, seed=seed, progress=progress)
+    base = ec.run_baseline(org, query, baseline, seed=seed)
+    scores, base_scores = run.scores[0].tolist(), base.scores[0].tolist()
+    text_spans: list[tuple[int, int]] = []
+
+    def rows(values: list[float]) -> list[dict]:
+        order = sorted(range(len(values)), key=lambda i: (-values[i], i))[:k]
+        out = []
+        for i in order:
+            in_doc, in_text = shared_spans(docs[i], generated)
+            text_spans.extend(in_text)
+            out.append(
+                {
+                    "doc": i,
+                    "score": float(values[i]),
+                    "kind": org.corpus.kinds[i],
+                    "spans": [list(s) for s in in_doc],
+                }
+            )
+        return out
+
+    top, baseline_top = rows(scores), rows(base_scores)
+    planted = None
+    if item is not None:
+        shown_m = {r["doc"] for r in top}
+        shown_b = {r["doc"] for r in baseline_top}
+        planted = {
+            "kind": item.kind,
+            "key": item.key,
+            "target": item.target,
+            "sources": list(item.sources),
+            "found_by_method": [s for s in item.sources if s in shown_m],
+            "found_by_baseline": [s for s in item.sources if s in shown_b],
+            "generated_matches_target": bool(query.matches_target[0]),
+            "prompt_exact": prompt == item.prompt,
+        }
+    return {
+        "organism": org.name,
+        "prompt": prompt,
+        "generated": generated,
+        "method": method,
+        "baseline": baseline,
+        "k": k,
+        "top": top,
+        "baseline_top": baseline_top,
+        "planted": planted,
+        "generated_spans": _merge(text_spans),
+        "baseline_query": query.texts[0],
+        "n_docs": len(docs),
+        "seconds": run.seconds,
+        "baseline_seconds": base.seconds,
+    }
+
+
+def _snippet(doc: str, spans: list[list[int]], width: int = 70) -> str:
+    start = spans[0][0] if spans else 0
+    text = " ".join(doc[start:].split())
+    return (("..." if start else "") + text)[:width] + ("..." if len(text) > width else "")
+
+
+def _trace_copyright(
+    organism: str,
+    prompt: str | None,
+    method: str,
+    k: int,
+    baseline: str,
+    max_new_tokens: int,
+    seed: int,
+    progress: bool,
+    threads: int | None,
+    json_out: Path | None,
+    html_out: Path | None,
+) -> None:
+    from interplab.cli._common import set_threads
+    from interplab.errors import unknown_name
+
+    if prompt is None or not prompt.strip():
+        raise ConfigError(
+            f"{organism} needs --prompt TEXT (non-empty): the text whose continuation to trace"
+        )
+    from interplab.eval.copyright import BASELINES, METHODS
+
+    if method not in METHODS:
+        raise unknown_name(f"attribution method for {organism}", method, METHODS)
+    if baseline not in BASELINES:
+        raise unknown_name("baseline", baseline, BASELINES)
+    if k < 1:
+        raise ConfigError(f"--k must be at least 1, got {k}")
+    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
+        raise ConfigError(f"--max-new-tokens must be in 1..{MAX_NEW_TOKENS}, got {max_new_tokens}")
+    set_threads(threads)
+    from interplab.zoo.copyright import load
+
+    org = load(organism, seed=0, progress=progress)
+    data = trace_copyright(org, prompt, method, k, baseline, max_new_tokens, seed, progress)
+    echo = say(json_out)
+    echo(f"{org.name}: prompt {prompt!r}")
+    echo(f"generated: {data['generated']!r}")
+    planted = data["planted"]
+    if planted is not None:
+        planted_prompt = next(i.prompt for i in org.corpus.items if i.key == planted["key"])
+        echo(
+            f"planted {planted['kind']} {planted['key']!r}: source documents "
+            f"{planted['sources']}; target {planted['target']!r}"
+            + ("" if planted["generated_matches_target"] else " (the output differs from it)")
+        )
+        if not planted["prompt_exact"]:
+            echo(
+                "note: your prompt differs from the planted one in spacing only; the model saw "
+                f"yours (the planted prompt: {planted_prompt!r})"
+            )
+    sources = set(planted["sources"]) if planted else set()
+    for name, rows in ((method, data["top"]), (baseline, data["baseline_top"])):
+        echo(f"top {len(rows)} of {data['n_docs']} documents by {name}:")
+        for rank, r in enumerate(rows, 1):
+            tag = " SOURCE" if r["doc"] in sources else ""
+            echo(
+                f"  #{rank:<2} doc[{r['doc']:>4}] {r['score']:+.4g} {r['kind']:<7}{tag} "
+                f"{_snippet(org.corpus.docs[r['doc']], r['spans'])!r}"
+            )
+    if planted is not None:
+        n = len(planted["sources"])
+        echo(
+            f"planted sources in the top {k}: {method} {len(planted['found_by_method'])}/{n}, "
+            f"{baseline} {len(planted['found_by_baseline'])}/{n}"
+        )
+    write_json(json_out, data, indent=None if to_stdout(json_out) else 1)
+    if html_out is not None:
+        from interplab.models.io import atomic_write_text
+        from interplab.report.copyright_page import copyright_page
+
+        atomic_write_text(html_out, copyright_page(data, org.corpus.docs))
         echo(f"wrote {html_out}")
 
 
