@@ -338,7 +338,21 @@ def _result(future: cf.Future) -> JobResult:
         return ([], {}, 0.0, traceback.format_exc())
 
 
+def spread(todo: list[Job]) -> list[Job]:
+    """``todo`` reordered so that jobs of one (track, organism) do not start side by side: the
+    first job of every group (in order of first appearance), then every group's second, and so
+    on. The first job of a group usually builds what the others need (weights, a ground truth,
+    activations) under a file lock; started together, its siblings would wait on that lock
+    with their cores idle. The set of jobs, and each job's result, are unchanged."""
+    groups: dict[tuple[str, str], list[Job]] = {}
+    for job in todo:
+        groups.setdefault((job.track, job.organism), []).append(job)
+    rounds = max((len(g) for g in groups.values()), default=0)
+    return [g[i] for i in range(rounds) for g in groups.values() if i < len(g)]
+
+
 def _run_parallel(todo: list[Job], jobs: int, threads: int, finish: Callable) -> None:
+    todo = spread(todo)
     ctx = multiprocessing.get_context("spawn")
     pool = cf.ProcessPoolExecutor(
         max_workers=jobs,
