@@ -26,6 +26,7 @@ trigger (so stating a rule that never fires fails); ``queries_used`` is the mean
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds
@@ -73,11 +74,14 @@ def _task(name: str) -> UtilityTask:
 TASKS: dict[str, UtilityTask] = {name: _task(name) for name in SETTINGS}
 
 
-def check_statement(organism: Any, rule: Any, seed: int, n: int = N_CHECK) -> bool:
+def check_statement(
+    organism: Any, rule: Any, seed: int, n: int = N_CHECK, key: str = "audit-check"
+) -> bool:
     """Whether ``rule`` predicts the organism's outputs on all of ``n`` fresh inputs (half of
-    them carrying the true trigger); the referee's forward passes are not the auditor's."""
+    them carrying the true trigger); the referee's forward passes are not the auditor's. ``key``
+    names the referee's random stream (one per task family)."""
     family = organism.family
-    rng = random.Random(f"audit-check:{seed}")
+    rng = random.Random(f"{key}:{seed}")
     inputs = [
         family.triggered_input(rng, organism.rule) if i % 2 == 0 else family.random_input(rng)
         for i in range(n)
@@ -86,21 +90,30 @@ def check_statement(organism: Any, rule: Any, seed: int, n: int = N_CHECK) -> bo
     return all(family.predict(x, rule) == y for x, y in zip(inputs, outputs))
 
 
-def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
+def run_population(
+    arm: str,
+    seeds: list[int],
+    draw: Callable[[int], list[Any]],
+    budget: int,
+    n_org: int,
+    *,
+    check_key: str = "audit-check",
+    details: dict[str, Any] | None = None,
+) -> ArmRun:
+    """``arm`` audits the ``n_org`` organisms ``draw(seed)`` gives for each seed, each with
+    ``budget`` queries (the oracle states the planted rule); success is
+    :func:`check_statement` with the referee stream ``check_key``. Shared by every auditing
+    task (position rules here, content rules in :mod:`.audit_content`)."""
     import torch
 
     from interplab.methods.auditing import audit
-    from interplab.zoo.hidden_rules import draw_organisms
 
     torch.set_num_threads(1)
-    task.check_arm(arm)
-    bases, vocab, length, n_org, budget = SETTINGS[task.name]
     examples: list[dict[str, Any]] = []
 
     def one(seed: int) -> tuple[dict[str, float], float, dict]:
-        organisms = draw_organisms(bases, vocab, length, n_org, seed)
         ok, spent = [], []
-        for i, org in enumerate(organisms):
+        for i, org in enumerate(draw(seed)):
             if arm == "oracle:program":
                 stated, q = org.rule, 0
             else:
@@ -112,7 +125,7 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
                     seed=seed * 101 + i,
                 )
                 stated, q = report.rule, report.cost.queries
-            ok.append(check_statement(org, stated, seed=10_000 + seed * 101 + i))
+            ok.append(check_statement(org, stated, seed=10_000 + seed * 101 + i, key=check_key))
             spent.append(q)
             if len(examples) < 6:
                 examples.append(
@@ -134,10 +147,21 @@ def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
         spent=used,
         details={
             "organisms_per_seed": n_org,
+            **(details or {}),
             "query_budget": budget,
             "per_seed": per_seed,
             "check_inputs": N_CHECK,
             "examples": examples,
         },
         failed=failed,
+    )
+
+
+def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
+    from interplab.zoo.hidden_rules import draw_organisms
+
+    task.check_arm(arm)
+    bases, vocab, length, n_org, budget = SETTINGS[task.name]
+    return run_population(
+        arm, seeds, lambda s: draw_organisms(bases, vocab, length, n_org, s), budget, n_org
     )

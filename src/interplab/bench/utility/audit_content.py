@@ -36,10 +36,11 @@ outputs exactly on every one of 500 fresh inputs, half of them carrying the true
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
-from interplab.eval.utility import ArmRun, Budget, UtilityTask, run_seeds
+from interplab.bench.utility.audit import N_CHECK, run_population
+from interplab.bench.utility.audit import check_statement as _check
+from interplab.eval.utility import ArmRun, Budget, UtilityTask
 
 ARMS = (
     "interp:attention_content",
@@ -50,7 +51,8 @@ ARMS = (
     "baseline:random",
     "oracle:program",
 )
-N_CHECK = 500
+#: the referee's random stream (distinct from the position-rule task's)
+CHECK_KEY = "audit-content-check"
 _NOTE = (
     "every arm states one rule of the family after at most {q} model queries per organism "
     "(one query = one forward pass on one input, outputs, activations and that pass's "
@@ -98,71 +100,21 @@ TASKS: dict[str, UtilityTask] = {name: _task(name) for name in SETTINGS}
 
 
 def check_statement(organism: Any, rule: Any, seed: int, n: int = N_CHECK) -> bool:
-    """Whether ``rule`` predicts the organism's outputs on all of ``n`` fresh inputs (half of
-    them carrying the true trigger); the referee's forward passes are not the auditor's."""
-    family = organism.family
-    rng = random.Random(f"audit-content-check:{seed}")
-    inputs = [
-        family.triggered_input(rng, organism.rule) if i % 2 == 0 else family.random_input(rng)
-        for i in range(n)
-    ]
-    outputs = organism.model(inputs)
-    return all(family.predict(x, rule) == y for x, y in zip(inputs, outputs))
+    """:func:`interplab.bench.utility.audit.check_statement` with this task's referee stream."""
+    return _check(organism, rule, seed, n, key=CHECK_KEY)
 
 
 def run(task: UtilityTask, arm: str, seeds: list[int]) -> ArmRun:
-    import torch
-
-    from interplab.methods.auditing import audit
     from interplab.zoo.content_rules import draw_organisms
 
-    torch.set_num_threads(1)
     task.check_arm(arm)
     bases, vocab, length, n_org, budget, style = SETTINGS[task.name]
-    examples: list[dict[str, Any]] = []
-
-    def one(seed: int) -> tuple[dict[str, float], float, dict]:
-        organisms = draw_organisms(bases, vocab, length, n_org, seed, style)
-        ok, spent = [], []
-        for i, org in enumerate(organisms):
-            if arm == "oracle:program":
-                stated, q = org.rule, 0
-            else:
-                report = audit(
-                    org.model,
-                    org.family,
-                    method=arm.partition(":")[2],
-                    budget=budget,
-                    seed=seed * 101 + i,
-                )
-                stated, q = report.rule, report.cost.queries
-            ok.append(check_statement(org, stated, seed=10_000 + seed * 101 + i))
-            spent.append(q)
-            if len(examples) < 6:
-                examples.append(
-                    {
-                        "organism": org.name,
-                        "true": org.rule.describe(),
-                        "stated": stated.describe(),
-                        "success": ok[-1],
-                        "queries": q,
-                    }
-                )
-        used = sum(spent) / len(spent)
-        return {"audit_success": sum(ok) / len(ok), "queries_used": used}, used, {"selection": None}
-
-    values, used, per_seed, failed = run_seeds(("audit_success", "queries_used"), seeds, one)
-    return ArmRun(
-        values=values,
-        n={"audit_success": n_org, "queries_used": n_org},
-        spent=used,
-        details={
-            "organisms_per_seed": n_org,
-            "compile_style": style,
-            "query_budget": budget,
-            "per_seed": per_seed,
-            "check_inputs": N_CHECK,
-            "examples": examples,
-        },
-        failed=failed,
+    return run_population(
+        arm,
+        seeds,
+        lambda s: draw_organisms(bases, vocab, length, n_org, s, style),
+        budget,
+        n_org,
+        check_key=CHECK_KEY,
+        details={"compile_style": style},
     )
