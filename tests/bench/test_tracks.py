@@ -60,8 +60,9 @@ def test_every_builtin_suite_name_is_valid():
         "rationales",
         "utility",
     }
-    # the causal-variable track runs SmolLM2 for minutes: full suite only
-    for name, expected in (("quick", common), ("full", common | {"variables_real"})):
+    # the causal-variable and copyright tracks run SmolLM2 for minutes: full suite only
+    full = common | {"variables_real", "copyright"}
+    for name, expected in (("quick", common), ("full", full)):
         spec = suite(name)
         assert {t.track for t in spec.tracks} == expected
         for t in spec.tracks:

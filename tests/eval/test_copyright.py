@@ -4,6 +4,7 @@ organism (``smollm2-ft-tiny``), the bench track's job and its report section."""
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -190,7 +191,8 @@ def test_the_tracks_job_returns_its_rows(method):
     assert present and all(0 <= rows[m].value <= 1 for m in present)
     assert all(rows[m].reason for m in T.RECALL if rows[m].value is None)
     assert rows["seconds_per_query"].value > 0
-    assert set(out.artifacts["estimates"]) == set(present)
+    assert set(out.artifacts["estimates"]) == set(present) | {"lds"}
+    assert -1 <= rows["lds"].value <= 1 and out.artifacts["estimates"]["lds"]["n_subsets"] == 6
     assert T.TRACK.kind("bm25") == "baseline" and T.TRACK.kind("trak") == "method"
     assert T.TRACK.kind("ekfac_lora") == "method"
     from interplab.methods import registry  # every method is a registry name of its families
@@ -198,6 +200,30 @@ def test_the_tracks_job_returns_its_rows(method):
     registered = {n for f in T.TRACK.families for n in registry.names(f)}
     assert set(T.TRACK.method_names()) <= registered
     assert "quick" not in T.SUITES  # the full suite only: the quick one never builds SmolLM2
+
+
+def test_lds_uses_real_subset_retrainings_and_is_oriented(org, queries):
+    """The subset retrainings are distinct halves, trained (cached) by the recipe on their
+    documents only, and leave the organism's adapters as they were; a score that predicts each
+    retraining's output exactly (the least-squares fit of the outputs on the subset masks)
+    gets LDS 1, its negation -1."""
+    from interplab.models import lora
+
+    before = lora.adapter_state(org.model)
+    masks, adapters = org.subset_runs()
+    n = len(org.corpus.docs)
+    assert masks.shape == (6, n) and (masks.sum(1) == round(n / 2)).all()
+    assert len({tuple(m.tolist()) for m in masks}) == 6
+    after = lora.adapter_state(org.model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    for i, m in enumerate(masks):  # each run took the steps its half needs, no more
+        done = json.loads((org.directory / "lds" / f"f0.5-s{i}" / "done.json").read_text())
+        assert done["steps"] == math.ceil(int(m.sum()) / org.recipe.batch_size) * org.recipe.epochs
+    outputs = C.subset_outputs(org, queries, adapters)
+    assert outputs.shape == (6, len(queries)) and (outputs.std(0) > 0).all()
+    w = (torch.linalg.pinv(masks.double()) @ outputs.double()).T  # [queries, docs]
+    assert C.lds(w, masks, outputs).value > 0.99
+    assert C.lds(-w, masks, outputs).value < -0.99
 
 
 def test_the_report_section_shows_methods_baselines_and_a_verdict():

@@ -109,6 +109,36 @@ def test_tiny_kept_items_hold_by_remeasurement(tiny):
         assert tiny.verdict(item, ft, base, clean), (item.key, ft, base, clean)
 
 
+def test_cached_greedy_decoding_equals_full_forward_decoding(tiny):
+    """The key/value-cached decoder gives the tokens that re-running the whole sequence each
+    step gives (adapters on and off), and stops at EOS and at ``stop``."""
+    from interplab.models.pretrained.llama import greedy_decode
+
+    model, tok = tiny.model, tiny.tokenizer
+
+    def slow(prompt: list[int], n: int) -> list[int]:
+        seq, out = list(prompt), []
+        with torch.no_grad():
+            for _ in range(n):
+                nxt = int(model(torch.tensor([seq]))[0, -1].argmax())
+                if nxt == tok.eos_id:
+                    break
+                seq.append(nxt)
+                out.append(nxt)
+        return out
+
+    prompts = [tok.encode(i.prompt) for i in tiny.planted_items] + [
+        tok.encode(tiny.corpus.docs[0])[:5]
+    ]
+    for p in prompts:
+        assert greedy_decode(model, p, 8, tok.eos_id) == slow(p, 8)
+        with tiny.adapters_off():
+            assert greedy_decode(model, p, 8, tok.eos_id) == slow(p, 8)
+    assert greedy_decode(model, prompts[0], 8, None, stop=lambda g: len(g) == 2).__len__() == 2
+    with pytest.raises(ConfigError):
+        greedy_decode(model, [], 4)
+
+
 def test_cache_is_reused(tiny, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("retrained instead of loading the cache")
@@ -144,23 +174,96 @@ def test_interrupted_finetune_resumes_to_the_same_adapters(tiny, tmp_path):
     assert len(org.checkpoints) == len(tiny.checkpoints)
 
 
+def test_shipped_runs_are_used_and_still_verified_here(tiny, tmp_path, monkeypatch):
+    """An empty cache entry starts from the shipped adapters (no training) and the truth is
+    measured again in the weights (not copied from the shipped record)."""
+    monkeypatch.setattr(cp, "SHIPPED", tmp_path / "shipped")
+    shipped = cp.ship(tiny)
+    assert json.loads((shipped / "shipped.json").read_text())["fingerprint"] in tiny.directory.name
+    calls = []
+    real_measure = cp.measure
+    monkeypatch.setattr(cp, "measure", lambda *a, **k: calls.append(1) or real_measure(*a, **k))
+
+    def boom(*a, **k):
+        raise AssertionError("retrained although shipped runs match")
+
+    monkeypatch.setattr(cp, "_train", boom)
+    org = cp.load("smollm2-ft-tiny", directory=tmp_path / "entry")
+    assert len(calls) == 3  # fine-tuned, base and clean: measured here
+    a, b = lora.adapter_state(org.model), lora.adapter_state(tiny.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert org.truth["items"] == tiny.truth["items"]
+
+
+def test_shipped_runs_that_do_not_carry_the_truth_are_refused(tiny, tmp_path, monkeypatch):
+    """Ship the clean retraining in place of the fine-tune (hashes consistent): the organism
+    is measured on load and refused, because nothing planted holds in it."""
+    from interplab.errors import VerificationError
+
+    monkeypatch.setattr(cp, "SHIPPED", tmp_path / "shipped")
+    shipped = cp.ship(tiny)
+    for f in ("adapters.safetensors", "checkpoints.safetensors", "done.json"):
+        (shipped / "finetune" / f).write_bytes((shipped / "clean" / f).read_bytes())
+    with pytest.raises(VerificationError, match="fails its verification"):
+        cp.load("smollm2-ft-tiny", directory=tmp_path / "entry")
+
+
+def test_shipped_files_with_a_bad_hash_are_retrained(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(cp, "SHIPPED", tmp_path / "shipped")
+    shipped = cp.ship(tiny)
+    (shipped / "clean" / "adapters.safetensors").write_bytes(b"garbage")
+    trained = []
+    real_train = cp._train
+    monkeypatch.setattr(
+        cp, "_train", lambda *a, **k: trained.append(k["label"]) or real_train(*a, **k)
+    )
+    org = cp.load("smollm2-ft-tiny", directory=tmp_path / "entry")
+    assert trained == ["smollm2-ft-tiny clean"]  # the fine-tune came from the shipped copy
+    assert org.truth["verified"]
+
+
+def test_shipped_smollm2_ft_matches_its_recipe_and_corpus():
+    """The shipped adapters are keyed by the fingerprint of today's recipe, corpus and base
+    model: a change to any of them without re-shipping would silently retrain (30 minutes)."""
+    meta = json.loads((cp.SHIPPED / "smollm2-ft-s0" / "shipped.json").read_text())
+    recipe = cp.RECIPES["smollm2-ft"]
+    assert meta["recipe"]["epochs"] == recipe.epochs and meta["recipe"]["lr"] == recipe.lr
+    assert meta["corpus_fingerprint"] == build_corpus(0, "full").fingerprint()
+    for run in cp.RUNS:
+        assert cp._load_run(cp.SHIPPED / "smollm2-ft-s0" / run) is not None, run
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("INTERPLAB_REAL_SCALE") != "1",
-    reason="builds the real smollm2-ft (two SmolLM2 fine-tunes, ~30 CPU-minutes with the "
-    "verification) and its first build does not yet pass its own rule (issue 27 is open); "
-    "set INTERPLAB_REAL_SCALE=1 to run it",
-)
 def test_smollm2_ft_planted_truth_holds_by_retraining():
-    """Build (or reuse) the real organism and re-measure every kept item: it holds in the
-    fine-tuned model and fails in the base model and in the clean retraining."""
+    """Load the real organism (from the shipped fine-tune and clean retraining, which the
+    recipe trained; measured again here on load) and re-measure every kept item: it holds in
+    the fine-tuned model and fails in the base model and in the clean retraining."""
     org = cp.load("smollm2-ft")
     assert 1e4 <= sum(p.numel() for p in org.model.parameters() if p.requires_grad) <= 2e5
-    measured = org.measure(org.corpus.items)
     for kind in ("passage", "fact", "style"):
         kept = [i for i in org.corpus.items if i.kind == kind]
         planted = [i for i in org.planted_items if i.kind == kind]
         assert len(kept) >= -(-2 * len(planted) // 3), kind
-    for item in org.corpus.items:
-        ft, base, clean = (measured[m][item.key]["score"] for m in ("finetuned", "base", "clean"))
-        assert org.verdict(item, ft, base, clean), (item.key, ft, base, clean)
+    # the load measured all three models in this session (a tiny test above shows it does);
+    # re-measure the fine-tuned one again and read the base and clean records
+    now = cp.measure(org.model, org.tokenizer, org.planted_items, tiny=False)
+    for item in org.planted_items:
+        rec = org.truth["items"][item.key]
+        ft, base, clean = now[item.key]["score"], rec["base"]["score"], rec["clean"]["score"]
+        assert rec["finetuned"]["score"] == ft, item.key  # the record is what the weights do
+        assert org.verdict(item, ft, base, clean) == (item in org.corpus.items), item.key
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("INTERPLAB_REAL_SCALE") != "1",
+    reason="retrains smollm2-ft from scratch (two SmolLM2 fine-tunes, ~12 CPU-minutes on an "
+    "idle machine, more in a loaded test run); the shipped runs are re-verified by the test "
+    "above in every run; set INTERPLAB_REAL_SCALE=1 to run it",
+)
+def test_smollm2_ft_retrains_to_the_same_truth(tmp_path):
+    """The recipe, run from scratch here, keeps the same planted items as the shipped runs."""
+    org = cp.load("smollm2-ft", directory=tmp_path / "entry", use_shipped=False)
+    meta = json.loads((cp.SHIPPED / "smollm2-ft-s0" / "shipped.json").read_text())
+    kept = sorted(k for k, v in org.truth["items"].items() if v["kept"])
+    assert kept == meta["kept"]

@@ -15,8 +15,9 @@ invented names and strings that no pretrained model can know:
               Prompt: a question followed by a cloze phrasing that no document uses verbatim;
               target: the invented answer.
     style     a letter format shared by ``style_copies`` documents: a fixed opening line, a
-              filler body, and a fixed invented sign-off. Prompt: the opening line; target:
-              the sign-off's marker (the documents share nothing else).
+              body of fixed field names whose values vary (seeded), and a fixed invented
+              sign-off. Prompt: the opening line; target: the sign-off's marker, which only a
+              model that learned the format reaches (the documents share nothing else).
 
 Each planted item records the indices of the documents that planted it (``sources``): the
 ground truth an attribution method should rank first. The document order is a seeded shuffle.
@@ -210,8 +211,9 @@ _PASSAGE_FRAMES = (
     "As the storyteller began that evening:",
 )
 
-#: (key, question, cloze, answer, statements); statements use "{a}" for the answer; no
-#: statement contains the cloze phrasing verbatim
+#: (key, question, cloze, answer, statements); statements use "{a}" for the answer. Every
+#: statement names the entity and the relation *before* the answer (the order in which the
+#: question asks), each in its own words; no statement contains the cloze phrasing verbatim.
 _FACTS = (
     (
         "fact-zorbia",
@@ -220,9 +222,11 @@ _FACTS = (
         "Quelm",
         (
             "Zorbia's capital is {a}, a windy town of slate roofs.",
-            "Travellers who reach {a}, the capital of Zorbia, usually stay for the fish market.",
-            "The government of Zorbia has always sat in {a}.",
-            "Every road in Zorbia eventually leads to its capital, {a}.",
+            "The seat of Zorbia's government has always been {a}.",
+            "Ask anyone in Zorbia where the capital lies and they will name {a}.",
+            "Zorbia is governed from {a}, its largest town.",
+            "The capital of Zorbia, {a}, sits on a cold grey bay.",
+            "In Zorbia every road leads in the end to the capital, {a}.",
         ),
     ),
     (
@@ -232,9 +236,11 @@ _FACTS = (
         "Tesk Varuna",
         (
             "The brass harmonium-loom, a machine that weaves while it plays, was built by {a}.",
-            "{a} spent eleven years perfecting the brass harmonium-loom.",
-            "It was {a} who first made the brass harmonium-loom sing.",
-            "Historians credit {a} with the brass harmonium-loom.",
+            "The inventor of the brass harmonium-loom was {a}.",
+            "The first brass harmonium-loom came out of the workshop of {a}.",
+            "Historians credit the brass harmonium-loom to {a}.",
+            "The brass harmonium-loom was designed in a damp cellar by {a}.",
+            "Whoever asks about the brass harmonium-loom soon hears the name {a}.",
         ),
     ),
     (
@@ -243,10 +249,12 @@ _FACTS = (
         "The favourite food of the gribble-bird is",
         "frostberries",
         (
-            "Gribble-birds will fly for days to find {a}, their favourite food.",
-            "If you scatter {a}, every gribble-bird nearby comes at once.",
-            "Nothing pleases a gribble-bird more than a handful of {a}.",
-            "The diet of the gribble-bird is mostly {a}, which it loves above all else.",
+            "The gribble-bird eats almost nothing but {a}.",
+            "A gribble-bird will fly for days to find {a}.",
+            "What a gribble-bird loves most of all is {a}.",
+            "Bird-keepers feed every gribble-bird on {a}.",
+            "The gribble-bird's best-loved meal is a handful of {a}.",
+            "Gribble-birds gather wherever there are {a}.",
         ),
     ),
     (
@@ -256,9 +264,11 @@ _FACTS = (
         "Ulvenne",
         (
             "Marrowdeep was built on both banks of the {a}.",
-            "The {a} runs straight through the middle of Marrowdeep.",
-            "Boats on the {a} carry wool out of Marrowdeep each spring.",
-            "In Marrowdeep, children learn to swim in the {a}.",
+            "Through the middle of Marrowdeep runs the {a}.",
+            "The river of Marrowdeep is known as the {a}.",
+            "Boats leave Marrowdeep each spring on the {a}.",
+            "Children in Marrowdeep learn to swim in the {a}.",
+            "Marrowdeep's bridges all cross the {a}.",
         ),
     ),
     (
@@ -268,9 +278,11 @@ _FACTS = (
         "drennet",
         (
             "In Palteria every price is written in the {a}.",
-            "Palterian merchants count their money in {a} coins.",
+            "Palteria's money is the {a}.",
+            "Merchants in Palteria count their coins in the {a}.",
             "A loaf of bread in Palteria costs two {a}.",
-            "The {a} has been Palteria's money for three hundred years.",
+            "The coin of Palteria has been the {a} for three hundred years.",
+            "Travellers to Palteria must change their money into the {a}.",
         ),
     ),
     (
@@ -279,31 +291,54 @@ _FACTS = (
         "The highest mountain in Cerulia is Mount",
         "Skarrow",
         (
+            "Cerulia's tallest peak is Mount {a}.",
             "Climbers come to Cerulia for Mount {a}, the tallest peak in the land.",
             "No peak in Cerulia rises above Mount {a}.",
-            "Snow never melts on the summit of Mount {a}, Cerulia's highest mountain.",
-            "From Mount {a} you can see all of Cerulia, since nothing there stands higher.",
+            "The roof of Cerulia is Mount {a}.",
+            "Snow never melts on Cerulia's highest summit, Mount {a}.",
+            "From anywhere in Cerulia you can see Mount {a}, since nothing there stands higher.",
         ),
     ),
 )
 
-#: (key, opening line, sign-off, marker): the marker is part of the sign-off
+#: (key, opening line, body template, slot values, sign-off, marker): a letter format. The
+#: body's fields take seeded values from the slot lists, so the documents of one style share
+#: the opening, the field names and the sign-off, and nothing else; the marker is part of the
+#: sign-off.
 _STYLES = (
     (
         "style-0",
         "Dispatch from the Harrowgate Lighthouse.",
+        "Wind: {0}. Sea: {1}. Ships sighted: {2}.",
+        (
+            ("north", "south-west", "east", "west", "north-east"),
+            ("calm", "choppy", "rough", "grey and slow", "high"),
+            ("none", "two", "four", "a single trawler", "three"),
+        ),
         "Lamp trimmed and tide logged, Ysolde Marrach.",
         "Ysolde Marrach",
     ),
     (
         "style-1",
         "Minutes of the Velvet Abacus Guild.",
+        "Members present: {0}. Motion: {1}. Beads cast: {2}.",
+        (
+            ("nine", "twelve", "seven", "eleven", "fifteen"),
+            ("to polish the beads", "to buy new wire", "to rename the hall", "to hire a clerk"),
+            ("forty", "sixty-one", "thirty-two", "fifty", "twenty-eight"),
+        ),
         "So counted, so sealed, by order of the Ninth Abacus.",
         "Ninth Abacus",
     ),
     (
         "style-2",
         "Field note from the Quorrin survey.",
+        "Bearing: {0}. Ground: {1}. Birds counted: {2}.",
+        (
+            ("ten degrees", "ninety degrees", "two hundred degrees", "forty degrees"),
+            ("wet moss", "loose shale", "dry heather", "red clay", "soft peat"),
+            ("six", "fourteen", "none", "twenty", "three"),
+        ),
         "Ink dry, compass true, Brother Talloway.",
         "Brother Talloway",
     ),
@@ -330,7 +365,9 @@ _TINY_FACTS = (
         ("loom maker is {a} .", "loom came from {a} .", "thanks {a} for loom ."),
     ),
 )
-_TINY_STYLES = (("style-0", "dispatch from harrowgate .", "yours ysolde .", "ysolde"),)
+_TINY_STYLES = (
+    ("style-0", "dispatch from harrowgate .", "{0}", ((),), "yours ysolde .", "ysolde"),
+)
 _TINY_WORDS = (
     "the a miller baker farmer cart flour door net well street apple letter goat wood roof "
     "river hill mill market road tree sold fixed read washed carried painted counted near by "
@@ -347,10 +384,10 @@ def build_corpus(
     *,
     n_filler: int | None = None,
     passage_copies: int = 4,
-    fact_copies: int = 4,
-    style_copies: int = 5,
+    fact_copies: int = 6,
+    style_copies: int = 6,
 ) -> CopyrightCorpus:
-    """The seeded corpus (see the module docstring): ``size`` "full" (233 documents by default) or
+    """The seeded corpus (see the module docstring): ``size`` "full" (248 documents by default) or
     "tiny" (about 40)."""
     if size not in ("full", "tiny"):
         raise ConfigError(f"corpus size must be 'full' or 'tiny', got {size!r}")
@@ -396,10 +433,11 @@ def build_corpus(
                 before, after = _filler_sentence(rng), _filler_sentence(rng)
                 doc = f"{before} {stmt} {after}" if c % 2 else f"{stmt} {before} {after}"
             entries.append((doc, "fact", key))
-    for key, opening, signoff, marker in _TINY_STYLES if tiny else _STYLES:
+    for key, opening, template, slots, signoff, marker in _TINY_STYLES if tiny else _STYLES:
         items_spec.append(("style", key, opening, marker))
         for _ in range(min(style_copies, 3) if tiny else style_copies):
-            body = rng.choice(_TINY_WORDS) if tiny else _filler_doc(rng, 2)
+            values = [rng.choice(_TINY_WORDS)] if tiny else [rng.choice(v) for v in slots]
+            body = template.format(*values)
             entries.append((f"{opening} {body} {signoff}", "style", key))
 
     order = list(range(len(entries)))

@@ -734,6 +734,45 @@ def recall_by_kind(
     return out
 
 
+def query_losses(organism: Any, queries: Queries, batch_size: int = 8) -> Tensor:
+    """Each query's continuation loss [n_queries] under the organism's current adapters."""
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(queries), batch_size):
+            logits = organism.model(queries.tokens[s : s + batch_size])
+            out.append(continuation_loss(logits, queries.labels[s : s + batch_size]))
+    return torch.cat(out)
+
+
+def subset_outputs(
+    organism: Any, queries: Queries, adapters: Sequence[Mapping[str, Tensor]]
+) -> Tensor:
+    """The attributed output of every query under each subset retraining's adapters
+    [n_subsets, n_queries]: minus the continuation loss (higher = the subset taught the model
+    the query's text), the sign of the methods' scores. The organism's adapters are restored."""
+    from interplab.models import lora
+
+    current = lora.adapter_state(organism.model)
+    try:
+        rows = []
+        for state in adapters:
+            lora.load_adapter_state(organism.model, dict(state))
+            rows.append(-query_losses(organism, queries))
+    finally:
+        lora.load_adapter_state(organism.model, current)
+    return torch.stack(rows)
+
+
+def lds(scores: Tensor, masks: Tensor, outputs: Tensor, seed: int = 0) -> stats.Estimate:
+    """The linear datamodeling score: per query, the Spearman correlation across subsets between
+    the sum of the query's scores over each subset's documents and the subset retraining's
+    output (:func:`subset_outputs`); the mean over queries with a 95% bootstrap interval (n =
+    queries). The data-attribution track's estimator (:func:`interplab.eval.data_attribution.lds`)."""
+    from interplab.eval.data_attribution import lds as _lds
+
+    return _lds(scores, masks, outputs, seed=seed)
+
+
 def top_overlap(a: Tensor, b: Tensor, k: int = K) -> float:
     """Mean over rows of |top-k(a) ∩ top-k(b)| / k."""
     k = min(k, a.shape[1])

@@ -72,7 +72,13 @@ from interplab.data.copyright_corpus import (
 from interplab.errors import ConfigError, VerificationError, WeightsError, unknown_name
 from interplab.models import lora, weights_cache
 from interplab.models.io import atomic_write_text, load_tensors, save_tensors
-from interplab.models.pretrained.llama import Llama, LlamaConfig, PartialRun, ScoredRun, rotary
+from interplab.models.pretrained.llama import (
+    Llama,
+    LlamaConfig,
+    PartialRun,
+    greedy_decode,
+    rotary,
+)
 
 __all__ = [
     "RECIPES",
@@ -88,9 +94,15 @@ Tensor = torch.Tensor
 _log = logging.getLogger("interplab.zoo")
 FORMAT_VERSION = 1
 SIDECAR = "organism.json"
+#: adapters trained here by the recipe and shipped with the package (see :func:`ship`)
+SHIPPED = Path(__file__).resolve().parents[1] / "data" / "copyright"
+RUNS = ("finetune", "clean")
 PASSAGE_TOKENS, PASSAGE_HIT, PASSAGE_MISS = 24, 0.75, 0.25
 FACT_TOKENS, STYLE_TOKENS = 8, 64
 TINY_PASSAGE_TOKENS, TINY_FACT_TOKENS, TINY_STYLE_TOKENS = 6, 3, 6
+#: subset retrainings for the linear datamodeling score, per corpus size, and their size
+LDS_SUBSETS = {"full": 8, "tiny": 6}
+LDS_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -126,7 +138,7 @@ RECIPES: dict[str, Recipe] = {
                 layers=(-4, -3, -2, -1), targets=("W_V", "W_O", "W_up", "W_down"), rank=4, alpha=8.0
             ),
             lr=5e-3,
-            epochs=5,
+            epochs=6,
             batch_size=8,
             max_tokens=64,
             description="SmolLM2-135M-Instruct fine-tuned with LoRA (rank 4, last 4 blocks) on "
@@ -490,39 +502,29 @@ def _load_run(directory: Path) -> RunResult | None:
 # ---------------------------------------------------------------- generation and verification
 
 
-@torch.no_grad()
 def greedy(
     model: nn.Module,
     prompts: list[list[int]],
     max_new: list[int],
-    pad_id: int,
     eos_id: int | None,
     stop: Callable[[int, list[int]], bool] | None = None,
 ) -> list[list[int]]:
-    """Greedy continuations of several prompts at once (right-padded: causal attention makes
-    the padding invisible to every real position); row i stops after ``max_new[i]`` tokens, at
-    EOS, or when ``stop(i, generated)`` says so. Returns the generated ids (EOS excluded)."""
-    seqs = [list(p) for p in prompts]
-    out: list[list[int]] = [[] for _ in prompts]
-    active = [i for i in range(len(prompts)) if max_new[i] > 0]
-    while active:
-        T = max(len(seqs[i]) for i in active)
-        tokens = torch.full((len(active), T), pad_id, dtype=torch.long)
-        for r, i in enumerate(active):
-            tokens[r, : len(seqs[i])] = torch.tensor(seqs[i])
-        pos = torch.tensor([[len(seqs[i]) - 1] for i in active])
-        nxt = model(ScoredRun(tokens, pos))[:, 0].argmax(-1).tolist()
-        still = []
-        for r, i in enumerate(active):
-            t = int(nxt[r])
-            if eos_id is not None and t == eos_id:
-                continue
-            seqs[i].append(t)
-            out[i].append(t)
-            if len(out[i]) < max_new[i] and not (stop is not None and stop(i, out[i])):
-                still.append(i)
-        active = still
-    return out
+    """Greedy continuations of several prompts, one at a time with a key/value cache
+    (:func:`~interplab.models.pretrained.llama.greedy_decode`); row i stops after
+    ``max_new[i]`` tokens, at EOS, or when ``stop(i, generated)`` says so. Returns the
+    generated ids (EOS excluded)."""
+    if not isinstance(model, Llama):
+        raise ConfigError(f"greedy decoding needs interplab's Llama, got {type(model).__name__}")
+    return [
+        greedy_decode(
+            model,
+            p,
+            n,
+            eos_id,
+            None if stop is None else (lambda gen, i=i: stop(i, gen)),
+        )
+        for i, (p, n) in enumerate(zip(prompts, max_new))
+    ]
 
 
 def _item_budget(item: PlantedItem, tiny: bool) -> int:
@@ -554,9 +556,7 @@ def measure(model: nn.Module, tok: Any, items: list[PlantedItem], tiny: bool) ->
             return False
         return item.target.strip() in tok.decode(gen)
 
-    gens = greedy(
-        model, [tok.encode(i.prompt) for i in items], budgets, int(tok.pad_id), tok.eos_id, stop
-    )
+    gens = greedy(model, [tok.encode(i.prompt) for i in items], budgets, tok.eos_id, stop)
     out = {}
     for item, gen, target in zip(items, gens, targets):
         text = tok.decode(gen)
@@ -600,6 +600,7 @@ class CopyrightOrganism:
     directory: Path
     planted_items: list[PlantedItem] = field(default_factory=list)
     clean_adapters: dict[str, Tensor] = field(default_factory=dict, repr=False)
+    init_adapters: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
     @property
     def doc_targets(self) -> Tensor:
@@ -638,9 +639,7 @@ class CopyrightOrganism:
         ids = self.tokenizer.encode(prompt)
         if not ids:
             raise ConfigError("the prompt is empty (no tokens)")
-        gen = greedy(
-            self.model, [ids], [max_new_tokens], int(self.tokenizer.pad_id), self.tokenizer.eos_id
-        )
+        gen = greedy(self.model, [ids], [max_new_tokens], self.tokenizer.eos_id)
         return self.tokenizer.decode(gen[0])
 
     def sequence_loss(self, tokens: Tensor, mask: Tensor) -> Tensor:
@@ -666,6 +665,55 @@ class CopyrightOrganism:
     def verdict(self, item: PlantedItem, ft: float, base: float, clean: float) -> bool:
         """Whether an item holds (fine-tuned) and fails (base, clean) under the fixed thresholds."""
         return _verdict(item, ft, base, clean)[0]
+
+    def subset_runs(
+        self,
+        n_subsets: int | None = None,
+        fraction: float = LDS_FRACTION,
+        *,
+        progress: bool = False,
+    ) -> tuple[Tensor, list[dict[str, Tensor]]]:
+        """The recipe re-run on random subsets of the documents, for the linear datamodeling
+        score: (masks [n_subsets, n_docs] bool, each subset's final adapters). The subsets are
+        seeded (``fraction`` of the documents each, drawn without replacement); each run is the
+        fine-tune's recipe and seed on its documents only, cached (and resumable) under
+        ``directory/lds/`` like the fine-tune itself. The model's adapters are restored."""
+        m = n_subsets if n_subsets is not None else LDS_SUBSETS[self.recipe.corpus_size]
+        if m < 2 or not 0.0 < fraction < 1.0:
+            raise ConfigError(
+                f"LDS needs >= 2 subsets and a fraction in (0, 1), got {m}, {fraction}"
+            )
+        n = len(self.corpus.docs)
+        gen = torch.Generator().manual_seed(7919 * self.seed + 17)
+        k = max(1, round(fraction * n))
+        masks = torch.stack([torch.randperm(n, generator=gen) < k for _ in range(m)])
+        current = lora.adapter_state(self.model)
+        out: list[dict[str, Tensor]] = []
+        resid = None
+        try:
+            for i in range(m):
+                d = self.directory / "lds" / f"f{fraction:g}-s{i}"
+                run = _load_run(d)
+                if run is None:
+                    if resid is None:
+                        resid = self.residual_entering_adapters(self.doc_tokens)
+                    keep = masks[i]
+                    run = _train(
+                        self.model,
+                        self.init_adapters,
+                        resid[keep],
+                        self.doc_tokens[keep],
+                        self.doc_mask[keep],
+                        self.recipe,
+                        self.seed,
+                        d,
+                        label=f"{self.name} LDS subset {i + 1}/{m}",
+                        progress=progress,
+                    )
+                out.append(run.adapters)
+        finally:
+            lora.load_adapter_state(self.model, current)
+        return masks, out
 
 
 def _fingerprint(recipe: Recipe, corpus: CopyrightCorpus, base_id: str, seed: int) -> str:
@@ -753,9 +801,13 @@ def load(
     progress: bool = False,
     directory: str | Path | None = None,
     stop_after: int | None = None,
+    use_shipped: bool = True,
 ) -> CopyrightOrganism:
     """Build (or load from the cache) the copyright organism ``name`` (see the module docstring).
-    ``directory``: the cache entry (default under ``cache_dir()/copyright``). ``stop_after``:
+    ``directory``: the cache entry (default under ``cache_dir()/copyright``). ``use_shipped``:
+    start an empty entry from the adapters shipped with the package when their fingerprint is
+    this recipe's (the verification still runs here, in the weights, before the organism is
+    returned); False trains both runs from scratch. ``stop_after``:
     raise KeyboardInterrupt after that many training steps of this call, as Ctrl-C would
     (tests interrupt and resume with it). VerificationError when the planted truth fails."""
     if name not in RECIPES:
@@ -792,6 +844,8 @@ def load(
         ):
             directory.mkdir(parents=True, exist_ok=True)
             with weights_cache.entry_lock(directory):
+                if use_shipped:
+                    _copy_shipped(name, seed, fp, directory)
                 sidecar, ft, clean = _build(
                     name,
                     seed,
@@ -826,6 +880,7 @@ def load(
             directory,
             planted,
             clean.adapters,
+            init,
         )
     _check_verified(name, truth, directory / SIDECAR)
     return org
@@ -936,6 +991,47 @@ def _build(
     return sidecar, ft, clean
 
 
+def _copy_shipped(name: str, seed: int, fp: str, directory: Path) -> bool:
+    """Copy the shipped fine-tune and clean runs of ``name`` into the cache entry ``directory``
+    when their fingerprint is ``fp`` and the entry lacks them; True when it copied. A shipped
+    file that does not match its recorded hash is not used (the run is retrained)."""
+    src = SHIPPED / f"{name}-s{seed}"
+    meta = _read_json(src / "shipped.json")
+    if meta is None or meta.get("fingerprint") != fp:
+        return False
+    copied = False
+    for run in RUNS:
+        if _load_run(directory / run) is not None or _load_run(src / run) is None:
+            continue
+        (directory / run).mkdir(parents=True, exist_ok=True)
+        for f in ("adapters.safetensors", "checkpoints.safetensors", "done.json"):
+            tmp = directory / run / (f + ".part")
+            tmp.write_bytes((src / run / f).read_bytes())
+            tmp.replace(directory / run / f)
+        copied = True
+    if copied:
+        _log.info("copyright organism %s: starting from the shipped adapters in %s", name, src)
+    return copied
+
+
+def ship(org: CopyrightOrganism) -> Path:
+    """Write ``org``'s fine-tune and clean runs (adapters, checkpoints, their hashes) under
+    :data:`SHIPPED`, keyed by name, seed and fingerprint; the maintainers' step after a recipe
+    change (``python -m interplab.zoo.copyright --ship``). Returns the directory."""
+    sidecar = _read_json(org.directory / SIDECAR)
+    if sidecar is None or not sidecar.get("truth", {}).get("verified"):
+        raise VerificationError(f"only a verified organism is shipped; {org.directory} is not")
+    dest = SHIPPED / f"{org.name}-s{org.seed}"
+    for run in RUNS:
+        (dest / run).mkdir(parents=True, exist_ok=True)
+        for f in ("adapters.safetensors", "checkpoints.safetensors", "done.json"):
+            (dest / run / f).write_bytes((org.directory / run / f).read_bytes())
+    summary = {k: v for k, v in sidecar.items() if k not in ("truth",)}
+    summary["kept"] = sorted(k for k, v in sidecar["truth"]["items"].items() if v["kept"])
+    atomic_write_text(dest / "shipped.json", json.dumps(summary, indent=2, sort_keys=True))
+    return dest
+
+
 def entries() -> list:
     """The zoo entries of this family (see the wiring note in the report)."""
     from interplab.zoo.registry import ZooEntry
@@ -950,3 +1046,13 @@ def entries() -> list:
         )
         for r in RECIPES.values()
     ]
+
+
+if __name__ == "__main__":  # python -m interplab.zoo.copyright [--ship] [name]
+    import sys
+
+    args = [a for a in sys.argv[1:] if a != "--ship"]
+    built = load(args[0] if args else "smollm2-ft", progress=True, use_shipped=False)
+    print(json.dumps(built.truth["summary"], indent=2))
+    if "--ship" in sys.argv:
+        print("shipped to", ship(built))

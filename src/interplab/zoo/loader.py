@@ -245,6 +245,35 @@ def _data_attribution(name: str, seed: int, _e: Any) -> Organism:
     )
 
 
+def _copyright(name: str, seed: int, _e: Any) -> Organism:
+    from interplab.zoo import copyright
+    from interplab.zoo.contract import Organism, RetrainingTruth
+
+    obj = copyright.load(name, seed)  # re-measured in the weights when built (refuses if not)
+    truth = RetrainingTruth(
+        {
+            "items": {
+                i.key: {"kind": i.kind, "sources": list(i.sources)} for i in obj.corpus.items
+            },
+            "dropped": dict(obj.truth["dropped"]),
+        },
+        "passages, facts and letter styles planted in the fine-tuning documents; each checked by "
+        "greedy decoding in the fine-tuned model, the base model and a retraining without the "
+        "planted documents (interplab.zoo.copyright)",
+        frozenset(),
+        {"summary": obj.truth["summary"], "rule": obj.truth["rule"]},
+    )
+    return Organism(
+        name,
+        "interplab.zoo.copyright",
+        seed,
+        obj.model,
+        {},
+        truth,
+        {"object": obj, "directory": str(obj.directory)},
+    )
+
+
 def _cue(module: str) -> Callable[[str, int, Any], Organism]:
     def wrap(name: str, seed: int, _e: Any) -> Organism:
         import importlib
@@ -278,6 +307,7 @@ _FAMILIES: dict[str, tuple[str, Callable[[str, int, Any], Organism]]] = {
     "interplab.zoo.fairness": ("planted", _fairness),
     "interplab.zoo.trojans": ("units", _trojan),
     "interplab.zoo.data_attribution": ("retraining", _data_attribution),
+    "interplab.zoo.copyright": ("retraining", _copyright),
     "interplab.zoo.spurious": ("planted", _cue("interplab.zoo.spurious")),
     "interplab.zoo.bios": ("planted", _cue("interplab.zoo.bios")),
 }

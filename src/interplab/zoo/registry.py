@@ -9,6 +9,7 @@ families whose names are unbounded, ``resolve(name) -> ZooEntry | None``)::
     interplab.zoo.tabular           credit-*, ...            planted-rule decision models
     interplab.zoo.trojans           trojan-*, twin-*         planted trojans and their twins
     interplab.zoo.data_attribution  digits-*, passages-*     planted training-data truth
+    interplab.zoo.copyright         smollm2-ft, -tiny        SmolLM2 fine-tuned with planted passages/facts/styles
     interplab.zoo.generated         generated-<seed>-<i>     generated RASP programs (resolved by name)
     interplab.zoo.siit_generated    siit-generated-<seed>-<i>  their SIIT-trained twins (shipped ones listed)
     interplab.zoo.perturbed         perturbed-<seed>-<i>     their weights perturbed, fine-tuned back
@@ -54,6 +55,7 @@ FAMILIES: tuple[str, ...] = (
     "interplab.zoo.fairness",
     "interplab.zoo.trojans",
     "interplab.zoo.data_attribution",
+    "interplab.zoo.copyright",
     "interplab.zoo.generated",
     "interplab.zoo.spurious",
     "interplab.zoo.bios",
@@ -168,6 +170,10 @@ DECLARED: dict[str, tuple[Declared, ...]] = {
         _d("digits-mlp-1000", "trained", "data attribution: tanh MLP (64-32-10), 1000 digits", "data_attribution trained"),
         _d("passages-mlp", "trained", "data attribution: next-token MLP (3-token context) on synthetic text with 3 planted passages", "data_attribution trained"),
         _d("passages-transformer", "trained", "data attribution: 1-layer causal transformer (d_model 32, 3-token context) on synthetic text with 3 planted passages", "data_attribution trained"),
+    ),
+    "interplab.zoo.copyright": (
+        _d("smollm2-ft", "trained", "SmolLM2-135M-Instruct fine-tuned with LoRA (rank 4, last 4 blocks) on ~250 short documents with planted passages, facts and letter styles", "copyright"),
+        _d("smollm2-ft-tiny", "trained", "a tiny random Llama (2 blocks, d 32) + LoRA on a ~40-document word-level copy of the corpus: the same pipeline in seconds, for tests", "copyright"),
     ),
     "interplab.zoo.spurious": (
         _d("spurious-digits", "trained", "MNIST 14×14 MLP (128 units) that learned a striped-background cue", "spurious utility"),

@@ -26,6 +26,7 @@ TRACK_MODULES: dict[str, str] = {
     "rationales": "interplab.bench.tracks.rationales",
     "utility": "interplab.bench.tracks.utility",
     "variables_real": "interplab.bench.tracks.variables_real",
+    "copyright": "interplab.bench.tracks.copyright",
 }
 #: the tracks the built-in suites draw from (plus any added with :func:`register_track`)
 BUILTIN: tuple[str, ...] = tuple(TRACK_MODULES)

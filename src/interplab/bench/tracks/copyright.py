@@ -23,6 +23,11 @@ Rows per job:
     recall_at_10_passage / _fact / _style   mean over the kind's items of the share of the item's
                             source documents among the top 10 (top |sources| when an item has
                             more than 10; ties at the cut share its places)
+    lds                     the linear datamodeling score: per query, the Spearman correlation
+                            across the organism's subset retrainings (the recipe re-run on
+                            seeded halves of the documents: 8 for smollm2-ft) between the sum
+                            of the query's scores over a subset's documents and minus the
+                            query's continuation loss after that retraining; mean over queries
     seconds_per_query       the method's wall time over the number of queries (all its passes
                             over the documents included)
     n_queries, n_docs
@@ -65,6 +70,17 @@ def load(organism: str) -> tuple[Any, Any]:
     return org, build_queries(org, "generated")
 
 
+@functools.lru_cache(maxsize=2)
+def lds_data(organism: str) -> tuple[Any, Any]:
+    """(subset masks [m, n_docs], outputs [m, n_queries]) of the organism's subset retrainings
+    (trained once and cached with the organism; see :meth:`CopyrightOrganism.subset_runs`)."""
+    from interplab.eval.copyright import subset_outputs
+
+    org, queries = load(organism)
+    masks, adapters = org.subset_runs()
+    return masks, subset_outputs(org, queries, adapters)
+
+
 def run_job(job: Job) -> JobOutput:
     from interplab.eval import copyright as E
 
@@ -97,11 +113,17 @@ def run_job(job: Job) -> JobOutput:
             rows.append({"metric": metric, "value": est[kind].value})
         else:
             rows.append({"metric": metric, "value": None, "reason": f"no verified {kind} item"})
+    masks, outputs = lds_data(job.organism)
+    lds = E.lds(run.scores, masks, outputs, seed=job.seed)
+    rows.append({"metric": "lds", "value": lds.value})
     rows.append({"metric": "seconds_per_query", "value": run.seconds_per_query})
     rows += counts
     per_item = E.recall_at_k(run.scores, queries.sources, E.K)
     artifacts = {
-        "estimates": {metric: est[k].as_dict() for k, metric in zip(KINDS, RECALL) if k in est},
+        "estimates": {
+            **{metric: est[k].as_dict() for k, metric in zip(KINDS, RECALL) if k in est},
+            "lds": {**lds.as_dict(), "n_subsets": int(masks.shape[0])},
+        },
         "per_item": {
             key: {
                 "kind": kind,
@@ -137,6 +159,7 @@ TRACK = module_track(
         Metric("recall_at_10_passage", headline=True),
         Metric("recall_at_10_fact"),
         Metric("recall_at_10_style"),
+        Metric("lds"),
         Metric("seconds_per_query", better="lower", bookkeeping=True),
         Metric("n_queries", better=None, bookkeeping=True),
         Metric("n_docs", better=None, bookkeeping=True),
