@@ -129,26 +129,23 @@ def test_dfr_and_neuron_ablation_tune_by_the_same_cv_on_the_budget(monkeypatch):
 
     task = task_mod.TASKS[SMALL]
     fits, ranks = [], []
-    real_fit, real_rank = erasure.retrain_readout, erasure.rank_units
+    real_fit, real_rank = task_mod._refit_heads, erasure.rank_units
 
-    def fit_spy(h, y, *a, **kw):
-        fits.append((h.shape[0], kw["l2"]))
-        return real_fit(h, y, *a, **kw)
+    def fit_spy(h, y, l2s, *a, **kw):  # DFR's readout refits (every penalty of a fold at once)
+        fits.append((h.shape[0], tuple(l2s)))
+        return real_fit(h, y, l2s, *a, **kw)
 
     def rank_spy(h, cue, **kw):
         ranks.append(h.shape[0])
         return real_rank(h, cue, **kw)
 
-    monkeypatch.setattr(erasure, "retrain_readout", fit_spy)
+    monkeypatch.setattr(task_mod, "_refit_heads", fit_spy)
     monkeypatch.setattr(erasure, "rank_units", rank_spy)
     _, _, dfr = task_mod._one_seed(task_mod.DIGITS, task, "baseline:dfr", 0)
     sel = dfr["selection"]
     assert sel["param"] == "l2" and sel["grid"] == list(task_mod.DFR_L2) and sel["examples"] == 128
     assert dfr["l2"] == sel["value"] and len(sel["cv_score"]) == len(task_mod.DFR_L2)
-    assert len(fits) == 4 * len(task_mod.DFR_L2) + 1 and {l2 for _, l2 in fits} == set(
-        task_mod.DFR_L2
-    )
-    assert all(n == 96 for n, _ in fits[:-1]) and fits[-1] == (128, sel["value"])
+    assert fits[:-1] == [(96, task_mod.DFR_L2)] * 4 and fits[-1] == (128, (sel["value"],))
 
     _, _, abl = task_mod._one_seed(task_mod.DIGITS, task, "interp:neuron_ablation", 0)
     sel = abl["selection"]
