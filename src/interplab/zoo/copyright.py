@@ -35,6 +35,19 @@ Verification (the thresholds were fixed before the first training run):
     keeps at least one item. Otherwise the organism is refused (VerificationError), every
     measured number included in the message's truth file.
 
+Greedy decoding uses a key/value cache
+(:func:`~interplab.models.pretrained.llama.greedy_decode`; a test checks it gives the tokens that
+full forward passes give): the whole verification takes about 1.5 minutes on 2 cores.
+
+Shipped runs: the fine-tune and the clean retraining of ``smollm2-ft`` (seed 0), trained here
+by this recipe (about 6 + 4.5 minutes on 2 idle cores), ship with the package under
+``interplab/data/copyright/`` (:data:`SHIPPED`, keyed by the fingerprint; :func:`ship` writes
+them). An empty cache entry starts from them when the fingerprint matches, and the
+verification above still runs in the weights on that first load: nothing of the shipped
+record is trusted. ``load(..., use_shipped=False)`` (or ``python -m interplab.zoo.copyright``)
+trains both from scratch. Subset retrainings for the linear datamodeling score
+(:meth:`CopyrightOrganism.subset_runs`) are never shipped: the full bench trains them.
+
 Cache: ``cache_dir()/copyright/<name>-s<seed>-<fingerprint>/`` (the fingerprint covers the
 recipe, the corpus and the base model), with ``finetune/`` and ``clean/`` run directories, each
 holding ``adapters.safetensors`` (final), ``checkpoints.safetensors`` (the adapters after every
