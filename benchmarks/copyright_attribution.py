@@ -14,7 +14,8 @@ Prints one JSON line:
                           gradients, one checkpoint = the final weights, its random projection
                           to 512 dims) on the same adapter parameters, documents and queries:
                           its seconds, and agreement with interplab's grad_cos (mean Spearman
-                          over queries, mean top-10 overlap)
+                          over queries, mean top-10 overlap); ``ratio`` = dattri's seconds over
+                          interplab's grad_cos seconds, both measured in this run (> 1: faster)
 
 Run: ``python benchmarks/copyright_attribution.py [--organism smollm2-ft] [--threads 2]
 [--methods grad_cos,tracin] [--checkpoints 4] [--no-dattri]``. dattri is a reference library
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None, organism=None) -> dict:
             "seconds": seconds,
             "seconds_per_query": seconds / len(queries),
             "interplab_grad_cos_seconds": ours.seconds,
+            "ratio": seconds / max(ours.seconds, 1e-9),
             "spearman_vs_grad_cos": E.spearman(ref, ours.scores),
             "top10_overlap_vs_grad_cos": E.top_overlap(ref, ours.scores),
             "recall": E.summary(E.MethodRun("dattri", ref, seconds, len(queries), 0.0), queries)[

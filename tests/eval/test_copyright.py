@@ -239,7 +239,8 @@ def test_the_report_section_shows_methods_baselines_and_a_verdict():
             )
         )
         est = {}
-        for metric, v in zip(R.METRICS, vals):
+        lds = {"trak": 0.3, "bm25": 0.7, "random": 0.0}[method]
+        for metric, v in zip((*R.METRICS, "lds"), (*vals, lds)):
             rows.append({"organism": "smollm2-ft", "method": method, "metric": metric, "value": v})
             est[metric] = {"value": v, "low": v - 0.1, "high": v + 0.1, "n": 4}
         rows.append(
@@ -257,6 +258,8 @@ def test_the_report_section_shows_methods_baselines_and_a_verdict():
     assert "passages (n=4): the bm25 baseline wins" in page
     assert "facts (n=4): the bm25 baseline wins" in page
     assert "styles (n=4): trak leads" in page
+    assert "LDS (n=4): the bm25 baseline wins (0.70 against trak&#x27;s 0.30)." in page
+    assert "<th>LDS</th>" in page
     assert R.section(SimpleNamespace(jobs=lambda: [], rows=lambda: [], artifacts=lambda: {})) == ""
 
 

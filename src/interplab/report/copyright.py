@@ -43,10 +43,12 @@ def _fmt(value: float | None, est: Mapping | None) -> str:
 
 
 def verdict(table: Mapping[str, Mapping[str, Mapping]], baselines: frozenset[str]) -> list[str]:
-    """Sentences, one per kind: the best method against the best baseline (intervals compared),
+    """Sentences, one per kind and one for LDS: the best method against the best baseline
+    (intervals compared),
     from ``table[method][metric] = {"value", "low", "high", "n"}``."""
     out = []
-    for kind, metric in zip(KINDS, METRICS):
+    named = [(f"{k}s", m) for k, m in zip(KINDS, METRICS)] + [("LDS", "lds")]
+    for kind, metric in named:
         vals = {
             m: row[metric]
             for m, row in table.items()
@@ -63,15 +65,15 @@ def verdict(table: Mapping[str, Mapping[str, Mapping]], baselines: frozenset[str
         if b["value"] > a["value"]:
             sep = b.get("low") is not None and a.get("high") is not None and b["low"] > a["high"]
             out.append(
-                f"{kind}s (n={n}): the {bb} baseline wins ({b['value']:.2f} against {bm}'s "
+                f"{kind} (n={n}): the {bb} baseline wins ({b['value']:.2f} against {bm}'s "
                 f"{a['value']:.2f}){'' if sep else ', though the intervals overlap'}."
             )
         elif b["value"] == a["value"]:
-            out.append(f"{kind}s (n={n}): {bm} and the {bb} baseline tie at {a['value']:.2f}.")
+            out.append(f"{kind} (n={n}): {bm} and the {bb} baseline tie at {a['value']:.2f}.")
         else:
             sep = a.get("low") is not None and b.get("high") is not None and a["low"] > b["high"]
             out.append(
-                f"{kind}s (n={n}): {bm} leads ({a['value']:.2f} against the {bb} baseline's "
+                f"{kind} (n={n}): {bm} leads ({a['value']:.2f} against the {bb} baseline's "
                 f"{b['value']:.2f}){'' if sep else ', but the intervals overlap: not separated'}."
             )
     return out
