@@ -134,7 +134,7 @@ def test_cached_greedy_decoding_equals_full_forward_decoding(tiny):
         assert greedy_decode(model, p, 8, tok.eos_id) == slow(p, 8)
         with tiny.adapters_off():
             assert greedy_decode(model, p, 8, tok.eos_id) == slow(p, 8)
-    assert greedy_decode(model, prompts[0], 8, None, stop=lambda g: len(g) == 2).__len__() == 2
+    assert len(greedy_decode(model, prompts[0], 8, None, stop=lambda g: len(g) == 2)) == 2
     with pytest.raises(ConfigError):
         greedy_decode(model, [], 4)
 

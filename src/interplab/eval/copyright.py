@@ -55,6 +55,10 @@ import torch
 
 from interplab.errors import ConfigError, ShapeError, unknown_name
 from interplab.eval import stats
+
+# the linear datamodeling score over subset retrainings (outputs from :func:`subset_outputs`):
+# the data-attribution track's estimator, one piece of code for both tracks
+from interplab.eval.data_attribution import lds as lds
 from interplab.methods.registry import register
 
 Tensor = torch.Tensor
@@ -761,16 +765,6 @@ def subset_outputs(
     finally:
         lora.load_adapter_state(organism.model, current)
     return torch.stack(rows)
-
-
-def lds(scores: Tensor, masks: Tensor, outputs: Tensor, seed: int = 0) -> stats.Estimate:
-    """The linear datamodeling score: per query, the Spearman correlation across subsets between
-    the sum of the query's scores over each subset's documents and the subset retraining's
-    output (:func:`subset_outputs`); the mean over queries with a 95% bootstrap interval (n =
-    queries). The data-attribution track's estimator (:func:`interplab.eval.data_attribution.lds`)."""
-    from interplab.eval.data_attribution import lds as _lds
-
-    return _lds(scores, masks, outputs, seed=seed)
 
 
 def top_overlap(a: Tensor, b: Tensor, k: int = K) -> float:

@@ -110,6 +110,7 @@ SIDECAR = "organism.json"
 #: adapters trained here by the recipe and shipped with the package (see :func:`ship`)
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "copyright"
 RUNS = ("finetune", "clean")
+RUN_FILES = ("adapters.safetensors", "checkpoints.safetensors", "done.json")
 PASSAGE_TOKENS, PASSAGE_HIT, PASSAGE_MISS = 24, 0.75, 0.25
 FACT_TOKENS, STYLE_TOKENS = 8, 64
 TINY_PASSAGE_TOKENS, TINY_FACT_TOKENS, TINY_STYLE_TOKENS = 6, 3, 6
@@ -1017,7 +1018,7 @@ def _copy_shipped(name: str, seed: int, fp: str, directory: Path) -> bool:
         if _load_run(directory / run) is not None or _load_run(src / run) is None:
             continue
         (directory / run).mkdir(parents=True, exist_ok=True)
-        for f in ("adapters.safetensors", "checkpoints.safetensors", "done.json"):
+        for f in RUN_FILES:
             tmp = directory / run / (f + ".part")
             tmp.write_bytes((src / run / f).read_bytes())
             tmp.replace(directory / run / f)
@@ -1037,7 +1038,7 @@ def ship(org: CopyrightOrganism) -> Path:
     dest = SHIPPED / f"{org.name}-s{org.seed}"
     for run in RUNS:
         (dest / run).mkdir(parents=True, exist_ok=True)
-        for f in ("adapters.safetensors", "checkpoints.safetensors", "done.json"):
+        for f in RUN_FILES:
             (dest / run / f).write_bytes((org.directory / run / f).read_bytes())
     summary = {k: v for k, v in sidecar.items() if k not in ("truth",)}
     summary["kept"] = sorted(k for k, v in sidecar["truth"]["items"].items() if v["kept"])
